@@ -1,0 +1,420 @@
+//! The catalog as data: what an operator sells and the rules that come with it.
+//!
+//! These types are the *validated* form. A catalog file is first read into loose values, checked
+//! field by field (so every mistake is reported with its path, not only the first), and only then
+//! turned into these types by [`crate::catalog::parse`]. Maps keep the order of the file: the order
+//! of `plans` is the order of tiers, which breaks ties when looking for the cheapest plan.
+
+use indexmap::IndexMap;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::duration::WindowLength;
+use crate::money::Currency;
+
+/// A whole catalog: meters, features, plans, add-ons, one-time products.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Catalog {
+    pub currency: Currency,
+    #[serde(default)]
+    pub meters: IndexMap<String, Meter>,
+    #[serde(default)]
+    pub features: IndexMap<String, Feature>,
+    /// Plans in tier order, with `extends` already resolved: each plan carries everything it has.
+    #[serde(default)]
+    pub plans: IndexMap<String, Plan>,
+    #[serde(default)]
+    pub addons: IndexMap<String, Addon>,
+    #[serde(default)]
+    pub products: IndexMap<String, Product>,
+}
+
+/// How events become a number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Meter {
+    /// Display name; defaults to the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The event type this meter reads, e.g. `decision.evaluated`.
+    pub event: String,
+    pub aggregation: Aggregation,
+    /// The property aggregated (required for everything but `count`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property: Option<String>,
+    /// Only events whose properties equal all of these values count.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub filter: IndexMap<String, serde_json::Value>,
+    /// Properties whose values split the aggregate into groups (e.g. `tier`, `model`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_by: Vec<String>,
+    /// Unit conversion: the aggregated value is divided by this (e.g. 60000 for ms to minutes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub divide_by: Option<Decimal>,
+    /// For `time_weighted`: the time unit of the result (`month` gives GB-month). Default `month`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per: Option<TimeUnit>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregation {
+    Count,
+    Sum,
+    Max,
+    UniqueCount,
+    /// The value of the most recent event in the period.
+    Latest,
+    /// Each event sets a level from its time on; the result is level x time (e.g. GB-month).
+    TimeWeighted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeUnit {
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Month,
+}
+
+/// A capability a plan may grant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feature {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub kind: FeatureKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureKind {
+    /// On or off.
+    Switch,
+    /// A number the customer may not exceed (projects, seats, agents), or unlimited.
+    Limit,
+    /// A configuration value handed to the app (e.g. a retention period).
+    Config,
+}
+
+/// The value a plan gives a feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Entitlement {
+    Switch(bool),
+    Limit(Limit),
+    Config(String),
+}
+
+/// A numeric limit that may be unlimited. Written as a number or the string `unlimited`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Limit {
+    Finite(Decimal),
+    #[serde(with = "unlimited")]
+    Unlimited,
+}
+
+mod unlimited {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    pub fn serialize<S: Serializer>(s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("unlimited")
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+        let s = String::deserialize(d)?;
+        if s == "unlimited" {
+            Ok(())
+        } else {
+            Err(D::Error::custom(format!(
+                "{s:?} is not a number or \"unlimited\""
+            )))
+        }
+    }
+}
+
+impl Limit {
+    /// Whether `used + quantity` stays within the limit.
+    pub fn admits(&self, used: Decimal, quantity: Decimal) -> bool {
+        match self {
+            Limit::Unlimited => true,
+            Limit::Finite(max) => used + quantity <= *max,
+        }
+    }
+
+    /// What is left, `None` when unlimited. Never negative.
+    pub fn remaining(&self, used: Decimal) -> Option<Decimal> {
+        match self {
+            Limit::Unlimited => None,
+            Limit::Finite(max) => Some((*max - used).max(Decimal::ZERO)),
+        }
+    }
+}
+
+/// Something a customer subscribes to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The plan this one was declared to extend (already merged in; kept for display).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<BasePrice>,
+    /// Days of free trial when a subscription starts with a trial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_days: Option<u32>,
+    /// Where a trial ends up when the customer has no payment method (e.g. Apex: `free`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_fallback: Option<String>,
+    #[serde(default)]
+    pub features: IndexMap<String, Entitlement>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quotas: Vec<Quota>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_limits: Vec<RateLimit>,
+    /// Usage charges, rated by the pricing engine.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prices: Vec<UsagePrice>,
+    /// Add-ons this plan may carry, with quantities included for free.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub addons: IndexMap<String, AddonTerms>,
+    /// A one-time fee on the first invoice (e.g. white-label setup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_fee: Option<Decimal>,
+    /// A minimum charge per period: the invoice is topped up to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<Decimal>,
+    /// Payment collection: `automatic` (card) or `send_invoice` (bank transfer).
+    #[serde(default)]
+    pub collection: Collection,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Collection {
+    #[default]
+    Automatic,
+    SendInvoice,
+}
+
+/// A recurring fee.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BasePrice {
+    pub amount: Decimal,
+    pub interval: Interval,
+    #[serde(default)]
+    pub timing: Timing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interval {
+    Month,
+    Year,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Timing {
+    #[default]
+    InAdvance,
+    InArrears,
+}
+
+/// A limit on a meter's value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quota {
+    pub meter: String,
+    pub limit: Limit,
+    pub reset: QuotaReset,
+    /// Whether the limit counts per customer or per subject (the `subject` of a check, e.g. a user).
+    #[serde(default)]
+    pub per: Scope,
+    #[serde(default)]
+    pub enforcement: Enforcement,
+}
+
+/// When a quota's usage starts again from zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaReset {
+    /// The subscription's billing period (calendar months or years in UTC).
+    Period,
+    /// An exact rolling window: at most `limit` within *any* window of this length.
+    Rolling(WindowLength),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    #[default]
+    Customer,
+    Subject,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Enforcement {
+    /// Denied once the limit is reached.
+    #[default]
+    Hard,
+    /// Allowed, but the answer says the limit is exceeded (overage is billed).
+    Soft,
+}
+
+/// A request rate limit, applied to every check of the customer (or subject).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RateLimit {
+    pub limit: u64,
+    pub per: WindowLength,
+    #[serde(default)]
+    pub scope: Scope,
+}
+
+/// A usage charge on a plan. `included` units are free before the model applies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsagePrice {
+    pub meter: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub included: Option<Decimal>,
+    pub model: PriceModel,
+}
+
+/// How a quantity becomes an amount. Amounts here are exact decimals; rounding happens once, at
+/// the invoice line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PriceModel {
+    PerUnit {
+        unit_amount: Decimal,
+    },
+    /// `amount` per block of `size` units; partial blocks rounded as `rounding` says.
+    Package {
+        size: Decimal,
+        amount: Decimal,
+        #[serde(default)]
+        rounding: PackageRounding,
+    },
+    /// Each tier's units at that tier's price.
+    Graduated {
+        tiers: Vec<Tier>,
+    },
+    /// All units at the price of the tier the total falls in.
+    Volume {
+        tiers: Vec<Tier>,
+    },
+    /// A percentage of the meter's value (e.g. of AI spend), with an optional floor and cap.
+    Percentage {
+        percent: Decimal,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        floor: Option<Decimal>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cap: Option<Decimal>,
+    },
+    /// A unit price per value of one group-by dimension, times multipliers by another.
+    Dimensional {
+        dimension: String,
+        rates: IndexMap<String, Decimal>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        multiplier: Option<Multiplier>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PackageRounding {
+    /// A started block is a whole block ("$5 per started 1,000").
+    #[default]
+    Up,
+    Down,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tier {
+    /// Upper bound of the tier, inclusive; `None` for the last tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub up_to: Option<Decimal>,
+    #[serde(default)]
+    pub unit_amount: Decimal,
+    #[serde(default)]
+    pub flat_amount: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Multiplier {
+    pub dimension: String,
+    /// Factor per dimension value; values not listed use 1.
+    pub values: IndexMap<String, Decimal>,
+}
+
+/// Something sold in quantities on top of a plan (seats, packs, modules).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Addon {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub amount: Decimal,
+    pub interval: Interval,
+    /// Features this add-on raises, per unit (e.g. a `policy_pack` raises `policy_packs` by 1).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub grants: IndexMap<String, Decimal>,
+}
+
+/// How a plan treats an add-on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AddonTerms {
+    /// Units included in the plan at no charge.
+    #[serde(default)]
+    pub included: Decimal,
+}
+
+/// A one-time purchase (a pack, a template bundle).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Product {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub amount: Decimal,
+    /// Entitlements a purchase grants, e.g. `download`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<String>,
+}
+
+impl Catalog {
+    /// Plans in tier order that are not more expensive than needed, cheapest base first.
+    ///
+    /// "Cheapest" compares the monthly equivalent of the base fee; ties keep the file's order, so
+    /// tiers of equal base price (usage-priced tiers) are offered in the order the operator wrote.
+    pub fn plans_cheapest_first(&self) -> Vec<(&str, &Plan)> {
+        let mut plans: Vec<(usize, &str, &Plan)> = self
+            .plans
+            .iter()
+            .enumerate()
+            .map(|(i, (k, p))| (i, k.as_str(), p))
+            .collect();
+        plans.sort_by(|a, b| {
+            a.2.monthly_base()
+                .cmp(&b.2.monthly_base())
+                .then(a.0.cmp(&b.0))
+        });
+        plans.into_iter().map(|(_, k, p)| (k, p)).collect()
+    }
+}
+
+impl Plan {
+    /// The base fee per month (a yearly fee divided by 12), zero when there is none.
+    pub fn monthly_base(&self) -> Decimal {
+        match &self.base {
+            None => Decimal::ZERO,
+            Some(b) => match b.interval {
+                Interval::Month => b.amount,
+                Interval::Year => b.amount / Decimal::from(12),
+            },
+        }
+    }
+
+    /// The billing interval: the base fee's, or monthly when the plan has no base fee.
+    pub fn interval(&self) -> Interval {
+        self.base.as_ref().map_or(Interval::Month, |b| b.interval)
+    }
+}

@@ -1,0 +1,214 @@
+//! The answer to "may this customer do this now?": pure evaluation of plan entitlements and the
+//! upgrade hint. Counters live with the caller; this module decides from what it is given.
+//!
+//! A denial is an answer, not an error: it carries the reason, the limit, what remains, when it
+//! resets and the cheapest plan that would allow the action.
+
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::catalog::{Catalog, Entitlement, Limit, Plan, Quota, Scope};
+
+/// Why a check was answered the way it was. Stable codes, serialized in snake_case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// Allowed, within every limit.
+    Allowed,
+    /// Allowed, but past a soft limit (overage).
+    SoftLimitExceeded,
+    /// The plan does not include the feature.
+    FeatureNotInPlan,
+    /// A numeric feature limit (projects, seats) would be exceeded.
+    FeatureLimitExceeded,
+    /// A usage quota (period or rolling window) would be exceeded.
+    QuotaExceeded,
+    /// A request rate limit was hit.
+    RateLimited,
+    /// The operator suspended the customer.
+    CustomerSuspended,
+    /// The customer has no active subscription.
+    NoSubscription,
+    /// The catalog has no such feature or meter.
+    UnknownTarget,
+}
+
+impl Reason {
+    pub fn allows(self) -> bool {
+        matches!(self, Reason::Allowed | Reason::SoftLimitExceeded)
+    }
+}
+
+/// The cheapest plan that would allow what was denied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UpgradeHint {
+    pub plan: String,
+    /// The plan's limit for what was checked (`None` for switches).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<Limit>,
+}
+
+/// The outcome of evaluating a feature against a plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureVerdict {
+    pub reason: Reason,
+    pub limit: Option<Limit>,
+    pub value: Option<Entitlement>,
+}
+
+/// Evaluates a feature of `plan` for `quantity` (for limit features: the total wanted, e.g. the
+/// number of projects the customer would have). `extra` raises a limit feature (add-on grants).
+pub fn evaluate_feature(
+    catalog: &Catalog,
+    plan: &Plan,
+    feature: &str,
+    quantity: Decimal,
+    extra: Decimal,
+) -> FeatureVerdict {
+    if !catalog.features.contains_key(feature) {
+        return FeatureVerdict {
+            reason: Reason::UnknownTarget,
+            limit: None,
+            value: None,
+        };
+    }
+    let value = plan.features.get(feature).cloned();
+    let (reason, limit) = match &value {
+        None | Some(Entitlement::Switch(false)) => (Reason::FeatureNotInPlan, None),
+        Some(Entitlement::Switch(true)) | Some(Entitlement::Config(_)) => (Reason::Allowed, None),
+        Some(Entitlement::Limit(limit)) => {
+            let limit = match limit {
+                Limit::Finite(n) => Limit::Finite(*n + extra),
+                Limit::Unlimited => Limit::Unlimited,
+            };
+            if matches!(limit, Limit::Finite(n) if n.is_zero()) {
+                (Reason::FeatureNotInPlan, Some(limit))
+            } else if limit.admits(Decimal::ZERO, quantity) {
+                (Reason::Allowed, Some(limit))
+            } else {
+                (Reason::FeatureLimitExceeded, Some(limit))
+            }
+        }
+    };
+    FeatureVerdict {
+        reason,
+        limit,
+        value,
+    }
+}
+
+/// The cheapest plan other than `current` that grants `feature` for `quantity`.
+pub fn upgrade_for_feature(
+    catalog: &Catalog,
+    current: &str,
+    feature: &str,
+    quantity: Decimal,
+) -> Option<UpgradeHint> {
+    catalog
+        .plans_cheapest_first()
+        .into_iter()
+        .filter(|(key, _)| *key != current)
+        .find_map(|(key, plan)| {
+            let verdict = evaluate_feature(catalog, plan, feature, quantity, Decimal::ZERO);
+            verdict.reason.allows().then(|| UpgradeHint {
+                plan: key.to_owned(),
+                limit: verdict.limit,
+            })
+        })
+}
+
+/// The quotas of `plan` on `meter`: the ones a check of that meter must pass.
+pub fn quotas_for<'p>(plan: &'p Plan, meter: &str) -> impl Iterator<Item = &'p Quota> {
+    plan.quotas.iter().filter(move |q| q.meter == meter)
+}
+
+/// The cheapest plan other than `current` whose quota for `meter` (same scope and reset as the
+/// one that denied) admits `used + quantity`. A plan with no hard quota on the meter admits
+/// anything.
+pub fn upgrade_for_quota(
+    catalog: &Catalog,
+    current: &str,
+    denied_by: &Quota,
+    used: Decimal,
+    quantity: Decimal,
+) -> Option<UpgradeHint> {
+    catalog
+        .plans_cheapest_first()
+        .into_iter()
+        .filter(|(key, _)| *key != current)
+        .find_map(|(key, plan)| {
+            let quota = plan.quotas.iter().find(|q| {
+                q.meter == denied_by.meter && q.per == denied_by.per && q.reset == denied_by.reset
+            });
+            match quota {
+                None => Some(UpgradeHint {
+                    plan: key.to_owned(),
+                    limit: Some(Limit::Unlimited),
+                }),
+                Some(q)
+                    if q.limit.admits(used, quantity)
+                        || q.enforcement == crate::catalog::Enforcement::Soft =>
+                {
+                    Some(UpgradeHint {
+                        plan: key.to_owned(),
+                        limit: Some(q.limit),
+                    })
+                }
+                Some(_) => None,
+            }
+        })
+}
+
+/// The full answer of a check, as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub allowed: bool,
+    pub reason: Reason,
+    /// The binding limit, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<Limit>,
+    /// What the binding limit leaves after this check (and its consumption).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<Decimal>,
+    /// Used so far in the binding limit's window or period, after this check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used: Option<Decimal>,
+    /// The binding limit's window, e.g. `5h`, or `period` for the billing period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    /// Whether the limit counts per customer or per subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+    /// When the binding limit resets (period end, or when a rolling window frees enough).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reset_at: Option<Timestamp>,
+    /// Seconds until the action could be allowed, on denials that time will lift.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+    /// The cheapest plan that would allow the action, on denials a plan change would lift.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<UpgradeHint>,
+    /// A config feature's value, for the app to use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Entitlement>,
+}
+
+impl Decision {
+    /// An answer with just a reason.
+    pub fn from_reason(reason: Reason) -> Self {
+        Decision {
+            allowed: reason.allows(),
+            reason,
+            limit: None,
+            remaining: None,
+            used: None,
+            window: None,
+            scope: None,
+            reset_at: None,
+            retry_after: None,
+            upgrade: None,
+            value: None,
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Tollgate's domain, pure: money, the catalog, how events become meter values, limit
+//! algorithms, billing periods, pricing.
+//!
+//! Nothing here performs I/O, spawns tasks or reads the clock: time always comes in as an
+//! argument, so the same rules run in the server, in the CLI's offline quote and in tests that
+//! move time at will.
+
+pub mod catalog;
+pub mod check;
+pub mod duration;
+pub mod event;
+pub mod limits;
+pub mod meter;
+pub mod money;
+pub mod period;
+pub mod pricing;

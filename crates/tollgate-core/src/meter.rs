@@ -1,0 +1,257 @@
+//! How one event feeds a meter: whether it matches, which group it lands in, what it adds.
+//!
+//! This is the pure half of incremental aggregation. The server turns each
+//! [`Contribution`] into store updates for the event's period, so reading a meter never rescans
+//! raw events.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use crate::catalog::{Aggregation, Meter};
+use crate::event::Event;
+
+/// What one event adds to one meter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contribution {
+    /// Canonical group key, `dim=value` pairs sorted by dimension and joined by `,`; `""` when the
+    /// meter has no group-by.
+    pub group_key: String,
+    pub value: ContributionValue,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContributionValue {
+    /// Added to the total (count: 1; sum: the property).
+    Add(Decimal),
+    Max(Decimal),
+    Latest(Decimal),
+    /// A distinct value for `unique_count`.
+    Unique(String),
+    /// The new level of a time-weighted meter.
+    Level(Decimal),
+}
+
+/// Why an event that matched a meter could not be metered. The event is rejected whole, so a
+/// bad property never half-counts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MeterError {
+    #[error("property `{property}` is required by meter `{meter}`")]
+    MissingProperty { meter: String, property: String },
+    #[error("property `{property}` must be a number for meter `{meter}`, got {value}")]
+    NotANumber {
+        meter: String,
+        property: String,
+        value: String,
+    },
+}
+
+impl MeterError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            MeterError::MissingProperty { .. } => "missing_property",
+            MeterError::NotANumber { .. } => "invalid_property",
+        }
+    }
+}
+
+/// Whether a meter reads this event at all: its type, then every filter value.
+pub fn matches(meter: &Meter, event: &Event) -> bool {
+    meter.event == event.event_type
+        && meter.filter.iter().all(|(key, expected)| {
+            event
+                .properties
+                .get(key)
+                .is_some_and(|v| loosely_equal(v, expected))
+        })
+}
+
+/// Filter values compare as written: `level: supervisor` matches `"supervisor"`, `tier: 2` matches
+/// `2` and `"2"`.
+fn loosely_equal(actual: &Value, expected: &Value) -> bool {
+    actual == expected || value_text(actual) == value_text(expected)
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// What `event` contributes to `meter`, or `None` when the meter does not read it.
+pub fn contribution(
+    meter_key: &str,
+    meter: &Meter,
+    event: &Event,
+) -> Result<Option<Contribution>, MeterError> {
+    if !matches(meter, event) {
+        return Ok(None);
+    }
+    let group_key = group_key(meter, event);
+    let value = match meter.aggregation {
+        Aggregation::Count => ContributionValue::Add(Decimal::ONE),
+        Aggregation::Sum => ContributionValue::Add(number(meter_key, meter, event)?),
+        Aggregation::Max => ContributionValue::Max(number(meter_key, meter, event)?),
+        Aggregation::Latest => ContributionValue::Latest(number(meter_key, meter, event)?),
+        Aggregation::TimeWeighted => ContributionValue::Level(number(meter_key, meter, event)?),
+        Aggregation::UniqueCount => {
+            let property = meter.property.as_deref().unwrap_or_default();
+            match event.properties.get(property) {
+                None | Some(Value::Null) => {
+                    return Err(MeterError::MissingProperty {
+                        meter: meter_key.to_owned(),
+                        property: property.to_owned(),
+                    });
+                }
+                Some(v) => ContributionValue::Unique(value_text(v)),
+            }
+        }
+    };
+    Ok(Some(Contribution { group_key, value }))
+}
+
+/// The meter's property as an exact decimal. Numbers are read from their JSON text, never
+/// through a float.
+fn number(meter_key: &str, meter: &Meter, event: &Event) -> Result<Decimal, MeterError> {
+    let property = meter.property.as_deref().unwrap_or_default();
+    let missing = || MeterError::MissingProperty {
+        meter: meter_key.to_owned(),
+        property: property.to_owned(),
+    };
+    let value = event.properties.get(property).ok_or_else(missing)?;
+    let text = match value {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Null => return Err(missing()),
+        other => other.to_string(),
+    };
+    Decimal::from_str(&text)
+        .or_else(|_| Decimal::from_scientific(&text))
+        .map_err(|_| MeterError::NotANumber {
+            meter: meter_key.to_owned(),
+            property: property.to_owned(),
+            value: value.to_string(),
+        })
+}
+
+/// `dim=value` pairs of the meter's group-by dimensions, sorted by dimension. A missing
+/// dimension is recorded as empty so the event still counts in the meter's total.
+pub fn group_key(meter: &Meter, event: &Event) -> String {
+    let mut dims: Vec<&String> = meter.group_by.iter().collect();
+    dims.sort();
+    dims.iter()
+        .map(|d| {
+            format!(
+                "{d}={}",
+                event
+                    .properties
+                    .get(d.as_str())
+                    .map(value_text)
+                    .unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Splits a canonical group key back into `(dimension, value)` pairs.
+pub fn parse_group_key(key: &str) -> Vec<(&str, &str)> {
+    if key.is_empty() {
+        return Vec::new();
+    }
+    key.split(',')
+        .filter_map(|pair| pair.split_once('='))
+        .collect()
+}
+
+/// Applies the meter's unit conversion (`divide_by`) to an aggregated value.
+pub fn convert(meter: &Meter, raw: Decimal) -> Decimal {
+    match meter.divide_by {
+        Some(d) if !d.is_zero() => raw / d,
+        _ => raw,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use indexmap::IndexMap;
+    use serde_json::json;
+
+    fn meter(aggregation: Aggregation, property: Option<&str>) -> Meter {
+        Meter {
+            name: None,
+            event: "agent.run".into(),
+            aggregation,
+            property: property.map(Into::into),
+            filter: IndexMap::new(),
+            group_by: vec![],
+            divide_by: None,
+            per: None,
+        }
+    }
+
+    fn event(props: Value) -> Event {
+        Event {
+            event_type: "agent.run".into(),
+            timestamp: "2026-11-01T00:00:00Z".parse().unwrap(),
+            subject: None,
+            properties: props.as_object().unwrap().clone(),
+        }
+    }
+
+    #[test]
+    fn filters_select_events() {
+        let mut m = meter(Aggregation::Count, None);
+        m.filter.insert("level".into(), json!("supervisor"));
+        assert!(
+            contribution("runs", &m, &event(json!({"level": "supervisor"})))
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            contribution("runs", &m, &event(json!({"level": "worker"})))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            contribution("runs", &m, &event(json!({})))
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn sums_are_exact_and_missing_properties_are_errors() {
+        let m = meter(Aggregation::Sum, Some("amount_usd"));
+        let c = contribution("spend", &m, &event(json!({"amount_usd": 0.1})))
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.value, ContributionValue::Add(Decimal::new(1, 1)));
+        let c = contribution("spend", &m, &event(json!({"amount_usd": "123456.78"})))
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.value, ContributionValue::Add(Decimal::new(12_345_678, 2)));
+        let err = contribution("spend", &m, &event(json!({}))).unwrap_err();
+        assert_eq!(err.code(), "missing_property");
+        let err = contribution("spend", &m, &event(json!({"amount_usd": "lots"}))).unwrap_err();
+        assert_eq!(err.code(), "invalid_property");
+    }
+
+    #[test]
+    fn group_keys_are_canonical() {
+        let mut m = meter(Aggregation::Count, None);
+        m.group_by = vec!["tier".into(), "model".into()];
+        let c = contribution("gens", &m, &event(json!({"tier": "T2", "model": "gpt-4"})))
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.group_key, "model=gpt-4,tier=T2");
+        assert_eq!(
+            parse_group_key(&c.group_key),
+            vec![("model", "gpt-4"), ("tier", "T2")]
+        );
+    }
+}

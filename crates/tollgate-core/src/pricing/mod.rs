@@ -1,0 +1,1 @@
+//! Pricing: turns a period's usage into exact invoice lines.

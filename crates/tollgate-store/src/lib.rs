@@ -1,0 +1,352 @@
+//! Persistence for Tollgate, behind one trait with two backends: SQLite (the embedded default, WAL,
+//! one file under the data dir) and PostgreSQL (many nodes, row-level security per workspace).
+//!
+//! The store knows rows, not rules: which period an event falls in and what it adds to which
+//! meter is decided by the caller with `tollgate-core` and handed in as [`AggregateUpdate`]s, so
+//! both backends stay thin and the conformance suite in `tests/` can hold them to the same
+//! behaviour.
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+mod postgres;
+mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Everything that can go wrong in a store. Callers map these to API errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{kind} {id:?} already exists")]
+    AlreadyExists { kind: &'static str, id: String },
+    #[error("{kind} {id:?} not found")]
+    NotFound { kind: &'static str, id: String },
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkspaceRecord {
+    pub id: String,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+/// A customer of the operator. `id` is chosen by the operator (or generated) and unique per
+/// workspace; events name customers by it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerRecord {
+    pub workspace: String,
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub suspended: bool,
+    /// Whether a payment method is on file (decides where a trial ends up).
+    pub has_payment_method: bool,
+    /// A test clock this customer follows instead of the wall clock.
+    pub test_clock: Option<String>,
+    pub metadata: serde_json::Value,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionStatus {
+    Trialing,
+    Active,
+    Canceled,
+}
+
+impl SubscriptionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionStatus::Trialing => "trialing",
+            SubscriptionStatus::Active => "active",
+            SubscriptionStatus::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(s: &str) -> StoreResult<Self> {
+        match s {
+            "trialing" => Ok(SubscriptionStatus::Trialing),
+            "active" => Ok(SubscriptionStatus::Active),
+            "canceled" => Ok(SubscriptionStatus::Canceled),
+            other => Err(StoreError::Corrupt(format!("unknown subscription status {other:?}"))),
+        }
+    }
+}
+
+/// A customer's subscription to one plan of one catalog version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubscriptionRecord {
+    pub workspace: String,
+    pub id: String,
+    pub customer: String,
+    pub plan: String,
+    /// The catalog version the plan was taken from: applying a new catalog never changes what an
+    /// existing subscription pays until it is moved.
+    pub catalog_version: i64,
+    pub status: SubscriptionStatus,
+    /// Add-on key to quantity.
+    pub addons: serde_json::Value,
+    pub started_at: Timestamp,
+    /// Billing periods are computed from this anchor (calendar month start for monthly plans).
+    pub billing_anchor: Timestamp,
+    pub trial_end: Option<Timestamp>,
+    pub canceled_at: Option<Timestamp>,
+    /// A cancellation that takes effect at this time (period end).
+    pub ends_at: Option<Timestamp>,
+}
+
+/// An API key of a customer. Only the hash of the secret is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    pub workspace: String,
+    pub id: String,
+    pub customer: String,
+    pub name: Option<String>,
+    /// SHA-256 of the secret, hex.
+    pub secret_hash: String,
+    /// The first characters of the secret, to recognise a key in a list.
+    pub prefix: String,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// An admin key of a workspace (operator access). Only the hash is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdminKeyRecord {
+    pub workspace: String,
+    pub id: String,
+    pub secret_hash: String,
+    pub created_at: Timestamp,
+}
+
+/// A clock that tests and operators move by hand (Stripe's test clocks).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestClockRecord {
+    pub workspace: String,
+    pub id: String,
+    pub name: Option<String>,
+    pub frozen_time: Timestamp,
+    pub created_at: Timestamp,
+}
+
+/// A stored catalog version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogVersionRecord {
+    pub workspace: String,
+    pub version: i64,
+    /// The validated catalog (`tollgate_core::catalog::Catalog`) as JSON.
+    pub catalog: serde_json::Value,
+    pub created_at: Timestamp,
+}
+
+/// One usage event as accepted by the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub workspace: String,
+    /// The caller's id: a second event with the same id is a duplicate and counts once.
+    pub id: String,
+    pub customer: String,
+    pub event_type: String,
+    pub timestamp: Timestamp,
+    /// Who inside the customer did it (a user), if anyone.
+    pub subject: Option<String>,
+    pub properties: serde_json::Value,
+    pub received_at: Timestamp,
+}
+
+/// What one accepted event adds to one meter's aggregates. Computed by the caller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AggregateUpdate {
+    pub meter: String,
+    /// Start of the billing period the event falls in.
+    pub period_start: Timestamp,
+    /// `""` for the whole customer, else the subject the row counts for.
+    pub subject: String,
+    /// Canonical group-by values (`"model=gpt-4,tier=T2"`), `""` when the meter has no groups.
+    pub group_key: String,
+    pub op: AggregateOp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AggregateOp {
+    /// count and sum.
+    Add(Decimal),
+    Max(Decimal),
+    /// The value replaces the stored one if `at` is not older than the stored one's.
+    Latest { value: Decimal, at: Timestamp },
+    /// Adds 1 to the row if this value was not seen in this row before.
+    Unique(String),
+    /// A level change at `at` (time-weighted meters); kept as a point, the row's value is the
+    /// most recent level.
+    Level { value: Decimal, at: Timestamp },
+    /// An entry of an exact rolling window; `period_start` is ignored, rows expire with the window.
+    WindowEntry { quantity: Decimal, at: Timestamp },
+}
+
+/// An event with the aggregate updates it brings if it is new.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestItem {
+    pub event: EventRecord,
+    pub updates: Vec<AggregateUpdate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IngestOutcome {
+    /// Stored, and its updates applied.
+    Accepted,
+    /// An event with this id was already stored: nothing changed.
+    Duplicate,
+}
+
+/// One row of aggregates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AggregateRow {
+    pub meter: String,
+    pub period_start: Timestamp,
+    pub subject: String,
+    pub group_key: String,
+    pub value: Decimal,
+    /// For `Latest`: the time of the value kept.
+    pub updated_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowEntryRow {
+    pub meter: String,
+    pub subject: String,
+    pub group_key: String,
+    pub at: Timestamp,
+    pub quantity: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LevelPoint {
+    pub meter: String,
+    pub subject: String,
+    pub group_key: String,
+    pub at: Timestamp,
+    pub value: Decimal,
+}
+
+/// The whole persistence surface. Every method is scoped to a workspace except the key lookups
+/// that *find* the workspace from a secret's hash.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is, for logs and `/healthz`.
+    fn backend(&self) -> &'static str;
+
+    // Workspaces and admin keys.
+    async fn create_workspace(&self, workspace: &WorkspaceRecord) -> StoreResult<()>;
+    async fn get_workspace(&self, id: &str) -> StoreResult<Option<WorkspaceRecord>>;
+    /// Inserts an admin key; a key with the same hash is left as it is.
+    async fn put_admin_key(&self, key: &AdminKeyRecord) -> StoreResult<()>;
+    async fn find_admin_key(&self, secret_hash: &str) -> StoreResult<Option<AdminKeyRecord>>;
+
+    // Catalog versions.
+    /// Stores a new version and returns its number (1, 2, ...).
+    async fn add_catalog_version(
+        &self,
+        workspace: &str,
+        catalog: &serde_json::Value,
+        at: Timestamp,
+    ) -> StoreResult<i64>;
+    async fn latest_catalog(&self, workspace: &str) -> StoreResult<Option<CatalogVersionRecord>>;
+    async fn catalog_version(
+        &self,
+        workspace: &str,
+        version: i64,
+    ) -> StoreResult<Option<CatalogVersionRecord>>;
+
+    // Customers.
+    async fn create_customer(&self, customer: &CustomerRecord) -> StoreResult<()>;
+    async fn get_customer(&self, workspace: &str, id: &str) -> StoreResult<Option<CustomerRecord>>;
+    async fn list_customers(&self, workspace: &str) -> StoreResult<Vec<CustomerRecord>>;
+    /// Replaces the mutable fields (name, email, suspended, payment method, metadata).
+    async fn update_customer(&self, customer: &CustomerRecord) -> StoreResult<()>;
+
+    // Subscriptions.
+    async fn create_subscription(&self, subscription: &SubscriptionRecord) -> StoreResult<()>;
+    async fn update_subscription(&self, subscription: &SubscriptionRecord) -> StoreResult<()>;
+    async fn get_subscription(
+        &self,
+        workspace: &str,
+        id: &str,
+    ) -> StoreResult<Option<SubscriptionRecord>>;
+    /// The customer's subscriptions, newest first.
+    async fn list_subscriptions(
+        &self,
+        workspace: &str,
+        customer: &str,
+    ) -> StoreResult<Vec<SubscriptionRecord>>;
+
+    // API keys.
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+    async fn find_api_key(&self, secret_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    async fn list_api_keys(&self, workspace: &str, customer: &str)
+    -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Marks a key revoked; `NotFound` if the customer has no such key.
+    async fn revoke_api_key(
+        &self,
+        workspace: &str,
+        customer: &str,
+        key_id: &str,
+        at: Timestamp,
+    ) -> StoreResult<ApiKeyRecord>;
+
+    // Test clocks.
+    async fn create_test_clock(&self, clock: &TestClockRecord) -> StoreResult<()>;
+    async fn get_test_clock(&self, workspace: &str, id: &str) -> StoreResult<Option<TestClockRecord>>;
+    async fn set_test_clock_time(&self, workspace: &str, id: &str, time: Timestamp) -> StoreResult<()>;
+
+    // Usage.
+    /// Stores a batch of events in one transaction and applies the updates of the new ones.
+    /// Returns one outcome per item, in order. After `Ok`, the accepted events are durable.
+    async fn ingest(&self, workspace: &str, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>>;
+    /// Aggregate rows of a customer for one period (all meters, subjects, groups).
+    async fn aggregates(
+        &self,
+        workspace: &str,
+        customer: &str,
+        period_start: Timestamp,
+    ) -> StoreResult<Vec<AggregateRow>>;
+    /// Rolling-window entries of a customer at or after `since`.
+    async fn window_entries(
+        &self,
+        workspace: &str,
+        customer: &str,
+        since: Timestamp,
+    ) -> StoreResult<Vec<WindowEntryRow>>;
+    /// Deletes window entries older than `before` (they can no longer fall in any window).
+    async fn prune_window_entries(&self, workspace: &str, before: Timestamp) -> StoreResult<u64>;
+    /// Level points of a customer's time-weighted meters in `[from, to)`, plus the last point
+    /// before `from` for each (meter, subject, group) so the opening level is known.
+    async fn level_points(
+        &self,
+        workspace: &str,
+        customer: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<LevelPoint>>;
+    /// Raw events of a customer in `[from, to)`, oldest first (audit and recompute, never checks).
+    async fn events(
+        &self,
+        workspace: &str,
+        customer: &str,
+        from: Timestamp,
+        to: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<EventRecord>>;
+}
