@@ -72,6 +72,52 @@ impl RollingWindow {
         }
     }
 
+    /// The quantity used in the window of length `within` (at most the retention length) ending
+    /// at `now`: one retained history serves every window of a meter.
+    pub fn used_in(&mut self, now: Timestamp, within: WindowLength) -> Decimal {
+        self.expire(now);
+        let horizon = now.as_second() - within.seconds() as i64;
+        self.entries.iter().rev().take_while(|(at, _)| *at > horizon).map(|(_, q)| *q).sum()
+    }
+
+    /// Like [`RollingWindow::next_fit`] for a window of length `within`.
+    pub fn next_fit_in(
+        &mut self,
+        now: Timestamp,
+        quantity: Decimal,
+        limit: Decimal,
+        within: WindowLength,
+    ) -> Option<Timestamp> {
+        if quantity > limit {
+            return None;
+        }
+        let mut used = self.used_in(now, within);
+        if used + quantity <= limit {
+            return Some(now);
+        }
+        let horizon = now.as_second() - within.seconds() as i64;
+        for &(at, qty) in self.entries.iter().filter(|(at, _)| *at > horizon) {
+            used -= qty;
+            if used + quantity <= limit {
+                return Timestamp::from_second(at + within.seconds() as i64).ok();
+            }
+        }
+        Some(now)
+    }
+
+    /// Takes back a use recorded at `at` (a reservation whose write failed or was a duplicate).
+    pub fn unrecord(&mut self, at: Timestamp, quantity: Decimal) {
+        let second = at.as_second();
+        if let Some(pos) = self.entries.iter().position(|(s, _)| *s == second) {
+            self.total -= quantity;
+            let entry = &mut self.entries[pos];
+            entry.1 -= quantity;
+            if entry.1.is_zero() {
+                self.entries.remove(pos);
+            }
+        }
+    }
+
     /// The earliest time at or after `now` when `quantity` more fits under `limit`, assuming no
     /// other use in between. `None` if it never fits (`quantity > limit`).
     pub fn next_fit(
@@ -206,6 +252,22 @@ mod tests {
         );
         assert_eq!(w.used(ts("2026-11-10T13:59:59Z")), Decimal::from(3));
         assert_eq!(w.used(ts("2026-11-10T14:00:00Z")), Decimal::from(2));
+    }
+
+    #[test]
+    fn shorter_windows_read_the_same_history() {
+        let mut w = RollingWindow::new("5h".parse().unwrap());
+        w.record(ts("2026-11-10T09:00:00Z"), Decimal::ONE);
+        w.record(ts("2026-11-10T10:30:00Z"), Decimal::ONE);
+        let now = ts("2026-11-10T11:00:00Z");
+        assert_eq!(w.used_in(now, "1h".parse().unwrap()), Decimal::ONE);
+        assert_eq!(w.used_in(now, "5h".parse().unwrap()), Decimal::from(2));
+        assert_eq!(
+            w.next_fit_in(now, Decimal::ONE, Decimal::ONE, "1h".parse().unwrap()),
+            Some(ts("2026-11-10T11:30:00Z"))
+        );
+        w.unrecord(ts("2026-11-10T10:30:00Z"), Decimal::ONE);
+        assert_eq!(w.used_in(now, "1h".parse().unwrap()), Decimal::ZERO);
     }
 
     #[test]

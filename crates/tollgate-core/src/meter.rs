@@ -37,8 +37,6 @@ pub enum ContributionValue {
 /// bad property never half-counts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MeterError {
-    #[error("property `{property}` is required by meter `{meter}`")]
-    MissingProperty { meter: String, property: String },
     #[error("property `{property}` must be a number for meter `{meter}`, got {value}")]
     NotANumber {
         meter: String,
@@ -51,7 +49,6 @@ impl MeterError {
     /// A stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
-            MeterError::MissingProperty { .. } => "missing_property",
             MeterError::NotANumber { .. } => "invalid_property",
         }
     }
@@ -82,57 +79,45 @@ fn value_text(v: &Value) -> String {
 }
 
 /// What `event` contributes to `meter`, or `None` when the meter does not read it.
-pub fn contribution(
-    meter_key: &str,
-    meter: &Meter,
-    event: &Event,
-) -> Result<Option<Contribution>, MeterError> {
+///
+/// An event without the meter's property does not count in that meter (an `agent.run` without
+/// `tokens` still counts as a run); a property that is there but is not a number is an error,
+/// and the event is rejected whole, so bad data never half-counts.
+pub fn contribution(meter_key: &str, meter: &Meter, event: &Event) -> Result<Option<Contribution>, MeterError> {
     if !matches(meter, event) {
         return Ok(None);
     }
-    let group_key = group_key(meter, event);
     let value = match meter.aggregation {
-        Aggregation::Count => ContributionValue::Add(Decimal::ONE),
-        Aggregation::Sum => ContributionValue::Add(number(meter_key, meter, event)?),
-        Aggregation::Max => ContributionValue::Max(number(meter_key, meter, event)?),
-        Aggregation::Latest => ContributionValue::Latest(number(meter_key, meter, event)?),
-        Aggregation::TimeWeighted => ContributionValue::Level(number(meter_key, meter, event)?),
-        Aggregation::UniqueCount => {
-            let property = meter.property.as_deref().unwrap_or_default();
-            match event.properties.get(property) {
-                None | Some(Value::Null) => {
-                    return Err(MeterError::MissingProperty {
-                        meter: meter_key.to_owned(),
-                        property: property.to_owned(),
-                    });
-                }
-                Some(v) => ContributionValue::Unique(value_text(v)),
-            }
-        }
+        Aggregation::Count => Some(ContributionValue::Add(Decimal::ONE)),
+        Aggregation::Sum => number(meter_key, meter, event)?.map(ContributionValue::Add),
+        Aggregation::Max => number(meter_key, meter, event)?.map(ContributionValue::Max),
+        Aggregation::Latest => number(meter_key, meter, event)?.map(ContributionValue::Latest),
+        Aggregation::TimeWeighted => number(meter_key, meter, event)?.map(ContributionValue::Level),
+        Aggregation::UniqueCount => property(meter, event).map(|v| ContributionValue::Unique(value_text(v))),
     };
-    Ok(Some(Contribution { group_key, value }))
+    Ok(value.map(|value| Contribution { group_key: group_key(meter, event), value }))
 }
 
-/// The meter's property as an exact decimal. Numbers are read from their JSON text, never
-/// through a float.
-fn number(meter_key: &str, meter: &Meter, event: &Event) -> Result<Decimal, MeterError> {
-    let property = meter.property.as_deref().unwrap_or_default();
-    let missing = || MeterError::MissingProperty {
-        meter: meter_key.to_owned(),
-        property: property.to_owned(),
-    };
-    let value = event.properties.get(property).ok_or_else(missing)?;
+fn property<'e>(meter: &Meter, event: &'e Event) -> Option<&'e Value> {
+    let name = meter.property.as_deref()?;
+    event.properties.get(name).filter(|v| !v.is_null())
+}
+
+/// The meter's property as an exact decimal, `None` when absent. Numbers are read from their
+/// JSON text, never through a float.
+fn number(meter_key: &str, meter: &Meter, event: &Event) -> Result<Option<Decimal>, MeterError> {
+    let Some(value) = property(meter, event) else { return Ok(None) };
     let text = match value {
         Value::Number(n) => n.to_string(),
-        Value::String(s) => s.clone(),
-        Value::Null => return Err(missing()),
+        Value::String(s) => s.trim().to_owned(),
         other => other.to_string(),
     };
     Decimal::from_str(&text)
         .or_else(|_| Decimal::from_scientific(&text))
+        .map(Some)
         .map_err(|_| MeterError::NotANumber {
             meter: meter_key.to_owned(),
-            property: property.to_owned(),
+            property: meter.property.clone().unwrap_or_default(),
             value: value.to_string(),
         })
 }
@@ -225,7 +210,7 @@ mod tests {
     }
 
     #[test]
-    fn sums_are_exact_and_missing_properties_are_errors() {
+    fn sums_are_exact_absent_properties_skip_and_bad_ones_are_errors() {
         let m = meter(Aggregation::Sum, Some("amount_usd"));
         let c = contribution("spend", &m, &event(json!({"amount_usd": 0.1})))
             .unwrap()
@@ -235,8 +220,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(c.value, ContributionValue::Add(Decimal::new(12_345_678, 2)));
-        let err = contribution("spend", &m, &event(json!({}))).unwrap_err();
-        assert_eq!(err.code(), "missing_property");
+        assert_eq!(contribution("spend", &m, &event(json!({}))).unwrap(), None);
         let err = contribution("spend", &m, &event(json!({"amount_usd": "lots"}))).unwrap_err();
         assert_eq!(err.code(), "invalid_property");
     }

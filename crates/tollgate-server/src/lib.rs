@@ -1,1 +1,138 @@
+//! The Tollgate service: the HTTP API under `/v1`, authentication, and the enforcement engine
+//! that answers checks from memory.
+//!
+//! Layout: `api/` has one file per resource (handlers and their request/response types),
+//! `engine/` the in-memory hot path, `error` the problem+json edge, `auth` keys and principals.
 
+pub mod api;
+pub mod auth;
+pub mod clock;
+pub mod engine;
+pub mod error;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use tollgate_store::{AdminKeyRecord, PostgresStore, SqliteStore, Store, WorkspaceRecord};
+
+use crate::clock::{Clock, SystemClock};
+use crate::engine::Engine;
+use crate::state::AppState;
+
+/// The workspace the bootstrap admin key belongs to.
+pub const DEFAULT_WORKSPACE: &str = "ws_default";
+
+/// How to run the server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Where the SQLite file lives when no database URL is given.
+    pub data_dir: PathBuf,
+    /// `postgres://...` to use PostgreSQL instead of the embedded SQLite file.
+    pub database_url: Option<String>,
+    /// The bootstrap admin key of the default workspace (`TOLLGATE_ADMIN_KEY`).
+    pub admin_key: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("store: {0}")]
+    Store(#[from] tollgate_store::StoreError),
+    #[error("cannot create data dir {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+    #[error("the admin key must start with `{prefix}` and be at least 24 characters")]
+    BadAdminKey { prefix: &'static str },
+}
+
+/// A server bound to its port and serving in the background.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), ServerError>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, finishes in-flight requests, and returns.
+    pub async fn stop(self) -> Result<(), ServerError> {
+        let _ = self.shutdown.send(());
+        self.task.await.unwrap_or(Ok(()))
+    }
+
+    /// Waits until the server stops (it only stops on error or `stop`).
+    pub async fn wait(self) -> Result<(), ServerError> {
+        let _keep_open = self.shutdown;
+        self.task.await.unwrap_or(Ok(()))
+    }
+}
+
+/// Opens the configured store (running migrations).
+pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, ServerError> {
+    Ok(match &config.database_url {
+        Some(url) => Arc::new(PostgresStore::connect(url).await?),
+        None => {
+            std::fs::create_dir_all(&config.data_dir)
+                .map_err(|source| ServerError::DataDir { path: config.data_dir.clone(), source })?;
+            Arc::new(SqliteStore::open(&config.data_dir.join("tollgate.db")).await?)
+        }
+    })
+}
+
+/// Makes sure the default workspace exists and the bootstrap admin key opens it.
+pub async fn bootstrap(store: &dyn Store, admin_key: Option<&str>, now: Timestamp) -> Result<(), ServerError> {
+    if store.get_workspace(DEFAULT_WORKSPACE).await?.is_none() {
+        let ws = WorkspaceRecord { id: DEFAULT_WORKSPACE.into(), name: "Default".into(), created_at: now };
+        match store.create_workspace(&ws).await {
+            Ok(()) | Err(tollgate_store::StoreError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Some(key) = admin_key {
+        if !key.starts_with(auth::ADMIN_KEY_PREFIX) || key.len() < 24 {
+            return Err(ServerError::BadAdminKey { prefix: auth::ADMIN_KEY_PREFIX });
+        }
+        let record = AdminKeyRecord {
+            workspace: DEFAULT_WORKSPACE.into(),
+            id: "ak_bootstrap".into(),
+            secret_hash: auth::hash_secret(key),
+            created_at: now,
+        };
+        store.put_admin_key(&record).await?;
+    }
+    Ok(())
+}
+
+/// Opens the store, bootstraps, binds and serves in the background.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    start_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// [`start`] with an injected clock (tests move time with it).
+pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Result<RunningServer, ServerError> {
+    let store = open_store(&config).await?;
+    bootstrap(store.as_ref(), config.admin_key.as_deref(), clock.now()).await?;
+    let state = AppState { engine: Arc::new(Engine::new(store, clock)), metrics: api::metrics::install_recorder() };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Bind { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(ServerError::Serve)?;
+    let app = api::router(state.clone());
+    let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = signal.await;
+            })
+            .await
+            .map_err(ServerError::Serve)
+    });
+    tracing::info!(%addr, backend = state.engine.store().backend(), "tollgate listening");
+    Ok(RunningServer { addr, state, shutdown, task })
+}

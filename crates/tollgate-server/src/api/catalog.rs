@@ -1,0 +1,64 @@
+//! The catalog as code: apply a new version, read the current one.
+//!
+//! Applying never changes what existing subscriptions pay: they keep the version they were
+//! created on until they are moved.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use tollgate_core::catalog::{self, Catalog, CatalogErrors};
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::state::AppState;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CatalogOut {
+    pub version: i64,
+    #[schema(value_type = Object)]
+    pub catalog: Catalog,
+    /// What changed against the previous version (on apply).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
+}
+
+fn invalid(errors: CatalogErrors) -> ApiError {
+    let fields: Vec<FieldError> =
+        errors.0.iter().map(|e| FieldError { path: e.path.clone(), message: e.message.clone() }).collect();
+    ApiError::validation(format!("the catalog has {} error(s)", fields.len()), fields).with_code("invalid_catalog")
+}
+
+/// Applies a catalog: a JSON catalog in the file's shape, or `{"yaml": "<file text>"}`.
+#[utoipa::path(put, path = "/v1/catalog", request_body(content = Object, description = "A catalog, or {\"yaml\": text}"),
+    responses((status = 200, body = CatalogOut), (status = 422, body = crate::error::Problem)))]
+pub async fn apply(
+    State(state): State<AppState>,
+    caller: Principal,
+    body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Json<CatalogOut>> {
+    let workspace = caller.require_admin()?;
+    let Json(body) = body?;
+    let parsed = match body.get("yaml").and_then(|y| y.as_str()) {
+        Some(text) if body.as_object().is_some_and(|o| o.len() == 1) => catalog::parse_yaml(text),
+        _ => catalog::from_json_value(body),
+    };
+    let new = parsed.map_err(invalid)?;
+    let previous = state.engine.latest_catalog(workspace).await?;
+    let changes = match &previous {
+        Some(old) => catalog::diff(&old.catalog, &new).iter().map(ToString::to_string).collect(),
+        None => Vec::new(),
+    };
+    let compiled = state.engine.apply_catalog(workspace, new).await?;
+    Ok(Json(CatalogOut { version: compiled.version, catalog: compiled.catalog.clone(), changes }))
+}
+
+#[utoipa::path(get, path = "/v1/catalog", responses((status = 200, body = CatalogOut), (status = 404, body = crate::error::Problem)))]
+pub async fn current(State(state): State<AppState>, caller: Principal) -> ApiResult<Json<CatalogOut>> {
+    let workspace = caller.require_admin()?;
+    let compiled = state
+        .engine
+        .latest_catalog(workspace)
+        .await?
+        .ok_or_else(|| ApiError::not_found("catalog", workspace).with_code("no_catalog"))?;
+    Ok(Json(CatalogOut { version: compiled.version, catalog: compiled.catalog.clone(), changes: Vec::new() }))
+}

@@ -1,0 +1,126 @@
+//! `POST /v1/check`: may this customer (this user) do this now?
+//!
+//! Denials are answers (200 with `allowed: false`, the reason, the limit and the upgrade hint),
+//! except a request rate limit, which is about the call itself: 429 with `Retry-After`. Every
+//! answer carries the IETF `RateLimit-Policy`/`RateLimit` headers and `X-RateLimit-*` when the
+//! plan has a rate limit.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use tollgate_core::check::{Decision, Reason};
+use tollgate_core::limits::seconds_until;
+
+use crate::auth::Principal;
+use crate::engine::{CheckRequest, CheckTarget, check::RateLimitState};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckIn {
+    /// The customer; optional with a customer key (it is the key's customer).
+    pub customer: Option<String>,
+    /// Check a feature of the plan...
+    pub feature: Option<String>,
+    /// ...or a meter's quotas.
+    pub meter: Option<String>,
+    /// Units wanted (default 1). For a limit feature: the total wanted.
+    #[schema(value_type = Option<String>)]
+    pub quantity: Option<Decimal>,
+    /// Who inside the customer acts (e.g. a user id), for per-subject limits.
+    pub subject: Option<String>,
+    /// Record `quantity` as usage if allowed, atomically with the check.
+    #[serde(default)]
+    pub consume: bool,
+    /// Id of the usage event a consuming check records; a retry with the same id counts once.
+    pub event_id: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub properties: serde_json::Map<String, serde_json::Value>,
+}
+
+#[utoipa::path(post, path = "/v1/check", request_body = CheckIn,
+    responses((status = 200, description = "The decision (allowed or not)", body = Object),
+              (status = 429, description = "Rate limited", body = crate::error::Problem)))]
+pub async fn check(
+    State(state): State<AppState>,
+    caller: Principal,
+    body: Result<Json<CheckIn>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body?;
+    let customer = match (&caller, body.customer) {
+        (Principal::Customer { customer, .. }, None) => customer.clone(),
+        (_, Some(c)) => c,
+        (Principal::Admin { .. }, None) => {
+            return Err(ApiError::bad_request("missing_customer", "`customer` is required with an admin key"));
+        }
+    };
+    let workspace = caller.require_customer(&customer)?.to_owned();
+    let target = match (body.feature, body.meter) {
+        (Some(f), None) => CheckTarget::Feature(f),
+        (None, Some(m)) => CheckTarget::Meter(m),
+        _ => return Err(ApiError::bad_request("invalid_target", "give exactly one of `feature` and `meter`")),
+    };
+    let quantity = body.quantity.unwrap_or(Decimal::ONE);
+    if quantity.is_sign_negative() {
+        return Err(ApiError::bad_request("invalid_quantity", "`quantity` must not be negative"));
+    }
+    if body.consume && matches!(target, CheckTarget::Feature(_)) {
+        return Err(ApiError::bad_request("invalid_target", "`consume` needs a `meter`"));
+    }
+    let outcome = state
+        .engine
+        .check(CheckRequest {
+            workspace,
+            customer,
+            target,
+            quantity,
+            subject: body.subject,
+            consume: body.consume,
+            event_id: body.event_id,
+            properties: body.properties,
+        })
+        .await?;
+    Ok(respond(outcome.decision, outcome.rate_limit))
+}
+
+fn respond(decision: Decision, rate_limit: Option<RateLimitState>) -> Response {
+    let mut response = if decision.reason == Reason::RateLimited {
+        let mut problem = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "request rate limit reached").problem_json();
+        if let Some(obj) = problem.as_object_mut() {
+            obj.insert("decision".into(), serde_json::to_value(&decision).unwrap_or_default());
+        }
+        let mut r = (StatusCode::TOO_MANY_REQUESTS, Json(problem)).into_response();
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(retry) = decision.retry_after {
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry));
+        }
+        r
+    } else {
+        Json(decision).into_response()
+    };
+    if let Some(rl) = rate_limit {
+        rate_limit_headers(response.headers_mut(), rl);
+    }
+    response
+}
+
+/// IETF `RateLimit-Policy` / `RateLimit` (draft-ietf-httpapi-ratelimit-headers) and the
+/// `X-RateLimit-*` headers older clients read.
+pub fn rate_limit_headers(headers: &mut HeaderMap, rl: RateLimitState) {
+    let reset = seconds_until(rl.now, rl.reset_at);
+    let mut put = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    };
+    put("ratelimit-policy", format!("\"default\";q={};w={}", rl.limit, rl.window_seconds));
+    put("ratelimit", format!("\"default\";r={};t={}", rl.remaining, reset));
+    put("x-ratelimit-limit", rl.limit.to_string());
+    put("x-ratelimit-remaining", rl.remaining.to_string());
+    put("x-ratelimit-reset", rl.reset_at.as_second().to_string());
+}

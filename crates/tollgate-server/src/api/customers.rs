@@ -1,0 +1,152 @@
+//! Customers: create, read, suspend, and their usage.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tollgate_store::CustomerRecord;
+
+use super::{new_id, valid_id};
+use crate::auth::Principal;
+use crate::engine::UsageReport;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerIn {
+    /// Your id for the customer (events name it); generated (`cus_...`) if absent.
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// A test clock the customer follows instead of the wall clock.
+    pub test_clock: Option<String>,
+    #[serde(default)]
+    pub has_payment_method: bool,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CustomerOut {
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub suspended: bool,
+    pub has_payment_method: bool,
+    pub test_clock: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    #[schema(value_type = String)]
+    pub created_at: Timestamp,
+}
+
+impl From<CustomerRecord> for CustomerOut {
+    fn from(c: CustomerRecord) -> Self {
+        CustomerOut {
+            id: c.id,
+            name: c.name,
+            email: c.email,
+            suspended: c.suspended,
+            has_payment_method: c.has_payment_method,
+            test_clock: c.test_clock,
+            metadata: c.metadata,
+            created_at: c.created_at,
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/v1/customers", request_body = CustomerIn,
+    responses((status = 201, body = CustomerOut), (status = 409, body = crate::error::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Principal,
+    body: Result<Json<CustomerIn>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<(StatusCode, Json<CustomerOut>)> {
+    let workspace = caller.require_admin()?;
+    let Json(body) = body?;
+    let id = body.id.unwrap_or_else(|| new_id("cus"));
+    if !valid_id(&id) {
+        return Err(ApiError::bad_request("invalid_id", format!("customer id {id:?}: use 1-128 letters, digits, `_-.:`")));
+    }
+    if let Some(clock) = &body.test_clock {
+        state.engine.now_for(workspace, Some(clock)).await?;
+    }
+    let now = state.engine.now_for(workspace, body.test_clock.as_deref()).await?;
+    let record = CustomerRecord {
+        workspace: workspace.to_owned(),
+        id,
+        name: body.name,
+        email: body.email,
+        suspended: false,
+        has_payment_method: body.has_payment_method,
+        test_clock: body.test_clock,
+        metadata: body.metadata.unwrap_or_else(|| serde_json::json!({})),
+        created_at: now,
+    };
+    state.engine.store().create_customer(&record).await?;
+    Ok((StatusCode::CREATED, Json(record.into())))
+}
+
+#[utoipa::path(get, path = "/v1/customers", responses((status = 200, body = Vec<CustomerOut>)))]
+pub async fn list(State(state): State<AppState>, caller: Principal) -> ApiResult<Json<Vec<CustomerOut>>> {
+    let workspace = caller.require_admin()?;
+    let customers = state.engine.store().list_customers(workspace).await?;
+    Ok(Json(customers.into_iter().map(Into::into).collect()))
+}
+
+#[utoipa::path(get, path = "/v1/customers/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = CustomerOut), (status = 404, body = crate::error::Problem)))]
+pub async fn get(State(state): State<AppState>, caller: Principal, Path(id): Path<String>) -> ApiResult<Json<CustomerOut>> {
+    let workspace = caller.require_customer(&id)?;
+    let record = state.engine.store().get_customer(workspace, &id).await?.ok_or_else(|| ApiError::not_found("customer", &id))?;
+    Ok(Json(record.into()))
+}
+
+async fn set_suspended(state: &AppState, caller: &Principal, id: &str, suspended: bool) -> ApiResult<Json<CustomerOut>> {
+    let workspace = caller.require_admin()?;
+    let store = state.engine.store();
+    let mut record = store.get_customer(workspace, id).await?.ok_or_else(|| ApiError::not_found("customer", id))?;
+    record.suspended = suspended;
+    store.update_customer(&record).await?;
+    state.engine.refresh_customer(workspace, id).await?;
+    Ok(Json(record.into()))
+}
+
+/// Suspends a customer: its keys are refused and its checks denied at once.
+#[utoipa::path(post, path = "/v1/customers/{id}/suspend", params(("id" = String, Path)), responses((status = 200, body = CustomerOut)))]
+pub async fn suspend(State(state): State<AppState>, caller: Principal, Path(id): Path<String>) -> ApiResult<Json<CustomerOut>> {
+    set_suspended(&state, &caller, &id, true).await
+}
+
+#[utoipa::path(post, path = "/v1/customers/{id}/unsuspend", params(("id" = String, Path)), responses((status = 200, body = CustomerOut)))]
+pub async fn unsuspend(State(state): State<AppState>, caller: Principal, Path(id): Path<String>) -> ApiResult<Json<CustomerOut>> {
+    set_suspended(&state, &caller, &id, false).await
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct UsageQuery {
+    /// Any time inside the period to report (RFC 3339); default: now on the customer's clock.
+    pub at: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/customers/{id}/usage", params(("id" = String, Path), UsageQuery),
+    responses((status = 200, body = UsageReport)))]
+pub async fn usage(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    Query(query): Query<UsageQuery>,
+) -> ApiResult<Json<UsageReport>> {
+    let workspace = caller.require_customer(&id)?;
+    let at = match query.at {
+        None => None,
+        Some(text) => Some(
+            text.parse::<Timestamp>()
+                .map_err(|e| ApiError::bad_request("invalid_timestamp", format!("`at` {text:?} is not RFC 3339: {e}")))?,
+        ),
+    };
+    Ok(Json(state.engine.usage(workspace, &id, at).await?))
+}

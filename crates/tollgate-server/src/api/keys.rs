@@ -1,0 +1,94 @@
+//! Customer API keys: created with the secret shown once, listed by prefix, revoked at once.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tollgate_store::ApiKeyRecord;
+
+use super::new_id;
+use crate::auth::{CUSTOMER_KEY_PREFIX, Principal, generate_secret, hash_secret};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyIn {
+    pub name: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KeyOut {
+    pub id: String,
+    pub customer: String,
+    pub name: Option<String>,
+    /// The first characters of the secret, to recognise the key.
+    pub prefix: String,
+    /// The secret: present only in the answer that created the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    #[schema(value_type = String)]
+    pub created_at: Timestamp,
+    #[schema(value_type = Option<String>)]
+    pub revoked_at: Option<Timestamp>,
+}
+
+fn out(key: ApiKeyRecord, secret: Option<String>) -> KeyOut {
+    KeyOut {
+        id: key.id,
+        customer: key.customer,
+        name: key.name,
+        prefix: key.prefix,
+        secret,
+        created_at: key.created_at,
+        revoked_at: key.revoked_at,
+    }
+}
+
+#[utoipa::path(post, path = "/v1/customers/{id}/keys", params(("id" = String, Path)), request_body = KeyIn,
+    responses((status = 201, body = KeyOut)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(customer): Path<String>,
+    body: Option<Json<KeyIn>>,
+) -> ApiResult<(StatusCode, Json<KeyOut>)> {
+    let workspace = caller.require_admin()?;
+    let store = state.engine.store();
+    store.get_customer(workspace, &customer).await?.ok_or_else(|| ApiError::not_found("customer", &customer))?;
+    let secret = generate_secret(CUSTOMER_KEY_PREFIX);
+    let record = ApiKeyRecord {
+        workspace: workspace.to_owned(),
+        id: new_id("key"),
+        customer,
+        name: body.and_then(|Json(b)| b.name),
+        secret_hash: hash_secret(&secret),
+        prefix: secret.chars().take(CUSTOMER_KEY_PREFIX.len() + 4).collect(),
+        created_at: state.engine.now(),
+        revoked_at: None,
+    };
+    store.create_api_key(&record).await?;
+    Ok((StatusCode::CREATED, Json(out(record, Some(secret)))))
+}
+
+#[utoipa::path(get, path = "/v1/customers/{id}/keys", params(("id" = String, Path)), responses((status = 200, body = Vec<KeyOut>)))]
+pub async fn list(State(state): State<AppState>, caller: Principal, Path(customer): Path<String>) -> ApiResult<Json<Vec<KeyOut>>> {
+    let workspace = caller.require_customer(&customer)?;
+    let keys = state.engine.store().list_api_keys(workspace, &customer).await?;
+    Ok(Json(keys.into_iter().map(|k| out(k, None)).collect()))
+}
+
+/// Revokes a key; it is refused from the next request on.
+#[utoipa::path(post, path = "/v1/customers/{id}/keys/{key}/revoke", params(("id" = String, Path), ("key" = String, Path)),
+    responses((status = 200, body = KeyOut)))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path((customer, key)): Path<(String, String)>,
+) -> ApiResult<Json<KeyOut>> {
+    let workspace = caller.require_admin()?;
+    let record = state.engine.store().revoke_api_key(workspace, &customer, &key, state.engine.now()).await?;
+    state.engine.forget_key(&record.secret_hash);
+    Ok(Json(out(record, None)))
+}

@@ -1,0 +1,36 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and served at
+//! `/openapi.json`.
+
+use axum::Json;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use super::{catalog, check, customers, events, health, keys, metrics, subscriptions, test_clocks, workspaces};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tollgate", description = "Metering, plan limits and feature gates. Errors are application/problem+json with a stable `code`."),
+    paths(
+        health::healthz, metrics::render, workspaces::create, catalog::apply, catalog::current,
+        customers::create, customers::list, customers::get, customers::suspend, customers::unsuspend, customers::usage,
+        subscriptions::create, subscriptions::list, subscriptions::change_plan, subscriptions::cancel,
+        keys::create, keys::list, keys::revoke, events::ingest, check::check,
+        test_clocks::create, test_clocks::get, test_clocks::advance,
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,256 @@
+//! Subscriptions: start one (with or without a trial), change its plan, cancel it.
+//!
+//! A subscription is pinned to the catalog version it was created on; a plan change moves it to
+//! the latest version. Every change is pushed into the engine at once.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use indexmap::IndexMap;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use tollgate_core::catalog::Interval;
+use tollgate_core::period::Period;
+use tollgate_store::{SubscriptionRecord, SubscriptionStatus};
+
+use super::new_id;
+use crate::auth::Principal;
+use crate::engine::CompiledCatalog;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionIn {
+    pub plan: String,
+    /// Start with the plan's free trial; default: when the plan has one.
+    pub trial: Option<bool>,
+    /// Add-on quantities, e.g. `{"seat": 3}`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub addons: IndexMap<String, u32>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SubscriptionOut {
+    pub id: String,
+    pub customer: String,
+    pub plan: String,
+    pub catalog_version: i64,
+    /// `trialing`, `active` or `canceled`.
+    pub status: &'static str,
+    #[schema(value_type = Object)]
+    pub addons: serde_json::Value,
+    #[schema(value_type = String)]
+    pub started_at: Timestamp,
+    #[schema(value_type = String)]
+    pub current_period_start: Timestamp,
+    #[schema(value_type = String)]
+    pub current_period_end: Timestamp,
+    #[schema(value_type = Option<String>)]
+    pub trial_end: Option<Timestamp>,
+    #[schema(value_type = Option<String>)]
+    pub ends_at: Option<Timestamp>,
+}
+
+fn out(sub: SubscriptionRecord, catalog: &CompiledCatalog, now: Timestamp) -> SubscriptionOut {
+    let interval = catalog.catalog.plans.get(&sub.plan).map_or(Interval::Month, |p| p.interval());
+    let period = Period::containing(sub.billing_anchor, interval, now);
+    SubscriptionOut {
+        id: sub.id,
+        customer: sub.customer,
+        plan: sub.plan,
+        catalog_version: sub.catalog_version,
+        status: sub.status.as_str(),
+        addons: sub.addons,
+        started_at: sub.started_at,
+        current_period_start: period.start,
+        current_period_end: period.end,
+        trial_end: sub.trial_end,
+        ends_at: sub.ends_at,
+    }
+}
+
+async fn customer_now(state: &AppState, workspace: &str, customer: &str) -> ApiResult<Timestamp> {
+    let record = state
+        .engine
+        .store()
+        .get_customer(workspace, customer)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer", customer))?;
+    state.engine.now_for(workspace, record.test_clock.as_deref()).await
+}
+
+async fn latest(state: &AppState, workspace: &str) -> ApiResult<std::sync::Arc<CompiledCatalog>> {
+    state
+        .engine
+        .latest_catalog(workspace)
+        .await?
+        .ok_or_else(|| ApiError::conflict("no_catalog", "apply a catalog before subscribing customers"))
+}
+
+fn check_plan_and_addons(catalog: &CompiledCatalog, plan: &str, addons: &IndexMap<String, u32>) -> ApiResult<()> {
+    if !catalog.catalog.plans.contains_key(plan) {
+        return Err(ApiError::bad_request("unknown_plan", format!("plan {plan:?} is not in catalog version {}", catalog.version)));
+    }
+    if let Some(bad) = addons.keys().find(|a| !catalog.catalog.addons.contains_key(*a)) {
+        return Err(ApiError::bad_request("unknown_addon", format!("add-on {bad:?} is not in the catalog")));
+    }
+    Ok(())
+}
+
+/// Monthly plans bill calendar months (anchor: the 1st of the start month, UTC); yearly plans
+/// bill years from the start.
+fn billing_anchor(interval: Interval, start: Timestamp) -> Timestamp {
+    match interval {
+        Interval::Month => Period::calendar_month(start).start,
+        Interval::Year => start,
+    }
+}
+
+fn live(sub: &SubscriptionRecord, now: Timestamp) -> bool {
+    sub.status != SubscriptionStatus::Canceled || sub.ends_at.is_some_and(|e| e > now)
+}
+
+#[utoipa::path(post, path = "/v1/customers/{id}/subscriptions", params(("id" = String, Path)), request_body = SubscriptionIn,
+    responses((status = 201, body = SubscriptionOut), (status = 409, body = crate::error::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(customer): Path<String>,
+    body: Result<Json<SubscriptionIn>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<(StatusCode, Json<SubscriptionOut>)> {
+    let workspace = caller.require_admin()?;
+    let Json(body) = body?;
+    let now = customer_now(&state, workspace, &customer).await?;
+    let catalog = latest(&state, workspace).await?;
+    check_plan_and_addons(&catalog, &body.plan, &body.addons)?;
+    let store = state.engine.store();
+    if store.list_subscriptions(workspace, &customer).await?.iter().any(|s| live(s, now)) {
+        return Err(ApiError::conflict("subscription_exists", "the customer already has a live subscription; change its plan instead"));
+    }
+    let plan = &catalog.catalog.plans[&body.plan];
+    let trial_days = match (body.trial, plan.trial_days) {
+        (Some(true), None) => {
+            return Err(ApiError::bad_request("no_trial", format!("plan {:?} has no trial", body.plan)));
+        }
+        (Some(false), _) | (None, None) => None,
+        (_, Some(days)) => Some(days),
+    };
+    let trial_end = trial_days.map(|d| now + SignedDuration::from_hours(24 * i64::from(d)));
+    let record = SubscriptionRecord {
+        workspace: workspace.to_owned(),
+        id: new_id("sub"),
+        customer: customer.clone(),
+        plan: body.plan.clone(),
+        catalog_version: catalog.version,
+        status: if trial_end.is_some() { SubscriptionStatus::Trialing } else { SubscriptionStatus::Active },
+        addons: serde_json::to_value(&body.addons).map_err(ApiError::internal)?,
+        started_at: now,
+        billing_anchor: billing_anchor(plan.interval(), now),
+        trial_end,
+        canceled_at: None,
+        ends_at: None,
+    };
+    store.create_subscription(&record).await?;
+    state.engine.refresh_customer(workspace, &customer).await?;
+    Ok((StatusCode::CREATED, Json(out(record, &catalog, now))))
+}
+
+#[utoipa::path(get, path = "/v1/customers/{id}/subscriptions", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<SubscriptionOut>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(customer): Path<String>,
+) -> ApiResult<Json<Vec<SubscriptionOut>>> {
+    let workspace = caller.require_customer(&customer)?;
+    let now = customer_now(&state, workspace, &customer).await?;
+    let mut result = Vec::new();
+    for sub in state.engine.store().list_subscriptions(workspace, &customer).await? {
+        let catalog = state.engine.catalog(workspace, sub.catalog_version).await?;
+        result.push(out(sub, &catalog, now));
+    }
+    Ok(Json(result))
+}
+
+async fn owned_subscription(state: &AppState, workspace: &str, customer: &str, id: &str) -> ApiResult<SubscriptionRecord> {
+    state
+        .engine
+        .store()
+        .get_subscription(workspace, id)
+        .await?
+        .filter(|s| s.customer == customer)
+        .ok_or_else(|| ApiError::not_found("subscription", id))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanChangeIn {
+    pub plan: String,
+    /// New add-on quantities; default: keep the current ones.
+    #[schema(value_type = Option<Object>)]
+    pub addons: Option<IndexMap<String, u32>>,
+}
+
+/// Moves the subscription to another plan of the latest catalog, at once.
+#[utoipa::path(post, path = "/v1/customers/{id}/subscriptions/{sub}/change", params(("id" = String, Path), ("sub" = String, Path)),
+    request_body = PlanChangeIn, responses((status = 200, body = SubscriptionOut)))]
+pub async fn change_plan(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path((customer, id)): Path<(String, String)>,
+    body: Result<Json<PlanChangeIn>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Json<SubscriptionOut>> {
+    let workspace = caller.require_admin()?;
+    let Json(body) = body?;
+    let now = customer_now(&state, workspace, &customer).await?;
+    let mut sub = owned_subscription(&state, workspace, &customer, &id).await?;
+    if !live(&sub, now) {
+        return Err(ApiError::conflict("subscription_ended", "the subscription has ended"));
+    }
+    let catalog = latest(&state, workspace).await?;
+    let addons = body.addons.unwrap_or_else(|| serde_json::from_value(sub.addons.clone()).unwrap_or_default());
+    check_plan_and_addons(&catalog, &body.plan, &addons)?;
+    let new_interval = catalog.catalog.plans[&body.plan].interval();
+    let old_interval = state.engine.catalog(workspace, sub.catalog_version).await?.catalog.plans.get(&sub.plan).map(|p| p.interval());
+    if old_interval != Some(new_interval) {
+        sub.billing_anchor = billing_anchor(new_interval, now);
+    }
+    sub.plan = body.plan;
+    sub.catalog_version = catalog.version;
+    sub.addons = serde_json::to_value(&addons).map_err(ApiError::internal)?;
+    state.engine.store().update_subscription(&sub).await?;
+    state.engine.refresh_customer(workspace, &customer).await?;
+    Ok(Json(out(sub, &catalog, now)))
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelIn {
+    /// End at once instead of at the end of the current period.
+    #[serde(default)]
+    pub immediately: bool,
+}
+
+#[utoipa::path(post, path = "/v1/customers/{id}/subscriptions/{sub}/cancel", params(("id" = String, Path), ("sub" = String, Path)),
+    request_body = CancelIn, responses((status = 200, body = SubscriptionOut)))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path((customer, id)): Path<(String, String)>,
+    body: Option<Json<CancelIn>>,
+) -> ApiResult<Json<SubscriptionOut>> {
+    let workspace = caller.require_admin()?;
+    let immediately = body.is_some_and(|Json(b)| b.immediately);
+    let now = customer_now(&state, workspace, &customer).await?;
+    let mut sub = owned_subscription(&state, workspace, &customer, &id).await?;
+    let catalog = state.engine.catalog(workspace, sub.catalog_version).await?;
+    let interval = catalog.catalog.plans.get(&sub.plan).map_or(Interval::Month, |p| p.interval());
+    sub.status = SubscriptionStatus::Canceled;
+    sub.canceled_at = Some(now);
+    sub.ends_at = Some(if immediately { now } else { Period::containing(sub.billing_anchor, interval, now).end });
+    state.engine.store().update_subscription(&sub).await?;
+    state.engine.refresh_customer(workspace, &customer).await?;
+    Ok(Json(out(sub, &catalog, now)))
+}

@@ -1,0 +1,279 @@
+//! The hot path: "may this customer do this now?", answered from memory.
+//!
+//! With `consume`, the check reserves the quantity under the customer's lock before answering,
+//! so concurrent callers never overshoot a limit, then writes the usage as an event (durable and
+//! idempotent by its id); a duplicate or a failed write gives the reservation back.
+
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use tollgate_core::catalog::{Enforcement, Limit, Quota, QuotaReset, Scope};
+use tollgate_core::check::{Decision, Reason, evaluate_feature, quotas_for, upgrade_for_feature, upgrade_for_quota};
+use tollgate_core::event::Event;
+use tollgate_core::limits::{FixedWindow, seconds_until};
+use tollgate_store::{AggregateUpdate, EventRecord, IngestItem, IngestOutcome};
+
+use super::Engine;
+use super::ingest::updates_for;
+use super::state::CustomerState;
+use crate::error::{ApiError, ApiResult};
+
+/// What is being checked.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckTarget {
+    Feature(String),
+    Meter(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckRequest {
+    pub workspace: String,
+    pub customer: String,
+    pub target: CheckTarget,
+    pub quantity: Decimal,
+    pub subject: Option<String>,
+    /// Record the quantity as usage if allowed, atomically with the check.
+    pub consume: bool,
+    /// The id of the usage event a consuming check records; retries with the same id count once.
+    pub event_id: Option<String>,
+    /// Extra properties for the recorded event.
+    pub properties: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A decision plus what the HTTP layer needs for rate-limit headers.
+#[derive(Debug, Clone)]
+pub struct CheckOutcome {
+    pub decision: Decision,
+    /// The tightest request rate limit: `(limit, remaining, window seconds, reset)`.
+    pub rate_limit: Option<RateLimitState>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimitState {
+    pub limit: u64,
+    pub remaining: u64,
+    pub window_seconds: u64,
+    pub reset_at: Timestamp,
+    pub now: Timestamp,
+}
+
+/// A reservation made in memory, to be made durable or taken back.
+struct Reservation {
+    item: IngestItem,
+}
+
+impl Engine {
+    pub async fn check(&self, req: CheckRequest) -> ApiResult<CheckOutcome> {
+        let (outcome, reservation) = self
+            .with_state(&req.workspace, &req.customer, |state, now| decide(state, now, &req))
+            .await??;
+        let Some(reservation) = reservation else {
+            metrics::counter!("tollgate_checks_total", "allowed" => outcome.decision.allowed.to_string()).increment(1);
+            return Ok(outcome);
+        };
+        let written = self.store.ingest(&req.workspace, std::slice::from_ref(&reservation.item)).await;
+        let give_back = !matches!(written, Ok(ref o) if o.first() == Some(&IngestOutcome::Accepted));
+        if give_back {
+            let updates: &[AggregateUpdate] = &reservation.item.updates;
+            self.with_state(&req.workspace, &req.customer, |state, _| state.apply(updates, Decimal::NEGATIVE_ONE))
+                .await?;
+        }
+        written?;
+        metrics::counter!("tollgate_checks_total", "allowed" => "true").increment(1);
+        Ok(outcome)
+    }
+}
+
+fn decide(state: &mut CustomerState, now: Timestamp, req: &CheckRequest) -> ApiResult<(CheckOutcome, Option<Reservation>)> {
+    let subject = req.subject.clone().unwrap_or_default();
+    let answer = |decision: Decision, rate_limit: Option<RateLimitState>| CheckOutcome { decision, rate_limit };
+    if state.record.suspended {
+        return Ok((answer(Decision::from_reason(Reason::CustomerSuspended), None), None));
+    }
+    let Some(compiled) = state.catalog.clone() else {
+        return Ok((answer(Decision::from_reason(Reason::NoSubscription), None), None));
+    };
+    let Some((plan_key, plan)) = state.effective_plan(now).map(|(k, p)| (k.to_owned(), p.clone())) else {
+        return Ok((answer(Decision::from_reason(Reason::NoSubscription), None), None));
+    };
+    let catalog = &compiled.catalog;
+
+    // Request rate limits count every check.
+    let mut rate_limit: Option<RateLimitState> = None;
+    for (i, rl) in plan.rate_limits.iter().enumerate() {
+        let who = if rl.scope == Scope::Subject { subject.clone() } else { String::new() };
+        let window = state.rate_windows.entry((i, who)).or_insert_with(|| FixedWindow::new(rl.per));
+        let hit = window.hit(now, rl.limit);
+        let current = RateLimitState {
+            limit: rl.limit,
+            remaining: hit.remaining,
+            window_seconds: rl.per.seconds(),
+            reset_at: hit.reset_at,
+            now,
+        };
+        if rate_limit.is_none_or(|r| current.remaining < r.remaining) {
+            rate_limit = Some(current);
+        }
+        if !hit.allowed {
+            let mut d = Decision::from_reason(Reason::RateLimited);
+            d.limit = Some(Limit::Finite(Decimal::from(rl.limit)));
+            d.remaining = Some(Decimal::ZERO);
+            d.window = Some(rl.per.to_string());
+            d.scope = Some(rl.scope);
+            d.reset_at = Some(hit.reset_at);
+            d.retry_after = Some(seconds_until(now, hit.reset_at).max(1));
+            return Ok((answer(d, Some(current)), None));
+        }
+    }
+
+    match &req.target {
+        CheckTarget::Feature(feature) => {
+            let extra = addon_grants(state, feature);
+            let verdict = evaluate_feature(catalog, &plan, feature, req.quantity, extra);
+            let mut d = Decision::from_reason(verdict.reason);
+            d.limit = verdict.limit;
+            d.remaining = verdict.limit.and_then(|l| l.remaining(req.quantity));
+            if let Some(tollgate_core::catalog::Entitlement::Config(v)) = &verdict.value {
+                d.value = Some(tollgate_core::catalog::Entitlement::Config(v.clone()));
+            }
+            if matches!(verdict.reason, Reason::FeatureNotInPlan | Reason::FeatureLimitExceeded) {
+                d.upgrade = upgrade_for_feature(catalog, &plan_key, feature, req.quantity);
+            }
+            Ok((answer(d, rate_limit), None))
+        }
+        CheckTarget::Meter(meter) => {
+            if !catalog.meters.contains_key(meter) {
+                return Ok((answer(Decision::from_reason(Reason::UnknownTarget), rate_limit), None));
+            }
+            let mut binding: Option<(Quota, Decimal, Timestamp, bool)> = None;
+            for quota in quotas_for(&plan, meter) {
+                let who = if quota.per == Scope::Subject { subject.as_str() } else { "" };
+                let (used, fits, reset_at) = quota_state(state, now, quota, who, req.quantity);
+                let denied = !fits && quota.enforcement == Enforcement::Hard;
+                if denied {
+                    let mut d = quota_decision(Reason::QuotaExceeded, quota, used, reset_at, now);
+                    d.upgrade = upgrade_for_quota(catalog, &plan_key, quota, used, req.quantity);
+                    d.retry_after = Some(seconds_until(now, reset_at).max(1));
+                    return Ok((answer(d, rate_limit), None));
+                }
+                let tighter = binding.as_ref().is_none_or(|(q, u, _, _)| {
+                    quota.limit.remaining(used) < q.limit.remaining(*u) || q.limit == Limit::Unlimited
+                });
+                if tighter {
+                    binding = Some((quota.clone(), used, reset_at, fits));
+                }
+            }
+            let consumed = if req.consume { req.quantity } else { Decimal::ZERO };
+            let mut d = match &binding {
+                Some((q, used, reset_at, fits)) => {
+                    let reason = if *fits { Reason::Allowed } else { Reason::SoftLimitExceeded };
+                    quota_decision(reason, q, *used + consumed, *reset_at, now)
+                }
+                None => {
+                    let mut d = Decision::from_reason(Reason::Allowed);
+                    d.used = Some(state.period_value(meter, "") + consumed);
+                    d.reset_at = Some(state.period.end);
+                    d
+                }
+            };
+            d.allowed = true;
+            let reservation = if req.consume { Some(reserve(state, now, req, meter)?) } else { None };
+            Ok((answer(d, rate_limit), reservation))
+        }
+    }
+}
+
+/// Used so far, whether `quantity` more fits, and when the quota frees up.
+fn quota_state(state: &mut CustomerState, now: Timestamp, quota: &Quota, who: &str, quantity: Decimal) -> (Decimal, bool, Timestamp) {
+    match quota.reset {
+        QuotaReset::Period => {
+            let used = state.period_value(&quota.meter, who);
+            (used, quota.limit.admits(used, quantity), state.period.end)
+        }
+        QuotaReset::Rolling(len) => {
+            let Some(window) = state.windows.get_mut(&(quota.meter.clone(), who.to_owned())) else {
+                return (Decimal::ZERO, quota.limit.admits(Decimal::ZERO, quantity), now);
+            };
+            let used = window.used_in(now, len);
+            let fits = quota.limit.admits(used, quantity);
+            let frees = match quota.limit {
+                Limit::Finite(max) => window.next_fit_in(now, quantity, max, len).unwrap_or(now),
+                Limit::Unlimited => now,
+            };
+            (used, fits, if fits { now + jiff::SignedDuration::from_secs(len.seconds() as i64) } else { frees })
+        }
+    }
+}
+
+fn quota_decision(reason: Reason, quota: &Quota, used: Decimal, reset_at: Timestamp, _now: Timestamp) -> Decision {
+    let mut d = Decision::from_reason(reason);
+    d.limit = Some(quota.limit);
+    d.used = Some(used);
+    d.remaining = quota.limit.remaining(used);
+    d.window = Some(match quota.reset {
+        QuotaReset::Period => "period".to_owned(),
+        QuotaReset::Rolling(len) => len.to_string(),
+    });
+    d.scope = Some(quota.per);
+    d.reset_at = Some(reset_at);
+    d
+}
+
+/// Units of a limit feature added by the subscription's add-ons.
+fn addon_grants(state: &CustomerState, feature: &str) -> Decimal {
+    let (Some(sub), Some(compiled)) = (&state.subscription, &state.catalog) else { return Decimal::ZERO };
+    let Some(quantities) = sub.addons.as_object() else { return Decimal::ZERO };
+    quantities
+        .iter()
+        .filter_map(|(addon, qty)| {
+            let grant = compiled.catalog.addons.get(addon)?.grants.get(feature)?;
+            let qty: Decimal = qty.as_i64().map(Decimal::from).or_else(|| qty.as_str()?.parse().ok())?;
+            Some(*grant * qty)
+        })
+        .sum()
+}
+
+/// Applies the consumption to memory now and returns the event that makes it durable.
+fn reserve(state: &mut CustomerState, now: Timestamp, req: &CheckRequest, meter_key: &str) -> ApiResult<Reservation> {
+    let compiled = state.catalog.clone().ok_or_else(|| ApiError::internal("no catalog"))?;
+    let meter = &compiled.catalog.meters[meter_key];
+    // The event the meter would have read: its type, its filter values, the quantity.
+    let mut properties = req.properties.clone();
+    for (k, v) in &meter.filter {
+        properties.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    if let Some(p) = &meter.property {
+        properties.insert(p.clone(), serde_json::Value::String(req.quantity.to_string()));
+    }
+    let event = Event { event_type: meter.event.clone(), timestamp: now, subject: req.subject.clone(), properties };
+    let mut updates = updates_for(state, &event)
+        .map_err(|r| ApiError::bad_request("invalid_check", r.message()))?;
+    // A count meter counts events; a consuming check of N units counts N.
+    for u in &mut updates {
+        if u.meter == meter_key {
+            match &mut u.op {
+                tollgate_store::AggregateOp::Add(x) => *x = req.quantity,
+                tollgate_store::AggregateOp::WindowEntry { quantity, .. } => *quantity = req.quantity,
+                _ => {}
+            }
+        }
+    }
+    state.apply(&updates, Decimal::ONE);
+    let id = req.event_id.clone().unwrap_or_else(|| format!("chk_{}", uuid::Uuid::now_v7().simple()));
+    Ok(Reservation {
+        item: IngestItem {
+            event: EventRecord {
+                workspace: req.workspace.clone(),
+                id,
+                customer: req.customer.clone(),
+                event_type: event.event_type,
+                timestamp: now,
+                subject: event.subject,
+                properties: serde_json::Value::Object(event.properties),
+                received_at: now,
+            },
+            updates,
+        },
+    })
+}

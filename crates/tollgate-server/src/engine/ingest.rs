@@ -1,0 +1,283 @@
+//! Durable, idempotent ingest: validate each event on its own, store the good ones in one
+//! transaction with their aggregate updates, then apply them to the loaded counters.
+//!
+//! One bad event never loses the good ones: it is reported with its index, a code and a message.
+//! After the store's commit the accepted events are durable; only then does the API answer 2xx.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tollgate_core::event::Event;
+use tollgate_core::meter::{ContributionValue, contribution};
+use tollgate_store::{AggregateOp, AggregateUpdate, EventRecord, IngestItem, IngestOutcome};
+
+use super::state::CustomerState;
+use super::{CustomerSlot, Engine};
+use crate::auth::Principal;
+use crate::error::ApiResult;
+
+/// One event as sent to `POST /v1/events`.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct EventIn {
+    /// Your id for the event: sending the same id again counts it once.
+    pub id: Option<String>,
+    pub customer: Option<String>,
+    #[serde(rename = "type")]
+    pub event_type: Option<String>,
+    /// RFC 3339; defaults to now.
+    pub timestamp: Option<String>,
+    /// Who inside the customer did it (e.g. a user id); defaults to property `user`.
+    pub subject: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub properties: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What happened to one event of a batch.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct IngestResult {
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `accepted`, `duplicate` or `rejected`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The answer to a batch.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct IngestReport {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: usize,
+    /// One entry per event, in order.
+    pub results: Vec<IngestResult>,
+}
+
+/// Longest accepted event id, in bytes.
+const MAX_ID_LEN: usize = 256;
+/// How far ahead of the customer's clock an event may be stamped.
+const FUTURE_TOLERANCE_SECONDS: i64 = 300;
+
+pub(super) struct Rejection {
+    code: &'static str,
+    message: String,
+}
+
+impl Rejection {
+    pub(super) fn message(self) -> String {
+        self.message
+    }
+}
+
+fn reject(code: &'static str, message: impl Into<String>) -> Rejection {
+    Rejection { code, message: message.into() }
+}
+
+/// The shape checks that need no state.
+struct Parsed {
+    id: String,
+    customer: String,
+    event: Event,
+    explicit_time: bool,
+}
+
+fn parse(raw: &EventIn, caller: &Principal) -> Result<Parsed, Rejection> {
+    let id = raw.id.clone().filter(|s| !s.is_empty()).ok_or_else(|| reject("missing_id", "`id` is required"))?;
+    if id.len() > MAX_ID_LEN {
+        return Err(reject("invalid_id", format!("`id` is longer than {MAX_ID_LEN} bytes")));
+    }
+    let customer = match (raw.customer.clone().filter(|s| !s.is_empty()), caller) {
+        (Some(c), Principal::Customer { customer, .. }) if &c != customer => {
+            return Err(reject("unknown_customer", format!("customer {c:?} not found")));
+        }
+        (Some(c), _) => c,
+        (None, Principal::Customer { customer, .. }) => customer.clone(),
+        (None, Principal::Admin { .. }) => return Err(reject("missing_customer", "`customer` is required")),
+    };
+    let event_type =
+        raw.event_type.clone().filter(|s| !s.is_empty()).ok_or_else(|| reject("missing_type", "`type` is required"))?;
+    let (timestamp, explicit_time) = match &raw.timestamp {
+        None => (Timestamp::UNIX_EPOCH, false),
+        Some(text) => (
+            text.parse::<Timestamp>()
+                .map_err(|e| reject("invalid_timestamp", format!("`timestamp` {text:?} is not RFC 3339: {e}")))?,
+            true,
+        ),
+    };
+    let subject = raw.subject.clone().or_else(|| match raw.properties.get("user") {
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        _ => None,
+    });
+    Ok(Parsed {
+        id,
+        customer,
+        event: Event { event_type, timestamp, subject, properties: raw.properties.clone() },
+        explicit_time,
+    })
+}
+
+/// The store updates one event brings to a customer's meters.
+pub(super) fn updates_for(state: &CustomerState, event: &Event) -> Result<Vec<AggregateUpdate>, Rejection> {
+    let Some(compiled) = state.catalog.as_ref() else { return Ok(Vec::new()) };
+    let Some(meters) = compiled.meters_by_event.get(&event.event_type) else { return Ok(Vec::new()) };
+    let period_start = state.period_at(event.timestamp).start;
+    let mut updates = Vec::new();
+    for meter_key in meters {
+        let meter = &compiled.catalog.meters[meter_key];
+        let Some(c) = contribution(meter_key, meter, event).map_err(|e| reject(e.code(), e.to_string()))? else {
+            continue;
+        };
+        let mut subjects = vec![String::new()];
+        if let Some(s) = event.subject.as_ref().filter(|_| compiled.subject_meters.contains(meter_key)) {
+            subjects.push(s.clone());
+        }
+        for subject in subjects {
+            let op = match &c.value {
+                ContributionValue::Add(x) => AggregateOp::Add(*x),
+                ContributionValue::Max(x) => AggregateOp::Max(*x),
+                ContributionValue::Latest(x) => AggregateOp::Latest { value: *x, at: event.timestamp },
+                ContributionValue::Unique(v) => AggregateOp::Unique(v.clone()),
+                ContributionValue::Level(x) => AggregateOp::Level { value: *x, at: event.timestamp },
+            };
+            if let (Some(_), ContributionValue::Add(x)) = (compiled.rolling_meters.get(meter_key), &c.value) {
+                updates.push(AggregateUpdate {
+                    meter: meter_key.clone(),
+                    period_start,
+                    subject: subject.clone(),
+                    group_key: c.group_key.clone(),
+                    op: AggregateOp::WindowEntry { quantity: *x, at: event.timestamp },
+                });
+            }
+            updates.push(AggregateUpdate {
+                meter: meter_key.clone(),
+                period_start,
+                subject,
+                group_key: c.group_key.clone(),
+                op,
+            });
+        }
+    }
+    Ok(updates)
+}
+
+impl Engine {
+    /// Ingests a batch: see the module docs.
+    pub async fn ingest(&self, caller: &Principal, batch: Vec<EventIn>) -> ApiResult<IngestReport> {
+        let workspace = caller.workspace().to_owned();
+        let mut results: Vec<Option<IngestResult>> = vec![None; batch.len()];
+        let mut parsed: Vec<(usize, Parsed)> = Vec::with_capacity(batch.len());
+        for (index, raw) in batch.iter().enumerate() {
+            match parse(raw, caller) {
+                Ok(p) => parsed.push((index, p)),
+                Err(r) => results[index] = Some(rejected(index, raw.id.clone(), r)),
+            }
+        }
+
+        // Load every customer of the batch, then hold their gates (in a fixed order) across the
+        // commit, so no concurrent load can see these events before they are applied.
+        let mut slots: BTreeMap<String, Arc<CustomerSlot>> = BTreeMap::new();
+        for (_, p) in &parsed {
+            if !slots.contains_key(&p.customer) {
+                match self.slot(&workspace, &p.customer).await {
+                    Ok(slot) => {
+                        slots.insert(p.customer.clone(), slot);
+                    }
+                    Err(e) if e.code == "not_found" => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let mut gates = Vec::with_capacity(slots.len());
+        for slot in slots.values() {
+            gates.push(slot.gate.lock().await);
+        }
+
+        let mut items: Vec<IngestItem> = Vec::with_capacity(parsed.len());
+        let mut item_index: Vec<(usize, String)> = Vec::with_capacity(parsed.len());
+        let mut clocks: HashMap<String, Timestamp> = HashMap::new();
+        for (index, mut p) in parsed {
+            let Some(slot) = slots.get(&p.customer) else {
+                let r = reject("unknown_customer", format!("customer {:?} not found", p.customer));
+                results[index] = Some(rejected(index, Some(p.id), r));
+                continue;
+            };
+            let guard = slot.state.lock().expect("state lock");
+            let Some(state) = guard.as_ref() else { continue };
+            let now = match clocks.get(&p.customer) {
+                Some(t) => *t,
+                None => {
+                    let t = match &state.record.test_clock {
+                        Some(c) => self.test_clocks.get(&(workspace.clone(), c.clone())).map_or(self.now(), |t| *t),
+                        None => self.now(),
+                    };
+                    clocks.insert(p.customer.clone(), t);
+                    t
+                }
+            };
+            if !p.explicit_time {
+                p.event.timestamp = now;
+            } else if p.event.timestamp.as_second() > now.as_second() + FUTURE_TOLERANCE_SECONDS {
+                let r = reject("timestamp_in_future", "`timestamp` is more than 5 minutes in the future");
+                results[index] = Some(rejected(index, Some(p.id), r));
+                continue;
+            }
+            match updates_for(state, &p.event) {
+                Err(r) => results[index] = Some(rejected(index, Some(p.id), r)),
+                Ok(updates) => {
+                    items.push(IngestItem {
+                        event: EventRecord {
+                            workspace: workspace.clone(),
+                            id: p.id.clone(),
+                            customer: p.customer.clone(),
+                            event_type: p.event.event_type,
+                            timestamp: p.event.timestamp,
+                            subject: p.event.subject,
+                            properties: serde_json::Value::Object(p.event.properties),
+                            received_at: self.now(),
+                        },
+                        updates,
+                    });
+                    item_index.push((index, p.customer));
+                }
+            }
+        }
+
+        let outcomes = if items.is_empty() { Vec::new() } else { self.store.ingest(&workspace, &items).await? };
+        for ((item, outcome), (index, customer)) in items.iter().zip(&outcomes).zip(&item_index) {
+            if *outcome == IngestOutcome::Accepted {
+                if let Some(state) = slots[customer].state.lock().expect("state lock").as_mut() {
+                    state.apply(&item.updates, Decimal::ONE);
+                }
+            }
+            let status = match outcome {
+                IngestOutcome::Accepted => "accepted",
+                IngestOutcome::Duplicate => "duplicate",
+            };
+            results[*index] =
+                Some(IngestResult { index: *index, id: Some(item.event.id.clone()), status, code: None, message: None });
+        }
+        drop(gates);
+        metrics::counter!("tollgate_events_total", "outcome" => "accepted")
+            .increment(outcomes.iter().filter(|o| **o == IngestOutcome::Accepted).count() as u64);
+
+        let results: Vec<IngestResult> = results.into_iter().flatten().collect();
+        let count = |s: &str| results.iter().filter(|r| r.status == s).count();
+        Ok(IngestReport {
+            accepted: count("accepted"),
+            duplicates: count("duplicate"),
+            rejected: count("rejected"),
+            results,
+        })
+    }
+}
+
+fn rejected(index: usize, id: Option<String>, r: Rejection) -> IngestResult {
+    IngestResult { index, id, status: "rejected", code: Some(r.code), message: Some(r.message) }
+}

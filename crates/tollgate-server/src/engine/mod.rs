@@ -1,0 +1,285 @@
+//! The enforcement engine: in-memory state per customer, so that a check makes no database
+//! round trip, kept exact by applying every accepted event to it after the store committed.
+//!
+//! Per customer there is a [`CustomerSlot`]: an async `gate` that serializes loading the state
+//! from the store with ingest commits (so a load never sees an event that is then applied a
+//! second time), and the state itself behind a plain mutex that checks hold for microseconds.
+
+mod catalogs;
+pub mod check;
+mod ingest;
+mod state;
+mod usage;
+
+use std::sync::{Arc, Mutex};
+
+use dashmap::DashMap;
+use jiff::Timestamp;
+use tollgate_core::catalog::Catalog;
+use tollgate_store::Store;
+
+use crate::auth::{Principal, hash_secret};
+use crate::clock::Clock;
+use crate::error::{ApiError, ApiResult};
+
+pub use catalogs::CompiledCatalog;
+pub use check::{CheckOutcome, CheckRequest, CheckTarget};
+pub use ingest::{EventIn, IngestReport, IngestResult};
+pub use state::CustomerState;
+pub use usage::{MeterUsage, UsageReport};
+
+/// A cached answer of the key lookup.
+#[derive(Debug, Clone)]
+enum CachedKey {
+    Admin { workspace: String },
+    Customer { workspace: String, customer: String, key_id: String },
+    Revoked,
+}
+
+/// The per-customer home of enforcement state.
+#[derive(Default)]
+pub struct CustomerSlot {
+    gate: tokio::sync::Mutex<()>,
+    state: Mutex<Option<CustomerState>>,
+}
+
+/// The engine: the store, the clock, and everything cached in front of them.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    keys: DashMap<String, CachedKey>,
+    /// `(workspace, version)` to compiled catalog; versions never change once stored.
+    catalogs: DashMap<(String, i64), Arc<CompiledCatalog>>,
+    latest_catalog: DashMap<String, i64>,
+    customers: DashMap<(String, String), Arc<CustomerSlot>>,
+    test_clocks: DashMap<(String, String), Timestamp>,
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Engine {
+            store,
+            clock,
+            keys: DashMap::new(),
+            catalogs: DashMap::new(),
+            latest_catalog: DashMap::new(),
+            customers: DashMap::new(),
+            test_clocks: DashMap::new(),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Wall-clock now (or the server's injected clock).
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Now as the customer sees it: its test clock's time if it has one.
+    pub async fn now_for(&self, workspace: &str, test_clock: Option<&str>) -> ApiResult<Timestamp> {
+        let Some(clock) = test_clock else { return Ok(self.clock.now()) };
+        let key = (workspace.to_owned(), clock.to_owned());
+        if let Some(t) = self.test_clocks.get(&key) {
+            return Ok(*t);
+        }
+        let record = self
+            .store
+            .get_test_clock(workspace, clock)
+            .await?
+            .ok_or_else(|| ApiError::not_found("test clock", clock))?;
+        self.test_clocks.insert(key, record.frozen_time);
+        Ok(record.frozen_time)
+    }
+
+    /// Moves a test clock (already stored) for every customer on it.
+    pub fn set_test_clock(&self, workspace: &str, clock: &str, time: Timestamp) {
+        self.test_clocks.insert((workspace.to_owned(), clock.to_owned()), time);
+    }
+
+    // --- keys -------------------------------------------------------------------------------
+
+    /// Finds who a secret belongs to. Suspended customers' keys are refused here, at once.
+    pub async fn authenticate(&self, secret: &str) -> ApiResult<Principal> {
+        let hash = hash_secret(secret);
+        let cached = match self.keys.get(&hash) {
+            Some(hit) => hit.clone(),
+            None => {
+                let found = self.lookup_key(&hash).await?;
+                self.keys.insert(hash, found.clone());
+                found
+            }
+        };
+        match cached {
+            CachedKey::Admin { workspace } => Ok(Principal::Admin { workspace }),
+            CachedKey::Revoked => Err(ApiError::unauthorized("unknown or revoked API key")),
+            CachedKey::Customer { workspace, customer, key_id } => {
+                let slot = self.slot(&workspace, &customer).await?;
+                let suspended = slot.state.lock().expect("state lock").as_ref().is_some_and(|s| s.record.suspended);
+                if suspended {
+                    return Err(ApiError::forbidden("the customer is suspended; its keys are refused")
+                        .with_code("customer_suspended"));
+                }
+                Ok(Principal::Customer { workspace, customer, key_id })
+            }
+        }
+    }
+
+    async fn lookup_key(&self, hash: &str) -> ApiResult<CachedKey> {
+        if let Some(admin) = self.store.find_admin_key(hash).await? {
+            return Ok(CachedKey::Admin { workspace: admin.workspace });
+        }
+        Ok(match self.store.find_api_key(hash).await? {
+            Some(key) if key.revoked_at.is_none() => {
+                CachedKey::Customer { workspace: key.workspace, customer: key.customer, key_id: key.id }
+            }
+            _ => CachedKey::Revoked,
+        })
+    }
+
+    /// Forgets a key at once (after revocation), so the next use looks it up again.
+    pub fn forget_key(&self, secret_hash: &str) {
+        self.keys.insert(secret_hash.to_owned(), CachedKey::Revoked);
+    }
+
+    // --- catalogs ---------------------------------------------------------------------------
+
+    /// Stores a new catalog version and makes it the workspace's latest.
+    pub async fn apply_catalog(&self, workspace: &str, catalog: Catalog) -> ApiResult<Arc<CompiledCatalog>> {
+        let json = serde_json::to_value(&catalog).map_err(ApiError::internal)?;
+        let version = self.store.add_catalog_version(workspace, &json, self.now()).await?;
+        let compiled = CompiledCatalog::new(version, catalog);
+        self.catalogs.insert((workspace.to_owned(), version), compiled.clone());
+        self.latest_catalog.insert(workspace.to_owned(), version);
+        Ok(compiled)
+    }
+
+    /// The latest catalog of a workspace, if one was applied.
+    pub async fn latest_catalog(&self, workspace: &str) -> ApiResult<Option<Arc<CompiledCatalog>>> {
+        if let Some(version) = self.latest_catalog.get(workspace).map(|v| *v) {
+            return self.catalog(workspace, version).await.map(Some);
+        }
+        let Some(record) = self.store.latest_catalog(workspace).await? else { return Ok(None) };
+        let compiled = self.compile(workspace, record.version, record.catalog)?;
+        self.latest_catalog.insert(workspace.to_owned(), record.version);
+        Ok(Some(compiled))
+    }
+
+    /// One catalog version of a workspace.
+    pub async fn catalog(&self, workspace: &str, version: i64) -> ApiResult<Arc<CompiledCatalog>> {
+        if let Some(hit) = self.catalogs.get(&(workspace.to_owned(), version)) {
+            return Ok(hit.clone());
+        }
+        let record = self
+            .store
+            .catalog_version(workspace, version)
+            .await?
+            .ok_or_else(|| ApiError::not_found("catalog version", &version.to_string()))?;
+        self.compile(workspace, version, record.catalog)
+    }
+
+    fn compile(&self, workspace: &str, version: i64, json: serde_json::Value) -> ApiResult<Arc<CompiledCatalog>> {
+        let catalog: Catalog = serde_json::from_value(json)
+            .map_err(|e| ApiError::internal(format!("stored catalog {version} does not load: {e}")))?;
+        let compiled = CompiledCatalog::new(version, catalog);
+        self.catalogs.insert((workspace.to_owned(), version), compiled.clone());
+        Ok(compiled)
+    }
+
+    // --- customer state ---------------------------------------------------------------------
+
+    /// The customer's slot with its state loaded. `NotFound` if there is no such customer.
+    pub async fn slot(&self, workspace: &str, customer: &str) -> ApiResult<Arc<CustomerSlot>> {
+        let key = (workspace.to_owned(), customer.to_owned());
+        let slot = self.customers.entry(key).or_default().clone();
+        if slot.state.lock().expect("state lock").is_some() {
+            return Ok(slot);
+        }
+        let loaded = {
+            let _gate = slot.gate.lock().await;
+            if slot.state.lock().expect("state lock").is_some() {
+                Ok(())
+            } else {
+                self.load_state(workspace, customer)
+                    .await
+                    .map(|state| *slot.state.lock().expect("state lock") = Some(state))
+            }
+        };
+        match loaded {
+            Ok(()) => Ok(slot),
+            Err(err) => {
+                self.customers.remove(&(workspace.to_owned(), customer.to_owned()));
+                Err(err)
+            }
+        }
+    }
+
+    /// Reloads a customer's record, subscription and counters from the store, e.g. after a plan
+    /// change or suspension; every later check sees the change at once.
+    pub async fn refresh_customer(&self, workspace: &str, customer: &str) -> ApiResult<()> {
+        let key = (workspace.to_owned(), customer.to_owned());
+        let Some(slot) = self.customers.get(&key).map(|s| s.clone()) else { return Ok(()) };
+        let _gate = slot.gate.lock().await;
+        let state = self.load_state(workspace, customer).await?;
+        *slot.state.lock().expect("state lock") = Some(state);
+        Ok(())
+    }
+
+    /// Drops the cached state of every customer on a test clock that moved, so windows and
+    /// periods are recomputed for the new time.
+    pub async fn refresh_clock_customers(&self, workspace: &str, clock: &str) -> ApiResult<()> {
+        let on_clock: Vec<String> = self
+            .customers
+            .iter()
+            .filter(|e| e.key().0 == workspace)
+            .filter(|e| {
+                e.value().state.lock().expect("state lock").as_ref().is_some_and(|s| s.record.test_clock.as_deref() == Some(clock))
+            })
+            .map(|e| e.key().1.clone())
+            .collect();
+        for customer in on_clock {
+            self.refresh_customer(workspace, &customer).await?;
+        }
+        Ok(())
+    }
+
+    async fn load_state(&self, workspace: &str, customer: &str) -> ApiResult<CustomerState> {
+        let record = self
+            .store
+            .get_customer(workspace, customer)
+            .await?
+            .ok_or_else(|| ApiError::not_found("customer", customer))?;
+        let now = self.now_for(workspace, record.test_clock.as_deref()).await?;
+        let subscription = self
+            .store
+            .list_subscriptions(workspace, customer)
+            .await?
+            .into_iter()
+            .find(|s| s.status != tollgate_store::SubscriptionStatus::Canceled || s.ends_at.is_some_and(|e| e > now));
+        let catalog = match &subscription {
+            Some(sub) => Some(self.catalog(workspace, sub.catalog_version).await?),
+            None => self.latest_catalog(workspace).await?,
+        };
+        state::load(self.store.as_ref(), record, subscription, catalog, now).await
+    }
+
+    /// Runs `f` on the loaded state of a customer, reloading first if its period has passed.
+    pub async fn with_state<T>(
+        &self,
+        workspace: &str,
+        customer: &str,
+        f: impl FnOnce(&mut CustomerState, Timestamp) -> T,
+    ) -> ApiResult<T> {
+        let slot = self.slot(workspace, customer).await?;
+        let test_clock = slot.state.lock().expect("state lock").as_ref().and_then(|s| s.record.test_clock.clone());
+        let now = self.now_for(workspace, test_clock.as_deref()).await?;
+        let stale = slot.state.lock().expect("state lock").as_ref().is_none_or(|s| s.needs_reload(now));
+        if stale {
+            self.refresh_customer(workspace, customer).await?;
+        }
+        let mut guard = slot.state.lock().expect("state lock");
+        let state = guard.as_mut().ok_or_else(|| ApiError::not_found("customer", customer))?;
+        Ok(f(state, now))
+    }
+}

@@ -1,0 +1,175 @@
+//! One customer's enforcement state: who it is, what it is subscribed to, and its counters for
+//! the current period and its rolling windows.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use tollgate_core::catalog::{Aggregation, Interval, Plan};
+use tollgate_core::duration::WindowLength;
+use tollgate_core::limits::{FixedWindow, RollingWindow};
+use tollgate_core::period::Period;
+use tollgate_store::{AggregateOp, AggregateUpdate, CustomerRecord, Store, SubscriptionRecord, SubscriptionStatus};
+
+use super::catalogs::CompiledCatalog;
+use crate::error::ApiResult;
+
+/// `(meter, subject)`; subject `""` is the whole customer.
+pub type UsageKey = (String, String);
+
+pub struct CustomerState {
+    pub record: CustomerRecord,
+    pub subscription: Option<SubscriptionRecord>,
+    /// The catalog version of the subscription, or the workspace's latest without one.
+    pub catalog: Option<Arc<CompiledCatalog>>,
+    /// The billing period counters are kept for.
+    pub period: Period,
+    /// Meter values in `period`, before unit conversion.
+    pub period_usage: HashMap<UsageKey, Decimal>,
+    /// Rolling-window history per meter and subject, kept for the meter's longest window.
+    pub windows: HashMap<UsageKey, RollingWindow>,
+    /// Request rate-limit counters per (rate limit index, subject).
+    pub rate_windows: HashMap<(usize, String), FixedWindow>,
+    /// Set when an update could not be applied exactly in memory: reload before the next use.
+    pub stale: bool,
+}
+
+impl CustomerState {
+    /// Whether the state must be reloaded before answering at `now`.
+    pub fn needs_reload(&self, now: Timestamp) -> bool {
+        self.stale || !self.period.contains(now)
+    }
+
+    /// The plan in force at `now`: the subscribed plan, or its trial fallback once a trial ended
+    /// without a payment method. `None` without a live subscription.
+    pub fn effective_plan(&self, now: Timestamp) -> Option<(&str, &Plan)> {
+        let sub = self.subscription.as_ref()?;
+        let catalog = &self.catalog.as_ref()?.catalog;
+        if sub.ends_at.is_some_and(|end| end <= now) {
+            return None;
+        }
+        let plan = catalog.plans.get(&sub.plan)?;
+        let trial_over = sub.status == SubscriptionStatus::Trialing && sub.trial_end.is_some_and(|end| end <= now);
+        if trial_over && !self.record.has_payment_method {
+            if let Some(fallback) = plan.trial_fallback.as_deref() {
+                return catalog.plans.get_key_value(fallback).map(|(k, p)| (k.as_str(), p));
+            }
+        }
+        Some((sub.plan.as_str(), plan))
+    }
+
+    /// Whether the customer is in a free trial at `now`.
+    pub fn in_trial(&self, now: Timestamp) -> bool {
+        self.subscription.as_ref().is_some_and(|s| {
+            s.status == SubscriptionStatus::Trialing && s.trial_end.is_some_and(|end| now < end)
+        })
+    }
+
+    /// The billing period containing `at` for this customer.
+    pub fn period_at(&self, at: Timestamp) -> Period {
+        billing_period(self.subscription.as_ref(), self.catalog.as_deref(), at)
+    }
+
+    /// Applies updates of an accepted event (or a reservation) to the counters.
+    pub fn apply(&mut self, updates: &[AggregateUpdate], sign: Decimal) {
+        for update in updates {
+            let key = (update.meter.clone(), update.subject.clone());
+            match &update.op {
+                AggregateOp::Add(x) if update.period_start == self.period.start => {
+                    *self.period_usage.entry(key).or_default() += *x * sign;
+                }
+                AggregateOp::WindowEntry { quantity, at } => {
+                    let retention = self.window_retention(&update.meter);
+                    let window = self.windows.entry(key).or_insert_with(|| RollingWindow::new(retention));
+                    if sign.is_sign_positive() {
+                        window.record(*at, *quantity);
+                    } else {
+                        window.unrecord(*at, *quantity);
+                    }
+                }
+                AggregateOp::Add(_) => {}
+                // Max, latest, unique and levels need the stored rows to stay exact.
+                _ if update.period_start == self.period.start => self.stale = true,
+                _ => {}
+            }
+        }
+    }
+
+    fn window_retention(&self, meter: &str) -> WindowLength {
+        self.catalog
+            .as_ref()
+            .and_then(|c| c.rolling_meters.get(meter).copied())
+            .and_then(WindowLength::from_seconds)
+            .unwrap_or(WindowLength::DAY)
+    }
+
+    /// The meter's value in the current period, converted to its unit.
+    pub fn period_value(&self, meter: &str, subject: &str) -> Decimal {
+        let raw = self.period_usage.get(&(meter.to_owned(), subject.to_owned())).copied().unwrap_or_default();
+        match self.catalog.as_ref().and_then(|c| c.catalog.meters.get(meter)) {
+            Some(m) => tollgate_core::meter::convert(m, raw),
+            None => raw,
+        }
+    }
+}
+
+/// Billing periods: the subscription's anchor and interval; calendar months without one.
+pub fn billing_period(sub: Option<&SubscriptionRecord>, catalog: Option<&CompiledCatalog>, at: Timestamp) -> Period {
+    match sub {
+        Some(sub) => {
+            let interval = catalog
+                .and_then(|c| c.catalog.plans.get(&sub.plan))
+                .map_or(Interval::Month, Plan::interval);
+            Period::containing(sub.billing_anchor, interval, at)
+        }
+        None => Period::calendar_month(at),
+    }
+}
+
+/// Builds a customer's state from the store: the period's aggregates and the rolling windows'
+/// recent entries. Never reads raw events.
+pub async fn load(
+    store: &dyn Store,
+    record: CustomerRecord,
+    subscription: Option<SubscriptionRecord>,
+    catalog: Option<Arc<CompiledCatalog>>,
+    now: Timestamp,
+) -> ApiResult<CustomerState> {
+    let period = billing_period(subscription.as_ref(), catalog.as_deref(), now);
+    let workspace = record.workspace.clone();
+    let mut period_usage: HashMap<UsageKey, Decimal> = HashMap::new();
+    for row in store.aggregates(&workspace, &record.id, period.start).await? {
+        let aggregation = catalog.as_ref().and_then(|c| c.catalog.meters.get(&row.meter)).map(|m| m.aggregation);
+        let slot = period_usage.entry((row.meter, row.subject)).or_default();
+        *slot = match aggregation {
+            Some(Aggregation::Max) => (*slot).max(row.value),
+            Some(Aggregation::Latest | Aggregation::TimeWeighted) => row.value,
+            _ => *slot + row.value,
+        };
+    }
+    let mut windows: HashMap<UsageKey, RollingWindow> = HashMap::new();
+    if let Some(compiled) = catalog.as_ref().filter(|c| c.longest_window() > 0) {
+        let since = Timestamp::from_second(now.as_second() - compiled.longest_window() as i64).unwrap_or(now);
+        for entry in store.window_entries(&workspace, &record.id, since).await? {
+            let Some(retention) = compiled.rolling_meters.get(&entry.meter).copied().and_then(WindowLength::from_seconds)
+            else {
+                continue;
+            };
+            windows
+                .entry((entry.meter, entry.subject))
+                .or_insert_with(|| RollingWindow::new(retention))
+                .record(entry.at, entry.quantity);
+        }
+    }
+    Ok(CustomerState {
+        record,
+        subscription,
+        catalog,
+        period,
+        period_usage,
+        windows,
+        rate_windows: HashMap::new(),
+        stale: false,
+    })
+}
