@@ -36,7 +36,7 @@ impl WindowLength {
     /// The window in the shape people read: `5h`, `1m`, `90s`.
     fn unit_form(self) -> (u64, &'static str) {
         for (size, unit) in [(86_400, "d"), (3600, "h"), (60, "m")] {
-            if self.seconds % size == 0 {
+            if self.seconds.is_multiple_of(size) {
                 return (self.seconds / size, unit);
             }
         }

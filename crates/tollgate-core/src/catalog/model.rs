@@ -2,18 +2,22 @@
 //!
 //! These types are the *validated* form. A catalog file is first read into loose values, checked
 //! field by field (so every mistake is reported with its path, not only the first), and only then
-//! turned into these types by [`crate::catalog::parse`]. Maps keep the order of the file: the order
-//! of `plans` is the order of tiers, which breaks ties when looking for the cheapest plan.
+//! turned into these types by [`crate::catalog::parse_yaml`]. Maps keep the order of the file: the
+//! order of `plans` is the order of tiers, which breaks ties when looking for the cheapest plan.
+//!
+//! The serde form of these types is how catalog versions are stored; `Catalog` deserializes through
+//! `catalog/wire.rs` so that entitlements come back as the kind their feature declares.
 
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::duration::WindowLength;
-use crate::money::Currency;
+use crate::money::{Currency, Rounding};
 
-/// A whole catalog: meters, features, plans, add-ons, one-time products.
+/// A whole catalog: meters, features, plans, add-ons, one-time products, coupons.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "super::wire::CatalogWire")]
 pub struct Catalog {
     pub currency: Currency,
     #[serde(default)]
@@ -27,6 +31,43 @@ pub struct Catalog {
     pub addons: IndexMap<String, Addon>,
     #[serde(default)]
     pub products: IndexMap<String, Product>,
+    /// How invoice lines are rounded to minor units; half away from zero unless the operator says
+    /// otherwise.
+    #[serde(default)]
+    pub rounding: Rounding,
+    /// Discounts that can be applied to a customer's invoices (referral rewards, promotions).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub coupons: IndexMap<String, Coupon>,
+    /// The referral program, if the operator runs one (Apex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrals: Option<ReferralProgram>,
+    /// Usage alerts per meter: percentages of the plan's allowance for that meter (the `included`
+    /// of its price on the meter, else its finite quota limit) at which the customer is notified,
+    /// once per threshold per period (Levqor: `api_calls: [80, 100]`).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub alerts: IndexMap<String, Vec<Decimal>>,
+    /// Operator policies that are numbers in the operator's terms rather than prices.
+    #[serde(default, skip_serializing_if = "Policies::is_empty")]
+    pub policies: Policies,
+}
+
+impl Default for Catalog {
+    /// An empty USD catalog, handy as `Catalog { plans, ..Default::default() }` in tests.
+    fn default() -> Self {
+        Catalog {
+            currency: Currency::USD,
+            meters: IndexMap::new(),
+            features: IndexMap::new(),
+            plans: IndexMap::new(),
+            addons: IndexMap::new(),
+            products: IndexMap::new(),
+            rounding: Rounding::default(),
+            coupons: IndexMap::new(),
+            referrals: None,
+            alerts: IndexMap::new(),
+            policies: Policies::default(),
+        }
+    }
 }
 
 /// How events become a number.
@@ -98,6 +139,10 @@ pub enum FeatureKind {
 }
 
 /// The value a plan gives a feature.
+///
+/// Serialized bare (`true`, `"5"`, `"unlimited"`, `"30d"`), so on its own a string is ambiguous
+/// between a limit and a config value; a whole [`Catalog`] deserializes each entitlement as the
+/// kind its feature declares, so catalogs round-trip exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Entitlement {
@@ -187,6 +232,41 @@ pub struct Plan {
     /// Payment collection: `automatic` (card) or `send_invoice` (bank transfer).
     #[serde(default)]
     pub collection: Collection,
+    /// Whether upgrade hints and recommendations may offer this plan. `false` for plans that are
+    /// not a step on the tier ladder, e.g. QLP's pay-as-you-go plan: it has no base fee, so it
+    /// would otherwise always be "the cheapest plan that allows it".
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub upgrade_target: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+impl Default for Plan {
+    /// A plan that grants nothing and costs nothing, offered in upgrade hints.
+    fn default() -> Self {
+        Plan {
+            name: None,
+            extends: None,
+            base: None,
+            trial_days: None,
+            trial_fallback: None,
+            features: IndexMap::new(),
+            quotas: Vec::new(),
+            rate_limits: Vec::new(),
+            prices: Vec::new(),
+            addons: IndexMap::new(),
+            setup_fee: None,
+            minimum: None,
+            collection: Collection::default(),
+            upgrade_target: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -359,6 +439,10 @@ pub struct Addon {
     /// Features this add-on raises, per unit (e.g. a `policy_pack` raises `policy_packs` by 1).
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub grants: IndexMap<String, Decimal>,
+    /// Feature values this add-on sets while the subscription carries it, overriding the plan's
+    /// (e.g. `audit_retention_1y` sets `audit_retention: "1y"`). Not multiplied by the quantity.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub sets: IndexMap<String, Entitlement>,
 }
 
 /// How a plan treats an add-on.
@@ -380,15 +464,79 @@ pub struct Product {
     pub grants: Vec<String>,
 }
 
+/// A discount on a customer's invoices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Coupon {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub discount: Discount,
+    #[serde(default)]
+    pub duration: CouponDuration,
+}
+
+/// What a coupon takes off an invoice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Discount {
+    /// A percentage of the invoice total, 0 to 100 (Apex referrals: 20, and 100 for a free month).
+    PercentOff(Decimal),
+    /// A fixed amount, never taking the invoice below zero.
+    AmountOff(Decimal),
+}
+
+/// For how many invoices a coupon applies, counted from the first invoice it is applied to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CouponDuration {
+    /// The next invoice only.
+    #[default]
+    Once,
+    /// The next `n` invoices (Apex: the referred customer's first 3).
+    Invoices(u32),
+    Forever,
+}
+
+/// A referral program: the coupons given when one customer brings another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferralProgram {
+    /// Coupon applied to the referred customer when it signs up with a referral.
+    pub referred: String,
+    /// Coupon granted to the referrer, once for each referred customer who becomes paying.
+    pub referrer: String,
+}
+
+/// Operator policies the engine needs as numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policies {
+    /// Days before a trial ends when the customer is reminded (Apex: 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_reminder_days: Option<u32>,
+    /// How long a signed download link stays valid (Levqor: 24h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_link_ttl: Option<WindowLength>,
+    /// Days after payment within which a full refund is granted as a credit note (QLP: 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_window_days: Option<u32>,
+}
+
+impl Policies {
+    /// Whether no policy is set (nothing to store).
+    pub fn is_empty(&self) -> bool {
+        *self == Policies::default()
+    }
+}
+
 impl Catalog {
-    /// Plans in tier order that are not more expensive than needed, cheapest base first.
+    /// The plans that upgrade hints may offer, cheapest base first.
     ///
     /// "Cheapest" compares the monthly equivalent of the base fee; ties keep the file's order, so
     /// tiers of equal base price (usage-priced tiers) are offered in the order the operator wrote.
+    /// Plans with `upgrade_target: false` (e.g. pay-as-you-go) are left out.
     pub fn plans_cheapest_first(&self) -> Vec<(&str, &Plan)> {
         let mut plans: Vec<(usize, &str, &Plan)> = self
             .plans
             .iter()
+            .filter(|(_, p)| p.upgrade_target)
             .enumerate()
             .map(|(i, (k, p))| (i, k.as_str(), p))
             .collect();

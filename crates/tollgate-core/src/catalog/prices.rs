@@ -1,0 +1,264 @@
+//! Usage prices of a plan: `{ meter, model, included, ...fields of the model }`.
+//!
+//! The file writes the model flat on the price (`model: package, size: 1000, amount: "5.00"`),
+//! which reads like the operator's price sheet; the validated form nests it as a [`PriceModel`].
+//! Only the fields of the chosen model are accepted, so `percent` on a `package` price is an
+//! unknown field rather than silently ignored.
+
+use indexmap::IndexMap;
+use rust_decimal::Decimal;
+
+use super::model::{Meter, Multiplier, PackageRounding, PriceModel, Tier, UsagePrice};
+use super::node::Node;
+use super::plans::Refs;
+use super::read::{Cx, index, join};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Model {
+    PerUnit,
+    Package,
+    Graduated,
+    Volume,
+    Percentage,
+    Dimensional,
+}
+
+const MODELS: &[(&str, Model)] = &[
+    ("per_unit", Model::PerUnit),
+    ("package", Model::Package),
+    ("graduated", Model::Graduated),
+    ("volume", Model::Volume),
+    ("percentage", Model::Percentage),
+    ("dimensional", Model::Dimensional),
+];
+
+const COMMON: &[&str] = &["meter", "model", "description", "included"];
+
+fn model_fields(model: Model) -> &'static [&'static str] {
+    match model {
+        Model::PerUnit => &["unit_amount"],
+        Model::Package => &["size", "amount", "rounding"],
+        Model::Graduated | Model::Volume => &["tiers"],
+        Model::Percentage => &["percent", "floor", "cap"],
+        Model::Dimensional => &["dimension", "rates", "multiplier"],
+    }
+}
+
+/// One usage price of a plan.
+pub(crate) fn price(cx: &mut Cx, path: &str, node: &Node, refs: &Refs<'_>) -> Option<UsagePrice> {
+    let start = cx.count();
+    // The model decides which other fields belong; an unknown model accepts all of them so that
+    // only the model itself is reported.
+    let written_model =
+        match node {
+            Node::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k == "model")
+                .and_then(|(_, v)| match v {
+                    Node::Str(s) => MODELS.iter().find(|(n, _)| n == s).map(|(_, m)| *m),
+                    _ => None,
+                }),
+            _ => None,
+        };
+    let mut allowed: Vec<&str> = COMMON.to_vec();
+    match written_model {
+        Some(m) => allowed.extend(model_fields(m)),
+        None => MODELS
+            .iter()
+            .for_each(|(_, m)| allowed.extend(model_fields(*m))),
+    }
+    let f = cx.fields(path, node, &allowed)?;
+    let meter = f.req(cx, "meter", |cx, p, n| {
+        cx.reference(p, n, "meter", |m| refs.meters.contains_key(m))
+    });
+    let kind = f.req(cx, "model", |cx, p, n| cx.choice(p, n, MODELS));
+    let description = f.opt(cx, "description", Cx::string);
+    let included = f.opt(cx, "included", Cx::amount);
+    let meter_def = meter
+        .as_deref()
+        .and_then(|m| refs.meters.get(m))
+        .and_then(Option::as_ref);
+    let model = kind.and_then(|kind| match kind {
+        Model::PerUnit => {
+            let unit_amount = f.req(cx, "unit_amount", Cx::amount);
+            Some(PriceModel::PerUnit {
+                unit_amount: unit_amount?,
+            })
+        }
+        Model::Package => {
+            let size = f.req(cx, "size", Cx::positive);
+            let amount = f.req(cx, "amount", Cx::amount);
+            let rounding = f.opt(cx, "rounding", |cx, p, n| {
+                cx.choice(
+                    p,
+                    n,
+                    &[("up", PackageRounding::Up), ("down", PackageRounding::Down)],
+                )
+            });
+            Some(PriceModel::Package {
+                size: size?,
+                amount: amount?,
+                rounding: rounding.unwrap_or_default(),
+            })
+        }
+        Model::Graduated => f
+            .req(cx, "tiers", tiers)
+            .map(|tiers| PriceModel::Graduated { tiers }),
+        Model::Volume => f
+            .req(cx, "tiers", tiers)
+            .map(|tiers| PriceModel::Volume { tiers }),
+        Model::Percentage => {
+            let percent = f.req(cx, "percent", Cx::percent);
+            let floor = f.opt(cx, "floor", Cx::amount);
+            let cap = f.opt(cx, "cap", Cx::amount);
+            if let (Some(floor), Some(cap)) = (floor, cap)
+                && floor > cap
+            {
+                cx.error(
+                    &f.path_of("cap"),
+                    format!("must not be below `floor` ({floor})"),
+                );
+            }
+            Some(PriceModel::Percentage {
+                percent: percent?,
+                floor,
+                cap,
+            })
+        }
+        Model::Dimensional => {
+            let dimension = f.req(cx, "dimension", Cx::property);
+            if let Some(d) = &dimension {
+                check_dimension(cx, &f.path_of("dimension"), d, meter.as_deref(), meter_def);
+            }
+            let rates = f.req(cx, "rates", rates);
+            let multiplier = f.opt(cx, "multiplier", |cx, p, n| {
+                let m = multiplier(cx, p, n)?;
+                check_dimension(
+                    cx,
+                    &join(p, "dimension"),
+                    &m.dimension,
+                    meter.as_deref(),
+                    meter_def,
+                );
+                if dimension.as_deref() == Some(m.dimension.as_str()) {
+                    cx.error(
+                        &join(p, "dimension"),
+                        "a multiplier must use another dimension than the rates",
+                    );
+                }
+                Some(m)
+            });
+            Some(PriceModel::Dimensional {
+                dimension: dimension?,
+                rates: rates?,
+                multiplier,
+            })
+        }
+    });
+    (cx.count() == start).then_some(())?;
+    Some(UsagePrice {
+        meter: meter?,
+        description,
+        included,
+        model: model?,
+    })
+}
+
+/// A dimension must be one of the meter's `group_by` properties, or there is nothing to price by.
+fn check_dimension(
+    cx: &mut Cx,
+    path: &str,
+    dimension: &str,
+    meter: Option<&str>,
+    def: Option<&Meter>,
+) {
+    let (Some(meter), Some(def)) = (meter, def) else {
+        return;
+    };
+    if def.group_by.iter().any(|g| g == dimension) {
+        return;
+    }
+    let groups = if def.group_by.is_empty() {
+        "it has no `group_by`".to_owned()
+    } else {
+        format!("it groups by {}", def.group_by.join(", "))
+    };
+    cx.error(
+        path,
+        format!("`{dimension}` is not a `group_by` property of meter `{meter}` ({groups})"),
+    );
+}
+
+/// Graduated or volume tiers: `up_to` ascending, the last tier open-ended.
+fn tiers(cx: &mut Cx, path: &str, node: &Node) -> Option<Vec<Tier>> {
+    let items = cx.seq(path, node)?;
+    if items.is_empty() {
+        cx.error(path, "give at least one tier");
+        return None;
+    }
+    let mut out = Vec::with_capacity(items.len());
+    let mut previous: Option<Decimal> = None;
+    for (i, item) in items.iter().enumerate() {
+        let p = index(path, i);
+        let Some(f) = cx.fields(&p, item, &["up_to", "unit_amount", "flat_amount"]) else {
+            continue;
+        };
+        let up_to = f.opt(cx, "up_to", Cx::positive);
+        let unit_amount = f.opt(cx, "unit_amount", Cx::amount).unwrap_or_default();
+        let flat_amount = f.opt(cx, "flat_amount", Cx::amount).unwrap_or_default();
+        let last = i + 1 == items.len();
+        if last && f.has("up_to") {
+            cx.error(
+                &f.path_of("up_to"),
+                "the last tier must be open-ended: leave out `up_to`",
+            );
+        }
+        if !last && !f.has("up_to") {
+            cx.error(&p, "only the last tier may be open-ended: give `up_to`");
+        }
+        if let (Some(prev), Some(bound)) = (previous, up_to)
+            && bound <= prev
+        {
+            cx.error(
+                &f.path_of("up_to"),
+                format!("tiers must ascend: {bound} is not above {prev}"),
+            );
+        }
+        previous = up_to.or(previous);
+        out.push(Tier {
+            up_to,
+            unit_amount,
+            flat_amount,
+        });
+    }
+    Some(out)
+}
+
+/// A map from dimension values to amounts (`rates: { T0: 0.10, T1: 0.25 }`).
+fn rates(cx: &mut Cx, path: &str, node: &Node) -> Option<IndexMap<String, Decimal>> {
+    let entries = cx.map(path, node)?;
+    if entries.is_empty() {
+        cx.error(path, "give at least one rate");
+        return None;
+    }
+    let mut out = IndexMap::new();
+    for (key, value) in entries {
+        if let Some(amount) = cx.amount(&join(path, key), value) {
+            out.insert(key.clone(), amount);
+        }
+    }
+    Some(out)
+}
+
+/// `multiplier: { dimension: model, values: { gpt-4: 2 } }`.
+fn multiplier(cx: &mut Cx, path: &str, node: &Node) -> Option<Multiplier> {
+    let start = cx.count();
+    let f = cx.fields(path, node, &["dimension", "values"])?;
+    let dimension = f.req(cx, "dimension", Cx::property);
+    let values = f.req(cx, "values", rates);
+    (cx.count() == start).then_some(())?;
+    Some(Multiplier {
+        dimension: dimension?,
+        values: values?,
+    })
+}
