@@ -195,6 +195,14 @@ impl Money {
     }
 }
 
+/// Serialized as its exact decimal in major units with the currency's digits (`"465.00"`); the
+/// currency travels beside it (an invoice or quote carries one `currency` for all its amounts).
+impl Serialize for Money {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.to_decimal())
+    }
+}
+
 impl fmt::Display for Money {
     /// `465.00 USD`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -70,7 +70,7 @@ pub struct Charge {
 }
 
 /// One invoice line: the exact amount it came from, and that amount rounded once.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InvoiceLine {
     pub kind: LineKind,
     pub description: String,
@@ -110,7 +110,7 @@ pub struct InvoiceRequest {
 }
 
 /// An invoice before it is issued: lines, total, and how prepaid credit pays it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InvoiceDraft {
     pub currency: Currency,
     pub plan: Option<String>,

@@ -14,7 +14,7 @@ use crate::catalog::{Catalog, Enforcement, Interval, Limit, Plan, QuotaReset, Sc
 use crate::money::{Currency, Money};
 
 /// What one period on a plan would cost.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Quote {
     pub plan: String,
     pub currency: Currency,
@@ -24,7 +24,7 @@ pub struct Quote {
 }
 
 /// A plan and what the given usage would cost on it per month.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PlanCost {
     pub plan: String,
     pub total: Money,

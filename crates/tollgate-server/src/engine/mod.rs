@@ -7,6 +7,7 @@
 
 mod catalogs;
 pub mod check;
+pub mod gateway_support;
 mod ingest;
 mod state;
 mod usage;
@@ -51,7 +52,8 @@ pub struct Engine {
     /// `(workspace, version)` to compiled catalog; versions never change once stored.
     catalogs: DashMap<(String, i64), Arc<CompiledCatalog>>,
     latest_catalog: DashMap<String, i64>,
-    customers: DashMap<(String, String), Arc<CustomerSlot>>,
+    /// Workspace, then customer: two maps so a lookup borrows `&str` and allocates nothing.
+    customers: DashMap<String, Arc<DashMap<String, Arc<CustomerSlot>>>>,
     test_clocks: DashMap<(String, String), Timestamp>,
 }
 
@@ -189,13 +191,22 @@ impl Engine {
 
     // --- customer state ---------------------------------------------------------------------
 
+    fn workspace_customers(&self, workspace: &str) -> Arc<DashMap<String, Arc<CustomerSlot>>> {
+        if let Some(map) = self.customers.get(workspace) {
+            return map.clone();
+        }
+        self.customers.entry(workspace.to_owned()).or_default().clone()
+    }
+
     /// The customer's slot with its state loaded. `NotFound` if there is no such customer.
     pub async fn slot(&self, workspace: &str, customer: &str) -> ApiResult<Arc<CustomerSlot>> {
-        let key = (workspace.to_owned(), customer.to_owned());
-        let slot = self.customers.entry(key).or_default().clone();
-        if slot.state.lock().expect("state lock").is_some() {
-            return Ok(slot);
+        let customers = self.workspace_customers(workspace);
+        if let Some(slot) = customers.get(customer) {
+            if slot.state.lock().expect("state lock").is_some() {
+                return Ok(slot.clone());
+            }
         }
+        let slot = customers.entry(customer.to_owned()).or_default().clone();
         let loaded = {
             let _gate = slot.gate.lock().await;
             if slot.state.lock().expect("state lock").is_some() {
@@ -209,7 +220,7 @@ impl Engine {
         match loaded {
             Ok(()) => Ok(slot),
             Err(err) => {
-                self.customers.remove(&(workspace.to_owned(), customer.to_owned()));
+                customers.remove(customer);
                 Err(err)
             }
         }
@@ -218,8 +229,9 @@ impl Engine {
     /// Reloads a customer's record, subscription and counters from the store, e.g. after a plan
     /// change or suspension; every later check sees the change at once.
     pub async fn refresh_customer(&self, workspace: &str, customer: &str) -> ApiResult<()> {
-        let key = (workspace.to_owned(), customer.to_owned());
-        let Some(slot) = self.customers.get(&key).map(|s| s.clone()) else { return Ok(()) };
+        let Some(slot) = self.workspace_customers(workspace).get(customer).map(|s| s.clone()) else {
+            return Ok(());
+        };
         let _gate = slot.gate.lock().await;
         let state = self.load_state(workspace, customer).await?;
         *slot.state.lock().expect("state lock") = Some(state);
@@ -230,13 +242,12 @@ impl Engine {
     /// periods are recomputed for the new time.
     pub async fn refresh_clock_customers(&self, workspace: &str, clock: &str) -> ApiResult<()> {
         let on_clock: Vec<String> = self
-            .customers
+            .workspace_customers(workspace)
             .iter()
-            .filter(|e| e.key().0 == workspace)
             .filter(|e| {
                 e.value().state.lock().expect("state lock").as_ref().is_some_and(|s| s.record.test_clock.as_deref() == Some(clock))
             })
-            .map(|e| e.key().1.clone())
+            .map(|e| e.key().clone())
             .collect();
         for customer in on_clock {
             self.refresh_customer(workspace, &customer).await?;
@@ -272,6 +283,19 @@ impl Engine {
         f: impl FnOnce(&mut CustomerState, Timestamp) -> T,
     ) -> ApiResult<T> {
         let slot = self.slot(workspace, customer).await?;
+        // Fast path: loaded, current, on the wall clock (or a cached test clock): one lock.
+        {
+            let mut guard = slot.state.lock().expect("state lock");
+            if let Some(state) = guard.as_mut() {
+                let now = match &state.record.test_clock {
+                    None => Some(self.clock.now()),
+                    Some(c) => self.test_clocks.get(&(workspace.to_owned(), c.clone())).map(|t| *t),
+                };
+                if let Some(now) = now.filter(|now| !state.needs_reload(*now)) {
+                    return Ok(f(state, now));
+                }
+            }
+        }
         let test_clock = slot.state.lock().expect("state lock").as_ref().and_then(|s| s.record.test_clock.clone());
         let now = self.now_for(workspace, test_clock.as_deref()).await?;
         let stale = slot.state.lock().expect("state lock").as_ref().is_none_or(|s| s.needs_reload(now));

@@ -1,0 +1,290 @@
+//! What the gateway needs from the engine beyond `check` and `ingest`: the plan a customer is
+//! on (for the `X-Tollgate-Plan` header), and *in-flight reservations*.
+//!
+//! A consuming check writes its usage event before it answers, so the usage is billed whatever
+//! happens next. The gateway must not bill a request whose upstream failed (unless configured),
+//! and it only learns that after forwarding; yet limits must stay exact while the request is in
+//! flight. So a metered request is admitted against `used + in flight + cost` under the
+//! customer's state lock and its cost is held in [`InFlight`] (not in the customer's counters);
+//! when the upstream answers, [`Engine::record_reservation`] writes the event and moves the cost
+//! from "in flight" to the counters under the same lock, or dropping the [`Reservation`] gives it
+//! back. Holding the cost outside the counters keeps it counted even if the customer's state is
+//! reloaded from the store meanwhile (plan change, suspension, period roll-over), which would
+//! drop anything reserved in the counters themselves.
+//!
+//! Reservations are seen by gateway requests only: a consuming `POST /v1/check` on the same
+//! meter does not see the gateway's in-flight units (their sum can overshoot by those units).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use tollgate_core::catalog::{Enforcement, Limit, Quota, QuotaReset, Scope};
+use tollgate_core::check::{Decision, Reason, quotas_for, upgrade_for_quota};
+use tollgate_core::event::Event;
+use tollgate_core::limits::seconds_until;
+use tollgate_store::{AggregateOp, EventRecord, IngestItem, IngestOutcome};
+
+use super::Engine;
+use super::ingest::updates_for;
+use super::state::{CustomerState, UsageKey};
+use crate::error::{ApiError, ApiResult};
+
+/// Units admitted by the gateway whose upstream has not answered yet, per customer and
+/// `(meter, subject)` (subject `""`: the whole customer).
+#[derive(Default)]
+pub struct InFlight {
+    held: DashMap<(String, String), HashMap<UsageKey, Decimal>>,
+}
+
+impl InFlight {
+    fn held(&self, customer: &(String, String), key: &UsageKey) -> Decimal {
+        self.held.get(customer).and_then(|m| m.get(key).copied()).unwrap_or_default()
+    }
+
+    fn add(&self, customer: &(String, String), keys: &[UsageKey], quantity: Decimal) {
+        let mut entry = self.held.entry(customer.clone()).or_default();
+        for key in keys {
+            *entry.entry(key.clone()).or_default() += quantity;
+        }
+    }
+
+    fn remove(&self, customer: &(String, String), keys: &[UsageKey], quantity: Decimal) {
+        let empty = {
+            let Some(mut entry) = self.held.get_mut(customer) else { return };
+            for key in keys {
+                if let Some(v) = entry.get_mut(key) {
+                    *v -= quantity;
+                    if v.is_zero() {
+                        entry.remove(key);
+                    }
+                }
+            }
+            entry.is_empty()
+        };
+        if empty {
+            self.held.remove_if(customer, |_, m| m.is_empty());
+        }
+    }
+}
+
+/// What the gateway wants to reserve: `quantity` of `meter` for one request.
+#[derive(Debug, Clone)]
+pub struct ReserveRequest {
+    pub workspace: String,
+    pub customer: String,
+    pub meter: String,
+    pub quantity: Decimal,
+    pub subject: Option<String>,
+    /// The id of the usage event written if the reservation is recorded.
+    pub event_id: String,
+    /// Extra properties of that event.
+    pub properties: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Units held in flight for one request. Dropping it without recording gives them back.
+pub struct Reservation {
+    req: ReserveRequest,
+    /// When the request was admitted, on the customer's clock: the time of the usage event.
+    at: Timestamp,
+    keys: Vec<UsageKey>,
+    inflight: Arc<InFlight>,
+    settled: bool,
+}
+
+impl Reservation {
+    fn customer_key(&self) -> (String, String) {
+        (self.req.workspace.clone(), self.req.customer.clone())
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.inflight.remove(&self.customer_key(), &self.keys, self.req.quantity);
+        }
+    }
+}
+
+impl Engine {
+    /// The key of the plan in force for a customer now (`None` without a live subscription).
+    pub async fn plan_of(&self, workspace: &str, customer: &str) -> ApiResult<Option<String>> {
+        self.with_state(workspace, customer, |state, now| state.effective_plan(now).map(|(k, _)| k.to_owned()))
+            .await
+    }
+
+    /// Whether every hard quota on `meter` has room for `quantity` more, counting the gateway's
+    /// in-flight units: `None` if so, else the denial. Reserves nothing and counts no rate limit.
+    pub async fn quota_headroom(
+        &self,
+        inflight: &InFlight,
+        workspace: &str,
+        customer: &str,
+        meter: &str,
+        subject: Option<&str>,
+        quantity: Decimal,
+    ) -> ApiResult<Option<Decision>> {
+        let key = (workspace.to_owned(), customer.to_owned());
+        self.with_state(workspace, customer, |state, now| {
+            quota_denial(state, now, meter, subject.unwrap_or_default(), quantity, |k| inflight.held(&key, k))
+        })
+        .await
+    }
+
+    /// Admits `req.quantity` of `req.meter` against every hard quota, counting in-flight units,
+    /// and holds it in flight: `Ok(Err(decision))` when a quota has no room. The caller checked
+    /// the meter with [`Engine::check`] first (which counts the rate limit); this only closes the
+    /// gap between that check and the upstream's answer.
+    pub async fn reserve_in_flight(
+        &self,
+        inflight: &Arc<InFlight>,
+        req: ReserveRequest,
+    ) -> ApiResult<Result<Reservation, Decision>> {
+        let key = (req.workspace.clone(), req.customer.clone());
+        let subject = req.subject.clone().unwrap_or_default();
+        let mut keys = vec![(req.meter.clone(), String::new())];
+        if !subject.is_empty() {
+            keys.push((req.meter.clone(), subject.clone()));
+        }
+        let admitted = self
+            .with_state(&req.workspace, &req.customer, |state, now| {
+                if let Some(denied) = quota_denial(state, now, &req.meter, &subject, req.quantity, |k| inflight.held(&key, k))
+                {
+                    return Err(denied);
+                }
+                // Still under the state lock: no other request can be admitted in between.
+                inflight.add(&key, &keys, req.quantity);
+                Ok(now)
+            })
+            .await?;
+        Ok(admitted.map(|at| Reservation { req, at, keys, inflight: inflight.clone(), settled: false }))
+    }
+
+    /// Writes the reserved usage as an event (durable once this returns `Ok`) and moves it from
+    /// in flight to the customer's counters. The gate is held across the write, as ingest does,
+    /// so a concurrent reload sees the event either in the store or in the counters, never both.
+    pub async fn record_reservation(&self, mut reservation: Reservation) -> ApiResult<()> {
+        let req = &reservation.req;
+        let slot = self.slot(&req.workspace, &req.customer).await?;
+        let _gate = slot.gate.lock().await;
+        let item = {
+            let guard = slot.state.lock().expect("state lock");
+            let state = guard.as_ref().ok_or_else(|| ApiError::not_found("customer", &req.customer))?;
+            usage_item(state, req, reservation.at, self.now())?
+        };
+        let written = self.store.ingest(&req.workspace, std::slice::from_ref(&item)).await;
+        let accepted = matches!(&written, Ok(o) if o.first() == Some(&IngestOutcome::Accepted));
+        {
+            let mut guard = slot.state.lock().expect("state lock");
+            if let (true, Some(state)) = (accepted, guard.as_mut()) {
+                state.apply(&item.updates, Decimal::ONE);
+            }
+            // Released under the state lock, so no admission sees the units twice or not at all.
+            reservation.inflight.remove(&reservation.customer_key(), &reservation.keys, reservation.req.quantity);
+            reservation.settled = true;
+        }
+        written.map(|_| ()).map_err(ApiError::from)
+    }
+}
+
+/// The first hard quota on `meter` that `quantity` more would break, as a denial.
+fn quota_denial(
+    state: &mut CustomerState,
+    now: Timestamp,
+    meter: &str,
+    subject: &str,
+    quantity: Decimal,
+    held: impl Fn(&UsageKey) -> Decimal,
+) -> Option<Decision> {
+    if state.record.suspended {
+        return Some(Decision::from_reason(Reason::CustomerSuspended));
+    }
+    let Some((plan_key, quotas)) = state.effective_plan(now).map(|(k, p)| {
+        let hard: Vec<Quota> = quotas_for(p, meter).filter(|q| q.enforcement == Enforcement::Hard).cloned().collect();
+        (k.to_owned(), hard)
+    }) else {
+        return Some(Decision::from_reason(Reason::NoSubscription));
+    };
+    let compiled = state.catalog.clone()?;
+    let meter_def = compiled.catalog.meters.get(meter)?;
+    for quota in &quotas {
+        let who = if quota.per == Scope::Subject { subject } else { "" };
+        let in_flight = held(&(meter.to_owned(), who.to_owned()));
+        let (used, reset_at) = match quota.reset {
+            QuotaReset::Period => {
+                let raw = state.period_usage.get(&(meter.to_owned(), who.to_owned())).copied().unwrap_or_default();
+                (tollgate_core::meter::convert(meter_def, raw + in_flight), state.period.end)
+            }
+            QuotaReset::Rolling(len) => match state.windows.get_mut(&(meter.to_owned(), who.to_owned())) {
+                Some(window) => {
+                    let frees = match quota.limit {
+                        Limit::Finite(max) => window.next_fit_in(now, quantity + in_flight, max, len),
+                        Limit::Unlimited => None,
+                    };
+                    (window.used_in(now, len) + in_flight, frees.unwrap_or(now))
+                }
+                None => (in_flight, now),
+            },
+        };
+        if quota.limit.admits(used, quantity) {
+            continue;
+        }
+        let mut d = Decision::from_reason(Reason::QuotaExceeded);
+        d.limit = Some(quota.limit);
+        d.used = Some(used);
+        d.remaining = quota.limit.remaining(used);
+        d.window = Some(match quota.reset {
+            QuotaReset::Period => "period".to_owned(),
+            QuotaReset::Rolling(len) => len.to_string(),
+        });
+        d.scope = Some(quota.per);
+        d.reset_at = Some(reset_at);
+        d.retry_after = Some(seconds_until(now, reset_at).max(1));
+        d.upgrade = upgrade_for_quota(&compiled.catalog, &plan_key, quota, used, quantity);
+        return Some(d);
+    }
+    None
+}
+
+/// The event a reservation stands for and its aggregate updates: the meter's event type with its
+/// filter values and `quantity` in its property, as a consuming check records it.
+fn usage_item(state: &CustomerState, req: &ReserveRequest, at: Timestamp, received_at: Timestamp) -> ApiResult<IngestItem> {
+    let compiled = state.catalog.clone().ok_or_else(|| ApiError::internal("no catalog"))?;
+    let meter = compiled
+        .catalog
+        .meters
+        .get(&req.meter)
+        .ok_or_else(|| ApiError::internal(format!("meter {:?} is not in the catalog", req.meter)))?;
+    let mut properties = req.properties.clone();
+    for (k, v) in &meter.filter {
+        properties.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    if let Some(p) = &meter.property {
+        properties.insert(p.clone(), serde_json::Value::String(req.quantity.to_string()));
+    }
+    let event = Event { event_type: meter.event.clone(), timestamp: at, subject: req.subject.clone(), properties };
+    let mut updates = updates_for(state, &event).map_err(|r| ApiError::bad_request("invalid_usage", r.message()))?;
+    // A count meter counts events; a request that costs N units counts N.
+    for u in updates.iter_mut().filter(|u| u.meter == req.meter) {
+        match &mut u.op {
+            AggregateOp::Add(x) => *x = req.quantity,
+            AggregateOp::WindowEntry { quantity, .. } => *quantity = req.quantity,
+            _ => {}
+        }
+    }
+    Ok(IngestItem {
+        event: EventRecord {
+            workspace: req.workspace.clone(),
+            id: req.event_id.clone(),
+            customer: req.customer.clone(),
+            event_type: event.event_type,
+            timestamp: at,
+            subject: event.subject,
+            properties: serde_json::Value::Object(event.properties),
+            received_at,
+        },
+        updates,
+    })
+}
