@@ -14,3 +14,4 @@ pub mod meter;
 pub mod money;
 pub mod period;
 pub mod pricing;
+pub mod schedule;

@@ -62,6 +62,31 @@ impl Period {
     }
 }
 
+/// The billing period of a subscription that contains `at`.
+///
+/// Periods count from `anchor` in steps of `interval`, except around a free trial, which is a
+/// period of its own (as Stripe has it): `[trial_start, trial_end)`, and the period in which the
+/// trial ends starts at the trial's end. So trial usage is never mixed with billable usage, and
+/// the first paid period opens when the trial ends.
+pub fn subscription_period(
+    anchor: Timestamp,
+    interval: Interval,
+    trial: Option<(Timestamp, Timestamp)>,
+    at: Timestamp,
+) -> Period {
+    if let Some((start, end)) = trial {
+        if at < end {
+            return Period { start: start.min(at), end };
+        }
+        let period = Period::containing(anchor, interval, at);
+        if period.start < end {
+            return Period { start: end, end: period.end };
+        }
+        return period;
+    }
+    Period::containing(anchor, interval, at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +102,18 @@ mod tests {
         assert_eq!(p.end, ts("2026-12-01T00:00:00Z"));
         let p = Period::calendar_month(ts("2026-12-01T00:00:00Z"));
         assert_eq!(p.start, ts("2026-12-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn a_trial_is_a_period_of_its_own() {
+        let anchor = ts("2026-11-01T00:00:00Z");
+        let trial = Some((ts("2026-11-03T10:00:00Z"), ts("2026-11-17T10:00:00Z")));
+        let p = subscription_period(anchor, Interval::Month, trial, ts("2026-11-10T00:00:00Z"));
+        assert_eq!((p.start, p.end), (ts("2026-11-03T10:00:00Z"), ts("2026-11-17T10:00:00Z")));
+        let p = subscription_period(anchor, Interval::Month, trial, ts("2026-11-17T10:00:00Z"));
+        assert_eq!((p.start, p.end), (ts("2026-11-17T10:00:00Z"), ts("2026-12-01T00:00:00Z")));
+        let p = subscription_period(anchor, Interval::Month, trial, ts("2026-12-05T00:00:00Z"));
+        assert_eq!((p.start, p.end), (ts("2026-12-01T00:00:00Z"), ts("2027-01-01T00:00:00Z")));
     }
 
     #[test]

@@ -1,0 +1,155 @@
+//! Which invoices a subscription owes by a given time: an opening invoice when it becomes paid
+//! (at start, or at the end of its free trial), then one invoice at each period end that closes
+//! the period (usage and fees in arrears) and opens the next (fees in advance).
+//!
+//! Each due invoice has a key that names it for good; the store refuses a second invoice with the
+//! same key, so a bill run can be re-run or resumed at will.
+
+use jiff::Timestamp;
+
+use crate::catalog::Interval;
+use crate::period::{Period, subscription_period};
+
+/// The terms of a subscription that decide its billing dates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionTerms {
+    pub id: String,
+    pub anchor: Timestamp,
+    pub interval: Interval,
+    pub started_at: Timestamp,
+    pub trial_end: Option<Timestamp>,
+    /// When the subscription ends (a cancellation); no period opens at or after it.
+    pub ends_at: Option<Timestamp>,
+}
+
+/// One invoice a subscription owes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DueInvoice {
+    /// The first invoice: fees in advance for the first paid period, and the setup fee.
+    Opening { period: Period },
+    /// At a period end: the closed period's usage and fees in arrears, and the next period's fees
+    /// in advance unless the subscription ends.
+    Closing { closing: Period, opening: Option<Period> },
+}
+
+impl DueInvoice {
+    /// The permanent name of this invoice.
+    pub fn key(&self, subscription: &str) -> String {
+        match self {
+            DueInvoice::Opening { period } => format!("{subscription}:open:{}", period.start),
+            DueInvoice::Closing { closing, .. } => format!("{subscription}:close:{}", closing.start),
+        }
+    }
+
+    /// When it becomes due.
+    pub fn due_at(&self) -> Timestamp {
+        match self {
+            DueInvoice::Opening { period } => period.start,
+            DueInvoice::Closing { closing, .. } => closing.end,
+        }
+    }
+}
+
+/// Most periods walked in one call, so a subscription decades in the past cannot stall a run.
+const MAX_PERIODS: usize = 1200;
+
+impl SubscriptionTerms {
+    /// When the subscription starts to be paid for.
+    pub fn activation(&self) -> Timestamp {
+        self.trial_end.unwrap_or(self.started_at)
+    }
+
+    fn period_at(&self, at: Timestamp) -> Period {
+        let trial = self.trial_end.map(|end| (self.started_at, end));
+        subscription_period(self.anchor, self.interval, trial, at)
+    }
+
+    /// The paid period that contains `at`, or the first one if `at` is earlier.
+    pub fn paid_period_at(&self, at: Timestamp) -> Period {
+        self.period_at(at.max(self.activation()))
+    }
+
+    /// Every invoice due at or before `now`, oldest first.
+    pub fn due_invoices(&self, now: Timestamp) -> Vec<DueInvoice> {
+        let activation = self.activation();
+        let ended = |t: Timestamp| self.ends_at.is_some_and(|end| end <= t);
+        if activation > now || ended(activation) {
+            return Vec::new();
+        }
+        let mut due = Vec::new();
+        let mut period = self.period_at(activation);
+        due.push(DueInvoice::Opening { period });
+        for _ in 0..MAX_PERIODS {
+            if period.end > now {
+                break;
+            }
+            let next = self.period_at(period.end);
+            let opening = (!ended(period.end)).then_some(next);
+            due.push(DueInvoice::Closing { closing: period, opening });
+            if opening.is_none() {
+                break;
+            }
+            period = next;
+        }
+        due
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn monthly(started: &str, trial_end: Option<&str>) -> SubscriptionTerms {
+        SubscriptionTerms {
+            id: "sub_1".into(),
+            anchor: crate::period::Period::calendar_month(ts(started)).start,
+            interval: Interval::Month,
+            started_at: ts(started),
+            trial_end: trial_end.map(ts),
+            ends_at: None,
+        }
+    }
+
+    #[test]
+    fn opening_then_one_closing_per_period() {
+        let terms = monthly("2026-11-01T00:00:00Z", None);
+        let due = terms.due_invoices(ts("2027-01-01T00:00:00Z"));
+        assert_eq!(due.len(), 3);
+        assert_eq!(due[0].key("sub_1"), "sub_1:open:2026-11-01T00:00:00Z");
+        assert_eq!(due[1].key("sub_1"), "sub_1:close:2026-11-01T00:00:00Z");
+        assert_eq!(due[2].due_at(), ts("2027-01-01T00:00:00Z"));
+        assert!(terms.due_invoices(ts("2026-10-31T00:00:00Z")).is_empty());
+    }
+
+    #[test]
+    fn a_trial_bills_nothing_until_it_ends() {
+        let terms = monthly("2026-11-03T10:00:00Z", Some("2026-11-17T10:00:00Z"));
+        assert!(terms.due_invoices(ts("2026-11-17T09:59:59Z")).is_empty());
+        let due = terms.due_invoices(ts("2026-12-01T00:00:00Z"));
+        assert_eq!(
+            due,
+            vec![
+                DueInvoice::Opening {
+                    period: Period { start: ts("2026-11-17T10:00:00Z"), end: ts("2026-12-01T00:00:00Z") }
+                },
+                DueInvoice::Closing {
+                    closing: Period { start: ts("2026-11-17T10:00:00Z"), end: ts("2026-12-01T00:00:00Z") },
+                    opening: Some(Period { start: ts("2026-12-01T00:00:00Z"), end: ts("2027-01-01T00:00:00Z") }),
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cancellation_opens_no_further_period() {
+        let mut terms = monthly("2026-11-01T00:00:00Z", None);
+        terms.ends_at = Some(ts("2026-12-01T00:00:00Z"));
+        let due = terms.due_invoices(ts("2027-03-01T00:00:00Z"));
+        assert_eq!(due.len(), 2);
+        assert!(matches!(due[1], DueInvoice::Closing { opening: None, .. }));
+    }
+}
