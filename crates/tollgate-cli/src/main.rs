@@ -1,1 +1,149 @@
-fn main() {}
+//! `tollgate`: one binary to run the service (`serve`), try it with the field catalogs loaded
+//! (`demo`), and work with catalog files (`catalog validate | diff | apply`).
+//!
+//! Every command reports user mistakes (a bad flag, an unreadable file, a taken port, a server
+//! that says no) as one plain `error:` message with its causes, never a panic or a debug dump.
+//! Exit codes: 0 success, 1 a failure (including an invalid catalog), 2 an unreadable input file
+//! or a usage error (clap's own convention).
+
+mod catalog_cmd;
+mod config;
+mod demo;
+mod http;
+mod serve;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// Tollgate: metering, plan limits and pricing in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "tollgate", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the Tollgate server (HTTP API under /v1).
+    Serve(config::ServeArgs),
+    /// Run a local server with the five field catalogs, sample customers and keys loaded.
+    Demo(demo::DemoArgs),
+    /// Validate, compare and apply catalog files.
+    #[command(subcommand)]
+    Catalog(catalog_cmd::CatalogCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {}", one_line(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The cause chain on one line, "context: cause: root cause", leaving out a cause whose text
+/// is already in the line: many errors both print their source and return it from `source()`,
+/// which would otherwise say the same thing two or three times.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// Dispatches a parsed command. Commands that only read files run without an async runtime.
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Catalog(command) => catalog_cmd::run(command, runtime),
+        Command::Serve(args) => {
+            let settings = config::resolve_from_env(&args)?;
+            init_tracing(&settings.log);
+            runtime()?.block_on(serve::run(settings.server))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            // The demo prints a summary meant to be read; routine server logs would bury it.
+            init_tracing(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
+            runtime()?.block_on(demo::run(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// A multi-threaded runtime, built only by the commands that need one.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Logs go to stderr so stdout stays the command's output (the demo summary, diff lines), with
+/// colours only on a terminal so log files and journald get plain text. A filter that does not parse falls back to `info` with a warning rather than failing the
+/// server start over a logging typo.
+fn init_tracing(filter: &str) {
+    let (filter, bad) = match tracing_subscriber::EnvFilter::try_new(filter) {
+        Ok(f) => (f, None),
+        Err(e) => (tracing_subscriber::EnvFilter::new("info"), Some(e)),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    if let Some(e) = bad {
+        tracing::warn!("ignoring the log filter: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// An error that prints its source and also returns it, as `#[error("store: {0}")]` with
+    /// `#[from]` does.
+    #[derive(Debug)]
+    struct Wrapping(std::io::Error);
+
+    impl std::fmt::Display for Wrapping {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "store: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Wrapping {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn error_lines_say_each_cause_once() {
+        let root = std::io::Error::other("pool timed out");
+        let error = anyhow::Error::new(Wrapping(root)).context("cannot start the server");
+        assert_eq!(
+            one_line(&error),
+            "cannot start the server: store: pool timed out"
+        );
+    }
+}

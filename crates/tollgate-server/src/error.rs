@@ -116,6 +116,7 @@ impl From<StoreError> for ApiError {
                 ApiError::conflict("already_exists", format!("{kind} {id:?} already exists"))
             }
             StoreError::NotFound { kind, id } => ApiError::not_found(kind, &id),
+            StoreError::Conflict(detail) => ApiError::conflict("conflict", detail),
             other => ApiError::internal(other),
         }
     }

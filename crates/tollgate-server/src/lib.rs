@@ -6,9 +6,12 @@
 
 pub mod api;
 pub mod auth;
+pub mod billing;
 pub mod clock;
+pub mod counters;
 pub mod engine;
 pub mod error;
+pub mod gateway;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -35,6 +38,28 @@ pub struct ServerConfig {
     pub database_url: Option<String>,
     /// The bootstrap admin key of the default workspace (`TOLLGATE_ADMIN_KEY`).
     pub admin_key: Option<String>,
+    /// `redis://...` to share limit counters and invalidations with other nodes (see
+    /// `docs/SCALING.md`); without it this node's memory decides alone.
+    pub redis_url: Option<String>,
+    /// What checks do while Redis is unreachable.
+    pub redis_failure_mode: RedisFailureMode,
+}
+
+pub use counters::FailureMode as RedisFailureMode;
+
+impl ServerConfig {
+    /// One node on SQLite in `data_dir`, no admin key, no Redis: set the other fields as needed
+    /// (`ServerConfig { database_url, ..ServerConfig::new(listen, dir) }`).
+    pub fn new(listen: SocketAddr, data_dir: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            listen,
+            data_dir: data_dir.into(),
+            database_url: None,
+            admin_key: None,
+            redis_url: None,
+            redis_failure_mode: RedisFailureMode::default(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +74,8 @@ pub enum ServerError {
     Serve(std::io::Error),
     #[error("the admin key must start with `{prefix}` and be at least 24 characters")]
     BadAdminKey { prefix: &'static str },
+    #[error("invalid Redis URL: {0}")]
+    Redis(counters::CounterError),
 }
 
 /// A server bound to its port and serving in the background.
@@ -118,7 +145,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Result<RunningServer, ServerError> {
     let store = open_store(&config).await?;
     bootstrap(store.as_ref(), config.admin_key.as_deref(), clock.now()).await?;
-    let state = AppState { engine: Arc::new(Engine::new(store, clock)), metrics: api::metrics::install_recorder() };
+    let mut engine = Engine::new(store, clock);
+    if let Some(url) = &config.redis_url {
+        let counters = counters::RedisCounters::new(url, config.redis_failure_mode).map_err(ServerError::Redis)?;
+        engine = engine.with_shared_counters(counters);
+        tracing::info!(failure_mode = %config.redis_failure_mode, "limit counters and invalidations shared through Redis");
+    }
+    let engine = Arc::new(engine);
+    engine.start_propagation();
+    let state = AppState { engine, metrics: api::metrics::install_recorder() };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServerError::Bind { addr: config.listen, source })?;

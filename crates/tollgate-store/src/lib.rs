@@ -11,6 +11,10 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+mod batch;
+mod codec;
+mod migrations;
+pub mod billing;
 mod postgres;
 mod sqlite;
 
@@ -24,6 +28,10 @@ pub enum StoreError {
     AlreadyExists { kind: &'static str, id: String },
     #[error("{kind} {id:?} not found")]
     NotFound { kind: &'static str, id: String },
+    /// The change conflicts with the stored state (e.g. an invoice no longer in the expected
+    /// status, a refund beyond the invoice total).
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]
@@ -244,7 +252,7 @@ pub struct LevelPoint {
 /// The whole persistence surface. Every method is scoped to a workspace except the key lookups
 /// that *find* the workspace from a secret's hash.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: billing::BillingStore + Send + Sync + 'static {
     /// Which backend this is, for logs and `/healthz`.
     fn backend(&self) -> &'static str;
 

@@ -1,10 +1,12 @@
 //! The HTTP API: JSON under `/v1`, one file per resource.
 
+pub mod billing;
 pub mod catalog;
 pub mod check;
 pub mod customers;
 pub mod events;
 pub mod health;
+pub mod invoices;
 pub mod keys;
 pub mod metrics;
 pub mod openapi;
@@ -37,6 +39,19 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/customers/{id}/keys/{key}/revoke", post(keys::revoke))
         .route("/v1/events", post(events::ingest))
         .route("/v1/check", post(check::check))
+        .route("/v1/customers/{id}/invoices", get(invoices::list))
+        .route("/v1/customers/{id}/invoices/upcoming", get(invoices::upcoming))
+        .route("/v1/customers/{id}/recommendation", get(billing::recommendation))
+        .route("/v1/customers/{id}/credits", post(billing::grant_credit).get(billing::credit_balance))
+        .route("/v1/customers/{id}/coupons", post(billing::apply_coupon))
+        .route("/v1/customers/{id}/purchases", post(billing::purchase))
+        .route("/v1/invoices/{id}", get(invoices::get))
+        .route("/v1/invoices/{id}/pay", post(invoices::pay))
+        .route("/v1/invoices/{id}/void", post(invoices::void))
+        .route("/v1/invoices/{id}/mark_uncollectible", post(invoices::mark_uncollectible))
+        .route("/v1/invoices/{id}/credit_notes", post(invoices::credit_note))
+        .route("/v1/bill_runs", post(billing::run))
+        .route("/v1/quotes", post(billing::quote))
         .route("/v1/test_clocks", post(test_clocks::create))
         .route("/v1/test_clocks/{id}", get(test_clocks::get))
         .route("/v1/test_clocks/{id}/advance", post(test_clocks::advance))

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{catalog, check, customers, events, health, keys, metrics, subscriptions, test_clocks, workspaces};
+use super::{billing, invoices, catalog, check, customers, events, health, keys, metrics, subscriptions, test_clocks, workspaces};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,6 +16,9 @@ use super::{catalog, check, customers, events, health, keys, metrics, subscripti
         subscriptions::create, subscriptions::list, subscriptions::change_plan, subscriptions::cancel,
         keys::create, keys::list, keys::revoke, events::ingest, check::check,
         test_clocks::create, test_clocks::get, test_clocks::advance,
+        invoices::upcoming, invoices::list, invoices::get, invoices::pay, invoices::void, invoices::mark_uncollectible,
+        invoices::credit_note, billing::run, billing::quote, billing::recommendation, billing::grant_credit,
+        billing::credit_balance, billing::apply_coupon, billing::purchase,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

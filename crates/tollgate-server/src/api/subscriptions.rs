@@ -55,7 +55,8 @@ pub struct SubscriptionOut {
 
 fn out(sub: SubscriptionRecord, catalog: &CompiledCatalog, now: Timestamp) -> SubscriptionOut {
     let interval = catalog.catalog.plans.get(&sub.plan).map_or(Interval::Month, |p| p.interval());
-    let period = Period::containing(sub.billing_anchor, interval, now);
+    let trial = sub.trial_end.map(|end| (sub.started_at, end));
+    let period = tollgate_core::period::subscription_period(sub.billing_anchor, interval, trial, now);
     SubscriptionOut {
         id: sub.id,
         customer: sub.customer,
@@ -212,6 +213,7 @@ pub async fn change_plan(
     let catalog = latest(&state, workspace).await?;
     let addons = body.addons.unwrap_or_else(|| serde_json::from_value(sub.addons.clone()).unwrap_or_default());
     check_plan_and_addons(&catalog, &body.plan, &addons)?;
+    let prorations = prorations(&state, &sub, &catalog, &body.plan, &addons, now).await?;
     let new_interval = catalog.catalog.plans[&body.plan].interval();
     let old_interval = state.engine.catalog(workspace, sub.catalog_version).await?.catalog.plans.get(&sub.plan).map(|p| p.interval());
     if old_interval != Some(new_interval) {
@@ -220,9 +222,66 @@ pub async fn change_plan(
     sub.plan = body.plan;
     sub.catalog_version = catalog.version;
     sub.addons = serde_json::to_value(&addons).map_err(ApiError::internal)?;
-    state.engine.store().update_subscription(&sub).await?;
+    let store = state.engine.store();
+    store.update_subscription(&sub).await?;
+    for charge in prorations {
+        store
+            .add_pending_charge(&tollgate_store::billing::PendingChargeRecord {
+                workspace: workspace.to_owned(),
+                id: new_id("pc"),
+                customer: customer.clone(),
+                subscription: Some(sub.id.clone()),
+                charge: serde_json::to_value(&charge).map_err(ApiError::internal)?,
+                created_at: now,
+                invoice: None,
+            })
+            .await?;
+    }
     state.engine.refresh_customer(workspace, &customer).await?;
     Ok(Json(out(sub, &catalog, now)))
+}
+
+/// Charges (or credits) for the rest of the current paid period when the plan or add-on
+/// quantities change mid-period, to the second; billed on the next invoice. Nothing during a
+/// trial (nothing was billed), and nothing across a change of billing interval.
+async fn prorations(
+    state: &AppState,
+    sub: &SubscriptionRecord,
+    catalog: &CompiledCatalog,
+    new_plan: &str,
+    new_addons: &IndexMap<String, u32>,
+    now: Timestamp,
+) -> ApiResult<Vec<tollgate_core::pricing::Charge>> {
+    use rust_decimal::Decimal;
+    use tollgate_core::pricing::{BillingPeriod, addon_quantity_change, plan_change};
+    let old_catalog = state.engine.catalog(&sub.workspace, sub.catalog_version).await?;
+    let terms = crate::billing::invoices::terms(sub, &old_catalog.catalog);
+    if terms.activation() > now || !catalog.catalog.plans.contains_key(&sub.plan) {
+        return Ok(Vec::new());
+    }
+    let period = terms.paid_period_at(now);
+    let period = BillingPeriod::new(period.start, period.end).map_err(|e| ApiError::internal(e.to_string()))?;
+    let pricing_error = |e: tollgate_core::pricing::PricingError| ApiError::bad_request(e.code(), e.to_string());
+    let mut charges = Vec::new();
+    if sub.plan != new_plan && catalog.catalog.plans[&sub.plan].interval() == catalog.catalog.plans[new_plan].interval() {
+        match plan_change(&catalog.catalog, &sub.plan, new_plan, now, &period) {
+            Ok(c) => charges.extend(c),
+            Err(tollgate_core::pricing::PricingError::ArrearsProration) => {}
+            Err(e) => return Err(pricing_error(e)),
+        }
+    }
+    let old_addons: IndexMap<String, u32> = serde_json::from_value(sub.addons.clone()).unwrap_or_default();
+    let keys: std::collections::BTreeSet<&String> = old_addons.keys().chain(new_addons.keys()).collect();
+    for key in keys {
+        let from = old_addons.get(key).copied().unwrap_or(0);
+        let to = new_addons.get(key).copied().unwrap_or(0);
+        if from != to {
+            let charge = addon_quantity_change(&catalog.catalog, new_plan, key, Decimal::from(from), Decimal::from(to), now, &period)
+                .map_err(pricing_error)?;
+            charges.push(charge);
+        }
+    }
+    Ok(charges)
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -249,7 +308,9 @@ pub async fn cancel(
     let interval = catalog.catalog.plans.get(&sub.plan).map_or(Interval::Month, |p| p.interval());
     sub.status = SubscriptionStatus::Canceled;
     sub.canceled_at = Some(now);
-    sub.ends_at = Some(if immediately { now } else { Period::containing(sub.billing_anchor, interval, now).end });
+    let trial = sub.trial_end.map(|end| (sub.started_at, end));
+    let period_end = tollgate_core::period::subscription_period(sub.billing_anchor, interval, trial, now).end;
+    sub.ends_at = Some(if immediately { now } else { period_end });
     state.engine.store().update_subscription(&sub).await?;
     state.engine.refresh_customer(workspace, &customer).await?;
     Ok(Json(out(sub, &catalog, now)))

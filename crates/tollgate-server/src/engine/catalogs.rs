@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use tollgate_core::catalog::{Catalog, QuotaReset, Scope};
+use tollgate_core::catalog::{Aggregation, Catalog, QuotaReset, Scope};
 
 /// One catalog version with lookup tables derived from it.
 #[derive(Debug)]
@@ -17,6 +17,11 @@ pub struct CompiledCatalog {
     pub rolling_meters: HashMap<String, u64>,
     /// Meters with a per-subject quota in any plan: they keep per-subject rows.
     pub subject_meters: HashSet<String>,
+    /// Every rolling-window length (seconds) of any plan's quota per meter: with shared
+    /// counters each length is a window of its own, fed by every use of the meter.
+    pub rolling_lengths: HashMap<String, Vec<u64>>,
+    /// Meters whose value is a plain sum (count, sum): the only ones a shared counter can add.
+    pub additive_meters: HashSet<String>,
 }
 
 impl CompiledCatalog {
@@ -27,16 +32,35 @@ impl CompiledCatalog {
         }
         let mut rolling_meters: HashMap<String, u64> = HashMap::new();
         let mut subject_meters = HashSet::new();
+        let mut rolling_lengths: HashMap<String, Vec<u64>> = HashMap::new();
         for quota in catalog.plans.values().flat_map(|p| &p.quotas) {
             if let QuotaReset::Rolling(len) = quota.reset {
                 let longest = rolling_meters.entry(quota.meter.clone()).or_default();
                 *longest = (*longest).max(len.seconds());
+                let lengths = rolling_lengths.entry(quota.meter.clone()).or_default();
+                if !lengths.contains(&len.seconds()) {
+                    lengths.push(len.seconds());
+                }
             }
             if quota.per == Scope::Subject {
                 subject_meters.insert(quota.meter.clone());
             }
         }
-        Arc::new(CompiledCatalog { version, catalog, meters_by_event, rolling_meters, subject_meters })
+        let additive_meters = catalog
+            .meters
+            .iter()
+            .filter(|(_, m)| matches!(m.aggregation, Aggregation::Count | Aggregation::Sum))
+            .map(|(k, _)| k.clone())
+            .collect();
+        Arc::new(CompiledCatalog {
+            version,
+            catalog,
+            meters_by_event,
+            rolling_meters,
+            subject_meters,
+            rolling_lengths,
+            additive_meters,
+        })
     }
 
     /// The longest rolling window of any meter: how far back window entries must be loaded.

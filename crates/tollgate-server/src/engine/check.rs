@@ -7,13 +7,14 @@
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use tollgate_core::catalog::{Enforcement, Limit, Quota, QuotaReset, Scope};
+use tollgate_core::catalog::{Enforcement, Limit, Plan, Quota, QuotaReset, Scope};
 use tollgate_core::check::{Decision, Reason, evaluate_feature, quotas_for, upgrade_for_feature, upgrade_for_quota};
 use tollgate_core::event::Event;
 use tollgate_core::limits::{FixedWindow, seconds_until};
 use tollgate_store::{AggregateUpdate, EventRecord, IngestItem, IngestOutcome};
 
 use super::Engine;
+use super::catalogs::CompiledCatalog;
 use super::ingest::updates_for;
 use super::state::CustomerState;
 use crate::error::{ApiError, ApiResult};
@@ -65,6 +66,15 @@ struct Reservation {
 
 impl Engine {
     pub async fn check(&self, req: CheckRequest) -> ApiResult<CheckOutcome> {
+        match &self.shared {
+            None => self.check_local(req).await,
+            Some(counters) => self.check_shared(counters, req).await,
+        }
+    }
+
+    /// The check on this node's in-memory counters (the one-node path, and the fail-open path
+    /// when shared counters are unreachable).
+    pub(super) async fn check_local(&self, req: CheckRequest) -> ApiResult<CheckOutcome> {
         let (outcome, reservation) = self
             .with_state(&req.workspace, &req.customer, |state, now| decide(state, now, &req))
             .await??;
@@ -129,17 +139,7 @@ fn decide(state: &mut CustomerState, now: Timestamp, req: &CheckRequest) -> ApiR
 
     match &req.target {
         CheckTarget::Feature(feature) => {
-            let extra = addon_grants(state, feature);
-            let verdict = evaluate_feature(catalog, &plan, feature, req.quantity, extra);
-            let mut d = Decision::from_reason(verdict.reason);
-            d.limit = verdict.limit;
-            d.remaining = verdict.limit.and_then(|l| l.remaining(req.quantity));
-            if let Some(tollgate_core::catalog::Entitlement::Config(v)) = &verdict.value {
-                d.value = Some(tollgate_core::catalog::Entitlement::Config(v.clone()));
-            }
-            if matches!(verdict.reason, Reason::FeatureNotInPlan | Reason::FeatureLimitExceeded) {
-                d.upgrade = upgrade_for_feature(catalog, &plan_key, feature, req.quantity);
-            }
+            let d = feature_decision(state, &compiled, &plan_key, &plan, feature, req.quantity);
             Ok((answer(d, rate_limit), None))
         }
         CheckTarget::Meter(meter) => {
@@ -184,8 +184,32 @@ fn decide(state: &mut CustomerState, now: Timestamp, req: &CheckRequest) -> ApiR
     }
 }
 
+/// A feature check: the plan's entitlement (plus add-on grants), with the upgrade hint.
+pub(super) fn feature_decision(
+    state: &CustomerState,
+    compiled: &CompiledCatalog,
+    plan_key: &str,
+    plan: &Plan,
+    feature: &str,
+    quantity: Decimal,
+) -> Decision {
+    let catalog = &compiled.catalog;
+    let extra = addon_grants(state, feature);
+    let verdict = evaluate_feature(catalog, plan, feature, quantity, extra);
+    let mut d = Decision::from_reason(verdict.reason);
+    d.limit = verdict.limit;
+    d.remaining = verdict.limit.and_then(|l| l.remaining(quantity));
+    if let Some(tollgate_core::catalog::Entitlement::Config(v)) = &verdict.value {
+        d.value = Some(tollgate_core::catalog::Entitlement::Config(v.clone()));
+    }
+    if matches!(verdict.reason, Reason::FeatureNotInPlan | Reason::FeatureLimitExceeded) {
+        d.upgrade = upgrade_for_feature(catalog, plan_key, feature, quantity);
+    }
+    d
+}
+
 /// Used so far, whether `quantity` more fits, and when the quota frees up.
-fn quota_state(state: &mut CustomerState, now: Timestamp, quota: &Quota, who: &str, quantity: Decimal) -> (Decimal, bool, Timestamp) {
+pub(super) fn quota_state(state: &mut CustomerState, now: Timestamp, quota: &Quota, who: &str, quantity: Decimal) -> (Decimal, bool, Timestamp) {
     match quota.reset {
         QuotaReset::Period => {
             let used = state.period_value(&quota.meter, who);
@@ -206,7 +230,7 @@ fn quota_state(state: &mut CustomerState, now: Timestamp, quota: &Quota, who: &s
     }
 }
 
-fn quota_decision(reason: Reason, quota: &Quota, used: Decimal, reset_at: Timestamp, _now: Timestamp) -> Decision {
+pub(super) fn quota_decision(reason: Reason, quota: &Quota, used: Decimal, reset_at: Timestamp, _now: Timestamp) -> Decision {
     let mut d = Decision::from_reason(reason);
     d.limit = Some(quota.limit);
     d.used = Some(used);
@@ -221,7 +245,7 @@ fn quota_decision(reason: Reason, quota: &Quota, used: Decimal, reset_at: Timest
 }
 
 /// Units of a limit feature added by the subscription's add-ons.
-fn addon_grants(state: &CustomerState, feature: &str) -> Decimal {
+pub(super) fn addon_grants(state: &CustomerState, feature: &str) -> Decimal {
     let (Some(sub), Some(compiled)) = (&state.subscription, &state.catalog) else { return Decimal::ZERO };
     let Some(quantities) = sub.addons.as_object() else { return Decimal::ZERO };
     quantities
@@ -236,6 +260,13 @@ fn addon_grants(state: &CustomerState, feature: &str) -> Decimal {
 
 /// Applies the consumption to memory now and returns the event that makes it durable.
 fn reserve(state: &mut CustomerState, now: Timestamp, req: &CheckRequest, meter_key: &str) -> ApiResult<Reservation> {
+    let item = usage_item(state, now, req, meter_key)?;
+    state.apply(&item.updates, Decimal::ONE);
+    Ok(Reservation { item })
+}
+
+/// The usage event a consuming check records, with its aggregate updates.
+pub(super) fn usage_item(state: &CustomerState, now: Timestamp, req: &CheckRequest, meter_key: &str) -> ApiResult<IngestItem> {
     let compiled = state.catalog.clone().ok_or_else(|| ApiError::internal("no catalog"))?;
     let meter = &compiled.catalog.meters[meter_key];
     // The event the meter would have read: its type, its filter values, the quantity.
@@ -259,21 +290,18 @@ fn reserve(state: &mut CustomerState, now: Timestamp, req: &CheckRequest, meter_
             }
         }
     }
-    state.apply(&updates, Decimal::ONE);
     let id = req.event_id.clone().unwrap_or_else(|| format!("chk_{}", uuid::Uuid::now_v7().simple()));
-    Ok(Reservation {
-        item: IngestItem {
-            event: EventRecord {
-                workspace: req.workspace.clone(),
-                id,
-                customer: req.customer.clone(),
-                event_type: event.event_type,
-                timestamp: now,
-                subject: event.subject,
-                properties: serde_json::Value::Object(event.properties),
-                received_at: now,
-            },
-            updates,
+    Ok(IngestItem {
+        event: EventRecord {
+            workspace: req.workspace.clone(),
+            id,
+            customer: req.customer.clone(),
+            event_type: event.event_type,
+            timestamp: now,
+            subject: event.subject,
+            properties: serde_json::Value::Object(event.properties),
+            received_at: now,
         },
+        updates,
     })
 }

@@ -41,7 +41,10 @@ pub struct InFlight {
 
 impl InFlight {
     fn held(&self, customer: &(String, String), key: &UsageKey) -> Decimal {
-        self.held.get(customer).and_then(|m| m.get(key).copied()).unwrap_or_default()
+        self.held
+            .get(customer)
+            .and_then(|m| m.get(key).copied())
+            .unwrap_or_default()
     }
 
     fn add(&self, customer: &(String, String), keys: &[UsageKey], quantity: Decimal) {
@@ -53,7 +56,9 @@ impl InFlight {
 
     fn remove(&self, customer: &(String, String), keys: &[UsageKey], quantity: Decimal) {
         let empty = {
-            let Some(mut entry) = self.held.get_mut(customer) else { return };
+            let Some(mut entry) = self.held.get_mut(customer) else {
+                return;
+            };
             for key in keys {
                 if let Some(v) = entry.get_mut(key) {
                     *v -= quantity;
@@ -103,7 +108,8 @@ impl Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         if !self.settled {
-            self.inflight.remove(&self.customer_key(), &self.keys, self.req.quantity);
+            self.inflight
+                .remove(&self.customer_key(), &self.keys, self.req.quantity);
         }
     }
 }
@@ -111,8 +117,10 @@ impl Drop for Reservation {
 impl Engine {
     /// The key of the plan in force for a customer now (`None` without a live subscription).
     pub async fn plan_of(&self, workspace: &str, customer: &str) -> ApiResult<Option<String>> {
-        self.with_state(workspace, customer, |state, now| state.effective_plan(now).map(|(k, _)| k.to_owned()))
-            .await
+        self.with_state(workspace, customer, |state, now| {
+            state.effective_plan(now).map(|(k, _)| k.to_owned())
+        })
+        .await
     }
 
     /// Whether every hard quota on `meter` has room for `quantity` more, counting the gateway's
@@ -128,7 +136,14 @@ impl Engine {
     ) -> ApiResult<Option<Decision>> {
         let key = (workspace.to_owned(), customer.to_owned());
         self.with_state(workspace, customer, |state, now| {
-            quota_denial(state, now, meter, subject.unwrap_or_default(), quantity, |k| inflight.held(&key, k))
+            quota_denial(
+                state,
+                now,
+                meter,
+                subject.unwrap_or_default(),
+                quantity,
+                |k| inflight.held(&key, k),
+            )
         })
         .await
     }
@@ -141,7 +156,7 @@ impl Engine {
         &self,
         inflight: &Arc<InFlight>,
         req: ReserveRequest,
-    ) -> ApiResult<Result<Reservation, Decision>> {
+    ) -> ApiResult<Result<Reservation, Box<Decision>>> {
         let key = (req.workspace.clone(), req.customer.clone());
         let subject = req.subject.clone().unwrap_or_default();
         let mut keys = vec![(req.meter.clone(), String::new())];
@@ -150,16 +165,25 @@ impl Engine {
         }
         let admitted = self
             .with_state(&req.workspace, &req.customer, |state, now| {
-                if let Some(denied) = quota_denial(state, now, &req.meter, &subject, req.quantity, |k| inflight.held(&key, k))
+                if let Some(denied) =
+                    quota_denial(state, now, &req.meter, &subject, req.quantity, |k| {
+                        inflight.held(&key, k)
+                    })
                 {
-                    return Err(denied);
+                    return Err(Box::new(denied));
                 }
                 // Still under the state lock: no other request can be admitted in between.
                 inflight.add(&key, &keys, req.quantity);
                 Ok(now)
             })
             .await?;
-        Ok(admitted.map(|at| Reservation { req, at, keys, inflight: inflight.clone(), settled: false }))
+        Ok(admitted.map(|at| Reservation {
+            req,
+            at,
+            keys,
+            inflight: inflight.clone(),
+            settled: false,
+        }))
     }
 
     /// Writes the reserved usage as an event (durable once this returns `Ok`) and moves it from
@@ -171,10 +195,15 @@ impl Engine {
         let _gate = slot.gate.lock().await;
         let item = {
             let guard = slot.state.lock().expect("state lock");
-            let state = guard.as_ref().ok_or_else(|| ApiError::not_found("customer", &req.customer))?;
+            let state = guard
+                .as_ref()
+                .ok_or_else(|| ApiError::not_found("customer", &req.customer))?;
             usage_item(state, req, reservation.at, self.now())?
         };
-        let written = self.store.ingest(&req.workspace, std::slice::from_ref(&item)).await;
+        let written = self
+            .store
+            .ingest(&req.workspace, std::slice::from_ref(&item))
+            .await;
         let accepted = matches!(&written, Ok(o) if o.first() == Some(&IngestOutcome::Accepted));
         {
             let mut guard = slot.state.lock().expect("state lock");
@@ -182,7 +211,11 @@ impl Engine {
                 state.apply(&item.updates, Decimal::ONE);
             }
             // Released under the state lock, so no admission sees the units twice or not at all.
-            reservation.inflight.remove(&reservation.customer_key(), &reservation.keys, reservation.req.quantity);
+            reservation.inflight.remove(
+                &reservation.customer_key(),
+                &reservation.keys,
+                reservation.req.quantity,
+            );
             reservation.settled = true;
         }
         written.map(|_| ()).map_err(ApiError::from)
@@ -202,7 +235,10 @@ fn quota_denial(
         return Some(Decision::from_reason(Reason::CustomerSuspended));
     }
     let Some((plan_key, quotas)) = state.effective_plan(now).map(|(k, p)| {
-        let hard: Vec<Quota> = quotas_for(p, meter).filter(|q| q.enforcement == Enforcement::Hard).cloned().collect();
+        let hard: Vec<Quota> = quotas_for(p, meter)
+            .filter(|q| q.enforcement == Enforcement::Hard)
+            .cloned()
+            .collect();
         (k.to_owned(), hard)
     }) else {
         return Some(Decision::from_reason(Reason::NoSubscription));
@@ -210,23 +246,38 @@ fn quota_denial(
     let compiled = state.catalog.clone()?;
     let meter_def = compiled.catalog.meters.get(meter)?;
     for quota in &quotas {
-        let who = if quota.per == Scope::Subject { subject } else { "" };
+        let who = if quota.per == Scope::Subject {
+            subject
+        } else {
+            ""
+        };
         let in_flight = held(&(meter.to_owned(), who.to_owned()));
         let (used, reset_at) = match quota.reset {
             QuotaReset::Period => {
-                let raw = state.period_usage.get(&(meter.to_owned(), who.to_owned())).copied().unwrap_or_default();
-                (tollgate_core::meter::convert(meter_def, raw + in_flight), state.period.end)
+                let raw = state
+                    .period_usage
+                    .get(&(meter.to_owned(), who.to_owned()))
+                    .copied()
+                    .unwrap_or_default();
+                (
+                    tollgate_core::meter::convert(meter_def, raw + in_flight),
+                    state.period.end,
+                )
             }
-            QuotaReset::Rolling(len) => match state.windows.get_mut(&(meter.to_owned(), who.to_owned())) {
-                Some(window) => {
-                    let frees = match quota.limit {
-                        Limit::Finite(max) => window.next_fit_in(now, quantity + in_flight, max, len),
-                        Limit::Unlimited => None,
-                    };
-                    (window.used_in(now, len) + in_flight, frees.unwrap_or(now))
+            QuotaReset::Rolling(len) => {
+                match state.windows.get_mut(&(meter.to_owned(), who.to_owned())) {
+                    Some(window) => {
+                        let frees = match quota.limit {
+                            Limit::Finite(max) => {
+                                window.next_fit_in(now, quantity + in_flight, max, len)
+                            }
+                            Limit::Unlimited => None,
+                        };
+                        (window.used_in(now, len) + in_flight, frees.unwrap_or(now))
+                    }
+                    None => (in_flight, now),
                 }
-                None => (in_flight, now),
-            },
+            }
         };
         if quota.limit.admits(used, quantity) {
             continue;
@@ -250,22 +301,37 @@ fn quota_denial(
 
 /// The event a reservation stands for and its aggregate updates: the meter's event type with its
 /// filter values and `quantity` in its property, as a consuming check records it.
-fn usage_item(state: &CustomerState, req: &ReserveRequest, at: Timestamp, received_at: Timestamp) -> ApiResult<IngestItem> {
-    let compiled = state.catalog.clone().ok_or_else(|| ApiError::internal("no catalog"))?;
-    let meter = compiled
+fn usage_item(
+    state: &CustomerState,
+    req: &ReserveRequest,
+    at: Timestamp,
+    received_at: Timestamp,
+) -> ApiResult<IngestItem> {
+    let compiled = state
         .catalog
-        .meters
-        .get(&req.meter)
-        .ok_or_else(|| ApiError::internal(format!("meter {:?} is not in the catalog", req.meter)))?;
+        .clone()
+        .ok_or_else(|| ApiError::internal("no catalog"))?;
+    let meter = compiled.catalog.meters.get(&req.meter).ok_or_else(|| {
+        ApiError::internal(format!("meter {:?} is not in the catalog", req.meter))
+    })?;
     let mut properties = req.properties.clone();
     for (k, v) in &meter.filter {
         properties.entry(k.clone()).or_insert_with(|| v.clone());
     }
     if let Some(p) = &meter.property {
-        properties.insert(p.clone(), serde_json::Value::String(req.quantity.to_string()));
+        properties.insert(
+            p.clone(),
+            serde_json::Value::String(req.quantity.to_string()),
+        );
     }
-    let event = Event { event_type: meter.event.clone(), timestamp: at, subject: req.subject.clone(), properties };
-    let mut updates = updates_for(state, &event).map_err(|r| ApiError::bad_request("invalid_usage", r.message()))?;
+    let event = Event {
+        event_type: meter.event.clone(),
+        timestamp: at,
+        subject: req.subject.clone(),
+        properties,
+    };
+    let mut updates = updates_for(state, &event)
+        .map_err(|r| ApiError::bad_request("invalid_usage", r.message()))?;
     // A count meter counts events; a request that costs N units counts N.
     for u in updates.iter_mut().filter(|u| u.meter == req.meter) {
         match &mut u.op {

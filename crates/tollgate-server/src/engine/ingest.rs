@@ -250,10 +250,17 @@ impl Engine {
         }
 
         let outcomes = if items.is_empty() { Vec::new() } else { self.store.ingest(&workspace, &items).await? };
+        // With shared counters: the accepted uses to add to them, per customer.
+        let mut shared_uses: BTreeMap<&str, Vec<super::shared::SharedUse>> = BTreeMap::new();
         for ((item, outcome), (index, customer)) in items.iter().zip(&outcomes).zip(&item_index) {
-            if *outcome == IngestOutcome::Accepted {
-                if let Some(state) = slots[customer].state.lock().expect("state lock").as_mut() {
-                    state.apply(&item.updates, Decimal::ONE);
+            if *outcome == IngestOutcome::Accepted
+                && let Some(state) = slots[customer].state.lock().expect("state lock").as_mut()
+            {
+                state.apply(&item.updates, Decimal::ONE);
+                if self.shared.is_some()
+                    && let Some(uses) = self.shared_uses(&workspace, customer, state, item, clocks[customer])
+                {
+                    shared_uses.entry(customer).or_default().extend(uses);
                 }
             }
             let status = match outcome {
@@ -264,6 +271,11 @@ impl Engine {
                 Some(IngestResult { index: *index, id: Some(item.event.id.clone()), status, code: None, message: None });
         }
         drop(gates);
+        if let Some(counters) = &self.shared {
+            for (customer, uses) in shared_uses {
+                self.add_committed(counters, &workspace, customer, clocks[customer], uses).await?;
+            }
+        }
         metrics::counter!("tollgate_events_total", "outcome" => "accepted")
             .increment(outcomes.iter().filter(|o| **o == IngestOutcome::Accepted).count() as u64);
 
@@ -275,6 +287,30 @@ impl Engine {
             rejected: count("rejected"),
             results,
         })
+    }
+}
+
+impl Engine {
+    /// The shared-counter uses of an accepted event (`None` if it has none it can count).
+    fn shared_uses(
+        &self,
+        workspace: &str,
+        customer: &str,
+        state: &CustomerState,
+        item: &IngestItem,
+        now: Timestamp,
+    ) -> Option<Vec<super::shared::SharedUse>> {
+        let compiled = state.catalog.as_ref()?;
+        let prefix = crate::counters::keys::customer_prefix(workspace, customer);
+        let period = state.period_at(item.event.timestamp);
+        let tag = format!("e{}", item.event.id);
+        match super::shared::uses_of(compiled, &prefix, now, &period, &item.updates, &tag) {
+            Ok(uses) => Some(uses),
+            Err(error) => {
+                tracing::warn!(%error, event = %item.event.id, "an event's quantity does not fit a shared counter");
+                None
+            }
+        }
     }
 }
 

@@ -9,6 +9,8 @@ mod catalogs;
 pub mod check;
 pub mod gateway_support;
 mod ingest;
+mod propagation;
+mod shared;
 mod state;
 mod usage;
 
@@ -21,6 +23,8 @@ use tollgate_store::Store;
 
 use crate::auth::{Principal, hash_secret};
 use crate::clock::Clock;
+use crate::counters::RedisCounters;
+use crate::counters::bus::Invalidation;
 use crate::error::{ApiError, ApiResult};
 
 pub use catalogs::CompiledCatalog;
@@ -55,6 +59,10 @@ pub struct Engine {
     /// Workspace, then customer: two maps so a lookup borrows `&str` and allocates nothing.
     customers: DashMap<String, Arc<DashMap<String, Arc<CustomerSlot>>>>,
     test_clocks: DashMap<(String, String), Timestamp>,
+    /// Counters shared by every node (Redis); `None`: this node's memory decides alone.
+    shared: Option<Arc<RedisCounters>>,
+    /// This process among the nodes: it ignores its own invalidation messages.
+    node_id: String,
 }
 
 impl Engine {
@@ -67,7 +75,21 @@ impl Engine {
             latest_catalog: DashMap::new(),
             customers: DashMap::new(),
             test_clocks: DashMap::new(),
+            shared: None,
+            node_id: format!("node_{:016x}", rand::random::<u64>()),
         }
+    }
+
+    /// Decides limits on counters shared with other nodes, and propagates invalidations to them
+    /// (start the listener with [`Engine::start_propagation`]).
+    pub fn with_shared_counters(mut self, counters: RedisCounters) -> Self {
+        self.shared = Some(Arc::new(counters));
+        self
+    }
+
+    /// The shared counters, if configured.
+    pub fn shared_counters(&self) -> Option<&Arc<RedisCounters>> {
+        self.shared.as_ref()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -117,8 +139,9 @@ impl Engine {
             CachedKey::Admin { workspace } => Ok(Principal::Admin { workspace }),
             CachedKey::Revoked => Err(ApiError::unauthorized("unknown or revoked API key")),
             CachedKey::Customer { workspace, customer, key_id } => {
-                let slot = self.slot(&workspace, &customer).await?;
-                let suspended = slot.state.lock().expect("state lock").as_ref().is_some_and(|s| s.record.suspended);
+                // Through `with_state`, so a state marked stale (e.g. after invalidations may
+                // have been missed) is reloaded before its suspension is trusted.
+                let suspended = self.with_state(&workspace, &customer, |s, _| s.record.suspended).await?;
                 if suspended {
                     return Err(ApiError::forbidden("the customer is suspended; its keys are refused")
                         .with_code("customer_suspended"));
@@ -140,9 +163,11 @@ impl Engine {
         })
     }
 
-    /// Forgets a key at once (after revocation), so the next use looks it up again.
+    /// Forgets a key at once (after revocation), so the next use looks it up again; other
+    /// nodes forget it too.
     pub fn forget_key(&self, secret_hash: &str) {
         self.keys.insert(secret_hash.to_owned(), CachedKey::Revoked);
+        self.publish_soon(Invalidation::Key { hash: secret_hash.to_owned() });
     }
 
     // --- catalogs ---------------------------------------------------------------------------
@@ -154,6 +179,7 @@ impl Engine {
         let compiled = CompiledCatalog::new(version, catalog);
         self.catalogs.insert((workspace.to_owned(), version), compiled.clone());
         self.latest_catalog.insert(workspace.to_owned(), version);
+        self.publish(Invalidation::Catalog { workspace: workspace.to_owned(), version }).await;
         Ok(compiled)
     }
 
@@ -201,10 +227,10 @@ impl Engine {
     /// The customer's slot with its state loaded. `NotFound` if there is no such customer.
     pub async fn slot(&self, workspace: &str, customer: &str) -> ApiResult<Arc<CustomerSlot>> {
         let customers = self.workspace_customers(workspace);
-        if let Some(slot) = customers.get(customer) {
-            if slot.state.lock().expect("state lock").is_some() {
-                return Ok(slot.clone());
-            }
+        if let Some(slot) = customers.get(customer)
+            && slot.state.lock().expect("state lock").is_some()
+        {
+            return Ok(slot.clone());
         }
         let slot = customers.entry(customer.to_owned()).or_default().clone();
         let loaded = {
@@ -227,8 +253,15 @@ impl Engine {
     }
 
     /// Reloads a customer's record, subscription and counters from the store, e.g. after a plan
-    /// change or suspension; every later check sees the change at once.
+    /// change or suspension; every later check sees the change at once, on every node.
     pub async fn refresh_customer(&self, workspace: &str, customer: &str) -> ApiResult<()> {
+        let reloaded = self.reload_customer(workspace, customer).await;
+        self.publish(Invalidation::Customer { workspace: workspace.to_owned(), customer: customer.to_owned() }).await;
+        reloaded
+    }
+
+    /// Reloads a customer's cached state on this node only (if it is cached).
+    async fn reload_customer(&self, workspace: &str, customer: &str) -> ApiResult<()> {
         let Some(slot) = self.workspace_customers(workspace).get(customer).map(|s| s.clone()) else {
             return Ok(());
         };
@@ -239,8 +272,16 @@ impl Engine {
     }
 
     /// Drops the cached state of every customer on a test clock that moved, so windows and
-    /// periods are recomputed for the new time.
+    /// periods are recomputed for the new time; other nodes move the clock too.
     pub async fn refresh_clock_customers(&self, workspace: &str, clock: &str) -> ApiResult<()> {
+        let reloaded = self.reload_clock_customers(workspace, clock).await;
+        if let Some(at) = self.test_clocks.get(&(workspace.to_owned(), clock.to_owned())).map(|t| t.as_second()) {
+            self.publish(Invalidation::Clock { workspace: workspace.to_owned(), clock: clock.to_owned(), at }).await;
+        }
+        reloaded
+    }
+
+    async fn reload_clock_customers(&self, workspace: &str, clock: &str) -> ApiResult<()> {
         let on_clock: Vec<String> = self
             .workspace_customers(workspace)
             .iter()
@@ -250,7 +291,7 @@ impl Engine {
             .map(|e| e.key().clone())
             .collect();
         for customer in on_clock {
-            self.refresh_customer(workspace, &customer).await?;
+            self.reload_customer(workspace, &customer).await?;
         }
         Ok(())
     }
@@ -300,7 +341,7 @@ impl Engine {
         let now = self.now_for(workspace, test_clock.as_deref()).await?;
         let stale = slot.state.lock().expect("state lock").as_ref().is_none_or(|s| s.needs_reload(now));
         if stale {
-            self.refresh_customer(workspace, customer).await?;
+            self.reload_customer(workspace, customer).await?;
         }
         let mut guard = slot.state.lock().expect("state lock");
         let state = guard.as_mut().ok_or_else(|| ApiError::not_found("customer", customer))?;

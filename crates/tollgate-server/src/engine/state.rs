@@ -51,10 +51,11 @@ impl CustomerState {
         }
         let plan = catalog.plans.get(&sub.plan)?;
         let trial_over = sub.status == SubscriptionStatus::Trialing && sub.trial_end.is_some_and(|end| end <= now);
-        if trial_over && !self.record.has_payment_method {
-            if let Some(fallback) = plan.trial_fallback.as_deref() {
-                return catalog.plans.get_key_value(fallback).map(|(k, p)| (k.as_str(), p));
-            }
+        if trial_over
+            && !self.record.has_payment_method
+            && let Some(fallback) = plan.trial_fallback.as_deref()
+        {
+            return catalog.plans.get_key_value(fallback).map(|(k, p)| (k.as_str(), p));
         }
         Some((sub.plan.as_str(), plan))
     }
@@ -121,7 +122,8 @@ pub fn billing_period(sub: Option<&SubscriptionRecord>, catalog: Option<&Compile
             let interval = catalog
                 .and_then(|c| c.catalog.plans.get(&sub.plan))
                 .map_or(Interval::Month, Plan::interval);
-            Period::containing(sub.billing_anchor, interval, at)
+            let trial = sub.trial_end.map(|end| (sub.started_at, end));
+            tollgate_core::period::subscription_period(sub.billing_anchor, interval, trial, at)
         }
         None => Period::calendar_month(at),
     }

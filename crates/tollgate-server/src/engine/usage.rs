@@ -48,7 +48,9 @@ impl Engine {
                 let at = at.unwrap_or(now);
                 let plan = state.effective_plan(now).map(|(k, _)| k.to_owned());
                 let period = state.period_at(at);
-                let current = (period == state.period).then(|| state.period_usage.clone());
+                // With shared counters other nodes' usage is in the store, not in this node's
+                // cached counters: read the store.
+                let current = (period == state.period && self.shared.is_none()).then(|| state.period_usage.clone());
                 (plan, state.catalog.clone(), period, current)
             })
             .await?;

@@ -37,16 +37,17 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(backend: Backend) -> TestServer {
+        // Server logs in test output: `RUST_LOG=tollgate_server=debug cargo test ...`.
+        let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(std::env::var("TOLLGATE_TEST_DATABASE_URL").expect("set")),
         };
         let config = ServerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().to_owned(),
             database_url,
             admin_key: Some(ADMIN_KEY.into()),
+            ..ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path())
         };
         let server = tollgate_server::start_with_clock(config, Arc::new(SystemClock)).await.expect("server starts");
         let base = format!("http://{}", server.addr);

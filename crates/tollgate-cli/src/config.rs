@@ -1,0 +1,249 @@
+//! Settings of `tollgate serve`: flags, `TOLLGATE_*` environment variables, a TOML config file,
+//! and defaults, in that order of precedence.
+//!
+//! clap reads each flag and, when the flag is absent, its environment variable, so an `Option`
+//! from clap already means "flag or env"; the config file only fills what both left empty. The
+//! admin key is deliberately not a flag: a secret on the command line shows in `ps` and in shell
+//! history, so it comes from `TOLLGATE_ADMIN_KEY` or the config file only.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+use tollgate_server::{RedisFailureMode, ServerConfig};
+
+/// Where the server listens when nothing says otherwise: loopback only, so a first run never
+/// exposes an API to the network by accident.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The data dir (SQLite file) when nothing says otherwise.
+pub const DEFAULT_DATA_DIR: &str = "./tollgate-data";
+/// The log filter when neither `TOLLGATE_LOG` nor the config file sets one.
+pub const DEFAULT_LOG: &str = "info";
+
+/// Flags of `tollgate serve`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, `IP:PORT` [default: 127.0.0.1:8080].
+    #[arg(long, env = "TOLLGATE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Directory of the embedded SQLite database [default: ./tollgate-data].
+    #[arg(long, env = "TOLLGATE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Use PostgreSQL instead of SQLite: `postgres://user:pass@host/db`.
+    #[arg(
+        long,
+        env = "TOLLGATE_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// Share limit counters with other nodes through Redis: `redis://host:6379`.
+    #[arg(
+        long,
+        env = "TOLLGATE_REDIS_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub redis_url: Option<String>,
+    /// What checks do while Redis is unreachable [default: fail_open].
+    #[arg(long, env = "TOLLGATE_REDIS_FAILURE_MODE", value_name = "MODE")]
+    pub redis_failure_mode: Option<FailureMode>,
+    /// A TOML config file (keys: listen, data_dir, database_url, admin_key, redis_url,
+    /// redis_failure_mode, log).
+    #[arg(long, env = "TOLLGATE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// [`RedisFailureMode`] as flag and file values, spelt the same in both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureMode {
+    /// Answer from this node's own counters until Redis is back.
+    #[value(name = "fail_open")]
+    FailOpen,
+    /// Refuse checks that need a shared counter (503).
+    #[value(name = "fail_closed")]
+    FailClosed,
+}
+
+impl From<FailureMode> for RedisFailureMode {
+    fn from(mode: FailureMode) -> Self {
+        match mode {
+            FailureMode::FailOpen => RedisFailureMode::FailOpen,
+            FailureMode::FailClosed => RedisFailureMode::FailClosed,
+        }
+    }
+}
+
+/// The config file. Unknown keys are rejected: a misspelt `data-dir` silently falling back to
+/// the default would put the database somewhere the operator never looks.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub admin_key: Option<String>,
+    pub redis_url: Option<String>,
+    pub redis_failure_mode: Option<FailureMode>,
+    /// A tracing filter, e.g. `info` or `tollgate_server=debug,info`.
+    pub log: Option<String>,
+}
+
+impl FileConfig {
+    /// Reads and parses a config file; errors name the file and, for TOML errors, the line.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    fn parse(text: &str) -> anyhow::Result<Self> {
+        // toml's message already carries the line, the column and a caret under the mistake.
+        toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
+    }
+}
+
+/// Everything `serve` needs once the sources are merged.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub server: ServerConfig,
+    pub log: String,
+}
+
+/// The environment variables read outside clap (clap handles the ones that mirror a flag).
+#[derive(Debug, Default, Clone)]
+pub struct Env {
+    pub admin_key: Option<String>,
+    pub log: Option<String>,
+}
+
+impl Env {
+    fn from_process() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        Env {
+            admin_key: var("TOLLGATE_ADMIN_KEY"),
+            log: var("TOLLGATE_LOG"),
+        }
+    }
+}
+
+/// Merges flags/env, the config file named by `--config` (if any) and the defaults.
+pub fn resolve_from_env(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    Ok(resolve(args, file, Env::from_process()))
+}
+
+/// The precedence rule, kept free of I/O so it can be tested directly.
+pub fn resolve(args: &ServeArgs, file: FileConfig, env: Env) -> ServeSettings {
+    let default_listen: SocketAddr = DEFAULT_LISTEN.parse().expect("the default address parses");
+    let listen = args.listen.or(file.listen).unwrap_or(default_listen);
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let mut server = ServerConfig::new(listen, data_dir);
+    server.database_url = args.database_url.clone().or(file.database_url);
+    server.admin_key = env.admin_key.or(file.admin_key);
+    server.redis_url = args.redis_url.clone().or(file.redis_url);
+    if let Some(mode) = args.redis_failure_mode.or(file.redis_failure_mode) {
+        server.redis_failure_mode = mode.into();
+    }
+    ServeSettings {
+        server,
+        log: env.log.or(file.log).unwrap_or_else(|| DEFAULT_LOG.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let s = resolve(&ServeArgs::default(), FileConfig::default(), Env::default());
+        assert_eq!(s.server.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(s.server.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(s.server.database_url, None);
+        assert_eq!(s.server.admin_key, None);
+        assert_eq!(s.server.redis_url, None);
+        assert_eq!(s.server.redis_failure_mode, RedisFailureMode::default());
+        assert_eq!(s.log, DEFAULT_LOG);
+    }
+
+    #[test]
+    fn flags_and_env_beat_the_file_which_beats_defaults() {
+        let file = FileConfig::parse(
+            r#"
+            listen = "0.0.0.0:9000"
+            data_dir = "/var/lib/tollgate"
+            database_url = "postgres://file"
+            admin_key = "tg_admin_from_file_0123456789"
+            redis_url = "redis://file"
+            redis_failure_mode = "fail_closed"
+            log = "debug"
+            "#,
+        )
+        .unwrap();
+        let args = ServeArgs {
+            listen: Some("127.0.0.1:7000".parse().unwrap()),
+            data_dir: None,
+            database_url: Some("postgres://flag".into()),
+            ..ServeArgs::default()
+        };
+        let env = Env {
+            admin_key: Some("tg_admin_from_env_0123456789".into()),
+            log: None,
+        };
+        let s = resolve(&args, file, env);
+        assert_eq!(s.server.listen.to_string(), "127.0.0.1:7000");
+        assert_eq!(s.server.data_dir, PathBuf::from("/var/lib/tollgate"));
+        assert_eq!(s.server.database_url.as_deref(), Some("postgres://flag"));
+        assert_eq!(
+            s.server.admin_key.as_deref(),
+            Some("tg_admin_from_env_0123456789")
+        );
+        assert_eq!(s.server.redis_url.as_deref(), Some("redis://file"));
+        assert_eq!(s.server.redis_failure_mode, RedisFailureMode::FailClosed);
+        assert_eq!(s.log, "debug");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let err = FileConfig::parse("data-dir = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("data-dir"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_address_is_rejected() {
+        assert!(FileConfig::parse("listen = \"localhost\"\n").is_err());
+    }
+
+    #[test]
+    fn the_example_config_parses_with_every_setting_uncommented() {
+        let text = include_str!("../../../examples/tollgate.toml");
+        assert_eq!(FileConfig::parse(text).unwrap(), FileConfig::default());
+        // Settings are commented out as `#key = value`; prose comments have a space after `#`.
+        let uncommented: String = text
+            .lines()
+            .map(|line| {
+                line.strip_prefix('#')
+                    .filter(|rest| !rest.starts_with([' ', '#']))
+                    .unwrap_or(line)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let all = FileConfig::parse(&uncommented).unwrap();
+        assert!(all.listen.is_some() && all.data_dir.is_some() && all.database_url.is_some());
+        assert!(all.admin_key.is_some() && all.log.is_some());
+        assert!(all.redis_url.is_some() && all.redis_failure_mode.is_some());
+    }
+}

@@ -1,0 +1,141 @@
+//! Writes laid-out pages as a PDF with krilla.
+//!
+//! This is the only module that knows krilla's drawing API; everything above it works with
+//! [`Op`]s, so the PDF library could be swapped without touching layout.
+
+use krilla::Document;
+use krilla::color::rgb;
+use krilla::geom::{Path, PathBuilder, Point, Rect};
+use krilla::metadata::Metadata;
+use krilla::num::NormalizedF32;
+use krilla::page::PageSettings;
+use krilla::paint::{Fill, Stroke};
+use krilla::surface::Surface;
+
+use crate::PdfError;
+use crate::layout::{Op, PageSpec, Rgb};
+use crate::text::Fonts;
+
+/// Document-level facts written into the PDF's metadata (shown as the window title and
+/// used by search and archiving tools).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DocumentInfo {
+    pub title: String,
+    pub author: String,
+}
+
+/// Serializes `pages` (from [`Layout::finish`](crate::layout::Layout::finish)) to PDF bytes.
+pub fn write_pdf(
+    pages: &[Vec<Op>],
+    spec: PageSpec,
+    fonts: &Fonts,
+    info: &DocumentInfo,
+) -> Result<Vec<u8>, PdfError> {
+    let mut document = Document::new();
+    document.set_metadata(
+        Metadata::new()
+            .title(info.title.clone())
+            .authors(vec![info.author.clone()])
+            .creator("Tollgate".to_owned()),
+    );
+    let settings =
+        PageSettings::from_wh(spec.width, spec.height).ok_or(PdfError::Geometry("page size"))?;
+    for ops in pages {
+        let mut page = document.start_page_with(settings.clone());
+        let mut surface = page.surface();
+        for op in ops {
+            draw(&mut surface, fonts, op)?;
+        }
+        surface.finish();
+        page.finish();
+    }
+    document
+        .finish()
+        .map_err(|e| PdfError::Pdf(format!("{e:?}")))
+}
+
+fn fill(color: Rgb) -> Fill {
+    Fill {
+        paint: rgb::Color::new(color.0, color.1, color.2).into(),
+        opacity: NormalizedF32::ONE,
+        rule: Default::default(),
+    }
+}
+
+fn draw(surface: &mut Surface, fonts: &Fonts, op: &Op) -> Result<(), PdfError> {
+    match op {
+        Op::Text {
+            x,
+            baseline,
+            text,
+            style,
+        } => {
+            let glyphs = fonts.shape(text, style.weight);
+            surface.set_stroke(None);
+            surface.set_fill(Some(fill(style.color)));
+            surface.draw_glyphs(
+                Point::from_xy(*x, *baseline),
+                &glyphs,
+                fonts.pdf_font(style.weight),
+                text,
+                style.size,
+                false,
+            );
+        }
+        Op::Rect {
+            x,
+            y,
+            w,
+            h,
+            radius,
+            color,
+        } => {
+            surface.set_stroke(None);
+            surface.set_fill(Some(fill(*color)));
+            surface.draw_path(&rounded_rect(*x, *y, *w, *h, *radius)?);
+        }
+        Op::HLine {
+            x1,
+            x2,
+            y,
+            thickness,
+            color,
+        } => {
+            let mut builder = PathBuilder::new();
+            builder.move_to(*x1, *y);
+            builder.line_to(*x2, *y);
+            let path = builder.finish().ok_or(PdfError::Geometry("line"))?;
+            surface.set_fill(None);
+            surface.set_stroke(Some(Stroke {
+                paint: rgb::Color::new(color.0, color.1, color.2).into(),
+                width: *thickness,
+                ..Stroke::default()
+            }));
+            surface.draw_path(&path);
+        }
+    }
+    Ok(())
+}
+
+/// A rectangle with corners rounded by quadratic curves (close enough to circular arcs at
+/// badge sizes, and simpler).
+fn rounded_rect(x: f32, y: f32, w: f32, h: f32, radius: f32) -> Result<Path, PdfError> {
+    let r = radius.clamp(0.0, w.min(h) / 2.0);
+    let mut b = PathBuilder::new();
+    if r == 0.0 {
+        b.push_rect(Rect::from_xywh(x, y, w, h).ok_or(PdfError::Geometry("rectangle"))?);
+    } else {
+        let (right, bottom) = (x + w, y + h);
+        b.move_to(x + r, y);
+        b.line_to(right - r, y);
+        b.quad_to(right, y, right, y + r);
+        b.line_to(right, bottom - r);
+        b.quad_to(right, bottom, right - r, bottom);
+        b.line_to(x + r, bottom);
+        b.quad_to(x, bottom, x, bottom - r);
+        b.line_to(x, y + r);
+        b.quad_to(x, y, x + r, y);
+        b.close();
+    }
+    b.finish().ok_or(PdfError::Geometry("rectangle"))
+}

@@ -1,0 +1,302 @@
+//! Billing operations: bill runs, quotes and plan recommendations, prepaid credit, coupons and
+//! one-time purchases.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use indexmap::IndexMap;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tollgate_core::money::{Money, Rounding};
+use tollgate_core::pricing::{self, BillingPeriod, InvoiceRequest, MeterUsage, PlanCost, Quote};
+use tollgate_store::billing::{CouponRedemptionRecord, CreditEntryRecord, InvoiceInsert};
+
+use super::new_id;
+use crate::auth::Principal;
+use crate::billing::{BillRunReport, InvoiceOut, bill_run};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Finalizes every invoice the workspace's subscriptions owe up to now. Safe to re-run.
+#[utoipa::path(post, path = "/v1/bill_runs", responses((status = 200, body = BillRunReport)))]
+pub async fn run(State(state): State<AppState>, caller: Principal) -> ApiResult<Json<BillRunReport>> {
+    let workspace = caller.require_admin()?;
+    let report = bill_run(&state.engine, workspace, &|_, _| {}).await?;
+    Ok(Json(report))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteIn {
+    pub plan: String,
+    /// Meter to quantity for the period, e.g. `{"requests": "130000"}`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub usage: IndexMap<String, Decimal>,
+    /// Add-on quantities, e.g. `{"seat": 3}`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub addons: IndexMap<String, Decimal>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct QuoteOut {
+    pub plan: String,
+    pub currency: String,
+    pub total: String,
+    #[schema(value_type = Object)]
+    pub lines: serde_json::Value,
+}
+
+/// A representative month for quotes: the period does not change a monthly price.
+fn quote_period() -> ApiResult<BillingPeriod> {
+    let start = "2026-11-01T00:00:00Z".parse().map_err(ApiError::internal)?;
+    let end = "2026-12-01T00:00:00Z".parse().map_err(ApiError::internal)?;
+    BillingPeriod::new(start, end).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+pub fn quote_out(q: &Quote) -> ApiResult<QuoteOut> {
+    Ok(QuoteOut {
+        plan: q.plan.clone(),
+        currency: q.currency.to_string(),
+        total: q.total.to_decimal().to_string(),
+        lines: serde_json::to_value(&q.lines).map_err(ApiError::internal)?,
+    })
+}
+
+/// Prices one period of a plan for hypothetical usage; no customer needed.
+#[utoipa::path(post, path = "/v1/quotes", request_body = QuoteIn, responses((status = 200, body = QuoteOut), (status = 400, body = crate::error::Problem)))]
+pub async fn quote(
+    State(state): State<AppState>,
+    caller: Principal,
+    body: Result<Json<QuoteIn>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Json<QuoteOut>> {
+    let Json(body) = body?;
+    let catalog = state
+        .engine
+        .latest_catalog(caller.workspace())
+        .await?
+        .ok_or_else(|| ApiError::not_found("catalog", caller.workspace()).with_code("no_catalog"))?;
+    let usage: BTreeMap<String, MeterUsage> = body.usage.into_iter().map(|(k, v)| (k, MeterUsage::total(v))).collect();
+    let addons: BTreeMap<String, Decimal> = body.addons.into_iter().collect();
+    let q = pricing::quote(&catalog.catalog, &body.plan, &usage, &addons, &quote_period()?)
+        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    Ok(Json(quote_out(&q)?))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RecommendationOut {
+    /// The customer's current plan.
+    pub current_plan: Option<String>,
+    /// What the last closed period would have cost on the current plan.
+    pub current_cost: Option<String>,
+    /// The cheapest plan for that usage.
+    pub recommended_plan: String,
+    pub recommended_cost: String,
+    /// What moving would have saved (zero when the current plan is the cheapest).
+    pub saving: String,
+    /// Every plan that fits, cheapest first.
+    #[schema(value_type = Object)]
+    pub plans: Vec<PlanCostOut>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PlanCostOut {
+    pub plan: String,
+    pub total: String,
+}
+
+/// Which plan would have cost the customer least for its last closed period's usage.
+#[utoipa::path(get, path = "/v1/customers/{id}/recommendation", params(("id" = String, Path)), responses((status = 200, body = RecommendationOut)))]
+pub async fn recommendation(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(customer): Path<String>,
+) -> ApiResult<Json<RecommendationOut>> {
+    let workspace = caller.require_customer(&customer)?;
+    let store = state.engine.store();
+    let record = store.get_customer(workspace, &customer).await?.ok_or_else(|| ApiError::not_found("customer", &customer))?;
+    let now = state.engine.now_for(workspace, record.test_clock.as_deref()).await?;
+    let sub = store
+        .list_subscriptions(workspace, &customer)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::not_found("subscription", &customer).with_code("no_subscription"))?;
+    let catalog = state.engine.catalog(workspace, sub.catalog_version).await?;
+    let terms = crate::billing::invoices::terms(&sub, &catalog.catalog);
+    let current = terms.paid_period_at(now);
+    let last = if current.start > terms.activation() { terms.paid_period_at(current.start - jiff::SignedDuration::from_secs(1)) } else { current };
+    let usage = crate::billing::usage::period_usage(store.as_ref(), workspace, &customer, &catalog.catalog, last).await?;
+    let addons: BTreeMap<String, Decimal> = sub
+        .addons
+        .as_object()
+        .map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), Decimal::from(v.as_u64()?)))).collect())
+        .unwrap_or_default();
+    let period = BillingPeriod::new(last.start, last.end).map_err(|e| ApiError::internal(e.to_string()))?;
+    let plans: Vec<PlanCost> = pricing::recommend(&catalog.catalog, &usage, &addons, &period)
+        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    let best = plans.first().ok_or_else(|| ApiError::conflict("no_plan_fits", "no plan fits this usage"))?;
+    let current_cost = pricing::quote(&catalog.catalog, &sub.plan, &usage, &addons, &period).ok().map(|q| q.total);
+    let saving = current_cost.map_or(Decimal::ZERO, |c| (c.to_decimal() - best.total.to_decimal()).max(Decimal::ZERO));
+    Ok(Json(RecommendationOut {
+        current_plan: Some(sub.plan.clone()),
+        current_cost: current_cost.map(|c| c.to_decimal().to_string()),
+        recommended_plan: best.plan.clone(),
+        recommended_cost: best.total.to_decimal().to_string(),
+        saving: Money::round(saving, catalog.catalog.currency, Rounding::HalfAwayFromZero)
+            .map_err(ApiError::internal)?
+            .to_decimal()
+            .to_string(),
+        plans: plans.iter().map(|p| PlanCostOut { plan: p.plan.clone(), total: p.total.to_decimal().to_string() }).collect(),
+    }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditIn {
+    /// A decimal string in major units, e.g. `"50.00"`.
+    #[schema(value_type = String)]
+    pub amount: Decimal,
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreditBalanceOut {
+    pub customer: String,
+    pub balance: String,
+    pub currency: String,
+}
+
+async fn balance_out(state: &AppState, workspace: &str, customer: &str) -> ApiResult<CreditBalanceOut> {
+    let catalog = state.engine.latest_catalog(workspace).await?.ok_or_else(|| ApiError::conflict("no_catalog", "apply a catalog first"))?;
+    let minor = state.engine.store().credit_balance(workspace, customer).await?;
+    Ok(CreditBalanceOut {
+        customer: customer.to_owned(),
+        balance: Money::from_minor(minor, catalog.catalog.currency).to_decimal().to_string(),
+        currency: catalog.catalog.currency.to_string(),
+    })
+}
+
+/// Grants prepaid credit; invoices use it before anything is charged.
+#[utoipa::path(post, path = "/v1/customers/{id}/credits", params(("id" = String, Path)), request_body = CreditIn,
+    responses((status = 201, body = CreditBalanceOut)))]
+pub async fn grant_credit(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(customer): Path<String>,
+    body: Result<Json<CreditIn>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<(StatusCode, Json<CreditBalanceOut>)> {
+    let workspace = caller.require_admin()?;
+    let Json(body) = body?;
+    if body.amount <= Decimal::ZERO {
+        return Err(ApiError::bad_request("invalid_amount", "`amount` must be positive"));
+    }
+    let store = state.engine.store();
+    store.get_customer(workspace, &customer).await?.ok_or_else(|| ApiError::not_found("customer", &customer))?;
+    let catalog = state.engine.latest_catalog(workspace).await?.ok_or_else(|| ApiError::conflict("no_catalog", "apply a catalog first"))?;
+    let amount = Money::round(body.amount, catalog.catalog.currency, Rounding::HalfAwayFromZero).map_err(ApiError::internal)?;
+    store
+        .add_credit_entry(&CreditEntryRecord {
+            workspace: workspace.to_owned(),
+            id: new_id("cr"),
+            customer: customer.clone(),
+            amount_minor: amount.minor(),
+            currency: amount.currency().to_string(),
+            reason: body.reason.unwrap_or_else(|| "prepaid credit".into()),
+            invoice: None,
+            created_at: state.engine.now(),
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(balance_out(&state, workspace, &customer).await?)))
+}
+
+#[utoipa::path(get, path = "/v1/customers/{id}/credits", params(("id" = String, Path)), responses((status = 200, body = CreditBalanceOut)))]
+pub async fn credit_balance(State(state): State<AppState>, caller: Principal, Path(customer): Path<String>) -> ApiResult<Json<CreditBalanceOut>> {
+    let workspace = caller.require_customer(&customer)?;
+    Ok(Json(balance_out(&state, workspace, &customer).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CouponIn {
+    pub coupon: String,
+}
+
+/// Applies a catalog coupon to the customer's next invoices (for its duration).
+#[utoipa::path(post, path = "/v1/customers/{id}/coupons", params(("id" = String, Path)), request_body = CouponIn, responses((status = 201)))]
+pub async fn apply_coupon(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(customer): Path<String>,
+    body: Result<Json<CouponIn>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<StatusCode> {
+    let workspace = caller.require_admin()?;
+    let Json(body) = body?;
+    let store = state.engine.store();
+    store.get_customer(workspace, &customer).await?.ok_or_else(|| ApiError::not_found("customer", &customer))?;
+    let catalog = state.engine.latest_catalog(workspace).await?.ok_or_else(|| ApiError::conflict("no_catalog", "apply a catalog first"))?;
+    if !catalog.catalog.coupons.contains_key(&body.coupon) {
+        return Err(ApiError::bad_request("unknown_coupon", format!("coupon {:?} is not in the catalog", body.coupon)));
+    }
+    store
+        .add_coupon_redemption(&CouponRedemptionRecord {
+            workspace: workspace.to_owned(),
+            id: new_id("red"),
+            customer,
+            coupon: body.coupon,
+            applied: 0,
+            created_at: state.engine.now(),
+        })
+        .await?;
+    Ok(StatusCode::CREATED)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseIn {
+    pub product: String,
+    #[serde(default = "one")]
+    pub quantity: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Buys a one-time product: an invoice of its own, finalized at once. Send an
+/// `Idempotency-Key` header to make retries safe.
+#[utoipa::path(post, path = "/v1/customers/{id}/purchases", params(("id" = String, Path)), request_body = PurchaseIn,
+    responses((status = 201, body = InvoiceOut), (status = 200, body = InvoiceOut, description = "A retry with the same Idempotency-Key")))]
+pub async fn purchase(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(customer): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<PurchaseIn>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<(StatusCode, Json<InvoiceOut>)> {
+    let workspace = caller.require_admin()?;
+    let Json(body) = body?;
+    let store = state.engine.store();
+    let record = store.get_customer(workspace, &customer).await?.ok_or_else(|| ApiError::not_found("customer", &customer))?;
+    let now = state.engine.now_for(workspace, record.test_clock.as_deref()).await?;
+    let catalog = state.engine.latest_catalog(workspace).await?.ok_or_else(|| ApiError::conflict("no_catalog", "apply a catalog first"))?;
+    let request = InvoiceRequest {
+        products: BTreeMap::from([(body.product.clone(), Decimal::from(body.quantity))]),
+        ..Default::default()
+    };
+    let draft = pricing::assemble(&catalog.catalog, &request).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    let key = match headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
+        Some(k) => format!("purchase:{customer}:{k}"),
+        None => format!("purchase:{}", new_id("p")),
+    };
+    let invoice = crate::billing::invoices::record((workspace, &customer, None), key, &draft, now)?;
+    let effects = tollgate_store::billing::InvoiceEffects::default();
+    let (status, stored) = match store.insert_invoice(&invoice, &effects).await? {
+        InvoiceInsert::Created(r) => (StatusCode::CREATED, r),
+        InvoiceInsert::Exists(r) => (StatusCode::OK, r),
+    };
+    Ok((status, Json(InvoiceOut::from_record(&stored, 0))))
+}

@@ -1,0 +1,192 @@
+//! Invoices: the live preview, the list, one invoice, its lifecycle and its credit notes.
+//!
+//! Finalized invoices are immutable; only their status moves: open -> paid | void |
+//! uncollectible, uncollectible -> paid | void. A refund is a credit note, never an edit.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tollgate_core::money::{Currency, Money, Rounding};
+use tollgate_store::billing::{CreditNoteRecord, InvoiceRecord, InvoiceStatus};
+
+use super::new_id;
+use crate::auth::Principal;
+use crate::billing::{InvoiceOut, upcoming_invoice};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+async fn credited(state: &AppState, invoice: &InvoiceRecord) -> ApiResult<i64> {
+    let notes = state.engine.store().list_credit_notes(&invoice.workspace, &invoice.id).await?;
+    Ok(notes.iter().map(|n| n.amount_minor).sum())
+}
+
+async fn present(state: &AppState, invoice: &InvoiceRecord) -> ApiResult<InvoiceOut> {
+    Ok(InvoiceOut::from_record(invoice, credited(state, invoice).await?))
+}
+
+/// The invoice the customer's current period will close with, priced from usage so far.
+#[utoipa::path(get, path = "/v1/customers/{id}/invoices/upcoming", params(("id" = String, Path)),
+    responses((status = 200, body = InvoiceOut), (status = 404, body = crate::error::Problem)))]
+pub async fn upcoming(State(state): State<AppState>, caller: Principal, Path(customer): Path<String>) -> ApiResult<Json<InvoiceOut>> {
+    let workspace = caller.require_customer(&customer)?;
+    let store = state.engine.store();
+    let record = store.get_customer(workspace, &customer).await?.ok_or_else(|| ApiError::not_found("customer", &customer))?;
+    let now = state.engine.now_for(workspace, record.test_clock.as_deref()).await?;
+    let sub = store
+        .list_subscriptions(workspace, &customer)
+        .await?
+        .into_iter()
+        .find(|s| s.ends_at.is_none_or(|e| e > now))
+        .ok_or_else(|| ApiError::not_found("subscription", &customer).with_code("no_subscription"))?;
+    let catalog = state.engine.catalog(workspace, sub.catalog_version).await?;
+    let draft = upcoming_invoice(store.as_ref(), &sub, &catalog.catalog, now).await?;
+    Ok(Json(InvoiceOut::from_draft(&draft, &customer, Some(&sub.id), now)?))
+}
+
+#[utoipa::path(get, path = "/v1/customers/{id}/invoices", params(("id" = String, Path)), responses((status = 200, body = Vec<InvoiceOut>)))]
+pub async fn list(State(state): State<AppState>, caller: Principal, Path(customer): Path<String>) -> ApiResult<Json<Vec<InvoiceOut>>> {
+    let workspace = caller.require_customer(&customer)?;
+    let mut out = Vec::new();
+    for invoice in state.engine.store().list_invoices(workspace, &customer).await? {
+        out.push(present(&state, &invoice).await?);
+    }
+    Ok(Json(out))
+}
+
+/// An invoice the caller may see: an admin's workspace, or the customer's own.
+pub(crate) async fn visible_invoice(state: &AppState, caller: &Principal, id: &str) -> ApiResult<InvoiceRecord> {
+    let invoice = state
+        .engine
+        .store()
+        .get_invoice(caller.workspace(), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("invoice", id))?;
+    caller.require_customer(&invoice.customer).map_err(|_| ApiError::not_found("invoice", id))?;
+    Ok(invoice)
+}
+
+#[utoipa::path(get, path = "/v1/invoices/{id}", params(("id" = String, Path, description = "Invoice id; append `.pdf` for the PDF")),
+    responses((status = 200, body = InvoiceOut), (status = 404, body = crate::error::Problem)))]
+pub async fn get(State(state): State<AppState>, caller: Principal, Path(id): Path<String>) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    if let Some(plain) = id.strip_suffix(".pdf") {
+        let invoice = visible_invoice(&state, &caller, plain).await?;
+        let credited = credited(&state, &invoice).await?;
+        return crate::billing::documents::invoice_pdf_response(&state, &invoice, credited).await;
+    }
+    let invoice = visible_invoice(&state, &caller, &id).await?;
+    Ok(Json(present(&state, &invoice).await?).into_response())
+}
+
+async fn transition(state: &AppState, caller: &Principal, id: &str, to: InvoiceStatus) -> ApiResult<Json<InvoiceOut>> {
+    let workspace = caller.require_admin()?;
+    let store = state.engine.store();
+    let invoice = store.get_invoice(workspace, id).await?.ok_or_else(|| ApiError::not_found("invoice", id))?;
+    let allowed = matches!(
+        (invoice.status, to),
+        (InvoiceStatus::Open, InvoiceStatus::Paid | InvoiceStatus::Void | InvoiceStatus::Uncollectible)
+            | (InvoiceStatus::Uncollectible, InvoiceStatus::Paid | InvoiceStatus::Void)
+    );
+    if !allowed {
+        return Err(ApiError::conflict(
+            "invalid_invoice_transition",
+            format!("an invoice that is {} cannot become {}", invoice.status.as_str(), to.as_str()),
+        ));
+    }
+    let now = state.engine.now();
+    let updated = store.set_invoice_status(workspace, id, invoice.status, to, now).await?;
+    Ok(Json(present(state, &updated).await?))
+}
+
+/// Records a payment received outside Tollgate (bank transfer, manual).
+#[utoipa::path(post, path = "/v1/invoices/{id}/pay", params(("id" = String, Path)), responses((status = 200, body = InvoiceOut), (status = 409, body = crate::error::Problem)))]
+pub async fn pay(State(state): State<AppState>, caller: Principal, Path(id): Path<String>) -> ApiResult<Json<InvoiceOut>> {
+    transition(&state, &caller, &id, InvoiceStatus::Paid).await
+}
+
+#[utoipa::path(post, path = "/v1/invoices/{id}/void", params(("id" = String, Path)), responses((status = 200, body = InvoiceOut), (status = 409, body = crate::error::Problem)))]
+pub async fn void(State(state): State<AppState>, caller: Principal, Path(id): Path<String>) -> ApiResult<Json<InvoiceOut>> {
+    transition(&state, &caller, &id, InvoiceStatus::Void).await
+}
+
+#[utoipa::path(post, path = "/v1/invoices/{id}/mark_uncollectible", params(("id" = String, Path)), responses((status = 200, body = InvoiceOut), (status = 409, body = crate::error::Problem)))]
+pub async fn mark_uncollectible(State(state): State<AppState>, caller: Principal, Path(id): Path<String>) -> ApiResult<Json<InvoiceOut>> {
+    transition(&state, &caller, &id, InvoiceStatus::Uncollectible).await
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditNoteIn {
+    /// Amount to refund, a decimal string; default: everything not yet refunded.
+    #[schema(value_type = Option<String>)]
+    pub amount: Option<Decimal>,
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreditNoteOut {
+    pub id: String,
+    /// `CN-000001`; gapless per workspace.
+    pub number: String,
+    pub invoice: String,
+    pub amount: String,
+    pub currency: String,
+    pub reason: Option<String>,
+    pub created_at: jiff::Timestamp,
+}
+
+/// Refunds all or part of a paid invoice with a credit note (the invoice itself never changes).
+#[utoipa::path(post, path = "/v1/invoices/{id}/credit_notes", params(("id" = String, Path)), request_body = CreditNoteIn,
+    responses((status = 201, body = CreditNoteOut), (status = 409, body = crate::error::Problem)))]
+pub async fn credit_note(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    body: Option<Json<CreditNoteIn>>,
+) -> ApiResult<(StatusCode, Json<CreditNoteOut>)> {
+    let workspace = caller.require_admin()?;
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let store = state.engine.store();
+    let invoice = store.get_invoice(workspace, &id).await?.ok_or_else(|| ApiError::not_found("invoice", &id))?;
+    if invoice.status != InvoiceStatus::Paid {
+        return Err(ApiError::conflict("invoice_not_paid", "only a paid invoice can be refunded; void an open one instead"));
+    }
+    let currency: Currency = invoice.currency.parse().map_err(ApiError::internal)?;
+    let already = credited(&state, &invoice).await?;
+    let amount_minor = match body.amount {
+        None => invoice.total_minor - already,
+        Some(a) if a.is_sign_negative() || a.is_zero() => {
+            return Err(ApiError::bad_request("invalid_amount", "`amount` must be positive"));
+        }
+        Some(a) => Money::round(a, currency, Rounding::HalfAwayFromZero).map_err(ApiError::internal)?.minor(),
+    };
+    if amount_minor <= 0 || already + amount_minor > invoice.total_minor {
+        return Err(ApiError::conflict("refund_exceeds_invoice", "the credit notes would exceed the invoice total"));
+    }
+    let note = CreditNoteRecord {
+        workspace: workspace.to_owned(),
+        id: new_id("cn"),
+        number: 0,
+        invoice: invoice.id.clone(),
+        customer: invoice.customer.clone(),
+        amount_minor,
+        currency: invoice.currency.clone(),
+        reason: body.reason,
+        created_at: state.engine.now(),
+    };
+    let stored = store.insert_credit_note(&note, invoice.total_minor).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreditNoteOut {
+            id: stored.id,
+            number: format!("CN-{:06}", stored.number),
+            invoice: stored.invoice,
+            amount: Decimal::new(stored.amount_minor, currency.minor_digits()).to_string(),
+            currency: stored.currency,
+            reason: stored.reason,
+            created_at: stored.created_at,
+        }),
+    ))
+}

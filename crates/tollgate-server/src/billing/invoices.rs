@@ -1,0 +1,240 @@
+//! Building invoices: from a subscription and the invoice it owes, the pricing request (usage,
+//! add-ons, pending prorations, coupons, prepaid credit) and the finalized record.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use tollgate_core::catalog::Catalog;
+use tollgate_core::money::{Currency, Money};
+use tollgate_core::pricing::{BillingPeriod, Charge, InvoiceDiscount, InvoiceDraft, InvoiceRequest, assemble};
+use tollgate_core::schedule::{DueInvoice, SubscriptionTerms};
+use tollgate_store::billing::{InvoiceEffects, InvoiceRecord, InvoiceStatus};
+use tollgate_store::{Store, SubscriptionRecord};
+
+use super::usage::period_usage;
+use crate::error::{ApiError, ApiResult};
+
+/// An invoice as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InvoiceOut {
+    pub id: String,
+    /// `INV-000001`; gapless per workspace.
+    pub number: Option<String>,
+    pub customer: String,
+    pub subscription: Option<String>,
+    /// `draft` (a preview), `open`, `paid`, `void` or `uncollectible`.
+    pub status: String,
+    pub currency: String,
+    pub period_start: Option<Timestamp>,
+    pub period_end: Option<Timestamp>,
+    /// Decimal strings in major units, e.g. `"164.00"`.
+    pub total: String,
+    pub credit_applied: String,
+    pub amount_due: String,
+    /// Sum of credit notes (refunds) against this invoice.
+    pub credited: String,
+    /// `refunded` or `partially_refunded` once credit notes exist.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund_status: Option<&'static str>,
+    #[schema(value_type = Object)]
+    pub lines: serde_json::Value,
+    pub created_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub voided_at: Option<Timestamp>,
+}
+
+pub fn invoice_number(n: i64) -> String {
+    format!("INV-{n:06}")
+}
+
+fn money_text(minor: i64, currency: &str) -> String {
+    let digits = currency.parse::<Currency>().map_or(2, |c| c.minor_digits());
+    Decimal::new(minor, digits).to_string()
+}
+
+impl InvoiceOut {
+    pub fn from_record(r: &InvoiceRecord, credited_minor: i64) -> Self {
+        let refund_status = match credited_minor {
+            0 => None,
+            c if c >= r.total_minor => Some("refunded"),
+            _ => Some("partially_refunded"),
+        };
+        InvoiceOut {
+            id: r.id.clone(),
+            number: Some(invoice_number(r.number)),
+            customer: r.customer.clone(),
+            subscription: r.subscription.clone(),
+            status: r.status.as_str().to_owned(),
+            currency: r.currency.clone(),
+            period_start: r.period_start,
+            period_end: r.period_end,
+            total: money_text(r.total_minor, &r.currency),
+            credit_applied: money_text(r.credit_applied_minor, &r.currency),
+            amount_due: money_text(r.amount_due_minor, &r.currency),
+            credited: money_text(credited_minor, &r.currency),
+            refund_status,
+            lines: r.document.get("lines").cloned().unwrap_or_default(),
+            created_at: r.created_at,
+            paid_at: r.paid_at,
+            voided_at: r.voided_at,
+        }
+    }
+
+    /// A preview that is not stored.
+    pub fn from_draft(draft: &InvoiceDraft, customer: &str, subscription: Option<&str>, now: Timestamp) -> ApiResult<Self> {
+        let doc = serde_json::to_value(draft).map_err(ApiError::internal)?;
+        let period = draft.closing.or(draft.opening);
+        Ok(InvoiceOut {
+            id: "upcoming".into(),
+            number: None,
+            customer: customer.to_owned(),
+            subscription: subscription.map(str::to_owned),
+            status: "draft".into(),
+            currency: draft.currency.to_string(),
+            period_start: period.map(|p| p.start),
+            period_end: period.map(|p| p.end),
+            total: draft.total.to_decimal().to_string(),
+            credit_applied: draft.credit_applied.to_decimal().to_string(),
+            amount_due: draft.amount_due.to_decimal().to_string(),
+            credited: Money::zero(draft.currency).to_decimal().to_string(),
+            refund_status: None,
+            lines: doc.get("lines").cloned().unwrap_or_default(),
+            created_at: now,
+            paid_at: None,
+            voided_at: None,
+        })
+    }
+}
+
+/// The billing terms of a subscription on its catalog.
+pub fn terms(sub: &SubscriptionRecord, catalog: &Catalog) -> SubscriptionTerms {
+    SubscriptionTerms {
+        id: sub.id.clone(),
+        anchor: sub.billing_anchor,
+        interval: catalog.plans.get(&sub.plan).map_or(tollgate_core::catalog::Interval::Month, |p| p.interval()),
+        started_at: sub.started_at,
+        trial_end: sub.trial_end,
+        ends_at: sub.ends_at,
+    }
+}
+
+fn billing_period(p: tollgate_core::period::Period) -> ApiResult<BillingPeriod> {
+    BillingPeriod::new(p.start, p.end).map_err(|e| ApiError::internal(format!("period: {e}")))
+}
+
+/// The pricing request for one due invoice of a subscription, and what finalizing it consumes.
+pub async fn build_due_invoice(
+    store: &dyn Store,
+    sub: &SubscriptionRecord,
+    catalog: &Catalog,
+    due: &DueInvoice,
+) -> ApiResult<(InvoiceDraft, InvoiceEffects)> {
+    let (closing, opening, first) = match due {
+        DueInvoice::Opening { period } => (None, Some(*period), true),
+        DueInvoice::Closing { closing, opening } => (Some(*closing), *opening, false),
+    };
+    let usage = match closing {
+        Some(p) => period_usage(store, &sub.workspace, &sub.customer, catalog, p).await?,
+        None => BTreeMap::new(),
+    };
+    let addons: BTreeMap<String, Decimal> = sub
+        .addons
+        .as_object()
+        .map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), Decimal::from(v.as_u64()?)))).collect())
+        .unwrap_or_default();
+    let mut effects = InvoiceEffects::default();
+    let mut adjustments = Vec::new();
+    for pending in store.pending_charges(&sub.workspace, &sub.customer).await? {
+        let charge: Charge = serde_json::from_value(pending.charge.clone())
+            .map_err(|e| ApiError::internal(format!("pending charge {}: {e}", pending.id)))?;
+        adjustments.push(charge);
+        effects.pending_charges.push(pending.id);
+    }
+    let mut discounts = Vec::new();
+    for redemption in store.coupon_redemptions(&sub.workspace, &sub.customer).await? {
+        let Some(coupon) = catalog.coupons.get(&redemption.coupon) else { continue };
+        if coupon.duration.covers(u32::try_from(redemption.applied).unwrap_or(u32::MAX)) {
+            discounts.push(InvoiceDiscount::from_coupon(&redemption.coupon, coupon));
+            effects.coupon_redemptions.push(redemption.id);
+        }
+    }
+    let balance = store.credit_balance(&sub.workspace, &sub.customer).await?;
+    let request = InvoiceRequest {
+        plan: Some(sub.plan.clone()),
+        closing: closing.map(billing_period).transpose()?,
+        opening: opening.map(billing_period).transpose()?,
+        usage,
+        addons,
+        products: BTreeMap::new(),
+        first_invoice: first,
+        adjustments,
+        discounts,
+        credit_balance: (balance > 0).then(|| Money::from_minor(balance, catalog.currency)),
+    };
+    let draft = assemble(catalog, &request).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    effects.credit_used_minor = draft.credit_applied.minor();
+    // A coupon counts the invoices it discounted: an invoice of nothing uses none of it.
+    if draft.subtotal.is_zero() {
+        effects.coupon_redemptions.clear();
+    }
+    Ok((draft, effects))
+}
+
+/// The record of a finalized invoice (numbered by the store on insert).
+pub fn record(
+    sub_or_customer: (&str, &str, Option<&str>),
+    dedupe_key: String,
+    draft: &InvoiceDraft,
+    now: Timestamp,
+) -> ApiResult<InvoiceRecord> {
+    let (workspace, customer, subscription) = sub_or_customer;
+    let period = match (draft.closing, draft.opening) {
+        (Some(c), _) => Some((c.start, c.end)),
+        (None, Some(o)) => Some((o.start, o.end)),
+        (None, None) => None,
+    };
+    let paid = draft.amount_due.is_zero();
+    Ok(InvoiceRecord {
+        workspace: workspace.to_owned(),
+        id: crate::api::new_id("in"),
+        number: 0,
+        customer: customer.to_owned(),
+        subscription: subscription.map(str::to_owned),
+        dedupe_key,
+        status: if paid { InvoiceStatus::Paid } else { InvoiceStatus::Open },
+        currency: draft.currency.to_string(),
+        period_start: period.map(|p| p.0),
+        period_end: period.map(|p| p.1),
+        total_minor: draft.total.minor(),
+        credit_applied_minor: draft.credit_applied.minor(),
+        amount_due_minor: draft.amount_due.minor(),
+        document: serde_json::to_value(draft).map_err(ApiError::internal)?,
+        created_at: now,
+        paid_at: paid.then_some(now),
+        voided_at: None,
+    })
+}
+
+/// The next invoice of a subscription as it stands now: the opening invoice during a trial, else
+/// the one that will close the current period, with the usage so far.
+pub async fn upcoming_invoice(
+    store: &dyn Store,
+    sub: &SubscriptionRecord,
+    catalog: &Catalog,
+    now: Timestamp,
+) -> ApiResult<InvoiceDraft> {
+    let terms = terms(sub, catalog);
+    let due = if terms.activation() > now {
+        DueInvoice::Opening { period: terms.paid_period_at(now) }
+    } else {
+        let current = terms.paid_period_at(now);
+        let next = terms.paid_period_at(current.end);
+        let ends = sub.ends_at.is_some_and(|e| e <= current.end);
+        DueInvoice::Closing { closing: current, opening: (!ends).then_some(next) }
+    };
+    Ok(build_due_invoice(store, sub, catalog, &due).await?.0)
+}

@@ -1,0 +1,10 @@
+//! Billing: usage of a period read from aggregates, invoices built by the pure pricing engine,
+//! and the bill run that finalizes them exactly once.
+
+pub mod documents;
+pub mod invoices;
+pub mod run;
+pub mod usage;
+
+pub use invoices::{InvoiceOut, build_due_invoice, upcoming_invoice};
+pub use run::{BillRunReport, bill_run};

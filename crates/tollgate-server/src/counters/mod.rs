@@ -1,0 +1,613 @@
+//! Shared counters in Redis, for several Tollgate nodes on one store.
+//!
+//! One node keeps its counters in memory (`engine`); that stays the default and makes no Redis
+//! call. With a Redis URL, the counters that decide checks — request rate limits (fixed windows),
+//! calendar-period quotas and exact rolling windows — live in Redis instead, and every decision
+//! is one Lua script (`lua`) that reads, compares and adds atomically, so two nodes together
+//! never admit more than a limit. This module is the Redis side: programs in, replies out,
+//! connection health, the failure mode; `engine::shared` decides what to ask.
+//!
+//! When Redis fails, the backend opens a circuit for [`RETRY_AFTER_MS`]: calls fail at once
+//! (no timeout per request while Redis is down), every failure increments
+//! `tollgate_counter_backend_errors_total{op}`, `tollgate_counter_backend_up` drops to 0, and a
+//! warning is logged at most every [`LOG_EVERY_MS`] with the number of failures since the last.
+//! What a check does then is the configured [`FailureMode`].
+
+pub mod bus;
+pub mod keys;
+mod lua;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use rust_decimal::Decimal;
+
+/// Redis is not asked again for this long after a failure.
+pub const RETRY_AFTER_MS: i64 = 1_000;
+/// At most one warning per this many milliseconds while Redis fails.
+pub const LOG_EVERY_MS: i64 = 10_000;
+/// How long one Redis command may take before it counts as a failure.
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1_000);
+/// Keys whose counters could not be updated are deleted (and so re-seeded from the store) when
+/// Redis is back; past this many the oldest are dropped and a warning says so.
+const MAX_REPAIRS: usize = 100_000;
+
+/// What a check does when the shared counters cannot be reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureMode {
+    /// Answer from this node's own in-memory counters (each node then admits up to the limit on
+    /// its own): the product keeps working, limits are enforced per node until Redis is back.
+    #[default]
+    FailOpen,
+    /// Refuse checks that need a shared counter (`503`, code `counter_unavailable`).
+    FailClosed,
+}
+
+/// A failure mode that is not `fail_open` or `fail_closed`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0:?} is not a failure mode: use `fail_open` or `fail_closed`")]
+pub struct NotAFailureMode(pub String);
+
+impl std::str::FromStr for FailureMode {
+    type Err = NotAFailureMode;
+
+    /// `fail_open` / `fail_closed` (also with `-`, or just `open` / `closed`), for flags and
+    /// environment variables.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "fail_open" | "open" => Ok(FailureMode::FailOpen),
+            "fail_closed" | "closed" => Ok(FailureMode::FailClosed),
+            _ => Err(NotAFailureMode(s.to_owned())),
+        }
+    }
+}
+
+impl std::fmt::Display for FailureMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FailureMode::FailOpen => "fail_open",
+            FailureMode::FailClosed => "fail_closed",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CounterError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("redis is unavailable (a recent call failed; retrying in at most {RETRY_AFTER_MS} ms)")]
+    CircuitOpen,
+    #[error("redis answered something unexpected: {0}")]
+    Protocol(String),
+    #[error("quantity {quantity} is too large for a shared counter")]
+    OutOfRange { quantity: Decimal },
+}
+
+/// A counter in Redis.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Counter {
+    /// A scaled integer: a meter's raw value in one billing period.
+    Period { key: String, ttl_ms: u64 },
+    /// An exact rolling window: a sorted set of uses scored by second, and their total.
+    Window {
+        zset: String,
+        total: String,
+        len_seconds: u64,
+        ttl_ms: u64,
+    },
+}
+
+/// One request rate limit to count.
+#[derive(Debug, Clone)]
+pub struct RateHit {
+    pub key: String,
+    pub limit: u64,
+    pub ttl_ms: u64,
+}
+
+/// One quota to test, in the catalog's order.
+#[derive(Debug, Clone)]
+pub enum QuotaProbe {
+    /// Fits if the counter is at most `ceiling` (scaled; `None`: no limit, read only).
+    Counter {
+        counter: Counter,
+        ceiling: Option<i64>,
+        hard: bool,
+    },
+    /// Decided outside Redis (a meter Redis cannot count); only its place in the order matters.
+    Fixed { fits: bool, hard: bool },
+}
+
+/// One use to add to a counter (scaled `delta`; `at` and `member` for windows).
+#[derive(Debug, Clone)]
+pub struct Increment {
+    pub counter: Counter,
+    pub delta: i64,
+    pub at: i64,
+    pub member: String,
+}
+
+/// Everything one check asks of Redis, run as one script.
+#[derive(Debug, Clone, Default)]
+pub struct CheckProgram {
+    pub now: i64,
+    pub rates: Vec<RateHit>,
+    pub quotas: Vec<QuotaProbe>,
+    /// Added only if every rate limit and hard quota admits.
+    pub reserve: Vec<Increment>,
+}
+
+/// What the check script did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckReply {
+    /// These quotas' counters (0-based) do not exist yet: seed them and ask again. Nothing changed.
+    NeedSeed(Vec<usize>),
+    /// Rate limit `index` refused. `counts[i]`: rate counter `i` after this request (the last
+    /// one: the refusing counter, not incremented).
+    RateLimited { index: usize, counts: Vec<u64> },
+    /// Quota `index` refused; for a window, the second of the entry whose expiry makes room.
+    QuotaDenied {
+        index: usize,
+        counts: Vec<u64>,
+        used: Vec<Option<i64>>,
+        frees_at: Option<i64>,
+    },
+    /// Admitted (and reserved, if asked).
+    Admitted {
+        counts: Vec<u64>,
+        used: Vec<Option<i64>>,
+    },
+}
+
+/// A counter to create from the store's values.
+#[derive(Debug, Clone)]
+pub struct Seed {
+    pub counter: Counter,
+    /// The scaled value (for a window: the sum of its entries' deltas).
+    pub value: i64,
+    /// For a window: `(second, member)` of each use still inside it.
+    pub entries: Vec<(i64, String)>,
+}
+
+/// The Redis connection and its health.
+pub struct RedisCounters {
+    client: redis::Client,
+    conn: ConnectionManager,
+    mode: FailureMode,
+    scripts: lua::Scripts,
+    /// Unix milliseconds before which Redis is not asked (the circuit is open).
+    down_until: AtomicI64,
+    was_down: AtomicBool,
+    last_warning: AtomicI64,
+    failures_since_warning: AtomicU64,
+    needs_repair: AtomicBool,
+    repairs: Mutex<Vec<String>>,
+}
+
+fn unix_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// Fills KEYS once per distinct key and hands out 1-based indexes.
+#[derive(Default)]
+struct KeyTable {
+    keys: Vec<String>,
+    index: HashMap<String, usize>,
+}
+
+impl KeyTable {
+    fn of(&mut self, key: &str) -> usize {
+        if let Some(i) = self.index.get(key) {
+            return *i;
+        }
+        self.keys.push(key.to_owned());
+        self.index.insert(key.to_owned(), self.keys.len());
+        self.keys.len()
+    }
+
+    /// `(kind, key index, total index, window length)` of a counter.
+    fn counter(&mut self, counter: &Counter) -> (&'static str, usize, usize, u64) {
+        match counter {
+            Counter::Period { key, .. } => ("p", self.of(key), 0, 0),
+            Counter::Window {
+                zset,
+                total,
+                len_seconds,
+                ..
+            } => ("w", self.of(zset), self.of(total), *len_seconds),
+        }
+    }
+
+    fn increment(&mut self, args: &mut Vec<String>, inc: &Increment) {
+        let (kind, k, t, len) = self.counter(&inc.counter);
+        let ttl = match &inc.counter {
+            Counter::Period { ttl_ms, .. } | Counter::Window { ttl_ms, .. } => *ttl_ms,
+        };
+        args.extend([
+            kind.to_owned(),
+            k.to_string(),
+            t.to_string(),
+            len.to_string(),
+            inc.at.to_string(),
+            inc.member.clone(),
+            inc.delta.to_string(),
+            ttl.to_string(),
+        ]);
+    }
+}
+
+fn invocation<'a>(
+    script: &'a redis::Script,
+    keys: &KeyTable,
+    args: &[String],
+) -> redis::ScriptInvocation<'a> {
+    let mut inv = script.prepare_invoke();
+    for k in &keys.keys {
+        inv.key(k);
+    }
+    for a in args {
+        inv.arg(a);
+    }
+    inv
+}
+
+fn number<T: std::str::FromStr>(text: &str) -> Result<T, CounterError> {
+    text.parse()
+        .map_err(|_| CounterError::Protocol(format!("{text:?} is not a number")))
+}
+
+impl RedisCounters {
+    /// Prepares a connection to `url` without connecting: a node starts even while Redis is
+    /// down, and connects on first use.
+    pub fn new(url: &str, mode: FailureMode) -> Result<Self, CounterError> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(20))
+            .set_max_delay(Duration::from_millis(200));
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        metrics::gauge!("tollgate_counter_backend_up").set(1.0);
+        Ok(RedisCounters {
+            client,
+            conn,
+            mode,
+            scripts: lua::Scripts::new(),
+            down_until: AtomicI64::new(0),
+            was_down: AtomicBool::new(false),
+            last_warning: AtomicI64::new(0),
+            failures_since_warning: AtomicU64::new(0),
+            needs_repair: AtomicBool::new(false),
+            repairs: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn mode(&self) -> FailureMode {
+        self.mode
+    }
+
+    /// The client, for the invalidation subscriber's own connection.
+    pub fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    /// Whether Redis may be asked now (no failure in the last [`RETRY_AFTER_MS`]).
+    pub fn available(&self) -> bool {
+        unix_ms() >= self.down_until.load(Ordering::Relaxed)
+    }
+
+    /// Records a failure of `op`: opens the circuit, counts it, warns (rate-limited).
+    pub fn failed(&self, op: &'static str, error: &CounterError) {
+        if !matches!(error, CounterError::CircuitOpen) {
+            self.down_until
+                .store(unix_ms() + RETRY_AFTER_MS, Ordering::Relaxed);
+            if !self.was_down.swap(true, Ordering::Relaxed) {
+                metrics::gauge!("tollgate_counter_backend_up").set(0.0);
+            }
+        }
+        self.report(op, error);
+    }
+
+    /// Counts and logs (rate-limited) a failure without opening the circuit: for the
+    /// subscriber, whose connection is not the one checks use.
+    pub fn report(&self, op: &'static str, error: &CounterError) {
+        metrics::counter!("tollgate_counter_backend_errors_total", "op" => op).increment(1);
+        let now = unix_ms();
+        let suppressed = self.failures_since_warning.fetch_add(1, Ordering::Relaxed);
+        let last = self.last_warning.load(Ordering::Relaxed);
+        if now - last >= LOG_EVERY_MS
+            && self
+                .last_warning
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.failures_since_warning.store(0, Ordering::Relaxed);
+            tracing::warn!(
+                op,
+                %error,
+                failures_since_last_warning = suppressed + 1,
+                mode = ?self.mode,
+                "shared counters unavailable: checks {}",
+                match self.mode {
+                    FailureMode::FailOpen => "are answered from this node's own counters (fail open)",
+                    FailureMode::FailClosed => "that need a shared counter are refused (fail closed)",
+                }
+            );
+        }
+    }
+
+    /// Remembers counters that missed an update while Redis failed: they are deleted when Redis
+    /// is back, so the next use rebuilds them from the store (which has every committed event).
+    pub fn needs_rebuild(&self, counters: impl IntoIterator<Item = Counter>) {
+        let mut repairs = self.repairs.lock().expect("repairs lock");
+        for c in counters {
+            match c {
+                Counter::Period { key, .. } => repairs.push(key),
+                Counter::Window { zset, total, .. } => repairs.extend([total, zset]),
+            }
+        }
+        if repairs.len() > MAX_REPAIRS {
+            let excess = repairs.len() - MAX_REPAIRS;
+            repairs.drain(..excess);
+            tracing::warn!(
+                dropped = excess,
+                "too many shared counters to rebuild; some stay short until they expire"
+            );
+        }
+        self.needs_repair.store(true, Ordering::Relaxed);
+    }
+
+    /// A connection if Redis may be asked; first deletes counters that missed updates.
+    async fn connection(&self, op: &'static str) -> Result<ConnectionManager, CounterError> {
+        if !self.available() {
+            let e = CounterError::CircuitOpen;
+            self.failed(op, &e);
+            return Err(e);
+        }
+        let mut conn = self.conn.clone();
+        if self.needs_repair.swap(false, Ordering::Relaxed) {
+            let keys = std::mem::take(&mut *self.repairs.lock().expect("repairs lock"));
+            let mut pipe = redis::pipe();
+            for k in &keys {
+                pipe.del(k).ignore();
+            }
+            if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+                self.repairs.lock().expect("repairs lock").extend(keys);
+                self.needs_repair.store(true, Ordering::Relaxed);
+                return Err(self.fail(op, e.into()));
+            }
+            tracing::info!(
+                counters = keys.len(),
+                "rebuilding shared counters that missed updates"
+            );
+        }
+        Ok(conn)
+    }
+
+    fn fail(&self, op: &'static str, e: CounterError) -> CounterError {
+        self.failed(op, &e);
+        e
+    }
+
+    fn succeeded(&self) {
+        if self.was_down.swap(false, Ordering::Relaxed) {
+            metrics::gauge!("tollgate_counter_backend_up").set(1.0);
+            tracing::info!("shared counters reachable again");
+        }
+    }
+
+    async fn run(
+        &self,
+        op: &'static str,
+        script: &redis::Script,
+        keys: &KeyTable,
+        args: &[String],
+    ) -> Result<Vec<String>, CounterError> {
+        let mut conn = self.connection(op).await?;
+        match invocation(script, keys, args)
+            .invoke_async::<Vec<String>>(&mut conn)
+            .await
+        {
+            Ok(reply) => {
+                self.succeeded();
+                Ok(reply)
+            }
+            Err(e) => Err(self.fail(op, e.into())),
+        }
+    }
+
+    /// Runs a check program: see [`CheckReply`].
+    pub async fn check(&self, program: &CheckProgram) -> Result<CheckReply, CounterError> {
+        let mut keys = KeyTable::default();
+        let mut args = vec![program.now.to_string(), program.rates.len().to_string()];
+        for r in &program.rates {
+            let k = keys.of(&r.key);
+            args.extend([k.to_string(), r.limit.to_string(), r.ttl_ms.to_string()]);
+        }
+        args.push(program.quotas.len().to_string());
+        for q in &program.quotas {
+            let fields = match q {
+                QuotaProbe::Counter {
+                    counter,
+                    ceiling,
+                    hard,
+                } => {
+                    let (kind, k, t, len) = keys.counter(counter);
+                    let ceiling = ceiling.map(|c| c.to_string()).unwrap_or_default();
+                    [
+                        kind.to_owned(),
+                        k.to_string(),
+                        t.to_string(),
+                        len.to_string(),
+                        ceiling,
+                        flag(*hard),
+                        flag(true),
+                    ]
+                }
+                QuotaProbe::Fixed { fits, hard } => [
+                    "f".into(),
+                    "0".into(),
+                    "0".into(),
+                    "0".into(),
+                    String::new(),
+                    flag(*hard),
+                    flag(*fits),
+                ],
+            };
+            args.extend(fields);
+        }
+        args.push(program.reserve.len().to_string());
+        for inc in &program.reserve {
+            keys.increment(&mut args, inc);
+        }
+        let reply = self.run("check", &self.scripts.check, &keys, &args).await?;
+        parse_check(&reply).inspect_err(|e| self.failed("check", e))
+    }
+
+    /// Adds committed uses; returns the (0-based) increments whose counter does not exist.
+    pub async fn apply(
+        &self,
+        now: i64,
+        increments: &[Increment],
+    ) -> Result<Vec<usize>, CounterError> {
+        if increments.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut keys = KeyTable::default();
+        let mut args = vec![now.to_string(), increments.len().to_string()];
+        for inc in increments {
+            keys.increment(&mut args, inc);
+        }
+        let reply = self.run("apply", &self.scripts.apply, &keys, &args).await?;
+        reply
+            .iter()
+            .map(|i| number::<usize>(i).map(|i| i - 1))
+            .collect()
+    }
+
+    /// Takes back reserved uses.
+    pub async fn give_back(&self, now: i64, increments: &[Increment]) -> Result<(), CounterError> {
+        if increments.is_empty() {
+            return Ok(());
+        }
+        let mut keys = KeyTable::default();
+        let mut args = vec![now.to_string(), increments.len().to_string()];
+        for inc in increments {
+            keys.increment(&mut args, inc);
+        }
+        let mut conn = self.connection("give_back").await?;
+        match invocation(&self.scripts.give_back, &keys, &args)
+            .invoke_async::<i64>(&mut conn)
+            .await
+        {
+            Ok(_) => {
+                self.succeeded();
+                Ok(())
+            }
+            Err(e) => Err(self.fail("give_back", e.into())),
+        }
+    }
+
+    /// Creates counters that do not exist; `true` per seed that was written.
+    pub async fn seed(&self, seeds: &[Seed]) -> Result<Vec<bool>, CounterError> {
+        let mut keys = KeyTable::default();
+        let mut args = vec![seeds.len().to_string()];
+        for s in seeds {
+            let (kind, k, t, _) = keys.counter(&s.counter);
+            let ttl = match &s.counter {
+                Counter::Period { ttl_ms, .. } | Counter::Window { ttl_ms, .. } => *ttl_ms,
+            };
+            args.extend([
+                kind.to_owned(),
+                k.to_string(),
+                t.to_string(),
+                ttl.to_string(),
+            ]);
+            args.extend([s.value.to_string(), s.entries.len().to_string()]);
+            for (at, member) in &s.entries {
+                args.extend([at.to_string(), member.clone()]);
+            }
+        }
+        let reply = self.run("seed", &self.scripts.seed, &keys, &args).await?;
+        Ok(reply.iter().map(|s| s == "1").collect())
+    }
+
+    /// Publishes an invalidation to every node.
+    pub async fn publish(&self, channel: &str, payload: &str) -> Result<(), CounterError> {
+        let mut conn = self.connection("publish").await?;
+        match redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query_async::<i64>(&mut conn)
+            .await
+        {
+            Ok(_) => {
+                self.succeeded();
+                Ok(())
+            }
+            Err(e) => Err(self.fail("publish", e.into())),
+        }
+    }
+}
+
+fn flag(b: bool) -> String {
+    if b { "1".into() } else { "0".into() }
+}
+
+fn parse_check(reply: &[String]) -> Result<CheckReply, CounterError> {
+    let bad = || CounterError::Protocol(format!("check script replied {reply:?}"));
+    let status = reply.first().ok_or_else(bad)?;
+    if status == "seed" {
+        return reply[1..]
+            .iter()
+            .map(|i| number::<usize>(i).map(|i| i - 1))
+            .collect::<Result<_, _>>()
+            .map(CheckReply::NeedSeed);
+    }
+    if reply.len() < 4 {
+        return Err(bad());
+    }
+    let index = number::<usize>(&reply[1])?.saturating_sub(1);
+    let n_counts = number::<usize>(&reply[3])?;
+    let counts = reply
+        .get(4..4 + n_counts)
+        .ok_or_else(bad)?
+        .iter()
+        .map(|c| number::<u64>(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let used = reply[4 + n_counts..]
+        .iter()
+        .map(|u| {
+            if u.is_empty() {
+                Ok(None)
+            } else {
+                number::<i64>(u).map(Some)
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // A score is an integer second; Redis may print it in float notation.
+    let frees_at = match reply[2].as_str() {
+        "" => None,
+        s => Some(
+            s.parse::<i64>()
+                .or_else(|_| s.parse::<f64>().map(|f| f as i64))
+                .map_err(|_| bad())?,
+        ),
+    };
+    match status.as_str() {
+        "rate" => Ok(CheckReply::RateLimited { index, counts }),
+        "quota" => Ok(CheckReply::QuotaDenied {
+            index,
+            counts,
+            used,
+            frees_at,
+        }),
+        "ok" => Ok(CheckReply::Admitted { counts, used }),
+        _ => Err(bad()),
+    }
+}
