@@ -388,7 +388,12 @@ impl<'f> Layout<'f> {
             block.text_at(self.fonts, &right, style, 0.0, 0.0, width, Align::Right);
             for (i, line) in self
                 .fonts
-                .wrap(&left, style.weight, style.size, width - right_width - 12.0)
+                .wrap(
+                    &left,
+                    style.weight,
+                    style.size,
+                    (width - right_width - 12.0).max(width / 2.0),
+                )
                 .iter()
                 .enumerate()
             {

@@ -11,10 +11,11 @@ use krilla::num::NormalizedF32;
 use krilla::page::PageSettings;
 use krilla::paint::{Fill, Stroke};
 use krilla::surface::Surface;
+use krilla::text::{GlyphId, KrillaGlyph};
 
 use crate::PdfError;
 use crate::layout::{Op, PageSpec, Rgb};
-use crate::text::Fonts;
+use crate::text::{Fonts, Weight};
 
 /// Document-level facts written into the PDF's metadata (shown as the window title and
 /// used by search and archiving tools).
@@ -40,9 +41,12 @@ pub fn write_pdf(
     );
     let settings =
         PageSettings::from_wh(spec.width, spec.height).ok_or(PdfError::Geometry("page size"))?;
-    for ops in pages {
+    for (index, ops) in pages.iter().enumerate() {
         let mut page = document.start_page_with(settings.clone());
         let mut surface = page.surface();
+        if index == 0 {
+            claim_missing_glyph(&mut surface, fonts, pages);
+        }
         for op in ops {
             draw(&mut surface, fonts, op)?;
         }
@@ -52,6 +56,43 @@ pub fn write_pdf(
     document
         .finish()
         .map_err(|e| PdfError::Pdf(format!("{e:?}")))
+}
+
+/// Keeps characters the font lacks (CJK, emoji: drawn as the font's "missing glyph" box)
+/// in the PDF's text layer.
+///
+/// krilla maps each glyph to the text it was first drawn for and marks later uses with
+/// other text by `/ActualText`; but it never writes a mapping for the missing glyph, so the
+/// *first* missing character of a document would vanish from copy-paste and search. An
+/// invisible missing glyph drawn off the page first takes that unwritten mapping, so every
+/// real one gets its `/ActualText`. Only done for a font that needs it, since some PDF
+/// profiles (PDF/A) reject any use of the missing glyph.
+fn claim_missing_glyph(surface: &mut Surface, fonts: &Fonts, pages: &[Vec<Op>]) {
+    let missing = GlyphId::new(0);
+    for weight in [Weight::Regular, Weight::Bold] {
+        let needed = pages.iter().flatten().any(|op| match op {
+            Op::Text { text, style, .. } => {
+                style.weight == weight
+                    && fonts
+                        .shape(text, weight)
+                        .iter()
+                        .any(|g| g.glyph_id == missing)
+            }
+            _ => false,
+        });
+        if needed {
+            let glyph = KrillaGlyph::new(missing, 0.0, 0.0, 0.0, 0.0, 0..3, None);
+            let offscreen = Point::from_xy(-1000.0, -1000.0);
+            surface.draw_glyphs(
+                offscreen,
+                &[glyph],
+                fonts.pdf_font(weight),
+                "\u{fffd}",
+                1.0,
+                false,
+            );
+        }
+    }
 }
 
 fn fill(color: Rgb) -> Fill {

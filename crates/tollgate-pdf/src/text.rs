@@ -151,9 +151,16 @@ impl Fonts {
     /// Nothing is dropped: a newline starts a new line, lines break at spaces (the one space
     /// a break replaces is the only character not drawn), and a word wider than the whole
     /// width (an id, a URL) is cut between characters. A tab is drawn as four spaces since
-    /// the font has no tab glyph. Always returns at least one (possibly empty) line.
+    /// the font has no tab glyph; other control characters, invisible by definition, are
+    /// left out rather than drawn as the font's "missing glyph" box. Always returns at
+    /// least one (possibly empty) line.
     pub fn wrap(&self, text: &str, weight: Weight, size: f32, max_width: f32) -> Vec<String> {
-        let text = text.replace("\r\n", "\n").replace('\t', "    ");
+        let text: String = text
+            .replace("\r\n", "\n")
+            .replace('\t', "    ")
+            .chars()
+            .filter(|c| !c.is_control() || matches!(c, '\n' | '\r'))
+            .collect();
         let mut lines = Vec::new();
         for paragraph in text.split(['\n', '\r']) {
             self.wrap_paragraph(paragraph, weight, size, max_width, &mut lines);

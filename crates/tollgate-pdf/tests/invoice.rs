@@ -272,3 +272,42 @@ fn one_enormous_line_is_split_across_pages_without_losing_words() {
     assert!(page_count(dir.path(), &pdf) > 1);
     assert_shows(&pdftotext(dir.path(), &pdf), &description);
 }
+
+/// Scripts DejaVu Sans lacks (CJK, emoji) show as boxes, but their text must stay in the
+/// PDF's text layer (search, copy-paste, accounting tools that read PDFs); right-to-left
+/// text and control characters must not break rendering.
+#[test]
+fn text_the_font_lacks_stays_in_the_text_layer() {
+    let mut doc = invoice(vec![
+        line("株式会社テスト API 利用料", "1", None, "1.00"),
+        line("شركة الاختبار", "2", None, "2.00"),
+        line(
+            "Emoji 🚀 and tab\there and bell\u{7} end",
+            "3",
+            None,
+            "3.00",
+        ),
+        line("", "", None, ""),
+    ]);
+    doc.customer = "cus_1 · 山田太郎".to_owned();
+    let pdf = render_invoice(&doc).unwrap();
+    save("unusual.pdf", &pdf);
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = pdftotext(dir.path(), &pdf);
+    for expected in [
+        "cus_1 · 山田太郎",
+        "株式会社テスト API 利用料",
+        "Emoji 🚀 and tab here and bell end",
+    ] {
+        assert_shows(&text, expected);
+    }
+}
+
+/// Rendering is a pure function of the document (no clock, no random ids), so a stored
+/// PDF can be checked against a re-render and hashed as evidence.
+#[test]
+fn the_same_document_renders_to_the_same_bytes() {
+    let doc = invoice(eight_lines());
+    assert_eq!(render_invoice(&doc).unwrap(), render_invoice(&doc).unwrap());
+}

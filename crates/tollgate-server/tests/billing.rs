@@ -409,3 +409,40 @@ async fn invoices_are_immutable_and_only_move_through_their_lifecycle() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(mine["number"], "INV-000001");
 }
+
+#[tokio::test]
+async fn an_invoice_renders_as_a_pdf_with_its_lines_and_totals() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let ws = server.workspace("control-plane.yaml").await;
+    let clock = subscriber(&ws, "pdf", "starter", "2026-11-01T00:00:00Z", false, json!({"seat": 3, "policy_pack": 1})).await;
+    ws.advance(&clock, "2026-11-20T00:00:00Z").await;
+    use_meter(&ws, "pdf", "requests", 130_000).await;
+    ws.advance(&clock, "2026-12-01T00:00:00Z").await;
+    bill_run(&ws).await;
+    let invoice = invoices(&ws, "pdf").await.pop().unwrap();
+    let resp = server
+        .http
+        .get(format!("{}/v1/invoices/{}.pdf", server.base, invoice["id"].as_str().unwrap()))
+        .bearer_auth(&ws.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/pdf");
+    let bytes = resp.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"%PDF"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("invoice.pdf");
+    std::fs::write(&path, &bytes).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext runs (install poppler-utils)");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [invoice["number"].as_str().unwrap(), "465.00", "30.00", "87.00", "49.00", "299.00", "Amount due", "pdf"] {
+        assert!(text.contains(needle), "{needle:?} missing from the PDF text:\n{text}");
+    }
+}

@@ -1,0 +1,143 @@
+//! Billing at scale, measured (never asserted):
+//! - the upcoming invoice of one customer with many events (read from aggregates, so its cost
+//!   does not grow with the number of events);
+//! - a bill run over many customers.
+//!
+//! `cargo bench -p tollgate-server --bench billing` (defaults: 10,000,000 events, 100,000
+//! customers; override with `TOLLGATE_BENCH_EVENTS` and `TOLLGATE_BENCH_CUSTOMERS`). Runs on a
+//! SQLite file in a temporary directory with `synchronous=FULL`, as the server does.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tollgate_server::auth::Principal;
+use tollgate_server::clock::Clock;
+use tollgate_server::engine::{Engine, EventIn};
+
+/// A clock frozen at the end of November 2026, so the run bills a closed period.
+struct Frozen(jiff::Timestamp);
+
+impl Clock for Frozen {
+    fn now(&self) -> jiff::Timestamp {
+        self.0
+    }
+}
+
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(default)
+}
+
+async fn setup(now: jiff::Timestamp) -> (tempfile::TempDir, Arc<Engine>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = tollgate_store::SqliteStore::open(&dir.path().join("bench.db")).await.expect("store");
+    let store: Arc<dyn tollgate_store::Store> = Arc::new(store);
+    tollgate_server::bootstrap(store.as_ref(), None, now).await.expect("bootstrap");
+    let engine = Arc::new(Engine::new(store, Arc::new(Frozen(now))));
+    let catalog = tollgate_core::catalog::parse_yaml(include_str!("../../../examples/catalogs/lexecon.yaml")).expect("catalog");
+    engine.apply_catalog(tollgate_server::DEFAULT_WORKSPACE, catalog).await.expect("apply");
+    (dir, engine)
+}
+
+async fn subscribe(engine: &Engine, customer: &str, version: i64, start: jiff::Timestamp) {
+    let store = engine.store();
+    store
+        .create_customer(&tollgate_store::CustomerRecord {
+            workspace: tollgate_server::DEFAULT_WORKSPACE.into(),
+            id: customer.into(),
+            name: None,
+            email: None,
+            suspended: false,
+            has_payment_method: true,
+            test_clock: None,
+            metadata: json!({}),
+            created_at: start,
+        })
+        .await
+        .expect("customer");
+    store
+        .create_subscription(&tollgate_store::SubscriptionRecord {
+            workspace: tollgate_server::DEFAULT_WORKSPACE.into(),
+            id: format!("sub_{customer}"),
+            customer: customer.into(),
+            plan: "startup".into(),
+            catalog_version: version,
+            status: tollgate_store::SubscriptionStatus::Active,
+            addons: json!({}),
+            started_at: start,
+            billing_anchor: start,
+            trial_end: None,
+            canceled_at: None,
+            ends_at: None,
+        })
+        .await
+        .expect("subscription");
+}
+
+fn median(mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    (samples[samples.len() / 2], samples[(samples.len() * 99) / 100])
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let events = env_count("TOLLGATE_BENCH_EVENTS", 10_000_000);
+    let customers = env_count("TOLLGATE_BENCH_CUSTOMERS", 100_000);
+    let start: jiff::Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
+    let late_november: jiff::Timestamp = "2026-11-30T12:00:00Z".parse().unwrap();
+    runtime.block_on(async {
+        // 1. One customer with `events` decisions.
+        let (_dir, engine) = setup(late_november).await;
+        subscribe(&engine, "heavy", 1, start).await;
+        let admin = Principal::Admin { workspace: tollgate_server::DEFAULT_WORKSPACE.into() };
+        let began = Instant::now();
+        let mut sent = 0;
+        while sent < events {
+            let n = (events - sent).min(10_000);
+            let batch: Vec<EventIn> = (sent..sent + n)
+                .map(|i| EventIn {
+                    id: Some(format!("e{i}")),
+                    customer: Some("heavy".into()),
+                    event_type: Some("decision.evaluated".into()),
+                    timestamp: Some("2026-11-15T00:00:00Z".into()),
+                    subject: None,
+                    properties: json!({"actor": format!("a{}", i % 1000)}).as_object().unwrap().clone(),
+                })
+                .collect();
+            let report = engine.ingest(&admin, batch).await.expect("ingest");
+            assert_eq!(report.accepted, n);
+            sent += n;
+        }
+        let ingest = began.elapsed();
+        println!("ingested {events} events for one customer in {:.1} s ({:.0} events/s, in-process, batches of 10,000)",
+            ingest.as_secs_f64(), events as f64 / ingest.as_secs_f64());
+        let store = engine.store().clone();
+        let sub = store.list_subscriptions(tollgate_server::DEFAULT_WORKSPACE, "heavy").await.unwrap().remove(0);
+        let catalog = engine.catalog(tollgate_server::DEFAULT_WORKSPACE, 1).await.unwrap();
+        let mut samples = Vec::new();
+        let mut total = String::new();
+        for _ in 0..200 {
+            let t = Instant::now();
+            let draft = tollgate_server::billing::upcoming_invoice(store.as_ref(), &sub, &catalog.catalog, late_november).await.unwrap();
+            samples.push(t.elapsed());
+            total = draft.total.to_decimal().to_string();
+        }
+        let (p50, p99) = median(samples);
+        println!("| upcoming invoice, 1 customer, {events} events | p50 {:.3} ms | p99 {:.3} ms | total {total} |",
+            p50.as_secs_f64() * 1e3, p99.as_secs_f64() * 1e3);
+
+        // 2. A bill run over `customers` subscriptions.
+        let (_dir2, engine) = setup("2026-12-01T00:00:01Z".parse().unwrap()).await;
+        let began = Instant::now();
+        for i in 0..customers {
+            subscribe(&engine, &format!("c{i}"), 1, start).await;
+        }
+        println!("created {customers} customers and subscriptions in {:.1} s (one transaction each)", began.elapsed().as_secs_f64());
+        let began = Instant::now();
+        let report = tollgate_server::billing::bill_run(&engine, tollgate_server::DEFAULT_WORKSPACE, &|_, _| {}).await.unwrap();
+        let run = began.elapsed();
+        assert!(report.errors.is_empty(), "{:?}", report.errors.first());
+        println!("| bill run, {customers} subscriptions | {:.1} s | {} invoices | {:.0} invoices/s |",
+            run.as_secs_f64(), report.invoices_created, report.invoices_created as f64 / run.as_secs_f64());
+    });
+}
