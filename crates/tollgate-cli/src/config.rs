@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
+use tollgate_server::gateway::GatewayConfig;
 use tollgate_server::{RedisFailureMode, ServerConfig};
 
 /// Where the server listens when nothing says otherwise: loopback only, so a first run never
@@ -51,7 +52,7 @@ pub struct ServeArgs {
     #[arg(long, env = "TOLLGATE_REDIS_FAILURE_MODE", value_name = "MODE")]
     pub redis_failure_mode: Option<FailureMode>,
     /// A TOML config file (keys: listen, data_dir, database_url, admin_key, redis_url,
-    /// redis_failure_mode, log).
+    /// redis_failure_mode, log; a [gateway] section also starts the metering gateway).
     #[arg(long, env = "TOLLGATE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -79,7 +80,7 @@ impl From<FailureMode> for RedisFailureMode {
 
 /// The config file. Unknown keys are rejected: a misspelt `data-dir` silently falling back to
 /// the default would put the database somewhere the operator never looks.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<SocketAddr>,
@@ -90,14 +91,24 @@ pub struct FileConfig {
     pub redis_failure_mode: Option<FailureMode>,
     /// A tracing filter, e.g. `info` or `tollgate_server=debug,info`.
     pub log: Option<String>,
+    /// The `[gateway]` section, kept raw here: the server crate owns its format and reads it
+    /// from the file's text ([`GatewayConfig::from_toml`]), so its errors carry file lines.
+    pub gateway: Option<toml::Table>,
 }
 
 impl FileConfig {
-    /// Reads and parses a config file; errors name the file and, for TOML errors, the line.
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
+    /// Reads and parses a config file, with its `[gateway]` section if it has one; errors name
+    /// the file and, for TOML errors, the line.
+    pub fn load(path: &Path) -> anyhow::Result<(Self, Option<GatewayConfig>)> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
+        let invalid = || format!("invalid config file {}", path.display());
+        let file = Self::parse(&text).with_context(invalid)?;
+        let gateway = match file.gateway {
+            None => None,
+            Some(_) => Some(GatewayConfig::from_toml(&text).with_context(invalid)?),
+        };
+        Ok((file, gateway))
     }
 
     fn parse(text: &str) -> anyhow::Result<Self> {
@@ -111,6 +122,8 @@ impl FileConfig {
 pub struct ServeSettings {
     pub server: ServerConfig,
     pub log: String,
+    /// The metering gateway to run beside the API, from the file's `[gateway]` section.
+    pub gateway: Option<GatewayConfig>,
 }
 
 /// The environment variables read outside clap (clap handles the ones that mirror a flag).
@@ -132,11 +145,13 @@ impl Env {
 
 /// Merges flags/env, the config file named by `--config` (if any) and the defaults.
 pub fn resolve_from_env(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
-    let file = match &args.config {
+    let (file, gateway) = match &args.config {
         Some(path) => FileConfig::load(path)?,
-        None => FileConfig::default(),
+        None => (FileConfig::default(), None),
     };
-    Ok(resolve(args, file, Env::from_process()))
+    let mut settings = resolve(args, file, Env::from_process());
+    settings.gateway = gateway;
+    Ok(settings)
 }
 
 /// The precedence rule, kept free of I/O so it can be tested directly.
@@ -158,6 +173,7 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: Env) -> ServeSettings {
     ServeSettings {
         server,
         log: env.log.or(file.log).unwrap_or_else(|| DEFAULT_LOG.into()),
+        gateway: None,
     }
 }
 
@@ -245,5 +261,31 @@ mod tests {
         assert!(all.listen.is_some() && all.data_dir.is_some() && all.database_url.is_some());
         assert!(all.admin_key.is_some() && all.log.is_some());
         assert!(all.redis_url.is_some() && all.redis_failure_mode.is_some());
+        assert!(all.gateway.is_some());
+        let gateway = GatewayConfig::from_toml(&uncommented).unwrap();
+        assert!(!gateway.routes.is_empty());
+    }
+
+    #[test]
+    fn a_gateway_section_is_read_with_the_gateways_own_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tollgate.toml");
+        let good = "listen = \"127.0.0.1:0\"\n[gateway]\nlisten = \"127.0.0.1:0\"\n\
+                    upstream = \"http://127.0.0.1:9000\"\n\
+                    [[gateway.routes]]\npath = \"/v1/*\"\nmeter = \"api_calls\"\n";
+        std::fs::write(&path, good).unwrap();
+        let (file, gateway) = FileConfig::load(&path).unwrap();
+        assert!(file.listen.is_some());
+        assert_eq!(gateway.unwrap().routes.len(), 1);
+
+        std::fs::write(&path, good.replace("meter =", "metre =")).unwrap();
+        let err = format!("{:#}", FileConfig::load(&path).unwrap_err());
+        assert!(
+            err.contains("invalid config file") && err.contains("metre"),
+            "{err}"
+        );
+
+        std::fs::write(&path, "listen = \"127.0.0.1:0\"\n").unwrap();
+        assert!(FileConfig::load(&path).unwrap().1.is_none());
     }
 }

@@ -1,17 +1,21 @@
-//! `tollgate`: one binary to run the service (`serve`), try it with the field catalogs loaded
-//! (`demo`), and work with catalog files (`catalog validate | diff | apply`).
+//! `tollgate`: one binary to run the service (`serve`, `gateway`), try it with the field catalogs
+//! loaded (`demo`), work with catalog files (`catalog validate | diff | apply`), price a plan
+//! offline (`quote`) and close billing periods (`bill-run`).
 //!
 //! Every command reports user mistakes (a bad flag, an unreadable file, a taken port, a server
 //! that says no) as one plain `error:` message with its causes, never a panic or a debug dump.
 //! Exit codes: 0 success, 1 a failure (including an invalid catalog), 2 an unreadable input file
 //! or a usage error (clap's own convention).
 
+mod bill_run;
 mod catalog_cmd;
 mod config;
 mod demo;
 mod http;
+mod quote;
 mod serve;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -34,7 +38,28 @@ enum Command {
     /// Validate, compare and apply catalog files.
     #[command(subcommand)]
     Catalog(catalog_cmd::CatalogCommand),
+    /// Price one period of a plan for hypothetical usage, offline, from a catalog file.
+    Quote(quote::QuoteArgs),
+    /// Close billing periods: finalize every invoice owed up to now, in-process on the store.
+    BillRun(bill_run::BillRunArgs),
+    /// Run the server and the metering gateway of the config file's [gateway] section.
+    Gateway(config::ServeArgs),
 }
+
+/// An input file that could not be read at all: exit code 2, like `catalog validate`.
+#[derive(Debug)]
+pub struct InputError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: cannot read: {}", self.path.display(), self.source)
+    }
+}
+
+impl std::error::Error for InputError {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -42,7 +67,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {}", one_line(&error));
-            ExitCode::FAILURE
+            if error.chain().any(|e| e.is::<InputError>()) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -72,8 +101,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => {
             let settings = config::resolve_from_env(&args)?;
             init_tracing(&settings.log);
-            runtime()?.block_on(serve::run(settings.server))?;
+            runtime()?.block_on(serve::run(settings.server, settings.gateway))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Gateway(args) => {
+            let Some(path) = &args.config else {
+                anyhow::bail!("`tollgate gateway` needs --config FILE with a [gateway] section");
+            };
+            let settings = config::resolve_from_env(&args)?;
+            if settings.gateway.is_none() {
+                anyhow::bail!(
+                    "{} has no [gateway] section (see examples/tollgate.toml)",
+                    path.display()
+                );
+            }
+            init_tracing(&settings.log);
+            runtime()?.block_on(serve::run(settings.server, settings.gateway))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Quote(args) => {
+            quote::run(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BillRun(args) => {
+            init_tracing(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
+            runtime()?.block_on(bill_run::run(args))
         }
         Command::Demo(args) => {
             // The demo prints a summary meant to be read; routine server logs would bury it.

@@ -1,4 +1,6 @@
-//! `tollgate serve`: runs the server until Ctrl-C or SIGTERM, then shuts down gracefully.
+//! `tollgate serve`: runs the server until Ctrl-C or SIGTERM, then shuts down gracefully. With a
+//! `[gateway]` section in its config file (or as `tollgate gateway`), the metering gateway runs
+//! beside it on its own port, sharing the server's engine: one process, one set of counters.
 //!
 //! Graceful means: stop accepting, let in-flight requests finish (an acknowledged event is
 //! already durable, so nothing is lost either way). A second signal during the drain exits at
@@ -7,10 +9,11 @@
 use std::io::ErrorKind;
 
 use anyhow::Context;
+use tollgate_server::gateway::{GatewayConfig, GatewayError, RunningGateway, start_gateway};
 use tollgate_server::{RunningServer, ServerConfig, ServerError};
 
-/// Starts the server and serves until a shutdown signal.
-pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
+/// Starts the server (and the gateway, when configured) and serves until a shutdown signal.
+pub async fn run(config: ServerConfig, gateway: Option<GatewayConfig>) -> anyhow::Result<()> {
     let store = match &config.database_url {
         Some(_) => "PostgreSQL".to_string(),
         None => format!("SQLite in {}", config.data_dir.display()),
@@ -21,11 +24,73 @@ pub async fn run(config: ServerConfig) -> anyhow::Result<()> {
         );
     }
     let server = start(config).await?;
-    tracing::info!("serving http://{} ({store}); Ctrl-C to stop", server.addr);
+    let Some(gateway) = gateway else {
+        tracing::info!("serving http://{} ({store}); Ctrl-C to stop", server.addr);
+        shutdown_signal().await?;
+        stop(server).await?;
+        tracing::info!("stopped");
+        return Ok(());
+    };
+    let upstream = gateway
+        .upstream
+        .uri
+        .to_string()
+        .trim_end_matches('/')
+        .to_owned();
+    let routes = gateway.routes.len();
+    let gateway = match start_gateway(server.state.engine.clone(), gateway).await {
+        Ok(gateway) => gateway,
+        Err(e) => {
+            let _ = server.stop().await;
+            return Err(explain_gateway(e));
+        }
+    };
+    // On stdout, not in the log: the two addresses are what the operator (or a script) needs,
+    // and with port 0 in the config this is the only place they show.
+    println!("API      http://{} ({store})", server.addr);
+    println!(
+        "gateway  http://{} -> {upstream} ({routes} route{})",
+        gateway.addr,
+        if routes == 1 { "" } else { "s" }
+    );
+    println!("Ctrl-C to stop");
     shutdown_signal().await?;
-    stop(server).await?;
+    stop_both(gateway, server).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Stops the gateway first (no new proxied requests; those in flight finish and their usage is
+/// written through the still-open engine), then the API; a second signal exits at once.
+async fn stop_both(gateway: RunningGateway, server: RunningServer) -> anyhow::Result<()> {
+    tracing::info!("shutting down: finishing in-flight requests (signal again to exit now)");
+    let both = async {
+        let gateway = gateway.stop().await;
+        let server = server.stop().await;
+        gateway.context("the gateway stopped with an error")?;
+        server.context("the server stopped with an error")
+    };
+    tokio::select! {
+        result = both => result,
+        _ = shutdown_signal() => {
+            tracing::warn!("second signal: exiting without waiting");
+            Ok(())
+        }
+    }
+}
+
+/// A gateway start failure, worded like the server's.
+fn explain_gateway(error: GatewayError) -> anyhow::Error {
+    match &error {
+        GatewayError::Bind { addr, source } if source.kind() == ErrorKind::AddrInUse => {
+            anyhow::anyhow!(
+                "the gateway's port {} on {} is already in use; change `listen` in the [gateway] section",
+                addr.port(),
+                addr.ip()
+            )
+        }
+        _ => anyhow::Error::new(error).context("cannot start the gateway"),
+    }
 }
 
 /// [`tollgate_server::start`] with errors a user can act on.

@@ -446,3 +446,46 @@ async fn an_invoice_renders_as_a_pdf_with_its_lines_and_totals() {
         assert!(text.contains(needle), "{needle:?} missing from the PDF text:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn a_downgrade_waits_for_the_period_end_and_an_upgrade_is_prorated_at_once() {
+    each_backend(|backend| async move {
+        let server = TestServer::start(backend).await;
+        let ws = server.workspace("control-plane.yaml").await;
+        let clock = subscriber(&ws, "down", "professional", "2026-11-01T00:00:00Z", false, json!({})).await;
+        bill_run(&ws).await;
+        ws.advance(&clock, "2026-11-16T00:00:00Z").await;
+        let (_, subs) = ws.call(Method::GET, "/v1/customers/down/subscriptions", None).await;
+        let sub = subs[0]["id"].as_str().unwrap().to_owned();
+        let answer = ws.post(&format!("/v1/customers/down/subscriptions/{sub}/change"), json!({"plan": "starter"})).await;
+        assert_eq!(answer["plan"], "professional", "still professional until the period ends");
+        assert_eq!(answer["scheduled_plan"], "starter");
+        assert_eq!(answer["scheduled_at"], "2026-12-01T00:00:00Z");
+        // Entitlements stay those of professional (SSO) until then.
+        assert_eq!(ws.check(json!({"customer": "down", "feature": "sso"})).await["allowed"], true);
+        ws.advance(&clock, "2026-12-01T00:00:00Z").await;
+        bill_run(&ws).await;
+        let all = invoices(&ws, "down").await;
+        let totals: Vec<&str> = all.iter().map(|i| i["total"].as_str().unwrap()).collect();
+        assert_eq!(totals, ["999.00", "0.00", "299.00"], "opening, November closed on professional, December on starter");
+        assert_eq!(ws.check(json!({"customer": "down", "feature": "sso"})).await["allowed"], false);
+        // An upgrade takes effect at once, prorated: 15 of 31 December days of 999 - 299.
+        ws.advance(&clock, "2026-12-17T00:00:00Z").await;
+        let up = ws.post(&format!("/v1/customers/down/subscriptions/{sub}/change"), json!({"plan": "professional"})).await;
+        assert_eq!(up["plan"], "professional");
+        assert_eq!(ws.check(json!({"customer": "down", "feature": "sso"})).await["allowed"], true);
+        ws.advance(&clock, "2027-01-01T00:00:00Z").await;
+        bill_run(&ws).await;
+        let jan = invoices(&ws, "down").await.pop().unwrap();
+        let prorated: rust_decimal::Decimal = jan["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["period"]["start"] == "2026-12-17T00:00:00Z")
+            .map(|l| l["amount"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap())
+            .sum();
+        // (999 - 299) x 15/31 = 338.709... -> 338.71 (credit and charge rounded per line).
+        assert!((prorated - rust_decimal::Decimal::new(33871, 2)).abs() <= rust_decimal::Decimal::new(1, 2), "{jan:#}");
+    })
+    .await;
+}

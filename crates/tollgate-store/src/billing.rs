@@ -144,8 +144,29 @@ pub struct CreditEntryRecord {
     pub created_at: Timestamp,
 }
 
+/// A plan change that takes effect later (a downgrade at the period end).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduledChangeRecord {
+    pub workspace: String,
+    pub id: String,
+    pub subscription: String,
+    pub customer: String,
+    pub plan: String,
+    /// Add-on quantities after the change.
+    pub addons: serde_json::Value,
+    pub effective_at: Timestamp,
+    pub created_at: Timestamp,
+    pub applied_at: Option<Timestamp>,
+}
+
 #[async_trait]
 pub trait BillingStore: Send + Sync {
+    /// Schedules a plan change, replacing any not yet applied for the same subscription.
+    async fn schedule_change(&self, change: &ScheduledChangeRecord) -> StoreResult<()>;
+    /// The change not yet applied of a subscription, if any.
+    async fn scheduled_change(&self, workspace: &str, subscription: &str) -> StoreResult<Option<ScheduledChangeRecord>>;
+    async fn mark_change_applied(&self, workspace: &str, id: &str, at: Timestamp) -> StoreResult<()>;
+
     /// Inserts an invoice (its `number` is ignored and assigned), with its effects, in one
     /// transaction. Same `dedupe_key` again: `Exists`, and nothing is written.
     async fn insert_invoice(&self, invoice: &InvoiceRecord, effects: &InvoiceEffects) -> StoreResult<InvoiceInsert>;
@@ -246,6 +267,13 @@ pub(crate) mod sql {
          FROM coupon_redemptions WHERE workspace = $1 AND customer = $2 ORDER BY created_at, id";
     pub const WORKSPACE_SUBSCRIPTIONS: &str = "SELECT workspace, id, customer, plan, catalog_version, status, CAST(addons AS TEXT) AS addons, \
          started_at, billing_anchor, trial_end, canceled_at, ends_at FROM subscriptions WHERE workspace = $1 ORDER BY id";
+    pub const CANCEL_SCHEDULED: &str = "DELETE FROM scheduled_changes WHERE workspace = $1 AND subscription = $2 AND applied_at IS NULL";
+    pub const INSERT_SCHEDULED: &str = "INSERT INTO scheduled_changes \
+         (workspace, id, subscription, customer, plan, addons, effective_at, created_at, applied_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    pub const SCHEDULED: &str = "SELECT workspace, id, subscription, customer, plan, addons, effective_at, created_at, applied_at \
+         FROM scheduled_changes WHERE workspace = $1 AND subscription = $2 AND applied_at IS NULL";
+    pub const MARK_APPLIED: &str = "UPDATE scheduled_changes SET applied_at = $1 WHERE workspace = $2 AND id = $3";
     pub const WORKSPACES: &str = "SELECT workspace, name, created_at FROM workspaces ORDER BY workspace";
 }
 
@@ -304,6 +332,20 @@ pub(crate) mod decode {
         })
     }
 
+    pub fn scheduled_change(r: &impl Columns) -> StoreResult<ScheduledChangeRecord> {
+        Ok(ScheduledChangeRecord {
+            workspace: r.text("workspace")?,
+            id: r.text("id")?,
+            subscription: r.text("subscription")?,
+            customer: r.text("customer")?,
+            plan: r.text("plan")?,
+            addons: crate::codec::json(&r.text("addons")?)?,
+            effective_at: r.time("effective_at")?,
+            created_at: r.time("created_at")?,
+            applied_at: r.opt_time("applied_at")?,
+        })
+    }
+
     pub fn redemption(r: &impl Columns) -> StoreResult<CouponRedemptionRecord> {
         Ok(CouponRedemptionRecord {
             workspace: r.text("workspace")?,
@@ -322,6 +364,39 @@ macro_rules! impl_billing_store {
     ($store:ty, write: |$w:ident, $ww:ident| $write:expr, read: |$r:ident, $rw:ident| $read:expr, unscoped: |$u:ident| $unscoped:expr $(,)?) => {
         #[async_trait::async_trait]
         impl $crate::billing::BillingStore for $store {
+            async fn schedule_change(&self, c: &$crate::billing::ScheduledChangeRecord) -> $crate::StoreResult<()> {
+                use $crate::billing::sql;
+                let mut tx = { let $w = self; let $ww = c.workspace.as_str(); $write }.await?;
+                sqlx::query(sql::CANCEL_SCHEDULED).bind(&c.workspace).bind(&c.subscription).execute(&mut *tx).await?;
+                sqlx::query(sql::INSERT_SCHEDULED)
+                    .bind(&c.workspace)
+                    .bind(&c.id)
+                    .bind(&c.subscription)
+                    .bind(&c.customer)
+                    .bind(&c.plan)
+                    .bind($crate::codec::json_text(&c.addons))
+                    .bind($crate::codec::micros(c.effective_at))
+                    .bind($crate::codec::micros(c.created_at))
+                    .bind($crate::codec::opt_micros(c.applied_at))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn scheduled_change(&self, workspace: &str, subscription: &str) -> $crate::StoreResult<Option<$crate::billing::ScheduledChangeRecord>> {
+                let mut tx = { let $r = self; let $rw = workspace; $read }.await?;
+                let row = sqlx::query($crate::billing::sql::SCHEDULED).bind(workspace).bind(subscription).fetch_optional(&mut *tx).await?;
+                row.map(|r| $crate::billing::decode::scheduled_change(&r)).transpose()
+            }
+
+            async fn mark_change_applied(&self, workspace: &str, id: &str, at: jiff::Timestamp) -> $crate::StoreResult<()> {
+                let mut tx = { let $w = self; let $ww = workspace; $write }.await?;
+                sqlx::query($crate::billing::sql::MARK_APPLIED).bind($crate::codec::micros(at)).bind(workspace).bind(id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn insert_invoice(
                 &self,
                 inv: &$crate::billing::InvoiceRecord,

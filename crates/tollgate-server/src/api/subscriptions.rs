@@ -51,6 +51,12 @@ pub struct SubscriptionOut {
     pub trial_end: Option<Timestamp>,
     #[schema(value_type = Option<String>)]
     pub ends_at: Option<Timestamp>,
+    /// A downgrade waiting for the period end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled_plan: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub scheduled_at: Option<Timestamp>,
 }
 
 fn out(sub: SubscriptionRecord, catalog: &CompiledCatalog, now: Timestamp) -> SubscriptionOut {
@@ -69,6 +75,8 @@ fn out(sub: SubscriptionRecord, catalog: &CompiledCatalog, now: Timestamp) -> Su
         current_period_end: period.end,
         trial_end: sub.trial_end,
         ends_at: sub.ends_at,
+        scheduled_plan: None,
+        scheduled_at: None,
     }
 }
 
@@ -170,7 +178,13 @@ pub async fn list(
     let mut result = Vec::new();
     for sub in state.engine.store().list_subscriptions(workspace, &customer).await? {
         let catalog = state.engine.catalog(workspace, sub.catalog_version).await?;
-        result.push(out(sub, &catalog, now));
+        let scheduled = state.engine.store().scheduled_change(workspace, &sub.id).await?;
+        let mut answer = out(sub, &catalog, now);
+        if let Some(change) = scheduled {
+            answer.scheduled_plan = Some(change.plan);
+            answer.scheduled_at = Some(change.effective_at);
+        }
+        result.push(answer);
     }
     Ok(Json(result))
 }
@@ -192,6 +206,9 @@ pub struct PlanChangeIn {
     /// New add-on quantities; default: keep the current ones.
     #[schema(value_type = Option<Object>)]
     pub addons: Option<IndexMap<String, u32>>,
+    /// Apply a downgrade at once instead of at the end of the current period.
+    #[serde(default)]
+    pub immediately: bool,
 }
 
 /// Moves the subscription to another plan of the latest catalog, at once.
@@ -213,6 +230,27 @@ pub async fn change_plan(
     let catalog = latest(&state, workspace).await?;
     let addons = body.addons.unwrap_or_else(|| serde_json::from_value(sub.addons.clone()).unwrap_or_default());
     check_plan_and_addons(&catalog, &body.plan, &addons)?;
+    if let Some(effective_at) = downgrade_at(&state, &sub, &catalog, &body.plan, now).await?.filter(|_| !body.immediately) {
+        state
+            .engine
+            .store()
+            .schedule_change(&tollgate_store::billing::ScheduledChangeRecord {
+                workspace: workspace.to_owned(),
+                id: new_id("sch"),
+                subscription: sub.id.clone(),
+                customer: customer.clone(),
+                plan: body.plan.clone(),
+                addons: serde_json::to_value(&addons).map_err(ApiError::internal)?,
+                effective_at,
+                created_at: now,
+                applied_at: None,
+            })
+            .await?;
+        let mut answer = out(sub, &catalog, now);
+        answer.scheduled_plan = Some(body.plan);
+        answer.scheduled_at = Some(effective_at);
+        return Ok(Json(answer));
+    }
     let prorations = prorations(&state, &sub, &catalog, &body.plan, &addons, now).await?;
     let new_interval = catalog.catalog.plans[&body.plan].interval();
     let old_interval = state.engine.catalog(workspace, sub.catalog_version).await?.catalog.plans.get(&sub.plan).map(|p| p.interval());
@@ -239,6 +277,25 @@ pub async fn change_plan(
     }
     state.engine.refresh_customer(workspace, &customer).await?;
     Ok(Json(out(sub, &catalog, now)))
+}
+
+/// When a change to `new_plan` is a downgrade (a lower monthly base on the same interval) of a
+/// paid subscription: the end of the current period, when it takes effect.
+async fn downgrade_at(
+    state: &AppState,
+    sub: &SubscriptionRecord,
+    catalog: &CompiledCatalog,
+    new_plan: &str,
+    now: Timestamp,
+) -> ApiResult<Option<Timestamp>> {
+    let old_catalog = state.engine.catalog(&sub.workspace, sub.catalog_version).await?;
+    let (Some(old), Some(new)) = (old_catalog.catalog.plans.get(&sub.plan), catalog.catalog.plans.get(new_plan)) else {
+        return Ok(None);
+    };
+    let terms = crate::billing::invoices::terms(sub, &old_catalog.catalog);
+    let paid = terms.activation() <= now;
+    let downgrade = new.monthly_base() < old.monthly_base() && new.interval() == old.interval();
+    Ok((paid && downgrade).then(|| terms.paid_period_at(now).end))
 }
 
 /// Charges (or credits) for the rest of the current paid period when the plan or add-on

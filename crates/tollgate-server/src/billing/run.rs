@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 
 use serde::Serialize;
+use tollgate_core::schedule::DueInvoice;
 use tollgate_store::billing::InvoiceInsert;
 use tollgate_store::{SubscriptionRecord, SubscriptionStatus};
 
@@ -80,21 +81,59 @@ async fn bill_subscription(engine: &Engine, mut sub: SubscriptionRecord, report:
     }
 
     let existing: HashSet<String> = store.invoice_keys(&sub.workspace, &sub.id).await?.into_iter().collect();
+    let mut scheduled = store.scheduled_change(&sub.workspace, &sub.id).await?;
     for due in terms(&sub, &catalog.catalog).due_invoices(now) {
         let key = due.key(&sub.id);
+        // A downgrade scheduled for this period end: the closing invoice bills the old plan's
+        // usage only, the plan changes, and an opening invoice bills the new plan in advance.
+        if let (Some(change), DueInvoice::Closing { closing, opening: Some(next) }) = (&scheduled, &due) {
+            if change.effective_at <= closing.end {
+                let closing_only = DueInvoice::Closing { closing: *closing, opening: None };
+                finalize(engine, &sub, &catalog.catalog, &closing_only, key, now, report).await?;
+                sub.plan = change.plan.clone();
+                sub.addons = change.addons.clone();
+                if let Some(latest) = engine.latest_catalog(&sub.workspace).await? {
+                    sub.catalog_version = latest.version;
+                }
+                store.update_subscription(&sub).await?;
+                store.mark_change_applied(&sub.workspace, &change.id, now).await?;
+                engine.refresh_customer(&sub.workspace, &sub.customer).await?;
+                catalog = engine.catalog(&sub.workspace, sub.catalog_version).await?;
+                let opening = DueInvoice::Opening { period: *next };
+                let opening_key = opening.key(&sub.id);
+                finalize(engine, &sub, &catalog.catalog, &opening, opening_key, now, report).await?;
+                scheduled = None;
+                continue;
+            }
+        }
         if existing.contains(&key) {
             report.invoices_existing += 1;
             continue;
         }
-        let (draft, effects) = build_due_invoice(store.as_ref(), &sub, &catalog.catalog, &due).await?;
-        let invoice = record((&sub.workspace, &sub.customer, Some(&sub.id)), key, &draft, now)?;
-        match store.insert_invoice(&invoice, &effects).await? {
-            InvoiceInsert::Created(created) => {
-                report.invoices_created += 1;
-                report.created.push(created.id);
-            }
-            InvoiceInsert::Exists(_) => report.invoices_existing += 1,
+        finalize(engine, &sub, &catalog.catalog, &due, key, now, report).await?;
+    }
+    Ok(())
+}
+
+/// Builds and stores one invoice; an invoice already stored under its key is left alone.
+async fn finalize(
+    engine: &Engine,
+    sub: &SubscriptionRecord,
+    catalog: &tollgate_core::catalog::Catalog,
+    due: &DueInvoice,
+    key: String,
+    now: jiff::Timestamp,
+    report: &mut BillRunReport,
+) -> ApiResult<()> {
+    let store = engine.store();
+    let (draft, effects) = build_due_invoice(store.as_ref(), sub, catalog, due).await?;
+    let invoice = record((&sub.workspace, &sub.customer, Some(&sub.id)), key, &draft, now)?;
+    match store.insert_invoice(&invoice, &effects).await? {
+        InvoiceInsert::Created(created) => {
+            report.invoices_created += 1;
+            report.created.push(created.id);
         }
+        InvoiceInsert::Exists(_) => report.invoices_existing += 1,
     }
     Ok(())
 }

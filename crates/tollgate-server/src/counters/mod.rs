@@ -16,8 +16,10 @@
 pub mod bus;
 pub mod keys;
 mod lua;
+mod program;
 
-use std::collections::HashMap;
+pub use program::{CheckProgram, CheckReply, Counter, Increment, QuotaProbe, RateHit, Seed};
+
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
@@ -87,92 +89,6 @@ pub enum CounterError {
     OutOfRange { quantity: Decimal },
 }
 
-/// A counter in Redis.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Counter {
-    /// A scaled integer: a meter's raw value in one billing period.
-    Period { key: String, ttl_ms: u64 },
-    /// An exact rolling window: a sorted set of uses scored by second, and their total.
-    Window {
-        zset: String,
-        total: String,
-        len_seconds: u64,
-        ttl_ms: u64,
-    },
-}
-
-/// One request rate limit to count.
-#[derive(Debug, Clone)]
-pub struct RateHit {
-    pub key: String,
-    pub limit: u64,
-    pub ttl_ms: u64,
-}
-
-/// One quota to test, in the catalog's order.
-#[derive(Debug, Clone)]
-pub enum QuotaProbe {
-    /// Fits if the counter is at most `ceiling` (scaled; `None`: no limit, read only).
-    Counter {
-        counter: Counter,
-        ceiling: Option<i64>,
-        hard: bool,
-    },
-    /// Decided outside Redis (a meter Redis cannot count); only its place in the order matters.
-    Fixed { fits: bool, hard: bool },
-}
-
-/// One use to add to a counter (scaled `delta`; `at` and `member` for windows).
-#[derive(Debug, Clone)]
-pub struct Increment {
-    pub counter: Counter,
-    pub delta: i64,
-    pub at: i64,
-    pub member: String,
-}
-
-/// Everything one check asks of Redis, run as one script.
-#[derive(Debug, Clone, Default)]
-pub struct CheckProgram {
-    pub now: i64,
-    pub rates: Vec<RateHit>,
-    pub quotas: Vec<QuotaProbe>,
-    /// Added only if every rate limit and hard quota admits.
-    pub reserve: Vec<Increment>,
-}
-
-/// What the check script did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CheckReply {
-    /// These quotas' counters (0-based) do not exist yet: seed them and ask again. Nothing changed.
-    NeedSeed(Vec<usize>),
-    /// Rate limit `index` refused. `counts[i]`: rate counter `i` after this request (the last
-    /// one: the refusing counter, not incremented).
-    RateLimited { index: usize, counts: Vec<u64> },
-    /// Quota `index` refused; for a window, the second of the entry whose expiry makes room.
-    QuotaDenied {
-        index: usize,
-        counts: Vec<u64>,
-        used: Vec<Option<i64>>,
-        frees_at: Option<i64>,
-    },
-    /// Admitted (and reserved, if asked).
-    Admitted {
-        counts: Vec<u64>,
-        used: Vec<Option<i64>>,
-    },
-}
-
-/// A counter to create from the store's values.
-#[derive(Debug, Clone)]
-pub struct Seed {
-    pub counter: Counter,
-    /// The scaled value (for a window: the sum of its entries' deltas).
-    pub value: i64,
-    /// For a window: `(second, member)` of each use still inside it.
-    pub entries: Vec<(i64, String)>,
-}
-
 /// The Redis connection and its health.
 pub struct RedisCounters {
     client: redis::Client,
@@ -190,74 +106,6 @@ pub struct RedisCounters {
 
 fn unix_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
-}
-
-/// Fills KEYS once per distinct key and hands out 1-based indexes.
-#[derive(Default)]
-struct KeyTable {
-    keys: Vec<String>,
-    index: HashMap<String, usize>,
-}
-
-impl KeyTable {
-    fn of(&mut self, key: &str) -> usize {
-        if let Some(i) = self.index.get(key) {
-            return *i;
-        }
-        self.keys.push(key.to_owned());
-        self.index.insert(key.to_owned(), self.keys.len());
-        self.keys.len()
-    }
-
-    /// `(kind, key index, total index, window length)` of a counter.
-    fn counter(&mut self, counter: &Counter) -> (&'static str, usize, usize, u64) {
-        match counter {
-            Counter::Period { key, .. } => ("p", self.of(key), 0, 0),
-            Counter::Window {
-                zset,
-                total,
-                len_seconds,
-                ..
-            } => ("w", self.of(zset), self.of(total), *len_seconds),
-        }
-    }
-
-    fn increment(&mut self, args: &mut Vec<String>, inc: &Increment) {
-        let (kind, k, t, len) = self.counter(&inc.counter);
-        let ttl = match &inc.counter {
-            Counter::Period { ttl_ms, .. } | Counter::Window { ttl_ms, .. } => *ttl_ms,
-        };
-        args.extend([
-            kind.to_owned(),
-            k.to_string(),
-            t.to_string(),
-            len.to_string(),
-            inc.at.to_string(),
-            inc.member.clone(),
-            inc.delta.to_string(),
-            ttl.to_string(),
-        ]);
-    }
-}
-
-fn invocation<'a>(
-    script: &'a redis::Script,
-    keys: &KeyTable,
-    args: &[String],
-) -> redis::ScriptInvocation<'a> {
-    let mut inv = script.prepare_invoke();
-    for k in &keys.keys {
-        inv.key(k);
-    }
-    for a in args {
-        inv.arg(a);
-    }
-    inv
-}
-
-fn number<T: std::str::FromStr>(text: &str) -> Result<T, CounterError> {
-    text.parse()
-        .map_err(|_| CounterError::Protocol(format!("{text:?} is not a number")))
 }
 
 impl RedisCounters {
@@ -405,11 +253,11 @@ impl RedisCounters {
         &self,
         op: &'static str,
         script: &redis::Script,
-        keys: &KeyTable,
+        keys: &program::KeyTable,
         args: &[String],
     ) -> Result<Vec<String>, CounterError> {
         let mut conn = self.connection(op).await?;
-        match invocation(script, keys, args)
+        match program::invocation(script, keys, args)
             .invoke_async::<Vec<String>>(&mut conn)
             .await
         {
@@ -423,50 +271,9 @@ impl RedisCounters {
 
     /// Runs a check program: see [`CheckReply`].
     pub async fn check(&self, program: &CheckProgram) -> Result<CheckReply, CounterError> {
-        let mut keys = KeyTable::default();
-        let mut args = vec![program.now.to_string(), program.rates.len().to_string()];
-        for r in &program.rates {
-            let k = keys.of(&r.key);
-            args.extend([k.to_string(), r.limit.to_string(), r.ttl_ms.to_string()]);
-        }
-        args.push(program.quotas.len().to_string());
-        for q in &program.quotas {
-            let fields = match q {
-                QuotaProbe::Counter {
-                    counter,
-                    ceiling,
-                    hard,
-                } => {
-                    let (kind, k, t, len) = keys.counter(counter);
-                    let ceiling = ceiling.map(|c| c.to_string()).unwrap_or_default();
-                    [
-                        kind.to_owned(),
-                        k.to_string(),
-                        t.to_string(),
-                        len.to_string(),
-                        ceiling,
-                        flag(*hard),
-                        flag(true),
-                    ]
-                }
-                QuotaProbe::Fixed { fits, hard } => [
-                    "f".into(),
-                    "0".into(),
-                    "0".into(),
-                    "0".into(),
-                    String::new(),
-                    flag(*hard),
-                    flag(*fits),
-                ],
-            };
-            args.extend(fields);
-        }
-        args.push(program.reserve.len().to_string());
-        for inc in &program.reserve {
-            keys.increment(&mut args, inc);
-        }
+        let (keys, args) = program::encode_check(program);
         let reply = self.run("check", &self.scripts.check, &keys, &args).await?;
-        parse_check(&reply).inspect_err(|e| self.failed("check", e))
+        program::parse_check(&reply).inspect_err(|e| self.failed("check", e))
     }
 
     /// Adds committed uses; returns the (0-based) increments whose counter does not exist.
@@ -478,15 +285,11 @@ impl RedisCounters {
         if increments.is_empty() {
             return Ok(Vec::new());
         }
-        let mut keys = KeyTable::default();
-        let mut args = vec![now.to_string(), increments.len().to_string()];
-        for inc in increments {
-            keys.increment(&mut args, inc);
-        }
+        let (keys, args) = program::encode_increments(now, increments);
         let reply = self.run("apply", &self.scripts.apply, &keys, &args).await?;
         reply
             .iter()
-            .map(|i| number::<usize>(i).map(|i| i - 1))
+            .map(|i| program::number::<usize>(i).map(|i| i - 1))
             .collect()
     }
 
@@ -495,13 +298,9 @@ impl RedisCounters {
         if increments.is_empty() {
             return Ok(());
         }
-        let mut keys = KeyTable::default();
-        let mut args = vec![now.to_string(), increments.len().to_string()];
-        for inc in increments {
-            keys.increment(&mut args, inc);
-        }
+        let (keys, args) = program::encode_increments(now, increments);
         let mut conn = self.connection("give_back").await?;
-        match invocation(&self.scripts.give_back, &keys, &args)
+        match program::invocation(&self.scripts.give_back, &keys, &args)
             .invoke_async::<i64>(&mut conn)
             .await
         {
@@ -515,24 +314,7 @@ impl RedisCounters {
 
     /// Creates counters that do not exist; `true` per seed that was written.
     pub async fn seed(&self, seeds: &[Seed]) -> Result<Vec<bool>, CounterError> {
-        let mut keys = KeyTable::default();
-        let mut args = vec![seeds.len().to_string()];
-        for s in seeds {
-            let (kind, k, t, _) = keys.counter(&s.counter);
-            let ttl = match &s.counter {
-                Counter::Period { ttl_ms, .. } | Counter::Window { ttl_ms, .. } => *ttl_ms,
-            };
-            args.extend([
-                kind.to_owned(),
-                k.to_string(),
-                t.to_string(),
-                ttl.to_string(),
-            ]);
-            args.extend([s.value.to_string(), s.entries.len().to_string()]);
-            for (at, member) in &s.entries {
-                args.extend([at.to_string(), member.clone()]);
-            }
-        }
+        let (keys, args) = program::encode_seeds(seeds);
         let reply = self.run("seed", &self.scripts.seed, &keys, &args).await?;
         Ok(reply.iter().map(|s| s == "1").collect())
     }
@@ -552,62 +334,5 @@ impl RedisCounters {
             }
             Err(e) => Err(self.fail("publish", e.into())),
         }
-    }
-}
-
-fn flag(b: bool) -> String {
-    if b { "1".into() } else { "0".into() }
-}
-
-fn parse_check(reply: &[String]) -> Result<CheckReply, CounterError> {
-    let bad = || CounterError::Protocol(format!("check script replied {reply:?}"));
-    let status = reply.first().ok_or_else(bad)?;
-    if status == "seed" {
-        return reply[1..]
-            .iter()
-            .map(|i| number::<usize>(i).map(|i| i - 1))
-            .collect::<Result<_, _>>()
-            .map(CheckReply::NeedSeed);
-    }
-    if reply.len() < 4 {
-        return Err(bad());
-    }
-    let index = number::<usize>(&reply[1])?.saturating_sub(1);
-    let n_counts = number::<usize>(&reply[3])?;
-    let counts = reply
-        .get(4..4 + n_counts)
-        .ok_or_else(bad)?
-        .iter()
-        .map(|c| number::<u64>(c))
-        .collect::<Result<Vec<_>, _>>()?;
-    let used = reply[4 + n_counts..]
-        .iter()
-        .map(|u| {
-            if u.is_empty() {
-                Ok(None)
-            } else {
-                number::<i64>(u).map(Some)
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    // A score is an integer second; Redis may print it in float notation.
-    let frees_at = match reply[2].as_str() {
-        "" => None,
-        s => Some(
-            s.parse::<i64>()
-                .or_else(|_| s.parse::<f64>().map(|f| f as i64))
-                .map_err(|_| bad())?,
-        ),
-    };
-    match status.as_str() {
-        "rate" => Ok(CheckReply::RateLimited { index, counts }),
-        "quota" => Ok(CheckReply::QuotaDenied {
-            index,
-            counts,
-            used,
-            frees_at,
-        }),
-        "ok" => Ok(CheckReply::Admitted { counts, used }),
-        _ => Err(bad()),
     }
 }

@@ -30,11 +30,13 @@ use tollgate_store::{IngestItem, IngestOutcome};
 
 use super::Engine;
 use super::check::{CheckOutcome, CheckRequest};
-use crate::counters::{CheckReply, Counter, CounterError, FailureMode, Increment, QuotaProbe, RedisCounters, keys};
+use crate::counters::{
+    CheckReply, Counter, CounterError, FailureMode, Increment, QuotaProbe, RedisCounters, keys,
+};
 use crate::error::{ApiError, ApiResult};
 
-pub(super) use prepare::{SharedUse, uses_of};
 use prepare::{Preparation, Prepared, Source, Target, counter_input, prepare};
+pub(super) use prepare::{SharedUse, uses_of};
 
 /// How often a check re-runs after seeding counters that did not exist (each run seeds more).
 const SEED_ROUNDS: usize = 3;

@@ -12,7 +12,7 @@ use crate::error::ApiResult;
 
 impl Engine {
     /// Creates counters from the store unless they exist; `true` per counter written.
-    async fn seed(
+    pub(super) async fn seed(
         &self,
         counters: &RedisCounters,
         workspace: &str,

@@ -12,7 +12,7 @@ use crate::counters::{CheckReply, QuotaProbe, keys};
 use crate::engine::check::{CheckOutcome, CheckRequest, RateLimitState, quota_decision};
 
 impl Prepared {
-    fn needs_redis(&self) -> bool {
+    pub(super) fn needs_redis(&self) -> bool {
         !self.program.rates.is_empty()
             || self
                 .program
@@ -22,7 +22,7 @@ impl Prepared {
     }
 
     /// The script's answer when no counter is involved: the cached verdicts in order.
-    fn decide_locally(&self) -> CheckReply {
+    pub(super) fn decide_locally(&self) -> CheckReply {
         let used = vec![None; self.program.quotas.len()];
         for (index, q) in self.program.quotas.iter().enumerate() {
             if let QuotaProbe::Fixed {
@@ -45,7 +45,7 @@ impl Prepared {
     }
 
     /// The decision for the script's reply, and whether the use was reserved.
-    fn outcome(&self, reply: &CheckReply, req: &CheckRequest) -> (CheckOutcome, bool) {
+    pub(super) fn outcome(&self, reply: &CheckReply, req: &CheckRequest) -> (CheckOutcome, bool) {
         let now = self.now;
         let (counts, used, denied, frees_at) = match reply {
             CheckReply::RateLimited { counts, .. } => (counts, &Vec::new(), None, None),
