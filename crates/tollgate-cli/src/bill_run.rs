@@ -101,8 +101,8 @@ pub async fn run(args: BillRunArgs) -> anyhow::Result<ExitCode> {
     for ws in workspaces {
         let progress = Progress::new(&ws);
         let started = Instant::now();
-        let report = tollgate_server::billing::bill_run(&engine, &ws, &|done, total| {
-            progress.update(done, total)
+        let report = tollgate_server::billing::bill_run(&engine, &ws, &|done, total, so_far| {
+            progress.update(done, total, so_far.invoices_created)
         })
         .await
         .map_err(|e| anyhow::anyhow!("bill run of {ws} failed: {} ({})", e.detail, e.code))?;
@@ -205,30 +205,31 @@ impl Progress {
         }
     }
 
-    fn line(&self, done: usize, total: usize) -> String {
+    fn line(&self, done: usize, total: usize, invoices: usize) -> String {
         let secs = self.started.elapsed().as_secs_f64();
         let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
         format!(
-            "[{}] {}/{} subscriptions ({}%, {:.0}/s)",
+            "[{}] {}/{} subscriptions ({}%, {:.0}/s), {} invoices",
             self.workspace,
             group(done),
             group(total),
             (done * 100).checked_div(total).unwrap_or(100),
-            rate
+            rate,
+            group(invoices)
         )
     }
 
-    fn update(&self, done: usize, total: usize) {
+    fn update(&self, done: usize, total: usize, invoices: usize) {
         if self.terminal {
             let mut last = self.last.lock().expect("progress lock");
             if last.is_some_and(|t| t.elapsed() < REDRAW_EVERY) && done < total {
                 return;
             }
             *last = Some(Instant::now());
-            eprint!("\r{}\x1b[K", self.line(done, total));
+            eprint!("\r{}\x1b[K", self.line(done, total, invoices));
             let _ = std::io::stderr().flush();
         } else if done.is_multiple_of(LINE_EVERY) {
-            eprintln!("{}", self.line(done, total));
+            eprintln!("{}", self.line(done, total, invoices));
         }
     }
 
@@ -271,9 +272,9 @@ mod tests {
     #[test]
     fn progress_lines_read_like_the_docs() {
         let p = Progress::new("ws_apex");
-        let line = p.line(42_000, 100_000);
+        let line = p.line(42_000, 100_000, 1_234);
         assert!(
-            line.starts_with("[ws_apex] 42,000/100,000 subscriptions (42%,"),
+            line.starts_with("[ws_apex] 42,000/100,000 subscriptions (42%,") && line.ends_with(", 1,234 invoices"),
             "{line}"
         );
     }

@@ -164,15 +164,39 @@ pub trait BillingStore: Send + Sync {
     /// Schedules a plan change, replacing any not yet applied for the same subscription.
     async fn schedule_change(&self, change: &ScheduledChangeRecord) -> StoreResult<()>;
     /// The change not yet applied of a subscription, if any.
-    async fn scheduled_change(&self, workspace: &str, subscription: &str) -> StoreResult<Option<ScheduledChangeRecord>>;
-    async fn mark_change_applied(&self, workspace: &str, id: &str, at: Timestamp) -> StoreResult<()>;
+    async fn scheduled_change(
+        &self,
+        workspace: &str,
+        subscription: &str,
+    ) -> StoreResult<Option<ScheduledChangeRecord>>;
+    async fn mark_change_applied(
+        &self,
+        workspace: &str,
+        id: &str,
+        at: Timestamp,
+    ) -> StoreResult<()>;
 
     /// Inserts an invoice (its `number` is ignored and assigned), with its effects, in one
     /// transaction. Same `dedupe_key` again: `Exists`, and nothing is written.
-    async fn insert_invoice(&self, invoice: &InvoiceRecord, effects: &InvoiceEffects) -> StoreResult<InvoiceInsert>;
+    async fn insert_invoice(
+        &self,
+        invoice: &InvoiceRecord,
+        effects: &InvoiceEffects,
+    ) -> StoreResult<InvoiceInsert>;
+    /// [`BillingStore::insert_invoice`] for many invoices of one workspace in ONE transaction
+    /// (one commit, one fsync): the bill run's fast path. Outcomes in order.
+    async fn insert_invoices(
+        &self,
+        workspace: &str,
+        invoices: &[(InvoiceRecord, InvoiceEffects)],
+    ) -> StoreResult<Vec<InvoiceInsert>>;
     async fn get_invoice(&self, workspace: &str, id: &str) -> StoreResult<Option<InvoiceRecord>>;
     /// A customer's invoices, oldest first.
-    async fn list_invoices(&self, workspace: &str, customer: &str) -> StoreResult<Vec<InvoiceRecord>>;
+    async fn list_invoices(
+        &self,
+        workspace: &str,
+        customer: &str,
+    ) -> StoreResult<Vec<InvoiceRecord>>;
     /// Dedupe keys of a subscription's invoices (the bill run skips these periods).
     async fn invoice_keys(&self, workspace: &str, subscription: &str) -> StoreResult<Vec<String>>;
     /// Moves an invoice from `from` to `to` (compare-and-set); `Conflict` if it is not in `from`.
@@ -185,20 +209,39 @@ pub trait BillingStore: Send + Sync {
         at: Timestamp,
     ) -> StoreResult<InvoiceRecord>;
     /// Every subscription of a workspace (the bill run's worklist).
-    async fn list_workspace_subscriptions(&self, workspace: &str) -> StoreResult<Vec<crate::SubscriptionRecord>>;
+    async fn list_workspace_subscriptions(
+        &self,
+        workspace: &str,
+    ) -> StoreResult<Vec<crate::SubscriptionRecord>>;
     async fn list_workspaces(&self) -> StoreResult<Vec<crate::WorkspaceRecord>>;
 
     /// Stores a credit note with the next credit-note number; refused (`Conflict`) if the notes
     /// of the invoice would exceed its total.
-    async fn insert_credit_note(&self, note: &CreditNoteRecord, invoice_total_minor: i64) -> StoreResult<CreditNoteRecord>;
-    async fn list_credit_notes(&self, workspace: &str, invoice: &str) -> StoreResult<Vec<CreditNoteRecord>>;
+    async fn insert_credit_note(
+        &self,
+        note: &CreditNoteRecord,
+        invoice_total_minor: i64,
+    ) -> StoreResult<CreditNoteRecord>;
+    async fn list_credit_notes(
+        &self,
+        workspace: &str,
+        invoice: &str,
+    ) -> StoreResult<Vec<CreditNoteRecord>>;
 
     async fn add_pending_charge(&self, charge: &PendingChargeRecord) -> StoreResult<()>;
     /// Charges not yet invoiced, oldest first.
-    async fn pending_charges(&self, workspace: &str, customer: &str) -> StoreResult<Vec<PendingChargeRecord>>;
+    async fn pending_charges(
+        &self,
+        workspace: &str,
+        customer: &str,
+    ) -> StoreResult<Vec<PendingChargeRecord>>;
 
     async fn add_coupon_redemption(&self, redemption: &CouponRedemptionRecord) -> StoreResult<()>;
-    async fn coupon_redemptions(&self, workspace: &str, customer: &str) -> StoreResult<Vec<CouponRedemptionRecord>>;
+    async fn coupon_redemptions(
+        &self,
+        workspace: &str,
+        customer: &str,
+    ) -> StoreResult<Vec<CouponRedemptionRecord>>;
 
     /// Adds a credit grant (or correction) to the ledger.
     async fn add_credit_entry(&self, entry: &CreditEntryRecord) -> StoreResult<()>;
@@ -221,12 +264,23 @@ pub(crate) mod sql {
         };
     }
 
-    pub const INVOICE_BY_KEY: &str =
-        concat!("SELECT ", invoice_cols!(), " FROM invoices WHERE workspace = $1 AND dedupe_key = $2");
-    pub const INVOICE_BY_ID: &str = concat!("SELECT ", invoice_cols!(), " FROM invoices WHERE workspace = $1 AND id = $2");
-    pub const INVOICES_OF_CUSTOMER: &str =
-        concat!("SELECT ", invoice_cols!(), " FROM invoices WHERE workspace = $1 AND customer = $2 ORDER BY number");
-    pub const INVOICE_KEYS: &str = "SELECT dedupe_key FROM invoices WHERE workspace = $1 AND subscription = $2";
+    pub const INVOICE_BY_KEY: &str = concat!(
+        "SELECT ",
+        invoice_cols!(),
+        " FROM invoices WHERE workspace = $1 AND dedupe_key = $2"
+    );
+    pub const INVOICE_BY_ID: &str = concat!(
+        "SELECT ",
+        invoice_cols!(),
+        " FROM invoices WHERE workspace = $1 AND id = $2"
+    );
+    pub const INVOICES_OF_CUSTOMER: &str = concat!(
+        "SELECT ",
+        invoice_cols!(),
+        " FROM invoices WHERE workspace = $1 AND customer = $2 ORDER BY number"
+    );
+    pub const INVOICE_KEYS: &str =
+        "SELECT dedupe_key FROM invoices WHERE workspace = $1 AND subscription = $2";
     /// The next number of a kind of document, in the caller's transaction: a rolled-back
     /// transaction gives its number back, so numbers stay gapless.
     pub const NEXT_NUMBER: &str = "INSERT INTO document_counters (workspace, kind, last) VALUES ($1, $2, 1) \
@@ -243,20 +297,24 @@ pub(crate) mod sql {
          WHERE workspace = $3 AND id = $4 AND status = $5 RETURNING ",
         invoice_cols!()
     );
-    pub const CREDIT_BALANCE: &str =
-        "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS balance FROM credit_entries WHERE workspace = $1 AND customer = $2";
+    pub const CREDIT_BALANCE: &str = "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS balance FROM credit_entries WHERE workspace = $1 AND customer = $2";
     pub const INSERT_CREDIT_ENTRY: &str = "INSERT INTO credit_entries \
          (workspace, id, customer, amount_minor, currency, reason, invoice, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-    pub const BILL_PENDING_CHARGE: &str =
-        "UPDATE pending_charges SET invoice = $1 WHERE workspace = $2 AND id = $3 AND invoice IS NULL";
-    pub const COUNT_COUPON_USE: &str = "UPDATE coupon_redemptions SET applied = applied + 1 WHERE workspace = $1 AND id = $2";
-    pub const CREDITED: &str =
-        "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS credited FROM credit_notes WHERE workspace = $1 AND invoice = $2";
-    pub const INSERT_CREDIT_NOTE: &str =
-        concat!("INSERT INTO credit_notes (", credit_note_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
-    pub const CREDIT_NOTES: &str =
-        concat!("SELECT ", credit_note_cols!(), " FROM credit_notes WHERE workspace = $1 AND invoice = $2 ORDER BY number");
+    pub const BILL_PENDING_CHARGE: &str = "UPDATE pending_charges SET invoice = $1 WHERE workspace = $2 AND id = $3 AND invoice IS NULL";
+    pub const COUNT_COUPON_USE: &str =
+        "UPDATE coupon_redemptions SET applied = applied + 1 WHERE workspace = $1 AND id = $2";
+    pub const CREDITED: &str = "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS credited FROM credit_notes WHERE workspace = $1 AND invoice = $2";
+    pub const INSERT_CREDIT_NOTE: &str = concat!(
+        "INSERT INTO credit_notes (",
+        credit_note_cols!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    );
+    pub const CREDIT_NOTES: &str = concat!(
+        "SELECT ",
+        credit_note_cols!(),
+        " FROM credit_notes WHERE workspace = $1 AND invoice = $2 ORDER BY number"
+    );
     pub const INSERT_PENDING_CHARGE: &str = "INSERT INTO pending_charges \
          (workspace, id, customer, subscription, charge, created_at, invoice) VALUES ($1, $2, $3, $4, $5, $6, $7)";
     pub const PENDING_CHARGES: &str = "SELECT workspace, id, customer, subscription, charge, created_at, invoice \
@@ -273,8 +331,10 @@ pub(crate) mod sql {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
     pub const SCHEDULED: &str = "SELECT workspace, id, subscription, customer, plan, addons, effective_at, created_at, applied_at \
          FROM scheduled_changes WHERE workspace = $1 AND subscription = $2 AND applied_at IS NULL";
-    pub const MARK_APPLIED: &str = "UPDATE scheduled_changes SET applied_at = $1 WHERE workspace = $2 AND id = $3";
-    pub const WORKSPACES: &str = "SELECT workspace, name, created_at FROM workspaces ORDER BY workspace";
+    pub const MARK_APPLIED: &str =
+        "UPDATE scheduled_changes SET applied_at = $1 WHERE workspace = $2 AND id = $3";
+    pub const WORKSPACES: &str =
+        "SELECT workspace, name, created_at FROM workspaces ORDER BY workspace";
 }
 
 /// Row decoders shared by both backends.
@@ -291,8 +351,9 @@ pub(crate) mod decode {
             customer: r.text("customer")?,
             subscription: r.opt_text("subscription")?,
             dedupe_key: r.text("dedupe_key")?,
-            status: InvoiceStatus::parse(&status)
-                .ok_or_else(|| crate::StoreError::Corrupt(format!("unknown invoice status {status:?}")))?,
+            status: InvoiceStatus::parse(&status).ok_or_else(|| {
+                crate::StoreError::Corrupt(format!("unknown invoice status {status:?}"))
+            })?,
             currency: r.text("currency")?,
             period_start: r.opt_time("period_start")?,
             period_end: r.opt_time("period_end")?,
@@ -364,10 +425,22 @@ macro_rules! impl_billing_store {
     ($store:ty, write: |$w:ident, $ww:ident| $write:expr, read: |$r:ident, $rw:ident| $read:expr, unscoped: |$u:ident| $unscoped:expr $(,)?) => {
         #[async_trait::async_trait]
         impl $crate::billing::BillingStore for $store {
-            async fn schedule_change(&self, c: &$crate::billing::ScheduledChangeRecord) -> $crate::StoreResult<()> {
+            async fn schedule_change(
+                &self,
+                c: &$crate::billing::ScheduledChangeRecord,
+            ) -> $crate::StoreResult<()> {
                 use $crate::billing::sql;
-                let mut tx = { let $w = self; let $ww = c.workspace.as_str(); $write }.await?;
-                sqlx::query(sql::CANCEL_SCHEDULED).bind(&c.workspace).bind(&c.subscription).execute(&mut *tx).await?;
+                let mut tx = {
+                    let $w = self;
+                    let $ww = c.workspace.as_str();
+                    $write
+                }
+                .await?;
+                sqlx::query(sql::CANCEL_SCHEDULED)
+                    .bind(&c.workspace)
+                    .bind(&c.subscription)
+                    .execute(&mut *tx)
+                    .await?;
                 sqlx::query(sql::INSERT_SCHEDULED)
                     .bind(&c.workspace)
                     .bind(&c.id)
@@ -384,15 +457,44 @@ macro_rules! impl_billing_store {
                 Ok(())
             }
 
-            async fn scheduled_change(&self, workspace: &str, subscription: &str) -> $crate::StoreResult<Option<$crate::billing::ScheduledChangeRecord>> {
-                let mut tx = { let $r = self; let $rw = workspace; $read }.await?;
-                let row = sqlx::query($crate::billing::sql::SCHEDULED).bind(workspace).bind(subscription).fetch_optional(&mut *tx).await?;
-                row.map(|r| $crate::billing::decode::scheduled_change(&r)).transpose()
+            async fn scheduled_change(
+                &self,
+                workspace: &str,
+                subscription: &str,
+            ) -> $crate::StoreResult<Option<$crate::billing::ScheduledChangeRecord>> {
+                let mut tx = {
+                    let $r = self;
+                    let $rw = workspace;
+                    $read
+                }
+                .await?;
+                let row = sqlx::query($crate::billing::sql::SCHEDULED)
+                    .bind(workspace)
+                    .bind(subscription)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                row.map(|r| $crate::billing::decode::scheduled_change(&r))
+                    .transpose()
             }
 
-            async fn mark_change_applied(&self, workspace: &str, id: &str, at: jiff::Timestamp) -> $crate::StoreResult<()> {
-                let mut tx = { let $w = self; let $ww = workspace; $write }.await?;
-                sqlx::query($crate::billing::sql::MARK_APPLIED).bind($crate::codec::micros(at)).bind(workspace).bind(id).execute(&mut *tx).await?;
+            async fn mark_change_applied(
+                &self,
+                workspace: &str,
+                id: &str,
+                at: jiff::Timestamp,
+            ) -> $crate::StoreResult<()> {
+                let mut tx = {
+                    let $w = self;
+                    let $ww = workspace;
+                    $write
+                }
+                .await?;
+                sqlx::query($crate::billing::sql::MARK_APPLIED)
+                    .bind($crate::codec::micros(at))
+                    .bind(workspace)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -402,96 +504,205 @@ macro_rules! impl_billing_store {
                 inv: &$crate::billing::InvoiceRecord,
                 effects: &$crate::billing::InvoiceEffects,
             ) -> $crate::StoreResult<$crate::billing::InvoiceInsert> {
+                let pair = [(inv.clone(), effects.clone())];
+                let mut out = self.insert_invoices(&inv.workspace, &pair).await?;
+                Ok(out.remove(0))
+            }
+
+            async fn insert_invoices(
+                &self,
+                workspace: &str,
+                invoices: &[(
+                    $crate::billing::InvoiceRecord,
+                    $crate::billing::InvoiceEffects,
+                )],
+            ) -> $crate::StoreResult<Vec<$crate::billing::InvoiceInsert>> {
                 use $crate::billing::{InvoiceInsert, decode, sql};
                 use $crate::codec::{json_text, micros, opt_micros};
-                let existing = |row| decode::invoice(&row).map(InvoiceInsert::Exists);
-                let mut tx = { let $w = self; let $ww = inv.workspace.as_str(); $write }.await?;
-                if let Some(row) = sqlx::query(sql::INVOICE_BY_KEY).bind(&inv.workspace).bind(&inv.dedupe_key).fetch_optional(&mut *tx).await? {
-                    return existing(row);
-                }
-                let number: i64 = sqlx::Row::try_get(
-                    &sqlx::query(sql::NEXT_NUMBER).bind(&inv.workspace).bind("invoice").fetch_one(&mut *tx).await?,
-                    "last",
-                )?;
-                let inserted = sqlx::query(sql::INSERT_INVOICE)
-                    .bind(&inv.workspace)
-                    .bind(&inv.id)
-                    .bind(number)
-                    .bind(&inv.customer)
-                    .bind(inv.subscription.as_deref())
-                    .bind(&inv.dedupe_key)
-                    .bind(inv.status.as_str())
-                    .bind(&inv.currency)
-                    .bind(opt_micros(inv.period_start))
-                    .bind(opt_micros(inv.period_end))
-                    .bind(inv.total_minor)
-                    .bind(inv.credit_applied_minor)
-                    .bind(inv.amount_due_minor)
-                    .bind(json_text(&inv.document))
-                    .bind(micros(inv.created_at))
-                    .bind(opt_micros(inv.paid_at))
-                    .bind(opt_micros(inv.voided_at))
-                    .execute(&mut *tx)
-                    .await;
-                if let Err(sqlx::Error::Database(db)) = &inserted {
-                    if db.kind() == sqlx::error::ErrorKind::UniqueViolation {
-                        // A concurrent run inserted it first: roll back (the number too).
+                for attempt in 0..2 {
+                    let mut tx = {
+                        let $w = self;
+                        let $ww = workspace;
+                        $write
+                    }
+                    .await?;
+                    let mut outcomes = Vec::with_capacity(invoices.len());
+                    let mut raced = false;
+                    for (inv, effects) in invoices {
+                        if let Some(row) = sqlx::query(sql::INVOICE_BY_KEY)
+                            .bind(&inv.workspace)
+                            .bind(&inv.dedupe_key)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                        {
+                            outcomes.push(InvoiceInsert::Exists(decode::invoice(&row)?));
+                            continue;
+                        }
+                        let number: i64 = sqlx::Row::try_get(
+                            &sqlx::query(sql::NEXT_NUMBER)
+                                .bind(&inv.workspace)
+                                .bind("invoice")
+                                .fetch_one(&mut *tx)
+                                .await?,
+                            "last",
+                        )?;
+                        let inserted = sqlx::query(sql::INSERT_INVOICE)
+                            .bind(&inv.workspace)
+                            .bind(&inv.id)
+                            .bind(number)
+                            .bind(&inv.customer)
+                            .bind(inv.subscription.as_deref())
+                            .bind(&inv.dedupe_key)
+                            .bind(inv.status.as_str())
+                            .bind(&inv.currency)
+                            .bind(opt_micros(inv.period_start))
+                            .bind(opt_micros(inv.period_end))
+                            .bind(inv.total_minor)
+                            .bind(inv.credit_applied_minor)
+                            .bind(inv.amount_due_minor)
+                            .bind(json_text(&inv.document))
+                            .bind(micros(inv.created_at))
+                            .bind(opt_micros(inv.paid_at))
+                            .bind(opt_micros(inv.voided_at))
+                            .execute(&mut *tx)
+                            .await;
+                        if let Err(sqlx::Error::Database(db)) = &inserted {
+                            if db.kind() == sqlx::error::ErrorKind::UniqueViolation {
+                                // A concurrent run inserted one first: roll back everything (the
+                                // numbers too) and go again; this time it is found by its key.
+                                raced = true;
+                                break;
+                            }
+                        }
+                        inserted.map_err(|e| {
+                            $crate::codec::insert_error(
+                                e,
+                                "invoice",
+                                &inv.id,
+                                "customer",
+                                &inv.customer,
+                            )
+                        })?;
+                        if effects.credit_used_minor > 0 {
+                            let balance: i64 = sqlx::Row::try_get(
+                                &sqlx::query(sql::CREDIT_BALANCE)
+                                    .bind(&inv.workspace)
+                                    .bind(&inv.customer)
+                                    .fetch_one(&mut *tx)
+                                    .await?,
+                                "balance",
+                            )?;
+                            if balance < effects.credit_used_minor {
+                                return Err($crate::StoreError::Conflict(format!(
+                                    "credit balance {balance} does not cover {}",
+                                    effects.credit_used_minor
+                                )));
+                            }
+                            sqlx::query(sql::INSERT_CREDIT_ENTRY)
+                                .bind(&inv.workspace)
+                                .bind(format!("{}_credit", inv.id))
+                                .bind(&inv.customer)
+                                .bind(-effects.credit_used_minor)
+                                .bind(&inv.currency)
+                                .bind("applied to invoice")
+                                .bind(Some(inv.id.as_str()))
+                                .bind(micros(inv.created_at))
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        for id in &effects.pending_charges {
+                            sqlx::query(sql::BILL_PENDING_CHARGE)
+                                .bind(&inv.id)
+                                .bind(&inv.workspace)
+                                .bind(id)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        for id in &effects.coupon_redemptions {
+                            sqlx::query(sql::COUNT_COUPON_USE)
+                                .bind(&inv.workspace)
+                                .bind(id)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        outcomes.push(InvoiceInsert::Created($crate::billing::InvoiceRecord {
+                            number,
+                            ..inv.clone()
+                        }));
+                    }
+                    if raced && attempt == 0 {
                         drop(tx);
-                        let mut tx = { let $r = self; let $rw = inv.workspace.as_str(); $read }.await?;
-                        let row = sqlx::query(sql::INVOICE_BY_KEY).bind(&inv.workspace).bind(&inv.dedupe_key).fetch_one(&mut *tx).await?;
-                        return existing(row);
+                        continue;
                     }
-                }
-                inserted.map_err(|e| $crate::codec::insert_error(e, "invoice", &inv.id, "customer", &inv.customer))?;
-                if effects.credit_used_minor > 0 {
-                    let balance: i64 = sqlx::Row::try_get(
-                        &sqlx::query(sql::CREDIT_BALANCE).bind(&inv.workspace).bind(&inv.customer).fetch_one(&mut *tx).await?,
-                        "balance",
-                    )?;
-                    if balance < effects.credit_used_minor {
-                        return Err($crate::StoreError::Conflict(format!(
-                            "credit balance {balance} does not cover {}",
-                            effects.credit_used_minor
-                        )));
+                    if raced {
+                        return Err($crate::StoreError::Conflict(
+                            "invoices were inserted concurrently; retry".into(),
+                        ));
                     }
-                    sqlx::query(sql::INSERT_CREDIT_ENTRY)
-                        .bind(&inv.workspace)
-                        .bind(format!("{}_credit", inv.id))
-                        .bind(&inv.customer)
-                        .bind(-effects.credit_used_minor)
-                        .bind(&inv.currency)
-                        .bind("applied to invoice")
-                        .bind(Some(inv.id.as_str()))
-                        .bind(micros(inv.created_at))
-                        .execute(&mut *tx)
-                        .await?;
+                    tx.commit().await?;
+                    return Ok(outcomes);
                 }
-                for id in &effects.pending_charges {
-                    sqlx::query(sql::BILL_PENDING_CHARGE).bind(&inv.id).bind(&inv.workspace).bind(id).execute(&mut *tx).await?;
-                }
-                for id in &effects.coupon_redemptions {
-                    sqlx::query(sql::COUNT_COUPON_USE).bind(&inv.workspace).bind(id).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok(InvoiceInsert::Created($crate::billing::InvoiceRecord { number, ..inv.clone() }))
+                unreachable!("the loop returns on its second attempt")
             }
 
-            async fn get_invoice(&self, workspace: &str, id: &str) -> $crate::StoreResult<Option<$crate::billing::InvoiceRecord>> {
-                let mut tx = { let $r = self; let $rw = workspace; $read }.await?;
-                let row = sqlx::query($crate::billing::sql::INVOICE_BY_ID).bind(workspace).bind(id).fetch_optional(&mut *tx).await?;
-                row.map(|r| $crate::billing::decode::invoice(&r)).transpose()
+            async fn get_invoice(
+                &self,
+                workspace: &str,
+                id: &str,
+            ) -> $crate::StoreResult<Option<$crate::billing::InvoiceRecord>> {
+                let mut tx = {
+                    let $r = self;
+                    let $rw = workspace;
+                    $read
+                }
+                .await?;
+                let row = sqlx::query($crate::billing::sql::INVOICE_BY_ID)
+                    .bind(workspace)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                row.map(|r| $crate::billing::decode::invoice(&r))
+                    .transpose()
             }
 
-            async fn list_invoices(&self, workspace: &str, customer: &str) -> $crate::StoreResult<Vec<$crate::billing::InvoiceRecord>> {
-                let mut tx = { let $r = self; let $rw = workspace; $read }.await?;
-                let rows = sqlx::query($crate::billing::sql::INVOICES_OF_CUSTOMER).bind(workspace).bind(customer).fetch_all(&mut *tx).await?;
+            async fn list_invoices(
+                &self,
+                workspace: &str,
+                customer: &str,
+            ) -> $crate::StoreResult<Vec<$crate::billing::InvoiceRecord>> {
+                let mut tx = {
+                    let $r = self;
+                    let $rw = workspace;
+                    $read
+                }
+                .await?;
+                let rows = sqlx::query($crate::billing::sql::INVOICES_OF_CUSTOMER)
+                    .bind(workspace)
+                    .bind(customer)
+                    .fetch_all(&mut *tx)
+                    .await?;
                 rows.iter().map($crate::billing::decode::invoice).collect()
             }
 
-            async fn invoice_keys(&self, workspace: &str, subscription: &str) -> $crate::StoreResult<Vec<String>> {
-                let mut tx = { let $r = self; let $rw = workspace; $read }.await?;
-                let rows = sqlx::query($crate::billing::sql::INVOICE_KEYS).bind(workspace).bind(subscription).fetch_all(&mut *tx).await?;
-                rows.iter().map(|r| Ok(sqlx::Row::try_get::<String, _>(r, "dedupe_key")?)).collect()
+            async fn invoice_keys(
+                &self,
+                workspace: &str,
+                subscription: &str,
+            ) -> $crate::StoreResult<Vec<String>> {
+                let mut tx = {
+                    let $r = self;
+                    let $rw = workspace;
+                    $read
+                }
+                .await?;
+                let rows = sqlx::query($crate::billing::sql::INVOICE_KEYS)
+                    .bind(workspace)
+                    .bind(subscription)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                rows.iter()
+                    .map(|r| Ok(sqlx::Row::try_get::<String, _>(r, "dedupe_key")?))
+                    .collect()
             }
 
             async fn set_invoice_status(
@@ -502,7 +713,12 @@ macro_rules! impl_billing_store {
                 to: $crate::billing::InvoiceStatus,
                 at: jiff::Timestamp,
             ) -> $crate::StoreResult<$crate::billing::InvoiceRecord> {
-                let mut tx = { let $w = self; let $ww = workspace; $write }.await?;
+                let mut tx = {
+                    let $w = self;
+                    let $ww = workspace;
+                    $write
+                }
+                .await?;
                 let row = sqlx::query($crate::billing::sql::SET_INVOICE_STATUS)
                     .bind(to.as_str())
                     .bind($crate::codec::micros(at))
@@ -512,10 +728,20 @@ macro_rules! impl_billing_store {
                     .fetch_optional(&mut *tx)
                     .await?;
                 let Some(row) = row else {
-                    let exists = sqlx::query($crate::billing::sql::INVOICE_BY_ID).bind(workspace).bind(id).fetch_optional(&mut *tx).await?;
+                    let exists = sqlx::query($crate::billing::sql::INVOICE_BY_ID)
+                        .bind(workspace)
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
                     return Err(match exists {
-                        Some(_) => $crate::StoreError::Conflict(format!("invoice {id:?} is not {}", from.as_str())),
-                        None => $crate::StoreError::NotFound { kind: "invoice", id: id.to_owned() },
+                        Some(_) => $crate::StoreError::Conflict(format!(
+                            "invoice {id:?} is not {}",
+                            from.as_str()
+                        )),
+                        None => $crate::StoreError::NotFound {
+                            kind: "invoice",
+                            id: id.to_owned(),
+                        },
                     });
                 };
                 let record = $crate::billing::decode::invoice(&row)?;
@@ -523,15 +749,32 @@ macro_rules! impl_billing_store {
                 Ok(record)
             }
 
-            async fn list_workspace_subscriptions(&self, workspace: &str) -> $crate::StoreResult<Vec<$crate::SubscriptionRecord>> {
-                let mut tx = { let $r = self; let $rw = workspace; $read }.await?;
-                let rows = sqlx::query($crate::billing::sql::WORKSPACE_SUBSCRIPTIONS).bind(workspace).fetch_all(&mut *tx).await?;
+            async fn list_workspace_subscriptions(
+                &self,
+                workspace: &str,
+            ) -> $crate::StoreResult<Vec<$crate::SubscriptionRecord>> {
+                let mut tx = {
+                    let $r = self;
+                    let $rw = workspace;
+                    $read
+                }
+                .await?;
+                let rows = sqlx::query($crate::billing::sql::WORKSPACE_SUBSCRIPTIONS)
+                    .bind(workspace)
+                    .fetch_all(&mut *tx)
+                    .await?;
                 rows.iter().map($crate::codec::subscription).collect()
             }
 
             async fn list_workspaces(&self) -> $crate::StoreResult<Vec<$crate::WorkspaceRecord>> {
-                let mut tx = { let $u = self; $unscoped }.await?;
-                let rows = sqlx::query($crate::billing::sql::WORKSPACES).fetch_all(&mut *tx).await?;
+                let mut tx = {
+                    let $u = self;
+                    $unscoped
+                }
+                .await?;
+                let rows = sqlx::query($crate::billing::sql::WORKSPACES)
+                    .fetch_all(&mut *tx)
+                    .await?;
                 rows.iter().map($crate::codec::workspace).collect()
             }
 
@@ -541,16 +784,31 @@ macro_rules! impl_billing_store {
                 invoice_total_minor: i64,
             ) -> $crate::StoreResult<$crate::billing::CreditNoteRecord> {
                 use $crate::billing::sql;
-                let mut tx = { let $w = self; let $ww = note.workspace.as_str(); $write }.await?;
+                let mut tx = {
+                    let $w = self;
+                    let $ww = note.workspace.as_str();
+                    $write
+                }
+                .await?;
                 let credited: i64 = sqlx::Row::try_get(
-                    &sqlx::query(sql::CREDITED).bind(&note.workspace).bind(&note.invoice).fetch_one(&mut *tx).await?,
+                    &sqlx::query(sql::CREDITED)
+                        .bind(&note.workspace)
+                        .bind(&note.invoice)
+                        .fetch_one(&mut *tx)
+                        .await?,
                     "credited",
                 )?;
                 if credited + note.amount_minor > invoice_total_minor {
-                    return Err($crate::StoreError::Conflict("credit notes would exceed the invoice total".into()));
+                    return Err($crate::StoreError::Conflict(
+                        "credit notes would exceed the invoice total".into(),
+                    ));
                 }
                 let number: i64 = sqlx::Row::try_get(
-                    &sqlx::query(sql::NEXT_NUMBER).bind(&note.workspace).bind("credit_note").fetch_one(&mut *tx).await?,
+                    &sqlx::query(sql::NEXT_NUMBER)
+                        .bind(&note.workspace)
+                        .bind("credit_note")
+                        .fetch_one(&mut *tx)
+                        .await?,
                     "last",
                 )?;
                 sqlx::query(sql::INSERT_CREDIT_NOTE)
@@ -565,19 +823,53 @@ macro_rules! impl_billing_store {
                     .bind($crate::codec::micros(note.created_at))
                     .execute(&mut *tx)
                     .await
-                    .map_err(|e| $crate::codec::insert_error(e, "credit note", &note.id, "invoice", &note.invoice))?;
+                    .map_err(|e| {
+                        $crate::codec::insert_error(
+                            e,
+                            "credit note",
+                            &note.id,
+                            "invoice",
+                            &note.invoice,
+                        )
+                    })?;
                 tx.commit().await?;
-                Ok($crate::billing::CreditNoteRecord { number, ..note.clone() })
+                Ok($crate::billing::CreditNoteRecord {
+                    number,
+                    ..note.clone()
+                })
             }
 
-            async fn list_credit_notes(&self, workspace: &str, invoice: &str) -> $crate::StoreResult<Vec<$crate::billing::CreditNoteRecord>> {
-                let mut tx = { let $r = self; let $rw = workspace; $read }.await?;
-                let rows = sqlx::query($crate::billing::sql::CREDIT_NOTES).bind(workspace).bind(invoice).fetch_all(&mut *tx).await?;
-                rows.iter().map($crate::billing::decode::credit_note).collect()
+            async fn list_credit_notes(
+                &self,
+                workspace: &str,
+                invoice: &str,
+            ) -> $crate::StoreResult<Vec<$crate::billing::CreditNoteRecord>> {
+                let mut tx = {
+                    let $r = self;
+                    let $rw = workspace;
+                    $read
+                }
+                .await?;
+                let rows = sqlx::query($crate::billing::sql::CREDIT_NOTES)
+                    .bind(workspace)
+                    .bind(invoice)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                rows.iter()
+                    .map($crate::billing::decode::credit_note)
+                    .collect()
             }
 
-            async fn add_pending_charge(&self, c: &$crate::billing::PendingChargeRecord) -> $crate::StoreResult<()> {
-                let mut tx = { let $w = self; let $ww = c.workspace.as_str(); $write }.await?;
+            async fn add_pending_charge(
+                &self,
+                c: &$crate::billing::PendingChargeRecord,
+            ) -> $crate::StoreResult<()> {
+                let mut tx = {
+                    let $w = self;
+                    let $ww = c.workspace.as_str();
+                    $write
+                }
+                .await?;
                 sqlx::query($crate::billing::sql::INSERT_PENDING_CHARGE)
                     .bind(&c.workspace)
                     .bind(&c.id)
@@ -592,14 +884,37 @@ macro_rules! impl_billing_store {
                 Ok(())
             }
 
-            async fn pending_charges(&self, workspace: &str, customer: &str) -> $crate::StoreResult<Vec<$crate::billing::PendingChargeRecord>> {
-                let mut tx = { let $r = self; let $rw = workspace; $read }.await?;
-                let rows = sqlx::query($crate::billing::sql::PENDING_CHARGES).bind(workspace).bind(customer).fetch_all(&mut *tx).await?;
-                rows.iter().map($crate::billing::decode::pending_charge).collect()
+            async fn pending_charges(
+                &self,
+                workspace: &str,
+                customer: &str,
+            ) -> $crate::StoreResult<Vec<$crate::billing::PendingChargeRecord>> {
+                let mut tx = {
+                    let $r = self;
+                    let $rw = workspace;
+                    $read
+                }
+                .await?;
+                let rows = sqlx::query($crate::billing::sql::PENDING_CHARGES)
+                    .bind(workspace)
+                    .bind(customer)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                rows.iter()
+                    .map($crate::billing::decode::pending_charge)
+                    .collect()
             }
 
-            async fn add_coupon_redemption(&self, r: &$crate::billing::CouponRedemptionRecord) -> $crate::StoreResult<()> {
-                let mut tx = { let $w = self; let $ww = r.workspace.as_str(); $write }.await?;
+            async fn add_coupon_redemption(
+                &self,
+                r: &$crate::billing::CouponRedemptionRecord,
+            ) -> $crate::StoreResult<()> {
+                let mut tx = {
+                    let $w = self;
+                    let $ww = r.workspace.as_str();
+                    $write
+                }
+                .await?;
                 sqlx::query($crate::billing::sql::INSERT_REDEMPTION)
                     .bind(&r.workspace)
                     .bind(&r.id)
@@ -613,14 +928,37 @@ macro_rules! impl_billing_store {
                 Ok(())
             }
 
-            async fn coupon_redemptions(&self, workspace: &str, customer: &str) -> $crate::StoreResult<Vec<$crate::billing::CouponRedemptionRecord>> {
-                let mut tx = { let $r = self; let $rw = workspace; $read }.await?;
-                let rows = sqlx::query($crate::billing::sql::REDEMPTIONS).bind(workspace).bind(customer).fetch_all(&mut *tx).await?;
-                rows.iter().map($crate::billing::decode::redemption).collect()
+            async fn coupon_redemptions(
+                &self,
+                workspace: &str,
+                customer: &str,
+            ) -> $crate::StoreResult<Vec<$crate::billing::CouponRedemptionRecord>> {
+                let mut tx = {
+                    let $r = self;
+                    let $rw = workspace;
+                    $read
+                }
+                .await?;
+                let rows = sqlx::query($crate::billing::sql::REDEMPTIONS)
+                    .bind(workspace)
+                    .bind(customer)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                rows.iter()
+                    .map($crate::billing::decode::redemption)
+                    .collect()
             }
 
-            async fn add_credit_entry(&self, e: &$crate::billing::CreditEntryRecord) -> $crate::StoreResult<()> {
-                let mut tx = { let $w = self; let $ww = e.workspace.as_str(); $write }.await?;
+            async fn add_credit_entry(
+                &self,
+                e: &$crate::billing::CreditEntryRecord,
+            ) -> $crate::StoreResult<()> {
+                let mut tx = {
+                    let $w = self;
+                    let $ww = e.workspace.as_str();
+                    $write
+                }
+                .await?;
                 sqlx::query($crate::billing::sql::INSERT_CREDIT_ENTRY)
                     .bind(&e.workspace)
                     .bind(&e.id)
@@ -636,9 +974,22 @@ macro_rules! impl_billing_store {
                 Ok(())
             }
 
-            async fn credit_balance(&self, workspace: &str, customer: &str) -> $crate::StoreResult<i64> {
-                let mut tx = { let $r = self; let $rw = workspace; $read }.await?;
-                let row = sqlx::query($crate::billing::sql::CREDIT_BALANCE).bind(workspace).bind(customer).fetch_one(&mut *tx).await?;
+            async fn credit_balance(
+                &self,
+                workspace: &str,
+                customer: &str,
+            ) -> $crate::StoreResult<i64> {
+                let mut tx = {
+                    let $r = self;
+                    let $rw = workspace;
+                    $read
+                }
+                .await?;
+                let row = sqlx::query($crate::billing::sql::CREDIT_BALANCE)
+                    .bind(workspace)
+                    .bind(customer)
+                    .fetch_one(&mut *tx)
+                    .await?;
                 Ok(sqlx::Row::try_get(&row, "balance")?)
             }
         }

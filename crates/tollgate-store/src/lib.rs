@@ -12,9 +12,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 mod batch;
+pub mod billing;
 mod codec;
 mod migrations;
-pub mod billing;
 mod postgres;
 mod sqlite;
 
@@ -88,7 +88,9 @@ impl SubscriptionStatus {
             "trialing" => Ok(SubscriptionStatus::Trialing),
             "active" => Ok(SubscriptionStatus::Active),
             "canceled" => Ok(SubscriptionStatus::Canceled),
-            other => Err(StoreError::Corrupt(format!("unknown subscription status {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown subscription status {other:?}"
+            ))),
         }
     }
 }
@@ -193,14 +195,23 @@ pub enum AggregateOp {
     Add(Decimal),
     Max(Decimal),
     /// The value replaces the stored one if `at` is not older than the stored one's.
-    Latest { value: Decimal, at: Timestamp },
+    Latest {
+        value: Decimal,
+        at: Timestamp,
+    },
     /// Adds 1 to the row if this value was not seen in this row before.
     Unique(String),
     /// A level change at `at` (time-weighted meters); kept as a point, the row's value is the
     /// most recent level.
-    Level { value: Decimal, at: Timestamp },
+    Level {
+        value: Decimal,
+        at: Timestamp,
+    },
     /// An entry of an exact rolling window; `period_start` is ignored, rows expire with the window.
-    WindowEntry { quantity: Decimal, at: Timestamp },
+    WindowEntry {
+        quantity: Decimal,
+        at: Timestamp,
+    },
 }
 
 /// An event with the aggregate updates it brings if it is new.
@@ -303,8 +314,11 @@ pub trait Store: billing::BillingStore + Send + Sync + 'static {
     // API keys.
     async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
     async fn find_api_key(&self, secret_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
-    async fn list_api_keys(&self, workspace: &str, customer: &str)
-    -> StoreResult<Vec<ApiKeyRecord>>;
+    async fn list_api_keys(
+        &self,
+        workspace: &str,
+        customer: &str,
+    ) -> StoreResult<Vec<ApiKeyRecord>>;
     /// Marks a key revoked; `NotFound` if the customer has no such key.
     async fn revoke_api_key(
         &self,
@@ -316,13 +330,26 @@ pub trait Store: billing::BillingStore + Send + Sync + 'static {
 
     // Test clocks.
     async fn create_test_clock(&self, clock: &TestClockRecord) -> StoreResult<()>;
-    async fn get_test_clock(&self, workspace: &str, id: &str) -> StoreResult<Option<TestClockRecord>>;
-    async fn set_test_clock_time(&self, workspace: &str, id: &str, time: Timestamp) -> StoreResult<()>;
+    async fn get_test_clock(
+        &self,
+        workspace: &str,
+        id: &str,
+    ) -> StoreResult<Option<TestClockRecord>>;
+    async fn set_test_clock_time(
+        &self,
+        workspace: &str,
+        id: &str,
+        time: Timestamp,
+    ) -> StoreResult<()>;
 
     // Usage.
     /// Stores a batch of events in one transaction and applies the updates of the new ones.
     /// Returns one outcome per item, in order. After `Ok`, the accepted events are durable.
-    async fn ingest(&self, workspace: &str, items: &[IngestItem]) -> StoreResult<Vec<IngestOutcome>>;
+    async fn ingest(
+        &self,
+        workspace: &str,
+        items: &[IngestItem],
+    ) -> StoreResult<Vec<IngestOutcome>>;
     /// Aggregate rows of a customer for one period (all meters, subjects, groups).
     async fn aggregates(
         &self,

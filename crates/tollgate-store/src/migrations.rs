@@ -71,7 +71,10 @@ mod tests {
                 .collect();
             files.sort();
             let listed: Vec<&str> = embedded.iter().map(|m| m.2).collect();
-            assert_eq!(files, listed, "migrations/{dir} and the embedded list differ");
+            assert_eq!(
+                files, listed,
+                "migrations/{dir} and the embedded list differ"
+            );
             for &(version, description, file, _) in embedded {
                 let (number, rest) = file.trim_end_matches(".sql").split_once('_').unwrap();
                 assert_eq!(number.parse::<i64>().unwrap(), version, "{file}");

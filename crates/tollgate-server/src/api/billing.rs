@@ -23,7 +23,7 @@ use crate::state::AppState;
 #[utoipa::path(post, path = "/v1/bill_runs", responses((status = 200, body = BillRunReport)))]
 pub async fn run(State(state): State<AppState>, caller: Principal) -> ApiResult<Json<BillRunReport>> {
     let workspace = caller.require_admin()?;
-    let report = bill_run(&state.engine, workspace, &|_, _| {}).await?;
+    let report = bill_run(&state.engine, workspace, &|_, _, _| {}).await?;
     Ok(Json(report))
 }
 
@@ -41,13 +41,29 @@ pub struct QuoteIn {
     pub addons: IndexMap<String, Decimal>,
 }
 
+/// The same shape as `tollgate quote --json`.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct QuoteOut {
     pub plan: String,
     pub currency: String,
+    pub period: QuotePeriod,
     pub total: String,
-    #[schema(value_type = Object)]
-    pub lines: serde_json::Value,
+    pub lines: Vec<QuoteLine>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct QuotePeriod {
+    pub start: jiff::Timestamp,
+    pub end: jiff::Timestamp,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct QuoteLine {
+    pub description: String,
+    pub quantity: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit_price: Option<String>,
+    pub amount: String,
 }
 
 /// A representative month for quotes: the period does not change a monthly price.
@@ -61,8 +77,18 @@ pub fn quote_out(q: &Quote) -> ApiResult<QuoteOut> {
     Ok(QuoteOut {
         plan: q.plan.clone(),
         currency: q.currency.to_string(),
+        period: QuotePeriod { start: q.period.start, end: q.period.end },
         total: q.total.to_decimal().to_string(),
-        lines: serde_json::to_value(&q.lines).map_err(ApiError::internal)?,
+        lines: q
+            .lines
+            .iter()
+            .map(|l| QuoteLine {
+                description: l.description.clone(),
+                quantity: l.quantity.normalize().to_string(),
+                unit_price: l.unit_price.map(|p| p.normalize().to_string()),
+                amount: l.amount.to_decimal().to_string(),
+            })
+            .collect(),
     })
 }
 

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 use tollgate_core::schedule::DueInvoice;
-use tollgate_store::billing::InvoiceInsert;
+use tollgate_store::billing::{InvoiceEffects, InvoiceInsert, InvoiceRecord};
 use tollgate_store::{SubscriptionRecord, SubscriptionStatus};
 
 use super::invoices::{build_due_invoice, record, terms};
@@ -36,28 +36,87 @@ pub struct BillRunError {
     pub message: String,
 }
 
-/// Runs billing for one workspace. `progress(done, total)` is called after each subscription.
-pub async fn bill_run(engine: &Engine, workspace: &str, progress: &(dyn Fn(usize, usize) + Send + Sync)) -> ApiResult<BillRunReport> {
+/// Runs billing for one workspace. `progress(done, total, report so far)` is called after each
+/// subscription.
+pub async fn bill_run(
+    engine: &Engine,
+    workspace: &str,
+    progress: &(dyn Fn(usize, usize, &BillRunReport) + Send + Sync),
+) -> ApiResult<BillRunReport> {
     let store = engine.store();
     let subscriptions = store.list_workspace_subscriptions(workspace).await?;
     let total = subscriptions.len();
     let mut report = BillRunReport { subscriptions: total, ..Default::default() };
+    let mut batch: Vec<(SubscriptionRecord, InvoiceRecord, InvoiceEffects)> = Vec::new();
     for (done, sub) in subscriptions.into_iter().enumerate() {
-        if let Err(e) = bill_subscription(engine, sub.clone(), &mut report).await {
-            report.errors.push(BillRunError {
-                subscription: sub.id.clone(),
-                customer: sub.customer.clone(),
-                code: e.code.to_owned(),
-                message: e.detail.clone(),
-            });
+        match bill_subscription(engine, sub.clone(), &mut report).await {
+            Ok(None) => {}
+            Ok(Some((invoice, effects))) => {
+                batch.push((sub, invoice, effects));
+                if batch.len() >= BATCH {
+                    flush(engine, workspace, &mut batch, &mut report).await;
+                }
+            }
+            Err(e) => report.errors.push(error_of(&sub, &e)),
         }
-        progress(done + 1, total);
+        progress(done + 1, total, &report);
     }
+    flush(engine, workspace, &mut batch, &mut report).await;
     metrics::counter!("tollgate_invoices_created_total").increment(report.invoices_created as u64);
     Ok(report)
 }
 
-async fn bill_subscription(engine: &Engine, mut sub: SubscriptionRecord, report: &mut BillRunReport) -> ApiResult<()> {
+/// Invoices written per transaction on the fast path (one commit, one fsync, per batch).
+const BATCH: usize = 500;
+
+fn error_of(sub: &SubscriptionRecord, e: &crate::error::ApiError) -> BillRunError {
+    BillRunError {
+        subscription: sub.id.clone(),
+        customer: sub.customer.clone(),
+        code: e.code.to_owned(),
+        message: e.detail.clone(),
+    }
+}
+
+/// Writes the batched invoices in one transaction; on failure, each subscription of the batch
+/// is reported (nothing of the batch was written, so a re-run bills them).
+async fn flush(
+    engine: &Engine,
+    workspace: &str,
+    batch: &mut Vec<(SubscriptionRecord, InvoiceRecord, InvoiceEffects)>,
+    report: &mut BillRunReport,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let items: Vec<(InvoiceRecord, InvoiceEffects)> = batch.iter().map(|(_, i, e)| (i.clone(), e.clone())).collect();
+    match engine.store().insert_invoices(workspace, &items).await {
+        Ok(outcomes) => {
+            for outcome in outcomes {
+                match outcome {
+                    InvoiceInsert::Created(created) => {
+                        report.invoices_created += 1;
+                        report.created.push(created.id);
+                    }
+                    InvoiceInsert::Exists(_) => report.invoices_existing += 1,
+                }
+            }
+        }
+        Err(e) => {
+            let e = crate::error::ApiError::from(e);
+            report.errors.extend(batch.iter().map(|(sub, _, _)| error_of(sub, &e)));
+        }
+    }
+    batch.clear();
+}
+
+/// Bills one subscription. The common case, exactly one invoice owed and nothing else to do, is
+/// returned for the caller to write in a batch; anything else is written here, in order.
+async fn bill_subscription(
+    engine: &Engine,
+    mut sub: SubscriptionRecord,
+    report: &mut BillRunReport,
+) -> ApiResult<Option<(InvoiceRecord, InvoiceEffects)>> {
     let store = engine.store();
     let customer = store
         .get_customer(&sub.workspace, &sub.customer)
@@ -82,37 +141,56 @@ async fn bill_subscription(engine: &Engine, mut sub: SubscriptionRecord, report:
 
     let existing: HashSet<String> = store.invoice_keys(&sub.workspace, &sub.id).await?.into_iter().collect();
     let mut scheduled = store.scheduled_change(&sub.workspace, &sub.id).await?;
-    for due in terms(&sub, &catalog.catalog).due_invoices(now) {
+    let due_invoices = terms(&sub, &catalog.catalog).due_invoices(now);
+    let missing: Vec<&DueInvoice> = due_invoices.iter().filter(|d| !existing.contains(&d.key(&sub.id))).collect();
+    report.invoices_existing += due_invoices.len() - missing.len();
+    if let ([only], None) = (missing.as_slice(), &scheduled) {
+        let (draft, effects) = build_due_invoice(store.as_ref(), &sub, &catalog.catalog, only).await?;
+        let invoice = record((&sub.workspace, &sub.customer, Some(&sub.id)), only.key(&sub.id), &draft, now)?;
+        // Only invoices without side effects share a transaction: one that uses credit,
+        // prorations or coupons is written alone, so a conflict never fails a whole batch.
+        if effects == InvoiceEffects::default() {
+            return Ok(Some((invoice, effects)));
+        }
+        match store.insert_invoice(&invoice, &effects).await? {
+            InvoiceInsert::Created(created) => {
+                report.invoices_created += 1;
+                report.created.push(created.id);
+            }
+            InvoiceInsert::Exists(_) => report.invoices_existing += 1,
+        }
+        return Ok(None);
+    }
+    for due in due_invoices {
         let key = due.key(&sub.id);
         // A downgrade scheduled for this period end: the closing invoice bills the old plan's
         // usage only, the plan changes, and an opening invoice bills the new plan in advance.
-        if let (Some(change), DueInvoice::Closing { closing, opening: Some(next) }) = (&scheduled, &due) {
-            if change.effective_at <= closing.end {
-                let closing_only = DueInvoice::Closing { closing: *closing, opening: None };
-                finalize(engine, &sub, &catalog.catalog, &closing_only, key, now, report).await?;
-                sub.plan = change.plan.clone();
-                sub.addons = change.addons.clone();
-                if let Some(latest) = engine.latest_catalog(&sub.workspace).await? {
-                    sub.catalog_version = latest.version;
-                }
-                store.update_subscription(&sub).await?;
-                store.mark_change_applied(&sub.workspace, &change.id, now).await?;
-                engine.refresh_customer(&sub.workspace, &sub.customer).await?;
-                catalog = engine.catalog(&sub.workspace, sub.catalog_version).await?;
-                let opening = DueInvoice::Opening { period: *next };
-                let opening_key = opening.key(&sub.id);
-                finalize(engine, &sub, &catalog.catalog, &opening, opening_key, now, report).await?;
-                scheduled = None;
-                continue;
+        if let (Some(change), DueInvoice::Closing { closing, opening: Some(next) }) = (&scheduled, &due)
+            && change.effective_at <= closing.end
+        {
+            let closing_only = DueInvoice::Closing { closing: *closing, opening: None };
+            finalize(engine, &sub, &catalog.catalog, &closing_only, key, now, report).await?;
+            sub.plan = change.plan.clone();
+            sub.addons = change.addons.clone();
+            if let Some(latest) = engine.latest_catalog(&sub.workspace).await? {
+                sub.catalog_version = latest.version;
             }
+            store.update_subscription(&sub).await?;
+            store.mark_change_applied(&sub.workspace, &change.id, now).await?;
+            engine.refresh_customer(&sub.workspace, &sub.customer).await?;
+            catalog = engine.catalog(&sub.workspace, sub.catalog_version).await?;
+            let opening = DueInvoice::Opening { period: *next };
+            let opening_key = opening.key(&sub.id);
+            finalize(engine, &sub, &catalog.catalog, &opening, opening_key, now, report).await?;
+            scheduled = None;
+            continue;
         }
         if existing.contains(&key) {
-            report.invoices_existing += 1;
             continue;
         }
         finalize(engine, &sub, &catalog.catalog, &due, key, now, report).await?;
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Builds and stores one invoice; an invoice already stored under its key is left alone.

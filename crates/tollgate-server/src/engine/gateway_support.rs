@@ -218,6 +218,12 @@ impl Engine {
             );
             reservation.settled = true;
         }
+        // Shared counters (Redis) hear of the usage too; after the gate, since seeding a missing
+        // counter may reload the customer under it.
+        drop(_gate);
+        if accepted {
+            self.apply_to_shared(&req.workspace, &req.customer, &item).await?;
+        }
         written.map(|_| ()).map_err(ApiError::from)
     }
 }

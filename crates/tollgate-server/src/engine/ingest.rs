@@ -199,9 +199,15 @@ impl Engine {
             gates.push(slot.gate.lock().await);
         }
 
+        // Each customer's now (its test clock's, if it has one), read before any state lock.
+        let mut clocks: HashMap<String, Timestamp> = HashMap::with_capacity(slots.len());
+        for (customer, slot) in &slots {
+            let test_clock = slot.state.lock().expect("state lock").as_ref().and_then(|s| s.record.test_clock.clone());
+            clocks.insert(customer.clone(), self.now_for(&workspace, test_clock.as_deref()).await?);
+        }
+
         let mut items: Vec<IngestItem> = Vec::with_capacity(parsed.len());
         let mut item_index: Vec<(usize, String)> = Vec::with_capacity(parsed.len());
-        let mut clocks: HashMap<String, Timestamp> = HashMap::new();
         for (index, mut p) in parsed {
             let Some(slot) = slots.get(&p.customer) else {
                 let r = reject("unknown_customer", format!("customer {:?} not found", p.customer));
@@ -210,17 +216,7 @@ impl Engine {
             };
             let guard = slot.state.lock().expect("state lock");
             let Some(state) = guard.as_ref() else { continue };
-            let now = match clocks.get(&p.customer) {
-                Some(t) => *t,
-                None => {
-                    let t = match &state.record.test_clock {
-                        Some(c) => self.test_clocks.get(&(workspace.clone(), c.clone())).map_or(self.now(), |t| *t),
-                        None => self.now(),
-                    };
-                    clocks.insert(p.customer.clone(), t);
-                    t
-                }
-            };
+            let now = clocks.get(&p.customer).copied().unwrap_or_else(|| self.now());
             if !p.explicit_time {
                 p.event.timestamp = now;
             } else if p.event.timestamp.as_second() > now.as_second() + FUTURE_TOLERANCE_SECONDS {

@@ -58,7 +58,8 @@ impl Values {
 
     fn build(&self, rows: usize) -> String {
         let row = format!("(?{})", ", ?".repeat(self.width));
-        let mut sql = String::with_capacity(self.head.len() + self.tail.len() + rows * (row.len() + 2));
+        let mut sql =
+            String::with_capacity(self.head.len() + self.tail.len() + rows * (row.len() + 2));
         sql.push_str(self.head);
         for r in 0..rows {
             if r > 0 {
@@ -133,7 +134,10 @@ mod tests {
     #[test]
     fn statement_texts_repeat_the_row() {
         static S: Values = Values::new("INSERT INTO t (w, a, b) VALUES ", 2, " RETURNING a");
-        assert_eq!(S.sql(1), "INSERT INTO t (w, a, b) VALUES (?, ?, ?) RETURNING a");
+        assert_eq!(
+            S.sql(1),
+            "INSERT INTO t (w, a, b) VALUES (?, ?, ?) RETURNING a"
+        );
         assert_eq!(
             S.sql(2),
             "INSERT INTO t (w, a, b) VALUES (?, ?, ?), (?, ?, ?) RETURNING a"

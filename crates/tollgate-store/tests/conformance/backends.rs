@@ -1,0 +1,148 @@
+//! Promises of one backend only: SQLite durability across reopening the file, PostgreSQL
+//! row-level security.
+
+use crate::postgres_store;
+use crate::support::*;
+use IngestOutcome::{Accepted, Duplicate};
+use tollgate_store::*;
+
+const DATABASE_URL_VAR: &str = crate::DATABASE_URL_VAR;
+
+/// What `ingest` acknowledged is in the file: after a clean close, and after the store is
+/// dropped without closing (connections abandoned as a crash would leave them; the WAL holds
+/// the commits).
+#[tokio::test]
+async fn sqlite_data_survives_reopening_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("durable.db");
+    let ws = fresh("ws");
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        create_workspace(&store, &ws).await;
+        store
+            .create_customer(&customer(&ws, "cus_a"))
+            .await
+            .unwrap();
+        store
+            .ingest(&ws, &[item(&ws, "e1", "cus_a", vec![add("calls", "2")])])
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        store
+            .ingest(&ws, &[item(&ws, "e2", "cus_a", vec![add("calls", "3")])])
+            .await
+            .unwrap();
+        // Not closed: the pools are leaked with their connections open.
+        std::mem::forget(store);
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    let rows = store.aggregates(&ws, "cus_a", ts(PERIOD)).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].value, dec("5"));
+    let outcomes = store
+        .ingest(&ws, &[item(&ws, "e1", "cus_a", vec![add("calls", "2")])])
+        .await
+        .unwrap();
+    assert_eq!(outcomes, vec![Duplicate]);
+    assert!(store.get_customer(&ws, "cus_a").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_store_works() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    let ws = fresh("ws");
+    create_workspace(&store, &ws).await;
+    store
+        .create_customer(&customer(&ws, "cus_a"))
+        .await
+        .unwrap();
+    let outcomes = store
+        .ingest(&ws, &[item(&ws, "e1", "cus_a", vec![add("calls", "1")])])
+        .await
+        .unwrap();
+    assert_eq!(outcomes, vec![Accepted]);
+    assert_eq!(store.list_customers(&ws).await.unwrap().len(), 1);
+    assert_eq!(store.backend(), "sqlite");
+}
+
+/// Row-level security holds even for a query with no workspace filter at all: as
+/// `tollgate_app` with the workspace set to A, a bare `SELECT` sees A's rows and none of B's;
+/// with no workspace set it sees nothing; and it cannot write a row into B.
+#[tokio::test]
+async fn postgres_row_level_security_hides_other_workspaces() {
+    let Some(store) = postgres_store().await else {
+        return;
+    };
+    let (a, b) = (fresh("ws"), fresh("ws"));
+    for ws in [&a, &b] {
+        create_workspace(&store, ws).await;
+        store.create_customer(&customer(ws, "cus_a")).await.unwrap();
+        let ops = vec![
+            add("calls", "1"),
+            update("users", AggregateOp::Unique("u".into())),
+        ];
+        store
+            .ingest(ws, &[item(ws, "e1", "cus_a", ops)])
+            .await
+            .unwrap();
+    }
+    let url = std::env::var(DATABASE_URL_VAR).unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SET LOCAL ROLE tollgate_app")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("SELECT set_config('tollgate.workspace', $1, true)")
+        .bind(&a)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    for table in [
+        "workspaces",
+        "customers",
+        "events",
+        "aggregates",
+        "aggregate_uniques",
+    ] {
+        let sql = format!("SELECT workspace FROM {table}");
+        let seen: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        assert!(!seen.is_empty(), "{table}: A's own rows are visible");
+        assert!(seen.iter().all(|w| *w == a), "{table}: saw {seen:?}");
+    }
+    let write = sqlx::query(
+        "INSERT INTO customers (workspace, id, suspended, has_payment_method, metadata, created_at) \
+         VALUES ($1, 'intruder', false, false, '{}', 0)",
+    )
+    .bind(&b)
+    .execute(&mut *tx)
+    .await;
+    assert!(
+        write.is_err(),
+        "a row for B must be rejected while scoped to A"
+    );
+    drop(tx);
+
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SET LOCAL ROLE tollgate_app")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let unscoped: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(unscoped, 0, "no workspace set, no rows");
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(keys, 0, "key rows only show to a lookup naming their hash");
+}
