@@ -274,7 +274,8 @@ mod tests {
         let p = Progress::new("ws_apex");
         let line = p.line(42_000, 100_000, 1_234);
         assert!(
-            line.starts_with("[ws_apex] 42,000/100,000 subscriptions (42%,") && line.ends_with(", 1,234 invoices"),
+            line.starts_with("[ws_apex] 42,000/100,000 subscriptions (42%,")
+                && line.ends_with(", 1,234 invoices"),
             "{line}"
         );
     }

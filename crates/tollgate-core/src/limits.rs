@@ -77,7 +77,12 @@ impl RollingWindow {
     pub fn used_in(&mut self, now: Timestamp, within: WindowLength) -> Decimal {
         self.expire(now);
         let horizon = now.as_second() - within.seconds() as i64;
-        self.entries.iter().rev().take_while(|(at, _)| *at > horizon).map(|(_, q)| *q).sum()
+        self.entries
+            .iter()
+            .rev()
+            .take_while(|(at, _)| *at > horizon)
+            .map(|(_, q)| *q)
+            .sum()
     }
 
     /// Like [`RollingWindow::next_fit`] for a window of length `within`.

@@ -83,7 +83,11 @@ fn value_text(v: &Value) -> String {
 /// An event without the meter's property does not count in that meter (an `agent.run` without
 /// `tokens` still counts as a run); a property that is there but is not a number is an error,
 /// and the event is rejected whole, so bad data never half-counts.
-pub fn contribution(meter_key: &str, meter: &Meter, event: &Event) -> Result<Option<Contribution>, MeterError> {
+pub fn contribution(
+    meter_key: &str,
+    meter: &Meter,
+    event: &Event,
+) -> Result<Option<Contribution>, MeterError> {
     if !matches(meter, event) {
         return Ok(None);
     }
@@ -93,9 +97,14 @@ pub fn contribution(meter_key: &str, meter: &Meter, event: &Event) -> Result<Opt
         Aggregation::Max => number(meter_key, meter, event)?.map(ContributionValue::Max),
         Aggregation::Latest => number(meter_key, meter, event)?.map(ContributionValue::Latest),
         Aggregation::TimeWeighted => number(meter_key, meter, event)?.map(ContributionValue::Level),
-        Aggregation::UniqueCount => property(meter, event).map(|v| ContributionValue::Unique(value_text(v))),
+        Aggregation::UniqueCount => {
+            property(meter, event).map(|v| ContributionValue::Unique(value_text(v)))
+        }
     };
-    Ok(value.map(|value| Contribution { group_key: group_key(meter, event), value }))
+    Ok(value.map(|value| Contribution {
+        group_key: group_key(meter, event),
+        value,
+    }))
 }
 
 fn property<'e>(meter: &Meter, event: &'e Event) -> Option<&'e Value> {
@@ -106,7 +115,9 @@ fn property<'e>(meter: &Meter, event: &'e Event) -> Option<&'e Value> {
 /// The meter's property as an exact decimal, `None` when absent. Numbers are read from their
 /// JSON text, never through a float.
 fn number(meter_key: &str, meter: &Meter, event: &Event) -> Result<Option<Decimal>, MeterError> {
-    let Some(value) = property(meter, event) else { return Ok(None) };
+    let Some(value) = property(meter, event) else {
+        return Ok(None);
+    };
     let text = match value {
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.trim().to_owned(),

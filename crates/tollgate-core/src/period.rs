@@ -76,11 +76,17 @@ pub fn subscription_period(
 ) -> Period {
     if let Some((start, end)) = trial {
         if at < end {
-            return Period { start: start.min(at), end };
+            return Period {
+                start: start.min(at),
+                end,
+            };
         }
         let period = Period::containing(anchor, interval, at);
         if period.start < end {
-            return Period { start: end, end: period.end };
+            return Period {
+                start: end,
+                end: period.end,
+            };
         }
         return period;
     }
@@ -109,11 +115,20 @@ mod tests {
         let anchor = ts("2026-11-01T00:00:00Z");
         let trial = Some((ts("2026-11-03T10:00:00Z"), ts("2026-11-17T10:00:00Z")));
         let p = subscription_period(anchor, Interval::Month, trial, ts("2026-11-10T00:00:00Z"));
-        assert_eq!((p.start, p.end), (ts("2026-11-03T10:00:00Z"), ts("2026-11-17T10:00:00Z")));
+        assert_eq!(
+            (p.start, p.end),
+            (ts("2026-11-03T10:00:00Z"), ts("2026-11-17T10:00:00Z"))
+        );
         let p = subscription_period(anchor, Interval::Month, trial, ts("2026-11-17T10:00:00Z"));
-        assert_eq!((p.start, p.end), (ts("2026-11-17T10:00:00Z"), ts("2026-12-01T00:00:00Z")));
+        assert_eq!(
+            (p.start, p.end),
+            (ts("2026-11-17T10:00:00Z"), ts("2026-12-01T00:00:00Z"))
+        );
         let p = subscription_period(anchor, Interval::Month, trial, ts("2026-12-05T00:00:00Z"));
-        assert_eq!((p.start, p.end), (ts("2026-12-01T00:00:00Z"), ts("2027-01-01T00:00:00Z")));
+        assert_eq!(
+            (p.start, p.end),
+            (ts("2026-12-01T00:00:00Z"), ts("2027-01-01T00:00:00Z"))
+        );
     }
 
     #[test]

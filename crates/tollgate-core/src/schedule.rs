@@ -29,7 +29,10 @@ pub enum DueInvoice {
     Opening { period: Period },
     /// At a period end: the closed period's usage and fees in arrears, and the next period's fees
     /// in advance unless the subscription ends.
-    Closing { closing: Period, opening: Option<Period> },
+    Closing {
+        closing: Period,
+        opening: Option<Period>,
+    },
 }
 
 impl DueInvoice {
@@ -37,7 +40,9 @@ impl DueInvoice {
     pub fn key(&self, subscription: &str) -> String {
         match self {
             DueInvoice::Opening { period } => format!("{subscription}:open:{}", period.start),
-            DueInvoice::Closing { closing, .. } => format!("{subscription}:close:{}", closing.start),
+            DueInvoice::Closing { closing, .. } => {
+                format!("{subscription}:close:{}", closing.start)
+            }
         }
     }
 
@@ -85,7 +90,10 @@ impl SubscriptionTerms {
             }
             let next = self.period_at(period.end);
             let opening = (!ended(period.end)).then_some(next);
-            due.push(DueInvoice::Closing { closing: period, opening });
+            due.push(DueInvoice::Closing {
+                closing: period,
+                opening,
+            });
             if opening.is_none() {
                 break;
             }
@@ -134,11 +142,20 @@ mod tests {
             due,
             vec![
                 DueInvoice::Opening {
-                    period: Period { start: ts("2026-11-17T10:00:00Z"), end: ts("2026-12-01T00:00:00Z") }
+                    period: Period {
+                        start: ts("2026-11-17T10:00:00Z"),
+                        end: ts("2026-12-01T00:00:00Z")
+                    }
                 },
                 DueInvoice::Closing {
-                    closing: Period { start: ts("2026-11-17T10:00:00Z"), end: ts("2026-12-01T00:00:00Z") },
-                    opening: Some(Period { start: ts("2026-12-01T00:00:00Z"), end: ts("2027-01-01T00:00:00Z") }),
+                    closing: Period {
+                        start: ts("2026-11-17T10:00:00Z"),
+                        end: ts("2026-12-01T00:00:00Z")
+                    },
+                    opening: Some(Period {
+                        start: ts("2026-12-01T00:00:00Z"),
+                        end: ts("2027-01-01T00:00:00Z")
+                    }),
                 },
             ]
         );

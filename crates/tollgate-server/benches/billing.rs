@@ -25,17 +25,29 @@ impl Clock for Frozen {
 }
 
 fn env_count(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
 }
 
 async fn setup(now: jiff::Timestamp) -> (tempfile::TempDir, Arc<Engine>) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = tollgate_store::SqliteStore::open(&dir.path().join("bench.db")).await.expect("store");
+    let store = tollgate_store::SqliteStore::open(&dir.path().join("bench.db"))
+        .await
+        .expect("store");
     let store: Arc<dyn tollgate_store::Store> = Arc::new(store);
-    tollgate_server::bootstrap(store.as_ref(), None, now).await.expect("bootstrap");
+    tollgate_server::bootstrap(store.as_ref(), None, now)
+        .await
+        .expect("bootstrap");
     let engine = Arc::new(Engine::new(store, Arc::new(Frozen(now))));
-    let catalog = tollgate_core::catalog::parse_yaml(include_str!("../../../examples/catalogs/lexecon.yaml")).expect("catalog");
-    engine.apply_catalog(tollgate_server::DEFAULT_WORKSPACE, catalog).await.expect("apply");
+    let catalog =
+        tollgate_core::catalog::parse_yaml(include_str!("../../../examples/catalogs/lexecon.yaml"))
+            .expect("catalog");
+    engine
+        .apply_catalog(tollgate_server::DEFAULT_WORKSPACE, catalog)
+        .await
+        .expect("apply");
     (dir, engine)
 }
 
@@ -48,15 +60,26 @@ impl Clock for Movable {
     }
 }
 
-async fn setup_with_clock(clock: Arc<std::sync::Mutex<jiff::Timestamp>>) -> (tempfile::TempDir, Arc<Engine>) {
+async fn setup_with_clock(
+    clock: Arc<std::sync::Mutex<jiff::Timestamp>>,
+) -> (tempfile::TempDir, Arc<Engine>) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = tollgate_store::SqliteStore::open(&dir.path().join("bench.db")).await.expect("store");
+    let store = tollgate_store::SqliteStore::open(&dir.path().join("bench.db"))
+        .await
+        .expect("store");
     let store: Arc<dyn tollgate_store::Store> = Arc::new(store);
     let now = *clock.lock().expect("clock");
-    tollgate_server::bootstrap(store.as_ref(), None, now).await.expect("bootstrap");
+    tollgate_server::bootstrap(store.as_ref(), None, now)
+        .await
+        .expect("bootstrap");
     let engine = Arc::new(Engine::new(store, Arc::new(Movable(clock))));
-    let catalog = tollgate_core::catalog::parse_yaml(include_str!("../../../examples/catalogs/lexecon.yaml")).expect("catalog");
-    engine.apply_catalog(tollgate_server::DEFAULT_WORKSPACE, catalog).await.expect("apply");
+    let catalog =
+        tollgate_core::catalog::parse_yaml(include_str!("../../../examples/catalogs/lexecon.yaml"))
+            .expect("catalog");
+    engine
+        .apply_catalog(tollgate_server::DEFAULT_WORKSPACE, catalog)
+        .await
+        .expect("apply");
     (dir, engine)
 }
 
@@ -97,11 +120,17 @@ async fn subscribe(engine: &Engine, customer: &str, version: i64, start: jiff::T
 
 fn median(mut samples: Vec<Duration>) -> (Duration, Duration) {
     samples.sort();
-    (samples[samples.len() / 2], samples[(samples.len() * 99) / 100])
+    (
+        samples[samples.len() / 2],
+        samples[(samples.len() * 99) / 100],
+    )
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let events = env_count("TOLLGATE_BENCH_EVENTS", 10_000_000);
     let customers = env_count("TOLLGATE_BENCH_CUSTOMERS", 100_000);
     let start: jiff::Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();

@@ -23,8 +23,17 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn report(name: &str, mut samples: Vec<Duration>, floor: Option<Duration>) -> Duration {
     samples.sort();
     let median = percentile(&samples, 0.5);
-    let ratio = floor.map_or(String::from("1.0x (floor)"), |f| format!("{:.1}x floor", median.as_nanos() as f64 / f.as_nanos().max(1) as f64));
-    println!("| {name:<44} | {:>9} ns | {:>9} ns | {ratio:>14} |", median.as_nanos(), percentile(&samples, 0.99).as_nanos());
+    let ratio = floor.map_or(String::from("1.0x (floor)"), |f| {
+        format!(
+            "{:.1}x floor",
+            median.as_nanos() as f64 / f.as_nanos().max(1) as f64
+        )
+    });
+    println!(
+        "| {name:<44} | {:>9} ns | {:>9} ns | {ratio:>14} |",
+        median.as_nanos(),
+        percentile(&samples, 0.99).as_nanos()
+    );
     median
 }
 
@@ -43,16 +52,26 @@ fn time_each(mut f: impl FnMut()) -> Vec<Duration> {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     let engine = runtime.block_on(async {
-        let store = tollgate_store::SqliteStore::open(&dir.path().join("bench.db")).await.expect("store");
+        let store = tollgate_store::SqliteStore::open(&dir.path().join("bench.db"))
+            .await
+            .expect("store");
         let store: Arc<dyn tollgate_store::Store> = Arc::new(store);
-        tollgate_server::bootstrap(store.as_ref(), None, jiff::Timestamp::now()).await.expect("bootstrap");
+        tollgate_server::bootstrap(store.as_ref(), None, jiff::Timestamp::now())
+            .await
+            .expect("bootstrap");
         let engine = Arc::new(Engine::new(store.clone(), Arc::new(SystemClock)));
         let yaml = include_str!("../../../examples/catalogs/apex.yaml");
         let catalog = tollgate_core::catalog::parse_yaml(yaml).expect("apex catalog");
-        let compiled = engine.apply_catalog(tollgate_server::DEFAULT_WORKSPACE, catalog).await.expect("apply");
+        let compiled = engine
+            .apply_catalog(tollgate_server::DEFAULT_WORKSPACE, catalog)
+            .await
+            .expect("apply");
         let now = jiff::Timestamp::now();
         store
             .create_customer(&tollgate_store::CustomerRecord {
@@ -98,23 +117,53 @@ fn main() {
         properties: Default::default(),
     };
     // Warm: load the customer's state.
-    runtime.block_on(engine.check(request(CheckTarget::Feature("advanced_analytics".into()), None))).expect("check");
+    runtime
+        .block_on(engine.check(request(
+            CheckTarget::Feature("advanced_analytics".into()),
+            None,
+        )))
+        .expect("check");
 
-    let map: HashMap<(String, String), u64> =
-        (0..10_000).map(|i| ((format!("ws_{}", i % 7), format!("customer_{i}")), i)).collect();
+    let map: HashMap<(String, String), u64> = (0..10_000)
+        .map(|i| ((format!("ws_{}", i % 7), format!("customer_{i}")), i))
+        .collect();
     let probe = ("ws_3".to_owned(), "customer_4242".to_owned());
 
-    println!("| path (median of {SAMPLES} calls)                  |    median |       p99 |          ratio |");
-    println!("|----------------------------------------------|-----------|-----------|----------------|");
-    let floor = report("bare HashMap<(String, String), _> lookup", time_each(|| {
-        black_box(map.get(black_box(&probe)));
-    }), None);
+    println!(
+        "| path (median of {SAMPLES} calls)                  |    median |       p99 |          ratio |"
+    );
+    println!(
+        "|----------------------------------------------|-----------|-----------|----------------|"
+    );
+    let floor = report(
+        "bare HashMap<(String, String), _> lookup",
+        time_each(|| {
+            black_box(map.get(black_box(&probe)));
+        }),
+        None,
+    );
     let feature = request(CheckTarget::Feature("advanced_analytics".into()), None);
-    report("engine.check: feature gate", time_each(|| {
-        black_box(runtime.block_on(engine.check(feature.clone())).expect("check"));
-    }), Some(floor));
+    report(
+        "engine.check: feature gate",
+        time_each(|| {
+            black_box(
+                runtime
+                    .block_on(engine.check(feature.clone()))
+                    .expect("check"),
+            );
+        }),
+        Some(floor),
+    );
     let quota = request(CheckTarget::Meter("agent_runs".into()), Some("u1"));
-    report("engine.check: rolling 5h quota per user", time_each(|| {
-        black_box(runtime.block_on(engine.check(quota.clone())).expect("check"));
-    }), Some(floor));
+    report(
+        "engine.check: rolling 5h quota per user",
+        time_each(|| {
+            black_box(
+                runtime
+                    .block_on(engine.check(quota.clone()))
+                    .expect("check"),
+            );
+        }),
+        Some(floor),
+    );
 }

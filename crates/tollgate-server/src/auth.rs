@@ -25,7 +25,11 @@ pub enum Principal {
     /// Full access to one workspace.
     Admin { workspace: String },
     /// Access to one customer of one workspace, and nothing else.
-    Customer { workspace: String, customer: String, key_id: String },
+    Customer {
+        workspace: String,
+        customer: String,
+        key_id: String,
+    },
 }
 
 impl Principal {
@@ -39,7 +43,9 @@ impl Principal {
     pub fn require_admin(&self) -> Result<&str, ApiError> {
         match self {
             Principal::Admin { workspace } => Ok(workspace),
-            Principal::Customer { .. } => Err(ApiError::forbidden("this call needs a workspace admin key")),
+            Principal::Customer { .. } => {
+                Err(ApiError::forbidden("this call needs a workspace admin key"))
+            }
         }
     }
 
@@ -47,7 +53,11 @@ impl Principal {
     pub fn require_customer(&self, customer: &str) -> Result<&str, ApiError> {
         match self {
             Principal::Admin { workspace } => Ok(workspace),
-            Principal::Customer { workspace, customer: own, .. } if own == customer => Ok(workspace),
+            Principal::Customer {
+                workspace,
+                customer: own,
+                ..
+            } if own == customer => Ok(workspace),
             // Same answer as a missing customer: a key never learns whether others exist.
             Principal::Customer { .. } => Err(ApiError::not_found("customer", customer)),
         }
@@ -56,7 +66,11 @@ impl Principal {
 
 /// A new random secret with the given prefix.
 pub fn generate_secret(prefix: &str) -> String {
-    let body: String = rand::rng().sample_iter(&Alphanumeric).take(32).map(char::from).collect();
+    let body: String = rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect();
     format!("{prefix}{body}")
 }
 
@@ -67,21 +81,36 @@ pub fn hash_secret(secret: &str) -> String {
 
 /// The secret from `Authorization: Bearer` or `X-API-Key`.
 pub fn presented_secret(headers: &HeaderMap) -> Option<&str> {
-    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let value = value.trim();
-        if let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
+        if let Some(token) = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+        {
             return Some(token.trim());
         }
     }
-    headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let secret = presented_secret(&parts.headers)
-            .ok_or_else(|| ApiError::unauthorized("missing API key: send `Authorization: Bearer <key>` or `X-API-Key`"))?;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let secret = presented_secret(&parts.headers).ok_or_else(|| {
+            ApiError::unauthorized(
+                "missing API key: send `Authorization: Bearer <key>` or `X-API-Key`",
+            )
+        })?;
         state.engine.authenticate(secret).await
     }
 }

@@ -67,9 +67,15 @@ pub enum ServerError {
     #[error("store: {0}")]
     Store(#[from] tollgate_store::StoreError),
     #[error("cannot create data dir {path}: {source}")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("server: {0}")]
     Serve(std::io::Error),
     #[error("the admin key must start with `{prefix}` and be at least 24 characters")]
@@ -105,17 +111,27 @@ pub async fn open_store(config: &ServerConfig) -> Result<Arc<dyn Store>, ServerE
     Ok(match &config.database_url {
         Some(url) => Arc::new(PostgresStore::connect(url).await?),
         None => {
-            std::fs::create_dir_all(&config.data_dir)
-                .map_err(|source| ServerError::DataDir { path: config.data_dir.clone(), source })?;
+            std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            })?;
             Arc::new(SqliteStore::open(&config.data_dir.join("tollgate.db")).await?)
         }
     })
 }
 
 /// Makes sure the default workspace exists and the bootstrap admin key opens it.
-pub async fn bootstrap(store: &dyn Store, admin_key: Option<&str>, now: Timestamp) -> Result<(), ServerError> {
+pub async fn bootstrap(
+    store: &dyn Store,
+    admin_key: Option<&str>,
+    now: Timestamp,
+) -> Result<(), ServerError> {
     if store.get_workspace(DEFAULT_WORKSPACE).await?.is_none() {
-        let ws = WorkspaceRecord { id: DEFAULT_WORKSPACE.into(), name: "Default".into(), created_at: now };
+        let ws = WorkspaceRecord {
+            id: DEFAULT_WORKSPACE.into(),
+            name: "Default".into(),
+            created_at: now,
+        };
         match store.create_workspace(&ws).await {
             Ok(()) | Err(tollgate_store::StoreError::AlreadyExists { .. }) => {}
             Err(e) => return Err(e.into()),
@@ -123,7 +139,9 @@ pub async fn bootstrap(store: &dyn Store, admin_key: Option<&str>, now: Timestam
     }
     if let Some(key) = admin_key {
         if !key.starts_with(auth::ADMIN_KEY_PREFIX) || key.len() < 24 {
-            return Err(ServerError::BadAdminKey { prefix: auth::ADMIN_KEY_PREFIX });
+            return Err(ServerError::BadAdminKey {
+                prefix: auth::ADMIN_KEY_PREFIX,
+            });
         }
         let record = AdminKeyRecord {
             workspace: DEFAULT_WORKSPACE.into(),
@@ -142,21 +160,31 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 }
 
 /// [`start`] with an injected clock (tests move time with it).
-pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Result<RunningServer, ServerError> {
+pub async fn start_with_clock(
+    config: ServerConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<RunningServer, ServerError> {
     let store = open_store(&config).await?;
     bootstrap(store.as_ref(), config.admin_key.as_deref(), clock.now()).await?;
     let mut engine = Engine::new(store, clock);
     if let Some(url) = &config.redis_url {
-        let counters = counters::RedisCounters::new(url, config.redis_failure_mode).map_err(ServerError::Redis)?;
+        let counters = counters::RedisCounters::new(url, config.redis_failure_mode)
+            .map_err(ServerError::Redis)?;
         engine = engine.with_shared_counters(counters);
         tracing::info!(failure_mode = %config.redis_failure_mode, "limit counters and invalidations shared through Redis");
     }
     let engine = Arc::new(engine);
     engine.start_propagation();
-    let state = AppState { engine, metrics: api::metrics::install_recorder() };
+    let state = AppState {
+        engine,
+        metrics: api::metrics::install_recorder(),
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| ServerError::Bind { addr: config.listen, source })?;
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
     let addr = listener.local_addr().map_err(ServerError::Serve)?;
     let app = api::router(state.clone());
     let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
@@ -169,5 +197,10 @@ pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Re
             .map_err(ServerError::Serve)
     });
     tracing::info!(%addr, backend = state.engine.store().backend(), "tollgate listening");
-    Ok(RunningServer { addr, state, shutdown, task })
+    Ok(RunningServer {
+        addr,
+        state,
+        shutdown,
+        task,
+    })
 }

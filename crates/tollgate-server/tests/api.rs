@@ -27,21 +27,52 @@ async fn a_batch_keeps_its_good_events_and_counts_duplicates_once() {
             ]))
             .await;
         assert_eq!(status, StatusCode::MULTI_STATUS, "{report}");
-        let codes: Vec<_> = report["results"].as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap_or(r["status"].as_str().unwrap())).collect();
+        let codes: Vec<_> = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["code"].as_str().unwrap_or(r["status"].as_str().unwrap()))
+            .collect();
         assert_eq!(
             codes,
-            ["accepted", "invalid_property", "unknown_customer", "missing_id", "invalid_timestamp", "timestamp_in_future", "duplicate", "accepted"]
+            [
+                "accepted",
+                "invalid_property",
+                "unknown_customer",
+                "missing_id",
+                "invalid_timestamp",
+                "timestamp_in_future",
+                "duplicate",
+                "accepted"
+            ]
         );
         assert_eq!(report["results"][1]["index"], 1);
-        assert!(report["results"][1]["message"].as_str().unwrap().contains("amount_usd"));
-        assert_eq!((report["accepted"].as_u64(), report["duplicates"].as_u64(), report["rejected"].as_u64()), (Some(2), Some(1), Some(5)));
+        assert!(
+            report["results"][1]["message"]
+                .as_str()
+                .unwrap()
+                .contains("amount_usd")
+        );
+        assert_eq!(
+            (
+                report["accepted"].as_u64(),
+                report["duplicates"].as_u64(),
+                report["rejected"].as_u64()
+            ),
+            (Some(2), Some(1), Some(5))
+        );
         // Resending the whole batch changes nothing.
         let (_, again) = ws
             .events(json!([{"id": "e1", "customer": "acme", "type": "cloud.cost", "timestamp": "2026-11-10T10:00:00Z", "properties": {"amount_usd": "100.10"}}]))
             .await;
         assert_eq!(again["duplicates"], 1);
         let (_, usage) = ws.call(Method::GET, "/v1/customers/acme/usage", None).await;
-        let spend = usage["meters"].as_array().unwrap().iter().find(|m| m["meter"] == "ai_spend").unwrap();
+        let spend = usage["meters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["meter"] == "ai_spend")
+            .unwrap();
         assert_eq!(spend["used"], "100.30");
     }
 }
@@ -49,7 +80,9 @@ async fn a_batch_keeps_its_good_events_and_counts_duplicates_once() {
 #[tokio::test]
 async fn bad_requests_are_problems_with_stable_codes() {
     let server = TestServer::start(common::Backend::Sqlite).await;
-    let (status, headers, body) = server.call_full("nope", Method::GET, "/v1/customers", None).await;
+    let (status, headers, body) = server
+        .call_full("nope", Method::GET, "/v1/customers", None)
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(headers["content-type"], "application/problem+json");
     assert_eq!(body["code"], "unauthorized");
@@ -66,15 +99,47 @@ async fn bad_requests_are_problems_with_stable_codes() {
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["code"], "invalid_json");
     let ws = server.workspace("apex.yaml").await;
-    let (status, body) = ws.call(Method::POST, "/v1/check", Some(json!({"customer": "x", "feature": "a", "meter": "b"}))).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_target")));
-    let (status, body) = ws.call(Method::POST, "/v1/customers", Some(json!({"id": "bad id!"}))).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_id")));
+    let (status, body) = ws
+        .call(
+            Method::POST,
+            "/v1/check",
+            Some(json!({"customer": "x", "feature": "a", "meter": "b"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_target"))
+    );
+    let (status, body) = ws
+        .call(
+            Method::POST,
+            "/v1/customers",
+            Some(json!({"id": "bad id!"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_id"))
+    );
     ws.post("/v1/customers", json!({"id": "dup"})).await;
-    let (status, body) = ws.call(Method::POST, "/v1/customers", Some(json!({"id": "dup"}))).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("already_exists")));
-    let (status, body) = ws.call(Method::POST, "/v1/customers/dup/subscriptions", Some(json!({"plan": "platinum"}))).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("unknown_plan")));
+    let (status, body) = ws
+        .call(Method::POST, "/v1/customers", Some(json!({"id": "dup"})))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("already_exists"))
+    );
+    let (status, body) = ws
+        .call(
+            Method::POST,
+            "/v1/customers/dup/subscriptions",
+            Some(json!({"plan": "platinum"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unknown_plan"))
+    );
 }
 
 #[tokio::test]
@@ -82,13 +147,26 @@ async fn an_invalid_catalog_is_refused_with_every_error_and_changes_nothing() {
     let server = TestServer::start(common::Backend::Sqlite).await;
     let ws = server.workspace("apex.yaml").await;
     let yaml = "currency: USD\nmeters:\n  runs: { event: run, aggregation: average }\nplans:\n  free:\n    quotas:\n      - { meter: runs, limit: 3, window: 5 hrs }\n      - { meter: nope, limit: 1, period: billing }\n";
-    let (status, body) = ws.call(Method::PUT, "/v1/catalog", Some(json!({"yaml": yaml}))).await;
+    let (status, body) = ws
+        .call(Method::PUT, "/v1/catalog", Some(json!({"yaml": yaml})))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["code"], "invalid_catalog");
-    let paths: Vec<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap()).collect();
-    assert!(paths.iter().any(|p| p.starts_with("meters.runs")), "{paths:?}");
+    let paths: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.iter().any(|p| p.starts_with("meters.runs")),
+        "{paths:?}"
+    );
     assert!(paths.contains(&"plans.free.quotas[0].window"), "{paths:?}");
-    assert!(paths.iter().any(|p| p.starts_with("plans.free.quotas[1]")), "{paths:?}");
+    assert!(
+        paths.iter().any(|p| p.starts_with("plans.free.quotas[1]")),
+        "{paths:?}"
+    );
     let (_, current) = ws.call(Method::GET, "/v1/catalog", None).await;
     assert_eq!(current["version"], 1);
 }
@@ -102,18 +180,45 @@ async fn concurrent_consuming_checks_never_overshoot_a_limit() {
         let body = json!({"meter": "generations", "consume": true, "properties": {"tier": "T1", "model": "standard"}});
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..40 {
-            let (http, url, key, body) = (server.http.clone(), format!("{}/v1/check", server.base), key.clone(), body.clone());
+            let (http, url, key, body) = (
+                server.http.clone(),
+                format!("{}/v1/check", server.base),
+                key.clone(),
+                body.clone(),
+            );
             set.spawn(async move {
-                let resp = http.post(url).bearer_auth(key).json(&body).send().await.expect("check");
+                let resp = http
+                    .post(url)
+                    .bearer_auth(key)
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("check");
                 let status = resp.status();
-                (status, resp.json::<serde_json::Value>().await.expect("json"))
+                (
+                    status,
+                    resp.json::<serde_json::Value>().await.expect("json"),
+                )
             });
         }
         let answers = set.join_all().await;
-        let allowed = answers.iter().filter(|(s, b)| *s == StatusCode::OK && b["allowed"] == true).count();
-        assert_eq!(allowed, 10, "exactly the free plan's 10 generations are admitted");
-        let (_, usage) = server.call(&key, Method::GET, "/v1/customers/busy/usage", None).await;
-        let gens = usage["meters"].as_array().unwrap().iter().find(|m| m["meter"] == "generations").unwrap();
+        let allowed = answers
+            .iter()
+            .filter(|(s, b)| *s == StatusCode::OK && b["allowed"] == true)
+            .count();
+        assert_eq!(
+            allowed, 10,
+            "exactly the free plan's 10 generations are admitted"
+        );
+        let (_, usage) = server
+            .call(&key, Method::GET, "/v1/customers/busy/usage", None)
+            .await;
+        let gens = usage["meters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["meter"] == "generations")
+            .unwrap();
         assert_eq!(gens["used"], "10");
     }
 }
@@ -124,23 +229,51 @@ async fn a_new_catalog_version_changes_nothing_until_the_subscription_moves() {
         let server = TestServer::start(backend).await;
         let ws = server.workspace("qlp.yaml").await;
         ws.customer("old", "free", None, false).await;
-        let yaml = std::fs::read_to_string(format!("{}/../../examples/catalogs/qlp.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let yaml = std::fs::read_to_string(format!(
+            "{}/../../examples/catalogs/qlp.yaml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
         let raised = yaml.replacen("limit: 10,", "limit: 20,", 1);
-        assert_ne!(raised, yaml, "the qlp catalog's free quota is written as `limit: 10,`");
-        let (status, applied) = ws.call(Method::PUT, "/v1/catalog", Some(json!({"yaml": raised}))).await;
+        assert_ne!(
+            raised, yaml,
+            "the qlp catalog's free quota is written as `limit: 10,`"
+        );
+        let (status, applied) = ws
+            .call(Method::PUT, "/v1/catalog", Some(json!({"yaml": raised})))
+            .await;
         assert_eq!(status, StatusCode::OK, "{applied}");
         assert_eq!(applied["version"], 2);
         assert!(!applied["changes"].as_array().unwrap().is_empty());
         ws.customer("new", "free", None, false).await;
         let generations = |c: &str| json!({"customer": c, "meter": "generations", "quantity": 15});
-        assert_eq!(ws.check(generations("old")).await["allowed"], false, "v1 keeps 10");
-        assert_eq!(ws.check(generations("new")).await["allowed"], true, "v2 has 20");
-        let (_, subs) = ws.call(Method::GET, "/v1/customers/old/subscriptions", None).await;
+        assert_eq!(
+            ws.check(generations("old")).await["allowed"],
+            false,
+            "v1 keeps 10"
+        );
+        assert_eq!(
+            ws.check(generations("new")).await["allowed"],
+            true,
+            "v2 has 20"
+        );
+        let (_, subs) = ws
+            .call(Method::GET, "/v1/customers/old/subscriptions", None)
+            .await;
         assert_eq!(subs[0]["catalog_version"], 1);
         let sub_id = subs[0]["id"].as_str().unwrap();
-        let moved = ws.post(&format!("/v1/customers/old/subscriptions/{sub_id}/change"), json!({"plan": "free"})).await;
+        let moved = ws
+            .post(
+                &format!("/v1/customers/old/subscriptions/{sub_id}/change"),
+                json!({"plan": "free"}),
+            )
+            .await;
         assert_eq!(moved["catalog_version"], 2);
-        assert_eq!(ws.check(generations("old")).await["allowed"], true, "moved to v2");
+        assert_eq!(
+            ws.check(generations("old")).await["allowed"],
+            true,
+            "moved to v2"
+        );
     }
 }
 
@@ -151,36 +284,83 @@ async fn plan_changes_cancellations_and_revocations_apply_at_once() {
     let key = ws.customer("acme", "free", None, false).await;
     let gate = json!({"customer": "acme", "feature": "advanced_optimization"});
     assert_eq!(ws.check(gate.clone()).await["allowed"], false);
-    let (_, subs) = ws.call(Method::GET, "/v1/customers/acme/subscriptions", None).await;
+    let (_, subs) = ws
+        .call(Method::GET, "/v1/customers/acme/subscriptions", None)
+        .await;
     let sub = subs[0]["id"].as_str().unwrap().to_owned();
-    ws.post(&format!("/v1/customers/acme/subscriptions/{sub}/change"), json!({"plan": "early"})).await;
+    ws.post(
+        &format!("/v1/customers/acme/subscriptions/{sub}/change"),
+        json!({"plan": "early"}),
+    )
+    .await;
     assert_eq!(ws.check(gate.clone()).await["allowed"], true);
-    let canceled = ws.post(&format!("/v1/customers/acme/subscriptions/{sub}/cancel"), json!({"immediately": true})).await;
+    let canceled = ws
+        .post(
+            &format!("/v1/customers/acme/subscriptions/{sub}/cancel"),
+            json!({"immediately": true}),
+        )
+        .await;
     assert_eq!(canceled["status"], "canceled");
     assert_eq!(ws.check(gate).await["reason"], "no_subscription");
-    let keys = ws.call(Method::GET, "/v1/customers/acme/keys", None).await.1;
+    let keys = ws
+        .call(Method::GET, "/v1/customers/acme/keys", None)
+        .await
+        .1;
     let key_id = keys[0]["id"].as_str().unwrap();
-    let (status, _) = server.call(&key, Method::GET, "/v1/customers/acme/usage", None).await;
+    let (status, _) = server
+        .call(&key, Method::GET, "/v1/customers/acme/usage", None)
+        .await;
     assert_eq!(status, StatusCode::OK);
-    ws.post(&format!("/v1/customers/acme/keys/{key_id}/revoke"), json!({})).await;
-    let (status, body) = server.call(&key, Method::GET, "/v1/customers/acme/usage", None).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    ws.post(
+        &format!("/v1/customers/acme/keys/{key_id}/revoke"),
+        json!({}),
+    )
+    .await;
+    let (status, body) = server
+        .call(&key, Method::GET, "/v1/customers/acme/usage", None)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    );
 }
 
 #[tokio::test]
 async fn openapi_health_and_metrics_are_served() {
     let server = TestServer::start(common::Backend::Sqlite).await;
-    let doc: serde_json::Value = reqwest::get(format!("{}/openapi.json", server.base)).await.unwrap().json().await.unwrap();
+    let doc: serde_json::Value = reqwest::get(format!("{}/openapi.json", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
-    for path in ["/v1/check", "/v1/events", "/v1/catalog", "/v1/customers/{id}/usage", "/v1/test_clocks/{id}/advance"] {
+    for path in [
+        "/v1/check",
+        "/v1/events",
+        "/v1/catalog",
+        "/v1/customers/{id}/usage",
+        "/v1/test_clocks/{id}/advance",
+    ] {
         assert!(doc["paths"].get(path).is_some(), "{path} documented");
     }
-    let health: serde_json::Value = reqwest::get(format!("{}/healthz", server.base)).await.unwrap().json().await.unwrap();
+    let health: serde_json::Value = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["store"], "sqlite");
     let ws = server.workspace("apex.yaml").await;
     ws.customer("m", "free", None, false).await;
-    ws.check(json!({"customer": "m", "feature": "basic_chat"})).await;
-    let metrics = reqwest::get(format!("{}/metrics", server.base)).await.unwrap().text().await.unwrap();
+    ws.check(json!({"customer": "m", "feature": "basic_chat"}))
+        .await;
+    let metrics = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("tollgate_checks_total"), "{metrics}");
 }

@@ -18,16 +18,30 @@ where
 }
 
 /// A customer on a clock at `start`, subscribed to `plan` (no trial unless asked).
-async fn subscriber(ws: &Workspace<'_>, id: &str, plan: &str, start: &str, trial: bool, addons: Value) -> String {
+async fn subscriber(
+    ws: &Workspace<'_>,
+    id: &str,
+    plan: &str,
+    start: &str,
+    trial: bool,
+    addons: Value,
+) -> String {
     let clock = ws.test_clock(start).await;
-    ws.post("/v1/customers", json!({"id": id, "test_clock": clock})).await;
-    ws.post(&format!("/v1/customers/{id}/subscriptions"), json!({"plan": plan, "trial": trial, "addons": addons})).await;
+    ws.post("/v1/customers", json!({"id": id, "test_clock": clock}))
+        .await;
+    ws.post(
+        &format!("/v1/customers/{id}/subscriptions"),
+        json!({"plan": plan, "trial": trial, "addons": addons}),
+    )
+    .await;
     clock
 }
 
 /// Records `quantity` units of a meter at the customer's current time (a consuming check).
 async fn use_meter(ws: &Workspace<'_>, customer: &str, meter: &str, quantity: u64) {
-    let d = ws.check(json!({"customer": customer, "meter": meter, "quantity": quantity, "consume": true})).await;
+    let d = ws
+        .check(json!({"customer": customer, "meter": meter, "quantity": quantity, "consume": true}))
+        .await;
     assert_eq!(d["allowed"], true, "{d}");
 }
 
@@ -45,7 +59,13 @@ async fn bill_run(ws: &Workspace<'_>) -> Value {
 }
 
 async fn invoices(ws: &Workspace<'_>, customer: &str) -> Vec<Value> {
-    let (status, list) = ws.call(Method::GET, &format!("/v1/customers/{customer}/invoices"), None).await;
+    let (status, list) = ws
+        .call(
+            Method::GET,
+            &format!("/v1/customers/{customer}/invoices"),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{list}");
     list.as_array().unwrap().clone()
 }
@@ -67,10 +87,20 @@ async fn lexecon_2_package_pricing_and_base_in_advance() {
     each_backend(|backend| async move {
         let server = TestServer::start(backend).await;
         let ws = server.workspace("lexecon.yaml").await;
-        for (customer, decisions, expected, line) in
-            [("a", 12_345u64, "164.00", "65.00"), ("b", 12_000, "159.00", "60.00"), ("c", 0, "99.00", "0.00")]
-        {
-            let clock = subscriber(&ws, customer, "startup", "2026-11-01T00:00:00Z", false, json!({})).await;
+        for (customer, decisions, expected, line) in [
+            ("a", 12_345u64, "164.00", "65.00"),
+            ("b", 12_000, "159.00", "60.00"),
+            ("c", 0, "99.00", "0.00"),
+        ] {
+            let clock = subscriber(
+                &ws,
+                customer,
+                "startup",
+                "2026-11-01T00:00:00Z",
+                false,
+                json!({}),
+            )
+            .await;
             ws.advance(&clock, "2026-11-15T00:00:00Z").await;
             if decisions > 0 {
                 use_meter(&ws, customer, "decisions", decisions).await;
@@ -93,10 +123,18 @@ async fn lexecon_2_package_pricing_and_base_in_advance() {
         assert_eq!(again["invoices_created"], 0);
         let mut numbers: Vec<String> = Vec::new();
         for c in ["a", "b", "c"] {
-            numbers.extend(invoices(&ws, c).await.iter().map(|i| i["number"].as_str().unwrap().to_owned()));
+            numbers.extend(
+                invoices(&ws, c)
+                    .await
+                    .iter()
+                    .map(|i| i["number"].as_str().unwrap().to_owned()),
+            );
         }
         numbers.sort();
-        assert_eq!(numbers, (1..=6).map(|n| format!("INV-{n:06}")).collect::<Vec<_>>());
+        assert_eq!(
+            numbers,
+            (1..=6).map(|n| format!("INV-{n:06}")).collect::<Vec<_>>()
+        );
     })
     .await;
 }
@@ -107,11 +145,17 @@ async fn lexecon_5_trial_usage_is_free_and_the_first_charge_is_at_trial_end() {
         let server = TestServer::start(backend).await;
         let ws = server.workspace("lexecon.yaml").await;
         let clock = subscriber(&ws, "t", "startup", "2026-11-03T10:00:00Z", true, json!({})).await;
-        let (_, subs) = ws.call(Method::GET, "/v1/customers/t/subscriptions", None).await;
+        let (_, subs) = ws
+            .call(Method::GET, "/v1/customers/t/subscriptions", None)
+            .await;
         assert_eq!(subs[0]["trial_end"], "2026-11-17T10:00:00Z");
         use_meter(&ws, "t", "decisions", 5_000).await;
         ws.advance(&clock, "2026-11-17T09:59:59Z").await;
-        assert_eq!(bill_run(&ws).await["invoices_created"], 0, "nothing is billed during the trial");
+        assert_eq!(
+            bill_run(&ws).await["invoices_created"],
+            0,
+            "nothing is billed during the trial"
+        );
         ws.advance(&clock, "2026-11-17T10:00:00Z").await;
         bill_run(&ws).await;
         let all = invoices(&ws, "t").await;
@@ -122,7 +166,11 @@ async fn lexecon_5_trial_usage_is_free_and_the_first_charge_is_at_trial_end() {
         bill_run(&ws).await;
         let all = invoices(&ws, "t").await;
         assert_eq!(all.len(), 2);
-        assert_eq!(line_amount(&all[1], "decisions"), "10.00", "only the 1,500 after the trial: 2 x 5.00");
+        assert_eq!(
+            line_amount(&all[1], "decisions"),
+            "10.00",
+            "only the 1,500 after the trial: 2 x 5.00"
+        );
         assert_eq!(all[1]["total"], "109.00");
     })
     .await;
@@ -133,7 +181,15 @@ async fn lexecon_7_annual_plan_one_invoice_for_the_year_by_bank_transfer() {
     each_backend(|backend| async move {
         let server = TestServer::start(backend).await;
         let ws = server.workspace("lexecon.yaml").await;
-        let clock = subscriber(&ws, "bigco", "enterprise_starter", "2026-11-01T00:00:00Z", false, json!({})).await;
+        let clock = subscriber(
+            &ws,
+            "bigco",
+            "enterprise_starter",
+            "2026-11-01T00:00:00Z",
+            false,
+            json!({}),
+        )
+        .await;
         bill_run(&ws).await;
         ws.advance(&clock, "2027-06-01T00:00:00Z").await;
         bill_run(&ws).await;
@@ -143,7 +199,12 @@ async fn lexecon_7_annual_plan_one_invoice_for_the_year_by_bank_transfer() {
         assert_eq!(all[0]["status"], "open");
         assert_eq!(all[0]["period_start"], "2026-11-01T00:00:00Z");
         assert_eq!(all[0]["period_end"], "2027-11-01T00:00:00Z");
-        let paid = ws.post(&format!("/v1/invoices/{}/pay", all[0]["id"].as_str().unwrap()), json!({})).await;
+        let paid = ws
+            .post(
+                &format!("/v1/invoices/{}/pay", all[0]["id"].as_str().unwrap()),
+                json!({}),
+            )
+            .await;
         assert_eq!(paid["status"], "paid");
     })
     .await;
@@ -247,11 +308,21 @@ async fn control_plane_4_recommends_professional_for_heavy_starter_usage() {
     each_backend(|backend| async move {
         let server = TestServer::start(backend).await;
         let ws = server.workspace("control-plane.yaml").await;
-        let clock = subscriber(&ws, "heavy", "starter", "2026-11-01T00:00:00Z", false, json!({})).await;
+        let clock = subscriber(
+            &ws,
+            "heavy",
+            "starter",
+            "2026-11-01T00:00:00Z",
+            false,
+            json!({}),
+        )
+        .await;
         ws.advance(&clock, "2026-11-20T00:00:00Z").await;
         use_meter(&ws, "heavy", "requests", 900_000).await;
         ws.advance(&clock, "2026-12-02T00:00:00Z").await;
-        let (status, r) = ws.call(Method::GET, "/v1/customers/heavy/recommendation", None).await;
+        let (status, r) = ws
+            .call(Method::GET, "/v1/customers/heavy/recommendation", None)
+            .await;
         assert_eq!(status, StatusCode::OK, "{r}");
         assert_eq!(r["current_cost"], "1099.00");
         assert_eq!(r["recommended_plan"], "professional");
@@ -266,19 +337,46 @@ async fn control_plane_7_seats_added_mid_period_are_prorated_to_the_second() {
     each_backend(|backend| async move {
         let server = TestServer::start(backend).await;
         let ws = server.workspace("control-plane.yaml").await;
-        let clock = subscriber(&ws, "grow", "starter", "2026-11-01T00:00:00Z", false, json!({})).await;
+        let clock = subscriber(
+            &ws,
+            "grow",
+            "starter",
+            "2026-11-01T00:00:00Z",
+            false,
+            json!({}),
+        )
+        .await;
         bill_run(&ws).await; // November's opening invoice, as the scheduler would have made it
         ws.advance(&clock, "2026-11-16T00:00:00Z").await;
-        let (_, subs) = ws.call(Method::GET, "/v1/customers/grow/subscriptions", None).await;
+        let (_, subs) = ws
+            .call(Method::GET, "/v1/customers/grow/subscriptions", None)
+            .await;
         let sub = subs[0]["id"].as_str().unwrap();
-        ws.post(&format!("/v1/customers/grow/subscriptions/{sub}/change"), json!({"plan": "starter", "addons": {"seat": 2}})).await;
+        ws.post(
+            &format!("/v1/customers/grow/subscriptions/{sub}/change"),
+            json!({"plan": "starter", "addons": {"seat": 2}}),
+        )
+        .await;
         ws.advance(&clock, "2026-12-01T00:00:00Z").await;
         bill_run(&ws).await;
         let dec = invoices(&ws, "grow").await.pop().unwrap();
-        let prorated = dec["lines"].as_array().unwrap().iter().find(|l| l["description"].as_str().unwrap().to_lowercase().contains("seat") && l["period"]["start"] == "2026-11-16T00:00:00Z");
-        assert_eq!(prorated.unwrap_or_else(|| panic!("{dec:#}"))["amount"], "29.00");
+        let prorated = dec["lines"].as_array().unwrap().iter().find(|l| {
+            l["description"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains("seat")
+                && l["period"]["start"] == "2026-11-16T00:00:00Z"
+        });
+        assert_eq!(
+            prorated.unwrap_or_else(|| panic!("{dec:#}"))["amount"],
+            "29.00"
+        );
         // December's seats in advance, in full.
-        assert_eq!(dec["total"], "386.00", "299 + 2 x 29.00 for December + 29.00 prorated: {dec:#}");
+        assert_eq!(
+            dec["total"], "386.00",
+            "299 + 2 x 29.00 for December + 29.00 prorated: {dec:#}"
+        );
     })
     .await;
 }
@@ -288,42 +386,98 @@ async fn levqor_1_2_5_6_packages_credits_and_one_time_packs() {
     each_backend(|backend| async move {
         let server = TestServer::start(backend).await;
         let ws = server.workspace("levqor.yaml").await;
-        for (customer, plan, calls) in [("d", "developer", 12_500u64), ("p0", "professional", 50_000), ("p1", "professional", 50_001)] {
-            let clock = subscriber(&ws, customer, plan, "2026-11-01T00:00:00Z", false, json!({})).await;
+        for (customer, plan, calls) in [
+            ("d", "developer", 12_500u64),
+            ("p0", "professional", 50_000),
+            ("p1", "professional", 50_001),
+        ] {
+            let clock = subscriber(
+                &ws,
+                customer,
+                plan,
+                "2026-11-01T00:00:00Z",
+                false,
+                json!({}),
+            )
+            .await;
             ws.advance(&clock, "2026-11-10T00:00:00Z").await;
             use_meter(&ws, customer, "api_calls", calls).await;
             ws.advance(&clock, "2026-12-01T00:00:00Z").await;
         }
         bill_run(&ws).await;
         for (customer, expected) in [("d", "38.00"), ("p0", "99.00"), ("p1", "101.00")] {
-            assert_eq!(invoices(&ws, customer).await.pop().unwrap()["total"], expected, "{customer}");
+            assert_eq!(
+                invoices(&ws, customer).await.pop().unwrap()["total"],
+                expected,
+                "{customer}"
+            );
         }
         // Case 5: $50.00 of credit pays a $38.00 invoice and $12.00 is left.
-        let clock = subscriber(&ws, "cr", "developer", "2026-11-01T00:00:00Z", false, json!({})).await;
+        let clock = subscriber(
+            &ws,
+            "cr",
+            "developer",
+            "2026-11-01T00:00:00Z",
+            false,
+            json!({}),
+        )
+        .await;
         bill_run(&ws).await;
-        ws.post("/v1/customers/cr/credits", json!({"amount": "50.00"})).await;
+        ws.post("/v1/customers/cr/credits", json!({"amount": "50.00"}))
+            .await;
         ws.advance(&clock, "2026-11-10T00:00:00Z").await;
         use_meter(&ws, "cr", "api_calls", 12_500).await;
         ws.advance(&clock, "2026-12-01T00:00:00Z").await;
         bill_run(&ws).await;
         let inv = invoices(&ws, "cr").await.pop().unwrap();
-        assert_eq!((inv["total"].as_str(), inv["amount_due"].as_str(), inv["status"].as_str()), (Some("38.00"), Some("0.00"), Some("paid")));
+        assert_eq!(
+            (
+                inv["total"].as_str(),
+                inv["amount_due"].as_str(),
+                inv["status"].as_str()
+            ),
+            (Some("38.00"), Some("0.00"), Some("paid"))
+        );
         let (_, balance) = ws.call(Method::GET, "/v1/customers/cr/credits", None).await;
         assert_eq!(balance["balance"], "12.00");
         // Case 6: a one-time pack is an invoice of its own; paying it marks it paid.
         ws.post("/v1/customers", json!({"id": "buyer"})).await;
-        let (status, pack) = ws.call(Method::POST, "/v1/customers/buyer/purchases", Some(json!({"product": "automation_pro"}))).await;
+        let (status, pack) = ws
+            .call(
+                Method::POST,
+                "/v1/customers/buyer/purchases",
+                Some(json!({"product": "automation_pro"})),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{pack}");
         assert_eq!(pack["total"], "99.00");
-        let paid = ws.post(&format!("/v1/invoices/{}/pay", pack["id"].as_str().unwrap()), json!({})).await;
+        let paid = ws
+            .post(
+                &format!("/v1/invoices/{}/pay", pack["id"].as_str().unwrap()),
+                json!({}),
+            )
+            .await;
         assert_eq!(paid["status"], "paid");
         // White label: setup fee on the first invoice only.
-        let clock = subscriber(&ws, "agency", "white_label_basic", "2026-11-01T00:00:00Z", false, json!({})).await;
+        let clock = subscriber(
+            &ws,
+            "agency",
+            "white_label_basic",
+            "2026-11-01T00:00:00Z",
+            false,
+            json!({}),
+        )
+        .await;
         bill_run(&ws).await;
         ws.advance(&clock, "2026-12-01T00:00:00Z").await;
         bill_run(&ws).await;
         let all = invoices(&ws, "agency").await;
-        assert_eq!(all.iter().map(|i| i["total"].as_str().unwrap()).collect::<Vec<_>>(), ["2499.00", "499.00"]);
+        assert_eq!(
+            all.iter()
+                .map(|i| i["total"].as_str().unwrap())
+                .collect::<Vec<_>>(),
+            ["2499.00", "499.00"]
+        );
     })
     .await;
 }
@@ -392,20 +546,44 @@ async fn qlp_1_2_3_5_dimensions_storage_compute_and_refunds() {
 async fn invoices_are_immutable_and_only_move_through_their_lifecycle() {
     let server = TestServer::start(Backend::Sqlite).await;
     let ws = server.workspace("lexecon.yaml").await;
-    subscriber(&ws, "x", "startup", "2026-11-01T00:00:00Z", false, json!({})).await;
+    subscriber(
+        &ws,
+        "x",
+        "startup",
+        "2026-11-01T00:00:00Z",
+        false,
+        json!({}),
+    )
+    .await;
     bill_run(&ws).await;
     let inv = invoices(&ws, "x").await.remove(0);
     let id = inv["id"].as_str().unwrap();
     let voided = ws.post(&format!("/v1/invoices/{id}/void"), json!({})).await;
     assert_eq!(voided["status"], "void");
-    let (status, body) = ws.call(Method::POST, &format!("/v1/invoices/{id}/pay"), Some(json!({}))).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("invalid_invoice_transition")));
+    let (status, body) = ws
+        .call(
+            Method::POST,
+            &format!("/v1/invoices/{id}/pay"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("invalid_invoice_transition"))
+    );
     // A customer's key sees its own invoices only.
-    let key = ws.post("/v1/customers/x/keys", json!({})).await["secret"].as_str().unwrap().to_owned();
+    let key = ws.post("/v1/customers/x/keys", json!({})).await["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     ws.post("/v1/customers", json!({"id": "y"})).await;
-    let (status, _) = server.call(&key, Method::GET, "/v1/customers/y/invoices", None).await;
+    let (status, _) = server
+        .call(&key, Method::GET, "/v1/customers/y/invoices", None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, mine) = server.call(&key, Method::GET, &format!("/v1/invoices/{id}"), None).await;
+    let (status, mine) = server
+        .call(&key, Method::GET, &format!("/v1/invoices/{id}"), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(mine["number"], "INV-000001");
 }
@@ -414,7 +592,15 @@ async fn invoices_are_immutable_and_only_move_through_their_lifecycle() {
 async fn an_invoice_renders_as_a_pdf_with_its_lines_and_totals() {
     let server = TestServer::start(Backend::Sqlite).await;
     let ws = server.workspace("control-plane.yaml").await;
-    let clock = subscriber(&ws, "pdf", "starter", "2026-11-01T00:00:00Z", false, json!({"seat": 3, "policy_pack": 1})).await;
+    let clock = subscriber(
+        &ws,
+        "pdf",
+        "starter",
+        "2026-11-01T00:00:00Z",
+        false,
+        json!({"seat": 3, "policy_pack": 1}),
+    )
+    .await;
     ws.advance(&clock, "2026-11-20T00:00:00Z").await;
     use_meter(&ws, "pdf", "requests", 130_000).await;
     ws.advance(&clock, "2026-12-01T00:00:00Z").await;
@@ -422,7 +608,11 @@ async fn an_invoice_renders_as_a_pdf_with_its_lines_and_totals() {
     let invoice = invoices(&ws, "pdf").await.pop().unwrap();
     let resp = server
         .http
-        .get(format!("{}/v1/invoices/{}.pdf", server.base, invoice["id"].as_str().unwrap()))
+        .get(format!(
+            "{}/v1/invoices/{}.pdf",
+            server.base,
+            invoice["id"].as_str().unwrap()
+        ))
         .bearer_auth(&ws.key)
         .send()
         .await
@@ -442,8 +632,20 @@ async fn an_invoice_renders_as_a_pdf_with_its_lines_and_totals() {
         .expect("pdftotext runs (install poppler-utils)");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for needle in [invoice["number"].as_str().unwrap(), "465.00", "30.00", "87.00", "49.00", "299.00", "Amount due", "pdf"] {
-        assert!(text.contains(needle), "{needle:?} missing from the PDF text:\n{text}");
+    for needle in [
+        invoice["number"].as_str().unwrap(),
+        "465.00",
+        "30.00",
+        "87.00",
+        "49.00",
+        "299.00",
+        "Amount due",
+        "pdf",
+    ] {
+        assert!(
+            text.contains(needle),
+            "{needle:?} missing from the PDF text:\n{text}"
+        );
     }
 }
 
@@ -452,28 +654,67 @@ async fn a_downgrade_waits_for_the_period_end_and_an_upgrade_is_prorated_at_once
     each_backend(|backend| async move {
         let server = TestServer::start(backend).await;
         let ws = server.workspace("control-plane.yaml").await;
-        let clock = subscriber(&ws, "down", "professional", "2026-11-01T00:00:00Z", false, json!({})).await;
+        let clock = subscriber(
+            &ws,
+            "down",
+            "professional",
+            "2026-11-01T00:00:00Z",
+            false,
+            json!({}),
+        )
+        .await;
         bill_run(&ws).await;
         ws.advance(&clock, "2026-11-16T00:00:00Z").await;
-        let (_, subs) = ws.call(Method::GET, "/v1/customers/down/subscriptions", None).await;
+        let (_, subs) = ws
+            .call(Method::GET, "/v1/customers/down/subscriptions", None)
+            .await;
         let sub = subs[0]["id"].as_str().unwrap().to_owned();
-        let answer = ws.post(&format!("/v1/customers/down/subscriptions/{sub}/change"), json!({"plan": "starter"})).await;
-        assert_eq!(answer["plan"], "professional", "still professional until the period ends");
+        let answer = ws
+            .post(
+                &format!("/v1/customers/down/subscriptions/{sub}/change"),
+                json!({"plan": "starter"}),
+            )
+            .await;
+        assert_eq!(
+            answer["plan"], "professional",
+            "still professional until the period ends"
+        );
         assert_eq!(answer["scheduled_plan"], "starter");
         assert_eq!(answer["scheduled_at"], "2026-12-01T00:00:00Z");
         // Entitlements stay those of professional (SSO) until then.
-        assert_eq!(ws.check(json!({"customer": "down", "feature": "sso"})).await["allowed"], true);
+        assert_eq!(
+            ws.check(json!({"customer": "down", "feature": "sso"}))
+                .await["allowed"],
+            true
+        );
         ws.advance(&clock, "2026-12-01T00:00:00Z").await;
         bill_run(&ws).await;
         let all = invoices(&ws, "down").await;
         let totals: Vec<&str> = all.iter().map(|i| i["total"].as_str().unwrap()).collect();
-        assert_eq!(totals, ["999.00", "0.00", "299.00"], "opening, November closed on professional, December on starter");
-        assert_eq!(ws.check(json!({"customer": "down", "feature": "sso"})).await["allowed"], false);
+        assert_eq!(
+            totals,
+            ["999.00", "0.00", "299.00"],
+            "opening, November closed on professional, December on starter"
+        );
+        assert_eq!(
+            ws.check(json!({"customer": "down", "feature": "sso"}))
+                .await["allowed"],
+            false
+        );
         // An upgrade takes effect at once, prorated: 15 of 31 December days of 999 - 299.
         ws.advance(&clock, "2026-12-17T00:00:00Z").await;
-        let up = ws.post(&format!("/v1/customers/down/subscriptions/{sub}/change"), json!({"plan": "professional"})).await;
+        let up = ws
+            .post(
+                &format!("/v1/customers/down/subscriptions/{sub}/change"),
+                json!({"plan": "professional"}),
+            )
+            .await;
         assert_eq!(up["plan"], "professional");
-        assert_eq!(ws.check(json!({"customer": "down", "feature": "sso"})).await["allowed"], true);
+        assert_eq!(
+            ws.check(json!({"customer": "down", "feature": "sso"}))
+                .await["allowed"],
+            true
+        );
         ws.advance(&clock, "2027-01-01T00:00:00Z").await;
         bill_run(&ws).await;
         let jan = invoices(&ws, "down").await.pop().unwrap();
@@ -482,10 +723,20 @@ async fn a_downgrade_waits_for_the_period_end_and_an_upgrade_is_prorated_at_once
             .unwrap()
             .iter()
             .filter(|l| l["period"]["start"] == "2026-12-17T00:00:00Z")
-            .map(|l| l["amount"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap())
+            .map(|l| {
+                l["amount"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<rust_decimal::Decimal>()
+                    .unwrap()
+            })
             .sum();
         // (999 - 299) x 15/31 = 338.709... -> 338.71 (credit and charge rounded per line).
-        assert!((prorated - rust_decimal::Decimal::new(33871, 2)).abs() <= rust_decimal::Decimal::new(1, 2), "{jan:#}");
+        assert!(
+            (prorated - rust_decimal::Decimal::new(33871, 2)).abs()
+                <= rust_decimal::Decimal::new(1, 2),
+            "{jan:#}"
+        );
     })
     .await;
 }

@@ -17,7 +17,13 @@ where
     }
 }
 
-fn events_of(customer: &str, kind: &str, n: usize, props: impl Fn(usize) -> Value, ts: &str) -> Value {
+fn events_of(
+    customer: &str,
+    kind: &str,
+    n: usize,
+    props: impl Fn(usize) -> Value,
+    ts: &str,
+) -> Value {
     Value::Array(
         (0..n)
             .map(|i| json!({"id": format!("{customer}-{kind}-{i}"), "customer": customer, "type": kind, "timestamp": ts, "properties": props(i)}))
@@ -30,15 +36,29 @@ async fn lexecon_1_signup_gets_a_key_shown_once_and_stored_as_a_hash() {
     each_backend(|backend| async move {
         let server = TestServer::start(backend).await;
         let ws = server.workspace("lexecon.yaml").await;
-        ws.post("/v1/customers", json!({"id": "acme", "name": "Acme"})).await;
-        let sub = ws.post("/v1/customers/acme/subscriptions", json!({"plan": "startup"})).await;
+        ws.post("/v1/customers", json!({"id": "acme", "name": "Acme"}))
+            .await;
+        let sub = ws
+            .post(
+                "/v1/customers/acme/subscriptions",
+                json!({"plan": "startup"}),
+            )
+            .await;
         assert_eq!(sub["status"], "trialing");
-        let key = ws.post("/v1/customers/acme/keys", json!({"name": "prod"})).await;
+        let key = ws
+            .post("/v1/customers/acme/keys", json!({"name": "prod"}))
+            .await;
         let secret = key["secret"].as_str().unwrap();
         assert!(secret.starts_with("tg_live_"));
         // The key works at once.
-        let (status, body) =
-            server.call(secret, Method::POST, "/v1/check", Some(json!({"meter": "decisions"}))).await;
+        let (status, body) = server
+            .call(
+                secret,
+                Method::POST,
+                "/v1/check",
+                Some(json!({"meter": "decisions"})),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["allowed"], true);
         // Never shown again.
@@ -47,9 +67,17 @@ async fn lexecon_1_signup_gets_a_key_shown_once_and_stored_as_a_hash() {
         assert!(keys[0].get("secret").is_none());
         // Stored only as a hash.
         let store = server.server.as_ref().unwrap().state.engine.store().clone();
-        let stored = store.find_api_key(&tollgate_server::auth::hash_secret(secret)).await.unwrap().unwrap();
+        let stored = store
+            .find_api_key(&tollgate_server::auth::hash_secret(secret))
+            .await
+            .unwrap()
+            .unwrap();
         assert_ne!(stored.secret_hash, secret);
-        assert!(!serde_json::to_string(&stored).unwrap().contains(&secret[12..]));
+        assert!(
+            !serde_json::to_string(&stored)
+                .unwrap()
+                .contains(&secret[12..])
+        );
     })
     .await;
 }
@@ -63,11 +91,31 @@ async fn lexecon_3_unique_actors_count_distinct_values() {
         ws.customer("acme", "startup", Some(&clock), false).await;
         let actors = ["a", "b", "a", "c"];
         let (status, body) = ws
-            .events(events_of("acme", "decision.evaluated", 4, |i| json!({"actor": actors[i], "outcome": "approved"}), "2026-11-05T10:00:00Z"))
+            .events(events_of(
+                "acme",
+                "decision.evaluated",
+                4,
+                |i| json!({"actor": actors[i], "outcome": "approved"}),
+                "2026-11-05T10:00:00Z",
+            ))
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        let (_, usage) = ws.call(Method::GET, "/v1/customers/acme/usage?at=2026-11-05T10:00:00Z", None).await;
-        let meter = |k: &str| usage["meters"].as_array().unwrap().iter().find(|m| m["meter"] == k).unwrap().clone();
+        let (_, usage) = ws
+            .call(
+                Method::GET,
+                "/v1/customers/acme/usage?at=2026-11-05T10:00:00Z",
+                None,
+            )
+            .await;
+        let meter = |k: &str| {
+            usage["meters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["meter"] == k)
+                .unwrap()
+                .clone()
+        };
         assert_eq!(meter("unique_actors")["used"], "3");
         assert_eq!(meter("decisions")["used"], "4");
     })
@@ -82,13 +130,25 @@ async fn lexecon_4_rate_limit_100_per_minute_then_429() {
         let clock = ws.test_clock("2026-11-10T10:00:05Z").await;
         let key = ws.customer("acme", "startup", Some(&clock), true).await;
         for i in 0..100 {
-            let (status, headers, body) =
-                server.call_full(&key, Method::POST, "/v1/check", Some(json!({"meter": "decisions"}))).await;
+            let (status, headers, body) = server
+                .call_full(
+                    &key,
+                    Method::POST,
+                    "/v1/check",
+                    Some(json!({"meter": "decisions"})),
+                )
+                .await;
             assert_eq!(status, StatusCode::OK, "check {i}: {body}");
             assert_eq!(headers["x-ratelimit-remaining"], (99 - i).to_string());
         }
-        let (status, headers, body) =
-            server.call_full(&key, Method::POST, "/v1/check", Some(json!({"meter": "decisions"}))).await;
+        let (status, headers, body) = server
+            .call_full(
+                &key,
+                Method::POST,
+                "/v1/check",
+                Some(json!({"meter": "decisions"})),
+            )
+            .await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
         assert_eq!(headers["content-type"], "application/problem+json");
         assert_eq!(headers["retry-after"], "55");
@@ -98,8 +158,14 @@ async fn lexecon_4_rate_limit_100_per_minute_then_429() {
         assert_eq!(body["code"], "rate_limited");
         assert_eq!(body["decision"]["reason"], "rate_limited");
         ws.advance(&clock, "2026-11-10T10:01:00Z").await;
-        let (status, headers, _) =
-            server.call_full(&key, Method::POST, "/v1/check", Some(json!({"meter": "decisions"}))).await;
+        let (status, headers, _) = server
+            .call_full(
+                &key,
+                Method::POST,
+                "/v1/check",
+                Some(json!({"meter": "decisions"})),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(headers["x-ratelimit-remaining"], "99");
     })
@@ -113,21 +179,57 @@ async fn lexecon_6_suspension_refuses_keys_at_once_and_loses_nothing() {
         let ws = server.workspace("lexecon.yaml").await;
         let clock = ws.test_clock("2026-11-05T12:00:00Z").await;
         let key = ws.customer("acme", "startup", Some(&clock), false).await;
-        let (status, _) = ws.events(events_of("acme", "decision.evaluated", 5, |_| json!({"actor": "a"}), "2026-11-05T10:00:00Z")).await;
+        let (status, _) = ws
+            .events(events_of(
+                "acme",
+                "decision.evaluated",
+                5,
+                |_| json!({"actor": "a"}),
+                "2026-11-05T10:00:00Z",
+            ))
+            .await;
         assert_eq!(status, StatusCode::OK);
         ws.post("/v1/customers/acme/suspend", json!({})).await;
-        let (status, body) = server.call(&key, Method::POST, "/v1/check", Some(json!({"meter": "decisions"}))).await;
+        let (status, body) = server
+            .call(
+                &key,
+                Method::POST,
+                "/v1/check",
+                Some(json!({"meter": "decisions"})),
+            )
+            .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
         assert_eq!(body["code"], "customer_suspended");
-        let denied = ws.check(json!({"customer": "acme", "meter": "decisions"})).await;
+        let denied = ws
+            .check(json!({"customer": "acme", "meter": "decisions"}))
+            .await;
         assert_eq!(denied["allowed"], false);
         assert_eq!(denied["reason"], "customer_suspended");
         ws.post("/v1/customers/acme/unsuspend", json!({})).await;
-        let (status, body) = server.call(&key, Method::POST, "/v1/check", Some(json!({"meter": "decisions"}))).await;
+        let (status, body) = server
+            .call(
+                &key,
+                Method::POST,
+                "/v1/check",
+                Some(json!({"meter": "decisions"})),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["allowed"], true);
-        let (_, usage) = server.call(&key, Method::GET, "/v1/customers/acme/usage?at=2026-11-05T10:00:00Z", None).await;
-        let decisions = usage["meters"].as_array().unwrap().iter().find(|m| m["meter"] == "decisions").unwrap();
+        let (_, usage) = server
+            .call(
+                &key,
+                Method::GET,
+                "/v1/customers/acme/usage?at=2026-11-05T10:00:00Z",
+                None,
+            )
+            .await;
+        let decisions = usage["meters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["meter"] == "decisions")
+            .unwrap();
         assert_eq!(decisions["used"], "5");
     })
     .await;
@@ -218,21 +320,37 @@ async fn apex_5_feature_gate_names_the_cheapest_plan_and_trials_get_the_features
         // apex.md lists `advanced_analytics` under `mid` but case 5 expects `early` to have it;
         // the catalog follows the feature list, so the hint for it is `mid`, and an `early`
         // feature (`advanced_optimization`) shows the case's `early` hint.
-        let denied = ws.check(json!({"customer": "freebie", "feature": "advanced_analytics"})).await;
+        let denied = ws
+            .check(json!({"customer": "freebie", "feature": "advanced_analytics"}))
+            .await;
         assert_eq!(denied["allowed"], false);
         assert_eq!(denied["reason"], "feature_not_in_plan");
         assert_eq!(denied["upgrade"]["plan"], "mid");
-        let denied = ws.check(json!({"customer": "freebie", "feature": "advanced_optimization"})).await;
+        let denied = ws
+            .check(json!({"customer": "freebie", "feature": "advanced_optimization"}))
+            .await;
         assert_eq!(denied["reason"], "feature_not_in_plan");
         assert_eq!(denied["upgrade"]["plan"], "early");
-        assert_eq!(ws.check(json!({"customer": "freebie", "feature": "basic_chat"})).await["allowed"], true);
+        assert_eq!(
+            ws.check(json!({"customer": "freebie", "feature": "basic_chat"}))
+                .await["allowed"],
+            true
+        );
         ws.customer("trialist", "early", None, true).await;
-        let (_, subs) = ws.call(Method::GET, "/v1/customers/trialist/subscriptions", None).await;
+        let (_, subs) = ws
+            .call(Method::GET, "/v1/customers/trialist/subscriptions", None)
+            .await;
         assert_eq!(subs[0]["status"], "trialing");
-        let allowed = ws.check(json!({"customer": "trialist", "feature": "advanced_optimization"})).await;
+        let allowed = ws
+            .check(json!({"customer": "trialist", "feature": "advanced_optimization"}))
+            .await;
         assert_eq!(allowed["allowed"], true, "{allowed}");
         // Unknown features are answers too, not errors.
-        assert_eq!(ws.check(json!({"customer": "trialist", "feature": "teleport"})).await["reason"], "unknown_target");
+        assert_eq!(
+            ws.check(json!({"customer": "trialist", "feature": "teleport"}))
+                .await["reason"],
+            "unknown_target"
+        );
     })
     .await;
 }
@@ -244,20 +362,34 @@ async fn control_plane_3_open_source_hard_monthly_limit() {
         let ws = server.workspace("control-plane.yaml").await;
         let clock = ws.test_clock("2026-11-15T12:00:00Z").await;
         let key = ws.customer("oss", "open_source", Some(&clock), false).await;
-        let (status, report) = ws.events(events_of("oss", "ai.request", 9_999, |_| json!({}), "2026-11-15T11:00:00Z")).await;
+        let (status, report) = ws
+            .events(events_of(
+                "oss",
+                "ai.request",
+                9_999,
+                |_| json!({}),
+                "2026-11-15T11:00:00Z",
+            ))
+            .await;
         assert_eq!(status, StatusCode::OK, "{report}");
         assert_eq!(report["accepted"], 9_999);
         let check = json!({"meter": "requests", "consume": true});
-        let (_, tenth_thousand) = server.call(&key, Method::POST, "/v1/check", Some(check.clone())).await;
+        let (_, tenth_thousand) = server
+            .call(&key, Method::POST, "/v1/check", Some(check.clone()))
+            .await;
         assert_eq!(tenth_thousand["allowed"], true, "{tenth_thousand}");
         assert_eq!(tenth_thousand["remaining"], "0");
-        let (_, over) = server.call(&key, Method::POST, "/v1/check", Some(check.clone())).await;
+        let (_, over) = server
+            .call(&key, Method::POST, "/v1/check", Some(check.clone()))
+            .await;
         assert_eq!(over["allowed"], false, "{over}");
         assert_eq!(over["reason"], "quota_exceeded");
         assert_eq!(over["upgrade"]["plan"], "starter");
         assert_eq!(over["reset_at"], "2026-12-01T00:00:00Z");
         ws.advance(&clock, "2026-12-01T00:00:00Z").await;
-        let (_, december) = server.call(&key, Method::POST, "/v1/check", Some(check)).await;
+        let (_, december) = server
+            .call(&key, Method::POST, "/v1/check", Some(check))
+            .await;
         assert_eq!(december["allowed"], true, "{december}");
         assert_eq!(december["remaining"], "9999");
     })
@@ -271,11 +403,26 @@ async fn levqor_3_usage_shows_used_remaining_and_reset() {
         let ws = server.workspace("levqor.yaml").await;
         let clock = ws.test_clock("2026-11-20T12:00:00Z").await;
         let key = ws.customer("dev", "developer", Some(&clock), false).await;
-        let (status, _) = ws.events(events_of("dev", "api.call", 8_500, |_| json!({}), "2026-11-19T08:00:00Z")).await;
+        let (status, _) = ws
+            .events(events_of(
+                "dev",
+                "api.call",
+                8_500,
+                |_| json!({}),
+                "2026-11-19T08:00:00Z",
+            ))
+            .await;
         assert_eq!(status, StatusCode::OK);
-        let (status, usage) = server.call(&key, Method::GET, "/v1/customers/dev/usage", None).await;
+        let (status, usage) = server
+            .call(&key, Method::GET, "/v1/customers/dev/usage", None)
+            .await;
         assert_eq!(status, StatusCode::OK, "{usage}");
-        let calls = usage["meters"].as_array().unwrap().iter().find(|m| m["meter"] == "api_calls").unwrap();
+        let calls = usage["meters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["meter"] == "api_calls")
+            .unwrap();
         assert_eq!(calls["used"], "8500");
         assert_eq!(calls["limit"], "10000");
         assert_eq!(calls["remaining"], "1500");

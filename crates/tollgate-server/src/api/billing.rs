@@ -21,7 +21,10 @@ use crate::state::AppState;
 
 /// Finalizes every invoice the workspace's subscriptions owe up to now. Safe to re-run.
 #[utoipa::path(post, path = "/v1/bill_runs", responses((status = 200, body = BillRunReport)))]
-pub async fn run(State(state): State<AppState>, caller: Principal) -> ApiResult<Json<BillRunReport>> {
+pub async fn run(
+    State(state): State<AppState>,
+    caller: Principal,
+) -> ApiResult<Json<BillRunReport>> {
     let workspace = caller.require_admin()?;
     let report = bill_run(&state.engine, workspace, &|_, _, _| {}).await?;
     Ok(Json(report))
@@ -77,7 +80,10 @@ pub fn quote_out(q: &Quote) -> ApiResult<QuoteOut> {
     Ok(QuoteOut {
         plan: q.plan.clone(),
         currency: q.currency.to_string(),
-        period: QuotePeriod { start: q.period.start, end: q.period.end },
+        period: QuotePeriod {
+            start: q.period.start,
+            end: q.period.end,
+        },
         total: q.total.to_decimal().to_string(),
         lines: q
             .lines
@@ -104,11 +110,23 @@ pub async fn quote(
         .engine
         .latest_catalog(caller.workspace())
         .await?
-        .ok_or_else(|| ApiError::not_found("catalog", caller.workspace()).with_code("no_catalog"))?;
-    let usage: BTreeMap<String, MeterUsage> = body.usage.into_iter().map(|(k, v)| (k, MeterUsage::total(v))).collect();
+        .ok_or_else(|| {
+            ApiError::not_found("catalog", caller.workspace()).with_code("no_catalog")
+        })?;
+    let usage: BTreeMap<String, MeterUsage> = body
+        .usage
+        .into_iter()
+        .map(|(k, v)| (k, MeterUsage::total(v)))
+        .collect();
     let addons: BTreeMap<String, Decimal> = body.addons.into_iter().collect();
-    let q = pricing::quote(&catalog.catalog, &body.plan, &usage, &addons, &quote_period()?)
-        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    let q = pricing::quote(
+        &catalog.catalog,
+        &body.plan,
+        &usage,
+        &addons,
+        &quote_period()?,
+    )
+    .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
     Ok(Json(quote_out(&q)?))
 }
 
@@ -143,30 +161,60 @@ pub async fn recommendation(
 ) -> ApiResult<Json<RecommendationOut>> {
     let workspace = caller.require_customer(&customer)?;
     let store = state.engine.store();
-    let record = store.get_customer(workspace, &customer).await?.ok_or_else(|| ApiError::not_found("customer", &customer))?;
-    let now = state.engine.now_for(workspace, record.test_clock.as_deref()).await?;
+    let record = store
+        .get_customer(workspace, &customer)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer", &customer))?;
+    let now = state
+        .engine
+        .now_for(workspace, record.test_clock.as_deref())
+        .await?;
     let sub = store
         .list_subscriptions(workspace, &customer)
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| ApiError::not_found("subscription", &customer).with_code("no_subscription"))?;
+        .ok_or_else(|| {
+            ApiError::not_found("subscription", &customer).with_code("no_subscription")
+        })?;
     let catalog = state.engine.catalog(workspace, sub.catalog_version).await?;
     let terms = crate::billing::invoices::terms(&sub, &catalog.catalog);
     let current = terms.paid_period_at(now);
-    let last = if current.start > terms.activation() { terms.paid_period_at(current.start - jiff::SignedDuration::from_secs(1)) } else { current };
-    let usage = crate::billing::usage::period_usage(store.as_ref(), workspace, &customer, &catalog.catalog, last).await?;
+    let last = if current.start > terms.activation() {
+        terms.paid_period_at(current.start - jiff::SignedDuration::from_secs(1))
+    } else {
+        current
+    };
+    let usage = crate::billing::usage::period_usage(
+        store.as_ref(),
+        workspace,
+        &customer,
+        &catalog.catalog,
+        last,
+    )
+    .await?;
     let addons: BTreeMap<String, Decimal> = sub
         .addons
         .as_object()
-        .map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), Decimal::from(v.as_u64()?)))).collect())
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| Some((k.clone(), Decimal::from(v.as_u64()?))))
+                .collect()
+        })
         .unwrap_or_default();
-    let period = BillingPeriod::new(last.start, last.end).map_err(|e| ApiError::internal(e.to_string()))?;
+    let period =
+        BillingPeriod::new(last.start, last.end).map_err(|e| ApiError::internal(e.to_string()))?;
     let plans: Vec<PlanCost> = pricing::recommend(&catalog.catalog, &usage, &addons, &period)
         .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
-    let best = plans.first().ok_or_else(|| ApiError::conflict("no_plan_fits", "no plan fits this usage"))?;
-    let current_cost = pricing::quote(&catalog.catalog, &sub.plan, &usage, &addons, &period).ok().map(|q| q.total);
-    let saving = current_cost.map_or(Decimal::ZERO, |c| (c.to_decimal() - best.total.to_decimal()).max(Decimal::ZERO));
+    let best = plans
+        .first()
+        .ok_or_else(|| ApiError::conflict("no_plan_fits", "no plan fits this usage"))?;
+    let current_cost = pricing::quote(&catalog.catalog, &sub.plan, &usage, &addons, &period)
+        .ok()
+        .map(|q| q.total);
+    let saving = current_cost.map_or(Decimal::ZERO, |c| {
+        (c.to_decimal() - best.total.to_decimal()).max(Decimal::ZERO)
+    });
     Ok(Json(RecommendationOut {
         current_plan: Some(sub.plan.clone()),
         current_cost: current_cost.map(|c| c.to_decimal().to_string()),
@@ -176,7 +224,13 @@ pub async fn recommendation(
             .map_err(ApiError::internal)?
             .to_decimal()
             .to_string(),
-        plans: plans.iter().map(|p| PlanCostOut { plan: p.plan.clone(), total: p.total.to_decimal().to_string() }).collect(),
+        plans: plans
+            .iter()
+            .map(|p| PlanCostOut {
+                plan: p.plan.clone(),
+                total: p.total.to_decimal().to_string(),
+            })
+            .collect(),
     }))
 }
 
@@ -196,12 +250,26 @@ pub struct CreditBalanceOut {
     pub currency: String,
 }
 
-async fn balance_out(state: &AppState, workspace: &str, customer: &str) -> ApiResult<CreditBalanceOut> {
-    let catalog = state.engine.latest_catalog(workspace).await?.ok_or_else(|| ApiError::conflict("no_catalog", "apply a catalog first"))?;
-    let minor = state.engine.store().credit_balance(workspace, customer).await?;
+async fn balance_out(
+    state: &AppState,
+    workspace: &str,
+    customer: &str,
+) -> ApiResult<CreditBalanceOut> {
+    let catalog = state
+        .engine
+        .latest_catalog(workspace)
+        .await?
+        .ok_or_else(|| ApiError::conflict("no_catalog", "apply a catalog first"))?;
+    let minor = state
+        .engine
+        .store()
+        .credit_balance(workspace, customer)
+        .await?;
     Ok(CreditBalanceOut {
         customer: customer.to_owned(),
-        balance: Money::from_minor(minor, catalog.catalog.currency).to_decimal().to_string(),
+        balance: Money::from_minor(minor, catalog.catalog.currency)
+            .to_decimal()
+            .to_string(),
         currency: catalog.catalog.currency.to_string(),
     })
 }
@@ -218,12 +286,27 @@ pub async fn grant_credit(
     let workspace = caller.require_admin()?;
     let Json(body) = body?;
     if body.amount <= Decimal::ZERO {
-        return Err(ApiError::bad_request("invalid_amount", "`amount` must be positive"));
+        return Err(ApiError::bad_request(
+            "invalid_amount",
+            "`amount` must be positive",
+        ));
     }
     let store = state.engine.store();
-    store.get_customer(workspace, &customer).await?.ok_or_else(|| ApiError::not_found("customer", &customer))?;
-    let catalog = state.engine.latest_catalog(workspace).await?.ok_or_else(|| ApiError::conflict("no_catalog", "apply a catalog first"))?;
-    let amount = Money::round(body.amount, catalog.catalog.currency, Rounding::HalfAwayFromZero).map_err(ApiError::internal)?;
+    store
+        .get_customer(workspace, &customer)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer", &customer))?;
+    let catalog = state
+        .engine
+        .latest_catalog(workspace)
+        .await?
+        .ok_or_else(|| ApiError::conflict("no_catalog", "apply a catalog first"))?;
+    let amount = Money::round(
+        body.amount,
+        catalog.catalog.currency,
+        Rounding::HalfAwayFromZero,
+    )
+    .map_err(ApiError::internal)?;
     store
         .add_credit_entry(&CreditEntryRecord {
             workspace: workspace.to_owned(),
@@ -236,11 +319,18 @@ pub async fn grant_credit(
             created_at: state.engine.now(),
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(balance_out(&state, workspace, &customer).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(balance_out(&state, workspace, &customer).await?),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/customers/{id}/credits", params(("id" = String, Path)), responses((status = 200, body = CreditBalanceOut)))]
-pub async fn credit_balance(State(state): State<AppState>, caller: Principal, Path(customer): Path<String>) -> ApiResult<Json<CreditBalanceOut>> {
+pub async fn credit_balance(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(customer): Path<String>,
+) -> ApiResult<Json<CreditBalanceOut>> {
     let workspace = caller.require_customer(&customer)?;
     Ok(Json(balance_out(&state, workspace, &customer).await?))
 }
@@ -262,10 +352,20 @@ pub async fn apply_coupon(
     let workspace = caller.require_admin()?;
     let Json(body) = body?;
     let store = state.engine.store();
-    store.get_customer(workspace, &customer).await?.ok_or_else(|| ApiError::not_found("customer", &customer))?;
-    let catalog = state.engine.latest_catalog(workspace).await?.ok_or_else(|| ApiError::conflict("no_catalog", "apply a catalog first"))?;
+    store
+        .get_customer(workspace, &customer)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer", &customer))?;
+    let catalog = state
+        .engine
+        .latest_catalog(workspace)
+        .await?
+        .ok_or_else(|| ApiError::conflict("no_catalog", "apply a catalog first"))?;
     if !catalog.catalog.coupons.contains_key(&body.coupon) {
-        return Err(ApiError::bad_request("unknown_coupon", format!("coupon {:?} is not in the catalog", body.coupon)));
+        return Err(ApiError::bad_request(
+            "unknown_coupon",
+            format!("coupon {:?} is not in the catalog", body.coupon),
+        ));
     }
     store
         .add_coupon_redemption(&CouponRedemptionRecord {
@@ -306,14 +406,25 @@ pub async fn purchase(
     let workspace = caller.require_admin()?;
     let Json(body) = body?;
     let store = state.engine.store();
-    let record = store.get_customer(workspace, &customer).await?.ok_or_else(|| ApiError::not_found("customer", &customer))?;
-    let now = state.engine.now_for(workspace, record.test_clock.as_deref()).await?;
-    let catalog = state.engine.latest_catalog(workspace).await?.ok_or_else(|| ApiError::conflict("no_catalog", "apply a catalog first"))?;
+    let record = store
+        .get_customer(workspace, &customer)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer", &customer))?;
+    let now = state
+        .engine
+        .now_for(workspace, record.test_clock.as_deref())
+        .await?;
+    let catalog = state
+        .engine
+        .latest_catalog(workspace)
+        .await?
+        .ok_or_else(|| ApiError::conflict("no_catalog", "apply a catalog first"))?;
     let request = InvoiceRequest {
         products: BTreeMap::from([(body.product.clone(), Decimal::from(body.quantity))]),
         ..Default::default()
     };
-    let draft = pricing::assemble(&catalog.catalog, &request).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    let draft = pricing::assemble(&catalog.catalog, &request)
+        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
     let key = match headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
         Some(k) => format!("purchase:{customer}:{k}"),
         None => format!("purchase:{}", new_id("p")),

@@ -23,9 +23,16 @@ pub struct CatalogOut {
 }
 
 fn invalid(errors: CatalogErrors) -> ApiError {
-    let fields: Vec<FieldError> =
-        errors.0.iter().map(|e| FieldError { path: e.path.clone(), message: e.message.clone() }).collect();
-    ApiError::validation(format!("the catalog has {} error(s)", fields.len()), fields).with_code("invalid_catalog")
+    let fields: Vec<FieldError> = errors
+        .0
+        .iter()
+        .map(|e| FieldError {
+            path: e.path.clone(),
+            message: e.message.clone(),
+        })
+        .collect();
+    ApiError::validation(format!("the catalog has {} error(s)", fields.len()), fields)
+        .with_code("invalid_catalog")
 }
 
 /// Applies a catalog: a JSON catalog in the file's shape, or `{"yaml": "<file text>"}`.
@@ -45,20 +52,34 @@ pub async fn apply(
     let new = parsed.map_err(invalid)?;
     let previous = state.engine.latest_catalog(workspace).await?;
     let changes = match &previous {
-        Some(old) => catalog::diff(&old.catalog, &new).iter().map(ToString::to_string).collect(),
+        Some(old) => catalog::diff(&old.catalog, &new)
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         None => Vec::new(),
     };
     let compiled = state.engine.apply_catalog(workspace, new).await?;
-    Ok(Json(CatalogOut { version: compiled.version, catalog: compiled.catalog.clone(), changes }))
+    Ok(Json(CatalogOut {
+        version: compiled.version,
+        catalog: compiled.catalog.clone(),
+        changes,
+    }))
 }
 
 #[utoipa::path(get, path = "/v1/catalog", responses((status = 200, body = CatalogOut), (status = 404, body = crate::error::Problem)))]
-pub async fn current(State(state): State<AppState>, caller: Principal) -> ApiResult<Json<CatalogOut>> {
+pub async fn current(
+    State(state): State<AppState>,
+    caller: Principal,
+) -> ApiResult<Json<CatalogOut>> {
     let workspace = caller.require_admin()?;
     let compiled = state
         .engine
         .latest_catalog(workspace)
         .await?
         .ok_or_else(|| ApiError::not_found("catalog", workspace).with_code("no_catalog"))?;
-    Ok(Json(CatalogOut { version: compiled.version, catalog: compiled.catalog.clone(), changes: Vec::new() }))
+    Ok(Json(CatalogOut {
+        version: compiled.version,
+        catalog: compiled.catalog.clone(),
+        changes: Vec::new(),
+    }))
 }

@@ -56,21 +56,35 @@ pub async fn check(
         (Principal::Customer { customer, .. }, None) => customer.clone(),
         (_, Some(c)) => c,
         (Principal::Admin { .. }, None) => {
-            return Err(ApiError::bad_request("missing_customer", "`customer` is required with an admin key"));
+            return Err(ApiError::bad_request(
+                "missing_customer",
+                "`customer` is required with an admin key",
+            ));
         }
     };
     let workspace = caller.require_customer(&customer)?.to_owned();
     let target = match (body.feature, body.meter) {
         (Some(f), None) => CheckTarget::Feature(f),
         (None, Some(m)) => CheckTarget::Meter(m),
-        _ => return Err(ApiError::bad_request("invalid_target", "give exactly one of `feature` and `meter`")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_target",
+                "give exactly one of `feature` and `meter`",
+            ));
+        }
     };
     let quantity = body.quantity.unwrap_or(Decimal::ONE);
     if quantity.is_sign_negative() {
-        return Err(ApiError::bad_request("invalid_quantity", "`quantity` must not be negative"));
+        return Err(ApiError::bad_request(
+            "invalid_quantity",
+            "`quantity` must not be negative",
+        ));
     }
     if body.consume && matches!(target, CheckTarget::Feature(_)) {
-        return Err(ApiError::bad_request("invalid_target", "`consume` needs a `meter`"));
+        return Err(ApiError::bad_request(
+            "invalid_target",
+            "`consume` needs a `meter`",
+        ));
     }
     let outcome = state
         .engine
@@ -90,14 +104,26 @@ pub async fn check(
 
 fn respond(decision: Decision, rate_limit: Option<RateLimitState>) -> Response {
     let mut response = if decision.reason == Reason::RateLimited {
-        let mut problem = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "request rate limit reached").problem_json();
+        let mut problem = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "request rate limit reached",
+        )
+        .problem_json();
         if let Some(obj) = problem.as_object_mut() {
-            obj.insert("decision".into(), serde_json::to_value(&decision).unwrap_or_default());
+            obj.insert(
+                "decision".into(),
+                serde_json::to_value(&decision).unwrap_or_default(),
+            );
         }
         let mut r = (StatusCode::TOO_MANY_REQUESTS, Json(problem)).into_response();
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if let Some(retry) = decision.retry_after {
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry));
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry));
         }
         r
     } else {
@@ -118,8 +144,14 @@ pub fn rate_limit_headers(headers: &mut HeaderMap, rl: RateLimitState) {
             headers.insert(HeaderName::from_static(name), v);
         }
     };
-    put("ratelimit-policy", format!("\"default\";q={};w={}", rl.limit, rl.window_seconds));
-    put("ratelimit", format!("\"default\";r={};t={}", rl.remaining, reset));
+    put(
+        "ratelimit-policy",
+        format!("\"default\";q={};w={}", rl.limit, rl.window_seconds),
+    );
+    put(
+        "ratelimit",
+        format!("\"default\";r={};t={}", rl.remaining, reset),
+    );
     put("x-ratelimit-limit", rl.limit.to_string());
     put("x-ratelimit-remaining", rl.remaining.to_string());
     put("x-ratelimit-reset", rl.reset_at.as_second().to_string());

@@ -69,12 +69,18 @@ pub async fn create(
     let Json(body) = body?;
     let id = body.id.unwrap_or_else(|| new_id("cus"));
     if !valid_id(&id) {
-        return Err(ApiError::bad_request("invalid_id", format!("customer id {id:?}: use 1-128 letters, digits, `_-.:`")));
+        return Err(ApiError::bad_request(
+            "invalid_id",
+            format!("customer id {id:?}: use 1-128 letters, digits, `_-.:`"),
+        ));
     }
     if let Some(clock) = &body.test_clock {
         state.engine.now_for(workspace, Some(clock)).await?;
     }
-    let now = state.engine.now_for(workspace, body.test_clock.as_deref()).await?;
+    let now = state
+        .engine
+        .now_for(workspace, body.test_clock.as_deref())
+        .await?;
     let record = CustomerRecord {
         workspace: workspace.to_owned(),
         id,
@@ -91,7 +97,10 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/v1/customers", responses((status = 200, body = Vec<CustomerOut>)))]
-pub async fn list(State(state): State<AppState>, caller: Principal) -> ApiResult<Json<Vec<CustomerOut>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Principal,
+) -> ApiResult<Json<Vec<CustomerOut>>> {
     let workspace = caller.require_admin()?;
     let customers = state.engine.store().list_customers(workspace).await?;
     Ok(Json(customers.into_iter().map(Into::into).collect()))
@@ -99,16 +108,33 @@ pub async fn list(State(state): State<AppState>, caller: Principal) -> ApiResult
 
 #[utoipa::path(get, path = "/v1/customers/{id}", params(("id" = String, Path)),
     responses((status = 200, body = CustomerOut), (status = 404, body = crate::error::Problem)))]
-pub async fn get(State(state): State<AppState>, caller: Principal, Path(id): Path<String>) -> ApiResult<Json<CustomerOut>> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CustomerOut>> {
     let workspace = caller.require_customer(&id)?;
-    let record = state.engine.store().get_customer(workspace, &id).await?.ok_or_else(|| ApiError::not_found("customer", &id))?;
+    let record = state
+        .engine
+        .store()
+        .get_customer(workspace, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer", &id))?;
     Ok(Json(record.into()))
 }
 
-async fn set_suspended(state: &AppState, caller: &Principal, id: &str, suspended: bool) -> ApiResult<Json<CustomerOut>> {
+async fn set_suspended(
+    state: &AppState,
+    caller: &Principal,
+    id: &str,
+    suspended: bool,
+) -> ApiResult<Json<CustomerOut>> {
     let workspace = caller.require_admin()?;
     let store = state.engine.store();
-    let mut record = store.get_customer(workspace, id).await?.ok_or_else(|| ApiError::not_found("customer", id))?;
+    let mut record = store
+        .get_customer(workspace, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer", id))?;
     record.suspended = suspended;
     store.update_customer(&record).await?;
     state.engine.refresh_customer(workspace, id).await?;
@@ -117,12 +143,20 @@ async fn set_suspended(state: &AppState, caller: &Principal, id: &str, suspended
 
 /// Suspends a customer: its keys are refused and its checks denied at once.
 #[utoipa::path(post, path = "/v1/customers/{id}/suspend", params(("id" = String, Path)), responses((status = 200, body = CustomerOut)))]
-pub async fn suspend(State(state): State<AppState>, caller: Principal, Path(id): Path<String>) -> ApiResult<Json<CustomerOut>> {
+pub async fn suspend(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CustomerOut>> {
     set_suspended(&state, &caller, &id, true).await
 }
 
 #[utoipa::path(post, path = "/v1/customers/{id}/unsuspend", params(("id" = String, Path)), responses((status = 200, body = CustomerOut)))]
-pub async fn unsuspend(State(state): State<AppState>, caller: Principal, Path(id): Path<String>) -> ApiResult<Json<CustomerOut>> {
+pub async fn unsuspend(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CustomerOut>> {
     set_suspended(&state, &caller, &id, false).await
 }
 
@@ -143,10 +177,12 @@ pub async fn usage(
     let workspace = caller.require_customer(&id)?;
     let at = match query.at {
         None => None,
-        Some(text) => Some(
-            text.parse::<Timestamp>()
-                .map_err(|e| ApiError::bad_request("invalid_timestamp", format!("`at` {text:?} is not RFC 3339: {e}")))?,
-        ),
+        Some(text) => Some(text.parse::<Timestamp>().map_err(|e| {
+            ApiError::bad_request(
+                "invalid_timestamp",
+                format!("`at` {text:?} is not RFC 3339: {e}"),
+            )
+        })?),
     };
     Ok(Json(state.engine.usage(workspace, &id, at).await?))
 }

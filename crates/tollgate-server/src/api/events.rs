@@ -29,9 +29,16 @@ pub async fn ingest(
 ) -> ApiResult<(StatusCode, Json<IngestReport>)> {
     let Json(body) = body?;
     if body.events.len() > MAX_BATCH {
-        return Err(ApiError::bad_request("batch_too_large", format!("send at most {MAX_BATCH} events per request")));
+        return Err(ApiError::bad_request(
+            "batch_too_large",
+            format!("send at most {MAX_BATCH} events per request"),
+        ));
     }
     let report = state.engine.ingest(&caller, body.events).await?;
-    let status = if report.rejected > 0 { StatusCode::MULTI_STATUS } else { StatusCode::OK };
+    let status = if report.rejected > 0 {
+        StatusCode::MULTI_STATUS
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(report)))
 }

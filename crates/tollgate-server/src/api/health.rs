@@ -15,5 +15,9 @@ pub struct Health {
 
 #[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)))]
 pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
-    Json(Health { status: "ok", store: state.engine.store().backend(), version: env!("CARGO_PKG_VERSION") })
+    Json(Health {
+        status: "ok",
+        store: state.engine.store().backend(),
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }

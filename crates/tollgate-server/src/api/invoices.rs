@@ -18,58 +18,101 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 async fn credited(state: &AppState, invoice: &InvoiceRecord) -> ApiResult<i64> {
-    let notes = state.engine.store().list_credit_notes(&invoice.workspace, &invoice.id).await?;
+    let notes = state
+        .engine
+        .store()
+        .list_credit_notes(&invoice.workspace, &invoice.id)
+        .await?;
     Ok(notes.iter().map(|n| n.amount_minor).sum())
 }
 
 async fn present(state: &AppState, invoice: &InvoiceRecord) -> ApiResult<InvoiceOut> {
-    Ok(InvoiceOut::from_record(invoice, credited(state, invoice).await?))
+    Ok(InvoiceOut::from_record(
+        invoice,
+        credited(state, invoice).await?,
+    ))
 }
 
 /// The invoice the customer's current period will close with, priced from usage so far.
 #[utoipa::path(get, path = "/v1/customers/{id}/invoices/upcoming", params(("id" = String, Path)),
     responses((status = 200, body = InvoiceOut), (status = 404, body = crate::error::Problem)))]
-pub async fn upcoming(State(state): State<AppState>, caller: Principal, Path(customer): Path<String>) -> ApiResult<Json<InvoiceOut>> {
+pub async fn upcoming(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(customer): Path<String>,
+) -> ApiResult<Json<InvoiceOut>> {
     let workspace = caller.require_customer(&customer)?;
     let store = state.engine.store();
-    let record = store.get_customer(workspace, &customer).await?.ok_or_else(|| ApiError::not_found("customer", &customer))?;
-    let now = state.engine.now_for(workspace, record.test_clock.as_deref()).await?;
+    let record = store
+        .get_customer(workspace, &customer)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer", &customer))?;
+    let now = state
+        .engine
+        .now_for(workspace, record.test_clock.as_deref())
+        .await?;
     let sub = store
         .list_subscriptions(workspace, &customer)
         .await?
         .into_iter()
         .find(|s| s.ends_at.is_none_or(|e| e > now))
-        .ok_or_else(|| ApiError::not_found("subscription", &customer).with_code("no_subscription"))?;
+        .ok_or_else(|| {
+            ApiError::not_found("subscription", &customer).with_code("no_subscription")
+        })?;
     let catalog = state.engine.catalog(workspace, sub.catalog_version).await?;
     let draft = upcoming_invoice(store.as_ref(), &sub, &catalog.catalog, now).await?;
-    Ok(Json(InvoiceOut::from_draft(&draft, &customer, Some(&sub.id), now)?))
+    Ok(Json(InvoiceOut::from_draft(
+        &draft,
+        &customer,
+        Some(&sub.id),
+        now,
+    )?))
 }
 
 #[utoipa::path(get, path = "/v1/customers/{id}/invoices", params(("id" = String, Path)), responses((status = 200, body = Vec<InvoiceOut>)))]
-pub async fn list(State(state): State<AppState>, caller: Principal, Path(customer): Path<String>) -> ApiResult<Json<Vec<InvoiceOut>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(customer): Path<String>,
+) -> ApiResult<Json<Vec<InvoiceOut>>> {
     let workspace = caller.require_customer(&customer)?;
     let mut out = Vec::new();
-    for invoice in state.engine.store().list_invoices(workspace, &customer).await? {
+    for invoice in state
+        .engine
+        .store()
+        .list_invoices(workspace, &customer)
+        .await?
+    {
         out.push(present(&state, &invoice).await?);
     }
     Ok(Json(out))
 }
 
 /// An invoice the caller may see: an admin's workspace, or the customer's own.
-pub(crate) async fn visible_invoice(state: &AppState, caller: &Principal, id: &str) -> ApiResult<InvoiceRecord> {
+pub(crate) async fn visible_invoice(
+    state: &AppState,
+    caller: &Principal,
+    id: &str,
+) -> ApiResult<InvoiceRecord> {
     let invoice = state
         .engine
         .store()
         .get_invoice(caller.workspace(), id)
         .await?
         .ok_or_else(|| ApiError::not_found("invoice", id))?;
-    caller.require_customer(&invoice.customer).map_err(|_| ApiError::not_found("invoice", id))?;
+    caller
+        .require_customer(&invoice.customer)
+        .map_err(|_| ApiError::not_found("invoice", id))?;
     Ok(invoice)
 }
 
 #[utoipa::path(get, path = "/v1/invoices/{id}", params(("id" = String, Path, description = "Invoice id; append `.pdf` for the PDF")),
     responses((status = 200, body = InvoiceOut), (status = 404, body = crate::error::Problem)))]
-pub async fn get(State(state): State<AppState>, caller: Principal, Path(id): Path<String>) -> ApiResult<axum::response::Response> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     if let Some(plain) = id.strip_suffix(".pdf") {
         let invoice = visible_invoice(&state, &caller, plain).await?;
@@ -80,39 +123,70 @@ pub async fn get(State(state): State<AppState>, caller: Principal, Path(id): Pat
     Ok(Json(present(&state, &invoice).await?).into_response())
 }
 
-async fn transition(state: &AppState, caller: &Principal, id: &str, to: InvoiceStatus) -> ApiResult<Json<InvoiceOut>> {
+async fn transition(
+    state: &AppState,
+    caller: &Principal,
+    id: &str,
+    to: InvoiceStatus,
+) -> ApiResult<Json<InvoiceOut>> {
     let workspace = caller.require_admin()?;
     let store = state.engine.store();
-    let invoice = store.get_invoice(workspace, id).await?.ok_or_else(|| ApiError::not_found("invoice", id))?;
+    let invoice = store
+        .get_invoice(workspace, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("invoice", id))?;
     let allowed = matches!(
         (invoice.status, to),
-        (InvoiceStatus::Open, InvoiceStatus::Paid | InvoiceStatus::Void | InvoiceStatus::Uncollectible)
-            | (InvoiceStatus::Uncollectible, InvoiceStatus::Paid | InvoiceStatus::Void)
+        (
+            InvoiceStatus::Open,
+            InvoiceStatus::Paid | InvoiceStatus::Void | InvoiceStatus::Uncollectible
+        ) | (
+            InvoiceStatus::Uncollectible,
+            InvoiceStatus::Paid | InvoiceStatus::Void
+        )
     );
     if !allowed {
         return Err(ApiError::conflict(
             "invalid_invoice_transition",
-            format!("an invoice that is {} cannot become {}", invoice.status.as_str(), to.as_str()),
+            format!(
+                "an invoice that is {} cannot become {}",
+                invoice.status.as_str(),
+                to.as_str()
+            ),
         ));
     }
     let now = state.engine.now();
-    let updated = store.set_invoice_status(workspace, id, invoice.status, to, now).await?;
+    let updated = store
+        .set_invoice_status(workspace, id, invoice.status, to, now)
+        .await?;
     Ok(Json(present(state, &updated).await?))
 }
 
 /// Records a payment received outside Tollgate (bank transfer, manual).
 #[utoipa::path(post, path = "/v1/invoices/{id}/pay", params(("id" = String, Path)), responses((status = 200, body = InvoiceOut), (status = 409, body = crate::error::Problem)))]
-pub async fn pay(State(state): State<AppState>, caller: Principal, Path(id): Path<String>) -> ApiResult<Json<InvoiceOut>> {
+pub async fn pay(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<InvoiceOut>> {
     transition(&state, &caller, &id, InvoiceStatus::Paid).await
 }
 
 #[utoipa::path(post, path = "/v1/invoices/{id}/void", params(("id" = String, Path)), responses((status = 200, body = InvoiceOut), (status = 409, body = crate::error::Problem)))]
-pub async fn void(State(state): State<AppState>, caller: Principal, Path(id): Path<String>) -> ApiResult<Json<InvoiceOut>> {
+pub async fn void(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<InvoiceOut>> {
     transition(&state, &caller, &id, InvoiceStatus::Void).await
 }
 
 #[utoipa::path(post, path = "/v1/invoices/{id}/mark_uncollectible", params(("id" = String, Path)), responses((status = 200, body = InvoiceOut), (status = 409, body = crate::error::Problem)))]
-pub async fn mark_uncollectible(State(state): State<AppState>, caller: Principal, Path(id): Path<String>) -> ApiResult<Json<InvoiceOut>> {
+pub async fn mark_uncollectible(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<InvoiceOut>> {
     transition(&state, &caller, &id, InvoiceStatus::Uncollectible).await
 }
 
@@ -149,21 +223,35 @@ pub async fn credit_note(
     let workspace = caller.require_admin()?;
     let body = body.map(|Json(b)| b).unwrap_or_default();
     let store = state.engine.store();
-    let invoice = store.get_invoice(workspace, &id).await?.ok_or_else(|| ApiError::not_found("invoice", &id))?;
+    let invoice = store
+        .get_invoice(workspace, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("invoice", &id))?;
     if invoice.status != InvoiceStatus::Paid {
-        return Err(ApiError::conflict("invoice_not_paid", "only a paid invoice can be refunded; void an open one instead"));
+        return Err(ApiError::conflict(
+            "invoice_not_paid",
+            "only a paid invoice can be refunded; void an open one instead",
+        ));
     }
     let currency: Currency = invoice.currency.parse().map_err(ApiError::internal)?;
     let already = credited(&state, &invoice).await?;
     let amount_minor = match body.amount {
         None => invoice.total_minor - already,
         Some(a) if a.is_sign_negative() || a.is_zero() => {
-            return Err(ApiError::bad_request("invalid_amount", "`amount` must be positive"));
+            return Err(ApiError::bad_request(
+                "invalid_amount",
+                "`amount` must be positive",
+            ));
         }
-        Some(a) => Money::round(a, currency, Rounding::HalfAwayFromZero).map_err(ApiError::internal)?.minor(),
+        Some(a) => Money::round(a, currency, Rounding::HalfAwayFromZero)
+            .map_err(ApiError::internal)?
+            .minor(),
     };
     if amount_minor <= 0 || already + amount_minor > invoice.total_minor {
-        return Err(ApiError::conflict("refund_exceeds_invoice", "the credit notes would exceed the invoice total"));
+        return Err(ApiError::conflict(
+            "refund_exceeds_invoice",
+            "the credit notes would exceed the invoice total",
+        ));
     }
     let note = CreditNoteRecord {
         workspace: workspace.to_owned(),

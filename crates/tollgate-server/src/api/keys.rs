@@ -56,7 +56,10 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<KeyOut>)> {
     let workspace = caller.require_admin()?;
     let store = state.engine.store();
-    store.get_customer(workspace, &customer).await?.ok_or_else(|| ApiError::not_found("customer", &customer))?;
+    store
+        .get_customer(workspace, &customer)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer", &customer))?;
     let secret = generate_secret(CUSTOMER_KEY_PREFIX);
     let record = ApiKeyRecord {
         workspace: workspace.to_owned(),
@@ -73,9 +76,17 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/v1/customers/{id}/keys", params(("id" = String, Path)), responses((status = 200, body = Vec<KeyOut>)))]
-pub async fn list(State(state): State<AppState>, caller: Principal, Path(customer): Path<String>) -> ApiResult<Json<Vec<KeyOut>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(customer): Path<String>,
+) -> ApiResult<Json<Vec<KeyOut>>> {
     let workspace = caller.require_customer(&customer)?;
-    let keys = state.engine.store().list_api_keys(workspace, &customer).await?;
+    let keys = state
+        .engine
+        .store()
+        .list_api_keys(workspace, &customer)
+        .await?;
     Ok(Json(keys.into_iter().map(|k| out(k, None)).collect()))
 }
 
@@ -88,7 +99,11 @@ pub async fn revoke(
     Path((customer, key)): Path<(String, String)>,
 ) -> ApiResult<Json<KeyOut>> {
     let workspace = caller.require_admin()?;
-    let record = state.engine.store().revoke_api_key(workspace, &customer, &key, state.engine.now()).await?;
+    let record = state
+        .engine
+        .store()
+        .revoke_api_key(workspace, &customer, &key, state.engine.now())
+        .await?;
     state.engine.forget_key(&record.secret_hash);
     Ok(Json(out(record, None)))
 }

@@ -27,29 +27,59 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::serve))
         .route("/v1/workspaces", post(workspaces::create))
         .route("/v1/catalog", put(catalog::apply).get(catalog::current))
-        .route("/v1/customers", post(customers::create).get(customers::list))
+        .route(
+            "/v1/customers",
+            post(customers::create).get(customers::list),
+        )
         .route("/v1/customers/{id}", get(customers::get))
         .route("/v1/customers/{id}/suspend", post(customers::suspend))
         .route("/v1/customers/{id}/unsuspend", post(customers::unsuspend))
         .route("/v1/customers/{id}/usage", get(customers::usage))
-        .route("/v1/customers/{id}/subscriptions", post(subscriptions::create).get(subscriptions::list))
-        .route("/v1/customers/{id}/subscriptions/{sub}/change", post(subscriptions::change_plan))
-        .route("/v1/customers/{id}/subscriptions/{sub}/cancel", post(subscriptions::cancel))
-        .route("/v1/customers/{id}/keys", post(keys::create).get(keys::list))
+        .route(
+            "/v1/customers/{id}/subscriptions",
+            post(subscriptions::create).get(subscriptions::list),
+        )
+        .route(
+            "/v1/customers/{id}/subscriptions/{sub}/change",
+            post(subscriptions::change_plan),
+        )
+        .route(
+            "/v1/customers/{id}/subscriptions/{sub}/cancel",
+            post(subscriptions::cancel),
+        )
+        .route(
+            "/v1/customers/{id}/keys",
+            post(keys::create).get(keys::list),
+        )
         .route("/v1/customers/{id}/keys/{key}/revoke", post(keys::revoke))
         .route("/v1/events", post(events::ingest))
         .route("/v1/check", post(check::check))
         .route("/v1/customers/{id}/invoices", get(invoices::list))
-        .route("/v1/customers/{id}/invoices/upcoming", get(invoices::upcoming))
-        .route("/v1/customers/{id}/recommendation", get(billing::recommendation))
-        .route("/v1/customers/{id}/credits", post(billing::grant_credit).get(billing::credit_balance))
+        .route(
+            "/v1/customers/{id}/invoices/upcoming",
+            get(invoices::upcoming),
+        )
+        .route(
+            "/v1/customers/{id}/recommendation",
+            get(billing::recommendation),
+        )
+        .route(
+            "/v1/customers/{id}/credits",
+            post(billing::grant_credit).get(billing::credit_balance),
+        )
         .route("/v1/customers/{id}/coupons", post(billing::apply_coupon))
         .route("/v1/customers/{id}/purchases", post(billing::purchase))
         .route("/v1/invoices/{id}", get(invoices::get))
         .route("/v1/invoices/{id}/pay", post(invoices::pay))
         .route("/v1/invoices/{id}/void", post(invoices::void))
-        .route("/v1/invoices/{id}/mark_uncollectible", post(invoices::mark_uncollectible))
-        .route("/v1/invoices/{id}/credit_notes", post(invoices::credit_note))
+        .route(
+            "/v1/invoices/{id}/mark_uncollectible",
+            post(invoices::mark_uncollectible),
+        )
+        .route(
+            "/v1/invoices/{id}/credit_notes",
+            post(invoices::credit_note),
+        )
         .route("/v1/bill_runs", post(billing::run))
         .route("/v1/quotes", post(billing::quote))
         .route("/v1/test_clocks", post(test_clocks::create))
@@ -67,5 +97,7 @@ pub fn new_id(prefix: &str) -> String {
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
 }

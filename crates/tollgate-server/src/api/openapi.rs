@@ -5,7 +5,10 @@ use axum::Json;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
-use super::{billing, invoices, catalog, check, customers, events, health, keys, metrics, subscriptions, test_clocks, workspaces};
+use super::{
+    billing, catalog, check, customers, events, health, invoices, keys, metrics, subscriptions,
+    test_clocks, workspaces,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,7 +33,10 @@ struct BearerAuth;
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 

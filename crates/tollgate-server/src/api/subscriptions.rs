@@ -60,9 +60,14 @@ pub struct SubscriptionOut {
 }
 
 fn out(sub: SubscriptionRecord, catalog: &CompiledCatalog, now: Timestamp) -> SubscriptionOut {
-    let interval = catalog.catalog.plans.get(&sub.plan).map_or(Interval::Month, |p| p.interval());
+    let interval = catalog
+        .catalog
+        .plans
+        .get(&sub.plan)
+        .map_or(Interval::Month, |p| p.interval());
     let trial = sub.trial_end.map(|end| (sub.started_at, end));
-    let period = tollgate_core::period::subscription_period(sub.billing_anchor, interval, trial, now);
+    let period =
+        tollgate_core::period::subscription_period(sub.billing_anchor, interval, trial, now);
     SubscriptionOut {
         id: sub.id,
         customer: sub.customer,
@@ -87,7 +92,10 @@ async fn customer_now(state: &AppState, workspace: &str, customer: &str) -> ApiR
         .get_customer(workspace, customer)
         .await?
         .ok_or_else(|| ApiError::not_found("customer", customer))?;
-    state.engine.now_for(workspace, record.test_clock.as_deref()).await
+    state
+        .engine
+        .now_for(workspace, record.test_clock.as_deref())
+        .await
 }
 
 async fn latest(state: &AppState, workspace: &str) -> ApiResult<std::sync::Arc<CompiledCatalog>> {
@@ -95,15 +103,33 @@ async fn latest(state: &AppState, workspace: &str) -> ApiResult<std::sync::Arc<C
         .engine
         .latest_catalog(workspace)
         .await?
-        .ok_or_else(|| ApiError::conflict("no_catalog", "apply a catalog before subscribing customers"))
+        .ok_or_else(|| {
+            ApiError::conflict("no_catalog", "apply a catalog before subscribing customers")
+        })
 }
 
-fn check_plan_and_addons(catalog: &CompiledCatalog, plan: &str, addons: &IndexMap<String, u32>) -> ApiResult<()> {
+fn check_plan_and_addons(
+    catalog: &CompiledCatalog,
+    plan: &str,
+    addons: &IndexMap<String, u32>,
+) -> ApiResult<()> {
     if !catalog.catalog.plans.contains_key(plan) {
-        return Err(ApiError::bad_request("unknown_plan", format!("plan {plan:?} is not in catalog version {}", catalog.version)));
+        return Err(ApiError::bad_request(
+            "unknown_plan",
+            format!(
+                "plan {plan:?} is not in catalog version {}",
+                catalog.version
+            ),
+        ));
     }
-    if let Some(bad) = addons.keys().find(|a| !catalog.catalog.addons.contains_key(*a)) {
-        return Err(ApiError::bad_request("unknown_addon", format!("add-on {bad:?} is not in the catalog")));
+    if let Some(bad) = addons
+        .keys()
+        .find(|a| !catalog.catalog.addons.contains_key(*a))
+    {
+        return Err(ApiError::bad_request(
+            "unknown_addon",
+            format!("add-on {bad:?} is not in the catalog"),
+        ));
     }
     Ok(())
 }
@@ -135,13 +161,24 @@ pub async fn create(
     let catalog = latest(&state, workspace).await?;
     check_plan_and_addons(&catalog, &body.plan, &body.addons)?;
     let store = state.engine.store();
-    if store.list_subscriptions(workspace, &customer).await?.iter().any(|s| live(s, now)) {
-        return Err(ApiError::conflict("subscription_exists", "the customer already has a live subscription; change its plan instead"));
+    if store
+        .list_subscriptions(workspace, &customer)
+        .await?
+        .iter()
+        .any(|s| live(s, now))
+    {
+        return Err(ApiError::conflict(
+            "subscription_exists",
+            "the customer already has a live subscription; change its plan instead",
+        ));
     }
     let plan = &catalog.catalog.plans[&body.plan];
     let trial_days = match (body.trial, plan.trial_days) {
         (Some(true), None) => {
-            return Err(ApiError::bad_request("no_trial", format!("plan {:?} has no trial", body.plan)));
+            return Err(ApiError::bad_request(
+                "no_trial",
+                format!("plan {:?} has no trial", body.plan),
+            ));
         }
         (Some(false), _) | (None, None) => None,
         (_, Some(days)) => Some(days),
@@ -153,7 +190,11 @@ pub async fn create(
         customer: customer.clone(),
         plan: body.plan.clone(),
         catalog_version: catalog.version,
-        status: if trial_end.is_some() { SubscriptionStatus::Trialing } else { SubscriptionStatus::Active },
+        status: if trial_end.is_some() {
+            SubscriptionStatus::Trialing
+        } else {
+            SubscriptionStatus::Active
+        },
         addons: serde_json::to_value(&body.addons).map_err(ApiError::internal)?,
         started_at: now,
         billing_anchor: billing_anchor(plan.interval(), now),
@@ -176,9 +217,18 @@ pub async fn list(
     let workspace = caller.require_customer(&customer)?;
     let now = customer_now(&state, workspace, &customer).await?;
     let mut result = Vec::new();
-    for sub in state.engine.store().list_subscriptions(workspace, &customer).await? {
+    for sub in state
+        .engine
+        .store()
+        .list_subscriptions(workspace, &customer)
+        .await?
+    {
         let catalog = state.engine.catalog(workspace, sub.catalog_version).await?;
-        let scheduled = state.engine.store().scheduled_change(workspace, &sub.id).await?;
+        let scheduled = state
+            .engine
+            .store()
+            .scheduled_change(workspace, &sub.id)
+            .await?;
         let mut answer = out(sub, &catalog, now);
         if let Some(change) = scheduled {
             answer.scheduled_plan = Some(change.plan);
@@ -189,7 +239,12 @@ pub async fn list(
     Ok(Json(result))
 }
 
-async fn owned_subscription(state: &AppState, workspace: &str, customer: &str, id: &str) -> ApiResult<SubscriptionRecord> {
+async fn owned_subscription(
+    state: &AppState,
+    workspace: &str,
+    customer: &str,
+    id: &str,
+) -> ApiResult<SubscriptionRecord> {
     state
         .engine
         .store()
@@ -225,12 +280,20 @@ pub async fn change_plan(
     let now = customer_now(&state, workspace, &customer).await?;
     let mut sub = owned_subscription(&state, workspace, &customer, &id).await?;
     if !live(&sub, now) {
-        return Err(ApiError::conflict("subscription_ended", "the subscription has ended"));
+        return Err(ApiError::conflict(
+            "subscription_ended",
+            "the subscription has ended",
+        ));
     }
     let catalog = latest(&state, workspace).await?;
-    let addons = body.addons.unwrap_or_else(|| serde_json::from_value(sub.addons.clone()).unwrap_or_default());
+    let addons = body
+        .addons
+        .unwrap_or_else(|| serde_json::from_value(sub.addons.clone()).unwrap_or_default());
     check_plan_and_addons(&catalog, &body.plan, &addons)?;
-    if let Some(effective_at) = downgrade_at(&state, &sub, &catalog, &body.plan, now).await?.filter(|_| !body.immediately) {
+    if let Some(effective_at) = downgrade_at(&state, &sub, &catalog, &body.plan, now)
+        .await?
+        .filter(|_| !body.immediately)
+    {
         state
             .engine
             .store()
@@ -253,7 +316,14 @@ pub async fn change_plan(
     }
     let prorations = prorations(&state, &sub, &catalog, &body.plan, &addons, now).await?;
     let new_interval = catalog.catalog.plans[&body.plan].interval();
-    let old_interval = state.engine.catalog(workspace, sub.catalog_version).await?.catalog.plans.get(&sub.plan).map(|p| p.interval());
+    let old_interval = state
+        .engine
+        .catalog(workspace, sub.catalog_version)
+        .await?
+        .catalog
+        .plans
+        .get(&sub.plan)
+        .map(|p| p.interval());
     if old_interval != Some(new_interval) {
         sub.billing_anchor = billing_anchor(new_interval, now);
     }
@@ -288,8 +358,14 @@ async fn downgrade_at(
     new_plan: &str,
     now: Timestamp,
 ) -> ApiResult<Option<Timestamp>> {
-    let old_catalog = state.engine.catalog(&sub.workspace, sub.catalog_version).await?;
-    let (Some(old), Some(new)) = (old_catalog.catalog.plans.get(&sub.plan), catalog.catalog.plans.get(new_plan)) else {
+    let old_catalog = state
+        .engine
+        .catalog(&sub.workspace, sub.catalog_version)
+        .await?;
+    let (Some(old), Some(new)) = (
+        old_catalog.catalog.plans.get(&sub.plan),
+        catalog.catalog.plans.get(new_plan),
+    ) else {
         return Ok(None);
     };
     let terms = crate::billing::invoices::terms(sub, &old_catalog.catalog);
@@ -311,30 +387,47 @@ async fn prorations(
 ) -> ApiResult<Vec<tollgate_core::pricing::Charge>> {
     use rust_decimal::Decimal;
     use tollgate_core::pricing::{BillingPeriod, addon_quantity_change, plan_change};
-    let old_catalog = state.engine.catalog(&sub.workspace, sub.catalog_version).await?;
+    let old_catalog = state
+        .engine
+        .catalog(&sub.workspace, sub.catalog_version)
+        .await?;
     let terms = crate::billing::invoices::terms(sub, &old_catalog.catalog);
     if terms.activation() > now || !catalog.catalog.plans.contains_key(&sub.plan) {
         return Ok(Vec::new());
     }
     let period = terms.paid_period_at(now);
-    let period = BillingPeriod::new(period.start, period.end).map_err(|e| ApiError::internal(e.to_string()))?;
-    let pricing_error = |e: tollgate_core::pricing::PricingError| ApiError::bad_request(e.code(), e.to_string());
+    let period = BillingPeriod::new(period.start, period.end)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let pricing_error =
+        |e: tollgate_core::pricing::PricingError| ApiError::bad_request(e.code(), e.to_string());
     let mut charges = Vec::new();
-    if sub.plan != new_plan && catalog.catalog.plans[&sub.plan].interval() == catalog.catalog.plans[new_plan].interval() {
+    if sub.plan != new_plan
+        && catalog.catalog.plans[&sub.plan].interval() == catalog.catalog.plans[new_plan].interval()
+    {
         match plan_change(&catalog.catalog, &sub.plan, new_plan, now, &period) {
             Ok(c) => charges.extend(c),
             Err(tollgate_core::pricing::PricingError::ArrearsProration) => {}
             Err(e) => return Err(pricing_error(e)),
         }
     }
-    let old_addons: IndexMap<String, u32> = serde_json::from_value(sub.addons.clone()).unwrap_or_default();
-    let keys: std::collections::BTreeSet<&String> = old_addons.keys().chain(new_addons.keys()).collect();
+    let old_addons: IndexMap<String, u32> =
+        serde_json::from_value(sub.addons.clone()).unwrap_or_default();
+    let keys: std::collections::BTreeSet<&String> =
+        old_addons.keys().chain(new_addons.keys()).collect();
     for key in keys {
         let from = old_addons.get(key).copied().unwrap_or(0);
         let to = new_addons.get(key).copied().unwrap_or(0);
         if from != to {
-            let charge = addon_quantity_change(&catalog.catalog, new_plan, key, Decimal::from(from), Decimal::from(to), now, &period)
-                .map_err(pricing_error)?;
+            let charge = addon_quantity_change(
+                &catalog.catalog,
+                new_plan,
+                key,
+                Decimal::from(from),
+                Decimal::from(to),
+                now,
+                &period,
+            )
+            .map_err(pricing_error)?;
             charges.push(charge);
         }
     }
@@ -362,11 +455,16 @@ pub async fn cancel(
     let now = customer_now(&state, workspace, &customer).await?;
     let mut sub = owned_subscription(&state, workspace, &customer, &id).await?;
     let catalog = state.engine.catalog(workspace, sub.catalog_version).await?;
-    let interval = catalog.catalog.plans.get(&sub.plan).map_or(Interval::Month, |p| p.interval());
+    let interval = catalog
+        .catalog
+        .plans
+        .get(&sub.plan)
+        .map_or(Interval::Month, |p| p.interval());
     sub.status = SubscriptionStatus::Canceled;
     sub.canceled_at = Some(now);
     let trial = sub.trial_end.map(|end| (sub.started_at, end));
-    let period_end = tollgate_core::period::subscription_period(sub.billing_anchor, interval, trial, now).end;
+    let period_end =
+        tollgate_core::period::subscription_period(sub.billing_anchor, interval, trial, now).end;
     sub.ends_at = Some(if immediately { now } else { period_end });
     state.engine.store().update_subscription(&sub).await?;
     state.engine.refresh_customer(workspace, &customer).await?;

@@ -37,7 +37,12 @@ pub struct TestClockOut {
 }
 
 fn parse_time(text: &str) -> ApiResult<Timestamp> {
-    text.parse().map_err(|e| ApiError::bad_request("invalid_timestamp", format!("`frozen_time` {text:?} is not RFC 3339: {e}")))
+    text.parse().map_err(|e| {
+        ApiError::bad_request(
+            "invalid_timestamp",
+            format!("`frozen_time` {text:?} is not RFC 3339: {e}"),
+        )
+    })
 }
 
 #[utoipa::path(post, path = "/v1/test_clocks", request_body = TestClockIn, responses((status = 201, body = TestClockOut)))]
@@ -56,15 +61,37 @@ pub async fn create(
         created_at: state.engine.now(),
     };
     state.engine.store().create_test_clock(&record).await?;
-    state.engine.set_test_clock(workspace, &record.id, record.frozen_time);
-    Ok((StatusCode::CREATED, Json(TestClockOut { id: record.id, name: record.name, frozen_time: record.frozen_time })))
+    state
+        .engine
+        .set_test_clock(workspace, &record.id, record.frozen_time);
+    Ok((
+        StatusCode::CREATED,
+        Json(TestClockOut {
+            id: record.id,
+            name: record.name,
+            frozen_time: record.frozen_time,
+        }),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/test_clocks/{id}", params(("id" = String, Path)), responses((status = 200, body = TestClockOut)))]
-pub async fn get(State(state): State<AppState>, caller: Principal, Path(id): Path<String>) -> ApiResult<Json<TestClockOut>> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TestClockOut>> {
     let workspace = caller.require_admin()?;
-    let record = state.engine.store().get_test_clock(workspace, &id).await?.ok_or_else(|| ApiError::not_found("test clock", &id))?;
-    Ok(Json(TestClockOut { id: record.id, name: record.name, frozen_time: record.frozen_time }))
+    let record = state
+        .engine
+        .store()
+        .get_test_clock(workspace, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("test clock", &id))?;
+    Ok(Json(TestClockOut {
+        id: record.id,
+        name: record.name,
+        frozen_time: record.frozen_time,
+    }))
 }
 
 #[utoipa::path(post, path = "/v1/test_clocks/{id}/advance", params(("id" = String, Path)), request_body = AdvanceIn,
@@ -78,13 +105,23 @@ pub async fn advance(
     let workspace = caller.require_admin()?;
     let Json(body) = body?;
     let store = state.engine.store();
-    let record = store.get_test_clock(workspace, &id).await?.ok_or_else(|| ApiError::not_found("test clock", &id))?;
+    let record = store
+        .get_test_clock(workspace, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("test clock", &id))?;
     let to = parse_time(&body.frozen_time)?;
     if to < record.frozen_time {
-        return Err(ApiError::bad_request("clock_backwards", "a test clock only moves forward"));
+        return Err(ApiError::bad_request(
+            "clock_backwards",
+            "a test clock only moves forward",
+        ));
     }
     store.set_test_clock_time(workspace, &id, to).await?;
     state.engine.set_test_clock(workspace, &id, to);
     state.engine.refresh_clock_customers(workspace, &id).await?;
-    Ok(Json(TestClockOut { id: record.id, name: record.name, frozen_time: to }))
+    Ok(Json(TestClockOut {
+        id: record.id,
+        name: record.name,
+        frozen_time: to,
+    }))
 }

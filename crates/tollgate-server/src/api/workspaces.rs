@@ -35,19 +35,42 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<WorkspaceOut>)> {
     let ws = caller.require_admin()?;
     if ws != crate::DEFAULT_WORKSPACE {
-        return Err(ApiError::forbidden("only the default workspace's admin creates workspaces"));
+        return Err(ApiError::forbidden(
+            "only the default workspace's admin creates workspaces",
+        ));
     }
     let Json(body) = body?;
     let id = body.id.unwrap_or_else(|| new_id("ws"));
     if !valid_id(&id) {
-        return Err(ApiError::bad_request("invalid_id", format!("workspace id {id:?} is not valid")));
+        return Err(ApiError::bad_request(
+            "invalid_id",
+            format!("workspace id {id:?} is not valid"),
+        ));
     }
     let now = state.engine.now();
     let store = state.engine.store();
-    store.create_workspace(&WorkspaceRecord { id: id.clone(), name: body.name.clone(), created_at: now }).await?;
+    store
+        .create_workspace(&WorkspaceRecord {
+            id: id.clone(),
+            name: body.name.clone(),
+            created_at: now,
+        })
+        .await?;
     let admin_key = generate_secret(ADMIN_KEY_PREFIX);
     store
-        .put_admin_key(&AdminKeyRecord { workspace: id.clone(), id: new_id("ak"), secret_hash: hash_secret(&admin_key), created_at: now })
+        .put_admin_key(&AdminKeyRecord {
+            workspace: id.clone(),
+            id: new_id("ak"),
+            secret_hash: hash_secret(&admin_key),
+            created_at: now,
+        })
         .await?;
-    Ok((StatusCode::CREATED, Json(WorkspaceOut { id, name: body.name, admin_key })))
+    Ok((
+        StatusCode::CREATED,
+        Json(WorkspaceOut {
+            id,
+            name: body.name,
+            admin_key,
+        }),
+    ))
 }

@@ -25,7 +25,11 @@ fn text(v: &serde_json::Value) -> String {
 }
 
 /// The printable form of a stored invoice, with refunds noted.
-pub fn invoice_document(issuer: &str, invoice: &InvoiceRecord, credited_minor: i64) -> InvoiceDocument {
+pub fn invoice_document(
+    issuer: &str,
+    invoice: &InvoiceRecord,
+    credited_minor: i64,
+) -> InvoiceDocument {
     let lines = invoice
         .document
         .get("lines")
@@ -45,12 +49,21 @@ pub fn invoice_document(issuer: &str, invoice: &InvoiceRecord, credited_minor: i
     let cur = &invoice.currency;
     let mut totals = vec![("Total".to_owned(), amount(invoice.total_minor, cur))];
     if invoice.credit_applied_minor != 0 {
-        totals.push(("Prepaid credit applied".to_owned(), amount(-invoice.credit_applied_minor, cur)));
+        totals.push((
+            "Prepaid credit applied".to_owned(),
+            amount(-invoice.credit_applied_minor, cur),
+        ));
     }
-    totals.push(("Amount due".to_owned(), amount(invoice.amount_due_minor, cur)));
+    totals.push((
+        "Amount due".to_owned(),
+        amount(invoice.amount_due_minor, cur),
+    ));
     let mut notes = Vec::new();
     if credited_minor > 0 {
-        notes.push(format!("Refunded by credit note: {} {cur}.", amount(credited_minor, cur)));
+        notes.push(format!(
+            "Refunded by credit note: {} {cur}.",
+            amount(credited_minor, cur)
+        ));
     }
     if let Some(paid) = invoice.paid_at {
         notes.push(format!("Paid on {}.", paid.strftime("%Y-%m-%d")));
@@ -78,7 +91,11 @@ pub fn invoice_document(issuer: &str, invoice: &InvoiceRecord, credited_minor: i
 }
 
 /// `GET /v1/invoices/{id}.pdf`.
-pub async fn invoice_pdf_response(state: &AppState, invoice: &InvoiceRecord, credited_minor: i64) -> ApiResult<Response> {
+pub async fn invoice_pdf_response(
+    state: &AppState,
+    invoice: &InvoiceRecord,
+    credited_minor: i64,
+) -> ApiResult<Response> {
     let issuer = state
         .engine
         .store()
@@ -91,6 +108,9 @@ pub async fn invoice_pdf_response(state: &AppState, invoice: &InvoiceRecord, cre
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
     let mut response = bytes.into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/pdf"),
+    );
     Ok(response)
 }

@@ -8,7 +8,9 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use tollgate_core::catalog::Catalog;
 use tollgate_core::money::{Currency, Money};
-use tollgate_core::pricing::{BillingPeriod, Charge, InvoiceDiscount, InvoiceDraft, InvoiceRequest, assemble};
+use tollgate_core::pricing::{
+    BillingPeriod, Charge, InvoiceDiscount, InvoiceDraft, InvoiceRequest, assemble,
+};
 use tollgate_core::schedule::{DueInvoice, SubscriptionTerms};
 use tollgate_store::billing::{InvoiceEffects, InvoiceRecord, InvoiceStatus};
 use tollgate_store::{Store, SubscriptionRecord};
@@ -85,7 +87,12 @@ impl InvoiceOut {
     }
 
     /// A preview that is not stored.
-    pub fn from_draft(draft: &InvoiceDraft, customer: &str, subscription: Option<&str>, now: Timestamp) -> ApiResult<Self> {
+    pub fn from_draft(
+        draft: &InvoiceDraft,
+        customer: &str,
+        subscription: Option<&str>,
+        now: Timestamp,
+    ) -> ApiResult<Self> {
         let doc = serde_json::to_value(draft).map_err(ApiError::internal)?;
         let period = draft.closing.or(draft.opening);
         Ok(InvoiceOut {
@@ -115,7 +122,10 @@ pub fn terms(sub: &SubscriptionRecord, catalog: &Catalog) -> SubscriptionTerms {
     SubscriptionTerms {
         id: sub.id.clone(),
         anchor: sub.billing_anchor,
-        interval: catalog.plans.get(&sub.plan).map_or(tollgate_core::catalog::Interval::Month, |p| p.interval()),
+        interval: catalog
+            .plans
+            .get(&sub.plan)
+            .map_or(tollgate_core::catalog::Interval::Month, |p| p.interval()),
         started_at: sub.started_at,
         trial_end: sub.trial_end,
         ends_at: sub.ends_at,
@@ -144,7 +154,11 @@ pub async fn build_due_invoice(
     let addons: BTreeMap<String, Decimal> = sub
         .addons
         .as_object()
-        .map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), Decimal::from(v.as_u64()?)))).collect())
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| Some((k.clone(), Decimal::from(v.as_u64()?))))
+                .collect()
+        })
         .unwrap_or_default();
     let mut effects = InvoiceEffects::default();
     let mut adjustments = Vec::new();
@@ -155,9 +169,17 @@ pub async fn build_due_invoice(
         effects.pending_charges.push(pending.id);
     }
     let mut discounts = Vec::new();
-    for redemption in store.coupon_redemptions(&sub.workspace, &sub.customer).await? {
-        let Some(coupon) = catalog.coupons.get(&redemption.coupon) else { continue };
-        if coupon.duration.covers(u32::try_from(redemption.applied).unwrap_or(u32::MAX)) {
+    for redemption in store
+        .coupon_redemptions(&sub.workspace, &sub.customer)
+        .await?
+    {
+        let Some(coupon) = catalog.coupons.get(&redemption.coupon) else {
+            continue;
+        };
+        if coupon
+            .duration
+            .covers(u32::try_from(redemption.applied).unwrap_or(u32::MAX))
+        {
             discounts.push(InvoiceDiscount::from_coupon(&redemption.coupon, coupon));
             effects.coupon_redemptions.push(redemption.id);
         }
@@ -175,7 +197,8 @@ pub async fn build_due_invoice(
         discounts,
         credit_balance: (balance > 0).then(|| Money::from_minor(balance, catalog.currency)),
     };
-    let draft = assemble(catalog, &request).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    let draft =
+        assemble(catalog, &request).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
     effects.credit_used_minor = draft.credit_applied.minor();
     // A coupon counts the invoices it discounted: an invoice of nothing uses none of it.
     if draft.subtotal.is_zero() {
@@ -205,7 +228,11 @@ pub fn record(
         customer: customer.to_owned(),
         subscription: subscription.map(str::to_owned),
         dedupe_key,
-        status: if paid { InvoiceStatus::Paid } else { InvoiceStatus::Open },
+        status: if paid {
+            InvoiceStatus::Paid
+        } else {
+            InvoiceStatus::Open
+        },
         currency: draft.currency.to_string(),
         period_start: period.map(|p| p.0),
         period_end: period.map(|p| p.1),
@@ -229,12 +256,17 @@ pub async fn upcoming_invoice(
 ) -> ApiResult<InvoiceDraft> {
     let terms = terms(sub, catalog);
     let due = if terms.activation() > now {
-        DueInvoice::Opening { period: terms.paid_period_at(now) }
+        DueInvoice::Opening {
+            period: terms.paid_period_at(now),
+        }
     } else {
         let current = terms.paid_period_at(now);
         let next = terms.paid_period_at(current.end);
         let ends = sub.ends_at.is_some_and(|e| e <= current.end);
-        DueInvoice::Closing { closing: current, opening: (!ends).then_some(next) }
+        DueInvoice::Closing {
+            closing: current,
+            opening: (!ends).then_some(next),
+        }
     };
     Ok(build_due_invoice(store, sub, catalog, &due).await?.0)
 }

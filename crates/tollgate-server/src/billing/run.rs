@@ -46,7 +46,10 @@ pub async fn bill_run(
     let store = engine.store();
     let subscriptions = store.list_workspace_subscriptions(workspace).await?;
     let total = subscriptions.len();
-    let mut report = BillRunReport { subscriptions: total, ..Default::default() };
+    let mut report = BillRunReport {
+        subscriptions: total,
+        ..Default::default()
+    };
     let mut batch: Vec<(SubscriptionRecord, InvoiceRecord, InvoiceEffects)> = Vec::new();
     for (done, sub) in subscriptions.into_iter().enumerate() {
         match bill_subscription(engine, sub.clone(), &mut report).await {
@@ -89,7 +92,10 @@ async fn flush(
     if batch.is_empty() {
         return;
     }
-    let items: Vec<(InvoiceRecord, InvoiceEffects)> = batch.iter().map(|(_, i, e)| (i.clone(), e.clone())).collect();
+    let items: Vec<(InvoiceRecord, InvoiceEffects)> = batch
+        .iter()
+        .map(|(_, i, e)| (i.clone(), e.clone()))
+        .collect();
     match engine.store().insert_invoices(workspace, &items).await {
         Ok(outcomes) => {
             for outcome in outcomes {
@@ -104,7 +110,9 @@ async fn flush(
         }
         Err(e) => {
             let e = crate::error::ApiError::from(e);
-            report.errors.extend(batch.iter().map(|(sub, _, _)| error_of(sub, &e)));
+            report
+                .errors
+                .extend(batch.iter().map(|(sub, _, _)| error_of(sub, &e)));
         }
     }
     batch.clear();
@@ -122,31 +130,52 @@ async fn bill_subscription(
         .get_customer(&sub.workspace, &sub.customer)
         .await?
         .ok_or_else(|| crate::error::ApiError::not_found("customer", &sub.customer))?;
-    let now = engine.now_for(&sub.workspace, customer.test_clock.as_deref()).await?;
+    let now = engine
+        .now_for(&sub.workspace, customer.test_clock.as_deref())
+        .await?;
     let mut catalog = engine.catalog(&sub.workspace, sub.catalog_version).await?;
 
     // A trial that is over: paid from now on, or moved to its fallback plan without a payment
     // method (Apex: `early` -> `free`).
     if sub.status == SubscriptionStatus::Trialing && sub.trial_end.is_some_and(|end| end <= now) {
         sub.status = SubscriptionStatus::Active;
-        let fallback = catalog.catalog.plans.get(&sub.plan).and_then(|p| p.trial_fallback.clone());
+        let fallback = catalog
+            .catalog
+            .plans
+            .get(&sub.plan)
+            .and_then(|p| p.trial_fallback.clone());
         if let (false, Some(plan)) = (customer.has_payment_method, fallback) {
             sub.plan = plan;
         }
         store.update_subscription(&sub).await?;
-        engine.refresh_customer(&sub.workspace, &sub.customer).await?;
+        engine
+            .refresh_customer(&sub.workspace, &sub.customer)
+            .await?;
         catalog = engine.catalog(&sub.workspace, sub.catalog_version).await?;
         report.trials_ended += 1;
     }
 
-    let existing: HashSet<String> = store.invoice_keys(&sub.workspace, &sub.id).await?.into_iter().collect();
+    let existing: HashSet<String> = store
+        .invoice_keys(&sub.workspace, &sub.id)
+        .await?
+        .into_iter()
+        .collect();
     let mut scheduled = store.scheduled_change(&sub.workspace, &sub.id).await?;
     let due_invoices = terms(&sub, &catalog.catalog).due_invoices(now);
-    let missing: Vec<&DueInvoice> = due_invoices.iter().filter(|d| !existing.contains(&d.key(&sub.id))).collect();
+    let missing: Vec<&DueInvoice> = due_invoices
+        .iter()
+        .filter(|d| !existing.contains(&d.key(&sub.id)))
+        .collect();
     report.invoices_existing += due_invoices.len() - missing.len();
     if let ([only], None) = (missing.as_slice(), &scheduled) {
-        let (draft, effects) = build_due_invoice(store.as_ref(), &sub, &catalog.catalog, only).await?;
-        let invoice = record((&sub.workspace, &sub.customer, Some(&sub.id)), only.key(&sub.id), &draft, now)?;
+        let (draft, effects) =
+            build_due_invoice(store.as_ref(), &sub, &catalog.catalog, only).await?;
+        let invoice = record(
+            (&sub.workspace, &sub.customer, Some(&sub.id)),
+            only.key(&sub.id),
+            &draft,
+            now,
+        )?;
         // Only invoices without side effects share a transaction: one that uses credit,
         // prorations or coupons is written alone, so a conflict never fails a whole batch.
         if effects == InvoiceEffects::default() {
@@ -165,23 +194,54 @@ async fn bill_subscription(
         let key = due.key(&sub.id);
         // A downgrade scheduled for this period end: the closing invoice bills the old plan's
         // usage only, the plan changes, and an opening invoice bills the new plan in advance.
-        if let (Some(change), DueInvoice::Closing { closing, opening: Some(next) }) = (&scheduled, &due)
+        if let (
+            Some(change),
+            DueInvoice::Closing {
+                closing,
+                opening: Some(next),
+            },
+        ) = (&scheduled, &due)
             && change.effective_at <= closing.end
         {
-            let closing_only = DueInvoice::Closing { closing: *closing, opening: None };
-            finalize(engine, &sub, &catalog.catalog, &closing_only, key, now, report).await?;
+            let closing_only = DueInvoice::Closing {
+                closing: *closing,
+                opening: None,
+            };
+            finalize(
+                engine,
+                &sub,
+                &catalog.catalog,
+                &closing_only,
+                key,
+                now,
+                report,
+            )
+            .await?;
             sub.plan = change.plan.clone();
             sub.addons = change.addons.clone();
             if let Some(latest) = engine.latest_catalog(&sub.workspace).await? {
                 sub.catalog_version = latest.version;
             }
             store.update_subscription(&sub).await?;
-            store.mark_change_applied(&sub.workspace, &change.id, now).await?;
-            engine.refresh_customer(&sub.workspace, &sub.customer).await?;
+            store
+                .mark_change_applied(&sub.workspace, &change.id, now)
+                .await?;
+            engine
+                .refresh_customer(&sub.workspace, &sub.customer)
+                .await?;
             catalog = engine.catalog(&sub.workspace, sub.catalog_version).await?;
             let opening = DueInvoice::Opening { period: *next };
             let opening_key = opening.key(&sub.id);
-            finalize(engine, &sub, &catalog.catalog, &opening, opening_key, now, report).await?;
+            finalize(
+                engine,
+                &sub,
+                &catalog.catalog,
+                &opening,
+                opening_key,
+                now,
+                report,
+            )
+            .await?;
             scheduled = None;
             continue;
         }
@@ -205,7 +265,12 @@ async fn finalize(
 ) -> ApiResult<()> {
     let store = engine.store();
     let (draft, effects) = build_due_invoice(store.as_ref(), sub, catalog, due).await?;
-    let invoice = record((&sub.workspace, &sub.customer, Some(&sub.id)), key, &draft, now)?;
+    let invoice = record(
+        (&sub.workspace, &sub.customer, Some(&sub.id)),
+        key,
+        &draft,
+        now,
+    )?;
     match store.insert_invoice(&invoice, &effects).await? {
         InvoiceInsert::Created(created) => {
             report.invoices_created += 1;

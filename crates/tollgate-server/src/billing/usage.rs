@@ -13,7 +13,10 @@ use tollgate_store::Store;
 use crate::error::{ApiError, ApiResult};
 
 fn group_of(key: &str) -> Group {
-    parse_group_key(key).into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+    parse_group_key(key)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
 }
 
 /// Usage per meter of the catalog in `period` (subject `""`: the whole customer).
@@ -24,13 +27,16 @@ pub async fn period_usage(
     catalog: &Catalog,
     period: Period,
 ) -> ApiResult<BTreeMap<String, MeterUsage>> {
-    let pricing_error = |e: tollgate_core::pricing::PricingError| ApiError::internal(format!("usage: {e}"));
+    let pricing_error =
+        |e: tollgate_core::pricing::PricingError| ApiError::internal(format!("usage: {e}"));
     let mut raw: BTreeMap<String, BTreeMap<String, Decimal>> = BTreeMap::new();
     for row in store.aggregates(workspace, customer, period.start).await? {
         if !row.subject.is_empty() {
             continue;
         }
-        let Some(meter) = catalog.meters.get(&row.meter) else { continue };
+        let Some(meter) = catalog.meters.get(&row.meter) else {
+            continue;
+        };
         let groups = raw.entry(row.meter.clone()).or_default();
         let slot = groups.entry(row.group_key.clone()).or_default();
         *slot = match meter.aggregation {
@@ -41,29 +47,50 @@ pub async fn period_usage(
     }
     let mut usage = BTreeMap::new();
     let billing = BillingPeriod::new(period.start, period.end).map_err(pricing_error)?;
-    let has_levels = catalog.meters.values().any(|m| m.aggregation == Aggregation::TimeWeighted);
-    let levels = if has_levels { store.level_points(workspace, customer, period.start, period.end).await? } else { Vec::new() };
+    let has_levels = catalog
+        .meters
+        .values()
+        .any(|m| m.aggregation == Aggregation::TimeWeighted);
+    let levels = if has_levels {
+        store
+            .level_points(workspace, customer, period.start, period.end)
+            .await?
+    } else {
+        Vec::new()
+    };
     for (key, meter) in &catalog.meters {
         let groups: Vec<(Group, Decimal)> = if meter.aggregation == Aggregation::TimeWeighted {
             let mut by_group: BTreeMap<&str, Vec<(jiff::Timestamp, Decimal)>> = BTreeMap::new();
-            for p in levels.iter().filter(|p| &p.meter == key && p.subject.is_empty()) {
-                by_group.entry(p.group_key.as_str()).or_default().push((p.at, p.value));
+            for p in levels
+                .iter()
+                .filter(|p| &p.meter == key && p.subject.is_empty())
+            {
+                by_group
+                    .entry(p.group_key.as_str())
+                    .or_default()
+                    .push((p.at, p.value));
             }
             let mut out = Vec::new();
             for (group, changes) in by_group {
-                let value = time_weighted(&changes, &billing, meter.per.unwrap_or(TimeUnit::Month)).map_err(pricing_error)?;
+                let value = time_weighted(&changes, &billing, meter.per.unwrap_or(TimeUnit::Month))
+                    .map_err(pricing_error)?;
                 out.push((group_of(group), value));
             }
             out
         } else {
-            raw.get(key).map(|g| g.iter().map(|(k, v)| (group_of(k), *v)).collect()).unwrap_or_default()
+            raw.get(key)
+                .map(|g| g.iter().map(|(k, v)| (group_of(k), *v)).collect())
+                .unwrap_or_default()
         };
         if groups.is_empty() {
             continue;
         }
         let mut converted = Vec::with_capacity(groups.len());
         for (group, value) in groups {
-            converted.push((group, divide_by(value, meter.divide_by).map_err(pricing_error)?));
+            converted.push((
+                group,
+                divide_by(value, meter.divide_by).map_err(pricing_error)?,
+            ));
         }
         let meter_usage = if meter.group_by.is_empty() {
             MeterUsage::total(converted.iter().map(|(_, v)| *v).sum())

@@ -28,7 +28,10 @@ impl CompiledCatalog {
     pub fn new(version: i64, catalog: Catalog) -> Arc<Self> {
         let mut meters_by_event: HashMap<String, Vec<String>> = HashMap::new();
         for (key, meter) in &catalog.meters {
-            meters_by_event.entry(meter.event.clone()).or_default().push(key.clone());
+            meters_by_event
+                .entry(meter.event.clone())
+                .or_default()
+                .push(key.clone());
         }
         let mut rolling_meters: HashMap<String, u64> = HashMap::new();
         let mut subject_meters = HashSet::new();

@@ -8,7 +8,9 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use tollgate_core::catalog::{Enforcement, Limit, Plan, Quota, QuotaReset, Scope};
-use tollgate_core::check::{Decision, Reason, evaluate_feature, quotas_for, upgrade_for_feature, upgrade_for_quota};
+use tollgate_core::check::{
+    Decision, Reason, evaluate_feature, quotas_for, upgrade_for_feature, upgrade_for_quota,
+};
 use tollgate_core::event::Event;
 use tollgate_core::limits::{FixedWindow, seconds_until};
 use tollgate_store::{AggregateUpdate, EventRecord, IngestItem, IngestOutcome};
@@ -76,18 +78,26 @@ impl Engine {
     /// when shared counters are unreachable).
     pub(super) async fn check_local(&self, req: CheckRequest) -> ApiResult<CheckOutcome> {
         let (outcome, reservation) = self
-            .with_state(&req.workspace, &req.customer, |state, now| decide(state, now, &req))
+            .with_state(&req.workspace, &req.customer, |state, now| {
+                decide(state, now, &req)
+            })
             .await??;
         let Some(reservation) = reservation else {
             metrics::counter!("tollgate_checks_total", "allowed" => outcome.decision.allowed.to_string()).increment(1);
             return Ok(outcome);
         };
-        let written = self.store.ingest(&req.workspace, std::slice::from_ref(&reservation.item)).await;
-        let give_back = !matches!(written, Ok(ref o) if o.first() == Some(&IngestOutcome::Accepted));
+        let written = self
+            .store
+            .ingest(&req.workspace, std::slice::from_ref(&reservation.item))
+            .await;
+        let give_back =
+            !matches!(written, Ok(ref o) if o.first() == Some(&IngestOutcome::Accepted));
         if give_back {
             let updates: &[AggregateUpdate] = &reservation.item.updates;
-            self.with_state(&req.workspace, &req.customer, |state, _| state.apply(updates, Decimal::NEGATIVE_ONE))
-                .await?;
+            self.with_state(&req.workspace, &req.customer, |state, _| {
+                state.apply(updates, Decimal::NEGATIVE_ONE)
+            })
+            .await?;
         }
         written?;
         metrics::counter!("tollgate_checks_total", "allowed" => "true").increment(1);
@@ -95,25 +105,51 @@ impl Engine {
     }
 }
 
-fn decide(state: &mut CustomerState, now: Timestamp, req: &CheckRequest) -> ApiResult<(CheckOutcome, Option<Reservation>)> {
+fn decide(
+    state: &mut CustomerState,
+    now: Timestamp,
+    req: &CheckRequest,
+) -> ApiResult<(CheckOutcome, Option<Reservation>)> {
     let subject = req.subject.clone().unwrap_or_default();
-    let answer = |decision: Decision, rate_limit: Option<RateLimitState>| CheckOutcome { decision, rate_limit };
+    let answer = |decision: Decision, rate_limit: Option<RateLimitState>| CheckOutcome {
+        decision,
+        rate_limit,
+    };
     if state.record.suspended {
-        return Ok((answer(Decision::from_reason(Reason::CustomerSuspended), None), None));
+        return Ok((
+            answer(Decision::from_reason(Reason::CustomerSuspended), None),
+            None,
+        ));
     }
     let Some(compiled) = state.catalog.clone() else {
-        return Ok((answer(Decision::from_reason(Reason::NoSubscription), None), None));
+        return Ok((
+            answer(Decision::from_reason(Reason::NoSubscription), None),
+            None,
+        ));
     };
-    let Some((plan_key, plan)) = state.effective_plan(now).map(|(k, p)| (k.to_owned(), p.clone())) else {
-        return Ok((answer(Decision::from_reason(Reason::NoSubscription), None), None));
+    let Some((plan_key, plan)) = state
+        .effective_plan(now)
+        .map(|(k, p)| (k.to_owned(), p.clone()))
+    else {
+        return Ok((
+            answer(Decision::from_reason(Reason::NoSubscription), None),
+            None,
+        ));
     };
     let catalog = &compiled.catalog;
 
     // Request rate limits count every check.
     let mut rate_limit: Option<RateLimitState> = None;
     for (i, rl) in plan.rate_limits.iter().enumerate() {
-        let who = if rl.scope == Scope::Subject { subject.clone() } else { String::new() };
-        let window = state.rate_windows.entry((i, who)).or_insert_with(|| FixedWindow::new(rl.per));
+        let who = if rl.scope == Scope::Subject {
+            subject.clone()
+        } else {
+            String::new()
+        };
+        let window = state
+            .rate_windows
+            .entry((i, who))
+            .or_insert_with(|| FixedWindow::new(rl.per));
         let hit = window.hit(now, rl.limit);
         let current = RateLimitState {
             limit: rl.limit,
@@ -144,11 +180,18 @@ fn decide(state: &mut CustomerState, now: Timestamp, req: &CheckRequest) -> ApiR
         }
         CheckTarget::Meter(meter) => {
             if !catalog.meters.contains_key(meter) {
-                return Ok((answer(Decision::from_reason(Reason::UnknownTarget), rate_limit), None));
+                return Ok((
+                    answer(Decision::from_reason(Reason::UnknownTarget), rate_limit),
+                    None,
+                ));
             }
             let mut binding: Option<(Quota, Decimal, Timestamp, bool)> = None;
             for quota in quotas_for(&plan, meter) {
-                let who = if quota.per == Scope::Subject { subject.as_str() } else { "" };
+                let who = if quota.per == Scope::Subject {
+                    subject.as_str()
+                } else {
+                    ""
+                };
                 let (used, fits, reset_at) = quota_state(state, now, quota, who, req.quantity);
                 let denied = !fits && quota.enforcement == Enforcement::Hard;
                 if denied {
@@ -158,16 +201,25 @@ fn decide(state: &mut CustomerState, now: Timestamp, req: &CheckRequest) -> ApiR
                     return Ok((answer(d, rate_limit), None));
                 }
                 let tighter = binding.as_ref().is_none_or(|(q, u, _, _)| {
-                    quota.limit.remaining(used) < q.limit.remaining(*u) || q.limit == Limit::Unlimited
+                    quota.limit.remaining(used) < q.limit.remaining(*u)
+                        || q.limit == Limit::Unlimited
                 });
                 if tighter {
                     binding = Some((quota.clone(), used, reset_at, fits));
                 }
             }
-            let consumed = if req.consume { req.quantity } else { Decimal::ZERO };
+            let consumed = if req.consume {
+                req.quantity
+            } else {
+                Decimal::ZERO
+            };
             let mut d = match &binding {
                 Some((q, used, reset_at, fits)) => {
-                    let reason = if *fits { Reason::Allowed } else { Reason::SoftLimitExceeded };
+                    let reason = if *fits {
+                        Reason::Allowed
+                    } else {
+                        Reason::SoftLimitExceeded
+                    };
                     quota_decision(reason, q, *used + consumed, *reset_at, now)
                 }
                 None => {
@@ -178,7 +230,11 @@ fn decide(state: &mut CustomerState, now: Timestamp, req: &CheckRequest) -> ApiR
                 }
             };
             d.allowed = true;
-            let reservation = if req.consume { Some(reserve(state, now, req, meter)?) } else { None };
+            let reservation = if req.consume {
+                Some(reserve(state, now, req, meter)?)
+            } else {
+                None
+            };
             Ok((answer(d, rate_limit), reservation))
         }
     }
@@ -202,22 +258,38 @@ pub(super) fn feature_decision(
     if let Some(tollgate_core::catalog::Entitlement::Config(v)) = &verdict.value {
         d.value = Some(tollgate_core::catalog::Entitlement::Config(v.clone()));
     }
-    if matches!(verdict.reason, Reason::FeatureNotInPlan | Reason::FeatureLimitExceeded) {
+    if matches!(
+        verdict.reason,
+        Reason::FeatureNotInPlan | Reason::FeatureLimitExceeded
+    ) {
         d.upgrade = upgrade_for_feature(catalog, plan_key, feature, quantity);
     }
     d
 }
 
 /// Used so far, whether `quantity` more fits, and when the quota frees up.
-pub(super) fn quota_state(state: &mut CustomerState, now: Timestamp, quota: &Quota, who: &str, quantity: Decimal) -> (Decimal, bool, Timestamp) {
+pub(super) fn quota_state(
+    state: &mut CustomerState,
+    now: Timestamp,
+    quota: &Quota,
+    who: &str,
+    quantity: Decimal,
+) -> (Decimal, bool, Timestamp) {
     match quota.reset {
         QuotaReset::Period => {
             let used = state.period_value(&quota.meter, who);
             (used, quota.limit.admits(used, quantity), state.period.end)
         }
         QuotaReset::Rolling(len) => {
-            let Some(window) = state.windows.get_mut(&(quota.meter.clone(), who.to_owned())) else {
-                return (Decimal::ZERO, quota.limit.admits(Decimal::ZERO, quantity), now);
+            let Some(window) = state
+                .windows
+                .get_mut(&(quota.meter.clone(), who.to_owned()))
+            else {
+                return (
+                    Decimal::ZERO,
+                    quota.limit.admits(Decimal::ZERO, quantity),
+                    now,
+                );
             };
             let used = window.used_in(now, len);
             let fits = quota.limit.admits(used, quantity);
@@ -225,12 +297,26 @@ pub(super) fn quota_state(state: &mut CustomerState, now: Timestamp, quota: &Quo
                 Limit::Finite(max) => window.next_fit_in(now, quantity, max, len).unwrap_or(now),
                 Limit::Unlimited => now,
             };
-            (used, fits, if fits { now + jiff::SignedDuration::from_secs(len.seconds() as i64) } else { frees })
+            (
+                used,
+                fits,
+                if fits {
+                    now + jiff::SignedDuration::from_secs(len.seconds() as i64)
+                } else {
+                    frees
+                },
+            )
         }
     }
 }
 
-pub(super) fn quota_decision(reason: Reason, quota: &Quota, used: Decimal, reset_at: Timestamp, _now: Timestamp) -> Decision {
+pub(super) fn quota_decision(
+    reason: Reason,
+    quota: &Quota,
+    used: Decimal,
+    reset_at: Timestamp,
+    _now: Timestamp,
+) -> Decision {
     let mut d = Decision::from_reason(reason);
     d.limit = Some(quota.limit);
     d.used = Some(used);
@@ -246,28 +332,48 @@ pub(super) fn quota_decision(reason: Reason, quota: &Quota, used: Decimal, reset
 
 /// Units of a limit feature added by the subscription's add-ons.
 pub(super) fn addon_grants(state: &CustomerState, feature: &str) -> Decimal {
-    let (Some(sub), Some(compiled)) = (&state.subscription, &state.catalog) else { return Decimal::ZERO };
-    let Some(quantities) = sub.addons.as_object() else { return Decimal::ZERO };
+    let (Some(sub), Some(compiled)) = (&state.subscription, &state.catalog) else {
+        return Decimal::ZERO;
+    };
+    let Some(quantities) = sub.addons.as_object() else {
+        return Decimal::ZERO;
+    };
     quantities
         .iter()
         .filter_map(|(addon, qty)| {
             let grant = compiled.catalog.addons.get(addon)?.grants.get(feature)?;
-            let qty: Decimal = qty.as_i64().map(Decimal::from).or_else(|| qty.as_str()?.parse().ok())?;
+            let qty: Decimal = qty
+                .as_i64()
+                .map(Decimal::from)
+                .or_else(|| qty.as_str()?.parse().ok())?;
             Some(*grant * qty)
         })
         .sum()
 }
 
 /// Applies the consumption to memory now and returns the event that makes it durable.
-fn reserve(state: &mut CustomerState, now: Timestamp, req: &CheckRequest, meter_key: &str) -> ApiResult<Reservation> {
+fn reserve(
+    state: &mut CustomerState,
+    now: Timestamp,
+    req: &CheckRequest,
+    meter_key: &str,
+) -> ApiResult<Reservation> {
     let item = usage_item(state, now, req, meter_key)?;
     state.apply(&item.updates, Decimal::ONE);
     Ok(Reservation { item })
 }
 
 /// The usage event a consuming check records, with its aggregate updates.
-pub(super) fn usage_item(state: &CustomerState, now: Timestamp, req: &CheckRequest, meter_key: &str) -> ApiResult<IngestItem> {
-    let compiled = state.catalog.clone().ok_or_else(|| ApiError::internal("no catalog"))?;
+pub(super) fn usage_item(
+    state: &CustomerState,
+    now: Timestamp,
+    req: &CheckRequest,
+    meter_key: &str,
+) -> ApiResult<IngestItem> {
+    let compiled = state
+        .catalog
+        .clone()
+        .ok_or_else(|| ApiError::internal("no catalog"))?;
     let meter = &compiled.catalog.meters[meter_key];
     // The event the meter would have read: its type, its filter values, the quantity.
     let mut properties = req.properties.clone();
@@ -275,9 +381,17 @@ pub(super) fn usage_item(state: &CustomerState, now: Timestamp, req: &CheckReque
         properties.entry(k.clone()).or_insert_with(|| v.clone());
     }
     if let Some(p) = &meter.property {
-        properties.insert(p.clone(), serde_json::Value::String(req.quantity.to_string()));
+        properties.insert(
+            p.clone(),
+            serde_json::Value::String(req.quantity.to_string()),
+        );
     }
-    let event = Event { event_type: meter.event.clone(), timestamp: now, subject: req.subject.clone(), properties };
+    let event = Event {
+        event_type: meter.event.clone(),
+        timestamp: now,
+        subject: req.subject.clone(),
+        properties,
+    };
     let mut updates = updates_for(state, &event)
         .map_err(|r| ApiError::bad_request("invalid_check", r.message()))?;
     // A count meter counts events; a consuming check of N units counts N.
@@ -285,12 +399,17 @@ pub(super) fn usage_item(state: &CustomerState, now: Timestamp, req: &CheckReque
         if u.meter == meter_key {
             match &mut u.op {
                 tollgate_store::AggregateOp::Add(x) => *x = req.quantity,
-                tollgate_store::AggregateOp::WindowEntry { quantity, .. } => *quantity = req.quantity,
+                tollgate_store::AggregateOp::WindowEntry { quantity, .. } => {
+                    *quantity = req.quantity
+                }
                 _ => {}
             }
         }
     }
-    let id = req.event_id.clone().unwrap_or_else(|| format!("chk_{}", uuid::Uuid::now_v7().simple()));
+    let id = req
+        .event_id
+        .clone()
+        .unwrap_or_else(|| format!("chk_{}", uuid::Uuid::now_v7().simple()));
     Ok(IngestItem {
         event: EventRecord {
             workspace: req.workspace.clone(),

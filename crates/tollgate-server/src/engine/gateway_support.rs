@@ -222,7 +222,8 @@ impl Engine {
         // counter may reload the customer under it.
         drop(_gate);
         if accepted {
-            self.apply_to_shared(&req.workspace, &req.customer, &item).await?;
+            self.apply_to_shared(&req.workspace, &req.customer, &item)
+                .await?;
         }
         written.map(|_| ()).map_err(ApiError::from)
     }

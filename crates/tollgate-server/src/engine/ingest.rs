@@ -77,7 +77,10 @@ impl Rejection {
 }
 
 fn reject(code: &'static str, message: impl Into<String>) -> Rejection {
-    Rejection { code, message: message.into() }
+    Rejection {
+        code,
+        message: message.into(),
+    }
 }
 
 /// The shape checks that need no state.
@@ -89,70 +92,121 @@ struct Parsed {
 }
 
 fn parse(raw: &EventIn, caller: &Principal) -> Result<Parsed, Rejection> {
-    let id = raw.id.clone().filter(|s| !s.is_empty()).ok_or_else(|| reject("missing_id", "`id` is required"))?;
+    let id = raw
+        .id
+        .clone()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| reject("missing_id", "`id` is required"))?;
     if id.len() > MAX_ID_LEN {
-        return Err(reject("invalid_id", format!("`id` is longer than {MAX_ID_LEN} bytes")));
+        return Err(reject(
+            "invalid_id",
+            format!("`id` is longer than {MAX_ID_LEN} bytes"),
+        ));
     }
     let customer = match (raw.customer.clone().filter(|s| !s.is_empty()), caller) {
         (Some(c), Principal::Customer { customer, .. }) if &c != customer => {
-            return Err(reject("unknown_customer", format!("customer {c:?} not found")));
+            return Err(reject(
+                "unknown_customer",
+                format!("customer {c:?} not found"),
+            ));
         }
         (Some(c), _) => c,
         (None, Principal::Customer { customer, .. }) => customer.clone(),
-        (None, Principal::Admin { .. }) => return Err(reject("missing_customer", "`customer` is required")),
+        (None, Principal::Admin { .. }) => {
+            return Err(reject("missing_customer", "`customer` is required"));
+        }
     };
-    let event_type =
-        raw.event_type.clone().filter(|s| !s.is_empty()).ok_or_else(|| reject("missing_type", "`type` is required"))?;
+    let event_type = raw
+        .event_type
+        .clone()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| reject("missing_type", "`type` is required"))?;
     let (timestamp, explicit_time) = match &raw.timestamp {
         None => (Timestamp::UNIX_EPOCH, false),
         Some(text) => (
-            text.parse::<Timestamp>()
-                .map_err(|e| reject("invalid_timestamp", format!("`timestamp` {text:?} is not RFC 3339: {e}")))?,
+            text.parse::<Timestamp>().map_err(|e| {
+                reject(
+                    "invalid_timestamp",
+                    format!("`timestamp` {text:?} is not RFC 3339: {e}"),
+                )
+            })?,
             true,
         ),
     };
-    let subject = raw.subject.clone().or_else(|| match raw.properties.get("user") {
-        Some(serde_json::Value::String(s)) => Some(s.clone()),
-        _ => None,
-    });
+    let subject = raw
+        .subject
+        .clone()
+        .or_else(|| match raw.properties.get("user") {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            _ => None,
+        });
     Ok(Parsed {
         id,
         customer,
-        event: Event { event_type, timestamp, subject, properties: raw.properties.clone() },
+        event: Event {
+            event_type,
+            timestamp,
+            subject,
+            properties: raw.properties.clone(),
+        },
         explicit_time,
     })
 }
 
 /// The store updates one event brings to a customer's meters.
-pub(super) fn updates_for(state: &CustomerState, event: &Event) -> Result<Vec<AggregateUpdate>, Rejection> {
-    let Some(compiled) = state.catalog.as_ref() else { return Ok(Vec::new()) };
-    let Some(meters) = compiled.meters_by_event.get(&event.event_type) else { return Ok(Vec::new()) };
+pub(super) fn updates_for(
+    state: &CustomerState,
+    event: &Event,
+) -> Result<Vec<AggregateUpdate>, Rejection> {
+    let Some(compiled) = state.catalog.as_ref() else {
+        return Ok(Vec::new());
+    };
+    let Some(meters) = compiled.meters_by_event.get(&event.event_type) else {
+        return Ok(Vec::new());
+    };
     let period_start = state.period_at(event.timestamp).start;
     let mut updates = Vec::new();
     for meter_key in meters {
         let meter = &compiled.catalog.meters[meter_key];
-        let Some(c) = contribution(meter_key, meter, event).map_err(|e| reject(e.code(), e.to_string()))? else {
+        let Some(c) =
+            contribution(meter_key, meter, event).map_err(|e| reject(e.code(), e.to_string()))?
+        else {
             continue;
         };
         let mut subjects = vec![String::new()];
-        if let Some(s) = event.subject.as_ref().filter(|_| compiled.subject_meters.contains(meter_key)) {
+        if let Some(s) = event
+            .subject
+            .as_ref()
+            .filter(|_| compiled.subject_meters.contains(meter_key))
+        {
             subjects.push(s.clone());
         }
         for subject in subjects {
             let op = match &c.value {
                 ContributionValue::Add(x) => AggregateOp::Add(*x),
                 ContributionValue::Max(x) => AggregateOp::Max(*x),
-                ContributionValue::Latest(x) => AggregateOp::Latest { value: *x, at: event.timestamp },
+                ContributionValue::Latest(x) => AggregateOp::Latest {
+                    value: *x,
+                    at: event.timestamp,
+                },
                 ContributionValue::Unique(v) => AggregateOp::Unique(v.clone()),
-                ContributionValue::Level(x) => AggregateOp::Level { value: *x, at: event.timestamp },
+                ContributionValue::Level(x) => AggregateOp::Level {
+                    value: *x,
+                    at: event.timestamp,
+                },
             };
-            if let (Some(_), ContributionValue::Add(x)) = (compiled.rolling_meters.get(meter_key), &c.value) {
+            if let (Some(_), ContributionValue::Add(x)) =
+                (compiled.rolling_meters.get(meter_key), &c.value)
+            {
                 updates.push(AggregateUpdate {
                     meter: meter_key.clone(),
                     period_start,
                     subject: subject.clone(),
                     group_key: c.group_key.clone(),
-                    op: AggregateOp::WindowEntry { quantity: *x, at: event.timestamp },
+                    op: AggregateOp::WindowEntry {
+                        quantity: *x,
+                        at: event.timestamp,
+                    },
                 });
             }
             updates.push(AggregateUpdate {
@@ -202,25 +256,44 @@ impl Engine {
         // Each customer's now (its test clock's, if it has one), read before any state lock.
         let mut clocks: HashMap<String, Timestamp> = HashMap::with_capacity(slots.len());
         for (customer, slot) in &slots {
-            let test_clock = slot.state.lock().expect("state lock").as_ref().and_then(|s| s.record.test_clock.clone());
-            clocks.insert(customer.clone(), self.now_for(&workspace, test_clock.as_deref()).await?);
+            let test_clock = slot
+                .state
+                .lock()
+                .expect("state lock")
+                .as_ref()
+                .and_then(|s| s.record.test_clock.clone());
+            clocks.insert(
+                customer.clone(),
+                self.now_for(&workspace, test_clock.as_deref()).await?,
+            );
         }
 
         let mut items: Vec<IngestItem> = Vec::with_capacity(parsed.len());
         let mut item_index: Vec<(usize, String)> = Vec::with_capacity(parsed.len());
         for (index, mut p) in parsed {
             let Some(slot) = slots.get(&p.customer) else {
-                let r = reject("unknown_customer", format!("customer {:?} not found", p.customer));
+                let r = reject(
+                    "unknown_customer",
+                    format!("customer {:?} not found", p.customer),
+                );
                 results[index] = Some(rejected(index, Some(p.id), r));
                 continue;
             };
             let guard = slot.state.lock().expect("state lock");
-            let Some(state) = guard.as_ref() else { continue };
-            let now = clocks.get(&p.customer).copied().unwrap_or_else(|| self.now());
+            let Some(state) = guard.as_ref() else {
+                continue;
+            };
+            let now = clocks
+                .get(&p.customer)
+                .copied()
+                .unwrap_or_else(|| self.now());
             if !p.explicit_time {
                 p.event.timestamp = now;
             } else if p.event.timestamp.as_second() > now.as_second() + FUTURE_TOLERANCE_SECONDS {
-                let r = reject("timestamp_in_future", "`timestamp` is more than 5 minutes in the future");
+                let r = reject(
+                    "timestamp_in_future",
+                    "`timestamp` is more than 5 minutes in the future",
+                );
                 results[index] = Some(rejected(index, Some(p.id), r));
                 continue;
             }
@@ -245,7 +318,11 @@ impl Engine {
             }
         }
 
-        let outcomes = if items.is_empty() { Vec::new() } else { self.store.ingest(&workspace, &items).await? };
+        let outcomes = if items.is_empty() {
+            Vec::new()
+        } else {
+            self.store.ingest(&workspace, &items).await?
+        };
         // With shared counters: the accepted uses to add to them, per customer.
         let mut shared_uses: BTreeMap<&str, Vec<super::shared::SharedUse>> = BTreeMap::new();
         for ((item, outcome), (index, customer)) in items.iter().zip(&outcomes).zip(&item_index) {
@@ -254,7 +331,8 @@ impl Engine {
             {
                 state.apply(&item.updates, Decimal::ONE);
                 if self.shared.is_some()
-                    && let Some(uses) = self.shared_uses(&workspace, customer, state, item, clocks[customer])
+                    && let Some(uses) =
+                        self.shared_uses(&workspace, customer, state, item, clocks[customer])
                 {
                     shared_uses.entry(customer).or_default().extend(uses);
                 }
@@ -263,17 +341,27 @@ impl Engine {
                 IngestOutcome::Accepted => "accepted",
                 IngestOutcome::Duplicate => "duplicate",
             };
-            results[*index] =
-                Some(IngestResult { index: *index, id: Some(item.event.id.clone()), status, code: None, message: None });
+            results[*index] = Some(IngestResult {
+                index: *index,
+                id: Some(item.event.id.clone()),
+                status,
+                code: None,
+                message: None,
+            });
         }
         drop(gates);
         if let Some(counters) = &self.shared {
             for (customer, uses) in shared_uses {
-                self.add_committed(counters, &workspace, customer, clocks[customer], uses).await?;
+                self.add_committed(counters, &workspace, customer, clocks[customer], uses)
+                    .await?;
             }
         }
-        metrics::counter!("tollgate_events_total", "outcome" => "accepted")
-            .increment(outcomes.iter().filter(|o| **o == IngestOutcome::Accepted).count() as u64);
+        metrics::counter!("tollgate_events_total", "outcome" => "accepted").increment(
+            outcomes
+                .iter()
+                .filter(|o| **o == IngestOutcome::Accepted)
+                .count() as u64,
+        );
 
         let results: Vec<IngestResult> = results.into_iter().flatten().collect();
         let count = |s: &str| results.iter().filter(|r| r.status == s).count();
@@ -311,5 +399,11 @@ impl Engine {
 }
 
 fn rejected(index: usize, id: Option<String>, r: Rejection) -> IngestResult {
-    IngestResult { index, id, status: "rejected", code: Some(r.code), message: Some(r.message) }
+    IngestResult {
+        index,
+        id,
+        status: "rejected",
+        code: Some(r.code),
+        message: Some(r.message),
+    }
 }

@@ -36,8 +36,14 @@ pub use usage::{MeterUsage, UsageReport};
 /// A cached answer of the key lookup.
 #[derive(Debug, Clone)]
 enum CachedKey {
-    Admin { workspace: String },
-    Customer { workspace: String, customer: String, key_id: String },
+    Admin {
+        workspace: String,
+    },
+    Customer {
+        workspace: String,
+        customer: String,
+        key_id: String,
+    },
     Revoked,
 }
 
@@ -103,7 +109,9 @@ impl Engine {
 
     /// Now as the customer sees it: its test clock's time if it has one.
     pub async fn now_for(&self, workspace: &str, test_clock: Option<&str>) -> ApiResult<Timestamp> {
-        let Some(clock) = test_clock else { return Ok(self.clock.now()) };
+        let Some(clock) = test_clock else {
+            return Ok(self.clock.now());
+        };
         let key = (workspace.to_owned(), clock.to_owned());
         if let Some(t) = self.test_clocks.get(&key) {
             return Ok(*t);
@@ -119,7 +127,8 @@ impl Engine {
 
     /// Moves a test clock (already stored) for every customer on it.
     pub fn set_test_clock(&self, workspace: &str, clock: &str, time: Timestamp) {
-        self.test_clocks.insert((workspace.to_owned(), clock.to_owned()), time);
+        self.test_clocks
+            .insert((workspace.to_owned(), clock.to_owned()), time);
     }
 
     // --- keys -------------------------------------------------------------------------------
@@ -138,27 +147,43 @@ impl Engine {
         match cached {
             CachedKey::Admin { workspace } => Ok(Principal::Admin { workspace }),
             CachedKey::Revoked => Err(ApiError::unauthorized("unknown or revoked API key")),
-            CachedKey::Customer { workspace, customer, key_id } => {
+            CachedKey::Customer {
+                workspace,
+                customer,
+                key_id,
+            } => {
                 // Through `with_state`, so a state marked stale (e.g. after invalidations may
                 // have been missed) is reloaded before its suspension is trusted.
-                let suspended = self.with_state(&workspace, &customer, |s, _| s.record.suspended).await?;
+                let suspended = self
+                    .with_state(&workspace, &customer, |s, _| s.record.suspended)
+                    .await?;
                 if suspended {
-                    return Err(ApiError::forbidden("the customer is suspended; its keys are refused")
-                        .with_code("customer_suspended"));
+                    return Err(ApiError::forbidden(
+                        "the customer is suspended; its keys are refused",
+                    )
+                    .with_code("customer_suspended"));
                 }
-                Ok(Principal::Customer { workspace, customer, key_id })
+                Ok(Principal::Customer {
+                    workspace,
+                    customer,
+                    key_id,
+                })
             }
         }
     }
 
     async fn lookup_key(&self, hash: &str) -> ApiResult<CachedKey> {
         if let Some(admin) = self.store.find_admin_key(hash).await? {
-            return Ok(CachedKey::Admin { workspace: admin.workspace });
+            return Ok(CachedKey::Admin {
+                workspace: admin.workspace,
+            });
         }
         Ok(match self.store.find_api_key(hash).await? {
-            Some(key) if key.revoked_at.is_none() => {
-                CachedKey::Customer { workspace: key.workspace, customer: key.customer, key_id: key.id }
-            }
+            Some(key) if key.revoked_at.is_none() => CachedKey::Customer {
+                workspace: key.workspace,
+                customer: key.customer,
+                key_id: key.id,
+            },
             _ => CachedKey::Revoked,
         })
     }
@@ -167,19 +192,33 @@ impl Engine {
     /// nodes forget it too.
     pub fn forget_key(&self, secret_hash: &str) {
         self.keys.insert(secret_hash.to_owned(), CachedKey::Revoked);
-        self.publish_soon(Invalidation::Key { hash: secret_hash.to_owned() });
+        self.publish_soon(Invalidation::Key {
+            hash: secret_hash.to_owned(),
+        });
     }
 
     // --- catalogs ---------------------------------------------------------------------------
 
     /// Stores a new catalog version and makes it the workspace's latest.
-    pub async fn apply_catalog(&self, workspace: &str, catalog: Catalog) -> ApiResult<Arc<CompiledCatalog>> {
+    pub async fn apply_catalog(
+        &self,
+        workspace: &str,
+        catalog: Catalog,
+    ) -> ApiResult<Arc<CompiledCatalog>> {
         let json = serde_json::to_value(&catalog).map_err(ApiError::internal)?;
-        let version = self.store.add_catalog_version(workspace, &json, self.now()).await?;
+        let version = self
+            .store
+            .add_catalog_version(workspace, &json, self.now())
+            .await?;
         let compiled = CompiledCatalog::new(version, catalog);
-        self.catalogs.insert((workspace.to_owned(), version), compiled.clone());
+        self.catalogs
+            .insert((workspace.to_owned(), version), compiled.clone());
         self.latest_catalog.insert(workspace.to_owned(), version);
-        self.publish(Invalidation::Catalog { workspace: workspace.to_owned(), version }).await;
+        self.publish(Invalidation::Catalog {
+            workspace: workspace.to_owned(),
+            version,
+        })
+        .await;
         Ok(compiled)
     }
 
@@ -188,9 +227,12 @@ impl Engine {
         if let Some(version) = self.latest_catalog.get(workspace).map(|v| *v) {
             return self.catalog(workspace, version).await.map(Some);
         }
-        let Some(record) = self.store.latest_catalog(workspace).await? else { return Ok(None) };
+        let Some(record) = self.store.latest_catalog(workspace).await? else {
+            return Ok(None);
+        };
         let compiled = self.compile(workspace, record.version, record.catalog)?;
-        self.latest_catalog.insert(workspace.to_owned(), record.version);
+        self.latest_catalog
+            .insert(workspace.to_owned(), record.version);
         Ok(Some(compiled))
     }
 
@@ -207,11 +249,18 @@ impl Engine {
         self.compile(workspace, version, record.catalog)
     }
 
-    fn compile(&self, workspace: &str, version: i64, json: serde_json::Value) -> ApiResult<Arc<CompiledCatalog>> {
-        let catalog: Catalog = serde_json::from_value(json)
-            .map_err(|e| ApiError::internal(format!("stored catalog {version} does not load: {e}")))?;
+    fn compile(
+        &self,
+        workspace: &str,
+        version: i64,
+        json: serde_json::Value,
+    ) -> ApiResult<Arc<CompiledCatalog>> {
+        let catalog: Catalog = serde_json::from_value(json).map_err(|e| {
+            ApiError::internal(format!("stored catalog {version} does not load: {e}"))
+        })?;
         let compiled = CompiledCatalog::new(version, catalog);
-        self.catalogs.insert((workspace.to_owned(), version), compiled.clone());
+        self.catalogs
+            .insert((workspace.to_owned(), version), compiled.clone());
         Ok(compiled)
     }
 
@@ -221,7 +270,10 @@ impl Engine {
         if let Some(map) = self.customers.get(workspace) {
             return map.clone();
         }
-        self.customers.entry(workspace.to_owned()).or_default().clone()
+        self.customers
+            .entry(workspace.to_owned())
+            .or_default()
+            .clone()
     }
 
     /// The customer's slot with its state loaded. `NotFound` if there is no such customer.
@@ -256,13 +308,21 @@ impl Engine {
     /// change or suspension; every later check sees the change at once, on every node.
     pub async fn refresh_customer(&self, workspace: &str, customer: &str) -> ApiResult<()> {
         let reloaded = self.reload_customer(workspace, customer).await;
-        self.publish(Invalidation::Customer { workspace: workspace.to_owned(), customer: customer.to_owned() }).await;
+        self.publish(Invalidation::Customer {
+            workspace: workspace.to_owned(),
+            customer: customer.to_owned(),
+        })
+        .await;
         reloaded
     }
 
     /// Reloads a customer's cached state on this node only (if it is cached).
     async fn reload_customer(&self, workspace: &str, customer: &str) -> ApiResult<()> {
-        let Some(slot) = self.workspace_customers(workspace).get(customer).map(|s| s.clone()) else {
+        let Some(slot) = self
+            .workspace_customers(workspace)
+            .get(customer)
+            .map(|s| s.clone())
+        else {
             return Ok(());
         };
         let _gate = slot.gate.lock().await;
@@ -275,8 +335,17 @@ impl Engine {
     /// periods are recomputed for the new time; other nodes move the clock too.
     pub async fn refresh_clock_customers(&self, workspace: &str, clock: &str) -> ApiResult<()> {
         let reloaded = self.reload_clock_customers(workspace, clock).await;
-        if let Some(at) = self.test_clocks.get(&(workspace.to_owned(), clock.to_owned())).map(|t| t.as_second()) {
-            self.publish(Invalidation::Clock { workspace: workspace.to_owned(), clock: clock.to_owned(), at }).await;
+        if let Some(at) = self
+            .test_clocks
+            .get(&(workspace.to_owned(), clock.to_owned()))
+            .map(|t| t.as_second())
+        {
+            self.publish(Invalidation::Clock {
+                workspace: workspace.to_owned(),
+                clock: clock.to_owned(),
+                at,
+            })
+            .await;
         }
         reloaded
     }
@@ -286,7 +355,12 @@ impl Engine {
             .workspace_customers(workspace)
             .iter()
             .filter(|e| {
-                e.value().state.lock().expect("state lock").as_ref().is_some_and(|s| s.record.test_clock.as_deref() == Some(clock))
+                e.value()
+                    .state
+                    .lock()
+                    .expect("state lock")
+                    .as_ref()
+                    .is_some_and(|s| s.record.test_clock.as_deref() == Some(clock))
             })
             .map(|e| e.key().clone())
             .collect();
@@ -302,13 +376,18 @@ impl Engine {
             .get_customer(workspace, customer)
             .await?
             .ok_or_else(|| ApiError::not_found("customer", customer))?;
-        let now = self.now_for(workspace, record.test_clock.as_deref()).await?;
+        let now = self
+            .now_for(workspace, record.test_clock.as_deref())
+            .await?;
         let subscription = self
             .store
             .list_subscriptions(workspace, customer)
             .await?
             .into_iter()
-            .find(|s| s.status != tollgate_store::SubscriptionStatus::Canceled || s.ends_at.is_some_and(|e| e > now));
+            .find(|s| {
+                s.status != tollgate_store::SubscriptionStatus::Canceled
+                    || s.ends_at.is_some_and(|e| e > now)
+            });
         let catalog = match &subscription {
             Some(sub) => Some(self.catalog(workspace, sub.catalog_version).await?),
             None => self.latest_catalog(workspace).await?,
@@ -330,21 +409,36 @@ impl Engine {
             if let Some(state) = guard.as_mut() {
                 let now = match &state.record.test_clock {
                     None => Some(self.clock.now()),
-                    Some(c) => self.test_clocks.get(&(workspace.to_owned(), c.clone())).map(|t| *t),
+                    Some(c) => self
+                        .test_clocks
+                        .get(&(workspace.to_owned(), c.clone()))
+                        .map(|t| *t),
                 };
                 if let Some(now) = now.filter(|now| !state.needs_reload(*now)) {
                     return Ok(f(state, now));
                 }
             }
         }
-        let test_clock = slot.state.lock().expect("state lock").as_ref().and_then(|s| s.record.test_clock.clone());
+        let test_clock = slot
+            .state
+            .lock()
+            .expect("state lock")
+            .as_ref()
+            .and_then(|s| s.record.test_clock.clone());
         let now = self.now_for(workspace, test_clock.as_deref()).await?;
-        let stale = slot.state.lock().expect("state lock").as_ref().is_none_or(|s| s.needs_reload(now));
+        let stale = slot
+            .state
+            .lock()
+            .expect("state lock")
+            .as_ref()
+            .is_none_or(|s| s.needs_reload(now));
         if stale {
             self.reload_customer(workspace, customer).await?;
         }
         let mut guard = slot.state.lock().expect("state lock");
-        let state = guard.as_mut().ok_or_else(|| ApiError::not_found("customer", customer))?;
+        let state = guard
+            .as_mut()
+            .ok_or_else(|| ApiError::not_found("customer", customer))?;
         Ok(f(state, now))
     }
 }

@@ -10,7 +10,9 @@ use tollgate_core::catalog::{Aggregation, Interval, Plan};
 use tollgate_core::duration::WindowLength;
 use tollgate_core::limits::{FixedWindow, RollingWindow};
 use tollgate_core::period::Period;
-use tollgate_store::{AggregateOp, AggregateUpdate, CustomerRecord, Store, SubscriptionRecord, SubscriptionStatus};
+use tollgate_store::{
+    AggregateOp, AggregateUpdate, CustomerRecord, Store, SubscriptionRecord, SubscriptionStatus,
+};
 
 use super::catalogs::CompiledCatalog;
 use crate::error::ApiResult;
@@ -50,12 +52,16 @@ impl CustomerState {
             return None;
         }
         let plan = catalog.plans.get(&sub.plan)?;
-        let trial_over = sub.status == SubscriptionStatus::Trialing && sub.trial_end.is_some_and(|end| end <= now);
+        let trial_over = sub.status == SubscriptionStatus::Trialing
+            && sub.trial_end.is_some_and(|end| end <= now);
         if trial_over
             && !self.record.has_payment_method
             && let Some(fallback) = plan.trial_fallback.as_deref()
         {
-            return catalog.plans.get_key_value(fallback).map(|(k, p)| (k.as_str(), p));
+            return catalog
+                .plans
+                .get_key_value(fallback)
+                .map(|(k, p)| (k.as_str(), p));
         }
         Some((sub.plan.as_str(), plan))
     }
@@ -82,7 +88,10 @@ impl CustomerState {
                 }
                 AggregateOp::WindowEntry { quantity, at } => {
                     let retention = self.window_retention(&update.meter);
-                    let window = self.windows.entry(key).or_insert_with(|| RollingWindow::new(retention));
+                    let window = self
+                        .windows
+                        .entry(key)
+                        .or_insert_with(|| RollingWindow::new(retention));
                     if sign.is_sign_positive() {
                         window.record(*at, *quantity);
                     } else {
@@ -107,8 +116,16 @@ impl CustomerState {
 
     /// The meter's value in the current period, converted to its unit.
     pub fn period_value(&self, meter: &str, subject: &str) -> Decimal {
-        let raw = self.period_usage.get(&(meter.to_owned(), subject.to_owned())).copied().unwrap_or_default();
-        match self.catalog.as_ref().and_then(|c| c.catalog.meters.get(meter)) {
+        let raw = self
+            .period_usage
+            .get(&(meter.to_owned(), subject.to_owned()))
+            .copied()
+            .unwrap_or_default();
+        match self
+            .catalog
+            .as_ref()
+            .and_then(|c| c.catalog.meters.get(meter))
+        {
             Some(m) => tollgate_core::meter::convert(m, raw),
             None => raw,
         }
@@ -116,7 +133,11 @@ impl CustomerState {
 }
 
 /// Billing periods: the subscription's anchor and interval; calendar months without one.
-pub fn billing_period(sub: Option<&SubscriptionRecord>, catalog: Option<&CompiledCatalog>, at: Timestamp) -> Period {
+pub fn billing_period(
+    sub: Option<&SubscriptionRecord>,
+    catalog: Option<&CompiledCatalog>,
+    at: Timestamp,
+) -> Period {
     match sub {
         Some(sub) => {
             let interval = catalog
@@ -141,8 +162,14 @@ pub async fn load(
     let period = billing_period(subscription.as_ref(), catalog.as_deref(), now);
     let workspace = record.workspace.clone();
     let mut period_usage: HashMap<UsageKey, Decimal> = HashMap::new();
-    for row in store.aggregates(&workspace, &record.id, period.start).await? {
-        let aggregation = catalog.as_ref().and_then(|c| c.catalog.meters.get(&row.meter)).map(|m| m.aggregation);
+    for row in store
+        .aggregates(&workspace, &record.id, period.start)
+        .await?
+    {
+        let aggregation = catalog
+            .as_ref()
+            .and_then(|c| c.catalog.meters.get(&row.meter))
+            .map(|m| m.aggregation);
         let slot = period_usage.entry((row.meter, row.subject)).or_default();
         *slot = match aggregation {
             Some(Aggregation::Max) => (*slot).max(row.value),
@@ -152,9 +179,14 @@ pub async fn load(
     }
     let mut windows: HashMap<UsageKey, RollingWindow> = HashMap::new();
     if let Some(compiled) = catalog.as_ref().filter(|c| c.longest_window() > 0) {
-        let since = Timestamp::from_second(now.as_second() - compiled.longest_window() as i64).unwrap_or(now);
+        let since = Timestamp::from_second(now.as_second() - compiled.longest_window() as i64)
+            .unwrap_or(now);
         for entry in store.window_entries(&workspace, &record.id, since).await? {
-            let Some(retention) = compiled.rolling_meters.get(&entry.meter).copied().and_then(WindowLength::from_seconds)
+            let Some(retention) = compiled
+                .rolling_meters
+                .get(&entry.meter)
+                .copied()
+                .and_then(WindowLength::from_seconds)
             else {
                 continue;
             };

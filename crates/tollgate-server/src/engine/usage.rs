@@ -42,7 +42,12 @@ pub struct MeterUsage {
 
 impl Engine {
     /// Usage of a customer in the period containing `at` (default: now on its clock).
-    pub async fn usage(&self, workspace: &str, customer: &str, at: Option<Timestamp>) -> ApiResult<UsageReport> {
+    pub async fn usage(
+        &self,
+        workspace: &str,
+        customer: &str,
+        at: Option<Timestamp>,
+    ) -> ApiResult<UsageReport> {
         let (plan, catalog, period, current) = self
             .with_state(workspace, customer, |state, now| {
                 let at = at.unwrap_or(now);
@@ -50,16 +55,26 @@ impl Engine {
                 let period = state.period_at(at);
                 // With shared counters other nodes' usage is in the store, not in this node's
                 // cached counters: read the store.
-                let current = (period == state.period && self.shared.is_none()).then(|| state.period_usage.clone());
+                let current = (period == state.period && self.shared.is_none())
+                    .then(|| state.period_usage.clone());
                 (plan, state.catalog.clone(), period, current)
             })
             .await?;
         let Some(compiled) = catalog else {
-            return Ok(UsageReport { customer: customer.to_owned(), plan, period_start: period.start, period_end: period.end, meters: vec![] });
+            return Ok(UsageReport {
+                customer: customer.to_owned(),
+                plan,
+                period_start: period.start,
+                period_end: period.end,
+                meters: vec![],
+            });
         };
         let totals = match current {
             Some(t) => t,
-            None => self.stored_totals(workspace, customer, &period, &compiled.catalog).await?,
+            None => {
+                self.stored_totals(workspace, customer, &period, &compiled.catalog)
+                    .await?
+            }
         };
         let plan_def = plan.as_ref().and_then(|p| compiled.catalog.plans.get(p));
         let meters = compiled
@@ -67,10 +82,15 @@ impl Engine {
             .meters
             .iter()
             .map(|(key, meter)| {
-                let raw = totals.get(&(key.clone(), String::new())).copied().unwrap_or_default();
+                let raw = totals
+                    .get(&(key.clone(), String::new()))
+                    .copied()
+                    .unwrap_or_default();
                 let used = convert(meter, raw);
                 let quota = plan_def.and_then(|p| {
-                    p.quotas.iter().find(|q| &q.meter == key && q.reset == QuotaReset::Period && q.per == Scope::Customer)
+                    p.quotas.iter().find(|q| {
+                        &q.meter == key && q.reset == QuotaReset::Period && q.per == Scope::Customer
+                    })
                 });
                 let included = plan_def
                     .and_then(|p| p.prices.iter().find(|pr| &pr.meter == key))
@@ -91,7 +111,13 @@ impl Engine {
                 }
             })
             .collect();
-        Ok(UsageReport { customer: customer.to_owned(), plan, period_start: period.start, period_end: period.end, meters })
+        Ok(UsageReport {
+            customer: customer.to_owned(),
+            plan,
+            period_start: period.start,
+            period_end: period.end,
+            meters,
+        })
     }
 
     async fn stored_totals(
@@ -102,7 +128,11 @@ impl Engine {
         catalog: &tollgate_core::catalog::Catalog,
     ) -> ApiResult<std::collections::HashMap<(String, String), Decimal>> {
         let mut totals = std::collections::HashMap::new();
-        for row in self.store.aggregates(workspace, customer, period.start).await? {
+        for row in self
+            .store
+            .aggregates(workspace, customer, period.start)
+            .await?
+        {
             let aggregation = catalog.meters.get(&row.meter).map(|m| m.aggregation);
             let slot: &mut Decimal = totals.entry((row.meter, row.subject)).or_default();
             *slot = match aggregation {

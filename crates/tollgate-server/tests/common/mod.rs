@@ -38,7 +38,10 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start(backend: Backend) -> TestServer {
         // Server logs in test output: `RUST_LOG=tollgate_server=debug cargo test ...`.
-        let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = match backend {
             Backend::Sqlite => None,
@@ -49,12 +52,25 @@ impl TestServer {
             admin_key: Some(ADMIN_KEY.into()),
             ..ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path())
         };
-        let server = tollgate_server::start_with_clock(config, Arc::new(SystemClock)).await.expect("server starts");
+        let server = tollgate_server::start_with_clock(config, Arc::new(SystemClock))
+            .await
+            .expect("server starts");
         let base = format!("http://{}", server.addr);
-        TestServer { server: Some(server), base, http: reqwest::Client::new(), _dir: dir }
+        TestServer {
+            server: Some(server),
+            base,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
     }
 
-    pub async fn call(&self, key: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        key: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let (status, _, body) = self.call_full(key, method, path, body).await;
         (status, body)
     }
@@ -66,7 +82,10 @@ impl TestServer {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        let mut req = self.http.request(method, format!("{}{}", self.base, path)).bearer_auth(key);
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(key);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -74,21 +93,40 @@ impl TestServer {
         let status = resp.status();
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("body");
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, headers, body)
     }
 
     /// A fresh workspace with `catalog` (a file of `examples/catalogs/`) applied; its admin key.
     pub async fn workspace(&self, catalog_file: &str) -> Workspace<'_> {
         let id = format!("ws_{}", uuid::Uuid::now_v7().simple());
-        let (status, body) =
-            self.call(ADMIN_KEY, Method::POST, "/v1/workspaces", Some(json!({"id": id, "name": catalog_file}))).await;
+        let (status, body) = self
+            .call(
+                ADMIN_KEY,
+                Method::POST,
+                "/v1/workspaces",
+                Some(json!({"id": id, "name": catalog_file})),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         let key = body["admin_key"].as_str().unwrap().to_owned();
-        let ws = Workspace { id, key, server: self };
-        let yaml = std::fs::read_to_string(format!("{}/../../examples/catalogs/{catalog_file}", env!("CARGO_MANIFEST_DIR")))
-            .expect("catalog file");
-        let (status, body) = ws.call(Method::PUT, "/v1/catalog", Some(json!({"yaml": yaml}))).await;
+        let ws = Workspace {
+            id,
+            key,
+            server: self,
+        };
+        let yaml = std::fs::read_to_string(format!(
+            "{}/../../examples/catalogs/{catalog_file}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("catalog file");
+        let (status, body) = ws
+            .call(Method::PUT, "/v1/catalog", Some(json!({"yaml": yaml})))
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         ws
     }
@@ -101,7 +139,12 @@ pub struct Workspace<'a> {
 }
 
 impl Workspace<'_> {
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         self.server.call(&self.key, method, path, body).await
     }
 
@@ -112,18 +155,35 @@ impl Workspace<'_> {
     }
 
     pub async fn test_clock(&self, time: &str) -> String {
-        self.post("/v1/test_clocks", json!({"frozen_time": time})).await["id"].as_str().unwrap().to_owned()
+        self.post("/v1/test_clocks", json!({"frozen_time": time}))
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     pub async fn advance(&self, clock: &str, time: &str) {
-        self.post(&format!("/v1/test_clocks/{clock}/advance"), json!({"frozen_time": time})).await;
+        self.post(
+            &format!("/v1/test_clocks/{clock}/advance"),
+            json!({"frozen_time": time}),
+        )
+        .await;
     }
 
     /// A customer on `plan` (optionally on a test clock, with a trial or not); returns its key.
     pub async fn customer(&self, id: &str, plan: &str, clock: Option<&str>, trial: bool) -> String {
-        self.post("/v1/customers", json!({"id": id, "test_clock": clock})).await;
-        self.post(&format!("/v1/customers/{id}/subscriptions"), json!({"plan": plan, "trial": trial})).await;
-        self.post(&format!("/v1/customers/{id}/keys"), json!({})).await["secret"].as_str().unwrap().to_owned()
+        self.post("/v1/customers", json!({"id": id, "test_clock": clock}))
+            .await;
+        self.post(
+            &format!("/v1/customers/{id}/subscriptions"),
+            json!({"plan": plan, "trial": trial}),
+        )
+        .await;
+        self.post(&format!("/v1/customers/{id}/keys"), json!({}))
+            .await["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// A check with the admin key.
@@ -134,6 +194,7 @@ impl Workspace<'_> {
     }
 
     pub async fn events(&self, events: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, "/v1/events", Some(json!({"events": events}))).await
+        self.call(Method::POST, "/v1/events", Some(json!({"events": events})))
+            .await
     }
 }
