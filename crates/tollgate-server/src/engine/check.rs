@@ -127,9 +127,11 @@ fn decide(
             None,
         ));
     };
+    // The plan is borrowed from this (shared, immutable) catalog version rather than from the
+    // state, so the state stays free for the counters without cloning the plan on every check.
     let Some((plan_key, plan)) = state
         .effective_plan(now)
-        .map(|(k, p)| (k.to_owned(), p.clone()))
+        .and_then(|(k, _)| compiled.catalog.plans.get_key_value(k))
     else {
         return Ok((
             answer(Decision::from_reason(Reason::NoSubscription), None),
@@ -175,7 +177,7 @@ fn decide(
 
     match &req.target {
         CheckTarget::Feature(feature) => {
-            let d = feature_decision(state, &compiled, &plan_key, &plan, feature, req.quantity);
+            let d = feature_decision(state, &compiled, plan_key, plan, feature, req.quantity);
             Ok((answer(d, rate_limit), None))
         }
         CheckTarget::Meter(meter) => {
@@ -186,7 +188,7 @@ fn decide(
                 ));
             }
             let mut binding: Option<(Quota, Decimal, Timestamp, bool)> = None;
-            for quota in quotas_for(&plan, meter) {
+            for quota in quotas_for(plan, meter) {
                 let who = if quota.per == Scope::Subject {
                     subject.as_str()
                 } else {
@@ -196,7 +198,7 @@ fn decide(
                 let denied = !fits && quota.enforcement == Enforcement::Hard;
                 if denied {
                     let mut d = quota_decision(Reason::QuotaExceeded, quota, used, reset_at, now);
-                    d.upgrade = upgrade_for_quota(catalog, &plan_key, quota, used, req.quantity);
+                    d.upgrade = upgrade_for_quota(catalog, plan_key, quota, used, req.quantity);
                     d.retry_after = Some(seconds_until(now, reset_at).max(1));
                     return Ok((answer(d, rate_limit), None));
                 }

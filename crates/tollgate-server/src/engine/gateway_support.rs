@@ -6,7 +6,7 @@
 //! and it only learns that after forwarding; yet limits must stay exact while the request is in
 //! flight. So a metered request is admitted against `used + in flight + cost` under the
 //! customer's state lock and its cost is held in [`InFlight`] (not in the customer's counters);
-//! when the upstream answers, [`Engine::record_reservation`] writes the event and moves the cost
+//! when the upstream answers, the [`UsageWriter`] writes the event (in batches) and moves the cost
 //! from "in flight" to the counters under the same lock, or dropping the [`Reservation`] gives it
 //! back. Holding the cost outside the counters keeps it counted even if the customer's state is
 //! reloaded from the store meanwhile (plan change, suspension, period roll-over), which would
@@ -185,48 +185,6 @@ impl Engine {
             settled: false,
         }))
     }
-
-    /// Writes the reserved usage as an event (durable once this returns `Ok`) and moves it from
-    /// in flight to the customer's counters. The gate is held across the write, as ingest does,
-    /// so a concurrent reload sees the event either in the store or in the counters, never both.
-    pub async fn record_reservation(&self, mut reservation: Reservation) -> ApiResult<()> {
-        let req = &reservation.req;
-        let slot = self.slot(&req.workspace, &req.customer).await?;
-        let _gate = slot.gate.lock().await;
-        let item = {
-            let guard = slot.state.lock().expect("state lock");
-            let state = guard
-                .as_ref()
-                .ok_or_else(|| ApiError::not_found("customer", &req.customer))?;
-            usage_item(state, req, reservation.at, self.now())?
-        };
-        let written = self
-            .store
-            .ingest(&req.workspace, std::slice::from_ref(&item))
-            .await;
-        let accepted = matches!(&written, Ok(o) if o.first() == Some(&IngestOutcome::Accepted));
-        {
-            let mut guard = slot.state.lock().expect("state lock");
-            if let (true, Some(state)) = (accepted, guard.as_mut()) {
-                state.apply(&item.updates, Decimal::ONE);
-            }
-            // Released under the state lock, so no admission sees the units twice or not at all.
-            reservation.inflight.remove(
-                &reservation.customer_key(),
-                &reservation.keys,
-                reservation.req.quantity,
-            );
-            reservation.settled = true;
-        }
-        // Shared counters (Redis) hear of the usage too; after the gate, since seeding a missing
-        // counter may reload the customer under it.
-        drop(_gate);
-        if accepted {
-            self.apply_to_shared(&req.workspace, &req.customer, &item)
-                .await?;
-        }
-        written.map(|_| ()).map_err(ApiError::from)
-    }
 }
 
 /// The first hard quota on `meter` that `quantity` more would break, as a denial.
@@ -360,4 +318,128 @@ fn usage_item(
         },
         updates,
     })
+}
+
+/// Writes the usage of answered gateway requests in batches: one store transaction (one fsync)
+/// for everything queued, instead of one per request, so the writes keep up with the proxy and
+/// the usage not yet durable stays bounded by the queue (what a crash can lose).
+#[derive(Clone)]
+pub struct UsageWriter {
+    queue: tokio::sync::mpsc::Sender<Reservation>,
+}
+
+/// Reservations waiting to be written; past this the gateway's settle waits in a task.
+const USAGE_QUEUE: usize = 65_536;
+/// Most reservations written in one transaction.
+const USAGE_BATCH: usize = 2_048;
+
+impl UsageWriter {
+    /// Starts the writer task for `engine`; it ends when every `UsageWriter` clone is dropped
+    /// and the queue is drained.
+    pub fn start(engine: Arc<Engine>) -> Self {
+        let (queue, mut rx) = tokio::sync::mpsc::channel::<Reservation>(USAGE_QUEUE);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(USAGE_BATCH);
+            while rx.recv_many(&mut batch, USAGE_BATCH).await > 0 {
+                engine.record_reservations(std::mem::take(&mut batch)).await;
+            }
+        });
+        UsageWriter { queue }
+    }
+
+    /// Queues a reservation for writing.
+    pub fn record(&self, reservation: Reservation) {
+        match self.queue.try_send(reservation) {
+            Ok(()) => {}
+            Err(tokio::sync::mpsc::error::TrySendError::Full(r)) => {
+                let queue = self.queue.clone();
+                tokio::spawn(async move {
+                    let _ = queue.send(r).await;
+                });
+            }
+            // The writer is gone (shutdown): dropping the reservation gives its units back.
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(r)) => drop(r),
+        }
+    }
+}
+
+impl Engine {
+    /// Writes many reservations: per workspace, one store transaction; then the counters and the
+    /// in-flight units are settled under each customer's lock.
+    pub async fn record_reservations(&self, reservations: Vec<Reservation>) {
+        let mut by_workspace: HashMap<String, Vec<Reservation>> = HashMap::new();
+        for r in reservations {
+            by_workspace
+                .entry(r.req.workspace.clone())
+                .or_default()
+                .push(r);
+        }
+        for (workspace, group) in by_workspace {
+            if let Err(e) = self.record_workspace_reservations(&workspace, group).await {
+                metrics::counter!("tollgate_gateway_metering_failures_total").increment(1);
+                tracing::error!(code = e.code, detail = %e.detail, "recording gateway usage failed");
+            }
+        }
+    }
+
+    async fn record_workspace_reservations(
+        &self,
+        workspace: &str,
+        group: Vec<Reservation>,
+    ) -> ApiResult<()> {
+        let mut slots: std::collections::BTreeMap<String, Arc<super::CustomerSlot>> =
+            std::collections::BTreeMap::new();
+        for r in &group {
+            if !slots.contains_key(&r.req.customer) {
+                slots.insert(
+                    r.req.customer.clone(),
+                    self.slot(workspace, &r.req.customer).await?,
+                );
+            }
+        }
+        let mut gates = Vec::with_capacity(slots.len());
+        for slot in slots.values() {
+            gates.push(slot.gate.lock().await);
+        }
+        let now = self.now();
+        let mut pending: Vec<(Reservation, IngestItem)> = Vec::with_capacity(group.len());
+        for r in group {
+            let slot = &slots[&r.req.customer];
+            let item = {
+                let guard = slot.state.lock().expect("state lock");
+                match guard.as_ref() {
+                    Some(state) => usage_item(state, &r.req, r.at, now),
+                    None => Err(ApiError::not_found("customer", &r.req.customer)),
+                }
+            };
+            match item {
+                Ok(item) => pending.push((r, item)),
+                Err(e) => {
+                    tracing::error!(code = e.code, detail = %e.detail, "gateway usage not recorded")
+                }
+            }
+        }
+        let items: Vec<IngestItem> = pending.iter().map(|(_, i)| i.clone()).collect();
+        let written = self.store.ingest(workspace, &items).await;
+        let mut accepted_items = Vec::new();
+        for (i, (mut r, item)) in pending.into_iter().enumerate() {
+            let accepted = matches!(&written, Ok(o) if o.get(i) == Some(&IngestOutcome::Accepted));
+            let slot = &slots[&r.req.customer];
+            let mut guard = slot.state.lock().expect("state lock");
+            if let (true, Some(state)) = (accepted, guard.as_mut()) {
+                state.apply(&item.updates, Decimal::ONE);
+            }
+            r.inflight
+                .remove(&r.customer_key(), &r.keys, r.req.quantity);
+            r.settled = true;
+            if accepted {
+                accepted_items.push((r.req.customer.clone(), item));
+            }
+        }
+        drop(gates);
+        for (customer, item) in &accepted_items {
+            self.apply_to_shared(workspace, customer, item).await?;
+        }
+        written.map(|_| ()).map_err(ApiError::from)
+    }
 }

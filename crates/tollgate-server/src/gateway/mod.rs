@@ -91,7 +91,9 @@ pub async fn start_gateway(
         })?;
     let addr = listener.local_addr().map_err(GatewayError::Serve)?;
     let upstream = config.upstream.uri.clone();
+    let usage = crate::engine::gateway_support::UsageWriter::start(engine.clone());
     let gateway = Arc::new(Gateway {
+        usage,
         engine,
         openai: Arc::new(config.openai()),
         config,

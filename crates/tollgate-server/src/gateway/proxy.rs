@@ -28,7 +28,7 @@ use super::{refusal, routes};
 use crate::api::check::rate_limit_headers;
 use crate::auth::{Principal, presented_secret};
 use crate::engine::check::RateLimitState;
-use crate::engine::gateway_support::{InFlight, Reservation, ReserveRequest};
+use crate::engine::gateway_support::{InFlight, Reservation, ReserveRequest, UsageWriter};
 use crate::engine::{CheckRequest, CheckTarget, Engine, EventIn};
 use crate::error::ApiError;
 
@@ -45,6 +45,8 @@ pub struct Gateway {
     pub openai: Arc<OpenAiMetering>,
     pub client: Client<HttpConnector, Body>,
     pub inflight: Arc<InFlight>,
+    /// Writes answered requests' usage in batches.
+    pub usage: UsageWriter,
 }
 
 /// A request the engine let through.
@@ -365,8 +367,8 @@ impl Gateway {
         Ok(body)
     }
 
-    /// Records a reservation (in the background: the answer does not wait for the write, and
-    /// the units stay counted in flight until it is done) or gives it back.
+    /// Records a reservation (queued for the batch writer: the answer does not wait for the
+    /// write, and the units stay counted in flight until it is done) or gives it back.
     fn settle(&self, reservation: Option<Reservation>, bill: bool) {
         let Some(reservation) = reservation else {
             return;
@@ -375,13 +377,7 @@ impl Gateway {
             drop(reservation);
             return;
         }
-        let engine = self.engine.clone();
-        tokio::spawn(async move {
-            if let Err(e) = engine.record_reservation(reservation).await {
-                metrics::counter!("tollgate_gateway_metering_failures_total").increment(1);
-                tracing::error!(code = e.code, detail = %e.detail, "recording a gateway request's usage failed");
-            }
-        });
+        self.usage.record(reservation);
     }
 
     /// What to do with the token usage once the answer's body ended.
