@@ -285,7 +285,10 @@ async fn apex_4_rolling_five_hour_window_per_user() {
         let run = |user: &'static str| json!({"customer": "cust", "meter": "agent_runs", "subject": user, "consume": true});
         for t in ["2026-11-10T09:00:00Z", "2026-11-10T10:00:00Z", "2026-11-10T11:00:00Z"] {
             ws.advance(&clock, t).await;
-            assert_eq!(ws.check(run("u1")).await["allowed"], true, "{t}");
+            let allowed = ws.check(run("u1")).await;
+            assert_eq!(allowed["allowed"], true, "{t}");
+            // When the oldest run of the window leaves it, in whole seconds.
+            assert_eq!(allowed["reset_at"], "2026-11-10T14:00:00Z", "{t}");
         }
         ws.advance(&clock, "2026-11-10T12:00:00Z").await;
         let denied = ws.check(run("u1")).await;

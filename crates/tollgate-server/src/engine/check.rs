@@ -287,10 +287,12 @@ pub(super) fn quota_state(
                 .windows
                 .get_mut(&(quota.meter.clone(), who.to_owned()))
             else {
+                let eases =
+                    Timestamp::from_second(now.as_second() + len.seconds() as i64).unwrap_or(now);
                 return (
                     Decimal::ZERO,
                     quota.limit.admits(Decimal::ZERO, quantity),
-                    now,
+                    eases,
                 );
             };
             let used = window.used_in(now, len);
@@ -299,15 +301,16 @@ pub(super) fn quota_state(
                 Limit::Finite(max) => window.next_fit_in(now, quantity, max, len).unwrap_or(now),
                 Limit::Unlimited => now,
             };
-            (
-                used,
-                fits,
-                if fits {
-                    now + jiff::SignedDuration::from_secs(len.seconds() as i64)
-                } else {
-                    frees
-                },
-            )
+            // Allowed: when the oldest use still in the window leaves it (usage starts to fall),
+            // in whole seconds like the denial's time.
+            let horizon = now.as_second() - len.seconds() as i64;
+            let oldest = window
+                .entries()
+                .map(|(at, _)| at)
+                .find(|at| *at > horizon)
+                .unwrap_or(now.as_second());
+            let eases = Timestamp::from_second(oldest + len.seconds() as i64).unwrap_or(now);
+            (used, fits, if fits { eases } else { frees })
         }
     }
 }
