@@ -3,19 +3,9 @@
 
 mod common;
 
-use common::{Backend, TestServer, Workspace, backends};
+use common::{Backend, TestServer, Workspace, each_backend};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-async fn each_backend<F, Fut>(test: F)
-where
-    F: Fn(Backend) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    for backend in backends() {
-        test(backend).await;
-    }
-}
 
 /// A customer on a clock at `start`, subscribed to `plan` (no trial unless asked).
 async fn subscriber(

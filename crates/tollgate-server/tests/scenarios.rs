@@ -3,19 +3,9 @@
 
 mod common;
 
-use common::{Backend, TestServer, backends};
+use common::{TestServer, each_backend};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-async fn each_backend<F, Fut>(test: F)
-where
-    F: Fn(Backend) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    for backend in backends() {
-        test(backend).await;
-    }
-}
 
 fn events_of(
     customer: &str,

@@ -161,22 +161,7 @@ pub async fn recommendation(
 ) -> ApiResult<Json<RecommendationOut>> {
     let workspace = caller.require_customer(&customer)?;
     let store = state.engine.store();
-    let record = store
-        .get_customer(workspace, &customer)
-        .await?
-        .ok_or_else(|| ApiError::not_found("customer", &customer))?;
-    let now = state
-        .engine
-        .now_for(workspace, record.test_clock.as_deref())
-        .await?;
-    let sub = store
-        .list_subscriptions(workspace, &customer)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| {
-            ApiError::not_found("subscription", &customer).with_code("no_subscription")
-        })?;
+    let (now, sub) = super::invoices::customer_subscription(&state, workspace, &customer).await?;
     let catalog = state.engine.catalog(workspace, sub.catalog_version).await?;
     let terms = crate::billing::invoices::terms(&sub, &catalog.catalog);
     let current = terms.paid_period_at(now);

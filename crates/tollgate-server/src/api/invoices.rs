@@ -33,6 +33,28 @@ async fn present(state: &AppState, invoice: &InvoiceRecord) -> ApiResult<Invoice
     ))
 }
 
+/// Now on the customer's clock, and its live subscription (or, when none is live, its newest).
+pub(crate) async fn customer_subscription(
+    state: &AppState,
+    workspace: &str,
+    customer: &str,
+) -> ApiResult<(jiff::Timestamp, tollgate_store::SubscriptionRecord)> {
+    let now = super::subscriptions::customer_now(state, workspace, customer).await?;
+    let mut subs = state
+        .engine
+        .store()
+        .list_subscriptions(workspace, customer)
+        .await?;
+    let live = subs
+        .iter()
+        .position(|s| s.ends_at.is_none_or(|e| e > now))
+        .unwrap_or(0);
+    if subs.is_empty() {
+        return Err(ApiError::not_found("subscription", customer).with_code("no_subscription"));
+    }
+    Ok((now, subs.swap_remove(live)))
+}
+
 /// The invoice the customer's current period will close with, priced from usage so far.
 #[utoipa::path(get, path = "/v1/customers/{id}/invoices/upcoming", params(("id" = String, Path)),
     responses((status = 200, body = InvoiceOut), (status = 404, body = crate::error::Problem)))]
@@ -43,22 +65,10 @@ pub async fn upcoming(
 ) -> ApiResult<Json<InvoiceOut>> {
     let workspace = caller.require_customer(&customer)?;
     let store = state.engine.store();
-    let record = store
-        .get_customer(workspace, &customer)
-        .await?
-        .ok_or_else(|| ApiError::not_found("customer", &customer))?;
-    let now = state
-        .engine
-        .now_for(workspace, record.test_clock.as_deref())
-        .await?;
-    let sub = store
-        .list_subscriptions(workspace, &customer)
-        .await?
-        .into_iter()
-        .find(|s| s.ends_at.is_none_or(|e| e > now))
-        .ok_or_else(|| {
-            ApiError::not_found("subscription", &customer).with_code("no_subscription")
-        })?;
+    let (now, sub) = customer_subscription(&state, workspace, &customer).await?;
+    if sub.ends_at.is_some_and(|e| e <= now) {
+        return Err(ApiError::not_found("subscription", &customer).with_code("no_subscription"));
+    }
     let catalog = state.engine.catalog(workspace, sub.catalog_version).await?;
     let draft = upcoming_invoice(store.as_ref(), &sub, &catalog.catalog, now).await?;
     Ok(Json(InvoiceOut::from_draft(

@@ -85,7 +85,11 @@ fn out(sub: SubscriptionRecord, catalog: &CompiledCatalog, now: Timestamp) -> Su
     }
 }
 
-async fn customer_now(state: &AppState, workspace: &str, customer: &str) -> ApiResult<Timestamp> {
+pub(crate) async fn customer_now(
+    state: &AppState,
+    workspace: &str,
+    customer: &str,
+) -> ApiResult<Timestamp> {
     let record = state
         .engine
         .store()

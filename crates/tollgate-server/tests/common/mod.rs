@@ -28,6 +28,17 @@ pub fn backends() -> Vec<Backend> {
     b
 }
 
+/// Runs a test once per backend of [`backends`].
+pub async fn each_backend<F, Fut>(test: F)
+where
+    F: Fn(Backend) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for backend in backends() {
+        test(backend).await;
+    }
+}
+
 pub struct TestServer {
     pub server: Option<RunningServer>,
     pub base: String,
