@@ -79,7 +79,7 @@ pub fn evaluate_feature(
         Some(Entitlement::Switch(true)) | Some(Entitlement::Config(_)) => (Reason::Allowed, None),
         Some(Entitlement::Limit(limit)) => {
             let limit = match limit {
-                Limit::Finite(n) => Limit::Finite(*n + extra),
+                Limit::Finite(n) => Limit::Finite(n.saturating_add(extra)),
                 Limit::Unlimited => Limit::Unlimited,
             };
             if matches!(limit, Limit::Finite(n) if n.is_zero()) {

@@ -14,4 +14,5 @@ pub mod meter;
 pub mod money;
 pub mod period;
 pub mod pricing;
+pub mod quantity;
 pub mod schedule;

@@ -43,7 +43,7 @@ impl RollingWindow {
             if at > horizon {
                 break;
             }
-            self.total -= qty;
+            self.total = self.total.saturating_sub(qty);
             self.entries.pop_front();
         }
     }
@@ -58,13 +58,13 @@ impl RollingWindow {
     /// late event) is inserted in place.
     pub fn record(&mut self, at: Timestamp, quantity: Decimal) {
         let second = at.as_second();
-        self.total += quantity;
+        self.total = self.total.saturating_add(quantity);
         match self.entries.back_mut() {
-            Some((last, qty)) if *last == second => *qty += quantity,
+            Some((last, qty)) if *last == second => *qty = qty.saturating_add(quantity),
             Some((last, _)) if *last > second => {
                 let pos = self.entries.partition_point(|(s, _)| *s < second);
                 match self.entries.get_mut(pos) {
-                    Some((s, qty)) if *s == second => *qty += quantity,
+                    Some((s, qty)) if *s == second => *qty = qty.saturating_add(quantity),
                     _ => self.entries.insert(pos, (second, quantity)),
                 }
             }
@@ -81,8 +81,7 @@ impl RollingWindow {
             .iter()
             .rev()
             .take_while(|(at, _)| *at > horizon)
-            .map(|(_, q)| *q)
-            .sum()
+            .fold(Decimal::ZERO, |sum, (_, q)| sum.saturating_add(*q))
     }
 
     /// Like [`RollingWindow::next_fit`] for a window of length `within`.
@@ -97,13 +96,13 @@ impl RollingWindow {
             return None;
         }
         let mut used = self.used_in(now, within);
-        if used + quantity <= limit {
+        if used.saturating_add(quantity) <= limit {
             return Some(now);
         }
         let horizon = now.as_second() - within.seconds() as i64;
         for &(at, qty) in self.entries.iter().filter(|(at, _)| *at > horizon) {
-            used -= qty;
-            if used + quantity <= limit {
+            used = used.saturating_sub(qty);
+            if used.saturating_add(quantity) <= limit {
                 return Timestamp::from_second(at + within.seconds() as i64).ok();
             }
         }
@@ -114,9 +113,9 @@ impl RollingWindow {
     pub fn unrecord(&mut self, at: Timestamp, quantity: Decimal) {
         let second = at.as_second();
         if let Some(pos) = self.entries.iter().position(|(s, _)| *s == second) {
-            self.total -= quantity;
+            self.total = self.total.saturating_sub(quantity);
             let entry = &mut self.entries[pos];
-            entry.1 -= quantity;
+            entry.1 = entry.1.saturating_sub(quantity);
             if entry.1.is_zero() {
                 self.entries.remove(pos);
             }
@@ -135,12 +134,12 @@ impl RollingWindow {
             return None;
         }
         let mut used = self.used(now);
-        if used + quantity <= limit {
+        if used.saturating_add(quantity) <= limit {
             return Some(now);
         }
         for &(at, qty) in &self.entries {
-            used -= qty;
-            if used + quantity <= limit {
+            used = used.saturating_sub(qty);
+            if used.saturating_add(quantity) <= limit {
                 let frees_at = at + self.length.seconds() as i64;
                 return Timestamp::from_second(frees_at).ok();
             }

@@ -4,13 +4,12 @@
 //! [`Contribution`] into store updates for the event's period, so reading a meter never rescans
 //! raw events.
 
-use std::str::FromStr;
-
 use rust_decimal::Decimal;
 use serde_json::Value;
 
 use crate::catalog::{Aggregation, Meter};
 use crate::event::Event;
+use crate::quantity::{self, QuantityError};
 
 /// What one event adds to one meter.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,11 +36,11 @@ pub enum ContributionValue {
 /// bad property never half-counts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MeterError {
-    #[error("property `{property}` must be a number for meter `{meter}`, got {value}")]
-    NotANumber {
+    #[error("property `{property}` of meter `{meter}`: {error}")]
+    Quantity {
         meter: String,
         property: String,
-        value: String,
+        error: QuantityError,
     },
 }
 
@@ -49,10 +48,15 @@ impl MeterError {
     /// A stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
-            MeterError::NotANumber { .. } => "invalid_property",
+            MeterError::Quantity { error, .. } => error.code(),
         }
     }
 }
+
+/// The property that says how many uses one event stands for on a `count` meter (default 1).
+/// A consuming check of N units records it, so recomputing a meter from raw events gives the
+/// aggregate the check added.
+pub const COUNT_PROPERTY: &str = "tollgate.quantity";
 
 /// Whether a meter reads this event at all: its type, then every filter value.
 pub fn matches(meter: &Meter, event: &Event) -> bool {
@@ -92,7 +96,15 @@ pub fn contribution(
         return Ok(None);
     }
     let value = match meter.aggregation {
-        Aggregation::Count => Some(ContributionValue::Add(Decimal::ONE)),
+        Aggregation::Count => Some(ContributionValue::Add(
+            read_number(
+                meter_key,
+                COUNT_PROPERTY,
+                event.properties.get(COUNT_PROPERTY),
+                false,
+            )?
+            .unwrap_or(Decimal::ONE),
+        )),
         Aggregation::Sum => number(meter_key, meter, event)?.map(ContributionValue::Add),
         Aggregation::Max => number(meter_key, meter, event)?.map(ContributionValue::Max),
         Aggregation::Latest => number(meter_key, meter, event)?.map(ContributionValue::Latest),
@@ -112,25 +124,32 @@ fn property<'e>(meter: &Meter, event: &'e Event) -> Option<&'e Value> {
     event.properties.get(name).filter(|v| !v.is_null())
 }
 
-/// The meter's property as an exact decimal, `None` when absent. Numbers are read from their
-/// JSON text, never through a float.
+/// The meter's property as an exact, bounded decimal (see [`crate::quantity`]), `None` when
+/// absent. Negative values are refused unless the meter takes corrections.
 fn number(meter_key: &str, meter: &Meter, event: &Event) -> Result<Option<Decimal>, MeterError> {
-    let Some(value) = property(meter, event) else {
+    let name = meter.property.as_deref().unwrap_or_default();
+    read_number(meter_key, name, property(meter, event), meter.corrections)
+}
+
+fn read_number(
+    meter_key: &str,
+    property: &str,
+    value: Option<&Value>,
+    negative_allowed: bool,
+) -> Result<Option<Decimal>, MeterError> {
+    let Some(value) = value.filter(|v| !v.is_null()) else {
         return Ok(None);
     };
-    let text = match value {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.trim().to_owned(),
-        other => other.to_string(),
+    let fail = |error| MeterError::Quantity {
+        meter: meter_key.to_owned(),
+        property: property.to_owned(),
+        error,
     };
-    Decimal::from_str(&text)
-        .or_else(|_| Decimal::from_scientific(&text))
-        .map(Some)
-        .map_err(|_| MeterError::NotANumber {
-            meter: meter_key.to_owned(),
-            property: meter.property.clone().unwrap_or_default(),
-            value: value.to_string(),
-        })
+    let number = quantity::from_json(value).map_err(fail)?;
+    if number.is_sign_negative() && !number.is_zero() && !negative_allowed {
+        return Err(fail(QuantityError::Negative(number.to_string())));
+    }
+    Ok(Some(number))
 }
 
 /// `dim=value` pairs of the meter's group-by dimensions, sorted by dimension. A missing
@@ -166,7 +185,12 @@ pub fn parse_group_key(key: &str) -> Vec<(&str, &str)> {
 /// Applies the meter's unit conversion (`divide_by`) to an aggregated value.
 pub fn convert(meter: &Meter, raw: Decimal) -> Decimal {
     match meter.divide_by {
-        Some(d) if !d.is_zero() => raw / d,
+        // A divisor below 1 multiplies: saturate rather than overflow.
+        Some(d) if !d.is_zero() => raw.checked_div(d).unwrap_or(if raw.is_sign_negative() {
+            Decimal::MIN
+        } else {
+            Decimal::MAX
+        }),
         _ => raw,
     }
 }
@@ -187,6 +211,7 @@ mod tests {
             group_by: vec![],
             divide_by: None,
             per: None,
+            corrections: false,
         }
     }
 

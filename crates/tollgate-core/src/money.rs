@@ -124,6 +124,19 @@ pub enum MoneyError {
     CurrencyMismatch(Currency, Currency),
     #[error("amount out of range")]
     Overflow,
+    #[error("{0} has more decimals than {1} has minor units")]
+    TooPrecise(Decimal, Currency),
+}
+
+impl MoneyError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            MoneyError::CurrencyMismatch(..) => "currency_mismatch",
+            MoneyError::Overflow => "amount_out_of_range",
+            MoneyError::TooPrecise(..) => "amount_too_precise",
+        }
+    }
 }
 
 /// An amount in integer minor units of a currency (cents for USD).
@@ -154,6 +167,15 @@ impl Money {
             .ok_or(MoneyError::Overflow)?;
         let minor = i64::try_from(scaled.trunc()).map_err(|_| MoneyError::Overflow)?;
         Ok(Money { minor, currency })
+    }
+
+    /// An amount someone typed (a credit, a refund): it must be whole minor units, so nothing
+    /// is silently rounded away (a credit of 0.001 USD is refused, not stored as 0.00).
+    pub fn exact(amount: Decimal, currency: Currency) -> Result<Self, MoneyError> {
+        if amount.normalize().scale() > currency.minor_digits() {
+            return Err(MoneyError::TooPrecise(amount, currency));
+        }
+        Money::round(amount, currency, Rounding::HalfAwayFromZero)
     }
 
     pub fn minor(&self) -> i64 {

@@ -53,6 +53,7 @@ fn meter(event: &str, aggregation: Aggregation) -> Meter {
         group_by: Vec::new(),
         divide_by: None,
         per: None,
+        corrections: false,
     }
 }
 

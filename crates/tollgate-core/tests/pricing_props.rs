@@ -120,6 +120,7 @@ proptest! {
             group_by: Vec::new(),
             divide_by: None,
             per: None,
+            corrections: false,
         });
         catalog.addons.insert("seat".into(), Addon {
             name: None,

@@ -178,6 +178,7 @@ pub async fn start_with_clock(
     let state = AppState {
         engine,
         metrics: api::metrics::install_recorder(),
+        bill_runs: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

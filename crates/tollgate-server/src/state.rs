@@ -8,4 +8,7 @@ use crate::engine::Engine;
 pub struct AppState {
     pub engine: Arc<Engine>,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Bill runs started on this node, by id, for polling.
+    pub bill_runs:
+        Arc<dashmap::DashMap<String, Arc<std::sync::Mutex<crate::api::billing::BillRunOut>>>>,
 }

@@ -337,7 +337,9 @@ plans:
             aggregate(&catalog, &events, &november()).unwrap_err()
         );
         assert!(
-            err.starts_with("line 1: property `n` must be a number"),
+            err.starts_with(
+                "line 1: property `n` of meter `peak`: \"lots\" is not a decimal number"
+            ),
             "{err}"
         );
     }

@@ -94,6 +94,10 @@ pub struct Meter {
     /// For `time_weighted`: the time unit of the result (`month` gives GB-month). Default `month`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per: Option<TimeUnit>,
+    /// A `sum` meter that takes negative quantities as corrections (from admin keys only, never
+    /// below zero). Everywhere else a negative quantity is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub corrections: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -182,7 +186,7 @@ impl Limit {
     pub fn admits(&self, used: Decimal, quantity: Decimal) -> bool {
         match self {
             Limit::Unlimited => true,
-            Limit::Finite(max) => used + quantity <= *max,
+            Limit::Finite(max) => used.saturating_add(quantity) <= *max,
         }
     }
 
@@ -190,7 +194,7 @@ impl Limit {
     pub fn remaining(&self, used: Decimal) -> Option<Decimal> {
         match self {
             Limit::Unlimited => None,
-            Limit::Finite(max) => Some((*max - used).max(Decimal::ZERO)),
+            Limit::Finite(max) => Some(max.saturating_sub(used).max(Decimal::ZERO)),
         }
     }
 }

@@ -185,6 +185,7 @@ const METER_FIELDS: &[&str] = &[
     "group_by",
     "divide_by",
     "per",
+    "corrections",
 ];
 
 fn meter(cx: &mut Cx, path: &str, node: &Node) -> Option<Meter> {
@@ -198,6 +199,13 @@ fn meter(cx: &mut Cx, path: &str, node: &Node) -> Option<Meter> {
     let group_by = f.opt(cx, "group_by", property_list).unwrap_or_default();
     let divide_by = f.opt(cx, "divide_by", Cx::positive);
     let per = f.opt(cx, "per", |cx, p, n| cx.choice(p, n, TIME_UNITS));
+    let corrections = f.opt(cx, "corrections", Cx::boolean).unwrap_or(false);
+    if corrections && aggregation.is_some_and(|a| a != Aggregation::Sum) {
+        cx.error(
+            &f.path_of("corrections"),
+            "only `sum` meters take corrections (negative quantities)",
+        );
+    }
     if let Some(aggregation) = aggregation {
         let word = name_of(AGGREGATIONS, aggregation);
         match aggregation {
@@ -233,6 +241,7 @@ fn meter(cx: &mut Cx, path: &str, node: &Node) -> Option<Meter> {
         divide_by,
         // A validated time-weighted meter always says its unit, so no reader guesses the default.
         per: per.or(time_weighted.then_some(TimeUnit::Month)),
+        corrections,
     })
 }
 

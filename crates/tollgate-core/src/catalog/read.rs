@@ -195,15 +195,17 @@ impl Cx {
             Node::Str(s) => s.trim(),
             other => return self.expected(path, "a decimal number", other),
         };
-        let parsed = Decimal::from_str(text).or_else(|e| {
-            if text.contains(['e', 'E']) {
-                Decimal::from_scientific(text)
-            } else {
-                Err(e)
-            }
-        });
-        match parsed {
+        match crate::quantity::parse_exact(text) {
             Ok(value) => Some(value),
+            Err(crate::quantity::QuantityError::TooPrecise(_)) => {
+                self.error(
+                    path,
+                    format!(
+                        "{text} has more than the 28 decimal digits kept exactly; it would round"
+                    ),
+                );
+                None
+            }
             Err(_) => {
                 self.error(path, format!("{text:?} is not a decimal number"));
                 None

@@ -199,7 +199,7 @@ impl From<MoneyError> for PricingError {
     fn from(e: MoneyError) -> Self {
         match e {
             MoneyError::CurrencyMismatch(a, b) => PricingError::CurrencyMismatch(a, b),
-            MoneyError::Overflow => PricingError::Overflow,
+            MoneyError::Overflow | MoneyError::TooPrecise(..) => PricingError::Overflow,
         }
     }
 }

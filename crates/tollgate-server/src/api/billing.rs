@@ -19,15 +19,121 @@ use crate::billing::{BillRunReport, InvoiceOut, bill_run};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
+/// A bill run as the API shows it: its progress while it runs, its report once it is done.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BillRunOut {
+    /// `br_...`: poll `GET /v1/bill_runs/{id}` while `status` is `running`.
+    pub id: String,
+    /// `running`, `completed` or `failed`.
+    pub status: &'static str,
+    /// Subscriptions looked at so far, of `total`.
+    pub done: usize,
+    pub total: usize,
+    /// Why a `failed` run stopped (each subscription's own errors are in `errors`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub report: Option<BillRunReport>,
+    #[serde(skip)]
+    workspace: String,
+}
+
+/// How long `POST /v1/bill_runs` waits for the run before answering 202 with the run to poll.
+const BILL_RUN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Finalizes every invoice the workspace's subscriptions owe up to now. Safe to re-run.
-#[utoipa::path(post, path = "/v1/bill_runs", responses((status = 200, body = BillRunReport)))]
+///
+/// A run that finishes within two seconds answers 200 with its report; a longer one answers
+/// 202 at once with its id and goes on in the background (a dropped connection does not stop
+/// it): poll `GET /v1/bill_runs/{id}`. Runs are kept in this node's memory; the invoices they
+/// write are durable whatever happens to the run record.
+#[utoipa::path(post, path = "/v1/bill_runs", responses((status = 200, body = BillRunOut), (status = 202, body = BillRunOut)))]
 pub async fn run(
     State(state): State<AppState>,
     caller: Principal,
-) -> ApiResult<Json<BillRunReport>> {
+) -> ApiResult<(StatusCode, Json<BillRunOut>)> {
+    let workspace = caller.require_admin()?.to_owned();
+    let id = new_id("br");
+    let record = std::sync::Arc::new(std::sync::Mutex::new(BillRunOut {
+        id: id.clone(),
+        status: "running",
+        done: 0,
+        total: 0,
+        failure: None,
+        report: None,
+        workspace: workspace.clone(),
+    }));
+    state.bill_runs.insert(id.clone(), record.clone());
+    let (finished, wait) = tokio::sync::oneshot::channel::<()>();
+    let engine = state.engine.clone();
+    let progress_record = record.clone();
+    tokio::spawn(async move {
+        let progress = move |done: usize, total: usize, _: &BillRunReport| {
+            let mut r = progress_record
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            r.done = done;
+            r.total = total;
+        };
+        let result = bill_run(&engine, &workspace, &progress).await;
+        {
+            let mut r = record
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match result {
+                Ok(report) => {
+                    r.status = "completed";
+                    r.done = report.subscriptions;
+                    r.total = report.subscriptions;
+                    r.report = Some(report);
+                }
+                Err(e) => {
+                    tracing::error!(run = %r.id, code = e.code, detail = %e.detail, "bill run failed");
+                    r.status = "failed";
+                    r.failure = Some(e.detail);
+                }
+            }
+            tracing::info!(run = %r.id, status = r.status, done = r.done, "bill run ended");
+        }
+        let _ = finished.send(());
+    });
+    let _ = tokio::time::timeout(BILL_RUN_WAIT, wait).await;
+    let current = snapshot(&state, &id)?;
+    let status = if current.status == "running" {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(current)))
+}
+
+/// A bill run's progress, or its report once done.
+#[utoipa::path(get, path = "/v1/bill_runs/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = BillRunOut), (status = 404, body = crate::error::Problem)))]
+pub async fn get_run(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<BillRunOut>> {
     let workspace = caller.require_admin()?;
-    let report = bill_run(&state.engine, workspace, &|_, _, _| {}).await?;
-    Ok(Json(report))
+    let run = snapshot(&state, &id)?;
+    if run.workspace != workspace {
+        return Err(ApiError::not_found("bill run", &id));
+    }
+    Ok(Json(run))
+}
+
+fn snapshot(state: &AppState, id: &str) -> ApiResult<BillRunOut> {
+    let record = state
+        .bill_runs
+        .get(id)
+        .map(|r| r.clone())
+        .ok_or_else(|| ApiError::not_found("bill run", id))?;
+    let run = record
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    Ok(run)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -98,14 +204,16 @@ pub fn quote_out(q: &Quote) -> ApiResult<QuoteOut> {
     })
 }
 
-/// Prices one period of a plan for hypothetical usage; no customer needed.
+/// Prices one period of a plan for hypothetical usage; no customer needed. Admin keys only, as
+/// for the catalog itself: a customer key sees its own plan, not the price list.
 #[utoipa::path(post, path = "/v1/quotes", request_body = QuoteIn, responses((status = 200, body = QuoteOut), (status = 400, body = crate::error::Problem)))]
 pub async fn quote(
     State(state): State<AppState>,
     caller: Principal,
-    body: Result<Json<QuoteIn>, axum::extract::rejection::JsonRejection>,
+    body: crate::api::body::JsonBody<QuoteIn>,
 ) -> ApiResult<Json<QuoteOut>> {
-    let Json(body) = body?;
+    let crate::api::body::JsonBody(body) = body;
+    caller.require_admin()?;
     let catalog = state
         .engine
         .latest_catalog(caller.workspace())
@@ -266,10 +374,10 @@ pub async fn grant_credit(
     State(state): State<AppState>,
     caller: Principal,
     Path(customer): Path<String>,
-    body: Result<Json<CreditIn>, axum::extract::rejection::JsonRejection>,
+    body: crate::api::body::JsonBody<CreditIn>,
 ) -> ApiResult<(StatusCode, Json<CreditBalanceOut>)> {
     let workspace = caller.require_admin()?;
-    let Json(body) = body?;
+    let crate::api::body::JsonBody(body) = body;
     if body.amount <= Decimal::ZERO {
         return Err(ApiError::bad_request(
             "invalid_amount",
@@ -286,12 +394,8 @@ pub async fn grant_credit(
         .latest_catalog(workspace)
         .await?
         .ok_or_else(|| ApiError::conflict("no_catalog", "apply a catalog first"))?;
-    let amount = Money::round(
-        body.amount,
-        catalog.catalog.currency,
-        Rounding::HalfAwayFromZero,
-    )
-    .map_err(ApiError::internal)?;
+    let amount = Money::exact(body.amount, catalog.catalog.currency)
+        .map_err(|e| ApiError::bad_request(e.code(), format!("`amount`: {e}")))?;
     store
         .add_credit_entry(&CreditEntryRecord {
             workspace: workspace.to_owned(),
@@ -317,6 +421,7 @@ pub async fn credit_balance(
     Path(customer): Path<String>,
 ) -> ApiResult<Json<CreditBalanceOut>> {
     let workspace = caller.require_customer(&customer)?;
+    super::customers::must_exist(&state, workspace, &customer).await?;
     Ok(Json(balance_out(&state, workspace, &customer).await?))
 }
 
@@ -332,10 +437,10 @@ pub async fn apply_coupon(
     State(state): State<AppState>,
     caller: Principal,
     Path(customer): Path<String>,
-    body: Result<Json<CouponIn>, axum::extract::rejection::JsonRejection>,
+    body: crate::api::body::JsonBody<CouponIn>,
 ) -> ApiResult<StatusCode> {
     let workspace = caller.require_admin()?;
-    let Json(body) = body?;
+    let crate::api::body::JsonBody(body) = body;
     let store = state.engine.store();
     store
         .get_customer(workspace, &customer)
@@ -386,10 +491,10 @@ pub async fn purchase(
     caller: Principal,
     Path(customer): Path<String>,
     headers: HeaderMap,
-    body: Result<Json<PurchaseIn>, axum::extract::rejection::JsonRejection>,
+    body: crate::api::body::JsonBody<PurchaseIn>,
 ) -> ApiResult<(StatusCode, Json<InvoiceOut>)> {
     let workspace = caller.require_admin()?;
-    let Json(body) = body?;
+    let crate::api::body::JsonBody(body) = body;
     let store = state.engine.store();
     let record = store
         .get_customer(workspace, &customer)

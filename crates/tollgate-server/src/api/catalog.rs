@@ -41,14 +41,21 @@ fn invalid(errors: CatalogErrors) -> ApiError {
 pub async fn apply(
     State(state): State<AppState>,
     caller: Principal,
-    body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
+    body: crate::api::body::JsonBody<serde_json::Value>,
 ) -> ApiResult<Json<CatalogOut>> {
     let workspace = caller.require_admin()?;
-    let Json(body) = body?;
-    let parsed = match body.get("yaml").and_then(|y| y.as_str()) {
-        Some(text) if body.as_object().is_some_and(|o| o.len() == 1) => catalog::parse_yaml(text),
-        _ => catalog::from_json_value(body),
-    };
+    let crate::api::body::JsonBody(body) = body;
+    // Parsing is CPU work bounded by size and depth (`catalog::MAX_CATALOG_BYTES`, `..._DEPTH`);
+    // it runs off the async workers so one tenant's large file never stalls other requests.
+    let parsed =
+        tokio::task::spawn_blocking(move || match body.get("yaml").and_then(|y| y.as_str()) {
+            Some(text) if body.as_object().is_some_and(|o| o.len() == 1) => {
+                catalog::parse_yaml(text)
+            }
+            _ => catalog::from_json_value(body),
+        })
+        .await
+        .map_err(ApiError::internal)?;
     let new = parsed.map_err(invalid)?;
     let previous = state.engine.latest_catalog(workspace).await?;
     let changes = match &previous {

@@ -13,6 +13,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use tollgate_core::check::{Decision, Reason};
 use tollgate_core::limits::seconds_until;
+use tollgate_core::quantity::QuantityError;
 
 use crate::auth::Principal;
 use crate::engine::{CheckRequest, CheckTarget, check::RateLimitState};
@@ -28,9 +29,10 @@ pub struct CheckIn {
     pub feature: Option<String>,
     /// ...or a meter's quotas.
     pub meter: Option<String>,
-    /// Units wanted (default 1). For a limit feature: the total wanted.
+    /// Units wanted (default 1), a decimal string or number from 0 to 10^12. For a limit
+    /// feature: the total wanted.
     #[schema(value_type = Option<String>)]
-    pub quantity: Option<Decimal>,
+    pub quantity: Option<serde_json::Value>,
     /// Who inside the customer acts (e.g. a user id), for per-subject limits.
     pub subject: Option<String>,
     /// Record `quantity` as usage if allowed, atomically with the check.
@@ -49,9 +51,9 @@ pub struct CheckIn {
 pub async fn check(
     State(state): State<AppState>,
     caller: Principal,
-    body: Result<Json<CheckIn>, axum::extract::rejection::JsonRejection>,
+    body: crate::api::body::JsonBody<CheckIn>,
 ) -> ApiResult<Response> {
-    let Json(body) = body?;
+    let crate::api::body::JsonBody(body) = body;
     let customer = match (&caller, body.customer) {
         (Principal::Customer { customer, .. }, None) => customer.clone(),
         (_, Some(c)) => c,
@@ -73,8 +75,17 @@ pub async fn check(
             ));
         }
     };
-    let quantity = body.quantity.unwrap_or(Decimal::ONE);
-    if quantity.is_sign_negative() {
+    let quantity = match &body.quantity {
+        None | Some(serde_json::Value::Null) => Decimal::ONE,
+        Some(value) => tollgate_core::quantity::from_json(value).map_err(|e| {
+            let code = match &e {
+                QuantityError::NotANumber(_) => "invalid_quantity",
+                other => other.code(),
+            };
+            ApiError::bad_request(code, format!("`quantity`: {e}"))
+        })?,
+    };
+    if quantity.is_sign_negative() && !quantity.is_zero() {
         return Err(ApiError::bad_request(
             "invalid_quantity",
             "`quantity` must not be negative",

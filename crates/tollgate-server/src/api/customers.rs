@@ -24,9 +24,10 @@ pub struct CustomerIn {
     pub test_clock: Option<String>,
     #[serde(default)]
     pub has_payment_method: bool,
+    /// Your own key/value data; a JSON object.
     #[serde(default)]
     #[schema(value_type = Object)]
-    pub metadata: Option<serde_json::Value>,
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -63,10 +64,10 @@ impl From<CustomerRecord> for CustomerOut {
 pub async fn create(
     State(state): State<AppState>,
     caller: Principal,
-    body: Result<Json<CustomerIn>, axum::extract::rejection::JsonRejection>,
+    body: crate::api::body::JsonBody<CustomerIn>,
 ) -> ApiResult<(StatusCode, Json<CustomerOut>)> {
     let workspace = caller.require_admin()?;
-    let Json(body) = body?;
+    let crate::api::body::JsonBody(body) = body;
     let id = body.id.unwrap_or_else(|| new_id("cus"));
     if !valid_id(&id) {
         return Err(ApiError::bad_request(
@@ -89,7 +90,7 @@ pub async fn create(
         suspended: false,
         has_payment_method: body.has_payment_method,
         test_clock: body.test_clock,
-        metadata: body.metadata.unwrap_or_else(|| serde_json::json!({})),
+        metadata: serde_json::Value::Object(body.metadata.unwrap_or_default()),
         created_at: now,
     };
     state.engine.store().create_customer(&record).await?;
@@ -185,4 +186,16 @@ pub async fn usage(
         })?),
     };
     Ok(Json(state.engine.usage(workspace, &id, at).await?))
+}
+
+/// 404 unless the customer exists: a list under a customer that does not exist is an error,
+/// not an empty list.
+pub async fn must_exist(state: &AppState, workspace: &str, customer: &str) -> ApiResult<()> {
+    state
+        .engine
+        .store()
+        .get_customer(workspace, customer)
+        .await?
+        .map(|_| ())
+        .ok_or_else(|| ApiError::not_found("customer", customer))
 }

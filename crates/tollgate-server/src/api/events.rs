@@ -25,9 +25,9 @@ pub struct EventsIn {
 pub async fn ingest(
     State(state): State<AppState>,
     caller: Principal,
-    body: Result<Json<EventsIn>, axum::extract::rejection::JsonRejection>,
+    body: crate::api::body::JsonBody<EventsIn>,
 ) -> ApiResult<(StatusCode, Json<IngestReport>)> {
-    let Json(body) = body?;
+    let crate::api::body::JsonBody(body) = body;
     if body.events.len() > MAX_BATCH {
         return Err(ApiError::bad_request(
             "batch_too_large",

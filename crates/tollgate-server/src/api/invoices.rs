@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use tollgate_core::money::{Currency, Money, Rounding};
+use tollgate_core::money::{Currency, Money};
 use tollgate_store::billing::{CreditNoteRecord, InvoiceRecord, InvoiceStatus};
 
 use super::new_id;
@@ -23,7 +23,10 @@ async fn credited(state: &AppState, invoice: &InvoiceRecord) -> ApiResult<i64> {
         .store()
         .list_credit_notes(&invoice.workspace, &invoice.id)
         .await?;
-    Ok(notes.iter().map(|n| n.amount_minor).sum())
+    notes
+        .iter()
+        .try_fold(0i64, |sum, n| sum.checked_add(n.amount_minor))
+        .ok_or_else(|| ApiError::internal("credit notes of an invoice overflow i64"))
 }
 
 async fn present(state: &AppState, invoice: &InvoiceRecord) -> ApiResult<InvoiceOut> {
@@ -86,6 +89,7 @@ pub async fn list(
     Path(customer): Path<String>,
 ) -> ApiResult<Json<Vec<InvoiceOut>>> {
     let workspace = caller.require_customer(&customer)?;
+    super::customers::must_exist(&state, workspace, &customer).await?;
     let mut out = Vec::new();
     for invoice in state
         .engine
@@ -228,10 +232,10 @@ pub async fn credit_note(
     State(state): State<AppState>,
     caller: Principal,
     Path(id): Path<String>,
-    body: Option<Json<CreditNoteIn>>,
+    body: crate::api::body::OptionalJsonBody<CreditNoteIn>,
 ) -> ApiResult<(StatusCode, Json<CreditNoteOut>)> {
     let workspace = caller.require_admin()?;
-    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let body = body.0.unwrap_or_default();
     let store = state.engine.store();
     let invoice = store
         .get_invoice(workspace, &id)
@@ -253,11 +257,14 @@ pub async fn credit_note(
                 "`amount` must be positive",
             ));
         }
-        Some(a) => Money::round(a, currency, Rounding::HalfAwayFromZero)
-            .map_err(ApiError::internal)?
+        Some(a) => Money::exact(a, currency)
+            .map_err(|e| ApiError::bad_request(e.code(), format!("`amount`: {e}")))?
             .minor(),
     };
-    if amount_minor <= 0 || already + amount_minor > invoice.total_minor {
+    let exceeds = already
+        .checked_add(amount_minor)
+        .is_none_or(|total| total > invoice.total_minor);
+    if amount_minor <= 0 || exceeds {
         return Err(ApiError::conflict(
             "refund_exceeds_invoice",
             "the credit notes would exceed the invoice total",

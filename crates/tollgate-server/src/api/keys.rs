@@ -52,7 +52,7 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Principal,
     Path(customer): Path<String>,
-    body: Option<Json<KeyIn>>,
+    body: crate::api::body::OptionalJsonBody<KeyIn>,
 ) -> ApiResult<(StatusCode, Json<KeyOut>)> {
     let workspace = caller.require_admin()?;
     let store = state.engine.store();
@@ -65,7 +65,7 @@ pub async fn create(
         workspace: workspace.to_owned(),
         id: new_id("key"),
         customer,
-        name: body.and_then(|Json(b)| b.name),
+        name: body.0.and_then(|b| b.name),
         secret_hash: hash_secret(&secret),
         prefix: secret.chars().take(CUSTOMER_KEY_PREFIX.len() + 4).collect(),
         created_at: state.engine.now(),
@@ -82,6 +82,7 @@ pub async fn list(
     Path(customer): Path<String>,
 ) -> ApiResult<Json<Vec<KeyOut>>> {
     let workspace = caller.require_customer(&customer)?;
+    super::customers::must_exist(&state, workspace, &customer).await?;
     let keys = state
         .engine
         .store()

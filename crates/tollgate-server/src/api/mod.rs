@@ -1,6 +1,7 @@
 //! The HTTP API: JSON under `/v1`, one file per resource.
 
 pub mod billing;
+pub mod body;
 pub mod catalog;
 pub mod check;
 pub mod customers;
@@ -81,11 +82,68 @@ pub fn router(state: AppState) -> Router {
             post(invoices::credit_note),
         )
         .route("/v1/bill_runs", post(billing::run))
+        .route("/v1/bill_runs/{id}", get(billing::get_run))
         .route("/v1/quotes", post(billing::quote))
         .route("/v1/test_clocks", post(test_clocks::create))
         .route("/v1/test_clocks/{id}", get(test_clocks::get))
         .route("/v1/test_clocks/{id}/advance", post(test_clocks::advance))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(refuse_nul_in_uri))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .with_state(state)
+}
+
+async fn unknown_route(uri: axum::http::Uri) -> crate::error::ApiError {
+    crate::error::ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "unknown_route",
+        format!("no route {}; see /openapi.json", uri.path()),
+    )
+}
+
+async fn method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> crate::error::ApiError {
+    crate::error::ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not answer {method}; see /openapi.json", uri.path()),
+    )
+}
+
+/// `%00` in a path or query would reach the store as a NUL character, which PostgreSQL refuses
+/// in text: refuse it here, the same on both backends.
+async fn refuse_nul_in_uri(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let uri = request.uri().to_string();
+    if uri
+        .as_bytes()
+        .windows(3)
+        .any(|w| w.eq_ignore_ascii_case(b"%00"))
+    {
+        return axum::response::IntoResponse::into_response(crate::error::ApiError::bad_request(
+            "nul_byte",
+            "the URL must not contain the NUL character (%00)",
+        ));
+    }
+    next.run(request).await
+}
+
+/// A panic in one request answers a 500 and is logged; the server, and every other customer,
+/// go on (per-customer state locks are never held across code that can unwind into them).
+fn panicked(cause: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let detail = cause
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| cause.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    axum::response::IntoResponse::into_response(crate::error::ApiError::internal(format!(
+        "panic while answering: {detail}"
+    )))
 }
 
 /// A fresh id with a prefix that says what it is (`cus_`, `sub_`, `key_`, `clock_`).

@@ -20,7 +20,7 @@ use super::{
         keys::create, keys::list, keys::revoke, events::ingest, check::check,
         test_clocks::create, test_clocks::get, test_clocks::advance,
         invoices::upcoming, invoices::list, invoices::get, invoices::pay, invoices::void, invoices::mark_uncollectible,
-        invoices::credit_note, billing::run, billing::quote, billing::recommendation, billing::grant_credit,
+        invoices::credit_note, billing::run, billing::get_run, billing::quote, billing::recommendation, billing::grant_credit,
         billing::credit_balance, billing::apply_coupon, billing::purchase,
     ),
     modifiers(&BearerAuth),

@@ -157,10 +157,10 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Principal,
     Path(customer): Path<String>,
-    body: Result<Json<SubscriptionIn>, axum::extract::rejection::JsonRejection>,
+    body: crate::api::body::JsonBody<SubscriptionIn>,
 ) -> ApiResult<(StatusCode, Json<SubscriptionOut>)> {
     let workspace = caller.require_admin()?;
-    let Json(body) = body?;
+    let crate::api::body::JsonBody(body) = body;
     let now = customer_now(&state, workspace, &customer).await?;
     let catalog = latest(&state, workspace).await?;
     check_plan_and_addons(&catalog, &body.plan, &body.addons)?;
@@ -219,6 +219,7 @@ pub async fn list(
     Path(customer): Path<String>,
 ) -> ApiResult<Json<Vec<SubscriptionOut>>> {
     let workspace = caller.require_customer(&customer)?;
+    super::customers::must_exist(&state, workspace, &customer).await?;
     let now = customer_now(&state, workspace, &customer).await?;
     let mut result = Vec::new();
     for sub in state
@@ -277,10 +278,10 @@ pub async fn change_plan(
     State(state): State<AppState>,
     caller: Principal,
     Path((customer, id)): Path<(String, String)>,
-    body: Result<Json<PlanChangeIn>, axum::extract::rejection::JsonRejection>,
+    body: crate::api::body::JsonBody<PlanChangeIn>,
 ) -> ApiResult<Json<SubscriptionOut>> {
     let workspace = caller.require_admin()?;
-    let Json(body) = body?;
+    let crate::api::body::JsonBody(body) = body;
     let now = customer_now(&state, workspace, &customer).await?;
     let mut sub = owned_subscription(&state, workspace, &customer, &id).await?;
     if !live(&sub, now) {
@@ -452,10 +453,10 @@ pub async fn cancel(
     State(state): State<AppState>,
     caller: Principal,
     Path((customer, id)): Path<(String, String)>,
-    body: Option<Json<CancelIn>>,
+    body: crate::api::body::OptionalJsonBody<CancelIn>,
 ) -> ApiResult<Json<SubscriptionOut>> {
     let workspace = caller.require_admin()?;
-    let immediately = body.is_some_and(|Json(b)| b.immediately);
+    let immediately = body.0.is_some_and(|b| b.immediately);
     let now = customer_now(&state, workspace, &customer).await?;
     let mut sub = owned_subscription(&state, workspace, &customer, &id).await?;
     let catalog = state.engine.catalog(workspace, sub.catalog_version).await?;

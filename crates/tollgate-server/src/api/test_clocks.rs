@@ -49,10 +49,10 @@ fn parse_time(text: &str) -> ApiResult<Timestamp> {
 pub async fn create(
     State(state): State<AppState>,
     caller: Principal,
-    body: Result<Json<TestClockIn>, axum::extract::rejection::JsonRejection>,
+    body: crate::api::body::JsonBody<TestClockIn>,
 ) -> ApiResult<(StatusCode, Json<TestClockOut>)> {
     let workspace = caller.require_admin()?;
-    let Json(body) = body?;
+    let crate::api::body::JsonBody(body) = body;
     let record = TestClockRecord {
         workspace: workspace.to_owned(),
         id: new_id("clock"),
@@ -100,10 +100,10 @@ pub async fn advance(
     State(state): State<AppState>,
     caller: Principal,
     Path(id): Path<String>,
-    body: Result<Json<AdvanceIn>, axum::extract::rejection::JsonRejection>,
+    body: crate::api::body::JsonBody<AdvanceIn>,
 ) -> ApiResult<Json<TestClockOut>> {
     let workspace = caller.require_admin()?;
-    let Json(body) = body?;
+    let crate::api::body::JsonBody(body) = body;
     let store = state.engine.store();
     let record = store
         .get_test_clock(workspace, &id)

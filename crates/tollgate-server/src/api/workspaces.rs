@@ -31,7 +31,7 @@ pub struct WorkspaceOut {
 pub async fn create(
     State(state): State<AppState>,
     caller: Principal,
-    body: Result<Json<WorkspaceIn>, axum::extract::rejection::JsonRejection>,
+    body: crate::api::body::JsonBody<WorkspaceIn>,
 ) -> ApiResult<(StatusCode, Json<WorkspaceOut>)> {
     let ws = caller.require_admin()?;
     if ws != crate::DEFAULT_WORKSPACE {
@@ -39,7 +39,7 @@ pub async fn create(
             "only the default workspace's admin creates workspaces",
         ));
     }
-    let Json(body) = body?;
+    let crate::api::body::JsonBody(body) = body;
     let id = body.id.unwrap_or_else(|| new_id("ws"));
     if !valid_id(&id) {
         return Err(ApiError::bad_request(

@@ -42,7 +42,7 @@ pub async fn period_usage(
         *slot = match meter.aggregation {
             Aggregation::Max => (*slot).max(row.value),
             Aggregation::Latest | Aggregation::TimeWeighted => row.value,
-            _ => *slot + row.value,
+            _ => slot.saturating_add(row.value),
         };
     }
     let mut usage = BTreeMap::new();
@@ -93,7 +93,11 @@ pub async fn period_usage(
             ));
         }
         let meter_usage = if meter.group_by.is_empty() {
-            MeterUsage::total(converted.iter().map(|(_, v)| *v).sum())
+            MeterUsage::total(
+                converted
+                    .iter()
+                    .fold(Decimal::ZERO, |sum, (_, v)| sum.saturating_add(*v)),
+            )
         } else {
             MeterUsage::grouped(converted).map_err(pricing_error)?
         };

@@ -192,7 +192,10 @@ impl RedisCounters {
     /// Remembers counters that missed an update while Redis failed: they are deleted when Redis
     /// is back, so the next use rebuilds them from the store (which has every committed event).
     pub fn needs_rebuild(&self, counters: impl IntoIterator<Item = Counter>) {
-        let mut repairs = self.repairs.lock().expect("repairs lock");
+        let mut repairs = self
+            .repairs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for c in counters {
             match c {
                 Counter::Period { key, .. } => repairs.push(key),
@@ -219,13 +222,21 @@ impl RedisCounters {
         }
         let mut conn = self.conn.clone();
         if self.needs_repair.swap(false, Ordering::Relaxed) {
-            let keys = std::mem::take(&mut *self.repairs.lock().expect("repairs lock"));
+            let keys = std::mem::take(
+                &mut *self
+                    .repairs
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
             let mut pipe = redis::pipe();
             for k in &keys {
                 pipe.del(k).ignore();
             }
             if let Err(e) = pipe.query_async::<()>(&mut conn).await {
-                self.repairs.lock().expect("repairs lock").extend(keys);
+                self.repairs
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .extend(keys);
                 self.needs_repair.store(true, Ordering::Relaxed);
                 return Err(self.fail(op, e.into()));
             }

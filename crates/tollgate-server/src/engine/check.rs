@@ -66,8 +66,55 @@ struct Reservation {
     item: IngestItem,
 }
 
+/// How long this node replays a consuming check's decision to a retry with the same event id.
+const REPLAY_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// Past this many remembered decisions, expired ones are dropped.
+const REPLAY_PRUNE_AT: usize = 100_000;
+
+/// A consuming check's decision, kept so a retry with its event id gets the same answer.
+#[derive(Default)]
+pub(super) struct Remembered {
+    outcome: Option<(std::time::Instant, CheckOutcome)>,
+}
+
 impl Engine {
     pub async fn check(&self, req: CheckRequest) -> ApiResult<CheckOutcome> {
+        let Some(event_id) = req.event_id.clone().filter(|_| req.consume) else {
+            return self.decide_check(req).await;
+        };
+        // Idempotent like a POST with an idempotency key: the first request with this event id
+        // decides; a retry, concurrent or later, waits for it and gets the same answer, so
+        // retries never hold reservations that turn others away.
+        let key = (req.workspace.clone(), req.customer.clone(), event_id);
+        let cell = self.replays.entry(key.clone()).or_default().clone();
+        let mut remembered = cell.lock().await;
+        if let Some((at, outcome)) = &remembered.outcome
+            && at.elapsed() < REPLAY_FOR
+        {
+            return Ok(outcome.clone());
+        }
+        let outcome = self.decide_check(req).await?;
+        if outcome.decision.allowed {
+            remembered.outcome = Some((std::time::Instant::now(), outcome.clone()));
+        } else {
+            drop(remembered);
+            self.replays.remove(&key);
+        }
+        if self.replays.len() > REPLAY_PRUNE_AT {
+            self.replays.retain(|_, cell| {
+                cell.try_lock()
+                    .map(|r| {
+                        r.outcome
+                            .as_ref()
+                            .is_some_and(|(at, _)| at.elapsed() < REPLAY_FOR)
+                    })
+                    .unwrap_or(true)
+            });
+        }
+        Ok(outcome)
+    }
+
+    async fn decide_check(&self, req: CheckRequest) -> ApiResult<CheckOutcome> {
         match &self.shared {
             None => self.check_local(req).await,
             Some(counters) => self.check_shared(counters, req).await,
@@ -99,10 +146,25 @@ impl Engine {
             })
             .await?;
         }
-        written?;
+        let duplicate = written?.first() == Some(&IngestOutcome::Duplicate);
         metrics::counter!("tollgate_checks_total", "allowed" => "true").increment(1);
-        Ok(outcome)
+        Ok(if duplicate {
+            counted_once(outcome, req.quantity)
+        } else {
+            outcome
+        })
     }
+}
+
+/// The answer to a consuming check whose event was already stored: allowed (it was admitted
+/// when first recorded) and counted once, so `used` does not include this request a second time.
+pub(super) fn counted_once(mut outcome: CheckOutcome, quantity: Decimal) -> CheckOutcome {
+    let d = &mut outcome.decision;
+    d.used = d.used.map(|u| u.saturating_sub(quantity));
+    if let (Some(remaining), Some(Limit::Finite(max))) = (d.remaining, d.limit) {
+        d.remaining = Some(remaining.saturating_add(quantity).min(max));
+    }
+    outcome
 }
 
 fn decide(
@@ -222,11 +284,11 @@ fn decide(
                     } else {
                         Reason::SoftLimitExceeded
                     };
-                    quota_decision(reason, q, *used + consumed, *reset_at, now)
+                    quota_decision(reason, q, used.saturating_add(consumed), *reset_at, now)
                 }
                 None => {
                     let mut d = Decision::from_reason(Reason::Allowed);
-                    d.used = Some(state.period_value(meter, "") + consumed);
+                    d.used = Some(state.period_value(meter, "").saturating_add(consumed));
                     d.reset_at = Some(state.period.end);
                     d
                 }
@@ -385,11 +447,16 @@ pub(super) fn usage_item(
     for (k, v) in &meter.filter {
         properties.entry(k.clone()).or_insert_with(|| v.clone());
     }
-    if let Some(p) = &meter.property {
-        properties.insert(
-            p.clone(),
-            serde_json::Value::String(req.quantity.to_string()),
-        );
+    // The quantity goes where the meter reads it: its property, or for a count meter the
+    // event's explicit count, so recomputing the meter from raw events gives what was admitted.
+    let quantity_property = match meter.aggregation {
+        tollgate_core::catalog::Aggregation::Count => {
+            Some(tollgate_core::meter::COUNT_PROPERTY.to_owned())
+        }
+        _ => meter.property.clone(),
+    };
+    if let Some(p) = quantity_property {
+        properties.insert(p, serde_json::Value::String(req.quantity.to_string()));
     }
     let event = Event {
         event_type: meter.event.clone(),
@@ -397,20 +464,8 @@ pub(super) fn usage_item(
         subject: req.subject.clone(),
         properties,
     };
-    let mut updates = updates_for(state, &event)
+    let updates = updates_for(state, &event)
         .map_err(|r| ApiError::bad_request("invalid_check", r.message()))?;
-    // A count meter counts events; a consuming check of N units counts N.
-    for u in &mut updates {
-        if u.meter == meter_key {
-            match &mut u.op {
-                tollgate_store::AggregateOp::Add(x) => *x = req.quantity,
-                tollgate_store::AggregateOp::WindowEntry { quantity, .. } => {
-                    *quantity = req.quantity
-                }
-                _ => {}
-            }
-        }
-    }
     let id = req
         .event_id
         .clone()

@@ -225,7 +225,7 @@ fn quota_denial(
                     .copied()
                     .unwrap_or_default();
                 (
-                    tollgate_core::meter::convert(meter_def, raw + in_flight),
+                    tollgate_core::meter::convert(meter_def, raw.saturating_add(in_flight)),
                     state.period.end,
                 )
             }
@@ -233,12 +233,18 @@ fn quota_denial(
                 match state.windows.get_mut(&(meter.to_owned(), who.to_owned())) {
                     Some(window) => {
                         let frees = match quota.limit {
-                            Limit::Finite(max) => {
-                                window.next_fit_in(now, quantity + in_flight, max, len)
-                            }
+                            Limit::Finite(max) => window.next_fit_in(
+                                now,
+                                quantity.saturating_add(in_flight),
+                                max,
+                                len,
+                            ),
                             Limit::Unlimited => None,
                         };
-                        (window.used_in(now, len) + in_flight, frees.unwrap_or(now))
+                        (
+                            window.used_in(now, len).saturating_add(in_flight),
+                            frees.unwrap_or(now),
+                        )
                     }
                     None => (in_flight, now),
                 }
@@ -406,7 +412,7 @@ impl Engine {
         for r in group {
             let slot = &slots[&r.req.customer];
             let item = {
-                let guard = slot.state.lock().expect("state lock");
+                let guard = slot.lock_state();
                 match guard.as_ref() {
                     Some(state) => usage_item(state, &r.req, r.at, now),
                     None => Err(ApiError::not_found("customer", &r.req.customer)),
@@ -425,7 +431,7 @@ impl Engine {
         for (i, (mut r, item)) in pending.into_iter().enumerate() {
             let accepted = matches!(&written, Ok(o) if o.get(i) == Some(&IngestOutcome::Accepted));
             let slot = &slots[&r.req.customer];
-            let mut guard = slot.state.lock().expect("state lock");
+            let mut guard = slot.lock_state();
             if let (true, Some(state)) = (accepted, guard.as_mut()) {
                 state.apply(&item.updates, Decimal::ONE);
             }

@@ -195,8 +195,10 @@ pub(super) fn updates_for(
                     at: event.timestamp,
                 },
             };
+            // A correction lowers period totals only: a rolling window keeps what it admitted.
             if let (Some(_), ContributionValue::Add(x)) =
                 (compiled.rolling_meters.get(meter_key), &c.value)
+                && !x.is_sign_negative()
             {
                 updates.push(AggregateUpdate {
                     meter: meter_key.clone(),
@@ -257,9 +259,7 @@ impl Engine {
         let mut clocks: HashMap<String, Timestamp> = HashMap::with_capacity(slots.len());
         for (customer, slot) in &slots {
             let test_clock = slot
-                .state
-                .lock()
-                .expect("state lock")
+                .lock_state()
                 .as_ref()
                 .and_then(|s| s.record.test_clock.clone());
             clocks.insert(
@@ -268,6 +268,8 @@ impl Engine {
             );
         }
 
+        // Corrections accepted so far in this batch, per (customer, meter, subject).
+        let mut corrections: HashMap<(String, String, String), Decimal> = HashMap::new();
         let mut items: Vec<IngestItem> = Vec::with_capacity(parsed.len());
         let mut item_index: Vec<(usize, String)> = Vec::with_capacity(parsed.len());
         for (index, mut p) in parsed {
@@ -279,7 +281,7 @@ impl Engine {
                 results[index] = Some(rejected(index, Some(p.id), r));
                 continue;
             };
-            let guard = slot.state.lock().expect("state lock");
+            let guard = slot.lock_state();
             let Some(state) = guard.as_ref() else {
                 continue;
             };
@@ -297,7 +299,11 @@ impl Engine {
                 results[index] = Some(rejected(index, Some(p.id), r));
                 continue;
             }
-            match updates_for(state, &p.event) {
+            let checked = updates_for(state, &p.event).and_then(|updates| {
+                corrections_allowed(caller, state, &updates, &mut corrections)?;
+                Ok(updates)
+            });
+            match checked {
                 Err(r) => results[index] = Some(rejected(index, Some(p.id), r)),
                 Ok(updates) => {
                     items.push(IngestItem {
@@ -327,7 +333,7 @@ impl Engine {
         let mut shared_uses: BTreeMap<&str, Vec<super::shared::SharedUse>> = BTreeMap::new();
         for ((item, outcome), (index, customer)) in items.iter().zip(&outcomes).zip(&item_index) {
             if *outcome == IngestOutcome::Accepted
-                && let Some(state) = slots[customer].state.lock().expect("state lock").as_mut()
+                && let Some(state) = slots[customer].lock_state().as_mut()
             {
                 state.apply(&item.updates, Decimal::ONE);
                 if self.shared.is_some()
@@ -396,6 +402,68 @@ impl Engine {
             }
         }
     }
+}
+
+/// Negative quantities are corrections: only an admin key sends them, only in the current
+/// period, and never taking a total below zero (so no correction can make room beyond what a
+/// limit admitted). `pending` carries the corrections of the batch accepted so far.
+fn corrections_allowed(
+    caller: &Principal,
+    state: &CustomerState,
+    updates: &[AggregateUpdate],
+    pending: &mut HashMap<(String, String, String), Decimal>,
+) -> Result<(), Rejection> {
+    let negatives: Vec<(&AggregateUpdate, Decimal)> = updates
+        .iter()
+        .filter_map(|u| match u.op {
+            AggregateOp::Add(x) if x.is_sign_negative() && !x.is_zero() => Some((u, x)),
+            _ => None,
+        })
+        .collect();
+    if negatives.is_empty() {
+        return Ok(());
+    }
+    if !matches!(caller, Principal::Admin { .. }) {
+        return Err(reject(
+            "negative_quantity",
+            "negative quantities are corrections, which only an admin key may send",
+        ));
+    }
+    let mut staged = Vec::with_capacity(negatives.len());
+    for (update, x) in negatives {
+        if update.period_start != state.period.start {
+            return Err(reject(
+                "correction_outside_period",
+                "a correction applies to the customer's current billing period only",
+            ));
+        }
+        let key = (
+            state.record.id.clone(),
+            update.meter.clone(),
+            update.subject.clone(),
+        );
+        let before = state
+            .period_usage
+            .get(&(update.meter.clone(), update.subject.clone()))
+            .copied()
+            .unwrap_or_default()
+            .saturating_add(pending.get(&key).copied().unwrap_or_default());
+        if before.saturating_add(x).is_sign_negative() {
+            return Err(reject(
+                "correction_below_zero",
+                format!(
+                    "the correction of {x} would take meter `{}` below zero (it is at {before})",
+                    update.meter
+                ),
+            ));
+        }
+        staged.push((key, x));
+    }
+    for (key, x) in staged {
+        let slot = pending.entry(key).or_default();
+        *slot = slot.saturating_add(x);
+    }
+    Ok(())
 }
 
 fn rejected(index: usize, id: Option<String>, r: Rejection) -> IngestResult {

@@ -54,6 +54,24 @@ pub struct CustomerSlot {
     state: Mutex<Option<CustomerState>>,
 }
 
+impl CustomerSlot {
+    /// The state under its lock. If a request panicked while holding it, the state it left may
+    /// be half updated: it is dropped (reloaded from the store on next use) instead of poisoning
+    /// the customer until a restart.
+    pub(crate) fn lock_state(&self) -> std::sync::MutexGuard<'_, Option<CustomerState>> {
+        match self.state.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => {
+                let mut guard = poisoned.into_inner();
+                *guard = None;
+                self.state.clear_poison();
+                tracing::warn!("a request panicked holding a customer's state; it is reloaded");
+                guard
+            }
+        }
+    }
+}
+
 /// The engine: the store, the clock, and everything cached in front of them.
 pub struct Engine {
     store: Arc<dyn Store>,
@@ -69,6 +87,8 @@ pub struct Engine {
     shared: Option<Arc<RedisCounters>>,
     /// This process among the nodes: it ignores its own invalidation messages.
     node_id: String,
+    /// Consuming checks' decisions by `(workspace, customer, event id)`, replayed to retries.
+    replays: DashMap<(String, String, String), Arc<tokio::sync::Mutex<check::Remembered>>>,
 }
 
 impl Engine {
@@ -83,6 +103,7 @@ impl Engine {
             test_clocks: DashMap::new(),
             shared: None,
             node_id: format!("node_{:016x}", rand::random::<u64>()),
+            replays: DashMap::new(),
         }
     }
 
@@ -280,19 +301,19 @@ impl Engine {
     pub async fn slot(&self, workspace: &str, customer: &str) -> ApiResult<Arc<CustomerSlot>> {
         let customers = self.workspace_customers(workspace);
         if let Some(slot) = customers.get(customer)
-            && slot.state.lock().expect("state lock").is_some()
+            && slot.lock_state().is_some()
         {
             return Ok(slot.clone());
         }
         let slot = customers.entry(customer.to_owned()).or_default().clone();
         let loaded = {
             let _gate = slot.gate.lock().await;
-            if slot.state.lock().expect("state lock").is_some() {
+            if slot.lock_state().is_some() {
                 Ok(())
             } else {
                 self.load_state(workspace, customer)
                     .await
-                    .map(|state| *slot.state.lock().expect("state lock") = Some(state))
+                    .map(|state| *slot.lock_state() = Some(state))
             }
         };
         match loaded {
@@ -327,7 +348,7 @@ impl Engine {
         };
         let _gate = slot.gate.lock().await;
         let state = self.load_state(workspace, customer).await?;
-        *slot.state.lock().expect("state lock") = Some(state);
+        *slot.lock_state() = Some(state);
         Ok(())
     }
 
@@ -356,9 +377,7 @@ impl Engine {
             .iter()
             .filter(|e| {
                 e.value()
-                    .state
-                    .lock()
-                    .expect("state lock")
+                    .lock_state()
                     .as_ref()
                     .is_some_and(|s| s.record.test_clock.as_deref() == Some(clock))
             })
@@ -405,7 +424,7 @@ impl Engine {
         let slot = self.slot(workspace, customer).await?;
         // Fast path: loaded, current, on the wall clock (or a cached test clock): one lock.
         {
-            let mut guard = slot.state.lock().expect("state lock");
+            let mut guard = slot.lock_state();
             if let Some(state) = guard.as_mut() {
                 let now = match &state.record.test_clock {
                     None => Some(self.clock.now()),
@@ -420,22 +439,18 @@ impl Engine {
             }
         }
         let test_clock = slot
-            .state
-            .lock()
-            .expect("state lock")
+            .lock_state()
             .as_ref()
             .and_then(|s| s.record.test_clock.clone());
         let now = self.now_for(workspace, test_clock.as_deref()).await?;
         let stale = slot
-            .state
-            .lock()
-            .expect("state lock")
+            .lock_state()
             .as_ref()
             .is_none_or(|s| s.needs_reload(now));
         if stale {
             self.reload_customer(workspace, customer).await?;
         }
-        let mut guard = slot.state.lock().expect("state lock");
+        let mut guard = slot.lock_state();
         let state = guard
             .as_mut()
             .ok_or_else(|| ApiError::not_found("customer", customer))?;

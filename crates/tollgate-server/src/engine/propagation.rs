@@ -123,7 +123,7 @@ impl Engine {
         self.latest_catalog.clear();
         for workspace in self.customers.iter() {
             for slot in workspace.value().iter() {
-                if let Some(state) = slot.value().state.lock().expect("state lock").as_mut() {
+                if let Some(state) = slot.value().lock_state().as_mut() {
                     state.stale = true;
                 }
             }

@@ -84,7 +84,8 @@ impl CustomerState {
             let key = (update.meter.clone(), update.subject.clone());
             match &update.op {
                 AggregateOp::Add(x) if update.period_start == self.period.start => {
-                    *self.period_usage.entry(key).or_default() += *x * sign;
+                    let slot = self.period_usage.entry(key).or_default();
+                    *slot = slot.saturating_add(x.saturating_mul(sign));
                 }
                 AggregateOp::WindowEntry { quantity, at } => {
                     let retention = self.window_retention(&update.meter);
@@ -174,7 +175,9 @@ pub async fn load(
         *slot = match aggregation {
             Some(Aggregation::Max) => (*slot).max(row.value),
             Some(Aggregation::Latest | Aggregation::TimeWeighted) => row.value,
-            _ => *slot + row.value,
+            // Saturating: a value stored before ingest bounded quantities must not make every
+            // later read of the customer fail; such a customer is over any limit instead.
+            _ => slot.saturating_add(row.value),
         };
     }
     let mut windows: HashMap<UsageKey, RollingWindow> = HashMap::new();

@@ -138,7 +138,7 @@ impl Engine {
             *slot = match aggregation {
                 Some(Aggregation::Max) => (*slot).max(row.value),
                 Some(Aggregation::Latest | Aggregation::TimeWeighted) => row.value,
-                _ => *slot + row.value,
+                _ => slot.saturating_add(row.value),
             };
         }
         Ok(totals)

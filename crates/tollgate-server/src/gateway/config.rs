@@ -208,6 +208,9 @@ impl GatewayConfig {
             if route.cost.is_sign_negative() {
                 return fail(i, "`cost` must not be negative");
             }
+            if tollgate_core::quantity::bounded(route.cost).is_err() {
+                return fail(i, "`cost` must be at most 1000000000000");
+            }
             if route.meter.is_none() && route.cost != Decimal::ONE {
                 return fail(i, "`cost` needs a `meter`");
             }

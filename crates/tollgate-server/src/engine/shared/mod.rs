@@ -113,7 +113,12 @@ impl Engine {
         {
             counters.needs_rebuild(prepared.program.reserve.iter().map(|i| i.counter.clone()));
         }
-        written?;
+        let duplicate = written?.first() == Some(&IngestOutcome::Duplicate);
+        let outcome = if duplicate {
+            super::check::counted_once(outcome, req.quantity)
+        } else {
+            outcome
+        };
         Ok(counted(outcome))
     }
 

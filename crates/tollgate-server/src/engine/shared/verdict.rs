@@ -143,11 +143,11 @@ impl Prepared {
                 } else {
                     Reason::SoftLimitExceeded
                 };
-                quota_decision(reason, q, used + consumed, reset_at, now)
+                quota_decision(reason, q, used.saturating_add(consumed), reset_at, now)
             }
             None => {
                 let mut d = Decision::from_reason(Reason::Allowed);
-                d.used = Some(probe_used.unwrap_or(m.cached_used) + consumed);
+                d.used = Some(probe_used.unwrap_or(m.cached_used).saturating_add(consumed));
                 d.reset_at = Some(m.period_end);
                 d
             }
