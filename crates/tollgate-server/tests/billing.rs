@@ -681,32 +681,79 @@ async fn an_invoice_renders_as_a_pdf_with_its_lines_and_totals() {
     assert_eq!(resp.headers()["content-type"], "application/pdf");
     let bytes = resp.bytes().await.unwrap();
     assert!(bytes.starts_with(b"%PDF"));
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("invoice.pdf");
-    std::fs::write(&path, &bytes).unwrap();
-    let out = std::process::Command::new("pdftotext")
-        .args(["-layout"])
-        .arg(&path)
-        .arg("-")
-        .output()
-        .expect("pdftotext runs (install poppler-utils)");
-    assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
-    for needle in [
-        invoice["number"].as_str().unwrap(),
-        "465.00",
-        "30.00",
-        "87.00",
-        "49.00",
-        "299.00",
-        "Amount due",
-        "pdf",
-    ] {
-        assert!(
-            text.contains(needle),
-            "{needle:?} missing from the PDF text:\n{text}"
-        );
+    // Read back with pdf-extract (pure Rust); every check is on whole lines or whole tokens.
+    let text = pdf_extract::extract_text_from_mem(&bytes).expect("pdf-extract reads the invoice");
+    assert_pdf_line(&text, invoice["number"].as_str().unwrap());
+    assert_pdf_line(&text, "pdf"); // the customer, under "Billed to"
+    assert_pdf_line(&text, "Period 2026-11-01 to 2026-11-30");
+    assert_pdf_line(&text, "Description Quantity Unit price Amount (USD)");
+    let lines = invoice["lines"].as_array().unwrap();
+    let mut amounts: Vec<&str> = lines
+        .iter()
+        .map(|l| l["amount"].as_str().unwrap())
+        .collect();
+    amounts.sort_unstable();
+    assert_eq!(
+        amounts,
+        ["299.00", "30.00", "49.00", "87.00"],
+        "{invoice:#}"
+    );
+    for l in lines {
+        let field = |name: &str| match &l[name] {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        };
+        let mut cells = vec![field("quantity").unwrap()];
+        cells.extend(field("unit_price"));
+        cells.push(field("amount").unwrap());
+        assert_pdf_row(&text, l["description"].as_str().unwrap(), &cells);
     }
+    assert_pdf_line(&text, "Total 465.00");
+    assert_pdf_line(&text, "Amount due 465.00");
+}
+
+/// Asserts that one line of the PDF text is exactly `expected`, whitespace aside.
+fn assert_pdf_line(text: &str, expected: &str) {
+    let want: Vec<&str> = expected.split_whitespace().collect();
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == want),
+        "no line {expected:?} in the PDF text:\n{text}"
+    );
+}
+
+/// Asserts that a table row of the PDF text ends with exactly `cells` as whole tokens after
+/// `description` (compared without whitespace, as a wrapped description may sit on the lines
+/// above its cells, with its words joined where it wraps).
+fn assert_pdf_row(text: &str, description: &str, cells: &[String]) {
+    let lines: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let want: String = description.split_whitespace().collect();
+    let found = lines.iter().enumerate().any(|(i, line)| {
+        let Some(before) = line.len().checked_sub(cells.len()) else {
+            return false;
+        };
+        if line[before..] != *cells {
+            return false;
+        }
+        let shown: String = if before == 0 {
+            let start = lines[..i]
+                .iter()
+                .rposition(Vec::is_empty)
+                .map_or(0, |p| p + 1);
+            lines[start..i].iter().flatten().copied().collect()
+        } else {
+            line[..before].concat()
+        };
+        shown == want
+    });
+    assert!(
+        found,
+        "no row {description:?} with cells {cells:?} in the PDF text:\n{text}"
+    );
 }
 
 async fn a_downgrade_waits_for_the_period_end_and_an_upgrade_is_prorated_at_once(backend: Backend) {
