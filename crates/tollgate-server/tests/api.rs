@@ -3,83 +3,81 @@
 
 mod common;
 
-use common::{ADMIN_KEY, TestServer, backends};
+use common::{ADMIN_KEY, Backend, TestServer, backend_tests};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-#[tokio::test]
-async fn a_batch_keeps_its_good_events_and_counts_duplicates_once() {
-    for backend in backends() {
-        let server = TestServer::start(backend).await;
-        let ws = server.workspace("apex.yaml").await;
-        let clock = ws.test_clock("2026-11-10T12:00:00Z").await;
-        ws.customer("acme", "mid", Some(&clock), false).await;
-        let (status, report) = ws
-            .events(json!([
-                {"id": "e1", "customer": "acme", "type": "cloud.cost", "timestamp": "2026-11-10T10:00:00Z", "properties": {"amount_usd": "100.10"}},
-                {"id": "e2", "customer": "acme", "type": "cloud.cost", "timestamp": "2026-11-10T10:00:00Z", "properties": {"amount_usd": "lots"}},
-                {"id": "e3", "customer": "ghost", "type": "cloud.cost", "properties": {"amount_usd": 1}},
-                {"customer": "acme", "type": "cloud.cost", "properties": {"amount_usd": 1}},
-                {"id": "e4", "customer": "acme", "type": "cloud.cost", "timestamp": "yesterday", "properties": {}},
-                {"id": "e5", "customer": "acme", "type": "cloud.cost", "timestamp": "2026-11-11T10:00:00Z", "properties": {"amount_usd": 1}},
-                {"id": "e1", "customer": "acme", "type": "cloud.cost", "timestamp": "2026-11-10T10:00:00Z", "properties": {"amount_usd": "100.10"}},
-                {"id": "e6", "customer": "acme", "type": "cloud.cost", "timestamp": "2026-11-10T11:00:00Z", "properties": {"amount_usd": 0.2}}
-            ]))
-            .await;
-        assert_eq!(status, StatusCode::MULTI_STATUS, "{report}");
-        let codes: Vec<_> = report["results"]
-            .as_array()
+async fn a_batch_keeps_its_good_events_and_counts_duplicates_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("apex.yaml").await;
+    let clock = ws.test_clock("2026-11-10T12:00:00Z").await;
+    ws.customer("acme", "mid", Some(&clock), false).await;
+    let (status, report) = ws
+        .events(json!([
+            {"id": "e1", "customer": "acme", "type": "cloud.cost", "timestamp": "2026-11-10T10:00:00Z", "properties": {"amount_usd": "100.10"}},
+            {"id": "e2", "customer": "acme", "type": "cloud.cost", "timestamp": "2026-11-10T10:00:00Z", "properties": {"amount_usd": "lots"}},
+            {"id": "e3", "customer": "ghost", "type": "cloud.cost", "properties": {"amount_usd": 1}},
+            {"customer": "acme", "type": "cloud.cost", "properties": {"amount_usd": 1}},
+            {"id": "e4", "customer": "acme", "type": "cloud.cost", "timestamp": "yesterday", "properties": {}},
+            {"id": "e5", "customer": "acme", "type": "cloud.cost", "timestamp": "2026-11-11T10:00:00Z", "properties": {"amount_usd": 1}},
+            {"id": "e1", "customer": "acme", "type": "cloud.cost", "timestamp": "2026-11-10T10:00:00Z", "properties": {"amount_usd": "100.10"}},
+            {"id": "e6", "customer": "acme", "type": "cloud.cost", "timestamp": "2026-11-10T11:00:00Z", "properties": {"amount_usd": 0.2}}
+        ]))
+        .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS, "{report}");
+    let codes: Vec<_> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap_or(r["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "accepted",
+            "invalid_property",
+            "unknown_customer",
+            "missing_id",
+            "invalid_timestamp",
+            "timestamp_in_future",
+            "duplicate",
+            "accepted"
+        ]
+    );
+    assert_eq!(report["results"][1]["index"], 1);
+    assert!(
+        report["results"][1]["message"]
+            .as_str()
             .unwrap()
-            .iter()
-            .map(|r| r["code"].as_str().unwrap_or(r["status"].as_str().unwrap()))
-            .collect();
-        assert_eq!(
-            codes,
-            [
-                "accepted",
-                "invalid_property",
-                "unknown_customer",
-                "missing_id",
-                "invalid_timestamp",
-                "timestamp_in_future",
-                "duplicate",
-                "accepted"
-            ]
-        );
-        assert_eq!(report["results"][1]["index"], 1);
-        assert!(
-            report["results"][1]["message"]
-                .as_str()
-                .unwrap()
-                .contains("amount_usd")
-        );
-        assert_eq!(
-            (
-                report["accepted"].as_u64(),
-                report["duplicates"].as_u64(),
-                report["rejected"].as_u64()
-            ),
-            (Some(2), Some(1), Some(5))
-        );
-        // Resending the whole batch changes nothing.
-        let (_, again) = ws
-            .events(json!([{"id": "e1", "customer": "acme", "type": "cloud.cost", "timestamp": "2026-11-10T10:00:00Z", "properties": {"amount_usd": "100.10"}}]))
-            .await;
-        assert_eq!(again["duplicates"], 1);
-        let (_, usage) = ws.call(Method::GET, "/v1/customers/acme/usage", None).await;
-        let spend = usage["meters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["meter"] == "ai_spend")
-            .unwrap();
-        assert_eq!(spend["used"], "100.30");
-    }
+            .contains("amount_usd")
+    );
+    assert_eq!(
+        (
+            report["accepted"].as_u64(),
+            report["duplicates"].as_u64(),
+            report["rejected"].as_u64()
+        ),
+        (Some(2), Some(1), Some(5))
+    );
+    // Resending the whole batch changes nothing.
+    let (_, again) = ws
+        .events(json!([{"id": "e1", "customer": "acme", "type": "cloud.cost", "timestamp": "2026-11-10T10:00:00Z", "properties": {"amount_usd": "100.10"}}]))
+        .await;
+    assert_eq!(again["duplicates"], 1);
+    let (_, usage) = ws.call(Method::GET, "/v1/customers/acme/usage", None).await;
+    let spend = usage["meters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["meter"] == "ai_spend")
+        .unwrap();
+    assert_eq!(spend["used"], "100.30");
 }
+backend_tests!(a_batch_keeps_its_good_events_and_counts_duplicates_once);
 
 #[tokio::test]
 async fn bad_requests_are_problems_with_stable_codes() {
-    let server = TestServer::start(common::Backend::Sqlite).await;
+    let server = TestServer::start(Backend::Sqlite).await;
     let (status, headers, body) = server
         .call_full("nope", Method::GET, "/v1/customers", None)
         .await;
@@ -144,7 +142,7 @@ async fn bad_requests_are_problems_with_stable_codes() {
 
 #[tokio::test]
 async fn an_invalid_catalog_is_refused_with_every_error_and_changes_nothing() {
-    let server = TestServer::start(common::Backend::Sqlite).await;
+    let server = TestServer::start(Backend::Sqlite).await;
     let ws = server.workspace("apex.yaml").await;
     let yaml = "currency: USD\nmeters:\n  runs: { event: run, aggregation: average }\nplans:\n  free:\n    quotas:\n      - { meter: runs, limit: 3, window: 5 hrs }\n      - { meter: nope, limit: 1, period: billing }\n";
     let (status, body) = ws
@@ -171,115 +169,111 @@ async fn an_invalid_catalog_is_refused_with_every_error_and_changes_nothing() {
     assert_eq!(current["version"], 1);
 }
 
-#[tokio::test]
-async fn concurrent_consuming_checks_never_overshoot_a_limit() {
-    for backend in backends() {
-        let server = TestServer::start(backend).await;
-        let ws = server.workspace("qlp.yaml").await;
-        let key = ws.customer("busy", "free", None, false).await;
-        let body = json!({"meter": "generations", "consume": true, "properties": {"tier": "T1", "model": "standard"}});
-        let mut set = tokio::task::JoinSet::new();
-        for _ in 0..40 {
-            let (http, url, key, body) = (
-                server.http.clone(),
-                format!("{}/v1/check", server.base),
-                key.clone(),
-                body.clone(),
-            );
-            set.spawn(async move {
-                let resp = http
-                    .post(url)
-                    .bearer_auth(key)
-                    .json(&body)
-                    .send()
-                    .await
-                    .expect("check");
-                let status = resp.status();
-                (
-                    status,
-                    resp.json::<serde_json::Value>().await.expect("json"),
-                )
-            });
-        }
-        let answers = set.join_all().await;
-        let allowed = answers
-            .iter()
-            .filter(|(s, b)| *s == StatusCode::OK && b["allowed"] == true)
-            .count();
-        assert_eq!(
-            allowed, 10,
-            "exactly the free plan's 10 generations are admitted"
+async fn concurrent_consuming_checks_never_overshoot_a_limit(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("qlp.yaml").await;
+    let key = ws.customer("busy", "free", None, false).await;
+    let body = json!({"meter": "generations", "consume": true, "properties": {"tier": "T1", "model": "standard"}});
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let (http, url, key, body) = (
+            server.http.clone(),
+            format!("{}/v1/check", server.base),
+            key.clone(),
+            body.clone(),
         );
-        let (_, usage) = server
-            .call(&key, Method::GET, "/v1/customers/busy/usage", None)
-            .await;
-        let gens = usage["meters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["meter"] == "generations")
-            .unwrap();
-        assert_eq!(gens["used"], "10");
-    }
-}
-
-#[tokio::test]
-async fn a_new_catalog_version_changes_nothing_until_the_subscription_moves() {
-    for backend in backends() {
-        let server = TestServer::start(backend).await;
-        let ws = server.workspace("qlp.yaml").await;
-        ws.customer("old", "free", None, false).await;
-        let yaml = std::fs::read_to_string(format!(
-            "{}/../../examples/catalogs/qlp.yaml",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        let raised = yaml.replacen("limit: 10,", "limit: 20,", 1);
-        assert_ne!(
-            raised, yaml,
-            "the qlp catalog's free quota is written as `limit: 10,`"
-        );
-        let (status, applied) = ws
-            .call(Method::PUT, "/v1/catalog", Some(json!({"yaml": raised})))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{applied}");
-        assert_eq!(applied["version"], 2);
-        assert!(!applied["changes"].as_array().unwrap().is_empty());
-        ws.customer("new", "free", None, false).await;
-        let generations = |c: &str| json!({"customer": c, "meter": "generations", "quantity": 15});
-        assert_eq!(
-            ws.check(generations("old")).await["allowed"],
-            false,
-            "v1 keeps 10"
-        );
-        assert_eq!(
-            ws.check(generations("new")).await["allowed"],
-            true,
-            "v2 has 20"
-        );
-        let (_, subs) = ws
-            .call(Method::GET, "/v1/customers/old/subscriptions", None)
-            .await;
-        assert_eq!(subs[0]["catalog_version"], 1);
-        let sub_id = subs[0]["id"].as_str().unwrap();
-        let moved = ws
-            .post(
-                &format!("/v1/customers/old/subscriptions/{sub_id}/change"),
-                json!({"plan": "free"}),
+        set.spawn(async move {
+            let resp = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .expect("check");
+            let status = resp.status();
+            (
+                status,
+                resp.json::<serde_json::Value>().await.expect("json"),
             )
-            .await;
-        assert_eq!(moved["catalog_version"], 2);
-        assert_eq!(
-            ws.check(generations("old")).await["allowed"],
-            true,
-            "moved to v2"
-        );
+        });
     }
+    let answers = set.join_all().await;
+    let allowed = answers
+        .iter()
+        .filter(|(s, b)| *s == StatusCode::OK && b["allowed"] == true)
+        .count();
+    assert_eq!(
+        allowed, 10,
+        "exactly the free plan's 10 generations are admitted"
+    );
+    let (_, usage) = server
+        .call(&key, Method::GET, "/v1/customers/busy/usage", None)
+        .await;
+    let gens = usage["meters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["meter"] == "generations")
+        .unwrap();
+    assert_eq!(gens["used"], "10");
 }
+backend_tests!(concurrent_consuming_checks_never_overshoot_a_limit);
+
+async fn a_new_catalog_version_changes_nothing_until_the_subscription_moves(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("qlp.yaml").await;
+    ws.customer("old", "free", None, false).await;
+    let yaml = std::fs::read_to_string(format!(
+        "{}/../../examples/catalogs/qlp.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let raised = yaml.replacen("limit: 10,", "limit: 20,", 1);
+    assert_ne!(
+        raised, yaml,
+        "the qlp catalog's free quota is written as `limit: 10,`"
+    );
+    let (status, applied) = ws
+        .call(Method::PUT, "/v1/catalog", Some(json!({"yaml": raised})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    assert_eq!(applied["version"], 2);
+    assert!(!applied["changes"].as_array().unwrap().is_empty());
+    ws.customer("new", "free", None, false).await;
+    let generations = |c: &str| json!({"customer": c, "meter": "generations", "quantity": 15});
+    assert_eq!(
+        ws.check(generations("old")).await["allowed"],
+        false,
+        "v1 keeps 10"
+    );
+    assert_eq!(
+        ws.check(generations("new")).await["allowed"],
+        true,
+        "v2 has 20"
+    );
+    let (_, subs) = ws
+        .call(Method::GET, "/v1/customers/old/subscriptions", None)
+        .await;
+    assert_eq!(subs[0]["catalog_version"], 1);
+    let sub_id = subs[0]["id"].as_str().unwrap();
+    let moved = ws
+        .post(
+            &format!("/v1/customers/old/subscriptions/{sub_id}/change"),
+            json!({"plan": "free"}),
+        )
+        .await;
+    assert_eq!(moved["catalog_version"], 2);
+    assert_eq!(
+        ws.check(generations("old")).await["allowed"],
+        true,
+        "moved to v2"
+    );
+}
+backend_tests!(a_new_catalog_version_changes_nothing_until_the_subscription_moves);
 
 #[tokio::test]
 async fn plan_changes_cancellations_and_revocations_apply_at_once() {
-    let server = TestServer::start(common::Backend::Sqlite).await;
+    let server = TestServer::start(Backend::Sqlite).await;
     let ws = server.workspace("apex.yaml").await;
     let key = ws.customer("acme", "free", None, false).await;
     let gate = json!({"customer": "acme", "feature": "advanced_optimization"});
@@ -327,7 +321,7 @@ async fn plan_changes_cancellations_and_revocations_apply_at_once() {
 
 #[tokio::test]
 async fn openapi_health_and_metrics_are_served() {
-    let server = TestServer::start(common::Backend::Sqlite).await;
+    let server = TestServer::start(Backend::Sqlite).await;
     let doc: serde_json::Value = reqwest::get(format!("{}/openapi.json", server.base))
         .await
         .unwrap()

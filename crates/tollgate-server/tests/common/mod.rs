@@ -1,6 +1,12 @@
-//! A real server on a real port, per test, on SQLite (always) and PostgreSQL (when
-//! `TOLLGATE_TEST_DATABASE_URL` is set). Each test works in a fresh workspace, so tests can share
-//! one PostgreSQL database.
+//! A real server on a real port, per test, on SQLite or PostgreSQL. Each test works in a fresh
+//! workspace, so tests can share one PostgreSQL database.
+//!
+//! A test meant for both backends is written once as `async fn name(backend: Backend)` and
+//! declared with [`backend_tests!`], which makes two tests of it: `name::sqlite`, which always
+//! runs, and `name::postgres`, which the runner lists as *ignored* unless
+//! `TOLLGATE_TEST_DATABASE_URL` was set when the tests were built (`build.rs` turns it into
+//! `cfg(tollgate_pg)`). When it is set, the PostgreSQL test runs and fails loudly if the database
+//! cannot be reached: it never passes by doing nothing.
 
 #![allow(dead_code)]
 
@@ -19,7 +25,65 @@ pub enum Backend {
     Postgres,
 }
 
-/// The backends to run on: SQLite always, PostgreSQL when its URL is set.
+/// Declares, for each `async fn name(backend: Backend)` of the test file, the tests
+/// `name::sqlite` and `name::postgres`; the PostgreSQL one is ignored (with the reason shown by
+/// the runner) unless the crate was built with `TOLLGATE_TEST_DATABASE_URL` set.
+///
+/// ```ignore
+/// async fn limits_hold(backend: Backend) { /* ... */ }
+/// backend_tests!(limits_hold);
+///
+/// // or, with the body inside:
+/// backend_tests! {
+///     async fn limits_hold(backend: Backend) { /* ... */ }
+/// }
+/// ```
+#[allow(unused_macros)] // not every test file has tests on both backends
+macro_rules! backend_tests {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name($crate::common::Backend::Sqlite).await;
+                }
+
+                #[tokio::test]
+                #[cfg_attr(
+                    not(tollgate_pg),
+                    ignore = "set TOLLGATE_TEST_DATABASE_URL to run on PostgreSQL"
+                )]
+                async fn postgres() {
+                    super::$name($crate::common::Backend::Postgres).await;
+                }
+            }
+        )+
+    };
+    ($($(#[$meta:meta])* async fn $name:ident($backend:ident: Backend) $body:block)+) => {
+        $(
+            $(#[$meta])*
+            async fn $name($backend: $crate::common::Backend) $body
+            $crate::common::backend_tests!($name);
+        )+
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use backend_tests;
+
+/// The PostgreSQL URL of the tests; panics when it is unset, since a PostgreSQL test must not
+/// pass without PostgreSQL.
+pub fn database_url() -> String {
+    std::env::var("TOLLGATE_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .expect(
+            "TOLLGATE_TEST_DATABASE_URL is unset: this PostgreSQL test was built with it set; \
+             set it again (or rebuild without it to see this test ignored)",
+        )
+}
+
+/// The backends of [`each_backend`]: SQLite always, PostgreSQL when its URL is set.
+/// Prefer [`backend_tests!`], which shows an absent PostgreSQL as ignored tests.
 pub fn backends() -> Vec<Backend> {
     let mut b = vec![Backend::Sqlite];
     if std::env::var("TOLLGATE_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
@@ -29,6 +93,9 @@ pub fn backends() -> Vec<Backend> {
 }
 
 /// Runs a test once per backend of [`backends`].
+///
+/// Prefer [`backend_tests!`]: inside one test, a PostgreSQL run that did not happen (URL unset)
+/// is invisible in the runner's count, while `backend_tests!` shows it as ignored.
 pub async fn each_backend<F, Fut>(test: F)
 where
     F: Fn(Backend) -> Fut,
@@ -56,7 +123,7 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = match backend {
             Backend::Sqlite => None,
-            Backend::Postgres => Some(std::env::var("TOLLGATE_TEST_DATABASE_URL").expect("set")),
+            Backend::Postgres => Some(database_url()),
         };
         let config = ServerConfig {
             database_url,
@@ -65,7 +132,7 @@ impl TestServer {
         };
         let server = tollgate_server::start_with_clock(config, Arc::new(SystemClock))
             .await
-            .expect("server starts");
+            .unwrap_or_else(|e| panic!("server starts on {backend:?} (is the database up?): {e}"));
         let base = format!("http://{}", server.addr);
         TestServer {
             server: Some(server),
