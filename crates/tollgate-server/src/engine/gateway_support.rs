@@ -12,8 +12,11 @@
 //! reloaded from the store meanwhile (plan change, suspension, period roll-over), which would
 //! drop anything reserved in the counters themselves.
 //!
-//! Reservations are seen by gateway requests only: a consuming `POST /v1/check` on the same
-//! meter does not see the gateway's in-flight units (their sum can overshoot by those units).
+//! With shared counters (Redis), the cost is also reserved there at admission, in the same
+//! atomic script a consuming check uses, so requests in flight on every node and consuming
+//! `POST /v1/check` calls see each other: several nodes together never admit more than a hard
+//! quota. Recording the request keeps that reservation (and adds only what it did not cover);
+//! dropping it gives the units back.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,7 +28,7 @@ use tollgate_core::catalog::{Enforcement, Limit, Quota, QuotaReset, Scope};
 use tollgate_core::check::{Decision, Reason, quotas_for, upgrade_for_quota};
 use tollgate_core::event::Event;
 use tollgate_core::limits::seconds_until;
-use tollgate_store::{AggregateOp, EventRecord, IngestItem, IngestOutcome};
+use tollgate_store::{EventRecord, IngestItem, IngestOutcome};
 
 use super::Engine;
 use super::ingest::updates_for;
@@ -97,6 +100,8 @@ pub struct Reservation {
     keys: Vec<UsageKey>,
     inflight: Arc<InFlight>,
     settled: bool,
+    /// The units reserved in the shared counters, with shared counters configured.
+    shared: Option<super::shared::SharedHold>,
 }
 
 impl Reservation {
@@ -177,13 +182,35 @@ impl Engine {
                 Ok(now)
             })
             .await?;
-        Ok(admitted.map(|at| Reservation {
-            req,
-            at,
-            keys,
-            inflight: inflight.clone(),
-            settled: false,
-        }))
+        let mut reservation = match admitted {
+            Ok(at) => Reservation {
+                req,
+                at,
+                keys,
+                inflight: inflight.clone(),
+                settled: false,
+                shared: None,
+            },
+            Err(denied) => return Ok(Err(denied)),
+        };
+        if let Some(counters) = &self.shared {
+            let check = super::CheckRequest {
+                workspace: reservation.req.workspace.clone(),
+                customer: reservation.req.customer.clone(),
+                target: super::CheckTarget::Meter(reservation.req.meter.clone()),
+                quantity: reservation.req.quantity,
+                subject: reservation.req.subject.clone(),
+                consume: true,
+                event_id: Some(reservation.req.event_id.clone()),
+                properties: reservation.req.properties.clone(),
+            };
+            // Dropping `reservation` on a denial gives back the local in-flight units.
+            match self.reserve_shared(counters, check).await? {
+                Ok(hold) => reservation.shared = hold,
+                Err(denied) => return Ok(Err(denied)),
+            }
+        }
+        Ok(Ok(reservation))
     }
 }
 
@@ -289,11 +316,16 @@ fn usage_item(
     for (k, v) in &meter.filter {
         properties.entry(k.clone()).or_insert_with(|| v.clone());
     }
-    if let Some(p) = &meter.property {
-        properties.insert(
-            p.clone(),
-            serde_json::Value::String(req.quantity.to_string()),
-        );
+    // A request that costs N units of a count meter counts N: said in the event itself, so a
+    // recompute from raw events gives the same aggregate.
+    let quantity_property = match meter.aggregation {
+        tollgate_core::catalog::Aggregation::Count => {
+            Some(tollgate_core::meter::COUNT_PROPERTY.to_owned())
+        }
+        _ => meter.property.clone(),
+    };
+    if let Some(p) = quantity_property {
+        properties.insert(p, serde_json::Value::String(req.quantity.to_string()));
     }
     let event = Event {
         event_type: meter.event.clone(),
@@ -301,16 +333,8 @@ fn usage_item(
         subject: req.subject.clone(),
         properties,
     };
-    let mut updates = updates_for(state, &event)
+    let updates = updates_for(state, &event)
         .map_err(|r| ApiError::bad_request("invalid_usage", r.message()))?;
-    // A count meter counts events; a request that costs N units counts N.
-    for u in updates.iter_mut().filter(|u| u.meter == req.meter) {
-        match &mut u.op {
-            AggregateOp::Add(x) => *x = req.quantity,
-            AggregateOp::WindowEntry { quantity, .. } => *quantity = req.quantity,
-            _ => {}
-        }
-    }
     Ok(IngestItem {
         event: EventRecord {
             workspace: req.workspace.clone(),
@@ -428,6 +452,7 @@ impl Engine {
         let items: Vec<IngestItem> = pending.iter().map(|(_, i)| i.clone()).collect();
         let written = self.store.ingest(workspace, &items).await;
         let mut accepted_items = Vec::new();
+        let mut holds = Vec::new();
         for (i, (mut r, item)) in pending.into_iter().enumerate() {
             let accepted = matches!(&written, Ok(o) if o.get(i) == Some(&IngestOutcome::Accepted));
             let slot = &slots[&r.req.customer];
@@ -438,11 +463,18 @@ impl Engine {
             r.inflight
                 .remove(&r.customer_key(), &r.keys, r.req.quantity);
             r.settled = true;
-            if accepted {
-                accepted_items.push((r.req.customer.clone(), item));
+            match (accepted, r.shared.take()) {
+                // Reserved in the shared counters at admission: only the rest is added.
+                (true, Some(hold)) => holds.push((r.req.customer.clone(), hold)),
+                (true, None) => accepted_items.push((r.req.customer.clone(), item)),
+                // Not written (duplicate or failure): dropping the hold gives its units back.
+                (false, hold) => drop(hold),
             }
         }
         drop(gates);
+        for (customer, hold) in holds {
+            hold.commit(self, workspace, &customer).await?;
+        }
         for (customer, item) in &accepted_items {
             self.apply_to_shared(workspace, customer, item).await?;
         }

@@ -249,6 +249,111 @@ impl Engine {
     }
 }
 
+/// A gateway request's cost held in the shared counters from admission until its upstream
+/// answers: recorded, its event is written and only the uses the script did not reserve are
+/// added; dropped unrecorded (upstream failed), the reserved units are given back.
+pub struct SharedHold {
+    counters: Arc<RedisCounters>,
+    now: Timestamp,
+    reserve: Vec<Increment>,
+    later: Vec<SharedUse>,
+    settled: bool,
+}
+
+impl SharedHold {
+    /// Adds what the admission did not reserve, after the event was committed.
+    pub(in crate::engine) async fn commit(
+        mut self,
+        engine: &Engine,
+        workspace: &str,
+        customer: &str,
+    ) -> ApiResult<()> {
+        self.settled = true;
+        let later = std::mem::take(&mut self.later);
+        engine
+            .add_committed(&self.counters, workspace, customer, self.now, later)
+            .await
+    }
+}
+
+impl Drop for SharedHold {
+    fn drop(&mut self) {
+        if self.settled || self.reserve.is_empty() {
+            return;
+        }
+        let counters = self.counters.clone();
+        let reserve = std::mem::take(&mut self.reserve);
+        let now = self.now.as_second();
+        let give_back = async move {
+            if counters.give_back(now, &reserve).await.is_err() {
+                counters.needs_rebuild(reserve.iter().map(|i| i.counter.clone()));
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(give_back);
+            }
+            Err(_) => tracing::warn!("a gateway reservation could not be given back: no runtime"),
+        }
+    }
+}
+
+impl Engine {
+    /// Reserves a gateway request's cost in the shared counters at admission, so that requests
+    /// in flight on every node and consuming checks see each other (no rate limit is counted:
+    /// the gateway's check did). `Ok(Err(decision))` when a hard quota has no room across the
+    /// nodes; `Ok(Ok(None))` when nothing needed reserving or Redis failed open.
+    pub(in crate::engine) async fn reserve_shared(
+        &self,
+        counters: &Arc<RedisCounters>,
+        req: CheckRequest,
+    ) -> ApiResult<Result<Option<SharedHold>, Box<tollgate_core::check::Decision>>> {
+        let prefix = keys::customer_prefix(&req.workspace, &req.customer);
+        let prepared = self
+            .with_state(&req.workspace, &req.customer, |state, now| {
+                prepare(state, now, &req, &prefix)
+            })
+            .await??;
+        let mut prepared = match prepared {
+            Preparation::Shared(p) => p,
+            Preparation::Answer(outcome) if outcome.decision.allowed => return Ok(Ok(None)),
+            Preparation::Answer(outcome) => return Ok(Err(Box::new(outcome.decision))),
+        };
+        prepared.program.rates.clear();
+        prepared.rates.clear();
+        let reply = if prepared.needs_redis() {
+            match self.run_check(counters, &req, &prepared).await? {
+                Ok(reply) => reply,
+                Err(_) => {
+                    return match counters.mode() {
+                        FailureMode::FailOpen => Ok(Ok(None)),
+                        FailureMode::FailClosed => Err(unavailable()),
+                    };
+                }
+            }
+        } else {
+            prepared.decide_locally()
+        };
+        let (outcome, reserved) = prepared.outcome(&reply, &req);
+        if !outcome.decision.allowed {
+            return Ok(Err(Box::new(outcome.decision)));
+        }
+        let Target::Meter(m) = &mut prepared.target else {
+            return Ok(Ok(None));
+        };
+        if !reserved {
+            return Ok(Ok(None));
+        }
+        Ok(Ok(Some(SharedHold {
+            counters: counters.clone(),
+            now: prepared.now,
+            reserve: std::mem::take(&mut prepared.program.reserve),
+            later: std::mem::take(&mut m.later),
+            settled: false,
+        })))
+    }
+}
+
 fn counted(outcome: CheckOutcome) -> CheckOutcome {
     metrics::counter!("tollgate_checks_total", "allowed" => outcome.decision.allowed.to_string())
         .increment(1);
