@@ -1,6 +1,6 @@
-//! Encoding shared by both backends: timestamps as unix microseconds, decimals as text, JSON as
-//! text, and the decoding of rows into records. Both schemas name their columns alike (the
-//! PostgreSQL queries cast NUMERIC and JSONB to text), so each record is decoded in one place
+//! Encoding shared by both backends: timestamps as unix microseconds, decimals as text, JSON read
+//! as text, and the decoding of rows into records. Both schemas name their columns alike (the
+//! shared statements cast NUMERIC and JSONB to text), so each record is decoded in one place
 //! and the backends cannot drift apart in how they read data.
 
 use jiff::Timestamp;
@@ -20,10 +20,6 @@ use crate::{
 /// microseconds at most).
 pub(crate) fn micros(t: Timestamp) -> i64 {
     t.as_microsecond()
-}
-
-pub(crate) fn opt_micros(t: Option<Timestamp>) -> Option<i64> {
-    t.map(micros)
 }
 
 pub(crate) fn timestamp(us: i64) -> StoreResult<Timestamp> {
@@ -50,7 +46,8 @@ pub(crate) fn json_text(v: &serde_json::Value) -> String {
 }
 
 /// Typed column access over either backend's rows, so that records decode in one place.
-pub(crate) trait Columns {
+/// (`pub` only to be named by `backend::Conn`; the module is private.)
+pub trait Columns {
     fn text(&self, col: &str) -> StoreResult<String>;
     fn opt_text(&self, col: &str) -> StoreResult<Option<String>>;
     fn int(&self, col: &str) -> StoreResult<i64>;

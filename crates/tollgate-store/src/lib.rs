@@ -11,12 +11,15 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+mod backend;
 mod batch;
 pub mod billing;
 mod codec;
 mod migrations;
 mod postgres;
+mod sql;
 mod sqlite;
+mod store;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -32,6 +35,10 @@ pub enum StoreError {
     /// status, a refund beyond the invoice total).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The input cannot be stored as it is (e.g. a sum of amounts beyond 64 bits); `code` is
+    /// stable, for the API's error code.
+    #[error("{code}: {detail}")]
+    Invalid { code: &'static str, detail: String },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]
