@@ -358,12 +358,15 @@ async fn balance_in<C: Conn>(tx: &mut C, workspace: &str, customer: &str) -> Sto
     stored_sum(&row, "credit balance")
 }
 
-/// One invoice of [`BillingStore::insert_invoices`] inside its transaction; `None` when a
-/// concurrent insert took its number or key first (the caller rolls back and retries).
+/// One invoice of [`BillingStore::insert_invoices`] inside its transaction. `None` when a
+/// unique key refused it and `may_retry`: a concurrent insert may have taken its key first,
+/// and the caller rolls back and retries. On the retry such an invoice is found by its key, so a
+/// unique key that refuses it again is a real clash (`AlreadyExists`).
 async fn insert_one<C: Conn>(
     tx: &mut C,
     inv: &InvoiceRecord,
     effects: &InvoiceEffects,
+    may_retry: bool,
 ) -> StoreResult<Option<InvoiceInsert>> {
     let key = args![&inv.workspace, &inv.dedupe_key];
     if let Some(row) = tx.fetch_optional(sql::INVOICE_BY_KEY, key).await? {
@@ -390,7 +393,9 @@ async fn insert_one<C: Conn>(
         inv.voided_at,
     ];
     match tx.execute(sql::INSERT_INVOICE, values).await {
-        Err(sqlx::Error::Database(db)) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+        Err(sqlx::Error::Database(db))
+            if may_retry && db.kind() == sqlx::error::ErrorKind::UniqueViolation =>
+        {
             return Ok(None);
         }
         inserted => {
@@ -510,11 +515,11 @@ impl<B: Backend> BillingStore for B {
         // A concurrent run that inserted one of these first makes the insert fail on a unique
         // key: roll back everything (the numbers too) and go again once, when it is found by
         // its key.
-        for _attempt in 0..2 {
+        for may_retry in [true, false] {
             let mut tx = self.write(workspace).await?;
             let mut outcomes = Vec::with_capacity(invoices.len());
             for (inv, effects) in invoices {
-                match insert_one(&mut tx, inv, effects).await? {
+                match insert_one(&mut tx, inv, effects, may_retry).await? {
                     Some(outcome) => outcomes.push(outcome),
                     None => break,
                 }
