@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Conn, args};
-use crate::codec::{Columns, insert_error};
+use crate::codec::{self, Columns, insert_error};
 use crate::{StoreError, StoreResult, sql};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -251,87 +251,6 @@ pub trait BillingStore: Send + Sync {
     async fn credit_balance(&self, workspace: &str, customer: &str) -> StoreResult<i64>;
 }
 
-/// Row decoders shared by both backends.
-pub(crate) mod decode {
-    use super::*;
-
-    pub fn invoice(r: &impl Columns) -> StoreResult<InvoiceRecord> {
-        let status = r.text("status")?;
-        Ok(InvoiceRecord {
-            workspace: r.text("workspace")?,
-            id: r.text("id")?,
-            number: r.int("number")?,
-            customer: r.text("customer")?,
-            subscription: r.opt_text("subscription")?,
-            dedupe_key: r.text("dedupe_key")?,
-            status: InvoiceStatus::parse(&status).ok_or_else(|| {
-                crate::StoreError::Corrupt(format!("unknown invoice status {status:?}"))
-            })?,
-            currency: r.text("currency")?,
-            period_start: r.opt_time("period_start")?,
-            period_end: r.opt_time("period_end")?,
-            total_minor: r.int("total_minor")?,
-            credit_applied_minor: r.int("credit_applied_minor")?,
-            amount_due_minor: r.int("amount_due_minor")?,
-            document: crate::codec::json(&r.text("document")?)?,
-            created_at: r.time("created_at")?,
-            paid_at: r.opt_time("paid_at")?,
-            voided_at: r.opt_time("voided_at")?,
-        })
-    }
-
-    pub fn credit_note(r: &impl Columns) -> StoreResult<CreditNoteRecord> {
-        Ok(CreditNoteRecord {
-            workspace: r.text("workspace")?,
-            id: r.text("id")?,
-            number: r.int("number")?,
-            invoice: r.text("invoice")?,
-            customer: r.text("customer")?,
-            amount_minor: r.int("amount_minor")?,
-            currency: r.text("currency")?,
-            reason: r.opt_text("reason")?,
-            created_at: r.time("created_at")?,
-        })
-    }
-
-    pub fn pending_charge(r: &impl Columns) -> StoreResult<PendingChargeRecord> {
-        Ok(PendingChargeRecord {
-            workspace: r.text("workspace")?,
-            id: r.text("id")?,
-            customer: r.text("customer")?,
-            subscription: r.opt_text("subscription")?,
-            charge: crate::codec::json(&r.text("charge")?)?,
-            created_at: r.time("created_at")?,
-            invoice: r.opt_text("invoice")?,
-        })
-    }
-
-    pub fn scheduled_change(r: &impl Columns) -> StoreResult<ScheduledChangeRecord> {
-        Ok(ScheduledChangeRecord {
-            workspace: r.text("workspace")?,
-            id: r.text("id")?,
-            subscription: r.text("subscription")?,
-            customer: r.text("customer")?,
-            plan: r.text("plan")?,
-            addons: crate::codec::json(&r.text("addons")?)?,
-            effective_at: r.time("effective_at")?,
-            created_at: r.time("created_at")?,
-            applied_at: r.opt_time("applied_at")?,
-        })
-    }
-
-    pub fn redemption(r: &impl Columns) -> StoreResult<CouponRedemptionRecord> {
-        Ok(CouponRedemptionRecord {
-            workspace: r.text("workspace")?,
-            id: r.text("id")?,
-            customer: r.text("customer")?,
-            coupon: r.text("coupon")?,
-            applied: r.int("applied")?,
-            created_at: r.time("created_at")?,
-        })
-    }
-}
-
 /// A sum of `i64` amounts as the database returned it (text, see `sql::CREDIT_BALANCE`), or
 /// `Invalid` when it does not fit an `i64`.
 fn stored_sum(row: &impl Columns, what: &str) -> StoreResult<i64> {
@@ -370,7 +289,7 @@ async fn insert_one<C: Conn>(
 ) -> StoreResult<Option<InvoiceInsert>> {
     let key = args![&inv.workspace, &inv.dedupe_key];
     if let Some(row) = tx.fetch_optional(sql::INVOICE_BY_KEY, key).await? {
-        return Ok(Some(InvoiceInsert::Exists(decode::invoice(&row)?)));
+        return Ok(Some(InvoiceInsert::Exists(codec::invoice(&row)?)));
     }
     let number = next_number(tx, &inv.workspace, "invoice").await?;
     let values = args![
@@ -481,7 +400,7 @@ impl<B: Backend> BillingStore for B {
             .fetch_optional(sql::SCHEDULED, args![workspace, subscription])
             .await?;
         tx.commit().await?;
-        row.as_ref().map(decode::scheduled_change).transpose()
+        row.as_ref().map(codec::scheduled_change).transpose()
     }
 
     async fn mark_change_applied(
@@ -540,7 +459,7 @@ impl<B: Backend> BillingStore for B {
             .fetch_optional(sql::INVOICE_BY_ID, args![workspace, id])
             .await?;
         tx.commit().await?;
-        row.as_ref().map(decode::invoice).transpose()
+        row.as_ref().map(codec::invoice).transpose()
     }
 
     async fn list_invoices(
@@ -553,7 +472,7 @@ impl<B: Backend> BillingStore for B {
             .fetch_all(sql::INVOICES_OF_CUSTOMER, args![workspace, customer])
             .await?;
         tx.commit().await?;
-        rows.iter().map(decode::invoice).collect()
+        rows.iter().map(codec::invoice).collect()
     }
 
     async fn invoice_keys(&self, workspace: &str, subscription: &str) -> StoreResult<Vec<String>> {
@@ -587,7 +506,7 @@ impl<B: Backend> BillingStore for B {
                 },
             });
         };
-        let record = decode::invoice(&row)?;
+        let record = codec::invoice(&row)?;
         tx.commit().await?;
         Ok(record)
     }
@@ -674,7 +593,7 @@ impl<B: Backend> BillingStore for B {
             .fetch_all(sql::CREDIT_NOTES, args![workspace, invoice])
             .await?;
         tx.commit().await?;
-        rows.iter().map(decode::credit_note).collect()
+        rows.iter().map(codec::credit_note).collect()
     }
 
     async fn add_pending_charge(&self, c: &PendingChargeRecord) -> StoreResult<()> {
@@ -704,7 +623,7 @@ impl<B: Backend> BillingStore for B {
             .fetch_all(sql::PENDING_CHARGES, args![workspace, customer])
             .await?;
         tx.commit().await?;
-        rows.iter().map(decode::pending_charge).collect()
+        rows.iter().map(codec::pending_charge).collect()
     }
 
     async fn add_coupon_redemption(&self, r: &CouponRedemptionRecord) -> StoreResult<()> {
@@ -733,7 +652,7 @@ impl<B: Backend> BillingStore for B {
             .fetch_all(sql::REDEMPTIONS, args![workspace, customer])
             .await?;
         tx.commit().await?;
-        rows.iter().map(decode::redemption).collect()
+        rows.iter().map(codec::redemption).collect()
     }
 
     async fn add_credit_entry(&self, e: &CreditEntryRecord) -> StoreResult<()> {

@@ -10,6 +10,10 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use std::str::FromStr;
 
+use crate::billing::{
+    CouponRedemptionRecord, CreditNoteRecord, InvoiceRecord, InvoiceStatus, PendingChargeRecord,
+    ScheduledChangeRecord,
+};
 use crate::{
     AdminKeyRecord, AggregateRow, ApiKeyRecord, CatalogVersionRecord, CustomerRecord, EventRecord,
     LevelPoint, StoreError, StoreResult, SubscriptionRecord, SubscriptionStatus, TestClockRecord,
@@ -214,6 +218,81 @@ pub(crate) fn level_point(r: &impl Columns) -> StoreResult<LevelPoint> {
         group_key: r.text("group_key")?,
         at: r.time("at")?,
         value: r.dec("value")?,
+    })
+}
+
+pub(crate) fn invoice(r: &impl Columns) -> StoreResult<InvoiceRecord> {
+    let status = r.text("status")?;
+    Ok(InvoiceRecord {
+        workspace: r.text("workspace")?,
+        id: r.text("id")?,
+        number: r.int("number")?,
+        customer: r.text("customer")?,
+        subscription: r.opt_text("subscription")?,
+        dedupe_key: r.text("dedupe_key")?,
+        status: InvoiceStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown invoice status {status:?}")))?,
+        currency: r.text("currency")?,
+        period_start: r.opt_time("period_start")?,
+        period_end: r.opt_time("period_end")?,
+        total_minor: r.int("total_minor")?,
+        credit_applied_minor: r.int("credit_applied_minor")?,
+        amount_due_minor: r.int("amount_due_minor")?,
+        document: r.json("document")?,
+        created_at: r.time("created_at")?,
+        paid_at: r.opt_time("paid_at")?,
+        voided_at: r.opt_time("voided_at")?,
+    })
+}
+
+pub(crate) fn credit_note(r: &impl Columns) -> StoreResult<CreditNoteRecord> {
+    Ok(CreditNoteRecord {
+        workspace: r.text("workspace")?,
+        id: r.text("id")?,
+        number: r.int("number")?,
+        invoice: r.text("invoice")?,
+        customer: r.text("customer")?,
+        amount_minor: r.int("amount_minor")?,
+        currency: r.text("currency")?,
+        reason: r.opt_text("reason")?,
+        created_at: r.time("created_at")?,
+    })
+}
+
+pub(crate) fn pending_charge(r: &impl Columns) -> StoreResult<PendingChargeRecord> {
+    Ok(PendingChargeRecord {
+        workspace: r.text("workspace")?,
+        id: r.text("id")?,
+        customer: r.text("customer")?,
+        subscription: r.opt_text("subscription")?,
+        charge: r.json("charge")?,
+        created_at: r.time("created_at")?,
+        invoice: r.opt_text("invoice")?,
+    })
+}
+
+pub(crate) fn scheduled_change(r: &impl Columns) -> StoreResult<ScheduledChangeRecord> {
+    Ok(ScheduledChangeRecord {
+        workspace: r.text("workspace")?,
+        id: r.text("id")?,
+        subscription: r.text("subscription")?,
+        customer: r.text("customer")?,
+        plan: r.text("plan")?,
+        addons: r.json("addons")?,
+        effective_at: r.time("effective_at")?,
+        created_at: r.time("created_at")?,
+        applied_at: r.opt_time("applied_at")?,
+    })
+}
+
+pub(crate) fn redemption(r: &impl Columns) -> StoreResult<CouponRedemptionRecord> {
+    Ok(CouponRedemptionRecord {
+        workspace: r.text("workspace")?,
+        id: r.text("id")?,
+        customer: r.text("customer")?,
+        coupon: r.text("coupon")?,
+        applied: r.int("applied")?,
+        created_at: r.time("created_at")?,
     })
 }
 

@@ -4,7 +4,9 @@
 //! The store knows rows, not rules: which period an event falls in and what it adds to which
 //! meter is decided by the caller with `tollgate-core` and handed in as [`AggregateUpdate`]s, so
 //! both backends stay thin and the conformance suite in `tests/` can hold them to the same
-//! behaviour.
+//! behaviour. Every method is written once (`store.rs`, `billing.rs`) over statements written
+//! once (`sql.rs`); a backend (`backend.rs`) supplies only how a session opens and its bulk
+//! ingest, so the backends cannot drift apart method by method.
 
 use async_trait::async_trait;
 use jiff::Timestamp;

@@ -104,6 +104,10 @@ pub(crate) async fn postgres_store() -> PostgresStore {
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
+            #[tokio::test]
+            async fn backend_names_itself() {
+                assert_eq!(super::sqlite_harness().await.store.backend(), "sqlite");
+            }
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
@@ -112,6 +116,14 @@ macro_rules! conformance {
             )*
         }
         mod postgres {
+            #[tokio::test]
+            #[cfg_attr(
+                not(tollgate_pg),
+                ignore = "set TOLLGATE_TEST_DATABASE_URL to run on PostgreSQL"
+            )]
+            async fn backend_names_itself() {
+                assert_eq!(super::postgres_harness().await.store.backend(), "postgres");
+            }
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 #[cfg_attr(
