@@ -224,3 +224,42 @@ where
         }
     }
 }
+
+/// One statement in a session of its own (`session`: a [`Backend`] method's future), committed,
+/// and the row it returned decoded. The shape of most store methods.
+pub(crate) async fn run_optional<C: Conn, T>(
+    session: impl Future<Output = StoreResult<C>>,
+    sql: &'static str,
+    args: &[Arg<'_>],
+    decode: impl Fn(&C::Row) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    let mut tx = session.await?;
+    let row = tx.fetch_optional(sql, args).await?;
+    tx.commit().await?;
+    row.as_ref().map(decode).transpose()
+}
+
+/// [`run_optional`] for every row the statement returns.
+pub(crate) async fn run_all<C: Conn, T>(
+    session: impl Future<Output = StoreResult<C>>,
+    sql: &'static str,
+    args: &[Arg<'_>],
+    decode: impl Fn(&C::Row) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut tx = session.await?;
+    let rows = tx.fetch_all(sql, args).await?;
+    tx.commit().await?;
+    rows.iter().map(decode).collect()
+}
+
+/// [`run_optional`] for a statement that returns no rows: how many it changed.
+pub(crate) async fn run_execute<C: Conn>(
+    session: impl Future<Output = StoreResult<C>>,
+    sql: &'static str,
+    args: &[Arg<'_>],
+) -> StoreResult<u64> {
+    let mut tx = session.await?;
+    let rows = tx.execute(sql, args).await?;
+    tx.commit().await?;
+    Ok(rows)
+}

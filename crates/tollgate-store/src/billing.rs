@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Backend, Conn, args};
+use crate::backend::{Backend, Conn, args, run_all, run_execute, run_optional};
 use crate::codec::{self, Columns, insert_error};
 use crate::{StoreError, StoreResult, sql};
 
@@ -395,12 +395,14 @@ impl<B: Backend> BillingStore for B {
         workspace: &str,
         subscription: &str,
     ) -> StoreResult<Option<ScheduledChangeRecord>> {
-        let mut tx = self.read(workspace).await?;
-        let row = tx
-            .fetch_optional(sql::SCHEDULED, args![workspace, subscription])
-            .await?;
-        tx.commit().await?;
-        row.as_ref().map(codec::scheduled_change).transpose()
+        let values = args![workspace, subscription];
+        run_optional(
+            self.read(workspace),
+            sql::SCHEDULED,
+            values,
+            codec::scheduled_change,
+        )
+        .await
     }
 
     async fn mark_change_applied(
@@ -409,10 +411,13 @@ impl<B: Backend> BillingStore for B {
         id: &str,
         at: Timestamp,
     ) -> StoreResult<()> {
-        let mut tx = self.write(workspace).await?;
-        tx.execute(sql::MARK_APPLIED, args![at, workspace, id])
-            .await?;
-        Ok(tx.commit().await?)
+        run_execute(
+            self.write(workspace),
+            sql::MARK_APPLIED,
+            args![at, workspace, id],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn insert_invoice(
@@ -454,12 +459,14 @@ impl<B: Backend> BillingStore for B {
     }
 
     async fn get_invoice(&self, workspace: &str, id: &str) -> StoreResult<Option<InvoiceRecord>> {
-        let mut tx = self.read(workspace).await?;
-        let row = tx
-            .fetch_optional(sql::INVOICE_BY_ID, args![workspace, id])
-            .await?;
-        tx.commit().await?;
-        row.as_ref().map(codec::invoice).transpose()
+        let values = args![workspace, id];
+        run_optional(
+            self.read(workspace),
+            sql::INVOICE_BY_ID,
+            values,
+            codec::invoice,
+        )
+        .await
     }
 
     async fn list_invoices(
@@ -467,21 +474,20 @@ impl<B: Backend> BillingStore for B {
         workspace: &str,
         customer: &str,
     ) -> StoreResult<Vec<InvoiceRecord>> {
-        let mut tx = self.read(workspace).await?;
-        let rows = tx
-            .fetch_all(sql::INVOICES_OF_CUSTOMER, args![workspace, customer])
-            .await?;
-        tx.commit().await?;
-        rows.iter().map(codec::invoice).collect()
+        let values = args![workspace, customer];
+        run_all(
+            self.read(workspace),
+            sql::INVOICES_OF_CUSTOMER,
+            values,
+            codec::invoice,
+        )
+        .await
     }
 
     async fn invoice_keys(&self, workspace: &str, subscription: &str) -> StoreResult<Vec<String>> {
-        let mut tx = self.read(workspace).await?;
-        let rows = tx
-            .fetch_all(sql::INVOICE_KEYS, args![workspace, subscription])
-            .await?;
-        tx.commit().await?;
-        rows.iter().map(|r| r.text("dedupe_key")).collect()
+        let values = args![workspace, subscription];
+        let key = |r: &<B::Conn as Conn>::Row| r.text("dedupe_key");
+        run_all(self.read(workspace), sql::INVOICE_KEYS, values, key).await
     }
 
     async fn set_invoice_status(
@@ -515,19 +521,20 @@ impl<B: Backend> BillingStore for B {
         &self,
         workspace: &str,
     ) -> StoreResult<Vec<crate::SubscriptionRecord>> {
-        let mut tx = self.read(workspace).await?;
-        let rows = tx
-            .fetch_all(sql::WORKSPACE_SUBSCRIPTIONS, args![workspace])
-            .await?;
-        tx.commit().await?;
-        rows.iter().map(crate::codec::subscription).collect()
+        let values = args![workspace];
+        let session = self.read(workspace);
+        run_all(
+            session,
+            sql::WORKSPACE_SUBSCRIPTIONS,
+            values,
+            codec::subscription,
+        )
+        .await
     }
 
     async fn list_workspaces(&self) -> StoreResult<Vec<crate::WorkspaceRecord>> {
-        let mut tx = self.workspace_listing().await?;
-        let rows = tx.fetch_all(sql::WORKSPACES, args![]).await?;
-        tx.commit().await?;
-        rows.iter().map(crate::codec::workspace).collect()
+        let session = self.workspace_listing();
+        run_all(session, sql::WORKSPACES, args![], codec::workspace).await
     }
 
     async fn insert_credit_note(
@@ -588,16 +595,17 @@ impl<B: Backend> BillingStore for B {
         workspace: &str,
         invoice: &str,
     ) -> StoreResult<Vec<CreditNoteRecord>> {
-        let mut tx = self.read(workspace).await?;
-        let rows = tx
-            .fetch_all(sql::CREDIT_NOTES, args![workspace, invoice])
-            .await?;
-        tx.commit().await?;
-        rows.iter().map(codec::credit_note).collect()
+        let values = args![workspace, invoice];
+        run_all(
+            self.read(workspace),
+            sql::CREDIT_NOTES,
+            values,
+            codec::credit_note,
+        )
+        .await
     }
 
     async fn add_pending_charge(&self, c: &PendingChargeRecord) -> StoreResult<()> {
-        let mut tx = self.write(&c.workspace).await?;
         let values = args![
             &c.workspace,
             &c.id,
@@ -607,10 +615,10 @@ impl<B: Backend> BillingStore for B {
             c.created_at,
             &c.invoice,
         ];
-        tx.execute(sql::INSERT_PENDING_CHARGE, values)
+        run_execute(self.write(&c.workspace), sql::INSERT_PENDING_CHARGE, values)
             .await
             .map_err(|e| insert_error(e, "pending charge", &c.id, "workspace", &c.workspace))?;
-        Ok(tx.commit().await?)
+        Ok(())
     }
 
     async fn pending_charges(
@@ -618,16 +626,17 @@ impl<B: Backend> BillingStore for B {
         workspace: &str,
         customer: &str,
     ) -> StoreResult<Vec<PendingChargeRecord>> {
-        let mut tx = self.read(workspace).await?;
-        let rows = tx
-            .fetch_all(sql::PENDING_CHARGES, args![workspace, customer])
-            .await?;
-        tx.commit().await?;
-        rows.iter().map(codec::pending_charge).collect()
+        let values = args![workspace, customer];
+        run_all(
+            self.read(workspace),
+            sql::PENDING_CHARGES,
+            values,
+            codec::pending_charge,
+        )
+        .await
     }
 
     async fn add_coupon_redemption(&self, r: &CouponRedemptionRecord) -> StoreResult<()> {
-        let mut tx = self.write(&r.workspace).await?;
         let values = args![
             &r.workspace,
             &r.id,
@@ -636,10 +645,10 @@ impl<B: Backend> BillingStore for B {
             r.applied,
             r.created_at,
         ];
-        tx.execute(sql::INSERT_REDEMPTION, values)
+        run_execute(self.write(&r.workspace), sql::INSERT_REDEMPTION, values)
             .await
             .map_err(|e| insert_error(e, "coupon redemption", &r.id, "workspace", &r.workspace))?;
-        Ok(tx.commit().await?)
+        Ok(())
     }
 
     async fn coupon_redemptions(
@@ -647,12 +656,14 @@ impl<B: Backend> BillingStore for B {
         workspace: &str,
         customer: &str,
     ) -> StoreResult<Vec<CouponRedemptionRecord>> {
-        let mut tx = self.read(workspace).await?;
-        let rows = tx
-            .fetch_all(sql::REDEMPTIONS, args![workspace, customer])
-            .await?;
-        tx.commit().await?;
-        rows.iter().map(codec::redemption).collect()
+        let values = args![workspace, customer];
+        run_all(
+            self.read(workspace),
+            sql::REDEMPTIONS,
+            values,
+            codec::redemption,
+        )
+        .await
     }
 
     async fn add_credit_entry(&self, e: &CreditEntryRecord) -> StoreResult<()> {

@@ -299,13 +299,14 @@ pub(crate) fn redemption(r: &impl Columns) -> StoreResult<CouponRedemptionRecord
 /// Maps a failed insert to the trait's typed errors: a unique violation means the record exists,
 /// a foreign-key violation means its parent (`parent_kind` `parent_id`) does not.
 pub(crate) fn insert_error(
-    err: sqlx::Error,
+    err: impl Into<StoreError>,
     kind: &'static str,
     id: &str,
     parent_kind: &'static str,
     parent_id: &str,
 ) -> StoreError {
-    if let sqlx::Error::Database(db) = &err {
+    let err = err.into();
+    if let StoreError::Database(sqlx::Error::Database(db)) = &err {
         match db.kind() {
             sqlx::error::ErrorKind::UniqueViolation => {
                 return StoreError::AlreadyExists {
@@ -322,5 +323,5 @@ pub(crate) fn insert_error(
             _ => {}
         }
     }
-    StoreError::Database(err)
+    err
 }

@@ -98,10 +98,9 @@ impl Backend for PostgresStore {
         ))
     }
 
+    /// Reads run as writes do: one transaction per call, under the same policies.
     async fn read(&self, workspace: &str) -> StoreResult<Session<Postgres>> {
-        Ok(Session::Tx(
-            self.scoped("tollgate.workspace", workspace).await?,
-        ))
+        self.write(workspace).await
     }
 
     /// The `key_lookup` policies let it see exactly the key rows with this hash.

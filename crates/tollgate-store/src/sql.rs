@@ -87,10 +87,12 @@ pub(crate) const INSERT_SUBSCRIPTION: &str = "INSERT INTO subscriptions (workspa
        plan, catalog_version, status, addons, started_at, billing_anchor, trial_end, \
        canceled_at, ends_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
-/// Everything but the owner (workspace, id, customer) may change.
-pub(crate) const UPDATE_SUBSCRIPTION: &str = "UPDATE subscriptions SET plan = $3, \
-     catalog_version = $4, status = $5, addons = $6, started_at = $7, billing_anchor = $8, \
-     trial_end = $9, canceled_at = $10, ends_at = $11 WHERE workspace = $1 AND id = $2";
+/// Everything but the owner (workspace, id, customer) may change; a record naming another
+/// owner finds no row. Numbered as `INSERT_SUBSCRIPTION`, so both bind the same values.
+pub(crate) const UPDATE_SUBSCRIPTION: &str = "UPDATE subscriptions SET plan = $4, \
+     catalog_version = $5, status = $6, addons = $7, started_at = $8, billing_anchor = $9, \
+     trial_end = $10, canceled_at = $11, ends_at = $12 \
+     WHERE workspace = $1 AND id = $2 AND customer = $3";
 pub(crate) const GET_SUBSCRIPTION: &str = concat!(
     "SELECT ",
     subscription_cols!(),

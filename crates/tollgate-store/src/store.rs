@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use crate::backend::{Backend, Conn, args};
+use crate::backend::{Arg, Backend, Conn, args, run_all, run_execute, run_optional};
 use crate::codec::{self, insert_error};
 use crate::sql as q;
 use crate::{
@@ -25,6 +25,24 @@ pub(crate) fn require_row(rows: u64, kind: &'static str, id: &str) -> StoreResul
     }
 }
 
+/// The values of `INSERT_SUBSCRIPTION` and `UPDATE_SUBSCRIPTION`.
+fn subscription_args(s: &SubscriptionRecord) -> [Arg<'_>; 12] {
+    [
+        Arg::from(&s.workspace),
+        Arg::from(&s.id),
+        Arg::from(&s.customer),
+        Arg::from(&s.plan),
+        Arg::from(s.catalog_version),
+        Arg::from(s.status.as_str()),
+        Arg::from(&s.addons),
+        Arg::from(s.started_at),
+        Arg::from(s.billing_anchor),
+        Arg::from(s.trial_end),
+        Arg::from(s.canceled_at),
+        Arg::from(s.ends_at),
+    ]
+}
+
 #[async_trait]
 impl<B: Backend> Store for B {
     fn backend(&self) -> &'static str {
@@ -32,36 +50,34 @@ impl<B: Backend> Store for B {
     }
 
     async fn create_workspace(&self, w: &WorkspaceRecord) -> StoreResult<()> {
-        let mut tx = self.write(&w.id).await?;
-        tx.execute(q::INSERT_WORKSPACE, args![&w.id, &w.name, w.created_at])
+        let values = args![&w.id, &w.name, w.created_at];
+        run_execute(self.write(&w.id), q::INSERT_WORKSPACE, values)
             .await
             .map_err(|e| insert_error(e, "workspace", &w.id, "workspace", &w.id))?;
-        Ok(tx.commit().await?)
+        Ok(())
     }
 
     async fn get_workspace(&self, id: &str) -> StoreResult<Option<WorkspaceRecord>> {
-        let mut tx = self.read(id).await?;
-        let row = tx.fetch_optional(q::GET_WORKSPACE, args![id]).await?;
-        tx.commit().await?;
-        row.as_ref().map(codec::workspace).transpose()
+        run_optional(self.read(id), q::GET_WORKSPACE, args![id], codec::workspace).await
     }
 
     async fn put_admin_key(&self, key: &AdminKeyRecord) -> StoreResult<()> {
-        let mut tx = self.write(&key.workspace).await?;
         let values = args![&key.workspace, &key.id, &key.secret_hash, key.created_at];
-        tx.execute(q::INSERT_ADMIN_KEY, values)
+        run_execute(self.write(&key.workspace), q::INSERT_ADMIN_KEY, values)
             .await
             .map_err(|e| insert_error(e, "admin_key", &key.id, "workspace", &key.workspace))?;
-        Ok(tx.commit().await?)
+        Ok(())
     }
 
     async fn find_admin_key(&self, secret_hash: &str) -> StoreResult<Option<AdminKeyRecord>> {
-        let mut tx = self.key_lookup(secret_hash).await?;
-        let row = tx
-            .fetch_optional(q::FIND_ADMIN_KEY, args![secret_hash])
-            .await?;
-        tx.commit().await?;
-        row.as_ref().map(codec::admin_key).transpose()
+        let session = self.key_lookup(secret_hash);
+        run_optional(
+            session,
+            q::FIND_ADMIN_KEY,
+            args![secret_hash],
+            codec::admin_key,
+        )
+        .await
     }
 
     async fn add_catalog_version(
@@ -86,12 +102,14 @@ impl<B: Backend> Store for B {
     }
 
     async fn latest_catalog(&self, workspace: &str) -> StoreResult<Option<CatalogVersionRecord>> {
-        let mut tx = self.read(workspace).await?;
-        let row = tx
-            .fetch_optional(q::LATEST_CATALOG, args![workspace])
-            .await?;
-        tx.commit().await?;
-        row.as_ref().map(codec::catalog_version).transpose()
+        let session = self.read(workspace);
+        run_optional(
+            session,
+            q::LATEST_CATALOG,
+            args![workspace],
+            codec::catalog_version,
+        )
+        .await
     }
 
     async fn catalog_version(
@@ -99,16 +117,18 @@ impl<B: Backend> Store for B {
         workspace: &str,
         version: i64,
     ) -> StoreResult<Option<CatalogVersionRecord>> {
-        let mut tx = self.read(workspace).await?;
-        let row = tx
-            .fetch_optional(q::GET_CATALOG_VERSION, args![workspace, version])
-            .await?;
-        tx.commit().await?;
-        row.as_ref().map(codec::catalog_version).transpose()
+        let values = args![workspace, version];
+        let session = self.read(workspace);
+        run_optional(
+            session,
+            q::GET_CATALOG_VERSION,
+            values,
+            codec::catalog_version,
+        )
+        .await
     }
 
     async fn create_customer(&self, c: &CustomerRecord) -> StoreResult<()> {
-        let mut tx = self.write(&c.workspace).await?;
         let values = args![
             &c.workspace,
             &c.id,
@@ -120,30 +140,35 @@ impl<B: Backend> Store for B {
             &c.metadata,
             c.created_at,
         ];
-        tx.execute(q::INSERT_CUSTOMER, values)
+        run_execute(self.write(&c.workspace), q::INSERT_CUSTOMER, values)
             .await
             .map_err(|e| insert_error(e, "customer", &c.id, "workspace", &c.workspace))?;
-        Ok(tx.commit().await?)
+        Ok(())
     }
 
     async fn get_customer(&self, workspace: &str, id: &str) -> StoreResult<Option<CustomerRecord>> {
-        let mut tx = self.read(workspace).await?;
-        let row = tx
-            .fetch_optional(q::GET_CUSTOMER, args![workspace, id])
-            .await?;
-        tx.commit().await?;
-        row.as_ref().map(codec::customer).transpose()
+        let values = args![workspace, id];
+        run_optional(
+            self.read(workspace),
+            q::GET_CUSTOMER,
+            values,
+            codec::customer,
+        )
+        .await
     }
 
     async fn list_customers(&self, workspace: &str) -> StoreResult<Vec<CustomerRecord>> {
-        let mut tx = self.read(workspace).await?;
-        let rows = tx.fetch_all(q::LIST_CUSTOMERS, args![workspace]).await?;
-        tx.commit().await?;
-        rows.iter().map(codec::customer).collect()
+        let values = args![workspace];
+        run_all(
+            self.read(workspace),
+            q::LIST_CUSTOMERS,
+            values,
+            codec::customer,
+        )
+        .await
     }
 
     async fn update_customer(&self, c: &CustomerRecord) -> StoreResult<()> {
-        let mut tx = self.write(&c.workspace).await?;
         let values = args![
             &c.workspace,
             &c.id,
@@ -153,51 +178,22 @@ impl<B: Backend> Store for B {
             c.has_payment_method,
             &c.metadata,
         ];
-        let rows = tx.execute(q::UPDATE_CUSTOMER, values).await?;
-        require_row(rows, "customer", &c.id)?;
-        Ok(tx.commit().await?)
+        let rows = run_execute(self.write(&c.workspace), q::UPDATE_CUSTOMER, values).await?;
+        require_row(rows, "customer", &c.id)
     }
 
     async fn create_subscription(&self, s: &SubscriptionRecord) -> StoreResult<()> {
-        let mut tx = self.write(&s.workspace).await?;
-        let values = args![
-            &s.workspace,
-            &s.id,
-            &s.customer,
-            &s.plan,
-            s.catalog_version,
-            s.status.as_str(),
-            &s.addons,
-            s.started_at,
-            s.billing_anchor,
-            s.trial_end,
-            s.canceled_at,
-            s.ends_at,
-        ];
-        tx.execute(q::INSERT_SUBSCRIPTION, values)
+        let values = &subscription_args(s);
+        run_execute(self.write(&s.workspace), q::INSERT_SUBSCRIPTION, values)
             .await
             .map_err(|e| insert_error(e, "subscription", &s.id, "customer", &s.customer))?;
-        Ok(tx.commit().await?)
+        Ok(())
     }
 
     async fn update_subscription(&self, s: &SubscriptionRecord) -> StoreResult<()> {
-        let mut tx = self.write(&s.workspace).await?;
-        let values = args![
-            &s.workspace,
-            &s.id,
-            &s.plan,
-            s.catalog_version,
-            s.status.as_str(),
-            &s.addons,
-            s.started_at,
-            s.billing_anchor,
-            s.trial_end,
-            s.canceled_at,
-            s.ends_at,
-        ];
-        let rows = tx.execute(q::UPDATE_SUBSCRIPTION, values).await?;
-        require_row(rows, "subscription", &s.id)?;
-        Ok(tx.commit().await?)
+        let values = &subscription_args(s);
+        let rows = run_execute(self.write(&s.workspace), q::UPDATE_SUBSCRIPTION, values).await?;
+        require_row(rows, "subscription", &s.id)
     }
 
     async fn get_subscription(
@@ -205,12 +201,14 @@ impl<B: Backend> Store for B {
         workspace: &str,
         id: &str,
     ) -> StoreResult<Option<SubscriptionRecord>> {
-        let mut tx = self.read(workspace).await?;
-        let row = tx
-            .fetch_optional(q::GET_SUBSCRIPTION, args![workspace, id])
-            .await?;
-        tx.commit().await?;
-        row.as_ref().map(codec::subscription).transpose()
+        let values = args![workspace, id];
+        run_optional(
+            self.read(workspace),
+            q::GET_SUBSCRIPTION,
+            values,
+            codec::subscription,
+        )
+        .await
     }
 
     async fn list_subscriptions(
@@ -218,16 +216,17 @@ impl<B: Backend> Store for B {
         workspace: &str,
         customer: &str,
     ) -> StoreResult<Vec<SubscriptionRecord>> {
-        let mut tx = self.read(workspace).await?;
-        let rows = tx
-            .fetch_all(q::LIST_SUBSCRIPTIONS, args![workspace, customer])
-            .await?;
-        tx.commit().await?;
-        rows.iter().map(codec::subscription).collect()
+        let values = args![workspace, customer];
+        run_all(
+            self.read(workspace),
+            q::LIST_SUBSCRIPTIONS,
+            values,
+            codec::subscription,
+        )
+        .await
     }
 
     async fn create_api_key(&self, k: &ApiKeyRecord) -> StoreResult<()> {
-        let mut tx = self.write(&k.workspace).await?;
         let values = args![
             &k.workspace,
             &k.id,
@@ -238,19 +237,15 @@ impl<B: Backend> Store for B {
             k.created_at,
             k.revoked_at,
         ];
-        tx.execute(q::INSERT_API_KEY, values)
+        run_execute(self.write(&k.workspace), q::INSERT_API_KEY, values)
             .await
             .map_err(|e| insert_error(e, "api_key", &k.id, "customer", &k.customer))?;
-        Ok(tx.commit().await?)
+        Ok(())
     }
 
     async fn find_api_key(&self, secret_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
-        let mut tx = self.key_lookup(secret_hash).await?;
-        let row = tx
-            .fetch_optional(q::FIND_API_KEY, args![secret_hash])
-            .await?;
-        tx.commit().await?;
-        row.as_ref().map(codec::api_key).transpose()
+        let session = self.key_lookup(secret_hash);
+        run_optional(session, q::FIND_API_KEY, args![secret_hash], codec::api_key).await
     }
 
     async fn list_api_keys(
@@ -258,12 +253,14 @@ impl<B: Backend> Store for B {
         workspace: &str,
         customer: &str,
     ) -> StoreResult<Vec<ApiKeyRecord>> {
-        let mut tx = self.read(workspace).await?;
-        let rows = tx
-            .fetch_all(q::LIST_API_KEYS, args![workspace, customer])
-            .await?;
-        tx.commit().await?;
-        rows.iter().map(codec::api_key).collect()
+        let values = args![workspace, customer];
+        run_all(
+            self.read(workspace),
+            q::LIST_API_KEYS,
+            values,
+            codec::api_key,
+        )
+        .await
     }
 
     async fn revoke_api_key(
@@ -273,25 +270,25 @@ impl<B: Backend> Store for B {
         key_id: &str,
         at: Timestamp,
     ) -> StoreResult<ApiKeyRecord> {
-        let mut tx = self.write(workspace).await?;
         let values = args![workspace, customer, key_id, at];
-        let row = tx.fetch_optional(q::REVOKE_API_KEY, values).await?;
-        let row = row.ok_or_else(|| StoreError::NotFound {
+        let key = run_optional(
+            self.write(workspace),
+            q::REVOKE_API_KEY,
+            values,
+            codec::api_key,
+        );
+        key.await?.ok_or_else(|| StoreError::NotFound {
             kind: "api_key",
             id: key_id.to_owned(),
-        })?;
-        let key = codec::api_key(&row)?;
-        tx.commit().await?;
-        Ok(key)
+        })
     }
 
     async fn create_test_clock(&self, c: &TestClockRecord) -> StoreResult<()> {
-        let mut tx = self.write(&c.workspace).await?;
         let values = args![&c.workspace, &c.id, &c.name, c.frozen_time, c.created_at];
-        tx.execute(q::INSERT_TEST_CLOCK, values)
+        run_execute(self.write(&c.workspace), q::INSERT_TEST_CLOCK, values)
             .await
             .map_err(|e| insert_error(e, "test_clock", &c.id, "workspace", &c.workspace))?;
-        Ok(tx.commit().await?)
+        Ok(())
     }
 
     async fn get_test_clock(
@@ -299,12 +296,14 @@ impl<B: Backend> Store for B {
         workspace: &str,
         id: &str,
     ) -> StoreResult<Option<TestClockRecord>> {
-        let mut tx = self.read(workspace).await?;
-        let row = tx
-            .fetch_optional(q::GET_TEST_CLOCK, args![workspace, id])
-            .await?;
-        tx.commit().await?;
-        row.as_ref().map(codec::test_clock).transpose()
+        let values = args![workspace, id];
+        run_optional(
+            self.read(workspace),
+            q::GET_TEST_CLOCK,
+            values,
+            codec::test_clock,
+        )
+        .await
     }
 
     async fn set_test_clock_time(
@@ -313,12 +312,9 @@ impl<B: Backend> Store for B {
         id: &str,
         time: Timestamp,
     ) -> StoreResult<()> {
-        let mut tx = self.write(workspace).await?;
-        let rows = tx
-            .execute(q::SET_TEST_CLOCK_TIME, args![workspace, id, time])
-            .await?;
-        require_row(rows, "test_clock", id)?;
-        Ok(tx.commit().await?)
+        let values = args![workspace, id, time];
+        let rows = run_execute(self.write(workspace), q::SET_TEST_CLOCK_TIME, values).await?;
+        require_row(rows, "test_clock", id)
     }
 
     async fn ingest(
@@ -338,12 +334,14 @@ impl<B: Backend> Store for B {
         customer: &str,
         period_start: Timestamp,
     ) -> StoreResult<Vec<AggregateRow>> {
-        let mut tx = self.read(workspace).await?;
-        let rows = tx
-            .fetch_all(q::AGGREGATES, args![workspace, customer, period_start])
-            .await?;
-        tx.commit().await?;
-        rows.iter().map(codec::aggregate).collect()
+        let values = args![workspace, customer, period_start];
+        run_all(
+            self.read(workspace),
+            q::AGGREGATES,
+            values,
+            codec::aggregate,
+        )
+        .await
     }
 
     async fn window_entries(
@@ -352,21 +350,19 @@ impl<B: Backend> Store for B {
         customer: &str,
         since: Timestamp,
     ) -> StoreResult<Vec<WindowEntryRow>> {
-        let mut tx = self.read(workspace).await?;
-        let rows = tx
-            .fetch_all(q::WINDOW_ENTRIES, args![workspace, customer, since])
-            .await?;
-        tx.commit().await?;
-        rows.iter().map(codec::window_entry).collect()
+        let values = args![workspace, customer, since];
+        run_all(
+            self.read(workspace),
+            q::WINDOW_ENTRIES,
+            values,
+            codec::window_entry,
+        )
+        .await
     }
 
     async fn prune_window_entries(&self, workspace: &str, before: Timestamp) -> StoreResult<u64> {
-        let mut tx = self.write(workspace).await?;
-        let rows = tx
-            .execute(q::PRUNE_WINDOW_ENTRIES, args![workspace, before])
-            .await?;
-        tx.commit().await?;
-        Ok(rows)
+        let values = args![workspace, before];
+        run_execute(self.write(workspace), q::PRUNE_WINDOW_ENTRIES, values).await
     }
 
     async fn level_points(
@@ -376,12 +372,14 @@ impl<B: Backend> Store for B {
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<Vec<LevelPoint>> {
-        let mut tx = self.read(workspace).await?;
-        let rows = tx
-            .fetch_all(q::LEVEL_POINTS, args![workspace, customer, from, to])
-            .await?;
-        tx.commit().await?;
-        rows.iter().map(codec::level_point).collect()
+        let values = args![workspace, customer, from, to];
+        run_all(
+            self.read(workspace),
+            q::LEVEL_POINTS,
+            values,
+            codec::level_point,
+        )
+        .await
     }
 
     async fn events(
@@ -392,10 +390,7 @@ impl<B: Backend> Store for B {
         to: Timestamp,
         limit: i64,
     ) -> StoreResult<Vec<EventRecord>> {
-        let mut tx = self.read(workspace).await?;
         let values = args![workspace, customer, from, to, limit.max(0)];
-        let rows = tx.fetch_all(q::EVENTS, values).await?;
-        tx.commit().await?;
-        rows.iter().map(codec::event).collect()
+        run_all(self.read(workspace), q::EVENTS, values, codec::event).await
     }
 }
