@@ -268,6 +268,19 @@ fn overflow(detail: String) -> StoreError {
     }
 }
 
+/// The credit balance inside `tx`, for a change of it: the ledger's counter is bumped first,
+/// which locks the workspace's ledger until commit, so concurrent changes are checked one after
+/// another, each against the entries committed before it (PostgreSQL; SQLite's writer is
+/// serial anyway).
+async fn balance_for_change<C: Conn>(
+    tx: &mut C,
+    workspace: &str,
+    customer: &str,
+) -> StoreResult<i64> {
+    next_number(tx, workspace, "credit_entry").await?;
+    balance_in(tx, workspace, customer).await
+}
+
 /// The credit balance inside `tx`.
 async fn balance_in<C: Conn>(tx: &mut C, workspace: &str, customer: &str) -> StoreResult<i64> {
     let row = tx
@@ -322,7 +335,7 @@ async fn insert_one<C: Conn>(
         }
     }
     if effects.credit_used_minor > 0 {
-        let balance = balance_in(tx, &inv.workspace, &inv.customer).await?;
+        let balance = balance_for_change(tx, &inv.workspace, &inv.customer).await?;
         if balance < effects.credit_used_minor {
             return Err(StoreError::Conflict(format!(
                 "credit balance {balance} does not cover {}",
@@ -552,6 +565,10 @@ impl<B: Backend> BillingStore for B {
             });
         }
         let mut tx = self.write(&note.workspace).await?;
+        // The number first: taking it locks the workspace's credit-note counter until commit,
+        // so concurrent notes are checked one after another, each seeing the ones before it
+        // (PostgreSQL; SQLite's writer is serial anyway). A refused note gives it back.
+        let number = next_number(&mut tx, &note.workspace, "credit_note").await?;
         let row = tx
             .fetch_optional(sql::CREDITED, args![&note.workspace, &note.invoice])
             .await?
@@ -568,7 +585,6 @@ impl<B: Backend> BillingStore for B {
                 "credit notes would exceed the invoice total".into(),
             ));
         }
-        let number = next_number(&mut tx, &note.workspace, "credit_note").await?;
         let values = args![
             &note.workspace,
             &note.id,
@@ -669,7 +685,7 @@ impl<B: Backend> BillingStore for B {
     async fn add_credit_entry(&self, e: &CreditEntryRecord) -> StoreResult<()> {
         let mut tx = self.write(&e.workspace).await?;
         // The balance must stay an `i64` so that every later sum of the ledger is one.
-        let balance = balance_in(&mut tx, &e.workspace, &e.customer).await?;
+        let balance = balance_for_change(&mut tx, &e.workspace, &e.customer).await?;
         balance.checked_add(e.amount_minor).ok_or_else(|| {
             overflow(format!(
                 "credit balance {balance} plus {} exceeds a 64-bit amount",

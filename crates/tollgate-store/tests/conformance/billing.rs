@@ -385,6 +385,44 @@ pub(crate) async fn credit_note_sums_do_not_overflow(h: &Harness) {
     assert_eq!(notes.len(), 1, "nothing stored: {notes:?}");
 }
 
+/// Concurrent credit notes of one invoice cannot together exceed its total: each sees the notes
+/// committed before it.
+pub(crate) async fn concurrent_credit_notes_stay_within_the_total(h: &Harness) {
+    h.customer(&h.ws, "cus_a").await;
+    h.store
+        .insert_invoice(
+            &invoice(&h.ws, "inv_1", "cus_a", "k1"),
+            &InvoiceEffects::default(),
+        )
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = h.store.clone();
+            let ws = h.ws.clone();
+            tokio::spawn(async move {
+                let note = credit_note(&ws, &format!("cn_{i}"), "inv_1", 400);
+                store.insert_credit_note(&note, 1_000).await
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => accepted += 1,
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(
+        accepted, 2,
+        "two notes of 400 fit in 1,000, a third does not"
+    );
+    let notes = h.store.list_credit_notes(&h.ws, "inv_1").await.unwrap();
+    let numbers: Vec<i64> = notes.iter().map(|n| n.number).collect();
+    assert_eq!(numbers, vec![1, 2], "refused notes give their numbers back");
+}
+
 pub(crate) async fn credit_ledger_and_balance(h: &Harness) {
     let s = h.store.as_ref();
     let ws = &h.ws;
@@ -414,6 +452,68 @@ pub(crate) async fn credit_ledger_and_balance(h: &Harness) {
         "amount_overflow",
     );
     assert_eq!(s.credit_balance(ws, "cus_b").await.unwrap(), i64::MAX);
+}
+
+/// Concurrent grants cannot together take a balance beyond 64 bits, nor concurrent invoices
+/// use the same credit twice: each sees the ledger entries committed before it.
+pub(crate) async fn concurrent_credit_stays_in_range(h: &Harness) {
+    h.customer(&h.ws, "cus_a").await;
+    let quarter = i64::MAX / 4 + 1;
+    let grants: Vec<_> = (0..8)
+        .map(|i| {
+            let store = h.store.clone();
+            let ws = h.ws.clone();
+            tokio::spawn(async move {
+                let entry = credit(&ws, &format!("cr_{i}"), "cus_b", quarter);
+                store.add_credit_entry(&entry).await
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for t in grants {
+        match t.await.unwrap() {
+            Ok(()) => accepted += 1,
+            Err(StoreError::Invalid { .. }) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(
+        accepted, 3,
+        "three quarters fit in an i64, a fourth does not"
+    );
+    assert_eq!(
+        h.store.credit_balance(&h.ws, "cus_b").await.unwrap(),
+        3 * quarter
+    );
+
+    h.store
+        .add_credit_entry(&credit(&h.ws, "cr_a", "cus_a", 1_000))
+        .await
+        .unwrap();
+    let uses: Vec<_> = (0..8)
+        .map(|i| {
+            let store = h.store.clone();
+            let ws = h.ws.clone();
+            tokio::spawn(async move {
+                let inv = invoice(&ws, &format!("inv_{i}"), "cus_a", &format!("k{i}"));
+                let effects = InvoiceEffects {
+                    credit_used_minor: 400,
+                    ..InvoiceEffects::default()
+                };
+                store.insert_invoice(&inv, &effects).await
+            })
+        })
+        .collect();
+    let mut billed = 0;
+    for t in uses {
+        match t.await.unwrap() {
+            Ok(_) => billed += 1,
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(billed, 2, "1,000 of credit covers two uses of 400");
+    assert_eq!(h.store.credit_balance(&h.ws, "cus_a").await.unwrap(), 200);
 }
 
 pub(crate) async fn coupon_redemptions(h: &Harness) {
