@@ -1,7 +1,8 @@
-//! Every statement outside ingest, written once for both backends: `$N` placeholders in order of
-//! first use, upserts in the `ON CONFLICT` form both accept, and NUMERIC and JSON columns read
-//! through `CAST(... AS TEXT)` so that `codec` decodes both backends' rows alike. Static strings,
-//! so sqlx prepares each once per connection.
+//! Every statement outside ingest, written once for both backends: `$N` placeholders (SQLite
+//! reads them as named parameters, which sqlx binds by their number), upserts in the
+//! `ON CONFLICT` form both accept, and NUMERIC and JSON columns read through `CAST(... AS TEXT)`
+//! so that `codec` decodes both backends' rows alike. Static strings, so sqlx prepares each once
+//! per connection.
 
 macro_rules! customer_cols {
     () => {
