@@ -399,7 +399,9 @@ impl<B: Backend> BillingStore for B {
             c.created_at,
             c.applied_at,
         ];
-        tx.execute(sql::INSERT_SCHEDULED, values).await?;
+        tx.execute(sql::INSERT_SCHEDULED, values)
+            .await
+            .map_err(|e| insert_error(e, "scheduled change", &c.id, "workspace", &c.workspace))?;
         Ok(tx.commit().await?)
     }
 

@@ -597,6 +597,16 @@ pub(crate) async fn scheduled_changes(h: &Harness) {
     // An applied change is history: a new one for the subscription leaves it be.
     let third = scheduled(ws, "chg_4", "sub_1", "pro");
     s.schedule_change(&third).await.unwrap();
+    assert_eq!(
+        s.scheduled_change(ws, "sub_1").await.unwrap(),
+        Some(third.clone())
+    );
+    // An id taken already: refused, and the pending change it would replace stays.
+    assert_exists(
+        s.schedule_change(&second).await,
+        "scheduled change",
+        "chg_2",
+    );
     assert_eq!(s.scheduled_change(ws, "sub_1").await.unwrap(), Some(third));
     assert_eq!(
         s.scheduled_change(ws, "sub_2").await.unwrap().unwrap().id,
