@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::StoreResult;
+use crate::backend::{Backend, Conn, args, run_all, run_execute, run_optional};
+use crate::codec::{self, Columns, insert_error};
+use crate::{StoreError, StoreResult, sql};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -249,750 +251,469 @@ pub trait BillingStore: Send + Sync {
     async fn credit_balance(&self, workspace: &str, customer: &str) -> StoreResult<i64>;
 }
 
-/// Statements shared by both backends: written with `$N` placeholders in order of first use,
-/// which SQLite reads as named parameters numbered the same way.
-pub(crate) mod sql {
-    macro_rules! invoice_cols {
-        () => {
-            "workspace, id, number, customer, subscription, dedupe_key, status, currency, period_start, \
-             period_end, total_minor, credit_applied_minor, amount_due_minor, document, created_at, paid_at, voided_at"
-        };
-    }
-    macro_rules! credit_note_cols {
-        () => {
-            "workspace, id, number, invoice, customer, amount_minor, currency, reason, created_at"
-        };
-    }
-
-    pub const INVOICE_BY_KEY: &str = concat!(
-        "SELECT ",
-        invoice_cols!(),
-        " FROM invoices WHERE workspace = $1 AND dedupe_key = $2"
-    );
-    pub const INVOICE_BY_ID: &str = concat!(
-        "SELECT ",
-        invoice_cols!(),
-        " FROM invoices WHERE workspace = $1 AND id = $2"
-    );
-    pub const INVOICES_OF_CUSTOMER: &str = concat!(
-        "SELECT ",
-        invoice_cols!(),
-        " FROM invoices WHERE workspace = $1 AND customer = $2 ORDER BY number"
-    );
-    pub const INVOICE_KEYS: &str =
-        "SELECT dedupe_key FROM invoices WHERE workspace = $1 AND subscription = $2";
-    /// The next number of a kind of document, in the caller's transaction: a rolled-back
-    /// transaction gives its number back, so numbers stay gapless.
-    pub const NEXT_NUMBER: &str = "INSERT INTO document_counters (workspace, kind, last) VALUES ($1, $2, 1) \
-         ON CONFLICT (workspace, kind) DO UPDATE SET last = document_counters.last + 1 RETURNING last";
-    pub const INSERT_INVOICE: &str = concat!(
-        "INSERT INTO invoices (",
-        invoice_cols!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-    );
-    pub const SET_INVOICE_STATUS: &str = concat!(
-        "UPDATE invoices SET status = $1, \
-         paid_at = CASE WHEN $1 = 'paid' THEN $2 ELSE paid_at END, \
-         voided_at = CASE WHEN $1 = 'void' THEN $2 ELSE voided_at END \
-         WHERE workspace = $3 AND id = $4 AND status = $5 RETURNING ",
-        invoice_cols!()
-    );
-    pub const CREDIT_BALANCE: &str = "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS balance FROM credit_entries WHERE workspace = $1 AND customer = $2";
-    pub const INSERT_CREDIT_ENTRY: &str = "INSERT INTO credit_entries \
-         (workspace, id, customer, amount_minor, currency, reason, invoice, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-    pub const BILL_PENDING_CHARGE: &str = "UPDATE pending_charges SET invoice = $1 WHERE workspace = $2 AND id = $3 AND invoice IS NULL";
-    pub const COUNT_COUPON_USE: &str =
-        "UPDATE coupon_redemptions SET applied = applied + 1 WHERE workspace = $1 AND id = $2";
-    pub const CREDITED: &str = "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS credited FROM credit_notes WHERE workspace = $1 AND invoice = $2";
-    pub const INSERT_CREDIT_NOTE: &str = concat!(
-        "INSERT INTO credit_notes (",
-        credit_note_cols!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-    );
-    pub const CREDIT_NOTES: &str = concat!(
-        "SELECT ",
-        credit_note_cols!(),
-        " FROM credit_notes WHERE workspace = $1 AND invoice = $2 ORDER BY number"
-    );
-    pub const INSERT_PENDING_CHARGE: &str = "INSERT INTO pending_charges \
-         (workspace, id, customer, subscription, charge, created_at, invoice) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-    pub const PENDING_CHARGES: &str = "SELECT workspace, id, customer, subscription, charge, created_at, invoice \
-         FROM pending_charges WHERE workspace = $1 AND customer = $2 AND invoice IS NULL ORDER BY created_at, id";
-    pub const INSERT_REDEMPTION: &str = "INSERT INTO coupon_redemptions \
-         (workspace, id, customer, coupon, applied, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
-    pub const REDEMPTIONS: &str = "SELECT workspace, id, customer, coupon, applied, created_at \
-         FROM coupon_redemptions WHERE workspace = $1 AND customer = $2 ORDER BY created_at, id";
-    pub const WORKSPACE_SUBSCRIPTIONS: &str = "SELECT workspace, id, customer, plan, catalog_version, status, CAST(addons AS TEXT) AS addons, \
-         started_at, billing_anchor, trial_end, canceled_at, ends_at FROM subscriptions WHERE workspace = $1 ORDER BY id";
-    pub const CANCEL_SCHEDULED: &str = "DELETE FROM scheduled_changes WHERE workspace = $1 AND subscription = $2 AND applied_at IS NULL";
-    pub const INSERT_SCHEDULED: &str = "INSERT INTO scheduled_changes \
-         (workspace, id, subscription, customer, plan, addons, effective_at, created_at, applied_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-    pub const SCHEDULED: &str = "SELECT workspace, id, subscription, customer, plan, addons, effective_at, created_at, applied_at \
-         FROM scheduled_changes WHERE workspace = $1 AND subscription = $2 AND applied_at IS NULL";
-    pub const MARK_APPLIED: &str =
-        "UPDATE scheduled_changes SET applied_at = $1 WHERE workspace = $2 AND id = $3";
-    pub const WORKSPACES: &str =
-        "SELECT workspace, name, created_at FROM workspaces ORDER BY workspace";
+/// A sum of `i64` amounts as the database returned it (text, see `sql::CREDIT_BALANCE`), or
+/// `Invalid` when it does not fit an `i64`.
+fn stored_sum(row: &impl Columns, what: &str) -> StoreResult<i64> {
+    let text = row.text("total")?;
+    let sum: i128 = text
+        .parse()
+        .map_err(|e| StoreError::Corrupt(format!("{what} {text:?}: {e}")))?;
+    i64::try_from(sum).map_err(|_| overflow(format!("{what} {sum} exceeds a 64-bit amount")))
 }
 
-/// Row decoders shared by both backends.
-pub(crate) mod decode {
-    use super::*;
-    use crate::codec::Columns;
-
-    pub fn invoice(r: &impl Columns) -> StoreResult<InvoiceRecord> {
-        let status = r.text("status")?;
-        Ok(InvoiceRecord {
-            workspace: r.text("workspace")?,
-            id: r.text("id")?,
-            number: r.int("number")?,
-            customer: r.text("customer")?,
-            subscription: r.opt_text("subscription")?,
-            dedupe_key: r.text("dedupe_key")?,
-            status: InvoiceStatus::parse(&status).ok_or_else(|| {
-                crate::StoreError::Corrupt(format!("unknown invoice status {status:?}"))
-            })?,
-            currency: r.text("currency")?,
-            period_start: r.opt_time("period_start")?,
-            period_end: r.opt_time("period_end")?,
-            total_minor: r.int("total_minor")?,
-            credit_applied_minor: r.int("credit_applied_minor")?,
-            amount_due_minor: r.int("amount_due_minor")?,
-            document: crate::codec::json(&r.text("document")?)?,
-            created_at: r.time("created_at")?,
-            paid_at: r.opt_time("paid_at")?,
-            voided_at: r.opt_time("voided_at")?,
-        })
-    }
-
-    pub fn credit_note(r: &impl Columns) -> StoreResult<CreditNoteRecord> {
-        Ok(CreditNoteRecord {
-            workspace: r.text("workspace")?,
-            id: r.text("id")?,
-            number: r.int("number")?,
-            invoice: r.text("invoice")?,
-            customer: r.text("customer")?,
-            amount_minor: r.int("amount_minor")?,
-            currency: r.text("currency")?,
-            reason: r.opt_text("reason")?,
-            created_at: r.time("created_at")?,
-        })
-    }
-
-    pub fn pending_charge(r: &impl Columns) -> StoreResult<PendingChargeRecord> {
-        Ok(PendingChargeRecord {
-            workspace: r.text("workspace")?,
-            id: r.text("id")?,
-            customer: r.text("customer")?,
-            subscription: r.opt_text("subscription")?,
-            charge: crate::codec::json(&r.text("charge")?)?,
-            created_at: r.time("created_at")?,
-            invoice: r.opt_text("invoice")?,
-        })
-    }
-
-    pub fn scheduled_change(r: &impl Columns) -> StoreResult<ScheduledChangeRecord> {
-        Ok(ScheduledChangeRecord {
-            workspace: r.text("workspace")?,
-            id: r.text("id")?,
-            subscription: r.text("subscription")?,
-            customer: r.text("customer")?,
-            plan: r.text("plan")?,
-            addons: crate::codec::json(&r.text("addons")?)?,
-            effective_at: r.time("effective_at")?,
-            created_at: r.time("created_at")?,
-            applied_at: r.opt_time("applied_at")?,
-        })
-    }
-
-    pub fn redemption(r: &impl Columns) -> StoreResult<CouponRedemptionRecord> {
-        Ok(CouponRedemptionRecord {
-            workspace: r.text("workspace")?,
-            id: r.text("id")?,
-            customer: r.text("customer")?,
-            coupon: r.text("coupon")?,
-            applied: r.int("applied")?,
-            created_at: r.time("created_at")?,
-        })
+fn overflow(detail: String) -> StoreError {
+    StoreError::Invalid {
+        code: "amount_overflow",
+        detail,
     }
 }
 
-/// Implements [`BillingStore`] for a backend, given how it opens a write transaction, a read
-/// transaction (both scoped to a workspace) and an unscoped one. The statements are shared.
-macro_rules! impl_billing_store {
-    ($store:ty, write: |$w:ident, $ww:ident| $write:expr, read: |$r:ident, $rw:ident| $read:expr, unscoped: |$u:ident| $unscoped:expr $(,)?) => {
-        #[async_trait::async_trait]
-        impl $crate::billing::BillingStore for $store {
-            async fn schedule_change(
-                &self,
-                c: &$crate::billing::ScheduledChangeRecord,
-            ) -> $crate::StoreResult<()> {
-                use $crate::billing::sql;
-                let mut tx = {
-                    let $w = self;
-                    let $ww = c.workspace.as_str();
-                    $write
+/// The credit balance inside `tx`, for a change of it: the ledger's counter is bumped first,
+/// which locks the workspace's ledger until commit, so concurrent changes are checked one after
+/// another, each against the entries committed before it (PostgreSQL; SQLite's writer is
+/// serial anyway).
+async fn balance_for_change<C: Conn>(
+    tx: &mut C,
+    workspace: &str,
+    customer: &str,
+) -> StoreResult<i64> {
+    next_number(tx, workspace, "credit_entry").await?;
+    balance_in(tx, workspace, customer).await
+}
+
+/// The credit balance inside `tx`.
+async fn balance_in<C: Conn>(tx: &mut C, workspace: &str, customer: &str) -> StoreResult<i64> {
+    let row = tx
+        .fetch_optional(sql::CREDIT_BALANCE, args![workspace, customer])
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a sum returned no row".into()))?;
+    stored_sum(&row, "credit balance")
+}
+
+/// One invoice of [`BillingStore::insert_invoices`] inside its transaction. `None` when a
+/// unique key refused it and `may_retry`: a concurrent insert may have taken its key first,
+/// and the caller rolls back and retries. On the retry such an invoice is found by its key, so a
+/// unique key that refuses it again is a real clash (`AlreadyExists`).
+async fn insert_one<C: Conn>(
+    tx: &mut C,
+    inv: &InvoiceRecord,
+    effects: &InvoiceEffects,
+    may_retry: bool,
+) -> StoreResult<Option<InvoiceInsert>> {
+    let key = args![&inv.workspace, &inv.dedupe_key];
+    if let Some(row) = tx.fetch_optional(sql::INVOICE_BY_KEY, key).await? {
+        return Ok(Some(InvoiceInsert::Exists(codec::invoice(&row)?)));
+    }
+    let number = next_number(tx, &inv.workspace, "invoice").await?;
+    let values = args![
+        &inv.workspace,
+        &inv.id,
+        number,
+        &inv.customer,
+        &inv.subscription,
+        &inv.dedupe_key,
+        inv.status.as_str(),
+        &inv.currency,
+        inv.period_start,
+        inv.period_end,
+        inv.total_minor,
+        inv.credit_applied_minor,
+        inv.amount_due_minor,
+        &inv.document,
+        inv.created_at,
+        inv.paid_at,
+        inv.voided_at,
+    ];
+    match tx.execute(sql::INSERT_INVOICE, values).await {
+        Err(sqlx::Error::Database(db))
+            if may_retry && db.kind() == sqlx::error::ErrorKind::UniqueViolation =>
+        {
+            return Ok(None);
+        }
+        inserted => {
+            inserted.map_err(|e| insert_error(e, "invoice", &inv.id, "customer", &inv.customer))?;
+        }
+    }
+    if effects.credit_used_minor > 0 {
+        let balance = balance_for_change(tx, &inv.workspace, &inv.customer).await?;
+        if balance < effects.credit_used_minor {
+            return Err(StoreError::Conflict(format!(
+                "credit balance {balance} does not cover {}",
+                effects.credit_used_minor
+            )));
+        }
+        let used = effects
+            .credit_used_minor
+            .checked_neg()
+            .ok_or_else(|| overflow(format!("credit used {}", effects.credit_used_minor)))?;
+        let entry = format!("{}_credit", inv.id);
+        let values = args![
+            &inv.workspace,
+            &entry,
+            &inv.customer,
+            used,
+            &inv.currency,
+            "applied to invoice",
+            inv.id.as_str(),
+            inv.created_at,
+        ];
+        tx.execute(sql::INSERT_CREDIT_ENTRY, values).await?;
+    }
+    for id in &effects.pending_charges {
+        let values = args![&inv.id, &inv.workspace, id];
+        tx.execute(sql::BILL_PENDING_CHARGE, values).await?;
+    }
+    for id in &effects.coupon_redemptions {
+        tx.execute(sql::COUNT_COUPON_USE, args![&inv.workspace, id])
+            .await?;
+    }
+    Ok(Some(InvoiceInsert::Created(InvoiceRecord {
+        number,
+        ..inv.clone()
+    })))
+}
+
+/// The next number of a kind of document in `tx` (see `sql::NEXT_NUMBER`).
+async fn next_number<C: Conn>(tx: &mut C, workspace: &str, kind: &str) -> StoreResult<i64> {
+    let row = tx
+        .fetch_optional(sql::NEXT_NUMBER, args![workspace, kind])
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a counter returned no row".into()))?;
+    row.int("last")
+}
+
+#[async_trait]
+impl<B: Backend> BillingStore for B {
+    async fn schedule_change(&self, c: &ScheduledChangeRecord) -> StoreResult<()> {
+        let mut tx = self.write(&c.workspace).await?;
+        tx.execute(sql::CANCEL_SCHEDULED, args![&c.workspace, &c.subscription])
+            .await?;
+        let values = args![
+            &c.workspace,
+            &c.id,
+            &c.subscription,
+            &c.customer,
+            &c.plan,
+            &c.addons,
+            c.effective_at,
+            c.created_at,
+            c.applied_at,
+        ];
+        tx.execute(sql::INSERT_SCHEDULED, values)
+            .await
+            .map_err(|e| insert_error(e, "scheduled change", &c.id, "workspace", &c.workspace))?;
+        Ok(tx.commit().await?)
+    }
+
+    async fn scheduled_change(
+        &self,
+        workspace: &str,
+        subscription: &str,
+    ) -> StoreResult<Option<ScheduledChangeRecord>> {
+        let values = args![workspace, subscription];
+        run_optional(
+            self.read(workspace),
+            sql::SCHEDULED,
+            values,
+            codec::scheduled_change,
+        )
+        .await
+    }
+
+    async fn mark_change_applied(
+        &self,
+        workspace: &str,
+        id: &str,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        run_execute(
+            self.write(workspace),
+            sql::MARK_APPLIED,
+            args![at, workspace, id],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_invoice(
+        &self,
+        invoice: &InvoiceRecord,
+        effects: &InvoiceEffects,
+    ) -> StoreResult<InvoiceInsert> {
+        let pair = [(invoice.clone(), effects.clone())];
+        let mut out = self.insert_invoices(&invoice.workspace, &pair).await?;
+        out.pop()
+            .ok_or_else(|| StoreError::Corrupt("an insert returned no outcome".into()))
+    }
+
+    async fn insert_invoices(
+        &self,
+        workspace: &str,
+        invoices: &[(InvoiceRecord, InvoiceEffects)],
+    ) -> StoreResult<Vec<InvoiceInsert>> {
+        // A concurrent run that inserted one of these first makes the insert fail on a unique
+        // key: roll back everything (the numbers too) and go again once, when it is found by
+        // its key.
+        for may_retry in [true, false] {
+            let mut tx = self.write(workspace).await?;
+            let mut outcomes = Vec::with_capacity(invoices.len());
+            for (inv, effects) in invoices {
+                match insert_one(&mut tx, inv, effects, may_retry).await? {
+                    Some(outcome) => outcomes.push(outcome),
+                    None => break,
                 }
-                .await?;
-                sqlx::query(sql::CANCEL_SCHEDULED)
-                    .bind(&c.workspace)
-                    .bind(&c.subscription)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(sql::INSERT_SCHEDULED)
-                    .bind(&c.workspace)
-                    .bind(&c.id)
-                    .bind(&c.subscription)
-                    .bind(&c.customer)
-                    .bind(&c.plan)
-                    .bind($crate::codec::json_text(&c.addons))
-                    .bind($crate::codec::micros(c.effective_at))
-                    .bind($crate::codec::micros(c.created_at))
-                    .bind($crate::codec::opt_micros(c.applied_at))
-                    .execute(&mut *tx)
-                    .await?;
+            }
+            if outcomes.len() == invoices.len() {
                 tx.commit().await?;
-                Ok(())
-            }
-
-            async fn scheduled_change(
-                &self,
-                workspace: &str,
-                subscription: &str,
-            ) -> $crate::StoreResult<Option<$crate::billing::ScheduledChangeRecord>> {
-                let mut tx = {
-                    let $r = self;
-                    let $rw = workspace;
-                    $read
-                }
-                .await?;
-                let row = sqlx::query($crate::billing::sql::SCHEDULED)
-                    .bind(workspace)
-                    .bind(subscription)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                row.map(|r| $crate::billing::decode::scheduled_change(&r))
-                    .transpose()
-            }
-
-            async fn mark_change_applied(
-                &self,
-                workspace: &str,
-                id: &str,
-                at: jiff::Timestamp,
-            ) -> $crate::StoreResult<()> {
-                let mut tx = {
-                    let $w = self;
-                    let $ww = workspace;
-                    $write
-                }
-                .await?;
-                sqlx::query($crate::billing::sql::MARK_APPLIED)
-                    .bind($crate::codec::micros(at))
-                    .bind(workspace)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn insert_invoice(
-                &self,
-                inv: &$crate::billing::InvoiceRecord,
-                effects: &$crate::billing::InvoiceEffects,
-            ) -> $crate::StoreResult<$crate::billing::InvoiceInsert> {
-                let pair = [(inv.clone(), effects.clone())];
-                let mut out = self.insert_invoices(&inv.workspace, &pair).await?;
-                Ok(out.remove(0))
-            }
-
-            async fn insert_invoices(
-                &self,
-                workspace: &str,
-                invoices: &[(
-                    $crate::billing::InvoiceRecord,
-                    $crate::billing::InvoiceEffects,
-                )],
-            ) -> $crate::StoreResult<Vec<$crate::billing::InvoiceInsert>> {
-                use $crate::billing::{InvoiceInsert, decode, sql};
-                use $crate::codec::{json_text, micros, opt_micros};
-                for attempt in 0..2 {
-                    let mut tx = {
-                        let $w = self;
-                        let $ww = workspace;
-                        $write
-                    }
-                    .await?;
-                    let mut outcomes = Vec::with_capacity(invoices.len());
-                    let mut raced = false;
-                    for (inv, effects) in invoices {
-                        if let Some(row) = sqlx::query(sql::INVOICE_BY_KEY)
-                            .bind(&inv.workspace)
-                            .bind(&inv.dedupe_key)
-                            .fetch_optional(&mut *tx)
-                            .await?
-                        {
-                            outcomes.push(InvoiceInsert::Exists(decode::invoice(&row)?));
-                            continue;
-                        }
-                        let number: i64 = sqlx::Row::try_get(
-                            &sqlx::query(sql::NEXT_NUMBER)
-                                .bind(&inv.workspace)
-                                .bind("invoice")
-                                .fetch_one(&mut *tx)
-                                .await?,
-                            "last",
-                        )?;
-                        let inserted = sqlx::query(sql::INSERT_INVOICE)
-                            .bind(&inv.workspace)
-                            .bind(&inv.id)
-                            .bind(number)
-                            .bind(&inv.customer)
-                            .bind(inv.subscription.as_deref())
-                            .bind(&inv.dedupe_key)
-                            .bind(inv.status.as_str())
-                            .bind(&inv.currency)
-                            .bind(opt_micros(inv.period_start))
-                            .bind(opt_micros(inv.period_end))
-                            .bind(inv.total_minor)
-                            .bind(inv.credit_applied_minor)
-                            .bind(inv.amount_due_minor)
-                            .bind(json_text(&inv.document))
-                            .bind(micros(inv.created_at))
-                            .bind(opt_micros(inv.paid_at))
-                            .bind(opt_micros(inv.voided_at))
-                            .execute(&mut *tx)
-                            .await;
-                        if let Err(sqlx::Error::Database(db)) = &inserted {
-                            if db.kind() == sqlx::error::ErrorKind::UniqueViolation {
-                                // A concurrent run inserted one first: roll back everything (the
-                                // numbers too) and go again; this time it is found by its key.
-                                raced = true;
-                                break;
-                            }
-                        }
-                        inserted.map_err(|e| {
-                            $crate::codec::insert_error(
-                                e,
-                                "invoice",
-                                &inv.id,
-                                "customer",
-                                &inv.customer,
-                            )
-                        })?;
-                        if effects.credit_used_minor > 0 {
-                            let balance: i64 = sqlx::Row::try_get(
-                                &sqlx::query(sql::CREDIT_BALANCE)
-                                    .bind(&inv.workspace)
-                                    .bind(&inv.customer)
-                                    .fetch_one(&mut *tx)
-                                    .await?,
-                                "balance",
-                            )?;
-                            if balance < effects.credit_used_minor {
-                                return Err($crate::StoreError::Conflict(format!(
-                                    "credit balance {balance} does not cover {}",
-                                    effects.credit_used_minor
-                                )));
-                            }
-                            sqlx::query(sql::INSERT_CREDIT_ENTRY)
-                                .bind(&inv.workspace)
-                                .bind(format!("{}_credit", inv.id))
-                                .bind(&inv.customer)
-                                .bind(-effects.credit_used_minor)
-                                .bind(&inv.currency)
-                                .bind("applied to invoice")
-                                .bind(Some(inv.id.as_str()))
-                                .bind(micros(inv.created_at))
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                        for id in &effects.pending_charges {
-                            sqlx::query(sql::BILL_PENDING_CHARGE)
-                                .bind(&inv.id)
-                                .bind(&inv.workspace)
-                                .bind(id)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                        for id in &effects.coupon_redemptions {
-                            sqlx::query(sql::COUNT_COUPON_USE)
-                                .bind(&inv.workspace)
-                                .bind(id)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                        outcomes.push(InvoiceInsert::Created($crate::billing::InvoiceRecord {
-                            number,
-                            ..inv.clone()
-                        }));
-                    }
-                    if raced && attempt == 0 {
-                        drop(tx);
-                        continue;
-                    }
-                    if raced {
-                        return Err($crate::StoreError::Conflict(
-                            "invoices were inserted concurrently; retry".into(),
-                        ));
-                    }
-                    tx.commit().await?;
-                    return Ok(outcomes);
-                }
-                unreachable!("the loop returns on its second attempt")
-            }
-
-            async fn get_invoice(
-                &self,
-                workspace: &str,
-                id: &str,
-            ) -> $crate::StoreResult<Option<$crate::billing::InvoiceRecord>> {
-                let mut tx = {
-                    let $r = self;
-                    let $rw = workspace;
-                    $read
-                }
-                .await?;
-                let row = sqlx::query($crate::billing::sql::INVOICE_BY_ID)
-                    .bind(workspace)
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                row.map(|r| $crate::billing::decode::invoice(&r))
-                    .transpose()
-            }
-
-            async fn list_invoices(
-                &self,
-                workspace: &str,
-                customer: &str,
-            ) -> $crate::StoreResult<Vec<$crate::billing::InvoiceRecord>> {
-                let mut tx = {
-                    let $r = self;
-                    let $rw = workspace;
-                    $read
-                }
-                .await?;
-                let rows = sqlx::query($crate::billing::sql::INVOICES_OF_CUSTOMER)
-                    .bind(workspace)
-                    .bind(customer)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                rows.iter().map($crate::billing::decode::invoice).collect()
-            }
-
-            async fn invoice_keys(
-                &self,
-                workspace: &str,
-                subscription: &str,
-            ) -> $crate::StoreResult<Vec<String>> {
-                let mut tx = {
-                    let $r = self;
-                    let $rw = workspace;
-                    $read
-                }
-                .await?;
-                let rows = sqlx::query($crate::billing::sql::INVOICE_KEYS)
-                    .bind(workspace)
-                    .bind(subscription)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                rows.iter()
-                    .map(|r| Ok(sqlx::Row::try_get::<String, _>(r, "dedupe_key")?))
-                    .collect()
-            }
-
-            async fn set_invoice_status(
-                &self,
-                workspace: &str,
-                id: &str,
-                from: $crate::billing::InvoiceStatus,
-                to: $crate::billing::InvoiceStatus,
-                at: jiff::Timestamp,
-            ) -> $crate::StoreResult<$crate::billing::InvoiceRecord> {
-                let mut tx = {
-                    let $w = self;
-                    let $ww = workspace;
-                    $write
-                }
-                .await?;
-                let row = sqlx::query($crate::billing::sql::SET_INVOICE_STATUS)
-                    .bind(to.as_str())
-                    .bind($crate::codec::micros(at))
-                    .bind(workspace)
-                    .bind(id)
-                    .bind(from.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let Some(row) = row else {
-                    let exists = sqlx::query($crate::billing::sql::INVOICE_BY_ID)
-                        .bind(workspace)
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    return Err(match exists {
-                        Some(_) => $crate::StoreError::Conflict(format!(
-                            "invoice {id:?} is not {}",
-                            from.as_str()
-                        )),
-                        None => $crate::StoreError::NotFound {
-                            kind: "invoice",
-                            id: id.to_owned(),
-                        },
-                    });
-                };
-                let record = $crate::billing::decode::invoice(&row)?;
-                tx.commit().await?;
-                Ok(record)
-            }
-
-            async fn list_workspace_subscriptions(
-                &self,
-                workspace: &str,
-            ) -> $crate::StoreResult<Vec<$crate::SubscriptionRecord>> {
-                let mut tx = {
-                    let $r = self;
-                    let $rw = workspace;
-                    $read
-                }
-                .await?;
-                let rows = sqlx::query($crate::billing::sql::WORKSPACE_SUBSCRIPTIONS)
-                    .bind(workspace)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                rows.iter().map($crate::codec::subscription).collect()
-            }
-
-            async fn list_workspaces(&self) -> $crate::StoreResult<Vec<$crate::WorkspaceRecord>> {
-                let mut tx = {
-                    let $u = self;
-                    $unscoped
-                }
-                .await?;
-                let rows = sqlx::query($crate::billing::sql::WORKSPACES)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                rows.iter().map($crate::codec::workspace).collect()
-            }
-
-            async fn insert_credit_note(
-                &self,
-                note: &$crate::billing::CreditNoteRecord,
-                invoice_total_minor: i64,
-            ) -> $crate::StoreResult<$crate::billing::CreditNoteRecord> {
-                use $crate::billing::sql;
-                let mut tx = {
-                    let $w = self;
-                    let $ww = note.workspace.as_str();
-                    $write
-                }
-                .await?;
-                let credited: i64 = sqlx::Row::try_get(
-                    &sqlx::query(sql::CREDITED)
-                        .bind(&note.workspace)
-                        .bind(&note.invoice)
-                        .fetch_one(&mut *tx)
-                        .await?,
-                    "credited",
-                )?;
-                if credited + note.amount_minor > invoice_total_minor {
-                    return Err($crate::StoreError::Conflict(
-                        "credit notes would exceed the invoice total".into(),
-                    ));
-                }
-                let number: i64 = sqlx::Row::try_get(
-                    &sqlx::query(sql::NEXT_NUMBER)
-                        .bind(&note.workspace)
-                        .bind("credit_note")
-                        .fetch_one(&mut *tx)
-                        .await?,
-                    "last",
-                )?;
-                sqlx::query(sql::INSERT_CREDIT_NOTE)
-                    .bind(&note.workspace)
-                    .bind(&note.id)
-                    .bind(number)
-                    .bind(&note.invoice)
-                    .bind(&note.customer)
-                    .bind(note.amount_minor)
-                    .bind(&note.currency)
-                    .bind(note.reason.as_deref())
-                    .bind($crate::codec::micros(note.created_at))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| {
-                        $crate::codec::insert_error(
-                            e,
-                            "credit note",
-                            &note.id,
-                            "invoice",
-                            &note.invoice,
-                        )
-                    })?;
-                tx.commit().await?;
-                Ok($crate::billing::CreditNoteRecord {
-                    number,
-                    ..note.clone()
-                })
-            }
-
-            async fn list_credit_notes(
-                &self,
-                workspace: &str,
-                invoice: &str,
-            ) -> $crate::StoreResult<Vec<$crate::billing::CreditNoteRecord>> {
-                let mut tx = {
-                    let $r = self;
-                    let $rw = workspace;
-                    $read
-                }
-                .await?;
-                let rows = sqlx::query($crate::billing::sql::CREDIT_NOTES)
-                    .bind(workspace)
-                    .bind(invoice)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                rows.iter()
-                    .map($crate::billing::decode::credit_note)
-                    .collect()
-            }
-
-            async fn add_pending_charge(
-                &self,
-                c: &$crate::billing::PendingChargeRecord,
-            ) -> $crate::StoreResult<()> {
-                let mut tx = {
-                    let $w = self;
-                    let $ww = c.workspace.as_str();
-                    $write
-                }
-                .await?;
-                sqlx::query($crate::billing::sql::INSERT_PENDING_CHARGE)
-                    .bind(&c.workspace)
-                    .bind(&c.id)
-                    .bind(&c.customer)
-                    .bind(c.subscription.as_deref())
-                    .bind($crate::codec::json_text(&c.charge))
-                    .bind($crate::codec::micros(c.created_at))
-                    .bind(c.invoice.as_deref())
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn pending_charges(
-                &self,
-                workspace: &str,
-                customer: &str,
-            ) -> $crate::StoreResult<Vec<$crate::billing::PendingChargeRecord>> {
-                let mut tx = {
-                    let $r = self;
-                    let $rw = workspace;
-                    $read
-                }
-                .await?;
-                let rows = sqlx::query($crate::billing::sql::PENDING_CHARGES)
-                    .bind(workspace)
-                    .bind(customer)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                rows.iter()
-                    .map($crate::billing::decode::pending_charge)
-                    .collect()
-            }
-
-            async fn add_coupon_redemption(
-                &self,
-                r: &$crate::billing::CouponRedemptionRecord,
-            ) -> $crate::StoreResult<()> {
-                let mut tx = {
-                    let $w = self;
-                    let $ww = r.workspace.as_str();
-                    $write
-                }
-                .await?;
-                sqlx::query($crate::billing::sql::INSERT_REDEMPTION)
-                    .bind(&r.workspace)
-                    .bind(&r.id)
-                    .bind(&r.customer)
-                    .bind(&r.coupon)
-                    .bind(r.applied)
-                    .bind($crate::codec::micros(r.created_at))
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn coupon_redemptions(
-                &self,
-                workspace: &str,
-                customer: &str,
-            ) -> $crate::StoreResult<Vec<$crate::billing::CouponRedemptionRecord>> {
-                let mut tx = {
-                    let $r = self;
-                    let $rw = workspace;
-                    $read
-                }
-                .await?;
-                let rows = sqlx::query($crate::billing::sql::REDEMPTIONS)
-                    .bind(workspace)
-                    .bind(customer)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                rows.iter()
-                    .map($crate::billing::decode::redemption)
-                    .collect()
-            }
-
-            async fn add_credit_entry(
-                &self,
-                e: &$crate::billing::CreditEntryRecord,
-            ) -> $crate::StoreResult<()> {
-                let mut tx = {
-                    let $w = self;
-                    let $ww = e.workspace.as_str();
-                    $write
-                }
-                .await?;
-                sqlx::query($crate::billing::sql::INSERT_CREDIT_ENTRY)
-                    .bind(&e.workspace)
-                    .bind(&e.id)
-                    .bind(&e.customer)
-                    .bind(e.amount_minor)
-                    .bind(&e.currency)
-                    .bind(&e.reason)
-                    .bind(e.invoice.as_deref())
-                    .bind($crate::codec::micros(e.created_at))
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn credit_balance(
-                &self,
-                workspace: &str,
-                customer: &str,
-            ) -> $crate::StoreResult<i64> {
-                let mut tx = {
-                    let $r = self;
-                    let $rw = workspace;
-                    $read
-                }
-                .await?;
-                let row = sqlx::query($crate::billing::sql::CREDIT_BALANCE)
-                    .bind(workspace)
-                    .bind(customer)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                Ok(sqlx::Row::try_get(&row, "balance")?)
+                return Ok(outcomes);
             }
         }
-    };
+        Err(StoreError::Conflict(
+            "invoices were inserted concurrently; retry".into(),
+        ))
+    }
+
+    async fn get_invoice(&self, workspace: &str, id: &str) -> StoreResult<Option<InvoiceRecord>> {
+        let values = args![workspace, id];
+        run_optional(
+            self.read(workspace),
+            sql::INVOICE_BY_ID,
+            values,
+            codec::invoice,
+        )
+        .await
+    }
+
+    async fn list_invoices(
+        &self,
+        workspace: &str,
+        customer: &str,
+    ) -> StoreResult<Vec<InvoiceRecord>> {
+        let values = args![workspace, customer];
+        run_all(
+            self.read(workspace),
+            sql::INVOICES_OF_CUSTOMER,
+            values,
+            codec::invoice,
+        )
+        .await
+    }
+
+    async fn invoice_keys(&self, workspace: &str, subscription: &str) -> StoreResult<Vec<String>> {
+        let values = args![workspace, subscription];
+        let key = |r: &<B::Conn as Conn>::Row| r.text("dedupe_key");
+        run_all(self.read(workspace), sql::INVOICE_KEYS, values, key).await
+    }
+
+    async fn set_invoice_status(
+        &self,
+        workspace: &str,
+        id: &str,
+        from: InvoiceStatus,
+        to: InvoiceStatus,
+        at: Timestamp,
+    ) -> StoreResult<InvoiceRecord> {
+        let mut tx = self.write(workspace).await?;
+        let values = args![to.as_str(), at, workspace, id, from.as_str()];
+        let Some(row) = tx.fetch_optional(sql::SET_INVOICE_STATUS, values).await? else {
+            let exists = tx
+                .fetch_optional(sql::INVOICE_BY_ID, args![workspace, id])
+                .await?;
+            return Err(match exists {
+                Some(_) => StoreError::Conflict(format!("invoice {id:?} is not {}", from.as_str())),
+                None => StoreError::NotFound {
+                    kind: "invoice",
+                    id: id.to_owned(),
+                },
+            });
+        };
+        let record = codec::invoice(&row)?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn list_workspace_subscriptions(
+        &self,
+        workspace: &str,
+    ) -> StoreResult<Vec<crate::SubscriptionRecord>> {
+        let values = args![workspace];
+        let session = self.read(workspace);
+        run_all(
+            session,
+            sql::WORKSPACE_SUBSCRIPTIONS,
+            values,
+            codec::subscription,
+        )
+        .await
+    }
+
+    async fn list_workspaces(&self) -> StoreResult<Vec<crate::WorkspaceRecord>> {
+        let session = self.workspace_listing();
+        run_all(session, sql::WORKSPACES, args![], codec::workspace).await
+    }
+
+    async fn insert_credit_note(
+        &self,
+        note: &CreditNoteRecord,
+        invoice_total_minor: i64,
+    ) -> StoreResult<CreditNoteRecord> {
+        if note.amount_minor <= 0 {
+            return Err(StoreError::Invalid {
+                code: "invalid_amount",
+                detail: format!(
+                    "a credit note amount must be positive, not {}",
+                    note.amount_minor
+                ),
+            });
+        }
+        let mut tx = self.write(&note.workspace).await?;
+        // The number first: taking it locks the workspace's credit-note counter until commit,
+        // so concurrent notes are checked one after another, each seeing the ones before it
+        // (PostgreSQL; SQLite's writer is serial anyway). A refused note gives it back.
+        let number = next_number(&mut tx, &note.workspace, "credit_note").await?;
+        let row = tx
+            .fetch_optional(sql::CREDITED, args![&note.workspace, &note.invoice])
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a sum returned no row".into()))?;
+        let credited = stored_sum(&row, "credited amount")?;
+        let after = credited.checked_add(note.amount_minor).ok_or_else(|| {
+            overflow(format!(
+                "credited {credited} plus {} exceeds a 64-bit amount",
+                note.amount_minor
+            ))
+        })?;
+        if after > invoice_total_minor {
+            return Err(StoreError::Conflict(
+                "credit notes would exceed the invoice total".into(),
+            ));
+        }
+        let values = args![
+            &note.workspace,
+            &note.id,
+            number,
+            &note.invoice,
+            &note.customer,
+            note.amount_minor,
+            &note.currency,
+            &note.reason,
+            note.created_at,
+        ];
+        tx.execute(sql::INSERT_CREDIT_NOTE, values)
+            .await
+            .map_err(|e| insert_error(e, "credit note", &note.id, "invoice", &note.invoice))?;
+        tx.commit().await?;
+        Ok(CreditNoteRecord {
+            number,
+            ..note.clone()
+        })
+    }
+
+    async fn list_credit_notes(
+        &self,
+        workspace: &str,
+        invoice: &str,
+    ) -> StoreResult<Vec<CreditNoteRecord>> {
+        let values = args![workspace, invoice];
+        run_all(
+            self.read(workspace),
+            sql::CREDIT_NOTES,
+            values,
+            codec::credit_note,
+        )
+        .await
+    }
+
+    async fn add_pending_charge(&self, c: &PendingChargeRecord) -> StoreResult<()> {
+        let values = args![
+            &c.workspace,
+            &c.id,
+            &c.customer,
+            &c.subscription,
+            &c.charge,
+            c.created_at,
+            &c.invoice,
+        ];
+        run_execute(self.write(&c.workspace), sql::INSERT_PENDING_CHARGE, values)
+            .await
+            .map_err(|e| insert_error(e, "pending charge", &c.id, "workspace", &c.workspace))?;
+        Ok(())
+    }
+
+    async fn pending_charges(
+        &self,
+        workspace: &str,
+        customer: &str,
+    ) -> StoreResult<Vec<PendingChargeRecord>> {
+        let values = args![workspace, customer];
+        run_all(
+            self.read(workspace),
+            sql::PENDING_CHARGES,
+            values,
+            codec::pending_charge,
+        )
+        .await
+    }
+
+    async fn add_coupon_redemption(&self, r: &CouponRedemptionRecord) -> StoreResult<()> {
+        let values = args![
+            &r.workspace,
+            &r.id,
+            &r.customer,
+            &r.coupon,
+            r.applied,
+            r.created_at,
+        ];
+        run_execute(self.write(&r.workspace), sql::INSERT_REDEMPTION, values)
+            .await
+            .map_err(|e| insert_error(e, "coupon redemption", &r.id, "workspace", &r.workspace))?;
+        Ok(())
+    }
+
+    async fn coupon_redemptions(
+        &self,
+        workspace: &str,
+        customer: &str,
+    ) -> StoreResult<Vec<CouponRedemptionRecord>> {
+        let values = args![workspace, customer];
+        run_all(
+            self.read(workspace),
+            sql::REDEMPTIONS,
+            values,
+            codec::redemption,
+        )
+        .await
+    }
+
+    async fn add_credit_entry(&self, e: &CreditEntryRecord) -> StoreResult<()> {
+        let mut tx = self.write(&e.workspace).await?;
+        // The balance must stay an `i64` so that every later sum of the ledger is one.
+        let balance = balance_for_change(&mut tx, &e.workspace, &e.customer).await?;
+        balance.checked_add(e.amount_minor).ok_or_else(|| {
+            overflow(format!(
+                "credit balance {balance} plus {} exceeds a 64-bit amount",
+                e.amount_minor
+            ))
+        })?;
+        let values = args![
+            &e.workspace,
+            &e.id,
+            &e.customer,
+            e.amount_minor,
+            &e.currency,
+            &e.reason,
+            &e.invoice,
+            e.created_at,
+        ];
+        tx.execute(sql::INSERT_CREDIT_ENTRY, values)
+            .await
+            .map_err(|err| insert_error(err, "credit entry", &e.id, "workspace", &e.workspace))?;
+        Ok(tx.commit().await?)
+    }
+
+    async fn credit_balance(&self, workspace: &str, customer: &str) -> StoreResult<i64> {
+        let mut tx = self.read(workspace).await?;
+        let balance = balance_in(&mut tx, workspace, customer).await?;
+        tx.commit().await?;
+        Ok(balance)
+    }
 }
-pub(crate) use impl_billing_store;

@@ -1,6 +1,6 @@
-//! Encoding shared by both backends: timestamps as unix microseconds, decimals as text, JSON as
-//! text, and the decoding of rows into records. Both schemas name their columns alike (the
-//! PostgreSQL queries cast NUMERIC and JSONB to text), so each record is decoded in one place
+//! Encoding shared by both backends: timestamps as unix microseconds, decimals as text, JSON read
+//! as text, and the decoding of rows into records. Both schemas name their columns alike (the
+//! shared statements cast NUMERIC and JSONB to text), so each record is decoded in one place
 //! and the backends cannot drift apart in how they read data.
 
 use jiff::Timestamp;
@@ -10,6 +10,10 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use std::str::FromStr;
 
+use crate::billing::{
+    CouponRedemptionRecord, CreditNoteRecord, InvoiceRecord, InvoiceStatus, PendingChargeRecord,
+    ScheduledChangeRecord,
+};
 use crate::{
     AdminKeyRecord, AggregateRow, ApiKeyRecord, CatalogVersionRecord, CustomerRecord, EventRecord,
     LevelPoint, StoreError, StoreResult, SubscriptionRecord, SubscriptionStatus, TestClockRecord,
@@ -20,10 +24,6 @@ use crate::{
 /// microseconds at most).
 pub(crate) fn micros(t: Timestamp) -> i64 {
     t.as_microsecond()
-}
-
-pub(crate) fn opt_micros(t: Option<Timestamp>) -> Option<i64> {
-    t.map(micros)
 }
 
 pub(crate) fn timestamp(us: i64) -> StoreResult<Timestamp> {
@@ -50,7 +50,8 @@ pub(crate) fn json_text(v: &serde_json::Value) -> String {
 }
 
 /// Typed column access over either backend's rows, so that records decode in one place.
-pub(crate) trait Columns {
+/// (`pub` only to be named by `backend::Conn`; the module is private.)
+pub trait Columns {
     fn text(&self, col: &str) -> StoreResult<String>;
     fn opt_text(&self, col: &str) -> StoreResult<Option<String>>;
     fn int(&self, col: &str) -> StoreResult<i64>;
@@ -220,16 +221,92 @@ pub(crate) fn level_point(r: &impl Columns) -> StoreResult<LevelPoint> {
     })
 }
 
+pub(crate) fn invoice(r: &impl Columns) -> StoreResult<InvoiceRecord> {
+    let status = r.text("status")?;
+    Ok(InvoiceRecord {
+        workspace: r.text("workspace")?,
+        id: r.text("id")?,
+        number: r.int("number")?,
+        customer: r.text("customer")?,
+        subscription: r.opt_text("subscription")?,
+        dedupe_key: r.text("dedupe_key")?,
+        status: InvoiceStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown invoice status {status:?}")))?,
+        currency: r.text("currency")?,
+        period_start: r.opt_time("period_start")?,
+        period_end: r.opt_time("period_end")?,
+        total_minor: r.int("total_minor")?,
+        credit_applied_minor: r.int("credit_applied_minor")?,
+        amount_due_minor: r.int("amount_due_minor")?,
+        document: r.json("document")?,
+        created_at: r.time("created_at")?,
+        paid_at: r.opt_time("paid_at")?,
+        voided_at: r.opt_time("voided_at")?,
+    })
+}
+
+pub(crate) fn credit_note(r: &impl Columns) -> StoreResult<CreditNoteRecord> {
+    Ok(CreditNoteRecord {
+        workspace: r.text("workspace")?,
+        id: r.text("id")?,
+        number: r.int("number")?,
+        invoice: r.text("invoice")?,
+        customer: r.text("customer")?,
+        amount_minor: r.int("amount_minor")?,
+        currency: r.text("currency")?,
+        reason: r.opt_text("reason")?,
+        created_at: r.time("created_at")?,
+    })
+}
+
+pub(crate) fn pending_charge(r: &impl Columns) -> StoreResult<PendingChargeRecord> {
+    Ok(PendingChargeRecord {
+        workspace: r.text("workspace")?,
+        id: r.text("id")?,
+        customer: r.text("customer")?,
+        subscription: r.opt_text("subscription")?,
+        charge: r.json("charge")?,
+        created_at: r.time("created_at")?,
+        invoice: r.opt_text("invoice")?,
+    })
+}
+
+pub(crate) fn scheduled_change(r: &impl Columns) -> StoreResult<ScheduledChangeRecord> {
+    Ok(ScheduledChangeRecord {
+        workspace: r.text("workspace")?,
+        id: r.text("id")?,
+        subscription: r.text("subscription")?,
+        customer: r.text("customer")?,
+        plan: r.text("plan")?,
+        addons: r.json("addons")?,
+        effective_at: r.time("effective_at")?,
+        created_at: r.time("created_at")?,
+        applied_at: r.opt_time("applied_at")?,
+    })
+}
+
+pub(crate) fn redemption(r: &impl Columns) -> StoreResult<CouponRedemptionRecord> {
+    Ok(CouponRedemptionRecord {
+        workspace: r.text("workspace")?,
+        id: r.text("id")?,
+        customer: r.text("customer")?,
+        coupon: r.text("coupon")?,
+        applied: r.int("applied")?,
+        created_at: r.time("created_at")?,
+    })
+}
+
 /// Maps a failed insert to the trait's typed errors: a unique violation means the record exists,
 /// a foreign-key violation means its parent (`parent_kind` `parent_id`) does not.
 pub(crate) fn insert_error(
-    err: sqlx::Error,
+    err: impl Into<StoreError>,
     kind: &'static str,
     id: &str,
     parent_kind: &'static str,
     parent_id: &str,
 ) -> StoreError {
-    if let sqlx::Error::Database(db) = &err {
+    let err = err.into();
+    if let StoreError::Database(sqlx::Error::Database(db)) = &err {
         match db.kind() {
             sqlx::error::ErrorKind::UniqueViolation => {
                 return StoreError::AlreadyExists {
@@ -246,5 +323,5 @@ pub(crate) fn insert_error(
             _ => {}
         }
     }
-    StoreError::Database(err)
+    err
 }

@@ -4,19 +4,24 @@
 //! The store knows rows, not rules: which period an event falls in and what it adds to which
 //! meter is decided by the caller with `tollgate-core` and handed in as [`AggregateUpdate`]s, so
 //! both backends stay thin and the conformance suite in `tests/` can hold them to the same
-//! behaviour.
+//! behaviour. Every method is written once (`store.rs`, `billing.rs`) over statements written
+//! once (`sql.rs`); a backend (`backend.rs`) supplies only how a session opens and its bulk
+//! ingest, so the backends cannot drift apart method by method.
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+mod backend;
 mod batch;
 pub mod billing;
 mod codec;
 mod migrations;
 mod postgres;
+mod sql;
 mod sqlite;
+mod store;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -32,6 +37,10 @@ pub enum StoreError {
     /// status, a refund beyond the invoice total).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The input cannot be stored as it is (e.g. a sum of amounts beyond 64 bits); `code` is
+    /// stable, for the API's error code.
+    #[error("{code}: {detail}")]
+    Invalid { code: &'static str, detail: String },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

@@ -25,7 +25,7 @@ macro_rules! embed {
 type Embedded = &'static [(i64, &'static str, &'static str, &'static str)];
 
 const SQLITE: Embedded = embed!("sqlite": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"));
-const POSTGRES: Embedded = embed!("postgres": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"));
+const POSTGRES: Embedded = embed!("postgres": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"), (4, "json and listing", "0004_json_and_listing.sql"));
 
 fn migrator(embedded: Embedded) -> Migrator {
     Migrator::with_migrations(
@@ -55,6 +55,90 @@ pub(crate) fn postgres() -> Migrator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A database made before 0004 keeps its documents: the JSON columns 0002 and 0003 made
+    /// TEXT become JSONB with the same content. Runs in a schema of its own, dropped after.
+    #[tokio::test]
+    #[cfg_attr(
+        not(tollgate_pg),
+        ignore = "set TOLLGATE_TEST_DATABASE_URL to run on PostgreSQL"
+    )]
+    async fn postgres_0004_keeps_the_stored_documents() {
+        use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+        use std::str::FromStr;
+
+        let url = std::env::var("TOLLGATE_TEST_DATABASE_URL")
+            .expect("TOLLGATE_TEST_DATABASE_URL is set for the PostgreSQL tests");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let schema = format!("upgrade_{}_{nanos}", std::process::id());
+        let admin = PgPool::connect(&url).await.unwrap();
+        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let options = PgConnectOptions::from_str(&url)
+            .unwrap()
+            .options([("search_path", schema.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap();
+
+        migrator(&POSTGRES[..3]).run(&pool).await.unwrap();
+        for sql in [
+            "INSERT INTO workspaces (workspace, name, created_at) VALUES ('w', 'W', 0)",
+            "INSERT INTO customers (workspace, id, suspended, has_payment_method, metadata, \
+               created_at) VALUES ('w', 'c', false, false, '{}', 0)",
+            "INSERT INTO invoices (workspace, id, number, customer, dedupe_key, status, currency, \
+               total_minor, credit_applied_minor, amount_due_minor, document, created_at) \
+             VALUES ('w', 'i', 1, 'c', 'k', 'open', 'EUR', 1, 0, 1, \
+               '{\"lines\":[{\"amount\":\"10.00\",\"n\":1.50}]}', 0)",
+            "INSERT INTO pending_charges (workspace, id, customer, charge, created_at) \
+             VALUES ('w', 'p', 'c', '{\"amount\":\"3.33\"}', 0)",
+            "INSERT INTO scheduled_changes (workspace, id, subscription, customer, plan, addons, \
+               effective_at, created_at) VALUES ('w', 's', 'sub', 'c', 'basic', '{\"seats\":2}', 0, 0)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        postgres().run(&pool).await.unwrap();
+
+        for (table, column, want) in [
+            (
+                "invoices",
+                "document",
+                serde_json::json!({"lines": [{"amount": "10.00", "n": 1.50}]}),
+            ),
+            (
+                "pending_charges",
+                "charge",
+                serde_json::json!({"amount": "3.33"}),
+            ),
+            (
+                "scheduled_changes",
+                "addons",
+                serde_json::json!({"seats": 2}),
+            ),
+        ] {
+            let sql =
+                format!("SELECT pg_typeof({column})::text, CAST({column} AS TEXT) FROM {table}");
+            let (kind, text): (String, String) = sqlx::query_as(AssertSqlSafe(sql))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert_eq!(kind, "jsonb", "{table}.{column}");
+            let got: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(got, want, "{table}.{column}");
+        }
+        pool.close().await;
+        sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
 
     /// Every `.sql` file of a backend's folder is embedded, under the version and description
     /// `sqlx::migrate!` would give it (`0002_add_thing.sql` → 2, "add thing").

@@ -4,6 +4,7 @@
 use crate::postgres_store;
 use crate::support::*;
 use IngestOutcome::{Accepted, Duplicate};
+use tollgate_store::billing::BillingStore;
 use tollgate_store::*;
 
 const DATABASE_URL_VAR: &str = crate::DATABASE_URL_VAR;
@@ -72,10 +73,12 @@ async fn sqlite_in_memory_store_works() {
 /// `tollgate_app` with the workspace set to A, a bare `SELECT` sees A's rows and none of B's;
 /// with no workspace set it sees nothing; and it cannot write a row into B.
 #[tokio::test]
+#[cfg_attr(
+    not(tollgate_pg),
+    ignore = "set TOLLGATE_TEST_DATABASE_URL to run on PostgreSQL"
+)]
 async fn postgres_row_level_security_hides_other_workspaces() {
-    let Some(store) = postgres_store().await else {
-        return;
-    };
+    let store = postgres_store().await;
     let (a, b) = (fresh("ws"), fresh("ws"));
     for ws in [&a, &b] {
         create_workspace(&store, ws).await;
@@ -145,4 +148,55 @@ async fn postgres_row_level_security_hides_other_workspaces() {
         .await
         .unwrap();
     assert_eq!(keys, 0, "key rows only show to a lookup naming their hash");
+}
+
+/// The listing of workspaces runs as `tollgate_app` too: naming itself shows it every
+/// workspace row and nothing of any other table.
+#[tokio::test]
+#[cfg_attr(
+    not(tollgate_pg),
+    ignore = "set TOLLGATE_TEST_DATABASE_URL to run on PostgreSQL"
+)]
+async fn postgres_workspace_listing_sees_workspaces_only() {
+    let store = postgres_store().await;
+    let (a, b) = (fresh("ws"), fresh("ws"));
+    for ws in [&a, &b] {
+        create_workspace(&store, ws).await;
+        store.create_customer(&customer(ws, "cus_a")).await.unwrap();
+    }
+    let listed: Vec<String> = store
+        .list_workspaces()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.id)
+        .collect();
+    assert!(listed.contains(&a) && listed.contains(&b));
+
+    let url = std::env::var(DATABASE_URL_VAR).unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query(
+        "SELECT set_config('role', 'tollgate_app', true), \
+         set_config('tollgate.listing', 'workspaces', true)",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let workspaces: i64 = sqlx::query_scalar("SELECT count(*) FROM workspaces")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert!(workspaces >= 2);
+    let customers: i64 = sqlx::query_scalar("SELECT count(*) FROM customers")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(customers, 0, "the listing sees no rows inside a workspace");
+    let write = sqlx::query("UPDATE workspaces SET name = 'renamed' WHERE workspace = $1")
+        .bind(&a)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(write.rows_affected(), 0, "and changes none");
 }

@@ -193,6 +193,20 @@ pub(crate) async fn subscriptions(h: &Harness) {
             .await,
         "subscription",
     );
+    // The owner is not among what an update may change.
+    let moved = SubscriptionRecord {
+        customer: "cus_b".into(),
+        ..first.clone()
+    };
+    assert_not_found(s.update_subscription(&moved).await, "subscription");
+    assert_eq!(
+        s.get_subscription(&h.ws, "sub_1")
+            .await
+            .unwrap()
+            .unwrap()
+            .customer,
+        "cus_a"
+    );
 }
 
 pub(crate) async fn api_keys(h: &Harness) {

@@ -172,3 +172,110 @@ pub(crate) fn process_cpu_seconds() -> f64 {
         fields[11].parse::<f64>().unwrap_or(0.0) + fields[12].parse::<f64>().unwrap_or(0.0);
     ticks / 100.0
 }
+
+/// An open invoice of 1,000 minor units; `number` is left for the store to assign.
+pub(crate) fn invoice(ws: &str, id: &str, customer: &str, key: &str) -> billing::InvoiceRecord {
+    billing::InvoiceRecord {
+        workspace: ws.to_owned(),
+        id: id.to_owned(),
+        number: 0,
+        customer: customer.to_owned(),
+        subscription: key.split_once(':').map(|(sub, _)| sub.to_owned()),
+        dedupe_key: key.to_owned(),
+        status: billing::InvoiceStatus::Open,
+        currency: "EUR".into(),
+        period_start: Some(ts("2026-01-01T00:00:00Z")),
+        period_end: Some(ts("2026-02-01T00:00:00Z")),
+        total_minor: 1_000,
+        credit_applied_minor: 0,
+        amount_due_minor: 1_000,
+        document: json!({"lines": [{"description": "Pro", "amount": "10.00"}], "note": null}),
+        created_at: ts("2026-02-01T00:00:00.000001Z"),
+        paid_at: None,
+        voided_at: None,
+    }
+}
+
+pub(crate) fn credit_note(
+    ws: &str,
+    id: &str,
+    invoice: &str,
+    amount_minor: i64,
+) -> billing::CreditNoteRecord {
+    billing::CreditNoteRecord {
+        workspace: ws.to_owned(),
+        id: id.to_owned(),
+        number: 0,
+        invoice: invoice.to_owned(),
+        customer: "cus_a".into(),
+        amount_minor,
+        currency: "EUR".into(),
+        reason: Some("goodwill".into()),
+        created_at: ts("2026-02-02T00:00:00Z"),
+    }
+}
+
+pub(crate) fn credit(
+    ws: &str,
+    id: &str,
+    customer: &str,
+    amount_minor: i64,
+) -> billing::CreditEntryRecord {
+    billing::CreditEntryRecord {
+        workspace: ws.to_owned(),
+        id: id.to_owned(),
+        customer: customer.to_owned(),
+        amount_minor,
+        currency: "EUR".into(),
+        reason: "grant".into(),
+        invoice: None,
+        created_at: ts("2026-01-02T00:00:00Z"),
+    }
+}
+
+pub(crate) fn pending_charge(
+    ws: &str,
+    id: &str,
+    customer: &str,
+    created: &str,
+) -> billing::PendingChargeRecord {
+    billing::PendingChargeRecord {
+        workspace: ws.to_owned(),
+        id: id.to_owned(),
+        customer: customer.to_owned(),
+        subscription: Some("sub_1".into()),
+        charge: json!({"description": "Proration", "amount": "3.33", "quantity": "1"}),
+        created_at: ts(created),
+        invoice: None,
+    }
+}
+
+pub(crate) fn redemption(ws: &str, id: &str, customer: &str) -> billing::CouponRedemptionRecord {
+    billing::CouponRedemptionRecord {
+        workspace: ws.to_owned(),
+        id: id.to_owned(),
+        customer: customer.to_owned(),
+        coupon: "WELCOME".into(),
+        applied: 0,
+        created_at: ts("2026-01-05T00:00:00Z"),
+    }
+}
+
+pub(crate) fn scheduled(
+    ws: &str,
+    id: &str,
+    subscription: &str,
+    plan: &str,
+) -> billing::ScheduledChangeRecord {
+    billing::ScheduledChangeRecord {
+        workspace: ws.to_owned(),
+        id: id.to_owned(),
+        subscription: subscription.to_owned(),
+        customer: "cus_a".into(),
+        plan: plan.to_owned(),
+        addons: json!({"extra_seats": 1}),
+        effective_at: ts("2026-02-01T00:00:00Z"),
+        created_at: ts("2026-01-15T00:00:00.5Z"),
+        applied_at: None,
+    }
+}

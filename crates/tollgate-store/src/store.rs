@@ -1,0 +1,396 @@
+//! [`Store`] for every backend, written once: each method opens the session its backend gives
+//! for that kind of access and runs the shared statements of `sql` in it.
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use crate::backend::{Arg, Backend, Conn, args, run_all, run_execute, run_optional};
+use crate::codec::{self, insert_error};
+use crate::sql as q;
+use crate::{
+    AdminKeyRecord, AggregateRow, ApiKeyRecord, CatalogVersionRecord, CustomerRecord, EventRecord,
+    IngestItem, IngestOutcome, LevelPoint, Store, StoreError, StoreResult, SubscriptionRecord,
+    TestClockRecord, WindowEntryRow, WorkspaceRecord,
+};
+
+/// `NotFound` when an update touched no row.
+pub(crate) fn require_row(rows: u64, kind: &'static str, id: &str) -> StoreResult<()> {
+    if rows == 0 {
+        Err(StoreError::NotFound {
+            kind,
+            id: id.to_owned(),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// The values of `INSERT_SUBSCRIPTION` and `UPDATE_SUBSCRIPTION`.
+fn subscription_args(s: &SubscriptionRecord) -> [Arg<'_>; 12] {
+    [
+        Arg::from(&s.workspace),
+        Arg::from(&s.id),
+        Arg::from(&s.customer),
+        Arg::from(&s.plan),
+        Arg::from(s.catalog_version),
+        Arg::from(s.status.as_str()),
+        Arg::from(&s.addons),
+        Arg::from(s.started_at),
+        Arg::from(s.billing_anchor),
+        Arg::from(s.trial_end),
+        Arg::from(s.canceled_at),
+        Arg::from(s.ends_at),
+    ]
+}
+
+#[async_trait]
+impl<B: Backend> Store for B {
+    fn backend(&self) -> &'static str {
+        B::NAME
+    }
+
+    async fn create_workspace(&self, w: &WorkspaceRecord) -> StoreResult<()> {
+        let values = args![&w.id, &w.name, w.created_at];
+        run_execute(self.write(&w.id), q::INSERT_WORKSPACE, values)
+            .await
+            .map_err(|e| insert_error(e, "workspace", &w.id, "workspace", &w.id))?;
+        Ok(())
+    }
+
+    async fn get_workspace(&self, id: &str) -> StoreResult<Option<WorkspaceRecord>> {
+        run_optional(self.read(id), q::GET_WORKSPACE, args![id], codec::workspace).await
+    }
+
+    async fn put_admin_key(&self, key: &AdminKeyRecord) -> StoreResult<()> {
+        let values = args![&key.workspace, &key.id, &key.secret_hash, key.created_at];
+        run_execute(self.write(&key.workspace), q::INSERT_ADMIN_KEY, values)
+            .await
+            .map_err(|e| insert_error(e, "admin_key", &key.id, "workspace", &key.workspace))?;
+        Ok(())
+    }
+
+    async fn find_admin_key(&self, secret_hash: &str) -> StoreResult<Option<AdminKeyRecord>> {
+        let session = self.key_lookup(secret_hash);
+        run_optional(
+            session,
+            q::FIND_ADMIN_KEY,
+            args![secret_hash],
+            codec::admin_key,
+        )
+        .await
+    }
+
+    async fn add_catalog_version(
+        &self,
+        workspace: &str,
+        catalog: &serde_json::Value,
+        at: Timestamp,
+    ) -> StoreResult<i64> {
+        let mut tx = self.write(workspace).await?;
+        let row = tx
+            .fetch_optional(q::BUMP_CATALOG_SEQ, args![workspace])
+            .await?;
+        let row = row.ok_or_else(|| StoreError::NotFound {
+            kind: "workspace",
+            id: workspace.to_owned(),
+        })?;
+        let version = codec::Columns::int(&row, "catalog_seq")?;
+        let values = args![workspace, version, catalog, at];
+        tx.execute(q::INSERT_CATALOG_VERSION, values).await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    async fn latest_catalog(&self, workspace: &str) -> StoreResult<Option<CatalogVersionRecord>> {
+        let session = self.read(workspace);
+        run_optional(
+            session,
+            q::LATEST_CATALOG,
+            args![workspace],
+            codec::catalog_version,
+        )
+        .await
+    }
+
+    async fn catalog_version(
+        &self,
+        workspace: &str,
+        version: i64,
+    ) -> StoreResult<Option<CatalogVersionRecord>> {
+        let values = args![workspace, version];
+        let session = self.read(workspace);
+        run_optional(
+            session,
+            q::GET_CATALOG_VERSION,
+            values,
+            codec::catalog_version,
+        )
+        .await
+    }
+
+    async fn create_customer(&self, c: &CustomerRecord) -> StoreResult<()> {
+        let values = args![
+            &c.workspace,
+            &c.id,
+            &c.name,
+            &c.email,
+            c.suspended,
+            c.has_payment_method,
+            &c.test_clock,
+            &c.metadata,
+            c.created_at,
+        ];
+        run_execute(self.write(&c.workspace), q::INSERT_CUSTOMER, values)
+            .await
+            .map_err(|e| insert_error(e, "customer", &c.id, "workspace", &c.workspace))?;
+        Ok(())
+    }
+
+    async fn get_customer(&self, workspace: &str, id: &str) -> StoreResult<Option<CustomerRecord>> {
+        let values = args![workspace, id];
+        run_optional(
+            self.read(workspace),
+            q::GET_CUSTOMER,
+            values,
+            codec::customer,
+        )
+        .await
+    }
+
+    async fn list_customers(&self, workspace: &str) -> StoreResult<Vec<CustomerRecord>> {
+        let values = args![workspace];
+        run_all(
+            self.read(workspace),
+            q::LIST_CUSTOMERS,
+            values,
+            codec::customer,
+        )
+        .await
+    }
+
+    async fn update_customer(&self, c: &CustomerRecord) -> StoreResult<()> {
+        let values = args![
+            &c.workspace,
+            &c.id,
+            &c.name,
+            &c.email,
+            c.suspended,
+            c.has_payment_method,
+            &c.metadata,
+        ];
+        let rows = run_execute(self.write(&c.workspace), q::UPDATE_CUSTOMER, values).await?;
+        require_row(rows, "customer", &c.id)
+    }
+
+    async fn create_subscription(&self, s: &SubscriptionRecord) -> StoreResult<()> {
+        let values = &subscription_args(s);
+        run_execute(self.write(&s.workspace), q::INSERT_SUBSCRIPTION, values)
+            .await
+            .map_err(|e| insert_error(e, "subscription", &s.id, "customer", &s.customer))?;
+        Ok(())
+    }
+
+    async fn update_subscription(&self, s: &SubscriptionRecord) -> StoreResult<()> {
+        let values = &subscription_args(s);
+        let rows = run_execute(self.write(&s.workspace), q::UPDATE_SUBSCRIPTION, values).await?;
+        require_row(rows, "subscription", &s.id)
+    }
+
+    async fn get_subscription(
+        &self,
+        workspace: &str,
+        id: &str,
+    ) -> StoreResult<Option<SubscriptionRecord>> {
+        let values = args![workspace, id];
+        run_optional(
+            self.read(workspace),
+            q::GET_SUBSCRIPTION,
+            values,
+            codec::subscription,
+        )
+        .await
+    }
+
+    async fn list_subscriptions(
+        &self,
+        workspace: &str,
+        customer: &str,
+    ) -> StoreResult<Vec<SubscriptionRecord>> {
+        let values = args![workspace, customer];
+        run_all(
+            self.read(workspace),
+            q::LIST_SUBSCRIPTIONS,
+            values,
+            codec::subscription,
+        )
+        .await
+    }
+
+    async fn create_api_key(&self, k: &ApiKeyRecord) -> StoreResult<()> {
+        let values = args![
+            &k.workspace,
+            &k.id,
+            &k.customer,
+            &k.name,
+            &k.secret_hash,
+            &k.prefix,
+            k.created_at,
+            k.revoked_at,
+        ];
+        run_execute(self.write(&k.workspace), q::INSERT_API_KEY, values)
+            .await
+            .map_err(|e| insert_error(e, "api_key", &k.id, "customer", &k.customer))?;
+        Ok(())
+    }
+
+    async fn find_api_key(&self, secret_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let session = self.key_lookup(secret_hash);
+        run_optional(session, q::FIND_API_KEY, args![secret_hash], codec::api_key).await
+    }
+
+    async fn list_api_keys(
+        &self,
+        workspace: &str,
+        customer: &str,
+    ) -> StoreResult<Vec<ApiKeyRecord>> {
+        let values = args![workspace, customer];
+        run_all(
+            self.read(workspace),
+            q::LIST_API_KEYS,
+            values,
+            codec::api_key,
+        )
+        .await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        workspace: &str,
+        customer: &str,
+        key_id: &str,
+        at: Timestamp,
+    ) -> StoreResult<ApiKeyRecord> {
+        let values = args![workspace, customer, key_id, at];
+        let key = run_optional(
+            self.write(workspace),
+            q::REVOKE_API_KEY,
+            values,
+            codec::api_key,
+        );
+        key.await?.ok_or_else(|| StoreError::NotFound {
+            kind: "api_key",
+            id: key_id.to_owned(),
+        })
+    }
+
+    async fn create_test_clock(&self, c: &TestClockRecord) -> StoreResult<()> {
+        let values = args![&c.workspace, &c.id, &c.name, c.frozen_time, c.created_at];
+        run_execute(self.write(&c.workspace), q::INSERT_TEST_CLOCK, values)
+            .await
+            .map_err(|e| insert_error(e, "test_clock", &c.id, "workspace", &c.workspace))?;
+        Ok(())
+    }
+
+    async fn get_test_clock(
+        &self,
+        workspace: &str,
+        id: &str,
+    ) -> StoreResult<Option<TestClockRecord>> {
+        let values = args![workspace, id];
+        run_optional(
+            self.read(workspace),
+            q::GET_TEST_CLOCK,
+            values,
+            codec::test_clock,
+        )
+        .await
+    }
+
+    async fn set_test_clock_time(
+        &self,
+        workspace: &str,
+        id: &str,
+        time: Timestamp,
+    ) -> StoreResult<()> {
+        let values = args![workspace, id, time];
+        let rows = run_execute(self.write(workspace), q::SET_TEST_CLOCK_TIME, values).await?;
+        require_row(rows, "test_clock", id)
+    }
+
+    async fn ingest(
+        &self,
+        workspace: &str,
+        items: &[IngestItem],
+    ) -> StoreResult<Vec<IngestOutcome>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.ingest_batch(workspace, items).await
+    }
+
+    async fn aggregates(
+        &self,
+        workspace: &str,
+        customer: &str,
+        period_start: Timestamp,
+    ) -> StoreResult<Vec<AggregateRow>> {
+        let values = args![workspace, customer, period_start];
+        run_all(
+            self.read(workspace),
+            q::AGGREGATES,
+            values,
+            codec::aggregate,
+        )
+        .await
+    }
+
+    async fn window_entries(
+        &self,
+        workspace: &str,
+        customer: &str,
+        since: Timestamp,
+    ) -> StoreResult<Vec<WindowEntryRow>> {
+        let values = args![workspace, customer, since];
+        run_all(
+            self.read(workspace),
+            q::WINDOW_ENTRIES,
+            values,
+            codec::window_entry,
+        )
+        .await
+    }
+
+    async fn prune_window_entries(&self, workspace: &str, before: Timestamp) -> StoreResult<u64> {
+        let values = args![workspace, before];
+        run_execute(self.write(workspace), q::PRUNE_WINDOW_ENTRIES, values).await
+    }
+
+    async fn level_points(
+        &self,
+        workspace: &str,
+        customer: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> StoreResult<Vec<LevelPoint>> {
+        let values = args![workspace, customer, from, to];
+        run_all(
+            self.read(workspace),
+            q::LEVEL_POINTS,
+            values,
+            codec::level_point,
+        )
+        .await
+    }
+
+    async fn events(
+        &self,
+        workspace: &str,
+        customer: &str,
+        from: Timestamp,
+        to: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<EventRecord>> {
+        let values = args![workspace, customer, from, to, limit.max(0)];
+        run_all(self.read(workspace), q::EVENTS, values, codec::event).await
+    }
+}

@@ -1,0 +1,716 @@
+//! Cases for the money documents of `BillingStore`: invoices with gapless numbers and their
+//! effects, status changes, credit notes, prepaid credit, coupons, pending charges (prorations),
+//! scheduled plan changes, and the bill run's worklists.
+
+use crate::Harness;
+use crate::support::*;
+use std::collections::BTreeSet;
+use tollgate_store::billing::*;
+use tollgate_store::*;
+
+fn created(outcome: InvoiceInsert) -> InvoiceRecord {
+    match outcome {
+        InvoiceInsert::Created(inv) => inv,
+        other => panic!("expected Created, got {other:?}"),
+    }
+}
+
+fn assert_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) {
+    match r {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+}
+
+fn assert_invalid<T: std::fmt::Debug>(r: Result<T, StoreError>, want_code: &str) {
+    match r {
+        Err(StoreError::Invalid { code, .. }) => assert_eq!(code, want_code),
+        other => panic!("expected Invalid {{ code: {want_code:?} }}, got {other:?}"),
+    }
+}
+
+pub(crate) async fn invoices_are_numbered_gapless_and_deduped(h: &Harness) {
+    let s = h.store.as_ref();
+    let ws = &h.ws;
+    h.customer(ws, "cus_a").await;
+    h.customer(ws, "cus_b").await;
+    let none = InvoiceEffects::default();
+
+    let first = invoice(ws, "inv_1", "cus_a", "sub_1:close:2026-01");
+    let stored = created(s.insert_invoice(&first, &none).await.unwrap());
+    assert_eq!(stored.number, 1, "the number given is ignored and assigned");
+    assert_eq!(
+        s.get_invoice(ws, "inv_1").await.unwrap(),
+        Some(stored.clone())
+    );
+
+    // The same dedupe key again: the stored invoice, untouched, and no number used up.
+    let again = InvoiceRecord {
+        id: "inv_again".into(),
+        total_minor: 1,
+        ..first.clone()
+    };
+    assert_eq!(
+        s.insert_invoice(&again, &none).await.unwrap(),
+        InvoiceInsert::Exists(stored.clone())
+    );
+    assert_eq!(s.get_invoice(ws, "inv_again").await.unwrap(), None);
+
+    // A refused insert gives its number back.
+    let orphan = invoice(ws, "inv_x", "cus_missing", "orphan");
+    assert_not_found(s.insert_invoice(&orphan, &none).await, "customer");
+    let twin_id = invoice(ws, "inv_1", "cus_a", "another key");
+    assert_exists(s.insert_invoice(&twin_id, &none).await, "invoice", "inv_1");
+
+    let second = created(
+        s.insert_invoice(&invoice(ws, "inv_2", "cus_b", "sub_2:close:2026-01"), &none)
+            .await
+            .unwrap(),
+    );
+    let third = created(
+        s.insert_invoice(&invoice(ws, "inv_3", "cus_a", "sub_1:close:2026-02"), &none)
+            .await
+            .unwrap(),
+    );
+    assert_eq!((second.number, third.number), (2, 3));
+
+    assert_eq!(
+        s.list_invoices(ws, "cus_a").await.unwrap(),
+        vec![stored, third]
+    );
+    assert_eq!(s.list_invoices(ws, "cus_none").await.unwrap(), vec![]);
+    assert_eq!(
+        s.invoice_keys(ws, "sub_1").await.unwrap(),
+        vec!["sub_1:close:2026-01", "sub_1:close:2026-02"]
+    );
+    assert_eq!(
+        s.invoice_keys(ws, "sub_none").await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(s.get_invoice(ws, "inv_none").await.unwrap(), None);
+}
+
+pub(crate) async fn invoice_batches_are_one_transaction(h: &Harness) {
+    let s = h.store.as_ref();
+    let ws = &h.ws;
+    h.customer(ws, "cus_a").await;
+    let none = InvoiceEffects::default();
+    let existing = created(
+        s.insert_invoice(&invoice(ws, "inv_0", "cus_a", "k0"), &none)
+            .await
+            .unwrap(),
+    );
+
+    let batch: Vec<_> = ["k1", "k0", "k2"]
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            (
+                invoice(ws, &format!("inv_b{i}"), "cus_a", key),
+                none.clone(),
+            )
+        })
+        .collect();
+    let outcomes = s.insert_invoices(ws, &batch).await.unwrap();
+    assert_eq!(outcomes.len(), 3);
+    assert_eq!(created(outcomes[0].clone()).number, 2);
+    assert_eq!(outcomes[1], InvoiceInsert::Exists(existing));
+    assert_eq!(created(outcomes[2].clone()).number, 3);
+    assert_eq!(s.insert_invoices(ws, &[]).await.unwrap(), vec![]);
+
+    // One invoice of a batch fails (its credit is not there): none of the batch is stored, no
+    // number is used up.
+    let broke = InvoiceEffects {
+        credit_used_minor: 500,
+        ..none.clone()
+    };
+    let batch = vec![
+        (invoice(ws, "inv_c1", "cus_a", "k3"), none.clone()),
+        (invoice(ws, "inv_c2", "cus_a", "k4"), broke),
+    ];
+    assert_conflict(s.insert_invoices(ws, &batch).await);
+    assert_eq!(s.get_invoice(ws, "inv_c1").await.unwrap(), None);
+    let next = created(
+        s.insert_invoice(&invoice(ws, "inv_4", "cus_a", "k3"), &none)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(next.number, 4);
+    let numbers: Vec<i64> = s
+        .list_invoices(ws, "cus_a")
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.number)
+        .collect();
+    assert_eq!(numbers, vec![1, 2, 3, 4]);
+}
+
+pub(crate) async fn invoice_numbers_are_gapless_under_concurrency(h: &Harness) {
+    h.customer(&h.ws, "cus_a").await;
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = h.store.clone();
+            let ws = h.ws.clone();
+            tokio::spawn(async move {
+                // Every other task races for the same key as its neighbour.
+                let key = format!("k{}", i / 2);
+                let inv = invoice(&ws, &format!("inv_{i}"), "cus_a", &key);
+                store
+                    .insert_invoice(&inv, &InvoiceEffects::default())
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut numbers = BTreeSet::new();
+    for t in tasks {
+        if let InvoiceInsert::Created(inv) = t.await.unwrap() {
+            assert!(numbers.insert(inv.number), "number {} twice", inv.number);
+        }
+    }
+    assert_eq!(numbers, (1..=8).collect::<BTreeSet<i64>>());
+    assert_eq!(
+        h.store.list_invoices(&h.ws, "cus_a").await.unwrap().len(),
+        8
+    );
+}
+
+pub(crate) async fn invoice_effects_are_applied_with_it(h: &Harness) {
+    let s = h.store.as_ref();
+    let ws = &h.ws;
+    h.customer(ws, "cus_a").await;
+    s.add_credit_entry(&credit(ws, "cr_1", "cus_a", 1_000))
+        .await
+        .unwrap();
+    for id in ["pc_1", "pc_2"] {
+        s.add_pending_charge(&pending_charge(ws, id, "cus_a", "2026-01-03T00:00:00Z"))
+            .await
+            .unwrap();
+    }
+    s.add_coupon_redemption(&redemption(ws, "red_1", "cus_a"))
+        .await
+        .unwrap();
+
+    let effects = InvoiceEffects {
+        credit_used_minor: 400,
+        pending_charges: vec!["pc_1".into()],
+        coupon_redemptions: vec!["red_1".into()],
+    };
+    let inv = created(
+        s.insert_invoice(&invoice(ws, "inv_1", "cus_a", "k1"), &effects)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(s.credit_balance(ws, "cus_a").await.unwrap(), 600);
+    let left: Vec<String> = s
+        .pending_charges(ws, "cus_a")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(left, vec!["pc_2"], "the billed charge is no longer pending");
+    assert_eq!(
+        s.coupon_redemptions(ws, "cus_a").await.unwrap()[0].applied,
+        1
+    );
+
+    // Not enough credit: refused, and nothing of it is written.
+    let greedy = InvoiceEffects {
+        credit_used_minor: 601,
+        pending_charges: vec!["pc_2".into()],
+        coupon_redemptions: vec!["red_1".into()],
+    };
+    assert_conflict(
+        s.insert_invoice(&invoice(ws, "inv_2", "cus_a", "k2"), &greedy)
+            .await,
+    );
+    assert_eq!(s.credit_balance(ws, "cus_a").await.unwrap(), 600);
+    assert_eq!(s.pending_charges(ws, "cus_a").await.unwrap().len(), 1);
+    assert_eq!(
+        s.coupon_redemptions(ws, "cus_a").await.unwrap()[0].applied,
+        1
+    );
+    assert_eq!(s.get_invoice(ws, "inv_2").await.unwrap(), None);
+    assert_eq!(s.get_invoice(ws, "inv_1").await.unwrap(), Some(inv));
+}
+
+pub(crate) async fn invoice_status_moves_by_compare_and_set(h: &Harness) {
+    let s = h.store.as_ref();
+    let ws = &h.ws;
+    h.customer(ws, "cus_a").await;
+    let none = InvoiceEffects::default();
+    for (id, key) in [("inv_1", "k1"), ("inv_2", "k2")] {
+        s.insert_invoice(&invoice(ws, id, "cus_a", key), &none)
+            .await
+            .unwrap();
+    }
+    let paid_at = ts("2026-02-03T04:05:06.000007Z");
+    let paid = s
+        .set_invoice_status(
+            ws,
+            "inv_1",
+            InvoiceStatus::Open,
+            InvoiceStatus::Paid,
+            paid_at,
+        )
+        .await
+        .unwrap();
+    assert_eq!(paid.status, InvoiceStatus::Paid);
+    assert_eq!(paid.paid_at, Some(paid_at));
+    assert_eq!(paid.voided_at, None);
+    assert_eq!(s.get_invoice(ws, "inv_1").await.unwrap(), Some(paid));
+
+    // Not in the expected status any more: a conflict, and nothing changes.
+    assert_conflict(
+        s.set_invoice_status(
+            ws,
+            "inv_1",
+            InvoiceStatus::Open,
+            InvoiceStatus::Void,
+            paid_at,
+        )
+        .await,
+    );
+    assert_not_found(
+        s.set_invoice_status(
+            ws,
+            "inv_none",
+            InvoiceStatus::Open,
+            InvoiceStatus::Paid,
+            paid_at,
+        )
+        .await,
+        "invoice",
+    );
+    let voided_at = ts("2026-02-04T00:00:00Z");
+    let void = s
+        .set_invoice_status(
+            ws,
+            "inv_2",
+            InvoiceStatus::Open,
+            InvoiceStatus::Void,
+            voided_at,
+        )
+        .await
+        .unwrap();
+    assert_eq!((void.paid_at, void.voided_at), (None, Some(voided_at)));
+    let bad = s
+        .set_invoice_status(
+            ws,
+            "inv_2",
+            InvoiceStatus::Void,
+            InvoiceStatus::Uncollectible,
+            voided_at,
+        )
+        .await
+        .unwrap();
+    assert_eq!(bad.status, InvoiceStatus::Uncollectible);
+    assert_eq!(bad.voided_at, Some(voided_at), "earlier times are kept");
+}
+
+pub(crate) async fn credit_notes_are_numbered_and_bounded(h: &Harness) {
+    let s = h.store.as_ref();
+    let ws = &h.ws;
+    h.customer(ws, "cus_a").await;
+    let none = InvoiceEffects::default();
+    for (id, key) in [("inv_1", "k1"), ("inv_2", "k2")] {
+        s.insert_invoice(&invoice(ws, id, "cus_a", key), &none)
+            .await
+            .unwrap();
+    }
+    let total = 1_000;
+    let a = s
+        .insert_credit_note(&credit_note(ws, "cn_1", "inv_1", 600), total)
+        .await
+        .unwrap();
+    let b = s
+        .insert_credit_note(&credit_note(ws, "cn_2", "inv_2", 50), total)
+        .await
+        .unwrap();
+    assert_eq!((a.number, b.number), (1, 2), "one sequence per workspace");
+    // Beyond the invoice total: refused, and its number is not used up.
+    assert_conflict(
+        s.insert_credit_note(&credit_note(ws, "cn_3", "inv_1", 401), total)
+            .await,
+    );
+    let c = s
+        .insert_credit_note(&credit_note(ws, "cn_4", "inv_1", 400), total)
+        .await
+        .unwrap();
+    assert_eq!(c.number, 3);
+    assert_eq!(s.list_credit_notes(ws, "inv_1").await.unwrap(), vec![a, c]);
+    assert_eq!(s.list_credit_notes(ws, "inv_2").await.unwrap(), vec![b]);
+    assert_eq!(s.list_credit_notes(ws, "inv_none").await.unwrap(), vec![]);
+    assert_not_found(
+        s.insert_credit_note(&credit_note(ws, "cn_5", "inv_none", 1), total)
+            .await,
+        "invoice",
+    );
+    assert_invalid(
+        s.insert_credit_note(&credit_note(ws, "cn_6", "inv_2", 0), total)
+            .await,
+        "invalid_amount",
+    );
+}
+
+/// An amount near `i64::MAX` must not wrap around the limit: the sum of the notes is checked,
+/// and its overflow is an error of its own.
+pub(crate) async fn credit_note_sums_do_not_overflow(h: &Harness) {
+    let s = h.store.as_ref();
+    let ws = &h.ws;
+    h.customer(ws, "cus_a").await;
+    s.insert_invoice(
+        &invoice(ws, "inv_1", "cus_a", "k1"),
+        &InvoiceEffects::default(),
+    )
+    .await
+    .unwrap();
+    let total = 1_000;
+    s.insert_credit_note(&credit_note(ws, "cn_1", "inv_1", 100), total)
+        .await
+        .unwrap();
+    assert_invalid(
+        s.insert_credit_note(&credit_note(ws, "cn_2", "inv_1", i64::MAX), total)
+            .await,
+        "amount_overflow",
+    );
+    assert_invalid(
+        s.insert_credit_note(&credit_note(ws, "cn_3", "inv_1", i64::MAX - 50), total)
+            .await,
+        "amount_overflow",
+    );
+    let notes = s.list_credit_notes(ws, "inv_1").await.unwrap();
+    assert_eq!(notes.len(), 1, "nothing stored: {notes:?}");
+}
+
+/// Concurrent credit notes of one invoice cannot together exceed its total: each sees the notes
+/// committed before it.
+pub(crate) async fn concurrent_credit_notes_stay_within_the_total(h: &Harness) {
+    h.customer(&h.ws, "cus_a").await;
+    h.store
+        .insert_invoice(
+            &invoice(&h.ws, "inv_1", "cus_a", "k1"),
+            &InvoiceEffects::default(),
+        )
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = h.store.clone();
+            let ws = h.ws.clone();
+            tokio::spawn(async move {
+                let note = credit_note(&ws, &format!("cn_{i}"), "inv_1", 400);
+                store.insert_credit_note(&note, 1_000).await
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => accepted += 1,
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(
+        accepted, 2,
+        "two notes of 400 fit in 1,000, a third does not"
+    );
+    let notes = h.store.list_credit_notes(&h.ws, "inv_1").await.unwrap();
+    let numbers: Vec<i64> = notes.iter().map(|n| n.number).collect();
+    assert_eq!(numbers, vec![1, 2], "refused notes give their numbers back");
+}
+
+pub(crate) async fn credit_ledger_and_balance(h: &Harness) {
+    let s = h.store.as_ref();
+    let ws = &h.ws;
+    assert_eq!(s.credit_balance(ws, "cus_a").await.unwrap(), 0);
+    s.add_credit_entry(&credit(ws, "cr_1", "cus_a", 700))
+        .await
+        .unwrap();
+    s.add_credit_entry(&credit(ws, "cr_2", "cus_a", -200))
+        .await
+        .unwrap();
+    s.add_credit_entry(&credit(ws, "cr_3", "cus_b", 5))
+        .await
+        .unwrap();
+    assert_eq!(s.credit_balance(ws, "cus_a").await.unwrap(), 500);
+    assert_eq!(s.credit_balance(ws, "cus_b").await.unwrap(), 5);
+    assert_exists(
+        s.add_credit_entry(&credit(ws, "cr_1", "cus_a", 1)).await,
+        "credit entry",
+        "cr_1",
+    );
+    // A balance beyond 64 bits is refused before it is stored.
+    s.add_credit_entry(&credit(ws, "cr_big", "cus_b", i64::MAX - 5))
+        .await
+        .unwrap();
+    assert_invalid(
+        s.add_credit_entry(&credit(ws, "cr_more", "cus_b", 1)).await,
+        "amount_overflow",
+    );
+    assert_eq!(s.credit_balance(ws, "cus_b").await.unwrap(), i64::MAX);
+}
+
+/// Concurrent grants cannot together take a balance beyond 64 bits, nor concurrent invoices
+/// use the same credit twice: each sees the ledger entries committed before it.
+pub(crate) async fn concurrent_credit_stays_in_range(h: &Harness) {
+    h.customer(&h.ws, "cus_a").await;
+    let quarter = i64::MAX / 4 + 1;
+    let grants: Vec<_> = (0..8)
+        .map(|i| {
+            let store = h.store.clone();
+            let ws = h.ws.clone();
+            tokio::spawn(async move {
+                let entry = credit(&ws, &format!("cr_{i}"), "cus_b", quarter);
+                store.add_credit_entry(&entry).await
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for t in grants {
+        match t.await.unwrap() {
+            Ok(()) => accepted += 1,
+            Err(StoreError::Invalid { .. }) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(
+        accepted, 3,
+        "three quarters fit in an i64, a fourth does not"
+    );
+    assert_eq!(
+        h.store.credit_balance(&h.ws, "cus_b").await.unwrap(),
+        3 * quarter
+    );
+
+    h.store
+        .add_credit_entry(&credit(&h.ws, "cr_a", "cus_a", 1_000))
+        .await
+        .unwrap();
+    let uses: Vec<_> = (0..8)
+        .map(|i| {
+            let store = h.store.clone();
+            let ws = h.ws.clone();
+            tokio::spawn(async move {
+                let inv = invoice(&ws, &format!("inv_{i}"), "cus_a", &format!("k{i}"));
+                let effects = InvoiceEffects {
+                    credit_used_minor: 400,
+                    ..InvoiceEffects::default()
+                };
+                store.insert_invoice(&inv, &effects).await
+            })
+        })
+        .collect();
+    let mut billed = 0;
+    for t in uses {
+        match t.await.unwrap() {
+            Ok(_) => billed += 1,
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(billed, 2, "1,000 of credit covers two uses of 400");
+    assert_eq!(h.store.credit_balance(&h.ws, "cus_a").await.unwrap(), 200);
+}
+
+pub(crate) async fn coupon_redemptions(h: &Harness) {
+    let s = h.store.as_ref();
+    let ws = &h.ws;
+    let mut later = redemption(ws, "red_2", "cus_a");
+    later.created_at = ts("2026-01-09T00:00:00Z");
+    later.applied = 2;
+    s.add_coupon_redemption(&later).await.unwrap();
+    let first = redemption(ws, "red_1", "cus_a");
+    s.add_coupon_redemption(&first).await.unwrap();
+    s.add_coupon_redemption(&redemption(ws, "red_3", "cus_b"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.coupon_redemptions(ws, "cus_a").await.unwrap(),
+        vec![first.clone(), later],
+        "oldest first"
+    );
+    assert_eq!(s.coupon_redemptions(ws, "cus_none").await.unwrap(), vec![]);
+    assert_exists(
+        s.add_coupon_redemption(&first).await,
+        "coupon redemption",
+        "red_1",
+    );
+}
+
+pub(crate) async fn pending_charges_wait_for_an_invoice(h: &Harness) {
+    let s = h.store.as_ref();
+    let ws = &h.ws;
+    h.customer(ws, "cus_a").await;
+    let late = pending_charge(ws, "pc_late", "cus_a", "2026-01-20T00:00:00Z");
+    let early = pending_charge(ws, "pc_early", "cus_a", "2026-01-10T00:00:00.000001Z");
+    let other = pending_charge(ws, "pc_b", "cus_b", "2026-01-10T00:00:00Z");
+    for c in [&late, &early, &other] {
+        s.add_pending_charge(c).await.unwrap();
+    }
+    let billed = PendingChargeRecord {
+        invoice: Some("inv_old".into()),
+        ..pending_charge(ws, "pc_billed", "cus_a", "2026-01-01T00:00:00Z")
+    };
+    s.add_pending_charge(&billed).await.unwrap();
+    assert_eq!(
+        s.pending_charges(ws, "cus_a").await.unwrap(),
+        vec![early.clone(), late],
+        "oldest first, billed ones left out"
+    );
+    assert_exists(
+        s.add_pending_charge(&early).await,
+        "pending charge",
+        "pc_early",
+    );
+    assert_eq!(s.pending_charges(ws, "cus_b").await.unwrap(), vec![other]);
+}
+
+pub(crate) async fn scheduled_changes(h: &Harness) {
+    let s = h.store.as_ref();
+    let ws = &h.ws;
+    assert_eq!(s.scheduled_change(ws, "sub_1").await.unwrap(), None);
+    let first = scheduled(ws, "chg_1", "sub_1", "basic");
+    s.schedule_change(&first).await.unwrap();
+    assert_eq!(
+        s.scheduled_change(ws, "sub_1").await.unwrap(),
+        Some(first.clone())
+    );
+    // A second change replaces the one not yet applied.
+    let second = scheduled(ws, "chg_2", "sub_1", "free");
+    s.schedule_change(&second).await.unwrap();
+    assert_eq!(
+        s.scheduled_change(ws, "sub_1").await.unwrap(),
+        Some(second.clone())
+    );
+    s.schedule_change(&scheduled(ws, "chg_3", "sub_2", "basic"))
+        .await
+        .unwrap();
+
+    s.mark_change_applied(ws, "chg_2", ts("2026-02-01T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(s.scheduled_change(ws, "sub_1").await.unwrap(), None);
+    // An applied change is history: a new one for the subscription leaves it be.
+    let third = scheduled(ws, "chg_4", "sub_1", "pro");
+    s.schedule_change(&third).await.unwrap();
+    assert_eq!(
+        s.scheduled_change(ws, "sub_1").await.unwrap(),
+        Some(third.clone())
+    );
+    // An id taken already: refused, and the pending change it would replace stays.
+    assert_exists(
+        s.schedule_change(&second).await,
+        "scheduled change",
+        "chg_2",
+    );
+    assert_eq!(s.scheduled_change(ws, "sub_1").await.unwrap(), Some(third));
+    assert_eq!(
+        s.scheduled_change(ws, "sub_2").await.unwrap().unwrap().id,
+        "chg_3"
+    );
+}
+
+pub(crate) async fn bill_run_worklists(h: &Harness) {
+    let s = h.store.as_ref();
+    let ws = &h.ws;
+    let other = h.other_workspace().await;
+    h.customer(ws, "cus_a").await;
+    h.customer(ws, "cus_b").await;
+    h.customer(&other, "cus_a").await;
+    let subs = [
+        subscription(ws, "sub_b", "cus_a", "2026-01-01T00:00:00Z"),
+        subscription(ws, "sub_a", "cus_b", "2026-01-02T00:00:00Z"),
+        subscription(ws, "sub_c", "cus_a", "2026-01-03T00:00:00Z"),
+    ];
+    for sub in &subs {
+        s.create_subscription(sub).await.unwrap();
+    }
+    s.create_subscription(&subscription(&other, "sub_x", "cus_a", PERIOD))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.list_workspace_subscriptions(ws).await.unwrap(),
+        vec![subs[1].clone(), subs[0].clone(), subs[2].clone()],
+        "every subscription of the workspace, by id"
+    );
+    let listed = s.list_workspaces().await.unwrap();
+    let mine: Vec<&WorkspaceRecord> = listed
+        .iter()
+        .filter(|w| w.id == *ws || w.id == other)
+        .collect();
+    assert_eq!(mine.len(), 2, "both workspaces are listed");
+    assert_eq!(mine[0].name, format!("Workspace {}", mine[0].id));
+}
+
+/// Workspace B sees none of A's money documents and cannot change them.
+pub(crate) async fn billing_isolation(h: &Harness) {
+    let s = h.store.as_ref();
+    let a = &h.ws;
+    let b = &h.other_workspace().await;
+    h.customer(a, "cus_a").await;
+    s.create_subscription(&subscription(a, "sub_1", "cus_a", PERIOD))
+        .await
+        .unwrap();
+    s.add_credit_entry(&credit(a, "cr_1", "cus_a", 100))
+        .await
+        .unwrap();
+    s.add_pending_charge(&pending_charge(a, "pc_1", "cus_a", PERIOD))
+        .await
+        .unwrap();
+    s.add_coupon_redemption(&redemption(a, "red_1", "cus_a"))
+        .await
+        .unwrap();
+    s.schedule_change(&scheduled(a, "chg_1", "sub_1", "basic"))
+        .await
+        .unwrap();
+    let inv = invoice(a, "inv_1", "cus_a", "sub_1:k");
+    s.insert_invoice(&inv, &InvoiceEffects::default())
+        .await
+        .unwrap();
+    s.insert_credit_note(&credit_note(a, "cn_1", "inv_1", 10), 1_000)
+        .await
+        .unwrap();
+
+    assert_eq!(s.get_invoice(b, "inv_1").await.unwrap(), None);
+    assert_eq!(s.list_invoices(b, "cus_a").await.unwrap(), vec![]);
+    assert_eq!(
+        s.invoice_keys(b, "sub_1").await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(s.list_credit_notes(b, "inv_1").await.unwrap(), vec![]);
+    assert_eq!(s.credit_balance(b, "cus_a").await.unwrap(), 0);
+    assert_eq!(s.pending_charges(b, "cus_a").await.unwrap(), vec![]);
+    assert_eq!(s.coupon_redemptions(b, "cus_a").await.unwrap(), vec![]);
+    assert_eq!(s.scheduled_change(b, "sub_1").await.unwrap(), None);
+    assert_eq!(s.list_workspace_subscriptions(b).await.unwrap(), vec![]);
+    assert_not_found(
+        s.set_invoice_status(
+            b,
+            "inv_1",
+            InvoiceStatus::Open,
+            InvoiceStatus::Paid,
+            ts(PERIOD),
+        )
+        .await,
+        "invoice",
+    );
+    s.mark_change_applied(b, "chg_1", ts(PERIOD)).await.unwrap();
+    assert!(s.scheduled_change(a, "sub_1").await.unwrap().is_some());
+
+    // Numbers and dedupe keys are per workspace.
+    h.customer(b, "cus_a").await;
+    let theirs = created(
+        s.insert_invoice(
+            &invoice(b, "inv_1", "cus_a", "sub_1:k"),
+            &InvoiceEffects::default(),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(theirs.number, 1);
+    assert_eq!(s.get_invoice(a, "inv_1").await.unwrap().unwrap().number, 1);
+}
