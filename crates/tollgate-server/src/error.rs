@@ -138,6 +138,7 @@ impl From<StoreError> for ApiError {
             }
             StoreError::NotFound { kind, id } => ApiError::not_found(kind, &id),
             StoreError::Conflict(detail) => ApiError::conflict("conflict", detail),
+            StoreError::Invalid { code, detail } => ApiError::bad_request(code, detail),
             other => ApiError::internal(other),
         }
     }
