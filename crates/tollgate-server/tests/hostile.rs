@@ -239,6 +239,28 @@ async fn a_retried_consuming_check_answers_the_original_decision(backend: Backen
         let d = ws.check(json!({"customer": "retry", "meter": "calls", "consume": true, "event_id": format!("c{i}")})).await;
         assert_eq!(&d, original, "retry of c{i}");
     }
+    // A node that never saw the original (here: a fresh engine on the same store, as after a
+    // restart) finds its event and answers allowed, counting it once.
+    let engine = server.server.as_ref().unwrap().state.engine.clone();
+    let fresh = tollgate_server::engine::Engine::new(
+        engine.store().clone(),
+        std::sync::Arc::new(tollgate_server::clock::SystemClock),
+    );
+    let again = fresh
+        .check(tollgate_server::engine::CheckRequest {
+            workspace: ws.id.clone(),
+            customer: "retry".into(),
+            target: tollgate_server::engine::CheckTarget::Meter("calls".into()),
+            quantity: rust_decimal::Decimal::ONE,
+            subject: None,
+            consume: true,
+            event_id: Some("c7".into()),
+            properties: Default::default(),
+        })
+        .await
+        .unwrap();
+    assert!(again.decision.allowed, "{:?}", again.decision);
+    assert_eq!(again.decision.used, Some(rust_decimal::Decimal::from(100)));
     let d = ws
         .check(json!({"customer": "retry", "meter": "calls", "consume": true, "event_id": "c100"}))
         .await;

@@ -384,6 +384,9 @@ pub trait Store: billing::BillingStore + Send + Sync + 'static {
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<Vec<LevelPoint>>;
+    /// One event by its id (ids are unique per workspace): how a retried consuming check learns
+    /// that it was admitted before.
+    async fn get_event(&self, workspace: &str, id: &str) -> StoreResult<Option<EventRecord>>;
     /// Raw events of a customer in `[from, to)`, oldest first (audit and recompute, never checks).
     async fn events(
         &self,

@@ -167,6 +167,10 @@ pub(crate) const EVENTS: &str = "SELECT workspace, id, customer, event_type, ts,
      FROM events WHERE workspace = $1 AND customer = $2 AND ts >= $3 AND ts < $4 \
      ORDER BY ts, id LIMIT $5";
 
+pub(crate) const EVENT_BY_ID: &str = "SELECT workspace, id, customer, event_type, ts, subject, \
+       CAST(properties AS TEXT) AS properties, received_at \
+     FROM events WHERE workspace = $1 AND id = $2";
+
 pub(crate) const INVOICE_BY_KEY: &str = concat!(
     "SELECT ",
     invoice_cols!(),

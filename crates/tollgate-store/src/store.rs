@@ -393,4 +393,14 @@ impl<B: Backend> Store for B {
         let values = args![workspace, customer, from, to, limit.max(0)];
         run_all(self.read(workspace), q::EVENTS, values, codec::event).await
     }
+
+    async fn get_event(&self, workspace: &str, id: &str) -> StoreResult<Option<EventRecord>> {
+        run_optional(
+            self.read(workspace),
+            q::EVENT_BY_ID,
+            args![workspace, id],
+            codec::event,
+        )
+        .await
+    }
 }

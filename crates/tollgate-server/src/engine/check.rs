@@ -93,7 +93,20 @@ impl Engine {
         {
             return Ok(outcome.clone());
         }
-        let outcome = self.decide_check(req).await?;
+        let (workspace, customer, event_id) = key.clone();
+        let mut outcome = self.decide_check(req).await?;
+        // A retry after this node forgot the decision (restart, another node, expiry): the
+        // event is stored, so the original check was admitted; answer so, counted once.
+        if !outcome.decision.allowed
+            && outcome.decision.reason != Reason::RateLimited
+            && self
+                .store
+                .get_event(&workspace, &event_id)
+                .await?
+                .is_some_and(|e| e.customer == customer)
+        {
+            outcome = admitted_before(outcome);
+        }
         if outcome.decision.allowed {
             remembered.outcome = Some((std::time::Instant::now(), outcome.clone()));
         } else {
@@ -153,6 +166,23 @@ impl Engine {
         } else {
             outcome
         })
+    }
+}
+
+/// A denial turned into the answer to a check admitted earlier (its event is stored): allowed,
+/// with the usage as it is now, which already counts it.
+fn admitted_before(denied: CheckOutcome) -> CheckOutcome {
+    let d = denied.decision;
+    let mut allowed = Decision::from_reason(Reason::Allowed);
+    allowed.limit = d.limit;
+    allowed.used = d.used;
+    allowed.remaining = d.remaining;
+    allowed.window = d.window;
+    allowed.scope = d.scope;
+    allowed.reset_at = d.reset_at;
+    CheckOutcome {
+        decision: allowed,
+        rate_limit: denied.rate_limit,
     }
 }
 

@@ -503,7 +503,15 @@ pub(crate) async fn events_range_order_and_limit(h: &Harness) {
         )
         .await
         .unwrap();
-    assert_eq!(stored, vec![plain.event]);
+    assert_eq!(stored, vec![plain.event.clone()]);
+    // One event by id, in its workspace only.
+    assert_eq!(
+        h.store.get_event(ws, "b1").await.unwrap(),
+        Some(plain.event)
+    );
+    assert_eq!(h.store.get_event(ws, "nope").await.unwrap(), None);
+    let other = h.other_workspace().await;
+    assert_eq!(h.store.get_event(&other, "b1").await.unwrap(), None);
 }
 
 pub(crate) async fn timestamps_round_trip_to_the_microsecond(h: &Harness) {
