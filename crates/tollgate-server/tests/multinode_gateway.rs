@@ -272,3 +272,119 @@ async fn gateway_requests_in_flight_and_checks_on_another_node_share_one_quota()
     }
     assert_eq!(after, 10, "the failed requests' units came back");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(all(tollgate_pg, tollgate_redis)),
+    ignore = "set TOLLGATE_TEST_DATABASE_URL and TOLLGATE_TEST_REDIS_URL to run on PostgreSQL and Redis"
+)]
+async fn negative_and_out_of_range_quantities_never_reach_the_shared_counters() {
+    let (dir0, dir1) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (n0, n1) = (node(dir0.path()).await, node(dir1.path()).await);
+    let (b0, b1) = (format!("http://{}", n0.addr), format!("http://{}", n1.addr));
+    let http = reqwest::Client::new();
+    let ws = format!("ws_{}", uuid::Uuid::now_v7().simple());
+    let (_, body) = call(
+        &http,
+        &b0,
+        ADMIN_KEY,
+        Method::POST,
+        "/v1/workspaces",
+        Some(json!({"id": ws, "name": "neg2"})),
+    )
+    .await;
+    let admin = body["admin_key"].as_str().unwrap().to_owned();
+    let catalog = "currency: USD\nmeters:\n  tokens: { event: llm.tokens, aggregation: sum, property: n }\n\
+                   plans:\n  basic:\n    quotas:\n      - { meter: tokens, limit: 1000, period: billing }\n";
+    let (status, body) = call(
+        &http,
+        &b0,
+        &admin,
+        Method::PUT,
+        "/v1/catalog",
+        Some(json!({"yaml": catalog})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    call(
+        &http,
+        &b0,
+        &admin,
+        Method::POST,
+        "/v1/customers",
+        Some(json!({"id": "neg"})),
+    )
+    .await;
+    call(
+        &http,
+        &b0,
+        &admin,
+        Method::POST,
+        "/v1/customers/neg/subscriptions",
+        Some(json!({"plan": "basic"})),
+    )
+    .await;
+    let (_, key) = call(
+        &http,
+        &b0,
+        &admin,
+        Method::POST,
+        "/v1/customers/neg/keys",
+        Some(json!({})),
+    )
+    .await;
+    let key = key["secret"].as_str().unwrap().to_owned();
+    // Fill the quota through node 1's shared counters.
+    let (_, d) = call(
+        &http,
+        &b1,
+        &key,
+        Method::POST,
+        "/v1/check",
+        Some(json!({"meter": "tokens", "quantity": 1000, "consume": true})),
+    )
+    .await;
+    assert_eq!(d["allowed"], true, "{d}");
+    // On node 0: a negative event and one above the shared counters' range are refused.
+    let (status, report) = call(
+        &http,
+        &b0,
+        &key,
+        Method::POST,
+        "/v1/events",
+        Some(json!({"events": [
+            {"id": "n1", "type": "llm.tokens", "properties": {"n": "-1000000"}},
+            {"id": "n2", "type": "llm.tokens", "properties": {"n": "9300000000000"}}
+        ]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS, "{report}");
+    let codes: Vec<_> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].clone())
+        .collect();
+    assert_eq!(
+        codes,
+        [json!("negative_quantity"), json!("quantity_out_of_range")],
+        "{report}"
+    );
+    // Neither node admits more.
+    for base in [&b0, &b1] {
+        let (_, d) = call(
+            &http,
+            base,
+            &key,
+            Method::POST,
+            "/v1/check",
+            Some(json!({"meter": "tokens", "quantity": 1, "consume": true})),
+        )
+        .await;
+        assert_eq!(
+            (d["allowed"].as_bool(), d["used"].as_str()),
+            (Some(false), Some("1000")),
+            "{d}"
+        );
+    }
+}
