@@ -105,7 +105,7 @@ pub async fn run(args: BillRunArgs) -> anyhow::Result<ExitCode> {
             progress.update(done, total, so_far.invoices_created)
         })
         .await
-        .map_err(|e| anyhow::anyhow!("bill run of {ws} failed: {} ({})", e.detail, e.code))?;
+        .map_err(|e| anyhow::anyhow!("bill run of {ws} failed: {}", e.describe()))?;
         progress.finish();
         if !args.json {
             print!("{}", summary(&ws, &report, started.elapsed()));

@@ -4,15 +4,11 @@
 //! entropy, so a slow password hash would buy nothing but latency on the hot path). Lookups are
 //! cached by hash; revocation and suspension update the cache at once.
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::error::Error;
 
 /// Prefix of customer API keys.
 pub const CUSTOMER_KEY_PREFIX: &str = "tg_live_";
@@ -40,17 +36,17 @@ impl Principal {
     }
 
     /// Fails unless the caller is an admin of its workspace.
-    pub fn require_admin(&self) -> Result<&str, ApiError> {
+    pub fn require_admin(&self) -> Result<&str, Error> {
         match self {
             Principal::Admin { workspace } => Ok(workspace),
             Principal::Customer { .. } => {
-                Err(ApiError::forbidden("this call needs a workspace admin key"))
+                Err(Error::forbidden("this call needs a workspace admin key"))
             }
         }
     }
 
     /// Fails unless the caller may act for `customer`: an admin, or that customer's own key.
-    pub fn require_customer(&self, customer: &str) -> Result<&str, ApiError> {
+    pub fn require_customer(&self, customer: &str) -> Result<&str, Error> {
         match self {
             Principal::Admin { workspace } => Ok(workspace),
             Principal::Customer {
@@ -59,7 +55,7 @@ impl Principal {
                 ..
             } if own == customer => Ok(workspace),
             // Same answer as a missing customer: a key never learns whether others exist.
-            Principal::Customer { .. } => Err(ApiError::not_found("customer", customer)),
+            Principal::Customer { .. } => Err(Error::not_found("customer", customer)),
         }
     }
 }
@@ -77,40 +73,4 @@ pub fn generate_secret(prefix: &str) -> String {
 /// The stored form of a secret.
 pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-/// The secret from `Authorization: Bearer` or `X-API-Key`.
-pub fn presented_secret(headers: &HeaderMap) -> Option<&str> {
-    if let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        let value = value.trim();
-        if let Some(token) = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-        {
-            return Some(token.trim());
-        }
-    }
-    headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-}
-
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let secret = presented_secret(&parts.headers).ok_or_else(|| {
-            ApiError::unauthorized(
-                "missing API key: send `Authorization: Bearer <key>` or `X-API-Key`",
-            )
-        })?;
-        state.engine.authenticate(secret).await
-    }
 }

@@ -1,97 +1,116 @@
-//! Errors at the HTTP edge: `application/problem+json` (RFC 9457) with a stable `code`.
+//! The domain's errors: what went wrong, as a kind and a stable code, and nothing about HTTP.
 //!
-//! Only this module knows HTTP status codes. Internal failures are logged in full and reach the
-//! caller as a bare 500 that reveals nothing.
+//! Everything below the HTTP edge (the engine, billing, the use cases, jobs, the CLI) reports
+//! these; the edge (`api::error`, and the gateway's refusals) alone maps a [`Kind`] to a status
+//! code. Internal causes are logged in full here and reach callers as a bare "internal error".
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use tollgate_store::StoreError;
-
-/// A problem the API reports to its caller.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub detail: String,
-    /// Field-level problems (validation), each with a path.
-    pub errors: Vec<FieldError>,
+/// What kind of failure: the edge maps each to one status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The input breaks a rule (a bad id, a quantity out of range).
+    Invalid,
+    /// Well-formed input that fails validation, with one [`FieldError`] per mistake.
+    Validation,
+    NotFound,
+    /// The change conflicts with the stored state.
+    Conflict,
+    /// No credentials, or unknown ones.
+    Unauthenticated,
+    /// Credentials that may not do this.
+    Forbidden,
+    /// A dependency (shared counters) is unreachable and the configuration says refuse.
+    Unavailable,
+    /// A bug or an infrastructure failure; details are in the log only.
+    Internal,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// A field-level problem (validation), with its path.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub path: String,
     pub message: String,
 }
 
-/// The body of every error response.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Problem {
-    /// A URI naming the problem type: `urn:tollgate:problem:<code>`.
-    #[serde(rename = "type")]
-    pub type_uri: String,
-    pub title: String,
-    pub status: u16,
+/// A failure with a stable, machine-readable `code` and a human `detail`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct Error {
+    pub kind: Kind,
+    pub code: &'static str,
     pub detail: String,
-    /// Stable machine-readable code; match on this, not on `detail`.
-    pub code: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// For internal errors: the cause, for operators (the CLI, jobs, logs); never sent to API
+    /// callers.
+    pub cause: Option<String>,
 }
 
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        ApiError {
-            status,
+pub type AppResult<T> = Result<T, Error>;
+
+impl Error {
+    pub fn new(kind: Kind, code: &'static str, detail: impl Into<String>) -> Self {
+        Error {
+            kind,
             code,
             detail: detail.into(),
             errors: Vec::new(),
+            cause: None,
         }
     }
 
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    /// The error as an operator reads it: the cause of an internal error included.
+    pub fn describe(&self) -> String {
+        match &self.cause {
+            Some(cause) => format!("{} ({}): {cause}", self.detail, self.code),
+            None => format!("{} ({})", self.detail, self.code),
+        }
+    }
+
+    pub fn invalid(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(Kind::Invalid, code, detail)
     }
 
     pub fn validation(detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
-        ApiError {
+        Error {
             errors,
-            ..Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                detail,
-            )
+            ..Self::new(Kind::Validation, "validation_failed", detail)
         }
     }
 
     pub fn not_found(kind: &str, id: &str) -> Self {
         Self::new(
-            StatusCode::NOT_FOUND,
+            Kind::NotFound,
             "not_found",
             format!("{kind} {id:?} not found"),
         )
     }
 
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, detail)
+        Self::new(Kind::Conflict, code, detail)
     }
 
-    pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    pub fn unauthenticated(detail: impl Into<String>) -> Self {
+        Self::new(Kind::Unauthenticated, "unauthorized", detail)
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+        Self::new(Kind::Forbidden, "forbidden", detail)
     }
 
-    /// Logs the cause and answers a 500 that says nothing about it.
+    pub fn unavailable(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(Kind::Unavailable, code, detail)
+    }
+
+    /// Logs the cause and returns an error that says nothing about it.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error; see the server log",
-        )
+        Error {
+            cause: Some(cause.to_string()),
+            ..Self::new(
+                Kind::Internal,
+                "internal",
+                "internal error; see the server log",
+            )
+        }
     }
 
     /// The same error with another stable code.
@@ -99,55 +118,19 @@ impl ApiError {
         self.code = code;
         self
     }
-
-    pub fn problem(&self) -> Problem {
-        Problem {
-            type_uri: format!("urn:tollgate:problem:{}", self.code),
-            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: self.status.as_u16(),
-            detail: self.detail.clone(),
-            code: self.code.to_owned(),
-            errors: self.errors.clone(),
-        }
-    }
 }
 
-impl ApiError {
-    /// The problem as a JSON object, for answers that add extension members.
-    pub fn problem_json(&self) -> serde_json::Value {
-        serde_json::to_value(self.problem()).unwrap_or_default()
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut response = (self.status, axum::Json(self.problem())).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
-        response
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
+impl From<tollgate_store::StoreError> for Error {
+    fn from(err: tollgate_store::StoreError) -> Self {
+        use tollgate_store::StoreError;
         match err {
             StoreError::AlreadyExists { kind, id } => {
-                ApiError::conflict("already_exists", format!("{kind} {id:?} already exists"))
+                Error::conflict("already_exists", format!("{kind} {id:?} already exists"))
             }
-            StoreError::NotFound { kind, id } => ApiError::not_found(kind, &id),
-            StoreError::Conflict(detail) => ApiError::conflict("conflict", detail),
-            StoreError::Invalid { code, detail } => ApiError::bad_request(code, detail),
-            other => ApiError::internal(other),
+            StoreError::NotFound { kind, id } => Error::not_found(kind, &id),
+            StoreError::Conflict(detail) => Error::conflict("conflict", detail),
+            StoreError::Invalid { code, detail } => Error::invalid(code, detail),
+            other => Error::internal(other),
         }
     }
 }
-
-impl From<axum::extract::rejection::JsonRejection> for ApiError {
-    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
-        ApiError::new(rejection.status(), "invalid_json", rejection.body_text())
-    }
-}
-
-pub type ApiResult<T> = Result<T, ApiError>;

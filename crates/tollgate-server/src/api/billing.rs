@@ -14,9 +14,9 @@ use tollgate_core::pricing::{self, BillingPeriod, InvoiceRequest, MeterUsage, Pl
 use tollgate_store::billing::{CouponRedemptionRecord, CreditEntryRecord, InvoiceInsert};
 
 use super::new_id;
+use crate::api::error::{ApiError, ApiResult};
 use crate::auth::Principal;
 use crate::billing::{BillRunReport, InvoiceOut, bill_run};
-use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// A bill run as the API shows it: its progress while it runs, its report once it is done.
@@ -109,7 +109,7 @@ pub async fn run(
 
 /// A bill run's progress, or its report once done.
 #[utoipa::path(get, path = "/v1/bill_runs/{id}", params(("id" = String, Path)),
-    responses((status = 200, body = BillRunOut), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = BillRunOut), (status = 404, body = crate::api::error::Problem)))]
 pub async fn get_run(
     State(state): State<AppState>,
     caller: Principal,
@@ -206,7 +206,7 @@ pub fn quote_out(q: &Quote) -> ApiResult<QuoteOut> {
 
 /// Prices one period of a plan for hypothetical usage; no customer needed. Admin keys only, as
 /// for the catalog itself: a customer key sees its own plan, not the price list.
-#[utoipa::path(post, path = "/v1/quotes", request_body = QuoteIn, responses((status = 200, body = QuoteOut), (status = 400, body = crate::error::Problem)))]
+#[utoipa::path(post, path = "/v1/quotes", request_body = QuoteIn, responses((status = 200, body = QuoteOut), (status = 400, body = crate::api::error::Problem)))]
 pub async fn quote(
     State(state): State<AppState>,
     caller: Principal,

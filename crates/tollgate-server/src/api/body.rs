@@ -13,7 +13,7 @@ use axum::http::header;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 use axum::http::StatusCode;
 
 /// A JSON body that must be present.

@@ -8,8 +8,8 @@ use axum::extract::State;
 use serde::Serialize;
 use tollgate_core::catalog::{self, Catalog, CatalogErrors};
 
+use crate::api::error::{ApiError, ApiResult, FieldError};
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, FieldError};
 use crate::state::AppState;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -37,7 +37,7 @@ fn invalid(errors: CatalogErrors) -> ApiError {
 
 /// Applies a catalog: a JSON catalog in the file's shape, or `{"yaml": "<file text>"}`.
 #[utoipa::path(put, path = "/v1/catalog", request_body(content = Object, description = "A catalog, or {\"yaml\": text}"),
-    responses((status = 200, body = CatalogOut), (status = 422, body = crate::error::Problem)))]
+    responses((status = 200, body = CatalogOut), (status = 422, body = crate::api::error::Problem)))]
 pub async fn apply(
     State(state): State<AppState>,
     caller: Principal,
@@ -73,7 +73,7 @@ pub async fn apply(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/catalog", responses((status = 200, body = CatalogOut), (status = 404, body = crate::error::Problem)))]
+#[utoipa::path(get, path = "/v1/catalog", responses((status = 200, body = CatalogOut), (status = 404, body = crate::api::error::Problem)))]
 pub async fn current(
     State(state): State<AppState>,
     caller: Principal,

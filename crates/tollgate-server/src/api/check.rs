@@ -15,9 +15,9 @@ use tollgate_core::check::{Decision, Reason};
 use tollgate_core::limits::seconds_until;
 use tollgate_core::quantity::QuantityError;
 
+use crate::api::error::{ApiError, ApiResult};
 use crate::auth::Principal;
 use crate::engine::{CheckRequest, CheckTarget, check::RateLimitState};
-use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -47,7 +47,7 @@ pub struct CheckIn {
 
 #[utoipa::path(post, path = "/v1/check", request_body = CheckIn,
     responses((status = 200, description = "The decision (allowed or not)", body = Object),
-              (status = 429, description = "Rate limited", body = crate::error::Problem)))]
+              (status = 429, description = "Rate limited", body = crate::api::error::Problem)))]
 pub async fn check(
     State(state): State<AppState>,
     caller: Principal,

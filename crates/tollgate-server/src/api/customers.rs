@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use tollgate_store::CustomerRecord;
 
 use super::{new_id, valid_id};
+use crate::api::error::{ApiError, ApiResult};
 use crate::auth::Principal;
 use crate::engine::UsageReport;
-use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -60,7 +60,7 @@ impl From<CustomerRecord> for CustomerOut {
 }
 
 #[utoipa::path(post, path = "/v1/customers", request_body = CustomerIn,
-    responses((status = 201, body = CustomerOut), (status = 409, body = crate::error::Problem)))]
+    responses((status = 201, body = CustomerOut), (status = 409, body = crate::api::error::Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Principal,
@@ -108,7 +108,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/v1/customers/{id}", params(("id" = String, Path)),
-    responses((status = 200, body = CustomerOut), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = CustomerOut), (status = 404, body = crate::api::error::Problem)))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Principal,

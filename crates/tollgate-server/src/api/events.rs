@@ -5,9 +5,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 
+use crate::api::error::{ApiError, ApiResult};
 use crate::auth::Principal;
 use crate::engine::{EventIn, IngestReport};
-use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// Largest batch accepted in one request.
@@ -21,7 +21,7 @@ pub struct EventsIn {
 /// Ingests a batch. `200` when every event was accepted or a duplicate, `207` when some were
 /// rejected (the others are stored all the same); after either, accepted events are durable.
 #[utoipa::path(post, path = "/v1/events", request_body = EventsIn,
-    responses((status = 200, body = IngestReport), (status = 207, body = IngestReport), (status = 400, body = crate::error::Problem)))]
+    responses((status = 200, body = IngestReport), (status = 207, body = IngestReport), (status = 400, body = crate::api::error::Problem)))]
 pub async fn ingest(
     State(state): State<AppState>,
     caller: Principal,

@@ -12,9 +12,9 @@ use tollgate_core::money::{Currency, Money};
 use tollgate_store::billing::{CreditNoteRecord, InvoiceRecord, InvoiceStatus};
 
 use super::new_id;
+use crate::api::error::{ApiError, ApiResult};
 use crate::auth::Principal;
 use crate::billing::{InvoiceOut, upcoming_invoice};
-use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 async fn credited(state: &AppState, invoice: &InvoiceRecord) -> ApiResult<i64> {
@@ -60,7 +60,7 @@ pub(crate) async fn customer_subscription(
 
 /// The invoice the customer's current period will close with, priced from usage so far.
 #[utoipa::path(get, path = "/v1/customers/{id}/invoices/upcoming", params(("id" = String, Path)),
-    responses((status = 200, body = InvoiceOut), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = InvoiceOut), (status = 404, body = crate::api::error::Problem)))]
 pub async fn upcoming(
     State(state): State<AppState>,
     caller: Principal,
@@ -121,7 +121,7 @@ pub(crate) async fn visible_invoice(
 }
 
 #[utoipa::path(get, path = "/v1/invoices/{id}", params(("id" = String, Path, description = "Invoice id; append `.pdf` for the PDF")),
-    responses((status = 200, body = InvoiceOut), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = InvoiceOut), (status = 404, body = crate::api::error::Problem)))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Principal,
@@ -131,7 +131,7 @@ pub async fn get(
     if let Some(plain) = id.strip_suffix(".pdf") {
         let invoice = visible_invoice(&state, &caller, plain).await?;
         let credited = credited(&state, &invoice).await?;
-        return crate::billing::documents::invoice_pdf_response(&state, &invoice, credited).await;
+        return invoice_pdf_response(&state, &invoice, credited).await;
     }
     let invoice = visible_invoice(&state, &caller, &id).await?;
     Ok(Json(present(&state, &invoice).await?).into_response())
@@ -177,7 +177,7 @@ async fn transition(
 }
 
 /// Records a payment received outside Tollgate (bank transfer, manual).
-#[utoipa::path(post, path = "/v1/invoices/{id}/pay", params(("id" = String, Path)), responses((status = 200, body = InvoiceOut), (status = 409, body = crate::error::Problem)))]
+#[utoipa::path(post, path = "/v1/invoices/{id}/pay", params(("id" = String, Path)), responses((status = 200, body = InvoiceOut), (status = 409, body = crate::api::error::Problem)))]
 pub async fn pay(
     State(state): State<AppState>,
     caller: Principal,
@@ -186,7 +186,7 @@ pub async fn pay(
     transition(&state, &caller, &id, InvoiceStatus::Paid).await
 }
 
-#[utoipa::path(post, path = "/v1/invoices/{id}/void", params(("id" = String, Path)), responses((status = 200, body = InvoiceOut), (status = 409, body = crate::error::Problem)))]
+#[utoipa::path(post, path = "/v1/invoices/{id}/void", params(("id" = String, Path)), responses((status = 200, body = InvoiceOut), (status = 409, body = crate::api::error::Problem)))]
 pub async fn void(
     State(state): State<AppState>,
     caller: Principal,
@@ -195,7 +195,7 @@ pub async fn void(
     transition(&state, &caller, &id, InvoiceStatus::Void).await
 }
 
-#[utoipa::path(post, path = "/v1/invoices/{id}/mark_uncollectible", params(("id" = String, Path)), responses((status = 200, body = InvoiceOut), (status = 409, body = crate::error::Problem)))]
+#[utoipa::path(post, path = "/v1/invoices/{id}/mark_uncollectible", params(("id" = String, Path)), responses((status = 200, body = InvoiceOut), (status = 409, body = crate::api::error::Problem)))]
 pub async fn mark_uncollectible(
     State(state): State<AppState>,
     caller: Principal,
@@ -227,7 +227,7 @@ pub struct CreditNoteOut {
 
 /// Refunds all or part of a paid invoice with a credit note (the invoice itself never changes).
 #[utoipa::path(post, path = "/v1/invoices/{id}/credit_notes", params(("id" = String, Path)), request_body = CreditNoteIn,
-    responses((status = 201, body = CreditNoteOut), (status = 409, body = crate::error::Problem)))]
+    responses((status = 201, body = CreditNoteOut), (status = 409, body = crate::api::error::Problem)))]
 pub async fn credit_note(
     State(state): State<AppState>,
     caller: Principal,
@@ -294,4 +294,29 @@ pub async fn credit_note(
             created_at: stored.created_at,
         }),
     ))
+}
+
+/// `GET /v1/invoices/{id}.pdf`.
+async fn invoice_pdf_response(
+    state: &AppState,
+    invoice: &InvoiceRecord,
+    credited_minor: i64,
+) -> ApiResult<axum::response::Response> {
+    let issuer = state
+        .engine
+        .store()
+        .get_workspace(&invoice.workspace)
+        .await?
+        .map_or_else(|| invoice.workspace.clone(), |w| w.name);
+    let doc = crate::billing::documents::invoice_document(&issuer, invoice, credited_minor);
+    let bytes = tokio::task::spawn_blocking(move || tollgate_pdf::render_invoice(&doc))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let mut response = axum::response::IntoResponse::into_response(bytes);
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/pdf"),
+    );
+    Ok(response)
 }

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use tollgate_store::ApiKeyRecord;
 
 use super::new_id;
+use crate::api::error::{ApiError, ApiResult};
 use crate::auth::{CUSTOMER_KEY_PREFIX, Principal, generate_secret, hash_secret};
-use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]

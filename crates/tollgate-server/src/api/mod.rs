@@ -1,10 +1,12 @@
 //! The HTTP API: JSON under `/v1`, one file per resource.
 
+pub mod auth;
 pub mod billing;
 pub mod body;
 pub mod catalog;
 pub mod check;
 pub mod customers;
+pub mod error;
 pub mod events;
 pub mod health;
 pub mod invoices;
@@ -94,8 +96,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn unknown_route(uri: axum::http::Uri) -> crate::error::ApiError {
-    crate::error::ApiError::new(
+async fn unknown_route(uri: axum::http::Uri) -> crate::api::error::ApiError {
+    crate::api::error::ApiError::new(
         axum::http::StatusCode::NOT_FOUND,
         "unknown_route",
         format!("no route {}; see /openapi.json", uri.path()),
@@ -105,8 +107,8 @@ async fn unknown_route(uri: axum::http::Uri) -> crate::error::ApiError {
 async fn method_not_allowed(
     method: axum::http::Method,
     uri: axum::http::Uri,
-) -> crate::error::ApiError {
-    crate::error::ApiError::new(
+) -> crate::api::error::ApiError {
+    crate::api::error::ApiError::new(
         axum::http::StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         format!("{} does not answer {method}; see /openapi.json", uri.path()),
@@ -125,10 +127,12 @@ async fn refuse_nul_in_uri(
         .windows(3)
         .any(|w| w.eq_ignore_ascii_case(b"%00"))
     {
-        return axum::response::IntoResponse::into_response(crate::error::ApiError::bad_request(
-            "nul_byte",
-            "the URL must not contain the NUL character (%00)",
-        ));
+        return axum::response::IntoResponse::into_response(
+            crate::api::error::ApiError::bad_request(
+                "nul_byte",
+                "the URL must not contain the NUL character (%00)",
+            ),
+        );
     }
     next.run(request).await
 }
@@ -141,7 +145,7 @@ fn panicked(cause: Box<dyn std::any::Any + Send + 'static>) -> axum::response::R
         .map(String::as_str)
         .or_else(|| cause.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
-    axum::response::IntoResponse::into_response(crate::error::ApiError::internal(format!(
+    axum::response::IntoResponse::into_response(crate::api::error::ApiError::internal(format!(
         "panic while answering: {detail}"
     )))
 }

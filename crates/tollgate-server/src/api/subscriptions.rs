@@ -14,9 +14,9 @@ use tollgate_core::period::Period;
 use tollgate_store::{SubscriptionRecord, SubscriptionStatus};
 
 use super::new_id;
+use crate::api::error::{ApiError, ApiResult};
 use crate::auth::Principal;
 use crate::engine::CompiledCatalog;
-use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -96,10 +96,10 @@ pub(crate) async fn customer_now(
         .get_customer(workspace, customer)
         .await?
         .ok_or_else(|| ApiError::not_found("customer", customer))?;
-    state
+    Ok(state
         .engine
         .now_for(workspace, record.test_clock.as_deref())
-        .await
+        .await?)
 }
 
 async fn latest(state: &AppState, workspace: &str) -> ApiResult<std::sync::Arc<CompiledCatalog>> {
@@ -152,7 +152,7 @@ fn live(sub: &SubscriptionRecord, now: Timestamp) -> bool {
 }
 
 #[utoipa::path(post, path = "/v1/customers/{id}/subscriptions", params(("id" = String, Path)), request_body = SubscriptionIn,
-    responses((status = 201, body = SubscriptionOut), (status = 409, body = crate::error::Problem)))]
+    responses((status = 201, body = SubscriptionOut), (status = 409, body = crate::api::error::Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Principal,

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use tollgate_store::TestClockRecord;
 
 use super::new_id;
+use crate::api::error::{ApiError, ApiResult};
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -95,7 +95,7 @@ pub async fn get(
 }
 
 #[utoipa::path(post, path = "/v1/test_clocks/{id}/advance", params(("id" = String, Path)), request_body = AdvanceIn,
-    responses((status = 200, body = TestClockOut), (status = 400, body = crate::error::Problem)))]
+    responses((status = 200, body = TestClockOut), (status = 400, body = crate::api::error::Problem)))]
 pub async fn advance(
     State(state): State<AppState>,
     caller: Principal,

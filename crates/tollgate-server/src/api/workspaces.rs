@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use tollgate_store::{AdminKeyRecord, WorkspaceRecord};
 
 use super::{new_id, valid_id};
+use crate::api::error::{ApiError, ApiResult};
 use crate::auth::{ADMIN_KEY_PREFIX, Principal, generate_secret, hash_secret};
-use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -27,7 +27,7 @@ pub struct WorkspaceOut {
 }
 
 #[utoipa::path(post, path = "/v1/workspaces", request_body = WorkspaceIn,
-    responses((status = 201, body = WorkspaceOut), (status = 403, body = crate::error::Problem)))]
+    responses((status = 201, body = WorkspaceOut), (status = 403, body = crate::api::error::Problem)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Principal,

@@ -1,15 +1,11 @@
 //! Invoices as PDF: the stored invoice turned into a preformatted document for `tollgate-pdf`.
 
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
 use rust_decimal::Decimal;
 use tollgate_core::money::Currency;
-use tollgate_pdf::{DocumentLine, InvoiceDocument, render_invoice};
+use tollgate_pdf::{DocumentLine, InvoiceDocument};
 use tollgate_store::billing::InvoiceRecord;
 
 use super::invoices::invoice_number;
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
 
 fn amount(minor: i64, currency: &str) -> String {
     let digits = currency.parse::<Currency>().map_or(2, |c| c.minor_digits());
@@ -88,29 +84,4 @@ pub fn invoice_document(
         totals,
         notes,
     }
-}
-
-/// `GET /v1/invoices/{id}.pdf`.
-pub async fn invoice_pdf_response(
-    state: &AppState,
-    invoice: &InvoiceRecord,
-    credited_minor: i64,
-) -> ApiResult<Response> {
-    let issuer = state
-        .engine
-        .store()
-        .get_workspace(&invoice.workspace)
-        .await?
-        .map_or_else(|| invoice.workspace.clone(), |w| w.name);
-    let doc = invoice_document(&issuer, invoice, credited_minor);
-    let bytes = tokio::task::spawn_blocking(move || render_invoice(&doc))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
-    let mut response = bytes.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/pdf"),
-    );
-    Ok(response)
 }

@@ -16,7 +16,7 @@ use tollgate_store::billing::{InvoiceEffects, InvoiceRecord, InvoiceStatus};
 use tollgate_store::{Store, SubscriptionRecord};
 
 use super::usage::period_usage;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{AppResult, Error};
 
 /// An invoice as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -92,8 +92,8 @@ impl InvoiceOut {
         customer: &str,
         subscription: Option<&str>,
         now: Timestamp,
-    ) -> ApiResult<Self> {
-        let doc = serde_json::to_value(draft).map_err(ApiError::internal)?;
+    ) -> AppResult<Self> {
+        let doc = serde_json::to_value(draft).map_err(Error::internal)?;
         let period = draft.closing.or(draft.opening);
         Ok(InvoiceOut {
             id: "upcoming".into(),
@@ -132,8 +132,8 @@ pub fn terms(sub: &SubscriptionRecord, catalog: &Catalog) -> SubscriptionTerms {
     }
 }
 
-fn billing_period(p: tollgate_core::period::Period) -> ApiResult<BillingPeriod> {
-    BillingPeriod::new(p.start, p.end).map_err(|e| ApiError::internal(format!("period: {e}")))
+fn billing_period(p: tollgate_core::period::Period) -> AppResult<BillingPeriod> {
+    BillingPeriod::new(p.start, p.end).map_err(|e| Error::internal(format!("period: {e}")))
 }
 
 /// The pricing request for one due invoice of a subscription, and what finalizing it consumes.
@@ -142,7 +142,7 @@ pub async fn build_due_invoice(
     sub: &SubscriptionRecord,
     catalog: &Catalog,
     due: &DueInvoice,
-) -> ApiResult<(InvoiceDraft, InvoiceEffects)> {
+) -> AppResult<(InvoiceDraft, InvoiceEffects)> {
     let (closing, opening, first) = match due {
         DueInvoice::Opening { period } => (None, Some(*period), true),
         DueInvoice::Closing { closing, opening } => (Some(*closing), *opening, false),
@@ -164,7 +164,7 @@ pub async fn build_due_invoice(
     let mut adjustments = Vec::new();
     for pending in store.pending_charges(&sub.workspace, &sub.customer).await? {
         let charge: Charge = serde_json::from_value(pending.charge.clone())
-            .map_err(|e| ApiError::internal(format!("pending charge {}: {e}", pending.id)))?;
+            .map_err(|e| Error::internal(format!("pending charge {}: {e}", pending.id)))?;
         adjustments.push(charge);
         effects.pending_charges.push(pending.id);
     }
@@ -197,8 +197,7 @@ pub async fn build_due_invoice(
         discounts,
         credit_balance: (balance > 0).then(|| Money::from_minor(balance, catalog.currency)),
     };
-    let draft =
-        assemble(catalog, &request).map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    let draft = assemble(catalog, &request).map_err(|e| Error::invalid(e.code(), e.to_string()))?;
     effects.credit_used_minor = draft.credit_applied.minor();
     // A coupon counts the invoices it discounted: an invoice of nothing uses none of it.
     if draft.subtotal.is_zero() {
@@ -213,7 +212,7 @@ pub fn record(
     dedupe_key: String,
     draft: &InvoiceDraft,
     now: Timestamp,
-) -> ApiResult<InvoiceRecord> {
+) -> AppResult<InvoiceRecord> {
     let (workspace, customer, subscription) = sub_or_customer;
     let period = match (draft.closing, draft.opening) {
         (Some(c), _) => Some((c.start, c.end)),
@@ -239,7 +238,7 @@ pub fn record(
         total_minor: draft.total.minor(),
         credit_applied_minor: draft.credit_applied.minor(),
         amount_due_minor: draft.amount_due.minor(),
-        document: serde_json::to_value(draft).map_err(ApiError::internal)?,
+        document: serde_json::to_value(draft).map_err(Error::internal)?,
         created_at: now,
         paid_at: paid.then_some(now),
         voided_at: None,
@@ -253,7 +252,7 @@ pub async fn upcoming_invoice(
     sub: &SubscriptionRecord,
     catalog: &Catalog,
     now: Timestamp,
-) -> ApiResult<InvoiceDraft> {
+) -> AppResult<InvoiceDraft> {
     let terms = terms(sub, catalog);
     let due = if terms.activation() > now {
         DueInvoice::Opening {

@@ -14,7 +14,7 @@ use tollgate_store::{SubscriptionRecord, SubscriptionStatus};
 
 use super::invoices::{build_due_invoice, record, terms};
 use crate::engine::Engine;
-use crate::error::ApiResult;
+use crate::error::AppResult;
 
 #[derive(Debug, Default, Clone, Serialize, utoipa::ToSchema)]
 pub struct BillRunReport {
@@ -42,7 +42,7 @@ pub async fn bill_run(
     engine: &Engine,
     workspace: &str,
     progress: &(dyn Fn(usize, usize, &BillRunReport) + Send + Sync),
-) -> ApiResult<BillRunReport> {
+) -> AppResult<BillRunReport> {
     let store = engine.store();
     let subscriptions = store.list_workspace_subscriptions(workspace).await?;
     let total = subscriptions.len();
@@ -72,7 +72,7 @@ pub async fn bill_run(
 /// Invoices written per transaction on the fast path (one commit, one fsync, per batch).
 const BATCH: usize = 500;
 
-fn error_of(sub: &SubscriptionRecord, e: &crate::error::ApiError) -> BillRunError {
+fn error_of(sub: &SubscriptionRecord, e: &crate::error::Error) -> BillRunError {
     BillRunError {
         subscription: sub.id.clone(),
         customer: sub.customer.clone(),
@@ -109,7 +109,7 @@ async fn flush(
             }
         }
         Err(e) => {
-            let e = crate::error::ApiError::from(e);
+            let e = crate::error::Error::from(e);
             report
                 .errors
                 .extend(batch.iter().map(|(sub, _, _)| error_of(sub, &e)));
@@ -124,12 +124,12 @@ async fn bill_subscription(
     engine: &Engine,
     mut sub: SubscriptionRecord,
     report: &mut BillRunReport,
-) -> ApiResult<Option<(InvoiceRecord, InvoiceEffects)>> {
+) -> AppResult<Option<(InvoiceRecord, InvoiceEffects)>> {
     let store = engine.store();
     let customer = store
         .get_customer(&sub.workspace, &sub.customer)
         .await?
-        .ok_or_else(|| crate::error::ApiError::not_found("customer", &sub.customer))?;
+        .ok_or_else(|| crate::error::Error::not_found("customer", &sub.customer))?;
     let now = engine
         .now_for(&sub.workspace, customer.test_clock.as_deref())
         .await?;
@@ -262,7 +262,7 @@ async fn finalize(
     key: String,
     now: jiff::Timestamp,
     report: &mut BillRunReport,
-) -> ApiResult<()> {
+) -> AppResult<()> {
     let store = engine.store();
     let (draft, effects) = build_due_invoice(store.as_ref(), sub, catalog, due).await?;
     let invoice = record(

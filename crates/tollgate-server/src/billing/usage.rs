@@ -10,7 +10,7 @@ use tollgate_core::period::Period;
 use tollgate_core::pricing::{BillingPeriod, Group, MeterUsage, divide_by, time_weighted};
 use tollgate_store::Store;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{AppResult, Error};
 
 fn group_of(key: &str) -> Group {
     parse_group_key(key)
@@ -26,9 +26,9 @@ pub async fn period_usage(
     customer: &str,
     catalog: &Catalog,
     period: Period,
-) -> ApiResult<BTreeMap<String, MeterUsage>> {
+) -> AppResult<BTreeMap<String, MeterUsage>> {
     let pricing_error =
-        |e: tollgate_core::pricing::PricingError| ApiError::internal(format!("usage: {e}"));
+        |e: tollgate_core::pricing::PricingError| Error::internal(format!("usage: {e}"));
     let mut raw: BTreeMap<String, BTreeMap<String, Decimal>> = BTreeMap::new();
     for row in store.aggregates(workspace, customer, period.start).await? {
         if !row.subject.is_empty() {

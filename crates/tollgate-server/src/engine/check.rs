@@ -19,7 +19,7 @@ use super::Engine;
 use super::catalogs::CompiledCatalog;
 use super::ingest::updates_for;
 use super::state::CustomerState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{AppResult, Error};
 
 /// What is being checked.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
@@ -78,7 +78,7 @@ pub(super) struct Remembered {
 }
 
 impl Engine {
-    pub async fn check(&self, req: CheckRequest) -> ApiResult<CheckOutcome> {
+    pub async fn check(&self, req: CheckRequest) -> AppResult<CheckOutcome> {
         let Some(event_id) = req.event_id.clone().filter(|_| req.consume) else {
             return self.decide_check(req).await;
         };
@@ -127,7 +127,7 @@ impl Engine {
         Ok(outcome)
     }
 
-    async fn decide_check(&self, req: CheckRequest) -> ApiResult<CheckOutcome> {
+    async fn decide_check(&self, req: CheckRequest) -> AppResult<CheckOutcome> {
         match &self.shared {
             None => self.check_local(req).await,
             Some(counters) => self.check_shared(counters, req).await,
@@ -136,7 +136,7 @@ impl Engine {
 
     /// The check on this node's in-memory counters (the one-node path, and the fail-open path
     /// when shared counters are unreachable).
-    pub(super) async fn check_local(&self, req: CheckRequest) -> ApiResult<CheckOutcome> {
+    pub(super) async fn check_local(&self, req: CheckRequest) -> AppResult<CheckOutcome> {
         let (outcome, reservation) = self
             .with_state(&req.workspace, &req.customer, |state, now| {
                 decide(state, now, &req)
@@ -201,7 +201,7 @@ fn decide(
     state: &mut CustomerState,
     now: Timestamp,
     req: &CheckRequest,
-) -> ApiResult<(CheckOutcome, Option<Reservation>)> {
+) -> AppResult<(CheckOutcome, Option<Reservation>)> {
     let subject = req.subject.clone().unwrap_or_default();
     let answer = |decision: Decision, rate_limit: Option<RateLimitState>| CheckOutcome {
         decision,
@@ -454,7 +454,7 @@ fn reserve(
     now: Timestamp,
     req: &CheckRequest,
     meter_key: &str,
-) -> ApiResult<Reservation> {
+) -> AppResult<Reservation> {
     let item = usage_item(state, now, req, meter_key)?;
     state.apply(&item.updates, Decimal::ONE);
     Ok(Reservation { item })
@@ -466,11 +466,11 @@ pub(super) fn usage_item(
     now: Timestamp,
     req: &CheckRequest,
     meter_key: &str,
-) -> ApiResult<IngestItem> {
+) -> AppResult<IngestItem> {
     let compiled = state
         .catalog
         .clone()
-        .ok_or_else(|| ApiError::internal("no catalog"))?;
+        .ok_or_else(|| Error::internal("no catalog"))?;
     let meter = &compiled.catalog.meters[meter_key];
     // The event the meter would have read: its type, its filter values, the quantity.
     let mut properties = req.properties.clone();
@@ -494,8 +494,8 @@ pub(super) fn usage_item(
         subject: req.subject.clone(),
         properties,
     };
-    let updates = updates_for(state, &event)
-        .map_err(|r| ApiError::bad_request("invalid_check", r.message()))?;
+    let updates =
+        updates_for(state, &event).map_err(|r| Error::invalid("invalid_check", r.message()))?;
     let id = req
         .event_id
         .clone()

@@ -33,7 +33,7 @@ use tollgate_store::{EventRecord, IngestItem, IngestOutcome};
 use super::Engine;
 use super::ingest::updates_for;
 use super::state::{CustomerState, UsageKey};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{AppResult, Error};
 
 /// Units admitted by the gateway whose upstream has not answered yet, per customer and
 /// `(meter, subject)` (subject `""`: the whole customer).
@@ -121,7 +121,7 @@ impl Drop for Reservation {
 
 impl Engine {
     /// The key of the plan in force for a customer now (`None` without a live subscription).
-    pub async fn plan_of(&self, workspace: &str, customer: &str) -> ApiResult<Option<String>> {
+    pub async fn plan_of(&self, workspace: &str, customer: &str) -> AppResult<Option<String>> {
         self.with_state(workspace, customer, |state, now| {
             state.effective_plan(now).map(|(k, _)| k.to_owned())
         })
@@ -138,7 +138,7 @@ impl Engine {
         meter: &str,
         subject: Option<&str>,
         quantity: Decimal,
-    ) -> ApiResult<Option<Decision>> {
+    ) -> AppResult<Option<Decision>> {
         let key = (workspace.to_owned(), customer.to_owned());
         self.with_state(workspace, customer, |state, now| {
             quota_denial(
@@ -161,7 +161,7 @@ impl Engine {
         &self,
         inflight: &Arc<InFlight>,
         req: ReserveRequest,
-    ) -> ApiResult<Result<Reservation, Box<Decision>>> {
+    ) -> AppResult<Result<Reservation, Box<Decision>>> {
         let key = (req.workspace.clone(), req.customer.clone());
         let subject = req.subject.clone().unwrap_or_default();
         let mut keys = vec![(req.meter.clone(), String::new())];
@@ -304,14 +304,15 @@ fn usage_item(
     req: &ReserveRequest,
     at: Timestamp,
     received_at: Timestamp,
-) -> ApiResult<IngestItem> {
+) -> AppResult<IngestItem> {
     let compiled = state
         .catalog
         .clone()
-        .ok_or_else(|| ApiError::internal("no catalog"))?;
-    let meter = compiled.catalog.meters.get(&req.meter).ok_or_else(|| {
-        ApiError::internal(format!("meter {:?} is not in the catalog", req.meter))
-    })?;
+        .ok_or_else(|| Error::internal("no catalog"))?;
+    let meter =
+        compiled.catalog.meters.get(&req.meter).ok_or_else(|| {
+            Error::internal(format!("meter {:?} is not in the catalog", req.meter))
+        })?;
     let mut properties = req.properties.clone();
     for (k, v) in &meter.filter {
         properties.entry(k.clone()).or_insert_with(|| v.clone());
@@ -333,8 +334,8 @@ fn usage_item(
         subject: req.subject.clone(),
         properties,
     };
-    let updates = updates_for(state, &event)
-        .map_err(|r| ApiError::bad_request("invalid_usage", r.message()))?;
+    let updates =
+        updates_for(state, &event).map_err(|r| Error::invalid("invalid_usage", r.message()))?;
     Ok(IngestItem {
         event: EventRecord {
             workspace: req.workspace.clone(),
@@ -416,7 +417,7 @@ impl Engine {
         &self,
         workspace: &str,
         group: Vec<Reservation>,
-    ) -> ApiResult<()> {
+    ) -> AppResult<()> {
         let mut slots: std::collections::BTreeMap<String, Arc<super::CustomerSlot>> =
             std::collections::BTreeMap::new();
         for r in &group {
@@ -439,7 +440,7 @@ impl Engine {
                 let guard = slot.lock_state();
                 match guard.as_ref() {
                     Some(state) => usage_item(state, &r.req, r.at, now),
-                    None => Err(ApiError::not_found("customer", &r.req.customer)),
+                    None => Err(Error::not_found("customer", &r.req.customer)),
                 }
             };
             match item {
@@ -478,6 +479,6 @@ impl Engine {
         for (customer, item) in &accepted_items {
             self.apply_to_shared(workspace, customer, item).await?;
         }
-        written.map(|_| ()).map_err(ApiError::from)
+        written.map(|_| ()).map_err(Error::from)
     }
 }

@@ -17,7 +17,7 @@ use tollgate_store::{AggregateOp, AggregateUpdate, EventRecord, IngestItem, Inge
 use super::state::CustomerState;
 use super::{CustomerSlot, Engine};
 use crate::auth::Principal;
-use crate::error::ApiResult;
+use crate::error::AppResult;
 
 /// One event as sent to `POST /v1/events`.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
@@ -225,7 +225,7 @@ pub(super) fn updates_for(
 
 impl Engine {
     /// Ingests a batch: see the module docs.
-    pub async fn ingest(&self, caller: &Principal, batch: Vec<EventIn>) -> ApiResult<IngestReport> {
+    pub async fn ingest(&self, caller: &Principal, batch: Vec<EventIn>) -> AppResult<IngestReport> {
         let workspace = caller.workspace().to_owned();
         let mut results: Vec<Option<IngestResult>> = vec![None; batch.len()];
         let mut parsed: Vec<(usize, Parsed)> = Vec::with_capacity(batch.len());

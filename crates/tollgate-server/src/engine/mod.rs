@@ -25,7 +25,7 @@ use crate::auth::{Principal, hash_secret};
 use crate::clock::Clock;
 use crate::counters::RedisCounters;
 use crate::counters::bus::Invalidation;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{AppResult, Error};
 
 pub use catalogs::CompiledCatalog;
 pub use check::{CheckOutcome, CheckRequest, CheckTarget};
@@ -129,7 +129,7 @@ impl Engine {
     }
 
     /// Now as the customer sees it: its test clock's time if it has one.
-    pub async fn now_for(&self, workspace: &str, test_clock: Option<&str>) -> ApiResult<Timestamp> {
+    pub async fn now_for(&self, workspace: &str, test_clock: Option<&str>) -> AppResult<Timestamp> {
         let Some(clock) = test_clock else {
             return Ok(self.clock.now());
         };
@@ -141,7 +141,7 @@ impl Engine {
             .store
             .get_test_clock(workspace, clock)
             .await?
-            .ok_or_else(|| ApiError::not_found("test clock", clock))?;
+            .ok_or_else(|| Error::not_found("test clock", clock))?;
         self.test_clocks.insert(key, record.frozen_time);
         Ok(record.frozen_time)
     }
@@ -155,7 +155,7 @@ impl Engine {
     // --- keys -------------------------------------------------------------------------------
 
     /// Finds who a secret belongs to. Suspended customers' keys are refused here, at once.
-    pub async fn authenticate(&self, secret: &str) -> ApiResult<Principal> {
+    pub async fn authenticate(&self, secret: &str) -> AppResult<Principal> {
         let hash = hash_secret(secret);
         let cached = match self.keys.get(&hash) {
             Some(hit) => hit.clone(),
@@ -167,7 +167,7 @@ impl Engine {
         };
         match cached {
             CachedKey::Admin { workspace } => Ok(Principal::Admin { workspace }),
-            CachedKey::Revoked => Err(ApiError::unauthorized("unknown or revoked API key")),
+            CachedKey::Revoked => Err(Error::unauthenticated("unknown or revoked API key")),
             CachedKey::Customer {
                 workspace,
                 customer,
@@ -179,7 +179,7 @@ impl Engine {
                     .with_state(&workspace, &customer, |s, _| s.record.suspended)
                     .await?;
                 if suspended {
-                    return Err(ApiError::forbidden(
+                    return Err(Error::forbidden(
                         "the customer is suspended; its keys are refused",
                     )
                     .with_code("customer_suspended"));
@@ -193,7 +193,7 @@ impl Engine {
         }
     }
 
-    async fn lookup_key(&self, hash: &str) -> ApiResult<CachedKey> {
+    async fn lookup_key(&self, hash: &str) -> AppResult<CachedKey> {
         if let Some(admin) = self.store.find_admin_key(hash).await? {
             return Ok(CachedKey::Admin {
                 workspace: admin.workspace,
@@ -225,8 +225,8 @@ impl Engine {
         &self,
         workspace: &str,
         catalog: Catalog,
-    ) -> ApiResult<Arc<CompiledCatalog>> {
-        let json = serde_json::to_value(&catalog).map_err(ApiError::internal)?;
+    ) -> AppResult<Arc<CompiledCatalog>> {
+        let json = serde_json::to_value(&catalog).map_err(Error::internal)?;
         let version = self
             .store
             .add_catalog_version(workspace, &json, self.now())
@@ -244,7 +244,7 @@ impl Engine {
     }
 
     /// The latest catalog of a workspace, if one was applied.
-    pub async fn latest_catalog(&self, workspace: &str) -> ApiResult<Option<Arc<CompiledCatalog>>> {
+    pub async fn latest_catalog(&self, workspace: &str) -> AppResult<Option<Arc<CompiledCatalog>>> {
         if let Some(version) = self.latest_catalog.get(workspace).map(|v| *v) {
             return self.catalog(workspace, version).await.map(Some);
         }
@@ -258,7 +258,7 @@ impl Engine {
     }
 
     /// One catalog version of a workspace.
-    pub async fn catalog(&self, workspace: &str, version: i64) -> ApiResult<Arc<CompiledCatalog>> {
+    pub async fn catalog(&self, workspace: &str, version: i64) -> AppResult<Arc<CompiledCatalog>> {
         if let Some(hit) = self.catalogs.get(&(workspace.to_owned(), version)) {
             return Ok(hit.clone());
         }
@@ -266,7 +266,7 @@ impl Engine {
             .store
             .catalog_version(workspace, version)
             .await?
-            .ok_or_else(|| ApiError::not_found("catalog version", &version.to_string()))?;
+            .ok_or_else(|| Error::not_found("catalog version", &version.to_string()))?;
         self.compile(workspace, version, record.catalog)
     }
 
@@ -275,10 +275,9 @@ impl Engine {
         workspace: &str,
         version: i64,
         json: serde_json::Value,
-    ) -> ApiResult<Arc<CompiledCatalog>> {
-        let catalog: Catalog = serde_json::from_value(json).map_err(|e| {
-            ApiError::internal(format!("stored catalog {version} does not load: {e}"))
-        })?;
+    ) -> AppResult<Arc<CompiledCatalog>> {
+        let catalog: Catalog = serde_json::from_value(json)
+            .map_err(|e| Error::internal(format!("stored catalog {version} does not load: {e}")))?;
         let compiled = CompiledCatalog::new(version, catalog);
         self.catalogs
             .insert((workspace.to_owned(), version), compiled.clone());
@@ -298,7 +297,7 @@ impl Engine {
     }
 
     /// The customer's slot with its state loaded. `NotFound` if there is no such customer.
-    pub async fn slot(&self, workspace: &str, customer: &str) -> ApiResult<Arc<CustomerSlot>> {
+    pub async fn slot(&self, workspace: &str, customer: &str) -> AppResult<Arc<CustomerSlot>> {
         let customers = self.workspace_customers(workspace);
         if let Some(slot) = customers.get(customer)
             && slot.lock_state().is_some()
@@ -327,7 +326,7 @@ impl Engine {
 
     /// Reloads a customer's record, subscription and counters from the store, e.g. after a plan
     /// change or suspension; every later check sees the change at once, on every node.
-    pub async fn refresh_customer(&self, workspace: &str, customer: &str) -> ApiResult<()> {
+    pub async fn refresh_customer(&self, workspace: &str, customer: &str) -> AppResult<()> {
         let reloaded = self.reload_customer(workspace, customer).await;
         self.publish(Invalidation::Customer {
             workspace: workspace.to_owned(),
@@ -338,7 +337,7 @@ impl Engine {
     }
 
     /// Reloads a customer's cached state on this node only (if it is cached).
-    async fn reload_customer(&self, workspace: &str, customer: &str) -> ApiResult<()> {
+    async fn reload_customer(&self, workspace: &str, customer: &str) -> AppResult<()> {
         let Some(slot) = self
             .workspace_customers(workspace)
             .get(customer)
@@ -354,7 +353,7 @@ impl Engine {
 
     /// Drops the cached state of every customer on a test clock that moved, so windows and
     /// periods are recomputed for the new time; other nodes move the clock too.
-    pub async fn refresh_clock_customers(&self, workspace: &str, clock: &str) -> ApiResult<()> {
+    pub async fn refresh_clock_customers(&self, workspace: &str, clock: &str) -> AppResult<()> {
         let reloaded = self.reload_clock_customers(workspace, clock).await;
         if let Some(at) = self
             .test_clocks
@@ -371,7 +370,7 @@ impl Engine {
         reloaded
     }
 
-    async fn reload_clock_customers(&self, workspace: &str, clock: &str) -> ApiResult<()> {
+    async fn reload_clock_customers(&self, workspace: &str, clock: &str) -> AppResult<()> {
         let on_clock: Vec<String> = self
             .workspace_customers(workspace)
             .iter()
@@ -389,12 +388,12 @@ impl Engine {
         Ok(())
     }
 
-    async fn load_state(&self, workspace: &str, customer: &str) -> ApiResult<CustomerState> {
+    async fn load_state(&self, workspace: &str, customer: &str) -> AppResult<CustomerState> {
         let record = self
             .store
             .get_customer(workspace, customer)
             .await?
-            .ok_or_else(|| ApiError::not_found("customer", customer))?;
+            .ok_or_else(|| Error::not_found("customer", customer))?;
         let now = self
             .now_for(workspace, record.test_clock.as_deref())
             .await?;
@@ -420,7 +419,7 @@ impl Engine {
         workspace: &str,
         customer: &str,
         f: impl FnOnce(&mut CustomerState, Timestamp) -> T,
-    ) -> ApiResult<T> {
+    ) -> AppResult<T> {
         let slot = self.slot(workspace, customer).await?;
         // Fast path: loaded, current, on the wall clock (or a cached test clock): one lock.
         {
@@ -453,7 +452,7 @@ impl Engine {
         let mut guard = slot.lock_state();
         let state = guard
             .as_mut()
-            .ok_or_else(|| ApiError::not_found("customer", customer))?;
+            .ok_or_else(|| Error::not_found("customer", customer))?;
         Ok(f(state, now))
     }
 }

@@ -15,7 +15,7 @@ use tollgate_store::{
 };
 
 use super::catalogs::CompiledCatalog;
-use crate::error::ApiResult;
+use crate::error::AppResult;
 
 /// `(meter, subject)`; subject `""` is the whole customer.
 pub type UsageKey = (String, String);
@@ -159,7 +159,7 @@ pub async fn load(
     subscription: Option<SubscriptionRecord>,
     catalog: Option<Arc<CompiledCatalog>>,
     now: Timestamp,
-) -> ApiResult<CustomerState> {
+) -> AppResult<CustomerState> {
     let period = billing_period(subscription.as_ref(), catalog.as_deref(), now);
     let workspace = record.workspace.clone();
     let mut period_usage: HashMap<UsageKey, Decimal> = HashMap::new();

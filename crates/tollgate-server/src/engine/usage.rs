@@ -9,7 +9,7 @@ use tollgate_core::meter::convert;
 use tollgate_core::period::Period;
 
 use super::Engine;
-use crate::error::ApiResult;
+use crate::error::AppResult;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UsageReport {
@@ -47,7 +47,7 @@ impl Engine {
         workspace: &str,
         customer: &str,
         at: Option<Timestamp>,
-    ) -> ApiResult<UsageReport> {
+    ) -> AppResult<UsageReport> {
         let (plan, catalog, period, current) = self
             .with_state(workspace, customer, |state, now| {
                 let at = at.unwrap_or(now);
@@ -126,7 +126,7 @@ impl Engine {
         customer: &str,
         period: &Period,
         catalog: &tollgate_core::catalog::Catalog,
-    ) -> ApiResult<std::collections::HashMap<(String, String), Decimal>> {
+    ) -> AppResult<std::collections::HashMap<(String, String), Decimal>> {
         let mut totals = std::collections::HashMap::new();
         for row in self
             .store

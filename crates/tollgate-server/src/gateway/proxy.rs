@@ -25,12 +25,13 @@ use serde_json::{Map, Value};
 use super::config::{GatewayConfig, OpenAiMetering, Route, Unmatched};
 use super::openai::{MeteredBody, TokenUsage, UsageScanner, add_include_usage};
 use super::{refusal, routes};
+use crate::api::auth::presented_secret;
 use crate::api::check::rate_limit_headers;
-use crate::auth::{Principal, presented_secret};
+use crate::api::error::ApiError;
+use crate::auth::Principal;
 use crate::engine::check::RateLimitState;
 use crate::engine::gateway_support::{InFlight, Reservation, ReserveRequest, UsageWriter};
 use crate::engine::{CheckRequest, CheckTarget, Engine, EventIn};
-use crate::error::ApiError;
 
 /// Headers the upstream receives about the caller.
 pub const CUSTOMER_HEADER: &str = "x-tollgate-customer";

@@ -13,8 +13,8 @@ use serde_json::Value;
 use tollgate_core::check::{Decision, Reason};
 
 use crate::api::check::rate_limit_headers;
+use crate::api::error::ApiError;
 use crate::engine::check::RateLimitState;
-use crate::error::ApiError;
 
 /// A problem response, with extension members merged into the body.
 pub fn problem(
@@ -41,7 +41,8 @@ pub fn problem(
 
 /// An engine error (authentication, store) as the gateway answers it: a suspended customer's
 /// key is a payment matter at the gateway (402), not a permission one.
-pub fn from_api_error(error: ApiError, rate_limit: Option<RateLimitState>) -> Response {
+pub fn from_api_error(error: impl Into<ApiError>, rate_limit: Option<RateLimitState>) -> Response {
+    let error: ApiError = error.into();
     let error = if error.code == "customer_suspended" {
         ApiError::new(
             StatusCode::PAYMENT_REQUIRED,

@@ -23,7 +23,6 @@ mod verdict;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::http::StatusCode;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use tollgate_store::{IngestItem, IngestOutcome};
@@ -33,7 +32,7 @@ use super::check::{CheckOutcome, CheckRequest};
 use crate::counters::{
     CheckReply, Counter, CounterError, FailureMode, Increment, QuotaProbe, RedisCounters, keys,
 };
-use crate::error::{ApiError, ApiResult};
+use crate::error::{AppResult, Error};
 
 use prepare::{Preparation, Prepared, Source, Target, counter_input, prepare};
 pub(super) use prepare::{SharedUse, uses_of};
@@ -43,9 +42,8 @@ const SEED_ROUNDS: usize = 3;
 
 /// The answer to a check whose shared counters could not be reached, when configured to fail
 /// closed.
-fn unavailable() -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
+fn unavailable() -> Error {
+    Error::unavailable(
         "counter_unavailable",
         "the shared limit counters are unreachable and this server is configured to fail closed",
     )
@@ -57,7 +55,7 @@ impl Engine {
         &self,
         counters: &Arc<RedisCounters>,
         req: CheckRequest,
-    ) -> ApiResult<CheckOutcome> {
+    ) -> AppResult<CheckOutcome> {
         let prefix = keys::customer_prefix(&req.workspace, &req.customer);
         let prepared = self
             .with_state(&req.workspace, &req.customer, |state, now| {
@@ -128,7 +126,7 @@ impl Engine {
         counters: &RedisCounters,
         req: &CheckRequest,
         prepared: &Prepared,
-    ) -> ApiResult<Result<CheckReply, CounterError>> {
+    ) -> AppResult<Result<CheckReply, CounterError>> {
         for _ in 0..SEED_ROUNDS {
             let missing = match counters.check(&prepared.program).await {
                 Ok(CheckReply::NeedSeed(missing)) => missing,
@@ -159,7 +157,7 @@ impl Engine {
                 return Ok(Err(e));
             }
         }
-        Err(ApiError::internal(
+        Err(Error::internal(
             "shared counters vanished right after they were seeded",
         ))
     }
@@ -173,7 +171,7 @@ impl Engine {
         customer: &str,
         now: Timestamp,
         uses: Vec<SharedUse>,
-    ) -> ApiResult<()> {
+    ) -> AppResult<()> {
         if uses.is_empty() {
             return Ok(());
         }
@@ -228,7 +226,7 @@ impl Engine {
         workspace: &str,
         customer: &str,
         item: &IngestItem,
-    ) -> ApiResult<()> {
+    ) -> AppResult<()> {
         let Some(counters) = &self.shared else {
             return Ok(());
         };
@@ -267,7 +265,7 @@ impl SharedHold {
         engine: &Engine,
         workspace: &str,
         customer: &str,
-    ) -> ApiResult<()> {
+    ) -> AppResult<()> {
         self.settled = true;
         let later = std::mem::take(&mut self.later);
         engine
@@ -307,7 +305,7 @@ impl Engine {
         &self,
         counters: &Arc<RedisCounters>,
         req: CheckRequest,
-    ) -> ApiResult<Result<Option<SharedHold>, Box<tollgate_core::check::Decision>>> {
+    ) -> AppResult<Result<Option<SharedHold>, Box<tollgate_core::check::Decision>>> {
         let prefix = keys::customer_prefix(&req.workspace, &req.customer);
         let prepared = self
             .with_state(&req.workspace, &req.customer, |state, now| {

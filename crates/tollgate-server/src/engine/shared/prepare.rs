@@ -15,7 +15,7 @@ use crate::counters::{CheckProgram, Counter, CounterError, Increment, QuotaProbe
 use crate::engine::catalogs::CompiledCatalog;
 use crate::engine::check::{CheckOutcome, CheckRequest, CheckTarget, quota_state, usage_item};
 use crate::engine::state::CustomerState;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{AppResult, Error};
 
 /// Slack on a period counter's expiry past the period's end (late events, clock skew).
 const PERIOD_SLACK_MS: u64 = 86_400_000;
@@ -169,7 +169,7 @@ pub(in crate::engine) fn prepare(
     now: Timestamp,
     req: &CheckRequest,
     prefix: &str,
-) -> ApiResult<Preparation> {
+) -> AppResult<Preparation> {
     let answer = |reason| {
         Preparation::Answer(CheckOutcome {
             decision: Decision::from_reason(reason),
@@ -369,6 +369,6 @@ pub(in crate::engine) fn prepare(
     }))
 }
 
-pub(super) fn counter_input(e: CounterError) -> ApiError {
-    ApiError::bad_request("quantity_out_of_range", e.to_string())
+pub(super) fn counter_input(e: CounterError) -> Error {
+    Error::invalid("quantity_out_of_range", e.to_string())
 }

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use super::prepare::Source;
 use crate::counters::{Counter, CounterError, RedisCounters, Seed, keys};
 use crate::engine::Engine;
-use crate::error::ApiResult;
+use crate::error::AppResult;
 
 impl Engine {
     /// Creates counters from the store unless they exist; `true` per counter written.
@@ -19,7 +19,7 @@ impl Engine {
         customer: &str,
         now: Timestamp,
         targets: &[(Counter, Source)],
-    ) -> ApiResult<Result<Vec<bool>, CounterError>> {
+    ) -> AppResult<Result<Vec<bool>, CounterError>> {
         let mut periods: BTreeMap<Timestamp, Vec<tollgate_store::AggregateRow>> = BTreeMap::new();
         let mut windows: Option<Vec<tollgate_store::WindowEntryRow>> = None;
         let mut seeds = Vec::with_capacity(targets.len());
