@@ -5,6 +5,7 @@
 //! `engine/` the in-memory hot path, `error` the problem+json edge, `auth` keys and principals.
 
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod billing;
 pub mod clock;

@@ -231,6 +231,13 @@ pub trait BillingStore: Send + Sync {
     ) -> StoreResult<Vec<CreditNoteRecord>>;
 
     async fn add_pending_charge(&self, charge: &PendingChargeRecord) -> StoreResult<()>;
+    /// Writes a subscription's new terms (a plan change) and the charges it brings (prorations)
+    /// in ONE transaction: all of it or none of it.
+    async fn change_subscription(
+        &self,
+        subscription: &crate::SubscriptionRecord,
+        charges: &[PendingChargeRecord],
+    ) -> StoreResult<()>;
     /// Charges not yet invoiced, oldest first.
     async fn pending_charges(
         &self,
@@ -637,6 +644,36 @@ impl<B: Backend> BillingStore for B {
             .await
             .map_err(|e| insert_error(e, "pending charge", &c.id, "workspace", &c.workspace))?;
         Ok(())
+    }
+
+    async fn change_subscription(
+        &self,
+        s: &crate::SubscriptionRecord,
+        charges: &[PendingChargeRecord],
+    ) -> StoreResult<()> {
+        let mut tx = self.write(&s.workspace).await?;
+        let rows = tx
+            .execute(
+                sql::UPDATE_SUBSCRIPTION,
+                &crate::store::subscription_args(s),
+            )
+            .await?;
+        crate::store::require_row(rows, "subscription", &s.id)?;
+        for c in charges {
+            let values = args![
+                &c.workspace,
+                &c.id,
+                &c.customer,
+                &c.subscription,
+                &c.charge,
+                c.created_at,
+                &c.invoice,
+            ];
+            tx.execute(sql::INSERT_PENDING_CHARGE, values)
+                .await
+                .map_err(|e| insert_error(e, "pending charge", &c.id, "workspace", &c.workspace))?;
+        }
+        Ok(tx.commit().await?)
     }
 
     async fn pending_charges(

@@ -26,7 +26,7 @@ pub(crate) fn require_row(rows: u64, kind: &'static str, id: &str) -> StoreResul
 }
 
 /// The values of `INSERT_SUBSCRIPTION` and `UPDATE_SUBSCRIPTION`.
-fn subscription_args(s: &SubscriptionRecord) -> [Arg<'_>; 12] {
+pub(crate) fn subscription_args(s: &SubscriptionRecord) -> [Arg<'_>; 12] {
     [
         Arg::from(&s.workspace),
         Arg::from(&s.id),

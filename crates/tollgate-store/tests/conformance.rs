@@ -169,6 +169,7 @@ conformance!(
     concurrent_credit_stays_in_range,
     coupon_redemptions,
     pending_charges_wait_for_an_invoice,
+    plan_changes_are_all_or_nothing,
     scheduled_changes,
     bill_run_worklists,
     billing_isolation,

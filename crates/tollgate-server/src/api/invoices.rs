@@ -8,25 +8,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use tollgate_core::money::{Currency, Money};
-use tollgate_store::billing::{CreditNoteRecord, InvoiceRecord, InvoiceStatus};
+use tollgate_store::billing::InvoiceRecord;
 
-use super::new_id;
 use crate::api::error::{ApiError, ApiResult};
+use crate::app::invoices as app;
 use crate::auth::Principal;
 use crate::billing::{InvoiceOut, upcoming_invoice};
 use crate::state::AppState;
 
 async fn credited(state: &AppState, invoice: &InvoiceRecord) -> ApiResult<i64> {
-    let notes = state
-        .engine
-        .store()
-        .list_credit_notes(&invoice.workspace, &invoice.id)
-        .await?;
-    notes
-        .iter()
-        .try_fold(0i64, |sum, n| sum.checked_add(n.amount_minor))
-        .ok_or_else(|| ApiError::internal("credit notes of an invoice overflow i64"))
+    Ok(app::credited(&state.engine, invoice).await?)
 }
 
 async fn present(state: &AppState, invoice: &InvoiceRecord) -> ApiResult<InvoiceOut> {
@@ -137,45 +128,6 @@ pub async fn get(
     Ok(Json(present(&state, &invoice).await?).into_response())
 }
 
-async fn transition(
-    state: &AppState,
-    caller: &Principal,
-    id: &str,
-    to: InvoiceStatus,
-) -> ApiResult<Json<InvoiceOut>> {
-    let workspace = caller.require_admin()?;
-    let store = state.engine.store();
-    let invoice = store
-        .get_invoice(workspace, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("invoice", id))?;
-    let allowed = matches!(
-        (invoice.status, to),
-        (
-            InvoiceStatus::Open,
-            InvoiceStatus::Paid | InvoiceStatus::Void | InvoiceStatus::Uncollectible
-        ) | (
-            InvoiceStatus::Uncollectible,
-            InvoiceStatus::Paid | InvoiceStatus::Void
-        )
-    );
-    if !allowed {
-        return Err(ApiError::conflict(
-            "invalid_invoice_transition",
-            format!(
-                "an invoice that is {} cannot become {}",
-                invoice.status.as_str(),
-                to.as_str()
-            ),
-        ));
-    }
-    let now = state.engine.now();
-    let updated = store
-        .set_invoice_status(workspace, id, invoice.status, to, now)
-        .await?;
-    Ok(Json(present(state, &updated).await?))
-}
-
 /// Records a payment received outside Tollgate (bank transfer, manual).
 #[utoipa::path(post, path = "/v1/invoices/{id}/pay", params(("id" = String, Path)), responses((status = 200, body = InvoiceOut), (status = 409, body = crate::api::error::Problem)))]
 pub async fn pay(
@@ -183,7 +135,8 @@ pub async fn pay(
     caller: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<InvoiceOut>> {
-    transition(&state, &caller, &id, InvoiceStatus::Paid).await
+    let invoice = app::pay(&state.engine, caller.require_admin()?, &id).await?;
+    Ok(Json(present(&state, &invoice).await?))
 }
 
 #[utoipa::path(post, path = "/v1/invoices/{id}/void", params(("id" = String, Path)), responses((status = 200, body = InvoiceOut), (status = 409, body = crate::api::error::Problem)))]
@@ -192,7 +145,8 @@ pub async fn void(
     caller: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<InvoiceOut>> {
-    transition(&state, &caller, &id, InvoiceStatus::Void).await
+    let invoice = app::void(&state.engine, caller.require_admin()?, &id).await?;
+    Ok(Json(present(&state, &invoice).await?))
 }
 
 #[utoipa::path(post, path = "/v1/invoices/{id}/mark_uncollectible", params(("id" = String, Path)), responses((status = 200, body = InvoiceOut), (status = 409, body = crate::api::error::Problem)))]
@@ -201,7 +155,8 @@ pub async fn mark_uncollectible(
     caller: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<InvoiceOut>> {
-    transition(&state, &caller, &id, InvoiceStatus::Uncollectible).await
+    let invoice = app::mark_uncollectible(&state.engine, caller.require_admin()?, &id).await?;
+    Ok(Json(present(&state, &invoice).await?))
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -234,54 +189,18 @@ pub async fn credit_note(
     Path(id): Path<String>,
     body: crate::api::body::OptionalJsonBody<CreditNoteIn>,
 ) -> ApiResult<(StatusCode, Json<CreditNoteOut>)> {
-    let workspace = caller.require_admin()?;
+    let workspace = caller.require_admin()?.to_owned();
     let body = body.0.unwrap_or_default();
-    let store = state.engine.store();
-    let invoice = store
-        .get_invoice(workspace, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("invoice", &id))?;
-    if invoice.status != InvoiceStatus::Paid {
-        return Err(ApiError::conflict(
-            "invoice_not_paid",
-            "only a paid invoice can be refunded; void an open one instead",
-        ));
-    }
-    let currency: Currency = invoice.currency.parse().map_err(ApiError::internal)?;
-    let already = credited(&state, &invoice).await?;
-    let amount_minor = match body.amount {
-        None => invoice.total_minor - already,
-        Some(a) if a.is_sign_negative() || a.is_zero() => {
-            return Err(ApiError::bad_request(
-                "invalid_amount",
-                "`amount` must be positive",
-            ));
-        }
-        Some(a) => Money::exact(a, currency)
-            .map_err(|e| ApiError::bad_request(e.code(), format!("`amount`: {e}")))?
-            .minor(),
-    };
-    let exceeds = already
-        .checked_add(amount_minor)
-        .is_none_or(|total| total > invoice.total_minor);
-    if amount_minor <= 0 || exceeds {
-        return Err(ApiError::conflict(
-            "refund_exceeds_invoice",
-            "the credit notes would exceed the invoice total",
-        ));
-    }
-    let note = CreditNoteRecord {
-        workspace: workspace.to_owned(),
-        id: new_id("cn"),
-        number: 0,
-        invoice: invoice.id.clone(),
-        customer: invoice.customer.clone(),
-        amount_minor,
-        currency: invoice.currency.clone(),
-        reason: body.reason,
-        created_at: state.engine.now(),
-    };
-    let stored = store.insert_credit_note(&note, invoice.total_minor).await?;
+    let (stored, currency) = app::issue_credit_note(
+        &state.engine,
+        app::IssueCreditNote {
+            workspace,
+            invoice: id,
+            amount: body.amount,
+            reason: body.reason,
+        },
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreditNoteOut {

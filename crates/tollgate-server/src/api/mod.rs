@@ -150,10 +150,7 @@ fn panicked(cause: Box<dyn std::any::Any + Send + 'static>) -> axum::response::R
     )))
 }
 
-/// A fresh id with a prefix that says what it is (`cus_`, `sub_`, `key_`, `clock_`).
-pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
-}
+pub use crate::app::ids::new_id;
 
 /// Operator-chosen ids: letters, digits, `_ - . :`, 1 to 128 characters.
 pub fn valid_id(id: &str) -> bool {

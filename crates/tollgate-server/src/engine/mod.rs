@@ -402,10 +402,7 @@ impl Engine {
             .list_subscriptions(workspace, customer)
             .await?
             .into_iter()
-            .find(|s| {
-                s.status != tollgate_store::SubscriptionStatus::Canceled
-                    || s.ends_at.is_some_and(|e| e > now)
-            });
+            .find(|s| crate::app::subscriptions::is_live(s, now));
         let catalog = match &subscription {
             Some(sub) => Some(self.catalog(workspace, sub.catalog_version).await?),
             None => self.latest_catalog(workspace).await?,

@@ -569,6 +569,52 @@ pub(crate) async fn pending_charges_wait_for_an_invoice(h: &Harness) {
     assert_eq!(s.pending_charges(ws, "cus_b").await.unwrap(), vec![other]);
 }
 
+/// A plan change writes the subscription and its prorations together or not at all: a charge
+/// that cannot be written (its id is taken) leaves the subscription as it was.
+pub(crate) async fn plan_changes_are_all_or_nothing(h: &Harness) {
+    let s = h.store.as_ref();
+    let ws = &h.ws;
+    h.customer(ws, "cus_a").await;
+    let before = subscription(ws, "sub_1", "cus_a", "2026-01-01T00:00:00Z");
+    s.create_subscription(&before).await.unwrap();
+    let taken = pending_charge(ws, "pc_taken", "cus_a", "2026-01-05T00:00:00Z");
+    s.add_pending_charge(&taken).await.unwrap();
+    let after = SubscriptionRecord {
+        plan: "enterprise".into(),
+        catalog_version: 2,
+        status: SubscriptionStatus::Active,
+        ..before.clone()
+    };
+    let fresh = pending_charge(ws, "pc_new", "cus_a", "2026-01-15T00:00:00Z");
+    assert_exists(
+        s.change_subscription(&after, &[fresh.clone(), taken.clone()])
+            .await,
+        "pending charge",
+        "pc_taken",
+    );
+    assert_eq!(s.get_subscription(ws, "sub_1").await.unwrap(), Some(before));
+    assert_eq!(
+        s.pending_charges(ws, "cus_a").await.unwrap(),
+        vec![taken.clone()]
+    );
+    s.change_subscription(&after, std::slice::from_ref(&fresh))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_subscription(ws, "sub_1").await.unwrap(),
+        Some(after.clone())
+    );
+    assert_eq!(
+        s.pending_charges(ws, "cus_a").await.unwrap(),
+        vec![taken, fresh]
+    );
+    let ghost = SubscriptionRecord {
+        id: "sub_ghost".into(),
+        ..after
+    };
+    assert_not_found(s.change_subscription(&ghost, &[]).await, "subscription");
+}
+
 pub(crate) async fn scheduled_changes(h: &Harness) {
     let s = h.store.as_ref();
     let ws = &h.ws;

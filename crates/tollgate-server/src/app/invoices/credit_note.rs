@@ -1,0 +1,79 @@
+//! Refund all or part of a paid invoice with a credit note (the invoice itself never changes).
+
+use rust_decimal::Decimal;
+use tollgate_core::money::{Currency, Money};
+use tollgate_store::billing::{CreditNoteRecord, InvoiceStatus};
+
+use super::credited;
+use crate::app::ids::new_id;
+use crate::engine::Engine;
+use crate::error::{AppResult, Error};
+
+#[derive(Debug, Clone)]
+pub struct IssueCreditNote {
+    pub workspace: String,
+    pub invoice: String,
+    /// In major units; `None`: everything not yet refunded.
+    pub amount: Option<Decimal>,
+    pub reason: Option<String>,
+}
+
+/// The stored credit note (numbered gaplessly by the store) and the invoice's currency.
+pub async fn issue_credit_note(
+    engine: &Engine,
+    input: IssueCreditNote,
+) -> AppResult<(CreditNoteRecord, Currency)> {
+    let IssueCreditNote {
+        workspace,
+        invoice: id,
+        amount,
+        reason,
+    } = input;
+    let store = engine.store();
+    let invoice = store
+        .get_invoice(&workspace, &id)
+        .await?
+        .ok_or_else(|| Error::not_found("invoice", &id))?;
+    if invoice.status != InvoiceStatus::Paid {
+        return Err(Error::conflict(
+            "invoice_not_paid",
+            "only a paid invoice can be refunded; void an open one instead",
+        ));
+    }
+    let currency: Currency = invoice.currency.parse().map_err(Error::internal)?;
+    let already = credited(engine, &invoice).await?;
+    let amount_minor = match amount {
+        None => invoice.total_minor.saturating_sub(already),
+        Some(a) if a.is_sign_negative() || a.is_zero() => {
+            return Err(Error::invalid(
+                "invalid_amount",
+                "`amount` must be positive",
+            ));
+        }
+        Some(a) => Money::exact(a, currency)
+            .map_err(|e| Error::invalid(e.code(), format!("`amount`: {e}")))?
+            .minor(),
+    };
+    let exceeds = already
+        .checked_add(amount_minor)
+        .is_none_or(|total| total > invoice.total_minor);
+    if amount_minor <= 0 || exceeds {
+        return Err(Error::conflict(
+            "refund_exceeds_invoice",
+            "the credit notes would exceed the invoice total",
+        ));
+    }
+    let note = CreditNoteRecord {
+        workspace: workspace.clone(),
+        id: new_id("cn"),
+        number: 0,
+        invoice: invoice.id.clone(),
+        customer: invoice.customer.clone(),
+        amount_minor,
+        currency: invoice.currency.clone(),
+        reason,
+        created_at: engine.now(),
+    };
+    let stored = store.insert_credit_note(&note, invoice.total_minor).await?;
+    Ok((stored, currency))
+}

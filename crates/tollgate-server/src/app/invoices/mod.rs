@@ -1,0 +1,25 @@
+//! Invoices after they are finalized: their status moves (pay, void, mark uncollectible) and
+//! refunds by credit note. A finalized invoice never changes otherwise.
+
+mod credit_note;
+mod transition;
+
+pub use credit_note::{IssueCreditNote, issue_credit_note};
+pub use transition::{mark_uncollectible, pay, transition, void};
+
+use tollgate_store::billing::InvoiceRecord;
+
+use crate::engine::Engine;
+use crate::error::{AppResult, Error};
+
+/// What the credit notes of an invoice add up to, in minor units.
+pub async fn credited(engine: &Engine, invoice: &InvoiceRecord) -> AppResult<i64> {
+    let notes = engine
+        .store()
+        .list_credit_notes(&invoice.workspace, &invoice.id)
+        .await?;
+    notes
+        .iter()
+        .try_fold(0i64, |sum, n| sum.checked_add(n.amount_minor))
+        .ok_or_else(|| Error::internal("credit notes of an invoice overflow i64"))
+}

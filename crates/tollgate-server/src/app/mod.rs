@@ -1,0 +1,11 @@
+//! The use cases: what an operator, a customer or a job can do, as plain Rust.
+//!
+//! One file per use case (`subscriptions/change_plan.rs`, `invoices/credit_note.rs`): each
+//! takes typed input, runs its writes in one store transaction where it writes more than one
+//! row, and answers domain records or a domain [`crate::error::Error`] with a stable code. The
+//! HTTP handlers in `api/` parse, call a use case and present its answer; the CLI and jobs call
+//! the same functions. Nothing here knows HTTP (`tests/architecture.rs` checks it).
+
+pub mod ids;
+pub mod invoices;
+pub mod subscriptions;

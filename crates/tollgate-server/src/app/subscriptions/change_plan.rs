@@ -1,0 +1,185 @@
+//! Move a subscription to another plan (and add-on quantities) of the latest catalog.
+//!
+//! An upgrade applies at once with prorations for the rest of the paid period, written with
+//! the new terms in one transaction (all or nothing); a downgrade of a paid subscription waits
+//! for the period end unless asked `immediately`.
+
+use indexmap::IndexMap;
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use tollgate_core::pricing::{
+    BillingPeriod, Charge, PricingError, addon_quantity_change, plan_change,
+};
+use tollgate_store::SubscriptionRecord;
+use tollgate_store::billing::{PendingChargeRecord, ScheduledChangeRecord};
+
+use super::{
+    SubscriptionView, billing_anchor, check_plan_and_addons, customer_now, is_live, latest,
+    owned_subscription, view,
+};
+use crate::app::ids::new_id;
+use crate::engine::{CompiledCatalog, Engine};
+use crate::error::{AppResult, Error};
+
+#[derive(Debug, Clone)]
+pub struct ChangePlan {
+    pub workspace: String,
+    pub customer: String,
+    pub subscription: String,
+    pub plan: String,
+    /// New add-on quantities; `None`: keep the current ones.
+    pub addons: Option<IndexMap<String, u32>>,
+    /// Apply a downgrade at once instead of at the end of the current period.
+    pub immediately: bool,
+}
+
+pub async fn change_plan(engine: &Engine, input: ChangePlan) -> AppResult<SubscriptionView> {
+    let ChangePlan {
+        workspace,
+        customer,
+        subscription,
+        plan,
+        addons,
+        immediately,
+    } = input;
+    let now = customer_now(engine, &workspace, &customer).await?;
+    let mut sub = owned_subscription(engine, &workspace, &customer, &subscription).await?;
+    if !is_live(&sub, now) {
+        return Err(Error::conflict(
+            "subscription_ended",
+            "the subscription has ended",
+        ));
+    }
+    let catalog = latest(engine, &workspace).await?;
+    let addons =
+        addons.unwrap_or_else(|| serde_json::from_value(sub.addons.clone()).unwrap_or_default());
+    check_plan_and_addons(&catalog, &plan, &addons)?;
+    if let Some(effective_at) = downgrade_at(engine, &sub, &catalog, &plan, now)
+        .await?
+        .filter(|_| !immediately)
+    {
+        engine
+            .store()
+            .schedule_change(&ScheduledChangeRecord {
+                workspace: workspace.clone(),
+                id: new_id("sch"),
+                subscription: sub.id.clone(),
+                customer: customer.clone(),
+                plan: plan.clone(),
+                addons: serde_json::to_value(&addons).map_err(Error::internal)?,
+                effective_at,
+                created_at: now,
+                applied_at: None,
+            })
+            .await?;
+        let mut answer = view(sub, &catalog, now);
+        answer.scheduled = Some((plan, effective_at));
+        return Ok(answer);
+    }
+    let prorations = prorations(engine, &sub, &catalog, &plan, &addons, now).await?;
+    let new_interval = catalog.catalog.plans[&plan].interval();
+    let old_interval = engine
+        .catalog(&workspace, sub.catalog_version)
+        .await?
+        .catalog
+        .plans
+        .get(&sub.plan)
+        .map(|p| p.interval());
+    if old_interval != Some(new_interval) {
+        sub.billing_anchor = billing_anchor(new_interval, now);
+    }
+    sub.plan = plan;
+    sub.catalog_version = catalog.version;
+    sub.addons = serde_json::to_value(&addons).map_err(Error::internal)?;
+    let mut charges = Vec::with_capacity(prorations.len());
+    for charge in prorations {
+        charges.push(PendingChargeRecord {
+            workspace: workspace.clone(),
+            id: new_id("pc"),
+            customer: customer.clone(),
+            subscription: Some(sub.id.clone()),
+            charge: serde_json::to_value(&charge).map_err(Error::internal)?,
+            created_at: now,
+            invoice: None,
+        });
+    }
+    engine.store().change_subscription(&sub, &charges).await?;
+    engine.refresh_customer(&workspace, &customer).await?;
+    Ok(view(sub, &catalog, now))
+}
+
+/// When a change to `new_plan` is a downgrade (a lower monthly base on the same interval) of a
+/// paid subscription: the end of the current period, when it takes effect.
+async fn downgrade_at(
+    engine: &Engine,
+    sub: &SubscriptionRecord,
+    catalog: &CompiledCatalog,
+    new_plan: &str,
+    now: Timestamp,
+) -> AppResult<Option<Timestamp>> {
+    let old_catalog = engine.catalog(&sub.workspace, sub.catalog_version).await?;
+    let (Some(old), Some(new)) = (
+        old_catalog.catalog.plans.get(&sub.plan),
+        catalog.catalog.plans.get(new_plan),
+    ) else {
+        return Ok(None);
+    };
+    let terms = crate::billing::invoices::terms(sub, &old_catalog.catalog);
+    let paid = terms.activation() <= now;
+    let downgrade = new.monthly_base() < old.monthly_base() && new.interval() == old.interval();
+    Ok((paid && downgrade).then(|| terms.paid_period_at(now).end))
+}
+
+/// Charges (or credits) for the rest of the current paid period when the plan or add-on
+/// quantities change mid-period, to the second; billed on the next invoice. Nothing during a
+/// trial (nothing was billed), and nothing across a change of billing interval.
+async fn prorations(
+    engine: &Engine,
+    sub: &SubscriptionRecord,
+    catalog: &CompiledCatalog,
+    new_plan: &str,
+    new_addons: &IndexMap<String, u32>,
+    now: Timestamp,
+) -> AppResult<Vec<Charge>> {
+    let old_catalog = engine.catalog(&sub.workspace, sub.catalog_version).await?;
+    let terms = crate::billing::invoices::terms(sub, &old_catalog.catalog);
+    if terms.activation() > now || !catalog.catalog.plans.contains_key(&sub.plan) {
+        return Ok(Vec::new());
+    }
+    let period = terms.paid_period_at(now);
+    let period =
+        BillingPeriod::new(period.start, period.end).map_err(|e| Error::internal(e.to_string()))?;
+    let pricing_error = |e: PricingError| Error::invalid(e.code(), e.to_string());
+    let mut charges = Vec::new();
+    if sub.plan != new_plan
+        && catalog.catalog.plans[&sub.plan].interval() == catalog.catalog.plans[new_plan].interval()
+    {
+        match plan_change(&catalog.catalog, &sub.plan, new_plan, now, &period) {
+            Ok(c) => charges.extend(c),
+            Err(PricingError::ArrearsProration) => {}
+            Err(e) => return Err(pricing_error(e)),
+        }
+    }
+    let old_addons: IndexMap<String, u32> =
+        serde_json::from_value(sub.addons.clone()).unwrap_or_default();
+    let keys: std::collections::BTreeSet<&String> =
+        old_addons.keys().chain(new_addons.keys()).collect();
+    for key in keys {
+        let from = old_addons.get(key).copied().unwrap_or(0);
+        let to = new_addons.get(key).copied().unwrap_or(0);
+        if from != to {
+            let charge = addon_quantity_change(
+                &catalog.catalog,
+                new_plan,
+                key,
+                Decimal::from(from),
+                Decimal::from(to),
+                now,
+                &period,
+            )
+            .map_err(pricing_error)?;
+            charges.push(charge);
+        }
+    }
+    Ok(charges)
+}

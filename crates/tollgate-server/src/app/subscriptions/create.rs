@@ -1,0 +1,81 @@
+//! Start a subscription, with the plan's trial or without.
+
+use indexmap::IndexMap;
+use jiff::SignedDuration;
+use tollgate_store::{SubscriptionRecord, SubscriptionStatus};
+
+use super::{
+    SubscriptionView, billing_anchor, check_plan_and_addons, customer_now, is_live, latest, view,
+};
+use crate::app::ids::new_id;
+use crate::engine::Engine;
+use crate::error::{AppResult, Error};
+
+#[derive(Debug, Clone)]
+pub struct CreateSubscription {
+    pub workspace: String,
+    pub customer: String,
+    pub plan: String,
+    /// Start with the plan's free trial; `None`: when the plan has one.
+    pub trial: Option<bool>,
+    pub addons: IndexMap<String, u32>,
+}
+
+/// Subscribes a customer to a plan of the latest catalog. One live subscription per customer.
+pub async fn create(engine: &Engine, input: CreateSubscription) -> AppResult<SubscriptionView> {
+    let CreateSubscription {
+        workspace,
+        customer,
+        plan: plan_key,
+        trial,
+        addons,
+    } = input;
+    let now = customer_now(engine, &workspace, &customer).await?;
+    let catalog = latest(engine, &workspace).await?;
+    check_plan_and_addons(&catalog, &plan_key, &addons)?;
+    let store = engine.store();
+    if store
+        .list_subscriptions(&workspace, &customer)
+        .await?
+        .iter()
+        .any(|s| is_live(s, now))
+    {
+        return Err(Error::conflict(
+            "subscription_exists",
+            "the customer already has a live subscription; change its plan instead",
+        ));
+    }
+    let plan = &catalog.catalog.plans[&plan_key];
+    let trial_days = match (trial, plan.trial_days) {
+        (Some(true), None) => {
+            return Err(Error::invalid(
+                "no_trial",
+                format!("plan {plan_key:?} has no trial"),
+            ));
+        }
+        (Some(false), _) | (None, None) => None,
+        (_, Some(days)) => Some(days),
+    };
+    let trial_end = trial_days.map(|d| now + SignedDuration::from_hours(24 * i64::from(d)));
+    let record = SubscriptionRecord {
+        workspace: workspace.clone(),
+        id: new_id("sub"),
+        customer: customer.clone(),
+        plan: plan_key,
+        catalog_version: catalog.version,
+        status: if trial_end.is_some() {
+            SubscriptionStatus::Trialing
+        } else {
+            SubscriptionStatus::Active
+        },
+        addons: serde_json::to_value(&addons).map_err(Error::internal)?,
+        started_at: now,
+        billing_anchor: billing_anchor(plan.interval(), now),
+        trial_end,
+        canceled_at: None,
+        ends_at: None,
+    };
+    store.create_subscription(&record).await?;
+    engine.refresh_customer(&workspace, &customer).await?;
+    Ok(view(record, &catalog, now))
+}

@@ -1,0 +1,152 @@
+//! Subscriptions: start one (with or without a trial), change its plan, cancel it.
+//!
+//! A subscription is pinned to the catalog version it was created on; a plan change moves it to
+//! the latest version. Every change is pushed into the engine at once.
+
+mod cancel;
+mod change_plan;
+mod create;
+
+pub use cancel::{Cancel, cancel};
+pub use change_plan::{ChangePlan, change_plan};
+pub use create::{CreateSubscription, create};
+
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use jiff::Timestamp;
+use tollgate_core::catalog::Interval;
+use tollgate_core::period::Period;
+use tollgate_store::{SubscriptionRecord, SubscriptionStatus};
+
+use crate::engine::{CompiledCatalog, Engine};
+use crate::error::{AppResult, Error};
+
+/// A subscription as its customer sees it now: the record, its current period, and a
+/// downgrade waiting for the period end.
+#[derive(Debug, Clone)]
+pub struct SubscriptionView {
+    pub record: SubscriptionRecord,
+    pub current_period: Period,
+    pub scheduled: Option<(String, Timestamp)>,
+}
+
+/// The view of `sub` at `now`, on its catalog version.
+pub fn view(
+    sub: SubscriptionRecord,
+    catalog: &CompiledCatalog,
+    now: Timestamp,
+) -> SubscriptionView {
+    let interval = catalog
+        .catalog
+        .plans
+        .get(&sub.plan)
+        .map_or(Interval::Month, |p| p.interval());
+    let trial = sub.trial_end.map(|end| (sub.started_at, end));
+    let current_period =
+        tollgate_core::period::subscription_period(sub.billing_anchor, interval, trial, now);
+    SubscriptionView {
+        record: sub,
+        current_period,
+        scheduled: None,
+    }
+}
+
+/// Whether a subscription still runs at `now`: not canceled, or canceled for a later end.
+/// The one definition (the engine's loading uses it too).
+pub fn is_live(sub: &SubscriptionRecord, now: Timestamp) -> bool {
+    sub.status != SubscriptionStatus::Canceled || sub.ends_at.is_some_and(|e| e > now)
+}
+
+/// Now on the customer's clock (its test clock, if it has one).
+pub async fn customer_now(
+    engine: &Engine,
+    workspace: &str,
+    customer: &str,
+) -> AppResult<Timestamp> {
+    let record = engine
+        .store()
+        .get_customer(workspace, customer)
+        .await?
+        .ok_or_else(|| Error::not_found("customer", customer))?;
+    engine
+        .now_for(workspace, record.test_clock.as_deref())
+        .await
+}
+
+/// Every subscription of a customer, newest terms first as stored, with pending downgrades.
+pub async fn list(
+    engine: &Engine,
+    workspace: &str,
+    customer: &str,
+) -> AppResult<Vec<SubscriptionView>> {
+    let now = customer_now(engine, workspace, customer).await?;
+    let mut result = Vec::new();
+    for sub in engine
+        .store()
+        .list_subscriptions(workspace, customer)
+        .await?
+    {
+        let catalog = engine.catalog(workspace, sub.catalog_version).await?;
+        let scheduled = engine.store().scheduled_change(workspace, &sub.id).await?;
+        let mut answer = view(sub, &catalog, now);
+        answer.scheduled = scheduled.map(|c| (c.plan, c.effective_at));
+        result.push(answer);
+    }
+    Ok(result)
+}
+
+async fn latest(engine: &Engine, workspace: &str) -> AppResult<Arc<CompiledCatalog>> {
+    engine.latest_catalog(workspace).await?.ok_or_else(|| {
+        Error::conflict("no_catalog", "apply a catalog before subscribing customers")
+    })
+}
+
+fn check_plan_and_addons(
+    catalog: &CompiledCatalog,
+    plan: &str,
+    addons: &IndexMap<String, u32>,
+) -> AppResult<()> {
+    if !catalog.catalog.plans.contains_key(plan) {
+        return Err(Error::invalid(
+            "unknown_plan",
+            format!(
+                "plan {plan:?} is not in catalog version {}",
+                catalog.version
+            ),
+        ));
+    }
+    if let Some(bad) = addons
+        .keys()
+        .find(|a| !catalog.catalog.addons.contains_key(*a))
+    {
+        return Err(Error::invalid(
+            "unknown_addon",
+            format!("add-on {bad:?} is not in the catalog"),
+        ));
+    }
+    Ok(())
+}
+
+/// Monthly plans bill calendar months (anchor: the 1st of the start month, UTC); yearly plans
+/// bill years from the start.
+fn billing_anchor(interval: Interval, start: Timestamp) -> Timestamp {
+    match interval {
+        Interval::Month => Period::calendar_month(start).start,
+        Interval::Year => start,
+    }
+}
+
+async fn owned_subscription(
+    engine: &Engine,
+    workspace: &str,
+    customer: &str,
+    id: &str,
+) -> AppResult<SubscriptionRecord> {
+    engine
+        .store()
+        .get_subscription(workspace, id)
+        .await?
+        .filter(|s| s.customer == customer)
+        .ok_or_else(|| Error::not_found("subscription", id))
+}
