@@ -666,3 +666,26 @@ async fn a_quantity_stored_before_the_bounds_does_not_break_its_customer(backend
     assert_eq!(d["allowed"], true, "{d}");
 }
 backend_tests!(a_quantity_stored_before_the_bounds_does_not_break_its_customer);
+
+/// A consuming check records an event its meter reads: the meter's filter values win over
+/// the caller's properties, so what the answer counted is what is stored.
+async fn a_consuming_check_counts_what_it_answers(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("apex.yaml").await;
+    ws.customer("lvl", "free", None, false).await;
+    for _ in 0..3 {
+        let d = ws
+            .check(json!({"customer": "lvl", "meter": "agent_runs", "subject": "u1", "consume": true, "properties": {"level": "junior"}}))
+            .await;
+        assert_eq!(d["allowed"], true, "{d}");
+    }
+    let d = ws
+        .check(json!({"customer": "lvl", "meter": "agent_runs", "subject": "u1", "consume": true}))
+        .await;
+    assert_eq!(
+        (d["allowed"].as_bool(), d["used"].as_str()),
+        (Some(false), Some("3")),
+        "{d}"
+    );
+}
+backend_tests!(a_consuming_check_counts_what_it_answers);

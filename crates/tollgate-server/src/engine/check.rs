@@ -475,7 +475,9 @@ pub(super) fn usage_item(
     // The event the meter would have read: its type, its filter values, the quantity.
     let mut properties = req.properties.clone();
     for (k, v) in &meter.filter {
-        properties.entry(k.clone()).or_insert_with(|| v.clone());
+        // The meter's filter wins over the caller's properties: the recorded event is one
+        // the meter reads, so what the answer counted is what is stored.
+        properties.insert(k.clone(), v.clone());
     }
     // The quantity goes where the meter reads it: its property, or for a count meter the
     // event's explicit count, so recomputing the meter from raw events gives what was admitted.

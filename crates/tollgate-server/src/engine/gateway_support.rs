@@ -315,7 +315,9 @@ fn usage_item(
         })?;
     let mut properties = req.properties.clone();
     for (k, v) in &meter.filter {
-        properties.entry(k.clone()).or_insert_with(|| v.clone());
+        // The meter's filter wins over the caller's properties: the recorded event is one
+        // the meter reads, so what the answer counted is what is stored.
+        properties.insert(k.clone(), v.clone());
     }
     // A request that costs N units of a count meter counts N: said in the event itself, so a
     // recompute from raw events gives the same aggregate.
