@@ -129,6 +129,10 @@ class Tollgate:
         """Applies a catalog: YAML text as written in the file, or the catalog as a mapping."""
         return cast(CatalogVersion, self._call(op("PUT", "/v1/catalog", catalog_body(catalog)), idempotency_key=idempotency_key))
 
+    def create_workspace(self, name: str, *, id: str | None = None) -> dict[str, Any]:
+        """A new workspace; its `admin_key` is in this answer only."""
+        return cast(dict[str, Any], self._call(op("POST", "/v1/workspaces", drop_none(id=id, name=name))))
+
     def get_catalog(self) -> CatalogVersion:
         return cast(CatalogVersion, self._call(op("GET", "/v1/catalog")))
 
