@@ -3,6 +3,7 @@
 #   .ci/python.sh target/release/tollgate
 set -euo pipefail
 BIN=$(realpath "${1:?usage: .ci/python.sh PATH_TO_TOLLGATE_BINARY}")
+[ -x "$BIN" ] || { echo "python.sh: no executable server binary at $BIN" >&2; exit 2; }
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-python3}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any, Callable
 
@@ -113,6 +114,7 @@ def test_meter_after_success_records_and_5xx_gives_back(lab: Workspace, serve: C
     with serve(build_app(lab)) as app:
         assert httpx.post(app.url + "/calls-after", headers={"X-API-Key": c.key}).status_code == 200
         assert httpx.post(app.url + "/fail", headers={"X-API-Key": c.key}).status_code == 500
+    # Leaving the block stopped the app, so its post-answer work is done.
     assert used(lab, c.id, "api_calls") == 1, "the 5xx is not billed"
 
 
@@ -183,14 +185,17 @@ def test_cache_serves_gates_and_is_invalidated(lab: Workspace, serve: Callable[[
 
 def test_batcher_flushes_on_app_shutdown(lab: Workspace, serve: Callable[[Any], UvicornThread]) -> None:
     c = make_customer(lab, "basic")
-    holder: dict[str, AsyncEventBatcher] = {}
     client = AsyncTollgate(lab.admin_key, base_url=lab.url)
     # A long interval and a big batch: nothing leaves before shutdown.
     batcher = AsyncEventBatcher(client, max_batch=1000, flush_interval=3600)
-    holder["b"] = batcher
     with serve(build_app(lab, client=client, batcher=batcher)) as app:
         for _ in range(3):
             assert httpx.post(app.url + "/calls-after", headers={"X-API-Key": c.key}).status_code == 200
+        # Recorded right after the answer went out: poll briefly.
+        for _ in range(100):
+            if len(batcher) == 3:
+                break
+            time.sleep(0.01)
         assert len(batcher) == 3
         assert used(lab, c.id, "api_calls") == 0
     assert len(batcher) == 0 and batcher.stats.accepted == 3
