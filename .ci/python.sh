@@ -15,7 +15,9 @@ fi
 
 export TOLLGATE_BIN="$BIN"
 cd "$ROOT/clients/python"
-"$PY" -m mypy
+"$PY" -m mypy                      # the package, --strict (pyproject)
+"$PY" -m mypy --strict tests
+"$PY" -m mypy --strict "$ROOT/examples/fastapi/apex_app.py"
 "$PY" -m pytest -q -p no:cacheprovider tests
 cd "$ROOT/examples/fastapi"
 "$PY" -m pytest -q -p no:cacheprovider .

@@ -15,7 +15,7 @@ import pytest
 
 from tollgate import Tollgate
 
-from support import Server, UvicornThread, free_port, run_server
+from support import Server, UvicornThread, run_server
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]

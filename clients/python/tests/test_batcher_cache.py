@@ -17,7 +17,8 @@ from tollgate import (
     Tollgate,
 )
 
-from conftest import Workspace, free_port, make_customer
+from conftest import Workspace, make_customer
+from support import free_port
 
 
 def tokens_used(ws: Workspace, customer: str) -> Decimal:
@@ -78,7 +79,7 @@ def test_customer_keys_are_batched_per_key(lab: Workspace) -> None:
     with EventBatcher(lab.client()) as batcher:
         batcher.add({"type": "llm.tokens", "properties": {"tokens": 2}}, api_key=a.key)
         batcher.add({"type": "llm.tokens", "properties": {"tokens": 3}}, api_key=b.key)
-    assert (tokens_used(lab, a.id), tokens_used(lab, b.id)) == (2, 3)
+    assert (tokens_used(lab, a.id), tokens_used(lab, b.id)) == (Decimal(2), Decimal(3))
 
 
 def test_full_queue_policies() -> None:

@@ -19,7 +19,8 @@ from tollgate import (
     ValidationError,
 )
 
-from conftest import Server, Workspace, make_customer
+from conftest import Workspace, make_customer
+from support import Server
 
 
 def test_customer_subscription_and_key_lifecycle(lab: Workspace) -> None:

@@ -14,7 +14,8 @@ from fastapi.responses import JSONResponse
 from tollgate import AsyncEventBatcher, AsyncTollgate, EntitlementCache, Tollgate
 from tollgate.middleware import Route, TollgateMiddleware
 
-from conftest import UvicornThread, Workspace, make_customer
+from conftest import Workspace, make_customer
+from support import UvicornThread
 
 ROUTES = [
     Route("/reports/{id}", method="GET", feature="reports"),
@@ -203,7 +204,7 @@ def test_batcher_flushes_on_app_shutdown(lab: Workspace, serve: Callable[[Any], 
 
 
 def test_tollgate_down_is_503_or_open(serve: Callable[[Any], UvicornThread]) -> None:
-    from conftest import free_port
+    from support import free_port
     from tollgate import RetryPolicy
 
     dead = Workspace(f"http://127.0.0.1:{free_port()}", "tg_admin_x")
@@ -241,4 +242,4 @@ def test_route_validation() -> None:
     with pytest.raises(ValueError):
         Route("/x", meter="m", meter_after=True)
     with pytest.raises(ValueError):
-        Route("/x", meter="m", cost=0.5)
+        Route("/x", meter="m", cost=0.5)  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ from tollgate import (
     Tollgate,
 )
 
-from conftest import free_port
+from support import free_port
 
 
 class Script:
