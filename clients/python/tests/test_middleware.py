@@ -243,3 +243,21 @@ def test_route_validation() -> None:
         Route("/x", meter="m", meter_after=True)
     with pytest.raises(ValueError):
         Route("/x", meter="m", cost=0.5)  # type: ignore[arg-type]
+
+
+def test_concurrent_burst_never_overshoots_the_quota(lab: Workspace, serve: Callable[[Any], UvicornThread]) -> None:
+    import asyncio
+
+    c = make_customer(lab, "basic")
+
+    async def burst(url: str) -> list[int]:
+        async with httpx.AsyncClient(timeout=10) as http:
+            answers = await asyncio.gather(
+                *(http.post(url + "/calls", headers={"X-API-Key": c.key}) for _ in range(20))
+            )
+        return sorted(a.status_code for a in answers)
+
+    with serve(build_app(lab)) as app:
+        statuses = asyncio.run(burst(app.url))
+    assert statuses == [200] * 5 + [429] * 15
+    assert used(lab, c.id, "api_calls") == 5

@@ -154,3 +154,39 @@ async def test_async_retries_the_same_way(scripted: tuple[str, Script]) -> None:
     assert script.seen[1]["at"] - script.seen[0]["at"] >= 1.0
     assert len({s["headers"]["idempotency-key"] for s in script.seen}) == 1
     assert len({s["json"]["events"][0]["id"] for s in script.seen}) == 1, "event ids fixed before the first try"
+
+
+def test_batcher_requeues_after_a_transient_failure(scripted: tuple[str, Script]) -> None:
+    from tollgate import EventBatcher, NO_RETRIES
+
+    url, script = scripted
+    ok = {"accepted": 2, "duplicates": 0, "rejected": 0, "results": []}
+    script.answers = [(503, {}, BOOM), (200, {}, ok)]
+    errors: list[Exception] = []
+    batcher = EventBatcher(
+        Tollgate("k", base_url=url, retry=NO_RETRIES),
+        flush_interval=0.05,
+        on_error=lambda exc, events: errors.append(exc),
+    )
+    batcher.add({"customer": "acme", "type": "api.call"})
+    batcher.add({"customer": "acme", "type": "api.call"})
+    deadline = time.monotonic() + 5
+    while batcher.stats.accepted < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    batcher.close()
+    assert batcher.stats.accepted == 2 and batcher.stats.dropped == 0 and len(errors) == 1
+    sent = [[e["id"] for e in s["json"]["events"]] for s in script.seen]
+    assert len(sent) == 2 and sent[0] == sent[1], "the same events, with the same ids, resent"
+
+
+def test_batcher_drops_what_a_resend_would_not_fix(scripted: tuple[str, Script]) -> None:
+    from tollgate import EventBatcher, NO_RETRIES
+
+    url, script = scripted
+    bad = {"type": "urn:tollgate:problem:invalid_json", "status": 400, "code": "invalid_json", "detail": "no"}
+    script.answers = [(400, {}, bad)]
+    errors: list[str] = []
+    batcher = EventBatcher(Tollgate("k", base_url=url, retry=NO_RETRIES), on_error=lambda e, ev: errors.append(e.code or ""))
+    batcher.add({"customer": "acme", "type": "api.call"})
+    batcher.close()
+    assert errors == ["invalid_json"] and batcher.stats.dropped == 1 and len(script.seen) == 1
