@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from tollgate import AsyncEventBatcher, AsyncTollgate, EntitlementCache, Tollgate
-from tollgate.middleware import Route, TollgateMiddleware
+from tollgate.middleware import Route, TollgateMiddleware, current_caller
 
 from conftest import Workspace, make_customer
 from support import UvicornThread
@@ -49,7 +49,8 @@ def build_app(ws: Workspace, **options: Any) -> FastAPI:
 
     @app.get("/whoami")
     async def whoami(request: Request) -> dict[str, Any]:
-        caller = request.state.tollgate
+        caller = current_caller(request)
+        assert caller is not None and caller.decision is not None
         return {"customer": caller.customer, "subject": caller.subject, "cached": caller.decision.cached}
 
     @app.get("/open")
@@ -157,6 +158,8 @@ def test_resolver_mode_with_subject(lab: Workspace, serve: Callable[[Any], Uvico
         r = httpx.get(app.url + "/whoami", headers={"X-Account": c.id, "X-User-Id": "u7"})
         assert r.json() == {"customer": c.id, "subject": "u7", "cached": False}
         assert_problem(httpx.get(app.url + "/whoami"), 401, "unauthorized")
+        unknown = assert_problem(httpx.get(app.url + "/whoami", headers={"X-Account": "never-provisioned"}), 402, "no_subscription")
+        assert "not known" in unknown["detail"]
 
 
 def test_cache_serves_gates_and_is_invalidated(lab: Workspace, serve: Callable[[Any], UvicornThread]) -> None:

@@ -20,10 +20,10 @@ from typing import Any, Awaitable, Callable, Literal, Mapping, MutableMapping, S
 from .aio import AsyncTollgate
 from .batcher import AsyncEventBatcher
 from .cache import EntitlementCache, identity
-from .errors import AuthenticationError, PermissionDeniedError, TollgateError
+from .errors import AuthenticationError, NotFoundError, PermissionDeniedError, TollgateError
 from .models import Decision
 
-__all__ = ["TollgateMiddleware", "Route", "Caller"]
+__all__ = ["TollgateMiddleware", "Route", "Caller", "current_caller"]
 
 log = logging.getLogger("tollgate.middleware")
 
@@ -102,6 +102,13 @@ class Caller:
     route: Route
     decision: Decision | None
     event_id: str | None
+
+
+def current_caller(request: Any) -> Caller | None:
+    """The `Caller` of a gated request (a Starlette `Request` or an ASGI scope), or None."""
+    state = request.get("state") if isinstance(request, dict) else getattr(request, "scope", {}).get("state")
+    caller = (state or {}).get("tollgate")
+    return caller if isinstance(caller, Caller) else None
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -308,6 +315,11 @@ class TollgateMiddleware:
             if refused.answer[0] in (402, 403) and self.cache is not None:
                 self.cache.invalidate_identity(who)
             raise
+        except NotFoundError as exc:
+            # Only a resolver can name a customer Tollgate does not know (one not provisioned
+            # yet): like a customer without a subscription, it has nothing to use.
+            detail = f"customer {customer!r} is not known to Tollgate" if customer else exc.detail
+            raise _Refused(problem(402, "no_subscription", detail)) from None
         except AuthenticationError as exc:
             raise _Refused(problem(401, "unauthorized", exc.detail)) from None
         except PermissionDeniedError as exc:
