@@ -190,3 +190,19 @@ def test_batcher_drops_what_a_resend_would_not_fix(scripted: tuple[str, Script])
     batcher.add({"customer": "acme", "type": "api.call"})
     batcher.close()
     assert errors == ["invalid_json"] and batcher.stats.dropped == 1 and len(script.seen) == 1
+
+
+def test_batcher_backs_off_while_the_server_fails(scripted: tuple[str, Script]) -> None:
+    from tollgate import EventBatcher, NO_RETRIES
+
+    url, script = scripted
+    script.answers = [(503, {}, BOOM)] * 100
+    batcher = EventBatcher(Tollgate("k", base_url=url, retry=NO_RETRIES), max_batch=1, flush_interval=0.2)
+    batcher.add({"customer": "acme", "type": "api.call"})
+    time.sleep(0.5)
+    tries = len(script.seen)
+    assert 1 <= tries <= 4, f"{tries} sends in 0.5 s: not a tight loop"
+    # The server is back: the final flush delivers.
+    script.answers = [(200, {}, {"accepted": 1, "duplicates": 0, "rejected": 0, "results": []})]
+    batcher.close()
+    assert batcher.stats.accepted == 1 and batcher.stats.dropped == 0 and len(batcher) == 0

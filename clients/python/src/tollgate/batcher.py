@@ -213,12 +213,18 @@ class EventBatcher(_Base):
                 self._oldest = time.monotonic() if self._queue else None
                 self._sending += 1
                 self._cond.notify_all()  # room for blocked producers
+            failures = self.stats.failed_sends
             try:
                 self._send(batch, requeue=True)
             finally:
                 with self._cond:
                     self._sending -= 1
                     self._cond.notify_all()
+                    if self.stats.failed_sends > failures:
+                        # The server is failing: wait an interval before trying again.
+                        pause_until = time.monotonic() + self.flush_interval
+                        while not self._closed and time.monotonic() < pause_until:
+                            self._cond.wait(pause_until - time.monotonic())
 
     def flush(self) -> None:
         """Sends everything queued now and waits for it (and for a batch already on its way)."""
@@ -352,8 +358,19 @@ class AsyncEventBatcher(_Base):
                     batch = self._take()
                     self._room.set()
                     await self._send(batch, requeue=True)
-                if len(self._queue) < self.max_batch or self.stats.failed_sends > failures:
-                    break  # the rest at the next tick (after a failure: not in a tight loop)
+                if self.stats.failed_sends > failures:
+                    # The server is failing: wait an interval before trying again.
+                    try:
+                        await asyncio.wait_for(self._closing(), self.flush_interval)
+                    except asyncio.TimeoutError:
+                        pass
+                    break
+                if len(self._queue) < self.max_batch:
+                    break  # the rest at the next tick
+
+    async def _closing(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(0.05)
 
     async def flush(self) -> None:
         """Sends everything queued now and waits for it."""
