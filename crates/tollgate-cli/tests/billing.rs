@@ -1,6 +1,8 @@
 //! `tollgate quote` and `tollgate bill-run`, run as the real binary: the field scenarios' prices
 //! to the cent, and a bill run that bills once however often it runs.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 mod common;
 
 use std::path::Path;

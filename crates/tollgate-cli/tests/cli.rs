@@ -1,5 +1,7 @@
 //! The `tollgate` binary, run as a user runs it: real processes, real ports, real files.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

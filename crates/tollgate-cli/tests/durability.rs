@@ -4,6 +4,8 @@
 //! flight, restarts it on the same data dir, and checks that every acknowledged event is counted
 //! (and nothing beyond what was sent).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! `tollgate gateway`: the API and the metering gateway in one process, in front of a real
 //! upstream, sharing one engine.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 mod common;
 
 use std::io::{BufRead, BufReader, Write};

@@ -7,6 +7,8 @@
 //!
 //! Set `TOLLGATE_PDF_OUT=/some/dir` to keep the rendered files for a look.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 use std::path::Path;
 
 use tollgate_pdf::{DocumentLine, InvoiceDocument, render_invoice};

@@ -7,6 +7,8 @@
 //! customers; override with `TOLLGATE_BENCH_EVENTS` and `TOLLGATE_BENCH_CUSTOMERS`). Runs on a
 //! SQLite file in a temporary directory with `synchronous=FULL`, as the server does.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

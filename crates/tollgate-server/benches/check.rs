@@ -4,6 +4,8 @@
 //! runs on a temporary SQLite store with the Apex catalog; checks hit a customer whose state is
 //! already loaded (the steady state of a running server).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! The API's contracts beyond the scenarios: ingest outcomes, idempotency, concurrency,
 //! catalog versions, plan changes, key revocation, errors, OpenAPI, health and metrics.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 mod common;
 
 use common::{ADMIN_KEY, Backend, TestServer, backend_tests};

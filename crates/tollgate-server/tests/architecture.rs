@@ -7,6 +7,8 @@
 //!   `clock`, `error`) nothing names axum, hyper or an HTTP status; `api/` and `gateway/` are the
 //!   edges, and only `api/error.rs` maps domain errors to statuses.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 

@@ -1,6 +1,8 @@
 //! Every pricing case of the five field scenarios end to end: events into a real server on a
 //! test clock, the bill run, the invoice read back, the numbers to the cent.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 mod common;
 
 use common::{Backend, TestServer, Workspace, backend_tests};

@@ -4,6 +4,8 @@
 //! dropped connection, and the server keeps answering. `PROPTEST_CASES` sets the number of
 //! cases per path (CI runs the default, 96).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 mod common;
 
 use common::{Backend, TestServer, Workspace};

@@ -1,6 +1,8 @@
 //! The gateway end to end, on real sockets: a tollgate server, the gateway in front of a real
 //! upstream app (plain HTTP and OpenAI-compatible, JSON and SSE), and a client.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 mod common;
 mod support;
 

@@ -1,6 +1,8 @@
 //! Hostile input cannot hurt: each defect found by probing the API as an attacker holding one
 //! customer key (or as a careless operator) has a test here, on every backend.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 mod common;
 
 use common::{ADMIN_KEY, Backend, TestServer, Workspace, backend_tests};

@@ -7,6 +7,8 @@
 //! is unreachable. Every test works in a fresh workspace, so tests
 //! share the database; both nodes of a test share one injected clock, so windows are controlled.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};

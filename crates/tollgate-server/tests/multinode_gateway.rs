@@ -4,6 +4,8 @@
 //! back. Needs `TOLLGATE_TEST_DATABASE_URL` and `TOLLGATE_TEST_REDIS_URL` when the tests are
 //! built (ignored otherwise, never passed).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,6 +1,8 @@
 //! The field scenarios of the foundation, end to end against a real server on a real port:
 //! Lexecon 1, 3, 4, 6, 10; Apex 4, 5; Control plane 3; Levqor 3; QLP 4.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 mod common;
 
 use common::{Backend, TestServer, backend_tests};

@@ -9,6 +9,8 @@
 //! row-level security) are in `backends`. (A test crate's root resolves `mod` paths beside
 //! itself, hence the `#[path]`s into `conformance/`.)
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 #[path = "conformance/backends.rs"]
 mod backends;
 #[path = "conformance/billing.rs"]

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use tollgate_core::money::{Money, Rounding};
+use tollgate_core::money::Money;
 use tollgate_core::pricing::{self, BillingPeriod, InvoiceRequest, MeterUsage, PlanCost, Quote};
 use tollgate_store::billing::{CouponRedemptionRecord, CreditEntryRecord, InvoiceInsert};
 
@@ -306,14 +306,17 @@ pub async fn recommendation(
         .ok()
         .map(|q| q.total);
     let saving = current_cost.map_or(Decimal::ZERO, |c| {
-        (c.to_decimal() - best.total.to_decimal()).max(Decimal::ZERO)
+        c.to_decimal()
+            .checked_sub(best.total.to_decimal())
+            .unwrap_or_default()
+            .max(Decimal::ZERO)
     });
     Ok(Json(RecommendationOut {
         current_plan: Some(sub.plan.clone()),
         current_cost: current_cost.map(|c| c.to_decimal().to_string()),
         recommended_plan: best.plan.clone(),
         recommended_cost: best.total.to_decimal().to_string(),
-        saving: Money::round(saving, catalog.catalog.currency, Rounding::HalfAwayFromZero)
+        saving: Money::round(saving, catalog.catalog.currency, catalog.catalog.rounding)
             .map_err(ApiError::internal)?
             .to_decimal()
             .to_string(),
