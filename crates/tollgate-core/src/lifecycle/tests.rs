@@ -99,6 +99,25 @@ fn subscription_transitions_are_exactly_the_table() {
     }
 }
 
+/// docs/LIFECYCLE-RULES.md draws both tables as Mermaid diagrams: each row is an edge there, and
+/// the diagrams have no edge the tables lack.
+#[test]
+fn the_diagrams_draw_the_tables() {
+    let doc = include_str!("../../../../docs/LIFECYCLE-RULES.md");
+    let edges: BTreeSet<(String, String, String)> = doc
+        .lines()
+        .filter_map(|l| {
+            let (arrow, update) = l.trim().split_once(": ")?;
+            let (from, to) = arrow.split_once(" --> ")?;
+            Some((from.to_owned(), update.to_owned(), to.to_owned()))
+        })
+        .collect();
+    let mut rows: BTreeSet<(String, String, String)> =
+        table(include_str!("invoice.rs")).into_iter().collect();
+    rows.extend(table(include_str!("subscription.rs")));
+    assert_eq!(edges, rows);
+}
+
 #[test]
 fn errors_say_what_was_refused() {
     let e = InvoiceStatus::Paid.apply(InvoiceUpdate::Void).unwrap_err();
