@@ -52,7 +52,8 @@ impl Currency {
     };
 
     pub fn code(&self) -> &str {
-        // Built only from an ISO 4217 alphabetic code (three ASCII capitals), so never empty.
+        // Built only from an ISO 4217 alphabetic code, three ASCII capitals: always UTF-8, so
+        // the default is never taken.
         std::str::from_utf8(&self.code).unwrap_or_default()
     }
 
