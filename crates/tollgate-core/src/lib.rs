@@ -1,5 +1,5 @@
 //! Tollgate's domain, pure: money, the catalog, how events become meter values, limit
-//! algorithms, billing periods, pricing.
+//! algorithms, billing periods, pricing, and the invoice and subscription lifecycles.
 //!
 //! Nothing here performs I/O, spawns tasks or reads the clock: time always comes in as an
 //! argument, so the same rules run in the server, in the CLI's offline quote and in tests that
@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod check;
 pub mod duration;
 pub mod event;
+pub mod lifecycle;
 pub mod limits;
 pub mod meter;
 pub mod money;

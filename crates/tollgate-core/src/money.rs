@@ -7,42 +7,43 @@ use std::str::FromStr;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// An ISO 4217 currency this system knows the minor unit of.
+/// An ISO 4217 currency with its minor unit (2 digits for USD, 0 for JPY, 3 for KWD).
+///
+/// Only codes that ISO 4217 lists with a minor unit can be made: an unknown code is an error,
+/// never a guess of 2 decimals, since a wrong exponent bills 100 times too much or too little.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Currency {
     code: [u8; 3],
     minor_digits: u8,
 }
 
+/// Why a code is not a [`Currency`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a supported ISO 4217 currency code")]
-pub struct UnknownCurrency(pub String);
+pub enum UnknownCurrency {
+    /// Not in ISO 4217 at all (`XYZ`, or `usd`: the codes are upper case).
+    #[error("{0:?} is not an ISO 4217 currency code")]
+    NotIso(String),
+    /// In ISO 4217 but without a minor unit (gold `XAU`, `XDR`, the testing code `XTS`, ...):
+    /// nothing can be billed in it.
+    #[error(
+        "{0:?} is an ISO 4217 code without a minor unit (a metal, fund or special unit), not a currency to bill in"
+    )]
+    NoMinorUnit(String),
+}
 
-/// Currencies with their number of minor digits. Deliberately explicit: no silent fallback.
-const CURRENCIES: &[(&str, u8)] = &[
-    ("USD", 2),
-    ("EUR", 2),
-    ("GBP", 2),
-    ("CHF", 2),
-    ("CAD", 2),
-    ("AUD", 2),
-    ("NZD", 2),
-    ("SEK", 2),
-    ("NOK", 2),
-    ("DKK", 2),
-    ("PLN", 2),
-    ("INR", 2),
-    ("BRL", 2),
-    ("MXN", 2),
-    ("SGD", 2),
-    ("HKD", 2),
-    ("CNY", 2),
-    ("ZAR", 2),
-    ("JPY", 0),
-    ("KRW", 0),
-    ("BHD", 3),
-    ("KWD", 3),
-];
+impl UnknownCurrency {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        "unknown_currency"
+    }
+
+    /// The code that was refused.
+    pub fn input(&self) -> &str {
+        match self {
+            UnknownCurrency::NotIso(s) | UnknownCurrency::NoMinorUnit(s) => s,
+        }
+    }
+}
 
 impl Currency {
     pub const USD: Currency = Currency {
@@ -51,10 +52,13 @@ impl Currency {
     };
 
     pub fn code(&self) -> &str {
-        std::str::from_utf8(&self.code).expect("currency codes are ASCII")
+        // Built only from an ISO 4217 alphabetic code, three ASCII capitals: always UTF-8, so
+        // the default is never taken.
+        std::str::from_utf8(&self.code).unwrap_or_default()
     }
 
-    /// Digits after the decimal point in this currency (2 for USD, 0 for JPY).
+    /// Digits after the decimal point in this currency (2 for USD, 0 for JPY, 3 for KWD), from
+    /// ISO 4217's minor unit.
     pub fn minor_digits(&self) -> u32 {
         u32::from(self.minor_digits)
     }
@@ -63,14 +67,15 @@ impl Currency {
 impl FromStr for Currency {
     type Err = UnknownCurrency;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        CURRENCIES
-            .iter()
-            .find(|(code, _)| *code == s)
-            .map(|(code, digits)| Currency {
-                code: code.as_bytes().try_into().expect("three letters"),
-                minor_digits: *digits,
-            })
-            .ok_or_else(|| UnknownCurrency(s.to_owned()))
+        let iso = iso_currency::Currency::from_code(s)
+            .ok_or_else(|| UnknownCurrency::NotIso(s.to_owned()))?;
+        let no_minor_unit = || UnknownCurrency::NoMinorUnit(s.to_owned());
+        let minor_digits = iso
+            .exponent()
+            .and_then(|e| u8::try_from(e).ok())
+            .ok_or_else(no_minor_unit)?;
+        let code: [u8; 3] = s.as_bytes().try_into().map_err(|_| no_minor_unit())?;
+        Ok(Currency { code, minor_digits })
     }
 }
 
@@ -270,6 +275,59 @@ mod tests {
 
     #[test]
     fn unknown_currency_is_an_error() {
-        assert!("XYZ".parse::<Currency>().is_err());
+        let err = "XYZ".parse::<Currency>().unwrap_err();
+        assert_eq!(err.to_string(), "\"XYZ\" is not an ISO 4217 currency code");
+        assert_eq!(err.code(), "unknown_currency");
+        assert!("usd".parse::<Currency>().is_err(), "codes are upper case");
+        assert!("".parse::<Currency>().is_err());
+        assert!("USDX".parse::<Currency>().is_err());
+    }
+
+    #[test]
+    fn minor_units_come_from_iso_4217() {
+        for (code, digits) in [
+            ("USD", 2),
+            ("EUR", 2),
+            ("JPY", 0),
+            ("KRW", 0),
+            ("ISK", 0),
+            ("KWD", 3),
+            ("BHD", 3),
+            ("TND", 3),
+            ("CLF", 4),
+        ] {
+            let c: Currency = code.parse().unwrap();
+            assert_eq!((c.code(), c.minor_digits()), (code, digits));
+            assert_eq!(c.to_string(), code);
+        }
+        assert_eq!("USD".parse::<Currency>().unwrap(), Currency::USD);
+    }
+
+    #[test]
+    fn codes_without_a_minor_unit_are_refused() {
+        for code in ["XAU", "XDR", "XTS", "XXX"] {
+            let err = code.parse::<Currency>().unwrap_err();
+            assert!(matches!(err, UnknownCurrency::NoMinorUnit(_)), "{code}");
+            assert_eq!(err.input(), code);
+        }
+    }
+
+    #[test]
+    fn amounts_have_the_currency_s_decimals() {
+        let yen: Currency = "JPY".parse().unwrap();
+        let dinar: Currency = "KWD".parse().unwrap();
+        let y = Money::round(dec!(1234.5), yen, Rounding::default()).unwrap();
+        assert_eq!(
+            (y.minor(), y.to_decimal().to_string()),
+            (1235, "1235".into())
+        );
+        let k = Money::round(dec!(12.3456), dinar, Rounding::default()).unwrap();
+        assert_eq!(
+            (k.minor(), k.to_decimal().to_string()),
+            (12_346, "12.346".into())
+        );
+        assert_eq!(k.to_string(), "12.346 KWD");
+        assert!(Money::exact(dec!(1.5), yen).is_err(), "no half yen");
+        assert_eq!(Money::exact(dec!(0.001), dinar).unwrap().minor(), 1);
     }
 }

@@ -388,7 +388,7 @@ fn json_values_validate_like_yaml() {
     assert_eq!(
         lines,
         [
-            "currency: \"usd\" is not a supported ISO 4217 currency code",
+            "currency: \"usd\" is not an ISO 4217 currency code",
             "plans: expected a map, found a list",
         ]
     );
@@ -454,7 +454,7 @@ fn every_mistake_is_reported_with_its_path() {
         lines,
         [
             "colour: unknown field `colour`, expected one of `currency`, `rounding`, `meters`, `features`, `plans`, `addons`, `products`, `coupons`, `referrals`, `alerts`, `policies`",
-            "currency: \"XYZ\" is not a supported ISO 4217 currency code",
+            "currency: \"XYZ\" is not an ISO 4217 currency code",
             "meters.decisions.property: `count` counts events and reads no property; remove it or use another aggregation",
             "meters.spend.aggregation: \"total\" is not one of count, sum, max, unique_count, latest, time_weighted",
             "meters.tokens.property: required field is missing: aggregation `sum` reads a property",
@@ -759,4 +759,52 @@ mod exact_decimals {
             prop_assert_eq!(unit_amount(&format!("\"{value}\"")), value);
         }
     }
+}
+
+/// A catalog's currency decides the decimals of every invoice amount, from ISO 4217: yen have
+/// none, Kuwaiti dinars three. An unknown code is refused at validation, never billed as if it
+/// had two.
+#[test]
+fn invoice_amounts_have_the_catalog_currency_s_decimals() {
+    use tollgate_core::pricing::{BillingPeriod, InvoiceRequest, MeterUsage, assemble};
+    let catalog = |currency: &str| {
+        format!(
+            "currency: {currency}\nmeters: {{ m: {{ event: e, aggregation: count }} }}\nplans:\n  p:\n    prices:\n      - {{ meter: m, model: per_unit, unit_amount: \"0.1234\" }}\n"
+        )
+    };
+    let november = BillingPeriod::new(
+        "2026-11-01T00:00:00Z".parse().unwrap(),
+        "2026-12-01T00:00:00Z".parse().unwrap(),
+    )
+    .unwrap();
+    let request = InvoiceRequest {
+        plan: Some("p".into()),
+        closing: Some(november),
+        usage: [("m".to_owned(), MeterUsage::total(dec!(1000)))].into(),
+        ..InvoiceRequest::default()
+    };
+    for (currency, digits, total, minor) in [
+        ("JPY", 0, "123", 123),
+        ("USD", 2, "123.40", 12_340),
+        ("KWD", 3, "123.400", 123_400),
+    ] {
+        let c = parse(currency, &catalog(currency));
+        assert_eq!(c.currency.minor_digits(), digits, "{currency}");
+        let draft = assemble(&c, &request).unwrap();
+        assert_eq!(draft.total.to_decimal().to_string(), total, "{currency}");
+        assert_eq!(draft.total.minor(), minor, "{currency}");
+        assert_eq!(draft.lines[0].amount.to_decimal().to_string(), total);
+    }
+
+    let errors = parse_yaml(&catalog("XYZ")).expect_err("XYZ is no currency");
+    assert_eq!(
+        errors.to_string(),
+        "currency: \"XYZ\" is not an ISO 4217 currency code"
+    );
+    let errors = parse_yaml(&catalog("XAU")).expect_err("gold has no minor unit");
+    assert_eq!(errors.0[0].path, "currency");
+    assert!(
+        errors.0[0].message.contains("without a minor unit"),
+        "{errors}"
+    );
 }

@@ -13,38 +13,9 @@ use crate::backend::{Backend, Conn, args, run_all, run_execute, run_optional};
 use crate::codec::{self, Columns, insert_error};
 use crate::{StoreError, StoreResult, sql};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum InvoiceStatus {
-    Draft,
-    Open,
-    Paid,
-    Void,
-    Uncollectible,
-}
-
-impl InvoiceStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InvoiceStatus::Draft => "draft",
-            InvoiceStatus::Open => "open",
-            InvoiceStatus::Paid => "paid",
-            InvoiceStatus::Void => "void",
-            InvoiceStatus::Uncollectible => "uncollectible",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "draft" => InvoiceStatus::Draft,
-            "open" => InvoiceStatus::Open,
-            "paid" => InvoiceStatus::Paid,
-            "void" => InvoiceStatus::Void,
-            "uncollectible" => InvoiceStatus::Uncollectible,
-            _ => return None,
-        })
-    }
-}
+/// The invoice lifecycle is the domain's: this is core's enum, re-exported at the path the store
+/// always had it, and its transitions are `tollgate_core::lifecycle::invoice::apply`.
+pub use tollgate_core::lifecycle::InvoiceStatus;
 
 /// A finalized invoice. Immutable once stored except for its status and timestamps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

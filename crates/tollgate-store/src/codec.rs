@@ -137,6 +137,18 @@ pub(crate) fn customer(r: &impl Columns) -> StoreResult<CustomerRecord> {
     })
 }
 
+/// A stored subscription status; an unknown one means the row is corrupt (the schema's CHECK
+/// lists the same statuses).
+pub(crate) fn subscription_status(s: &str) -> StoreResult<SubscriptionStatus> {
+    s.parse()
+        .map_err(|e: tollgate_core::lifecycle::UnknownStatus| StoreError::Corrupt(e.to_string()))
+}
+
+/// A stored invoice status, `None` if it is none of the known ones.
+pub(crate) fn invoice_status(s: &str) -> Option<InvoiceStatus> {
+    s.parse().ok()
+}
+
 pub(crate) fn subscription(r: &impl Columns) -> StoreResult<SubscriptionRecord> {
     Ok(SubscriptionRecord {
         workspace: r.text("workspace")?,
@@ -144,7 +156,7 @@ pub(crate) fn subscription(r: &impl Columns) -> StoreResult<SubscriptionRecord> 
         customer: r.text("customer")?,
         plan: r.text("plan")?,
         catalog_version: r.int("catalog_version")?,
-        status: SubscriptionStatus::parse(&r.text("status")?)?,
+        status: subscription_status(&r.text("status")?)?,
         addons: r.json("addons")?,
         started_at: r.time("started_at")?,
         billing_anchor: r.time("billing_anchor")?,
@@ -230,7 +242,7 @@ pub(crate) fn invoice(r: &impl Columns) -> StoreResult<InvoiceRecord> {
         customer: r.text("customer")?,
         subscription: r.opt_text("subscription")?,
         dedupe_key: r.text("dedupe_key")?,
-        status: InvoiceStatus::parse(&status)
+        status: invoice_status(&status)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown invoice status {status:?}")))?,
         currency: r.text("currency")?,
         period_start: r.opt_time("period_start")?,

@@ -75,34 +75,9 @@ pub struct CustomerRecord {
     pub created_at: Timestamp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SubscriptionStatus {
-    Trialing,
-    Active,
-    Canceled,
-}
-
-impl SubscriptionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SubscriptionStatus::Trialing => "trialing",
-            SubscriptionStatus::Active => "active",
-            SubscriptionStatus::Canceled => "canceled",
-        }
-    }
-
-    pub fn parse(s: &str) -> StoreResult<Self> {
-        match s {
-            "trialing" => Ok(SubscriptionStatus::Trialing),
-            "active" => Ok(SubscriptionStatus::Active),
-            "canceled" => Ok(SubscriptionStatus::Canceled),
-            other => Err(StoreError::Corrupt(format!(
-                "unknown subscription status {other:?}"
-            ))),
-        }
-    }
-}
+/// The subscription lifecycle is the domain's: this is core's enum, re-exported at the path the
+/// store always had it, and its transitions are `tollgate_core::lifecycle::subscription::apply`.
+pub use tollgate_core::lifecycle::SubscriptionStatus;
 
 /// A customer's subscription to one plan of one catalog version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

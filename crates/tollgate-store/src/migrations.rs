@@ -24,8 +24,8 @@ macro_rules! embed {
 
 type Embedded = &'static [(i64, &'static str, &'static str, &'static str)];
 
-const SQLITE: Embedded = embed!("sqlite": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"));
-const POSTGRES: Embedded = embed!("postgres": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"), (4, "json and listing", "0004_json_and_listing.sql"));
+const SQLITE: Embedded = embed!("sqlite": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"), (4, "subscription states", "0004_subscription_states.sql"));
+const POSTGRES: Embedded = embed!("postgres": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"), (4, "json and listing", "0004_json_and_listing.sql"), (5, "subscription states", "0005_subscription_states.sql"));
 
 fn migrator(embedded: Embedded) -> Migrator {
     Migrator::with_migrations(
@@ -138,6 +138,84 @@ mod tests {
             .execute(&admin)
             .await
             .unwrap();
+    }
+
+    /// A SQLite database made before 0004 keeps its subscriptions, and then takes the states
+    /// 0004 adds (and still refuses a status that is none of them).
+    #[tokio::test]
+    async fn sqlite_0004_keeps_the_subscriptions() {
+        use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+        use std::str::FromStr;
+
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")
+            .unwrap()
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap();
+        migrator(&SQLITE[..3]).run(&pool).await.unwrap();
+        for sql in [
+            "INSERT INTO workspaces (workspace, name, created_at) VALUES ('w', 'W', 0)",
+            "INSERT INTO customers (workspace, id, suspended, has_payment_method, metadata, \
+               created_at) VALUES ('w', 'c', 0, 0, '{}', 0)",
+            "INSERT INTO subscriptions (workspace, id, customer, plan, catalog_version, status, \
+               addons, started_at, billing_anchor, trial_end, canceled_at, ends_at) \
+             VALUES ('w', 's', 'c', 'pro', 3, 'canceled', '{\"seats\":2}', 1, 2, 3, 4, 5)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        let past_due = "UPDATE subscriptions SET status = 'past_due' WHERE id = 's'";
+        assert!(
+            sqlx::query(past_due).execute(&pool).await.is_err(),
+            "0001's CHECK"
+        );
+
+        sqlite().run(&pool).await.unwrap();
+        let row: (String, String, i64, String, String, i64, i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT customer, plan, catalog_version, status, addons, started_at, billing_anchor, \
+               trial_end, canceled_at, ends_at FROM subscriptions WHERE workspace = 'w' AND id = 's'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            row,
+            (
+                "c".into(),
+                "pro".into(),
+                3,
+                "canceled".into(),
+                "{\"seats\":2}".into(),
+                1,
+                2,
+                3,
+                4,
+                5
+            )
+        );
+        for status in ["past_due", "paused", "expired"] {
+            sqlx::query("UPDATE subscriptions SET status = ? WHERE id = 's'")
+                .bind(status)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        let bad = "UPDATE subscriptions SET status = 'unpaid' WHERE id = 's'";
+        assert!(
+            sqlx::query(bad).execute(&pool).await.is_err(),
+            "0004's CHECK"
+        );
+        // The index came back with the table.
+        let index: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' \
+             AND name = 'subscriptions_by_customer' AND tbl_name = 'subscriptions'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(index, 1);
     }
 
     /// Every `.sql` file of a backend's folder is embedded, under the version and description

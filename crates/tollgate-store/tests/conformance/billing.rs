@@ -760,3 +760,37 @@ pub(crate) async fn billing_isolation(h: &Harness) {
     assert_eq!(theirs.number, 1);
     assert_eq!(s.get_invoice(a, "inv_1").await.unwrap().unwrap().number, 1);
 }
+
+/// Every invoice status is stored and read back as it was.
+pub(crate) async fn invoice_statuses_round_trip(h: &Harness) {
+    let s = h.store.as_ref();
+    let ws = &h.ws;
+    h.customer(ws, "cus_a").await;
+    for status in InvoiceStatus::ALL {
+        let record = InvoiceRecord {
+            status,
+            ..invoice(
+                ws,
+                &format!("inv_{status}"),
+                "cus_a",
+                &format!("sub_1:{status}"),
+            )
+        };
+        let stored = created(
+            s.insert_invoice(&record, &InvoiceEffects::default())
+                .await
+                .unwrap(),
+        );
+        assert_eq!(stored.status, status);
+        let got = s.get_invoice(ws, &record.id).await.unwrap().unwrap();
+        assert_eq!(got, stored, "{status}");
+    }
+    let listed: Vec<InvoiceStatus> = s
+        .list_invoices(ws, "cus_a")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.status)
+        .collect();
+    assert_eq!(listed, InvoiceStatus::ALL, "oldest first, each as stored");
+}

@@ -312,3 +312,47 @@ pub(crate) async fn test_clocks(h: &Harness) {
         "test_clock",
     );
 }
+
+/// Every state of the subscription lifecycle (tollgate-core's, `past_due`, `paused` and
+/// `expired` included) is stored and read back as it was, by create and by update, in a get and
+/// in both listings; and each transition of core's table can be stored.
+pub(crate) async fn subscription_statuses_round_trip(h: &Harness) {
+    use tollgate_core::lifecycle::{SubscriptionUpdate, subscription};
+    let s = h.store.as_ref();
+    h.customer(&h.ws, "cus_a").await;
+    for (i, status) in SubscriptionStatus::ALL.into_iter().enumerate() {
+        let record = SubscriptionRecord {
+            status,
+            ..subscription(&h.ws, &format!("sub_{status}"), "cus_a", PERIOD)
+        };
+        s.create_subscription(&record).await.unwrap();
+        let got = s.get_subscription(&h.ws, &record.id).await.unwrap();
+        assert_eq!(got, Some(record.clone()), "{status}");
+        let listed = s.list_subscriptions(&h.ws, "cus_a").await.unwrap();
+        assert_eq!(listed.len(), i + 1);
+        assert!(listed.contains(&record), "{status}");
+        let all = s.list_workspace_subscriptions(&h.ws).await.unwrap();
+        assert!(all.contains(&record), "{status}");
+    }
+
+    // Walk one subscription along every row of the table that leaves its status.
+    let mut record = subscription(&h.ws, "sub_walk", "cus_a", PERIOD);
+    s.create_subscription(&record).await.unwrap();
+    for from in SubscriptionStatus::ALL {
+        for update in SubscriptionUpdate::ALL {
+            let Ok(to) = subscription::apply(from, update) else {
+                continue;
+            };
+            record.status = from;
+            s.update_subscription(&record).await.unwrap();
+            record.status = to;
+            s.update_subscription(&record).await.unwrap();
+            let got = s
+                .get_subscription(&h.ws, "sub_walk")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(got.status, to, "{from} --{update}--> {to}");
+        }
+    }
+}
