@@ -119,7 +119,7 @@ pub async fn run(args: BillRunArgs) -> anyhow::Result<ExitCode> {
         let value = serde_json::json!({ "workspaces": reports });
         println!(
             "{}",
-            serde_json::to_string_pretty(&value).expect("reports serialize")
+            serde_json::to_string_pretty(&value).context("the reports do not serialize")?
         );
     }
     let failed = reports.iter().any(|r| !r.report.errors.is_empty());
@@ -221,7 +221,10 @@ impl Progress {
 
     fn update(&self, done: usize, total: usize, invoices: usize) {
         if self.terminal {
-            let mut last = self.last.lock().expect("progress lock");
+            let mut last = self
+                .last
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if last.is_some_and(|t| t.elapsed() < REDRAW_EVERY) && done < total {
                 return;
             }
@@ -235,7 +238,13 @@ impl Progress {
 
     /// Ends the redrawn line so the summary starts on a fresh one.
     fn finish(&self) {
-        if self.terminal && self.last.lock().expect("progress lock").is_some() {
+        if self.terminal
+            && self
+                .last
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_some()
+        {
             eprintln!();
         }
     }

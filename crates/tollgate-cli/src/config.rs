@@ -15,9 +15,11 @@ use serde::Deserialize;
 use tollgate_server::gateway::GatewayConfig;
 use tollgate_server::{RedisFailureMode, ServerConfig};
 
-/// Where the server listens when nothing says otherwise: loopback only, so a first run never
-/// exposes an API to the network by accident.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Where the server listens when nothing says otherwise: port 8080 on loopback only, so a first
+/// run never exposes an API to the network by accident.
+pub const DEFAULT_PORT: u16 = 8080;
+#[cfg(test)]
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The data dir (SQLite file) when nothing says otherwise.
 pub const DEFAULT_DATA_DIR: &str = "./tollgate-data";
 /// The log filter when neither `TOLLGATE_LOG` nor the config file sets one.
@@ -156,7 +158,7 @@ pub fn resolve_from_env(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
 
 /// The precedence rule, kept free of I/O so it can be tested directly.
 pub fn resolve(args: &ServeArgs, file: FileConfig, env: Env) -> ServeSettings {
-    let default_listen: SocketAddr = DEFAULT_LISTEN.parse().expect("the default address parses");
+    let default_listen = SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT));
     let listen = args.listen.or(file.listen).unwrap_or(default_listen);
     let data_dir = args
         .data_dir

@@ -84,7 +84,8 @@ impl DemoState {
 
     fn save(&self, dir: &Path) -> anyhow::Result<()> {
         let path = dir.join(STATE_FILE);
-        let text = serde_json::to_string_pretty(self).expect("demo state serializes");
+        let text =
+            serde_json::to_string_pretty(self).context("the demo state does not serialize")?;
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
     }
 

@@ -107,8 +107,8 @@ pub fn run(args: QuoteArgs) -> anyhow::Result<()> {
     let quote = pricing::quote(&catalog, &args.plan, &usage, &addons, &period)
         .map_err(|e| explain(e, &usage))?;
     if args.json {
-        let text =
-            serde_json::to_string_pretty(&QuoteJson::from(&quote)).expect("a quote serializes");
+        let text = serde_json::to_string_pretty(&QuoteJson::from(&quote))
+            .context("the quote does not serialize")?;
         println!("{text}");
     } else {
         print!("{}", table(&quote, &catalog, &args.catalog));

@@ -36,12 +36,18 @@ impl Period {
                 .checked_add((step * months_per_step).months())
                 .and_then(|d| d.to_zoned(TimeZone::UTC))
                 .map(|z| z.timestamp())
-                .expect("billing periods stay within jiff's range")
+                // Past jiff's range (a test clock set near year 9999): the period saturates
+                // rather than panicking.
+                .unwrap_or(if step < 0 {
+                    Timestamp::MIN
+                } else {
+                    Timestamp::MAX
+                })
         };
         while boundary(step) > at {
             step -= 1;
         }
-        while boundary(step + 1) <= at {
+        while boundary(step + 1) <= at && boundary(step + 1) < Timestamp::MAX {
             step += 1;
         }
         Period {
@@ -53,11 +59,11 @@ impl Period {
     /// The calendar month in UTC that contains `at`.
     pub fn calendar_month(at: Timestamp) -> Period {
         let dt = at.to_zoned(TimeZone::UTC).datetime();
+        // The first of a month always exists in UTC; `at` itself is a safe fallback.
         let first = DateTime::new(dt.year(), dt.month(), 1, 0, 0, 0, 0)
-            .expect("the first of a month exists")
-            .to_zoned(TimeZone::UTC)
-            .expect("UTC has no gaps")
-            .timestamp();
+            .ok()
+            .and_then(|d| d.to_zoned(TimeZone::UTC).ok())
+            .map_or(at, |z| z.timestamp());
         Period::containing(first, Interval::Month, at)
     }
 }
@@ -154,5 +160,20 @@ mod tests {
             ts("2026-10-05T00:00:00Z"),
         );
         assert_eq!(p.start, ts("2026-10-01T00:00:00Z"));
+    }
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::*;
+
+    #[test]
+    fn periods_at_the_end_of_time_saturate_instead_of_panicking() {
+        for at in [Timestamp::MAX, "9999-12-30T00:00:00Z".parse().unwrap()] {
+            let p = Period::calendar_month(at);
+            assert!(p.start <= at && at <= p.end, "{p:?}");
+            let y = Period::containing("2026-01-15T00:00:00Z".parse().unwrap(), Interval::Year, at);
+            assert!(y.start <= at, "{y:?}");
+        }
     }
 }

@@ -114,7 +114,7 @@ mod tests {
     fn monthly(started: &str, trial_end: Option<&str>) -> SubscriptionTerms {
         SubscriptionTerms {
             id: "sub_1".into(),
-            anchor: crate::period::Period::calendar_month(ts(started)).start,
+            anchor: Period::calendar_month(ts(started)).start,
             interval: Interval::Month,
             started_at: ts(started),
             trial_end: trial_end.map(ts),

@@ -1,6 +1,8 @@
 //! The catalog file format end to end: the five field catalogs, every mistake reported with its
 //! path, `extends`, diffs, and the stored (serde JSON) form.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use tollgate_core::catalog::{

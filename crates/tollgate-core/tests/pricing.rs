@@ -1,6 +1,8 @@
 //! The pricing cases of the five field scenarios (`scenarios/*.md`), to the cent, on catalogs
 //! built here as structs so that they test the engine, not the catalog file format.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 use std::collections::BTreeMap;
 
 use indexmap::IndexMap;

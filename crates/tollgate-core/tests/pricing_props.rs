@@ -1,6 +1,8 @@
 //! Properties of the pricing engine that must hold for any catalog and any usage, not only the
 //! scenarios' numbers.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 use indexmap::IndexMap;
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;

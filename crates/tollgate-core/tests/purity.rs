@@ -1,5 +1,7 @@
 //! The core stays pure: no async runtime, no database, no HTTP in its dependency tree.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
 const FORBIDDEN: [&str; 7] = [
     "tokio",
     "sqlx",

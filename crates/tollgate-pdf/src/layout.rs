@@ -357,7 +357,12 @@ impl<'f> Layout<'f> {
     /// Draws a block at the cursor and moves the cursor below it.
     pub(crate) fn emit(&mut self, block: Placed) {
         let (dx, dy) = (self.spec.margin_x, self.y);
-        let page = self.pages.last_mut().expect("a layout always has a page");
+        if self.pages.is_empty() {
+            self.pages.push(Vec::new());
+        }
+        let Some(page) = self.pages.last_mut() else {
+            return;
+        };
         page.extend(block.ops.into_iter().map(|mut op| {
             op.translate(dx, dy);
             op

@@ -283,9 +283,7 @@ async fn a_retried_consuming_check_answers_the_original_decision(backend: Backen
 }
 backend_tests!(a_retried_consuming_check_answers_the_original_decision);
 
-async fn futures_join_all<F: std::future::Future>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output> {
+async fn futures_join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
     let mut set = Vec::new();
     for f in futures {
         set.push(f);
@@ -311,7 +309,7 @@ async fn futures_join_all<F: std::future::Future>(
     out
 }
 
-async fn join_vec<F: std::future::Future<Output = ()>>(futures: Vec<F>) {
+async fn join_vec<F: Future<Output = ()>>(futures: Vec<F>) {
     let mut futures: Vec<_> = futures.into_iter().map(Box::pin).map(Some).collect();
     std::future::poll_fn(|cx| {
         let mut pending = false;

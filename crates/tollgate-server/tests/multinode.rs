@@ -374,7 +374,7 @@ async fn a_per_minute_rate_limit_admits_exactly_its_limit_across_two_nodes() {
 async fn within<F, Fut>(limit: Duration, what: &str, mut probe: F) -> Duration
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
+    Fut: Future<Output = bool>,
 {
     let start = Instant::now();
     while !probe().await {

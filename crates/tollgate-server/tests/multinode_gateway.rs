@@ -61,7 +61,7 @@ async fn upstream() -> std::net::SocketAddr {
             "/fail",
             axum::routing::get(|| async {
                 tokio::time::sleep(Duration::from_millis(600)).await;
-                (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "down")
+                (StatusCode::INTERNAL_SERVER_ERROR, "down")
             }),
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

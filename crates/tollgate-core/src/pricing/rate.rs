@@ -348,7 +348,9 @@ fn dimensional(
     }
     let mut lines = Vec::with_capacity(buckets.len());
     for ((index, by), units) in buckets {
-        let (value, rate) = rates.get_index(index).expect("index came from this map");
+        let Some((value, rate)) = rates.get_index(index) else {
+            continue; // indices come from this map: never taken
+        };
         let mut group = Group::from([(dimension.to_owned(), value.clone())]);
         let mut who = format!("{dimension} {value}");
         let factor = match multiplier {

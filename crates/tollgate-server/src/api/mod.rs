@@ -96,19 +96,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn unknown_route(uri: axum::http::Uri) -> crate::api::error::ApiError {
-    crate::api::error::ApiError::new(
+async fn unknown_route(uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::new(
         axum::http::StatusCode::NOT_FOUND,
         "unknown_route",
         format!("no route {}; see /openapi.json", uri.path()),
     )
 }
 
-async fn method_not_allowed(
-    method: axum::http::Method,
-    uri: axum::http::Uri,
-) -> crate::api::error::ApiError {
-    crate::api::error::ApiError::new(
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::new(
         axum::http::StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         format!("{} does not answer {method}; see /openapi.json", uri.path()),
@@ -127,12 +124,10 @@ async fn refuse_nul_in_uri(
         .windows(3)
         .any(|w| w.eq_ignore_ascii_case(b"%00"))
     {
-        return axum::response::IntoResponse::into_response(
-            crate::api::error::ApiError::bad_request(
-                "nul_byte",
-                "the URL must not contain the NUL character (%00)",
-            ),
-        );
+        return axum::response::IntoResponse::into_response(error::ApiError::bad_request(
+            "nul_byte",
+            "the URL must not contain the NUL character (%00)",
+        ));
     }
     next.run(request).await
 }
@@ -145,7 +140,7 @@ fn panicked(cause: Box<dyn std::any::Any + Send + 'static>) -> axum::response::R
         .map(String::as_str)
         .or_else(|| cause.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
-    axum::response::IntoResponse::into_response(crate::api::error::ApiError::internal(format!(
+    axum::response::IntoResponse::into_response(error::ApiError::internal(format!(
         "panic while answering: {detail}"
     )))
 }

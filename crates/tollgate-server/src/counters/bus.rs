@@ -46,7 +46,13 @@ pub async fn publish(counters: &RedisCounters, node: &str, what: Invalidation) {
         node: node.to_owned(),
         what,
     };
-    let payload = serde_json::to_string(&envelope).expect("invalidations serialize");
+    let payload = match serde_json::to_string(&envelope) {
+        Ok(payload) => payload,
+        Err(error) => {
+            tracing::error!(%error, "an invalidation did not serialize; not published");
+            return;
+        }
+    };
     if counters.publish(CHANNEL, &payload).await.is_ok() {
         metrics::counter!("tollgate_invalidations_published_total").increment(1);
     }

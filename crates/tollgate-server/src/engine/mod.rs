@@ -402,7 +402,7 @@ impl Engine {
             .list_subscriptions(workspace, customer)
             .await?
             .into_iter()
-            .find(|s| crate::app::subscriptions::is_live(s, now));
+            .find(|s| tollgate_core::lifecycle::is_live(s.status, s.ends_at, now));
         let catalog = match &subscription {
             Some(sub) => Some(self.catalog(workspace, sub.catalog_version).await?),
             None => self.latest_catalog(workspace).await?,

@@ -99,7 +99,7 @@ pub fn backends() -> Vec<Backend> {
 pub async fn each_backend<F, Fut>(test: F)
 where
     F: Fn(Backend) -> Fut,
-    Fut: std::future::Future<Output = ()>,
+    Fut: Future<Output = ()>,
 {
     for backend in backends() {
         test(backend).await;

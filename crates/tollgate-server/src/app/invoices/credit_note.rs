@@ -1,8 +1,11 @@
 //! Refund all or part of a paid invoice with a credit note (the invoice itself never changes).
 
 use rust_decimal::Decimal;
+use tollgate_core::lifecycle::invoice::{
+    CreditNoteError, credit_note_allowed, credit_note_remaining,
+};
 use tollgate_core::money::{Currency, Money};
-use tollgate_store::billing::{CreditNoteRecord, InvoiceStatus};
+use tollgate_store::billing::CreditNoteRecord;
 
 use super::credited;
 use crate::app::ids::new_id;
@@ -34,16 +37,24 @@ pub async fn issue_credit_note(
         .get_invoice(&workspace, &id)
         .await?
         .ok_or_else(|| Error::not_found("invoice", &id))?;
-    if invoice.status != InvoiceStatus::Paid {
-        return Err(Error::conflict(
-            "invoice_not_paid",
-            "only a paid invoice can be refunded; void an open one instead",
-        ));
-    }
     let currency: Currency = invoice.currency.parse().map_err(Error::internal)?;
     let already = credited(engine, &invoice).await?;
+    let refused = |e: CreditNoteError| match e {
+        CreditNoteError::NotPaid { .. } => Error::conflict(
+            e.code(),
+            "only a paid invoice can be refunded; void an open one instead",
+        ),
+        CreditNoteError::InvalidAmount { .. } => {
+            Error::invalid(e.code(), "`amount` must be positive")
+        }
+        CreditNoteError::ExceedsInvoice { .. } => {
+            Error::conflict(e.code(), "the credit notes would exceed the invoice total")
+        }
+    };
     let amount_minor = match amount {
-        None => invoice.total_minor.saturating_sub(already),
+        None => {
+            credit_note_remaining(invoice.status, invoice.total_minor, already).map_err(refused)?
+        }
         Some(a) if a.is_sign_negative() || a.is_zero() => {
             return Err(Error::invalid(
                 "invalid_amount",
@@ -54,15 +65,8 @@ pub async fn issue_credit_note(
             .map_err(|e| Error::invalid(e.code(), format!("`amount`: {e}")))?
             .minor(),
     };
-    let exceeds = already
-        .checked_add(amount_minor)
-        .is_none_or(|total| total > invoice.total_minor);
-    if amount_minor <= 0 || exceeds {
-        return Err(Error::conflict(
-            "refund_exceeds_invoice",
-            "the credit notes would exceed the invoice total",
-        ));
-    }
+    credit_note_allowed(invoice.status, invoice.total_minor, already, amount_minor)
+        .map_err(refused)?;
     let note = CreditNoteRecord {
         workspace: workspace.clone(),
         id: new_id("cn"),

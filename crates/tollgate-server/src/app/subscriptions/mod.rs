@@ -17,7 +17,7 @@ use indexmap::IndexMap;
 use jiff::Timestamp;
 use tollgate_core::catalog::Interval;
 use tollgate_core::period::Period;
-use tollgate_store::{SubscriptionRecord, SubscriptionStatus};
+use tollgate_store::SubscriptionRecord;
 
 use crate::engine::{CompiledCatalog, Engine};
 use crate::error::{AppResult, Error};
@@ -52,10 +52,9 @@ pub fn view(
     }
 }
 
-/// Whether a subscription still runs at `now`: not canceled, or canceled for a later end.
-/// The one definition (the engine's loading uses it too).
+/// Whether a subscription still runs at `now`: core's one rule (`lifecycle::is_live`).
 pub fn is_live(sub: &SubscriptionRecord, now: Timestamp) -> bool {
-    sub.status != SubscriptionStatus::Canceled || sub.ends_at.is_some_and(|e| e > now)
+    tollgate_core::lifecycle::is_live(sub.status, sub.ends_at, now)
 }
 
 /// Now on the customer's clock (its test clock, if it has one).
