@@ -689,3 +689,24 @@ async fn a_consuming_check_counts_what_it_answers(backend: Backend) {
     );
 }
 backend_tests!(a_consuming_check_counts_what_it_answers);
+
+/// JSON numbers are read from their text: a quantity with more digits than an f64 keeps is
+/// counted exactly, in events and in checks.
+async fn json_numbers_never_pass_through_a_float(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = workspace(&server).await;
+    ws.customer("exact", "basic", None, false).await;
+    let body: Value = serde_json::from_str(
+        r#"{"events": [{"id": "x1", "customer": "exact", "type": "llm.fix", "properties": {"n": 123.123456789012345678}}]}"#,
+    )
+    .unwrap();
+    let (status, report) = ws.call(Method::POST, "/v1/events", Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let check: Value = serde_json::from_str(
+        r#"{"customer": "exact", "meter": "fixes", "quantity": 0.000000000000000001, "consume": true}"#,
+    )
+    .unwrap();
+    let d = ws.check(check).await;
+    assert_eq!(d["used"], "123.123456789012345679", "{d}");
+}
+backend_tests!(json_numbers_never_pass_through_a_float);
