@@ -106,6 +106,18 @@ fn crates_keep_to_their_boundaries() {
             ],
         ),
     ];
+    // The verification crate operators embed (the trust issue creates it): no Tollgate crate,
+    // no runtime, no network, no database.
+    if closure.contains_key("tollgate-verify") {
+        let deps = &closure["tollgate-verify"];
+        for f in ["tokio", "sqlx", "axum", "hyper", "reqwest", "redis", "mio"] {
+            assert!(!deps.contains(f), "tollgate-verify must not depend on {f}");
+        }
+        assert!(
+            !deps.iter().any(|d| d.starts_with("tollgate-")),
+            "tollgate-verify must not depend on another Tollgate crate: {deps:?}"
+        );
+    }
     for (krate, forbidden) in rules {
         let deps = &closure[*krate];
         for f in *forbidden {

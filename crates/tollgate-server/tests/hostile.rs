@@ -710,3 +710,31 @@ async fn json_numbers_never_pass_through_a_float(backend: Backend) {
     assert_eq!(d["used"], "123.123456789012345679", "{d}");
 }
 backend_tests!(json_numbers_never_pass_through_a_float);
+
+/// A panic inside a handler answers a 500 problem and the server goes on answering.
+#[tokio::test]
+async fn a_panicking_handler_answers_500_and_the_server_goes_on() {
+    let app = axum::Router::new()
+        .route(
+            "/boom",
+            axum::routing::get(|| async {
+                let empty: Vec<u8> = Vec::new();
+                format!("{}", empty[1])
+            }),
+        )
+        .layer(tollgate_server::api::catch_panics());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = reqwest::Client::new();
+    for _ in 0..2 {
+        let r = http
+            .get(format!("http://{addr}/boom"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        assert_eq!(r.json::<Value>().await.unwrap()["code"], "internal");
+    }
+}

@@ -92,7 +92,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(refuse_nul_in_uri))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+        .layer(catch_panics())
         .with_state(state)
 }
 
@@ -132,8 +132,18 @@ async fn refuse_nul_in_uri(
     next.run(request).await
 }
 
+/// The layer that turns a panic in a handler into a 500 problem (the router uses it; tests
+/// check it on a handler that panics).
+pub fn catch_panics() -> tower_http::catch_panic::CatchPanicLayer<
+    fn(Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response,
+> {
+    tower_http::catch_panic::CatchPanicLayer::custom(
+        panicked as fn(Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response,
+    )
+}
+
 /// A panic in one request answers a 500 and is logged; the server, and every other customer,
-/// go on (per-customer state locks are never held across code that can unwind into them).
+/// go on (a customer state whose lock a panic poisoned is dropped and reloaded).
 fn panicked(cause: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
     let detail = cause
         .downcast_ref::<String>()

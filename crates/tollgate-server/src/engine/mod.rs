@@ -453,3 +453,28 @@ impl Engine {
         Ok(f(state, now))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panic while a request holds a customer's state must not poison that customer: the
+    /// next use finds no state (so it is reloaded from the store) instead of panicking forever.
+    #[test]
+    fn a_panic_holding_a_customer_state_does_not_poison_it() {
+        let slot = Arc::new(CustomerSlot::default());
+        let poisoner = slot.clone();
+        let crashed = std::thread::spawn(move || {
+            let _guard = poisoner.lock_state();
+            panic!("a bug in one request");
+        })
+        .join();
+        assert!(crashed.is_err(), "the thread panicked");
+        assert!(slot.state.is_poisoned());
+        assert!(
+            slot.lock_state().is_none(),
+            "the half-updated state was dropped"
+        );
+        assert!(!slot.state.is_poisoned(), "and the lock works again");
+    }
+}
