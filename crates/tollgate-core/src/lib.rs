@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod check;
+pub mod code;
 pub mod duration;
 pub mod event;
 pub mod lifecycle;

@@ -46,7 +46,7 @@ pub enum MeterError {
 
 impl MeterError {
     /// A stable machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> crate::code::Code {
         match self {
             MeterError::Quantity { error, .. } => error.code(),
         }

@@ -1,6 +1,7 @@
 //! Money: integer minor units that carry their currency, and exact decimal amounts that are
 //! rounded to minor units exactly once, at the invoice line.
 
+use crate::code::Code;
 use std::fmt;
 use std::str::FromStr;
 
@@ -33,8 +34,8 @@ pub enum UnknownCurrency {
 
 impl UnknownCurrency {
     /// A stable machine-readable code.
-    pub fn code(&self) -> &'static str {
-        "unknown_currency"
+    pub fn code(&self) -> Code {
+        Code::UnknownCurrency
     }
 
     /// The code that was refused.
@@ -135,11 +136,11 @@ pub enum MoneyError {
 
 impl MoneyError {
     /// A stable machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            MoneyError::CurrencyMismatch(..) => "currency_mismatch",
-            MoneyError::Overflow => "amount_out_of_range",
-            MoneyError::TooPrecise(..) => "amount_too_precise",
+            MoneyError::CurrencyMismatch(..) => Code::CurrencyMismatch,
+            MoneyError::Overflow => Code::AmountOutOfRange,
+            MoneyError::TooPrecise(..) => Code::AmountTooPrecise,
         }
     }
 }

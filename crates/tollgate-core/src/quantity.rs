@@ -5,6 +5,7 @@
 //! by rounding, or lift a quota by being negative. The bounds are part of the API contract
 //! (docs/API.md, "Limits").
 
+use crate::code::Code;
 use rust_decimal::Decimal;
 
 /// The largest magnitude of one quantity: 10^12. Shared counters hold scaled integers (six
@@ -27,12 +28,12 @@ pub enum QuantityError {
 
 impl QuantityError {
     /// A stable machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            QuantityError::NotANumber(_) => "invalid_property",
-            QuantityError::OutOfRange(_) => "quantity_out_of_range",
-            QuantityError::TooPrecise(_) => "quantity_too_precise",
-            QuantityError::Negative(_) => "negative_quantity",
+            QuantityError::NotANumber(_) => Code::InvalidProperty,
+            QuantityError::OutOfRange(_) => Code::QuantityOutOfRange,
+            QuantityError::TooPrecise(_) => Code::QuantityTooPrecise,
+            QuantityError::Negative(_) => Code::NegativeQuantity,
         }
     }
 }

@@ -1325,7 +1325,7 @@ fn errors_are_typed_stable_and_lowercase() {
         ),
     ];
     for (err, code) in cases {
-        assert_eq!(err.code(), code, "{err}");
+        assert_eq!(err.code().as_str(), code, "{err}");
         let message = err.to_string();
         assert!(message.chars().next().unwrap().is_lowercase(), "{message}");
     }

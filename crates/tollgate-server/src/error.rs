@@ -4,6 +4,8 @@
 //! these; the edge (`api::error`, and the gateway's refusals) alone maps a [`Kind`] to a status
 //! code. Internal causes are logged in full here and reach callers as a bare "internal error".
 
+pub use tollgate_core::code::Code;
+
 /// What kind of failure: the edge maps each to one status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -36,7 +38,7 @@ pub struct FieldError {
 #[error("{}", self.describe())]
 pub struct Error {
     pub kind: Kind,
-    pub code: &'static str,
+    pub code: Code,
     pub detail: String,
     pub errors: Vec<FieldError>,
     /// For internal errors: the cause, for operators (the CLI, jobs, logs); never sent to API
@@ -47,7 +49,7 @@ pub struct Error {
 pub type AppResult<T> = Result<T, Error>;
 
 impl Error {
-    pub fn new(kind: Kind, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(kind: Kind, code: Code, detail: impl Into<String>) -> Self {
         Error {
             kind,
             code,
@@ -65,38 +67,38 @@ impl Error {
         }
     }
 
-    pub fn invalid(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn invalid(code: Code, detail: impl Into<String>) -> Self {
         Self::new(Kind::Invalid, code, detail)
     }
 
     pub fn validation(detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
         Error {
             errors,
-            ..Self::new(Kind::Validation, "validation_failed", detail)
+            ..Self::new(Kind::Validation, Code::ValidationFailed, detail)
         }
     }
 
     pub fn not_found(kind: &str, id: &str) -> Self {
         Self::new(
             Kind::NotFound,
-            "not_found",
+            Code::NotFound,
             format!("{kind} {id:?} not found"),
         )
     }
 
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn conflict(code: Code, detail: impl Into<String>) -> Self {
         Self::new(Kind::Conflict, code, detail)
     }
 
     pub fn unauthenticated(detail: impl Into<String>) -> Self {
-        Self::new(Kind::Unauthenticated, "unauthorized", detail)
+        Self::new(Kind::Unauthenticated, Code::Unauthorized, detail)
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(Kind::Forbidden, "forbidden", detail)
+        Self::new(Kind::Forbidden, Code::Forbidden, detail)
     }
 
-    pub fn unavailable(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn unavailable(code: Code, detail: impl Into<String>) -> Self {
         Self::new(Kind::Unavailable, code, detail)
     }
 
@@ -107,14 +109,14 @@ impl Error {
             cause: Some(cause.to_string()),
             ..Self::new(
                 Kind::Internal,
-                "internal",
+                Code::Internal,
                 "internal error; see the server log",
             )
         }
     }
 
     /// The same error with another stable code.
-    pub fn with_code(mut self, code: &'static str) -> Self {
+    pub fn with_code(mut self, code: Code) -> Self {
         self.code = code;
         self
     }
@@ -125,10 +127,10 @@ impl From<tollgate_store::StoreError> for Error {
         use tollgate_store::StoreError;
         match err {
             StoreError::AlreadyExists { kind, id } => {
-                Error::conflict("already_exists", format!("{kind} {id:?} already exists"))
+                Error::conflict(Code::AlreadyExists, format!("{kind} {id:?} already exists"))
             }
             StoreError::NotFound { kind, id } => Error::not_found(kind, &id),
-            StoreError::Conflict(detail) => Error::conflict("conflict", detail),
+            StoreError::Conflict(detail) => Error::conflict(Code::Conflict, detail),
             StoreError::Invalid { code, detail } => Error::invalid(code, detail),
             other => Error::internal(other),
         }

@@ -8,6 +8,7 @@
 use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use tollgate_core::code::Code;
 
 use crate::backend::{Backend, Conn, args, run_all, run_execute, run_optional};
 use crate::codec::{self, Columns, insert_error};
@@ -241,7 +242,7 @@ fn stored_sum(row: &impl Columns, what: &str) -> StoreResult<i64> {
 
 fn overflow(detail: String) -> StoreError {
     StoreError::Invalid {
-        code: "amount_overflow",
+        code: Code::AmountOverflow,
         detail,
     }
 }
@@ -537,7 +538,7 @@ impl<B: Backend> BillingStore for B {
     ) -> StoreResult<CreditNoteRecord> {
         if note.amount_minor <= 0 {
             return Err(StoreError::Invalid {
-                code: "invalid_amount",
+                code: Code::InvalidAmount,
                 detail: format!(
                     "a credit note amount must be positive, not {}",
                     note.amount_minor

@@ -40,7 +40,10 @@ pub enum StoreError {
     /// The input cannot be stored as it is (e.g. a sum of amounts beyond 64 bits); `code` is
     /// stable, for the API's error code.
     #[error("{code}: {detail}")]
-    Invalid { code: &'static str, detail: String },
+    Invalid {
+        code: tollgate_core::code::Code,
+        detail: String,
+    },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

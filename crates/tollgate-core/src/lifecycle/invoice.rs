@@ -21,6 +21,7 @@
 //! open and a voided one is never collected. A draft is deleted rather than voided (nothing
 //! was ever owed); `uncollectible` stays open to a late payment or a void, as at Stripe.
 
+use crate::code::Code;
 use std::fmt;
 use std::str::FromStr;
 
@@ -193,11 +194,11 @@ pub enum CreditNoteError {
 
 impl CreditNoteError {
     /// A stable machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            CreditNoteError::NotPaid { .. } => "invoice_not_paid",
-            CreditNoteError::InvalidAmount { .. } => "invalid_amount",
-            CreditNoteError::ExceedsInvoice { .. } => "refund_exceeds_invoice",
+            CreditNoteError::NotPaid { .. } => Code::InvoiceNotPaid,
+            CreditNoteError::InvalidAmount { .. } => Code::InvalidAmount,
+            CreditNoteError::ExceedsInvoice { .. } => Code::RefundExceedsInvoice,
         }
     }
 }

@@ -8,6 +8,8 @@
 //!
 //! Errors carry a stable `code()` and no HTTP status: mapping them to one is the HTTP edge's job.
 
+use crate::code::Code;
+
 pub mod invoice;
 pub mod subscription;
 
@@ -39,10 +41,10 @@ pub enum TransitionError {
 
 impl TransitionError {
     /// A stable machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            TransitionError::Invoice { .. } => "invalid_invoice_transition",
-            TransitionError::Subscription { .. } => "invalid_subscription_transition",
+            TransitionError::Invoice { .. } => Code::InvalidInvoiceTransition,
+            TransitionError::Subscription { .. } => Code::InvalidSubscriptionTransition,
         }
     }
 }
@@ -58,7 +60,7 @@ pub struct UnknownStatus {
 
 impl UnknownStatus {
     /// A stable machine-readable code.
-    pub fn code(&self) -> &'static str {
-        "unknown_status"
+    pub fn code(&self) -> Code {
+        Code::UnknownStatus
     }
 }

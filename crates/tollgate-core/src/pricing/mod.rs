@@ -20,6 +20,7 @@ mod quote;
 mod rate;
 mod usage;
 
+use crate::code::Code;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -175,22 +176,22 @@ pub enum PricingError {
 
 impl PricingError {
     /// A stable snake_case code, for problem+json responses and logs.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            PricingError::UnknownPlan(_) => "unknown_plan",
-            PricingError::UnknownMeter(_) => "unknown_meter",
-            PricingError::UnknownAddon(_) => "unknown_addon",
-            PricingError::UnknownProduct(_) => "unknown_product",
-            PricingError::AddonNotOnPlan { .. } => "addon_not_on_plan",
-            PricingError::UnpricedDimension { .. } => "unpriced_dimension",
-            PricingError::NegativeQuantity { .. } => "negative_quantity",
-            PricingError::InvalidPrice { .. } => "invalid_price",
-            PricingError::InvalidPeriod { .. } => "invalid_period",
-            PricingError::CurrencyMismatch(..) => "currency_mismatch",
-            PricingError::ArrearsProration => "arrears_proration",
-            PricingError::InvalidRequest(_) => "invalid_request",
-            PricingError::DivisionByZero => "division_by_zero",
-            PricingError::Overflow => "overflow",
+            PricingError::UnknownPlan(_) => Code::UnknownPlan,
+            PricingError::UnknownMeter(_) => Code::UnknownMeter,
+            PricingError::UnknownAddon(_) => Code::UnknownAddon,
+            PricingError::UnknownProduct(_) => Code::UnknownProduct,
+            PricingError::AddonNotOnPlan { .. } => Code::AddonNotOnPlan,
+            PricingError::UnpricedDimension { .. } => Code::UnpricedDimension,
+            PricingError::NegativeQuantity { .. } => Code::NegativeQuantity,
+            PricingError::InvalidPrice { .. } => Code::InvalidPrice,
+            PricingError::InvalidPeriod { .. } => Code::InvalidPeriod,
+            PricingError::CurrencyMismatch(..) => Code::CurrencyMismatch,
+            PricingError::ArrearsProration => Code::ArrearsProration,
+            PricingError::InvalidRequest(_) => Code::InvalidRequest,
+            PricingError::DivisionByZero => Code::DivisionByZero,
+            PricingError::Overflow => Code::Overflow,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! one-time purchases.
 
 use std::collections::BTreeMap;
+use tollgate_core::code::Code;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -88,7 +89,7 @@ pub async fn run(
                     r.report = Some(report);
                 }
                 Err(e) => {
-                    tracing::error!(run = %r.id, code = e.code, detail = %e.detail, "bill run failed");
+                    tracing::error!(run = %r.id, code = e.code.as_str(), detail = %e.detail, "bill run failed");
                     r.status = "failed";
                     r.failure = Some(e.detail);
                 }
@@ -219,7 +220,7 @@ pub async fn quote(
         .latest_catalog(caller.workspace())
         .await?
         .ok_or_else(|| {
-            ApiError::not_found("catalog", caller.workspace()).with_code("no_catalog")
+            ApiError::not_found("catalog", caller.workspace()).with_code(Code::NoCatalog)
         })?;
     let usage: BTreeMap<String, MeterUsage> = body
         .usage
@@ -301,7 +302,7 @@ pub async fn recommendation(
         .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
     let best = plans
         .first()
-        .ok_or_else(|| ApiError::conflict("no_plan_fits", "no plan fits this usage"))?;
+        .ok_or_else(|| ApiError::conflict(Code::NoPlanFits, "no plan fits this usage"))?;
     let current_cost = pricing::quote(&catalog.catalog, &sub.plan, &usage, &addons, &period)
         .ok()
         .map(|q| q.total);
@@ -355,7 +356,7 @@ async fn balance_out(
         .engine
         .latest_catalog(workspace)
         .await?
-        .ok_or_else(|| ApiError::conflict("no_catalog", "apply a catalog first"))?;
+        .ok_or_else(|| ApiError::conflict(Code::NoCatalog, "apply a catalog first"))?;
     let minor = state
         .engine
         .store()
@@ -383,7 +384,7 @@ pub async fn grant_credit(
     let crate::api::body::JsonBody(body) = body;
     if body.amount <= Decimal::ZERO {
         return Err(ApiError::bad_request(
-            "invalid_amount",
+            Code::InvalidAmount,
             "`amount` must be positive",
         ));
     }
@@ -396,7 +397,7 @@ pub async fn grant_credit(
         .engine
         .latest_catalog(workspace)
         .await?
-        .ok_or_else(|| ApiError::conflict("no_catalog", "apply a catalog first"))?;
+        .ok_or_else(|| ApiError::conflict(Code::NoCatalog, "apply a catalog first"))?;
     let amount = Money::exact(body.amount, catalog.catalog.currency)
         .map_err(|e| ApiError::bad_request(e.code(), format!("`amount`: {e}")))?;
     store
@@ -453,10 +454,10 @@ pub async fn apply_coupon(
         .engine
         .latest_catalog(workspace)
         .await?
-        .ok_or_else(|| ApiError::conflict("no_catalog", "apply a catalog first"))?;
+        .ok_or_else(|| ApiError::conflict(Code::NoCatalog, "apply a catalog first"))?;
     if !catalog.catalog.coupons.contains_key(&body.coupon) {
         return Err(ApiError::bad_request(
-            "unknown_coupon",
+            Code::UnknownCoupon,
             format!("coupon {:?} is not in the catalog", body.coupon),
         ));
     }
@@ -511,7 +512,7 @@ pub async fn purchase(
         .engine
         .latest_catalog(workspace)
         .await?
-        .ok_or_else(|| ApiError::conflict("no_catalog", "apply a catalog first"))?;
+        .ok_or_else(|| ApiError::conflict(Code::NoCatalog, "apply a catalog first"))?;
     let request = InvoiceRequest {
         products: BTreeMap::from([(body.product.clone(), Decimal::from(body.quantity))]),
         ..Default::default()

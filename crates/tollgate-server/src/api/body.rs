@@ -12,6 +12,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use tollgate_core::code::Code;
 
 use crate::api::error::ApiError;
 use axum::http::StatusCode;
@@ -56,7 +57,7 @@ async fn read<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError
         if essence != "application/json" && !essence.ends_with("+json") {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                Code::UnsupportedMediaType,
                 format!("send JSON (`Content-Type: application/json`), not {essence:?}"),
             ));
         }
@@ -64,7 +65,7 @@ async fn read<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError
     Bytes::from_request(req, state).await.map_err(|rejection| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            Code::BodyTooLarge,
             rejection.body_text(),
         )
     })
@@ -73,7 +74,7 @@ async fn read<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if has_nul_escape(bytes) {
         return Err(ApiError::bad_request(
-            "nul_byte",
+            Code::NulByte,
             "strings must not contain the NUL character (\\u0000)",
         ));
     }
@@ -88,13 +89,13 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 format!(" at `{path}`")
             };
             ApiError::bad_request(
-                "invalid_json",
+                Code::InvalidJson,
                 format!("the body is not valid{at}: {inner}"),
             )
         })
         .and_then(|value| {
             deserializer.end().map_err(|e| {
-                ApiError::bad_request("invalid_json", format!("the body is not valid: {e}"))
+                ApiError::bad_request(Code::InvalidJson, format!("the body is not valid: {e}"))
             })?;
             Ok(value)
         })

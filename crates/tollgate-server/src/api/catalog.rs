@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 use tollgate_core::catalog::{self, Catalog, CatalogErrors};
+use tollgate_core::code::Code;
 
 use crate::api::error::{ApiError, ApiResult, FieldError};
 use crate::auth::Principal;
@@ -32,7 +33,7 @@ fn invalid(errors: CatalogErrors) -> ApiError {
         })
         .collect();
     ApiError::validation(format!("the catalog has {} error(s)", fields.len()), fields)
-        .with_code("invalid_catalog")
+        .with_code(Code::InvalidCatalog)
 }
 
 /// Applies a catalog: a JSON catalog in the file's shape, or `{"yaml": "<file text>"}`.
@@ -83,7 +84,7 @@ pub async fn current(
         .engine
         .latest_catalog(workspace)
         .await?
-        .ok_or_else(|| ApiError::not_found("catalog", workspace).with_code("no_catalog"))?;
+        .ok_or_else(|| ApiError::not_found("catalog", workspace).with_code(Code::NoCatalog))?;
     Ok(Json(CatalogOut {
         version: compiled.version,
         catalog: compiled.catalog.clone(),

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use tollgate_core::check::{Decision, Reason};
+use tollgate_core::code::Code;
 use tollgate_core::limits::seconds_until;
 use tollgate_core::quantity::QuantityError;
 
@@ -59,7 +60,7 @@ pub async fn check(
         (_, Some(c)) => c,
         (Principal::Admin { .. }, None) => {
             return Err(ApiError::bad_request(
-                "missing_customer",
+                Code::MissingCustomer,
                 "`customer` is required with an admin key",
             ));
         }
@@ -70,7 +71,7 @@ pub async fn check(
         (None, Some(m)) => CheckTarget::Meter(m),
         _ => {
             return Err(ApiError::bad_request(
-                "invalid_target",
+                Code::InvalidTarget,
                 "give exactly one of `feature` and `meter`",
             ));
         }
@@ -79,7 +80,7 @@ pub async fn check(
         None | Some(serde_json::Value::Null) => Decimal::ONE,
         Some(value) => tollgate_core::quantity::from_json(value).map_err(|e| {
             let code = match &e {
-                QuantityError::NotANumber(_) => "invalid_quantity",
+                QuantityError::NotANumber(_) => Code::InvalidQuantity,
                 other => other.code(),
             };
             ApiError::bad_request(code, format!("`quantity`: {e}"))
@@ -87,13 +88,13 @@ pub async fn check(
     };
     if quantity.is_sign_negative() && !quantity.is_zero() {
         return Err(ApiError::bad_request(
-            "invalid_quantity",
+            Code::InvalidQuantity,
             "`quantity` must not be negative",
         ));
     }
     if body.consume && matches!(target, CheckTarget::Feature(_)) {
         return Err(ApiError::bad_request(
-            "invalid_target",
+            Code::InvalidTarget,
             "`consume` needs a `meter`",
         ));
     }
@@ -117,7 +118,7 @@ fn respond(decision: Decision, rate_limit: Option<RateLimitState>) -> Response {
     let mut response = if decision.reason == Reason::RateLimited {
         let mut problem = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            Code::RateLimited,
             "request rate limit reached",
         )
         .problem_json();

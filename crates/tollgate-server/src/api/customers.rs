@@ -5,6 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use tollgate_core::code::Code;
 use tollgate_store::CustomerRecord;
 
 use super::{new_id, valid_id};
@@ -71,7 +72,7 @@ pub async fn create(
     let id = body.id.unwrap_or_else(|| new_id("cus"));
     if !valid_id(&id) {
         return Err(ApiError::bad_request(
-            "invalid_id",
+            Code::InvalidId,
             format!("customer id {id:?}: use 1-128 letters, digits, `_-.:`"),
         ));
     }
@@ -180,7 +181,7 @@ pub async fn usage(
         None => None,
         Some(text) => Some(text.parse::<Timestamp>().map_err(|e| {
             ApiError::bad_request(
-                "invalid_timestamp",
+                Code::InvalidTimestamp,
                 format!("`at` {text:?} is not RFC 3339: {e}"),
             )
         })?),

@@ -11,13 +11,13 @@ use serde::Serialize;
 use tollgate_store::StoreError;
 
 pub use crate::error::FieldError;
-use crate::error::{Error, Kind};
+use crate::error::{Code, Error, Kind};
 
 /// A problem the API reports to its caller.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: Code,
     pub detail: String,
     /// Field-level problems (validation), each with a path.
     pub errors: Vec<FieldError>,
@@ -39,7 +39,7 @@ pub struct Problem {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: Code, detail: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -48,7 +48,7 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn bad_request(code: Code, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
     }
 
@@ -57,7 +57,7 @@ impl ApiError {
             errors,
             ..Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
+                Code::ValidationFailed,
                 detail,
             )
         }
@@ -66,21 +66,21 @@ impl ApiError {
     pub fn not_found(kind: &str, id: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            Code::NotFound,
             format!("{kind} {id:?} not found"),
         )
     }
 
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn conflict(code: Code, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, detail)
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+        Self::new(StatusCode::UNAUTHORIZED, Code::Unauthorized, detail)
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+        Self::new(StatusCode::FORBIDDEN, Code::Forbidden, detail)
     }
 
     /// Logs the cause and answers a 500 that says nothing about it.
@@ -89,7 +89,7 @@ impl ApiError {
     }
 
     /// The same error with another stable code.
-    pub fn with_code(mut self, code: &'static str) -> Self {
+    pub fn with_code(mut self, code: Code) -> Self {
         self.code = code;
         self
     }
@@ -100,7 +100,7 @@ impl ApiError {
             title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
-            code: self.code.to_owned(),
+            code: self.code.as_str().to_owned(),
             errors: self.errors.clone(),
         }
     }
@@ -157,7 +157,7 @@ impl From<Error> for ApiError {
 
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
-        ApiError::new(rejection.status(), "invalid_json", rejection.body_text())
+        ApiError::new(rejection.status(), Code::InvalidJson, rejection.body_text())
     }
 }
 

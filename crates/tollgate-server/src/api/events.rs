@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
+use tollgate_core::code::Code;
 
 use crate::api::error::{ApiError, ApiResult};
 use crate::auth::Principal;
@@ -30,7 +31,7 @@ pub async fn ingest(
     let crate::api::body::JsonBody(body) = body;
     if body.events.len() > MAX_BATCH {
         return Err(ApiError::bad_request(
-            "batch_too_large",
+            Code::BatchTooLarge,
             format!("send at most {MAX_BATCH} events per request"),
         ));
     }

@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use tollgate_core::code::Code;
 use tollgate_store::billing::InvoiceRecord;
 
 use crate::api::error::{ApiError, ApiResult};
@@ -44,7 +45,7 @@ pub(crate) async fn customer_subscription(
         .position(|s| s.ends_at.is_none_or(|e| e > now))
         .unwrap_or(0);
     if subs.is_empty() {
-        return Err(ApiError::not_found("subscription", customer).with_code("no_subscription"));
+        return Err(ApiError::not_found("subscription", customer).with_code(Code::NoSubscription));
     }
     Ok((now, subs.swap_remove(live)))
 }
@@ -61,7 +62,7 @@ pub async fn upcoming(
     let store = state.engine.store();
     let (now, sub) = customer_subscription(&state, workspace, &customer).await?;
     if sub.ends_at.is_some_and(|e| e <= now) {
-        return Err(ApiError::not_found("subscription", &customer).with_code("no_subscription"));
+        return Err(ApiError::not_found("subscription", &customer).with_code(Code::NoSubscription));
     }
     let catalog = state.engine.catalog(workspace, sub.catalog_version).await?;
     let draft = upcoming_invoice(store.as_ref(), &sub, &catalog.catalog, now).await?;

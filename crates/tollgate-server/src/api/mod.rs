@@ -19,6 +19,7 @@ pub mod workspaces;
 
 use axum::Router;
 use axum::routing::{get, post, put};
+use tollgate_core::code::Code;
 
 use crate::state::AppState;
 
@@ -99,7 +100,7 @@ pub fn router(state: AppState) -> Router {
 async fn unknown_route(uri: axum::http::Uri) -> error::ApiError {
     error::ApiError::new(
         axum::http::StatusCode::NOT_FOUND,
-        "unknown_route",
+        Code::UnknownRoute,
         format!("no route {}; see /openapi.json", uri.path()),
     )
 }
@@ -107,7 +108,7 @@ async fn unknown_route(uri: axum::http::Uri) -> error::ApiError {
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> error::ApiError {
     error::ApiError::new(
         axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        Code::MethodNotAllowed,
         format!("{} does not answer {method}; see /openapi.json", uri.path()),
     )
 }
@@ -125,7 +126,7 @@ async fn refuse_nul_in_uri(
         .any(|w| w.eq_ignore_ascii_case(b"%00"))
     {
         return axum::response::IntoResponse::into_response(error::ApiError::bad_request(
-            "nul_byte",
+            Code::NulByte,
             "the URL must not contain the NUL character (%00)",
         ));
     }

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use tollgate_core::code::Code;
 use tollgate_store::TestClockRecord;
 
 use super::new_id;
@@ -39,7 +40,7 @@ pub struct TestClockOut {
 fn parse_time(text: &str) -> ApiResult<Timestamp> {
     text.parse().map_err(|e| {
         ApiError::bad_request(
-            "invalid_timestamp",
+            Code::InvalidTimestamp,
             format!("`frozen_time` {text:?} is not RFC 3339: {e}"),
         )
     })
@@ -112,7 +113,7 @@ pub async fn advance(
     let to = parse_time(&body.frozen_time)?;
     if to < record.frozen_time {
         return Err(ApiError::bad_request(
-            "clock_backwards",
+            Code::ClockBackwards,
             "a test clock only moves forward",
         ));
     }

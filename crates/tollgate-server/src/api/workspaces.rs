@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use tollgate_core::code::Code;
 use tollgate_store::{AdminKeyRecord, WorkspaceRecord};
 
 use super::{new_id, valid_id};
@@ -43,7 +44,7 @@ pub async fn create(
     let id = body.id.unwrap_or_else(|| new_id("ws"));
     if !valid_id(&id) {
         return Err(ApiError::bad_request(
-            "invalid_id",
+            Code::InvalidId,
             format!("workspace id {id:?} is not valid"),
         ));
     }

@@ -76,7 +76,7 @@ fn error_of(sub: &SubscriptionRecord, e: &crate::error::Error) -> BillRunError {
     BillRunError {
         subscription: sub.id.clone(),
         customer: sub.customer.clone(),
-        code: e.code.to_owned(),
+        code: e.code.as_str().to_owned(),
         message: e.detail.clone(),
     }
 }

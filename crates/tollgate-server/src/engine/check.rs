@@ -11,6 +11,7 @@ use tollgate_core::catalog::{Enforcement, Limit, Plan, Quota, QuotaReset, Scope}
 use tollgate_core::check::{
     Decision, Reason, evaluate_feature, quotas_for, upgrade_for_feature, upgrade_for_quota,
 };
+use tollgate_core::code::Code;
 use tollgate_core::event::Event;
 use tollgate_core::limits::{FixedWindow, seconds_until};
 use tollgate_store::{AggregateUpdate, EventRecord, IngestItem, IngestOutcome};
@@ -497,7 +498,7 @@ pub(super) fn usage_item(
         properties,
     };
     let updates =
-        updates_for(state, &event).map_err(|r| Error::invalid("invalid_check", r.message()))?;
+        updates_for(state, &event).map_err(|r| Error::invalid(Code::InvalidCheck, r.message()))?;
     let id = req
         .event_id
         .clone()

@@ -20,6 +20,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use tollgate_core::code::Code;
 
 use dashmap::DashMap;
 use jiff::Timestamp;
@@ -337,7 +338,7 @@ fn usage_item(
         properties,
     };
     let updates =
-        updates_for(state, &event).map_err(|r| Error::invalid("invalid_usage", r.message()))?;
+        updates_for(state, &event).map_err(|r| Error::invalid(Code::InvalidUsage, r.message()))?;
     Ok(IngestItem {
         event: EventRecord {
             workspace: req.workspace.clone(),
@@ -410,7 +411,7 @@ impl Engine {
         for (workspace, group) in by_workspace {
             if let Err(e) = self.record_workspace_reservations(&workspace, group).await {
                 metrics::counter!("tollgate_gateway_metering_failures_total").increment(1);
-                tracing::error!(code = e.code, detail = %e.detail, "recording gateway usage failed");
+                tracing::error!(code = e.code.as_str(), detail = %e.detail, "recording gateway usage failed");
             }
         }
     }
@@ -448,7 +449,7 @@ impl Engine {
             match item {
                 Ok(item) => pending.push((r, item)),
                 Err(e) => {
-                    tracing::error!(code = e.code, detail = %e.detail, "gateway usage not recorded")
+                    tracing::error!(code = e.code.as_str(), detail = %e.detail, "gateway usage not recorded")
                 }
             }
         }

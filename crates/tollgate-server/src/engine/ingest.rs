@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use tollgate_core::code::Code;
 
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -45,7 +46,8 @@ pub struct IngestResult {
     /// `accepted`, `duplicate` or `rejected`.
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<&'static str>,
+    #[schema(value_type = Option<String>)]
+    pub code: Option<Code>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
@@ -66,7 +68,7 @@ const MAX_ID_LEN: usize = 256;
 const FUTURE_TOLERANCE_SECONDS: i64 = 300;
 
 pub(super) struct Rejection {
-    code: &'static str,
+    code: Code,
     message: String,
 }
 
@@ -76,7 +78,7 @@ impl Rejection {
     }
 }
 
-fn reject(code: &'static str, message: impl Into<String>) -> Rejection {
+fn reject(code: Code, message: impl Into<String>) -> Rejection {
     Rejection {
         code,
         message: message.into(),
@@ -96,37 +98,37 @@ fn parse(raw: &EventIn, caller: &Principal) -> Result<Parsed, Rejection> {
         .id
         .clone()
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| reject("missing_id", "`id` is required"))?;
+        .ok_or_else(|| reject(Code::MissingId, "`id` is required"))?;
     if id.len() > MAX_ID_LEN {
         return Err(reject(
-            "invalid_id",
+            Code::InvalidId,
             format!("`id` is longer than {MAX_ID_LEN} bytes"),
         ));
     }
     let customer = match (raw.customer.clone().filter(|s| !s.is_empty()), caller) {
         (Some(c), Principal::Customer { customer, .. }) if &c != customer => {
             return Err(reject(
-                "unknown_customer",
+                Code::UnknownCustomer,
                 format!("customer {c:?} not found"),
             ));
         }
         (Some(c), _) => c,
         (None, Principal::Customer { customer, .. }) => customer.clone(),
         (None, Principal::Admin { .. }) => {
-            return Err(reject("missing_customer", "`customer` is required"));
+            return Err(reject(Code::MissingCustomer, "`customer` is required"));
         }
     };
     let event_type = raw
         .event_type
         .clone()
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| reject("missing_type", "`type` is required"))?;
+        .ok_or_else(|| reject(Code::MissingType, "`type` is required"))?;
     let (timestamp, explicit_time) = match &raw.timestamp {
         None => (Timestamp::UNIX_EPOCH, false),
         Some(text) => (
             text.parse::<Timestamp>().map_err(|e| {
                 reject(
-                    "invalid_timestamp",
+                    Code::InvalidTimestamp,
                     format!("`timestamp` {text:?} is not RFC 3339: {e}"),
                 )
             })?,
@@ -245,7 +247,7 @@ impl Engine {
                     Ok(slot) => {
                         slots.insert(p.customer.clone(), slot);
                     }
-                    Err(e) if e.code == "not_found" => {}
+                    Err(e) if e.code == Code::NotFound => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -275,7 +277,7 @@ impl Engine {
         for (index, mut p) in parsed {
             let Some(slot) = slots.get(&p.customer) else {
                 let r = reject(
-                    "unknown_customer",
+                    Code::UnknownCustomer,
                     format!("customer {:?} not found", p.customer),
                 );
                 results[index] = Some(rejected(index, Some(p.id), r));
@@ -293,7 +295,7 @@ impl Engine {
                 p.event.timestamp = now;
             } else if p.event.timestamp.as_second() > now.as_second() + FUTURE_TOLERANCE_SECONDS {
                 let r = reject(
-                    "timestamp_in_future",
+                    Code::TimestampInFuture,
                     "`timestamp` is more than 5 minutes in the future",
                 );
                 results[index] = Some(rejected(index, Some(p.id), r));
@@ -425,7 +427,7 @@ fn corrections_allowed(
     }
     if !matches!(caller, Principal::Admin { .. }) {
         return Err(reject(
-            "negative_quantity",
+            Code::NegativeQuantity,
             "negative quantities are corrections, which only an admin key may send",
         ));
     }
@@ -433,7 +435,7 @@ fn corrections_allowed(
     for (update, x) in negatives {
         if update.period_start != state.period.start {
             return Err(reject(
-                "correction_outside_period",
+                Code::CorrectionOutsidePeriod,
                 "a correction applies to the customer's current billing period only",
             ));
         }
@@ -450,7 +452,7 @@ fn corrections_allowed(
             .saturating_add(pending.get(&key).copied().unwrap_or_default());
         if before.saturating_add(x).is_sign_negative() {
             return Err(reject(
-                "correction_below_zero",
+                Code::CorrectionBelowZero,
                 format!(
                     "the correction of {x} would take meter `{}` below zero (it is at {before})",
                     update.meter

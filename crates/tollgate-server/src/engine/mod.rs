@@ -15,6 +15,7 @@ mod state;
 mod usage;
 
 use std::sync::{Arc, Mutex};
+use tollgate_core::code::Code;
 
 use dashmap::DashMap;
 use jiff::Timestamp;
@@ -182,7 +183,7 @@ impl Engine {
                     return Err(Error::forbidden(
                         "the customer is suspended; its keys are refused",
                     )
-                    .with_code("customer_suspended"));
+                    .with_code(Code::CustomerSuspended));
                 }
                 Ok(Principal::Customer {
                     workspace,

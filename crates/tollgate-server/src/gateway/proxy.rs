@@ -9,6 +9,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tollgate_core::code::Code;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -75,7 +76,7 @@ pub async fn handle(
         metrics::counter!("tollgate_gateway_requests_total", "outcome" => "unmatched").increment(1);
         let detail = format!("no gateway route for {} {}", req.method(), req.uri().path());
         return refusal::problem(
-            ApiError::new(StatusCode::NOT_FOUND, "route_not_found", detail),
+            ApiError::new(StatusCode::NOT_FOUND, Code::RouteNotFound, detail),
             Vec::new(),
             None,
         );
@@ -268,7 +269,7 @@ impl Gateway {
             Ok(uri) => uri,
             Err(e) => {
                 return refusal::problem(
-                    ApiError::bad_request("invalid_path", e.to_string()),
+                    ApiError::bad_request(Code::InvalidPath, e.to_string()),
                     Vec::new(),
                     rate_limit,
                 );
@@ -297,7 +298,8 @@ impl Gateway {
                     "the upstream did not answer within {:?}",
                     self.config.upstream_timeout
                 );
-                let error = ApiError::new(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", detail);
+                let error =
+                    ApiError::new(StatusCode::GATEWAY_TIMEOUT, Code::UpstreamTimeout, detail);
                 return refusal::problem(error, Vec::new(), rate_limit);
             }
             Ok(Err(e)) => {
@@ -305,7 +307,7 @@ impl Gateway {
                 self.settle(reservation, self.config.meter_failures);
                 let error = ApiError::new(
                     StatusCode::BAD_GATEWAY,
-                    "upstream_unavailable",
+                    Code::UpstreamUnavailable,
                     "the upstream could not be reached",
                 );
                 return refusal::problem(error, Vec::new(), rate_limit);
@@ -356,7 +358,7 @@ impl Gateway {
             .await
             .map_err(|e| {
                 ApiError::bad_request(
-                    "invalid_body",
+                    Code::InvalidBody,
                     format!("reading the request body failed: {e}"),
                 )
             })?;
@@ -411,7 +413,7 @@ impl Gateway {
                 match engine.ingest(&principal, vec![event]).await {
                     Ok(report) if report.rejected == 0 => {}
                     Ok(report) => tracing::error!(results = ?report.results, "the token usage event was rejected"),
-                    Err(e) => tracing::error!(code = e.code, detail = %e.detail, "recording token usage failed"),
+                    Err(e) => tracing::error!(code = e.code.as_str(), detail = %e.detail, "recording token usage failed"),
                 }
             });
         })

@@ -15,6 +15,7 @@ use tollgate_core::check::{Decision, Reason};
 use crate::api::check::rate_limit_headers;
 use crate::api::error::ApiError;
 use crate::engine::check::RateLimitState;
+use crate::error::Code;
 
 /// A problem response, with extension members merged into the body.
 pub fn problem(
@@ -43,10 +44,10 @@ pub fn problem(
 /// key is a payment matter at the gateway (402), not a permission one.
 pub fn from_api_error(error: impl Into<ApiError>, rate_limit: Option<RateLimitState>) -> Response {
     let error: ApiError = error.into();
-    let error = if error.code == "customer_suspended" {
+    let error = if error.code == Code::CustomerSuspended {
         ApiError::new(
             StatusCode::PAYMENT_REQUIRED,
-            "customer_suspended",
+            Code::CustomerSuspended,
             error.detail,
         )
     } else {
@@ -70,39 +71,39 @@ pub fn denied(decision: Decision, target: &str, rate_limit: Option<RateLimitStat
     let (status, code, detail) = match decision.reason {
         Reason::RateLimited => (
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            Code::RateLimited,
             "request rate limit reached".to_owned(),
         ),
         Reason::QuotaExceeded => (
             StatusCode::TOO_MANY_REQUESTS,
-            "quota_exceeded",
+            Code::QuotaExceeded,
             format!("the quota of {target} is used up{upgrade}"),
         ),
         Reason::FeatureNotInPlan => (
             StatusCode::FORBIDDEN,
-            "feature_not_in_plan",
+            Code::FeatureNotInPlan,
             format!("the plan does not include {target}{upgrade}"),
         ),
         Reason::FeatureLimitExceeded => (
             StatusCode::FORBIDDEN,
-            "feature_limit_exceeded",
+            Code::FeatureLimitExceeded,
             format!("the plan's limit of {target} is reached{upgrade}"),
         ),
         Reason::CustomerSuspended => (
             StatusCode::PAYMENT_REQUIRED,
-            "customer_suspended",
+            Code::CustomerSuspended,
             "the customer is suspended".to_owned(),
         ),
         Reason::NoSubscription => (
             StatusCode::PAYMENT_REQUIRED,
-            "no_subscription",
+            Code::NoSubscription,
             "the customer has no active subscription".to_owned(),
         ),
         Reason::UnknownTarget => {
             tracing::error!(%target, "a gateway route names something the customer's catalog does not have");
             let error = ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "route_target_unknown",
+                Code::RouteTargetUnknown,
                 "the gateway's route names a feature or meter the catalog does not have",
             );
             return problem(error, Vec::new(), rate_limit);

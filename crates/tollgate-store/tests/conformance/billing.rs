@@ -24,7 +24,7 @@ fn assert_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>) {
 
 fn assert_invalid<T: std::fmt::Debug>(r: Result<T, StoreError>, want_code: &str) {
     match r {
-        Err(StoreError::Invalid { code, .. }) => assert_eq!(code, want_code),
+        Err(StoreError::Invalid { code, .. }) => assert_eq!(code.as_str(), want_code),
         other => panic!("expected Invalid {{ code: {want_code:?} }}, got {other:?}"),
     }
 }

@@ -1,6 +1,7 @@
 //! Refund all or part of a paid invoice with a credit note (the invoice itself never changes).
 
 use rust_decimal::Decimal;
+use tollgate_core::code::Code;
 use tollgate_core::lifecycle::invoice::{
     CreditNoteError, credit_note_allowed, credit_note_remaining,
 };
@@ -57,7 +58,7 @@ pub async fn issue_credit_note(
         }
         Some(a) if a.is_sign_negative() || a.is_zero() => {
             return Err(Error::invalid(
-                "invalid_amount",
+                Code::InvalidAmount,
                 "`amount` must be positive",
             ));
         }

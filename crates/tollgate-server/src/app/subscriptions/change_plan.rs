@@ -7,6 +7,7 @@
 use indexmap::IndexMap;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
+use tollgate_core::code::Code;
 use tollgate_core::pricing::{
     BillingPeriod, Charge, PricingError, addon_quantity_change, plan_change,
 };
@@ -46,7 +47,7 @@ pub async fn change_plan(engine: &Engine, input: ChangePlan) -> AppResult<Subscr
     let mut sub = owned_subscription(engine, &workspace, &customer, &subscription).await?;
     if !is_live(&sub, now) {
         return Err(Error::conflict(
-            "subscription_ended",
+            Code::SubscriptionEnded,
             "the subscription has ended",
         ));
     }

@@ -2,6 +2,7 @@
 
 use indexmap::IndexMap;
 use jiff::SignedDuration;
+use tollgate_core::code::Code;
 use tollgate_store::{SubscriptionRecord, SubscriptionStatus};
 
 use super::{
@@ -41,7 +42,7 @@ pub async fn create(engine: &Engine, input: CreateSubscription) -> AppResult<Sub
         .any(|s| is_live(s, now))
     {
         return Err(Error::conflict(
-            "subscription_exists",
+            Code::SubscriptionExists,
             "the customer already has a live subscription; change its plan instead",
         ));
     }
@@ -49,7 +50,7 @@ pub async fn create(engine: &Engine, input: CreateSubscription) -> AppResult<Sub
     let trial_days = match (trial, plan.trial_days) {
         (Some(true), None) => {
             return Err(Error::invalid(
-                "no_trial",
+                Code::NoTrial,
                 format!("plan {plan_key:?} has no trial"),
             ));
         }

@@ -12,6 +12,7 @@ pub use change_plan::{ChangePlan, change_plan};
 pub use create::{CreateSubscription, create};
 
 use std::sync::Arc;
+use tollgate_core::code::Code;
 
 use indexmap::IndexMap;
 use jiff::Timestamp;
@@ -97,7 +98,10 @@ pub async fn list(
 
 async fn latest(engine: &Engine, workspace: &str) -> AppResult<Arc<CompiledCatalog>> {
     engine.latest_catalog(workspace).await?.ok_or_else(|| {
-        Error::conflict("no_catalog", "apply a catalog before subscribing customers")
+        Error::conflict(
+            Code::NoCatalog,
+            "apply a catalog before subscribing customers",
+        )
     })
 }
 
@@ -108,7 +112,7 @@ fn check_plan_and_addons(
 ) -> AppResult<()> {
     if !catalog.catalog.plans.contains_key(plan) {
         return Err(Error::invalid(
-            "unknown_plan",
+            Code::UnknownPlan,
             format!(
                 "plan {plan:?} is not in catalog version {}",
                 catalog.version
@@ -120,7 +124,7 @@ fn check_plan_and_addons(
         .find(|a| !catalog.catalog.addons.contains_key(*a))
     {
         return Err(Error::invalid(
-            "unknown_addon",
+            Code::UnknownAddon,
             format!("add-on {bad:?} is not in the catalog"),
         ));
     }

@@ -22,6 +22,7 @@ mod verdict;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use tollgate_core::code::Code;
 
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -44,7 +45,7 @@ const SEED_ROUNDS: usize = 3;
 /// closed.
 fn unavailable() -> Error {
     Error::unavailable(
-        "counter_unavailable",
+        Code::CounterUnavailable,
         "the shared limit counters are unreachable and this server is configured to fail closed",
     )
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use tollgate_core::code::Code;
 
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -370,5 +371,5 @@ pub(in crate::engine) fn prepare(
 }
 
 pub(super) fn counter_input(e: CounterError) -> Error {
-    Error::invalid("quantity_out_of_range", e.to_string())
+    Error::invalid(Code::QuantityOutOfRange, e.to_string())
 }
