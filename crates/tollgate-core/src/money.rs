@@ -1,6 +1,9 @@
 //! Money: integer minor units that carry their currency, and exact decimal amounts that are
 //! rounded to minor units exactly once, at the invoice line.
 
+// Money paths: no `as` casts (they truncate or wrap silently); use checked conversions.
+#![deny(clippy::as_conversions)]
+
 use crate::code::Code;
 use std::fmt;
 use std::str::FromStr;

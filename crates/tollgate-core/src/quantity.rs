@@ -5,6 +5,9 @@
 //! by rounding, or lift a quota by being negative. The bounds are part of the API contract
 //! (docs/API.md, "Limits").
 
+// Money paths: no `as` casts (they truncate or wrap silently); use checked conversions.
+#![deny(clippy::as_conversions)]
+
 use crate::code::Code;
 use rust_decimal::Decimal;
 

@@ -12,6 +12,9 @@
 //!
 //! Everything here is pure: no I/O, no clock. Time comes in as `jiff::Timestamp` arguments.
 
+// Money paths: no `as` casts (they truncate or wrap silently); use checked conversions.
+#![deny(clippy::as_conversions)]
+
 mod discount;
 mod format;
 mod invoice;

@@ -6,6 +6,9 @@
 //! HTTP handlers in `api/` parse, call a use case and present its answer; the CLI and jobs call
 //! the same functions. Nothing here knows HTTP (`tests/architecture.rs` checks it).
 
+// Money paths: no `as` casts (they truncate or wrap silently); use checked conversions.
+#![deny(clippy::as_conversions)]
+
 pub mod ids;
 pub mod invoices;
 pub mod subscriptions;

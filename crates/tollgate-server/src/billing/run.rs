@@ -65,7 +65,8 @@ pub async fn bill_run(
         progress(done + 1, total, &report);
     }
     flush(engine, workspace, &mut batch, &mut report).await;
-    metrics::counter!("tollgate_invoices_created_total").increment(report.invoices_created as u64);
+    metrics::counter!("tollgate_invoices_created_total")
+        .increment(u64::try_from(report.invoices_created).unwrap_or(u64::MAX));
     Ok(report)
 }
 
