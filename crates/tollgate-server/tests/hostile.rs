@@ -439,6 +439,9 @@ async fn bad_requests_are_problems_with_stable_codes(backend: Backend) {
         "{p}"
     );
     assert!(p["detail"].as_str().unwrap().contains("metadata"), "{p}");
+    let page = reqwest::get(format!("{}/", server.base)).await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("/openapi.json"));
     let (status, p) = ws.call(Method::GET, "/v1/nowhere", None).await;
     assert_eq!(
         (status, p["code"].as_str()),

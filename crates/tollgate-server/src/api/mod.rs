@@ -13,6 +13,7 @@ pub mod invoices;
 pub mod keys;
 pub mod metrics;
 pub mod openapi;
+pub mod root;
 pub mod subscriptions;
 pub mod test_clocks;
 pub mod workspaces;
@@ -26,6 +27,7 @@ use crate::state::AppState;
 /// Every route of the service.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(root::index))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(openapi::serve))
