@@ -1,15 +1,12 @@
 //! Invoices as PDF: the stored invoice turned into a preformatted document for `tollgate-pdf`.
 
-use rust_decimal::Decimal;
-use tollgate_core::money::Currency;
 use tollgate_pdf::{DocumentLine, InvoiceDocument};
 use tollgate_store::billing::InvoiceRecord;
 
 use super::invoices::invoice_number;
 
 fn amount(minor: i64, currency: &str) -> String {
-    let digits = currency.parse::<Currency>().map_or(2, |c| c.minor_digits());
-    Decimal::new(minor, digits).to_string()
+    super::invoices::money_text(minor, currency)
 }
 
 fn text(v: &serde_json::Value) -> String {

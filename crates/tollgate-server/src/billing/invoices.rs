@@ -53,9 +53,16 @@ pub fn invoice_number(n: i64) -> String {
     format!("INV-{n:06}")
 }
 
-fn money_text(minor: i64, currency: &str) -> String {
-    let digits = currency.parse::<Currency>().map_or(2, |c| c.minor_digits());
-    Decimal::new(minor, digits).to_string()
+/// An amount of a stored invoice as text. Stored currencies come from validated catalogs (ISO
+/// 4217); one that does not parse is corrupt data: said in the log, and shown in minor units.
+pub(crate) fn money_text(minor: i64, currency: &str) -> String {
+    match currency.parse::<Currency>() {
+        Ok(c) => Decimal::new(minor, c.minor_digits()).to_string(),
+        Err(error) => {
+            tracing::error!(%error, currency, "a stored amount has an unknown currency");
+            minor.to_string()
+        }
+    }
 }
 
 impl InvoiceOut {
