@@ -14,8 +14,8 @@ export CARGO_TERM_COLOR=never
 MACHETE_VERSION=0.9.2
 DENY_VERSION=0.20.2
 
-# install <binary> <crate> <version>
-install() {
+# ensure_tool <binary> <crate> <version>
+ensure_tool() {
   command -v "$1" >/dev/null 2>&1 && return 0
   echo "installing $2 $3 (once)"
   cargo install --locked --quiet --offline "$2@$3" 2>/dev/null \
@@ -25,7 +25,7 @@ install() {
 fail=0
 
 echo "== cargo machete: unused [dependencies]"
-install cargo-machete cargo-machete "$MACHETE_VERSION"
+ensure_tool cargo-machete cargo-machete "$MACHETE_VERSION"
 # Exit status 1 = unused dependencies found, 2 = error: both fail the check.
 cargo machete || fail=1
 
@@ -69,7 +69,7 @@ print("none")
 EOF
 
 echo "== cargo deny check licenses bans sources"
-install cargo-deny cargo-deny "$DENY_VERSION"
+ensure_tool cargo-deny cargo-deny "$DENY_VERSION"
 cargo deny --locked --offline check --hide-inclusion-graph licenses bans sources || fail=1
 
 if [ "$fail" -ne 0 ]; then
