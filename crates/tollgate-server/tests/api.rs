@@ -360,3 +360,20 @@ async fn openapi_health_and_metrics_are_served() {
         .unwrap();
     assert!(metrics.contains("tollgate_checks_total"), "{metrics}");
 }
+
+/// The served contract is the committed one (`docs/openapi.json`), so every change to the API's
+/// shape is reviewed as a diff. `UPDATE_OPENAPI=1 cargo test -p tollgate-server --test api
+/// openapi_is_the_committed_contract` rewrites the file after an intended change.
+#[test]
+fn openapi_is_the_committed_contract() {
+    let served = tollgate_server::api::openapi::document();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(path, &served).unwrap();
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == served,
+        "docs/openapi.json is not the served contract; rerun with UPDATE_OPENAPI=1 and review the diff"
+    );
+}

@@ -48,7 +48,7 @@ const BILL_RUN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// 202 at once with its id and goes on in the background (a dropped connection does not stop
 /// it): poll `GET /v1/bill_runs/{id}`. Runs are kept in this node's memory; the invoices they
 /// write are durable whatever happens to the run record.
-#[utoipa::path(post, path = "/v1/bill_runs", responses((status = 200, body = BillRunOut), (status = 202, body = BillRunOut)))]
+#[utoipa::path(post, path = "/v1/bill_runs", operation_id = "billing_run", responses((status = 200, description = "OK", body = BillRunOut), (status = 202, description = "Accepted: still running; poll it", body = BillRunOut)))]
 pub async fn run(
     State(state): State<AppState>,
     caller: Principal,
@@ -109,8 +109,8 @@ pub async fn run(
 }
 
 /// A bill run's progress, or its report once done.
-#[utoipa::path(get, path = "/v1/bill_runs/{id}", params(("id" = String, Path)),
-    responses((status = 200, body = BillRunOut), (status = 404, body = crate::api::error::Problem)))]
+#[utoipa::path(get, path = "/v1/bill_runs/{id}", operation_id = "billing_get_run", params(("id" = String, Path)),
+    responses((status = 200, description = "OK", body = BillRunOut), (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn get_run(
     State(state): State<AppState>,
     caller: Principal,
@@ -207,7 +207,7 @@ pub fn quote_out(q: &Quote) -> ApiResult<QuoteOut> {
 
 /// Prices one period of a plan for hypothetical usage; no customer needed. Admin keys only, as
 /// for the catalog itself: a customer key sees its own plan, not the price list.
-#[utoipa::path(post, path = "/v1/quotes", request_body = QuoteIn, responses((status = 200, body = QuoteOut), (status = 400, body = crate::api::error::Problem)))]
+#[utoipa::path(post, path = "/v1/quotes", operation_id = "billing_quote", request_body = QuoteIn, responses((status = 200, description = "OK", body = QuoteOut), (status = 400, description = "Bad input (problem+json with a stable code)", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn quote(
     State(state): State<AppState>,
     caller: Principal,
@@ -262,7 +262,7 @@ pub struct PlanCostOut {
 }
 
 /// Which plan would have cost the customer least for its last closed period's usage.
-#[utoipa::path(get, path = "/v1/customers/{id}/recommendation", params(("id" = String, Path)), responses((status = 200, body = RecommendationOut)))]
+#[utoipa::path(get, path = "/v1/customers/{id}/recommendation", operation_id = "billing_recommendation", params(("id" = String, Path)), responses((status = 200, description = "OK", body = RecommendationOut)))]
 pub async fn recommendation(
     State(state): State<AppState>,
     caller: Principal,
@@ -372,8 +372,8 @@ async fn balance_out(
 }
 
 /// Grants prepaid credit; invoices use it before anything is charged.
-#[utoipa::path(post, path = "/v1/customers/{id}/credits", params(("id" = String, Path)), request_body = CreditIn,
-    responses((status = 201, body = CreditBalanceOut)))]
+#[utoipa::path(post, path = "/v1/customers/{id}/credits", operation_id = "billing_grant_credit", params(("id" = String, Path)), request_body = CreditIn,
+    responses((status = 201, description = "Created", body = CreditBalanceOut)))]
 pub async fn grant_credit(
     State(state): State<AppState>,
     caller: Principal,
@@ -418,7 +418,7 @@ pub async fn grant_credit(
     ))
 }
 
-#[utoipa::path(get, path = "/v1/customers/{id}/credits", params(("id" = String, Path)), responses((status = 200, body = CreditBalanceOut)))]
+#[utoipa::path(get, path = "/v1/customers/{id}/credits", operation_id = "billing_credit_balance", params(("id" = String, Path)), responses((status = 200, description = "OK", body = CreditBalanceOut)))]
 pub async fn credit_balance(
     State(state): State<AppState>,
     caller: Principal,
@@ -436,7 +436,7 @@ pub struct CouponIn {
 }
 
 /// Applies a catalog coupon to the customer's next invoices (for its duration).
-#[utoipa::path(post, path = "/v1/customers/{id}/coupons", params(("id" = String, Path)), request_body = CouponIn, responses((status = 201)))]
+#[utoipa::path(post, path = "/v1/customers/{id}/coupons", operation_id = "billing_apply_coupon", params(("id" = String, Path)), request_body = CouponIn, responses((status = 201, description = "Created")))]
 pub async fn apply_coupon(
     State(state): State<AppState>,
     caller: Principal,
@@ -488,8 +488,8 @@ fn one() -> u32 {
 
 /// Buys a one-time product: an invoice of its own, finalized at once. Send an
 /// `Idempotency-Key` header to make retries safe.
-#[utoipa::path(post, path = "/v1/customers/{id}/purchases", params(("id" = String, Path)), request_body = PurchaseIn,
-    responses((status = 201, body = InvoiceOut), (status = 200, body = InvoiceOut, description = "A retry with the same Idempotency-Key")))]
+#[utoipa::path(post, path = "/v1/customers/{id}/purchases", operation_id = "billing_purchase", params(("id" = String, Path)), request_body = PurchaseIn,
+    responses((status = 201, description = "Created", body = InvoiceOut), (status = 200, body = InvoiceOut, description = "A retry with the same Idempotency-Key")))]
 pub async fn purchase(
     State(state): State<AppState>,
     caller: Principal,

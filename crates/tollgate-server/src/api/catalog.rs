@@ -37,8 +37,8 @@ fn invalid(errors: CatalogErrors) -> ApiError {
 }
 
 /// Applies a catalog: a JSON catalog in the file's shape, or `{"yaml": "<file text>"}`.
-#[utoipa::path(put, path = "/v1/catalog", request_body(content = Object, description = "A catalog, or {\"yaml\": text}"),
-    responses((status = 200, body = CatalogOut), (status = 422, body = crate::api::error::Problem)))]
+#[utoipa::path(put, path = "/v1/catalog", operation_id = "catalog_apply", request_body(content = Object, description = "A catalog, or {\"yaml\": text}"),
+    responses((status = 200, description = "OK", body = CatalogOut), (status = 422, description = "Validation failed, with every mistake and its path", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn apply(
     State(state): State<AppState>,
     caller: Principal,
@@ -74,7 +74,7 @@ pub async fn apply(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/catalog", responses((status = 200, body = CatalogOut), (status = 404, body = crate::api::error::Problem)))]
+#[utoipa::path(get, path = "/v1/catalog", operation_id = "catalog_current", responses((status = 200, description = "OK", body = CatalogOut), (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn current(
     State(state): State<AppState>,
     caller: Principal,

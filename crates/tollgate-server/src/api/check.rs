@@ -46,9 +46,9 @@ pub struct CheckIn {
     pub properties: serde_json::Map<String, serde_json::Value>,
 }
 
-#[utoipa::path(post, path = "/v1/check", request_body = CheckIn,
+#[utoipa::path(post, path = "/v1/check", operation_id = "check_check", request_body = CheckIn,
     responses((status = 200, description = "The decision (allowed or not)", body = Object),
-              (status = 429, description = "Rate limited", body = crate::api::error::Problem)))]
+              (status = 429, description = "Rate limited", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn check(
     State(state): State<AppState>,
     caller: Principal,

@@ -60,8 +60,8 @@ impl From<CustomerRecord> for CustomerOut {
     }
 }
 
-#[utoipa::path(post, path = "/v1/customers", request_body = CustomerIn,
-    responses((status = 201, body = CustomerOut), (status = 409, body = crate::api::error::Problem)))]
+#[utoipa::path(post, path = "/v1/customers", operation_id = "customers_create", request_body = CustomerIn,
+    responses((status = 201, description = "Created", body = CustomerOut), (status = 409, description = "Conflicts with the stored state", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Principal,
@@ -98,7 +98,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(record.into())))
 }
 
-#[utoipa::path(get, path = "/v1/customers", responses((status = 200, body = Vec<CustomerOut>)))]
+#[utoipa::path(get, path = "/v1/customers", operation_id = "customers_list", responses((status = 200, description = "OK", body = Vec<CustomerOut>)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Principal,
@@ -108,8 +108,8 @@ pub async fn list(
     Ok(Json(customers.into_iter().map(Into::into).collect()))
 }
 
-#[utoipa::path(get, path = "/v1/customers/{id}", params(("id" = String, Path)),
-    responses((status = 200, body = CustomerOut), (status = 404, body = crate::api::error::Problem)))]
+#[utoipa::path(get, path = "/v1/customers/{id}", operation_id = "customers_get", params(("id" = String, Path)),
+    responses((status = 200, description = "OK", body = CustomerOut), (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Principal,
@@ -144,7 +144,7 @@ async fn set_suspended(
 }
 
 /// Suspends a customer: its keys are refused and its checks denied at once.
-#[utoipa::path(post, path = "/v1/customers/{id}/suspend", params(("id" = String, Path)), responses((status = 200, body = CustomerOut)))]
+#[utoipa::path(post, path = "/v1/customers/{id}/suspend", operation_id = "customers_suspend", params(("id" = String, Path)), responses((status = 200, description = "OK", body = CustomerOut)))]
 pub async fn suspend(
     State(state): State<AppState>,
     caller: Principal,
@@ -153,7 +153,7 @@ pub async fn suspend(
     set_suspended(&state, &caller, &id, true).await
 }
 
-#[utoipa::path(post, path = "/v1/customers/{id}/unsuspend", params(("id" = String, Path)), responses((status = 200, body = CustomerOut)))]
+#[utoipa::path(post, path = "/v1/customers/{id}/unsuspend", operation_id = "customers_unsuspend", params(("id" = String, Path)), responses((status = 200, description = "OK", body = CustomerOut)))]
 pub async fn unsuspend(
     State(state): State<AppState>,
     caller: Principal,
@@ -168,8 +168,8 @@ pub struct UsageQuery {
     pub at: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/customers/{id}/usage", params(("id" = String, Path), UsageQuery),
-    responses((status = 200, body = UsageReport)))]
+#[utoipa::path(get, path = "/v1/customers/{id}/usage", operation_id = "customers_usage", params(("id" = String, Path), UsageQuery),
+    responses((status = 200, description = "OK", body = UsageReport)))]
 pub async fn usage(
     State(state): State<AppState>,
     caller: Principal,

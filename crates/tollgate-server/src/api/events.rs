@@ -21,8 +21,8 @@ pub struct EventsIn {
 
 /// Ingests a batch. `200` when every event was accepted or a duplicate, `207` when some were
 /// rejected (the others are stored all the same); after either, accepted events are durable.
-#[utoipa::path(post, path = "/v1/events", request_body = EventsIn,
-    responses((status = 200, body = IngestReport), (status = 207, body = IngestReport), (status = 400, body = crate::api::error::Problem)))]
+#[utoipa::path(post, path = "/v1/events", operation_id = "events_ingest", request_body = EventsIn,
+    responses((status = 200, description = "OK", body = IngestReport), (status = 207, description = "Some items were rejected; the others are stored", body = IngestReport), (status = 400, description = "Bad input (problem+json with a stable code)", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn ingest(
     State(state): State<AppState>,
     caller: Principal,

@@ -13,7 +13,7 @@ pub struct Health {
     pub version: &'static str,
 }
 
-#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", operation_id = "health_healthz", responses((status = 200, description = "OK", body = Health)))]
 pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
     Json(Health {
         status: "ok",

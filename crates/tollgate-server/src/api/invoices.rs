@@ -51,8 +51,8 @@ pub(crate) async fn customer_subscription(
 }
 
 /// The invoice the customer's current period will close with, priced from usage so far.
-#[utoipa::path(get, path = "/v1/customers/{id}/invoices/upcoming", params(("id" = String, Path)),
-    responses((status = 200, body = InvoiceOut), (status = 404, body = crate::api::error::Problem)))]
+#[utoipa::path(get, path = "/v1/customers/{id}/invoices/upcoming", operation_id = "invoices_upcoming", params(("id" = String, Path)),
+    responses((status = 200, description = "OK", body = InvoiceOut), (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn upcoming(
     State(state): State<AppState>,
     caller: Principal,
@@ -74,7 +74,7 @@ pub async fn upcoming(
     )?))
 }
 
-#[utoipa::path(get, path = "/v1/customers/{id}/invoices", params(("id" = String, Path)), responses((status = 200, body = Vec<InvoiceOut>)))]
+#[utoipa::path(get, path = "/v1/customers/{id}/invoices", operation_id = "invoices_list", params(("id" = String, Path)), responses((status = 200, description = "OK", body = Vec<InvoiceOut>)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Principal,
@@ -112,8 +112,8 @@ pub(crate) async fn visible_invoice(
     Ok(invoice)
 }
 
-#[utoipa::path(get, path = "/v1/invoices/{id}", params(("id" = String, Path, description = "Invoice id; append `.pdf` for the PDF")),
-    responses((status = 200, body = InvoiceOut), (status = 404, body = crate::api::error::Problem)))]
+#[utoipa::path(get, path = "/v1/invoices/{id}", operation_id = "invoices_get", params(("id" = String, Path, description = "Invoice id; append `.pdf` for the PDF")),
+    responses((status = 200, description = "OK", body = InvoiceOut), (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Principal,
@@ -130,7 +130,7 @@ pub async fn get(
 }
 
 /// Records a payment received outside Tollgate (bank transfer, manual).
-#[utoipa::path(post, path = "/v1/invoices/{id}/pay", params(("id" = String, Path)), responses((status = 200, body = InvoiceOut), (status = 409, body = crate::api::error::Problem)))]
+#[utoipa::path(post, path = "/v1/invoices/{id}/pay", operation_id = "invoices_pay", params(("id" = String, Path)), responses((status = 200, description = "OK", body = InvoiceOut), (status = 409, description = "Conflicts with the stored state", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn pay(
     State(state): State<AppState>,
     caller: Principal,
@@ -140,7 +140,7 @@ pub async fn pay(
     Ok(Json(present(&state, &invoice).await?))
 }
 
-#[utoipa::path(post, path = "/v1/invoices/{id}/void", params(("id" = String, Path)), responses((status = 200, body = InvoiceOut), (status = 409, body = crate::api::error::Problem)))]
+#[utoipa::path(post, path = "/v1/invoices/{id}/void", operation_id = "invoices_void", params(("id" = String, Path)), responses((status = 200, description = "OK", body = InvoiceOut), (status = 409, description = "Conflicts with the stored state", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn void(
     State(state): State<AppState>,
     caller: Principal,
@@ -150,7 +150,7 @@ pub async fn void(
     Ok(Json(present(&state, &invoice).await?))
 }
 
-#[utoipa::path(post, path = "/v1/invoices/{id}/mark_uncollectible", params(("id" = String, Path)), responses((status = 200, body = InvoiceOut), (status = 409, body = crate::api::error::Problem)))]
+#[utoipa::path(post, path = "/v1/invoices/{id}/mark_uncollectible", operation_id = "invoices_mark_uncollectible", params(("id" = String, Path)), responses((status = 200, description = "OK", body = InvoiceOut), (status = 409, description = "Conflicts with the stored state", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn mark_uncollectible(
     State(state): State<AppState>,
     caller: Principal,
@@ -182,8 +182,8 @@ pub struct CreditNoteOut {
 }
 
 /// Refunds all or part of a paid invoice with a credit note (the invoice itself never changes).
-#[utoipa::path(post, path = "/v1/invoices/{id}/credit_notes", params(("id" = String, Path)), request_body = CreditNoteIn,
-    responses((status = 201, body = CreditNoteOut), (status = 409, body = crate::api::error::Problem)))]
+#[utoipa::path(post, path = "/v1/invoices/{id}/credit_notes", operation_id = "invoices_credit_note", params(("id" = String, Path)), request_body = CreditNoteIn,
+    responses((status = 201, description = "Created", body = CreditNoteOut), (status = 409, description = "Conflicts with the stored state", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn credit_note(
     State(state): State<AppState>,
     caller: Principal,

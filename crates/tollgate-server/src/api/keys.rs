@@ -46,8 +46,8 @@ fn out(key: ApiKeyRecord, secret: Option<String>) -> KeyOut {
     }
 }
 
-#[utoipa::path(post, path = "/v1/customers/{id}/keys", params(("id" = String, Path)), request_body = KeyIn,
-    responses((status = 201, body = KeyOut)))]
+#[utoipa::path(post, path = "/v1/customers/{id}/keys", operation_id = "keys_create", params(("id" = String, Path)), request_body = KeyIn,
+    responses((status = 201, description = "Created", body = KeyOut)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Principal,
@@ -75,7 +75,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(out(record, Some(secret)))))
 }
 
-#[utoipa::path(get, path = "/v1/customers/{id}/keys", params(("id" = String, Path)), responses((status = 200, body = Vec<KeyOut>)))]
+#[utoipa::path(get, path = "/v1/customers/{id}/keys", operation_id = "keys_list", params(("id" = String, Path)), responses((status = 200, description = "OK", body = Vec<KeyOut>)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Principal,
@@ -92,8 +92,8 @@ pub async fn list(
 }
 
 /// Revokes a key; it is refused from the next request on.
-#[utoipa::path(post, path = "/v1/customers/{id}/keys/{key}/revoke", params(("id" = String, Path), ("key" = String, Path)),
-    responses((status = 200, body = KeyOut)))]
+#[utoipa::path(post, path = "/v1/customers/{id}/keys/{key}/revoke", operation_id = "keys_revoke", params(("id" = String, Path), ("key" = String, Path)),
+    responses((status = 200, description = "OK", body = KeyOut)))]
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Principal,

@@ -17,7 +17,7 @@ pub fn install_recorder() -> Option<PrometheusHandle> {
         .clone()
 }
 
-#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format")))]
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics_render", responses((status = 200, description = "Prometheus text format")))]
 pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     match &state.metrics {
         Some(handle) => (

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use utoipa::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::{
     billing, catalog, check, customers, events, health, invoices, keys, metrics, subscriptions,
@@ -24,7 +24,7 @@ use super::{
         billing::credit_balance, billing::apply_coupon, billing::purchase,
     ),
     modifiers(&BearerAuth),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
 pub struct ApiDoc;
 
@@ -37,7 +37,18 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
     }
+}
+
+/// The document as committed in `docs/openapi.json` (pretty JSON, trailing newline).
+pub fn document() -> String {
+    let mut text = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {

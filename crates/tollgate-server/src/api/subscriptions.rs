@@ -81,8 +81,8 @@ pub(crate) async fn customer_now(
     Ok(app::customer_now(&state.engine, workspace, customer).await?)
 }
 
-#[utoipa::path(post, path = "/v1/customers/{id}/subscriptions", params(("id" = String, Path)), request_body = SubscriptionIn,
-    responses((status = 201, body = SubscriptionOut), (status = 409, body = crate::api::error::Problem)))]
+#[utoipa::path(post, path = "/v1/customers/{id}/subscriptions", operation_id = "subscriptions_create", params(("id" = String, Path)), request_body = SubscriptionIn,
+    responses((status = 201, description = "Created", body = SubscriptionOut), (status = 409, description = "Conflicts with the stored state", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Principal,
@@ -105,8 +105,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(out(view))))
 }
 
-#[utoipa::path(get, path = "/v1/customers/{id}/subscriptions", params(("id" = String, Path)),
-    responses((status = 200, body = Vec<SubscriptionOut>)))]
+#[utoipa::path(get, path = "/v1/customers/{id}/subscriptions", operation_id = "subscriptions_list", params(("id" = String, Path)),
+    responses((status = 200, description = "OK", body = Vec<SubscriptionOut>)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Principal,
@@ -132,8 +132,8 @@ pub struct PlanChangeIn {
 
 /// Moves the subscription to another plan of the latest catalog: an upgrade at once (with
 /// prorations, in one transaction), a downgrade at the period end unless `immediately`.
-#[utoipa::path(post, path = "/v1/customers/{id}/subscriptions/{sub}/change", params(("id" = String, Path), ("sub" = String, Path)),
-    request_body = PlanChangeIn, responses((status = 200, body = SubscriptionOut)))]
+#[utoipa::path(post, path = "/v1/customers/{id}/subscriptions/{sub}/change", operation_id = "subscriptions_change_plan", params(("id" = String, Path), ("sub" = String, Path)),
+    request_body = PlanChangeIn, responses((status = 200, description = "OK", body = SubscriptionOut)))]
 pub async fn change_plan(
     State(state): State<AppState>,
     caller: Principal,
@@ -165,8 +165,8 @@ pub struct CancelIn {
     pub immediately: bool,
 }
 
-#[utoipa::path(post, path = "/v1/customers/{id}/subscriptions/{sub}/cancel", params(("id" = String, Path), ("sub" = String, Path)),
-    request_body = CancelIn, responses((status = 200, body = SubscriptionOut)))]
+#[utoipa::path(post, path = "/v1/customers/{id}/subscriptions/{sub}/cancel", operation_id = "subscriptions_cancel", params(("id" = String, Path), ("sub" = String, Path)),
+    request_body = CancelIn, responses((status = 200, description = "OK", body = SubscriptionOut)))]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Principal,

@@ -46,7 +46,7 @@ fn parse_time(text: &str) -> ApiResult<Timestamp> {
     })
 }
 
-#[utoipa::path(post, path = "/v1/test_clocks", request_body = TestClockIn, responses((status = 201, body = TestClockOut)))]
+#[utoipa::path(post, path = "/v1/test_clocks", operation_id = "test_clocks_create", request_body = TestClockIn, responses((status = 201, description = "Created", body = TestClockOut)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Principal,
@@ -75,7 +75,7 @@ pub async fn create(
     ))
 }
 
-#[utoipa::path(get, path = "/v1/test_clocks/{id}", params(("id" = String, Path)), responses((status = 200, body = TestClockOut)))]
+#[utoipa::path(get, path = "/v1/test_clocks/{id}", operation_id = "test_clocks_get", params(("id" = String, Path)), responses((status = 200, description = "OK", body = TestClockOut)))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Principal,
@@ -95,8 +95,8 @@ pub async fn get(
     }))
 }
 
-#[utoipa::path(post, path = "/v1/test_clocks/{id}/advance", params(("id" = String, Path)), request_body = AdvanceIn,
-    responses((status = 200, body = TestClockOut), (status = 400, body = crate::api::error::Problem)))]
+#[utoipa::path(post, path = "/v1/test_clocks/{id}/advance", operation_id = "test_clocks_advance", params(("id" = String, Path)), request_body = AdvanceIn,
+    responses((status = 200, description = "OK", body = TestClockOut), (status = 400, description = "Bad input (problem+json with a stable code)", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn advance(
     State(state): State<AppState>,
     caller: Principal,

@@ -27,8 +27,8 @@ pub struct WorkspaceOut {
     pub admin_key: String,
 }
 
-#[utoipa::path(post, path = "/v1/workspaces", request_body = WorkspaceIn,
-    responses((status = 201, body = WorkspaceOut), (status = 403, body = crate::api::error::Problem)))]
+#[utoipa::path(post, path = "/v1/workspaces", operation_id = "workspaces_create", request_body = WorkspaceIn,
+    responses((status = 201, description = "Created", body = WorkspaceOut), (status = 403, description = "The key may not do this", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Principal,
