@@ -471,7 +471,15 @@ async fn bad_requests_are_problems_with_stable_codes(backend: Backend) {
     assert_eq!(r.json::<Value>().await.unwrap()["code"], "invalid_json");
     let r = send(Some("text/plain"), "{}").await.unwrap();
     assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    // No Content-Type at all is read as JSON (a bare `curl -d`).
+    // What `curl -d` sends (a form label on a JSON body) is read as JSON.
+    let r = send(
+        Some("application/x-www-form-urlencoded"),
+        r#"{"id": "curl"}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // No Content-Type at all is read as JSON too.
     let r = send(None, r#"{"id": "bare"}"#).await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     // Amounts below a currency's minor unit and prices below the engine's precision.

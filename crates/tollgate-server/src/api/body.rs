@@ -1,7 +1,8 @@
 //! Request bodies: JSON read under one rule for every endpoint.
 //!
 //! - A body with a `Content-Type` other than JSON is refused with 415 `unsupported_media_type`;
-//!   a body without one is read as JSON (so a bare `curl -d` works).
+//!   a body without one, or labelled `application/x-www-form-urlencoded` (what `curl -d` sends),
+//!   is read as JSON, so a bare `curl -d '{...}'` works.
 //! - Malformed JSON and JSON of the wrong shape are both 400 `invalid_json`, with the path of
 //!   the field that did not fit.
 //! - A NUL character (`\u0000`) anywhere in a string is refused with 400 `nul_byte`: PostgreSQL
@@ -54,7 +55,12 @@ async fn read<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError
             .unwrap_or_default()
             .trim()
             .to_ascii_lowercase();
-        if essence != "application/json" && !essence.ends_with("+json") {
+        // `curl -d` labels every body `application/x-www-form-urlencoded`; no endpoint takes a
+        // form, so such a body is read as the JSON it is.
+        let json_like = essence == "application/json"
+            || essence.ends_with("+json")
+            || essence == "application/x-www-form-urlencoded";
+        if !json_like {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 Code::UnsupportedMediaType,
