@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Args;
 use serde::Serialize;
-use tollgate_server::billing::BillRunReport;
+use tollgate_server::app::bill_run::BillRunReport;
 use tollgate_server::clock::SystemClock;
 use tollgate_server::engine::Engine;
 use tollgate_server::{ServerConfig, counters::RedisCounters};
@@ -101,11 +101,12 @@ pub async fn run(args: BillRunArgs) -> anyhow::Result<ExitCode> {
     for ws in workspaces {
         let progress = Progress::new(&ws);
         let started = Instant::now();
-        let report = tollgate_server::billing::bill_run(&engine, &ws, &|done, total, so_far| {
-            progress.update(done, total, so_far.invoices_created)
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("bill run of {ws} failed: {}", e.describe()))?;
+        let report =
+            tollgate_server::app::bill_run::bill_run(&engine, &ws, &|done, total, so_far| {
+                progress.update(done, total, so_far.invoices_created)
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("bill run of {ws} failed: {}", e.describe()))?;
         progress.finish();
         if !args.json {
             print!("{}", summary(&ws, &report, started.elapsed()));
@@ -253,7 +254,7 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tollgate_server::billing::run::BillRunError;
+    use tollgate_server::app::bill_run::BillRunError;
 
     #[test]
     fn the_summary_names_each_count_and_each_error() {

@@ -16,8 +16,9 @@ use tollgate_store::billing::{CouponRedemptionRecord, CreditEntryRecord, Invoice
 
 use super::new_id;
 use crate::api::error::{ApiError, ApiResult};
+use crate::app::bill_run::{BillRunReport, bill_run};
 use crate::auth::Principal;
-use crate::billing::{BillRunReport, InvoiceOut, bill_run};
+use crate::billing::InvoiceOut;
 use crate::state::AppState;
 
 /// A bill run as the API shows it: its progress while it runs, its report once it is done.

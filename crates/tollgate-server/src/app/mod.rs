@@ -9,6 +9,7 @@
 // Money paths: no `as` casts (they truncate or wrap silently); use checked conversions.
 #![deny(clippy::as_conversions)]
 
+pub mod bill_run;
 pub mod ids;
 pub mod invoices;
 pub mod subscriptions;

@@ -12,7 +12,7 @@ use tollgate_core::schedule::DueInvoice;
 use tollgate_store::billing::{InvoiceEffects, InvoiceInsert, InvoiceRecord};
 use tollgate_store::{SubscriptionRecord, SubscriptionStatus};
 
-use super::invoices::{build_due_invoice, record, terms};
+use crate::billing::invoices::{build_due_invoice, record, terms};
 use crate::engine::Engine;
 use crate::error::AppResult;
 
