@@ -58,6 +58,36 @@ impl MeterError {
 /// aggregate the check added.
 pub const COUNT_PROPERTY: &str = "tollgate.quantity";
 
+/// The event that records `quantity` units of `meter` (a consuming check, a gateway request):
+/// the meter's type, its filter values (they win over `properties`, so the event is one the
+/// meter reads and what was admitted is what is stored), and the quantity where the meter reads
+/// it: its property, or for a count meter [`COUNT_PROPERTY`], so that recomputing the meter from
+/// raw events gives the aggregate that was added.
+pub fn usage_event(
+    meter: &Meter,
+    quantity: Decimal,
+    subject: Option<String>,
+    mut properties: serde_json::Map<String, Value>,
+    at: jiff::Timestamp,
+) -> Event {
+    for (k, v) in &meter.filter {
+        properties.insert(k.clone(), v.clone());
+    }
+    let quantity_property = match meter.aggregation {
+        Aggregation::Count => Some(COUNT_PROPERTY.to_owned()),
+        _ => meter.property.clone(),
+    };
+    if let Some(p) = quantity_property {
+        properties.insert(p, Value::String(quantity.to_string()));
+    }
+    Event {
+        event_type: meter.event.clone(),
+        timestamp: at,
+        subject,
+        properties,
+    }
+}
+
 /// Whether a meter reads this event at all: its type, then every filter value.
 pub fn matches(meter: &Meter, event: &Event) -> bool {
     meter.event == event.event_type

@@ -107,25 +107,7 @@ plans:
 "#;
 
 async fn setup(server: &TestServer) -> Workspace<'_> {
-    let id = format!("ws_{}", uuid::Uuid::now_v7().simple());
-    let (status, body) = server
-        .call(
-            common::ADMIN_KEY,
-            Method::POST,
-            "/v1/workspaces",
-            Some(json!({"id": id, "name": "fuzz"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let ws = Workspace {
-        id,
-        key: body["admin_key"].as_str().unwrap().to_owned(),
-        server,
-    };
-    let (status, body) = ws
-        .call(Method::PUT, "/v1/catalog", Some(json!({"yaml": CATALOG})))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let ws = server.workspace_with("fuzz", CATALOG).await;
     ws.customer("fz", "basic", None, false).await;
     ws
 }

@@ -12,7 +12,6 @@ use tollgate_core::check::{
     Decision, Reason, evaluate_feature, quotas_for, upgrade_for_feature, upgrade_for_quota,
 };
 use tollgate_core::code::Code;
-use tollgate_core::event::Event;
 use tollgate_core::limits::{FixedWindow, seconds_until};
 use tollgate_store::{AggregateUpdate, EventRecord, IngestItem, IngestOutcome};
 
@@ -473,30 +472,13 @@ pub(super) fn usage_item(
         .clone()
         .ok_or_else(|| Error::internal("no catalog"))?;
     let meter = &compiled.catalog.meters[meter_key];
-    // The event the meter would have read: its type, its filter values, the quantity.
-    let mut properties = req.properties.clone();
-    for (k, v) in &meter.filter {
-        // The meter's filter wins over the caller's properties: the recorded event is one
-        // the meter reads, so what the answer counted is what is stored.
-        properties.insert(k.clone(), v.clone());
-    }
-    // The quantity goes where the meter reads it: its property, or for a count meter the
-    // event's explicit count, so recomputing the meter from raw events gives what was admitted.
-    let quantity_property = match meter.aggregation {
-        tollgate_core::catalog::Aggregation::Count => {
-            Some(tollgate_core::meter::COUNT_PROPERTY.to_owned())
-        }
-        _ => meter.property.clone(),
-    };
-    if let Some(p) = quantity_property {
-        properties.insert(p, serde_json::Value::String(req.quantity.to_string()));
-    }
-    let event = Event {
-        event_type: meter.event.clone(),
-        timestamp: now,
-        subject: req.subject.clone(),
-        properties,
-    };
+    let event = tollgate_core::meter::usage_event(
+        meter,
+        req.quantity,
+        req.subject.clone(),
+        req.properties.clone(),
+        now,
+    );
     let updates =
         updates_for(state, &event).map_err(|r| Error::invalid(Code::InvalidCheck, r.message()))?;
     let id = req

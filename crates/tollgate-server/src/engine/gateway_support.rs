@@ -27,7 +27,6 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use tollgate_core::catalog::{Enforcement, Limit, Quota, QuotaReset, Scope};
 use tollgate_core::check::{Decision, Reason, quotas_for, upgrade_for_quota};
-use tollgate_core::event::Event;
 use tollgate_core::limits::seconds_until;
 use tollgate_store::{EventRecord, IngestItem, IngestOutcome};
 
@@ -314,29 +313,13 @@ fn usage_item(
         compiled.catalog.meters.get(&req.meter).ok_or_else(|| {
             Error::internal(format!("meter {:?} is not in the catalog", req.meter))
         })?;
-    let mut properties = req.properties.clone();
-    for (k, v) in &meter.filter {
-        // The meter's filter wins over the caller's properties: the recorded event is one
-        // the meter reads, so what the answer counted is what is stored.
-        properties.insert(k.clone(), v.clone());
-    }
-    // A request that costs N units of a count meter counts N: said in the event itself, so a
-    // recompute from raw events gives the same aggregate.
-    let quantity_property = match meter.aggregation {
-        tollgate_core::catalog::Aggregation::Count => {
-            Some(tollgate_core::meter::COUNT_PROPERTY.to_owned())
-        }
-        _ => meter.property.clone(),
-    };
-    if let Some(p) = quantity_property {
-        properties.insert(p, serde_json::Value::String(req.quantity.to_string()));
-    }
-    let event = Event {
-        event_type: meter.event.clone(),
-        timestamp: at,
-        subject: req.subject.clone(),
-        properties,
-    };
+    let event = tollgate_core::meter::usage_event(
+        meter,
+        req.quantity,
+        req.subject.clone(),
+        req.properties.clone(),
+        at,
+    );
     let updates =
         updates_for(state, &event).map_err(|r| Error::invalid(Code::InvalidUsage, r.message()))?;
     Ok(IngestItem {

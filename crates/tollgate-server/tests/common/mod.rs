@@ -181,13 +181,23 @@ impl TestServer {
 
     /// A fresh workspace with `catalog` (a file of `examples/catalogs/`) applied; its admin key.
     pub async fn workspace(&self, catalog_file: &str) -> Workspace<'_> {
+        let yaml = std::fs::read_to_string(format!(
+            "{}/../../examples/catalogs/{catalog_file}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("catalog file");
+        self.workspace_with(catalog_file, &yaml).await
+    }
+
+    /// A fresh workspace named `name` with the catalog `yaml` applied; its admin key.
+    pub async fn workspace_with(&self, name: &str, yaml: &str) -> Workspace<'_> {
         let id = format!("ws_{}", uuid::Uuid::now_v7().simple());
         let (status, body) = self
             .call(
                 ADMIN_KEY,
                 Method::POST,
                 "/v1/workspaces",
-                Some(json!({"id": id, "name": catalog_file})),
+                Some(json!({"id": id, "name": name})),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -197,11 +207,6 @@ impl TestServer {
             key,
             server: self,
         };
-        let yaml = std::fs::read_to_string(format!(
-            "{}/../../examples/catalogs/{catalog_file}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .expect("catalog file");
         let (status, body) = ws
             .call(Method::PUT, "/v1/catalog", Some(json!({"yaml": yaml})))
             .await;
