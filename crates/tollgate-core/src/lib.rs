@@ -10,6 +10,7 @@ pub mod check;
 pub mod code;
 pub mod duration;
 pub mod event;
+pub mod ids;
 pub mod lifecycle;
 pub mod limits;
 pub mod meter;

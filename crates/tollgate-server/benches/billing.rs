@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tollgate_core::ids::{CustomerId, WorkspaceId};
 
 use serde_json::json;
 use tollgate_server::auth::Principal;
@@ -164,7 +165,7 @@ fn main() {
         println!("ingested {events} events for one customer in {:.1} s ({:.0} events/s, in-process, batches of 10,000)",
             ingest.as_secs_f64(), events as f64 / ingest.as_secs_f64());
         let store = engine.store().clone();
-        let sub = store.list_subscriptions(tollgate_server::DEFAULT_WORKSPACE, "heavy").await.unwrap().remove(0);
+        let sub = store.list_subscriptions(&WorkspaceId::from(tollgate_server::DEFAULT_WORKSPACE), &CustomerId::from("heavy")).await.unwrap().remove(0);
         let catalog = engine.catalog(tollgate_server::DEFAULT_WORKSPACE, 1).await.unwrap();
         let mut samples = Vec::new();
         let mut total = String::new();

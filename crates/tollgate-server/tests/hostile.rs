@@ -8,6 +8,7 @@ mod common;
 use common::{ADMIN_KEY, Backend, TestServer, Workspace, backend_tests};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tollgate_core::ids::{CustomerId, WorkspaceId};
 
 /// A catalog with a hard calendar quota on a sum meter, a sum meter that takes corrections and
 /// a count meter.
@@ -563,7 +564,16 @@ async fn every_aggregate_can_be_rebuilt_from_the_raw_events(backend: Backend) {
     let catalog = tollgate_core::catalog::parse_yaml(CATALOG).unwrap();
     let from: jiff::Timestamp = "2000-01-01T00:00:00Z".parse().unwrap();
     let to: jiff::Timestamp = "2100-01-01T00:00:00Z".parse().unwrap();
-    let events = store.events(&ws.id, "re", from, to, 1000).await.unwrap();
+    let events = store
+        .events(
+            &WorkspaceId::from(&ws.id),
+            &CustomerId::from("re"),
+            from,
+            to,
+            1000,
+        )
+        .await
+        .unwrap();
     assert_eq!(events.len(), 7);
     let mut rebuilt: BTreeMap<String, Decimal> = BTreeMap::new();
     for e in &events {
@@ -589,7 +599,11 @@ async fn every_aggregate_can_be_rebuilt_from_the_raw_events(backend: Backend) {
         .unwrap()
         .timestamp();
     let mut stored: BTreeMap<String, Decimal> = BTreeMap::new();
-    for row in store.aggregates(&ws.id, "re", period).await.unwrap() {
+    for row in store
+        .aggregates(&WorkspaceId::from(&ws.id), &CustomerId::from("re"), period)
+        .await
+        .unwrap()
+    {
         if row.subject.is_empty() {
             *stored.entry(row.meter).or_default() += row.value;
         }
@@ -637,7 +651,10 @@ async fn a_quantity_stored_before_the_bounds_does_not_break_its_customer(backend
             op: tollgate_store::AggregateOp::Add(huge),
         }],
     };
-    store(&server).ingest(&ws.id, &[item]).await.unwrap();
+    store(&server)
+        .ingest(&WorkspaceId::from(&ws.id), &[item])
+        .await
+        .unwrap();
     // Checks and usage answer (the customer is over its quota), and so does the clock.
     let d = ws
         .check(json!({"customer": "old", "meter": "tokens", "quantity": 1}))

@@ -79,6 +79,21 @@ impl<'a> From<&'a str> for Arg<'a> {
         Arg::Text(v)
     }
 }
+macro_rules! id_arg {
+    ($($id:ty),*) => {$(
+        impl<'a> From<&'a $id> for Arg<'a> {
+            fn from(id: &'a $id) -> Self {
+                Arg::from(id.as_str())
+            }
+        }
+    )*};
+}
+id_arg!(
+    tollgate_core::ids::WorkspaceId,
+    tollgate_core::ids::CustomerId,
+    tollgate_core::ids::KeyId
+);
+
 impl<'a> From<&'a String> for Arg<'a> {
     fn from(v: &'a String) -> Self {
         Arg::Text(v)

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tollgate_core::code::Code;
+use tollgate_core::ids::{CustomerId, WorkspaceId};
 
 use crate::backend::{Backend, Conn, args, run_all, run_execute, run_optional};
 use crate::codec::{self, Columns, insert_error};
@@ -140,12 +141,12 @@ pub trait BillingStore: Send + Sync {
     /// The change not yet applied of a subscription, if any.
     async fn scheduled_change(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         subscription: &str,
     ) -> StoreResult<Option<ScheduledChangeRecord>>;
     async fn mark_change_applied(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         id: &str,
         at: Timestamp,
     ) -> StoreResult<()>;
@@ -161,22 +162,30 @@ pub trait BillingStore: Send + Sync {
     /// (one commit, one fsync): the bill run's fast path. Outcomes in order.
     async fn insert_invoices(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         invoices: &[(InvoiceRecord, InvoiceEffects)],
     ) -> StoreResult<Vec<InvoiceInsert>>;
-    async fn get_invoice(&self, workspace: &str, id: &str) -> StoreResult<Option<InvoiceRecord>>;
+    async fn get_invoice(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> StoreResult<Option<InvoiceRecord>>;
     /// A customer's invoices, oldest first.
     async fn list_invoices(
         &self,
-        workspace: &str,
-        customer: &str,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
     ) -> StoreResult<Vec<InvoiceRecord>>;
     /// Dedupe keys of a subscription's invoices (the bill run skips these periods).
-    async fn invoice_keys(&self, workspace: &str, subscription: &str) -> StoreResult<Vec<String>>;
+    async fn invoice_keys(
+        &self,
+        workspace: &WorkspaceId,
+        subscription: &str,
+    ) -> StoreResult<Vec<String>>;
     /// Moves an invoice from `from` to `to` (compare-and-set); `Conflict` if it is not in `from`.
     async fn set_invoice_status(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         id: &str,
         from: InvoiceStatus,
         to: InvoiceStatus,
@@ -185,7 +194,7 @@ pub trait BillingStore: Send + Sync {
     /// Every subscription of a workspace (the bill run's worklist).
     async fn list_workspace_subscriptions(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
     ) -> StoreResult<Vec<crate::SubscriptionRecord>>;
     async fn list_workspaces(&self) -> StoreResult<Vec<crate::WorkspaceRecord>>;
 
@@ -198,7 +207,7 @@ pub trait BillingStore: Send + Sync {
     ) -> StoreResult<CreditNoteRecord>;
     async fn list_credit_notes(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         invoice: &str,
     ) -> StoreResult<Vec<CreditNoteRecord>>;
 
@@ -213,21 +222,25 @@ pub trait BillingStore: Send + Sync {
     /// Charges not yet invoiced, oldest first.
     async fn pending_charges(
         &self,
-        workspace: &str,
-        customer: &str,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
     ) -> StoreResult<Vec<PendingChargeRecord>>;
 
     async fn add_coupon_redemption(&self, redemption: &CouponRedemptionRecord) -> StoreResult<()>;
     async fn coupon_redemptions(
         &self,
-        workspace: &str,
-        customer: &str,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
     ) -> StoreResult<Vec<CouponRedemptionRecord>>;
 
     /// Adds a credit grant (or correction) to the ledger.
     async fn add_credit_entry(&self, entry: &CreditEntryRecord) -> StoreResult<()>;
     /// The sum of the customer's credit ledger, in minor units.
-    async fn credit_balance(&self, workspace: &str, customer: &str) -> StoreResult<i64>;
+    async fn credit_balance(
+        &self,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
+    ) -> StoreResult<i64>;
 }
 
 /// A sum of `i64` amounts as the database returned it (text, see `sql::CREDIT_BALANCE`), or
@@ -386,7 +399,7 @@ impl<B: Backend> BillingStore for B {
 
     async fn scheduled_change(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         subscription: &str,
     ) -> StoreResult<Option<ScheduledChangeRecord>> {
         let values = args![workspace, subscription];
@@ -401,7 +414,7 @@ impl<B: Backend> BillingStore for B {
 
     async fn mark_change_applied(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         id: &str,
         at: Timestamp,
     ) -> StoreResult<()> {
@@ -420,14 +433,16 @@ impl<B: Backend> BillingStore for B {
         effects: &InvoiceEffects,
     ) -> StoreResult<InvoiceInsert> {
         let pair = [(invoice.clone(), effects.clone())];
-        let mut out = self.insert_invoices(&invoice.workspace, &pair).await?;
+        let mut out = self
+            .insert_invoices(&WorkspaceId::from(&invoice.workspace), &pair)
+            .await?;
         out.pop()
             .ok_or_else(|| StoreError::Corrupt("an insert returned no outcome".into()))
     }
 
     async fn insert_invoices(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         invoices: &[(InvoiceRecord, InvoiceEffects)],
     ) -> StoreResult<Vec<InvoiceInsert>> {
         // A concurrent run that inserted one of these first makes the insert fail on a unique
@@ -452,7 +467,11 @@ impl<B: Backend> BillingStore for B {
         ))
     }
 
-    async fn get_invoice(&self, workspace: &str, id: &str) -> StoreResult<Option<InvoiceRecord>> {
+    async fn get_invoice(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> StoreResult<Option<InvoiceRecord>> {
         let values = args![workspace, id];
         run_optional(
             self.read(workspace),
@@ -465,8 +484,8 @@ impl<B: Backend> BillingStore for B {
 
     async fn list_invoices(
         &self,
-        workspace: &str,
-        customer: &str,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
     ) -> StoreResult<Vec<InvoiceRecord>> {
         let values = args![workspace, customer];
         run_all(
@@ -478,7 +497,11 @@ impl<B: Backend> BillingStore for B {
         .await
     }
 
-    async fn invoice_keys(&self, workspace: &str, subscription: &str) -> StoreResult<Vec<String>> {
+    async fn invoice_keys(
+        &self,
+        workspace: &WorkspaceId,
+        subscription: &str,
+    ) -> StoreResult<Vec<String>> {
         let values = args![workspace, subscription];
         let key = |r: &<B::Conn as Conn>::Row| r.text("dedupe_key");
         run_all(self.read(workspace), sql::INVOICE_KEYS, values, key).await
@@ -486,7 +509,7 @@ impl<B: Backend> BillingStore for B {
 
     async fn set_invoice_status(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         id: &str,
         from: InvoiceStatus,
         to: InvoiceStatus,
@@ -513,7 +536,7 @@ impl<B: Backend> BillingStore for B {
 
     async fn list_workspace_subscriptions(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
     ) -> StoreResult<Vec<crate::SubscriptionRecord>> {
         let values = args![workspace];
         let session = self.read(workspace);
@@ -589,7 +612,7 @@ impl<B: Backend> BillingStore for B {
 
     async fn list_credit_notes(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         invoice: &str,
     ) -> StoreResult<Vec<CreditNoteRecord>> {
         let values = args![workspace, invoice];
@@ -650,8 +673,8 @@ impl<B: Backend> BillingStore for B {
 
     async fn pending_charges(
         &self,
-        workspace: &str,
-        customer: &str,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
     ) -> StoreResult<Vec<PendingChargeRecord>> {
         let values = args![workspace, customer];
         run_all(
@@ -680,8 +703,8 @@ impl<B: Backend> BillingStore for B {
 
     async fn coupon_redemptions(
         &self,
-        workspace: &str,
-        customer: &str,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
     ) -> StoreResult<Vec<CouponRedemptionRecord>> {
         let values = args![workspace, customer];
         run_all(
@@ -719,7 +742,11 @@ impl<B: Backend> BillingStore for B {
         Ok(tx.commit().await?)
     }
 
-    async fn credit_balance(&self, workspace: &str, customer: &str) -> StoreResult<i64> {
+    async fn credit_balance(
+        &self,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
+    ) -> StoreResult<i64> {
         let mut tx = self.read(workspace).await?;
         let balance = balance_in(&mut tx, workspace, customer).await?;
         tx.commit().await?;

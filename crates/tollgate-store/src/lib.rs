@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use tollgate_core::ids::{CustomerId, KeyId, WorkspaceId};
 
 mod backend;
 mod batch;
@@ -265,21 +266,28 @@ pub trait Store: billing::BillingStore + Send + Sync + 'static {
     /// Stores a new version and returns its number (1, 2, ...).
     async fn add_catalog_version(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         catalog: &serde_json::Value,
         at: Timestamp,
     ) -> StoreResult<i64>;
-    async fn latest_catalog(&self, workspace: &str) -> StoreResult<Option<CatalogVersionRecord>>;
+    async fn latest_catalog(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> StoreResult<Option<CatalogVersionRecord>>;
     async fn catalog_version(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         version: i64,
     ) -> StoreResult<Option<CatalogVersionRecord>>;
 
     // Customers.
     async fn create_customer(&self, customer: &CustomerRecord) -> StoreResult<()>;
-    async fn get_customer(&self, workspace: &str, id: &str) -> StoreResult<Option<CustomerRecord>>;
-    async fn list_customers(&self, workspace: &str) -> StoreResult<Vec<CustomerRecord>>;
+    async fn get_customer(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> StoreResult<Option<CustomerRecord>>;
+    async fn list_customers(&self, workspace: &WorkspaceId) -> StoreResult<Vec<CustomerRecord>>;
     /// Replaces the mutable fields (name, email, suspended, payment method, metadata).
     async fn update_customer(&self, customer: &CustomerRecord) -> StoreResult<()>;
 
@@ -288,14 +296,14 @@ pub trait Store: billing::BillingStore + Send + Sync + 'static {
     async fn update_subscription(&self, subscription: &SubscriptionRecord) -> StoreResult<()>;
     async fn get_subscription(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         id: &str,
     ) -> StoreResult<Option<SubscriptionRecord>>;
     /// The customer's subscriptions, newest first.
     async fn list_subscriptions(
         &self,
-        workspace: &str,
-        customer: &str,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
     ) -> StoreResult<Vec<SubscriptionRecord>>;
 
     // API keys.
@@ -303,15 +311,31 @@ pub trait Store: billing::BillingStore + Send + Sync + 'static {
     async fn find_api_key(&self, secret_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
     async fn list_api_keys(
         &self,
-        workspace: &str,
-        customer: &str,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
     ) -> StoreResult<Vec<ApiKeyRecord>>;
     /// Marks a key revoked; `NotFound` if the customer has no such key.
+    ///
+    /// The ids are types, so they go in one order only:
+    ///
+    /// ```no_run
+    /// # use tollgate_core::ids::{CustomerId, KeyId, WorkspaceId};
+    /// # async fn revoke(store: &dyn tollgate_store::Store, ws: &WorkspaceId, customer: &CustomerId, key: &KeyId) {
+    /// let _ = store.revoke_api_key(ws, customer, key, jiff::Timestamp::UNIX_EPOCH).await;
+    /// # }
+    /// ```
+    ///
+    /// ```compile_fail
+    /// # use tollgate_core::ids::{CustomerId, KeyId, WorkspaceId};
+    /// # async fn revoke(store: &dyn tollgate_store::Store, ws: &WorkspaceId, customer: &CustomerId, key: &KeyId) {
+    /// let _ = store.revoke_api_key(ws, key, customer, jiff::Timestamp::UNIX_EPOCH).await;
+    /// # }
+    /// ```
     async fn revoke_api_key(
         &self,
-        workspace: &str,
-        customer: &str,
-        key_id: &str,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
+        key_id: &KeyId,
         at: Timestamp,
     ) -> StoreResult<ApiKeyRecord>;
 
@@ -319,12 +343,12 @@ pub trait Store: billing::BillingStore + Send + Sync + 'static {
     async fn create_test_clock(&self, clock: &TestClockRecord) -> StoreResult<()>;
     async fn get_test_clock(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         id: &str,
     ) -> StoreResult<Option<TestClockRecord>>;
     async fn set_test_clock_time(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         id: &str,
         time: Timestamp,
     ) -> StoreResult<()>;
@@ -334,42 +358,50 @@ pub trait Store: billing::BillingStore + Send + Sync + 'static {
     /// Returns one outcome per item, in order. After `Ok`, the accepted events are durable.
     async fn ingest(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         items: &[IngestItem],
     ) -> StoreResult<Vec<IngestOutcome>>;
     /// Aggregate rows of a customer for one period (all meters, subjects, groups).
     async fn aggregates(
         &self,
-        workspace: &str,
-        customer: &str,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
         period_start: Timestamp,
     ) -> StoreResult<Vec<AggregateRow>>;
     /// Rolling-window entries of a customer at or after `since`.
     async fn window_entries(
         &self,
-        workspace: &str,
-        customer: &str,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
         since: Timestamp,
     ) -> StoreResult<Vec<WindowEntryRow>>;
     /// Deletes window entries older than `before` (they can no longer fall in any window).
-    async fn prune_window_entries(&self, workspace: &str, before: Timestamp) -> StoreResult<u64>;
+    async fn prune_window_entries(
+        &self,
+        workspace: &WorkspaceId,
+        before: Timestamp,
+    ) -> StoreResult<u64>;
     /// Level points of a customer's time-weighted meters in `[from, to)`, plus the last point
     /// before `from` for each (meter, subject, group) so the opening level is known.
     async fn level_points(
         &self,
-        workspace: &str,
-        customer: &str,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<Vec<LevelPoint>>;
     /// One event by its id (ids are unique per workspace): how a retried consuming check learns
     /// that it was admitted before.
-    async fn get_event(&self, workspace: &str, id: &str) -> StoreResult<Option<EventRecord>>;
+    async fn get_event(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> StoreResult<Option<EventRecord>>;
     /// Raw events of a customer in `[from, to)`, oldest first (audit and recompute, never checks).
     async fn events(
         &self,
-        workspace: &str,
-        customer: &str,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
         from: Timestamp,
         to: Timestamp,
         limit: i64,

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use jiff::Timestamp;
+use tollgate_core::ids::{CustomerId, KeyId, WorkspaceId};
 
 use crate::backend::{Arg, Backend, Conn, args, run_all, run_execute, run_optional};
 use crate::codec::{self, insert_error};
@@ -82,7 +83,7 @@ impl<B: Backend> Store for B {
 
     async fn add_catalog_version(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         catalog: &serde_json::Value,
         at: Timestamp,
     ) -> StoreResult<i64> {
@@ -92,7 +93,7 @@ impl<B: Backend> Store for B {
             .await?;
         let row = row.ok_or_else(|| StoreError::NotFound {
             kind: "workspace",
-            id: workspace.to_owned(),
+            id: (workspace.to_owned()).to_string(),
         })?;
         let version = codec::Columns::int(&row, "catalog_seq")?;
         let values = args![workspace, version, catalog, at];
@@ -101,7 +102,10 @@ impl<B: Backend> Store for B {
         Ok(version)
     }
 
-    async fn latest_catalog(&self, workspace: &str) -> StoreResult<Option<CatalogVersionRecord>> {
+    async fn latest_catalog(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> StoreResult<Option<CatalogVersionRecord>> {
         let session = self.read(workspace);
         run_optional(
             session,
@@ -114,7 +118,7 @@ impl<B: Backend> Store for B {
 
     async fn catalog_version(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         version: i64,
     ) -> StoreResult<Option<CatalogVersionRecord>> {
         let values = args![workspace, version];
@@ -146,7 +150,11 @@ impl<B: Backend> Store for B {
         Ok(())
     }
 
-    async fn get_customer(&self, workspace: &str, id: &str) -> StoreResult<Option<CustomerRecord>> {
+    async fn get_customer(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> StoreResult<Option<CustomerRecord>> {
         let values = args![workspace, id];
         run_optional(
             self.read(workspace),
@@ -157,7 +165,7 @@ impl<B: Backend> Store for B {
         .await
     }
 
-    async fn list_customers(&self, workspace: &str) -> StoreResult<Vec<CustomerRecord>> {
+    async fn list_customers(&self, workspace: &WorkspaceId) -> StoreResult<Vec<CustomerRecord>> {
         let values = args![workspace];
         run_all(
             self.read(workspace),
@@ -198,7 +206,7 @@ impl<B: Backend> Store for B {
 
     async fn get_subscription(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         id: &str,
     ) -> StoreResult<Option<SubscriptionRecord>> {
         let values = args![workspace, id];
@@ -213,8 +221,8 @@ impl<B: Backend> Store for B {
 
     async fn list_subscriptions(
         &self,
-        workspace: &str,
-        customer: &str,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
     ) -> StoreResult<Vec<SubscriptionRecord>> {
         let values = args![workspace, customer];
         run_all(
@@ -250,8 +258,8 @@ impl<B: Backend> Store for B {
 
     async fn list_api_keys(
         &self,
-        workspace: &str,
-        customer: &str,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
     ) -> StoreResult<Vec<ApiKeyRecord>> {
         let values = args![workspace, customer];
         run_all(
@@ -265,9 +273,9 @@ impl<B: Backend> Store for B {
 
     async fn revoke_api_key(
         &self,
-        workspace: &str,
-        customer: &str,
-        key_id: &str,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
+        key_id: &KeyId,
         at: Timestamp,
     ) -> StoreResult<ApiKeyRecord> {
         let values = args![workspace, customer, key_id, at];
@@ -279,7 +287,7 @@ impl<B: Backend> Store for B {
         );
         key.await?.ok_or_else(|| StoreError::NotFound {
             kind: "api_key",
-            id: key_id.to_owned(),
+            id: (key_id.to_owned()).to_string(),
         })
     }
 
@@ -293,7 +301,7 @@ impl<B: Backend> Store for B {
 
     async fn get_test_clock(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         id: &str,
     ) -> StoreResult<Option<TestClockRecord>> {
         let values = args![workspace, id];
@@ -308,7 +316,7 @@ impl<B: Backend> Store for B {
 
     async fn set_test_clock_time(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         id: &str,
         time: Timestamp,
     ) -> StoreResult<()> {
@@ -319,7 +327,7 @@ impl<B: Backend> Store for B {
 
     async fn ingest(
         &self,
-        workspace: &str,
+        workspace: &WorkspaceId,
         items: &[IngestItem],
     ) -> StoreResult<Vec<IngestOutcome>> {
         if items.is_empty() {
@@ -330,8 +338,8 @@ impl<B: Backend> Store for B {
 
     async fn aggregates(
         &self,
-        workspace: &str,
-        customer: &str,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
         period_start: Timestamp,
     ) -> StoreResult<Vec<AggregateRow>> {
         let values = args![workspace, customer, period_start];
@@ -346,8 +354,8 @@ impl<B: Backend> Store for B {
 
     async fn window_entries(
         &self,
-        workspace: &str,
-        customer: &str,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
         since: Timestamp,
     ) -> StoreResult<Vec<WindowEntryRow>> {
         let values = args![workspace, customer, since];
@@ -360,15 +368,19 @@ impl<B: Backend> Store for B {
         .await
     }
 
-    async fn prune_window_entries(&self, workspace: &str, before: Timestamp) -> StoreResult<u64> {
+    async fn prune_window_entries(
+        &self,
+        workspace: &WorkspaceId,
+        before: Timestamp,
+    ) -> StoreResult<u64> {
         let values = args![workspace, before];
         run_execute(self.write(workspace), q::PRUNE_WINDOW_ENTRIES, values).await
     }
 
     async fn level_points(
         &self,
-        workspace: &str,
-        customer: &str,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<Vec<LevelPoint>> {
@@ -384,8 +396,8 @@ impl<B: Backend> Store for B {
 
     async fn events(
         &self,
-        workspace: &str,
-        customer: &str,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
         from: Timestamp,
         to: Timestamp,
         limit: i64,
@@ -394,7 +406,11 @@ impl<B: Backend> Store for B {
         run_all(self.read(workspace), q::EVENTS, values, codec::event).await
     }
 
-    async fn get_event(&self, workspace: &str, id: &str) -> StoreResult<Option<EventRecord>> {
+    async fn get_event(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> StoreResult<Option<EventRecord>> {
         run_optional(
             self.read(workspace),
             q::EVENT_BY_ID,

@@ -30,6 +30,7 @@ use jiff::Timestamp;
 use records::*;
 use std::sync::Arc;
 use support::{create_workspace, customer, fresh};
+use tollgate_core::ids::{CustomerId, WorkspaceId};
 use tollgate_store::{
     AggregateRow, CustomerRecord, IngestItem, IngestOutcome, PostgresStore, SqliteStore, Store,
 };
@@ -69,11 +70,17 @@ impl Harness {
     }
 
     async fn ingest(&self, ws: &str, items: &[IngestItem]) -> Vec<IngestOutcome> {
-        self.store.ingest(ws, items).await.unwrap()
+        self.store
+            .ingest(&WorkspaceId::from(ws), items)
+            .await
+            .unwrap()
     }
 
     async fn aggregates(&self, ws: &str, customer: &str, period: Timestamp) -> Vec<AggregateRow> {
-        self.store.aggregates(ws, customer, period).await.unwrap()
+        self.store
+            .aggregates(&WorkspaceId::from(ws), &CustomerId::from(customer), period)
+            .await
+            .unwrap()
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use tollgate_core::code::Code;
+use tollgate_core::ids::{CustomerId, WorkspaceId};
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -361,7 +362,7 @@ async fn balance_out(
     let minor = state
         .engine
         .store()
-        .credit_balance(workspace, customer)
+        .credit_balance(&WorkspaceId::from(workspace), &CustomerId::from(customer))
         .await?;
     Ok(CreditBalanceOut {
         customer: customer.to_owned(),
@@ -391,7 +392,7 @@ pub async fn grant_credit(
     }
     let store = state.engine.store();
     store
-        .get_customer(workspace, &customer)
+        .get_customer(&WorkspaceId::from(workspace), &customer)
         .await?
         .ok_or_else(|| ApiError::not_found("customer", &customer))?;
     let catalog = state
@@ -448,7 +449,7 @@ pub async fn apply_coupon(
     let crate::api::body::JsonBody(body) = body;
     let store = state.engine.store();
     store
-        .get_customer(workspace, &customer)
+        .get_customer(&WorkspaceId::from(workspace), &customer)
         .await?
         .ok_or_else(|| ApiError::not_found("customer", &customer))?;
     let catalog = state
@@ -502,7 +503,7 @@ pub async fn purchase(
     let crate::api::body::JsonBody(body) = body;
     let store = state.engine.store();
     let record = store
-        .get_customer(workspace, &customer)
+        .get_customer(&WorkspaceId::from(workspace), &customer)
         .await?
         .ok_or_else(|| ApiError::not_found("customer", &customer))?;
     let now = state

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tollgate_core::code::Code;
+use tollgate_core::ids::WorkspaceId;
 use tollgate_store::CustomerRecord;
 
 use super::{new_id, valid_id};
@@ -104,7 +105,11 @@ pub async fn list(
     caller: Principal,
 ) -> ApiResult<Json<Vec<CustomerOut>>> {
     let workspace = caller.require_admin()?;
-    let customers = state.engine.store().list_customers(workspace).await?;
+    let customers = state
+        .engine
+        .store()
+        .list_customers(&WorkspaceId::from(workspace))
+        .await?;
     Ok(Json(customers.into_iter().map(Into::into).collect()))
 }
 
@@ -119,7 +124,7 @@ pub async fn get(
     let record = state
         .engine
         .store()
-        .get_customer(workspace, &id)
+        .get_customer(&WorkspaceId::from(workspace), &id)
         .await?
         .ok_or_else(|| ApiError::not_found("customer", &id))?;
     Ok(Json(record.into()))
@@ -134,7 +139,7 @@ async fn set_suspended(
     let workspace = caller.require_admin()?;
     let store = state.engine.store();
     let mut record = store
-        .get_customer(workspace, id)
+        .get_customer(&WorkspaceId::from(workspace), id)
         .await?
         .ok_or_else(|| ApiError::not_found("customer", id))?;
     record.suspended = suspended;
@@ -195,7 +200,7 @@ pub async fn must_exist(state: &AppState, workspace: &str, customer: &str) -> Ap
     state
         .engine
         .store()
-        .get_customer(workspace, customer)
+        .get_customer(&WorkspaceId::from(workspace), customer)
         .await?
         .map(|_| ())
         .ok_or_else(|| ApiError::not_found("customer", customer))

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tollgate_core::code::Code;
+use tollgate_core::ids::{CustomerId, WorkspaceId};
 use tollgate_store::billing::InvoiceRecord;
 
 use crate::api::error::{ApiError, ApiResult};
@@ -38,7 +39,7 @@ pub(crate) async fn customer_subscription(
     let mut subs = state
         .engine
         .store()
-        .list_subscriptions(workspace, customer)
+        .list_subscriptions(&WorkspaceId::from(workspace), &CustomerId::from(customer))
         .await?;
     let live = subs
         .iter()
@@ -86,7 +87,7 @@ pub async fn list(
     for invoice in state
         .engine
         .store()
-        .list_invoices(workspace, &customer)
+        .list_invoices(&WorkspaceId::from(workspace), &CustomerId::from(&customer))
         .await?
     {
         out.push(present(&state, &invoice).await?);
@@ -103,7 +104,7 @@ pub(crate) async fn visible_invoice(
     let invoice = state
         .engine
         .store()
-        .get_invoice(caller.workspace(), id)
+        .get_invoice(&WorkspaceId::from(caller.workspace()), id)
         .await?
         .ok_or_else(|| ApiError::not_found("invoice", id))?;
     caller

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use tollgate_core::ids::{CustomerId, KeyId, WorkspaceId};
 use tollgate_store::ApiKeyRecord;
 
 use super::new_id;
@@ -57,7 +58,7 @@ pub async fn create(
     let workspace = caller.require_admin()?;
     let store = state.engine.store();
     store
-        .get_customer(workspace, &customer)
+        .get_customer(&WorkspaceId::from(workspace), &customer)
         .await?
         .ok_or_else(|| ApiError::not_found("customer", &customer))?;
     let secret = generate_secret(CUSTOMER_KEY_PREFIX);
@@ -86,7 +87,7 @@ pub async fn list(
     let keys = state
         .engine
         .store()
-        .list_api_keys(workspace, &customer)
+        .list_api_keys(&WorkspaceId::from(workspace), &CustomerId::from(&customer))
         .await?;
     Ok(Json(keys.into_iter().map(|k| out(k, None)).collect()))
 }
@@ -103,7 +104,12 @@ pub async fn revoke(
     let record = state
         .engine
         .store()
-        .revoke_api_key(workspace, &customer, &key, state.engine.now())
+        .revoke_api_key(
+            &WorkspaceId::from(workspace),
+            &CustomerId::from(&customer),
+            &KeyId::from(&key),
+            state.engine.now(),
+        )
         .await?;
     state.engine.forget_key(&record.secret_hash);
     Ok(Json(out(record, None)))

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tollgate_core::code::Code;
+use tollgate_core::ids::WorkspaceId;
 use tollgate_store::TestClockRecord;
 
 use super::new_id;
@@ -85,7 +86,7 @@ pub async fn get(
     let record = state
         .engine
         .store()
-        .get_test_clock(workspace, &id)
+        .get_test_clock(&WorkspaceId::from(workspace), &id)
         .await?
         .ok_or_else(|| ApiError::not_found("test clock", &id))?;
     Ok(Json(TestClockOut {
@@ -107,7 +108,7 @@ pub async fn advance(
     let crate::api::body::JsonBody(body) = body;
     let store = state.engine.store();
     let record = store
-        .get_test_clock(workspace, &id)
+        .get_test_clock(&WorkspaceId::from(workspace), &id)
         .await?
         .ok_or_else(|| ApiError::not_found("test clock", &id))?;
     let to = parse_time(&body.frozen_time)?;
@@ -117,7 +118,9 @@ pub async fn advance(
             "a test clock only moves forward",
         ));
     }
-    store.set_test_clock_time(workspace, &id, to).await?;
+    store
+        .set_test_clock_time(&WorkspaceId::from(workspace), &id, to)
+        .await?;
     state.engine.set_test_clock(workspace, &id, to);
     state.engine.refresh_clock_customers(workspace, &id).await?;
     Ok(Json(TestClockOut {

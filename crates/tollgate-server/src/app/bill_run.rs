@@ -6,6 +6,7 @@
 //! written by their keys: no duplicate, no gap.
 
 use std::collections::HashSet;
+use tollgate_core::ids::WorkspaceId;
 
 use serde::Serialize;
 use tollgate_core::schedule::DueInvoice;
@@ -44,7 +45,9 @@ pub async fn bill_run(
     progress: &(dyn Fn(usize, usize, &BillRunReport) + Send + Sync),
 ) -> AppResult<BillRunReport> {
     let store = engine.store();
-    let subscriptions = store.list_workspace_subscriptions(workspace).await?;
+    let subscriptions = store
+        .list_workspace_subscriptions(&WorkspaceId::from(workspace))
+        .await?;
     let total = subscriptions.len();
     let mut report = BillRunReport {
         subscriptions: total,
@@ -97,7 +100,11 @@ async fn flush(
         .iter()
         .map(|(_, i, e)| (i.clone(), e.clone()))
         .collect();
-    match engine.store().insert_invoices(workspace, &items).await {
+    match engine
+        .store()
+        .insert_invoices(&WorkspaceId::from(workspace), &items)
+        .await
+    {
         Ok(outcomes) => {
             for outcome in outcomes {
                 match outcome {
@@ -128,7 +135,7 @@ async fn bill_subscription(
 ) -> AppResult<Option<(InvoiceRecord, InvoiceEffects)>> {
     let store = engine.store();
     let customer = store
-        .get_customer(&sub.workspace, &sub.customer)
+        .get_customer(&WorkspaceId::from(&sub.workspace), &sub.customer)
         .await?
         .ok_or_else(|| crate::error::Error::not_found("customer", &sub.customer))?;
     let now = engine
@@ -157,11 +164,13 @@ async fn bill_subscription(
     }
 
     let existing: HashSet<String> = store
-        .invoice_keys(&sub.workspace, &sub.id)
+        .invoice_keys(&WorkspaceId::from(&sub.workspace), &sub.id)
         .await?
         .into_iter()
         .collect();
-    let mut scheduled = store.scheduled_change(&sub.workspace, &sub.id).await?;
+    let mut scheduled = store
+        .scheduled_change(&WorkspaceId::from(&sub.workspace), &sub.id)
+        .await?;
     let due_invoices = terms(&sub, &catalog.catalog).due_invoices(now);
     let missing: Vec<&DueInvoice> = due_invoices
         .iter()
@@ -225,7 +234,7 @@ async fn bill_subscription(
             }
             store.update_subscription(&sub).await?;
             store
-                .mark_change_applied(&sub.workspace, &change.id, now)
+                .mark_change_applied(&WorkspaceId::from(&sub.workspace), &change.id, now)
                 .await?;
             engine
                 .refresh_customer(&sub.workspace, &sub.customer)

@@ -2,6 +2,7 @@
 //! add-ons, pending prorations, coupons, prepaid credit) and the finalized record.
 
 use std::collections::BTreeMap;
+use tollgate_core::ids::{CustomerId, WorkspaceId};
 
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -169,7 +170,13 @@ pub async fn build_due_invoice(
         .unwrap_or_default();
     let mut effects = InvoiceEffects::default();
     let mut adjustments = Vec::new();
-    for pending in store.pending_charges(&sub.workspace, &sub.customer).await? {
+    for pending in store
+        .pending_charges(
+            &WorkspaceId::from(&sub.workspace),
+            &CustomerId::from(&sub.customer),
+        )
+        .await?
+    {
         let charge: Charge = serde_json::from_value(pending.charge.clone())
             .map_err(|e| Error::internal(format!("pending charge {}: {e}", pending.id)))?;
         adjustments.push(charge);
@@ -177,7 +184,10 @@ pub async fn build_due_invoice(
     }
     let mut discounts = Vec::new();
     for redemption in store
-        .coupon_redemptions(&sub.workspace, &sub.customer)
+        .coupon_redemptions(
+            &WorkspaceId::from(&sub.workspace),
+            &CustomerId::from(&sub.customer),
+        )
         .await?
     {
         let Some(coupon) = catalog.coupons.get(&redemption.coupon) else {
@@ -191,7 +201,12 @@ pub async fn build_due_invoice(
             effects.coupon_redemptions.push(redemption.id);
         }
     }
-    let balance = store.credit_balance(&sub.workspace, &sub.customer).await?;
+    let balance = store
+        .credit_balance(
+            &WorkspaceId::from(&sub.workspace),
+            &CustomerId::from(&sub.customer),
+        )
+        .await?;
     let request = InvoiceRequest {
         plan: Some(sub.plan.clone()),
         closing: closing.map(billing_period).transpose()?,

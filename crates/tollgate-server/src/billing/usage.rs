@@ -2,6 +2,7 @@
 //! level points for time-weighted meters): the input of pricing. Never reads raw events.
 
 use std::collections::BTreeMap;
+use tollgate_core::ids::{CustomerId, WorkspaceId};
 
 use rust_decimal::Decimal;
 use tollgate_core::catalog::{Aggregation, Catalog, TimeUnit};
@@ -30,7 +31,14 @@ pub async fn period_usage(
     let pricing_error =
         |e: tollgate_core::pricing::PricingError| Error::internal(format!("usage: {e}"));
     let mut raw: BTreeMap<String, BTreeMap<String, Decimal>> = BTreeMap::new();
-    for row in store.aggregates(workspace, customer, period.start).await? {
+    for row in store
+        .aggregates(
+            &WorkspaceId::from(workspace),
+            &CustomerId::from(customer),
+            period.start,
+        )
+        .await?
+    {
         if !row.subject.is_empty() {
             continue;
         }
@@ -53,7 +61,12 @@ pub async fn period_usage(
         .any(|m| m.aggregation == Aggregation::TimeWeighted);
     let levels = if has_levels {
         store
-            .level_points(workspace, customer, period.start, period.end)
+            .level_points(
+                &WorkspaceId::from(workspace),
+                &CustomerId::from(customer),
+                period.start,
+                period.end,
+            )
             .await?
     } else {
         Vec::new()

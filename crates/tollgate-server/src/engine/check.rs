@@ -12,6 +12,7 @@ use tollgate_core::check::{
     Decision, Reason, evaluate_feature, quotas_for, upgrade_for_feature, upgrade_for_quota,
 };
 use tollgate_core::code::Code;
+use tollgate_core::ids::WorkspaceId;
 use tollgate_core::limits::{FixedWindow, seconds_until};
 use tollgate_store::{AggregateUpdate, EventRecord, IngestItem, IngestOutcome};
 
@@ -101,7 +102,7 @@ impl Engine {
             && outcome.decision.reason != Reason::RateLimited
             && self
                 .store
-                .get_event(&workspace, &event_id)
+                .get_event(&WorkspaceId::from(&workspace), &event_id)
                 .await?
                 .is_some_and(|e| e.customer == customer)
         {
@@ -148,7 +149,10 @@ impl Engine {
         };
         let written = self
             .store
-            .ingest(&req.workspace, std::slice::from_ref(&reservation.item))
+            .ingest(
+                &WorkspaceId::from(&req.workspace),
+                std::slice::from_ref(&reservation.item),
+            )
             .await;
         let give_back =
             !matches!(written, Ok(ref o) if o.first() == Some(&IngestOutcome::Accepted));

@@ -21,6 +21,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use tollgate_core::code::Code;
+use tollgate_core::ids::WorkspaceId;
 
 use dashmap::DashMap;
 use jiff::Timestamp;
@@ -437,7 +438,10 @@ impl Engine {
             }
         }
         let items: Vec<IngestItem> = pending.iter().map(|(_, i)| i.clone()).collect();
-        let written = self.store.ingest(workspace, &items).await;
+        let written = self
+            .store
+            .ingest(&WorkspaceId::from(workspace), &items)
+            .await;
         let mut accepted_items = Vec::new();
         let mut holds = Vec::new();
         for (i, (mut r, item)) in pending.into_iter().enumerate() {

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tollgate_core::code::Code;
+use tollgate_core::ids::WorkspaceId;
 
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -329,7 +330,9 @@ impl Engine {
         let outcomes = if items.is_empty() {
             Vec::new()
         } else {
-            self.store.ingest(&workspace, &items).await?
+            self.store
+                .ingest(&WorkspaceId::from(&workspace), &items)
+                .await?
         };
         // With shared counters: the accepted uses to add to them, per customer.
         let mut shared_uses: BTreeMap<&str, Vec<super::shared::SharedUse>> = BTreeMap::new();

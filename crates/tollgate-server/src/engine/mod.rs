@@ -16,6 +16,7 @@ mod usage;
 
 use std::sync::{Arc, Mutex};
 use tollgate_core::code::Code;
+use tollgate_core::ids::{CustomerId, WorkspaceId};
 
 use dashmap::DashMap;
 use jiff::Timestamp;
@@ -140,7 +141,7 @@ impl Engine {
         }
         let record = self
             .store
-            .get_test_clock(workspace, clock)
+            .get_test_clock(&WorkspaceId::from(workspace), clock)
             .await?
             .ok_or_else(|| Error::not_found("test clock", clock))?;
         self.test_clocks.insert(key, record.frozen_time);
@@ -230,7 +231,7 @@ impl Engine {
         let json = serde_json::to_value(&catalog).map_err(Error::internal)?;
         let version = self
             .store
-            .add_catalog_version(workspace, &json, self.now())
+            .add_catalog_version(&WorkspaceId::from(workspace), &json, self.now())
             .await?;
         let compiled = CompiledCatalog::new(version, catalog);
         self.catalogs
@@ -249,7 +250,11 @@ impl Engine {
         if let Some(version) = self.latest_catalog.get(workspace).map(|v| *v) {
             return self.catalog(workspace, version).await.map(Some);
         }
-        let Some(record) = self.store.latest_catalog(workspace).await? else {
+        let Some(record) = self
+            .store
+            .latest_catalog(&WorkspaceId::from(workspace))
+            .await?
+        else {
             return Ok(None);
         };
         let compiled = self.compile(workspace, record.version, record.catalog)?;
@@ -265,7 +270,7 @@ impl Engine {
         }
         let record = self
             .store
-            .catalog_version(workspace, version)
+            .catalog_version(&WorkspaceId::from(workspace), version)
             .await?
             .ok_or_else(|| Error::not_found("catalog version", &version.to_string()))?;
         self.compile(workspace, version, record.catalog)
@@ -392,7 +397,7 @@ impl Engine {
     async fn load_state(&self, workspace: &str, customer: &str) -> AppResult<CustomerState> {
         let record = self
             .store
-            .get_customer(workspace, customer)
+            .get_customer(&WorkspaceId::from(workspace), customer)
             .await?
             .ok_or_else(|| Error::not_found("customer", customer))?;
         let now = self
@@ -400,7 +405,7 @@ impl Engine {
             .await?;
         let subscription = self
             .store
-            .list_subscriptions(workspace, customer)
+            .list_subscriptions(&WorkspaceId::from(workspace), &CustomerId::from(customer))
             .await?
             .into_iter()
             .find(|s| tollgate_core::lifecycle::is_live(s.status, s.ends_at, now));

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use tollgate_core::ids::{CustomerId, WorkspaceId};
 
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -164,7 +165,11 @@ pub async fn load(
     let workspace = record.workspace.clone();
     let mut period_usage: HashMap<UsageKey, Decimal> = HashMap::new();
     for row in store
-        .aggregates(&workspace, &record.id, period.start)
+        .aggregates(
+            &WorkspaceId::from(&workspace),
+            &CustomerId::from(&record.id),
+            period.start,
+        )
         .await?
     {
         let aggregation = catalog
@@ -184,7 +189,14 @@ pub async fn load(
     if let Some(compiled) = catalog.as_ref().filter(|c| c.longest_window() > 0) {
         let since = Timestamp::from_second(now.as_second() - compiled.longest_window() as i64)
             .unwrap_or(now);
-        for entry in store.window_entries(&workspace, &record.id, since).await? {
+        for entry in store
+            .window_entries(
+                &WorkspaceId::from(&workspace),
+                &CustomerId::from(&record.id),
+                since,
+            )
+            .await?
+        {
             let Some(retention) = compiled
                 .rolling_meters
                 .get(&entry.meter)

@@ -5,6 +5,7 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use tollgate_core::catalog::{Aggregation, Limit, QuotaReset, Scope};
+use tollgate_core::ids::{CustomerId, WorkspaceId};
 use tollgate_core::meter::convert;
 use tollgate_core::period::Period;
 
@@ -130,7 +131,11 @@ impl Engine {
         let mut totals = std::collections::HashMap::new();
         for row in self
             .store
-            .aggregates(workspace, customer, period.start)
+            .aggregates(
+                &WorkspaceId::from(workspace),
+                &CustomerId::from(customer),
+                period.start,
+            )
             .await?
         {
             let aggregation = catalog.meters.get(&row.meter).map(|m| m.aggregation);

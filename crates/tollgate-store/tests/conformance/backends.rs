@@ -4,6 +4,7 @@
 use crate::postgres_store;
 use crate::support::*;
 use IngestOutcome::{Accepted, Duplicate};
+use tollgate_core::ids::{CustomerId, WorkspaceId};
 use tollgate_store::billing::BillingStore;
 use tollgate_store::*;
 
@@ -25,7 +26,10 @@ async fn sqlite_data_survives_reopening_the_file() {
             .await
             .unwrap();
         store
-            .ingest(&ws, &[item(&ws, "e1", "cus_a", vec![add("calls", "2")])])
+            .ingest(
+                &WorkspaceId::from(&ws),
+                &[item(&ws, "e1", "cus_a", vec![add("calls", "2")])],
+            )
             .await
             .unwrap();
         store.close().await;
@@ -33,22 +37,41 @@ async fn sqlite_data_survives_reopening_the_file() {
     {
         let store = SqliteStore::open(&path).await.unwrap();
         store
-            .ingest(&ws, &[item(&ws, "e2", "cus_a", vec![add("calls", "3")])])
+            .ingest(
+                &WorkspaceId::from(&ws),
+                &[item(&ws, "e2", "cus_a", vec![add("calls", "3")])],
+            )
             .await
             .unwrap();
         // Not closed: the pools are leaked with their connections open.
         std::mem::forget(store);
     }
     let store = SqliteStore::open(&path).await.unwrap();
-    let rows = store.aggregates(&ws, "cus_a", ts(PERIOD)).await.unwrap();
+    let rows = store
+        .aggregates(
+            &WorkspaceId::from(&ws),
+            &CustomerId::from("cus_a"),
+            ts(PERIOD),
+        )
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].value, dec("5"));
     let outcomes = store
-        .ingest(&ws, &[item(&ws, "e1", "cus_a", vec![add("calls", "2")])])
+        .ingest(
+            &WorkspaceId::from(&ws),
+            &[item(&ws, "e1", "cus_a", vec![add("calls", "2")])],
+        )
         .await
         .unwrap();
     assert_eq!(outcomes, vec![Duplicate]);
-    assert!(store.get_customer(&ws, "cus_a").await.unwrap().is_some());
+    assert!(
+        store
+            .get_customer(&WorkspaceId::from(&ws), "cus_a")
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[tokio::test]
@@ -61,11 +84,21 @@ async fn sqlite_in_memory_store_works() {
         .await
         .unwrap();
     let outcomes = store
-        .ingest(&ws, &[item(&ws, "e1", "cus_a", vec![add("calls", "1")])])
+        .ingest(
+            &WorkspaceId::from(&ws),
+            &[item(&ws, "e1", "cus_a", vec![add("calls", "1")])],
+        )
         .await
         .unwrap();
     assert_eq!(outcomes, vec![Accepted]);
-    assert_eq!(store.list_customers(&ws).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .list_customers(&WorkspaceId::from(&ws))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(store.backend(), "sqlite");
 }
 
@@ -88,7 +121,7 @@ async fn postgres_row_level_security_hides_other_workspaces() {
             update("users", AggregateOp::Unique("u".into())),
         ];
         store
-            .ingest(ws, &[item(ws, "e1", "cus_a", ops)])
+            .ingest(&WorkspaceId::from(ws), &[item(ws, "e1", "cus_a", ops)])
             .await
             .unwrap();
     }

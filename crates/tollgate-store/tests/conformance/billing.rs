@@ -5,6 +5,7 @@
 use crate::Harness;
 use crate::support::*;
 use std::collections::BTreeSet;
+use tollgate_core::ids::{CustomerId, WorkspaceId};
 use tollgate_store::billing::*;
 use tollgate_store::*;
 
@@ -40,7 +41,9 @@ pub(crate) async fn invoices_are_numbered_gapless_and_deduped(h: &Harness) {
     let stored = created(s.insert_invoice(&first, &none).await.unwrap());
     assert_eq!(stored.number, 1, "the number given is ignored and assigned");
     assert_eq!(
-        s.get_invoice(ws, "inv_1").await.unwrap(),
+        s.get_invoice(&WorkspaceId::from(ws), "inv_1")
+            .await
+            .unwrap(),
         Some(stored.clone())
     );
 
@@ -54,7 +57,12 @@ pub(crate) async fn invoices_are_numbered_gapless_and_deduped(h: &Harness) {
         s.insert_invoice(&again, &none).await.unwrap(),
         InvoiceInsert::Exists(stored.clone())
     );
-    assert_eq!(s.get_invoice(ws, "inv_again").await.unwrap(), None);
+    assert_eq!(
+        s.get_invoice(&WorkspaceId::from(ws), "inv_again")
+            .await
+            .unwrap(),
+        None
+    );
 
     // A refused insert gives its number back.
     let orphan = invoice(ws, "inv_x", "cus_missing", "orphan");
@@ -75,19 +83,35 @@ pub(crate) async fn invoices_are_numbered_gapless_and_deduped(h: &Harness) {
     assert_eq!((second.number, third.number), (2, 3));
 
     assert_eq!(
-        s.list_invoices(ws, "cus_a").await.unwrap(),
+        s.list_invoices(&WorkspaceId::from(ws), &CustomerId::from("cus_a"))
+            .await
+            .unwrap(),
         vec![stored, third]
     );
-    assert_eq!(s.list_invoices(ws, "cus_none").await.unwrap(), vec![]);
     assert_eq!(
-        s.invoice_keys(ws, "sub_1").await.unwrap(),
+        s.list_invoices(&WorkspaceId::from(ws), &CustomerId::from("cus_none"))
+            .await
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        s.invoice_keys(&WorkspaceId::from(ws), "sub_1")
+            .await
+            .unwrap(),
         vec!["sub_1:close:2026-01", "sub_1:close:2026-02"]
     );
     assert_eq!(
-        s.invoice_keys(ws, "sub_none").await.unwrap(),
+        s.invoice_keys(&WorkspaceId::from(ws), "sub_none")
+            .await
+            .unwrap(),
         Vec::<String>::new()
     );
-    assert_eq!(s.get_invoice(ws, "inv_none").await.unwrap(), None);
+    assert_eq!(
+        s.get_invoice(&WorkspaceId::from(ws), "inv_none")
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 pub(crate) async fn invoice_batches_are_one_transaction(h: &Harness) {
@@ -111,12 +135,20 @@ pub(crate) async fn invoice_batches_are_one_transaction(h: &Harness) {
             )
         })
         .collect();
-    let outcomes = s.insert_invoices(ws, &batch).await.unwrap();
+    let outcomes = s
+        .insert_invoices(&WorkspaceId::from(ws), &batch)
+        .await
+        .unwrap();
     assert_eq!(outcomes.len(), 3);
     assert_eq!(created(outcomes[0].clone()).number, 2);
     assert_eq!(outcomes[1], InvoiceInsert::Exists(existing));
     assert_eq!(created(outcomes[2].clone()).number, 3);
-    assert_eq!(s.insert_invoices(ws, &[]).await.unwrap(), vec![]);
+    assert_eq!(
+        s.insert_invoices(&WorkspaceId::from(ws), &[])
+            .await
+            .unwrap(),
+        vec![]
+    );
 
     // One invoice of a batch fails (its credit is not there): none of the batch is stored, no
     // number is used up.
@@ -128,8 +160,13 @@ pub(crate) async fn invoice_batches_are_one_transaction(h: &Harness) {
         (invoice(ws, "inv_c1", "cus_a", "k3"), none.clone()),
         (invoice(ws, "inv_c2", "cus_a", "k4"), broke),
     ];
-    assert_conflict(s.insert_invoices(ws, &batch).await);
-    assert_eq!(s.get_invoice(ws, "inv_c1").await.unwrap(), None);
+    assert_conflict(s.insert_invoices(&WorkspaceId::from(ws), &batch).await);
+    assert_eq!(
+        s.get_invoice(&WorkspaceId::from(ws), "inv_c1")
+            .await
+            .unwrap(),
+        None
+    );
     let next = created(
         s.insert_invoice(&invoice(ws, "inv_4", "cus_a", "k3"), &none)
             .await
@@ -137,7 +174,7 @@ pub(crate) async fn invoice_batches_are_one_transaction(h: &Harness) {
     );
     assert_eq!(next.number, 4);
     let numbers: Vec<i64> = s
-        .list_invoices(ws, "cus_a")
+        .list_invoices(&WorkspaceId::from(ws), &CustomerId::from("cus_a"))
         .await
         .unwrap()
         .iter()
@@ -171,7 +208,11 @@ pub(crate) async fn invoice_numbers_are_gapless_under_concurrency(h: &Harness) {
     }
     assert_eq!(numbers, (1..=8).collect::<BTreeSet<i64>>());
     assert_eq!(
-        h.store.list_invoices(&h.ws, "cus_a").await.unwrap().len(),
+        h.store
+            .list_invoices(&WorkspaceId::from(&h.ws), &CustomerId::from("cus_a"))
+            .await
+            .unwrap()
+            .len(),
         8
     );
 }
@@ -202,9 +243,14 @@ pub(crate) async fn invoice_effects_are_applied_with_it(h: &Harness) {
             .await
             .unwrap(),
     );
-    assert_eq!(s.credit_balance(ws, "cus_a").await.unwrap(), 600);
+    assert_eq!(
+        s.credit_balance(&WorkspaceId::from(ws), &CustomerId::from("cus_a"))
+            .await
+            .unwrap(),
+        600
+    );
     let left: Vec<String> = s
-        .pending_charges(ws, "cus_a")
+        .pending_charges(&WorkspaceId::from(ws), &CustomerId::from("cus_a"))
         .await
         .unwrap()
         .into_iter()
@@ -212,7 +258,10 @@ pub(crate) async fn invoice_effects_are_applied_with_it(h: &Harness) {
         .collect();
     assert_eq!(left, vec!["pc_2"], "the billed charge is no longer pending");
     assert_eq!(
-        s.coupon_redemptions(ws, "cus_a").await.unwrap()[0].applied,
+        s.coupon_redemptions(&WorkspaceId::from(ws), &CustomerId::from("cus_a"))
+            .await
+            .unwrap()[0]
+            .applied,
         1
     );
 
@@ -226,14 +275,38 @@ pub(crate) async fn invoice_effects_are_applied_with_it(h: &Harness) {
         s.insert_invoice(&invoice(ws, "inv_2", "cus_a", "k2"), &greedy)
             .await,
     );
-    assert_eq!(s.credit_balance(ws, "cus_a").await.unwrap(), 600);
-    assert_eq!(s.pending_charges(ws, "cus_a").await.unwrap().len(), 1);
     assert_eq!(
-        s.coupon_redemptions(ws, "cus_a").await.unwrap()[0].applied,
+        s.credit_balance(&WorkspaceId::from(ws), &CustomerId::from("cus_a"))
+            .await
+            .unwrap(),
+        600
+    );
+    assert_eq!(
+        s.pending_charges(&WorkspaceId::from(ws), &CustomerId::from("cus_a"))
+            .await
+            .unwrap()
+            .len(),
         1
     );
-    assert_eq!(s.get_invoice(ws, "inv_2").await.unwrap(), None);
-    assert_eq!(s.get_invoice(ws, "inv_1").await.unwrap(), Some(inv));
+    assert_eq!(
+        s.coupon_redemptions(&WorkspaceId::from(ws), &CustomerId::from("cus_a"))
+            .await
+            .unwrap()[0]
+            .applied,
+        1
+    );
+    assert_eq!(
+        s.get_invoice(&WorkspaceId::from(ws), "inv_2")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.get_invoice(&WorkspaceId::from(ws), "inv_1")
+            .await
+            .unwrap(),
+        Some(inv)
+    );
 }
 
 pub(crate) async fn invoice_status_moves_by_compare_and_set(h: &Harness) {
@@ -249,7 +322,7 @@ pub(crate) async fn invoice_status_moves_by_compare_and_set(h: &Harness) {
     let paid_at = ts("2026-02-03T04:05:06.000007Z");
     let paid = s
         .set_invoice_status(
-            ws,
+            &WorkspaceId::from(ws),
             "inv_1",
             InvoiceStatus::Open,
             InvoiceStatus::Paid,
@@ -260,12 +333,17 @@ pub(crate) async fn invoice_status_moves_by_compare_and_set(h: &Harness) {
     assert_eq!(paid.status, InvoiceStatus::Paid);
     assert_eq!(paid.paid_at, Some(paid_at));
     assert_eq!(paid.voided_at, None);
-    assert_eq!(s.get_invoice(ws, "inv_1").await.unwrap(), Some(paid));
+    assert_eq!(
+        s.get_invoice(&WorkspaceId::from(ws), "inv_1")
+            .await
+            .unwrap(),
+        Some(paid)
+    );
 
     // Not in the expected status any more: a conflict, and nothing changes.
     assert_conflict(
         s.set_invoice_status(
-            ws,
+            &WorkspaceId::from(ws),
             "inv_1",
             InvoiceStatus::Open,
             InvoiceStatus::Void,
@@ -275,7 +353,7 @@ pub(crate) async fn invoice_status_moves_by_compare_and_set(h: &Harness) {
     );
     assert_not_found(
         s.set_invoice_status(
-            ws,
+            &WorkspaceId::from(ws),
             "inv_none",
             InvoiceStatus::Open,
             InvoiceStatus::Paid,
@@ -287,7 +365,7 @@ pub(crate) async fn invoice_status_moves_by_compare_and_set(h: &Harness) {
     let voided_at = ts("2026-02-04T00:00:00Z");
     let void = s
         .set_invoice_status(
-            ws,
+            &WorkspaceId::from(ws),
             "inv_2",
             InvoiceStatus::Open,
             InvoiceStatus::Void,
@@ -298,7 +376,7 @@ pub(crate) async fn invoice_status_moves_by_compare_and_set(h: &Harness) {
     assert_eq!((void.paid_at, void.voided_at), (None, Some(voided_at)));
     let bad = s
         .set_invoice_status(
-            ws,
+            &WorkspaceId::from(ws),
             "inv_2",
             InvoiceStatus::Void,
             InvoiceStatus::Uncollectible,
@@ -340,9 +418,24 @@ pub(crate) async fn credit_notes_are_numbered_and_bounded(h: &Harness) {
         .await
         .unwrap();
     assert_eq!(c.number, 3);
-    assert_eq!(s.list_credit_notes(ws, "inv_1").await.unwrap(), vec![a, c]);
-    assert_eq!(s.list_credit_notes(ws, "inv_2").await.unwrap(), vec![b]);
-    assert_eq!(s.list_credit_notes(ws, "inv_none").await.unwrap(), vec![]);
+    assert_eq!(
+        s.list_credit_notes(&WorkspaceId::from(ws), "inv_1")
+            .await
+            .unwrap(),
+        vec![a, c]
+    );
+    assert_eq!(
+        s.list_credit_notes(&WorkspaceId::from(ws), "inv_2")
+            .await
+            .unwrap(),
+        vec![b]
+    );
+    assert_eq!(
+        s.list_credit_notes(&WorkspaceId::from(ws), "inv_none")
+            .await
+            .unwrap(),
+        vec![]
+    );
     assert_not_found(
         s.insert_credit_note(&credit_note(ws, "cn_5", "inv_none", 1), total)
             .await,
@@ -381,7 +474,10 @@ pub(crate) async fn credit_note_sums_do_not_overflow(h: &Harness) {
             .await,
         "amount_overflow",
     );
-    let notes = s.list_credit_notes(ws, "inv_1").await.unwrap();
+    let notes = s
+        .list_credit_notes(&WorkspaceId::from(ws), "inv_1")
+        .await
+        .unwrap();
     assert_eq!(notes.len(), 1, "nothing stored: {notes:?}");
 }
 
@@ -418,7 +514,11 @@ pub(crate) async fn concurrent_credit_notes_stay_within_the_total(h: &Harness) {
         accepted, 2,
         "two notes of 400 fit in 1,000, a third does not"
     );
-    let notes = h.store.list_credit_notes(&h.ws, "inv_1").await.unwrap();
+    let notes = h
+        .store
+        .list_credit_notes(&WorkspaceId::from(&h.ws), "inv_1")
+        .await
+        .unwrap();
     let numbers: Vec<i64> = notes.iter().map(|n| n.number).collect();
     assert_eq!(numbers, vec![1, 2], "refused notes give their numbers back");
 }
@@ -426,7 +526,12 @@ pub(crate) async fn concurrent_credit_notes_stay_within_the_total(h: &Harness) {
 pub(crate) async fn credit_ledger_and_balance(h: &Harness) {
     let s = h.store.as_ref();
     let ws = &h.ws;
-    assert_eq!(s.credit_balance(ws, "cus_a").await.unwrap(), 0);
+    assert_eq!(
+        s.credit_balance(&WorkspaceId::from(ws), &CustomerId::from("cus_a"))
+            .await
+            .unwrap(),
+        0
+    );
     s.add_credit_entry(&credit(ws, "cr_1", "cus_a", 700))
         .await
         .unwrap();
@@ -436,8 +541,18 @@ pub(crate) async fn credit_ledger_and_balance(h: &Harness) {
     s.add_credit_entry(&credit(ws, "cr_3", "cus_b", 5))
         .await
         .unwrap();
-    assert_eq!(s.credit_balance(ws, "cus_a").await.unwrap(), 500);
-    assert_eq!(s.credit_balance(ws, "cus_b").await.unwrap(), 5);
+    assert_eq!(
+        s.credit_balance(&WorkspaceId::from(ws), &CustomerId::from("cus_a"))
+            .await
+            .unwrap(),
+        500
+    );
+    assert_eq!(
+        s.credit_balance(&WorkspaceId::from(ws), &CustomerId::from("cus_b"))
+            .await
+            .unwrap(),
+        5
+    );
     assert_exists(
         s.add_credit_entry(&credit(ws, "cr_1", "cus_a", 1)).await,
         "credit entry",
@@ -451,7 +566,12 @@ pub(crate) async fn credit_ledger_and_balance(h: &Harness) {
         s.add_credit_entry(&credit(ws, "cr_more", "cus_b", 1)).await,
         "amount_overflow",
     );
-    assert_eq!(s.credit_balance(ws, "cus_b").await.unwrap(), i64::MAX);
+    assert_eq!(
+        s.credit_balance(&WorkspaceId::from(ws), &CustomerId::from("cus_b"))
+            .await
+            .unwrap(),
+        i64::MAX
+    );
 }
 
 /// Concurrent grants cannot together take a balance beyond 64 bits, nor concurrent invoices
@@ -482,7 +602,10 @@ pub(crate) async fn concurrent_credit_stays_in_range(h: &Harness) {
         "three quarters fit in an i64, a fourth does not"
     );
     assert_eq!(
-        h.store.credit_balance(&h.ws, "cus_b").await.unwrap(),
+        h.store
+            .credit_balance(&WorkspaceId::from(&h.ws), &CustomerId::from("cus_b"))
+            .await
+            .unwrap(),
         3 * quarter
     );
 
@@ -513,7 +636,13 @@ pub(crate) async fn concurrent_credit_stays_in_range(h: &Harness) {
         }
     }
     assert_eq!(billed, 2, "1,000 of credit covers two uses of 400");
-    assert_eq!(h.store.credit_balance(&h.ws, "cus_a").await.unwrap(), 200);
+    assert_eq!(
+        h.store
+            .credit_balance(&WorkspaceId::from(&h.ws), &CustomerId::from("cus_a"))
+            .await
+            .unwrap(),
+        200
+    );
 }
 
 pub(crate) async fn coupon_redemptions(h: &Harness) {
@@ -529,11 +658,18 @@ pub(crate) async fn coupon_redemptions(h: &Harness) {
         .await
         .unwrap();
     assert_eq!(
-        s.coupon_redemptions(ws, "cus_a").await.unwrap(),
+        s.coupon_redemptions(&WorkspaceId::from(ws), &CustomerId::from("cus_a"))
+            .await
+            .unwrap(),
         vec![first.clone(), later],
         "oldest first"
     );
-    assert_eq!(s.coupon_redemptions(ws, "cus_none").await.unwrap(), vec![]);
+    assert_eq!(
+        s.coupon_redemptions(&WorkspaceId::from(ws), &CustomerId::from("cus_none"))
+            .await
+            .unwrap(),
+        vec![]
+    );
     assert_exists(
         s.add_coupon_redemption(&first).await,
         "coupon redemption",
@@ -557,7 +693,9 @@ pub(crate) async fn pending_charges_wait_for_an_invoice(h: &Harness) {
     };
     s.add_pending_charge(&billed).await.unwrap();
     assert_eq!(
-        s.pending_charges(ws, "cus_a").await.unwrap(),
+        s.pending_charges(&WorkspaceId::from(ws), &CustomerId::from("cus_a"))
+            .await
+            .unwrap(),
         vec![early.clone(), late],
         "oldest first, billed ones left out"
     );
@@ -566,7 +704,12 @@ pub(crate) async fn pending_charges_wait_for_an_invoice(h: &Harness) {
         "pending charge",
         "pc_early",
     );
-    assert_eq!(s.pending_charges(ws, "cus_b").await.unwrap(), vec![other]);
+    assert_eq!(
+        s.pending_charges(&WorkspaceId::from(ws), &CustomerId::from("cus_b"))
+            .await
+            .unwrap(),
+        vec![other]
+    );
 }
 
 /// A plan change writes the subscription and its prorations together or not at all: a charge
@@ -592,20 +735,31 @@ pub(crate) async fn plan_changes_are_all_or_nothing(h: &Harness) {
         "pending charge",
         "pc_taken",
     );
-    assert_eq!(s.get_subscription(ws, "sub_1").await.unwrap(), Some(before));
     assert_eq!(
-        s.pending_charges(ws, "cus_a").await.unwrap(),
+        s.get_subscription(&WorkspaceId::from(ws), "sub_1")
+            .await
+            .unwrap(),
+        Some(before)
+    );
+    assert_eq!(
+        s.pending_charges(&WorkspaceId::from(ws), &CustomerId::from("cus_a"))
+            .await
+            .unwrap(),
         vec![taken.clone()]
     );
     s.change_subscription(&after, std::slice::from_ref(&fresh))
         .await
         .unwrap();
     assert_eq!(
-        s.get_subscription(ws, "sub_1").await.unwrap(),
+        s.get_subscription(&WorkspaceId::from(ws), "sub_1")
+            .await
+            .unwrap(),
         Some(after.clone())
     );
     assert_eq!(
-        s.pending_charges(ws, "cus_a").await.unwrap(),
+        s.pending_charges(&WorkspaceId::from(ws), &CustomerId::from("cus_a"))
+            .await
+            .unwrap(),
         vec![taken, fresh]
     );
     let ghost = SubscriptionRecord {
@@ -618,33 +772,49 @@ pub(crate) async fn plan_changes_are_all_or_nothing(h: &Harness) {
 pub(crate) async fn scheduled_changes(h: &Harness) {
     let s = h.store.as_ref();
     let ws = &h.ws;
-    assert_eq!(s.scheduled_change(ws, "sub_1").await.unwrap(), None);
+    assert_eq!(
+        s.scheduled_change(&WorkspaceId::from(ws), "sub_1")
+            .await
+            .unwrap(),
+        None
+    );
     let first = scheduled(ws, "chg_1", "sub_1", "basic");
     s.schedule_change(&first).await.unwrap();
     assert_eq!(
-        s.scheduled_change(ws, "sub_1").await.unwrap(),
+        s.scheduled_change(&WorkspaceId::from(ws), "sub_1")
+            .await
+            .unwrap(),
         Some(first.clone())
     );
     // A second change replaces the one not yet applied.
     let second = scheduled(ws, "chg_2", "sub_1", "free");
     s.schedule_change(&second).await.unwrap();
     assert_eq!(
-        s.scheduled_change(ws, "sub_1").await.unwrap(),
+        s.scheduled_change(&WorkspaceId::from(ws), "sub_1")
+            .await
+            .unwrap(),
         Some(second.clone())
     );
     s.schedule_change(&scheduled(ws, "chg_3", "sub_2", "basic"))
         .await
         .unwrap();
 
-    s.mark_change_applied(ws, "chg_2", ts("2026-02-01T00:00:00Z"))
+    s.mark_change_applied(&WorkspaceId::from(ws), "chg_2", ts("2026-02-01T00:00:00Z"))
         .await
         .unwrap();
-    assert_eq!(s.scheduled_change(ws, "sub_1").await.unwrap(), None);
+    assert_eq!(
+        s.scheduled_change(&WorkspaceId::from(ws), "sub_1")
+            .await
+            .unwrap(),
+        None
+    );
     // An applied change is history: a new one for the subscription leaves it be.
     let third = scheduled(ws, "chg_4", "sub_1", "pro");
     s.schedule_change(&third).await.unwrap();
     assert_eq!(
-        s.scheduled_change(ws, "sub_1").await.unwrap(),
+        s.scheduled_change(&WorkspaceId::from(ws), "sub_1")
+            .await
+            .unwrap(),
         Some(third.clone())
     );
     // An id taken already: refused, and the pending change it would replace stays.
@@ -653,9 +823,18 @@ pub(crate) async fn scheduled_changes(h: &Harness) {
         "scheduled change",
         "chg_2",
     );
-    assert_eq!(s.scheduled_change(ws, "sub_1").await.unwrap(), Some(third));
     assert_eq!(
-        s.scheduled_change(ws, "sub_2").await.unwrap().unwrap().id,
+        s.scheduled_change(&WorkspaceId::from(ws), "sub_1")
+            .await
+            .unwrap(),
+        Some(third)
+    );
+    assert_eq!(
+        s.scheduled_change(&WorkspaceId::from(ws), "sub_2")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
         "chg_3"
     );
 }
@@ -679,7 +858,9 @@ pub(crate) async fn bill_run_worklists(h: &Harness) {
         .await
         .unwrap();
     assert_eq!(
-        s.list_workspace_subscriptions(ws).await.unwrap(),
+        s.list_workspace_subscriptions(&WorkspaceId::from(ws))
+            .await
+            .unwrap(),
         vec![subs[1].clone(), subs[0].clone(), subs[2].clone()],
         "every subscription of the workspace, by id"
     );
@@ -721,21 +902,61 @@ pub(crate) async fn billing_isolation(h: &Harness) {
         .await
         .unwrap();
 
-    assert_eq!(s.get_invoice(b, "inv_1").await.unwrap(), None);
-    assert_eq!(s.list_invoices(b, "cus_a").await.unwrap(), vec![]);
     assert_eq!(
-        s.invoice_keys(b, "sub_1").await.unwrap(),
+        s.get_invoice(&WorkspaceId::from(b), "inv_1").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.list_invoices(&WorkspaceId::from(b), &CustomerId::from("cus_a"))
+            .await
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        s.invoice_keys(&WorkspaceId::from(b), "sub_1")
+            .await
+            .unwrap(),
         Vec::<String>::new()
     );
-    assert_eq!(s.list_credit_notes(b, "inv_1").await.unwrap(), vec![]);
-    assert_eq!(s.credit_balance(b, "cus_a").await.unwrap(), 0);
-    assert_eq!(s.pending_charges(b, "cus_a").await.unwrap(), vec![]);
-    assert_eq!(s.coupon_redemptions(b, "cus_a").await.unwrap(), vec![]);
-    assert_eq!(s.scheduled_change(b, "sub_1").await.unwrap(), None);
-    assert_eq!(s.list_workspace_subscriptions(b).await.unwrap(), vec![]);
+    assert_eq!(
+        s.list_credit_notes(&WorkspaceId::from(b), "inv_1")
+            .await
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        s.credit_balance(&WorkspaceId::from(b), &CustomerId::from("cus_a"))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.pending_charges(&WorkspaceId::from(b), &CustomerId::from("cus_a"))
+            .await
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        s.coupon_redemptions(&WorkspaceId::from(b), &CustomerId::from("cus_a"))
+            .await
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        s.scheduled_change(&WorkspaceId::from(b), "sub_1")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.list_workspace_subscriptions(&WorkspaceId::from(b))
+            .await
+            .unwrap(),
+        vec![]
+    );
     assert_not_found(
         s.set_invoice_status(
-            b,
+            &WorkspaceId::from(b),
             "inv_1",
             InvoiceStatus::Open,
             InvoiceStatus::Paid,
@@ -744,8 +965,15 @@ pub(crate) async fn billing_isolation(h: &Harness) {
         .await,
         "invoice",
     );
-    s.mark_change_applied(b, "chg_1", ts(PERIOD)).await.unwrap();
-    assert!(s.scheduled_change(a, "sub_1").await.unwrap().is_some());
+    s.mark_change_applied(&WorkspaceId::from(b), "chg_1", ts(PERIOD))
+        .await
+        .unwrap();
+    assert!(
+        s.scheduled_change(&WorkspaceId::from(a), "sub_1")
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     // Numbers and dedupe keys are per workspace.
     h.customer(b, "cus_a").await;
@@ -758,7 +986,14 @@ pub(crate) async fn billing_isolation(h: &Harness) {
         .unwrap(),
     );
     assert_eq!(theirs.number, 1);
-    assert_eq!(s.get_invoice(a, "inv_1").await.unwrap().unwrap().number, 1);
+    assert_eq!(
+        s.get_invoice(&WorkspaceId::from(a), "inv_1")
+            .await
+            .unwrap()
+            .unwrap()
+            .number,
+        1
+    );
 }
 
 /// Every invoice status is stored and read back as it was.
@@ -782,11 +1017,15 @@ pub(crate) async fn invoice_statuses_round_trip(h: &Harness) {
                 .unwrap(),
         );
         assert_eq!(stored.status, status);
-        let got = s.get_invoice(ws, &record.id).await.unwrap().unwrap();
+        let got = s
+            .get_invoice(&WorkspaceId::from(ws), &record.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(got, stored, "{status}");
     }
     let listed: Vec<InvoiceStatus> = s
-        .list_invoices(ws, "cus_a")
+        .list_invoices(&WorkspaceId::from(ws), &CustomerId::from("cus_a"))
         .await
         .unwrap()
         .into_iter()

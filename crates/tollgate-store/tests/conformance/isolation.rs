@@ -5,6 +5,7 @@ use crate::support::*;
 use IngestOutcome::Accepted;
 use jiff::Timestamp;
 use serde_json::json;
+use tollgate_core::ids::{CustomerId, KeyId, WorkspaceId};
 use tollgate_store::*;
 
 pub(crate) async fn workspace_isolation(h: &Harness) {
@@ -26,7 +27,7 @@ pub(crate) async fn workspace_isolation(h: &Harness) {
     })
     .await
     .unwrap();
-    s.add_catalog_version(a, &json!({"a": 1}), ts(PERIOD))
+    s.add_catalog_version(&WorkspaceId::from(a), &json!({"a": 1}), ts(PERIOD))
         .await
         .unwrap();
     let every_op = vec![
@@ -53,31 +54,77 @@ pub(crate) async fn workspace_isolation(h: &Harness) {
 
     // B sees none of it.
     let far = ts("2030-01-01T00:00:00Z");
-    assert_eq!(s.get_customer(b, "cus_a").await.unwrap(), None);
-    assert_eq!(s.list_customers(b).await.unwrap(), vec![]);
-    assert_eq!(s.get_subscription(b, "sub_1").await.unwrap(), None);
-    assert_eq!(s.list_subscriptions(b, "cus_a").await.unwrap(), vec![]);
-    assert_eq!(s.list_api_keys(b, "cus_a").await.unwrap(), vec![]);
-    assert_eq!(s.get_test_clock(b, "clock_1").await.unwrap(), None);
-    assert_eq!(s.latest_catalog(b).await.unwrap(), None);
-    assert_eq!(s.catalog_version(b, 1).await.unwrap(), None);
+    assert_eq!(
+        s.get_customer(&WorkspaceId::from(b), "cus_a")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.list_customers(&WorkspaceId::from(b)).await.unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        s.get_subscription(&WorkspaceId::from(b), "sub_1")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.list_subscriptions(&WorkspaceId::from(b), &CustomerId::from("cus_a"))
+            .await
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        s.list_api_keys(&WorkspaceId::from(b), &CustomerId::from("cus_a"))
+            .await
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        s.get_test_clock(&WorkspaceId::from(b), "clock_1")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.latest_catalog(&WorkspaceId::from(b)).await.unwrap(), None);
+    assert_eq!(
+        s.catalog_version(&WorkspaceId::from(b), 1).await.unwrap(),
+        None
+    );
     assert_eq!(h.aggregates(b, "cus_a", ts(PERIOD)).await, vec![]);
     assert_eq!(
-        s.window_entries(b, "cus_a", Timestamp::UNIX_EPOCH)
-            .await
-            .unwrap(),
+        s.window_entries(
+            &WorkspaceId::from(b),
+            &CustomerId::from("cus_a"),
+            Timestamp::UNIX_EPOCH
+        )
+        .await
+        .unwrap(),
         vec![]
     );
     assert_eq!(
-        s.level_points(b, "cus_a", Timestamp::UNIX_EPOCH, far)
-            .await
-            .unwrap(),
+        s.level_points(
+            &WorkspaceId::from(b),
+            &CustomerId::from("cus_a"),
+            Timestamp::UNIX_EPOCH,
+            far
+        )
+        .await
+        .unwrap(),
         vec![]
     );
     assert_eq!(
-        s.events(b, "cus_a", Timestamp::UNIX_EPOCH, far, 10)
-            .await
-            .unwrap(),
+        s.events(
+            &WorkspaceId::from(b),
+            &CustomerId::from("cus_a"),
+            Timestamp::UNIX_EPOCH,
+            far,
+            10
+        )
+        .await
+        .unwrap(),
         vec![]
     );
     // ... and cannot change it.
@@ -87,14 +134,32 @@ pub(crate) async fn workspace_isolation(h: &Harness) {
             .await,
         "subscription",
     );
-    assert_not_found(s.revoke_api_key(b, "cus_a", "key_1", far).await, "api_key");
-    assert_not_found(s.set_test_clock_time(b, "clock_1", far).await, "test_clock");
+    assert_not_found(
+        s.revoke_api_key(
+            &WorkspaceId::from(b),
+            &CustomerId::from("cus_a"),
+            &KeyId::from("key_1"),
+            far,
+        )
+        .await,
+        "api_key",
+    );
+    assert_not_found(
+        s.set_test_clock_time(&WorkspaceId::from(b), "clock_1", far)
+            .await,
+        "test_clock",
+    );
     assert_not_found(
         s.create_subscription(&subscription(b, "sub_2", "cus_a", PERIOD))
             .await,
         "customer",
     );
-    assert_eq!(s.prune_window_entries(b, far).await.unwrap(), 0);
+    assert_eq!(
+        s.prune_window_entries(&WorkspaceId::from(b), far)
+            .await
+            .unwrap(),
+        0
+    );
 
     // Ids are per workspace: the same customer and event ids are new in B.
     h.customer(b, "cus_a").await;
@@ -104,14 +169,21 @@ pub(crate) async fn workspace_isolation(h: &Harness) {
     );
     assert_eq!(value_of(h, b, "cus_a", "users").await, Some(dec("1")));
     assert_eq!(value_of(h, a, "cus_a", "calls").await, Some(dec("1")));
-    assert_eq!(s.list_customers(a).await.unwrap().len(), 1);
+    assert_eq!(
+        s.list_customers(&WorkspaceId::from(a)).await.unwrap().len(),
+        1
+    );
     // The key lookup still names the key's own workspace.
     assert_eq!(s.find_api_key(&key.secret_hash).await.unwrap(), Some(key));
     assert_eq!(
-        s.window_entries(a, "cus_a", Timestamp::UNIX_EPOCH)
-            .await
-            .unwrap()
-            .len(),
+        s.window_entries(
+            &WorkspaceId::from(a),
+            &CustomerId::from("cus_a"),
+            Timestamp::UNIX_EPOCH
+        )
+        .await
+        .unwrap()
+        .len(),
         1
     );
 }

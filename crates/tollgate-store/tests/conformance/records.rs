@@ -5,6 +5,7 @@ use crate::support::*;
 use jiff::Timestamp;
 use serde_json::json;
 use std::collections::BTreeSet;
+use tollgate_core::ids::{CustomerId, KeyId, WorkspaceId};
 use tollgate_store::*;
 
 pub(crate) async fn workspaces_and_admin_keys(h: &Harness) {
@@ -52,25 +53,45 @@ pub(crate) async fn workspaces_and_admin_keys(h: &Harness) {
 
 pub(crate) async fn catalog_versions(h: &Harness) {
     let s = h.store.as_ref();
-    assert_eq!(s.latest_catalog(&h.ws).await.unwrap(), None);
+    assert_eq!(
+        s.latest_catalog(&WorkspaceId::from(&h.ws)).await.unwrap(),
+        None
+    );
     let at = ts("2026-01-04T00:00:00.000001Z");
     for n in 1..=3 {
         let v = s
-            .add_catalog_version(&h.ws, &json!({"plans": [{"key": format!("p{n}")}]}), at)
+            .add_catalog_version(
+                &WorkspaceId::from(&h.ws),
+                &json!({"plans": [{"key": format!("p{n}")}]}),
+                at,
+            )
             .await
             .unwrap();
         assert_eq!(v, n);
     }
-    let latest = s.latest_catalog(&h.ws).await.unwrap().unwrap();
+    let latest = s
+        .latest_catalog(&WorkspaceId::from(&h.ws))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(latest.version, 3);
     assert_eq!(latest.workspace, h.ws);
     assert_eq!(latest.catalog, json!({"plans": [{"key": "p3"}]}));
     assert_eq!(latest.created_at, at);
-    let v2 = s.catalog_version(&h.ws, 2).await.unwrap().unwrap();
+    let v2 = s
+        .catalog_version(&WorkspaceId::from(&h.ws), 2)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(v2.catalog, json!({"plans": [{"key": "p2"}]}));
-    assert_eq!(s.catalog_version(&h.ws, 9).await.unwrap(), None);
+    assert_eq!(
+        s.catalog_version(&WorkspaceId::from(&h.ws), 9)
+            .await
+            .unwrap(),
+        None
+    );
     assert_not_found(
-        s.add_catalog_version(&fresh("missing"), &json!({}), at)
+        s.add_catalog_version(&WorkspaceId::from(&fresh("missing")), &json!({}), at)
             .await,
         "workspace",
     );
@@ -83,7 +104,11 @@ pub(crate) async fn catalog_versions_are_gapless_under_concurrency(h: &Harness) 
             let ws = h.ws.clone();
             tokio::spawn(async move {
                 store
-                    .add_catalog_version(&ws, &json!({ "n": i }), Timestamp::UNIX_EPOCH)
+                    .add_catalog_version(
+                        &WorkspaceId::from(&ws),
+                        &json!({ "n": i }),
+                        Timestamp::UNIX_EPOCH,
+                    )
                     .await
                     .unwrap()
             })
@@ -97,7 +122,12 @@ pub(crate) async fn catalog_versions_are_gapless_under_concurrency(h: &Harness) 
         );
     }
     assert_eq!(versions, (1..=16).collect::<BTreeSet<i64>>());
-    let latest = h.store.latest_catalog(&h.ws).await.unwrap().unwrap();
+    let latest = h
+        .store
+        .latest_catalog(&WorkspaceId::from(&h.ws))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(latest.version, 16);
 }
 
@@ -113,16 +143,25 @@ pub(crate) async fn customers(h: &Harness) {
     s.create_customer(&b).await.unwrap();
 
     assert_eq!(
-        s.get_customer(&h.ws, "cus_a").await.unwrap(),
+        s.get_customer(&WorkspaceId::from(&h.ws), "cus_a")
+            .await
+            .unwrap(),
         Some(a.clone())
     );
     assert_eq!(
-        s.get_customer(&h.ws, "cus_b").await.unwrap(),
+        s.get_customer(&WorkspaceId::from(&h.ws), "cus_b")
+            .await
+            .unwrap(),
         Some(b.clone())
     );
-    assert_eq!(s.get_customer(&h.ws, "cus_zz").await.unwrap(), None);
     assert_eq!(
-        s.list_customers(&h.ws).await.unwrap(),
+        s.get_customer(&WorkspaceId::from(&h.ws), "cus_zz")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.list_customers(&WorkspaceId::from(&h.ws)).await.unwrap(),
         vec![a.clone(), b.clone()]
     );
     assert_exists(s.create_customer(&a).await, "customer", "cus_a");
@@ -136,7 +175,12 @@ pub(crate) async fn customers(h: &Harness) {
         ..a.clone()
     };
     s.update_customer(&updated).await.unwrap();
-    assert_eq!(s.get_customer(&h.ws, "cus_a").await.unwrap(), Some(updated));
+    assert_eq!(
+        s.get_customer(&WorkspaceId::from(&h.ws), "cus_a")
+            .await
+            .unwrap(),
+        Some(updated)
+    );
     assert_not_found(
         s.update_customer(&customer(&h.ws, "cus_zz")).await,
         "customer",
@@ -156,16 +200,30 @@ pub(crate) async fn subscriptions(h: &Harness) {
     s.create_subscription(&first).await.unwrap();
     s.create_subscription(&second).await.unwrap();
     assert_eq!(
-        s.get_subscription(&h.ws, "sub_1").await.unwrap(),
+        s.get_subscription(&WorkspaceId::from(&h.ws), "sub_1")
+            .await
+            .unwrap(),
         Some(first.clone())
     );
-    assert_eq!(s.get_subscription(&h.ws, "sub_9").await.unwrap(), None);
     assert_eq!(
-        s.list_subscriptions(&h.ws, "cus_a").await.unwrap(),
+        s.get_subscription(&WorkspaceId::from(&h.ws), "sub_9")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.list_subscriptions(&WorkspaceId::from(&h.ws), &CustomerId::from("cus_a"))
+            .await
+            .unwrap(),
         vec![second.clone(), first.clone()],
         "newest first"
     );
-    assert_eq!(s.list_subscriptions(&h.ws, "cus_b").await.unwrap(), vec![]);
+    assert_eq!(
+        s.list_subscriptions(&WorkspaceId::from(&h.ws), &CustomerId::from("cus_b"))
+            .await
+            .unwrap(),
+        vec![]
+    );
     assert_exists(s.create_subscription(&first).await, "subscription", "sub_1");
     assert_not_found(
         s.create_subscription(&subscription(&h.ws, "sub_3", "cus_zz", PERIOD))
@@ -185,7 +243,9 @@ pub(crate) async fn subscriptions(h: &Harness) {
     };
     s.update_subscription(&canceled).await.unwrap();
     assert_eq!(
-        s.get_subscription(&h.ws, "sub_1").await.unwrap(),
+        s.get_subscription(&WorkspaceId::from(&h.ws), "sub_1")
+            .await
+            .unwrap(),
         Some(canceled)
     );
     assert_not_found(
@@ -200,7 +260,7 @@ pub(crate) async fn subscriptions(h: &Harness) {
     };
     assert_not_found(s.update_subscription(&moved).await, "subscription");
     assert_eq!(
-        s.get_subscription(&h.ws, "sub_1")
+        s.get_subscription(&WorkspaceId::from(&h.ws), "sub_1")
             .await
             .unwrap()
             .unwrap()
@@ -223,10 +283,17 @@ pub(crate) async fn api_keys(h: &Harness) {
     );
     assert_eq!(s.find_api_key(&fresh("nope")).await.unwrap(), None);
     assert_eq!(
-        s.list_api_keys(&h.ws, "cus_a").await.unwrap(),
+        s.list_api_keys(&WorkspaceId::from(&h.ws), &CustomerId::from("cus_a"))
+            .await
+            .unwrap(),
         vec![k1.clone(), k2.clone()]
     );
-    assert_eq!(s.list_api_keys(&h.ws, "cus_b").await.unwrap(), vec![]);
+    assert_eq!(
+        s.list_api_keys(&WorkspaceId::from(&h.ws), &CustomerId::from("cus_b"))
+            .await
+            .unwrap(),
+        vec![]
+    );
 
     assert_exists(s.create_api_key(&k1).await, "api_key", "key_1");
     let same_hash = ApiKeyRecord {
@@ -241,7 +308,15 @@ pub(crate) async fn api_keys(h: &Harness) {
     );
 
     let at = ts("2026-01-10T12:00:00.000007Z");
-    let revoked = s.revoke_api_key(&h.ws, "cus_a", "key_1", at).await.unwrap();
+    let revoked = s
+        .revoke_api_key(
+            &WorkspaceId::from(&h.ws),
+            &CustomerId::from("cus_a"),
+            &KeyId::from("key_1"),
+            at,
+        )
+        .await
+        .unwrap();
     assert_eq!(
         revoked,
         ApiKeyRecord {
@@ -255,17 +330,34 @@ pub(crate) async fn api_keys(h: &Harness) {
     );
     // Revoking again keeps the first time.
     let again = s
-        .revoke_api_key(&h.ws, "cus_a", "key_1", ts("2026-02-01T00:00:00Z"))
+        .revoke_api_key(
+            &WorkspaceId::from(&h.ws),
+            &CustomerId::from("cus_a"),
+            &KeyId::from("key_1"),
+            ts("2026-02-01T00:00:00Z"),
+        )
         .await
         .unwrap();
     assert_eq!(again.revoked_at, Some(at));
     // Another customer's key, or no key at all.
     assert_not_found(
-        s.revoke_api_key(&h.ws, "cus_b", "key_2", at).await,
+        s.revoke_api_key(
+            &WorkspaceId::from(&h.ws),
+            &CustomerId::from("cus_b"),
+            &KeyId::from("key_2"),
+            at,
+        )
+        .await,
         "api_key",
     );
     assert_not_found(
-        s.revoke_api_key(&h.ws, "cus_a", "key_9", at).await,
+        s.revoke_api_key(
+            &WorkspaceId::from(&h.ws),
+            &CustomerId::from("cus_a"),
+            &KeyId::from("key_9"),
+            at,
+        )
+        .await,
         "api_key",
     );
     assert_eq!(
@@ -289,18 +381,25 @@ pub(crate) async fn test_clocks(h: &Harness) {
     };
     s.create_test_clock(&clock).await.unwrap();
     assert_eq!(
-        s.get_test_clock(&h.ws, "clock_1").await.unwrap(),
+        s.get_test_clock(&WorkspaceId::from(&h.ws), "clock_1")
+            .await
+            .unwrap(),
         Some(clock.clone())
     );
-    assert_eq!(s.get_test_clock(&h.ws, "clock_9").await.unwrap(), None);
+    assert_eq!(
+        s.get_test_clock(&WorkspaceId::from(&h.ws), "clock_9")
+            .await
+            .unwrap(),
+        None
+    );
     assert_exists(s.create_test_clock(&clock).await, "test_clock", "clock_1");
 
     let later = ts("2026-03-15T08:30:00.25Z");
-    s.set_test_clock_time(&h.ws, "clock_1", later)
+    s.set_test_clock_time(&WorkspaceId::from(&h.ws), "clock_1", later)
         .await
         .unwrap();
     assert_eq!(
-        s.get_test_clock(&h.ws, "clock_1")
+        s.get_test_clock(&WorkspaceId::from(&h.ws), "clock_1")
             .await
             .unwrap()
             .unwrap()
@@ -308,7 +407,8 @@ pub(crate) async fn test_clocks(h: &Harness) {
         later
     );
     assert_not_found(
-        s.set_test_clock_time(&h.ws, "clock_9", later).await,
+        s.set_test_clock_time(&WorkspaceId::from(&h.ws), "clock_9", later)
+            .await,
         "test_clock",
     );
 }
@@ -326,12 +426,21 @@ pub(crate) async fn subscription_statuses_round_trip(h: &Harness) {
             ..subscription(&h.ws, &format!("sub_{status}"), "cus_a", PERIOD)
         };
         s.create_subscription(&record).await.unwrap();
-        let got = s.get_subscription(&h.ws, &record.id).await.unwrap();
+        let got = s
+            .get_subscription(&WorkspaceId::from(&h.ws), &record.id)
+            .await
+            .unwrap();
         assert_eq!(got, Some(record.clone()), "{status}");
-        let listed = s.list_subscriptions(&h.ws, "cus_a").await.unwrap();
+        let listed = s
+            .list_subscriptions(&WorkspaceId::from(&h.ws), &CustomerId::from("cus_a"))
+            .await
+            .unwrap();
         assert_eq!(listed.len(), i + 1);
         assert!(listed.contains(&record), "{status}");
-        let all = s.list_workspace_subscriptions(&h.ws).await.unwrap();
+        let all = s
+            .list_workspace_subscriptions(&WorkspaceId::from(&h.ws))
+            .await
+            .unwrap();
         assert!(all.contains(&record), "{status}");
     }
 
@@ -348,7 +457,7 @@ pub(crate) async fn subscription_statuses_round_trip(h: &Harness) {
             record.status = to;
             s.update_subscription(&record).await.unwrap();
             let got = s
-                .get_subscription(&h.ws, "sub_walk")
+                .get_subscription(&WorkspaceId::from(&h.ws), "sub_walk")
                 .await
                 .unwrap()
                 .unwrap();

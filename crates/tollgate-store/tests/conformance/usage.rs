@@ -6,6 +6,7 @@ use IngestOutcome::{Accepted, Duplicate};
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde_json::json;
+use tollgate_core::ids::{CustomerId, WorkspaceId};
 use tollgate_store::*;
 
 pub(crate) async fn ingest_is_idempotent(h: &Harness) {
@@ -42,8 +43,8 @@ pub(crate) async fn ingest_is_idempotent(h: &Harness) {
     let events = h
         .store
         .events(
-            ws,
-            "cus_a",
+            &WorkspaceId::from(ws),
+            &CustomerId::from("cus_a"),
             Timestamp::UNIX_EPOCH,
             ts("2030-01-01T00:00:00Z"),
             100,
@@ -67,7 +68,7 @@ pub(crate) async fn concurrent_ingest_accepts_an_id_once(h: &Harness) {
                     item(&ws, &format!("own_{i}"), "cus_a", vec![add("calls", "1")]),
                     item(&ws, "shared", "cus_a", vec![add("calls", "100")]),
                 ];
-                store.ingest(&ws, &batch).await.unwrap()
+                store.ingest(&WorkspaceId::from(&ws), &batch).await.unwrap()
             })
         })
         .collect();
@@ -323,8 +324,8 @@ pub(crate) async fn aggregate_level_and_points(h: &Harness) {
     let got = h
         .store
         .level_points(
-            ws,
-            "cus_a",
+            &WorkspaceId::from(ws),
+            &CustomerId::from("cus_a"),
             ts("2026-01-02T00:00:00Z"),
             ts("2026-01-04T00:00:00Z"),
         )
@@ -343,8 +344,8 @@ pub(crate) async fn aggregate_level_and_points(h: &Harness) {
     let got = h
         .store
         .level_points(
-            ws,
-            "cus_a",
+            &WorkspaceId::from(ws),
+            &CustomerId::from("cus_a"),
             ts("2026-01-02T12:00:00Z"),
             ts("2026-01-03T00:00:00Z"),
         )
@@ -359,7 +360,12 @@ pub(crate) async fn aggregate_level_and_points(h: &Harness) {
     );
     assert_eq!(
         h.store
-            .level_points(ws, "cus_b", ts(PERIOD), ts("2027-01-01T00:00:00Z"))
+            .level_points(
+                &WorkspaceId::from(ws),
+                &CustomerId::from("cus_b"),
+                ts(PERIOD),
+                ts("2027-01-01T00:00:00Z")
+            )
             .await
             .unwrap(),
         vec![]
@@ -414,7 +420,11 @@ pub(crate) async fn window_entries_and_prune(h: &Harness) {
     };
     let since = h
         .store
-        .window_entries(ws, "cus_a", ts("2026-01-05T02:00:00Z"))
+        .window_entries(
+            &WorkspaceId::from(ws),
+            &CustomerId::from("cus_a"),
+            ts("2026-01-05T02:00:00Z"),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -426,20 +436,28 @@ pub(crate) async fn window_entries_and_prune(h: &Harness) {
     );
     let pruned = h
         .store
-        .prune_window_entries(ws, ts("2026-01-05T03:00:00Z"))
+        .prune_window_entries(&WorkspaceId::from(ws), ts("2026-01-05T03:00:00Z"))
         .await
         .unwrap();
     assert_eq!(pruned, 2);
     let left = h
         .store
-        .window_entries(ws, "cus_a", Timestamp::UNIX_EPOCH)
+        .window_entries(
+            &WorkspaceId::from(ws),
+            &CustomerId::from("cus_a"),
+            Timestamp::UNIX_EPOCH,
+        )
         .await
         .unwrap();
     assert_eq!(left, vec![row("1", "2026-01-05T03:00:00Z")]);
     // Pruning one workspace leaves the others alone.
     let theirs = h
         .store
-        .window_entries(&other, "cus_a", Timestamp::UNIX_EPOCH)
+        .window_entries(
+            &WorkspaceId::from(&other),
+            &CustomerId::from("cus_a"),
+            Timestamp::UNIX_EPOCH,
+        )
         .await
         .unwrap();
     assert_eq!(theirs, vec![row("7", "2026-01-05T01:00:00Z")]);
@@ -473,7 +491,13 @@ pub(crate) async fn events_range_order_and_limit(h: &Harness) {
 
     let events = |customer: &'static str, from: &'static str, to: &'static str, limit| async move {
         h.store
-            .events(ws, customer, ts(from), ts(to), limit)
+            .events(
+                &WorkspaceId::from(ws),
+                &CustomerId::from(customer),
+                ts(from),
+                ts(to),
+                limit,
+            )
             .await
             .unwrap()
             .into_iter()
@@ -495,8 +519,8 @@ pub(crate) async fn events_range_order_and_limit(h: &Harness) {
     let stored = h
         .store
         .events(
-            ws,
-            "cus_b",
+            &WorkspaceId::from(ws),
+            &CustomerId::from("cus_b"),
             Timestamp::UNIX_EPOCH,
             ts("2030-01-01T00:00:00Z"),
             10,
@@ -506,12 +530,27 @@ pub(crate) async fn events_range_order_and_limit(h: &Harness) {
     assert_eq!(stored, vec![plain.event.clone()]);
     // One event by id, in its workspace only.
     assert_eq!(
-        h.store.get_event(ws, "b1").await.unwrap(),
+        h.store
+            .get_event(&WorkspaceId::from(ws), "b1")
+            .await
+            .unwrap(),
         Some(plain.event)
     );
-    assert_eq!(h.store.get_event(ws, "nope").await.unwrap(), None);
+    assert_eq!(
+        h.store
+            .get_event(&WorkspaceId::from(ws), "nope")
+            .await
+            .unwrap(),
+        None
+    );
     let other = h.other_workspace().await;
-    assert_eq!(h.store.get_event(&other, "b1").await.unwrap(), None);
+    assert_eq!(
+        h.store
+            .get_event(&WorkspaceId::from(&other), "b1")
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 pub(crate) async fn timestamps_round_trip_to_the_microsecond(h: &Harness) {
@@ -530,7 +569,7 @@ pub(crate) async fn timestamps_round_trip_to_the_microsecond(h: &Harness) {
         h.store.create_customer(&c).await.unwrap();
         assert_eq!(
             h.store
-                .get_customer(ws, &c.id)
+                .get_customer(&WorkspaceId::from(ws), &c.id)
                 .await
                 .unwrap()
                 .unwrap()
@@ -544,8 +583,8 @@ pub(crate) async fn timestamps_round_trip_to_the_microsecond(h: &Harness) {
         let got = h
             .store
             .events(
-                ws,
-                &c.id,
+                &WorkspaceId::from(ws),
+                &CustomerId::from(&c.id),
                 ts(at),
                 ts(at) + jiff::SignedDuration::from_micros(1),
                 1,

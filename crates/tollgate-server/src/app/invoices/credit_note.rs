@@ -2,6 +2,7 @@
 
 use rust_decimal::Decimal;
 use tollgate_core::code::Code;
+use tollgate_core::ids::WorkspaceId;
 use tollgate_core::lifecycle::invoice::{
     CreditNoteError, credit_note_allowed, credit_note_remaining,
 };
@@ -35,7 +36,7 @@ pub async fn issue_credit_note(
     } = input;
     let store = engine.store();
     let invoice = store
-        .get_invoice(&workspace, &id)
+        .get_invoice(&WorkspaceId::from(&workspace), &id)
         .await?
         .ok_or_else(|| Error::not_found("invoice", &id))?;
     let currency: Currency = invoice.currency.parse().map_err(Error::internal)?;

@@ -7,6 +7,7 @@ mod transition;
 pub use credit_note::{IssueCreditNote, issue_credit_note};
 pub use transition::{mark_uncollectible, pay, transition, void};
 
+use tollgate_core::ids::WorkspaceId;
 use tollgate_store::billing::InvoiceRecord;
 
 use crate::engine::Engine;
@@ -16,7 +17,7 @@ use crate::error::{AppResult, Error};
 pub async fn credited(engine: &Engine, invoice: &InvoiceRecord) -> AppResult<i64> {
     let notes = engine
         .store()
-        .list_credit_notes(&invoice.workspace, &invoice.id)
+        .list_credit_notes(&WorkspaceId::from(&invoice.workspace), &invoice.id)
         .await?;
     notes
         .iter()

@@ -1,6 +1,7 @@
 //! An invoice's status moves, by core's state machine (`lifecycle::invoice`): open -> paid |
 //! void | uncollectible, uncollectible -> paid | void.
 
+use tollgate_core::ids::WorkspaceId;
 use tollgate_core::lifecycle::InvoiceUpdate;
 use tollgate_store::billing::InvoiceRecord;
 
@@ -17,7 +18,7 @@ pub async fn transition(
 ) -> AppResult<InvoiceRecord> {
     let store = engine.store();
     let invoice = store
-        .get_invoice(workspace, id)
+        .get_invoice(&WorkspaceId::from(workspace), id)
         .await?
         .ok_or_else(|| Error::not_found("invoice", id))?;
     let to = invoice
@@ -26,7 +27,7 @@ pub async fn transition(
         .map_err(|e| Error::conflict(e.code(), e.to_string()))?;
     let now = engine.now();
     Ok(store
-        .set_invoice_status(workspace, id, invoice.status, to, now)
+        .set_invoice_status(&WorkspaceId::from(workspace), id, invoice.status, to, now)
         .await?)
 }
 

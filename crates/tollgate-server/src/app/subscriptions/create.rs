@@ -3,6 +3,7 @@
 use indexmap::IndexMap;
 use jiff::SignedDuration;
 use tollgate_core::code::Code;
+use tollgate_core::ids::{CustomerId, WorkspaceId};
 use tollgate_store::{SubscriptionRecord, SubscriptionStatus};
 
 use super::{
@@ -36,7 +37,7 @@ pub async fn create(engine: &Engine, input: CreateSubscription) -> AppResult<Sub
     check_plan_and_addons(&catalog, &plan_key, &addons)?;
     let store = engine.store();
     if store
-        .list_subscriptions(&workspace, &customer)
+        .list_subscriptions(&WorkspaceId::from(&workspace), &CustomerId::from(&customer))
         .await?
         .iter()
         .any(|s| is_live(s, now))

@@ -13,6 +13,7 @@ pub use create::{CreateSubscription, create};
 
 use std::sync::Arc;
 use tollgate_core::code::Code;
+use tollgate_core::ids::{CustomerId, WorkspaceId};
 
 use indexmap::IndexMap;
 use jiff::Timestamp;
@@ -66,7 +67,7 @@ pub async fn customer_now(
 ) -> AppResult<Timestamp> {
     let record = engine
         .store()
-        .get_customer(workspace, customer)
+        .get_customer(&WorkspaceId::from(workspace), customer)
         .await?
         .ok_or_else(|| Error::not_found("customer", customer))?;
     engine
@@ -84,11 +85,14 @@ pub async fn list(
     let mut result = Vec::new();
     for sub in engine
         .store()
-        .list_subscriptions(workspace, customer)
+        .list_subscriptions(&WorkspaceId::from(workspace), &CustomerId::from(customer))
         .await?
     {
         let catalog = engine.catalog(workspace, sub.catalog_version).await?;
-        let scheduled = engine.store().scheduled_change(workspace, &sub.id).await?;
+        let scheduled = engine
+            .store()
+            .scheduled_change(&WorkspaceId::from(workspace), &sub.id)
+            .await?;
         let mut answer = view(sub, &catalog, now);
         answer.scheduled = scheduled.map(|c| (c.plan, c.effective_at));
         result.push(answer);
@@ -148,7 +152,7 @@ async fn owned_subscription(
 ) -> AppResult<SubscriptionRecord> {
     engine
         .store()
-        .get_subscription(workspace, id)
+        .get_subscription(&WorkspaceId::from(workspace), id)
         .await?
         .filter(|s| s.customer == customer)
         .ok_or_else(|| Error::not_found("subscription", id))

@@ -23,6 +23,7 @@ mod verdict;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tollgate_core::code::Code;
+use tollgate_core::ids::WorkspaceId;
 
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -90,7 +91,10 @@ impl Engine {
         let now = prepared.now;
         let written = self
             .store
-            .ingest(&req.workspace, std::slice::from_ref(&item))
+            .ingest(
+                &WorkspaceId::from(&req.workspace),
+                std::slice::from_ref(&item),
+            )
             .await;
         if matches!(written, Ok(ref o) if o.first() == Some(&IngestOutcome::Accepted)) {
             self.add_committed(

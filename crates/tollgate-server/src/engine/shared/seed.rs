@@ -1,6 +1,7 @@
 //! Creating shared counters from the store: a period's aggregates, a window's entries.
 
 use std::collections::BTreeMap;
+use tollgate_core::ids::{CustomerId, WorkspaceId};
 
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -33,7 +34,11 @@ impl Engine {
                     if !periods.contains_key(period_start) {
                         let rows = self
                             .store
-                            .aggregates(workspace, customer, *period_start)
+                            .aggregates(
+                                &WorkspaceId::from(workspace),
+                                &CustomerId::from(customer),
+                                *period_start,
+                            )
                             .await?;
                         periods.insert(*period_start, rows);
                     }
@@ -69,7 +74,11 @@ impl Engine {
                             Timestamp::from_second(now.as_second() - longest as i64).unwrap_or(now);
                         windows = Some(
                             self.store
-                                .window_entries(workspace, customer, since)
+                                .window_entries(
+                                    &WorkspaceId::from(workspace),
+                                    &CustomerId::from(customer),
+                                    since,
+                                )
                                 .await?,
                         );
                     }
