@@ -189,11 +189,11 @@ fn main() {
         }
         println!("created {customers} customers and subscriptions in {:.1} s (one transaction each)", began.elapsed().as_secs_f64());
         let began = Instant::now();
-        let first = tollgate_server::billing::bill_run(&engine, tollgate_server::DEFAULT_WORKSPACE, &|_, _, _| {}).await.unwrap();
+        let first = tollgate_server::app::bill_run::bill_run(&engine, tollgate_server::DEFAULT_WORKSPACE, &|_, _, _| {}).await.unwrap();
         println!("| bill run (opening invoices), {customers} subscriptions | {:.1} s | {} invoices |", began.elapsed().as_secs_f64(), first.invoices_created);
         *clock.lock().unwrap() = "2026-12-01T00:00:01Z".parse().unwrap();
         let began = Instant::now();
-        let report = tollgate_server::billing::bill_run(&engine, tollgate_server::DEFAULT_WORKSPACE, &|_, _, _| {}).await.unwrap();
+        let report = tollgate_server::app::bill_run::bill_run(&engine, tollgate_server::DEFAULT_WORKSPACE, &|_, _, _| {}).await.unwrap();
         let run = began.elapsed();
         assert!(report.errors.is_empty(), "{:?}", report.errors.first());
         println!("| monthly bill run (closing invoices), {customers} subscriptions | {:.1} s | {} invoices | {:.0} invoices/s |",

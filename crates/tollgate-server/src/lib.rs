@@ -13,6 +13,7 @@ pub mod counters;
 pub mod engine;
 pub mod error;
 pub mod gateway;
+pub mod ids;
 pub mod state;
 
 use std::net::SocketAddr;

@@ -176,6 +176,39 @@ fn nothing_below_the_http_edge_speaks_http() {
         "HTTP below the edge:\n{}",
         offenders.join("\n")
     );
+    // One-way flow between the layers: nothing below the edges reaches up into them, and the
+    // engine and billing (which the use cases call) never call a use case.
+    let mut upward = Vec::new();
+    for file in &files {
+        let rel = file
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        if edge(&rel) {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).unwrap();
+        let lower = ["engine/", "billing/", "counters/"]
+            .iter()
+            .any(|m| rel.starts_with(m))
+            || ["auth.rs", "clock.rs", "error.rs", "ids.rs"].contains(&rel.as_str());
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            let reaches_edge = code.contains("crate::api")
+                || code.contains("crate::gateway")
+                || code.contains("crate::state");
+            let reaches_app = lower && code.contains("crate::app");
+            if reaches_edge || reaches_app {
+                upward.push(format!("{rel}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        upward.is_empty(),
+        "a lower layer reaches up:\n{}",
+        upward.join("\n")
+    );
     // And the edge's status codes are chosen in one place for domain errors.
     let api_error = std::fs::read_to_string(src.join("api/error.rs")).unwrap();
     assert!(api_error.contains("pub fn status_of(kind: Kind) -> StatusCode"));

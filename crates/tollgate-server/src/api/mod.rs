@@ -158,7 +158,7 @@ fn panicked(cause: Box<dyn std::any::Any + Send + 'static>) -> axum::response::R
     )))
 }
 
-pub use crate::app::ids::new_id;
+pub use crate::ids::new_id;
 
 /// Operator-chosen ids: letters, digits, `_ - . :`, 1 to 128 characters.
 pub fn valid_id(id: &str) -> bool {

@@ -10,6 +10,5 @@
 #![deny(clippy::as_conversions)]
 
 pub mod bill_run;
-pub mod ids;
 pub mod invoices;
 pub mod subscriptions;

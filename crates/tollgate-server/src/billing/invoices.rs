@@ -244,7 +244,7 @@ pub fn record(
     let paid = draft.amount_due.is_zero();
     Ok(InvoiceRecord {
         workspace: workspace.to_owned(),
-        id: crate::app::ids::new_id("in"),
+        id: crate::ids::new_id("in"),
         number: 0,
         customer: customer.to_owned(),
         subscription: subscription.map(str::to_owned),

@@ -8,5 +8,4 @@ pub mod documents;
 pub mod invoices;
 pub mod usage;
 
-pub use crate::app::bill_run::{BillRunReport, bill_run};
 pub use invoices::{InvoiceOut, build_due_invoice, upcoming_invoice};

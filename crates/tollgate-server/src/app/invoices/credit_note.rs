@@ -10,9 +10,9 @@ use tollgate_core::money::{Currency, Money};
 use tollgate_store::billing::CreditNoteRecord;
 
 use super::credited;
-use crate::app::ids::new_id;
 use crate::engine::Engine;
 use crate::error::{AppResult, Error};
+use crate::ids::new_id;
 
 #[derive(Debug, Clone)]
 pub struct IssueCreditNote {

@@ -18,9 +18,9 @@ use super::{
     SubscriptionView, billing_anchor, check_plan_and_addons, customer_now, is_live, latest,
     owned_subscription, view,
 };
-use crate::app::ids::new_id;
 use crate::engine::{CompiledCatalog, Engine};
 use crate::error::{AppResult, Error};
+use crate::ids::new_id;
 
 #[derive(Debug, Clone)]
 pub struct ChangePlan {

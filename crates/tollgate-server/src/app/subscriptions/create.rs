@@ -9,9 +9,9 @@ use tollgate_store::{SubscriptionRecord, SubscriptionStatus};
 use super::{
     SubscriptionView, billing_anchor, check_plan_and_addons, customer_now, is_live, latest, view,
 };
-use crate::app::ids::new_id;
 use crate::engine::Engine;
 use crate::error::{AppResult, Error};
+use crate::ids::new_id;
 
 #[derive(Debug, Clone)]
 pub struct CreateSubscription {
