@@ -12,12 +12,12 @@ use indexmap::IndexMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tollgate_core::money::Money;
-use tollgate_core::pricing::{self, BillingPeriod, InvoiceRequest, MeterUsage, PlanCost, Quote};
-use tollgate_store::billing::{CouponRedemptionRecord, CreditEntryRecord, InvoiceInsert};
+use tollgate_core::pricing::{self, BillingPeriod, MeterUsage, PlanCost, Quote};
 
 use super::new_id;
 use crate::api::error::{ApiError, ApiResult};
 use crate::app::bill_run::{BillRunReport, bill_run};
+use crate::app::billing as app;
 use crate::auth::Principal;
 use crate::billing::InvoiceOut;
 use crate::state::AppState;
@@ -382,41 +382,21 @@ pub async fn grant_credit(
     Path(customer): Path<String>,
     body: crate::api::body::JsonBody<CreditIn>,
 ) -> ApiResult<(StatusCode, Json<CreditBalanceOut>)> {
-    let workspace = caller.require_admin()?;
+    let workspace = caller.require_admin()?.to_owned();
     let crate::api::body::JsonBody(body) = body;
-    if body.amount <= Decimal::ZERO {
-        return Err(ApiError::bad_request(
-            Code::InvalidAmount,
-            "`amount` must be positive",
-        ));
-    }
-    let store = state.engine.store();
-    store
-        .get_customer(&WorkspaceId::from(workspace), &customer)
-        .await?
-        .ok_or_else(|| ApiError::not_found("customer", &customer))?;
-    let catalog = state
-        .engine
-        .latest_catalog(workspace)
-        .await?
-        .ok_or_else(|| ApiError::conflict(Code::NoCatalog, "apply a catalog first"))?;
-    let amount = Money::exact(body.amount, catalog.catalog.currency)
-        .map_err(|e| ApiError::bad_request(e.code(), format!("`amount`: {e}")))?;
-    store
-        .add_credit_entry(&CreditEntryRecord {
-            workspace: workspace.to_owned(),
-            id: new_id("cr"),
-            customer: customer.clone(),
-            amount_minor: amount.minor(),
-            currency: amount.currency().to_string(),
-            reason: body.reason.unwrap_or_else(|| "prepaid credit".into()),
-            invoice: None,
-            created_at: state.engine.now(),
-        })
-        .await?;
+    let entry = app::grant_credit(
+        &state.engine,
+        app::GrantCredit {
+            workspace,
+            customer,
+            amount: body.amount,
+            reason: body.reason,
+        },
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
-        Json(balance_out(&state, workspace, &customer).await?),
+        Json(balance_out(&state, &entry.workspace, &entry.customer).await?),
     ))
 }
 
@@ -445,34 +425,17 @@ pub async fn apply_coupon(
     Path(customer): Path<String>,
     body: crate::api::body::JsonBody<CouponIn>,
 ) -> ApiResult<StatusCode> {
-    let workspace = caller.require_admin()?;
+    let workspace = caller.require_admin()?.to_owned();
     let crate::api::body::JsonBody(body) = body;
-    let store = state.engine.store();
-    store
-        .get_customer(&WorkspaceId::from(workspace), &customer)
-        .await?
-        .ok_or_else(|| ApiError::not_found("customer", &customer))?;
-    let catalog = state
-        .engine
-        .latest_catalog(workspace)
-        .await?
-        .ok_or_else(|| ApiError::conflict(Code::NoCatalog, "apply a catalog first"))?;
-    if !catalog.catalog.coupons.contains_key(&body.coupon) {
-        return Err(ApiError::bad_request(
-            Code::UnknownCoupon,
-            format!("coupon {:?} is not in the catalog", body.coupon),
-        ));
-    }
-    store
-        .add_coupon_redemption(&CouponRedemptionRecord {
-            workspace: workspace.to_owned(),
-            id: new_id("red"),
+    app::apply_coupon(
+        &state.engine,
+        app::ApplyCoupon {
+            workspace,
             customer,
             coupon: body.coupon,
-            applied: 0,
-            created_at: state.engine.now(),
-        })
-        .await?;
+        },
+    )
+    .await?;
     Ok(StatusCode::CREATED)
 }
 
@@ -499,37 +462,26 @@ pub async fn purchase(
     headers: HeaderMap,
     body: crate::api::body::JsonBody<PurchaseIn>,
 ) -> ApiResult<(StatusCode, Json<InvoiceOut>)> {
-    let workspace = caller.require_admin()?;
+    let workspace = caller.require_admin()?.to_owned();
     let crate::api::body::JsonBody(body) = body;
-    let store = state.engine.store();
-    let record = store
-        .get_customer(&WorkspaceId::from(workspace), &customer)
-        .await?
-        .ok_or_else(|| ApiError::not_found("customer", &customer))?;
-    let now = state
-        .engine
-        .now_for(workspace, record.test_clock.as_deref())
-        .await?;
-    let catalog = state
-        .engine
-        .latest_catalog(workspace)
-        .await?
-        .ok_or_else(|| ApiError::conflict(Code::NoCatalog, "apply a catalog first"))?;
-    let request = InvoiceRequest {
-        products: BTreeMap::from([(body.product.clone(), Decimal::from(body.quantity))]),
-        ..Default::default()
+    let bought = app::purchase(
+        &state.engine,
+        app::Purchase {
+            workspace,
+            customer,
+            product: body.product,
+            quantity: body.quantity,
+            idempotency_key: headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        },
+    )
+    .await?;
+    let status = if bought.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
     };
-    let draft = pricing::assemble(&catalog.catalog, &request)
-        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
-    let key = match headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
-        Some(k) => format!("purchase:{customer}:{k}"),
-        None => format!("purchase:{}", new_id("p")),
-    };
-    let invoice = crate::billing::invoices::record((workspace, &customer, None), key, &draft, now)?;
-    let effects = tollgate_store::billing::InvoiceEffects::default();
-    let (status, stored) = match store.insert_invoice(&invoice, &effects).await? {
-        InvoiceInsert::Created(r) => (StatusCode::CREATED, r),
-        InvoiceInsert::Exists(r) => (StatusCode::OK, r),
-    };
-    Ok((status, Json(InvoiceOut::from_record(&stored, 0))))
+    Ok((status, Json(InvoiceOut::from_record(&bought.invoice, 0))))
 }

@@ -10,5 +10,6 @@
 #![deny(clippy::as_conversions)]
 
 pub mod bill_run;
+pub mod billing;
 pub mod invoices;
 pub mod subscriptions;

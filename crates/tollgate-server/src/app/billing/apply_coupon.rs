@@ -1,0 +1,45 @@
+//! Apply a catalog coupon to a customer's next invoices (for the coupon's duration).
+
+use tollgate_core::code::Code;
+use tollgate_store::billing::CouponRedemptionRecord;
+
+use super::{current_catalog, existing_customer};
+use crate::engine::Engine;
+use crate::error::{AppResult, Error};
+use crate::ids::new_id;
+
+#[derive(Debug, Clone)]
+pub struct ApplyCoupon {
+    pub workspace: String,
+    pub customer: String,
+    pub coupon: String,
+}
+
+pub async fn apply_coupon(
+    engine: &Engine,
+    input: ApplyCoupon,
+) -> AppResult<CouponRedemptionRecord> {
+    let ApplyCoupon {
+        workspace,
+        customer,
+        coupon,
+    } = input;
+    existing_customer(engine, &workspace, &customer).await?;
+    let catalog = current_catalog(engine, &workspace).await?;
+    if !catalog.catalog.coupons.contains_key(&coupon) {
+        return Err(Error::invalid(
+            Code::UnknownCoupon,
+            format!("coupon {coupon:?} is not in the catalog"),
+        ));
+    }
+    let redemption = CouponRedemptionRecord {
+        workspace,
+        id: new_id("red"),
+        customer,
+        coupon,
+        applied: 0,
+        created_at: engine.now(),
+    };
+    engine.store().add_coupon_redemption(&redemption).await?;
+    Ok(redemption)
+}

@@ -1,0 +1,69 @@
+//! Buy a one-time product: an invoice of its own, finalized at once, idempotent by key.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use tollgate_core::pricing::{self, InvoiceRequest};
+use tollgate_store::billing::{InvoiceEffects, InvoiceInsert, InvoiceRecord};
+
+use super::{current_catalog, existing_customer};
+use crate::engine::Engine;
+use crate::error::{AppResult, Error};
+use crate::ids::new_id;
+
+#[derive(Debug, Clone)]
+pub struct Purchase {
+    pub workspace: String,
+    pub customer: String,
+    pub product: String,
+    pub quantity: u32,
+    /// The caller's idempotency key: the same key buys once.
+    pub idempotency_key: Option<String>,
+}
+
+/// The purchase's invoice, and whether this call created it (`false`: an earlier call with the
+/// same idempotency key did).
+pub struct Purchased {
+    pub invoice: InvoiceRecord,
+    pub created: bool,
+}
+
+pub async fn purchase(engine: &Engine, input: Purchase) -> AppResult<Purchased> {
+    let Purchase {
+        workspace,
+        customer,
+        product,
+        quantity,
+        idempotency_key,
+    } = input;
+    let record = existing_customer(engine, &workspace, &customer).await?;
+    let now = engine
+        .now_for(&workspace, record.test_clock.as_deref())
+        .await?;
+    let catalog = current_catalog(engine, &workspace).await?;
+    let request = InvoiceRequest {
+        products: BTreeMap::from([(product, Decimal::from(quantity))]),
+        ..Default::default()
+    };
+    let draft = pricing::assemble(&catalog.catalog, &request)
+        .map_err(|e| Error::invalid(e.code(), e.to_string()))?;
+    let key = match idempotency_key {
+        Some(k) => format!("purchase:{customer}:{k}"),
+        None => format!("purchase:{}", new_id("p")),
+    };
+    let invoice =
+        crate::billing::invoices::record((&workspace, &customer, None), key, &draft, now)?;
+    let effects = InvoiceEffects::default();
+    Ok(
+        match engine.store().insert_invoice(&invoice, &effects).await? {
+            InvoiceInsert::Created(invoice) => Purchased {
+                invoice,
+                created: true,
+            },
+            InvoiceInsert::Exists(invoice) => Purchased {
+                invoice,
+                created: false,
+            },
+        },
+    )
+}
