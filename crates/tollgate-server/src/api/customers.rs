@@ -137,14 +137,8 @@ async fn set_suspended(
     suspended: bool,
 ) -> ApiResult<Json<CustomerOut>> {
     let workspace = caller.require_admin()?;
-    let store = state.engine.store();
-    let mut record = store
-        .get_customer(&WorkspaceId::from(workspace), id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("customer", id))?;
-    record.suspended = suspended;
-    store.update_customer(&record).await?;
-    state.engine.refresh_customer(workspace, id).await?;
+    let record =
+        crate::app::customers::set_suspended(&state.engine, workspace, id, suspended).await?;
     Ok(Json(record.into()))
 }
 

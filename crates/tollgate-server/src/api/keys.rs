@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use tollgate_core::ids::{CustomerId, KeyId, WorkspaceId};
 use tollgate_store::ApiKeyRecord;
 
-use super::new_id;
-use crate::api::error::{ApiError, ApiResult};
-use crate::auth::{CUSTOMER_KEY_PREFIX, Principal, generate_secret, hash_secret};
+use crate::api::error::ApiResult;
+use crate::app::customers as app;
+use crate::auth::Principal;
 use crate::state::AppState;
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -56,24 +56,9 @@ pub async fn create(
     body: crate::api::body::OptionalJsonBody<KeyIn>,
 ) -> ApiResult<(StatusCode, Json<KeyOut>)> {
     let workspace = caller.require_admin()?;
-    let store = state.engine.store();
-    store
-        .get_customer(&WorkspaceId::from(workspace), &customer)
-        .await?
-        .ok_or_else(|| ApiError::not_found("customer", &customer))?;
-    let secret = generate_secret(CUSTOMER_KEY_PREFIX);
-    let record = ApiKeyRecord {
-        workspace: workspace.to_owned(),
-        id: new_id("key"),
-        customer,
-        name: body.0.and_then(|b| b.name),
-        secret_hash: hash_secret(&secret),
-        prefix: secret.chars().take(CUSTOMER_KEY_PREFIX.len() + 4).collect(),
-        created_at: state.engine.now(),
-        revoked_at: None,
-    };
-    store.create_api_key(&record).await?;
-    Ok((StatusCode::CREATED, Json(out(record, Some(secret)))))
+    let name = body.0.and_then(|b| b.name);
+    let key = app::create_key(&state.engine, workspace, &customer, name).await?;
+    Ok((StatusCode::CREATED, Json(out(key.record, Some(key.secret)))))
 }
 
 #[utoipa::path(get, path = "/v1/customers/{id}/keys", operation_id = "keys_list", params(("id" = String, Path)), responses((status = 200, description = "OK", body = Vec<KeyOut>)))]
@@ -100,17 +85,13 @@ pub async fn revoke(
     caller: Principal,
     Path((customer, key)): Path<(String, String)>,
 ) -> ApiResult<Json<KeyOut>> {
-    let workspace = caller.require_admin()?;
-    let record = state
-        .engine
-        .store()
-        .revoke_api_key(
-            &WorkspaceId::from(workspace),
-            &CustomerId::from(&customer),
-            &KeyId::from(&key),
-            state.engine.now(),
-        )
-        .await?;
-    state.engine.forget_key(&record.secret_hash);
+    let workspace = WorkspaceId::from(caller.require_admin()?);
+    let record = app::revoke_key(
+        &state.engine,
+        &workspace,
+        &CustomerId::from(customer),
+        &KeyId::from(key),
+    )
+    .await?;
     Ok(Json(out(record, None)))
 }

@@ -11,5 +11,6 @@
 
 pub mod bill_run;
 pub mod billing;
+pub mod customers;
 pub mod invoices;
 pub mod subscriptions;

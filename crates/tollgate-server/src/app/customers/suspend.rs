@@ -1,0 +1,25 @@
+//! Suspend or reinstate a customer: its keys are refused (or accepted again) from the next
+//! request on, on every node.
+
+use tollgate_core::ids::{CustomerId, WorkspaceId};
+use tollgate_store::CustomerRecord;
+
+use crate::engine::Engine;
+use crate::error::{AppResult, Error};
+
+pub async fn set_suspended(
+    engine: &Engine,
+    workspace: &str,
+    customer: &str,
+    suspended: bool,
+) -> AppResult<CustomerRecord> {
+    let store = engine.store();
+    let mut record = store
+        .get_customer(&WorkspaceId::from(workspace), &CustomerId::from(customer))
+        .await?
+        .ok_or_else(|| Error::not_found("customer", customer))?;
+    record.suspended = suspended;
+    store.update_customer(&record).await?;
+    engine.refresh_customer(workspace, customer).await?;
+    Ok(record)
+}
