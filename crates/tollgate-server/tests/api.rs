@@ -377,3 +377,67 @@ fn openapi_is_the_committed_contract() {
         "docs/openapi.json is not the served contract; rerun with UPDATE_OPENAPI=1 and review the diff"
     );
 }
+
+/// `Idempotency-Key` on every mutating POST: the same key and request answer the stored answer
+/// (nothing runs twice), the same key with another request is refused, keys are per caller.
+async fn idempotency_keys_replay_the_first_answer(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("apex.yaml").await;
+    let http = reqwest::Client::new();
+    let post = |path: &str, key: &str, body: serde_json::Value| {
+        http.post(format!("{}{path}", server.base))
+            .bearer_auth(&ws.key)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    let first = post("/v1/customers", "k-1", json!({"id": "idem"}))
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first_body: serde_json::Value = first.json().await.unwrap();
+    let again = post("/v1/customers", "k-1", json!({"id": "idem"}))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<serde_json::Value>().await.unwrap(), first_body);
+    // The same key for another request is an error, not the first answer.
+    let other = post("/v1/customers", "k-1", json!({"id": "other"}))
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        other.json::<serde_json::Value>().await.unwrap()["code"],
+        "idempotency_key_reused"
+    );
+    // Money granted once however often the request is retried.
+    for _ in 0..3 {
+        let r = post(
+            "/v1/customers/idem/credits",
+            "k-2",
+            json!({"amount": "10.00"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let (_, balance) = ws
+        .call(Method::GET, "/v1/customers/idem/credits", None)
+        .await;
+    assert_eq!(balance["balance"], "10.00", "{balance}");
+    // Without a key, each request runs.
+    let (status, _) = ws
+        .call(
+            Method::POST,
+            "/v1/customers/idem/credits",
+            Some(json!({"amount": "1.00"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, balance) = ws
+        .call(Method::GET, "/v1/customers/idem/credits", None)
+        .await;
+    assert_eq!(balance["balance"], "11.00", "{balance}");
+}
+backend_tests!(idempotency_keys_replay_the_first_answer);

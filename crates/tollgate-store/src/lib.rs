@@ -55,6 +55,15 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What an idempotency key holds: the request it was claimed for and, once that request
+/// answered, its status and body (`None` while it runs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub request_hash: String,
+    pub status: Option<u16>,
+    pub body: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkspaceRecord {
     pub id: String,
@@ -390,6 +399,28 @@ pub trait Store: billing::BillingStore + Send + Sync + 'static {
         from: Timestamp,
         to: Timestamp,
     ) -> StoreResult<Vec<LevelPoint>>;
+    /// Claims an idempotency key for a request whose method, path and body hash to
+    /// `request_hash`: `None` when this call claimed it (run the request, then
+    /// [`Store::complete_idempotency_key`] or [`Store::release_idempotency_key`]), else what is
+    /// stored under it. A claim made before `expired_before` is forgotten first.
+    async fn claim_idempotency_key(
+        &self,
+        workspace: &WorkspaceId,
+        key: &str,
+        request_hash: &str,
+        at: Timestamp,
+        expired_before: Timestamp,
+    ) -> StoreResult<Option<IdempotencyRecord>>;
+    /// Keeps the answer of a claimed request, for its retries.
+    async fn complete_idempotency_key(
+        &self,
+        workspace: &WorkspaceId,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> StoreResult<()>;
+    /// Gives up a claim whose request failed, so a retry runs it again.
+    async fn release_idempotency_key(&self, workspace: &WorkspaceId, key: &str) -> StoreResult<()>;
     /// One event by its id (ids are unique per workspace): how a retried consuming check learns
     /// that it was admitted before.
     async fn get_event(

@@ -253,3 +253,15 @@ pub(crate) const SCHEDULED: &str = "SELECT workspace, id, subscription, customer
      FROM scheduled_changes WHERE workspace = $1 AND subscription = $2 AND applied_at IS NULL";
 pub(crate) const MARK_APPLIED: &str =
     "UPDATE scheduled_changes SET applied_at = $1 WHERE workspace = $2 AND id = $3";
+
+pub(crate) const EXPIRE_IDEMPOTENCY_KEY: &str =
+    "DELETE FROM idempotency_keys WHERE workspace = $1 AND key = $2 AND created_at < $3";
+pub(crate) const CLAIM_IDEMPOTENCY_KEY: &str = "INSERT INTO idempotency_keys \
+     (workspace, key, request_hash, status, body, created_at) VALUES ($1, $2, $3, NULL, NULL, $4) \
+     ON CONFLICT (workspace, key) DO NOTHING";
+pub(crate) const IDEMPOTENCY_KEY: &str = "SELECT request_hash, status, body \
+     FROM idempotency_keys WHERE workspace = $1 AND key = $2";
+pub(crate) const COMPLETE_IDEMPOTENCY_KEY: &str =
+    "UPDATE idempotency_keys SET status = $3, body = $4 WHERE workspace = $1 AND key = $2";
+pub(crate) const RELEASE_IDEMPOTENCY_KEY: &str =
+    "DELETE FROM idempotency_keys WHERE workspace = $1 AND key = $2 AND status IS NULL";

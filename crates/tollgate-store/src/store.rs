@@ -6,12 +6,12 @@ use jiff::Timestamp;
 use tollgate_core::ids::{CustomerId, KeyId, WorkspaceId};
 
 use crate::backend::{Arg, Backend, Conn, args, run_all, run_execute, run_optional};
-use crate::codec::{self, insert_error};
+use crate::codec::{self, Columns as _, insert_error};
 use crate::sql as q;
 use crate::{
     AdminKeyRecord, AggregateRow, ApiKeyRecord, CatalogVersionRecord, CustomerRecord, EventRecord,
-    IngestItem, IngestOutcome, LevelPoint, Store, StoreError, StoreResult, SubscriptionRecord,
-    TestClockRecord, WindowEntryRow, WorkspaceRecord,
+    IdempotencyRecord, IngestItem, IngestOutcome, LevelPoint, Store, StoreError, StoreResult,
+    SubscriptionRecord, TestClockRecord, WindowEntryRow, WorkspaceRecord,
 };
 
 /// `NotFound` when an update touched no row.
@@ -418,5 +418,66 @@ impl<B: Backend> Store for B {
             codec::event,
         )
         .await
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        workspace: &WorkspaceId,
+        key: &str,
+        request_hash: &str,
+        at: Timestamp,
+        expired_before: Timestamp,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let mut tx = self.write(workspace).await?;
+        tx.execute(
+            q::EXPIRE_IDEMPOTENCY_KEY,
+            args![workspace, key, expired_before],
+        )
+        .await?;
+        let claimed = tx
+            .execute(
+                q::CLAIM_IDEMPOTENCY_KEY,
+                args![workspace, key, request_hash, at],
+            )
+            .await?;
+        let found = if claimed == 1 {
+            None
+        } else {
+            let row = tx
+                .fetch_optional(q::IDEMPOTENCY_KEY, args![workspace, key])
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("an idempotency key vanished".into()))?;
+            Some(IdempotencyRecord {
+                request_hash: row.text("request_hash")?,
+                status: row
+                    .opt_int("status")?
+                    .map(|s| u16::try_from(s).unwrap_or(u16::MAX)),
+                body: row.opt_text("body")?,
+            })
+        };
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn complete_idempotency_key(
+        &self,
+        workspace: &WorkspaceId,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> StoreResult<()> {
+        let values = args![workspace, key, i64::from(status), body];
+        run_execute(self.write(workspace), q::COMPLETE_IDEMPOTENCY_KEY, values).await?;
+        Ok(())
+    }
+
+    async fn release_idempotency_key(&self, workspace: &WorkspaceId, key: &str) -> StoreResult<()> {
+        run_execute(
+            self.write(workspace),
+            q::RELEASE_IDEMPOTENCY_KEY,
+            args![workspace, key],
+        )
+        .await?;
+        Ok(())
     }
 }

@@ -181,6 +181,7 @@ conformance!(
     coupon_redemptions,
     pending_charges_wait_for_an_invoice,
     plan_changes_are_all_or_nothing,
+    idempotency_keys_are_claimed_once,
     scheduled_changes,
     bill_run_worklists,
     billing_isolation,

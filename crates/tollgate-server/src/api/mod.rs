@@ -9,6 +9,7 @@ pub mod customers;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod idempotency;
 pub mod invoices;
 pub mod keys;
 pub mod metrics;
@@ -94,6 +95,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/test_clocks/{id}/advance", post(test_clocks::advance))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotency,
+        ))
         .layer(axum::middleware::from_fn(refuse_nul_in_uri))
         .layer(catch_panics())
         .with_state(state)

@@ -41,6 +41,23 @@ impl utoipa::Modify for BearerAuth {
             "api_key",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
         );
+        // Every mutating operation takes an Idempotency-Key (api/idempotency.rs).
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                operation
+                    .parameters
+                    .get_or_insert_with(Vec::new)
+                    .push(utoipa::openapi::RefOr::T(idempotency_key()));
+            }
+        }
     }
 }
 
@@ -49,6 +66,26 @@ pub fn document() -> String {
     let mut text = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
     text.push('\n');
     text
+}
+
+fn idempotency_key() -> utoipa::openapi::path::Parameter {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{ObjectBuilder, Required, Type};
+    ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "Retries with the same key and request get the first answer (kept 24 h); \
+             the same key with another request is 422 idempotency_key_reused.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255)),
+        ))
+        .build()
 }
 
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {

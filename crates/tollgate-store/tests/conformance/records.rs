@@ -465,3 +465,65 @@ pub(crate) async fn subscription_statuses_round_trip(h: &Harness) {
         }
     }
 }
+
+/// An idempotency key is claimed once; its answer is kept for retries; a failed request gives
+/// the claim back; an old claim expires; keys are per workspace.
+pub(crate) async fn idempotency_keys_are_claimed_once(h: &Harness) {
+    let s = h.store.as_ref();
+    let ws = WorkspaceId::from(&h.ws);
+    let t = |x: &str| ts(x);
+    let long_ago = t("2000-01-01T00:00:00Z");
+    let claim = |key: &'static str, hash: &'static str, at: &'static str| {
+        let ws = ws.clone();
+        async move {
+            s.claim_idempotency_key(&ws, key, hash, t(at), long_ago)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(claim("k1", "h1", "2026-01-01T00:00:00Z").await, None);
+    let running = claim("k1", "h1", "2026-01-01T00:00:01Z").await.unwrap();
+    assert_eq!(
+        (running.request_hash.as_str(), running.status),
+        ("h1", None)
+    );
+    s.complete_idempotency_key(&ws, "k1", 201, r#"{"id":"x"}"#)
+        .await
+        .unwrap();
+    let done = claim("k1", "h2", "2026-01-01T00:00:02Z").await.unwrap();
+    assert_eq!(
+        done,
+        IdempotencyRecord {
+            request_hash: "h1".into(),
+            status: Some(201),
+            body: Some(r#"{"id":"x"}"#.into()),
+        }
+    );
+    // A failed request releases its claim: the retry claims it again.
+    assert_eq!(claim("k2", "h1", "2026-01-01T00:00:00Z").await, None);
+    s.release_idempotency_key(&ws, "k2").await.unwrap();
+    assert_eq!(claim("k2", "h1", "2026-01-01T00:00:05Z").await, None);
+    // A completed answer is not released by mistake.
+    s.release_idempotency_key(&ws, "k1").await.unwrap();
+    assert!(claim("k1", "h1", "2026-01-01T00:00:06Z").await.is_some());
+    // Expired claims are forgotten.
+    let fresh = s
+        .claim_idempotency_key(
+            &ws,
+            "k1",
+            "h9",
+            t("2026-01-03T00:00:00Z"),
+            t("2026-01-02T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(fresh, None);
+    // Another workspace has keys of its own.
+    let other = WorkspaceId::from(h.other_workspace().await);
+    assert_eq!(
+        s.claim_idempotency_key(&other, "k1", "h1", t("2026-01-01T00:00:00Z"), long_ago)
+            .await
+            .unwrap(),
+        None
+    );
+}
