@@ -441,3 +441,37 @@ async fn idempotency_keys_replay_the_first_answer(backend: Backend) {
     assert_eq!(balance["balance"], "11.00", "{balance}");
 }
 backend_tests!(idempotency_keys_replay_the_first_answer);
+
+/// The catalog file itself is accepted with `Content-Type: application/yaml`, as the JSON
+/// forms are, and its mistakes come back with their paths.
+async fn a_catalog_can_be_put_as_raw_yaml(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("apex.yaml").await;
+    let yaml = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/catalogs/qlp.yaml"
+    ))
+    .unwrap();
+    let put = |body: String| {
+        reqwest::Client::new()
+            .put(format!("{}/v1/catalog", server.base))
+            .bearer_auth(&ws.key)
+            .header("content-type", "application/yaml")
+            .body(body)
+            .send()
+    };
+    let r = put(yaml).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["version"], 2, "{body}");
+    let r = put("currency: USD\nmeters:\n  m: { event: x, aggregation: total }\n".into())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        problem["errors"][0]["path"], "meters.m.aggregation",
+        "{problem}"
+    );
+}
+backend_tests!(a_catalog_can_be_put_as_raw_yaml);

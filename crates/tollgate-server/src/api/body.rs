@@ -45,6 +45,58 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJsonBody<T>
     }
 }
 
+/// A catalog as sent to `PUT /v1/catalog`: the YAML file itself (`Content-Type:
+/// application/yaml`, `application/x-yaml` or `text/yaml`), or JSON under the one rule above.
+pub enum CatalogBody {
+    Yaml(String),
+    Json(serde_json::Value),
+}
+
+impl<S: Send + Sync> FromRequest<S> for CatalogBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let yaml = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .is_some_and(|t| {
+                matches!(
+                    t.as_str(),
+                    "application/yaml" | "application/x-yaml" | "text/yaml"
+                )
+            });
+        if !yaml {
+            return JsonBody::from_request(req, state)
+                .await
+                .map(|JsonBody(v)| CatalogBody::Json(v));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Code::BodyTooLarge,
+                rejection.body_text(),
+            )
+        })?;
+        let text = String::from_utf8(bytes.to_vec())
+            .map_err(|_| ApiError::bad_request(Code::InvalidBody, "the YAML is not UTF-8"))?;
+        if text.contains('\0') {
+            return Err(ApiError::bad_request(
+                Code::NulByte,
+                "strings must not contain the NUL character",
+            ));
+        }
+        Ok(CatalogBody::Yaml(text))
+    }
+}
+
 async fn read<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
         let essence = content_type

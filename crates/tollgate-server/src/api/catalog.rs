@@ -37,26 +37,32 @@ fn invalid(errors: CatalogErrors) -> ApiError {
 }
 
 /// Applies a catalog: a JSON catalog in the file's shape, or `{"yaml": "<file text>"}`.
-#[utoipa::path(put, path = "/v1/catalog", operation_id = "catalog_apply", request_body(content = Object, description = "A catalog, or {\"yaml\": text}"),
+#[utoipa::path(put, path = "/v1/catalog", operation_id = "catalog_apply", request_body(description = "A catalog in the file's shape as JSON, or {\"yaml\": text}, or the YAML file itself with Content-Type: application/yaml", content(
+        (Object = "application/json"),
+        (String = "application/yaml"),
+    )),
     responses((status = 200, description = "OK", body = CatalogOut), (status = 422, description = "Validation failed, with every mistake and its path", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn apply(
     State(state): State<AppState>,
     caller: Principal,
-    body: crate::api::body::JsonBody<serde_json::Value>,
+    body: crate::api::body::CatalogBody,
 ) -> ApiResult<Json<CatalogOut>> {
     let workspace = caller.require_admin()?;
-    let crate::api::body::JsonBody(body) = body;
     // Parsing is CPU work bounded by size and depth (`catalog::MAX_CATALOG_BYTES`, `..._DEPTH`);
     // it runs off the async workers so one tenant's large file never stalls other requests.
-    let parsed =
-        tokio::task::spawn_blocking(move || match body.get("yaml").and_then(|y| y.as_str()) {
-            Some(text) if body.as_object().is_some_and(|o| o.len() == 1) => {
-                catalog::parse_yaml(text)
+    let parsed = tokio::task::spawn_blocking(move || match body {
+        crate::api::body::CatalogBody::Yaml(text) => catalog::parse_yaml(&text),
+        crate::api::body::CatalogBody::Json(body) => {
+            match body.get("yaml").and_then(|y| y.as_str()) {
+                Some(text) if body.as_object().is_some_and(|o| o.len() == 1) => {
+                    catalog::parse_yaml(text)
+                }
+                _ => catalog::from_json_value(body),
             }
-            _ => catalog::from_json_value(body),
-        })
-        .await
-        .map_err(ApiError::internal)?;
+        }
+    })
+    .await
+    .map_err(ApiError::internal)?;
     let new = parsed.map_err(invalid)?;
     let previous = state.engine.latest_catalog(workspace).await?;
     let changes = match &previous {
