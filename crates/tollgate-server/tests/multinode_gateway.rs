@@ -93,80 +93,89 @@ async fn call(
     )
 }
 
+/// Two nodes on one PostgreSQL and one Redis, with a fresh workspace and `catalog` applied.
+struct TwoNodes {
+    n0: RunningServer,
+    b0: String,
+    b1: String,
+    http: reqwest::Client,
+    ws: String,
+    admin: String,
+    _nodes: (RunningServer, tempfile::TempDir, tempfile::TempDir),
+}
+
+impl TwoNodes {
+    async fn start(catalog: &str) -> TwoNodes {
+        let (dir0, dir1) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (n0, n1) = (node(dir0.path()).await, node(dir1.path()).await);
+        let (b0, b1) = (format!("http://{}", n0.addr), format!("http://{}", n1.addr));
+        let http = reqwest::Client::new();
+        let ws = format!("ws_{}", uuid::Uuid::now_v7().simple());
+        let (status, body) = call(
+            &http,
+            &b0,
+            ADMIN_KEY,
+            Method::POST,
+            "/v1/workspaces",
+            Some(json!({"id": ws, "name": "two nodes"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let admin = body["admin_key"].as_str().unwrap().to_owned();
+        let (status, body) = call(
+            &http,
+            &b0,
+            &admin,
+            Method::PUT,
+            "/v1/catalog",
+            Some(json!({"yaml": catalog})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        TwoNodes {
+            n0,
+            b0,
+            b1,
+            http,
+            ws,
+            admin,
+            _nodes: (n1, dir0, dir1),
+        }
+    }
+
+    /// A customer on plan `basic`, made through node 0; its key.
+    async fn customer(&self, id: &str) -> String {
+        let (http, b0, admin) = (&self.http, &self.b0, &self.admin);
+        let customers = "/v1/customers".to_owned();
+        let (status, body) = call(
+            http,
+            b0,
+            admin,
+            Method::POST,
+            &customers,
+            Some(json!({"id": id})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let subscriptions = format!("/v1/customers/{id}/subscriptions");
+        let plan = json!({"plan": "basic"});
+        let (status, body) = call(http, b0, admin, Method::POST, &subscriptions, Some(plan)).await;
+        assert!(status.is_success(), "{body}");
+        let keys = format!("/v1/customers/{id}/keys");
+        let (_, key) = call(http, b0, admin, Method::POST, &keys, Some(json!({}))).await;
+        key["secret"].as_str().unwrap().to_owned()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[cfg_attr(
     not(all(tollgate_pg, tollgate_redis)),
     ignore = "set TOLLGATE_TEST_DATABASE_URL and TOLLGATE_TEST_REDIS_URL to run on PostgreSQL and Redis"
 )]
 async fn gateway_requests_in_flight_and_checks_on_another_node_share_one_quota() {
-    let (dir0, dir1) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (n0, n1) = (node(dir0.path()).await, node(dir1.path()).await);
-    let (b0, b1) = (format!("http://{}", n0.addr), format!("http://{}", n1.addr));
-    let http = reqwest::Client::new();
-    let ws = format!("ws_{}", uuid::Uuid::now_v7().simple());
-    let (status, body) = call(
-        &http,
-        &b0,
-        ADMIN_KEY,
-        Method::POST,
-        "/v1/workspaces",
-        Some(json!({"id": ws, "name": "gw2"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let admin = body["admin_key"].as_str().unwrap().to_owned();
-    let (status, body) = call(
-        &http,
-        &b0,
-        &admin,
-        Method::PUT,
-        "/v1/catalog",
-        Some(json!({"yaml": CATALOG})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    for (id, path) in [("c1", "/v1/customers"), ("c2", "/v1/customers")] {
-        let (status, body) = call(
-            &http,
-            &b0,
-            &admin,
-            Method::POST,
-            path,
-            Some(json!({"id": id})),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        let (status, body) = call(
-            &http,
-            &b0,
-            &admin,
-            Method::POST,
-            &format!("/v1/customers/{id}/subscriptions"),
-            Some(json!({"plan": "basic"})),
-        )
-        .await;
-        assert!(status.is_success(), "{body}");
-    }
-    let (_, key1) = call(
-        &http,
-        &b0,
-        &admin,
-        Method::POST,
-        "/v1/customers/c1/keys",
-        Some(json!({})),
-    )
-    .await;
-    let key1 = key1["secret"].as_str().unwrap().to_owned();
-    let (_, key2) = call(
-        &http,
-        &b0,
-        &admin,
-        Method::POST,
-        "/v1/customers/c2/keys",
-        Some(json!({})),
-    )
-    .await;
-    let key2 = key2["secret"].as_str().unwrap().to_owned();
+    let nodes = TwoNodes::start(CATALOG).await;
+    let (key1, key2) = (nodes.customer("c1").await, nodes.customer("c2").await);
+    let (http, b1, ws, n0) = (&nodes.http, &nodes.b1, &nodes.ws, &nodes.n0);
 
     let up = upstream().await;
     let toml = format!(
@@ -201,8 +210,8 @@ async fn gateway_requests_in_flight_and_checks_on_another_node_share_one_quota()
     let mut checks_allowed = 0;
     for i in 0..10 {
         let (status, d) = call(
-            &http,
-            &b1,
+            http,
+            b1,
             &key1,
             Method::POST,
             "/v1/check",
@@ -242,8 +251,8 @@ async fn gateway_requests_in_flight_and_checks_on_another_node_share_one_quota()
         .collect::<Vec<_>>();
     tokio::time::sleep(Duration::from_millis(250)).await;
     let (_, d) = call(
-        &http,
-        &b1,
+        http,
+        b1,
         &key2,
         Method::POST,
         "/v1/check",
@@ -262,8 +271,8 @@ async fn gateway_requests_in_flight_and_checks_on_another_node_share_one_quota()
     let mut after = 0;
     for i in 0..12 {
         let (_, d) = call(
-            &http,
-            &b1,
+            http,
+            b1,
             &key2,
             Method::POST,
             "/v1/check",
@@ -281,65 +290,15 @@ async fn gateway_requests_in_flight_and_checks_on_another_node_share_one_quota()
     ignore = "set TOLLGATE_TEST_DATABASE_URL and TOLLGATE_TEST_REDIS_URL to run on PostgreSQL and Redis"
 )]
 async fn negative_and_out_of_range_quantities_never_reach_the_shared_counters() {
-    let (dir0, dir1) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (n0, n1) = (node(dir0.path()).await, node(dir1.path()).await);
-    let (b0, b1) = (format!("http://{}", n0.addr), format!("http://{}", n1.addr));
-    let http = reqwest::Client::new();
-    let ws = format!("ws_{}", uuid::Uuid::now_v7().simple());
-    let (_, body) = call(
-        &http,
-        &b0,
-        ADMIN_KEY,
-        Method::POST,
-        "/v1/workspaces",
-        Some(json!({"id": ws, "name": "neg2"})),
-    )
-    .await;
-    let admin = body["admin_key"].as_str().unwrap().to_owned();
     let catalog = "currency: USD\nmeters:\n  tokens: { event: llm.tokens, aggregation: sum, property: n }\n\
                    plans:\n  basic:\n    quotas:\n      - { meter: tokens, limit: 1000, period: billing }\n";
-    let (status, body) = call(
-        &http,
-        &b0,
-        &admin,
-        Method::PUT,
-        "/v1/catalog",
-        Some(json!({"yaml": catalog})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    call(
-        &http,
-        &b0,
-        &admin,
-        Method::POST,
-        "/v1/customers",
-        Some(json!({"id": "neg"})),
-    )
-    .await;
-    call(
-        &http,
-        &b0,
-        &admin,
-        Method::POST,
-        "/v1/customers/neg/subscriptions",
-        Some(json!({"plan": "basic"})),
-    )
-    .await;
-    let (_, key) = call(
-        &http,
-        &b0,
-        &admin,
-        Method::POST,
-        "/v1/customers/neg/keys",
-        Some(json!({})),
-    )
-    .await;
-    let key = key["secret"].as_str().unwrap().to_owned();
+    let nodes = TwoNodes::start(catalog).await;
+    let key = nodes.customer("neg").await;
+    let (http, b0, b1) = (&nodes.http, &nodes.b0, &nodes.b1);
     // Fill the quota through node 1's shared counters.
     let (_, d) = call(
-        &http,
-        &b1,
+        http,
+        b1,
         &key,
         Method::POST,
         "/v1/check",
@@ -349,8 +308,8 @@ async fn negative_and_out_of_range_quantities_never_reach_the_shared_counters() 
     assert_eq!(d["allowed"], true, "{d}");
     // On node 0: a negative event and one above the shared counters' range are refused.
     let (status, report) = call(
-        &http,
-        &b0,
+        http,
+        b0,
         &key,
         Method::POST,
         "/v1/events",
@@ -375,7 +334,7 @@ async fn negative_and_out_of_range_quantities_never_reach_the_shared_counters() 
     // Neither node admits more.
     for base in [&b0, &b1] {
         let (_, d) = call(
-            &http,
+            http,
             base,
             &key,
             Method::POST,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tollgate_core::code::Code;
 use tollgate_core::ids::{CustomerId, WorkspaceId};
 
-use crate::backend::{Backend, Conn, args, run_all, run_execute, run_optional};
+use crate::backend::{Arg, Backend, Conn, args, run_all, run_execute, run_optional};
 use crate::codec::{self, Columns, insert_error};
 use crate::{StoreError, StoreResult, sql};
 
@@ -374,6 +374,19 @@ async fn next_number<C: Conn>(tx: &mut C, workspace: &str, kind: &str) -> StoreR
     row.int("last")
 }
 
+/// The values of `sql::INSERT_PENDING_CHARGE` (a proration alone, or with a plan change).
+fn pending_charge_args(c: &PendingChargeRecord) -> [Arg<'_>; 7] {
+    [
+        Arg::from(&c.workspace),
+        Arg::from(&c.id),
+        Arg::from(&c.customer),
+        Arg::from(&c.subscription),
+        Arg::from(&c.charge),
+        Arg::from(c.created_at),
+        Arg::from(&c.invoice),
+    ]
+}
+
 #[async_trait]
 impl<B: Backend> BillingStore for B {
     async fn schedule_change(&self, c: &ScheduledChangeRecord) -> StoreResult<()> {
@@ -626,18 +639,13 @@ impl<B: Backend> BillingStore for B {
     }
 
     async fn add_pending_charge(&self, c: &PendingChargeRecord) -> StoreResult<()> {
-        let values = args![
-            &c.workspace,
-            &c.id,
-            &c.customer,
-            &c.subscription,
-            &c.charge,
-            c.created_at,
-            &c.invoice,
-        ];
-        run_execute(self.write(&c.workspace), sql::INSERT_PENDING_CHARGE, values)
-            .await
-            .map_err(|e| insert_error(e, "pending charge", &c.id, "workspace", &c.workspace))?;
+        run_execute(
+            self.write(&c.workspace),
+            sql::INSERT_PENDING_CHARGE,
+            &pending_charge_args(c),
+        )
+        .await
+        .map_err(|e| insert_error(e, "pending charge", &c.id, "workspace", &c.workspace))?;
         Ok(())
     }
 
@@ -655,16 +663,7 @@ impl<B: Backend> BillingStore for B {
             .await?;
         crate::store::require_row(rows, "subscription", &s.id)?;
         for c in charges {
-            let values = args![
-                &c.workspace,
-                &c.id,
-                &c.customer,
-                &c.subscription,
-                &c.charge,
-                c.created_at,
-                &c.invoice,
-            ];
-            tx.execute(sql::INSERT_PENDING_CHARGE, values)
+            tx.execute(sql::INSERT_PENDING_CHARGE, &pending_charge_args(c))
                 .await
                 .map_err(|e| insert_error(e, "pending charge", &c.id, "workspace", &c.workspace))?;
         }
