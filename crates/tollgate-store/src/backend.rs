@@ -33,6 +33,9 @@ pub trait Backend: Send + Sync + 'static {
     async fn key_lookup(&self, secret_hash: &str) -> StoreResult<Self::Conn>;
     /// A session that may list the workspaces themselves, and nothing inside them.
     async fn workspace_listing(&self) -> StoreResult<Self::Conn>;
+    /// A transaction that may claim the due jobs of every workspace (the scheduler), and see
+    /// nothing else.
+    async fn job_claiming(&self) -> StoreResult<Self::Conn>;
     /// Stores a non-empty batch (see [`crate::Store::ingest`]): the hot path, in bulk statements
     /// each backend writes its own way.
     async fn ingest_batch(

@@ -64,6 +64,19 @@ pub struct InvoiceEffects {
     pub pending_charges: Vec<String>,
     /// Coupon redemptions the invoice used: their `applied` count goes up by one.
     pub coupon_redemptions: Vec<String>,
+    /// Domain events announcing the invoice (`invoice.finalized`), written only when it is
+    /// created (an invoice that exists already announces nothing again).
+    pub events: Vec<crate::outbox::OutboxEvent>,
+}
+
+impl InvoiceEffects {
+    /// Whether the invoice changes anything but itself and its announcements (credit,
+    /// pending charges, coupons): such invoices are written alone, never batched.
+    pub fn touches_other_rows(&self) -> bool {
+        self.credit_used_minor != 0
+            || !self.pending_charges.is_empty()
+            || !self.coupon_redemptions.is_empty()
+    }
 }
 
 /// A refund or correction of an invoice.
@@ -191,6 +204,15 @@ pub trait BillingStore: Send + Sync {
         to: InvoiceStatus,
         at: Timestamp,
     ) -> StoreResult<InvoiceRecord>;
+    /// [`BillingStore::set_invoice_status`] and the events announcing it, in one transaction.
+    async fn set_invoice_status_with_events(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        from_to: (InvoiceStatus, InvoiceStatus),
+        at: Timestamp,
+        events: &[crate::outbox::OutboxEvent],
+    ) -> StoreResult<InvoiceRecord>;
     /// Every subscription of a workspace (the bill run's worklist).
     async fn list_workspace_subscriptions(
         &self,
@@ -210,6 +232,13 @@ pub trait BillingStore: Send + Sync {
         workspace: &WorkspaceId,
         invoice: &str,
     ) -> StoreResult<Vec<CreditNoteRecord>>;
+    /// [`BillingStore::insert_credit_note`] and the events announcing it, in one transaction.
+    async fn insert_credit_note_with_events(
+        &self,
+        note: &CreditNoteRecord,
+        invoice_total_minor: i64,
+        events: &[crate::outbox::OutboxEvent],
+    ) -> StoreResult<CreditNoteRecord>;
 
     async fn add_pending_charge(&self, charge: &PendingChargeRecord) -> StoreResult<()>;
     /// Writes a subscription's new terms (a plan change) and the charges it brings (prorations)
@@ -359,6 +388,7 @@ async fn insert_one<C: Conn>(
         tx.execute(sql::COUNT_COUPON_USE, args![&inv.workspace, id])
             .await?;
     }
+    crate::outbox::append(tx, &effects.events).await?;
     Ok(Some(InvoiceInsert::Created(InvoiceRecord {
         number,
         ..inv.clone()
@@ -372,6 +402,28 @@ async fn next_number<C: Conn>(tx: &mut C, workspace: &str, kind: &str) -> StoreR
         .await?
         .ok_or_else(|| StoreError::Corrupt("a counter returned no row".into()))?;
     row.int("last")
+}
+
+/// A subscription's new terms and the charges they bring, inside `tx` (see
+/// [`BillingStore::change_subscription`]).
+pub(crate) async fn write_subscription_change<C: Conn>(
+    tx: &mut C,
+    s: &crate::SubscriptionRecord,
+    charges: &[PendingChargeRecord],
+) -> StoreResult<()> {
+    let rows = tx
+        .execute(
+            sql::UPDATE_SUBSCRIPTION,
+            &crate::store::subscription_args(s),
+        )
+        .await?;
+    crate::store::require_row(rows, "subscription", &s.id)?;
+    for c in charges {
+        tx.execute(sql::INSERT_PENDING_CHARGE, &pending_charge_args(c))
+            .await
+            .map_err(|e| insert_error(e, "pending charge", &c.id, "workspace", &c.workspace))?;
+    }
+    Ok(())
 }
 
 /// The values of `sql::INSERT_PENDING_CHARGE` (a proration alone, or with a plan change).
@@ -528,6 +580,18 @@ impl<B: Backend> BillingStore for B {
         to: InvoiceStatus,
         at: Timestamp,
     ) -> StoreResult<InvoiceRecord> {
+        self.set_invoice_status_with_events(workspace, id, (from, to), at, &[])
+            .await
+    }
+
+    async fn set_invoice_status_with_events(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        (from, to): (InvoiceStatus, InvoiceStatus),
+        at: Timestamp,
+        events: &[crate::outbox::OutboxEvent],
+    ) -> StoreResult<InvoiceRecord> {
         let mut tx = self.write(workspace).await?;
         let values = args![to.as_str(), at, workspace, id, from.as_str()];
         let Some(row) = tx.fetch_optional(sql::SET_INVOICE_STATUS, values).await? else {
@@ -543,6 +607,7 @@ impl<B: Backend> BillingStore for B {
             });
         };
         let record = codec::invoice(&row)?;
+        crate::outbox::append(&mut tx, events).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -571,6 +636,16 @@ impl<B: Backend> BillingStore for B {
         &self,
         note: &CreditNoteRecord,
         invoice_total_minor: i64,
+    ) -> StoreResult<CreditNoteRecord> {
+        self.insert_credit_note_with_events(note, invoice_total_minor, &[])
+            .await
+    }
+
+    async fn insert_credit_note_with_events(
+        &self,
+        note: &CreditNoteRecord,
+        invoice_total_minor: i64,
+        events: &[crate::outbox::OutboxEvent],
     ) -> StoreResult<CreditNoteRecord> {
         if note.amount_minor <= 0 {
             return Err(StoreError::Invalid {
@@ -616,6 +691,7 @@ impl<B: Backend> BillingStore for B {
         tx.execute(sql::INSERT_CREDIT_NOTE, values)
             .await
             .map_err(|e| insert_error(e, "credit note", &note.id, "invoice", &note.invoice))?;
+        crate::outbox::append(&mut tx, events).await?;
         tx.commit().await?;
         Ok(CreditNoteRecord {
             number,
@@ -655,18 +731,7 @@ impl<B: Backend> BillingStore for B {
         charges: &[PendingChargeRecord],
     ) -> StoreResult<()> {
         let mut tx = self.write(&s.workspace).await?;
-        let rows = tx
-            .execute(
-                sql::UPDATE_SUBSCRIPTION,
-                &crate::store::subscription_args(s),
-            )
-            .await?;
-        crate::store::require_row(rows, "subscription", &s.id)?;
-        for c in charges {
-            tx.execute(sql::INSERT_PENDING_CHARGE, &pending_charge_args(c))
-                .await
-                .map_err(|e| insert_error(e, "pending charge", &c.id, "workspace", &c.workspace))?;
-        }
+        write_subscription_change(&mut tx, s, charges).await?;
         Ok(tx.commit().await?)
     }
 

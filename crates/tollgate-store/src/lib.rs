@@ -17,8 +17,10 @@ use tollgate_core::ids::{CustomerId, KeyId, WorkspaceId};
 mod backend;
 mod batch;
 pub mod billing;
+pub mod jobs;
 mod codec;
 mod migrations;
+pub mod outbox;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -260,7 +262,9 @@ pub struct LevelPoint {
 /// The whole persistence surface. Every method is scoped to a workspace except the key lookups
 /// that *find* the workspace from a secret's hash.
 #[async_trait]
-pub trait Store: billing::BillingStore + Send + Sync + 'static {
+pub trait Store:
+    billing::BillingStore + outbox::OutboxStore + jobs::JobStore + Send + Sync + 'static
+{
     /// Which backend this is, for logs and `/healthz`.
     fn backend(&self) -> &'static str;
 

@@ -119,6 +119,10 @@ impl Backend for PostgresStore {
         ))
     }
 
+    async fn job_claiming(&self) -> StoreResult<Session<Postgres>> {
+        Ok(Session::Tx(self.scoped("tollgate.listing", "jobs").await?))
+    }
+
     async fn ingest_batch(
         &self,
         workspace: &str,

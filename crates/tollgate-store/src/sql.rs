@@ -265,3 +265,116 @@ pub(crate) const COMPLETE_IDEMPOTENCY_KEY: &str =
     "UPDATE idempotency_keys SET status = $3, body = $4 WHERE workspace = $1 AND key = $2";
 pub(crate) const RELEASE_IDEMPOTENCY_KEY: &str =
     "DELETE FROM idempotency_keys WHERE workspace = $1 AND key = $2 AND status IS NULL";
+
+// The outbox (`outbox.rs`).
+pub(crate) const INSERT_OUTBOX_EVENT: &str = "INSERT INTO outbox (workspace, id, customer, type, \
+       occurred_at, data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+/// Oldest first; each filter applies when its value is given.
+pub(crate) const LIST_OUTBOX_EVENTS: &str = "SELECT workspace, id, customer, type, occurred_at, \
+       CAST(data AS TEXT) AS data, created_at, delivered_at, delivery_attempts \
+     FROM outbox WHERE workspace = $1 AND ($2 IS NULL OR type = $2) \
+       AND ($3 IS NULL OR customer = $3) AND ($4 IS NULL OR id > $4) \
+     ORDER BY id LIMIT $5";
+
+// The scheduler's jobs (`jobs.rs`).
+macro_rules! job_cols {
+    () => {
+        "workspace, id, kind, key, customer, test_clock, due_at, CAST(payload AS TEXT) AS payload, \
+         status, attempts, max_attempts, available_at, locked_by, locked_until, last_error, \
+         CAST(result AS TEXT) AS result, created_at, updated_at, finished_at"
+    };
+}
+/// Enqueuing the same key twice makes one job: the second insert does nothing.
+pub(crate) const INSERT_JOB: &str = "INSERT INTO jobs (workspace, id, kind, key, customer, \
+       test_clock, due_at, payload, status, attempts, max_attempts, available_at, created_at, \
+       updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'scheduled', 0, $9, $10, $10, $10) \
+     ON CONFLICT (workspace, key) DO NOTHING";
+pub(crate) const JOB_BY_KEY: &str = concat!(
+    "SELECT ",
+    job_cols!(),
+    " FROM jobs WHERE workspace = $1 AND key = $2"
+);
+pub(crate) const JOB_BY_ID: &str = concat!(
+    "SELECT ",
+    job_cols!(),
+    " FROM jobs WHERE workspace = $1 AND id = $2"
+);
+/// Jobs whose worker stopped (lease over) after their last allowed attempt: failed.
+pub(crate) const FAIL_ABANDONED_JOBS: &str = "UPDATE jobs SET status = 'failed', \
+       last_error = 'the worker running it stopped before it finished', finished_at = $1, \
+       updated_at = $1, locked_by = NULL, locked_until = NULL \
+     WHERE status = 'running' AND locked_until < $1 AND attempts >= max_attempts";
+/// What a wall-clock job may be claimed in (`$1` now): due, out of its backoff, and scheduled or
+/// abandoned by a worker whose lease is over.
+macro_rules! claimable {
+    () => {
+        "SELECT workspace, id FROM jobs WHERE test_clock IS NULL AND due_at <= $1 \
+           AND available_at <= $1 AND attempts < max_attempts \
+           AND (status = 'scheduled' OR (status = 'running' AND locked_until < $1)) \
+         ORDER BY due_at, id LIMIT $4"
+    };
+}
+macro_rules! claim {
+    () => {
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = $2, \
+           locked_until = $3, updated_at = $1 WHERE (workspace, id) IN ("
+    };
+}
+/// PostgreSQL: rows another worker is claiming are skipped, not waited for.
+pub(crate) const CLAIM_JOBS_SKIP_LOCKED: &str = concat!(
+    claim!(),
+    claimable!(),
+    " FOR UPDATE SKIP LOCKED) RETURNING ",
+    job_cols!()
+);
+/// SQLite: the single writer serialises claims.
+pub(crate) const CLAIM_JOBS: &str = concat!(claim!(), claimable!(), ") RETURNING ", job_cols!());
+/// The earliest due job of a test clock (`$5`) at or before its new time (`$6`).
+macro_rules! clock_claimable {
+    () => {
+        "SELECT workspace, id FROM jobs WHERE workspace = $4 AND test_clock = $5 AND due_at <= $6 \
+           AND available_at <= $1 AND attempts < max_attempts \
+           AND (status = 'scheduled' OR (status = 'running' AND locked_until < $1)) \
+         ORDER BY due_at, id LIMIT 1"
+    };
+}
+pub(crate) const CLAIM_CLOCK_JOB_SKIP_LOCKED: &str = concat!(
+    claim!(),
+    clock_claimable!(),
+    " FOR UPDATE SKIP LOCKED) RETURNING ",
+    job_cols!()
+);
+pub(crate) const CLAIM_CLOCK_JOB: &str =
+    concat!(claim!(), clock_claimable!(), ") RETURNING ", job_cols!());
+/// Only the worker holding the job finishes it.
+pub(crate) const COMPLETE_JOB: &str = "UPDATE jobs SET status = 'succeeded', result = $4, \
+       last_error = NULL, finished_at = $5, updated_at = $5, locked_by = NULL, locked_until = NULL \
+     WHERE workspace = $1 AND id = $2 AND status = 'running' AND locked_by = $3";
+/// Back to `scheduled` after `$5` (backoff), or `failed` after its last attempt.
+pub(crate) const FAIL_JOB: &str = concat!(
+    "UPDATE jobs SET \
+       status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'scheduled' END, \
+       finished_at = CASE WHEN attempts >= max_attempts THEN $6 ELSE NULL END, \
+       last_error = $4, available_at = $5, updated_at = $6, locked_by = NULL, locked_until = NULL \
+     WHERE workspace = $1 AND id = $2 AND status = 'running' AND locked_by = $3 RETURNING ",
+    job_cols!()
+);
+pub(crate) const LIST_JOBS: &str = concat!(
+    "SELECT ",
+    job_cols!(),
+    " FROM jobs WHERE workspace = $1 AND ($2 IS NULL OR status = $2) \
+       AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR customer = $4) \
+       AND ($5 IS NULL OR id > $5) ORDER BY id LIMIT $6"
+);
+/// A failed or canceled job runs again, with its attempts counted afresh.
+pub(crate) const RETRY_JOB: &str = concat!(
+    "UPDATE jobs SET status = 'scheduled', attempts = 0, available_at = $3, updated_at = $3, \
+       finished_at = NULL WHERE workspace = $1 AND id = $2 AND status IN ('failed', 'canceled') \
+     RETURNING ",
+    job_cols!()
+);
+pub(crate) const CANCEL_JOB: &str = concat!(
+    "UPDATE jobs SET status = 'canceled', finished_at = $3, updated_at = $3 \
+     WHERE workspace = $1 AND id = $2 AND status = 'scheduled' RETURNING ",
+    job_cols!()
+);

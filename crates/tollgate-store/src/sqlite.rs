@@ -124,6 +124,10 @@ impl Backend for SqliteStore {
         Ok(Session::Pooled(self.read.acquire().await?))
     }
 
+    async fn job_claiming(&self) -> StoreResult<Session<Sqlite>> {
+        Ok(Session::Tx(self.begin_write().await?))
+    }
+
     async fn ingest_batch(
         &self,
         workspace: &str,

@@ -19,6 +19,8 @@ mod billing;
 mod isolation;
 #[path = "conformance/records.rs"]
 mod records;
+#[path = "conformance/scheduling.rs"]
+mod scheduling;
 #[path = "conformance/support.rs"]
 mod support;
 #[path = "conformance/usage.rs"]
@@ -28,6 +30,7 @@ use billing::*;
 use isolation::*;
 use jiff::Timestamp;
 use records::*;
+use scheduling::*;
 use std::sync::Arc;
 use support::{create_workspace, customer, fresh};
 use tollgate_core::ids::{CustomerId, WorkspaceId};
@@ -185,4 +188,6 @@ conformance!(
     scheduled_changes,
     bill_run_worklists,
     billing_isolation,
+    outbox_events_commit_with_their_change,
+    jobs_are_enqueued_once_claimed_in_due_order_and_retried,
 );

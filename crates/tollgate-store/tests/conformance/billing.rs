@@ -237,6 +237,7 @@ pub(crate) async fn invoice_effects_are_applied_with_it(h: &Harness) {
         credit_used_minor: 400,
         pending_charges: vec!["pc_1".into()],
         coupon_redemptions: vec!["red_1".into()],
+        events: vec![],
     };
     let inv = created(
         s.insert_invoice(&invoice(ws, "inv_1", "cus_a", "k1"), &effects)
@@ -270,6 +271,7 @@ pub(crate) async fn invoice_effects_are_applied_with_it(h: &Harness) {
         credit_used_minor: 601,
         pending_charges: vec!["pc_2".into()],
         coupon_redemptions: vec!["red_1".into()],
+        events: vec![],
     };
     assert_conflict(
         s.insert_invoice(&invoice(ws, "inv_2", "cus_a", "k2"), &greedy)

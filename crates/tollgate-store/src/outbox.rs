@@ -1,0 +1,183 @@
+//! The outbox: domain events written in the same transaction as the state change they announce
+//! (the transactional-outbox pattern), so an event exists exactly when its change committed.
+//!
+//! Every write that announces something takes its events along ([`OutboxStore`]'s
+//! `*_with_events` methods, and [`crate::billing::InvoiceEffects::events`] for invoices); they
+//! all end in one function, [`append`], which runs inside the caller's transaction. Delivery
+//! (webhooks, email) is later work: the `delivered_at`/`delivery_attempts` columns are its
+//! bookkeeping.
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tollgate_core::ids::WorkspaceId;
+
+use crate::backend::{Backend, Conn, args, run_all};
+use crate::billing::PendingChargeRecord;
+use crate::codec::{Columns, insert_error};
+use crate::{StoreResult, SubscriptionRecord, sql};
+
+/// One domain event: `subscription.created`, `invoice.finalized`, ... `occurred_at` is on the
+/// customer's clock (its test clock, if it has one); `created_at` is when it was written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEvent {
+    pub workspace: String,
+    /// `evt_...`, time-ordered: the listing's order and cursor.
+    pub id: String,
+    pub customer: Option<String>,
+    pub event_type: String,
+    pub occurred_at: Timestamp,
+    pub data: serde_json::Value,
+    pub created_at: Timestamp,
+    /// Delivery bookkeeping (the notifications work): `None` until delivered.
+    pub delivered_at: Option<Timestamp>,
+    pub delivery_attempts: i64,
+}
+
+/// Which events to list: oldest first, after `starting_after` (an event id), at most `limit`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxFilter {
+    pub event_type: Option<String>,
+    pub customer: Option<String>,
+    pub starting_after: Option<String>,
+    pub limit: i64,
+}
+
+/// Appends `events` inside `tx`: the one way events are written, so they commit or roll back
+/// with the change they announce.
+pub(crate) async fn append<C: Conn>(tx: &mut C, events: &[OutboxEvent]) -> StoreResult<()> {
+    for e in events {
+        let values = args![
+            &e.workspace,
+            &e.id,
+            &e.customer,
+            &e.event_type,
+            e.occurred_at,
+            &e.data,
+            e.created_at,
+        ];
+        tx.execute(sql::INSERT_OUTBOX_EVENT, values)
+            .await
+            .map_err(|err| insert_error(err, "domain event", &e.id, "workspace", &e.workspace))?;
+    }
+    Ok(())
+}
+
+fn decode(r: &impl Columns) -> StoreResult<OutboxEvent> {
+    Ok(OutboxEvent {
+        workspace: r.text("workspace")?,
+        id: r.text("id")?,
+        customer: r.opt_text("customer")?,
+        event_type: r.text("type")?,
+        occurred_at: r.time("occurred_at")?,
+        data: r.json("data")?,
+        created_at: r.time("created_at")?,
+        delivered_at: r.opt_time("delivered_at")?,
+        delivery_attempts: r.int("delivery_attempts")?,
+    })
+}
+
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Events alone, in one transaction (a change that is itself only an announcement, e.g. a
+    /// trial reminder).
+    async fn append_events(
+        &self,
+        workspace: &WorkspaceId,
+        events: &[OutboxEvent],
+    ) -> StoreResult<()>;
+    async fn list_domain_events(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &OutboxFilter,
+    ) -> StoreResult<Vec<OutboxEvent>>;
+    /// [`crate::Store::create_subscription`] and its events, in one transaction.
+    async fn create_subscription_with_events(
+        &self,
+        subscription: &SubscriptionRecord,
+        events: &[OutboxEvent],
+    ) -> StoreResult<()>;
+    /// [`crate::Store::update_subscription`] and its events, in one transaction.
+    async fn update_subscription_with_events(
+        &self,
+        subscription: &SubscriptionRecord,
+        events: &[OutboxEvent],
+    ) -> StoreResult<()>;
+    /// [`crate::billing::BillingStore::change_subscription`] and its events, in one transaction.
+    async fn change_subscription_with_events(
+        &self,
+        subscription: &SubscriptionRecord,
+        charges: &[PendingChargeRecord],
+        events: &[OutboxEvent],
+    ) -> StoreResult<()>;
+}
+
+#[async_trait]
+impl<B: Backend> OutboxStore for B {
+    async fn append_events(
+        &self,
+        workspace: &WorkspaceId,
+        events: &[OutboxEvent],
+    ) -> StoreResult<()> {
+        let mut tx = self.write(workspace).await?;
+        append(&mut tx, events).await?;
+        Ok(tx.commit().await?)
+    }
+
+    async fn list_domain_events(
+        &self,
+        workspace: &WorkspaceId,
+        f: &OutboxFilter,
+    ) -> StoreResult<Vec<OutboxEvent>> {
+        let values = args![
+            workspace,
+            &f.event_type,
+            &f.customer,
+            &f.starting_after,
+            f.limit
+        ];
+        run_all(
+            self.read(workspace),
+            sql::LIST_OUTBOX_EVENTS,
+            values,
+            decode,
+        )
+        .await
+    }
+
+    async fn create_subscription_with_events(
+        &self,
+        s: &SubscriptionRecord,
+        events: &[OutboxEvent],
+    ) -> StoreResult<()> {
+        let mut tx = self.write(&s.workspace).await?;
+        tx.execute(
+            sql::INSERT_SUBSCRIPTION,
+            &crate::store::subscription_args(s),
+        )
+        .await
+        .map_err(|e| insert_error(e, "subscription", &s.id, "customer", &s.customer))?;
+        append(&mut tx, events).await?;
+        Ok(tx.commit().await?)
+    }
+
+    async fn update_subscription_with_events(
+        &self,
+        s: &SubscriptionRecord,
+        events: &[OutboxEvent],
+    ) -> StoreResult<()> {
+        self.change_subscription_with_events(s, &[], events).await
+    }
+
+    async fn change_subscription_with_events(
+        &self,
+        s: &SubscriptionRecord,
+        charges: &[PendingChargeRecord],
+        events: &[OutboxEvent],
+    ) -> StoreResult<()> {
+        let mut tx = self.write(&s.workspace).await?;
+        crate::billing::write_subscription_change(&mut tx, s, charges).await?;
+        append(&mut tx, events).await?;
+        Ok(tx.commit().await?)
+    }
+}
