@@ -57,6 +57,13 @@ pub struct ServeArgs {
     /// redis_failure_mode, log; a [gateway] section also starts the metering gateway).
     #[arg(long, env = "TOLLGATE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Run no scheduled jobs on this node (renewals, trial ends, reminders); other nodes, or
+    /// this one restarted without the flag, catch up in due order.
+    #[arg(long, env = "TOLLGATE_NO_JOBS")]
+    pub no_jobs: bool,
+    /// How often the job worker looks for due jobs, in milliseconds [default: 1000].
+    #[arg(long, env = "TOLLGATE_JOBS_POLL_MS", value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub jobs_poll_ms: Option<u64>,
 }
 
 /// [`RedisFailureMode`] as flag and file values, spelt the same in both.
@@ -171,6 +178,11 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: Env) -> ServeSettings {
     server.redis_url = args.redis_url.clone().or(file.redis_url);
     if let Some(mode) = args.redis_failure_mode.or(file.redis_failure_mode) {
         server.redis_failure_mode = mode.into();
+    }
+    if args.no_jobs {
+        server.jobs = None;
+    } else if let (Some(ms), Some(jobs)) = (args.jobs_poll_ms, server.jobs.as_mut()) {
+        jobs.poll_interval = std::time::Duration::from_millis(ms);
     }
     ServeSettings {
         server,

@@ -12,6 +12,7 @@ mod catalog_cmd;
 mod config;
 mod demo;
 mod http;
+mod jobs;
 mod quote;
 mod serve;
 
@@ -44,6 +45,9 @@ enum Command {
     BillRun(bill_run::BillRunArgs),
     /// Run the server and the metering gateway of the config file's [gateway] section.
     Gateway(config::ServeArgs),
+    /// See, retry and cancel the scheduler's jobs, offline against the store.
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
 }
 
 /// An input file that could not be read at all: exit code 2, like `catalog validate`.
@@ -126,6 +130,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::BillRun(args) => {
             init_tracing(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
             runtime()?.block_on(bill_run::run(args))
+        }
+        Command::Jobs(command) => {
+            init_tracing(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
+            runtime()?.block_on(jobs::run(command))
         }
         Command::Demo(args) => {
             // The demo prints a summary meant to be read; routine server logs would bury it.

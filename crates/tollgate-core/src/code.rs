@@ -105,6 +105,8 @@ codes! {
     UpstreamTimeout => "upstream_timeout",
     UpstreamUnavailable => "upstream_unavailable",
     ValidationFailed => "validation_failed",
+    InvalidLimit => "invalid_limit",
+    InvalidJobTransition => "invalid_job_transition",
 }
 
 impl std::fmt::Display for Code {

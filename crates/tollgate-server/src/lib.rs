@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod gateway;
 pub mod ids;
+pub mod jobs;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -45,6 +46,9 @@ pub struct ServerConfig {
     pub redis_url: Option<String>,
     /// What checks do while Redis is unreachable.
     pub redis_failure_mode: RedisFailureMode,
+    /// The job worker of this node (renewals, trial ends, reminders; see `jobs`); `None` for a
+    /// node that runs no jobs (test clocks still run theirs when advanced).
+    pub jobs: Option<jobs::JobsConfig>,
 }
 
 pub use counters::FailureMode as RedisFailureMode;
@@ -60,6 +64,7 @@ impl ServerConfig {
             admin_key: None,
             redis_url: None,
             redis_failure_mode: RedisFailureMode::default(),
+            jobs: Some(jobs::JobsConfig::default()),
         }
     }
 }
@@ -92,11 +97,15 @@ pub struct RunningServer {
     pub state: AppState,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), ServerError>>,
+    jobs: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningServer {
     /// Stops accepting, finishes in-flight requests, and returns.
     pub async fn stop(self) -> Result<(), ServerError> {
+        if let Some(worker) = &self.jobs {
+            worker.abort();
+        }
         let _ = self.shutdown.send(());
         self.task.await.unwrap_or(Ok(()))
     }
@@ -200,10 +209,15 @@ pub async fn start_with_clock(
             .map_err(ServerError::Serve)
     });
     tracing::info!(%addr, backend = state.engine.store().backend(), "tollgate listening");
+    let jobs = config
+        .jobs
+        .clone()
+        .map(|jobs| jobs::spawn(state.engine.clone(), jobs));
     Ok(RunningServer {
         addr,
         state,
         shutdown,
         task,
+        jobs,
     })
 }

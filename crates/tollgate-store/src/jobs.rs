@@ -223,7 +223,10 @@ pub trait JobStore: Send + Sync {
 
 /// `NotFound` or `Conflict` for a compare-and-set on a job that found no row.
 async fn refused<C: Conn>(tx: &mut C, workspace: &str, id: &str, wanted: &str) -> StoreError {
-    match tx.fetch_optional(sql::JOB_BY_ID, args![workspace, id]).await {
+    match tx
+        .fetch_optional(sql::JOB_BY_ID, args![workspace, id])
+        .await
+    {
         Ok(Some(row)) => match decode(&row) {
             Ok(job) => StoreError::Conflict(format!("job {id:?} is {}, not {wanted}", job.status)),
             Err(e) => e,

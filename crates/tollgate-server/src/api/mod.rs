@@ -6,11 +6,13 @@ pub mod body;
 pub mod catalog;
 pub mod check;
 pub mod customers;
+pub mod domain_events;
 pub mod error;
 pub mod events;
 pub mod health;
 pub mod idempotency;
 pub mod invoices;
+pub mod jobs;
 pub mod keys;
 pub mod metrics;
 pub mod openapi;
@@ -93,6 +95,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/test_clocks", post(test_clocks::create))
         .route("/v1/test_clocks/{id}", get(test_clocks::get))
         .route("/v1/test_clocks/{id}/advance", post(test_clocks::advance))
+        .route("/v1/domain_events", get(domain_events::list_events))
+        .route("/v1/jobs", get(jobs::list_jobs))
+        .route("/v1/jobs/{id}/retry", post(jobs::retry_job))
+        .route("/v1/jobs/{id}/cancel", post(jobs::cancel_job))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -9,6 +9,7 @@ use super::{
     billing, catalog, check, customers, events, health, invoices, keys, metrics, subscriptions,
     test_clocks, workspaces,
 };
+use super::{domain_events, jobs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +23,7 @@ use super::{
         invoices::upcoming, invoices::list, invoices::get, invoices::pay, invoices::void, invoices::mark_uncollectible,
         invoices::credit_note, billing::run, billing::get_run, billing::quote, billing::recommendation, billing::grant_credit,
         billing::credit_balance, billing::apply_coupon, billing::purchase,
+        domain_events::list_events, jobs::list_jobs, jobs::retry_job, jobs::cancel_job,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))

@@ -97,6 +97,8 @@ pub async fn get(
 }
 
 #[utoipa::path(post, path = "/v1/test_clocks/{id}/advance", operation_id = "test_clocks_advance", params(("id" = String, Path)), request_body = AdvanceIn,
+    summary = "Advance a test clock",
+    description = "Moves the clock forward and runs the jobs of its customers due by the new time (renewals, trial ends, reminders) in due order, each at its due time; answers once they have run.",
     responses((status = 200, description = "OK", body = TestClockOut), (status = 400, description = "Bad input (problem+json with a stable code)", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn advance(
     State(state): State<AppState>,
@@ -118,11 +120,9 @@ pub async fn advance(
             "a test clock only moves forward",
         ));
     }
-    store
-        .set_test_clock_time(&WorkspaceId::from(workspace), &id, to)
-        .await?;
-    state.engine.set_test_clock(workspace, &id, to);
-    state.engine.refresh_clock_customers(workspace, &id).await?;
+    // The jobs of the clock's customers due by `to` run first, in due order, each at its due
+    // time; the answer comes once they have run (as Stripe's test clocks do).
+    crate::jobs::advance_clock(&state.engine, workspace, &id, to).await?;
     Ok(Json(TestClockOut {
         id: record.id,
         name: record.name,

@@ -73,6 +73,26 @@ pub async fn bill_run(
     Ok(report)
 }
 
+/// Bills one subscription up to now on its customer's clock, exactly as the bill run does
+/// (trial end, due invoices, a downgrade scheduled for a period end): the scheduler's renewals
+/// call this, so no bill run is needed.
+pub async fn bill_one(engine: &Engine, sub: SubscriptionRecord) -> AppResult<BillRunReport> {
+    let mut report = BillRunReport {
+        subscriptions: 1,
+        ..Default::default()
+    };
+    if let Some((invoice, effects)) = bill_subscription(engine, sub, &mut report).await? {
+        match engine.store().insert_invoice(&invoice, &effects).await? {
+            InvoiceInsert::Created(created) => {
+                report.invoices_created += 1;
+                report.created.push(created.id);
+            }
+            InvoiceInsert::Exists(_) => report.invoices_existing += 1,
+        }
+    }
+    Ok(report)
+}
+
 /// Invoices written per transaction on the fast path (one commit, one fsync, per batch).
 const BATCH: usize = 500;
 
@@ -155,7 +175,17 @@ async fn bill_subscription(
         if let (false, Some(plan)) = (customer.has_payment_method, fallback) {
             sub.plan = plan;
         }
-        store.update_subscription(&sub).await?;
+        let ended = crate::app::outbox::event(
+            engine,
+            &sub.workspace,
+            Some(&sub.customer),
+            crate::app::outbox::types::SUBSCRIPTION_TRIAL_ENDED,
+            sub.trial_end.unwrap_or(now),
+            crate::app::subscriptions::event_data(&sub),
+        );
+        store
+            .update_subscription_with_events(&sub, &[ended])
+            .await?;
         engine
             .refresh_customer(&sub.workspace, &sub.customer)
             .await?;
@@ -178,7 +208,7 @@ async fn bill_subscription(
         .collect();
     report.invoices_existing += due_invoices.len() - missing.len();
     if let ([only], None) = (missing.as_slice(), &scheduled) {
-        let (draft, effects) =
+        let (draft, mut effects) =
             build_due_invoice(store.as_ref(), &sub, &catalog.catalog, only).await?;
         let invoice = record(
             (&sub.workspace, &sub.customer, Some(&sub.id)),
@@ -186,9 +216,10 @@ async fn bill_subscription(
             &draft,
             now,
         )?;
+        effects.events.push(finalized(engine, &invoice));
         // Only invoices without side effects share a transaction: one that uses credit,
         // prorations or coupons is written alone, so a conflict never fails a whole batch.
-        if effects == InvoiceEffects::default() {
+        if !effects.touches_other_rows() {
             return Ok(Some((invoice, effects)));
         }
         match store.insert_invoice(&invoice, &effects).await? {
@@ -274,13 +305,14 @@ async fn finalize(
     report: &mut BillRunReport,
 ) -> AppResult<()> {
     let store = engine.store();
-    let (draft, effects) = build_due_invoice(store.as_ref(), sub, catalog, due).await?;
+    let (draft, mut effects) = build_due_invoice(store.as_ref(), sub, catalog, due).await?;
     let invoice = record(
         (&sub.workspace, &sub.customer, Some(&sub.id)),
         key,
         &draft,
         now,
     )?;
+    effects.events.push(finalized(engine, &invoice));
     match store.insert_invoice(&invoice, &effects).await? {
         InvoiceInsert::Created(created) => {
             report.invoices_created += 1;
@@ -289,4 +321,20 @@ async fn finalize(
         InvoiceInsert::Exists(_) => report.invoices_existing += 1,
     }
     Ok(())
+}
+
+/// The `invoice.finalized` event of an invoice about to be written (with it, in its
+/// transaction; not written when the invoice exists already).
+pub(crate) fn finalized(
+    engine: &Engine,
+    invoice: &InvoiceRecord,
+) -> tollgate_store::outbox::OutboxEvent {
+    crate::app::outbox::event(
+        engine,
+        &invoice.workspace,
+        Some(&invoice.customer),
+        crate::app::outbox::types::INVOICE_FINALIZED,
+        invoice.created_at,
+        crate::app::invoices::event_data(invoice),
+    )
 }

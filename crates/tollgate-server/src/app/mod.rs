@@ -13,4 +13,6 @@ pub mod bill_run;
 pub mod billing;
 pub mod customers;
 pub mod invoices;
+pub mod jobs;
+pub mod outbox;
 pub mod subscriptions;

@@ -114,7 +114,17 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// A server without the background job worker (test clocks still run their jobs when
+    /// advanced): tests on PostgreSQL share one database, and a worker claims the due jobs of
+    /// every workspace in it. Tests of the worker itself use [`TestServer::start_with_jobs`].
     pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with_jobs(backend, None).await
+    }
+
+    pub async fn start_with_jobs(
+        backend: Backend,
+        jobs: Option<tollgate_server::jobs::JobsConfig>,
+    ) -> TestServer {
         // Server logs in test output: `RUST_LOG=tollgate_server=debug cargo test ...`.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -128,6 +138,7 @@ impl TestServer {
         let config = ServerConfig {
             database_url,
             admin_key: Some(ADMIN_KEY.into()),
+            jobs,
             ..ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path())
         };
         let server = tollgate_server::start_with_clock(config, Arc::new(SystemClock))

@@ -209,12 +209,29 @@ pub(crate) async fn jobs_are_enqueued_once_claimed_in_due_order_and_retried(h: &
     // Finished only by its worker, with its events in the same transaction.
     let done = domain_event(&h.ws, "cus_a", "test.done", 1);
     let stranger = s
-        .complete_job(&ws, &early.id, "w2", &json!({}), std::slice::from_ref(&done), ts("2200-01-05T00:00:01Z"))
+        .complete_job(
+            &ws,
+            &early.id,
+            "w2",
+            &json!({}),
+            std::slice::from_ref(&done),
+            ts("2200-01-05T00:00:01Z"),
+        )
         .await;
-    assert!(matches!(stranger, Err(StoreError::Conflict(_))), "{stranger:?}");
-    s.complete_job(&ws, &early.id, "w1", &json!({"ok": true}), std::slice::from_ref(&done), ts("2200-01-05T00:00:01Z"))
-        .await
-        .unwrap();
+    assert!(
+        matches!(stranger, Err(StoreError::Conflict(_))),
+        "{stranger:?}"
+    );
+    s.complete_job(
+        &ws,
+        &early.id,
+        "w1",
+        &json!({"ok": true}),
+        std::slice::from_ref(&done),
+        ts("2200-01-05T00:00:01Z"),
+    )
+    .await
+    .unwrap();
     let (_, f) = all(&h.ws);
     assert_eq!(s.list_domain_events(&ws, &f).await.unwrap(), vec![done]);
     let finished = s.get_job(&ws, &early.id).await.unwrap().unwrap();
@@ -224,7 +241,14 @@ pub(crate) async fn jobs_are_enqueued_once_claimed_in_due_order_and_retried(h: &
     // A failure: back to scheduled after the backoff, then failed after the last attempt.
     let retry_at = ts("2200-01-05T00:10:00Z");
     let failed = s
-        .fail_job(&ws, &late.id, "w1", "boom", retry_at, ts("2200-01-05T00:00:02Z"))
+        .fail_job(
+            &ws,
+            &late.id,
+            "w1",
+            "boom",
+            retry_at,
+            ts("2200-01-05T00:00:02Z"),
+        )
         .await
         .unwrap();
     assert_eq!(failed.status, JobStatus::Scheduled);
@@ -248,47 +272,90 @@ pub(crate) async fn jobs_are_enqueued_once_claimed_in_due_order_and_retried(h: &
     assert!(abandoned.last_error.unwrap().contains("stopped"));
 
     // Operators: retry a failed job, cancel a scheduled one; other moves are conflicts.
-    let retried = s.retry_job(&ws, &late.id, ts("2200-01-06T00:00:00Z")).await.unwrap();
-    assert_eq!((retried.status, retried.attempts), (JobStatus::Scheduled, 0));
+    let retried = s
+        .retry_job(&ws, &late.id, ts("2200-01-06T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (retried.status, retried.attempts),
+        (JobStatus::Scheduled, 0)
+    );
     assert!(matches!(
-        s.retry_job(&ws, &early.id, ts("2200-01-06T00:00:00Z")).await,
+        s.retry_job(&ws, &early.id, ts("2200-01-06T00:00:00Z"))
+            .await,
         Err(StoreError::Conflict(_))
     ));
-    let canceled = s.cancel_job(&ws, &future.id, ts("2200-01-06T00:00:00Z")).await.unwrap();
+    let canceled = s
+        .cancel_job(&ws, &future.id, ts("2200-01-06T00:00:00Z"))
+        .await
+        .unwrap();
     assert_eq!(canceled.status, JobStatus::Canceled);
     assert!(matches!(
-        s.cancel_job(&ws, &future.id, ts("2200-01-06T00:00:00Z")).await,
+        s.cancel_job(&ws, &future.id, ts("2200-01-06T00:00:00Z"))
+            .await,
         Err(StoreError::Conflict(_))
     ));
     assert!(matches!(
-        s.cancel_job(&ws, "job_missing", ts("2200-01-06T00:00:00Z")).await,
+        s.cancel_job(&ws, "job_missing", ts("2200-01-06T00:00:00Z"))
+            .await,
         Err(StoreError::NotFound { .. })
     ));
 
     // The test clock's job runs when its clock reaches it, in its workspace only.
     let other = WorkspaceId::from(h.other_workspace().await);
     let none = s
-        .claim_clock_job(&other, "clock_1", ts("2201-01-01T00:00:00Z"), &lease("w3", "2200-01-06T00:00:00Z"))
+        .claim_clock_job(
+            &other,
+            "clock_1",
+            ts("2201-01-01T00:00:00Z"),
+            &lease("w3", "2200-01-06T00:00:00Z"),
+        )
         .await
         .unwrap();
     assert_eq!(none, None);
     let mine = s
-        .claim_clock_job(&ws, "clock_1", ts("2200-01-01T00:00:00Z"), &lease("w3", "2200-01-06T00:00:00Z"))
+        .claim_clock_job(
+            &ws,
+            "clock_1",
+            ts("2200-01-01T00:00:00Z"),
+            &lease("w3", "2200-01-06T00:00:00Z"),
+        )
         .await
         .unwrap()
         .unwrap();
     assert_eq!(mine.id, clocked.id);
 
     let listed = s
-        .list_jobs(&ws, &JobFilter { status: Some(JobStatus::Scheduled), limit: 10, ..Default::default() })
+        .list_jobs(
+            &ws,
+            &JobFilter {
+                status: Some(JobStatus::Scheduled),
+                limit: 10,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(listed.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), vec![late.id.as_str()]);
+    assert_eq!(
+        listed.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+        vec![late.id.as_str()]
+    );
     let page = s
-        .list_jobs(&ws, &JobFilter { starting_after: Some(late.id.clone()), limit: 10, ..Default::default() })
+        .list_jobs(
+            &ws,
+            &JobFilter {
+                starting_after: Some(late.id.clone()),
+                limit: 10,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(page.len(), 3, "early, future and the clock's job come after");
+    assert_eq!(
+        page.len(),
+        3,
+        "early, future and the clock's job come after"
+    );
 
     concurrent_claims_take_each_job_once(h).await;
 }
@@ -318,7 +385,12 @@ async fn concurrent_claims_take_each_job_once(h: &Harness) {
                 if claimed.is_empty() {
                     break;
                 }
-                mine.extend(claimed.into_iter().filter(|j| j.workspace == ws_id).map(|j| j.id));
+                mine.extend(
+                    claimed
+                        .into_iter()
+                        .filter(|j| j.workspace == ws_id)
+                        .map(|j| j.id),
+                );
             }
             mine
         }));
@@ -332,10 +404,20 @@ async fn concurrent_claims_take_each_job_once(h: &Harness) {
     assert_eq!(unique, ids, "every job claimed");
     let listed = h
         .store
-        .list_jobs(&ws, &JobFilter { status: Some(JobStatus::Running), limit: 1000, ..Default::default() })
+        .list_jobs(
+            &ws,
+            &JobFilter {
+                status: Some(JobStatus::Running),
+                limit: 1000,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
-    let many: Vec<_> = listed.iter().filter(|j| j.key.starts_with("many_")).collect();
+    let many: Vec<_> = listed
+        .iter()
+        .filter(|j| j.key.starts_with("many_"))
+        .collect();
     assert_eq!(many.len(), 200, "the clock's job claimed above runs too");
     assert!(many.iter().all(|j| j.attempts == 1));
 }

@@ -80,6 +80,22 @@ pub async fn issue_credit_note(
         reason,
         created_at: engine.now(),
     };
-    let stored = store.insert_credit_note(&note, invoice.total_minor).await?;
+    let created = crate::app::outbox::event(
+        engine,
+        &workspace,
+        Some(&invoice.customer),
+        crate::app::outbox::types::CREDIT_NOTE_CREATED,
+        note.created_at,
+        serde_json::json!({
+            "credit_note": note.id,
+            "invoice": invoice.id,
+            "amount_minor": note.amount_minor,
+            "currency": note.currency,
+            "reason": note.reason,
+        }),
+    );
+    let stored = store
+        .insert_credit_note_with_events(&note, invoice.total_minor, &[created])
+        .await?;
     Ok((stored, currency))
 }

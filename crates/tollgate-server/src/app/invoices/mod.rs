@@ -24,3 +24,18 @@ pub async fn credited(engine: &Engine, invoice: &InvoiceRecord) -> AppResult<i64
         .try_fold(0i64, |sum, n| sum.checked_add(n.amount_minor))
         .ok_or_else(|| Error::internal("credit notes of an invoice overflow i64"))
 }
+
+/// What an `invoice.*` domain event says about an invoice.
+pub fn event_data(invoice: &InvoiceRecord) -> serde_json::Value {
+    serde_json::json!({
+        "invoice": invoice.id,
+        "subscription": invoice.subscription,
+        "key": invoice.dedupe_key,
+        "status": invoice.status.as_str(),
+        "currency": invoice.currency,
+        "total_minor": invoice.total_minor,
+        "amount_due_minor": invoice.amount_due_minor,
+        "period_start": invoice.period_start,
+        "period_end": invoice.period_end,
+    })
+}

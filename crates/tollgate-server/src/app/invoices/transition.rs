@@ -3,7 +3,9 @@
 
 use tollgate_core::ids::WorkspaceId;
 use tollgate_core::lifecycle::InvoiceUpdate;
-use tollgate_store::billing::InvoiceRecord;
+use tollgate_store::billing::{InvoiceRecord, InvoiceStatus};
+
+use crate::app::outbox::{self, types};
 
 use crate::engine::Engine;
 use crate::error::{AppResult, Error};
@@ -26,8 +28,37 @@ pub async fn transition(
         .apply(update)
         .map_err(|e| Error::conflict(e.code(), e.to_string()))?;
     let now = engine.now();
+    let event_type = match to {
+        InvoiceStatus::Paid => Some(types::INVOICE_PAID),
+        InvoiceStatus::Void => Some(types::INVOICE_VOIDED),
+        InvoiceStatus::Uncollectible => Some(types::INVOICE_UNCOLLECTIBLE),
+        _ => None,
+    };
+    let moved = InvoiceRecord {
+        status: to,
+        ..invoice.clone()
+    };
+    let events: Vec<_> = event_type
+        .map(|t| {
+            outbox::event(
+                engine,
+                workspace,
+                Some(&invoice.customer),
+                t,
+                now,
+                super::event_data(&moved),
+            )
+        })
+        .into_iter()
+        .collect();
     Ok(store
-        .set_invoice_status(&WorkspaceId::from(workspace), id, invoice.status, to, now)
+        .set_invoice_status_with_events(
+            &WorkspaceId::from(workspace),
+            id,
+            (invoice.status, to),
+            now,
+            &events,
+        )
         .await?)
 }
 

@@ -37,7 +37,19 @@ pub async fn cancel(engine: &Engine, input: Cancel) -> AppResult<SubscriptionVie
     let period_end =
         tollgate_core::period::subscription_period(sub.billing_anchor, interval, trial, now).end;
     sub.ends_at = Some(if immediately { now } else { period_end });
-    engine.store().update_subscription(&sub).await?;
+    let canceled = crate::app::outbox::event(
+        engine,
+        &workspace,
+        Some(&customer),
+        crate::app::outbox::types::SUBSCRIPTION_CANCELED,
+        now,
+        super::event_data(&sub),
+    );
+    engine
+        .store()
+        .update_subscription_with_events(&sub, &[canceled])
+        .await?;
     engine.refresh_customer(&workspace, &customer).await?;
+    crate::app::jobs::schedule_subscription(engine, &sub, now).await?;
     Ok(view(sub, &catalog, now))
 }

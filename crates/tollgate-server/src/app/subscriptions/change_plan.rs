@@ -104,8 +104,20 @@ pub async fn change_plan(engine: &Engine, input: ChangePlan) -> AppResult<Subscr
             invoice: None,
         });
     }
-    engine.store().change_subscription(&sub, &charges).await?;
+    let updated = crate::app::outbox::event(
+        engine,
+        &workspace,
+        Some(&customer),
+        crate::app::outbox::types::SUBSCRIPTION_UPDATED,
+        now,
+        super::event_data(&sub),
+    );
+    engine
+        .store()
+        .change_subscription_with_events(&sub, &charges, &[updated])
+        .await?;
     engine.refresh_customer(&workspace, &customer).await?;
+    crate::app::jobs::schedule_subscription(engine, &sub, now).await?;
     Ok(view(sub, &catalog, now))
 }
 

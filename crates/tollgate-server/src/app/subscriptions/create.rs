@@ -9,6 +9,7 @@ use tollgate_store::{SubscriptionRecord, SubscriptionStatus};
 use super::{
     SubscriptionView, billing_anchor, check_plan_and_addons, customer_now, is_live, latest, view,
 };
+use crate::app::outbox;
 use crate::engine::Engine;
 use crate::error::{AppResult, Error};
 use crate::ids::new_id;
@@ -77,7 +78,18 @@ pub async fn create(engine: &Engine, input: CreateSubscription) -> AppResult<Sub
         canceled_at: None,
         ends_at: None,
     };
-    store.create_subscription(&record).await?;
+    let created = outbox::event(
+        engine,
+        &workspace,
+        Some(&customer),
+        outbox::types::SUBSCRIPTION_CREATED,
+        now,
+        super::event_data(&record),
+    );
+    store
+        .create_subscription_with_events(&record, &[created])
+        .await?;
     engine.refresh_customer(&workspace, &customer).await?;
+    crate::app::jobs::schedule_subscription(engine, &record, now).await?;
     Ok(view(record, &catalog, now))
 }

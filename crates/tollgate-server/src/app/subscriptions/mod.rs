@@ -54,6 +54,18 @@ pub fn view(
     }
 }
 
+/// What a `subscription.*` domain event says about a subscription: its state after the change.
+pub fn event_data(sub: &SubscriptionRecord) -> serde_json::Value {
+    serde_json::json!({
+        "subscription": sub.id,
+        "plan": sub.plan,
+        "status": sub.status.as_str(),
+        "catalog_version": sub.catalog_version,
+        "trial_end": sub.trial_end,
+        "ends_at": sub.ends_at,
+    })
+}
+
 /// Whether a subscription still runs at `now`: core's one rule (`lifecycle::is_live`).
 pub fn is_live(sub: &SubscriptionRecord, now: Timestamp) -> bool {
     tollgate_core::lifecycle::is_live(sub.status, sub.ends_at, now)

@@ -1,0 +1,87 @@
+//! The outbox as the use cases write and read it: domain events built here and handed to the
+//! store with the write they announce (one transaction), and the listing operators read.
+
+use jiff::Timestamp;
+use serde_json::Value;
+use tollgate_core::code::Code;
+use tollgate_core::ids::WorkspaceId;
+use tollgate_store::outbox::{OutboxEvent, OutboxFilter};
+
+use crate::engine::Engine;
+use crate::error::{AppResult, Error};
+use crate::ids::new_id;
+
+/// The event types Tollgate writes (`docs/LIFECYCLE.md` lists what each one's `data` holds).
+pub mod types {
+    pub const SUBSCRIPTION_CREATED: &str = "subscription.created";
+    pub const SUBSCRIPTION_UPDATED: &str = "subscription.updated";
+    pub const SUBSCRIPTION_TRIAL_WILL_END: &str = "subscription.trial_will_end";
+    pub const SUBSCRIPTION_TRIAL_ENDED: &str = "subscription.trial_ended";
+    pub const SUBSCRIPTION_RENEWED: &str = "subscription.renewed";
+    pub const SUBSCRIPTION_CANCELED: &str = "subscription.canceled";
+    pub const INVOICE_FINALIZED: &str = "invoice.finalized";
+    pub const INVOICE_PAID: &str = "invoice.paid";
+    pub const INVOICE_VOIDED: &str = "invoice.voided";
+    pub const INVOICE_UNCOLLECTIBLE: &str = "invoice.marked_uncollectible";
+    pub const CREDIT_NOTE_CREATED: &str = "credit_note.created";
+}
+
+/// One event of `workspace` about `customer`, that happened at `occurred_at` on the customer's
+/// clock; `engine.now()` (the wall clock) says when it was written.
+pub fn event(
+    engine: &Engine,
+    workspace: &str,
+    customer: Option<&str>,
+    event_type: &str,
+    occurred_at: Timestamp,
+    data: Value,
+) -> OutboxEvent {
+    OutboxEvent {
+        workspace: workspace.to_owned(),
+        id: new_id("evt"),
+        customer: customer.map(str::to_owned),
+        event_type: event_type.to_owned(),
+        occurred_at,
+        data,
+        created_at: engine.now(),
+        delivered_at: None,
+        delivery_attempts: 0,
+    }
+}
+
+/// The largest page of [`list`].
+pub const MAX_LIMIT: i64 = 100;
+
+#[derive(Debug, Clone, Default)]
+pub struct ListDomainEvents {
+    pub workspace: String,
+    pub event_type: Option<String>,
+    pub customer: Option<String>,
+    pub starting_after: Option<String>,
+    /// 1..=100; `None`: 20.
+    pub limit: Option<i64>,
+}
+
+/// A page of events, oldest first, and whether more follow.
+pub async fn list(engine: &Engine, input: ListDomainEvents) -> AppResult<(Vec<OutboxEvent>, bool)> {
+    let limit = input.limit.unwrap_or(20);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(Error::invalid(
+            Code::InvalidLimit,
+            format!("`limit` must be between 1 and {MAX_LIMIT}, not {limit}"),
+        ));
+    }
+    let filter = OutboxFilter {
+        event_type: input.event_type,
+        customer: input.customer,
+        starting_after: input.starting_after,
+        limit: limit + 1,
+    };
+    let mut events = engine
+        .store()
+        .list_domain_events(&WorkspaceId::from(&input.workspace), &filter)
+        .await?;
+    let has_more = events.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok((events, has_more))
+}
