@@ -851,7 +851,7 @@ plans:
     assert_eq!(plan("monthly").upgrades, UpgradeInvoicing::NextInvoice);
     // Stored form round-trips with the new keys.
     let stored = serde_json::to_string(&catalog).unwrap();
-    let back: tollgate_core::catalog::Catalog = serde_json::from_str(&stored).unwrap();
+    let back: Catalog = serde_json::from_str(&stored).unwrap();
     assert_eq!(back, catalog);
 
     let bad = r#"

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Backend, TestServer, Workspace, backend_tests};
+use common::{TestServer, Workspace, backend_tests};
 use jiff::{Timestamp, ToSpan, civil::Date, tz::TimeZone};
 use reqwest::Method;
 use rust_decimal::{Decimal, RoundingStrategy};
