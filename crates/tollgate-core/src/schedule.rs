@@ -7,15 +7,14 @@
 
 use jiff::Timestamp;
 
-use crate::catalog::Interval;
-use crate::period::{Period, subscription_period};
+use crate::period::{Cadence, Period, subscription_period};
 
 /// The terms of a subscription that decide its billing dates.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubscriptionTerms {
     pub id: String,
     pub anchor: Timestamp,
-    pub interval: Interval,
+    pub cadence: Cadence,
     pub started_at: Timestamp,
     pub trial_end: Option<Timestamp>,
     /// When the subscription ends (a cancellation); no period opens at or after it.
@@ -64,9 +63,27 @@ impl SubscriptionTerms {
         self.trial_end.unwrap_or(self.started_at)
     }
 
-    fn period_at(&self, at: Timestamp) -> Period {
-        let trial = self.trial_end.map(|end| (self.started_at, end));
-        subscription_period(self.anchor, self.interval, trial, at)
+    /// The period that contains `at` (the trial, or a paid period).
+    pub fn period_at(&self, at: Timestamp) -> Period {
+        subscription_period(
+            self.anchor,
+            self.cadence,
+            self.started_at,
+            self.trial_end,
+            at,
+        )
+    }
+
+    /// The whole cadence period that `period` is the shorter first part of, when its fees are
+    /// prorated: the first period of a subscription that started between two calendar
+    /// boundaries. `None` for whole periods, and for the first paid period after a free trial,
+    /// which is billed whole (the trial already gave the time before it for free).
+    pub fn prorated_from(&self, period: Period) -> Option<Period> {
+        if self.trial_end.is_some() {
+            return None;
+        }
+        let full = Period::containing(self.anchor, self.cadence, period.start);
+        (full != period && full.end == period.end).then_some(full)
     }
 
     /// The paid period that contains `at`, or the first one if `at` is earlier.
@@ -115,7 +132,7 @@ mod tests {
         SubscriptionTerms {
             id: "sub_1".into(),
             anchor: Period::calendar_month(ts(started)).start,
-            interval: Interval::Month,
+            cadence: Cadence::MONTH,
             started_at: ts(started),
             trial_end: trial_end.map(ts),
             ends_at: None,
@@ -168,5 +185,91 @@ mod tests {
         let due = terms.due_invoices(ts("2027-03-01T00:00:00Z"));
         assert_eq!(due.len(), 2);
         assert!(matches!(due[1], DueInvoice::Closing { opening: None, .. }));
+    }
+}
+
+#[cfg(test)]
+mod period_tests {
+    use super::*;
+    use crate::catalog::{Anchor, Interval};
+    use jiff::SignedDuration;
+    use proptest::prelude::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn terms(start: &str, cadence: Cadence, anchor: Anchor) -> SubscriptionTerms {
+        SubscriptionTerms {
+            id: "sub_1".into(),
+            anchor: cadence.anchor(anchor, ts(start)),
+            cadence,
+            started_at: ts(start),
+            trial_end: None,
+            ends_at: None,
+        }
+    }
+
+    #[test]
+    fn a_calendar_start_mid_month_bills_from_the_start_prorated() {
+        let t = terms("2026-04-15T00:00:00Z", Cadence::MONTH, Anchor::Calendar);
+        let due = t.due_invoices(ts("2026-05-01T00:00:00Z"));
+        let first = Period {
+            start: ts("2026-04-15T00:00:00Z"),
+            end: ts("2026-05-01T00:00:00Z"),
+        };
+        assert_eq!(due[0], DueInvoice::Opening { period: first });
+        assert_eq!(
+            t.prorated_from(first),
+            Some(Period {
+                start: ts("2026-04-01T00:00:00Z"),
+                end: ts("2026-05-01T00:00:00Z")
+            })
+        );
+        let DueInvoice::Closing {
+            opening: Some(may), ..
+        } = due[1]
+        else {
+            panic!("{due:?}")
+        };
+        assert_eq!(t.prorated_from(may), None, "whole periods are not prorated");
+        let anniversary = terms("2026-04-15T00:00:00Z", Cadence::MONTH, Anchor::Anniversary);
+        let p = anniversary.paid_period_at(ts("2026-04-20T00:00:00Z"));
+        assert_eq!(p.end, ts("2026-05-15T00:00:00Z"));
+        assert_eq!(anniversary.prorated_from(p), None);
+    }
+
+    proptest! {
+        /// The invoices of any subscription close consecutive periods: each closing period
+        /// starts where the previous one ended, the first at the start, none before it.
+        #[test]
+        fn due_invoices_tile_from_the_start(
+            start in 0i64..4_000_000_000,
+            unit in prop_oneof![
+                Just(Interval::Day), Just(Interval::Week), Just(Interval::Month),
+                Just(Interval::Quarter), Just(Interval::Year)
+            ],
+            count in 1u32..5,
+            calendar in any::<bool>(),
+            days in 1i64..800,
+        ) {
+            let start = Timestamp::from_second(start).unwrap();
+            let anchor = if calendar { Anchor::Calendar } else { Anchor::Anniversary };
+            let t = terms(&start.to_string(), Cadence::new(unit, count), anchor);
+            let due = t.due_invoices(start + SignedDuration::from_hours(24 * days));
+            let mut expected_start = start;
+            for d in &due {
+                if let DueInvoice::Closing { closing, opening } = d {
+                    prop_assert_eq!(closing.start, expected_start);
+                    prop_assert!(closing.start < closing.end);
+                    if let Some(next) = opening {
+                        prop_assert_eq!(next.start, closing.end);
+                    }
+                    expected_start = closing.end;
+                }
+            }
+            let DueInvoice::Opening { period } = due[0] else { panic!("{due:?}") };
+            prop_assert_eq!(period.start, start);
+        }
     }
 }

@@ -480,7 +480,7 @@ fn every_mistake_is_reported_with_its_path() {
             "plans.free.rate_limits[1].scope: \"planet\" is not one of customer, subject",
             "plans.early.extends: unknown plan `freee`",
             "plans.early.base.amount: must not be negative, found -5.00",
-            "plans.early.base.interval: \"weekly\" is not one of month, year",
+            "plans.early.base.interval: \"weekly\" is not one of day, week, month, quarter, year",
             "plans.early.trial_fallback: unknown plan `nowhere`",
             "plans.early.prices[0].percent: must be between 0 and 100, found 120",
             "plans.early.prices[1].size: must be greater than 0, found 0",
@@ -808,5 +808,95 @@ fn invoice_amounts_have_the_catalog_currency_s_decimals() {
     assert!(
         errors.0[0].message.contains("without a minor unit"),
         "{errors}"
+    );
+}
+
+/// `billing`, `upgrades` and `every` are read, inherited and defaulted as docs/CATALOG.md says,
+/// and an add-on whose interval cannot be converted to its plan's period is refused.
+#[test]
+fn billing_periods_in_the_catalog() {
+    use tollgate_core::catalog::{Anchor, UpgradeInvoicing};
+    let yaml = r#"
+currency: USD
+addons:
+  seat: { amount: "29.00", interval: month }
+  day_pass: { amount: "2.00", interval: day }
+plans:
+  monthly:
+    base: { amount: "99.00", interval: month }
+    addons: [seat]
+  quarterly:
+    extends: monthly
+    base: { amount: "270.00", interval: month, every: 3 }
+    upgrades: always_invoice
+  yearly:
+    base: { amount: "1000.00", interval: year }
+  yearly_calendar:
+    base: { amount: "1000.00", interval: year }
+    billing: calendar
+  weekly:
+    base: { amount: "20.00", interval: week, every: 2 }
+    billing: anniversary
+    addons: [day_pass]
+"#;
+    let catalog = parse_yaml(yaml).unwrap();
+    let plan = |k: &str| &catalog.plans[k];
+    assert_eq!(plan("monthly").anchor(), Anchor::Calendar);
+    assert_eq!(plan("yearly").anchor(), Anchor::Anniversary);
+    assert_eq!(plan("yearly_calendar").anchor(), Anchor::Calendar);
+    assert_eq!(plan("weekly").anchor(), Anchor::Anniversary);
+    assert_eq!(plan("quarterly").cadence().months(), Some(3));
+    assert_eq!(plan("weekly").cadence().days(), Some(14));
+    assert_eq!(plan("quarterly").upgrades, UpgradeInvoicing::AlwaysInvoice);
+    assert_eq!(plan("monthly").upgrades, UpgradeInvoicing::NextInvoice);
+    // Stored form round-trips with the new keys.
+    let stored = serde_json::to_string(&catalog).unwrap();
+    let back: Catalog = serde_json::from_str(&stored).unwrap();
+    assert_eq!(back, catalog);
+
+    let bad = r#"
+currency: USD
+addons:
+  seat: { amount: "29.00", interval: month }
+plans:
+  weekly:
+    base: { amount: "20.00", interval: week, every: 0 }
+    billing: monthly
+    upgrades: sometimes
+  daily:
+    base: { amount: "1.00", interval: day }
+    addons: [seat]
+  long:
+    base: { amount: "1.00", interval: month, every: 1001 }
+"#;
+    let errors: Vec<String> = parse_yaml(bad)
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "plans.weekly.base.every: must be at least 1, found 0",
+            "plans.weekly.billing: \"monthly\" is not one of calendar, anniversary",
+            "plans.weekly.upgrades: \"sometimes\" is not one of next_invoice, always_invoice",
+            "plans.long.base.every: must be at most 1000, found 1001",
+        ],
+        "{errors:#?}"
+    );
+    let mismatched = bad
+        .replace("every: 0", "every: 1")
+        .replace("billing: monthly", "billing: calendar")
+        .replace("upgrades: sometimes", "upgrades: next_invoice")
+        .replace("every: 1001", "every: 2");
+    let errors: Vec<String> = parse_yaml(&mismatched)
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].starts_with("plans.daily.addons.seat: add-on `seat` is priced per month"),
+        "{errors:#?}"
     );
 }

@@ -64,6 +64,7 @@ fn base(amount: Decimal, interval: Interval) -> Option<BasePrice> {
         amount,
         interval,
         timing: Timing::InAdvance,
+        every: 1,
     })
 }
 

@@ -132,7 +132,7 @@ proptest! {
             sets: IndexMap::new(),
         });
         catalog.plans.insert("p".into(), Plan {
-            base: base.map(|amount| BasePrice { amount, interval: Interval::Month, timing: Timing::InAdvance }),
+            base: base.map(|amount| BasePrice { amount, interval: Interval::Month, timing: Timing::InAdvance, every: 1 }),
             prices: vec![price(model, included)],
             addons: [("seat".to_owned(), AddonTerms { included: Decimal::ONE })].into_iter().collect(),
             minimum,

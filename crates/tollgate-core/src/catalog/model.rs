@@ -241,6 +241,13 @@ pub struct Plan {
     /// would otherwise always be "the cheapest plan that allows it".
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub upgrade_target: bool,
+    /// Where billing periods start: `calendar` boundaries or the subscription's start
+    /// (`anniversary`). `None`: the default of the plan's cadence, see [`Plan::anchor`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<Anchor>,
+    /// When the prorations of an upgrade to this plan are invoiced.
+    #[serde(default, skip_serializing_if = "UpgradeInvoicing::is_default")]
+    pub upgrades: UpgradeInvoicing,
 }
 
 fn yes() -> bool {
@@ -269,6 +276,8 @@ impl Default for Plan {
             minimum: None,
             collection: Collection::default(),
             upgrade_target: true,
+            billing: None,
+            upgrades: UpgradeInvoicing::default(),
         }
     }
 }
@@ -288,6 +297,46 @@ pub struct BasePrice {
     pub interval: Interval,
     #[serde(default)]
     pub timing: Timing,
+    /// Periods of `every` intervals (`interval: month, every: 3`: quarterly); `amount` is the
+    /// fee of one such period (Stripe's `interval_count`). 1 unless written.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub every: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(value: &u32) -> bool {
+    *value == 1
+}
+
+/// Where a plan's billing periods start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Anchor {
+    /// On calendar boundaries in UTC (midnight, Monday, the 1st of the month, of the quarter, of
+    /// the year); a subscription that starts between two pays a prorated first period.
+    Calendar,
+    /// On the subscription's start: every period is whole.
+    Anniversary,
+}
+
+/// When the prorations of an upgrade are invoiced (Stripe's `proration_behavior`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpgradeInvoicing {
+    /// On the subscription's next invoice (Stripe's `create_prorations`).
+    #[default]
+    NextInvoice,
+    /// On an invoice of their own, issued at the change (Stripe's `always_invoice`).
+    AlwaysInvoice,
+}
+
+impl UpgradeInvoicing {
+    fn is_default(&self) -> bool {
+        *self == UpgradeInvoicing::default()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -295,6 +344,9 @@ pub struct BasePrice {
 pub enum Interval {
     Month,
     Year,
+    Day,
+    Week,
+    Quarter,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -558,15 +610,31 @@ impl Plan {
     pub fn monthly_base(&self) -> Decimal {
         match &self.base {
             None => Decimal::ZERO,
-            Some(b) => match b.interval {
-                Interval::Month => b.amount,
-                Interval::Year => b.amount / Decimal::from(12),
-            },
+            Some(b) => crate::period::Cadence::of(b).monthly(b.amount),
         }
     }
 
     /// The billing interval: the base fee's, or monthly when the plan has no base fee.
     pub fn interval(&self) -> Interval {
         self.base.as_ref().map_or(Interval::Month, |b| b.interval)
+    }
+
+    /// The length of the plan's billing periods: the base fee's interval times its `every`, or
+    /// one month when the plan has no base fee.
+    pub fn cadence(&self) -> crate::period::Cadence {
+        self.base
+            .as_ref()
+            .map_or(crate::period::Cadence::MONTH, crate::period::Cadence::of)
+    }
+
+    /// Where the plan's periods start: as written, else `anniversary` for cadences of whole years
+    /// and `calendar` for all others (what catalogs without the key always meant: calendar
+    /// months, and years from the start).
+    pub fn anchor(&self) -> Anchor {
+        self.billing.unwrap_or(if self.cadence().is_whole_years() {
+            Anchor::Anniversary
+        } else {
+            Anchor::Calendar
+        })
     }
 }

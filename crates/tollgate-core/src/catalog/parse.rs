@@ -43,8 +43,13 @@ const FEATURE_KINDS: &[(&str, FeatureKind)] = &[
     ("limit", FeatureKind::Limit),
     ("config", FeatureKind::Config),
 ];
-pub(crate) const INTERVALS: &[(&str, Interval)] =
-    &[("month", Interval::Month), ("year", Interval::Year)];
+pub(crate) const INTERVALS: &[(&str, Interval)] = &[
+    ("day", Interval::Day),
+    ("week", Interval::Week),
+    ("month", Interval::Month),
+    ("quarter", Interval::Quarter),
+    ("year", Interval::Year),
+];
 const ROUNDINGS: &[(&str, Rounding)] = &[
     ("half_away_from_zero", Rounding::HalfAwayFromZero),
     ("half_even", Rounding::HalfEven),
@@ -118,6 +123,9 @@ fn read_catalog(cx: &mut Cx, root: &Node) -> Option<Catalog> {
         .opt(cx, "alerts", |cx, p, n| alerts(cx, p, n, &meters))
         .unwrap_or_default();
     let policies = top.opt(cx, "policies", policies).unwrap_or_default();
+    if let Some(plans) = &plans {
+        plans::check_addon_cadences(cx, &plans_path, plans, &addons);
+    }
     if !cx.errors.is_empty() {
         return None;
     }

@@ -5,7 +5,8 @@
 //! - quotas are replaced per meter and scope, prices per meter, rate limits per scope (a child
 //!   that writes `rate_limits` for customers drops the parent's customer rate limits, so that
 //!   "10,000 per hour" on a bigger plan does not still carry the smaller plan's "100 per minute");
-//! - `base`, `setup_fee`, `minimum` and `collection` are inherited unless written; writing `~`
+//! - `base`, `setup_fee`, `minimum`, `collection`, `billing` and `upgrades` are inherited unless
+//!   written; writing `~`
 //!   (null) clears an inherited `base`, `setup_fee` or `minimum`;
 //! - `name`, `trial_days`, `trial_fallback` and `upgrade_target` are not inherited: they describe
 //!   how this plan is offered, not what it grants (Apex offers a trial of `early`, not of `mid`).
@@ -16,14 +17,15 @@ use indexmap::IndexMap;
 use rust_decimal::Decimal;
 
 use super::model::{
-    AddonTerms, BasePrice, Collection, Enforcement, Entitlement, Feature, Meter, Plan, Quota,
-    QuotaReset, RateLimit, Scope, Timing, UsagePrice,
+    Addon, AddonTerms, Anchor, BasePrice, Collection, Enforcement, Entitlement, Feature, Meter,
+    Plan, Quota, QuotaReset, RateLimit, Scope, Timing, UpgradeInvoicing, UsagePrice,
 };
 use super::node::Node;
 use super::parse::{INTERVALS, Section, entitlements};
 use super::prices;
 use super::read::{Cx, Fields, index, join};
 use crate::duration::WindowLength;
+use crate::period::Cadence;
 
 /// What plans may refer to.
 pub(crate) struct Refs<'a> {
@@ -39,6 +41,16 @@ const TIMINGS: &[(&str, Timing)] = &[
     ("in_advance", Timing::InAdvance),
     ("in_arrears", Timing::InArrears),
 ];
+const ANCHORS: &[(&str, Anchor)] = &[
+    ("calendar", Anchor::Calendar),
+    ("anniversary", Anchor::Anniversary),
+];
+const UPGRADES: &[(&str, UpgradeInvoicing)] = &[
+    ("next_invoice", UpgradeInvoicing::NextInvoice),
+    ("always_invoice", UpgradeInvoicing::AlwaysInvoice),
+];
+/// Most intervals in one billing period (`every`).
+const MAX_EVERY: u64 = 1000;
 const COLLECTIONS: &[(&str, Collection)] = &[
     ("automatic", Collection::Automatic),
     ("send_invoice", Collection::SendInvoice),
@@ -65,6 +77,8 @@ const PLAN_FIELDS: &[&str] = &[
     "minimum",
     "collection",
     "upgrade_target",
+    "billing",
+    "upgrades",
 ];
 
 /// A field a child may leave out (inherit), write (override) or write as null (clear).
@@ -86,6 +100,8 @@ struct Draft {
     minimum: Patch<Decimal>,
     collection: Option<Collection>,
     upgrade_target: bool,
+    billing: Option<Anchor>,
+    upgrades: Option<UpgradeInvoicing>,
 }
 
 /// Reads, checks and resolves all plans; `None` when any has a mistake (all are reported).
@@ -187,6 +203,8 @@ fn read_plan(
     let minimum = patch(cx, &f, "minimum", Cx::amount);
     let collection = f.opt(cx, "collection", |cx, p, n| cx.choice(p, n, COLLECTIONS));
     let upgrade_target = f.opt(cx, "upgrade_target", Cx::boolean).unwrap_or(true);
+    let billing = f.opt(cx, "billing", |cx, p, n| cx.choice(p, n, ANCHORS));
+    let upgrades = f.opt(cx, "upgrades", |cx, p, n| cx.choice(p, n, UPGRADES));
     if cx.count() > start {
         return (extends, None);
     }
@@ -205,6 +223,8 @@ fn read_plan(
         minimum,
         collection,
         upgrade_target,
+        billing,
+        upgrades,
     };
     (extends, Some(draft))
 }
@@ -241,17 +261,27 @@ pub(crate) fn list<'n, T>(
 
 fn base_price(cx: &mut Cx, path: &str, node: &Node) -> Option<BasePrice> {
     let start = cx.count();
-    let f = cx.fields(path, node, &["amount", "interval", "timing"])?;
+    let f = cx.fields(path, node, &["amount", "interval", "timing", "every"])?;
     let amount = f.req(cx, "amount", Cx::amount);
     let interval = f.req(cx, "interval", |cx, p, n| cx.choice(p, n, INTERVALS));
     let timing = f
         .opt(cx, "timing", |cx, p, n| cx.choice(p, n, TIMINGS))
         .unwrap_or_default();
+    let every = f.opt(cx, "every", |cx, p, n| cx.integer::<u32>(p, n, 1));
+    if let Some(every) = every
+        && u64::from(every) > MAX_EVERY
+    {
+        cx.error(
+            &f.path_of("every"),
+            format!("must be at most {MAX_EVERY}, found {every}"),
+        );
+    }
     (cx.count() == start).then_some(())?;
     Some(BasePrice {
         amount: amount?,
         interval: interval?,
         timing,
+        every: every.unwrap_or(1),
     })
 }
 
@@ -467,5 +497,36 @@ fn merge(parent: Plan, child: &Draft) -> Plan {
         minimum: child.minimum.unwrap_or(parent.minimum),
         collection: child.collection.unwrap_or(parent.collection),
         upgrade_target: child.upgrade_target,
+        billing: child.billing.or(parent.billing),
+        upgrades: child.upgrades.unwrap_or(parent.upgrades),
+    }
+}
+
+/// Refuses an add-on on a plan whose billing period its price cannot be converted to exactly: a
+/// monthly or yearly add-on on a plan billed per day or week, or the reverse.
+pub(crate) fn check_addon_cadences(
+    cx: &mut Cx,
+    path: &str,
+    plans: &IndexMap<String, Plan>,
+    addons: &Section<Addon>,
+) {
+    for (key, plan) in plans {
+        let cadence = plan.cadence();
+        for addon_key in plan.addons.keys() {
+            let Some(Some(addon)) = addons.get(addon_key) else {
+                continue;
+            };
+            let own = Cadence::from(addon.interval);
+            if !own.converts_to(cadence) {
+                cx.error(
+                    &join(&join(&join(path, key), "addons"), addon_key),
+                    format!(
+                        "add-on `{addon_key}` is priced per {own} and cannot be billed on a plan \
+                         billed every {cadence}: price it per day or week on plans billed in days \
+                         or weeks, per month, quarter or year on the others"
+                    ),
+                );
+            }
+        }
     }
 }

@@ -24,6 +24,7 @@ use super::format::{price as money_text, qty};
 use super::{BillingPeriod, MeterUsage, PricingError, checked_mul, checked_sub, rate};
 use crate::catalog::{Catalog, Interval, Plan, Timing};
 use crate::money::{Currency, Money, Rounding};
+use crate::period::Cadence;
 
 /// What a line is for; discounts target lines by it and reports group by it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -107,6 +108,11 @@ pub struct InvoiceRequest {
     pub discounts: Vec<InvoiceDiscount>,
     /// Prepaid credit available to pay this invoice.
     pub credit_balance: Option<Money>,
+    /// The whole billing period that `opening` is a shorter part of (a first period started
+    /// between two calendar boundaries): fees billed for `opening` are prorated to it, by seconds.
+    pub opening_full: Option<BillingPeriod>,
+    /// The same for `closing` (fees billed in arrears).
+    pub closing_full: Option<BillingPeriod>,
 }
 
 /// An invoice before it is issued: lines, total, and how prepaid credit pays it.
@@ -239,20 +245,29 @@ fn plan_charges(
     request: &InvoiceRequest,
     interval: Option<Interval>,
 ) -> Result<Vec<Charge>, PricingError> {
-    let billing = interval.unwrap_or(plan.interval());
-    let fee_period = match plan.base.as_ref().map_or(Timing::InAdvance, |b| b.timing) {
-        Timing::InAdvance => request.opening,
-        Timing::InArrears => request.closing,
+    let billing = interval.map_or(plan.cadence(), Cadence::from);
+    let (fee_period, fee_full) = match plan.base.as_ref().map_or(Timing::InAdvance, |b| b.timing) {
+        Timing::InAdvance => (request.opening, request.opening_full),
+        Timing::InArrears => (request.closing, request.closing_full),
     };
     let mut charges = Vec::new();
     if let (Some(base), Some(period)) = (&plan.base, fee_period) {
-        let amount = per_interval(base.amount, base.interval, billing)?;
+        let whole = per_interval(base.amount, Cadence::of(base), billing)?;
+        let (amount, share) = super::proration::part_of_period(
+            whole,
+            &period,
+            fee_full,
+            catalog.currency.minor_digits(),
+        )?;
         let mut description = format!("{}: base fee for {period}", label(key, plan));
-        if base.interval != billing {
+        if Cadence::of(base) != billing {
             description.push_str(&format!(
                 " ({})",
-                share_note(base.amount, base.interval, billing)
+                share_note(base.amount, Cadence::of(base), billing)
             ));
+        }
+        if let Some(share) = share {
+            description.push_str(&format!(" (prorated: {} x {share})", money_text(whole)));
         }
         charges.push(Charge {
             kind: LineKind::Base {
@@ -291,6 +306,7 @@ fn plan_charges(
         &request.addons,
         fee_period,
         billing,
+        fee_full,
     )?);
     Ok(charges)
 }
@@ -405,7 +421,8 @@ fn addon_charges(
     plan: &Plan,
     quantities: &BTreeMap<String, Decimal>,
     period: Option<BillingPeriod>,
-    billing: Interval,
+    billing: Cadence,
+    full: Option<BillingPeriod>,
 ) -> Result<Vec<Charge>, PricingError> {
     for (key, quantity) in quantities {
         if !catalog.addons.contains_key(key) {
@@ -429,7 +446,7 @@ fn addon_charges(
         };
         let included = plan.addons.get(key).map_or(Decimal::ZERO, |t| t.included);
         let charged = checked_sub(quantity, included)?.max(Decimal::ZERO);
-        let unit = per_interval(addon.amount, addon.interval, billing)?;
+        let unit = per_interval(addon.amount, Cadence::from(addon.interval), billing)?;
         let mut description = format!(
             "{}: {} x {}",
             addon.name.as_deref().unwrap_or(key),
@@ -443,18 +460,27 @@ fn addon_charges(
                 qty(included)
             ));
         }
-        if addon.interval != billing {
+        if Cadence::from(addon.interval) != billing {
             description.push_str(&format!(
                 " ({})",
-                share_note(addon.amount, addon.interval, billing)
+                share_note(addon.amount, Cadence::from(addon.interval), billing)
             ));
+        }
+        let (amount, share) = super::proration::part_of_period(
+            checked_mul(charged, unit)?,
+            &period,
+            full,
+            catalog.currency.minor_digits(),
+        )?;
+        if let Some(share) = share {
+            description.push_str(&format!(" (prorated: {share})"));
         }
         charges.push(Charge {
             kind: LineKind::Addon { addon: key.clone() },
             description,
             quantity: charged,
             unit_price: Some(unit),
-            amount: checked_mul(charged, unit)?,
+            amount,
             period: Some(period),
         });
     }
@@ -491,27 +517,28 @@ pub(crate) fn sum_refs<'a>(
     })
 }
 
-/// A recurring amount per `to` interval: a monthly price is 12 times that per year; a yearly one
-/// is a twelfth of that per month.
+/// A recurring amount per `to` period: a monthly price is 12 times that per year; a yearly one
+/// is a twelfth of that per month; months convert to months and days to days
+/// ([`Cadence::convert`]); a month-based amount has no exact day-based equivalent and is refused.
 pub(crate) fn per_interval(
     amount: Decimal,
-    from: Interval,
-    to: Interval,
+    from: Cadence,
+    to: Cadence,
 ) -> Result<Decimal, PricingError> {
-    match (from, to) {
-        (Interval::Month, Interval::Year) => checked_mul(amount, Decimal::from(12)),
-        (Interval::Year, Interval::Month) => Ok(amount / Decimal::from(12)),
-        _ => Ok(amount),
-    }
+    from.convert(amount, to).ok_or(PricingError::InvalidRequest(
+        "a monthly or yearly amount cannot be billed per day or week (or the reverse)",
+    ))
 }
 
-fn share_note(amount: Decimal, from: Interval, to: Interval) -> String {
+fn share_note(amount: Decimal, from: Cadence, to: Cadence) -> String {
     match (from, to) {
-        (Interval::Year, Interval::Month) => {
+        (f, t) if f == Cadence::from(Interval::Year) && t == Cadence::MONTH => {
             format!("a twelfth of {} per year", money_text(amount))
         }
-        (Interval::Month, Interval::Year) => format!("12 x {} per month", money_text(amount)),
-        _ => String::new(),
+        (f, t) if f == Cadence::MONTH && t == Cadence::from(Interval::Year) => {
+            format!("12 x {} per month", money_text(amount))
+        }
+        _ => format!("{} per {from}, billed per {to}", money_text(amount)),
     }
 }
 

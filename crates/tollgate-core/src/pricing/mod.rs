@@ -35,7 +35,10 @@ use crate::money::{Currency, MoneyError};
 
 pub use discount::{AppliesTo, InvoiceDiscount};
 pub use invoice::{Charge, InvoiceDraft, InvoiceLine, InvoiceRequest, LineKind, assemble};
-pub use proration::{addon_quantity_change, plan_change, prorate, proration_fraction};
+pub use proration::{
+    addon_quantity_change, part_of_period, plan_change, plan_change_within, prorate,
+    proration_fraction,
+};
 pub use quote::{PlanCost, Quote, quote, recommend};
 pub use rate::{RatedLine, rate};
 pub use usage::{divide_by, time_weighted};

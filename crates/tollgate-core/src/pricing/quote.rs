@@ -87,7 +87,9 @@ pub fn recommend(
 ) -> Result<Vec<PlanCost>, PricingError> {
     let mut costs = Vec::new();
     for (key, plan) in &catalog.plans {
-        if !plan.upgrade_target || !serves(plan, usage, addon_quantities) {
+        // A plan billed per day or week has no exact monthly cost to compare: not recommended.
+        let monthly = plan.cadence().converts_to(crate::period::Cadence::MONTH);
+        if !plan.upgrade_target || !monthly || !serves(plan, usage, addon_quantities) {
             continue;
         }
         let quote = quote_in(

@@ -130,10 +130,10 @@ pub fn terms(sub: &SubscriptionRecord, catalog: &Catalog) -> SubscriptionTerms {
     SubscriptionTerms {
         id: sub.id.clone(),
         anchor: sub.billing_anchor,
-        interval: catalog
+        cadence: catalog
             .plans
             .get(&sub.plan)
-            .map_or(tollgate_core::catalog::Interval::Month, |p| p.interval()),
+            .map_or(tollgate_core::period::Cadence::MONTH, |p| p.cadence()),
         started_at: sub.started_at,
         trial_end: sub.trial_end,
         ends_at: sub.ends_at,
@@ -155,6 +155,15 @@ pub async fn build_due_invoice(
         DueInvoice::Opening { period } => (None, Some(*period), true),
         DueInvoice::Closing { closing, opening } => (Some(*closing), *opening, false),
     };
+    // A first period shorter than a whole one (a start between calendar boundaries): its fees
+    // are prorated to the whole period they are part of.
+    let terms = terms(sub, catalog);
+    let whole_of = |p: Option<tollgate_core::period::Period>| {
+        p.and_then(|p| terms.prorated_from(p))
+            .map(billing_period)
+            .transpose()
+    };
+    let (closing_full, opening_full) = (whole_of(closing)?, whole_of(opening)?);
     let usage = match closing {
         Some(p) => period_usage(store, &sub.workspace, &sub.customer, catalog, p).await?,
         None => BTreeMap::new(),
@@ -169,19 +178,7 @@ pub async fn build_due_invoice(
         })
         .unwrap_or_default();
     let mut effects = InvoiceEffects::default();
-    let mut adjustments = Vec::new();
-    for pending in store
-        .pending_charges(
-            &WorkspaceId::from(&sub.workspace),
-            &CustomerId::from(&sub.customer),
-        )
-        .await?
-    {
-        let charge: Charge = serde_json::from_value(pending.charge.clone())
-            .map_err(|e| Error::internal(format!("pending charge {}: {e}", pending.id)))?;
-        adjustments.push(charge);
-        effects.pending_charges.push(pending.id);
-    }
+    let adjustments = pending_charges(store, sub, &mut effects).await?;
     let mut discounts = Vec::new();
     for redemption in store
         .coupon_redemptions(
@@ -218,6 +215,8 @@ pub async fn build_due_invoice(
         adjustments,
         discounts,
         credit_balance: (balance > 0).then(|| Money::from_minor(balance, catalog.currency)),
+        opening_full,
+        closing_full,
     };
     let draft = assemble(catalog, &request).map_err(|e| Error::invalid(e.code(), e.to_string()))?;
     effects.credit_used_minor = draft.credit_applied.minor();
@@ -226,6 +225,74 @@ pub async fn build_due_invoice(
         effects.coupon_redemptions.clear();
     }
     Ok((draft, effects))
+}
+
+/// The customer's charges waiting for an invoice (prorations), marked as consumed in `effects`.
+async fn pending_charges(
+    store: &dyn Store,
+    sub: &SubscriptionRecord,
+    effects: &mut InvoiceEffects,
+) -> AppResult<Vec<Charge>> {
+    let mut adjustments = Vec::new();
+    for pending in store
+        .pending_charges(
+            &WorkspaceId::from(&sub.workspace),
+            &CustomerId::from(&sub.customer),
+        )
+        .await?
+    {
+        let charge: Charge = serde_json::from_value(pending.charge.clone())
+            .map_err(|e| Error::internal(format!("pending charge {}: {e}", pending.id)))?;
+        adjustments.push(charge);
+        effects.pending_charges.push(pending.id);
+    }
+    Ok(adjustments)
+}
+
+/// Invoices the customer's pending charges `ids` at once, on an invoice of their own (an upgrade
+/// to a plan with `upgrades: always_invoice`, Stripe's `always_invoice`); prepaid credit pays it
+/// first. Named `<subscription>:change:<now>`, so it is written once.
+pub async fn invoice_pending_charges(
+    store: &dyn Store,
+    sub: &SubscriptionRecord,
+    catalog: &Catalog,
+    ids: &[String],
+    now: Timestamp,
+) -> AppResult<()> {
+    let mut all = InvoiceEffects::default();
+    let pending = pending_charges(store, sub, &mut all).await?;
+    let mut effects = InvoiceEffects::default();
+    let mut adjustments = Vec::new();
+    for (id, charge) in all.pending_charges.into_iter().zip(pending) {
+        if ids.contains(&id) {
+            effects.pending_charges.push(id);
+            adjustments.push(charge);
+        }
+    }
+    if adjustments.is_empty() {
+        return Ok(());
+    }
+    let balance = store
+        .credit_balance(
+            &WorkspaceId::from(&sub.workspace),
+            &CustomerId::from(&sub.customer),
+        )
+        .await?;
+    let request = InvoiceRequest {
+        adjustments,
+        credit_balance: (balance > 0).then(|| Money::from_minor(balance, catalog.currency)),
+        ..InvoiceRequest::default()
+    };
+    let draft = assemble(catalog, &request).map_err(|e| Error::invalid(e.code(), e.to_string()))?;
+    effects.credit_used_minor = draft.credit_applied.minor();
+    let invoice = record(
+        (&sub.workspace, &sub.customer, Some(&sub.id)),
+        format!("{}:change:{now}", sub.id),
+        &draft,
+        now,
+    )?;
+    store.insert_invoice(&invoice, &effects).await?;
+    Ok(())
 }
 
 /// The record of a finalized invoice (numbered by the store on insert).

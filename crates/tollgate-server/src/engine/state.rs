@@ -7,7 +7,7 @@ use tollgate_core::ids::{CustomerId, WorkspaceId};
 
 use jiff::Timestamp;
 use rust_decimal::Decimal;
-use tollgate_core::catalog::{Aggregation, Interval, Plan};
+use tollgate_core::catalog::{Aggregation, Plan};
 use tollgate_core::duration::WindowLength;
 use tollgate_core::limits::{FixedWindow, RollingWindow};
 use tollgate_core::period::Period;
@@ -142,11 +142,16 @@ pub fn billing_period(
 ) -> Period {
     match sub {
         Some(sub) => {
-            let interval = catalog
+            let cadence = catalog
                 .and_then(|c| c.catalog.plans.get(&sub.plan))
-                .map_or(Interval::Month, Plan::interval);
-            let trial = sub.trial_end.map(|end| (sub.started_at, end));
-            tollgate_core::period::subscription_period(sub.billing_anchor, interval, trial, at)
+                .map_or(tollgate_core::period::Cadence::MONTH, Plan::cadence);
+            tollgate_core::period::subscription_period(
+                sub.billing_anchor,
+                cadence,
+                sub.started_at,
+                sub.trial_end,
+                at,
+            )
         }
         None => Period::calendar_month(at),
     }

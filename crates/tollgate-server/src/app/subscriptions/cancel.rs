@@ -1,6 +1,5 @@
 //! Cancel a subscription: at the end of the current period, or at once.
 
-use tollgate_core::catalog::Interval;
 use tollgate_store::SubscriptionStatus;
 
 use super::{SubscriptionView, customer_now, owned_subscription, view};
@@ -26,16 +25,11 @@ pub async fn cancel(engine: &Engine, input: Cancel) -> AppResult<SubscriptionVie
     let now = customer_now(engine, &workspace, &customer).await?;
     let mut sub = owned_subscription(engine, &workspace, &customer, &subscription).await?;
     let catalog = engine.catalog(&workspace, sub.catalog_version).await?;
-    let interval = catalog
-        .catalog
-        .plans
-        .get(&sub.plan)
-        .map_or(Interval::Month, |p| p.interval());
     sub.status = SubscriptionStatus::Canceled;
     sub.canceled_at = Some(now);
-    let trial = sub.trial_end.map(|end| (sub.started_at, end));
-    let period_end =
-        tollgate_core::period::subscription_period(sub.billing_anchor, interval, trial, now).end;
+    let period_end = crate::billing::invoices::terms(&sub, &catalog.catalog)
+        .period_at(now)
+        .end;
     sub.ends_at = Some(if immediately { now } else { period_end });
     let canceled = crate::app::outbox::event(
         engine,

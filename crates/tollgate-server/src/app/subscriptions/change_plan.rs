@@ -2,14 +2,16 @@
 //!
 //! An upgrade applies at once with prorations for the rest of the paid period, written with
 //! the new terms in one transaction (all or nothing); a downgrade of a paid subscription waits
-//! for the period end unless asked `immediately`.
+//! for the period end unless asked `immediately`. The prorations go on the next invoice, or on an
+//! invoice of their own at once when the new plan says `upgrades: always_invoice`.
 
 use indexmap::IndexMap;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
+use tollgate_core::catalog::{Timing, UpgradeInvoicing};
 use tollgate_core::code::Code;
 use tollgate_core::pricing::{
-    BillingPeriod, Charge, PricingError, addon_quantity_change, plan_change,
+    BillingPeriod, Charge, PricingError, addon_quantity_change, plan_change_within,
 };
 use tollgate_store::SubscriptionRecord;
 use tollgate_store::billing::{PendingChargeRecord, ScheduledChangeRecord};
@@ -55,10 +57,8 @@ pub async fn change_plan(engine: &Engine, input: ChangePlan) -> AppResult<Subscr
     let addons =
         addons.unwrap_or_else(|| serde_json::from_value(sub.addons.clone()).unwrap_or_default());
     check_plan_and_addons(&catalog, &plan, &addons)?;
-    if let Some(effective_at) = downgrade_at(engine, &sub, &catalog, &plan, now)
-        .await?
-        .filter(|_| !immediately)
-    {
+    let downgrade = downgrade_at(engine, &sub, &catalog, &plan, now).await?;
+    if let Some(effective_at) = downgrade.filter(|_| !immediately) {
         engine
             .store()
             .schedule_change(&ScheduledChangeRecord {
@@ -78,25 +78,31 @@ pub async fn change_plan(engine: &Engine, input: ChangePlan) -> AppResult<Subscr
         return Ok(answer);
     }
     let prorations = prorations(engine, &sub, &catalog, &plan, &addons, now).await?;
-    let new_interval = catalog.catalog.plans[&plan].interval();
-    let old_interval = engine
+    let new_plan = &catalog.catalog.plans[&plan];
+    let invoice_now = downgrade.is_none() && new_plan.upgrades == UpgradeInvoicing::AlwaysInvoice;
+    let old_cadence = engine
         .catalog(&workspace, sub.catalog_version)
         .await?
         .catalog
         .plans
         .get(&sub.plan)
-        .map(|p| p.interval());
-    if old_interval != Some(new_interval) {
-        sub.billing_anchor = billing_anchor(new_interval, now);
+        .map(|p| p.cadence());
+    if old_cadence != Some(new_plan.cadence()) {
+        sub.billing_anchor = billing_anchor(new_plan, now);
     }
     sub.plan = plan;
     sub.catalog_version = catalog.version;
     sub.addons = serde_json::to_value(&addons).map_err(Error::internal)?;
     let mut charges = Vec::with_capacity(prorations.len());
-    for charge in prorations {
+    let mut at_once = Vec::new();
+    for (charge, closing_only) in prorations {
+        let id = new_id("pc");
+        if invoice_now && !closing_only {
+            at_once.push(id.clone());
+        }
         charges.push(PendingChargeRecord {
             workspace: workspace.clone(),
-            id: new_id("pc"),
+            id,
             customer: customer.clone(),
             subscription: Some(sub.id.clone()),
             charge: serde_json::to_value(&charge).map_err(Error::internal)?,
@@ -116,6 +122,16 @@ pub async fn change_plan(engine: &Engine, input: ChangePlan) -> AppResult<Subscr
         .store()
         .change_subscription_with_events(&sub, &charges, &[updated])
         .await?;
+    if !at_once.is_empty() {
+        crate::billing::invoices::invoice_pending_charges(
+            engine.store().as_ref(),
+            &sub,
+            &catalog.catalog,
+            &at_once,
+            now,
+        )
+        .await?;
+    }
     engine.refresh_customer(&workspace, &customer).await?;
     crate::app::jobs::schedule_subscription(engine, &sub, now).await?;
     Ok(view(sub, &catalog, now))
@@ -139,13 +155,17 @@ async fn downgrade_at(
     };
     let terms = crate::billing::invoices::terms(sub, &old_catalog.catalog);
     let paid = terms.activation() <= now;
-    let downgrade = new.monthly_base() < old.monthly_base() && new.interval() == old.interval();
+    let downgrade = new.monthly_base() < old.monthly_base() && new.cadence() == old.cadence();
     Ok((paid && downgrade).then(|| terms.paid_period_at(now).end))
 }
 
 /// Charges (or credits) for the rest of the current paid period when the plan or add-on
-/// quantities change mid-period, to the second; billed on the next invoice. Nothing during a
-/// trial (nothing was billed), and nothing across a change of billing interval.
+/// quantities change mid-period, to the second; billed on the next invoice. Each comes with
+/// whether it belongs on the invoice that closes the period whatever the catalog says: the credit
+/// for the time before the change of a new base fee billed in arrears, which offsets that
+/// invoice's base fee (Lago: the new plan is billed for the days after the upgrade). Nothing during a
+/// trial (nothing was billed), and nothing across a change of billing period length. Shares are
+/// of the whole period (a prorated first period is a part of one).
 async fn prorations(
     engine: &Engine,
     sub: &SubscriptionRecord,
@@ -153,25 +173,36 @@ async fn prorations(
     new_plan: &str,
     new_addons: &IndexMap<String, u32>,
     now: Timestamp,
-) -> AppResult<Vec<Charge>> {
+) -> AppResult<Vec<(Charge, bool)>> {
     let old_catalog = engine.catalog(&sub.workspace, sub.catalog_version).await?;
     let terms = crate::billing::invoices::terms(sub, &old_catalog.catalog);
     if terms.activation() > now || !catalog.catalog.plans.contains_key(&sub.plan) {
         return Ok(Vec::new());
     }
-    let period = terms.paid_period_at(now);
-    let period =
-        BillingPeriod::new(period.start, period.end).map_err(|e| Error::internal(e.to_string()))?;
+    let billed = terms.paid_period_at(now);
+    let full = terms.prorated_from(billed).unwrap_or(billed);
+    let internal = |e: PricingError| Error::internal(e.to_string());
+    let billed = BillingPeriod::new(billed.start, billed.end).map_err(internal)?;
+    let full = BillingPeriod::new(full.start, full.end).map_err(internal)?;
+    let period = full;
     let pricing_error = |e: PricingError| Error::invalid(e.code(), e.to_string());
     let mut charges = Vec::new();
     if sub.plan != new_plan
-        && catalog.catalog.plans[&sub.plan].interval() == catalog.catalog.plans[new_plan].interval()
+        && catalog.catalog.plans[&sub.plan].cadence() == catalog.catalog.plans[new_plan].cadence()
     {
-        match plan_change(&catalog.catalog, &sub.plan, new_plan, now, &period) {
-            Ok(c) => charges.extend(c),
-            Err(PricingError::ArrearsProration) => {}
-            Err(e) => return Err(pricing_error(e)),
-        }
+        let lines = plan_change_within(&catalog.catalog, &sub.plan, new_plan, now, &billed, &full)
+            .map_err(pricing_error)?;
+        let new_in_arrears = catalog.catalog.plans[new_plan]
+            .base
+            .as_ref()
+            .is_some_and(|b| b.timing == Timing::InArrears);
+        let last = lines.len().saturating_sub(1);
+        charges.extend(
+            lines
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| (c, new_in_arrears && i == last)),
+        );
     }
     let old_addons: IndexMap<String, u32> =
         serde_json::from_value(sub.addons.clone()).unwrap_or_default();
@@ -191,7 +222,7 @@ async fn prorations(
                 &period,
             )
             .map_err(pricing_error)?;
-            charges.push(charge);
+            charges.push((charge, false));
         }
     }
     Ok(charges)

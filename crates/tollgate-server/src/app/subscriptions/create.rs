@@ -73,7 +73,8 @@ pub async fn create(engine: &Engine, input: CreateSubscription) -> AppResult<Sub
         },
         addons: serde_json::to_value(&addons).map_err(Error::internal)?,
         started_at: now,
-        billing_anchor: billing_anchor(plan.interval(), now),
+        // Periods count from when the subscription becomes paid (the end of its trial).
+        billing_anchor: billing_anchor(plan, trial_end.unwrap_or(now)),
         trial_end,
         canceled_at: None,
         ends_at: None,

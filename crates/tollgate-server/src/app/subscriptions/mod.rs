@@ -17,7 +17,7 @@ use tollgate_core::ids::{CustomerId, WorkspaceId};
 
 use indexmap::IndexMap;
 use jiff::Timestamp;
-use tollgate_core::catalog::Interval;
+use tollgate_core::catalog::Plan;
 use tollgate_core::period::Period;
 use tollgate_store::SubscriptionRecord;
 
@@ -39,14 +39,7 @@ pub fn view(
     catalog: &CompiledCatalog,
     now: Timestamp,
 ) -> SubscriptionView {
-    let interval = catalog
-        .catalog
-        .plans
-        .get(&sub.plan)
-        .map_or(Interval::Month, |p| p.interval());
-    let trial = sub.trial_end.map(|end| (sub.started_at, end));
-    let current_period =
-        tollgate_core::period::subscription_period(sub.billing_anchor, interval, trial, now);
+    let current_period = crate::billing::invoices::terms(&sub, &catalog.catalog).period_at(now);
     SubscriptionView {
         record: sub,
         current_period,
@@ -147,13 +140,10 @@ fn check_plan_and_addons(
     Ok(())
 }
 
-/// Monthly plans bill calendar months (anchor: the 1st of the start month, UTC); yearly plans
-/// bill years from the start.
-fn billing_anchor(interval: Interval, start: Timestamp) -> Timestamp {
-    match interval {
-        Interval::Month => Period::calendar_month(start).start,
-        Interval::Year => start,
-    }
+/// Where the periods of a subscription to `plan` starting at `start` count from: the calendar
+/// boundary before the start (`billing: calendar`), or the start (`billing: anniversary`).
+fn billing_anchor(plan: &Plan, start: Timestamp) -> Timestamp {
+    plan.cadence().anchor(plan.anchor(), start)
 }
 
 async fn owned_subscription(
