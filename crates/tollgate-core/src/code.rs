@@ -105,6 +105,12 @@ codes! {
     UpstreamTimeout => "upstream_timeout",
     UpstreamUnavailable => "upstream_unavailable",
     ValidationFailed => "validation_failed",
+    CustomerArchived => "customer_archived",
+    InvalidAddress => "invalid_address",
+    InvalidEmail => "invalid_email",
+    InvalidMetadata => "invalid_metadata",
+    InvalidName => "invalid_name",
+    InvalidTaxId => "invalid_tax_id",
 }
 
 impl std::fmt::Display for Code {

@@ -15,6 +15,8 @@
 mod backends;
 #[path = "conformance/billing.rs"]
 mod billing;
+#[path = "conformance/customers.rs"]
+mod customers;
 #[path = "conformance/isolation.rs"]
 mod isolation;
 #[path = "conformance/records.rs"]
@@ -25,6 +27,7 @@ mod support;
 mod usage;
 
 use billing::*;
+use customers::*;
 use isolation::*;
 use jiff::Timestamp;
 use records::*;
@@ -185,4 +188,6 @@ conformance!(
     scheduled_changes,
     bill_run_worklists,
     billing_isolation,
+    signup_is_all_or_nothing,
+    archive_revokes_keys_and_ends_subscriptions,
 );

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod root;
+pub mod signups;
 pub mod subscriptions;
 pub mod test_clocks;
 pub mod workspaces;
@@ -93,6 +94,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/test_clocks", post(test_clocks::create))
         .route("/v1/test_clocks/{id}", get(test_clocks::get))
         .route("/v1/test_clocks/{id}/advance", post(test_clocks::advance))
+        .route(
+            "/v1/customers/{id}",
+            axum::routing::patch(customers::update).delete(customers::archive),
+        )
+        .route("/v1/signups", post(signups::create))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

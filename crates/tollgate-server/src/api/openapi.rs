@@ -6,8 +6,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::{
-    billing, catalog, check, customers, events, health, invoices, keys, metrics, subscriptions,
-    test_clocks, workspaces,
+    billing, catalog, check, customers, events, health, invoices, keys, metrics, signups,
+    subscriptions, test_clocks, workspaces,
 };
 
 #[derive(OpenApi)]
@@ -22,6 +22,7 @@ use super::{
         invoices::upcoming, invoices::list, invoices::get, invoices::pay, invoices::void, invoices::mark_uncollectible,
         invoices::credit_note, billing::run, billing::get_run, billing::quote, billing::recommendation, billing::grant_credit,
         billing::credit_balance, billing::apply_coupon, billing::purchase,
+        customers::update, customers::archive, signups::create,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))
