@@ -32,6 +32,8 @@ pub enum Reason {
     NoSubscription,
     /// The catalog has no such feature or meter.
     UnknownTarget,
+    /// The operator archived (deleted) the customer.
+    CustomerArchived,
 }
 
 impl Reason {

@@ -107,6 +107,12 @@ codes! {
     ValidationFailed => "validation_failed",
     InvalidLimit => "invalid_limit",
     InvalidJobTransition => "invalid_job_transition",
+    CustomerArchived => "customer_archived",
+    InvalidAddress => "invalid_address",
+    InvalidEmail => "invalid_email",
+    InvalidMetadata => "invalid_metadata",
+    InvalidName => "invalid_name",
+    InvalidTaxId => "invalid_tax_id",
 }
 
 impl std::fmt::Display for Code {

@@ -99,6 +99,9 @@ async fn subscribe(engine: &Engine, customer: &str, version: i64, start: jiff::T
             test_clock: None,
             metadata: json!({}),
             created_at: start,
+            address: serde_json::Value::Null,
+            tax_ids: json!([]),
+            archived_at: None,
         })
         .await
         .expect("customer");

@@ -86,6 +86,9 @@ fn main() {
                 test_clock: None,
                 metadata: json!({}),
                 created_at: now,
+                address: serde_json::Value::Null,
+                tax_ids: json!([]),
+                archived_at: None,
             })
             .await
             .expect("customer");

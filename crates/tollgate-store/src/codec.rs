@@ -134,6 +134,9 @@ pub(crate) fn customer(r: &impl Columns) -> StoreResult<CustomerRecord> {
         test_clock: r.opt_text("test_clock")?,
         metadata: r.json("metadata")?,
         created_at: r.time("created_at")?,
+        address: r.json("address")?,
+        tax_ids: r.json("tax_ids")?,
+        archived_at: r.opt_time("archived_at")?,
     })
 }
 

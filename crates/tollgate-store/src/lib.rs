@@ -18,6 +18,7 @@ mod backend;
 mod batch;
 pub mod billing;
 mod codec;
+pub mod customers;
 pub mod jobs;
 mod migrations;
 pub mod outbox;
@@ -88,6 +89,20 @@ pub struct CustomerRecord {
     pub test_clock: Option<String>,
     pub metadata: serde_json::Value,
     pub created_at: Timestamp,
+    /// Postal address, a JSON object as the API validated it; `null` when none.
+    #[serde(default)]
+    pub address: serde_json::Value,
+    /// Tax ids, a JSON array of `{"type", "value"}` objects as the API validated them.
+    #[serde(default = "empty_array")]
+    pub tax_ids: serde_json::Value,
+    /// When the customer was archived (`DELETE /v1/customers/{id}`); the row stays so its
+    /// invoices and usage keep their owner.
+    #[serde(default)]
+    pub archived_at: Option<Timestamp>,
+}
+
+fn empty_array() -> serde_json::Value {
+    serde_json::Value::Array(Vec::new())
 }
 
 /// The subscription lifecycle is the domain's: this is core's enum, re-exported at the path the
@@ -263,7 +278,13 @@ pub struct LevelPoint {
 /// that *find* the workspace from a secret's hash.
 #[async_trait]
 pub trait Store:
-    billing::BillingStore + outbox::OutboxStore + jobs::JobStore + Send + Sync + 'static
+    billing::BillingStore
+    + customers::CustomerStore
+    + outbox::OutboxStore
+    + jobs::JobStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Which backend this is, for logs and `/healthz`.
     fn backend(&self) -> &'static str;
@@ -301,7 +322,8 @@ pub trait Store:
         id: &str,
     ) -> StoreResult<Option<CustomerRecord>>;
     async fn list_customers(&self, workspace: &WorkspaceId) -> StoreResult<Vec<CustomerRecord>>;
-    /// Replaces the mutable fields (name, email, suspended, payment method, metadata).
+    /// Replaces the mutable fields (name, email, suspended, payment method, metadata, address,
+    /// tax ids).
     async fn update_customer(&self, customer: &CustomerRecord) -> StoreResult<()>;
 
     // Subscriptions.

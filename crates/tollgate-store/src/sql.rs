@@ -7,7 +7,8 @@
 macro_rules! customer_cols {
     () => {
         "workspace, id, name, email, suspended, has_payment_method, test_clock, \
-         CAST(metadata AS TEXT) AS metadata, created_at"
+         CAST(metadata AS TEXT) AS metadata, created_at, CAST(address AS TEXT) AS address, \
+         CAST(tax_ids AS TEXT) AS tax_ids, archived_at"
     };
 }
 macro_rules! subscription_cols {
@@ -69,8 +70,9 @@ pub(crate) const GET_CATALOG_VERSION: &str = concat!(
 );
 
 pub(crate) const INSERT_CUSTOMER: &str = "INSERT INTO customers (workspace, id, name, email, \
-       suspended, has_payment_method, test_clock, metadata, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+       suspended, has_payment_method, test_clock, metadata, created_at, address, tax_ids, \
+       archived_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 pub(crate) const GET_CUSTOMER: &str = concat!(
     "SELECT ",
     customer_cols!(),
@@ -82,7 +84,8 @@ pub(crate) const LIST_CUSTOMERS: &str = concat!(
     " FROM customers WHERE workspace = $1 ORDER BY created_at, id"
 );
 pub(crate) const UPDATE_CUSTOMER: &str = "UPDATE customers SET name = $3, email = $4, \
-     suspended = $5, has_payment_method = $6, metadata = $7 WHERE workspace = $1 AND id = $2";
+     suspended = $5, has_payment_method = $6, metadata = $7, address = $8, tax_ids = $9 \
+     WHERE workspace = $1 AND id = $2";
 
 pub(crate) const INSERT_SUBSCRIPTION: &str = "INSERT INTO subscriptions (workspace, id, customer, \
        plan, catalog_version, status, addons, started_at, billing_anchor, trial_end, \
@@ -377,4 +380,12 @@ pub(crate) const CANCEL_JOB: &str = concat!(
     "UPDATE jobs SET status = 'canceled', finished_at = $3, updated_at = $3 \
      WHERE workspace = $1 AND id = $2 AND status = 'scheduled' RETURNING ",
     job_cols!()
+/// Archiving twice keeps the first archive time.
+pub(crate) const ARCHIVE_CUSTOMER: &str = "UPDATE customers \
+     SET archived_at = COALESCE(archived_at, $3) WHERE workspace = $1 AND id = $2";
+/// Revokes the keys of a customer that are not revoked yet, returning them.
+pub(crate) const REVOKE_CUSTOMER_KEYS: &str = concat!(
+    "UPDATE api_keys SET revoked_at = $3 \
+     WHERE workspace = $1 AND customer = $2 AND revoked_at IS NULL RETURNING ",
+    api_key_cols!()
 );

@@ -143,6 +143,9 @@ impl<B: Backend> Store for B {
             &c.test_clock,
             &c.metadata,
             c.created_at,
+            &c.address,
+            &c.tax_ids,
+            c.archived_at,
         ];
         run_execute(self.write(&c.workspace), q::INSERT_CUSTOMER, values)
             .await
@@ -185,6 +188,8 @@ impl<B: Backend> Store for B {
             c.suspended,
             c.has_payment_method,
             &c.metadata,
+            &c.address,
+            &c.tax_ids,
         ];
         let rows = run_execute(self.write(&c.workspace), q::UPDATE_CUSTOMER, values).await?;
         require_row(rows, "customer", &c.id)

@@ -15,6 +15,8 @@
 mod backends;
 #[path = "conformance/billing.rs"]
 mod billing;
+#[path = "conformance/customers.rs"]
+mod customers;
 #[path = "conformance/isolation.rs"]
 mod isolation;
 #[path = "conformance/records.rs"]
@@ -27,6 +29,7 @@ mod support;
 mod usage;
 
 use billing::*;
+use customers::*;
 use isolation::*;
 use jiff::Timestamp;
 use records::*;
@@ -190,4 +193,6 @@ conformance!(
     billing_isolation,
     outbox_events_commit_with_their_change,
     jobs_are_enqueued_once_claimed_in_due_order_and_retried,
+    signup_is_all_or_nothing,
+    archive_revokes_keys_and_ends_subscriptions,
 );

@@ -1,4 +1,4 @@
-//! Customers: create, read, suspend, and their usage.
+//! Customers: create, read, update, archive, suspend, and their usage.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -11,6 +11,7 @@ use tollgate_store::CustomerRecord;
 
 use super::{new_id, valid_id};
 use crate::api::error::{ApiError, ApiResult};
+use crate::app::customers::profile::{Address, TaxId};
 use crate::auth::Principal;
 use crate::engine::UsageReport;
 use crate::state::AppState;
@@ -44,6 +45,14 @@ pub struct CustomerOut {
     pub metadata: serde_json::Value,
     #[schema(value_type = String)]
     pub created_at: Timestamp,
+    /// Postal address, `null` when none.
+    #[schema(value_type = Option<Address>)]
+    pub address: serde_json::Value,
+    #[schema(value_type = Vec<TaxId>)]
+    pub tax_ids: serde_json::Value,
+    /// When the customer was archived (`DELETE /v1/customers/{id}`); `null` while it is not.
+    #[schema(value_type = Option<String>)]
+    pub archived_at: Option<Timestamp>,
 }
 
 impl From<CustomerRecord> for CustomerOut {
@@ -57,6 +66,9 @@ impl From<CustomerRecord> for CustomerOut {
             test_clock: c.test_clock,
             metadata: c.metadata,
             created_at: c.created_at,
+            address: c.address,
+            tax_ids: c.tax_ids,
+            archived_at: c.archived_at,
         }
     }
 }
@@ -94,6 +106,9 @@ pub async fn create(
         test_clock: body.test_clock,
         metadata: serde_json::Value::Object(body.metadata.unwrap_or_default()),
         created_at: now,
+        address: serde_json::Value::Null,
+        tax_ids: serde_json::Value::Array(Vec::new()),
+        archived_at: None,
     };
     state.engine.store().create_customer(&record).await?;
     Ok((StatusCode::CREATED, Json(record.into())))
@@ -159,6 +174,86 @@ pub async fn unsuspend(
     Path(id): Path<String>,
 ) -> ApiResult<Json<CustomerOut>> {
     set_suspended(&state, &caller, &id, false).await
+}
+
+/// `Some(None)` for an explicit `null`, `None` for an absent field (with `#[serde(default)]`).
+fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The fields to change; an absent field is left as it is, `null` clears it.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerPatchIn {
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Address>)]
+    pub address: Option<Option<Address>>,
+    /// Replaces the whole list (`[]` clears it).
+    pub tax_ids: Option<Vec<TaxId>>,
+    /// Replaces the whole object (`{}` clears it).
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Whether a payment method is on file (decides where a trial ends) until payment
+    /// providers set it.
+    pub has_payment_method: Option<bool>,
+}
+
+/// Changes a customer's name, email, address, tax ids, metadata or payment-method flag.
+#[utoipa::path(patch, path = "/v1/customers/{id}", operation_id = "customers_update", params(("id" = String, Path)), request_body = CustomerPatchIn,
+    description = "Only the fields given change; `null` clears name, email or address; `tax_ids` and `metadata` are replaced whole. An archived customer cannot be changed (409 `customer_archived`).",
+    responses((status = 200, description = "OK", body = CustomerOut),
+        (status = 400, description = "A field is invalid (`invalid_name`, `invalid_email`, `invalid_address`, `invalid_tax_id`, `invalid_metadata`)", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The customer is archived", body = crate::api::error::Problem, content_type = "application/problem+json")))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    body: crate::api::body::JsonBody<CustomerPatchIn>,
+) -> ApiResult<Json<CustomerOut>> {
+    let workspace = caller.require_admin()?;
+    let crate::api::body::JsonBody(body) = body;
+    let patch = crate::app::customers::CustomerPatch {
+        name: body.name,
+        email: body.email,
+        address: body.address,
+        tax_ids: body.tax_ids,
+        metadata: body.metadata,
+        has_payment_method: body.has_payment_method,
+    };
+    let input = crate::app::customers::UpdateCustomer {
+        workspace: workspace.to_owned(),
+        customer: id,
+        patch,
+    };
+    let record = crate::app::customers::update(&state.engine, input).await?;
+    Ok(Json(record.into()))
+}
+
+/// Archives a customer: its keys are revoked, its subscriptions end now, its checks are denied
+/// and its events refused with `customer_archived`; its invoices and usage stay readable.
+#[utoipa::path(delete, path = "/v1/customers/{id}", operation_id = "customers_archive", params(("id" = String, Path)),
+    description = "Customers are never deleted (their invoices keep their owner): archiving revokes every key, cancels live subscriptions at once on the customer's clock, and refuses changes, checks (`customer_archived`) and new events. Archiving again answers the archived customer unchanged.",
+    responses((status = 200, description = "Archived", body = CustomerOut),
+        (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json")))]
+pub async fn archive(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CustomerOut>> {
+    let workspace = caller.require_admin()?;
+    let record = crate::app::customers::archive(&state.engine, workspace, &id).await?;
+    Ok(Json(record.into()))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

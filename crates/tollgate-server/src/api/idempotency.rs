@@ -108,8 +108,9 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
             let bytes = to_bytes(body, MAX_BODY).await.unwrap_or_default();
             let kept = match std::str::from_utf8(&bytes) {
                 Ok(text) if !parts.status.is_server_error() => {
+                    let text = without_secrets(text);
                     store
-                        .complete_idempotency_key(&workspace, &scoped, parts.status.as_u16(), text)
+                        .complete_idempotency_key(&workspace, &scoped, parts.status.as_u16(), &text)
                         .await
                 }
                 _ => store.release_idempotency_key(&workspace, &scoped).await,
@@ -119,6 +120,28 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
             }
             Response::from_parts(parts, Body::from(bytes))
         }
+    }
+}
+
+/// The answer as kept for replays: secrets (a new key's `secret`, anywhere in the JSON) are
+/// shown once, in the first answer, and stored nowhere, so the kept copy goes without them.
+fn without_secrets(text: &str) -> String {
+    fn strip(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                map.remove("secret");
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(mut value) if text.contains("\"secret\"") => {
+            strip(&mut value);
+            value.to_string()
+        }
+        _ => text.to_owned(),
     }
 }
 

@@ -35,6 +35,11 @@ pub struct KeyOut {
     pub revoked_at: Option<Timestamp>,
 }
 
+/// The key as answered; `secret` only in the answer that made it.
+pub fn key_out(key: ApiKeyRecord, secret: Option<String>) -> KeyOut {
+    out(key, secret)
+}
+
 fn out(key: ApiKeyRecord, secret: Option<String>) -> KeyOut {
     KeyOut {
         id: key.id,

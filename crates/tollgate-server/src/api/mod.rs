@@ -17,6 +17,7 @@ pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod root;
+pub mod signups;
 pub mod subscriptions;
 pub mod test_clocks;
 pub mod workspaces;
@@ -99,6 +100,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs", get(jobs::list_jobs))
         .route("/v1/jobs/{id}/retry", post(jobs::retry_job))
         .route("/v1/jobs/{id}/cancel", post(jobs::cancel_job))
+        .route(
+            "/v1/customers/{id}",
+            axum::routing::patch(customers::update).delete(customers::archive),
+        )
+        .route("/v1/signups", post(signups::create))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

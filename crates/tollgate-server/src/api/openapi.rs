@@ -6,8 +6,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::{
-    billing, catalog, check, customers, events, health, invoices, keys, metrics, subscriptions,
-    test_clocks, workspaces,
+    billing, catalog, check, customers, events, health, invoices, keys, metrics, signups,
+    subscriptions, test_clocks, workspaces,
 };
 use super::{domain_events, jobs};
 
@@ -24,6 +24,7 @@ use super::{domain_events, jobs};
         invoices::credit_note, billing::run, billing::get_run, billing::quote, billing::recommendation, billing::grant_credit,
         billing::credit_balance, billing::apply_coupon, billing::purchase,
         domain_events::list_events, jobs::list_jobs, jobs::retry_job, jobs::cancel_job,
+        customers::update, customers::archive, signups::create,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))

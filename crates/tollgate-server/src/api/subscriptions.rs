@@ -52,6 +52,11 @@ pub struct SubscriptionOut {
     pub scheduled_at: Option<Timestamp>,
 }
 
+/// A subscription as answered (the signup answers one too).
+pub fn subscription_out(view: app::SubscriptionView) -> SubscriptionOut {
+    out(view)
+}
+
 fn out(view: app::SubscriptionView) -> SubscriptionOut {
     let sub = view.record;
     let (scheduled_plan, scheduled_at) = view.scheduled.unzip();

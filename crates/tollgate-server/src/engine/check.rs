@@ -217,6 +217,12 @@ fn decide(
             None,
         ));
     }
+    if state.record.archived_at.is_some() {
+        return Ok((
+            answer(Decision::from_reason(Reason::CustomerArchived), None),
+            None,
+        ));
+    }
     let Some(compiled) = state.catalog.clone() else {
         return Ok((
             answer(Decision::from_reason(Reason::NoSubscription), None),

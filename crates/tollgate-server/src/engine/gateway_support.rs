@@ -227,6 +227,9 @@ fn quota_denial(
     if state.record.suspended {
         return Some(Decision::from_reason(Reason::CustomerSuspended));
     }
+    if state.record.archived_at.is_some() {
+        return Some(Decision::from_reason(Reason::CustomerArchived));
+    }
     let Some((plan_key, quotas)) = state.effective_plan(now).map(|(k, p)| {
         let hard: Vec<Quota> = quotas_for(p, meter)
             .filter(|q| q.enforcement == Enforcement::Hard)

@@ -292,6 +292,14 @@ impl Engine {
                 .get(&p.customer)
                 .copied()
                 .unwrap_or_else(|| self.now());
+            if state.record.archived_at.is_some() {
+                let r = reject(
+                    Code::CustomerArchived,
+                    "the customer is archived; its usage is kept but takes no new events",
+                );
+                results[index] = Some(rejected(index, Some(p.id), r));
+                continue;
+            }
             if !p.explicit_time {
                 p.event.timestamp = now;
             } else if p.event.timestamp.as_second() > now.as_second() + FUTURE_TOLERANCE_SECONDS {
@@ -318,7 +326,8 @@ impl Engine {
                             timestamp: p.event.timestamp,
                             subject: p.event.subject,
                             properties: serde_json::Value::Object(p.event.properties),
-                            received_at: self.now(),
+                            // On the customer's clock, like the timestamp.
+                            received_at: now,
                         },
                         updates,
                     });

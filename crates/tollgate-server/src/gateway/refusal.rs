@@ -94,6 +94,11 @@ pub fn denied(decision: Decision, target: &str, rate_limit: Option<RateLimitStat
             Code::CustomerSuspended,
             "the customer is suspended".to_owned(),
         ),
+        Reason::CustomerArchived => (
+            StatusCode::FORBIDDEN,
+            Code::CustomerArchived,
+            "the customer is archived".to_owned(),
+        ),
         Reason::NoSubscription => (
             StatusCode::PAYMENT_REQUIRED,
             Code::NoSubscription,

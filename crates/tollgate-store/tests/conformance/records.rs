@@ -172,6 +172,8 @@ pub(crate) async fn customers(h: &Harness) {
         suspended: true,
         has_payment_method: false,
         metadata: json!({"note": "moved"}),
+        address: serde_json::Value::Null,
+        tax_ids: json!([]),
         ..a.clone()
     };
     s.update_customer(&updated).await.unwrap();

@@ -42,6 +42,9 @@ pub(crate) fn customer(ws: &str, id: &str) -> CustomerRecord {
         test_clock: None,
         metadata: json!({"tier": "gold", "seats": 3}),
         created_at: ts("2026-01-02T03:04:05.678901Z"),
+        address: json!({"line1": "1 Rue de la Paix", "city": "Paris", "country": "FR"}),
+        tax_ids: json!([{"type": "eu_vat", "value": "FR12345678901"}]),
+        archived_at: None,
     }
 }
 

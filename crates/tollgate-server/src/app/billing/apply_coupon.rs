@@ -32,13 +32,14 @@ pub async fn apply_coupon(
             format!("coupon {coupon:?} is not in the catalog"),
         ));
     }
+    let created_at = crate::app::subscriptions::customer_now(engine, &workspace, &customer).await?;
     let redemption = CouponRedemptionRecord {
         workspace,
         id: new_id("red"),
         customer,
         coupon,
         applied: 0,
-        created_at: engine.now(),
+        created_at,
     };
     engine.store().add_coupon_redemption(&redemption).await?;
     Ok(redemption)

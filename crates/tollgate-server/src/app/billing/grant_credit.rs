@@ -37,6 +37,7 @@ pub async fn grant_credit(engine: &Engine, input: GrantCredit) -> AppResult<Cred
     let catalog = current_catalog(engine, &workspace).await?;
     let amount = Money::exact(amount, catalog.catalog.currency)
         .map_err(|e| Error::invalid(e.code(), format!("`amount`: {e}")))?;
+    let created_at = crate::app::subscriptions::customer_now(engine, &workspace, &customer).await?;
     let entry = CreditEntryRecord {
         workspace,
         id: new_id("cr"),
@@ -45,7 +46,7 @@ pub async fn grant_credit(engine: &Engine, input: GrantCredit) -> AppResult<Cred
         currency: amount.currency().to_string(),
         reason: reason.unwrap_or_else(|| "prepaid credit".into()),
         invoice: None,
-        created_at: engine.now(),
+        created_at,
     };
     engine.store().add_credit_entry(&entry).await?;
     Ok(entry)

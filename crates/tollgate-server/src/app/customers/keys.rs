@@ -1,8 +1,10 @@
 //! A customer's API keys: a new one (its secret returned once, stored as a hash) and revocation.
 
+use jiff::Timestamp;
 use tollgate_core::ids::{CustomerId, KeyId, WorkspaceId};
 use tollgate_store::ApiKeyRecord;
 
+use super::profile::ensure_not_archived;
 use crate::auth::{CUSTOMER_KEY_PREFIX, generate_secret, hash_secret};
 use crate::engine::Engine;
 use crate::error::{AppResult, Error};
@@ -21,10 +23,23 @@ pub async fn create_key(
     name: Option<String>,
 ) -> AppResult<NewKey> {
     let store = engine.store();
-    store
+    let owner = store
         .get_customer(&WorkspaceId::from(workspace), &CustomerId::from(customer))
         .await?
         .ok_or_else(|| Error::not_found("customer", customer))?;
+    ensure_not_archived(&owner)?;
+    // On the customer's clock: a customer on a test clock sees its keys made at its time.
+    let now = engine
+        .now_for(workspace, owner.test_clock.as_deref())
+        .await?;
+    let record = new_key(workspace, customer, name, now);
+    store.create_api_key(&record.record).await?;
+    Ok(record)
+}
+
+/// A new key for `customer` made at `now`, not stored yet (a signup stores it with the
+/// customer).
+pub fn new_key(workspace: &str, customer: &str, name: Option<String>, now: Timestamp) -> NewKey {
     let secret = generate_secret(CUSTOMER_KEY_PREFIX);
     let record = ApiKeyRecord {
         workspace: workspace.to_owned(),
@@ -33,11 +48,10 @@ pub async fn create_key(
         name,
         secret_hash: hash_secret(&secret),
         prefix: secret.chars().take(CUSTOMER_KEY_PREFIX.len() + 4).collect(),
-        created_at: engine.now(),
+        created_at: now,
         revoked_at: None,
     };
-    store.create_api_key(&record).await?;
-    Ok(NewKey { record, secret })
+    NewKey { record, secret }
 }
 
 /// Revokes a key; it is refused from the next request on, on every node.
@@ -47,9 +61,10 @@ pub async fn revoke_key(
     customer: &CustomerId,
     key: &KeyId,
 ) -> AppResult<ApiKeyRecord> {
+    let now = crate::app::subscriptions::customer_now(engine, workspace, customer).await?;
     let record = engine
         .store()
-        .revoke_api_key(workspace, customer, key, engine.now())
+        .revoke_api_key(workspace, customer, key, now)
         .await?;
     engine.forget_key(&record.secret_hash);
     Ok(record)

@@ -18,6 +18,7 @@ pub async fn set_suspended(
         .get_customer(&WorkspaceId::from(workspace), &CustomerId::from(customer))
         .await?
         .ok_or_else(|| Error::not_found("customer", customer))?;
+    super::profile::ensure_not_archived(&record)?;
     record.suspended = suspended;
     store.update_customer(&record).await?;
     engine.refresh_customer(workspace, customer).await?;

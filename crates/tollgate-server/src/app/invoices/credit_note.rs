@@ -78,7 +78,8 @@ pub async fn issue_credit_note(
         amount_minor,
         currency: invoice.currency.clone(),
         reason,
-        created_at: engine.now(),
+        created_at: crate::app::subscriptions::customer_now(engine, &workspace, &invoice.customer)
+            .await?,
     };
     let created = crate::app::outbox::event(
         engine,

@@ -27,7 +27,8 @@ pub async fn transition(
         .status
         .apply(update)
         .map_err(|e| Error::conflict(e.code(), e.to_string()))?;
-    let now = engine.now();
+    // The customer's clock: an invoice of a customer on a test clock is paid at its time.
+    let now = crate::app::subscriptions::customer_now(engine, workspace, &invoice.customer).await?;
     let event_type = match to {
         InvoiceStatus::Paid => Some(types::INVOICE_PAID),
         InvoiceStatus::Void => Some(types::INVOICE_VOIDED),

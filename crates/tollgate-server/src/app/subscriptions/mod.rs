@@ -9,6 +9,7 @@ mod create;
 
 pub use cancel::{Cancel, cancel};
 pub use change_plan::{ChangePlan, change_plan};
+pub(crate) use create::new_subscription;
 pub use create::{CreateSubscription, create};
 
 use std::sync::Arc;

@@ -180,6 +180,9 @@ pub(in crate::engine) fn prepare(
     if state.record.suspended {
         return Ok(answer(Reason::CustomerSuspended));
     }
+    if state.record.archived_at.is_some() {
+        return Ok(answer(Reason::CustomerArchived));
+    }
     let Some(compiled) = state.catalog.clone() else {
         return Ok(answer(Reason::NoSubscription));
     };

@@ -1,0 +1,120 @@
+//! Self-serve signup in one call (`POST /v1/signups`): a new customer, its subscription to a
+//! plan (the plan's free trial when it has one, else paid from now) and its first API key, all
+//! written in one store transaction, so a failure leaves no customer without its key or
+//! subscription. The key's secret is in the answer and nowhere else: the store keeps its hash.
+
+use indexmap::IndexMap;
+use tollgate_core::code::Code;
+use tollgate_store::CustomerRecord;
+use tollgate_store::SubscriptionRecord;
+use tollgate_store::customers::Signup as SignupRows;
+
+use super::keys::{NewKey, new_key};
+use super::profile::{
+    Address, Metadata, TaxId, address_json, check_address, check_email, check_metadata, check_name,
+    check_tax_ids, tax_ids_json,
+};
+use crate::app::subscriptions::new_subscription;
+use crate::engine::{CompiledCatalog, Engine};
+use crate::error::{AppResult, Error};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Default)]
+pub struct Signup {
+    pub workspace: String,
+    /// The customer's id (checked by the caller); generated when the caller has none.
+    pub customer: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub address: Option<Address>,
+    pub tax_ids: Vec<TaxId>,
+    pub metadata: Metadata,
+    pub has_payment_method: bool,
+    pub test_clock: Option<String>,
+    pub plan: String,
+    /// The first key's name.
+    pub key_name: Option<String>,
+}
+
+/// What a signup made; `key.secret` is shown once.
+pub struct SignupOutcome {
+    pub customer: CustomerRecord,
+    pub subscription: SubscriptionRecord,
+    pub catalog: Arc<CompiledCatalog>,
+    pub key: NewKey,
+}
+
+pub async fn signup(engine: &Engine, input: Signup) -> AppResult<SignupOutcome> {
+    let Signup {
+        workspace,
+        customer,
+        name,
+        email,
+        address,
+        tax_ids,
+        metadata,
+        has_payment_method,
+        test_clock,
+        plan,
+        key_name,
+    } = input;
+    if let Some(name) = &name {
+        check_name(name)?;
+    }
+    if let Some(email) = &email {
+        check_email(email)?;
+    }
+    if let Some(address) = &address {
+        check_address(address)?;
+    }
+    check_tax_ids(&tax_ids)?;
+    check_metadata(&metadata)?;
+    // A test clock that does not exist is a 404 here, before anything is written.
+    let now = engine.now_for(&workspace, test_clock.as_deref()).await?;
+    let catalog = engine.latest_catalog(&workspace).await?.ok_or_else(|| {
+        Error::conflict(
+            Code::NoCatalog,
+            "apply a catalog before signing customers up",
+        )
+    })?;
+    // The plan's trial when it has one (`None`), else paid at once.
+    let subscription = new_subscription(
+        &catalog,
+        &workspace,
+        &customer,
+        &plan,
+        None,
+        &IndexMap::new(),
+        now,
+    )?;
+    let record = CustomerRecord {
+        workspace: workspace.clone(),
+        id: customer.clone(),
+        name,
+        email,
+        suspended: false,
+        has_payment_method,
+        test_clock,
+        metadata: serde_json::Value::Object(metadata),
+        created_at: now,
+        address: address_json(address.as_ref())?,
+        tax_ids: tax_ids_json(&tax_ids)?,
+        archived_at: None,
+    };
+    let key = new_key(&workspace, &customer, key_name, now);
+    let rows = SignupRows {
+        customer: record,
+        subscription,
+        key: key.record.clone(),
+    };
+    engine.store().signup(&rows).await?;
+    engine.refresh_customer(&workspace, &customer).await?;
+    // Its trial ends, and its periods renew, by themselves.
+    crate::app::jobs::schedule_subscription(engine, &rows.subscription, now).await?;
+    Ok(SignupOutcome {
+        customer: rows.customer,
+        subscription: rows.subscription,
+        catalog,
+        key,
+    })
+}
