@@ -105,6 +105,7 @@ codes! {
     UpstreamTimeout => "upstream_timeout",
     UpstreamUnavailable => "upstream_unavailable",
     ValidationFailed => "validation_failed",
+    UnknownTaxRate => "unknown_tax_rate",
 }
 
 impl std::fmt::Display for Code {

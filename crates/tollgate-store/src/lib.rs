@@ -20,6 +20,7 @@ pub mod billing;
 mod codec;
 mod migrations;
 mod postgres;
+pub mod profiles;
 mod sql;
 mod sqlite;
 mod store;
@@ -260,7 +261,7 @@ pub struct LevelPoint {
 /// The whole persistence surface. Every method is scoped to a workspace except the key lookups
 /// that *find* the workspace from a secret's hash.
 #[async_trait]
-pub trait Store: billing::BillingStore + Send + Sync + 'static {
+pub trait Store: billing::BillingStore + profiles::ProfileStore + Send + Sync + 'static {
     /// Which backend this is, for logs and `/healthz`.
     fn backend(&self) -> &'static str;
 

@@ -265,3 +265,14 @@ pub(crate) const COMPLETE_IDEMPOTENCY_KEY: &str =
     "UPDATE idempotency_keys SET status = $3, body = $4 WHERE workspace = $1 AND key = $2";
 pub(crate) const RELEASE_IDEMPOTENCY_KEY: &str =
     "DELETE FROM idempotency_keys WHERE workspace = $1 AND key = $2 AND status IS NULL";
+
+pub(crate) const SET_CUSTOMER_PROFILE: &str = "INSERT INTO customer_profiles \
+     (workspace, customer, profile, updated_at) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (workspace, customer) DO UPDATE SET profile = $3, updated_at = $4";
+pub(crate) const CUSTOMER_PROFILE: &str = "SELECT CAST(profile AS TEXT) AS profile \
+     FROM customer_profiles WHERE workspace = $1 AND customer = $2";
+pub(crate) const SET_SELLER_PROFILE: &str = "INSERT INTO seller_profiles \
+     (workspace, profile, updated_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (workspace) DO UPDATE SET profile = $2, updated_at = $3";
+pub(crate) const SELLER_PROFILE: &str =
+    "SELECT CAST(profile AS TEXT) AS profile FROM seller_profiles WHERE workspace = $1";

@@ -17,6 +17,8 @@ mod backends;
 mod billing;
 #[path = "conformance/isolation.rs"]
 mod isolation;
+#[path = "conformance/profiles.rs"]
+mod profiles;
 #[path = "conformance/records.rs"]
 mod records;
 #[path = "conformance/support.rs"]
@@ -27,6 +29,7 @@ mod usage;
 use billing::*;
 use isolation::*;
 use jiff::Timestamp;
+use profiles::*;
 use records::*;
 use std::sync::Arc;
 use support::{create_workspace, customer, fresh};
@@ -185,4 +188,5 @@ conformance!(
     scheduled_changes,
     bill_run_worklists,
     billing_isolation,
+    billing_profiles_are_replaced_and_scoped,
 );

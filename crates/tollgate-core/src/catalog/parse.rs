@@ -17,6 +17,7 @@ use super::node::Node;
 use super::offers::{alerts, coupon, policies, referrals};
 use super::plans;
 use super::read::{Cx, Fields, index, join, name_of};
+use super::taxes::taxes;
 use crate::money::{Currency, Rounding};
 
 /// The entries of one section by key; `None` for an entry that has mistakes of its own. Every key
@@ -64,6 +65,7 @@ const TOP: &[&str] = &[
     "referrals",
     "alerts",
     "policies",
+    "taxes",
 ];
 
 /// Checks a whole catalog. `Err` holds every mistake found, in the order of the sections.
@@ -118,6 +120,13 @@ fn read_catalog(cx: &mut Cx, root: &Node) -> Option<Catalog> {
         .opt(cx, "alerts", |cx, p, n| alerts(cx, p, n, &meters))
         .unwrap_or_default();
     let policies = top.opt(cx, "policies", policies).unwrap_or_default();
+    let plan_keys: Vec<String> = plan_entries.iter().map(|(k, _)| k.clone()).collect();
+    let product_keys: Vec<String> = products.keys().cloned().collect();
+    let taxes = top
+        .opt(cx, "taxes", |cx, p, n| {
+            taxes(cx, p, n, &plan_keys, &product_keys)
+        })
+        .unwrap_or_default();
     if !cx.errors.is_empty() {
         return None;
     }
@@ -133,6 +142,7 @@ fn read_catalog(cx: &mut Cx, root: &Node) -> Option<Catalog> {
         referrals,
         alerts,
         policies,
+        taxes,
     })
 }
 

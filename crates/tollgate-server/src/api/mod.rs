@@ -14,6 +14,7 @@ pub mod invoices;
 pub mod keys;
 pub mod metrics;
 pub mod openapi;
+pub mod profiles;
 pub mod root;
 pub mod subscriptions;
 pub mod test_clocks;
@@ -93,6 +94,18 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/test_clocks", post(test_clocks::create))
         .route("/v1/test_clocks/{id}", get(test_clocks::get))
         .route("/v1/test_clocks/{id}/advance", post(test_clocks::advance))
+        .route(
+            "/v1/customers/{id}/billing_profile",
+            put(profiles::set).get(profiles::get),
+        )
+        .route(
+            "/v1/billing_profile",
+            put(profiles::set_seller).get(profiles::get_seller),
+        )
+        .route(
+            "/v1/invoices/{id}/credit_notes/{note}",
+            get(invoices::credit_note_pdf),
+        )
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

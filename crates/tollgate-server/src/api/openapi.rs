@@ -6,8 +6,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::{
-    billing, catalog, check, customers, events, health, invoices, keys, metrics, subscriptions,
-    test_clocks, workspaces,
+    billing, catalog, check, customers, events, health, invoices, keys, metrics, profiles,
+    subscriptions, test_clocks, workspaces,
 };
 
 #[derive(OpenApi)]
@@ -22,6 +22,8 @@ use super::{
         invoices::upcoming, invoices::list, invoices::get, invoices::pay, invoices::void, invoices::mark_uncollectible,
         invoices::credit_note, billing::run, billing::get_run, billing::quote, billing::recommendation, billing::grant_credit,
         billing::credit_balance, billing::apply_coupon, billing::purchase,
+        profiles::set, profiles::get, profiles::set_seller, profiles::get_seller,
+        invoices::credit_note_pdf,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))
