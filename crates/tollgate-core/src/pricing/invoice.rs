@@ -328,7 +328,10 @@ fn plan_charges(
             }
             let usage = request.usage.get(&price.meter).unwrap_or(&none);
             // A line says the meter's display name unless the price has a description.
-            let display = catalog.meters.get(&price.meter).and_then(|m| m.name.clone());
+            let display = catalog
+                .meters
+                .get(&price.meter)
+                .and_then(|m| m.name.clone());
             let named = match (&price.description, display) {
                 (None, Some(name)) => Some(UsagePrice {
                     description: Some(name),
