@@ -113,6 +113,7 @@ codes! {
     InvalidMetadata => "invalid_metadata",
     InvalidName => "invalid_name",
     InvalidTaxId => "invalid_tax_id",
+    UnknownTaxRate => "unknown_tax_rate",
 }
 
 impl std::fmt::Display for Code {

@@ -1125,6 +1125,8 @@ fn graduated_and_volume_tiers_explain_themselves() {
         None,
         PriceModel::Graduated {
             tiers: tiers.clone(),
+            flat_at_zero: false,
+            above_last_tier: None,
         },
     );
     let line = &rate(&graduated, &MeterUsage::total(dec!(12500))).unwrap()[0];
@@ -1134,7 +1136,15 @@ fn graduated_and_volume_tiers_explain_themselves() {
         "api_calls: 1,000 x 0.00 (up to 1,000) + 9,000 x 0.002 (over 1,000 up to 10,000) + 5.00 flat \
          + 2,500 x 0.001 (over 10,000) = 25.50"
     );
-    let volume = price("api_calls", None, PriceModel::Volume { tiers });
+    let volume = price(
+        "api_calls",
+        None,
+        PriceModel::Volume {
+            tiers,
+            flat_at_zero: false,
+            above_last_tier: None,
+        },
+    );
     let line = &rate(&volume, &MeterUsage::total(dec!(5000))).unwrap()[0];
     assert_eq!(line.amount, dec!(15));
     assert_eq!(

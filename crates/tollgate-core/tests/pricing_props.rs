@@ -79,6 +79,8 @@ fn model() -> impl Strategy<Value = PriceModel> {
                         flat_amount: Decimal::ZERO,
                     },
                 ],
+                flat_at_zero: false,
+                above_last_tier: None,
             }
         }),
     ]
@@ -198,8 +200,8 @@ proptest! {
         } else {
             tiers.push(Tier { up_to: None, unit_amount: later, flat_amount: flat });
         }
-        let graduated = price(PriceModel::Graduated { tiers: tiers.clone() }, None);
-        let volume = price(PriceModel::Volume { tiers }, None);
+        let graduated = price(PriceModel::Graduated { tiers: tiers.clone(), flat_at_zero: false, above_last_tier: None }, None);
+        let volume = price(PriceModel::Volume { tiers, flat_at_zero: false, above_last_tier: None }, None);
         prop_assert_eq!(amount_of(&graduated, q), amount_of(&volume, q));
     }
 

@@ -36,6 +36,16 @@ pub struct InvoiceDocument {
     pub totals: Vec<(String, String)>,
     /// Free text at the bottom (payment instructions, refunds), one paragraph each.
     pub notes: Vec<String>,
+    /// The issuer's address and tax ids, one line each, under "FROM"; empty: only its name.
+    pub issuer_details: Vec<String>,
+    /// The customer's address and tax ids, one line each, under its name.
+    pub customer_details: Vec<String>,
+    /// The due date (and terms), formatted, shown after the issue date.
+    pub due: Option<String>,
+    /// How to pay, one line each, under "PAYMENT".
+    pub payment: Vec<String>,
+    /// The operator's text at the end of the document.
+    pub footer: Option<String>,
 }
 
 /// One line of an invoice.
@@ -72,13 +82,18 @@ pub fn render_invoice(doc: &InvoiceDocument) -> Result<Vec<u8>, PdfError> {
     layout.place(blocks::rule(width, 14.0, 0.8, palette::RULE));
 
     let half = width / 2.0 - 12.0;
-    let billed_to = blocks::labelled(
-        fonts,
-        "BILLED TO",
-        std::slice::from_ref(&doc.customer),
-        half,
-    );
+    let from: Vec<String> = std::iter::once(doc.issuer.clone())
+        .chain(doc.issuer_details.iter().cloned())
+        .collect();
+    let customer: Vec<String> = std::iter::once(doc.customer.clone())
+        .chain(doc.customer_details.iter().cloned())
+        .collect();
+    let parties = blocks::labelled(fonts, "FROM", &from, half)
+        .stack(12.0, blocks::labelled(fonts, "BILLED TO", &customer, half));
     let mut facts = vec![("Issued".to_owned(), doc.issued_at.clone())];
+    if let Some(due) = &doc.due {
+        facts.push(("Due".to_owned(), due.clone()));
+    }
     if let Some(period) = &doc.period {
         facts.push(("Period".to_owned(), period.clone()));
     }
@@ -87,7 +102,7 @@ pub fn render_invoice(doc: &InvoiceDocument) -> Result<Vec<u8>, PdfError> {
         .stack(0.0, blocks::key_values(fonts, &facts, half));
     layout.place(
         Placed::default()
-            .beside(0.0, billed_to)
+            .beside(0.0, parties)
             .beside(width - half, details),
     );
     layout.space(24.0);
@@ -98,9 +113,24 @@ pub fn render_invoice(doc: &InvoiceDocument) -> Result<Vec<u8>, PdfError> {
     if !doc.totals.is_empty() {
         layout.place(blocks::totals(fonts, &doc.totals, width, PAD_X, true));
     }
-    if !doc.notes.is_empty() {
+    if !doc.payment.is_empty() {
         layout.space(28.0);
+        layout.place(blocks::labelled(fonts, "PAYMENT", &doc.payment, width));
+    }
+    if !doc.notes.is_empty() {
+        layout.space(if doc.payment.is_empty() { 28.0 } else { 14.0 });
         layout.place(blocks::labelled(fonts, "NOTES", &doc.notes, width));
+    }
+    if let Some(footer) = doc.footer.as_deref().filter(|f| !f.trim().is_empty()) {
+        layout.space(20.0);
+        layout.place(blocks::rule(width, 6.0, 0.5, palette::RULE));
+        layout.place(blocks::paragraph(
+            fonts,
+            footer,
+            blocks::KEY,
+            width,
+            crate::layout::Align::Left,
+        ));
     }
 
     let reference = format!("{} {}", doc.title, doc.number);

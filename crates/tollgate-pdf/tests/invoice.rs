@@ -50,6 +50,7 @@ fn invoice(lines: Vec<DocumentLine>) -> InvoiceDocument {
             "Pay by bank transfer to IBAN DE89 3704 0044 0532 0130 00 within 14 days, quoting INV-000012.".to_owned(),
             "Questions? billing@acme.example".to_owned(),
         ],
+        ..Default::default()
     }
 }
 

@@ -23,6 +23,7 @@ pub mod jobs;
 mod migrations;
 pub mod outbox;
 mod postgres;
+pub mod profiles;
 mod sql;
 mod sqlite;
 mod store;
@@ -281,6 +282,7 @@ pub trait Store:
     billing::BillingStore
     + customers::CustomerStore
     + outbox::OutboxStore
+    + profiles::ProfileStore
     + jobs::JobStore
     + Send
     + Sync

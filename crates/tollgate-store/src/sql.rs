@@ -389,3 +389,13 @@ pub(crate) const REVOKE_CUSTOMER_KEYS: &str = concat!(
      WHERE workspace = $1 AND customer = $2 AND revoked_at IS NULL RETURNING ",
     api_key_cols!()
 );
+pub(crate) const SET_CUSTOMER_PROFILE: &str = "INSERT INTO customer_profiles \
+     (workspace, customer, profile, updated_at) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (workspace, customer) DO UPDATE SET profile = $3, updated_at = $4";
+pub(crate) const CUSTOMER_PROFILE: &str = "SELECT CAST(profile AS TEXT) AS profile \
+     FROM customer_profiles WHERE workspace = $1 AND customer = $2";
+pub(crate) const SET_SELLER_PROFILE: &str = "INSERT INTO seller_profiles \
+     (workspace, profile, updated_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (workspace) DO UPDATE SET profile = $2, updated_at = $3";
+pub(crate) const SELLER_PROFILE: &str =
+    "SELECT CAST(profile AS TEXT) AS profile FROM seller_profiles WHERE workspace = $1";

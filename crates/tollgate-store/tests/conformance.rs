@@ -19,6 +19,8 @@ mod billing;
 mod customers;
 #[path = "conformance/isolation.rs"]
 mod isolation;
+#[path = "conformance/profiles.rs"]
+mod profiles;
 #[path = "conformance/records.rs"]
 mod records;
 #[path = "conformance/scheduling.rs"]
@@ -32,6 +34,7 @@ use billing::*;
 use customers::*;
 use isolation::*;
 use jiff::Timestamp;
+use profiles::*;
 use records::*;
 use scheduling::*;
 use std::sync::Arc;
@@ -195,4 +198,5 @@ conformance!(
     jobs_are_enqueued_once_claimed_in_due_order_and_retried,
     signup_is_all_or_nothing,
     archive_revokes_keys_and_ends_subscriptions,
+    billing_profiles_are_replaced_and_scoped,
 );

@@ -14,12 +14,14 @@ mod plans;
 mod prices;
 mod read;
 mod surface;
+mod taxes;
 mod wire;
 
 pub use diff::{CatalogChange, ChangeKind, diff};
 pub use error::{CatalogError, CatalogErrors};
 pub use model::*;
 pub use surface::to_yaml;
+pub use taxes::{TaxRate, Taxes};
 
 use node::Node;
 

@@ -12,6 +12,7 @@ use indexmap::IndexMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::taxes::Taxes;
 use crate::duration::WindowLength;
 use crate::money::{Currency, Rounding};
 
@@ -49,6 +50,9 @@ pub struct Catalog {
     /// Operator policies that are numbers in the operator's terms rather than prices.
     #[serde(default, skip_serializing_if = "Policies::is_empty")]
     pub policies: Policies,
+    /// Tax rates and the lines they apply to (`docs/INVOICES.md`).
+    #[serde(default, skip_serializing_if = "Taxes::is_empty")]
+    pub taxes: Taxes,
 }
 
 impl Default for Catalog {
@@ -66,6 +70,7 @@ impl Default for Catalog {
             referrals: None,
             alerts: IndexMap::new(),
             policies: Policies::default(),
+            taxes: Taxes::default(),
         }
     }
 }
@@ -436,10 +441,22 @@ pub enum PriceModel {
     /// Each tier's units at that tier's price.
     Graduated {
         tiers: Vec<Tier>,
+        /// Charge the first tier's flat amount even when nothing is billable.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        flat_at_zero: bool,
+        /// What units above a bounded last tier cost; `None`: the last tier is open-ended.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        above_last_tier: Option<AboveLastTier>,
     },
     /// All units at the price of the tier the total falls in.
     Volume {
         tiers: Vec<Tier>,
+        /// Charge the first tier's flat amount even when nothing is billable.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        flat_at_zero: bool,
+        /// What units above a bounded last tier cost; `None`: the last tier is open-ended.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        above_last_tier: Option<AboveLastTier>,
     },
     /// A percentage of the meter's value (e.g. of AI spend), with an optional floor and cap.
     Percentage {
@@ -465,6 +482,16 @@ pub enum PackageRounding {
     #[default]
     Up,
     Down,
+}
+
+/// The rule for units above a bounded last tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AboveLastTier {
+    /// Priced at the last tier's unit price (no second flat amount).
+    LastRate,
+    /// Not charged: the charge stops growing at the last bound.
+    Free,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

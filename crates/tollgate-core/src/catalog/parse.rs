@@ -17,6 +17,7 @@ use super::node::Node;
 use super::offers::{alerts, coupon, policies, referrals};
 use super::plans;
 use super::read::{Cx, Fields, index, join, name_of};
+use super::taxes::taxes;
 use crate::money::{Currency, Rounding};
 
 /// The entries of one section by key; `None` for an entry that has mistakes of its own. Every key
@@ -69,6 +70,7 @@ const TOP: &[&str] = &[
     "referrals",
     "alerts",
     "policies",
+    "taxes",
 ];
 
 /// Checks a whole catalog. `Err` holds every mistake found, in the order of the sections.
@@ -126,6 +128,13 @@ fn read_catalog(cx: &mut Cx, root: &Node) -> Option<Catalog> {
     if let Some(plans) = &plans {
         plans::check_addon_cadences(cx, &plans_path, plans, &addons);
     }
+    let plan_keys: Vec<String> = plan_entries.iter().map(|(k, _)| k.clone()).collect();
+    let product_keys: Vec<String> = products.keys().cloned().collect();
+    let taxes = top
+        .opt(cx, "taxes", |cx, p, n| {
+            taxes(cx, p, n, &plan_keys, &product_keys)
+        })
+        .unwrap_or_default();
     if !cx.errors.is_empty() {
         return None;
     }
@@ -141,6 +150,7 @@ fn read_catalog(cx: &mut Cx, root: &Node) -> Option<Catalog> {
         referrals,
         alerts,
         policies,
+        taxes,
     })
 }
 

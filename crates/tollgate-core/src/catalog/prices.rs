@@ -8,10 +8,12 @@
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
 
-use super::model::{Meter, Multiplier, PackageRounding, PriceModel, Tier, UsagePrice};
+use super::model::{
+    AboveLastTier, Meter, Multiplier, PackageRounding, PriceModel, Tier, UsagePrice,
+};
 use super::node::Node;
 use super::plans::Refs;
-use super::read::{Cx, index, join};
+use super::read::{Cx, Fields, index, join};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Model {
@@ -38,7 +40,7 @@ fn model_fields(model: Model) -> &'static [&'static str] {
     match model {
         Model::PerUnit => &["unit_amount"],
         Model::Package => &["size", "amount", "rounding"],
-        Model::Graduated | Model::Volume => &["tiers"],
+        Model::Graduated | Model::Volume => &["tiers", "flat_at_zero", "above_last_tier"],
         Model::Percentage => &["percent", "floor", "cap"],
         Model::Dimensional => &["dimension", "rates", "multiplier"],
     }
@@ -101,12 +103,24 @@ pub(crate) fn price(cx: &mut Cx, path: &str, node: &Node, refs: &Refs<'_>) -> Op
                 rounding: rounding.unwrap_or_default(),
             })
         }
-        Model::Graduated => f
-            .req(cx, "tiers", tiers)
-            .map(|tiers| PriceModel::Graduated { tiers }),
-        Model::Volume => f
-            .req(cx, "tiers", tiers)
-            .map(|tiers| PriceModel::Volume { tiers }),
+        Model::Graduated => {
+            tiered(cx, &f).map(
+                |(tiers, flat_at_zero, above_last_tier)| PriceModel::Graduated {
+                    tiers,
+                    flat_at_zero,
+                    above_last_tier,
+                },
+            )
+        }
+        Model::Volume => {
+            tiered(cx, &f).map(
+                |(tiers, flat_at_zero, above_last_tier)| PriceModel::Volume {
+                    tiers,
+                    flat_at_zero,
+                    above_last_tier,
+                },
+            )
+        }
         Model::Percentage => {
             let percent = f.req(cx, "percent", Cx::percent);
             let floor = f.opt(cx, "floor", Cx::amount);
@@ -189,8 +203,43 @@ fn check_dimension(
     );
 }
 
-/// Graduated or volume tiers: `up_to` ascending, the last tier open-ended.
-fn tiers(cx: &mut Cx, path: &str, node: &Node) -> Option<Vec<Tier>> {
+/// The fields of a graduated or volume price: its tiers, `flat_at_zero` (only with a first tier
+/// that has a flat amount) and `above_last_tier` (exactly when the last tier is bounded).
+fn tiered(cx: &mut Cx, f: &Fields<'_>) -> Option<(Vec<Tier>, bool, Option<AboveLastTier>)> {
+    let start = cx.count();
+    let above = f.opt(cx, "above_last_tier", |cx, p, n| {
+        cx.choice(
+            p,
+            n,
+            &[
+                ("last_rate", AboveLastTier::LastRate),
+                ("free", AboveLastTier::Free),
+            ],
+        )
+    });
+    let flat_at_zero = f.opt(cx, "flat_at_zero", Cx::boolean).unwrap_or(false);
+    let tiers = f.req(cx, "tiers", |cx, p, n| {
+        tiers(cx, p, n, f.has("above_last_tier"))
+    })?;
+    if flat_at_zero && tiers.first().is_some_and(|t| t.flat_amount.is_zero()) {
+        cx.error(
+            &f.path_of("flat_at_zero"),
+            "the first tier has no `flat_amount` to charge at zero usage",
+        );
+    }
+    let bounded = tiers.last().is_some_and(|t| t.up_to.is_some());
+    if f.has("above_last_tier") && !bounded {
+        cx.error(
+            &f.path_of("above_last_tier"),
+            "only for a bounded last tier: give the last tier an `up_to`",
+        );
+    }
+    (cx.count() == start).then_some((tiers, flat_at_zero, above))
+}
+
+/// Graduated or volume tiers: `up_to` ascending, the last tier open-ended unless the price says
+/// what units above it cost (`bounded_last`).
+fn tiers(cx: &mut Cx, path: &str, node: &Node, bounded_last: bool) -> Option<Vec<Tier>> {
     let items = cx.seq(path, node)?;
     if items.is_empty() {
         cx.error(path, "give at least one tier");
@@ -207,7 +256,7 @@ fn tiers(cx: &mut Cx, path: &str, node: &Node) -> Option<Vec<Tier>> {
         let unit_amount = f.opt(cx, "unit_amount", Cx::amount).unwrap_or_default();
         let flat_amount = f.opt(cx, "flat_amount", Cx::amount).unwrap_or_default();
         let last = i + 1 == items.len();
-        if last && f.has("up_to") {
+        if last && f.has("up_to") && !bounded_last {
             cx.error(
                 &f.path_of("up_to"),
                 "the last tier must be open-ended: leave out `up_to`",

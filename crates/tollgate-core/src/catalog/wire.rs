@@ -13,6 +13,7 @@ use super::model::{
     Addon, Catalog, Coupon, Entitlement, Feature, FeatureKind, Meter, Plan, Policies, Product,
     ReferralProgram,
 };
+use super::taxes::Taxes;
 use crate::money::{Currency, Rounding};
 
 /// The stored form of a [`Catalog`], with entitlements not yet typed.
@@ -39,6 +40,8 @@ pub(crate) struct CatalogWire {
     alerts: IndexMap<String, Vec<Decimal>>,
     #[serde(default)]
     policies: Policies,
+    #[serde(default)]
+    taxes: Taxes,
 }
 
 #[derive(Deserialize)]
@@ -96,6 +99,7 @@ impl TryFrom<CatalogWire> for Catalog {
             referrals: wire.referrals,
             alerts: wire.alerts,
             policies: wire.policies,
+            taxes: wire.taxes,
         })
     }
 }

@@ -43,11 +43,12 @@ pub enum AppliesTo {
 }
 
 impl AppliesTo {
-    fn matches(&self, kind: &LineKind) -> bool {
+    pub(crate) fn matches(&self, kind: &LineKind) -> bool {
         match (self, kind) {
-            (AppliesTo::Invoice, LineKind::Discount { .. } | LineKind::CreditCarriedForward) => {
-                false
-            }
+            (
+                AppliesTo::Invoice,
+                LineKind::Discount { .. } | LineKind::CreditCarriedForward | LineKind::Tax { .. },
+            ) => false,
             (AppliesTo::Invoice, _) => true,
             (AppliesTo::Base, LineKind::Base { .. }) => true,
             (AppliesTo::Meter(m), LineKind::Usage { meter }) => m == meter,

@@ -10,9 +10,11 @@
 //!    on an invoice that also opens the next period the next base fee counts towards it;
 //! 3. discounts are applied in the order given, each on what is left after the previous ones, so no
 //!    discount ever takes the invoice below zero;
-//! 4. a negative sum (a plan-change credit larger than the charges) is moved to the credit balance
+//! 4. taxes are computed per line on what the discounts left, summed and rounded per rate, and
+//!    each exclusive rate becomes a line (see [`super::tax`]);
+//! 5. a negative sum (a plan-change credit larger than the charges) is moved to the credit balance
 //!    by an explicit line, so the total is never negative and still the sum of the lines;
-//! 5. prepaid credit pays the total last: it reduces the amount due, not the invoice.
+//! 6. prepaid credit pays the total last: it reduces the amount due, not the invoice.
 
 use std::collections::BTreeMap;
 
@@ -21,8 +23,10 @@ use serde::{Deserialize, Serialize};
 
 use super::discount::{InvoiceDiscount, apply_discounts};
 use super::format::{price as money_text, qty};
+use super::parties::InvoiceParties;
+use super::tax::{CatalogTaxes, CustomerTax, TaxAmount, TaxRates, TaxSummary, apply_taxes};
 use super::{BillingPeriod, MeterUsage, PricingError, checked_mul, checked_sub, rate};
-use crate::catalog::{Catalog, Interval, Plan, Timing};
+use crate::catalog::{Catalog, Interval, Plan, Timing, UsagePrice};
 use crate::money::{Currency, Money, Rounding};
 use crate::period::Cadence;
 
@@ -54,6 +58,10 @@ pub enum LineKind {
     },
     /// Moves a negative remainder to the customer's credit balance.
     CreditCarriedForward,
+    /// An exclusive tax rate's tax on the invoice's taxable lines.
+    Tax {
+        tax: String,
+    },
 }
 
 /// An exact charge (or credit, when negative) that is not yet rounded: what proration returns,
@@ -113,6 +121,10 @@ pub struct InvoiceRequest {
     pub opening_full: Option<BillingPeriod>,
     /// The same for `closing` (fees billed in arrears).
     pub closing_full: Option<BillingPeriod>,
+    /// How the customer is taxed; the default follows the catalog's `taxes`.
+    pub tax: CustomerTax,
+    /// Who the invoice is from and to, and its terms: carried into the draft unchanged.
+    pub parties: Option<InvoiceParties>,
 }
 
 /// An invoice before it is issued: lines, total, and how prepaid credit pays it.
@@ -125,6 +137,15 @@ pub struct InvoiceDraft {
     pub lines: Vec<InvoiceLine>,
     /// Sum of the lines before discounts.
     pub subtotal: Money,
+    /// Tax per rate, exclusive and inclusive, in the order the rates first apply.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub taxes: Vec<TaxAmount>,
+    /// Sum of `taxes` (the exclusive ones are lines; the inclusive ones are inside the lines).
+    #[serde(skip_serializing_if = "Money::is_zero")]
+    pub tax_total: Money,
+    /// Why no tax was charged (exemption, reverse charge).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tax_note: Option<String>,
     /// Sum of all lines; never negative.
     pub total: Money,
     /// Prepaid credit used to pay `total`.
@@ -133,11 +154,23 @@ pub struct InvoiceDraft {
     pub amount_due: Money,
     /// The credit balance after this invoice (what was left, plus any negative remainder).
     pub credit_balance: Money,
+    /// Seller, buyer and terms, as the request gave them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parties: Option<InvoiceParties>,
 }
 
 /// Builds an invoice draft. See the module documentation for the order of operations.
 pub fn assemble(catalog: &Catalog, request: &InvoiceRequest) -> Result<InvoiceDraft, PricingError> {
     assemble_in(catalog, request, None)
+}
+
+/// [`assemble`], with the tax rates of each line answered by `taxes` instead of the catalog.
+pub fn assemble_with_taxes(
+    catalog: &Catalog,
+    request: &InvoiceRequest,
+    taxes: &dyn TaxRates,
+) -> Result<InvoiceDraft, PricingError> {
+    assemble_taxed(catalog, request, None, taxes)
 }
 
 /// [`assemble`], with recurring fees converted to `interval` instead of the plan's own (a quote
@@ -146,6 +179,19 @@ pub(crate) fn assemble_in(
     catalog: &Catalog,
     request: &InvoiceRequest,
     interval: Option<Interval>,
+) -> Result<InvoiceDraft, PricingError> {
+    let taxes = CatalogTaxes {
+        catalog,
+        customer: &request.tax,
+    };
+    assemble_taxed(catalog, request, interval, &taxes)
+}
+
+fn assemble_taxed(
+    catalog: &Catalog,
+    request: &InvoiceRequest,
+    interval: Option<Interval>,
+    taxes: &dyn TaxRates,
 ) -> Result<InvoiceDraft, PricingError> {
     let currency = catalog.currency;
     let round = |charge: Charge| round_line(charge, currency, catalog.rounding);
@@ -232,8 +278,17 @@ pub(crate) fn assemble_in(
 
     let subtotal = sum(currency, &lines)?;
     apply_discounts(&mut lines, &request.discounts, currency, catalog.rounding)?;
+    let tax = apply_taxes(
+        &mut lines,
+        request.plan.as_deref(),
+        &request.discounts,
+        request.tax.treatment,
+        taxes,
+        currency,
+        catalog.rounding,
+    )?;
     let carried = carry_negative_remainder(&mut lines, currency)?;
-    settle(request, currency, lines, subtotal, carried)
+    settle(request, currency, lines, subtotal, carried, tax)
 }
 
 /// The plan's recurring charges: the base fee and add-ons for the period their timing bills
@@ -287,7 +342,19 @@ fn plan_charges(
                 return Err(PricingError::UnknownMeter(price.meter.clone()));
             }
             let usage = request.usage.get(&price.meter).unwrap_or(&none);
-            for rated in rate(price, usage)? {
+            // A line says the meter's display name unless the price has a description.
+            let display = catalog
+                .meters
+                .get(&price.meter)
+                .and_then(|m| m.name.clone());
+            let named = match (&price.description, display) {
+                (None, Some(name)) => Some(UsagePrice {
+                    description: Some(name),
+                    ..price.clone()
+                }),
+                _ => None,
+            };
+            for rated in rate(named.as_ref().unwrap_or(price), usage)? {
                 charges.push(Charge {
                     kind: LineKind::Usage { meter: rated.meter },
                     description: rated.description,
@@ -384,7 +451,12 @@ fn settle(
     lines: Vec<InvoiceLine>,
     subtotal: Money,
     carried: Money,
+    tax: TaxSummary,
 ) -> Result<InvoiceDraft, PricingError> {
+    let tax_total = tax
+        .taxes
+        .iter()
+        .try_fold(Money::zero(currency), |acc, t| acc.checked_add(t.amount))?;
     let total = sum(currency, &lines)?;
     debug_assert!(total.minor() >= 0, "an invoice total is never negative");
     let balance = request.credit_balance.unwrap_or(Money::zero(currency));
@@ -407,10 +479,14 @@ fn settle(
         opening: request.opening,
         lines,
         subtotal,
+        taxes: tax.taxes,
+        tax_total,
+        tax_note: tax.note,
         total,
         credit_applied,
         amount_due,
         credit_balance: balance.checked_sub(credit_applied)?.checked_add(carried)?,
+        parties: request.parties.clone(),
     })
 }
 

@@ -18,9 +18,11 @@
 mod discount;
 mod format;
 mod invoice;
+mod parties;
 mod proration;
 mod quote;
 mod rate;
+mod tax;
 mod usage;
 
 use crate::code::Code;
@@ -34,13 +36,17 @@ use serde::{Deserialize, Serialize};
 use crate::money::{Currency, MoneyError};
 
 pub use discount::{AppliesTo, InvoiceDiscount};
-pub use invoice::{Charge, InvoiceDraft, InvoiceLine, InvoiceRequest, LineKind, assemble};
+pub use invoice::{
+    Charge, InvoiceDraft, InvoiceLine, InvoiceRequest, LineKind, assemble, assemble_with_taxes,
+};
+pub use parties::{InvoiceParties, Party, document_number};
 pub use proration::{
     addon_quantity_change, part_of_period, plan_change, plan_change_within, prorate,
     proration_fraction,
 };
 pub use quote::{PlanCost, Quote, quote, recommend};
 pub use rate::{RatedLine, rate};
+pub use tax::{AppliedRate, CatalogTaxes, CustomerTax, TaxAmount, TaxRates, TaxTreatment};
 pub use usage::{divide_by, time_weighted};
 
 /// The values of a meter's group-by dimensions for one group, e.g. `{tier: T2, model: gpt-4}`.
@@ -178,6 +184,8 @@ pub enum PricingError {
     DivisionByZero,
     #[error("amount out of range")]
     Overflow,
+    #[error("unknown tax rate {0:?}")]
+    UnknownTaxRate(String),
 }
 
 impl PricingError {
@@ -198,6 +206,7 @@ impl PricingError {
             PricingError::InvalidRequest(_) => Code::InvalidRequest,
             PricingError::DivisionByZero => Code::DivisionByZero,
             PricingError::Overflow => Code::Overflow,
+            PricingError::UnknownTaxRate(_) => Code::UnknownTaxRate,
         }
     }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::format::{percent, price as money, qty};
 use super::{Group, MeterUsage, PricingError, checked_add, checked_div, checked_mul, checked_sub};
-use crate::catalog::{Multiplier, PackageRounding, PriceModel, Tier, UsagePrice};
+use crate::catalog::{AboveLastTier, Multiplier, PackageRounding, PriceModel, Tier, UsagePrice};
 
 /// One priced line of usage, before rounding.
 ///
@@ -101,13 +101,29 @@ pub fn rate(price: &UsagePrice, usage: &MeterUsage) -> Result<Vec<RatedLine>, Pr
             );
             Ok(vec![line(description, blocks, Some(*block_price), amount)])
         }
-        PriceModel::Graduated { tiers } => {
-            let (amount, unit_price, explained) = graduated(price, tiers, billable)?;
+        PriceModel::Graduated {
+            tiers,
+            flat_at_zero,
+            above_last_tier,
+        } => {
+            let rules = TierRules {
+                flat_at_zero: *flat_at_zero,
+                above_last_tier: *above_last_tier,
+            };
+            let (amount, unit_price, explained) = graduated(price, tiers, rules, billable)?;
             let description = format!("{label}: {explained}{}", allowance.note(false));
             Ok(vec![line(description, billable, unit_price, amount)])
         }
-        PriceModel::Volume { tiers } => {
-            let (amount, unit_price, explained) = volume(price, tiers, billable)?;
+        PriceModel::Volume {
+            tiers,
+            flat_at_zero,
+            above_last_tier,
+        } => {
+            let rules = TierRules {
+                flat_at_zero: *flat_at_zero,
+                above_last_tier: *above_last_tier,
+            };
+            let (amount, unit_price, explained) = volume(price, tiers, rules, billable)?;
             let description = format!("{label}: {explained}{}", allowance.note(false));
             Ok(vec![line(description, billable, unit_price, amount)])
         }
@@ -178,18 +194,44 @@ impl Allowance {
     }
 }
 
+/// The options of a tiered price beside its tiers.
+#[derive(Debug, Clone, Copy)]
+struct TierRules {
+    flat_at_zero: bool,
+    above_last_tier: Option<AboveLastTier>,
+}
+
+/// Zero billable usage: nothing, or the first tier's flat amount when the price says so.
+fn at_zero(tiers: &[Tier], rules: TierRules) -> (Decimal, Option<Decimal>, String) {
+    match tiers.first().filter(|_| rules.flat_at_zero) {
+        Some(first) if !first.flat_amount.is_zero() => (
+            first.flat_amount,
+            None,
+            format!(
+                "no billable usage; the first tier's {} flat fee = {}",
+                money(first.flat_amount),
+                money(first.flat_amount)
+            ),
+        ),
+        _ => (Decimal::ZERO, None, "no billable usage".to_owned()),
+    }
+}
+
 /// Each tier's units at that tier's unit price, plus the tier's flat amount when usage reaches it.
 ///
 /// Tiers are bounded by inclusive `up_to` values over the billable quantity (after the
-/// allowance). No usage reaches no tier, so no flat amount is charged for zero usage.
+/// allowance). No usage reaches no tier, so no flat amount is charged for zero usage, unless the
+/// price says `flat_at_zero` (the first tier's flat amount is then charged). Units above a
+/// bounded last tier follow `above_last_tier`.
 fn graduated(
     price: &UsagePrice,
     tiers: &[Tier],
+    rules: TierRules,
     billable: Decimal,
 ) -> Result<(Decimal, Option<Decimal>, String), PricingError> {
-    check_tiers(price, tiers)?;
+    check_tiers(price, tiers, rules)?;
     if billable.is_zero() {
-        return Ok((Decimal::ZERO, None, "no billable usage".to_owned()));
+        return Ok(at_zero(tiers, rules));
     }
     let mut lower = Decimal::ZERO;
     let mut amount = Decimal::ZERO;
@@ -217,10 +259,29 @@ fn graduated(
         lower = tier.up_to.unwrap_or(billable);
     }
     if billable > lower {
-        return Err(invalid(
-            price,
-            "usage exceeds the last tier; make the last tier unbounded",
-        ));
+        let above = checked_sub(billable, lower)?;
+        match (rules.above_last_tier, tiers.last()) {
+            (Some(AboveLastTier::LastRate), Some(last)) => {
+                amount = checked_add(amount, checked_mul(above, last.unit_amount)?)?;
+                parts.push(format!(
+                    "{} x {} (over {}, at the last tier's rate)",
+                    qty(above),
+                    money(last.unit_amount),
+                    qty(lower)
+                ));
+                unit_prices.push((last.unit_amount, Decimal::ZERO));
+            }
+            (Some(AboveLastTier::Free), _) => {
+                parts.push(format!("{} free (over {})", qty(above), qty(lower)));
+                unit_prices.push((Decimal::ZERO, Decimal::ZERO));
+            }
+            _ => {
+                return Err(invalid(
+                    price,
+                    "usage exceeds the last tier; make the last tier unbounded",
+                ));
+            }
+        }
     }
     let unit_price = match unit_prices.as_slice() {
         [(unit, flat)] if flat.is_zero() => Some(*unit),
@@ -235,19 +296,31 @@ fn graduated(
 
 /// All billable units at the unit price of the tier the billable quantity falls in, plus that
 /// tier's flat amount. Zero usage is not charged (as with graduated tiers, so both agree whenever
-/// usage stays in the first tier).
+/// usage stays in the first tier), unless the price says `flat_at_zero`. Above a bounded last
+/// tier, `last_rate` prices every unit at the last tier; `free` charges what the last bound would.
 fn volume(
     price: &UsagePrice,
     tiers: &[Tier],
+    rules: TierRules,
     billable: Decimal,
 ) -> Result<(Decimal, Option<Decimal>, String), PricingError> {
-    check_tiers(price, tiers)?;
+    check_tiers(price, tiers, rules)?;
     if billable.is_zero() {
-        return Ok((Decimal::ZERO, None, "no billable usage".to_owned()));
+        return Ok(at_zero(tiers, rules));
     }
+    let last_bound = tiers.last().and_then(|t| t.up_to);
+    let (charged, free_above) = match (last_bound, rules.above_last_tier) {
+        (Some(bound), Some(AboveLastTier::Free)) if billable > bound => {
+            (bound, Some(checked_sub(billable, bound)?))
+        }
+        _ => (billable, None),
+    };
+    let billable = charged;
     let mut lower = Decimal::ZERO;
-    for tier in tiers {
-        if tier.up_to.is_none_or(|up| billable <= up) {
+    for (i, tier) in tiers.iter().enumerate() {
+        let beyond_last =
+            i + 1 == tiers.len() && rules.above_last_tier == Some(AboveLastTier::LastRate);
+        if beyond_last || tier.up_to.is_none_or(|up| billable <= up) {
             let amount = checked_add(checked_mul(billable, tier.unit_amount)?, tier.flat_amount)?;
             let mut explained = format!(
                 "{} x {} (all units at the tier {})",
@@ -258,8 +331,12 @@ fn volume(
             if !tier.flat_amount.is_zero() {
                 explained.push_str(&format!(" + {} flat", money(tier.flat_amount)));
             }
+            if let Some(free) = free_above {
+                explained.push_str(&format!(", {} more free above the last tier", qty(free)));
+            }
             explained.push_str(&format!(" = {}", money(amount)));
-            let unit_price = tier.flat_amount.is_zero().then_some(tier.unit_amount);
+            let unit_price =
+                (tier.flat_amount.is_zero() && free_above.is_none()).then_some(tier.unit_amount);
             return Ok((amount, unit_price, explained));
         }
         lower = tier.up_to.unwrap_or(lower);
@@ -270,8 +347,16 @@ fn volume(
     ))
 }
 
-/// Tiers must be non-empty, ascending, and only the last may be unbounded.
-fn check_tiers(price: &UsagePrice, tiers: &[Tier]) -> Result<(), PricingError> {
+/// Tiers must be non-empty, ascending, and only the last may be unbounded; a rule for units above
+/// the last tier needs a bounded last tier (without one, usage above it is an error).
+fn check_tiers(price: &UsagePrice, tiers: &[Tier], rules: TierRules) -> Result<(), PricingError> {
+    let bounded_last = tiers.last().is_some_and(|t| t.up_to.is_some());
+    if rules.above_last_tier.is_some() && !bounded_last {
+        return Err(invalid(
+            price,
+            "`above_last_tier` needs a bounded last tier",
+        ));
+    }
     if tiers.is_empty() {
         return Err(invalid(price, "a tiered price needs at least one tier"));
     }

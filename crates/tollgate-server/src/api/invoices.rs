@@ -173,7 +173,8 @@ pub struct CreditNoteIn {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CreditNoteOut {
     pub id: String,
-    /// `CN-000001`; gapless per workspace.
+    /// `CN-000001` (or `LEX-CN-2026-000001` under the invoice's prefix); gapless per
+    /// workspace. Its PDF: `GET /v1/invoices/{invoice}/credit_notes/{id}.pdf`.
     pub number: String,
     pub invoice: String,
     pub amount: String,
@@ -203,11 +204,17 @@ pub async fn credit_note(
         },
     )
     .await?;
+    let invoice = state
+        .engine
+        .store()
+        .get_invoice(&WorkspaceId::from(&stored.workspace), &stored.invoice)
+        .await?
+        .ok_or_else(|| ApiError::not_found("invoice", &stored.invoice))?;
     Ok((
         StatusCode::CREATED,
         Json(CreditNoteOut {
+            number: crate::billing::documents::credit_note_number(&invoice, &stored),
             id: stored.id,
-            number: format!("CN-{:06}", stored.number),
             invoice: stored.invoice,
             amount: Decimal::new(stored.amount_minor, currency.minor_digits()).to_string(),
             currency: stored.currency,
@@ -223,13 +230,55 @@ async fn invoice_pdf_response(
     invoice: &InvoiceRecord,
     credited_minor: i64,
 ) -> ApiResult<axum::response::Response> {
-    let issuer = state
+    let issuer = issuer_name(state, invoice).await?;
+    let doc = crate::billing::documents::invoice_document(&issuer, invoice, credited_minor);
+    pdf_response(doc).await
+}
+
+/// Gets a credit note as PDF
+///
+/// The credit note `note` of invoice `id`, rendered as a PDF document (`note` ends in `.pdf`):
+/// the invoice's seller and buyer, the amount credited and what all notes credited so far.
+#[utoipa::path(get, path = "/v1/invoices/{id}/credit_notes/{note}", operation_id = "invoices_credit_note_pdf",
+    params(("id" = String, Path, description = "Invoice id"), ("note" = String, Path, description = "Credit note id followed by `.pdf`")),
+    responses(
+        (status = 200, description = "The credit note as PDF", content_type = "application/pdf"),
+        (status = 404, description = "No such invoice or credit note", body = crate::api::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn credit_note_pdf(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path((id, note)): Path<(String, String)>,
+) -> ApiResult<axum::response::Response> {
+    let invoice = visible_invoice(&state, &caller, &id).await?;
+    let wanted = note
+        .strip_suffix(".pdf")
+        .ok_or_else(|| ApiError::not_found("credit note", &note))?;
+    let notes = state
+        .engine
+        .store()
+        .list_credit_notes(&WorkspaceId::from(&invoice.workspace), &invoice.id)
+        .await?;
+    let found = notes
+        .into_iter()
+        .find(|n| n.id == wanted)
+        .ok_or_else(|| ApiError::not_found("credit note", wanted))?;
+    let credited = credited(&state, &invoice).await?;
+    let issuer = issuer_name(&state, &invoice).await?;
+    let doc = crate::billing::documents::credit_note_document(&issuer, &invoice, &found, credited);
+    pdf_response(doc).await
+}
+
+async fn issuer_name(state: &AppState, invoice: &InvoiceRecord) -> ApiResult<String> {
+    Ok(state
         .engine
         .store()
         .get_workspace(&invoice.workspace)
         .await?
-        .map_or_else(|| invoice.workspace.clone(), |w| w.name);
-    let doc = crate::billing::documents::invoice_document(&issuer, invoice, credited_minor);
+        .map_or_else(|| invoice.workspace.clone(), |w| w.name))
+}
+
+async fn pdf_response(doc: tollgate_pdf::InvoiceDocument) -> ApiResult<axum::response::Response> {
     let bytes = tokio::task::spawn_blocking(move || tollgate_pdf::render_invoice(&doc))
         .await
         .map_err(ApiError::internal)?

@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod keys;
 pub mod metrics;
 pub mod openapi;
+pub mod profiles;
 pub mod root;
 pub mod signups;
 pub mod subscriptions;
@@ -105,6 +106,18 @@ pub fn router(state: AppState) -> Router {
             axum::routing::patch(customers::update).delete(customers::archive),
         )
         .route("/v1/signups", post(signups::create))
+        .route(
+            "/v1/customers/{id}/billing_profile",
+            put(profiles::set).get(profiles::get),
+        )
+        .route(
+            "/v1/billing_profile",
+            put(profiles::set_seller).get(profiles::get_seller),
+        )
+        .route(
+            "/v1/invoices/{id}/credit_notes/{note}",
+            get(invoices::credit_note_pdf),
+        )
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -7,6 +7,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 
 use super::{
     billing, catalog, check, customers, events, health, invoices, keys, metrics, signups,
+    billing, catalog, check, customers, events, health, invoices, keys, metrics, profiles,
     subscriptions, test_clocks, workspaces,
 };
 use super::{domain_events, jobs};
@@ -25,6 +26,8 @@ use super::{domain_events, jobs};
         billing::credit_balance, billing::apply_coupon, billing::purchase,
         domain_events::list_events, jobs::list_jobs, jobs::retry_job, jobs::cancel_job,
         customers::update, customers::archive, signups::create,
+        profiles::set, profiles::get, profiles::set_seller, profiles::get_seller,
+        invoices::credit_note_pdf,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))

@@ -23,7 +23,8 @@ use crate::error::{AppResult, Error};
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InvoiceOut {
     pub id: String,
-    /// `INV-000001`; gapless per workspace.
+    /// `INV-000001`, or `LEX-2026-000001` under the seller's `invoice_prefix`; the number
+    /// is gapless per workspace.
     pub number: Option<String>,
     pub customer: String,
     pub subscription: Option<String>,
@@ -48,10 +49,25 @@ pub struct InvoiceOut {
     pub paid_at: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub voided_at: Option<Timestamp>,
-}
-
-pub fn invoice_number(n: i64) -> String {
-    format!("INV-{n:06}")
+    /// Tax per rate (`tax`, `name`, `percent`, `inclusive`, `taxable`, `amount`); empty when
+    /// no tax applies. Exclusive taxes are also lines; inclusive ones are inside the lines.
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    pub taxes: serde_json::Value,
+    /// The sum of `taxes`.
+    pub tax_total: String,
+    /// Why no tax was charged (an exempt customer, reverse charge).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tax_note: Option<String>,
+    /// The seller, the buyer and the terms the invoice was issued with (`seller`, `buyer`,
+    /// `net_terms_days`, `payment_instructions`, `number_prefix`, `footer`).
+    #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    pub parties: serde_json::Value,
+    /// When payment is due: the issue date plus the seller's net terms.
+    pub due_at: Timestamp,
+    /// What was paid (the amount due at issue, once paid).
+    pub amount_paid: String,
 }
 
 /// An amount of a stored invoice as text. Stored currencies come from validated catalogs (ISO
@@ -75,7 +91,7 @@ impl InvoiceOut {
         };
         InvoiceOut {
             id: r.id.clone(),
-            number: Some(invoice_number(r.number)),
+            number: Some(super::documents::invoice_number(r)),
             customer: r.customer.clone(),
             subscription: r.subscription.clone(),
             status: r.status.as_str().to_owned(),
@@ -91,6 +107,27 @@ impl InvoiceOut {
             created_at: r.created_at,
             paid_at: r.paid_at,
             voided_at: r.voided_at,
+            taxes: r.document.get("taxes").cloned().unwrap_or_default(),
+            tax_total: r
+                .document
+                .get("tax_total")
+                .and_then(|t| t.as_str())
+                .map_or_else(|| money_text(0, &r.currency), str::to_owned),
+            tax_note: r
+                .document
+                .get("tax_note")
+                .and_then(|t| t.as_str())
+                .map(str::to_owned),
+            parties: r.document.get("parties").cloned().unwrap_or_default(),
+            due_at: super::documents::parties_of(r).due(r.created_at),
+            amount_paid: money_text(
+                if r.status == InvoiceStatus::Paid {
+                    r.amount_due_minor
+                } else {
+                    0
+                },
+                &r.currency,
+            ),
         }
     }
 
@@ -121,6 +158,12 @@ impl InvoiceOut {
             created_at: now,
             paid_at: None,
             voided_at: None,
+            taxes: doc.get("taxes").cloned().unwrap_or_default(),
+            tax_total: draft.tax_total.to_decimal().to_string(),
+            tax_note: draft.tax_note.clone(),
+            parties: doc.get("parties").cloned().unwrap_or_default(),
+            due_at: draft.parties.as_ref().map_or(now, |p| p.due(now)),
+            amount_paid: Money::zero(draft.currency).to_decimal().to_string(),
         })
     }
 }
@@ -198,6 +241,7 @@ pub async fn build_due_invoice(
             effects.coupon_redemptions.push(redemption.id);
         }
     }
+    let profile = super::profiles::customer_profile(store, &sub.workspace, &sub.customer).await?;
     let balance = store
         .credit_balance(
             &WorkspaceId::from(&sub.workspace),
@@ -217,6 +261,11 @@ pub async fn build_due_invoice(
         credit_balance: (balance > 0).then(|| Money::from_minor(balance, catalog.currency)),
         opening_full,
         closing_full,
+        tax: profile.tax(),
+        parties: Some(
+            super::profiles::invoice_parties(store, &sub.workspace, &sub.customer, &profile)
+                .await?,
+        ),
     };
     let draft = assemble(catalog, &request).map_err(|e| Error::invalid(e.code(), e.to_string()))?;
     effects.credit_used_minor = draft.credit_applied.minor();

@@ -6,6 +6,7 @@
 
 pub mod documents;
 pub mod invoices;
+pub mod profiles;
 pub mod usage;
 
 pub use invoices::{InvoiceOut, build_due_invoice, upcoming_invoice};

@@ -7,6 +7,7 @@ use tollgate_core::pricing::{self, InvoiceRequest};
 use tollgate_store::billing::{InvoiceEffects, InvoiceInsert, InvoiceRecord};
 
 use super::{current_catalog, existing_customer};
+use crate::billing::profiles::{customer_profile, invoice_parties};
 use crate::engine::Engine;
 use crate::error::{AppResult, Error};
 use crate::ids::new_id;
@@ -41,8 +42,13 @@ pub async fn purchase(engine: &Engine, input: Purchase) -> AppResult<Purchased> 
         .now_for(&workspace, record.test_clock.as_deref())
         .await?;
     let catalog = current_catalog(engine, &workspace).await?;
+    let profile = customer_profile(engine.store().as_ref(), &workspace, &customer).await?;
     let request = InvoiceRequest {
         products: BTreeMap::from([(product, Decimal::from(quantity))]),
+        tax: profile.tax(),
+        parties: Some(
+            invoice_parties(engine.store().as_ref(), &workspace, &customer, &profile).await?,
+        ),
         ..Default::default()
     };
     let draft = pricing::assemble(&catalog.catalog, &request)

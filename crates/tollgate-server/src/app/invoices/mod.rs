@@ -2,9 +2,14 @@
 //! refunds by credit note. A finalized invoice never changes otherwise.
 
 mod credit_note;
+mod profile;
 mod transition;
 
 pub use credit_note::{IssueCreditNote, issue_credit_note};
+pub use profile::{
+    SetCustomerProfile, get_customer_profile, get_seller_profile, set_customer_profile,
+    set_seller_profile,
+};
 pub use transition::{mark_uncollectible, pay, transition, void};
 
 use tollgate_core::ids::WorkspaceId;

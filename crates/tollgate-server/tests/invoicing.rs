@@ -1,0 +1,459 @@
+//! Invoices a business can send, end to end on a real server and both backends: taxes per rate
+//! after coupons, a customer's billing profile (exemption, reverse charge, its own rates), and
+//! what the PDF shows.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
+mod common;
+
+use common::{Backend, TestServer, Workspace, backend_tests};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const TAXED: &str = r#"
+currency: EUR
+meters:
+  api_calls: { name: "API calls", event: api.call, aggregation: count }
+plans:
+  pro:
+    name: Pro
+    base: { amount: 100, interval: month }
+    prices:
+      - meter: api_calls
+        model: { kind: per_unit, unit_amount: "0.10" }
+coupons:
+  tenoff: { name: "Ten off", percent_off: 10 }
+taxes:
+  rates:
+    vat: { name: VAT, percent: 20 }
+    levy: { name: Digital levy, percent: 1.5 }
+    de_vat: { name: MwSt, percent: 19 }
+  default: [vat]
+  plans: { pro: [vat, levy] }
+"#;
+
+async fn subscriber(ws: &Workspace<'_>, id: &str, start: &str) -> String {
+    let clock = ws.test_clock(start).await;
+    ws.post(
+        "/v1/customers",
+        json!({"id": id, "name": format!("{id} Ltd"), "test_clock": clock}),
+    )
+    .await;
+    ws.post(
+        &format!("/v1/customers/{id}/subscriptions"),
+        json!({"plan": "pro", "trial": false}),
+    )
+    .await;
+    clock
+}
+
+async fn bill_run(ws: &Workspace<'_>) -> Value {
+    let report = ws.post("/v1/bill_runs", json!({})).await;
+    assert_eq!(report["errors"], json!([]), "{report}");
+    report
+}
+
+async fn invoices(ws: &Workspace<'_>, customer: &str) -> Vec<Value> {
+    let (status, list) = ws
+        .call(
+            Method::GET,
+            &format!("/v1/customers/{customer}/invoices"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    list.as_array().unwrap().clone()
+}
+
+/// The amounts of the invoice's tax lines, by rate key.
+fn tax_lines(invoice: &Value) -> Vec<(String, String)> {
+    invoice["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["kind"]["type"] == "tax")
+        .map(|l| {
+            (
+                l["kind"]["tax"].as_str().unwrap().to_owned(),
+                l["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn pdf_text(server: &TestServer, ws: &Workspace<'_>, invoice: &Value) -> String {
+    let resp = server
+        .http
+        .get(format!(
+            "{}/v1/invoices/{}.pdf",
+            server.base,
+            invoice["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&ws.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let bytes = resp.bytes().await.unwrap();
+    pdf_extract::extract_text_from_mem(&bytes).expect("pdf-extract reads the invoice")
+}
+
+fn assert_pdf_line(text: &str, expected: &str) {
+    let want: Vec<&str> = expected.split_whitespace().collect();
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == want),
+        "no line {expected:?} in the PDF text:\n{text}"
+    );
+}
+
+async fn an_invoice_with_two_tax_rates_and_a_coupon(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace_with("taxed", TAXED).await;
+    let clock = subscriber(&ws, "acme", "2026-11-01T00:00:00Z").await;
+    ws.post("/v1/customers/acme/coupons", json!({"coupon": "tenoff"}))
+        .await;
+    bill_run(&ws).await; // November's opening invoice: the base fee, in advance
+    let opening = invoices(&ws, "acme").await.pop().unwrap();
+    // 100 - 10% = 90; VAT 20% of 90 = 18.00, the levy 1.5% of 90 = 1.35.
+    assert_eq!(
+        tax_lines(&opening),
+        [
+            ("vat".into(), "18.00".into()),
+            ("levy".into(), "1.35".into())
+        ]
+    );
+    assert_eq!(opening["tax_total"], "19.35");
+    assert_eq!(opening["total"], "109.35");
+    assert_eq!(opening["amount_due"], "109.35");
+    assert_eq!(opening["taxes"][0]["taxable"], "90.00");
+    assert_eq!(opening["taxes"][1]["name"], "Digital levy");
+
+    let text = pdf_text(&server, &ws, &opening).await;
+    assert_pdf_line(&text, "Subtotal 90.00");
+    assert_pdf_line(&text, "VAT 20% 18.00");
+    assert_pdf_line(&text, "Digital levy 1.5% 1.35");
+    assert_pdf_line(&text, "Total 109.35");
+
+    // December: 37 calls in November at 0.10 and December's base fee, no coupon left.
+    ws.advance(&clock, "2026-11-20T00:00:00Z").await;
+    let events: Vec<Value> = (0..37)
+        .map(|i| json!({"id": format!("c{i}"), "customer": "acme", "type": "api.call"}))
+        .collect();
+    let (status, report) = ws.events(Value::Array(events)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    ws.advance(&clock, "2026-12-01T00:00:00Z").await;
+    bill_run(&ws).await;
+    let closing = invoices(&ws, "acme").await.pop().unwrap();
+    // 103.70 taxed: VAT 20.74, levy 1.5555 -> 1.56.
+    assert_eq!(
+        tax_lines(&closing),
+        [
+            ("vat".into(), "20.74".into()),
+            ("levy".into(), "1.56".into())
+        ]
+    );
+    assert_eq!(closing["total"], "126.00");
+    // Lines name the meter by its display name, not its key.
+    assert!(
+        closing["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["description"] == "API calls: 37 x 0.10"),
+        "{closing:#}"
+    );
+}
+backend_tests!(an_invoice_with_two_tax_rates_and_a_coupon);
+
+async fn a_billing_profile_sets_how_a_customer_is_taxed(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace_with("profiles", TAXED).await;
+    for id in ["exempt", "eu_b2b", "german"] {
+        ws.post("/v1/customers", json!({"id": id})).await;
+    }
+    let put = |id: &str, body: Value| {
+        let ws = &ws;
+        let path = format!("/v1/customers/{id}/billing_profile");
+        async move { ws.call(Method::PUT, &path, Some(body)).await }
+    };
+    let (status, body) = put("exempt", json!({"tax_treatment": "exempt"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = put(
+        "eu_b2b",
+        json!({"legal_name": "EU B2B GmbH", "address": ["Hauptstr. 1", "10115 Berlin"],
+               "tax_ids": ["DE123456789"], "tax_treatment": "reverse_charge"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = put("german", json!({"tax_rates": ["de_vat"]})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, got) = ws
+        .call(Method::GET, "/v1/customers/eu_b2b/billing_profile", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(got["legal_name"], "EU B2B GmbH");
+    assert_eq!(got["tax_treatment"], "reverse_charge");
+
+    // Refusals: a rate the catalog lacks, an empty name, an unknown field, an unknown customer.
+    let (status, body) = put("german", json!({"tax_rates": ["fr_vat"]})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["code"], "unknown_tax_rate");
+    let (status, body) = put("german", json!({"legal_name": " "})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["path"], "legal_name");
+    let (status, _) = put("german", json!({"vat": true})).await;
+    assert!(status.is_client_error());
+    let (status, body) = put("nobody", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    // The refused writes changed nothing.
+    let (_, still) = ws
+        .call(Method::GET, "/v1/customers/german/billing_profile", None)
+        .await;
+    assert_eq!(still["tax_rates"], json!(["de_vat"]));
+
+    // Each buys the same subscription: 100.00 taxed their way.
+    let mut totals = Vec::new();
+    for id in ["exempt", "eu_b2b", "german"] {
+        ws.post(
+            &format!("/v1/customers/{id}/subscriptions"),
+            json!({"plan": "pro"}),
+        )
+        .await;
+    }
+    bill_run(&ws).await;
+    for id in ["exempt", "eu_b2b", "german"] {
+        let invoice = invoices(&ws, id).await.pop().unwrap();
+        totals.push((
+            invoice["total"].as_str().unwrap().to_owned(),
+            invoice["tax_note"].as_str().map(str::to_owned),
+            tax_lines(&invoice),
+        ));
+    }
+    assert_eq!(totals[0].0, "100.00");
+    assert!(totals[0].1.as_deref().unwrap().starts_with("Tax exempt"));
+    assert_eq!(totals[1].0, "100.00");
+    assert!(
+        totals[1]
+            .1
+            .as_deref()
+            .unwrap()
+            .starts_with("Reverse charge")
+    );
+    assert!(totals[1].2.is_empty());
+    assert_eq!(totals[2].0, "119.00");
+    assert_eq!(totals[2].2, [("de_vat".into(), "19.00".into())]);
+
+    let reverse = invoices(&ws, "eu_b2b").await.pop().unwrap();
+    let text = pdf_text(&server, &ws, &reverse).await;
+    assert!(text.contains("Reverse charge"), "{text}");
+}
+backend_tests!(a_billing_profile_sets_how_a_customer_is_taxed);
+
+const FLAT_AT_ZERO: &str = r#"
+currency: USD
+meters:
+  calls: { name: "API calls", event: api.call, aggregation: count }
+plans:
+  metered:
+    prices:
+      - meter: calls
+        model: graduated
+        flat_at_zero: true
+        tiers:
+          - { up_to: 10, unit_amount: "0", flat_amount: "25.00" }
+          - { up_to: 50, unit_amount: "1.00" }
+        above_last_tier: last_rate
+"#;
+
+async fn the_first_tiers_flat_fee_is_billed_at_zero_usage(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace_with("flat", FLAT_AT_ZERO).await;
+    let clock = ws.test_clock("2026-11-01T00:00:00Z").await;
+    for id in ["idle", "busy"] {
+        ws.post("/v1/customers", json!({"id": id, "test_clock": clock}))
+            .await;
+        ws.post(
+            &format!("/v1/customers/{id}/subscriptions"),
+            json!({"plan": "metered"}),
+        )
+        .await;
+    }
+    ws.advance(&clock, "2026-11-10T00:00:00Z").await;
+    let events: Vec<Value> = (0..60)
+        .map(|i| json!({"id": format!("b{i}"), "customer": "busy", "type": "api.call"}))
+        .collect();
+    let (status, report) = ws.events(Value::Array(events)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    ws.advance(&clock, "2026-12-01T00:00:00Z").await;
+    bill_run(&ws).await;
+    let idle = invoices(&ws, "idle").await.pop().unwrap();
+    assert_eq!(idle["total"], "25.00", "{idle:#}");
+    assert!(
+        idle["lines"][0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("first tier's 25.00 flat fee"),
+        "{idle:#}"
+    );
+    // 60 calls: 25.00 for the first 10, 40 x 1.00, and 10 above the last bound at its rate.
+    let busy = invoices(&ws, "busy").await.pop().unwrap();
+    assert_eq!(busy["total"], "75.00", "{busy:#}");
+}
+backend_tests!(the_first_tiers_flat_fee_is_billed_at_zero_usage);
+
+async fn pdf_bytes(server: &TestServer, ws: &Workspace<'_>, path: &str) -> Vec<u8> {
+    let resp = server
+        .http
+        .get(format!("{}{path}", server.base))
+        .bearer_auth(&ws.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    assert_eq!(resp.headers()["content-type"], "application/pdf");
+    resp.bytes().await.unwrap().to_vec()
+}
+
+/// Keeps a rendered document where `TOLLGATE_DOCS_PDF_DIR` says (how docs/images are made).
+fn keep(name: &str, bytes: &[u8]) {
+    if let Ok(dir) = std::env::var("TOLLGATE_DOCS_PDF_DIR") {
+        std::fs::write(format!("{dir}/{name}"), bytes).unwrap();
+    }
+}
+
+async fn the_documents_show_seller_buyer_terms_and_what_is_owed(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace_with("documents", TAXED).await;
+    let (status, body) = ws.call(Method::GET, "/v1/billing_profile", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = ws
+        .call(
+            Method::PUT,
+            "/v1/billing_profile",
+            Some(json!({"legal_name": "Lexecon", "invoice_prefix": "lex-", "net_terms_days": 400})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let paths: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["net_terms_days", "invoice_prefix"], "{body}");
+    let seller = json!({
+        "legal_name": "Lexecon Legal Analytics GmbH",
+        "address": ["Friedrichstrasse 68", "10117 Berlin, Germany"],
+        "tax_ids": ["DE811907980"],
+        "net_terms_days": 30,
+        "payment_instructions": ["Bank transfer to Lexecon Legal Analytics GmbH",
+            "IBAN DE89 3704 0044 0532 0130 00 · BIC COBADEFFXXX",
+            "Reference: the invoice number"],
+        "invoice_prefix": "LEX",
+        "footer": "Lexecon Legal Analytics GmbH · Amtsgericht Berlin HRB 123456 · billing@lexecon.example"
+    });
+    let (status, body) = ws
+        .call(Method::PUT, "/v1/billing_profile", Some(seller.clone()))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        ws.call(Method::GET, "/v1/billing_profile", None).await.1,
+        seller
+    );
+
+    subscriber(&ws, "cus_7f3k", "2026-11-01T00:00:00Z").await;
+    let (status, body) = ws
+        .call(
+            Method::PUT,
+            "/v1/customers/cus_7f3k/billing_profile",
+            Some(json!({"legal_name": "Hartmann & Partner Rechtsanwälte",
+                        "address": ["Königsallee 12", "40212 Düsseldorf, Germany"],
+                        "tax_ids": ["DE287654321"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    bill_run(&ws).await;
+    let invoice = invoices(&ws, "cus_7f3k").await.pop().unwrap();
+    assert_eq!(invoice["number"], "LEX-2026-000001");
+    assert_eq!(invoice["total"], "121.50");
+    assert_eq!(invoice["due_at"], "2026-12-01T00:00:00Z");
+    assert_eq!(invoice["amount_paid"], "0.00");
+    assert_eq!(
+        invoice["parties"]["buyer"]["name"],
+        "Hartmann & Partner Rechtsanwälte"
+    );
+    let id = invoice["id"].as_str().unwrap().to_owned();
+
+    let open = pdf_bytes(&server, &ws, &format!("/v1/invoices/{id}.pdf")).await;
+    let text = pdf_extract::extract_text_from_mem(&open).unwrap();
+    for line in [
+        "Lexecon Legal Analytics GmbH",
+        "Friedrichstrasse 68",
+        "Tax id: DE811907980",
+        "Hartmann & Partner Rechtsanwälte",
+        "Königsallee 12",
+        "Tax id: DE287654321",
+        "Due 2026-12-01 (net 30)",
+        "IBAN DE89 3704 0044 0532 0130 00 · BIC COBADEFFXXX",
+        "Subtotal 100.00",
+        "VAT 20% 20.00",
+        "Digital levy 1.5% 1.50",
+        "Total 121.50",
+        "Amount due 121.50",
+    ] {
+        assert_pdf_line(&text, line);
+    }
+    assert!(text.contains("LEX-2026-000001"), "{text}");
+    assert!(text.contains("Amtsgericht Berlin HRB 123456"), "{text}");
+    assert!(
+        !text.contains("cus_7f3k"),
+        "the buyer's name, not its id: {text}"
+    );
+
+    ws.post(&format!("/v1/invoices/{id}/pay"), json!({})).await;
+    let paid = pdf_bytes(&server, &ws, &format!("/v1/invoices/{id}.pdf")).await;
+    keep("invoice.pdf", &paid);
+    let text = pdf_extract::extract_text_from_mem(&paid).unwrap();
+    assert_pdf_line(&text, "Amount paid -121.50");
+    assert_pdf_line(&text, "Amount due 0.00");
+    assert!(
+        !text.contains("IBAN"),
+        "no payment instructions once paid: {text}"
+    );
+    let (_, again) = ws
+        .call(Method::GET, &format!("/v1/invoices/{id}"), None)
+        .await;
+    assert_eq!(again["amount_paid"], "121.50");
+
+    let note = ws
+        .post(
+            &format!("/v1/invoices/{id}/credit_notes"),
+            json!({"amount": "21.50", "reason": "service credit for the outage of 2026-11-12"}),
+        )
+        .await;
+    assert_eq!(note["number"], "LEX-CN-2026-000001");
+    let note_id = note["id"].as_str().unwrap();
+    let pdf = pdf_bytes(
+        &server,
+        &ws,
+        &format!("/v1/invoices/{id}/credit_notes/{note_id}.pdf"),
+    )
+    .await;
+    keep("credit-note.pdf", &pdf);
+    let text = pdf_extract::extract_text_from_mem(&pdf).unwrap();
+    assert!(text.contains("Credit note"), "{text}");
+    assert!(text.contains("LEX-CN-2026-000001"), "{text}");
+    assert_pdf_line(&text, "Hartmann & Partner Rechtsanwälte");
+    assert_pdf_line(&text, "Total of this credit note -21.50");
+    assert_pdf_line(&text, "Invoice total 121.50");
+    let (status, _) = ws
+        .call(
+            Method::GET,
+            &format!("/v1/invoices/{id}/credit_notes/cn_nope.pdf"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+backend_tests!(the_documents_show_seller_buyer_terms_and_what_is_owed);
