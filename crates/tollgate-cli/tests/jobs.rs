@@ -74,6 +74,9 @@ async fn two_serve_processes_on_one_postgres_run_1000_due_jobs_once_each() {
             test_clock: None,
             metadata: json!({}),
             created_at: now,
+            address: json!(null),
+            tax_ids: json!([]),
+            archived_at: None,
         })
         .await
         .unwrap();

@@ -380,6 +380,7 @@ pub(crate) const CANCEL_JOB: &str = concat!(
     "UPDATE jobs SET status = 'canceled', finished_at = $3, updated_at = $3 \
      WHERE workspace = $1 AND id = $2 AND status = 'scheduled' RETURNING ",
     job_cols!()
+);
 /// Archiving twice keeps the first archive time.
 pub(crate) const ARCHIVE_CUSTOMER: &str = "UPDATE customers \
      SET archived_at = COALESCE(archived_at, $3) WHERE workspace = $1 AND id = $2";

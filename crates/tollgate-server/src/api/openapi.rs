@@ -6,11 +6,9 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::{
-    billing, catalog, check, customers, events, health, invoices, keys, metrics, signups,
-    billing, catalog, check, customers, events, health, invoices, keys, metrics, profiles,
-    subscriptions, test_clocks, workspaces,
+    billing, catalog, check, customers, domain_events, events, health, invoices, jobs, keys,
+    metrics, profiles, signups, subscriptions, test_clocks, workspaces,
 };
-use super::{domain_events, jobs};
 
 #[derive(OpenApi)]
 #[openapi(
