@@ -286,7 +286,11 @@ pub fn subscription_period(
     }
     let paid_from = trial_end.unwrap_or(started_at);
     let period = Period::containing(anchor, cadence, at);
-    if period.start < paid_from && paid_from <= at {
+    // Usage recorded before the start in the boundary period that holds the start (a customer
+    // metered before it subscribed, an event that arrives with an earlier time) counts in the
+    // first paid period: its key is the first period's start, so it is neither lost nor billed
+    // twice. Fees are still prorated from `paid_from`.
+    if period.start < paid_from && paid_from < period.end {
         return Period {
             start: paid_from,
             end: period.end,

@@ -591,13 +591,20 @@ async fn every_aggregate_can_be_rebuilt_from_the_raw_events(backend: Backend) {
             }
         }
     }
-    let period = jiff::Timestamp::now()
+    // The first period of a calendar subscription starts with it (docs/BILLING-PERIODS.md).
+    let month = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)
         .first_of_month()
         .unwrap()
         .start_of_day()
         .unwrap()
         .timestamp();
+    let started = store
+        .list_subscriptions(&WorkspaceId::from(&ws.id), &CustomerId::from("re"))
+        .await
+        .unwrap()[0]
+        .started_at;
+    let period = month.max(started);
     let mut stored: BTreeMap<String, Decimal> = BTreeMap::new();
     for row in store
         .aggregates(&WorkspaceId::from(&ws.id), &CustomerId::from("re"), period)
@@ -630,7 +637,8 @@ async fn a_quantity_stored_before_the_bounds_does_not_break_its_customer(backend
     ws.customer("old", "basic", Some(&clock), false).await;
     // Written straight to the store, as wave 1's ingest accepted it.
     let at: jiff::Timestamp = "2026-11-10T11:00:00Z".parse().unwrap();
-    let period: jiff::Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
+    // The first period of this calendar subscription starts when it does.
+    let period: jiff::Timestamp = "2026-11-10T12:00:00Z".parse().unwrap();
     let huge = rust_decimal::Decimal::MAX;
     let item = tollgate_store::IngestItem {
         event: tollgate_store::EventRecord {

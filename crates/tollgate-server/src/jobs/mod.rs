@@ -136,7 +136,7 @@ async fn set_clock(engine: &Engine, workspace: &str, clock: &str, at: Timestamp)
 
 /// The wait before attempt `attempts + 1`: 10 s, 20 s, 40 s, ... at most an hour.
 fn backoff(attempts: i64) -> SignedDuration {
-    let exponent = u32::try_from(attempts.clamp(1, 9) - 1).unwrap_or(0);
+    let exponent = u32::try_from(attempts.clamp(1, 10) - 1).unwrap_or(0);
     SignedDuration::from_secs(10 * 2_i64.pow(exponent)).min(SignedDuration::from_hours(1))
 }
 
