@@ -2,7 +2,7 @@
 //! exclusive rates, customer exemption, reverse charge and customer rates, and the properties that
 //! hold for any invoice (the total is the sum of the lines, the taxes per rate sum to the tax
 //! total).
-
+#![allow(clippy::inconsistent_digit_grouping)] // minor units written as 150_00 for 150.00
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 use std::collections::BTreeMap;
