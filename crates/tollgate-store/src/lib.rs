@@ -23,6 +23,7 @@ mod postgres;
 mod sql;
 mod sqlite;
 mod store;
+pub mod trust;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -260,7 +261,7 @@ pub struct LevelPoint {
 /// The whole persistence surface. Every method is scoped to a workspace except the key lookups
 /// that *find* the workspace from a secret's hash.
 #[async_trait]
-pub trait Store: billing::BillingStore + Send + Sync + 'static {
+pub trait Store: billing::BillingStore + trust::TrustStore + Send + Sync + 'static {
     /// Which backend this is, for logs and `/healthz`.
     fn backend(&self) -> &'static str;
 

@@ -21,6 +21,8 @@ mod isolation;
 mod records;
 #[path = "conformance/support.rs"]
 mod support;
+#[path = "conformance/trust.rs"]
+mod trust;
 #[path = "conformance/usage.rs"]
 mod usage;
 
@@ -34,6 +36,7 @@ use tollgate_core::ids::{CustomerId, WorkspaceId};
 use tollgate_store::{
     AggregateRow, CustomerRecord, IngestItem, IngestOutcome, PostgresStore, SqliteStore, Store,
 };
+use trust::*;
 use usage::*;
 
 pub(crate) const DATABASE_URL_VAR: &str = "TOLLGATE_TEST_DATABASE_URL";
@@ -185,4 +188,7 @@ conformance!(
     scheduled_changes,
     bill_run_worklists,
     billing_isolation,
+    signing_keys_rotate_and_retire,
+    licenses_issue_list_and_revoke,
+    activations_hold_seats_until_heartbeats_stop,
 );
