@@ -241,25 +241,6 @@ pub struct Plan {
     /// would otherwise always be "the cheapest plan that allows it".
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub upgrade_target: bool,
-    /// A signed license issued with each subscription to this plan (self-hosted editions,
-    /// `docs/TRUST.md`); `None`: no license.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub license: Option<LicenseTerms>,
-}
-
-/// What a plan's licenses carry beyond its features: named integer limits, the grace period
-/// after the term, and how many machines may be activated at once.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LicenseTerms {
-    /// Days a license keeps working after its term ends, flagged as in grace.
-    #[serde(default)]
-    pub grace_days: u32,
-    /// The most machines activated at once; `None`: no limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_machines: Option<u32>,
-    /// Named limits written into the license (`agents`, `seats`, `requests_per_month`).
-    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
-    pub limits: IndexMap<String, u64>,
 }
 
 fn yes() -> bool {
@@ -288,7 +269,6 @@ impl Default for Plan {
             minimum: None,
             collection: Collection::default(),
             upgrade_target: true,
-            license: None,
         }
     }
 }

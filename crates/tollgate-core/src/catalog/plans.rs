@@ -5,8 +5,8 @@
 //! - quotas are replaced per meter and scope, prices per meter, rate limits per scope (a child
 //!   that writes `rate_limits` for customers drops the parent's customer rate limits, so that
 //!   "10,000 per hour" on a bigger plan does not still carry the smaller plan's "100 per minute");
-//! - `base`, `setup_fee`, `minimum`, `collection` and `license` are inherited unless written;
-//!   writing `~` (null) clears an inherited `base`, `setup_fee`, `minimum` or `license`;
+//! - `base`, `setup_fee`, `minimum` and `collection` are inherited unless written; writing `~`
+//!   (null) clears an inherited `base`, `setup_fee` or `minimum`;
 //! - `name`, `trial_days`, `trial_fallback` and `upgrade_target` are not inherited: they describe
 //!   how this plan is offered, not what it grants (Apex offers a trial of `early`, not of `mid`).
 
@@ -16,8 +16,8 @@ use indexmap::IndexMap;
 use rust_decimal::Decimal;
 
 use super::model::{
-    AddonTerms, BasePrice, Collection, Enforcement, Entitlement, Feature, LicenseTerms, Meter,
-    Plan, Quota, QuotaReset, RateLimit, Scope, Timing, UsagePrice,
+    AddonTerms, BasePrice, Collection, Enforcement, Entitlement, Feature, Meter, Plan, Quota,
+    QuotaReset, RateLimit, Scope, Timing, UsagePrice,
 };
 use super::node::Node;
 use super::parse::{INTERVALS, Section, entitlements};
@@ -65,7 +65,6 @@ const PLAN_FIELDS: &[&str] = &[
     "minimum",
     "collection",
     "upgrade_target",
-    "license",
 ];
 
 /// A field a child may leave out (inherit), write (override) or write as null (clear).
@@ -87,7 +86,6 @@ struct Draft {
     minimum: Patch<Decimal>,
     collection: Option<Collection>,
     upgrade_target: bool,
-    license: Patch<LicenseTerms>,
 }
 
 /// Reads, checks and resolves all plans; `None` when any has a mistake (all are reported).
@@ -189,7 +187,6 @@ fn read_plan(
     let minimum = patch(cx, &f, "minimum", Cx::amount);
     let collection = f.opt(cx, "collection", |cx, p, n| cx.choice(p, n, COLLECTIONS));
     let upgrade_target = f.opt(cx, "upgrade_target", Cx::boolean).unwrap_or(true);
-    let license = patch(cx, &f, "license", license_terms);
     if cx.count() > start {
         return (extends, None);
     }
@@ -208,7 +205,6 @@ fn read_plan(
         minimum,
         collection,
         upgrade_target,
-        license,
     };
     (extends, Some(draft))
 }
@@ -241,35 +237,6 @@ pub(crate) fn list<'n, T>(
             .filter_map(|(i, item)| read(cx, &index(path, i), item))
             .collect(),
     )
-}
-
-/// `license: { grace_days, max_machines, limits: { name: n } }`.
-fn license_terms(cx: &mut Cx, path: &str, node: &Node) -> Option<LicenseTerms> {
-    let start = cx.count();
-    let f = cx.fields(path, node, &["grace_days", "max_machines", "limits"])?;
-    let grace_days = f
-        .opt(cx, "grace_days", |cx, p, n| cx.integer(p, n, 0))
-        .unwrap_or(0);
-    let max_machines = f.opt(cx, "max_machines", |cx, p, n| cx.integer(p, n, 1));
-    let limits = f
-        .opt(cx, "limits", |cx, p, n| {
-            let entries = cx.map(p, n)?;
-            let mut limits = IndexMap::new();
-            for (name, value) in entries {
-                let path = join(p, name);
-                if let Some(v) = cx.integer(&path, value, 0) {
-                    limits.insert(name.clone(), v);
-                }
-            }
-            Some(limits)
-        })
-        .unwrap_or_default();
-    (cx.count() == start).then_some(())?;
-    Some(LicenseTerms {
-        grace_days,
-        max_machines,
-        limits,
-    })
 }
 
 fn base_price(cx: &mut Cx, path: &str, node: &Node) -> Option<BasePrice> {
@@ -500,6 +467,5 @@ fn merge(parent: Plan, child: &Draft) -> Plan {
         minimum: child.minimum.unwrap_or(parent.minimum),
         collection: child.collection.unwrap_or(parent.collection),
         upgrade_target: child.upgrade_target,
-        license: child.license.clone().unwrap_or(parent.license),
     }
 }
