@@ -27,6 +27,7 @@ pub mod profiles;
 mod sql;
 mod sqlite;
 mod store;
+pub mod trust;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -284,6 +285,7 @@ pub trait Store:
     + outbox::OutboxStore
     + profiles::ProfileStore
     + jobs::JobStore
+    + trust::TrustStore
     + Send
     + Sync
     + 'static

@@ -400,3 +400,86 @@ pub(crate) const SET_SELLER_PROFILE: &str = "INSERT INTO seller_profiles \
      ON CONFLICT (workspace) DO UPDATE SET profile = $2, updated_at = $3";
 pub(crate) const SELLER_PROFILE: &str =
     "SELECT CAST(profile AS TEXT) AS profile FROM seller_profiles WHERE workspace = $1";
+// License signing keys, licenses and machine activations (`trust.rs`, migration 0010/0011 trust).
+macro_rules! signing_key_cols {
+    () => {
+        "workspace, id, public_key, sealed_private_key, status, created_at, retired_at"
+    };
+}
+macro_rules! license_cols {
+    () => {
+        "workspace, id, customer, subscription, plan, key_id, file, issued_at, expires_at, \
+         max_machines, revoked_at, revoke_reason"
+    };
+}
+macro_rules! activation_cols {
+    () => {
+        "workspace, license, fingerprint, activated_at, last_heartbeat"
+    };
+}
+pub(crate) const DEMOTE_ACTIVE_SIGNING_KEY: &str = "UPDATE license_keys SET status = 'previous' \
+     WHERE workspace = $1 AND status = 'active'";
+pub(crate) const INSERT_SIGNING_KEY: &str = concat!(
+    "INSERT INTO license_keys (",
+    signing_key_cols!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+);
+pub(crate) const SIGNING_KEYS: &str = concat!(
+    "SELECT ",
+    signing_key_cols!(),
+    " FROM license_keys WHERE workspace = $1 ORDER BY created_at DESC, id DESC"
+);
+pub(crate) const GET_SIGNING_KEY: &str = concat!(
+    "SELECT ",
+    signing_key_cols!(),
+    " FROM license_keys WHERE workspace = $1 AND id = $2"
+);
+pub(crate) const RETIRE_SIGNING_KEY: &str = "UPDATE license_keys SET status = 'retired', \
+     retired_at = COALESCE(retired_at, $3) WHERE workspace = $1 AND id = $2";
+pub(crate) const INSERT_LICENSE: &str = concat!(
+    "INSERT INTO licenses (",
+    license_cols!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+);
+pub(crate) const GET_LICENSE: &str = concat!(
+    "SELECT ",
+    license_cols!(),
+    " FROM licenses WHERE workspace = $1 AND id = $2"
+);
+pub(crate) const CUSTOMER_LICENSES: &str = concat!(
+    "SELECT ",
+    license_cols!(),
+    " FROM licenses WHERE workspace = $1 AND customer = $2 ORDER BY issued_at DESC, id DESC"
+);
+pub(crate) const SUBSCRIPTION_LICENSES: &str = concat!(
+    "SELECT ",
+    license_cols!(),
+    " FROM licenses WHERE workspace = $1 AND subscription = $2 AND revoked_at IS NULL \
+     ORDER BY issued_at, id"
+);
+pub(crate) const REVOKE_LICENSE: &str = "UPDATE licenses SET revoked_at = $3, revoke_reason = $4 \
+     WHERE workspace = $1 AND id = $2 AND revoked_at IS NULL";
+pub(crate) const RELEASE_STALE_ACTIVATIONS: &str = "DELETE FROM license_activations \
+     WHERE workspace = $1 AND license = $2 AND last_heartbeat < $3";
+pub(crate) const HEARTBEAT: &str = "UPDATE license_activations SET last_heartbeat = $4 \
+     WHERE workspace = $1 AND license = $2 AND fingerprint = $3";
+pub(crate) const COUNT_ACTIVATIONS: &str =
+    "SELECT COUNT(*) AS n FROM license_activations WHERE workspace = $1 AND license = $2";
+pub(crate) const INSERT_ACTIVATION: &str = concat!(
+    "INSERT INTO license_activations (",
+    activation_cols!(),
+    ") VALUES ($1, $2, $3, $4, $5)"
+);
+pub(crate) const GET_ACTIVATION: &str = concat!(
+    "SELECT ",
+    activation_cols!(),
+    " FROM license_activations WHERE workspace = $1 AND license = $2 AND fingerprint = $3"
+);
+pub(crate) const DELETE_ACTIVATION: &str = "DELETE FROM license_activations \
+     WHERE workspace = $1 AND license = $2 AND fingerprint = $3";
+pub(crate) const ACTIVATIONS: &str = concat!(
+    "SELECT ",
+    activation_cols!(),
+    " FROM license_activations WHERE workspace = $1 AND license = $2 \
+     ORDER BY activated_at, fingerprint"
+);

@@ -27,6 +27,8 @@ mod records;
 mod scheduling;
 #[path = "conformance/support.rs"]
 mod support;
+#[path = "conformance/trust.rs"]
+mod trust;
 #[path = "conformance/usage.rs"]
 mod usage;
 
@@ -43,6 +45,7 @@ use tollgate_core::ids::{CustomerId, WorkspaceId};
 use tollgate_store::{
     AggregateRow, CustomerRecord, IngestItem, IngestOutcome, PostgresStore, SqliteStore, Store,
 };
+use trust::*;
 use usage::*;
 
 pub(crate) const DATABASE_URL_VAR: &str = "TOLLGATE_TEST_DATABASE_URL";
@@ -199,4 +202,7 @@ conformance!(
     signup_is_all_or_nothing,
     archive_revokes_keys_and_ends_subscriptions,
     billing_profiles_are_replaced_and_scoped,
+    signing_keys_rotate_and_retire,
+    licenses_issue_list_and_revoke,
+    activations_hold_seats_until_heartbeats_stop,
 );
