@@ -70,6 +70,9 @@ EOF
 
 echo "== cargo deny check licenses bans sources"
 ensure_tool cargo-deny cargo-deny "$DENY_VERSION"
+# cargo-deny reads every platform's crates (Windows consoles, ...), which a build here never
+# downloads: fetch them once (a no-op when the registry cache has them), then check offline.
+cargo fetch --locked --quiet
 cargo deny --locked --offline check --hide-inclusion-graph licenses bans sources || fail=1
 
 if [ "$fail" -ne 0 ]; then
