@@ -105,6 +105,9 @@ codes! {
     UpstreamTimeout => "upstream_timeout",
     UpstreamUnavailable => "upstream_unavailable",
     ValidationFailed => "validation_failed",
+    InvalidCursor => "invalid_cursor",
+    InvalidLimit => "invalid_limit",
+    InvalidFormat => "invalid_format",
 }
 
 impl std::fmt::Display for Code {

@@ -24,8 +24,8 @@ macro_rules! embed {
 
 type Embedded = &'static [(i64, &'static str, &'static str, &'static str)];
 
-const SQLITE: Embedded = embed!("sqlite": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"), (4, "subscription states", "0004_subscription_states.sql"), (5, "idempotency", "0005_idempotency.sql"));
-const POSTGRES: Embedded = embed!("postgres": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"), (4, "json and listing", "0004_json_and_listing.sql"), (5, "subscription states", "0005_subscription_states.sql"), (6, "idempotency", "0006_idempotency.sql"));
+const SQLITE: Embedded = embed!("sqlite": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"), (4, "subscription states", "0004_subscription_states.sql"), (5, "idempotency", "0005_idempotency.sql"), (11, "devsurface", "0011_devsurface.sql"));
+const POSTGRES: Embedded = embed!("postgres": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"), (4, "json and listing", "0004_json_and_listing.sql"), (5, "subscription states", "0005_subscription_states.sql"), (6, "idempotency", "0006_idempotency.sql"), (12, "devsurface", "0012_devsurface.sql"));
 
 fn migrator(embedded: Embedded) -> Migrator {
     Migrator::with_migrations(

@@ -17,6 +17,8 @@ mod backends;
 mod billing;
 #[path = "conformance/isolation.rs"]
 mod isolation;
+#[path = "conformance/listing.rs"]
+mod listing;
 #[path = "conformance/records.rs"]
 mod records;
 #[path = "conformance/support.rs"]
@@ -27,6 +29,7 @@ mod usage;
 use billing::*;
 use isolation::*;
 use jiff::Timestamp;
+use listing::*;
 use records::*;
 use std::sync::Arc;
 use support::{create_workspace, customer, fresh};
@@ -185,4 +188,6 @@ conformance!(
     scheduled_changes,
     bill_run_worklists,
     billing_isolation,
+    customer_pages_follow_creation_order,
+    event_queries_filter_and_page,
 );

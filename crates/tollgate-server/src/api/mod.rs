@@ -5,6 +5,7 @@ pub mod billing;
 pub mod body;
 pub mod catalog;
 pub mod check;
+pub mod cloudevents;
 pub mod customers;
 pub mod error;
 pub mod events;
@@ -14,6 +15,8 @@ pub mod invoices;
 pub mod keys;
 pub mod metrics;
 pub mod openapi;
+pub mod page;
+pub mod request_log;
 pub mod root;
 pub mod subscriptions;
 pub mod test_clocks;
@@ -59,7 +62,7 @@ pub fn router(state: AppState) -> Router {
             post(keys::create).get(keys::list),
         )
         .route("/v1/customers/{id}/keys/{key}/revoke", post(keys::revoke))
-        .route("/v1/events", post(events::ingest))
+        .route("/v1/events", post(events::ingest).get(events::list))
         .route("/v1/check", post(check::check))
         .route("/v1/customers/{id}/invoices", get(invoices::list))
         .route(
@@ -93,6 +96,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/test_clocks", post(test_clocks::create))
         .route("/v1/test_clocks/{id}", get(test_clocks::get))
         .route("/v1/test_clocks/{id}/advance", post(test_clocks::advance))
+        .route("/v1/events/export", get(events::export))
+        .route("/v1/customers/{id}/usage/export", get(events::usage_export))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -101,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(refuse_nul_in_uri))
         .layer(catch_panics())
+        .layer(axum::middleware::from_fn(request_log::log_requests))
         .with_state(state)
 }
 

@@ -22,6 +22,7 @@ use super::{
         invoices::upcoming, invoices::list, invoices::get, invoices::pay, invoices::void, invoices::mark_uncollectible,
         invoices::credit_note, billing::run, billing::get_run, billing::quote, billing::recommendation, billing::grant_credit,
         billing::credit_balance, billing::apply_coupon, billing::purchase,
+        events::list, events::export, events::usage_export,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))
