@@ -25,6 +25,7 @@ import httpx
 
 from ._core import (
     DEFAULT_BASE_URL,
+    PAGE_SIZE,
     USER_AGENT,
     Op,
     RetryPolicy,
@@ -34,6 +35,7 @@ from ._core import (
     check_op,
     chunks,
     drop_none,
+    event_filters,
     finish,
     headers_for,
     ingest_op,
@@ -44,6 +46,7 @@ from ._core import (
     retry_after,
     seg,
     should_retry,
+    text_op,
     with_event_ids,
 )
 from .errors import APIConnectionError
@@ -56,6 +59,7 @@ from .models import (
     Event,
     IngestReport,
     Invoice,
+    StoredEvent,
     Subscription,
     TestClock,
     UsageReport,
@@ -120,9 +124,9 @@ class AsyncTollgate:
             return finish(op, response)
 
     async def _list_all(self, op: Op[Any], *, api_key: str | None = None) -> list[Any]:
-        """Every item of a list, following `has_more` pages when the server paginates."""
+        """Every item of a list, following its `has_more` pages (100 items a request)."""
         out: list[Any] = []
-        params = dict(op.params or {})
+        params = {"limit": str(PAGE_SIZE), **dict(op.params or {})}
         while True:
             page, more = items(await self._call(Op(op.method, op.path, op.parse, params=params), api_key=api_key))
             out.extend(page)

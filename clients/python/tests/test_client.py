@@ -223,3 +223,37 @@ def test_env_defaults(monkeypatch: pytest.MonkeyPatch, lab: Workspace) -> None:
     monkeypatch.setenv("TOLLGATE_API_KEY", lab.admin_key)
     with Tollgate() as admin:
         assert admin.get_catalog()["version"] >= 1
+
+
+def test_lists_follow_every_page_and_events_are_queried(lab: Workspace) -> None:
+    with lab.client() as admin:
+        # More customers than one page of the SDK (100) and than the server's default (20).
+        tag = uuid.uuid4().hex[:8]
+        made = [admin.create_customer(f"page-{tag}-{i:03}")["id"] for i in range(105)]
+        listed = [c["id"] for c in admin.list_customers()]
+        assert len(listed) == len(set(listed)), "each customer once across pages"
+        assert [c for c in listed if c.startswith(f"page-{tag}-")] == made, "creation order"
+
+        c = make_customer(lab, "basic")
+        report = admin.ingest(
+            [
+                {"id": f"{tag}-q1", "customer": c.id, "type": "llm.tokens", "subject": "ann", "properties": {"tokens": 5}},
+                {"id": f"{tag}-q2", "customer": c.id, "type": "api.call", "subject": "bob"},
+                {"id": f"{tag}-q3", "customer": c.id, "type": "llm.tokens", "subject": "bob", "properties": {"tokens": 1}},
+            ]
+        )
+        assert report.accepted == 3
+        assert [e["id"] for e in admin.list_events(customer=c.id, type="llm.tokens")] == [f"{tag}-q1", f"{tag}-q3"]
+        assert [e["id"] for e in admin.list_events(customer=c.id, subject="bob")] == [f"{tag}-q2", f"{tag}-q3"]
+        csv = admin.export_events(format="csv", customer=c.id)
+        assert csv.splitlines()[0] == "id,customer,type,timestamp,subject,properties,received_at"
+        assert len(csv.splitlines()) == 4
+        with pytest.raises(BadRequestError) as bad:
+            admin.export_events(format="xml")
+        assert bad.value.code == "invalid_format"
+
+    # A customer key lists its own events only.
+    with lab.client(c.key) as mine:
+        assert {e["customer"] for e in mine.list_events()} == {c.id}
+        with pytest.raises(NotFoundError):
+            mine.list_events(customer="someone-else")

@@ -13,6 +13,7 @@ mod config;
 mod demo;
 mod http;
 mod jobs;
+mod log_format;
 mod quote;
 mod serve;
 
@@ -28,6 +29,9 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written: `text`, or `json` (one object per line, for log shippers).
+    #[arg(long, global = true, value_enum, default_value_t = log_format::LogFormat::Text, env = "TOLLGATE_LOG_FORMAT")]
+    log_format: log_format::LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,11 +104,13 @@ fn one_line(error: &anyhow::Error) -> String {
 
 /// Dispatches a parsed command. Commands that only read files run without an async runtime.
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let format = cli.log_format;
+    let init_logs = |filter: &str| init_tracing(filter, format);
     match cli.command {
         Command::Catalog(command) => catalog_cmd::run(command, runtime),
         Command::Serve(args) => {
             let settings = config::resolve_from_env(&args)?;
-            init_tracing(&settings.log);
+            init_logs(&settings.log);
             runtime()?.block_on(serve::run(settings.server, settings.gateway))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -119,7 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     path.display()
                 );
             }
-            init_tracing(&settings.log);
+            init_logs(&settings.log);
             runtime()?.block_on(serve::run(settings.server, settings.gateway))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -128,16 +134,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::BillRun(args) => {
-            init_tracing(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
+            init_logs(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
             runtime()?.block_on(bill_run::run(args))
         }
         Command::Jobs(command) => {
-            init_tracing(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
+            init_logs(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
             runtime()?.block_on(jobs::run(command))
         }
         Command::Demo(args) => {
             // The demo prints a summary meant to be read; routine server logs would bury it.
-            init_tracing(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
+            init_logs(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
             runtime()?.block_on(demo::run(args))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -155,16 +161,23 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Logs go to stderr so stdout stays the command's output (the demo summary, diff lines), with
 /// colours only on a terminal so log files and journald get plain text. A filter that does not parse falls back to `info` with a warning rather than failing the
 /// server start over a logging typo.
-fn init_tracing(filter: &str) {
+fn init_tracing(filter: &str, format: log_format::LogFormat) {
     let (filter, bad) = match tracing_subscriber::EnvFilter::try_new(filter) {
         Ok(f) => (f, None),
         Err(e) => (tracing_subscriber::EnvFilter::new("info"), Some(e)),
     };
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        log_format::LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        log_format::LogFormat::Json => builder
+            .with_ansi(false)
+            .event_format(log_format::JsonLines)
+            .init(),
+    }
     if let Some(e) = bad {
         tracing::warn!("ignoring the log filter: {e}");
     }

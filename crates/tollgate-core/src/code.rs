@@ -114,6 +114,8 @@ codes! {
     InvalidName => "invalid_name",
     InvalidTaxId => "invalid_tax_id",
     UnknownTaxRate => "unknown_tax_rate",
+    InvalidCursor => "invalid_cursor",
+    InvalidFormat => "invalid_format",
 }
 
 impl std::fmt::Display for Code {

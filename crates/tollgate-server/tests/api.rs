@@ -256,8 +256,8 @@ async fn a_new_catalog_version_changes_nothing_until_the_subscription_moves(back
     let (_, subs) = ws
         .call(Method::GET, "/v1/customers/old/subscriptions", None)
         .await;
-    assert_eq!(subs[0]["catalog_version"], 1);
-    let sub_id = subs[0]["id"].as_str().unwrap();
+    assert_eq!(subs["data"][0]["catalog_version"], 1);
+    let sub_id = subs["data"][0]["id"].as_str().unwrap();
     let moved = ws
         .post(
             &format!("/v1/customers/old/subscriptions/{sub_id}/change"),
@@ -283,7 +283,7 @@ async fn plan_changes_cancellations_and_revocations_apply_at_once() {
     let (_, subs) = ws
         .call(Method::GET, "/v1/customers/acme/subscriptions", None)
         .await;
-    let sub = subs[0]["id"].as_str().unwrap().to_owned();
+    let sub = subs["data"][0]["id"].as_str().unwrap().to_owned();
     ws.post(
         &format!("/v1/customers/acme/subscriptions/{sub}/change"),
         json!({"plan": "early"}),
@@ -302,7 +302,7 @@ async fn plan_changes_cancellations_and_revocations_apply_at_once() {
         .call(Method::GET, "/v1/customers/acme/keys", None)
         .await
         .1;
-    let key_id = keys[0]["id"].as_str().unwrap();
+    let key_id = keys["data"][0]["id"].as_str().unwrap();
     let (status, _) = server
         .call(&key, Method::GET, "/v1/customers/acme/usage", None)
         .await;

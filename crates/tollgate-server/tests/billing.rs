@@ -54,12 +54,13 @@ async fn invoices(ws: &Workspace<'_>, customer: &str) -> Vec<Value> {
     let (status, list) = ws
         .call(
             Method::GET,
-            &format!("/v1/customers/{customer}/invoices"),
+            &format!("/v1/customers/{customer}/invoices?limit=100"),
             None,
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{list}");
-    list.as_array().unwrap().clone()
+    assert_eq!(list["has_more"], false, "{list}");
+    list["data"].as_array().unwrap().clone()
 }
 
 fn line_amount(invoice: &Value, needle: &str) -> String {
@@ -135,7 +136,7 @@ async fn lexecon_5_trial_usage_is_free_and_the_first_charge_is_at_trial_end(back
     let (_, subs) = ws
         .call(Method::GET, "/v1/customers/t/subscriptions", None)
         .await;
-    assert_eq!(subs[0]["trial_end"], "2026-11-17T10:00:00Z");
+    assert_eq!(subs["data"][0]["trial_end"], "2026-11-17T10:00:00Z");
     use_meter(&ws, "t", "decisions", 5_000).await;
     ws.advance(&clock, "2026-11-17T09:59:59Z").await;
     assert_eq!(
@@ -373,7 +374,7 @@ async fn control_plane_7_seats_added_mid_period_are_prorated_to_the_second(backe
     let (_, subs) = ws
         .call(Method::GET, "/v1/customers/grow/subscriptions", None)
         .await;
-    let sub = subs[0]["id"].as_str().unwrap();
+    let sub = subs["data"][0]["id"].as_str().unwrap();
     ws.post(
         &format!("/v1/customers/grow/subscriptions/{sub}/change"),
         json!({"plan": "starter", "addons": {"seat": 2}}),
@@ -775,7 +776,7 @@ async fn a_downgrade_waits_for_the_period_end_and_an_upgrade_is_prorated_at_once
     let (_, subs) = ws
         .call(Method::GET, "/v1/customers/down/subscriptions", None)
         .await;
-    let sub = subs[0]["id"].as_str().unwrap().to_owned();
+    let sub = subs["data"][0]["id"].as_str().unwrap().to_owned();
     let answer = ws
         .post(
             &format!("/v1/customers/down/subscriptions/{sub}/change"),

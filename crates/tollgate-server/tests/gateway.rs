@@ -309,7 +309,7 @@ async fn refusals_are_problem_json_with_the_right_status() {
     let keys = env
         .admin(Method::GET, "/v1/customers/other/keys", None)
         .await;
-    let key_id = keys[0]["id"].as_str().unwrap().to_owned();
+    let key_id = keys["data"][0]["id"].as_str().unwrap().to_owned();
     env.admin(
         Method::POST,
         &format!("/v1/customers/other/keys/{key_id}/revoke"),

@@ -413,7 +413,7 @@ async fn suspension_plan_change_and_revocation_on_one_node_reach_the_other_withi
             None,
         )
         .await;
-    let sub = subs[0]["id"].as_str().unwrap().to_owned();
+    let sub = subs["data"][0]["id"].as_str().unwrap().to_owned();
     c.post(
         0,
         &format!("/v1/customers/cust/subscriptions/{sub}/change"),
@@ -464,7 +464,7 @@ async fn suspension_plan_change_and_revocation_on_one_node_reach_the_other_withi
     let (_, keys) = c
         .call(0, &c.key, Method::GET, "/v1/customers/cust/keys", None)
         .await;
-    let key_id = keys[0]["id"].as_str().unwrap().to_owned();
+    let key_id = keys["data"][0]["id"].as_str().unwrap().to_owned();
     c.post(
         0,
         &format!("/v1/customers/cust/keys/{key_id}/revoke"),

@@ -53,8 +53,8 @@ async fn lexecon_1_signup_gets_a_key_shown_once_and_stored_as_a_hash(backend: Ba
     assert_eq!(body["allowed"], true);
     // Never shown again.
     let (_, keys) = ws.call(Method::GET, "/v1/customers/acme/keys", None).await;
-    assert_eq!(keys[0]["prefix"], secret[..12]);
-    assert!(keys[0].get("secret").is_none());
+    assert_eq!(keys["data"][0]["prefix"], secret[..12]);
+    assert!(keys["data"][0].get("secret").is_none());
     // Stored only as a hash.
     let store = server.server.as_ref().unwrap().state.engine.store().clone();
     let stored = store
@@ -354,7 +354,7 @@ async fn apex_5_feature_gate_names_the_cheapest_plan_and_trials_get_the_features
     let (_, subs) = ws
         .call(Method::GET, "/v1/customers/trialist/subscriptions", None)
         .await;
-    assert_eq!(subs[0]["status"], "trialing");
+    assert_eq!(subs["data"][0]["status"], "trialing");
     let allowed = ws
         .check(json!({"customer": "trialist", "feature": "advanced_optimization"}))
         .await;

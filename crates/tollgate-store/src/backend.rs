@@ -107,6 +107,11 @@ impl<'a> From<&'a Option<String>> for Arg<'a> {
         Arg::OptText(v.as_deref())
     }
 }
+impl<'a> From<Option<&'a str>> for Arg<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        Arg::OptText(v)
+    }
+}
 impl From<i64> for Arg<'_> {
     fn from(v: i64) -> Self {
         Arg::Int(v)

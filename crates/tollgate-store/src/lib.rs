@@ -276,6 +276,25 @@ pub struct LevelPoint {
     pub value: Decimal,
 }
 
+/// Which events a query returns; every field left `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    pub customer: Option<String>,
+    pub event_type: Option<String>,
+    pub subject: Option<String>,
+    /// Events at or after this time.
+    pub from: Option<Timestamp>,
+    /// Events before this time.
+    pub to: Option<Timestamp>,
+}
+
+/// Where a page of a list starts: after the row with this sort key (its time and its id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct After<'a> {
+    pub at: Timestamp,
+    pub id: &'a str,
+}
+
 /// The whole persistence surface. Every method is scoped to a workspace except the key lookups
 /// that *find* the workspace from a secret's hash.
 #[async_trait]
@@ -465,6 +484,23 @@ pub trait Store:
         customer: &CustomerId,
         from: Timestamp,
         to: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<EventRecord>>;
+    /// A page of the workspace's customers in creation order (`created_at`, then id), after
+    /// `after` when given, at most `limit` of them. Keyset paging: no offset is scanned.
+    async fn customers_page(
+        &self,
+        workspace: &WorkspaceId,
+        after: Option<After<'_>>,
+        limit: i64,
+    ) -> StoreResult<Vec<CustomerRecord>>;
+    /// The workspace's events matching `filter`, oldest first (time, then id), after `after`
+    /// when given, at most `limit` of them (query and export, never checks).
+    async fn query_events(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &EventFilter,
+        after: Option<After<'_>>,
         limit: i64,
     ) -> StoreResult<Vec<EventRecord>>;
 }

@@ -24,8 +24,8 @@ macro_rules! embed {
 
 type Embedded = &'static [(i64, &'static str, &'static str, &'static str)];
 
-const SQLITE: Embedded = embed!("sqlite": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"), (4, "subscription states", "0004_subscription_states.sql"), (5, "idempotency", "0005_idempotency.sql"), (6, "jobs", "0006_jobs.sql"), (7, "customer lifecycle", "0007_customer_lifecycle.sql"), (9, "invoicing", "0009_invoicing.sql"), (10, "trust", "0010_trust.sql"));
-const POSTGRES: Embedded = embed!("postgres": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"), (4, "json and listing", "0004_json_and_listing.sql"), (5, "subscription states", "0005_subscription_states.sql"), (6, "idempotency", "0006_idempotency.sql"), (7, "jobs", "0007_jobs.sql"), (8, "customer lifecycle", "0008_customer_lifecycle.sql"), (10, "invoicing", "0010_invoicing.sql"), (11, "trust", "0011_trust.sql"));
+const SQLITE: Embedded = embed!("sqlite": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"), (4, "subscription states", "0004_subscription_states.sql"), (5, "idempotency", "0005_idempotency.sql"), (6, "jobs", "0006_jobs.sql"), (7, "customer lifecycle", "0007_customer_lifecycle.sql"), (9, "invoicing", "0009_invoicing.sql"), (10, "trust", "0010_trust.sql"), (11, "devsurface", "0011_devsurface.sql"));
+const POSTGRES: Embedded = embed!("postgres": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"), (4, "json and listing", "0004_json_and_listing.sql"), (5, "subscription states", "0005_subscription_states.sql"), (6, "idempotency", "0006_idempotency.sql"), (7, "jobs", "0007_jobs.sql"), (8, "customer lifecycle", "0008_customer_lifecycle.sql"), (10, "invoicing", "0010_invoicing.sql"), (11, "trust", "0011_trust.sql"), (12, "devsurface", "0012_devsurface.sql"));
 
 fn migrator(embedded: Embedded) -> Migrator {
     Migrator::with_migrations(

@@ -483,3 +483,21 @@ pub(crate) const ACTIVATIONS: &str = concat!(
     " FROM license_activations WHERE workspace = $1 AND license = $2 \
      ORDER BY activated_at, fingerprint"
 );
+/// A page of customers after the cursor `($2 created_at, $3 id)`, or from the first when both
+/// are NULL.
+pub(crate) const CUSTOMERS_PAGE: &str = concat!(
+    "SELECT ",
+    customer_cols!(),
+    " FROM customers WHERE workspace = $1 \
+     AND ($2 IS NULL OR created_at > $2 OR (created_at = $2 AND id > $3)) \
+     ORDER BY created_at, id LIMIT $4"
+);
+/// Events matching the optional filters `$2`..`$6` (NULL matches all), after the cursor
+/// `($7 ts, $8 id)`, oldest first.
+pub(crate) const QUERY_EVENTS: &str = "SELECT workspace, id, customer, event_type, ts, subject, \
+       CAST(properties AS TEXT) AS properties, received_at \
+     FROM events WHERE workspace = $1 \
+     AND ($2 IS NULL OR customer = $2) AND ($3 IS NULL OR event_type = $3) \
+     AND ($4 IS NULL OR subject = $4) AND ($5 IS NULL OR ts >= $5) AND ($6 IS NULL OR ts < $6) \
+     AND ($7 IS NULL OR ts > $7 OR (ts = $7 AND id > $8)) \
+     ORDER BY ts, id LIMIT $9";

@@ -9,9 +9,9 @@ use crate::backend::{Arg, Backend, Conn, args, run_all, run_execute, run_optiona
 use crate::codec::{self, Columns as _, insert_error};
 use crate::sql as q;
 use crate::{
-    AdminKeyRecord, AggregateRow, ApiKeyRecord, CatalogVersionRecord, CustomerRecord, EventRecord,
-    IdempotencyRecord, IngestItem, IngestOutcome, LevelPoint, Store, StoreError, StoreResult,
-    SubscriptionRecord, TestClockRecord, WindowEntryRow, WorkspaceRecord,
+    AdminKeyRecord, After, AggregateRow, ApiKeyRecord, CatalogVersionRecord, CustomerRecord,
+    EventFilter, EventRecord, IdempotencyRecord, IngestItem, IngestOutcome, LevelPoint, Store,
+    StoreError, StoreResult, SubscriptionRecord, TestClockRecord, WindowEntryRow, WorkspaceRecord,
 };
 
 /// `NotFound` when an update touched no row.
@@ -484,5 +484,47 @@ impl<B: Backend> Store for B {
         )
         .await?;
         Ok(())
+    }
+
+    async fn customers_page(
+        &self,
+        workspace: &WorkspaceId,
+        after: Option<After<'_>>,
+        limit: i64,
+    ) -> StoreResult<Vec<CustomerRecord>> {
+        let values = args![
+            workspace,
+            after.map(|a| a.at),
+            after.map(|a| a.id),
+            limit.max(0)
+        ];
+        run_all(
+            self.read(workspace),
+            q::CUSTOMERS_PAGE,
+            values,
+            codec::customer,
+        )
+        .await
+    }
+
+    async fn query_events(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &EventFilter,
+        after: Option<After<'_>>,
+        limit: i64,
+    ) -> StoreResult<Vec<EventRecord>> {
+        let values = args![
+            workspace,
+            &filter.customer,
+            &filter.event_type,
+            &filter.subject,
+            filter.from,
+            filter.to,
+            after.map(|a| a.at),
+            after.map(|a| a.id),
+            limit.max(0)
+        ];
+        run_all(self.read(workspace), q::QUERY_EVENTS, values, codec::event).await
     }
 }

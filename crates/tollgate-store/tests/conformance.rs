@@ -21,6 +21,8 @@ mod customers;
 mod isolation;
 #[path = "conformance/profiles.rs"]
 mod profiles;
+#[path = "conformance/listing.rs"]
+mod listing;
 #[path = "conformance/records.rs"]
 mod records;
 #[path = "conformance/scheduling.rs"]
@@ -37,6 +39,7 @@ use customers::*;
 use isolation::*;
 use jiff::Timestamp;
 use profiles::*;
+use listing::*;
 use records::*;
 use scheduling::*;
 use std::sync::Arc;
@@ -205,4 +208,6 @@ conformance!(
     signing_keys_rotate_and_retire,
     licenses_issue_list_and_revoke,
     activations_hold_seats_until_heartbeats_stop,
+    customer_pages_follow_creation_order,
+    event_queries_filter_and_page,
 );

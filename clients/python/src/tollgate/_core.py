@@ -24,6 +24,8 @@ USER_AGENT = "tollgate-python/0.1.0"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: The server refuses larger batches (`batch_too_large`); bigger lists are split.
 MAX_EVENTS_PER_REQUEST = 10_000
+# Items asked for per request when a list is followed page by page (the server's maximum).
+PAGE_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -105,8 +107,8 @@ def seg(value: str) -> str:
 
 
 def items(body: Any) -> tuple[list[Any], bool]:
-    """A list answer's items and whether more follow: bare arrays today, `{data, has_more}` pages
-    once the server paginates."""
+    """A list answer's items and whether more follow (`{data, has_more}`, as every list of the
+    server answers; a bare array is read as one last page)."""
     if isinstance(body, list):
         return body, False
     if isinstance(body, dict) and isinstance(body.get("data"), list):
@@ -131,6 +133,10 @@ def _report(response: httpx.Response) -> IngestReport:
     return IngestReport.from_json(response.json())
 
 
+def _text(response: httpx.Response) -> str:
+    return response.text
+
+
 def _bytes(response: httpx.Response) -> bytes:
     return response.content
 
@@ -148,6 +154,18 @@ def op(method: str, path: str, json: Any = None, params: Mapping[str, str] | Non
 
 def list_op(path: str, params: Mapping[str, str] | None = None) -> Op[Any]:
     return Op("GET", path, _list, params=params)
+
+
+def text_op(path: str, params: Mapping[str, str] | None = None) -> Op[str]:
+    return Op("GET", path, _text, params=params)
+
+
+def event_filters(
+    customer: str | None, type: str | None, subject: str | None, since: str | None, until: str | None
+) -> dict[str, str]:
+    """The query of `GET /v1/events` and its export (`from`/`to` are Python keywords, hence
+    `since`/`until`)."""
+    return drop_none(customer=customer, type=type, subject=subject, **{"from": since, "to": until})
 
 
 def check_op(body: dict[str, Any]) -> Op[Decision]:

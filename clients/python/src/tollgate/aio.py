@@ -11,6 +11,7 @@ import httpx
 
 from ._core import (
     DEFAULT_BASE_URL,
+    PAGE_SIZE,
     USER_AGENT,
     Op,
     RetryPolicy,
@@ -20,6 +21,7 @@ from ._core import (
     check_op,
     chunks,
     drop_none,
+    event_filters,
     finish,
     headers_for,
     ingest_op,
@@ -30,6 +32,7 @@ from ._core import (
     retry_after,
     seg,
     should_retry,
+    text_op,
     with_event_ids,
 )
 from .errors import APIConnectionError
@@ -42,6 +45,7 @@ from .models import (
     Event,
     IngestReport,
     Invoice,
+    StoredEvent,
     Subscription,
     TestClock,
     UsageReport,
@@ -106,9 +110,9 @@ class AsyncTollgate:
             return finish(op, response)
 
     async def _list_all(self, op: Op[Any], *, api_key: str | None = None) -> list[Any]:
-        """Every item of a list, following `has_more` pages when the server paginates."""
+        """Every item of a list, following its `has_more` pages (100 items a request)."""
         out: list[Any] = []
-        params = dict(op.params or {})
+        params = {"limit": str(PAGE_SIZE), **dict(op.params or {})}
         while True:
             page, more = items(await self._call(Op(op.method, op.path, op.parse, params=params), api_key=api_key))
             out.extend(page)
@@ -238,6 +242,36 @@ class AsyncTollgate:
 
     async def list_invoices(self, customer: str, *, api_key: str | None = None) -> list[Invoice]:
         return cast(list[Invoice], await self._list_all(list_op(f"/v1/customers/{seg(customer)}/invoices"), api_key=api_key))
+
+    async def list_events(
+        self,
+        *,
+        customer: str | None = None,
+        type: str | None = None,
+        subject: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        api_key: str | None = None,
+    ) -> list[StoredEvent]:
+        """Stored events matching the filters (`since` inclusive, `until` exclusive, RFC 3339),
+        oldest first, every page followed. A customer key sees its own events only."""
+        params = event_filters(customer, type, subject, since, until)
+        return cast(list[StoredEvent], await self._list_all(list_op("/v1/events", params), api_key=api_key))
+
+    async def export_events(
+        self,
+        *,
+        format: str = "ndjson",
+        customer: str | None = None,
+        type: str | None = None,
+        subject: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        api_key: str | None = None,
+    ) -> str:
+        """Every matching event as `ndjson` or `csv` text (the server streams it)."""
+        params = {"format": format, **event_filters(customer, type, subject, since, until)}
+        return await self._call(text_op("/v1/events/export", params), api_key=api_key)
 
     async def get_invoice(self, invoice: str, *, api_key: str | None = None) -> Invoice:
         return cast(Invoice, await self._call(op("GET", f"/v1/invoices/{seg(invoice)}"), api_key=api_key))

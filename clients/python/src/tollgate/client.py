@@ -10,6 +10,7 @@ import httpx
 
 from ._core import (
     DEFAULT_BASE_URL,
+    PAGE_SIZE,
     USER_AGENT,
     Op,
     RetryPolicy,
@@ -19,6 +20,7 @@ from ._core import (
     check_op,
     chunks,
     drop_none,
+    event_filters,
     finish,
     headers_for,
     ingest_op,
@@ -29,6 +31,7 @@ from ._core import (
     retry_after,
     seg,
     should_retry,
+    text_op,
     with_event_ids,
 )
 from .errors import APIConnectionError
@@ -41,6 +44,7 @@ from .models import (
     Event,
     IngestReport,
     Invoice,
+    StoredEvent,
     Subscription,
     TestClock,
     UsageReport,
@@ -112,9 +116,9 @@ class Tollgate:
             return finish(op, response)
 
     def _list_all(self, op: Op[Any], *, api_key: str | None = None) -> list[Any]:
-        """Every item of a list, following `has_more` pages when the server paginates."""
+        """Every item of a list, following its `has_more` pages (100 items a request)."""
         out: list[Any] = []
-        params = dict(op.params or {})
+        params = {"limit": str(PAGE_SIZE), **dict(op.params or {})}
         while True:
             page, more = items(self._call(Op(op.method, op.path, op.parse, params=params), api_key=api_key))
             out.extend(page)
@@ -245,6 +249,36 @@ class Tollgate:
 
     def list_invoices(self, customer: str, *, api_key: str | None = None) -> list[Invoice]:
         return cast(list[Invoice], self._list_all(list_op(f"/v1/customers/{seg(customer)}/invoices"), api_key=api_key))
+
+    def list_events(
+        self,
+        *,
+        customer: str | None = None,
+        type: str | None = None,
+        subject: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        api_key: str | None = None,
+    ) -> list[StoredEvent]:
+        """Stored events matching the filters (`since` inclusive, `until` exclusive, RFC 3339),
+        oldest first, every page followed. A customer key sees its own events only."""
+        params = event_filters(customer, type, subject, since, until)
+        return cast(list[StoredEvent], self._list_all(list_op("/v1/events", params), api_key=api_key))
+
+    def export_events(
+        self,
+        *,
+        format: str = "ndjson",
+        customer: str | None = None,
+        type: str | None = None,
+        subject: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        api_key: str | None = None,
+    ) -> str:
+        """Every matching event as `ndjson` or `csv` text (the server streams it)."""
+        params = {"format": format, **event_filters(customer, type, subject, since, until)}
+        return self._call(text_op("/v1/events/export", params), api_key=api_key)
 
     def get_invoice(self, invoice: str, *, api_key: str | None = None) -> Invoice:
         return cast(Invoice, self._call(op("GET", f"/v1/invoices/{seg(invoice)}"), api_key=api_key))

@@ -210,6 +210,18 @@ class Event(TypedDict, total=False):
     properties: dict[str, Any]
 
 
+class StoredEvent(TypedDict, total=False):
+    """An event as stored: `GET /v1/events` and its export."""
+
+    id: str
+    customer: str
+    type: str
+    timestamp: str
+    subject: str | None
+    properties: dict[str, Any]
+    received_at: str
+
+
 class Customer(TypedDict, total=False):
     id: str
     name: str | None

@@ -98,6 +98,8 @@ pub async fn check(
             "`consume` needs a `meter`",
         ));
     }
+    let consume = body.consume;
+    let started = std::time::Instant::now();
     let outcome = state
         .engine
         .check(CheckRequest {
@@ -110,7 +112,20 @@ pub async fn check(
             event_id: body.event_id,
             properties: body.properties,
         })
-        .await?;
+        .await;
+    // The engine's time for the decision (and, consuming, the write), by kind and result.
+    let result = match &outcome {
+        Ok(o) if o.decision.allowed => "allowed",
+        Ok(_) => "denied",
+        Err(_) => "error",
+    };
+    metrics::histogram!(
+        "tollgate_check_duration_seconds",
+        "consume" => if consume { "true" } else { "false" },
+        "result" => result,
+    )
+    .record(started.elapsed().as_secs_f64());
+    let outcome = outcome?;
     Ok(respond(outcome.decision, outcome.rate_limit))
 }
 

@@ -114,18 +114,40 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(record.into())))
 }
 
-#[utoipa::path(get, path = "/v1/customers", operation_id = "customers_list", responses((status = 200, description = "OK", body = Vec<CustomerOut>)))]
+/// The workspace's customers, oldest first, a page at a time.
+#[utoipa::path(get, path = "/v1/customers", operation_id = "customers_list", params(crate::api::page::PageQuery),
+    responses((status = 200, description = "A page of customers, oldest first", body = crate::api::page::Page<CustomerOut>), (status = 400, description = "Bad `limit` or `starting_after`", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Principal,
-) -> ApiResult<Json<Vec<CustomerOut>>> {
-    let workspace = caller.require_admin()?;
-    let customers = state
-        .engine
-        .store()
-        .list_customers(&WorkspaceId::from(workspace))
+    crate::api::page::Params(page): crate::api::page::Params<crate::api::page::PageQuery>,
+) -> ApiResult<Json<crate::api::page::Page<CustomerOut>>> {
+    let workspace = WorkspaceId::from(caller.require_admin()?);
+    let limit = page.limit()?;
+    let store = state.engine.store();
+    let after = match &page.starting_after {
+        None => None,
+        Some(id) => Some(
+            store
+                .get_customer(&workspace, id)
+                .await?
+                .ok_or_else(|| crate::api::page::unknown_cursor(id))?,
+        ),
+    };
+    let cursor = after.as_ref().map(|c| tollgate_store::After {
+        at: c.created_at,
+        id: &c.id,
+    });
+    let rows = store
+        .customers_page(
+            &workspace,
+            cursor,
+            i64::try_from(limit + 1).unwrap_or(i64::MAX),
+        )
         .await?;
-    Ok(Json(customers.into_iter().map(Into::into).collect()))
+    Ok(Json(
+        crate::api::page::Page::from_rows(rows, limit).map(Into::into),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/customers/{id}", operation_id = "customers_get", params(("id" = String, Path)),

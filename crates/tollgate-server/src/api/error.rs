@@ -121,6 +121,9 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         response
+            .extensions_mut()
+            .insert(super::request_log::ProblemCode(self.code));
+        response
     }
 }
 

@@ -75,24 +75,31 @@ pub async fn upcoming(
     )?))
 }
 
-#[utoipa::path(get, path = "/v1/customers/{id}/invoices", operation_id = "invoices_list", params(("id" = String, Path)), responses((status = 200, description = "OK", body = Vec<InvoiceOut>)))]
+#[utoipa::path(get, path = "/v1/customers/{id}/invoices", operation_id = "invoices_list", params(("id" = String, Path), crate::api::page::PageQuery),
+    responses((status = 200, description = "A page of the customer's invoices, in number order", body = crate::api::page::Page<InvoiceOut>), (status = 400, description = "Bad `limit` or `starting_after`", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Principal,
     Path(customer): Path<String>,
-) -> ApiResult<Json<Vec<InvoiceOut>>> {
+    crate::api::page::Params(page): crate::api::page::Params<crate::api::page::PageQuery>,
+) -> ApiResult<Json<crate::api::page::Page<InvoiceOut>>> {
     let workspace = caller.require_customer(&customer)?;
     super::customers::must_exist(&state, workspace, &customer).await?;
-    let mut out = Vec::new();
-    for invoice in state
+    let invoices = state
         .engine
         .store()
         .list_invoices(&WorkspaceId::from(workspace), &CustomerId::from(&customer))
-        .await?
-    {
-        out.push(present(&state, &invoice).await?);
+        .await?;
+    // Only the page's invoices are presented (each reads its credit notes).
+    let invoices = crate::api::page::page_of(invoices, |i| i.id.as_str(), &page)?;
+    let mut data = Vec::with_capacity(invoices.data.len());
+    for invoice in &invoices.data {
+        data.push(present(&state, invoice).await?);
     }
-    Ok(Json(out))
+    Ok(Json(crate::api::page::Page {
+        data,
+        has_more: invoices.has_more,
+    }))
 }
 
 /// An invoice the caller may see: an admin's workspace, or the customer's own.

@@ -66,12 +66,14 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(out(key.record, Some(key.secret)))))
 }
 
-#[utoipa::path(get, path = "/v1/customers/{id}/keys", operation_id = "keys_list", params(("id" = String, Path)), responses((status = 200, description = "OK", body = Vec<KeyOut>)))]
+#[utoipa::path(get, path = "/v1/customers/{id}/keys", operation_id = "keys_list", params(("id" = String, Path), crate::api::page::PageQuery),
+    responses((status = 200, description = "A page of the customer's keys, oldest first", body = crate::api::page::Page<KeyOut>), (status = 400, description = "Bad `limit` or `starting_after`", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Principal,
     Path(customer): Path<String>,
-) -> ApiResult<Json<Vec<KeyOut>>> {
+    crate::api::page::Params(page): crate::api::page::Params<crate::api::page::PageQuery>,
+) -> ApiResult<Json<crate::api::page::Page<KeyOut>>> {
     let workspace = caller.require_customer(&customer)?;
     super::customers::must_exist(&state, workspace, &customer).await?;
     let keys = state
@@ -79,7 +81,8 @@ pub async fn list(
         .store()
         .list_api_keys(&WorkspaceId::from(workspace), &CustomerId::from(&customer))
         .await?;
-    Ok(Json(keys.into_iter().map(|k| out(k, None)).collect()))
+    let keys = crate::api::page::page_of(keys, |k| k.id.as_str(), &page)?;
+    Ok(Json(keys.map(|k| out(k, None))))
 }
 
 /// Revokes a key; it is refused from the next request on.

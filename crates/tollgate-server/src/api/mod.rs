@@ -5,6 +5,7 @@ pub mod billing;
 pub mod body;
 pub mod catalog;
 pub mod check;
+pub mod cloudevents;
 pub mod customers;
 pub mod domain_events;
 pub mod error;
@@ -17,6 +18,8 @@ pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod profiles;
+pub mod page;
+pub mod request_log;
 pub mod root;
 pub mod signups;
 pub mod subscriptions;
@@ -63,7 +66,7 @@ pub fn router(state: AppState) -> Router {
             post(keys::create).get(keys::list),
         )
         .route("/v1/customers/{id}/keys/{key}/revoke", post(keys::revoke))
-        .route("/v1/events", post(events::ingest))
+        .route("/v1/events", post(events::ingest).get(events::list))
         .route("/v1/check", post(check::check))
         .route("/v1/customers/{id}/invoices", get(invoices::list))
         .route(
@@ -118,6 +121,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/invoices/{id}/credit_notes/{note}",
             get(invoices::credit_note_pdf),
         )
+        .route("/v1/events/export", get(events::export))
+        .route("/v1/customers/{id}/usage/export", get(events::usage_export))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -126,6 +131,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(refuse_nul_in_uri))
         .layer(catch_panics())
+        .layer(axum::middleware::from_fn(request_log::log_requests))
         .with_state(state)
 }
 

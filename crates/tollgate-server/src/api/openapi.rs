@@ -26,6 +26,7 @@ use super::{
         customers::update, customers::archive, signups::create,
         profiles::set, profiles::get, profiles::set_seller, profiles::get_seller,
         invoices::credit_note_pdf,
+        events::list, events::export, events::usage_export,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))

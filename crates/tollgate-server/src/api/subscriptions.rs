@@ -110,17 +110,19 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(out(view))))
 }
 
-#[utoipa::path(get, path = "/v1/customers/{id}/subscriptions", operation_id = "subscriptions_list", params(("id" = String, Path)),
-    responses((status = 200, description = "OK", body = Vec<SubscriptionOut>)))]
+#[utoipa::path(get, path = "/v1/customers/{id}/subscriptions", operation_id = "subscriptions_list", params(("id" = String, Path), crate::api::page::PageQuery),
+    responses((status = 200, description = "A page of the customer's subscriptions, newest first", body = crate::api::page::Page<SubscriptionOut>), (status = 400, description = "Bad `limit` or `starting_after`", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Principal,
     Path(customer): Path<String>,
-) -> ApiResult<Json<Vec<SubscriptionOut>>> {
+    crate::api::page::Params(page): crate::api::page::Params<crate::api::page::PageQuery>,
+) -> ApiResult<Json<crate::api::page::Page<SubscriptionOut>>> {
     let workspace = caller.require_customer(&customer)?;
     super::customers::must_exist(&state, workspace, &customer).await?;
     let views = app::list(&state.engine, workspace, &customer).await?;
-    Ok(Json(views.into_iter().map(out).collect()))
+    let views = crate::api::page::page_of(views, |v| v.record.id.as_str(), &page)?;
+    Ok(Json(views.map(out)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
