@@ -58,12 +58,12 @@ async fn invoices(ws: &Workspace<'_>, customer: &str) -> Vec<Value> {
     let (status, list) = ws
         .call(
             Method::GET,
-            &format!("/v1/customers/{customer}/invoices"),
+            &format!("/v1/customers/{customer}/invoices?limit=100"),
             None,
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{list}");
-    list.as_array().unwrap().clone()
+    list["data"].as_array().unwrap().clone()
 }
 
 /// The amounts of the invoice's tax lines, by rate key.

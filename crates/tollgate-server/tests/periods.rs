@@ -81,11 +81,11 @@ async fn invoices(ws: &Workspace<'_>, customer: &str) -> Vec<Value> {
     let (_, list) = ws
         .call(
             Method::GET,
-            &format!("/v1/customers/{customer}/invoices"),
+            &format!("/v1/customers/{customer}/invoices?limit=100"),
             None,
         )
         .await;
-    let mut all = list.as_array().unwrap().clone();
+    let mut all = list["data"].as_array().unwrap().clone();
     all.sort_by_key(|i| i["number"].as_str().unwrap().to_owned());
     all
 }
@@ -122,7 +122,7 @@ async fn subscription_id(ws: &Workspace<'_>, customer: &str) -> String {
             None,
         )
         .await;
-    subs[0]["id"].as_str().unwrap().to_owned()
+    subs["data"][0]["id"].as_str().unwrap().to_owned()
 }
 
 backend_tests! {

@@ -19,10 +19,10 @@ mod billing;
 mod customers;
 #[path = "conformance/isolation.rs"]
 mod isolation;
-#[path = "conformance/profiles.rs"]
-mod profiles;
 #[path = "conformance/listing.rs"]
 mod listing;
+#[path = "conformance/profiles.rs"]
+mod profiles;
 #[path = "conformance/records.rs"]
 mod records;
 #[path = "conformance/scheduling.rs"]
@@ -38,8 +38,8 @@ use billing::*;
 use customers::*;
 use isolation::*;
 use jiff::Timestamp;
-use profiles::*;
 use listing::*;
+use profiles::*;
 use records::*;
 use scheduling::*;
 use std::sync::Arc;

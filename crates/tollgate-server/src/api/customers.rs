@@ -279,6 +279,7 @@ pub async fn archive(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UsageQuery {
     /// Any time inside the period to report (RFC 3339); default: now on the customer's clock.
     pub at: Option<String>,
