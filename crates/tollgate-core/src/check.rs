@@ -34,6 +34,8 @@ pub enum Reason {
     UnknownTarget,
     /// The operator archived (deleted) the customer.
     CustomerArchived,
+    /// The customer's subscription is paused: no service until it is resumed.
+    SubscriptionPaused,
 }
 
 impl Reason {

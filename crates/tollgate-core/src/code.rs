@@ -116,6 +116,10 @@ codes! {
     UnknownTaxRate => "unknown_tax_rate",
     InvalidCursor => "invalid_cursor",
     InvalidFormat => "invalid_format",
+    UnknownReferralCode => "unknown_referral_code",
+    NoReferralProgram => "no_referral_program",
+    SubscriptionPaused => "subscription_paused",
+    RefundWindowClosed => "refund_window_closed",
 }
 
 impl std::fmt::Display for Code {

@@ -5,6 +5,7 @@
 //! argument, so the same rules run in the server, in the CLI's offline quote and in tests that
 //! move time at will.
 
+pub mod alerts;
 pub mod catalog;
 pub mod check;
 pub mod code;

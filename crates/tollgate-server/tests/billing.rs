@@ -846,3 +846,148 @@ async fn a_downgrade_waits_for_the_period_end_and_an_upgrade_is_prorated_at_once
     );
 }
 backend_tests!(a_downgrade_waits_for_the_period_end_and_an_upgrade_is_prorated_at_once);
+
+/// QLP's policy: "full refund within 30 days of payment". `policies.refund_window_days: 30`
+/// refuses a refund from the 30th day's end on, unless the operator says it is an exception.
+async fn qlp_refund_window_closes_30_days_after_payment(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("qlp.yaml").await;
+    let clock = subscriber(
+        &ws,
+        "late",
+        "starter",
+        "2026-11-01T00:00:00Z",
+        false,
+        json!({}),
+    )
+    .await;
+    ws.advance(&clock, "2026-11-02T00:00:00Z").await;
+    bill_run(&ws).await;
+    let first = invoices(&ws, "late").await.remove(0);
+    assert_eq!(first["total"], "99.00");
+    let id = first["id"].as_str().unwrap().to_owned();
+    let paid = ws.post(&format!("/v1/invoices/{id}/pay"), json!({})).await;
+    assert_eq!(paid["paid_at"], "2026-11-02T00:00:00Z", "{paid}");
+    let refund = |body: Value| {
+        let ws = &ws;
+        let id = id.clone();
+        async move {
+            ws.call(
+                Method::POST,
+                &format!("/v1/invoices/{id}/credit_notes"),
+                Some(body),
+            )
+            .await
+        }
+    };
+
+    // The window's last second is 30 days after payment; the next one is outside it.
+    ws.advance(&clock, "2026-12-02T00:00:01Z").await;
+    let (status, body) = refund(json!({"amount": "10.00"})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("refund_window_closed")),
+        "{body}"
+    );
+    // Nothing was refunded.
+    let (_, invoice) = ws
+        .call(Method::GET, &format!("/v1/invoices/{id}"), None)
+        .await;
+    assert_eq!(invoice["credited"], "0.00", "{invoice}");
+    // An operator's exception goes through, and says so in its reason.
+    let (status, note) =
+        refund(json!({"amount": "10.00", "outside_refund_window": true, "reason": "goodwill"}))
+            .await;
+    assert_eq!(status, StatusCode::CREATED, "{note}");
+    assert_eq!(note["amount"], "10.00");
+}
+backend_tests!(qlp_refund_window_closes_30_days_after_payment);
+
+/// Inside the window (the first second after payment up to exactly 30 days), refunds pass.
+async fn qlp_refund_inside_the_window(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("qlp.yaml").await;
+    let clock = subscriber(
+        &ws,
+        "early",
+        "starter",
+        "2026-11-01T00:00:00Z",
+        false,
+        json!({}),
+    )
+    .await;
+    ws.advance(&clock, "2026-11-02T00:00:00Z").await;
+    bill_run(&ws).await;
+    let id = invoices(&ws, "early").await.remove(0)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ws.post(&format!("/v1/invoices/{id}/pay"), json!({})).await;
+    ws.advance(&clock, "2026-12-02T00:00:00Z").await;
+    let (status, note) = ws
+        .call(
+            Method::POST,
+            &format!("/v1/invoices/{id}/credit_notes"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{note}");
+    assert_eq!(note["amount"], "99.00");
+}
+backend_tests!(qlp_refund_inside_the_window);
+
+/// Canceled at once inside the refund window: the paid invoice is refunded in full by a credit
+/// note, by the catalog's rule; one canceled at the period end is not refunded.
+async fn qlp_cancel_at_once_refunds_inside_the_window(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("qlp.yaml").await;
+    let mut refunds = Vec::new();
+    for (customer, immediately) in [("quits", true), ("stays", false)] {
+        let clock = subscriber(
+            &ws,
+            customer,
+            "starter",
+            "2026-11-01T00:00:00Z",
+            false,
+            json!({}),
+        )
+        .await;
+        ws.advance(&clock, "2026-11-02T00:00:00Z").await;
+        bill_run(&ws).await;
+        let id = invoices(&ws, customer).await.remove(0)["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        ws.post(&format!("/v1/invoices/{id}/pay"), json!({})).await;
+        ws.advance(&clock, "2026-11-20T00:00:00Z").await;
+        let (_, subs) = ws
+            .call(
+                Method::GET,
+                &format!("/v1/customers/{customer}/subscriptions"),
+                None,
+            )
+            .await;
+        let sub = subs["data"][0]["id"].as_str().unwrap().to_owned();
+        ws.post(
+            &format!("/v1/customers/{customer}/subscriptions/{sub}/cancel"),
+            json!({"immediately": immediately}),
+        )
+        .await;
+        let (_, invoice) = ws
+            .call(Method::GET, &format!("/v1/invoices/{id}"), None)
+            .await;
+        refunds.push((
+            customer,
+            invoice["credited"].as_str().unwrap().to_owned(),
+            invoice["refund_status"].clone(),
+        ));
+    }
+    assert_eq!(
+        refunds,
+        vec![
+            ("quits", "99.00".to_owned(), json!("refunded")),
+            ("stays", "0.00".to_owned(), Value::Null),
+        ]
+    );
+}
+backend_tests!(qlp_cancel_at_once_refunds_inside_the_window);

@@ -21,6 +21,13 @@ pub struct Signup {
     pub customer: CustomerRecord,
     pub subscription: SubscriptionRecord,
     pub key: ApiKeyRecord,
+    /// Who referred the customer, with its welcome coupon.
+    pub referral: Option<(
+        crate::growth::ReferralRecord,
+        Option<crate::billing::CouponRedemptionRecord>,
+    )>,
+    /// The events announcing the signup (`subscription.created`).
+    pub events: Vec<crate::outbox::OutboxEvent>,
 }
 
 #[async_trait]
@@ -81,6 +88,10 @@ impl<B: Backend> CustomerStore for B {
         tx.execute(sql::INSERT_API_KEY, values)
             .await
             .map_err(|e| insert_error(e, "api_key", &k.id, "customer", &k.customer))?;
+        if let Some((referral, welcome)) = &s.referral {
+            crate::growth::insert_referral(&mut tx, referral, welcome.as_ref()).await?;
+        }
+        crate::outbox::append(&mut tx, &s.events).await?;
         Ok(tx.commit().await?)
     }
 

@@ -19,6 +19,7 @@ mod batch;
 pub mod billing;
 mod codec;
 pub mod customers;
+pub mod growth;
 pub mod jobs;
 mod migrations;
 pub mod outbox;
@@ -301,6 +302,7 @@ pub struct After<'a> {
 pub trait Store:
     billing::BillingStore
     + customers::CustomerStore
+    + growth::GrowthStore
     + outbox::OutboxStore
     + profiles::ProfileStore
     + jobs::JobStore

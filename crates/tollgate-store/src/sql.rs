@@ -501,3 +501,28 @@ pub(crate) const QUERY_EVENTS: &str = "SELECT workspace, id, customer, event_typ
      AND ($4 IS NULL OR subject = $4) AND ($5 IS NULL OR ts >= $5) AND ($6 IS NULL OR ts < $6) \
      AND ($7 IS NULL OR ts > $7 OR (ts = $7 AND id > $8)) \
      ORDER BY ts, id LIMIT $9";
+
+// Usage alerts and referrals (`growth.rs`).
+/// The primary key is the "once": a second firing of the same alert inserts nothing.
+pub(crate) const INSERT_USAGE_ALERT: &str = "INSERT INTO usage_alerts (workspace, customer, meter, \
+       period_start, threshold, value, fired_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     ON CONFLICT DO NOTHING";
+pub(crate) const USAGE_ALERTS: &str = "SELECT workspace, customer, meter, period_start, threshold, \
+       value, fired_at FROM usage_alerts WHERE workspace = $1 AND customer = $2 \
+     ORDER BY fired_at, meter, period_start";
+/// A customer already holding a code keeps it (the unique index on (workspace, customer)).
+pub(crate) const INSERT_REFERRAL_CODE: &str = "INSERT INTO referral_codes (workspace, code, customer, \
+       created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+pub(crate) const REFERRAL_CODE_OF: &str =
+    "SELECT code FROM referral_codes WHERE workspace = $1 AND customer = $2";
+pub(crate) const REFERRER_BY_CODE: &str =
+    "SELECT customer FROM referral_codes WHERE workspace = $1 AND code = $2";
+pub(crate) const INSERT_REFERRAL: &str = "INSERT INTO referrals (workspace, referred, referrer, code, \
+       created_at) VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const REFERRAL_OF: &str = "SELECT workspace, referred, referrer, code, created_at, \
+       rewarded_at FROM referrals WHERE workspace = $1 AND referred = $2";
+pub(crate) const REFERRALS_BY: &str = "SELECT workspace, referred, referrer, code, created_at, \
+       rewarded_at FROM referrals WHERE workspace = $1 AND referrer = $2 ORDER BY created_at, referred";
+/// Moves `rewarded_at` from NULL once: the affected-row count says whether this call rewarded.
+pub(crate) const REWARD_REFERRAL: &str = "UPDATE referrals SET rewarded_at = $3 \
+     WHERE workspace = $1 AND referred = $2 AND rewarded_at IS NULL";

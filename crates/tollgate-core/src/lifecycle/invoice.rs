@@ -203,6 +203,23 @@ impl CreditNoteError {
     }
 }
 
+/// Whether a refund at `now` of an invoice paid at `paid_at` is inside a refund window of
+/// `days` days (QLP: 30; paid 2026-11-02, refunded 2026-11-20: inside). The window's last
+/// instant is `paid_at` plus exactly `days` days; no window (`None`) is always open.
+pub fn within_refund_window(
+    paid_at: Option<jiff::Timestamp>,
+    now: jiff::Timestamp,
+    days: Option<u32>,
+) -> bool {
+    let (Some(paid_at), Some(days)) = (paid_at, days) else {
+        return true;
+    };
+    let closes = paid_at
+        .as_second()
+        .saturating_add(i64::from(days).saturating_mul(86_400));
+    now.as_second() <= closes
+}
+
 /// Whether a credit note of `amount_minor` may refund an invoice in `status` with
 /// `total_minor`, given the notes it already has. Checked arithmetic: an amount near
 /// `i64::MAX` cannot wrap around the limit.

@@ -138,7 +138,7 @@ pub async fn get(
 }
 
 /// Records a payment received outside Tollgate (bank transfer, manual).
-#[utoipa::path(post, path = "/v1/invoices/{id}/pay", operation_id = "invoices_pay", params(("id" = String, Path)), responses((status = 200, description = "OK", body = InvoiceOut), (status = 409, description = "Conflicts with the stored state", body = crate::api::error::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(post, path = "/v1/invoices/{id}/pay", operation_id = "invoices_pay", params(("id" = String, Path)), responses((status = 200, description = "OK", body = InvoiceOut), (status = 409, description = "Conflicts with the stored state (`invoice_not_paid`, `refund_exceeds_invoice`, `refund_window_closed`)", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn pay(
     State(state): State<AppState>,
     caller: Principal,
@@ -175,6 +175,9 @@ pub struct CreditNoteIn {
     #[schema(value_type = Option<String>)]
     pub amount: Option<Decimal>,
     pub reason: Option<String>,
+    /// Refund even after the catalog's `policies.refund_window_days` (an operator's exception).
+    #[serde(default)]
+    pub outside_refund_window: bool,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -208,6 +211,7 @@ pub async fn credit_note(
             invoice: id,
             amount: body.amount,
             reason: body.reason,
+            outside_refund_window: body.outside_refund_window,
         },
     )
     .await?;

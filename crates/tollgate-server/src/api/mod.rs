@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod page;
 pub mod profiles;
+pub mod referrals;
 pub mod request_log;
 pub mod root;
 pub mod signups;
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/customers/{id}/suspend", post(customers::suspend))
         .route("/v1/customers/{id}/unsuspend", post(customers::unsuspend))
         .route("/v1/customers/{id}/usage", get(customers::usage))
+        .route("/v1/customers/{id}/referral", get(referrals::get))
         .route(
             "/v1/customers/{id}/subscriptions",
             post(subscriptions::create).get(subscriptions::list),

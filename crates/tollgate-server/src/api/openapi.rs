@@ -7,7 +7,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 
 use super::{
     billing, catalog, check, customers, domain_events, events, health, invoices, jobs, keys,
-    metrics, profiles, signups, subscriptions, test_clocks, workspaces,
+    metrics, profiles, referrals, signups, subscriptions, test_clocks, workspaces,
 };
 
 #[derive(OpenApi)]
@@ -26,7 +26,7 @@ use super::{
         customers::update, customers::archive, signups::create,
         profiles::set, profiles::get, profiles::set_seller, profiles::get_seller,
         invoices::credit_note_pdf,
-        events::list, events::export, events::usage_export,
+        events::list, events::export, events::usage_export, referrals::get,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))

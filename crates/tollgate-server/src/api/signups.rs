@@ -38,6 +38,9 @@ pub struct SignupIn {
     pub test_clock: Option<String>,
     /// A name for the first API key.
     pub key_name: Option<String>,
+    /// The referral code of the customer who referred this one (`GET
+    /// /v1/customers/{id}/referral_code`): the catalog's referral coupon is applied at once.
+    pub referral_code: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -53,7 +56,7 @@ pub struct SignupOut {
 #[utoipa::path(post, path = "/v1/signups", operation_id = "signups_create", request_body = SignupIn,
     description = "One store transaction makes the customer, its subscription to `plan` (trialing when the plan has a trial, else active) and its first API key. The key's secret is shown in this answer only and stored as a hash.",
     responses((status = 201, description = "Signed up", body = SignupOut),
-        (status = 400, description = "A field is invalid (`invalid_id`, `unknown_plan`, `invalid_email`, ...)", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A field is invalid (`invalid_id`, `unknown_plan`, `invalid_email`, `unknown_referral_code`, `no_referral_program`, ...)", body = crate::api::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "The test clock does not exist", body = crate::api::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The customer id is taken (`already_exists`), or no catalog is applied (`no_catalog`)", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(
@@ -82,6 +85,7 @@ pub async fn create(
         test_clock: body.test_clock,
         plan: body.plan,
         key_name: body.key_name,
+        referral_code: body.referral_code,
     };
     let done = run_signup(&state.engine, input).await?;
     let now = done.customer.created_at;

@@ -167,7 +167,8 @@ pub async fn change_plan(
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelIn {
-    /// End at once instead of at the end of the current period.
+    /// End at once instead of at the end of the current period. At once, the catalog's
+    /// `policies.refund_window_days` refunds each invoice paid inside the window by a credit note.
     #[serde(default)]
     pub immediately: bool,
 }

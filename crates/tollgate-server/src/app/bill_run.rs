@@ -82,13 +82,8 @@ pub async fn bill_one(engine: &Engine, sub: SubscriptionRecord) -> AppResult<Bil
         ..Default::default()
     };
     if let Some((invoice, effects)) = bill_subscription(engine, sub, &mut report).await? {
-        match engine.store().insert_invoice(&invoice, &effects).await? {
-            InvoiceInsert::Created(created) => {
-                report.invoices_created += 1;
-                report.created.push(created.id);
-            }
-            InvoiceInsert::Exists(_) => report.invoices_existing += 1,
-        }
+        let inserted = engine.store().insert_invoice(&invoice, &effects).await?;
+        count_inserted(engine, inserted, &mut report).await?;
     }
     Ok(report)
 }
@@ -222,13 +217,8 @@ async fn bill_subscription(
         if !effects.touches_other_rows() {
             return Ok(Some((invoice, effects)));
         }
-        match store.insert_invoice(&invoice, &effects).await? {
-            InvoiceInsert::Created(created) => {
-                report.invoices_created += 1;
-                report.created.push(created.id);
-            }
-            InvoiceInsert::Exists(_) => report.invoices_existing += 1,
-        }
+        let inserted = store.insert_invoice(&invoice, &effects).await?;
+        count_inserted(engine, inserted, report).await?;
         return Ok(None);
     }
     for due in due_invoices {
@@ -313,9 +303,21 @@ async fn finalize(
         now,
     )?;
     effects.events.push(finalized(engine, &invoice));
-    match store.insert_invoice(&invoice, &effects).await? {
+    let inserted = store.insert_invoice(&invoice, &effects).await?;
+    count_inserted(engine, inserted, report).await
+}
+
+/// Counts an invoice written alone; one paid at once by the customer's credit can make the
+/// customer paying, which rewards its referrer.
+async fn count_inserted(
+    engine: &Engine,
+    inserted: InvoiceInsert,
+    report: &mut BillRunReport,
+) -> AppResult<()> {
+    match inserted {
         InvoiceInsert::Created(created) => {
             report.invoices_created += 1;
+            crate::app::referrals::reward_if_paying(engine, &created.workspace, &created).await?;
             report.created.push(created.id);
         }
         InvoiceInsert::Exists(_) => report.invoices_existing += 1,

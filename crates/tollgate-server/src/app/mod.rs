@@ -15,4 +15,5 @@ pub mod customers;
 pub mod invoices;
 pub mod jobs;
 pub mod outbox;
+pub mod referrals;
 pub mod subscriptions;

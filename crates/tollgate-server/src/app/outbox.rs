@@ -9,7 +9,6 @@ use tollgate_store::outbox::{OutboxEvent, OutboxFilter};
 
 use crate::engine::Engine;
 use crate::error::{AppResult, Error};
-use crate::ids::new_id;
 
 /// The event types Tollgate writes (`docs/LIFECYCLE.md` lists what each one's `data` holds).
 pub mod types {
@@ -24,6 +23,10 @@ pub mod types {
     pub const INVOICE_VOIDED: &str = "invoice.voided";
     pub const INVOICE_UNCOLLECTIBLE: &str = "invoice.marked_uncollectible";
     pub const CREDIT_NOTE_CREATED: &str = "credit_note.created";
+    pub const USAGE_ALERT: &str = "usage.alert";
+    pub const REFERRAL_REWARDED: &str = "referral.rewarded";
+    pub const SUBSCRIPTION_PAUSED: &str = "subscription.paused";
+    pub const SUBSCRIPTION_RESUMED: &str = "subscription.resumed";
 }
 
 /// One event of `workspace` about `customer`, that happened at `occurred_at` on the customer's
@@ -36,17 +39,7 @@ pub fn event(
     occurred_at: Timestamp,
     data: Value,
 ) -> OutboxEvent {
-    OutboxEvent {
-        workspace: workspace.to_owned(),
-        id: new_id("evt"),
-        customer: customer.map(str::to_owned),
-        event_type: event_type.to_owned(),
-        occurred_at,
-        data,
-        created_at: engine.now(),
-        delivered_at: None,
-        delivery_attempts: 0,
-    }
+    engine.domain_event(workspace, customer, event_type, occurred_at, data)
 }
 
 /// The largest page of [`list`].

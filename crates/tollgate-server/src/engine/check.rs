@@ -80,6 +80,18 @@ pub(super) struct Remembered {
 
 impl Engine {
     pub async fn check(&self, req: CheckRequest) -> AppResult<CheckOutcome> {
+        let alerts = req
+            .consume
+            .then(|| (req.workspace.clone(), req.customer.clone()));
+        let outcome = self.check_once(req).await?;
+        if let Some((workspace, customer)) = alerts.filter(|_| outcome.decision.allowed) {
+            self.evaluate_alerts(&workspace, &customer).await;
+        }
+        Ok(outcome)
+    }
+
+    /// A check, answered once per consuming event id.
+    async fn check_once(&self, req: CheckRequest) -> AppResult<CheckOutcome> {
         let Some(event_id) = req.event_id.clone().filter(|_| req.consume) else {
             return self.decide_check(req).await;
         };
@@ -220,6 +232,12 @@ fn decide(
     if state.record.archived_at.is_some() {
         return Ok((
             answer(Decision::from_reason(Reason::CustomerArchived), None),
+            None,
+        ));
+    }
+    if state.paused() {
+        return Ok((
+            answer(Decision::from_reason(Reason::SubscriptionPaused), None),
             None,
         ));
     }

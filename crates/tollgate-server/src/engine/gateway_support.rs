@@ -230,6 +230,9 @@ fn quota_denial(
     if state.record.archived_at.is_some() {
         return Some(Decision::from_reason(Reason::CustomerArchived));
     }
+    if state.paused() {
+        return Some(Decision::from_reason(Reason::SubscriptionPaused));
+    }
     let Some((plan_key, quotas)) = state.effective_plan(now).map(|(k, p)| {
         let hard: Vec<Quota> = quotas_for(p, meter)
             .filter(|q| q.enforcement == Enforcement::Hard)
@@ -471,6 +474,11 @@ impl Engine {
         }
         for (customer, item) in &accepted_items {
             self.apply_to_shared(workspace, customer, item).await?;
+        }
+        if written.is_ok() {
+            for customer in slots.keys() {
+                self.evaluate_alerts(workspace, customer).await;
+            }
         }
         written.map(|_| ()).map_err(Error::from)
     }

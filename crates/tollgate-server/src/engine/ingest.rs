@@ -376,6 +376,17 @@ impl Engine {
                     .await?;
             }
         }
+        let mut counted: Vec<&str> = item_index
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| **o == IngestOutcome::Accepted)
+            .map(|((_, customer), _)| customer.as_str())
+            .collect();
+        counted.sort_unstable();
+        counted.dedup();
+        for customer in counted {
+            self.evaluate_alerts(&workspace, customer).await;
+        }
         metrics::counter!("tollgate_events_total", "outcome" => "accepted").increment(
             outcomes
                 .iter()

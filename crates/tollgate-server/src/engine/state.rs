@@ -34,6 +34,9 @@ pub struct CustomerState {
     pub windows: HashMap<UsageKey, RollingWindow>,
     /// Request rate-limit counters per (rate limit index, subject).
     pub rate_windows: HashMap<(usize, String), FixedWindow>,
+    /// Usage alerts of `period` known to have fired, `(meter, threshold)`: spares the store a
+    /// write per event once a threshold is behind (the store's key is what makes them once).
+    pub fired_alerts: std::collections::HashSet<(String, Decimal)>,
     /// Set when an update could not be applied exactly in memory: reload before the next use.
     pub stale: bool,
 }
@@ -65,6 +68,13 @@ impl CustomerState {
                 .map(|(k, p)| (k.as_str(), p));
         }
         Some((sub.plan.as_str(), plan))
+    }
+
+    /// Whether the customer's subscription is paused (no service until resumed).
+    pub fn paused(&self) -> bool {
+        self.subscription
+            .as_ref()
+            .is_some_and(|s| s.status == SubscriptionStatus::Paused)
     }
 
     /// Whether the customer is in a free trial at `now`.
@@ -224,6 +234,7 @@ pub async fn load(
         period_usage,
         windows,
         rate_windows: HashMap::new(),
+        fired_alerts: std::collections::HashSet::new(),
         stale: false,
     })
 }

@@ -99,6 +99,11 @@ pub fn denied(decision: Decision, target: &str, rate_limit: Option<RateLimitStat
             Code::CustomerArchived,
             "the customer is archived".to_owned(),
         ),
+        Reason::SubscriptionPaused => (
+            StatusCode::PAYMENT_REQUIRED,
+            Code::SubscriptionPaused,
+            "the customer's subscription is paused".to_owned(),
+        ),
         Reason::NoSubscription => (
             StatusCode::PAYMENT_REQUIRED,
             Code::NoSubscription,

@@ -14,6 +14,8 @@ pub(crate) async fn signup_is_all_or_nothing(h: &Harness) {
         customer: customer(&h.ws, "cus_new"),
         subscription: subscription(&h.ws, "sub_new", "cus_new", "2026-11-03T10:00:00Z"),
         key: api_key(&h.ws, "key_new", "cus_new", "2026-11-03T10:00:00Z"),
+        referral: None,
+        events: Vec::new(),
     };
     s.signup(&signup).await.unwrap();
     assert_eq!(
@@ -34,6 +36,8 @@ pub(crate) async fn signup_is_all_or_nothing(h: &Harness) {
         customer: customer(&h.ws, "cus_new"),
         subscription: subscription(&h.ws, "sub_other", "cus_new", "2026-11-03T10:00:00Z"),
         key: api_key(&h.ws, "key_other", "cus_new", "2026-11-03T10:00:00Z"),
+        referral: None,
+        events: Vec::new(),
     };
     assert_exists(s.signup(&again).await, "customer", "cus_new");
     assert_eq!(s.get_subscription(&ws, "sub_other").await.unwrap(), None);
@@ -44,6 +48,8 @@ pub(crate) async fn signup_is_all_or_nothing(h: &Harness) {
         customer: customer(&h.ws, "cus_clash"),
         subscription: subscription(&h.ws, "sub_clash", "cus_clash", "2026-11-03T10:00:00Z"),
         key: api_key(&h.ws, "key_new", "cus_clash", "2026-11-03T10:00:00Z"),
+        referral: None,
+        events: Vec::new(),
     };
     clash.key.secret_hash = fresh("hash");
     assert_exists(s.signup(&clash).await, "api_key", "key_new");

@@ -34,6 +34,9 @@ pub struct Signup {
     pub plan: String,
     /// The first key's name.
     pub key_name: Option<String>,
+    /// Another customer's referral code: the catalog's referral program's welcome coupon is
+    /// applied, and that customer is rewarded when this one becomes paying.
+    pub referral_code: Option<String>,
 }
 
 /// What a signup made; `key.secret` is shown once.
@@ -57,6 +60,7 @@ pub async fn signup(engine: &Engine, input: Signup) -> AppResult<SignupOutcome> 
         test_clock,
         plan,
         key_name,
+        referral_code,
     } = input;
     if let Some(name) = &name {
         check_name(name)?;
@@ -101,11 +105,30 @@ pub async fn signup(engine: &Engine, input: Signup) -> AppResult<SignupOutcome> 
         tax_ids: tax_ids_json(&tax_ids)?,
         archived_at: None,
     };
+    let referral = match referral_code {
+        Some(code) => Some(
+            crate::app::referrals::referral_for(
+                engine, &catalog, &workspace, &customer, &code, now,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let key = new_key(&workspace, &customer, key_name, now);
+    let created = crate::app::outbox::event(
+        engine,
+        &workspace,
+        Some(&customer),
+        crate::app::outbox::types::SUBSCRIPTION_CREATED,
+        now,
+        crate::app::subscriptions::event_data(&subscription),
+    );
     let rows = SignupRows {
         customer: record,
         subscription,
         key: key.record.clone(),
+        referral,
+        events: vec![created],
     };
     engine.store().signup(&rows).await?;
     engine.refresh_customer(&workspace, &customer).await?;

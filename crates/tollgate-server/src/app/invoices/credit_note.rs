@@ -4,7 +4,7 @@ use rust_decimal::Decimal;
 use tollgate_core::code::Code;
 use tollgate_core::ids::WorkspaceId;
 use tollgate_core::lifecycle::invoice::{
-    CreditNoteError, credit_note_allowed, credit_note_remaining,
+    CreditNoteError, credit_note_allowed, credit_note_remaining, within_refund_window,
 };
 use tollgate_core::money::{Currency, Money};
 use tollgate_store::billing::CreditNoteRecord;
@@ -21,6 +21,8 @@ pub struct IssueCreditNote {
     /// In major units; `None`: everything not yet refunded.
     pub amount: Option<Decimal>,
     pub reason: Option<String>,
+    /// Refund after the catalog's refund window closed (an operator's exception).
+    pub outside_refund_window: bool,
 }
 
 /// The stored credit note (numbered gaplessly by the store) and the invoice's currency.
@@ -33,6 +35,7 @@ pub async fn issue_credit_note(
         invoice: id,
         amount,
         reason,
+        outside_refund_window,
     } = input;
     let store = engine.store();
     let invoice = store
@@ -69,6 +72,21 @@ pub async fn issue_credit_note(
     };
     credit_note_allowed(invoice.status, invoice.total_minor, already, amount_minor)
         .map_err(refused)?;
+    let now =
+        crate::app::subscriptions::customer_now(engine, &workspace, &invoice.customer).await?;
+    let window = engine
+        .latest_catalog(&workspace)
+        .await?
+        .and_then(|c| c.catalog.policies.refund_window_days);
+    if !outside_refund_window && !within_refund_window(invoice.paid_at, now, window) {
+        return Err(Error::conflict(
+            Code::RefundWindowClosed,
+            format!(
+                "the invoice was paid more than {} days ago (policies.refund_window_days); send `outside_refund_window: true` to refund anyway",
+                window.unwrap_or_default()
+            ),
+        ));
+    }
     let note = CreditNoteRecord {
         workspace: workspace.clone(),
         id: new_id("cn"),
@@ -78,8 +96,7 @@ pub async fn issue_credit_note(
         amount_minor,
         currency: invoice.currency.clone(),
         reason,
-        created_at: crate::app::subscriptions::customer_now(engine, &workspace, &invoice.customer)
-            .await?,
+        created_at: now,
     };
     let created = crate::app::outbox::event(
         engine,

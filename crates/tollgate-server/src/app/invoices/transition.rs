@@ -64,8 +64,11 @@ pub async fn transition(
 }
 
 /// Records a payment received outside Tollgate (bank transfer, manual).
+/// A paid invoice can make its customer paying: its referrer is rewarded then (`referrals`).
 pub async fn pay(engine: &Engine, workspace: &str, id: &str) -> AppResult<InvoiceRecord> {
-    transition(engine, workspace, id, InvoiceUpdate::Pay).await
+    let paid = transition(engine, workspace, id, InvoiceUpdate::Pay).await?;
+    crate::app::referrals::reward_if_paying(engine, workspace, &paid).await?;
+    Ok(paid)
 }
 
 pub async fn void(engine: &Engine, workspace: &str, id: &str) -> AppResult<InvoiceRecord> {

@@ -1,4 +1,9 @@
 //! Cancel a subscription: at the end of the current period, or at once.
+//!
+//! At once, the catalog's refund rule applies (`policies.refund_window_days`, QLP: "full refund
+//! within 30 days of payment, as a credit note"): each paid invoice of the subscription paid
+//! inside the window is refunded in full by a credit note. Without the policy nothing is
+//! refunded; a cancellation at the period end refunds nothing either (the period was served).
 
 use tollgate_store::SubscriptionStatus;
 
@@ -45,5 +50,60 @@ pub async fn cancel(engine: &Engine, input: Cancel) -> AppResult<SubscriptionVie
         .await?;
     engine.refresh_customer(&workspace, &customer).await?;
     crate::app::jobs::schedule_subscription(engine, &sub, now).await?;
+    if immediately {
+        refund_within_window(engine, &sub, now).await?;
+    }
     Ok(view(sub, &catalog, now))
+}
+
+/// Refunds in full each paid invoice of `sub` still inside the latest catalog's refund window.
+async fn refund_within_window(
+    engine: &Engine,
+    sub: &tollgate_store::SubscriptionRecord,
+    now: jiff::Timestamp,
+) -> AppResult<()> {
+    let Some(days) = engine
+        .latest_catalog(&sub.workspace)
+        .await?
+        .and_then(|c| c.catalog.policies.refund_window_days)
+    else {
+        return Ok(());
+    };
+    let invoices = engine
+        .store()
+        .list_invoices(
+            &tollgate_core::ids::WorkspaceId::from(&sub.workspace),
+            &tollgate_core::ids::CustomerId::from(&sub.customer),
+        )
+        .await?;
+    for invoice in invoices {
+        let refundable = invoice.subscription.as_deref() == Some(sub.id.as_str())
+            && invoice.status == tollgate_store::billing::InvoiceStatus::Paid
+            && invoice.total_minor > 0
+            && invoice.paid_at.is_some()
+            && tollgate_core::lifecycle::invoice::within_refund_window(
+                invoice.paid_at,
+                now,
+                Some(days),
+            );
+        if !refundable
+            || crate::app::invoices::credited(engine, &invoice).await? >= invoice.total_minor
+        {
+            continue;
+        }
+        crate::app::invoices::issue_credit_note(
+            engine,
+            crate::app::invoices::IssueCreditNote {
+                workspace: sub.workspace.clone(),
+                invoice: invoice.id.clone(),
+                amount: None,
+                reason: Some(format!(
+                    "subscription canceled within the {days}-day refund window"
+                )),
+                outside_refund_window: false,
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }

@@ -183,6 +183,9 @@ pub(in crate::engine) fn prepare(
     if state.record.archived_at.is_some() {
         return Ok(answer(Reason::CustomerArchived));
     }
+    if state.paused() {
+        return Ok(answer(Reason::SubscriptionPaused));
+    }
     let Some(compiled) = state.catalog.clone() else {
         return Ok(answer(Reason::NoSubscription));
     };
