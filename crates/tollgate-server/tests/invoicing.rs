@@ -33,19 +33,24 @@ taxes:
   plans: { pro: [vat, levy] }
 "#;
 
-async fn subscriber(ws: &Workspace<'_>, id: &str, start: &str) -> String {
+/// The customer alone, on a test clock; `subscribe` bills its opening invoice.
+async fn customer(ws: &Workspace<'_>, id: &str, start: &str) -> String {
     let clock = ws.test_clock(start).await;
     ws.post(
         "/v1/customers",
         json!({"id": id, "name": format!("{id} Ltd"), "test_clock": clock}),
     )
     .await;
+    clock
+}
+
+/// Subscribes the customer to `pro` (paid from now): its opening invoice is billed at once.
+async fn subscribe(ws: &Workspace<'_>, id: &str) {
     ws.post(
         &format!("/v1/customers/{id}/subscriptions"),
         json!({"plan": "pro", "trial": false}),
     )
     .await;
-    clock
 }
 
 async fn bill_run(ws: &Workspace<'_>) -> Value {
@@ -112,10 +117,11 @@ fn assert_pdf_line(text: &str, expected: &str) {
 async fn an_invoice_with_two_tax_rates_and_a_coupon(backend: Backend) {
     let server = TestServer::start(backend).await;
     let ws = server.workspace_with("taxed", TAXED).await;
-    let clock = subscriber(&ws, "acme", "2026-11-01T00:00:00Z").await;
+    let clock = customer(&ws, "acme", "2026-11-01T00:00:00Z").await;
     ws.post("/v1/customers/acme/coupons", json!({"coupon": "tenoff"}))
         .await;
-    bill_run(&ws).await; // November's opening invoice: the base fee, in advance
+    subscribe(&ws, "acme").await; // November's opening invoice: the base fee, in advance
+    bill_run(&ws).await;
     let opening = invoices(&ws, "acme").await.pop().unwrap();
     // 100 - 10% = 90; VAT 20% of 90 = 18.00, the levy 1.5% of 90 = 1.35.
     assert_eq!(
@@ -367,7 +373,7 @@ async fn the_documents_show_seller_buyer_terms_and_what_is_owed(backend: Backend
         seller
     );
 
-    subscriber(&ws, "cus_7f3k", "2026-11-01T00:00:00Z").await;
+    customer(&ws, "cus_7f3k", "2026-11-01T00:00:00Z").await;
     let (status, body) = ws
         .call(
             Method::PUT,
@@ -378,6 +384,7 @@ async fn the_documents_show_seller_buyer_terms_and_what_is_owed(backend: Backend
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    subscribe(&ws, "cus_7f3k").await;
     bill_run(&ws).await;
     let invoice = invoices(&ws, "cus_7f3k").await.pop().unwrap();
     assert_eq!(invoice["number"], "LEX-2026-000001");

@@ -308,7 +308,9 @@ async fn a_job_whose_worker_crashed_is_claimed_again_and_bills_once(backend: Bac
     let report = tollgate_server::app::bill_run::bill_one(&engine, sub)
         .await
         .unwrap();
-    assert_eq!(report.invoices_created, 2, "{report:?}");
+    // November's opening invoice was billed when the subscription started; this is the one
+    // closing November and opening December.
+    assert_eq!(report.invoices_created, 1, "{report:?}");
     // While its lease holds, nobody else runs it.
     ws.advance(&clock, "2026-12-01T00:00:00Z").await;
     let job = &jobs_of(&ws, "crash").await[0];
@@ -485,3 +487,192 @@ async fn operators_cancel_and_retry_jobs(backend: Backend) {
     assert_eq!(body["code"], "unknown_status");
 }
 backend_tests!(operators_cancel_and_retry_jobs);
+
+/// Pause at the period end, nothing billed while paused, checks denied; resume restarts the
+/// billing from the resume (a prorated first period under calendar billing), all on the clock.
+async fn pause_takes_effect_at_the_period_end_and_resume_restarts_billing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("levqor.yaml").await;
+    let clock = ws.test_clock("2026-11-01T00:00:00Z").await;
+    ws.customer("p", "developer", Some(&clock), false).await;
+    let sub = subscription(&ws, "p").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let totals = |list: Vec<Value>| -> Vec<(String, String)> {
+        let mut t: Vec<(String, String)> = list
+            .iter()
+            .map(|i| {
+                (
+                    i["created_at"].as_str().unwrap().to_owned(),
+                    i["total"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        t.sort();
+        t
+    };
+    // Paid from its first second: November's $29.00 in advance is billed at once.
+    assert_eq!(
+        totals(invoices(&ws, "p").await),
+        vec![("2026-11-01T00:00:00Z".to_owned(), "29.00".to_owned())]
+    );
+
+    ws.advance(&clock, "2026-11-10T00:00:00Z").await;
+    let paused = ws
+        .post(
+            &format!("/v1/customers/p/subscriptions/{sub}/pause"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (paused["status"].as_str(), paused["ends_at"].as_str()),
+        (Some("active"), Some("2026-12-01T00:00:00Z")),
+        "{paused}"
+    );
+    let meter = json!({"customer": "p", "meter": "api_calls"});
+    ws.advance(&clock, "2026-11-30T23:59:59Z").await;
+    assert_eq!(
+        ws.check(meter.clone()).await["allowed"],
+        true,
+        "served to the end"
+    );
+
+    // The period end: November closes (no usage) and opens nothing; the subscription pauses.
+    ws.advance(&clock, "2026-12-01T00:00:00Z").await;
+    let now = subscription(&ws, "p").await;
+    assert_eq!(
+        (now["status"].as_str(), now["ends_at"].as_str()),
+        (Some("paused"), None),
+        "{now}"
+    );
+    let denied = ws.check(meter.clone()).await;
+    assert_eq!(
+        (denied["allowed"].as_bool(), denied["reason"].as_str()),
+        (Some(false), Some("subscription_paused")),
+        "{denied}"
+    );
+    let events = domain_events(&ws, "type=subscription.paused&customer=p").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["occurred_at"], "2026-12-01T00:00:00Z");
+    // Pausing again is refused by the state machine.
+    let (status, body) = ws
+        .call(
+            Method::POST,
+            &format!("/v1/customers/p/subscriptions/{sub}/pause"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("invalid_subscription_transition")
+        )
+    );
+
+    // Six weeks paused: no invoice.
+    ws.advance(&clock, "2027-01-15T00:00:00Z").await;
+    let before_resume = totals(invoices(&ws, "p").await);
+    assert_eq!(
+        before_resume,
+        vec![
+            ("2026-11-01T00:00:00Z".to_owned(), "29.00".to_owned()),
+            ("2026-12-01T00:00:00Z".to_owned(), "0.00".to_owned()),
+        ]
+    );
+    assert!(
+        jobs_of(&ws, "p")
+            .await
+            .iter()
+            .all(|j| j["status"] != "scheduled")
+    );
+
+    // Resume on Jan 15: January's rest, 17 of 31 days of $29.00, at once; then whole months.
+    let resumed = ws
+        .post(
+            &format!("/v1/customers/p/subscriptions/{sub}/resume"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(resumed["status"], "active", "{resumed}");
+    assert_eq!(resumed["started_at"], "2027-01-15T00:00:00Z");
+    assert_eq!(resumed["current_period_end"], "2027-02-01T00:00:00Z");
+    assert_eq!(ws.check(meter).await["allowed"], true);
+    ws.advance(&clock, "2027-02-01T00:00:00Z").await;
+    let all = totals(invoices(&ws, "p").await);
+    assert_eq!(
+        all[2..],
+        [
+            ("2027-01-15T00:00:00Z".to_owned(), "15.90".to_owned()),
+            ("2027-02-01T00:00:00Z".to_owned(), "29.00".to_owned()),
+        ],
+        "{all:?}"
+    );
+    assert_eq!(
+        domain_events(&ws, "type=subscription.resumed&customer=p")
+            .await
+            .len(),
+        1
+    );
+}
+backend_tests!(pause_takes_effect_at_the_period_end_and_resume_restarts_billing);
+
+/// A pause asked for and withdrawn before the period end changes nothing.
+async fn resume_before_the_pause_withdraws_it(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("levqor.yaml").await;
+    let clock = ws.test_clock("2026-11-01T00:00:00Z").await;
+    ws.customer("w", "developer", Some(&clock), false).await;
+    let sub = subscription(&ws, "w").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ws.post(
+        &format!("/v1/customers/w/subscriptions/{sub}/pause"),
+        json!({}),
+    )
+    .await;
+    let back = ws
+        .post(
+            &format!("/v1/customers/w/subscriptions/{sub}/resume"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (
+            back["status"].as_str(),
+            back["ends_at"].as_str(),
+            back["started_at"].as_str()
+        ),
+        (Some("active"), None, Some("2026-11-01T00:00:00Z"))
+    );
+    ws.advance(&clock, "2026-12-01T00:00:00Z").await;
+    assert_eq!(subscription(&ws, "w").await["status"], "active");
+    let totals: Vec<String> = invoices(&ws, "w")
+        .await
+        .iter()
+        .map(|i| i["total"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        totals.iter().filter(|t| *t == "29.00").count(),
+        2,
+        "{totals:?}"
+    );
+    // Resuming an active subscription that is not pausing is refused.
+    let (status, body) = ws
+        .call(
+            Method::POST,
+            &format!("/v1/customers/w/subscriptions/{sub}/resume"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("invalid_subscription_transition")
+        )
+    );
+}
+backend_tests!(resume_before_the_pause_withdraws_it);

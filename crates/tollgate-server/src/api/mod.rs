@@ -64,6 +64,14 @@ pub fn router(state: AppState) -> Router {
             post(subscriptions::cancel),
         )
         .route(
+            "/v1/customers/{id}/subscriptions/{sub}/pause",
+            post(subscriptions::pause),
+        )
+        .route(
+            "/v1/customers/{id}/subscriptions/{sub}/resume",
+            post(subscriptions::resume),
+        )
+        .route(
             "/v1/customers/{id}/keys",
             post(keys::create).get(keys::list),
         )

@@ -16,7 +16,7 @@ use super::{
     paths(
         health::healthz, metrics::render, workspaces::create, catalog::apply, catalog::current,
         customers::create, customers::list, customers::get, customers::suspend, customers::unsuspend, customers::usage,
-        subscriptions::create, subscriptions::list, subscriptions::change_plan, subscriptions::cancel,
+        subscriptions::create, subscriptions::list, subscriptions::change_plan, subscriptions::cancel, subscriptions::pause, subscriptions::resume,
         keys::create, keys::list, keys::revoke, events::ingest, check::check,
         test_clocks::create, test_clocks::get, test_clocks::advance,
         invoices::upcoming, invoices::list, invoices::get, invoices::pay, invoices::void, invoices::mark_uncollectible,

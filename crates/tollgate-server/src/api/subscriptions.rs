@@ -30,7 +30,7 @@ pub struct SubscriptionOut {
     pub customer: String,
     pub plan: String,
     pub catalog_version: i64,
-    /// `trialing`, `active` or `canceled`.
+    /// `trialing`, `active`, `past_due`, `paused`, `canceled` or `expired`.
     pub status: &'static str,
     #[schema(value_type = Object)]
     pub addons: serde_json::Value,
@@ -42,6 +42,7 @@ pub struct SubscriptionOut {
     pub current_period_end: Timestamp,
     #[schema(value_type = Option<String>)]
     pub trial_end: Option<Timestamp>,
+    /// When it ends (canceled), or, for an `active` one, when it pauses (`pause` asked).
     #[schema(value_type = Option<String>)]
     pub ends_at: Option<Timestamp>,
     /// A downgrade waiting for the period end.
@@ -189,6 +190,54 @@ pub async fn cancel(
             customer,
             subscription: id,
             immediately: body.0.is_some_and(|b| b.immediately),
+        },
+    )
+    .await?;
+    Ok(Json(out(view)))
+}
+
+/// Pauses the subscription at the end of its current period (docs/LIFECYCLE.md).
+#[utoipa::path(post, path = "/v1/customers/{id}/subscriptions/{sub}/pause", operation_id = "subscriptions_pause", params(("id" = String, Path), ("sub" = String, Path)),
+    description = "The pause takes effect at the end of the current period, which is billed whole; from then on the subscription is `paused`: no invoices, and checks are denied with `subscription_paused`. Until then `ends_at` says when it pauses.",
+    responses((status = 200, description = "OK", body = SubscriptionOut),
+        (status = 404, description = "No such subscription", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Only an active subscription pauses (`invalid_subscription_transition`)", body = crate::api::error::Problem, content_type = "application/problem+json")))]
+pub async fn pause(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path((customer, id)): Path<(String, String)>,
+) -> ApiResult<Json<SubscriptionOut>> {
+    let workspace = caller.require_admin()?.to_owned();
+    let view = app::pause(
+        &state.engine,
+        app::PauseOrResume {
+            workspace,
+            customer,
+            subscription: id,
+        },
+    )
+    .await?;
+    Ok(Json(out(view)))
+}
+
+/// Resumes a paused subscription from now, or withdraws a pause not yet in effect.
+#[utoipa::path(post, path = "/v1/customers/{id}/subscriptions/{sub}/resume", operation_id = "subscriptions_resume", params(("id" = String, Path), ("sub" = String, Path)),
+    description = "A paused subscription restarts its billing from now as a new start would (its periods count from now; the opening invoice is billed at once). One still waiting for its pause just keeps running.",
+    responses((status = 200, description = "OK", body = SubscriptionOut),
+        (status = 404, description = "No such subscription", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Neither paused nor pausing (`invalid_subscription_transition`)", body = crate::api::error::Problem, content_type = "application/problem+json")))]
+pub async fn resume(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path((customer, id)): Path<(String, String)>,
+) -> ApiResult<Json<SubscriptionOut>> {
+    let workspace = caller.require_admin()?.to_owned();
+    let view = app::resume(
+        &state.engine,
+        app::PauseOrResume {
+            workspace,
+            customer,
+            subscription: id,
         },
     )
     .await?;

@@ -157,6 +157,10 @@ async fn bill_subscription(
         .now_for(&sub.workspace, customer.test_clock.as_deref())
         .await?;
     let mut catalog = engine.catalog(&sub.workspace, sub.catalog_version).await?;
+    // Paused: nothing is billed until it is resumed (which restarts its periods).
+    if sub.status == SubscriptionStatus::Paused {
+        return Ok(None);
+    }
 
     // A trial that is over: paid from now on, or moved to its fallback plan without a payment
     // method (Apex: `early` -> `free`).
@@ -202,6 +206,24 @@ async fn bill_subscription(
         .filter(|d| !existing.contains(&d.key(&sub.id)))
         .collect();
     report.invoices_existing += due_invoices.len() - missing.len();
+    // A pause that took effect: the invoices up to it are written first (each alone, never
+    // batched, so none can be lost behind the status change), then the subscription pauses.
+    if crate::app::subscriptions::is_pausing(&sub) && sub.ends_at.is_some_and(|end| end <= now) {
+        for due in missing {
+            finalize(
+                engine,
+                &sub,
+                &catalog.catalog,
+                due,
+                due.key(&sub.id),
+                now,
+                report,
+            )
+            .await?;
+        }
+        crate::app::subscriptions::pause_reached(engine, sub, now).await?;
+        return Ok(None);
+    }
     if let ([only], None) = (missing.as_slice(), &scheduled) {
         let (draft, mut effects) =
             build_due_invoice(store.as_ref(), &sub, &catalog.catalog, only).await?;

@@ -23,7 +23,8 @@ pub mod types {
     pub const INVOICE_VOIDED: &str = "invoice.voided";
     pub const INVOICE_UNCOLLECTIBLE: &str = "invoice.marked_uncollectible";
     pub const CREDIT_NOTE_CREATED: &str = "credit_note.created";
-    pub const USAGE_ALERT: &str = "usage.alert";
+    /// Written by the engine as usage is counted (`engine::alerts`).
+    pub const USAGE_ALERT: &str = crate::engine::USAGE_ALERT_EVENT;
     pub const REFERRAL_REWARDED: &str = "referral.rewarded";
     pub const SUBSCRIPTION_PAUSED: &str = "subscription.paused";
     pub const SUBSCRIPTION_RESUMED: &str = "subscription.resumed";

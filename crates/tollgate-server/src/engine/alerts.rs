@@ -22,6 +22,9 @@ use super::Engine;
 use crate::error::AppResult;
 use crate::ids::new_id;
 
+/// The type of the domain event an alert writes (`app::outbox::types::USAGE_ALERT`).
+pub const USAGE_ALERT_EVENT: &str = "usage.alert";
+
 /// A threshold reached and not yet known to have fired.
 struct Reached {
     meter: String,
@@ -115,7 +118,7 @@ impl Engine {
             let event = self.domain_event(
                 workspace,
                 Some(customer),
-                crate::app::outbox::types::USAGE_ALERT,
+                USAGE_ALERT_EVENT,
                 r.now,
                 json!({
                     "meter": r.meter,

@@ -30,6 +30,7 @@ use crate::counters::RedisCounters;
 use crate::counters::bus::Invalidation;
 use crate::error::{AppResult, Error};
 
+pub use alerts::USAGE_ALERT_EVENT;
 pub use catalogs::CompiledCatalog;
 pub use check::{CheckOutcome, CheckRequest, CheckTarget};
 pub use ingest::{EventIn, IngestReport, IngestResult};

@@ -132,6 +132,8 @@ pub async fn signup(engine: &Engine, input: Signup) -> AppResult<SignupOutcome> 
     };
     engine.store().signup(&rows).await?;
     engine.refresh_customer(&workspace, &customer).await?;
+    // A plan without a trial is billed its opening invoice now.
+    crate::app::subscriptions::open_now(engine, &rows.subscription).await?;
     // Its trial ends, and its periods renew, by themselves.
     crate::app::jobs::schedule_subscription(engine, &rows.subscription, now).await?;
     Ok(SignupOutcome {

@@ -61,7 +61,10 @@ pub async fn schedule_subscription(
     now: Timestamp,
 ) -> AppResult<Vec<JobRecord>> {
     let store = engine.store();
-    if !crate::app::subscriptions::is_live(sub, now) {
+    // An ended subscription needs nothing; a paused one nothing until it is resumed.
+    if !crate::app::subscriptions::is_live(sub, now)
+        || sub.status == tollgate_store::SubscriptionStatus::Paused
+    {
         return Ok(Vec::new());
     }
     let customer = store

@@ -69,6 +69,7 @@ pub async fn create(engine: &Engine, input: CreateSubscription) -> AppResult<Sub
         .create_subscription_with_events(&record, &[created])
         .await?;
     engine.refresh_customer(&workspace, &customer).await?;
+    open_now(engine, &record).await?;
     crate::app::jobs::schedule_subscription(engine, &record, now).await?;
     Ok(view(record, &catalog, now))
 }
@@ -117,4 +118,17 @@ pub(crate) fn new_subscription(
         canceled_at: None,
         ends_at: None,
     })
+}
+
+/// Bills what a new subscription owes from its first second: the opening invoice (fees in
+/// advance, a setup fee) of one paid from now. A trial owes nothing yet (its end bills it).
+pub(crate) async fn open_now(engine: &Engine, sub: &SubscriptionRecord) -> AppResult<()> {
+    let report = crate::app::bill_run::bill_one(engine, sub.clone()).await?;
+    match report.errors.first() {
+        None => Ok(()),
+        Some(error) => Err(Error::internal(format!(
+            "billing the opening invoice of {}: {}: {}",
+            sub.id, error.code, error.message
+        ))),
+    }
 }

@@ -1,4 +1,5 @@
-//! Subscriptions: start one (with or without a trial), change its plan, cancel it.
+//! Subscriptions: start one (with or without a trial), change its plan, pause and resume it,
+//! cancel it.
 //!
 //! A subscription is pinned to the catalog version it was created on; a plan change moves it to
 //! the latest version. Every change is pushed into the engine at once.
@@ -6,11 +7,14 @@
 mod cancel;
 mod change_plan;
 mod create;
+mod pause;
 
 pub use cancel::{Cancel, cancel};
 pub use change_plan::{ChangePlan, change_plan};
-pub(crate) use create::new_subscription;
 pub use create::{CreateSubscription, create};
+pub(crate) use create::{new_subscription, open_now};
+pub(crate) use pause::pause_reached;
+pub use pause::{PauseOrResume, is_pausing, pause, resume};
 
 use std::sync::Arc;
 use tollgate_core::code::Code;
