@@ -102,13 +102,22 @@ impl SubscriptionTerms {
         let mut period = self.period_at(activation);
         due.push(DueInvoice::Opening { period });
         for _ in 0..MAX_PERIODS {
-            if period.end > now {
+            // A subscription that ends inside a period (canceled at once) is closed at its end,
+            // not at the period's: its last invoice is due when it ends.
+            let close_at = match self.ends_at {
+                Some(end) if end > period.start && end < period.end => end,
+                _ => period.end,
+            };
+            if close_at > now {
                 break;
             }
             let next = self.period_at(period.end);
             let opening = (!ended(period.end)).then_some(next);
             due.push(DueInvoice::Closing {
-                closing: period,
+                closing: Period {
+                    start: period.start,
+                    end: close_at,
+                },
                 opening,
             });
             if opening.is_none() {
@@ -185,6 +194,27 @@ mod tests {
         let due = terms.due_invoices(ts("2027-03-01T00:00:00Z"));
         assert_eq!(due.len(), 2);
         assert!(matches!(due[1], DueInvoice::Closing { opening: None, .. }));
+    }
+
+    #[test]
+    fn a_cancellation_at_once_closes_its_period_when_it_ends() {
+        let mut terms = monthly("2026-11-01T00:00:00Z", None);
+        terms.ends_at = Some(ts("2026-11-20T12:00:00Z"));
+        assert_eq!(terms.due_invoices(ts("2026-11-20T11:59:59Z")).len(), 1);
+        let due = terms.due_invoices(ts("2026-11-20T12:00:00Z"));
+        assert_eq!(
+            due[1],
+            DueInvoice::Closing {
+                closing: Period {
+                    start: ts("2026-11-01T00:00:00Z"),
+                    end: ts("2026-11-20T12:00:00Z"),
+                },
+                opening: None,
+            }
+        );
+        assert_eq!(due[1].due_at(), ts("2026-11-20T12:00:00Z"));
+        // Nothing more, however late.
+        assert_eq!(terms.due_invoices(ts("2027-06-01T00:00:00Z")), due);
     }
 }
 

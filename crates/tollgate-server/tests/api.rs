@@ -296,7 +296,8 @@ async fn plan_changes_cancellations_and_revocations_apply_at_once() {
             json!({"immediately": true}),
         )
         .await;
-    assert_eq!(canceled["status"], "canceled");
+    // Canceled at once: it ends now, its last invoice is billed, and it is over.
+    assert_eq!(canceled["status"], "expired", "{canceled}");
     assert_eq!(ws.check(gate).await["reason"], "no_subscription");
     let keys = ws
         .call(Method::GET, "/v1/customers/acme/keys", None)

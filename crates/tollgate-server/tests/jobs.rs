@@ -676,3 +676,136 @@ async fn resume_before_the_pause_withdraws_it(backend: Backend) {
     );
 }
 backend_tests!(resume_before_the_pause_withdraws_it);
+
+/// Canceled at the period end: served to the end, closed by its last invoice at the end, then
+/// `expired` (with its event), by the clock alone. Canceled at once: the period so far is
+/// billed now, and it is over now.
+async fn cancellations_end_in_expiry_with_their_last_invoice(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("levqor.yaml").await;
+    let clock = ws.test_clock("2026-11-01T00:00:00Z").await;
+    for id in ["later", "now"] {
+        ws.customer(id, "developer", Some(&clock), false).await;
+    }
+    ws.advance(&clock, "2026-11-20T12:00:00Z").await;
+    let (_, calls) = ws
+        .events(json!([{"id": "c1", "customer": "now", "type": "api.call"}]))
+        .await;
+    assert_eq!(calls["accepted"], 1);
+    for (id, immediately) in [("later", false), ("now", true)] {
+        let sub = subscription(&ws, id).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        ws.post(
+            &format!("/v1/customers/{id}/subscriptions/{sub}/cancel"),
+            json!({"immediately": immediately}),
+        )
+        .await;
+    }
+    let now = subscription(&ws, "now").await;
+    assert_eq!(now["status"], "expired", "{now}");
+    let last = invoices(&ws, "now").await;
+    let closing: Vec<&Value> = last
+        .iter()
+        .filter(|i| i["period_end"] == "2026-11-20T12:00:00Z")
+        .collect();
+    assert_eq!(closing.len(), 1, "{last:#?}");
+    assert_eq!(
+        closing[0]["total"], "0.00",
+        "usage within the included calls"
+    );
+
+    let later = subscription(&ws, "later").await;
+    assert_eq!(
+        (later["status"].as_str(), later["ends_at"].as_str()),
+        (Some("canceled"), Some("2026-12-01T00:00:00Z"))
+    );
+    ws.advance(&clock, "2026-12-01T00:00:00Z").await;
+    assert_eq!(subscription(&ws, "later").await["status"], "expired");
+    let expired = domain_events(&ws, "type=subscription.expired&customer=later").await;
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0]["occurred_at"], "2026-12-01T00:00:00Z");
+    // Its last invoice closes November and opens nothing.
+    let totals: Vec<(String, String)> = invoices(&ws, "later")
+        .await
+        .iter()
+        .map(|i| {
+            (
+                i["period_end"].as_str().unwrap_or_default().to_owned(),
+                i["total"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        totals.contains(&("2026-12-01T00:00:00Z".to_owned(), "0.00".to_owned())),
+        "{totals:?}"
+    );
+    ws.advance(&clock, "2027-02-01T00:00:00Z").await;
+    assert_eq!(
+        invoices(&ws, "later").await.len(),
+        2,
+        "nothing after the end"
+    );
+}
+backend_tests!(cancellations_end_in_expiry_with_their_last_invoice);
+
+/// A paused subscription canceled months later owes nothing for the months it was paused:
+/// it expires at once, and a bill run afterwards bills nothing either.
+async fn a_paused_subscription_canceled_owes_nothing_more(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("levqor.yaml").await;
+    let clock = ws.test_clock("2026-11-01T00:00:00Z").await;
+    ws.customer("gone", "developer", Some(&clock), false).await;
+    let sub = subscription(&ws, "gone").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ws.post(
+        &format!("/v1/customers/gone/subscriptions/{sub}/pause"),
+        json!({}),
+    )
+    .await;
+    ws.advance(&clock, "2027-03-10T00:00:00Z").await;
+    assert_eq!(subscription(&ws, "gone").await["status"], "paused");
+    let before = invoices(&ws, "gone").await.len();
+    // Canceling at the period end is refused (a paused one has no running period) ...
+    let (status, body) = ws
+        .call(
+            Method::POST,
+            &format!("/v1/customers/gone/subscriptions/{sub}/cancel"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("invalid_subscription_transition")
+        )
+    );
+    // ... at once it ends where its billing stopped.
+    let ended = ws
+        .post(
+            &format!("/v1/customers/gone/subscriptions/{sub}/cancel"),
+            json!({"immediately": true}),
+        )
+        .await;
+    assert_eq!(ended["status"], "expired", "{ended}");
+    ws.post("/v1/bill_runs", json!({})).await;
+    assert_eq!(
+        invoices(&ws, "gone").await.len(),
+        before,
+        "nothing for the paused months"
+    );
+    // An expired subscription cannot be canceled again.
+    let (status, _) = ws
+        .call(
+            Method::POST,
+            &format!("/v1/customers/gone/subscriptions/{sub}/cancel"),
+            Some(json!({"immediately": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+backend_tests!(a_paused_subscription_canceled_owes_nothing_more);

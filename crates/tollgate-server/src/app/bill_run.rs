@@ -206,9 +206,13 @@ async fn bill_subscription(
         .filter(|d| !existing.contains(&d.key(&sub.id)))
         .collect();
     report.invoices_existing += due_invoices.len() - missing.len();
-    // A pause that took effect: the invoices up to it are written first (each alone, never
-    // batched, so none can be lost behind the status change), then the subscription pauses.
-    if crate::app::subscriptions::is_pausing(&sub) && sub.ends_at.is_some_and(|end| end <= now) {
+    // A pause that took effect, or a cancellation that reached its end: the invoices up to it
+    // are written first (each alone, never batched, so none can be lost behind the status
+    // change), then the subscription pauses, or expires.
+    let pause_reached =
+        crate::app::subscriptions::is_pausing(&sub) && sub.ends_at.is_some_and(|end| end <= now);
+    let expired = tollgate_core::lifecycle::should_expire(sub.status, sub.ends_at, now);
+    if pause_reached || expired {
         for due in missing {
             finalize(
                 engine,
@@ -221,7 +225,11 @@ async fn bill_subscription(
             )
             .await?;
         }
-        crate::app::subscriptions::pause_reached(engine, sub, now).await?;
+        if pause_reached {
+            crate::app::subscriptions::pause_reached(engine, sub, now).await?;
+        } else {
+            crate::app::subscriptions::expire_reached(engine, sub, now).await?;
+        }
         return Ok(None);
     }
     if let ([only], None) = (missing.as_slice(), &scheduled) {

@@ -18,6 +18,7 @@ pub mod types {
     pub const SUBSCRIPTION_TRIAL_ENDED: &str = "subscription.trial_ended";
     pub const SUBSCRIPTION_RENEWED: &str = "subscription.renewed";
     pub const SUBSCRIPTION_CANCELED: &str = "subscription.canceled";
+    pub const SUBSCRIPTION_EXPIRED: &str = "subscription.expired";
     pub const INVOICE_FINALIZED: &str = "invoice.finalized";
     pub const INVOICE_PAID: &str = "invoice.paid";
     pub const INVOICE_VOIDED: &str = "invoice.voided";

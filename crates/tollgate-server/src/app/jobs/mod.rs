@@ -61,8 +61,10 @@ pub async fn schedule_subscription(
     now: Timestamp,
 ) -> AppResult<Vec<JobRecord>> {
     let store = engine.store();
-    // An ended subscription needs nothing; a paused one nothing until it is resumed.
-    if !crate::app::subscriptions::is_live(sub, now)
+    // An ended subscription needs nothing but to expire (its last invoice, at once); a paused
+    // one nothing until it is resumed.
+    let expiring = tollgate_core::lifecycle::should_expire(sub.status, sub.ends_at, now);
+    if (!crate::app::subscriptions::is_live(sub, now) && !expiring)
         || sub.status == tollgate_store::SubscriptionStatus::Paused
     {
         return Ok(Vec::new());

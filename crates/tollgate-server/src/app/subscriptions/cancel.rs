@@ -5,6 +5,7 @@
 //! inside the window is refunded in full by a credit note. Without the policy nothing is
 //! refunded; a cancellation at the period end refunds nothing either (the period was served).
 
+use tollgate_core::lifecycle::SubscriptionUpdate;
 use tollgate_store::SubscriptionStatus;
 
 use super::{SubscriptionView, customer_now, owned_subscription, view};
@@ -30,12 +31,36 @@ pub async fn cancel(engine: &Engine, input: Cancel) -> AppResult<SubscriptionVie
     let now = customer_now(engine, &workspace, &customer).await?;
     let mut sub = owned_subscription(engine, &workspace, &customer, &subscription).await?;
     let catalog = engine.catalog(&workspace, sub.catalog_version).await?;
-    sub.status = SubscriptionStatus::Canceled;
-    sub.canceled_at = Some(now);
+    let was_paused = sub.status == SubscriptionStatus::Paused;
+    let update = if immediately {
+        SubscriptionUpdate::CancelNow
+    } else {
+        SubscriptionUpdate::CancelAtPeriodEnd
+    };
+    // Core's table: a paused subscription is canceled at once or not at all, an expired one
+    // not at all, and a canceled one's end only comes closer.
+    sub.status = sub
+        .status
+        .apply(update)
+        .map_err(|e| crate::error::Error::conflict(e.code(), e.to_string()))?;
+    sub.canceled_at = sub.canceled_at.or(Some(now));
     let period_end = crate::billing::invoices::terms(&sub, &catalog.catalog)
         .period_at(now)
         .end;
-    sub.ends_at = Some(if immediately { now } else { period_end });
+    let end = if was_paused {
+        // Paused, it owes nothing after its pause (its `started_at`): it ends there.
+        sub.started_at
+    } else if immediately {
+        now
+    } else {
+        period_end
+    };
+    // Canceling again never pushes the end back.
+    sub.ends_at = Some(
+        sub.ends_at
+            .filter(|e| *e < end && !was_paused)
+            .unwrap_or(end),
+    );
     let canceled = crate::app::outbox::event(
         engine,
         &workspace,
@@ -51,7 +76,10 @@ pub async fn cancel(engine: &Engine, input: Cancel) -> AppResult<SubscriptionVie
     engine.refresh_customer(&workspace, &customer).await?;
     crate::app::jobs::schedule_subscription(engine, &sub, now).await?;
     if immediately {
+        // Its last invoice (the period so far) now, and it expires.
+        super::open_now(engine, &sub).await?;
         refund_within_window(engine, &sub, now).await?;
+        sub = owned_subscription(engine, &workspace, &customer, &subscription).await?;
     }
     Ok(view(sub, &catalog, now))
 }
@@ -106,4 +134,34 @@ async fn refund_within_window(
         .await?;
     }
     Ok(())
+}
+
+/// A canceled subscription reached its end: it expires (the bill run calls this once the
+/// invoices up to the end are written). Answers the expired record, stored with its event.
+pub(crate) async fn expire_reached(
+    engine: &Engine,
+    mut sub: tollgate_store::SubscriptionRecord,
+    now: jiff::Timestamp,
+) -> AppResult<tollgate_store::SubscriptionRecord> {
+    let at = sub.ends_at.unwrap_or(now);
+    sub.status = sub
+        .status
+        .apply(SubscriptionUpdate::Expire)
+        .map_err(|e| crate::error::Error::conflict(e.code(), e.to_string()))?;
+    let event = crate::app::outbox::event(
+        engine,
+        &sub.workspace,
+        Some(&sub.customer),
+        crate::app::outbox::types::SUBSCRIPTION_EXPIRED,
+        at,
+        super::event_data(&sub),
+    );
+    engine
+        .store()
+        .update_subscription_with_events(&sub, &[event])
+        .await?;
+    engine
+        .refresh_customer(&sub.workspace, &sub.customer)
+        .await?;
+    Ok(sub)
 }

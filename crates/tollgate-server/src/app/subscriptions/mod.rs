@@ -9,6 +9,7 @@ mod change_plan;
 mod create;
 mod pause;
 
+pub(crate) use cancel::expire_reached;
 pub use cancel::{Cancel, cancel};
 pub use change_plan::{ChangePlan, change_plan};
 pub use create::{CreateSubscription, create};

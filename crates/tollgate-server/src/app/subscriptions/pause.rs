@@ -6,7 +6,9 @@
 //! opens no next one. At the end (the scheduler's period-end job, or a bill run) the closing
 //! invoice is written first, then the subscription becomes `paused` with no `ends_at`: no
 //! invoices, and checks are denied with `subscription_paused` (events are still accepted and
-//! kept, not billed). Resuming a paused subscription restarts its billing from that moment, as
+//! kept, not billed); its `started_at` is the pause time, the start of a billing run that owes
+//! nothing (a cancellation while paused ends it there). Resuming a paused subscription restarts
+//! its billing from that moment, as
 //! a new start would: `started_at` and the billing anchor move to the resume time (a prorated
 //! first period under calendar billing), and the opening invoice (fees in advance) is billed
 //! at once. Resuming before the pause took effect only withdraws the pause.
@@ -148,6 +150,14 @@ pub(crate) async fn pause_reached(
         .apply(SubscriptionUpdate::Pause)
         .map_err(refused)?;
     sub.ends_at = None;
+    // Its billing stops here: its terms start again at the pause, with nothing billed while it
+    // is paused (a cancellation while paused ends it at this start, owing nothing more).
+    let catalog = engine.catalog(&sub.workspace, sub.catalog_version).await?;
+    if let Some(plan) = catalog.catalog.plans.get(&sub.plan) {
+        sub.billing_anchor = billing_anchor(plan, at);
+    }
+    sub.started_at = at;
+    sub.trial_end = None;
     let mut data = event_data(&sub);
     if let Some(fields) = data.as_object_mut() {
         fields.insert("paused_at".into(), serde_json::json!(at));
