@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use tollgate_core::catalog::{self, Catalog};
 
-use crate::http::{Client, ClientError};
+use tollgate_client::{Client, ClientError};
 
 /// Exit code when a catalog is invalid.
 const EXIT_INVALID: u8 = 1;
@@ -64,14 +64,14 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
-    fn client(&self) -> anyhow::Result<Client> {
+    pub fn client(&self) -> anyhow::Result<Client> {
         let Some(server) = &self.server else {
             bail!("no server given: pass --server URL or set TOLLGATE_URL");
         };
         let Some(key) = &self.admin_key else {
             bail!("no admin key given: pass --admin-key KEY or set TOLLGATE_ADMIN_KEY");
         };
-        Client::new(server, key)
+        Ok(Client::new(server, key)?)
     }
 }
 

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use tollgate_server::ServerConfig;
 
 use self::fixtures::{WORKSPACES, sample_events};
-use crate::http::{Client, Event, NewCustomer, NewSubscription};
 use crate::serve;
+use tollgate_client::{Client, Event, NewCustomer, NewSubscription};
 
 /// Name of the file in the data dir that remembers the demo's keys.
 const STATE_FILE: &str = "demo.json";
@@ -219,8 +219,8 @@ async fn load(base: &str, admin_key: &str) -> anyhow::Result<DemoState> {
             let email = format!("billing@{}.example", c.id);
             ws.create_customer(&NewCustomer {
                 id: c.id,
-                name: c.name,
-                email: &email,
+                name: Some(c.name),
+                email: Some(&email),
                 test_clock: None,
                 has_payment_method: false,
             })
@@ -256,8 +256,11 @@ async fn load(base: &str, admin_key: &str) -> anyhow::Result<DemoState> {
                 id: format!("demo-{}-{}", spec.id, i + 1),
                 customer: customer.into(),
                 kind: kind.into(),
-                timestamp: now,
-                properties,
+                timestamp: Some(now),
+                properties: match properties {
+                    serde_json::Value::Object(fields) => fields,
+                    _ => serde_json::Map::new(),
+                },
             })
             .collect();
         let report = ws
@@ -266,10 +269,24 @@ async fn load(base: &str, admin_key: &str) -> anyhow::Result<DemoState> {
             .with_context(|| format!("cannot send events to {}", spec.id))?;
         if report.rejected > 0 {
             // Worth seeing, not worth failing the demo over: the rest is loaded.
-            let results = serde_json::Value::from(report.results);
+            let why: Vec<String> = report
+                .results
+                .iter()
+                .filter(|r| r.status == "rejected")
+                .map(|r| {
+                    format!(
+                        "#{} {}: {}",
+                        r.index,
+                        r.code.as_deref().unwrap_or("?"),
+                        r.message.as_deref().unwrap_or("")
+                    )
+                })
+                .collect();
             eprintln!(
-                "warning: {} rejected {} sample event(s): {results}",
-                spec.id, report.rejected
+                "warning: {} rejected {} sample event(s): {}",
+                spec.id,
+                report.rejected,
+                why.join("; ")
             );
         }
         println!(

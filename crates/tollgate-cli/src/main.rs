@@ -11,7 +11,7 @@ mod bill_run;
 mod catalog_cmd;
 mod config;
 mod demo;
-mod http;
+mod events_cmd;
 mod jobs;
 mod log_format;
 mod quote;
@@ -52,6 +52,9 @@ enum Command {
     /// See, retry and cancel the scheduler's jobs, offline against the store.
     #[command(subcommand)]
     Jobs(jobs::JobsCommand),
+    /// Import usage events from CSV or NDJSON files into a server.
+    #[command(subcommand)]
+    Events(events_cmd::EventsCommand),
 }
 
 /// An input file that could not be read at all: exit code 2, like `catalog validate`.
@@ -137,6 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logs(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
             runtime()?.block_on(bill_run::run(args))
         }
+        Command::Events(command) => runtime()?.block_on(events_cmd::run(command)),
         Command::Jobs(command) => {
             init_logs(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
             runtime()?.block_on(jobs::run(command))

@@ -129,6 +129,13 @@ fn crates_keep_to_their_boundaries() {
             "tollgate-verify must not depend on another Tollgate crate: {deps:?}"
         );
     }
+    // The client applications embed: HTTP only, no server, store or database.
+    if closure.contains_key("tollgate-client") {
+        let deps = &closure["tollgate-client"];
+        for f in ["sqlx", "axum", "redis", "tollgate-server", "tollgate-store"] {
+            assert!(!deps.contains(f), "tollgate-client must not depend on {f}");
+        }
+    }
     for (krate, forbidden) in rules {
         let deps = &closure[*krate];
         for f in *forbidden {
