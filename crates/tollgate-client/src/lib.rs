@@ -245,7 +245,9 @@ struct EventBatch<'a> {
 /// `POST /v1/check`: may `customer` use `feature`, or `quantity` of `meter`, now?
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CheckRequest {
-    pub customer: String,
+    /// The customer; `None` with a customer key (the key's own customer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub feature: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -258,6 +260,9 @@ pub struct CheckRequest {
     pub subject: Option<String>,
     /// Count the quantity if allowed (a usage event, idempotent by `event_id`).
     pub consume: bool,
+    /// Properties of the usage event a consuming check records (e.g. a meter's filter).
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub properties: serde_json::Map<String, serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
 }

@@ -61,7 +61,7 @@ async fn scripted(script: Vec<u16>) -> (String, Arc<Mutex<Vec<Option<String>>>>)
 
 fn request() -> CheckRequest {
     CheckRequest {
-        customer: "acme".into(),
+        customer: Some("acme".into()),
         meter: Some("api_calls".into()),
         consume: true,
         ..Default::default()

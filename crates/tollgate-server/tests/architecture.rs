@@ -136,6 +136,13 @@ fn crates_keep_to_their_boundaries() {
             assert!(!deps.contains(f), "tollgate-client must not depend on {f}");
         }
     }
+    // The axum layer: the client and axum, nothing of the server side.
+    if closure.contains_key("tollgate-axum") {
+        let deps = &closure["tollgate-axum"];
+        for f in ["sqlx", "redis", "tollgate-server", "tollgate-store"] {
+            assert!(!deps.contains(f), "tollgate-axum must not depend on {f}");
+        }
+    }
     for (krate, forbidden) in rules {
         let deps = &closure[*krate];
         for f in *forbidden {
