@@ -63,6 +63,11 @@ pub(crate) async fn append<C: Conn>(tx: &mut C, events: &[OutboxEvent]) -> Store
     Ok(())
 }
 
+/// Decodes one outbox row (the webhooks' fan-out reads them in its own transaction).
+pub(crate) fn decode_row(r: &impl Columns) -> StoreResult<OutboxEvent> {
+    decode(r)
+}
+
 fn decode(r: &impl Columns) -> StoreResult<OutboxEvent> {
     Ok(OutboxEvent {
         workspace: r.text("workspace")?,

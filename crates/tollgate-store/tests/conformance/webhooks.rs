@@ -1,0 +1,208 @@
+//! Cases for webhooks: deliveries made once per (event, endpoint) by the fan-out, claimed by
+//! one worker, an attempt's log and effects written together, replay and pruning.
+
+use crate::Harness;
+use crate::support::*;
+use jiff::SignedDuration;
+use serde_json::json;
+use tollgate_core::ids::WorkspaceId;
+use tollgate_store::outbox::{OutboxEvent, OutboxFilter};
+use tollgate_store::webhooks::*;
+use tollgate_store::*;
+
+fn endpoint(ws: &str, id: &str, types: &[&str], created: &str) -> WebhookEndpointRecord {
+    WebhookEndpointRecord {
+        workspace: ws.to_owned(),
+        id: id.to_owned(),
+        url: format!("https://hooks.example.com/{id}"),
+        event_types: types.iter().map(|t| t.to_string()).collect(),
+        description: Some("ops".into()),
+        enabled: true,
+        secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0".into(),
+        previous_secret: None,
+        previous_secret_until: None,
+        failing_since: None,
+        disabled_reason: None,
+        created_at: ts(created),
+        updated_at: ts(created),
+    }
+}
+
+fn event(ws: &str, customer: &str, kind: &str, at: &str) -> OutboxEvent {
+    OutboxEvent {
+        workspace: ws.to_owned(),
+        id: fresh("evt"),
+        customer: Some(customer.to_owned()),
+        event_type: kind.to_owned(),
+        occurred_at: ts(at),
+        data: json!({"kind": kind}),
+        created_at: ts(at),
+        delivered_at: None,
+        delivery_attempts: 0,
+    }
+}
+
+pub(crate) async fn webhook_deliveries_are_made_once_and_claimed_once(h: &Harness) {
+    let s = h.store.as_ref();
+    let ws = WorkspaceId::from(h.ws.as_str());
+    h.customer(&h.ws, "cus_clock").await;
+    let all = endpoint(&h.ws, "we_all", &[], "2026-01-01T00:00:00Z");
+    let paid = endpoint(&h.ws, "we_paid", &["invoice.paid"], "2026-01-01T00:00:00Z");
+    let later = endpoint(&h.ws, "we_later", &[], "2026-06-01T00:00:00Z");
+    for e in [&all, &paid, &later] {
+        s.create_webhook_endpoint(e).await.unwrap();
+    }
+    assert_exists(
+        s.create_webhook_endpoint(&all).await,
+        "webhook endpoint",
+        "we_all",
+    );
+    let e1 = event(&h.ws, "cus_clock", "invoice.paid", "2026-02-01T00:00:00Z");
+    let e2 = event(&h.ws, "cus_clock", "invoice.voided", "2026-02-02T00:00:00Z");
+    s.append_events(&ws, &[e1.clone(), e2.clone()])
+        .await
+        .unwrap();
+    // e1 to both older endpoints, e2 to the one taking every type; none to the later one.
+    let now = ts("2026-02-03T00:00:00Z");
+    assert_eq!(s.fan_out_webhooks(&ws, 100, now).await.unwrap(), 3);
+    assert_eq!(s.fan_out_webhooks(&ws, 100, now).await.unwrap(), 0, "once");
+    let due = s.pending_webhook_deliveries(&ws, now, 100).await.unwrap();
+    assert_eq!(due.len(), 3);
+    assert!(
+        due.iter()
+            .all(|d| d.status == DeliveryStatus::Pending && d.attempts == 0)
+    );
+    assert_eq!(
+        s.pending_webhook_deliveries(&ws, ts("2026-01-15T00:00:00Z"), 100)
+            .await
+            .unwrap()
+            .len(),
+        0,
+        "not due before their event"
+    );
+    // Claimed once; the claim hides it until its lease ends.
+    let d = due
+        .iter()
+        .find(|d| d.event == e1.id && d.endpoint == "we_all")
+        .unwrap();
+    let lease = now + SignedDuration::from_secs(60);
+    assert!(
+        s.claim_webhook_delivery(&ws, &d.id, now, lease)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.claim_webhook_delivery(&ws, &d.id, now, lease)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.pending_webhook_deliveries(&ws, now, 100)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    // A failed attempt: its log, the retry time, the endpoint's record and an event, together.
+    let mut failing = all.clone();
+    failing.failing_since = Some(now);
+    let disabled = event(
+        &h.ws,
+        "cus_clock",
+        "webhook_endpoint.disabled",
+        "2026-02-03T00:00:00Z",
+    );
+    let outcome = AttemptOutcome {
+        attempt: WebhookAttemptRecord {
+            workspace: h.ws.clone(),
+            delivery: d.id.clone(),
+            attempt: 1,
+            endpoint: "we_all".into(),
+            url: all.url.clone(),
+            webhook_timestamp: 1_770_076_800,
+            request_body: "{}".into(),
+            response_status: Some(500),
+            response_excerpt: Some("boom".into()),
+            duration_ms: 12,
+            error: None,
+            attempted_at: now,
+        },
+        status: DeliveryStatus::Pending,
+        next_attempt_at: now + SignedDuration::from_secs(5),
+        last_status: Some(500),
+        last_error: Some("the receiver answered 500".into()),
+        endpoint: Some(failing.clone()),
+        events: vec![disabled.clone()],
+    };
+    s.record_webhook_attempt(&outcome).await.unwrap();
+    let stored = s.get_webhook_delivery(&ws, &d.id).await.unwrap().unwrap();
+    assert_eq!(stored.attempts, 1);
+    assert_eq!(stored.last_status, Some(500));
+    assert_eq!(stored.locked_until, None);
+    assert_eq!(stored.next_attempt_at, now + SignedDuration::from_secs(5));
+    let log = s.list_webhook_attempts(&ws, &d.id).await.unwrap();
+    assert_eq!(log, vec![outcome.attempt.clone()]);
+    assert_eq!(
+        s.get_webhook_endpoint(&ws, "we_all")
+            .await
+            .unwrap()
+            .unwrap(),
+        failing
+    );
+    let written = s
+        .list_domain_events(
+            &ws,
+            &OutboxFilter {
+                event_type: Some("webhook_endpoint.disabled".into()),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, vec![disabled]);
+    assert_eq!(s.get_domain_event(&ws, &e1.id).await.unwrap().unwrap(), e1);
+    // A second log line for the same attempt number is refused (the transaction rolls back).
+    assert_exists(
+        s.record_webhook_attempt(&outcome).await,
+        "webhook attempt",
+        &d.id,
+    );
+    // Replay: due at once on any clock; replay since a time takes the endpoint's later events.
+    assert!(s.replay_webhook_delivery(&ws, &d.id, now).await.unwrap());
+    assert!(
+        !s.replay_webhook_delivery(&ws, "whd_none", now)
+            .await
+            .unwrap()
+    );
+    let replayed = s
+        .replay_webhook_deliveries_since(&ws, "we_all", ts("2026-02-02T00:00:00Z"), now)
+        .await
+        .unwrap();
+    assert_eq!(replayed, 1, "only e2 occurred since");
+    // Disabled endpoints' deliveries wait.
+    let mut off = paid.clone();
+    off.enabled = false;
+    s.update_webhook_endpoint(&off).await.unwrap();
+    let due = s.pending_webhook_deliveries(&ws, now, 100).await.unwrap();
+    assert!(due.iter().all(|d| d.endpoint == "we_all"), "{due:?}");
+    assert_eq!(due.len(), 2);
+    // Pruning the log, and deleting an endpoint with its deliveries.
+    assert_eq!(
+        s.prune_webhook_attempts(&ws, now + SignedDuration::from_secs(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(s.delete_webhook_endpoint(&ws, "we_all").await.unwrap());
+    assert!(!s.delete_webhook_endpoint(&ws, "we_all").await.unwrap());
+    assert_eq!(
+        s.list_webhook_deliveries(&ws, "we_all", 10).await.unwrap(),
+        vec![]
+    );
+    assert_eq!(s.list_webhook_endpoints(&ws).await.unwrap().len(), 2);
+    // Another workspace sees none of it.
+    let other = WorkspaceId::from(h.other_workspace().await.as_str());
+    assert!(s.list_webhook_endpoints(&other).await.unwrap().is_empty());
+    assert_eq!(s.get_webhook_delivery(&other, &d.id).await.unwrap(), None);
+}
