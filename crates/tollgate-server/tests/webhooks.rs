@@ -1,10 +1,16 @@
 //! Webhooks end to end (docs/WEBHOOKS.md): a real Tollgate on each backend delivering to a real
 //! receiver bound on 127.0.0.1 that fails on purpose (500s, answers slower than the timeout, an
-//! outage of hours on a test clock), signatures checked here and by the `standardwebhooks`
-//! package from PyPI (`.ci/verify_webhooks.py`), the SSRF rule, disabling, replay.
+//! outage of hours on a test clock), signatures checked here from the spec text, the SSRF rule,
+//! disabling, replay, per-customer order, and Levqor case 4 (one webhook at 80%, one at 100%).
 //!
 //! The worker is driven by hand (`notify::run_once`, no background poller) so each pass is one
-//! observable step.
+//! observable step. Each test workspace is allowed loopback addresses explicitly (by the
+//! operator's key), as the SSRF rule refuses them by default.
+//!
+//! With `TOLLGATE_WEBHOOK_CAPTURE=FILE` set, the deliveries the tests accept are also written to
+//! FILE (one JSON object a line: secrets, headers, body) for `.ci/webhooks.sh`, which verifies
+//! each with the `standardwebhooks` package from PyPI, an implementation independent of ours.
+//! The cargo tests themselves need nothing but Rust.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -86,7 +92,7 @@ impl Receiver {
 
 fn config() -> NotifyConfig {
     NotifyConfig {
-        allow_private_addresses: true,
+        allow_private_addresses: false,
         request_timeout: Duration::from_millis(500),
         poll_interval: None,
         ..NotifyConfig::default()
@@ -101,8 +107,12 @@ fn engine(server: &TestServer) -> &Engine {
     &server.server.as_ref().unwrap().state.engine
 }
 
-async fn pass(server: &TestServer, cfg: &NotifyConfig) -> usize {
-    notify::run_once(engine(server), cfg).await.unwrap()
+/// One pass of the worker over the workspace `ws` (on PostgreSQL the tests share a database:
+/// a pass over every workspace would deliver other tests' webhooks).
+async fn pass(server: &TestServer, ws: &str, cfg: &NotifyConfig) -> usize {
+    notify::run_workspace(engine(server), cfg, ws)
+        .await
+        .unwrap()
 }
 
 /// Writes a domain event for `customer` at `at` (what the lifecycle's writes put in the outbox).
@@ -164,36 +174,49 @@ fn verify_here(c: &Captured, secret: &str) {
     assert!(body["data"].is_object());
 }
 
-/// Runs `.ci/verify_webhooks.py` (the PyPI `standardwebhooks` package) on `deliveries`.
-fn verify_with_python(deliveries: &[(Vec<String>, &Captured)]) {
-    let list: Vec<Value> = deliveries
-        .iter()
-        .map(|(secrets, c)| {
-            let headers: serde_json::Map<String, Value> =
-                ["webhook-id", "webhook-timestamp", "webhook-signature"]
-                    .iter()
-                    .map(|h| (h.to_string(), json!(c.headers[*h].to_str().unwrap())))
-                    .collect();
-            json!({"secrets": secrets, "headers": headers, "body": c.body})
-        })
-        .collect();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("deliveries.json");
-    std::fs::write(&file, serde_json::to_vec(&list).unwrap()).unwrap();
-    let script = format!(
-        "{}/../../.ci/verify_webhooks.py",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg(&file)
-        .output()
-        .expect("python3 runs (pip install --break-system-packages standardwebhooks)");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "standardwebhooks refused: {text}");
-    let expected: usize = deliveries.iter().map(|(s, _)| s.len()).sum();
-    assert_eq!(text.trim(), format!("verified {expected}"));
+static CAPTURE: Mutex<()> = Mutex::new(());
+
+/// Appends `deliveries` (each with the secrets that must verify it) to the file named by
+/// `TOLLGATE_WEBHOOK_CAPTURE`, for `.ci/webhooks.sh` and the `standardwebhooks` package.
+fn capture(deliveries: &[(Vec<String>, &Captured)]) {
+    let Some(path) = std::env::var_os("TOLLGATE_WEBHOOK_CAPTURE") else {
+        return;
+    };
+    let mut lines = String::new();
+    for (secrets, c) in deliveries {
+        let headers: serde_json::Map<String, Value> =
+            ["webhook-id", "webhook-timestamp", "webhook-signature"]
+                .iter()
+                .map(|h| (h.to_string(), json!(c.headers[*h].to_str().unwrap())))
+                .collect();
+        lines
+            .push_str(&json!({"secrets": secrets, "headers": headers, "body": c.body}).to_string());
+        lines.push('\n');
+    }
+    let _guard = CAPTURE.lock().unwrap();
+    use std::io::Write as _;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(lines.as_bytes())
+        .unwrap();
+}
+
+/// Lets the workspace's endpoints name loopback addresses (the receiver), with the operator's
+/// key: the SSRF rule refuses them otherwise.
+async fn allow_loopback(ws: &common::Workspace<'_>, allowed: bool) {
+    let (status, body) = ws
+        .server
+        .call(
+            common::ADMIN_KEY,
+            Method::PUT,
+            &format!("/v1/workspaces/{}/webhook_settings", ws.id),
+            Some(json!({"allow_private_addresses": allowed})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 async fn endpoint(ws: &common::Workspace<'_>, url: &str, types: Value) -> (String, String) {
@@ -275,11 +298,8 @@ async fn endpoints_are_managed_and_validated(backend: Backend) {
 backend_tests!(endpoints_are_managed_and_validated);
 
 async fn private_addresses_are_refused_at_registration_and_delivery(backend: Backend) {
-    let strict = NotifyConfig {
-        allow_private_addresses: false,
-        ..config()
-    };
-    let server = start(backend, strict.clone()).await;
+    let cfg = config();
+    let server = start(backend, cfg.clone()).await;
     let ws = server.workspace("lexecon.yaml").await;
     for url in [
         "http://127.0.0.1:8080/",
@@ -301,23 +321,23 @@ async fn private_addresses_are_refused_at_registration_and_delivery(backend: Bac
         assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {problem}");
         assert_eq!(problem["code"], json!("webhook_url_forbidden"), "{url}");
     }
-    // An endpoint registered while private addresses were allowed (or a name that resolves to
-    // one): refused at delivery, on the resolved address, and the receiver sees nothing.
+    // Only the server's operator allows a workspace private addresses, not its own admin.
+    let (status, problem) = ws
+        .call(
+            Method::PUT,
+            &format!("/v1/workspaces/{}/webhook_settings", ws.id),
+            Some(json!({"allow_private_addresses": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    // Allowed by the operator: a name resolving to loopback is accepted...
+    allow_loopback(&ws, true).await;
     let receiver = Receiver::start().await;
     let url = receiver.url.replace("127.0.0.1", "localhost");
-    let record = tollgate_server::app::webhooks::create(
-        engine(&server),
-        &config(),
-        &ws.id,
-        tollgate_server::app::webhooks::NewEndpoint {
-            url,
-            event_types: vec![],
-            description: None,
-            enabled: true,
-        },
-    )
-    .await
-    .unwrap();
+    let (id, _) = endpoint(&ws, &url, json!(["invoice.paid"])).await;
+    // ...and when the operator takes it back, refused at delivery on the resolved address: the
+    // receiver sees nothing, the log says why.
+    allow_loopback(&ws, false).await;
     ws.customer("acme", "startup", None, false).await;
     event(
         &server,
@@ -327,11 +347,11 @@ async fn private_addresses_are_refused_at_registration_and_delivery(backend: Bac
         &Timestamp::now().to_string(),
     )
     .await;
-    assert_eq!(pass(&server, &strict).await, 1);
+    assert_eq!(pass(&server, &ws.id, &cfg).await, 1);
     let (_, deliveries) = ws
         .call(
             Method::GET,
-            &format!("/v1/webhook_endpoints/{}/deliveries", record.id),
+            &format!("/v1/webhook_endpoints/{id}/deliveries"),
             None,
         )
         .await;
@@ -339,6 +359,17 @@ async fn private_addresses_are_refused_at_registration_and_delivery(backend: Bac
     assert!(log["error"].as_str().unwrap().contains("SSRF"), "{log}");
     assert_eq!(log["response_status"], Value::Null);
     assert!(receiver.seen().is_empty());
+    // A second workspace, never allowed, is refused even a URL the first one may use.
+    let other = server.workspace("lexecon.yaml").await;
+    let (status, problem) = other
+        .call(
+            Method::POST,
+            "/v1/webhook_endpoints",
+            Some(json!({"url": receiver.url})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["code"], json!("webhook_url_forbidden"));
 }
 backend_tests!(private_addresses_are_refused_at_registration_and_delivery);
 
@@ -346,8 +377,10 @@ async fn a_receiver_down_for_six_hours_gets_every_event_afterwards(backend: Back
     let cfg = config();
     let server = start(backend, cfg.clone()).await;
     let ws = server.workspace("lexecon.yaml").await;
+    allow_loopback(&ws, true).await;
     let receiver = Receiver::start().await;
-    let (id, secret) = endpoint(&ws, &receiver.url, json!([])).await;
+    let types = json!(["subscription.updated", "invoice.finalized"]);
+    let (id, secret) = endpoint(&ws, &receiver.url, types).await;
     let clock = ws.test_clock("2026-11-09T08:00:00Z").await;
     ws.customer("acme", "startup", Some(&clock), false).await;
     let start: Timestamp = "2026-11-09T08:00:00Z".parse().unwrap();
@@ -361,10 +394,10 @@ async fn a_receiver_down_for_six_hours_gets_every_event_afterwards(backend: Back
         "2026-11-09T08:00:00Z",
     )
     .await;
-    assert_eq!(pass(&server, &cfg).await, 1);
+    assert_eq!(pass(&server, &ws.id, &cfg).await, 1);
     receiver.set(Mode::Slow(Duration::from_secs(2)));
     ws.advance(&clock, "2026-11-09T08:00:10Z").await;
-    assert_eq!(pass(&server, &cfg).await, 1);
+    assert_eq!(pass(&server, &ws.id, &cfg).await, 1);
     // Down for six hours of the clock, with events written meanwhile, retried as they fall due.
     receiver.set(Mode::Fail500);
     let mut events = vec![first.clone()];
@@ -381,7 +414,7 @@ async fn a_receiver_down_for_six_hours_gets_every_event_afterwards(backend: Back
             )
             .await,
         );
-        pass(&server, &cfg).await;
+        pass(&server, &ws.id, &cfg).await;
     }
     let failed_so_far = receiver.seen().len();
     assert!(
@@ -396,9 +429,9 @@ async fn a_receiver_down_for_six_hours_gets_every_event_afterwards(backend: Back
         &(start + SignedDuration::from_hours(24)).to_string(),
     )
     .await;
-    let attempted = pass(&server, &cfg).await;
+    let attempted = pass(&server, &ws.id, &cfg).await;
     assert_eq!(attempted, events.len(), "every pending delivery is due");
-    assert_eq!(pass(&server, &cfg).await, 0, "and delivered once");
+    assert_eq!(pass(&server, &ws.id, &cfg).await, 0, "and delivered once");
     let seen = receiver.seen();
     let ok: Vec<&Captured> = seen[failed_so_far..].iter().collect();
     let mut ids: Vec<String> = ok
@@ -423,7 +456,7 @@ async fn a_receiver_down_for_six_hours_gets_every_event_afterwards(backend: Back
     }
     let fresh: Vec<(Vec<String>, &Captured)> =
         ok.iter().map(|c| (vec![secret.clone()], *c)).collect();
-    verify_with_python(&fresh);
+    capture(&fresh);
     // The log: the 500 (its body cut to 1 KB), the timeout, then the success.
     let (_, deliveries) = ws
         .call(
@@ -460,6 +493,7 @@ async fn both_secrets_sign_during_a_rotation(backend: Backend) {
     let cfg = config();
     let server = start(backend, cfg.clone()).await;
     let ws = server.workspace("lexecon.yaml").await;
+    allow_loopback(&ws, true).await;
     let receiver = Receiver::start().await;
     let (id, old) = endpoint(&ws, &receiver.url, json!(["invoice.paid"])).await;
     let new = ws
@@ -489,7 +523,7 @@ async fn both_secrets_sign_during_a_rotation(backend: Backend) {
         &Timestamp::now().to_string(),
     )
     .await;
-    assert_eq!(pass(&server, &cfg).await, 1);
+    assert_eq!(pass(&server, &ws.id, &cfg).await, 1);
     let seen = receiver.seen();
     assert_eq!(seen.len(), 1);
     assert_eq!(
@@ -502,7 +536,7 @@ async fn both_secrets_sign_during_a_rotation(backend: Backend) {
     );
     verify_here(&seen[0], &old);
     verify_here(&seen[0], &new);
-    verify_with_python(&[(vec![old.clone(), new.clone()], &seen[0])]);
+    capture(&[(vec![old.clone(), new.clone()], &seen[0])]);
     // With no overlap, only the new secret signs.
     let newest = ws
         .post(
@@ -521,7 +555,7 @@ async fn both_secrets_sign_during_a_rotation(backend: Backend) {
         &Timestamp::now().to_string(),
     )
     .await;
-    assert_eq!(pass(&server, &cfg).await, 1);
+    assert_eq!(pass(&server, &ws.id, &cfg).await, 1);
     let last = receiver.seen().pop().unwrap();
     assert_eq!(
         last.headers["webhook-signature"]
@@ -542,8 +576,9 @@ async fn an_endpoint_failing_for_days_is_disabled_and_replay_resends(backend: Ba
     };
     let server = start(backend, cfg.clone()).await;
     let ws = server.workspace("lexecon.yaml").await;
+    allow_loopback(&ws, true).await;
     let receiver = Receiver::start().await;
-    let (id, secret) = endpoint(&ws, &receiver.url, json!([])).await;
+    let (id, secret) = endpoint(&ws, &receiver.url, json!(["invoice.finalized"])).await;
     let clock = ws.test_clock("2026-11-01T00:00:00Z").await;
     ws.customer("acme", "startup", Some(&clock), false).await;
     let start: Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
@@ -552,13 +587,13 @@ async fn an_endpoint_failing_for_days_is_disabled_and_replay_resends(backend: Ba
         &server,
         &ws.id,
         "acme",
-        "invoice.payment_failed",
+        "invoice.finalized",
         "2026-11-01T00:00:00Z",
     )
     .await;
     let mut hours = 0;
     loop {
-        pass(&server, &cfg).await;
+        pass(&server, &ws.id, &cfg).await;
         let (_, got) = ws
             .call(Method::GET, &format!("/v1/webhook_endpoints/{id}"), None)
             .await;
@@ -608,7 +643,7 @@ async fn an_endpoint_failing_for_days_is_disabled_and_replay_resends(backend: Ba
         &(start + SignedDuration::from_hours(200)).to_string(),
     )
     .await;
-    pass(&server, &cfg).await;
+    pass(&server, &ws.id, &cfg).await;
     assert_eq!(receiver.seen().len(), before);
     // Enabled again and replayed: delivered with the same webhook-id.
     receiver.set(Mode::Ok);
@@ -636,7 +671,7 @@ async fn an_endpoint_failing_for_days_is_disabled_and_replay_resends(backend: Ba
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    assert_eq!(pass(&server, &cfg).await, 1);
+    assert_eq!(pass(&server, &ws.id, &cfg).await, 1);
     let last = receiver.seen().pop().unwrap();
     assert_eq!(last.headers["webhook-id"], evt.as_str());
     verify_here(&last, &secret);
@@ -650,7 +685,7 @@ async fn an_endpoint_failing_for_days_is_disabled_and_replay_resends(backend: Ba
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["replayed"], json!(1));
-    assert_eq!(pass(&server, &cfg).await, 1);
+    assert_eq!(pass(&server, &ws.id, &cfg).await, 1);
     assert_eq!(
         receiver.seen().pop().unwrap().headers["webhook-id"],
         evt.as_str()
@@ -665,3 +700,127 @@ async fn an_endpoint_failing_for_days_is_disabled_and_replay_resends(backend: Ba
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 backend_tests!(an_endpoint_failing_for_days_is_disabled_and_replay_resends);
+
+async fn an_ordered_endpoint_delivers_a_customers_events_in_order(backend: Backend) {
+    let cfg = config();
+    let server = start(backend, cfg.clone()).await;
+    let ws = server.workspace("lexecon.yaml").await;
+    allow_loopback(&ws, true).await;
+    let receiver = Receiver::start().await;
+    let created = ws
+        .post(
+            "/v1/webhook_endpoints",
+            json!({"url": receiver.url, "event_types": ["invoice.finalized"], "ordered": true}),
+        )
+        .await;
+    assert_eq!(created["ordered"], json!(true));
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let clock = ws.test_clock("2026-11-09T08:00:00Z").await;
+    ws.customer("acme", "startup", Some(&clock), false).await;
+    ws.customer("beta", "startup", Some(&clock), false).await;
+    let at = "2026-11-09T08:00:00Z";
+    let a1 = event(&server, &ws.id, "acme", "invoice.finalized", at).await;
+    let a2 = event(&server, &ws.id, "acme", "invoice.finalized", at).await;
+    let b1 = event(&server, &ws.id, "beta", "invoice.finalized", at).await;
+    // The receiver fails: acme's second event waits behind its first; beta is not held back.
+    receiver.set(Mode::Fail500);
+    assert_eq!(pass(&server, &ws.id, &cfg).await, 2);
+    let ids = |seen: &[Captured]| -> Vec<String> {
+        seen.iter()
+            .map(|c| c.headers["webhook-id"].to_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut first = ids(&receiver.seen());
+    first.sort();
+    let mut want = vec![a1.clone(), b1.clone()];
+    want.sort();
+    assert_eq!(first, want);
+    // Back up, past the backoff: the first ones go, then the second.
+    receiver.set(Mode::Ok);
+    ws.advance(&clock, "2026-11-09T08:01:00Z").await;
+    assert_eq!(pass(&server, &ws.id, &cfg).await, 2);
+    assert_eq!(pass(&server, &ws.id, &cfg).await, 1);
+    assert_eq!(pass(&server, &ws.id, &cfg).await, 0);
+    let seen = receiver.seen();
+    let acme: Vec<String> = ids(&seen).into_iter().filter(|id| *id != b1).collect();
+    assert_eq!(acme, vec![a1.clone(), a1, a2], "acme's events in order");
+    for c in &seen {
+        verify_here(c, &secret);
+    }
+}
+backend_tests!(an_ordered_endpoint_delivers_a_customers_events_in_order);
+
+static NEXT_CALL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// `n` API calls of `customer` now, in batches (as tests/growth.rs).
+async fn calls(ws: &common::Workspace<'_>, customer: &str, n: usize) {
+    let mut left = n;
+    while left > 0 {
+        let batch = left.min(5_000);
+        let events: Vec<Value> = (0..batch)
+            .map(|_| {
+                let n = NEXT_CALL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                json!({"id": format!("call_{n}"), "customer": customer, "type": "api.call"})
+            })
+            .collect();
+        let (status, body) = ws.events(Value::Array(events)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["accepted"], batch, "{}", body["results"][0]);
+        left -= batch;
+    }
+}
+
+/// Levqor case 4: one webhook when the developer plan's usage reaches 80%, one at 100%, none
+/// for the 8,001st call or any other.
+async fn levqor_4_sends_one_webhook_at_80_and_one_at_100_percent(backend: Backend) {
+    let cfg = config();
+    let server = start(backend, cfg.clone()).await;
+    let ws = server.workspace("levqor.yaml").await;
+    allow_loopback(&ws, true).await;
+    let receiver = Receiver::start().await;
+    let (_, secret) = endpoint(&ws, &receiver.url, json!(["usage.alert"])).await;
+    let clock = ws.test_clock("2026-11-01T00:00:00Z").await;
+    ws.customer("dev", "developer", Some(&clock), false).await;
+    ws.advance(&clock, "2026-11-10T00:00:00Z").await;
+    let thresholds = |seen: &[Captured]| -> Vec<String> {
+        seen.iter()
+            .map(|c| {
+                let body: Value = serde_json::from_str(&c.body).unwrap();
+                assert_eq!(body["type"], json!("usage.alert"));
+                body["data"]["threshold_percent"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+
+    calls(&ws, "dev", 7_999).await;
+    assert_eq!(pass(&server, &ws.id, &cfg).await, 0);
+    // The 8,000th call (a consuming check) crosses 80%: one webhook.
+    let checked = ws
+        .check(json!({"customer": "dev", "meter": "api_calls", "consume": true}))
+        .await;
+    assert_eq!(checked["allowed"], true, "{checked}");
+    assert_eq!(pass(&server, &ws.id, &cfg).await, 1);
+    assert_eq!(thresholds(&receiver.seen()), vec!["80"]);
+    // The 8,001st: none.
+    calls(&ws, "dev", 1).await;
+    assert_eq!(pass(&server, &ws.id, &cfg).await, 0);
+    calls(&ws, "dev", 1_998).await;
+    assert_eq!(pass(&server, &ws.id, &cfg).await, 0);
+    // The 10,000th: one more, at 100%; later calls none.
+    calls(&ws, "dev", 1).await;
+    assert_eq!(pass(&server, &ws.id, &cfg).await, 1);
+    calls(&ws, "dev", 2_500).await;
+    assert_eq!(pass(&server, &ws.id, &cfg).await, 0);
+    let seen = receiver.seen();
+    assert_eq!(thresholds(&seen), vec!["80", "100"]);
+    for c in &seen {
+        verify_here(c, &secret);
+    }
+    let all: Vec<(Vec<String>, &Captured)> =
+        seen.iter().map(|c| (vec![secret.clone()], c)).collect();
+    capture(&all);
+}
+backend_tests!(levqor_4_sends_one_webhook_at_80_and_one_at_100_percent);

@@ -1,12 +1,12 @@
 //! Webhooks: the operator's endpoints, one delivery per (outbox event, endpoint), and the log of
 //! every attempt (docs/WEBHOOKS.md).
 //!
-//! The fan-out ([`WebhookStore::fan_out_webhooks`]) reads the outbox after a per-workspace
-//! cursor and writes the deliveries and the new cursor in one transaction; a delivery is unique
-//! per (event, endpoint), so two workers fanning out the same events make each delivery once.
-//! Deliveries are then claimed one at a time by compare-and-set (a lease in wall time), and an
-//! attempt's log line, the delivery's new state, the endpoint's failure bookkeeping and any
-//! event it announces (`webhook_endpoint.disabled`) commit together.
+//! The fan-out ([`WebhookStore::fan_out_webhooks`]) reads the outbox events not fanned out yet
+//! and writes their deliveries and marks them (`delivered_at`) in one transaction; a delivery is
+//! unique per (event, endpoint), so two workers fanning out the same events make each delivery
+//! once. Deliveries are then claimed one at a time by compare-and-set (a lease in wall time),
+//! and an attempt's log line, the delivery's new state, the endpoint's failure bookkeeping and
+//! the event announcing a disabled endpoint (`webhook_endpoint.disabled`) commit together.
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -15,7 +15,7 @@ use tollgate_core::ids::WorkspaceId;
 
 use crate::backend::{Arg, Backend, Conn, args, run_all, run_execute, run_optional};
 use crate::codec::{Columns, insert_error};
-use crate::outbox::{OutboxEvent, OutboxFilter};
+use crate::outbox::OutboxEvent;
 use crate::{StoreError, StoreResult, sql};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +27,8 @@ pub struct WebhookEndpointRecord {
     pub event_types: Vec<String>,
     pub description: Option<String>,
     pub enabled: bool,
+    /// One customer's deliveries in order: a later one waits while an earlier one is pending.
+    pub ordered: bool,
     /// `whsec_...`.
     pub secret: String,
     /// The secret before the last rotation, still signing until `previous_secret_until`.
@@ -129,10 +131,21 @@ pub struct AttemptOutcome {
     pub next_attempt_at: Timestamp,
     pub last_status: Option<i64>,
     pub last_error: Option<String>,
-    /// The endpoint with its failure bookkeeping (and maybe disabled), if it changed.
-    pub endpoint: Option<WebhookEndpointRecord>,
-    /// Events to append with it (`webhook_endpoint.disabled`).
-    pub events: Vec<OutboxEvent>,
+    /// `None`: the attempt succeeded and the endpoint's failure record is cleared; `Some(t)`:
+    /// it failed, and the record starts at `t` unless it runs already. Only these columns of the
+    /// endpoint are written, so an operator's change made during the attempt stands.
+    pub failing_since: Option<Timestamp>,
+    /// Disable the endpoint (if it is still enabled and failing) and announce it.
+    pub disable: Option<Disable>,
+}
+
+/// An endpoint disabled by the delivery worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Disable {
+    pub reason: String,
+    /// `webhook_endpoint.disabled`, appended only when this attempt disabled it.
+    pub event: OutboxEvent,
+    pub at: Timestamp,
 }
 
 fn endpoint(r: &impl Columns) -> StoreResult<WebhookEndpointRecord> {
@@ -145,6 +158,7 @@ fn endpoint(r: &impl Columns) -> StoreResult<WebhookEndpointRecord> {
             .map_err(|e| StoreError::Corrupt(format!("webhook event types {types:?}: {e}")))?,
         description: r.opt_text("description")?,
         enabled: r.flag("enabled")?,
+        ordered: r.flag("ordered")?,
         secret: r.text("secret")?,
         previous_secret: r.opt_text("previous_secret")?,
         previous_secret_until: r.opt_time("previous_secret_until")?,
@@ -206,6 +220,7 @@ async fn write_endpoint<C: Conn>(
         &types,
         &e.description,
         e.enabled,
+        e.ordered,
         &e.secret,
         &e.previous_secret,
         e.previous_secret_until,
@@ -234,9 +249,9 @@ pub trait WebhookStore: Send + Sync {
     /// The endpoint, its deliveries and their log; false when there was none.
     async fn delete_webhook_endpoint(&self, workspace: &WorkspaceId, id: &str)
     -> StoreResult<bool>;
-    /// Turns up to `limit` outbox events after the workspace's cursor into deliveries for the
-    /// enabled endpoints that want them (and existed when the event was written), due at the
-    /// event's time, and moves the cursor, in one transaction. Returns the deliveries made.
+    /// Turns up to `limit` outbox events not fanned out yet into deliveries for the enabled
+    /// endpoints that want them (and existed when the event was written), due at the event's
+    /// time, and marks the events fanned out, in one transaction. Returns the deliveries made.
     async fn fan_out_webhooks(
         &self,
         workspace: &WorkspaceId,
@@ -300,6 +315,16 @@ pub trait WebhookStore: Send + Sync {
         workspace: &WorkspaceId,
         id: &str,
     ) -> StoreResult<Option<OutboxEvent>>;
+    /// Whether the workspace's endpoints may name private, loopback and link-local addresses
+    /// (false until the operator says otherwise).
+    async fn webhook_private_addresses_allowed(&self, workspace: &WorkspaceId)
+    -> StoreResult<bool>;
+    async fn set_webhook_private_addresses_allowed(
+        &self,
+        workspace: &WorkspaceId,
+        allowed: bool,
+        now: Timestamp,
+    ) -> StoreResult<()>;
     /// Drops log lines older than `before` (wall time); how many.
     async fn prune_webhook_attempts(
         &self,
@@ -386,34 +411,15 @@ impl<B: Backend> WebhookStore for B {
         now: Timestamp,
     ) -> StoreResult<u64> {
         let mut tx = self.write(workspace).await?;
-        let cursor = match tx
-            .fetch_optional(sql::WEBHOOK_CURSOR, args![workspace])
-            .await?
-        {
-            Some(row) => Some(row.text("last_event")?),
-            None => None,
-        };
-        let filter = OutboxFilter {
-            starting_after: cursor,
-            limit,
-            ..Default::default()
-        };
-        let values = args![
-            workspace,
-            &filter.event_type,
-            &filter.customer,
-            &filter.starting_after,
-            filter.limit
-        ];
         let events = tx
-            .fetch_all(sql::LIST_OUTBOX_EVENTS, values)
+            .fetch_all(sql::UNFANNED_OUTBOX_EVENTS, args![workspace, limit])
             .await?
             .iter()
             .map(crate::outbox::decode_row)
             .collect::<StoreResult<Vec<_>>>()?;
-        let Some(last) = events.last() else {
+        if events.is_empty() {
             return Ok(0);
-        };
+        }
         let endpoints = tx
             .fetch_all(sql::LIST_WEBHOOK_ENDPOINTS, args![workspace])
             .await?
@@ -440,9 +446,12 @@ impl<B: Backend> WebhookStore for B {
                 ];
                 made += tx.execute(sql::INSERT_WEBHOOK_DELIVERY, values).await?;
             }
-        }
-        tx.execute(sql::SET_WEBHOOK_CURSOR, args![workspace, &last.id])
+            tx.execute(
+                sql::MARK_OUTBOX_FANNED_OUT,
+                args![workspace, &event.id, now],
+            )
             .await?;
+        }
         tx.commit().await?;
         Ok(made)
     }
@@ -510,10 +519,25 @@ impl<B: Backend> WebhookStore for B {
             a.attempted_at,
         ];
         tx.execute(sql::FINISH_WEBHOOK_ATTEMPT, values).await?;
-        if let Some(e) = &o.endpoint {
-            write_endpoint(&mut tx, e, sql::UPDATE_WEBHOOK_ENDPOINT).await?;
+        match o.failing_since {
+            None => {
+                tx.execute(sql::CLEAR_WEBHOOK_FAILING, args![&a.workspace, &a.endpoint])
+                    .await?;
+            }
+            Some(since) => {
+                tx.execute(
+                    sql::MARK_WEBHOOK_FAILING,
+                    args![&a.workspace, &a.endpoint, since],
+                )
+                .await?;
+            }
         }
-        crate::outbox::append(&mut tx, &o.events).await?;
+        if let Some(d) = &o.disable {
+            let values = args![&a.workspace, &a.endpoint, false, &d.reason, d.at, true];
+            if tx.execute(sql::DISABLE_WEBHOOK_ENDPOINT, values).await? > 0 {
+                crate::outbox::append(&mut tx, std::slice::from_ref(&d.event)).await?;
+            }
+        }
         Ok(tx.commit().await?)
     }
 
@@ -602,6 +626,35 @@ impl<B: Backend> WebhookStore for B {
             crate::outbox::decode_row,
         )
         .await
+    }
+
+    async fn webhook_private_addresses_allowed(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> StoreResult<bool> {
+        let found = run_optional(
+            self.read(workspace),
+            sql::WEBHOOK_SETTINGS,
+            args![workspace],
+            |r| r.flag("allow_private_addresses"),
+        )
+        .await?;
+        Ok(found.unwrap_or(false))
+    }
+
+    async fn set_webhook_private_addresses_allowed(
+        &self,
+        workspace: &WorkspaceId,
+        allowed: bool,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        run_execute(
+            self.write(workspace),
+            sql::SET_WEBHOOK_SETTINGS,
+            args![workspace, allowed, now],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn prune_webhook_attempts(

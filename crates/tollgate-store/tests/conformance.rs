@@ -214,4 +214,5 @@ conformance!(
     customer_pages_follow_creation_order,
     event_queries_filter_and_page,
     webhook_deliveries_are_made_once_and_claimed_once,
+    webhook_order_and_settings,
 );

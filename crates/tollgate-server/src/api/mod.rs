@@ -149,6 +149,10 @@ pub fn router(state: AppState) -> Router {
             post(webhooks::replay_delivery),
         )
         .route("/v1/webhook_endpoints/{id}/replay", post(webhooks::replay))
+        .route(
+            "/v1/workspaces/{id}/webhook_settings",
+            put(webhooks::set_settings),
+        )
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

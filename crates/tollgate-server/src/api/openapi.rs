@@ -29,6 +29,7 @@ use super::{
         events::list, events::export, events::usage_export, referrals::get,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
         webhooks::rotate_secret, webhooks::deliveries, webhooks::replay_delivery, webhooks::replay,
+        webhooks::set_settings,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))

@@ -28,6 +28,9 @@ pub struct EndpointIn {
     pub description: Option<String>,
     /// Default true.
     pub enabled: Option<bool>,
+    /// Deliver each customer's events in order: a later event waits while an earlier one of the
+    /// same customer is pending (retrying). Default false.
+    pub ordered: Option<bool>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -39,6 +42,7 @@ pub struct EndpointPatch {
     pub description: Option<String>,
     /// Enabling a disabled endpoint clears its failure record; its waiting deliveries resume.
     pub enabled: Option<bool>,
+    pub ordered: Option<bool>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -62,6 +66,7 @@ pub struct EndpointOut {
     pub event_types: Vec<String>,
     pub description: Option<String>,
     pub enabled: bool,
+    pub ordered: bool,
     /// Why Tollgate disabled it (after failing for days).
     pub disabled_reason: Option<String>,
     #[schema(value_type = Option<String>)]
@@ -84,6 +89,7 @@ impl EndpointOut {
             event_types: r.event_types,
             description: r.description,
             enabled: r.enabled,
+            ordered: r.ordered,
             disabled_reason: r.disabled_reason,
             failing_since: r.failing_since,
             secret: with_secret.then_some(r.secret),
@@ -159,6 +165,14 @@ fn out(d: WebhookDeliveryRecord, log: Vec<WebhookAttemptRecord>) -> DeliveryOut 
     }
 }
 
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Whether the workspace's endpoints may name private, loopback, link-local and
+    /// unique-local addresses (the SSRF rule; false by default).
+    pub allow_private_addresses: bool,
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ReplayOut {
     /// Deliveries scheduled again.
@@ -168,7 +182,7 @@ pub struct ReplayOut {
 /// Register a webhook endpoint
 ///
 /// Its signing secret (`whsec_...`) is in this answer only. URLs naming private, loopback,
-/// link-local or unspecified addresses are refused unless the server allows them.
+/// link-local or unspecified addresses are refused unless the workspace is allowed them.
 #[utoipa::path(post, path = "/v1/webhook_endpoints", operation_id = "webhook_endpoints_create", request_body = EndpointIn,
     responses((status = 201, description = "Created, with its secret", body = EndpointOut), (status = 400, description = "Bad URL or event type (problem+json with a stable code)", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(
@@ -183,6 +197,7 @@ pub async fn create(
         event_types: body.event_types,
         description: body.description,
         enabled: body.enabled.unwrap_or(true),
+        ordered: body.ordered.unwrap_or(false),
     };
     let record = uc::create(&state.engine, &state.notify, workspace, input).await?;
     Ok((StatusCode::CREATED, Json(EndpointOut::of(record, true))))
@@ -245,6 +260,7 @@ pub async fn update(
         event_types: body.event_types,
         description: body.description,
         enabled: body.enabled,
+        ordered: body.ordered,
     };
     let record = uc::update(&state.engine, &state.notify, workspace, &id, changes).await?;
     Ok(Json(EndpointOut::of(record, false)))
@@ -352,4 +368,23 @@ pub async fn replay(
     })?;
     let replayed = uc::replay_since(&state.engine, workspace, &id, since).await?;
     Ok((StatusCode::ACCEPTED, Json(ReplayOut { replayed })))
+}
+
+/// Set a workspace's webhook settings
+///
+/// The server operator (the default workspace's admin key) allows or forbids the workspace's
+/// endpoints private, loopback and link-local addresses (the SSRF rule, docs/WEBHOOKS.md).
+#[utoipa::path(put, path = "/v1/workspaces/{id}/webhook_settings", operation_id = "workspaces_set_webhook_settings", params(("id" = String, Path)), request_body = WebhookSettings,
+    responses((status = 200, description = "OK", body = WebhookSettings), (status = 403, description = "Not the default workspace's admin", body = crate::api::error::Problem, content_type = "application/problem+json"), (status = 404, description = "Not found", body = crate::api::error::Problem, content_type = "application/problem+json")))]
+pub async fn set_settings(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    body: crate::api::body::JsonBody<WebhookSettings>,
+) -> ApiResult<Json<WebhookSettings>> {
+    let admin = caller.require_admin()?;
+    let crate::api::body::JsonBody(body) = body;
+    uc::set_private_addresses_allowed(&state.engine, admin, &id, body.allow_private_addresses)
+        .await?;
+    Ok(Json(body))
 }

@@ -1,12 +1,17 @@
 //! Notifications: delivers what the outbox holds (docs/WEBHOOKS.md).
 //!
-//! One pass ([`run_once`]) per workspace: fans new outbox events out to the endpoints that want
-//! them (exactly once per event and endpoint, in the store), drops log lines past their
+//! One pass ([`run_once`]) visits every workspace ([`run_workspace`]): fans new outbox events
+//! out to the endpoints that want them (exactly once per event and endpoint, in the store),
+//! drops log lines past their
 //! retention, then attempts every pending delivery that is due on its customer's clock (a test
 //! clock's time, or the wall clock), one worker per delivery by a compare-and-set claim. A
 //! failed attempt is retried on [`RETRY_SCHEDULE`] with jitter; an endpoint failing for longer
 //! than [`NotifyConfig::disable_after`] is disabled and `webhook_endpoint.disabled` written to
 //! the outbox with that change.
+//!
+//! Outbound requests go only to addresses the SSRF rule allows ([`ssrf`]): private, loopback and
+//! link-local ones only for a workspace the operator allowed them for (or every workspace, with
+//! the server-wide [`NotifyConfig::allow_private_addresses`] of local development).
 
 pub mod signature;
 pub mod ssrf;
@@ -18,35 +23,12 @@ use serde_json::json;
 use tollgate_core::ids::WorkspaceId;
 use tollgate_store::outbox::OutboxEvent;
 use tollgate_store::webhooks::{
-    AttemptOutcome, DeliveryStatus, WebhookAttemptRecord, WebhookDeliveryRecord,
+    AttemptOutcome, DeliveryStatus, Disable, WebhookAttemptRecord, WebhookDeliveryRecord,
     WebhookEndpointRecord,
 };
 
 use crate::engine::Engine;
 use crate::error::AppResult;
-
-/// Every event type an endpoint may subscribe to (an empty list subscribes to all).
-pub const EVENT_TYPES: &[&str] = &[
-    "customer.created",
-    "customer.updated",
-    "subscription.created",
-    "subscription.trial_will_end",
-    "subscription.trial_ended",
-    "subscription.updated",
-    "subscription.past_due",
-    "subscription.canceled",
-    "invoice.finalized",
-    "invoice.paid",
-    "invoice.payment_failed",
-    "invoice.voided",
-    "credit_note.created",
-    "usage.threshold_reached",
-    "payment.succeeded",
-    "payment.failed",
-    "license.created",
-    "license.revoked",
-    "webhook_endpoint.disabled",
-];
 
 /// The wait after the n-th failed attempt (before jitter): over three days in all, then the
 /// delivery fails.
@@ -82,8 +64,9 @@ pub const EXCERPT_BYTES: usize = 1024;
 /// How webhooks are delivered (serve flags, docs/WEBHOOKS.md).
 #[derive(Debug, Clone)]
 pub struct NotifyConfig {
-    /// Let endpoints name private, loopback, link-local and unique-local addresses (local
-    /// development and tests only).
+    /// Let the endpoints of every workspace name private, loopback, link-local and unique-local
+    /// addresses (local development only; one workspace is allowed with
+    /// `PUT /v1/workspaces/{id}/webhook_settings`).
     pub allow_private_addresses: bool,
     /// Per-request timeout (connect to last byte).
     pub request_timeout: Duration,
@@ -129,36 +112,65 @@ fn lease(config: &NotifyConfig) -> SignedDuration {
 /// Fans out, prunes and attempts every due delivery of every workspace once; the number of
 /// attempts made.
 pub async fn run_once(engine: &Engine, config: &NotifyConfig) -> AppResult<usize> {
-    let store = engine.store();
     let mut attempts = 0;
-    for ws in store.list_workspaces().await? {
-        let workspace = WorkspaceId::from(ws.id.as_str());
-        let wall = engine.now();
-        store.fan_out_webhooks(&workspace, 1000, wall).await?;
-        store
-            .prune_webhook_attempts(&workspace, later(wall, -config.log_retention))
-            .await?;
-        for d in store
-            .pending_webhook_deliveries(&workspace, wall, 200)
-            .await?
-        {
-            let now = engine.now_for(&ws.id, d.test_clock.as_deref()).await?;
-            if d.next_attempt_at > now {
-                continue;
+    for ws in engine.store().list_workspaces().await? {
+        // One workspace's failure (its database rows, say) does not stop the others'.
+        match run_workspace(engine, config, &ws.id).await {
+            Ok(n) => attempts += n,
+            Err(e) => {
+                tracing::warn!(workspace = %ws.id, error = %e.describe(), "webhook delivery pass failed");
             }
-            let wall = engine.now();
-            let until = later(wall, lease(config));
-            if !store
-                .claim_webhook_delivery(&workspace, &d.id, wall, until)
-                .await?
-            {
-                continue;
-            }
-            attempt(engine, config, &workspace, d, now).await?;
-            attempts += 1;
         }
     }
     Ok(attempts)
+}
+
+/// [`run_once`] for one workspace: fan-out, prune, then every due delivery; the attempts made.
+pub async fn run_workspace(
+    engine: &Engine,
+    config: &NotifyConfig,
+    workspace: &str,
+) -> AppResult<usize> {
+    let store = engine.store();
+    let ws = WorkspaceId::from(workspace);
+    let wall = engine.now();
+    store.fan_out_webhooks(&ws, 1000, wall).await?;
+    let allow_private = allow_private_addresses(engine, config, &ws).await?;
+    store
+        .prune_webhook_attempts(&ws, later(wall, -config.log_retention))
+        .await?;
+    let mut attempts = 0;
+    for d in store.pending_webhook_deliveries(&ws, wall, 200).await? {
+        let now = engine.now_for(workspace, d.test_clock.as_deref()).await?;
+        if d.next_attempt_at > now {
+            continue;
+        }
+        let wall = engine.now();
+        let until = later(wall, lease(config));
+        if !store
+            .claim_webhook_delivery(&ws, &d.id, wall, until)
+            .await?
+        {
+            continue;
+        }
+        attempt(engine, config, allow_private, &ws, d, now).await?;
+        attempts += 1;
+    }
+    Ok(attempts)
+}
+
+/// Whether `workspace`'s endpoints may name private addresses: the server allows them for all,
+/// or the operator for this one.
+pub async fn allow_private_addresses(
+    engine: &Engine,
+    config: &NotifyConfig,
+    workspace: &WorkspaceId,
+) -> AppResult<bool> {
+    Ok(config.allow_private_addresses
+        || engine
+            .store()
+            .webhook_private_addresses_allowed(workspace)
+            .await?)
 }
 
 /// Runs [`run_once`] every `interval` until the task is dropped.
@@ -203,6 +215,7 @@ pub fn signing_keys(endpoint: &WebhookEndpointRecord, wall: Timestamp) -> Vec<Ve
 
 async fn send(
     config: &NotifyConfig,
+    allow_private: bool,
     url: &str,
     headers: [(&'static str, String); 4],
     body: String,
@@ -216,7 +229,7 @@ async fn send(
         Ok(url) => url,
         Err(e) => return failed(e.detail),
     };
-    let addr = match ssrf::resolve(&url, config.allow_private_addresses).await {
+    let addr = match ssrf::resolve(&url, allow_private).await {
         Ok(addr) => addr,
         Err(e) => return failed(e),
     };
@@ -271,6 +284,7 @@ async fn send(
 async fn attempt(
     engine: &Engine,
     config: &NotifyConfig,
+    allow_private: bool,
     workspace: &WorkspaceId,
     d: WebhookDeliveryRecord,
     now: Timestamp,
@@ -296,38 +310,38 @@ async fn attempt(
         ("tollgate-delivery-attempt", (d.attempts + 1).to_string()),
     ];
     let started = std::time::Instant::now();
-    let answer = send(config, &endpoint.url, headers, body.clone()).await;
+    let answer = send(config, allow_private, &endpoint.url, headers, body.clone()).await;
     let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     let number = d.attempts + 1;
     let ok = answer.error.is_none() && answer.status.is_some_and(|s| (200..300).contains(&s));
-    let mut changed = endpoint.clone();
-    let mut events = Vec::new();
+    let mut failing_since = None;
+    let mut disable = None;
     let (status, next) = if ok {
-        changed.failing_since = None;
         (DeliveryStatus::Succeeded, d.next_attempt_at)
     } else {
-        let since = *changed.failing_since.get_or_insert(now);
+        let since = endpoint.failing_since.unwrap_or(now);
+        failing_since = Some(since);
         if endpoint.enabled && now.duration_since(since) >= config.disable_after {
-            changed.enabled = false;
-            changed.disabled_reason = Some(format!(
+            let reason = format!(
                 "failing since {since} (more than {:#})",
                 config.disable_after
-            ));
-            events.push(OutboxEvent {
-                workspace: workspace.to_string(),
-                id: crate::ids::new_id("evt"),
-                customer: None,
-                event_type: "webhook_endpoint.disabled".into(),
-                occurred_at: now,
-                data: json!({
+            );
+            let event = engine.domain_event(
+                workspace.as_str(),
+                None,
+                crate::app::outbox::types::WEBHOOK_ENDPOINT_DISABLED,
+                now,
+                json!({
                     "id": endpoint.id,
                     "url": endpoint.url,
                     "failing_since": since.to_string(),
-                    "reason": changed.disabled_reason,
+                    "reason": reason,
                 }),
-                created_at: wall,
-                delivered_at: None,
-                delivery_attempts: 0,
+            );
+            disable = Some(Disable {
+                reason,
+                event,
+                at: wall,
             });
         }
         let jitter = 900 + i64::from(rand::random::<u8>()) * 200 / 255;
@@ -336,9 +350,6 @@ async fn attempt(
             None => (DeliveryStatus::Failed, now),
         }
     };
-    if changed != endpoint {
-        changed.updated_at = wall;
-    }
     let last_error = answer.error.clone().or_else(|| {
         answer
             .status
@@ -364,8 +375,8 @@ async fn attempt(
         next_attempt_at: next,
         last_status: answer.status.map(i64::from),
         last_error,
-        endpoint: (changed != endpoint).then_some(changed),
-        events,
+        failing_since,
+        disable,
     };
     store.record_webhook_attempt(&outcome).await?;
     Ok(())

@@ -1,5 +1,6 @@
 -- Webhooks (docs/WEBHOOKS.md): the operator's endpoints, one delivery per (outbox event,
--- endpoint), the log of every attempt, and per workspace how far the outbox was fanned out.
+-- endpoint), the log of every attempt, and per workspace whether endpoints may name private
+-- addresses. The fan-out marks the outbox events it has turned into deliveries (`delivered_at`).
 CREATE TABLE webhook_endpoints (
     workspace       TEXT    NOT NULL,
     id              TEXT    NOT NULL,
@@ -8,6 +9,8 @@ CREATE TABLE webhook_endpoints (
     event_types     TEXT    NOT NULL,
     description     TEXT,
     enabled         BOOLEAN NOT NULL,
+    -- Deliver one customer's events in order: a later one waits while an earlier is pending.
+    ordered         BOOLEAN NOT NULL,
     secret          TEXT    NOT NULL,
     -- The secret before the last rotation, still signing until `previous_secret_until`.
     previous_secret TEXT,
@@ -18,12 +21,6 @@ CREATE TABLE webhook_endpoints (
     created_at      BIGINT NOT NULL,
     updated_at      BIGINT NOT NULL,
     PRIMARY KEY (workspace, id)
-);
-
--- The fan-out cursor: the last outbox event id turned into deliveries.
-CREATE TABLE webhook_cursors (
-    workspace  TEXT NOT NULL PRIMARY KEY,
-    last_event TEXT NOT NULL
 );
 
 CREATE TABLE webhook_deliveries (
@@ -67,27 +64,25 @@ CREATE TABLE webhook_attempts (
 );
 CREATE INDEX webhook_attempts_age ON webhook_attempts (workspace, attempted_at);
 
-GRANT SELECT, INSERT, UPDATE, DELETE ON webhook_endpoints TO tollgate_app;
-GRANT SELECT, INSERT, UPDATE, DELETE ON webhook_cursors TO tollgate_app;
-GRANT SELECT, INSERT, UPDATE, DELETE ON webhook_deliveries TO tollgate_app;
-GRANT SELECT, INSERT, UPDATE, DELETE ON webhook_attempts TO tollgate_app;
-ALTER TABLE webhook_endpoints ENABLE ROW LEVEL SECURITY;
-ALTER TABLE webhook_endpoints FORCE ROW LEVEL SECURITY;
-ALTER TABLE webhook_cursors ENABLE ROW LEVEL SECURITY;
-ALTER TABLE webhook_cursors FORCE ROW LEVEL SECURITY;
-ALTER TABLE webhook_deliveries ENABLE ROW LEVEL SECURITY;
-ALTER TABLE webhook_deliveries FORCE ROW LEVEL SECURITY;
-ALTER TABLE webhook_attempts ENABLE ROW LEVEL SECURITY;
-ALTER TABLE webhook_attempts FORCE ROW LEVEL SECURITY;
-CREATE POLICY workspace_isolation ON webhook_endpoints
-    USING (workspace = current_setting('tollgate.workspace', true))
-    WITH CHECK (workspace = current_setting('tollgate.workspace', true));
-CREATE POLICY workspace_isolation ON webhook_cursors
-    USING (workspace = current_setting('tollgate.workspace', true))
-    WITH CHECK (workspace = current_setting('tollgate.workspace', true));
-CREATE POLICY workspace_isolation ON webhook_deliveries
-    USING (workspace = current_setting('tollgate.workspace', true))
-    WITH CHECK (workspace = current_setting('tollgate.workspace', true));
-CREATE POLICY workspace_isolation ON webhook_attempts
-    USING (workspace = current_setting('tollgate.workspace', true))
-    WITH CHECK (workspace = current_setting('tollgate.workspace', true));
+-- Per workspace, set by the server operator (the default workspace's admin): whether endpoints
+-- may name private, loopback and link-local addresses (the SSRF rule, docs/WEBHOOKS.md).
+CREATE TABLE webhook_settings (
+    workspace               TEXT    NOT NULL PRIMARY KEY,
+    allow_private_addresses BOOLEAN NOT NULL,
+    updated_at              BIGINT  NOT NULL
+);
+
+DO $$
+DECLARE t TEXT;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['webhook_endpoints', 'webhook_settings', 'webhook_deliveries',
+                             'webhook_attempts'] LOOP
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO tollgate_app', t);
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
+        EXECUTE format(
+            'CREATE POLICY workspace_isolation ON %I '
+            'USING (workspace = current_setting(''tollgate.workspace'', true)) '
+            'WITH CHECK (workspace = current_setting(''tollgate.workspace'', true))', t);
+    END LOOP;
+END $$;

@@ -1,5 +1,6 @@
 -- Webhooks (docs/WEBHOOKS.md): the operator's endpoints, one delivery per (outbox event,
--- endpoint), the log of every attempt, and per workspace how far the outbox was fanned out.
+-- endpoint), the log of every attempt, and per workspace whether endpoints may name private
+-- addresses. The fan-out marks the outbox events it has turned into deliveries (`delivered_at`).
 CREATE TABLE webhook_endpoints (
     workspace       TEXT    NOT NULL,
     id              TEXT    NOT NULL,
@@ -8,6 +9,8 @@ CREATE TABLE webhook_endpoints (
     event_types     TEXT    NOT NULL,
     description     TEXT,
     enabled         INTEGER NOT NULL,
+    -- Deliver one customer's events in order: a later one waits while an earlier is pending.
+    ordered         INTEGER NOT NULL,
     secret          TEXT    NOT NULL,
     -- The secret before the last rotation, still signing until `previous_secret_until`.
     previous_secret TEXT,
@@ -18,12 +21,6 @@ CREATE TABLE webhook_endpoints (
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL,
     PRIMARY KEY (workspace, id)
-) STRICT;
-
--- The fan-out cursor: the last outbox event id turned into deliveries.
-CREATE TABLE webhook_cursors (
-    workspace  TEXT NOT NULL PRIMARY KEY,
-    last_event TEXT NOT NULL
 ) STRICT;
 
 CREATE TABLE webhook_deliveries (
@@ -66,3 +63,11 @@ CREATE TABLE webhook_attempts (
     PRIMARY KEY (workspace, delivery, attempt)
 ) STRICT;
 CREATE INDEX webhook_attempts_age ON webhook_attempts (workspace, attempted_at);
+
+-- Per workspace, set by the server operator (the default workspace's admin): whether endpoints
+-- may name private, loopback and link-local addresses (the SSRF rule, docs/WEBHOOKS.md).
+CREATE TABLE webhook_settings (
+    workspace               TEXT    NOT NULL PRIMARY KEY,
+    allow_private_addresses INTEGER NOT NULL,
+    updated_at              INTEGER NOT NULL
+) STRICT;

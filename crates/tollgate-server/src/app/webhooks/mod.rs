@@ -1,14 +1,15 @@
-//! Webhook endpoints: register, change, rotate the secret, replay (docs/WEBHOOKS.md). Delivery
-//! itself is `notify`'s.
+//! Webhook endpoints: register, change, rotate the secret, replay, and the operator's SSRF
+//! setting per workspace (docs/WEBHOOKS.md). Delivery itself is `notify`'s.
 
 use jiff::Timestamp;
 use tollgate_core::code::Code;
 use tollgate_core::ids::WorkspaceId;
 use tollgate_store::webhooks::WebhookEndpointRecord;
 
+use crate::app::outbox::types;
 use crate::engine::Engine;
 use crate::error::{AppResult, Error};
-use crate::notify::{EVENT_TYPES, NotifyConfig, signature, ssrf};
+use crate::notify::{NotifyConfig, signature, ssrf};
 
 /// A new endpoint.
 #[derive(Debug, Clone)]
@@ -18,6 +19,8 @@ pub struct NewEndpoint {
     pub event_types: Vec<String>,
     pub description: Option<String>,
     pub enabled: bool,
+    /// Deliver each customer's events in order (a later one waits for an earlier one).
+    pub ordered: bool,
 }
 
 /// Changes to an endpoint; `None` keeps a field.
@@ -27,15 +30,24 @@ pub struct EndpointChanges {
     pub event_types: Option<Vec<String>>,
     pub description: Option<String>,
     pub enabled: Option<bool>,
+    pub ordered: Option<bool>,
 }
 
-fn check_url(url: &str, config: &NotifyConfig) -> AppResult<()> {
+async fn check_url(
+    engine: &Engine,
+    config: &NotifyConfig,
+    workspace: &str,
+    url: &str,
+) -> AppResult<()> {
     let parsed = ssrf::parse_url(url)?;
-    ssrf::check_literal(&parsed, config.allow_private_addresses)
+    let allowed =
+        crate::notify::allow_private_addresses(engine, config, &WorkspaceId::from(workspace))
+            .await?;
+    ssrf::check_literal(&parsed, allowed)
 }
 
-fn check_types(types: &[String]) -> AppResult<()> {
-    match types.iter().find(|t| !EVENT_TYPES.contains(&t.as_str())) {
+fn check_types(wanted: &[String]) -> AppResult<()> {
+    match wanted.iter().find(|t| !types::ALL.contains(&t.as_str())) {
         Some(t) => Err(Error::invalid(
             Code::UnknownEventType,
             format!("{t:?} is not an event type Tollgate sends; see docs/WEBHOOKS.md"),
@@ -51,7 +63,7 @@ pub async fn create(
     workspace: &str,
     input: NewEndpoint,
 ) -> AppResult<WebhookEndpointRecord> {
-    check_url(&input.url, config)?;
+    check_url(engine, config, workspace, &input.url).await?;
     check_types(&input.event_types)?;
     let now = engine.now();
     let record = WebhookEndpointRecord {
@@ -61,6 +73,7 @@ pub async fn create(
         event_types: input.event_types,
         description: input.description,
         enabled: input.enabled,
+        ordered: input.ordered,
         secret: signature::new_secret(),
         previous_secret: None,
         previous_secret_until: None,
@@ -91,7 +104,7 @@ pub async fn update(
 ) -> AppResult<WebhookEndpointRecord> {
     let mut record = load(engine, workspace, id).await?;
     if let Some(url) = changes.url {
-        check_url(&url, config)?;
+        check_url(engine, config, workspace, &url).await?;
         record.url = url;
     }
     if let Some(types) = changes.event_types {
@@ -107,6 +120,9 @@ pub async fn update(
             record.disabled_reason = None;
         }
         record.enabled = enabled;
+    }
+    if let Some(ordered) = changes.ordered {
+        record.ordered = ordered;
     }
     record.updated_at = engine.now();
     engine.store().update_webhook_endpoint(&record).await?;
@@ -174,4 +190,29 @@ pub async fn replay_since(
             engine.now(),
         )
         .await?)
+}
+
+/// Lets `workspace`'s endpoints name private, loopback and link-local addresses, or stops it
+/// (the SSRF rule). Only the server's operator, the default workspace's admin, decides: a
+/// workspace's own admin could otherwise point webhooks at the operator's internal network.
+pub async fn set_private_addresses_allowed(
+    engine: &Engine,
+    caller: &str,
+    workspace: &str,
+    allowed: bool,
+) -> AppResult<()> {
+    if caller != crate::DEFAULT_WORKSPACE {
+        return Err(Error::forbidden(
+            "only the default workspace's admin (the server's operator) changes the SSRF rule",
+        ));
+    }
+    let ws = WorkspaceId::from(workspace);
+    if engine.store().get_workspace(workspace).await?.is_none() {
+        return Err(Error::not_found("workspace", workspace));
+    }
+    engine
+        .store()
+        .set_webhook_private_addresses_allowed(&ws, allowed, engine.now())
+        .await?;
+    Ok(())
 }
