@@ -2,10 +2,11 @@
 """Verifies captured Tollgate webhook deliveries with the `standardwebhooks` package (PyPI), an
 implementation of the Standard Webhooks spec independent of Tollgate's.
 
-Input: a JSON file, a list of {"secrets": ["whsec_..."], "headers": {...}, "body": "..."}.
-Every delivery must verify with EACH of its secrets (during a rotation both sign). Prints
-`verified N` and exits 0, or names the first failure and exits 1.
-Install: pip install --break-system-packages standardwebhooks
+Input: a file of JSON lines, one delivery each: {"secrets": ["whsec_..."], "headers": {...},
+"body": "..."}, as `crates/tollgate-server/tests/webhooks.rs` writes them when
+TOLLGATE_WEBHOOK_CAPTURE names the file (`.ci/webhooks.sh` runs both). Every delivery must verify
+with EACH of its secrets (during a rotation both sign), within the package's timestamp
+tolerance. Prints `verified N` and exits 0, or names the first failure and exits 1.
 """
 
 import json
@@ -16,7 +17,7 @@ from standardwebhooks.webhooks import Webhook
 
 def main() -> int:
     with open(sys.argv[1], encoding="utf-8") as f:
-        deliveries = json.load(f)
+        deliveries = [json.loads(line) for line in f if line.strip()]
     checked = 0
     for i, d in enumerate(deliveries):
         for secret in d["secrets"]:
