@@ -117,14 +117,12 @@ pub async fn resolve(url: &Url, allow_private: bool) -> Result<SocketAddr, Strin
     let first = *addrs
         .first()
         .ok_or_else(|| format!("{host} has no address"))?;
-    if !allow_private {
-        if let Some(bad) = addrs.iter().find(|a| forbidden(a.ip())) {
-            return Err(format!(
-                "{host} resolves to {}, a private, loopback, link-local or unspecified address \
-                 (refused by the SSRF rule)",
-                bad.ip()
-            ));
-        }
+    if !allow_private && let Some(bad) = addrs.iter().find(|a| forbidden(a.ip())) {
+        return Err(format!(
+            "{host} resolves to {}, a private, loopback, link-local or unspecified address \
+             (refused by the SSRF rule)",
+            bad.ip()
+        ));
     }
     Ok(first)
 }

@@ -9,7 +9,6 @@ use serde_json::json;
 use tollgate_core::ids::WorkspaceId;
 use tollgate_store::outbox::{OutboxEvent, OutboxFilter};
 use tollgate_store::webhooks::*;
-use tollgate_store::*;
 
 fn endpoint(ws: &str, id: &str, types: &[&str], created: &str) -> WebhookEndpointRecord {
     WebhookEndpointRecord {
