@@ -22,6 +22,10 @@ use super::Engine;
 use crate::error::AppResult;
 use crate::ids::new_id;
 
+/// The type of the alert's domain event (`app::outbox::types::USAGE_ALERT` names it for the use
+/// cases; the engine keeps it so that it does not reach up into `app/`).
+pub(crate) const USAGE_ALERT: &str = "usage.alert";
+
 /// A threshold reached and not yet known to have fired.
 struct Reached {
     meter: String,
@@ -115,7 +119,7 @@ impl Engine {
             let event = self.domain_event(
                 workspace,
                 Some(customer),
-                crate::app::outbox::types::USAGE_ALERT,
+                USAGE_ALERT,
                 r.now,
                 json!({
                     "meter": r.meter,
