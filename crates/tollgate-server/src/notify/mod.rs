@@ -229,7 +229,7 @@ async fn send(
         Ok(url) => url,
         Err(e) => return failed(e.detail),
     };
-    let addr = match ssrf::resolve(&url, allow_private).await {
+    let addr = match ssrf::resolve(&url, allow_private, config.request_timeout).await {
         Ok(addr) => addr,
         Err(e) => return failed(e),
     };
@@ -237,6 +237,9 @@ async fn send(
     let client = match reqwest::Client::builder()
         .timeout(config.request_timeout)
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy from the environment would make the connection itself, to an address nobody
+        // checked: the request goes straight to the checked one.
+        .no_proxy()
         .resolve(&host, addr)
         .user_agent(concat!("Tollgate-Webhooks/", env!("CARGO_PKG_VERSION")))
         .build()

@@ -106,14 +106,20 @@ fn refused(url: &Url, what: &str) -> Error {
 }
 
 /// Resolves `url`'s host and returns one address to connect to, every answer checked.
-pub async fn resolve(url: &Url, allow_private: bool) -> Result<SocketAddr, String> {
+pub async fn resolve(
+    url: &Url,
+    allow_private: bool,
+    timeout: std::time::Duration,
+) -> Result<SocketAddr, String> {
     let host = url.host_str().ok_or("no host")?;
     let port = url.port_or_known_default().ok_or("no port")?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
-        .collect();
+    let addrs: Vec<SocketAddr> =
+        tokio::time::timeout(timeout, tokio::net::lookup_host((host, port)))
+            .await
+            .map_err(|_| format!("resolving {host} timed out"))?
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .collect();
     let first = *addrs
         .first()
         .ok_or_else(|| format!("{host} has no address"))?;
@@ -192,8 +198,16 @@ mod tests {
     #[tokio::test]
     async fn resolved_addresses_are_checked_at_delivery() {
         let url = parse_url("http://localhost:9/").unwrap();
-        let err = resolve(&url, false).await.unwrap_err();
+        let err = resolve(&url, false, std::time::Duration::from_secs(5))
+            .await
+            .unwrap_err();
         assert!(err.contains("SSRF"), "{err}");
-        assert!(resolve(&url, true).await.unwrap().ip().is_loopback());
+        assert!(
+            resolve(&url, true, std::time::Duration::from_secs(5))
+                .await
+                .unwrap()
+                .ip()
+                .is_loopback()
+        );
     }
 }
