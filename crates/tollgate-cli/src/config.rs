@@ -64,8 +64,9 @@ pub struct ServeArgs {
     /// How often the job worker looks for due jobs, in milliseconds [default: 1000].
     #[arg(long, env = "TOLLGATE_JOBS_POLL_MS", value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub jobs_poll_ms: Option<u64>,
-    /// Let webhook endpoints name private, loopback, link-local and unique-local addresses
-    /// (local development and tests only; docs/WEBHOOKS.md).
+    /// Let the webhook endpoints of every workspace name private, loopback, link-local and
+    /// unique-local addresses (local development only; one workspace is allowed them with
+    /// `PUT /v1/workspaces/{id}/webhook_settings`; docs/WEBHOOKS.md).
     #[arg(long, env = "TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES")]
     pub webhooks_allow_private_addresses: bool,
     /// Timeout of one webhook request, in seconds [default: 10].

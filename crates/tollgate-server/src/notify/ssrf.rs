@@ -100,7 +100,7 @@ fn refused(url: &Url, what: &str) -> Error {
         Code::WebhookUrlForbidden,
         format!(
             "{url} names {what}, a private, loopback, link-local or unspecified address; \
-             webhooks go only to public addresses unless the server allows private ones"
+             webhooks go only to public addresses unless the workspace is allowed private ones"
         ),
     )
 }
