@@ -64,6 +64,23 @@ pub struct ServeArgs {
     /// How often the job worker looks for due jobs, in milliseconds [default: 1000].
     #[arg(long, env = "TOLLGATE_JOBS_POLL_MS", value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub jobs_poll_ms: Option<u64>,
+    /// Let the webhook endpoints of every workspace name private, loopback, link-local and
+    /// unique-local addresses (local development only; one workspace is allowed them with
+    /// `PUT /v1/workspaces/{id}/webhook_settings`; docs/WEBHOOKS.md).
+    #[arg(long, env = "TOLLGATE_WEBHOOKS_ALLOW_PRIVATE_ADDRESSES")]
+    pub webhooks_allow_private_addresses: bool,
+    /// Timeout of one webhook request, in seconds [default: 10].
+    #[arg(long, env = "TOLLGATE_WEBHOOKS_TIMEOUT_SECONDS", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub webhooks_timeout_seconds: Option<u64>,
+    /// Disable a webhook endpoint failing without a success for this many hours [default: 120].
+    #[arg(long, env = "TOLLGATE_WEBHOOKS_DISABLE_AFTER_HOURS", value_name = "HOURS", value_parser = clap::value_parser!(i64).range(1..=8760))]
+    pub webhooks_disable_after_hours: Option<i64>,
+    /// Keep the webhook delivery log this many days [default: 30].
+    #[arg(long, env = "TOLLGATE_WEBHOOKS_LOG_DAYS", value_name = "DAYS", value_parser = clap::value_parser!(i64).range(1..=3650))]
+    pub webhooks_log_days: Option<i64>,
+    /// After a secret rotation the old secret signs too for this many hours [default: 24].
+    #[arg(long, env = "TOLLGATE_WEBHOOKS_SECRET_OVERLAP_HOURS", value_name = "HOURS", value_parser = clap::value_parser!(i64).range(0..=720))]
+    pub webhooks_secret_overlap_hours: Option<i64>,
 }
 
 /// [`RedisFailureMode`] as flag and file values, spelt the same in both.
@@ -183,6 +200,20 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: Env) -> ServeSettings {
         server.jobs = None;
     } else if let (Some(ms), Some(jobs)) = (args.jobs_poll_ms, server.jobs.as_mut()) {
         jobs.poll_interval = std::time::Duration::from_millis(ms);
+    }
+    let hooks = &mut server.webhooks;
+    hooks.allow_private_addresses = args.webhooks_allow_private_addresses;
+    if let Some(s) = args.webhooks_timeout_seconds {
+        hooks.request_timeout = std::time::Duration::from_secs(s);
+    }
+    if let Some(h) = args.webhooks_disable_after_hours {
+        hooks.disable_after = jiff::SignedDuration::from_hours(h);
+    }
+    if let Some(d) = args.webhooks_log_days {
+        hooks.log_retention = jiff::SignedDuration::from_hours(d.saturating_mul(24));
+    }
+    if let Some(h) = args.webhooks_secret_overlap_hours {
+        hooks.secret_overlap = jiff::SignedDuration::from_hours(h);
     }
     ServeSettings {
         server,

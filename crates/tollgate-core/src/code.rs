@@ -120,6 +120,9 @@ codes! {
     NoReferralProgram => "no_referral_program",
     SubscriptionPaused => "subscription_paused",
     RefundWindowClosed => "refund_window_closed",
+    WebhookUrlInvalid => "webhook_url_invalid",
+    WebhookUrlForbidden => "webhook_url_forbidden",
+    UnknownEventType => "unknown_event_type",
 }
 
 impl std::fmt::Display for Code {

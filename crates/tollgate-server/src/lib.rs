@@ -15,6 +15,7 @@ pub mod error;
 pub mod gateway;
 pub mod ids;
 pub mod jobs;
+pub mod notify;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -49,6 +50,8 @@ pub struct ServerConfig {
     /// The job worker of this node (renewals, trial ends, reminders; see `jobs`); `None` for a
     /// node that runs no jobs (test clocks still run theirs when advanced).
     pub jobs: Option<jobs::JobsConfig>,
+    /// How webhooks are delivered (docs/WEBHOOKS.md).
+    pub webhooks: notify::NotifyConfig,
 }
 
 pub use counters::FailureMode as RedisFailureMode;
@@ -65,6 +68,7 @@ impl ServerConfig {
             redis_url: None,
             redis_failure_mode: RedisFailureMode::default(),
             jobs: Some(jobs::JobsConfig::default()),
+            webhooks: notify::NotifyConfig::default(),
         }
     }
 }
@@ -98,12 +102,14 @@ pub struct RunningServer {
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), ServerError>>,
     jobs: Option<tokio::task::JoinHandle<()>>,
+    /// The webhook worker, stopped with the server.
+    notifier: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningServer {
     /// Stops accepting, finishes in-flight requests, and returns.
     pub async fn stop(self) -> Result<(), ServerError> {
-        if let Some(worker) = &self.jobs {
+        for worker in [&self.jobs, &self.notifier].into_iter().flatten() {
             worker.abort();
         }
         let _ = self.shutdown.send(());
@@ -190,7 +196,15 @@ pub async fn start_with_clock(
         engine,
         metrics: api::metrics::install_recorder(),
         bill_runs: Default::default(),
+        notify: Arc::new(config.webhooks.clone()),
     };
+    let notifier = config.webhooks.poll_interval.map(|interval| {
+        tokio::spawn(notify::run_forever(
+            state.engine.clone(),
+            config.webhooks.clone(),
+            interval,
+        ))
+    });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -219,5 +233,6 @@ pub async fn start_with_clock(
         shutdown,
         task,
         jobs,
+        notifier,
     })
 }

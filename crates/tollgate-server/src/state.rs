@@ -11,4 +11,6 @@ pub struct AppState {
     /// Bill runs started on this node, by id, for polling.
     pub bill_runs:
         Arc<dashmap::DashMap<String, Arc<std::sync::Mutex<crate::api::billing::BillRunOut>>>>,
+    /// How webhooks are delivered (the endpoints' checks read it too).
+    pub notify: Arc<crate::notify::NotifyConfig>,
 }

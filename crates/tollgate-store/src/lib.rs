@@ -29,6 +29,7 @@ mod sql;
 mod sqlite;
 mod store;
 pub mod trust;
+pub mod webhooks;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -307,6 +308,7 @@ pub trait Store:
     + profiles::ProfileStore
     + jobs::JobStore
     + trust::TrustStore
+    + webhooks::WebhookStore
     + Send
     + Sync
     + 'static

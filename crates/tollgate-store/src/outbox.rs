@@ -3,9 +3,9 @@
 //!
 //! Every write that announces something takes its events along ([`OutboxStore`]'s
 //! `*_with_events` methods, and [`crate::billing::InvoiceEffects::events`] for invoices); they
-//! all end in one function, [`append`], which runs inside the caller's transaction. Delivery
-//! (webhooks, email) is later work: the `delivered_at`/`delivery_attempts` columns are its
-//! bookkeeping.
+//! all end in one function, [`append`], which runs inside the caller's transaction. Webhooks
+//! read it (`crate::webhooks`): their fan-out sets `delivered_at` on the events it has turned into
+//! deliveries, which keep their own attempts.
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -29,7 +29,7 @@ pub struct OutboxEvent {
     pub occurred_at: Timestamp,
     pub data: serde_json::Value,
     pub created_at: Timestamp,
-    /// Delivery bookkeeping (the notifications work): `None` until delivered.
+    /// When the webhook fan-out turned it into deliveries (`None` until then).
     pub delivered_at: Option<Timestamp>,
     pub delivery_attempts: i64,
 }
@@ -61,6 +61,11 @@ pub(crate) async fn append<C: Conn>(tx: &mut C, events: &[OutboxEvent]) -> Store
             .map_err(|err| insert_error(err, "domain event", &e.id, "workspace", &e.workspace))?;
     }
     Ok(())
+}
+
+/// Decodes one outbox row (the webhooks' fan-out reads them in its own transaction).
+pub(crate) fn decode_row(r: &impl Columns) -> StoreResult<OutboxEvent> {
+    decode(r)
 }
 
 fn decode(r: &impl Columns) -> StoreResult<OutboxEvent> {

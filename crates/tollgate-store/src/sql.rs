@@ -526,3 +526,137 @@ pub(crate) const REFERRALS_BY: &str = "SELECT workspace, referred, referrer, cod
 /// Moves `rewarded_at` from NULL once: the affected-row count says whether this call rewarded.
 pub(crate) const REWARD_REFERRAL: &str = "UPDATE referrals SET rewarded_at = $3 \
      WHERE workspace = $1 AND referred = $2 AND rewarded_at IS NULL";
+
+// Webhooks (`webhooks.rs`).
+macro_rules! endpoint_cols {
+    () => {
+        "workspace, id, url, event_types, description, enabled, ordered, secret, \
+         previous_secret, previous_secret_until, failing_since, disabled_reason, created_at, \
+         updated_at"
+    };
+}
+pub(crate) const INSERT_WEBHOOK_ENDPOINT: &str = "INSERT INTO webhook_endpoints (workspace, id, \
+       url, event_types, description, enabled, ordered, secret, previous_secret, \
+       previous_secret_until, failing_since, disabled_reason, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+pub(crate) const UPDATE_WEBHOOK_ENDPOINT: &str = "UPDATE webhook_endpoints SET url = $3, \
+       event_types = $4, description = $5, enabled = $6, ordered = $7, secret = $8, \
+       previous_secret = $9, previous_secret_until = $10, failing_since = $11, \
+       disabled_reason = $12, updated_at = $14 \
+     WHERE workspace = $1 AND id = $2 AND created_at = $13";
+/// An attempt's effect on its endpoint: a success clears the failure record...
+pub(crate) const CLEAR_WEBHOOK_FAILING: &str = "UPDATE webhook_endpoints SET failing_since = NULL \
+     WHERE workspace = $1 AND id = $2";
+/// ...a failure starts it unless it runs already (only these columns: an operator's change made
+/// during the attempt is kept).
+pub(crate) const MARK_WEBHOOK_FAILING: &str = "UPDATE webhook_endpoints \
+     SET failing_since = COALESCE(failing_since, $3) WHERE workspace = $1 AND id = $2";
+/// Disables an enabled endpoint; no row when it was disabled already (one event, not two).
+pub(crate) const DISABLE_WEBHOOK_ENDPOINT: &str = "UPDATE webhook_endpoints SET enabled = $3, \
+       disabled_reason = $4, updated_at = $5 \
+     WHERE workspace = $1 AND id = $2 AND enabled = $6 AND failing_since IS NOT NULL";
+pub(crate) const WEBHOOK_SETTINGS: &str =
+    "SELECT allow_private_addresses FROM webhook_settings WHERE workspace = $1";
+pub(crate) const SET_WEBHOOK_SETTINGS: &str = "INSERT INTO webhook_settings (workspace, \
+       allow_private_addresses, updated_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (workspace) DO UPDATE SET allow_private_addresses = excluded.allow_private_addresses, \
+       updated_at = excluded.updated_at";
+pub(crate) const WEBHOOK_ENDPOINT_BY_ID: &str = concat!(
+    "SELECT ",
+    endpoint_cols!(),
+    " FROM webhook_endpoints WHERE workspace = $1 AND id = $2"
+);
+pub(crate) const LIST_WEBHOOK_ENDPOINTS: &str = concat!(
+    "SELECT ",
+    endpoint_cols!(),
+    " FROM webhook_endpoints WHERE workspace = $1 ORDER BY id"
+);
+pub(crate) const DELETE_WEBHOOK_ENDPOINT: &str =
+    "DELETE FROM webhook_endpoints WHERE workspace = $1 AND id = $2";
+pub(crate) const DELETE_WEBHOOK_ENDPOINT_DELIVERIES: &str =
+    "DELETE FROM webhook_deliveries WHERE workspace = $1 AND endpoint = $2";
+pub(crate) const DELETE_WEBHOOK_ENDPOINT_ATTEMPTS: &str =
+    "DELETE FROM webhook_attempts WHERE workspace = $1 AND endpoint = $2";
+/// Outbox events not fanned out yet, oldest id first (the `outbox_undelivered` index). Marking
+/// them in the fan-out's transaction, rather than moving a cursor past an id, cannot skip an
+/// event whose transaction commits after a later id's.
+pub(crate) const UNFANNED_OUTBOX_EVENTS: &str = "SELECT workspace, id, customer, type, \
+       occurred_at, CAST(data AS TEXT) AS data, created_at, delivered_at, delivery_attempts \
+     FROM outbox WHERE workspace = $1 AND delivered_at IS NULL ORDER BY id LIMIT $2";
+pub(crate) const MARK_OUTBOX_FANNED_OUT: &str = "UPDATE outbox SET delivered_at = $3 \
+     WHERE workspace = $1 AND id = $2 AND delivered_at IS NULL";
+/// Exactly once per (event, endpoint): a second fan-out of the same event does nothing. The
+/// customer's test clock is read in the same statement.
+pub(crate) const INSERT_WEBHOOK_DELIVERY: &str = "INSERT INTO webhook_deliveries (workspace, id, \
+       endpoint, event, event_type, customer, test_clock, status, attempts, next_attempt_at, \
+       created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, \
+       (SELECT test_clock FROM customers WHERE workspace = $1 AND id = $6), \
+       'pending', 0, $7, $8, $8) \
+     ON CONFLICT (workspace, event, endpoint) DO NOTHING";
+macro_rules! delivery_cols {
+    () => {
+        "workspace, id, endpoint, event, event_type, customer, test_clock, status, attempts, \
+         next_attempt_at, locked_until, last_status, last_error, created_at, updated_at"
+    };
+}
+/// Pending deliveries that may be due: on the wall clock (`$2`) or on a test clock (decided by
+/// the caller, which knows the clocks), not claimed by a live worker (`$3`, wall time), of
+/// enabled endpoints; for an `ordered` endpoint, a customer's delivery waits while an earlier one
+/// of the same customer (a smaller id: ids follow the events') is still pending.
+pub(crate) const PENDING_WEBHOOK_DELIVERIES: &str = concat!(
+    "SELECT ",
+    delivery_cols!(),
+    " FROM webhook_deliveries WHERE workspace = $1 AND status = 'pending' \
+       AND (test_clock IS NOT NULL OR next_attempt_at <= $2) \
+       AND (locked_until IS NULL OR locked_until < $3) \
+       AND endpoint IN (SELECT id FROM webhook_endpoints WHERE workspace = $1 AND enabled = $5) \
+       AND (customer IS NULL \
+         OR endpoint NOT IN (SELECT id FROM webhook_endpoints \
+           WHERE workspace = $1 AND ordered = $5) \
+         OR NOT EXISTS (SELECT 1 FROM webhook_deliveries AS earlier \
+           WHERE earlier.workspace = $1 AND earlier.endpoint = webhook_deliveries.endpoint \
+             AND earlier.customer = webhook_deliveries.customer \
+             AND earlier.status = 'pending' AND earlier.id < webhook_deliveries.id)) \
+     ORDER BY next_attempt_at, id LIMIT $4"
+);
+/// Compare-and-set claim: one worker wins.
+pub(crate) const CLAIM_WEBHOOK_DELIVERY: &str = "UPDATE webhook_deliveries SET locked_until = $3, \
+       attempts = attempts + 1 \
+     WHERE workspace = $1 AND id = $2 AND status = 'pending' \
+       AND (locked_until IS NULL OR locked_until < $4)";
+pub(crate) const FINISH_WEBHOOK_ATTEMPT: &str = "UPDATE webhook_deliveries SET status = $3, \
+       next_attempt_at = $4, last_status = $5, last_error = $6, locked_until = NULL, \
+       updated_at = $7 WHERE workspace = $1 AND id = $2";
+pub(crate) const INSERT_WEBHOOK_ATTEMPT: &str = "INSERT INTO webhook_attempts (workspace, \
+       delivery, attempt, endpoint, url, webhook_timestamp, request_body, response_status, \
+       response_excerpt, duration_ms, error, attempted_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+pub(crate) const WEBHOOK_DELIVERY_BY_ID: &str = concat!(
+    "SELECT ",
+    delivery_cols!(),
+    " FROM webhook_deliveries WHERE workspace = $1 AND id = $2"
+);
+pub(crate) const LIST_WEBHOOK_DELIVERIES: &str = concat!(
+    "SELECT ",
+    delivery_cols!(),
+    " FROM webhook_deliveries WHERE workspace = $1 AND endpoint = $2 ORDER BY id LIMIT $3"
+);
+pub(crate) const LIST_WEBHOOK_ATTEMPTS: &str = "SELECT workspace, delivery, attempt, endpoint, \
+       url, webhook_timestamp, request_body, response_status, response_excerpt, duration_ms, \
+       error, attempted_at FROM webhook_attempts WHERE workspace = $1 AND delivery = $2 \
+     ORDER BY attempt";
+/// Replay: pending again, due at `$3` (on its own clock).
+pub(crate) const REPLAY_WEBHOOK_DELIVERY: &str = "UPDATE webhook_deliveries SET status = 'pending', \
+       next_attempt_at = $3, locked_until = NULL, updated_at = $4 \
+     WHERE workspace = $1 AND id = $2";
+/// Replay of an endpoint's deliveries whose event occurred at or after `$3`.
+pub(crate) const REPLAY_WEBHOOK_DELIVERIES_SINCE: &str = "UPDATE webhook_deliveries SET \
+       status = 'pending', next_attempt_at = $5, locked_until = NULL, updated_at = $4 \
+     WHERE workspace = $1 AND endpoint = $2 AND event IN \
+       (SELECT id FROM outbox WHERE workspace = $1 AND occurred_at >= $3)";
+pub(crate) const PRUNE_WEBHOOK_ATTEMPTS: &str =
+    "DELETE FROM webhook_attempts WHERE workspace = $1 AND attempted_at < $2";
+pub(crate) const OUTBOX_EVENT_BY_ID: &str = "SELECT workspace, id, customer, type, occurred_at, \
+       CAST(data AS TEXT) AS data, created_at, delivered_at, delivery_attempts \
+     FROM outbox WHERE workspace = $1 AND id = $2";

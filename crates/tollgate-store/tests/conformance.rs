@@ -33,6 +33,8 @@ mod support;
 mod trust;
 #[path = "conformance/usage.rs"]
 mod usage;
+#[path = "conformance/webhooks.rs"]
+mod webhooks;
 
 use billing::*;
 use customers::*;
@@ -50,6 +52,7 @@ use tollgate_store::{
 };
 use trust::*;
 use usage::*;
+use webhooks::*;
 
 pub(crate) const DATABASE_URL_VAR: &str = "TOLLGATE_TEST_DATABASE_URL";
 
@@ -210,4 +213,6 @@ conformance!(
     activations_hold_seats_until_heartbeats_stop,
     customer_pages_follow_creation_order,
     event_queries_filter_and_page,
+    webhook_deliveries_are_made_once_and_claimed_once,
+    webhook_order_and_settings,
 );

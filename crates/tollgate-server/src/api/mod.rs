@@ -25,6 +25,7 @@ pub mod root;
 pub mod signups;
 pub mod subscriptions;
 pub mod test_clocks;
+pub mod webhooks;
 pub mod workspaces;
 
 use axum::Router;
@@ -133,6 +134,33 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/events/export", get(events::export))
         .route("/v1/customers/{id}/usage/export", get(events::usage_export))
+        .route(
+            "/v1/webhook_endpoints",
+            post(webhooks::create).get(webhooks::list),
+        )
+        .route(
+            "/v1/webhook_endpoints/{id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/v1/webhook_endpoints/{id}/rotate_secret",
+            post(webhooks::rotate_secret),
+        )
+        .route(
+            "/v1/webhook_endpoints/{id}/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route(
+            "/v1/webhook_endpoints/{id}/deliveries/{delivery}/replay",
+            post(webhooks::replay_delivery),
+        )
+        .route("/v1/webhook_endpoints/{id}/replay", post(webhooks::replay))
+        .route(
+            "/v1/workspaces/{id}/webhook_settings",
+            put(webhooks::set_settings),
+        )
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

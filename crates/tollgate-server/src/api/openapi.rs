@@ -7,7 +7,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 
 use super::{
     billing, catalog, check, customers, domain_events, events, health, invoices, jobs, keys,
-    metrics, profiles, referrals, signups, subscriptions, test_clocks, workspaces,
+    metrics, profiles, referrals, signups, subscriptions, test_clocks, webhooks, workspaces,
 };
 
 #[derive(OpenApi)]
@@ -27,6 +27,9 @@ use super::{
         profiles::set, profiles::get, profiles::set_seller, profiles::get_seller,
         invoices::credit_note_pdf,
         events::list, events::export, events::usage_export, referrals::get,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
+        webhooks::rotate_secret, webhooks::deliveries, webhooks::replay_delivery, webhooks::replay,
+        webhooks::set_settings,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))

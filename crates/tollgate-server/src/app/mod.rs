@@ -17,3 +17,4 @@ pub mod jobs;
 pub mod outbox;
 pub mod referrals;
 pub mod subscriptions;
+pub mod webhooks;

@@ -29,6 +29,30 @@ pub mod types {
     pub const REFERRAL_REWARDED: &str = "referral.rewarded";
     pub const SUBSCRIPTION_PAUSED: &str = "subscription.paused";
     pub const SUBSCRIPTION_RESUMED: &str = "subscription.resumed";
+    /// Written by the webhook worker when it disables a failing endpoint (docs/WEBHOOKS.md).
+    pub const WEBHOOK_ENDPOINT_DISABLED: &str = "webhook_endpoint.disabled";
+
+    /// The types something writes today: what a webhook endpoint may subscribe to. (Renewed
+    /// is named above but nothing writes it yet; add a type here when a use case starts
+    /// writing it.)
+    pub const ALL: &[&str] = &[
+        SUBSCRIPTION_CREATED,
+        SUBSCRIPTION_UPDATED,
+        SUBSCRIPTION_TRIAL_WILL_END,
+        SUBSCRIPTION_TRIAL_ENDED,
+        SUBSCRIPTION_CANCELED,
+        SUBSCRIPTION_EXPIRED,
+        SUBSCRIPTION_PAUSED,
+        SUBSCRIPTION_RESUMED,
+        INVOICE_FINALIZED,
+        INVOICE_PAID,
+        INVOICE_VOIDED,
+        INVOICE_UNCOLLECTIBLE,
+        CREDIT_NOTE_CREATED,
+        USAGE_ALERT,
+        REFERRAL_REWARDED,
+        WEBHOOK_ENDPOINT_DISABLED,
+    ];
 }
 
 /// One event of `workspace` about `customer`, that happened at `occurred_at` on the customer's

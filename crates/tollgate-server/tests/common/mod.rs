@@ -118,12 +118,21 @@ impl TestServer {
     /// advanced): tests on PostgreSQL share one database, and a worker claims the due jobs of
     /// every workspace in it. Tests of the worker itself use [`TestServer::start_with_jobs`].
     pub async fn start(backend: Backend) -> TestServer {
-        Self::start_with_jobs(backend, None).await
+        Self::start_with(backend, |_| {}).await
     }
 
     pub async fn start_with_jobs(
         backend: Backend,
         jobs: Option<tollgate_server::jobs::JobsConfig>,
+    ) -> TestServer {
+        Self::start_with(backend, |c| c.jobs = jobs).await
+    }
+
+    /// [`TestServer::start`] with the configuration changed by `configure` first (no job
+    /// worker and no webhook worker unless `configure` sets them).
+    pub async fn start_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut ServerConfig),
     ) -> TestServer {
         // Server logs in test output: `RUST_LOG=tollgate_server=debug cargo test ...`.
         let _ = tracing_subscriber::fmt()
@@ -135,12 +144,16 @@ impl TestServer {
             Backend::Sqlite => None,
             Backend::Postgres => Some(database_url()),
         };
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             database_url,
             admin_key: Some(ADMIN_KEY.into()),
-            jobs,
+            jobs: None,
             ..ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path())
         };
+        // No background webhook worker: it would poll every workspace of the shared test
+        // database each second; webhook tests drive `notify::run_once` themselves.
+        config.webhooks.poll_interval = None;
+        configure(&mut config);
         let server = tollgate_server::start_with_clock(config, Arc::new(SystemClock))
             .await
             .unwrap_or_else(|e| panic!("server starts on {backend:?} (is the database up?): {e}"));
