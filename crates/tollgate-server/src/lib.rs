@@ -15,6 +15,7 @@ pub mod error;
 pub mod gateway;
 pub mod ids;
 pub mod jobs;
+pub mod sealing;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -49,6 +50,9 @@ pub struct ServerConfig {
     /// The job worker of this node (renewals, trial ends, reminders; see `jobs`); `None` for a
     /// node that runs no jobs (test clocks still run theirs when advanced).
     pub jobs: Option<jobs::JobsConfig>,
+    /// The master key that seals license signing keys (`TOLLGATE_MASTER_KEY`); without it the
+    /// license features answer `master_key_missing`.
+    pub master_key: Option<sealing::MasterKey>,
 }
 
 pub use counters::FailureMode as RedisFailureMode;
@@ -65,6 +69,7 @@ impl ServerConfig {
             redis_url: None,
             redis_failure_mode: RedisFailureMode::default(),
             jobs: Some(jobs::JobsConfig::default()),
+            master_key: None,
         }
     }
 }
@@ -183,6 +188,9 @@ pub async fn start_with_clock(
             .map_err(ServerError::Redis)?;
         engine = engine.with_shared_counters(counters);
         tracing::info!(failure_mode = %config.redis_failure_mode, "limit counters and invalidations shared through Redis");
+    }
+    if let Some(key) = config.master_key.clone() {
+        engine = engine.with_master_key(key);
     }
     let engine = Arc::new(engine);
     engine.start_propagation();

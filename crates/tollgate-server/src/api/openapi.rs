@@ -6,8 +6,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::{
-    billing, catalog, check, customers, domain_events, events, health, invoices, jobs, keys,
-    metrics, profiles, referrals, signups, subscriptions, test_clocks, workspaces,
+    billing, catalog, check, customers, domain_events, downloads, events, health, invoices, jobs,
+    keys, licenses, metrics, profiles, referrals, signups, subscriptions, test_clocks, workspaces,
 };
 
 #[derive(OpenApi)]
@@ -27,6 +27,9 @@ use super::{
         profiles::set, profiles::get, profiles::set_seller, profiles::get_seller,
         invoices::credit_note_pdf,
         events::list, events::export, events::usage_export, referrals::get,
+        licenses::list_keys, licenses::rotate_key, licenses::retire_key, licenses::issue, licenses::get,
+        licenses::list, licenses::revoke, licenses::validate, licenses::activate, licenses::heartbeat,
+        licenses::deactivate, downloads::issue, downloads::open,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))

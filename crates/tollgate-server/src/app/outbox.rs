@@ -27,6 +27,8 @@ pub mod types {
     pub const REFERRAL_REWARDED: &str = "referral.rewarded";
     pub const SUBSCRIPTION_PAUSED: &str = "subscription.paused";
     pub const SUBSCRIPTION_RESUMED: &str = "subscription.resumed";
+    pub const LICENSE_ISSUED: &str = "license.issued";
+    pub const LICENSE_REVOKED: &str = "license.revoked";
 }
 
 /// One event of `workspace` about `customer`, that happened at `occurred_at` on the customer's

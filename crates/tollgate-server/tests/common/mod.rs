@@ -15,9 +15,13 @@ use std::sync::Arc;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tollgate_server::clock::SystemClock;
+use tollgate_server::sealing::MasterKey;
 use tollgate_server::{RunningServer, ServerConfig};
 
 pub const ADMIN_KEY: &str = "tg_admin_test_bootstrap_key_0123456789";
+/// The master key of the test servers (it seals their license signing keys).
+pub const TEST_MASTER_KEY: &str =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -118,12 +122,21 @@ impl TestServer {
     /// advanced): tests on PostgreSQL share one database, and a worker claims the due jobs of
     /// every workspace in it. Tests of the worker itself use [`TestServer::start_with_jobs`].
     pub async fn start(backend: Backend) -> TestServer {
-        Self::start_with_jobs(backend, None).await
+        Self::start_configured(backend, |_| {}).await
     }
 
     pub async fn start_with_jobs(
         backend: Backend,
         jobs: Option<tollgate_server::jobs::JobsConfig>,
+    ) -> TestServer {
+        Self::start_configured(backend, |c| c.jobs = jobs).await
+    }
+
+    /// A server without the job worker, with the configuration changed by `configure` first
+    /// (the test servers have a master key, so license features are on).
+    pub async fn start_configured(
+        backend: Backend,
+        configure: impl FnOnce(&mut ServerConfig),
     ) -> TestServer {
         // Server logs in test output: `RUST_LOG=tollgate_server=debug cargo test ...`.
         let _ = tracing_subscriber::fmt()
@@ -135,12 +148,14 @@ impl TestServer {
             Backend::Sqlite => None,
             Backend::Postgres => Some(database_url()),
         };
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             database_url,
             admin_key: Some(ADMIN_KEY.into()),
-            jobs,
+            jobs: None,
+            master_key: Some(MasterKey::parse(TEST_MASTER_KEY).unwrap()),
             ..ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path())
         };
+        configure(&mut config);
         let server = tollgate_server::start_with_clock(config, Arc::new(SystemClock))
             .await
             .unwrap_or_else(|e| panic!("server starts on {backend:?} (is the database up?): {e}"));

@@ -53,6 +53,7 @@ pub async fn cancel(engine: &Engine, input: Cancel) -> AppResult<SubscriptionVie
     if immediately {
         refund_within_window(engine, &sub, now).await?;
     }
+    crate::app::licenses::on_canceled(engine, &sub, immediately, now).await?;
     Ok(view(sub, &catalog, now))
 }
 
