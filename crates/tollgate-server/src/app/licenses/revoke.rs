@@ -1,10 +1,11 @@
 //! Revoke a license: online validation answers `revoked` from then on.
 
+use tollgate_core::code::Code;
 use tollgate_store::trust::LicenseRecord;
 
 use crate::app::subscriptions::customer_now;
 use crate::engine::Engine;
-use crate::error::AppResult;
+use crate::error::{AppResult, Error};
 
 /// Revokes a license at the customer's now (a second revocation keeps the first time and
 /// reason) and announces it (`license.revoked`).
@@ -15,6 +16,12 @@ pub async fn revoke(
     reason: &str,
 ) -> AppResult<LicenseRecord> {
     super::master_key(engine)?;
+    if reason.is_empty() || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            Code::ValidationFailed,
+            "a revocation `reason` is 1 to 200 characters, without control characters",
+        ));
+    }
     let license = super::get(engine, workspace, id).await?;
     let now = customer_now(engine, workspace, &license.customer).await?;
     super::revoke_with_event(engine, &license, reason, now).await
