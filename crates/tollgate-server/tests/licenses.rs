@@ -234,7 +234,8 @@ backend_tests! {
                 Some(json!({"customer": "corp", "limits": {"Bad Name": 1}})),
             )
             .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["code"], "validation_failed");
 
         // Seats: at most 2 machines; a machine that stops its heartbeats gives its seat up.
         let path = format!("/v1/licenses/{id}/machines");

@@ -443,10 +443,11 @@ fn product(cx: &mut Cx, path: &str, node: &Node) -> Option<Product> {
     let download_url = f.opt(cx, "download_url", |cx, p, n| {
         let url = cx.string(p, n)?;
         let scheme = url.starts_with("https://") || url.starts_with("http://");
-        if !scheme || url.len() > 2048 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if !scheme || url.len() > 2048 || !url.bytes().all(|b| b.is_ascii_graphic()) {
             cx.error(
                 p,
-                "a download URL is an `https://` (or `http://`) URL without spaces",
+                "a download URL is an `https://` (or `http://`) URL of printable ASCII, without \
+                 spaces (percent-encode the rest)",
             );
             return None;
         }

@@ -23,7 +23,7 @@ pub mod types {
     pub const INVOICE_VOIDED: &str = "invoice.voided";
     pub const INVOICE_UNCOLLECTIBLE: &str = "invoice.marked_uncollectible";
     pub const CREDIT_NOTE_CREATED: &str = "credit_note.created";
-    pub const USAGE_ALERT: &str = "usage.alert";
+    pub const USAGE_ALERT: &str = crate::engine::alerts::USAGE_ALERT;
     pub const REFERRAL_REWARDED: &str = "referral.rewarded";
     pub const SUBSCRIPTION_PAUSED: &str = "subscription.paused";
     pub const SUBSCRIPTION_RESUMED: &str = "subscription.resumed";

@@ -22,6 +22,10 @@ use super::Engine;
 use crate::error::AppResult;
 use crate::ids::new_id;
 
+/// The type of an alert's domain event (`crate::app::outbox::types` names it too: the engine
+/// writes it itself and never reaches up into the use cases).
+pub(crate) const USAGE_ALERT: &str = "usage.alert";
+
 /// A threshold reached and not yet known to have fired.
 struct Reached {
     meter: String,
@@ -115,7 +119,7 @@ impl Engine {
             let event = self.domain_event(
                 workspace,
                 Some(customer),
-                crate::app::outbox::types::USAGE_ALERT,
+                USAGE_ALERT,
                 r.now,
                 json!({
                     "meter": r.meter,

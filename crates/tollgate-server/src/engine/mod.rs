@@ -5,7 +5,7 @@
 //! from the store with ingest commits (so a load never sees an event that is then applied a
 //! second time), and the state itself behind a plain mutex that checks hold for microseconds.
 
-mod alerts;
+pub(crate) mod alerts;
 mod catalogs;
 pub mod check;
 pub mod gateway_support;

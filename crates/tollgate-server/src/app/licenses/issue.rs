@@ -82,9 +82,13 @@ fn check_limit_name(name: &str) -> AppResult<()> {
     if valid {
         Ok(())
     } else {
-        Err(Error::invalid(
-            Code::ValidationFailed,
-            format!("license limit {name:?}: names are 1 to 64 of `a-z 0-9 _`"),
+        let message = format!("license limit {name:?}: names are 1 to 64 of `a-z 0-9 _`");
+        Err(Error::validation(
+            message.clone(),
+            vec![crate::error::FieldError {
+                path: format!("limits.{name}"),
+                message,
+            }],
         ))
     }
 }

@@ -1,6 +1,5 @@
 //! Revoke a license: online validation answers `revoked` from then on.
 
-use tollgate_core::code::Code;
 use tollgate_store::trust::LicenseRecord;
 
 use crate::app::subscriptions::customer_now;
@@ -17,9 +16,13 @@ pub async fn revoke(
 ) -> AppResult<LicenseRecord> {
     super::master_key(engine)?;
     if reason.is_empty() || reason.chars().count() > 200 || reason.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            Code::ValidationFailed,
-            "a revocation `reason` is 1 to 200 characters, without control characters",
+        let message = "a revocation `reason` is 1 to 200 characters, without control characters";
+        return Err(Error::validation(
+            message,
+            vec![crate::error::FieldError {
+                path: "reason".into(),
+                message: message.into(),
+            }],
         ));
     }
     let license = super::get(engine, workspace, id).await?;
