@@ -307,6 +307,20 @@ backend_tests! {
         assert_eq!(all.len(), 3, "{all:?}");
         assert_eq!(all[0]["expires_at"], "2027-01-01T00:00:00Z");
         assert_eq!(validate(&ws, all[0]["file"].as_str().unwrap(), None).await["code"], "not_activated");
+        // November's license is in its 7 days of grace: it still takes a machine, not after.
+        let november = all
+            .iter()
+            .find(|l| l["expires_at"] == "2026-12-01T00:00:00Z" && l["revoked_at"].is_null())
+            .unwrap();
+        let path = format!("/v1/licenses/{}/machines", november["id"].as_str().unwrap());
+        let (status, body) = ws.call(Method::POST, &path, Some(machine("m9"))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let v = validate(&ws, november["file"].as_str().unwrap(), Some("m9")).await;
+        assert_eq!((v["valid"].clone(), v["status"].clone()), (json!(true), json!("grace")), "{v}");
+        ws.advance(&clock, "2026-12-08T00:00:01Z").await;
+        let (status, body) = ws.call(Method::POST, &path, Some(machine("m10"))).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(body["code"], "license_expired");
     }
 
     /// Licenses follow subscriptions: a plan change revokes the old plan's license and issues

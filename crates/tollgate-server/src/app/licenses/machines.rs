@@ -47,10 +47,15 @@ pub async fn activate(
             "the license is revoked",
         ));
     }
-    if now >= record.expires_at {
+    // A license in its grace period still takes machines (online validation accepts it too).
+    let grace_ends = tollgate_verify::LicenseFile::parse(&record.file)
+        .ok()
+        .and_then(|f| serde_json::from_slice::<tollgate_verify::License>(&f.payload).ok())
+        .map_or(record.expires_at, |l| l.grace_ends());
+    if now >= grace_ends {
         return Err(Error::conflict(
             Code::LicenseExpired,
-            "the license's term has ended",
+            "the license's term and grace period have ended",
         ));
     }
     match engine
