@@ -92,7 +92,8 @@ pub struct DownloadOut {
     responses((status = 200, description = "Valid: what it grants", body = DownloadOut),
         (status = 302, description = "Valid: to the product's `download_url`"),
         (status = 403, description = "Altered, malformed, or its purchase is no longer paid (`invalid_download_link`)", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "Expired (`download_link_expired`)", body = Problem, content_type = "application/problem+json")))]
+        (status = 410, description = "Expired (`download_link_expired`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No master key configured (`master_key_missing`)", body = Problem, content_type = "application/problem+json")))]
 pub async fn open(State(state): State<AppState>, Path(token): Path<String>) -> ApiResult<Response> {
     let opened = app::open(&state.engine, &token).await?;
     if let Some(url) = &opened.download_url
