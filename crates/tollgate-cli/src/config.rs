@@ -81,6 +81,12 @@ pub struct ServeArgs {
     /// After a secret rotation the old secret signs too for this many hours [default: 24].
     #[arg(long, env = "TOLLGATE_WEBHOOKS_SECRET_OVERLAP_HOURS", value_name = "HOURS", value_parser = clap::value_parser!(i64).range(0..=720))]
     pub webhooks_secret_overlap_hours: Option<i64>,
+    /// A file holding the master key that seals license signing keys and signs download links
+    /// (32 random bytes as 64 hex digits or base64; `openssl rand -hex 32`). The key itself may
+    /// come from TOLLGATE_MASTER_KEY instead, never from a flag. Without one, license and
+    /// download-link calls answer 503 `master_key_missing`.
+    #[arg(long, env = "TOLLGATE_MASTER_KEY_FILE", value_name = "FILE")]
+    pub master_key_file: Option<PathBuf>,
 }
 
 /// [`RedisFailureMode`] as flag and file values, spelt the same in both.
@@ -117,6 +123,8 @@ pub struct FileConfig {
     pub redis_failure_mode: Option<FailureMode>,
     /// A tracing filter, e.g. `info` or `tollgate_server=debug,info`.
     pub log: Option<String>,
+    /// The file of the master key (see `--master-key-file`).
+    pub master_key_file: Option<PathBuf>,
     /// The `[gateway]` section, kept raw here: the server crate owns its format and reads it
     /// from the file's text ([`GatewayConfig::from_toml`]), so its errors carry file lines.
     pub gateway: Option<toml::Table>,
@@ -175,9 +183,40 @@ pub fn resolve_from_env(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         Some(path) => FileConfig::load(path)?,
         None => (FileConfig::default(), None),
     };
+    let key_file = args
+        .master_key_file
+        .clone()
+        .or(file.master_key_file.clone());
     let mut settings = resolve(args, file, Env::from_process());
     settings.gateway = gateway;
+    let key = std::env::var("TOLLGATE_MASTER_KEY")
+        .ok()
+        .filter(|v| !v.is_empty());
+    settings.server.master_key = master_key(key, key_file.as_deref())?;
     Ok(settings)
+}
+
+/// The master key that seals license signing keys and signs download links (`docs/TRUST.md`):
+/// `TOLLGATE_MASTER_KEY` (64 hex digits or base64 of 32 bytes), or the file named by
+/// `--master-key-file` / `TOLLGATE_MASTER_KEY_FILE` / `master_key_file`. `None`: those features
+/// answer `master_key_missing`; there is no default key. A key that is given but unreadable
+/// stops the server at start.
+pub fn master_key(
+    key: Option<String>,
+    file: Option<&Path>,
+) -> anyhow::Result<Option<tollgate_server::sealing::MasterKey>> {
+    let text = match (key, file) {
+        (Some(_), Some(_)) => {
+            anyhow::bail!("set TOLLGATE_MASTER_KEY or a master key file, not both")
+        }
+        (Some(key), None) => key,
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the master key file {}", path.display()))?,
+        (None, None) => return Ok(None),
+    };
+    let key = tollgate_server::sealing::MasterKey::parse(&text)
+        .context("the master key (TOLLGATE_MASTER_KEY or its file) is not a master key")?;
+    Ok(Some(key))
 }
 
 /// The precedence rule, kept free of I/O so it can be tested directly.
@@ -276,6 +315,22 @@ mod tests {
     }
 
     #[test]
+    fn the_master_key_comes_from_the_environment_or_a_file_and_is_never_made_up() {
+        assert!(master_key(None, None).unwrap().is_none());
+        let hex = "00".repeat(32);
+        assert!(master_key(Some(hex.clone()), None).unwrap().is_some());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        std::fs::write(&path, format!("{hex}\n")).unwrap();
+        assert!(master_key(None, Some(&path)).unwrap().is_some());
+        assert!(master_key(Some(hex), Some(&path)).is_err(), "both");
+        std::fs::write(&path, "too short").unwrap();
+        let err = format!("{:#}", master_key(None, Some(&path)).unwrap_err());
+        assert!(err.contains("not a master key"), "{err}");
+        assert!(master_key(None, Some(&dir.path().join("missing"))).is_err());
+    }
+
+    #[test]
     fn unknown_keys_are_rejected_with_their_name() {
         let err = FileConfig::parse("data-dir = \"x\"\n")
             .unwrap_err()
@@ -306,6 +361,7 @@ mod tests {
         assert!(all.listen.is_some() && all.data_dir.is_some() && all.database_url.is_some());
         assert!(all.admin_key.is_some() && all.log.is_some());
         assert!(all.redis_url.is_some() && all.redis_failure_mode.is_some());
+        assert!(all.master_key_file.is_some());
         assert!(all.gateway.is_some());
         let gateway = GatewayConfig::from_toml(&uncommented).unwrap();
         assert!(!gateway.routes.is_empty());

@@ -1,6 +1,7 @@
 //! `tollgate`: one binary to run the service (`serve`, `gateway`), try it with the field catalogs
 //! loaded (`demo`), work with catalog files (`catalog validate | diff | apply`), price a plan
-//! offline (`quote`) and close billing periods (`bill-run`).
+//! offline (`quote`), close billing periods (`bill-run`) and read license files offline
+//! (`license show | verify`).
 //!
 //! Every command reports user mistakes (a bad flag, an unreadable file, a taken port, a server
 //! that says no) as one plain `error:` message with its causes, never a panic or a debug dump.
@@ -13,6 +14,7 @@ mod config;
 mod demo;
 mod events_cmd;
 mod jobs;
+mod license;
 mod log_format;
 mod quote;
 mod serve;
@@ -55,6 +57,9 @@ enum Command {
     /// Import usage events from CSV or NDJSON files into a server.
     #[command(subcommand)]
     Events(events_cmd::EventsCommand),
+    /// Read and verify license files offline (`tollgate-verify`).
+    #[command(subcommand)]
+    License(license::LicenseCommand),
 }
 
 /// An input file that could not be read at all: exit code 2, like `catalog validate`.
@@ -132,6 +137,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(serve::run(settings.server, settings.gateway))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::License(command) => license::run(command),
         Command::Quote(args) => {
             quote::run(args)?;
             Ok(ExitCode::SUCCESS)

@@ -515,3 +515,112 @@ async fn check_feature(base: &str, key: &str, feature: &str) -> reqwest::Respons
         .await
         .unwrap()
 }
+
+/// `tollgate license show | verify` on tollgate-verify's golden files.
+#[test]
+fn license_files_are_shown_and_verified_offline() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tollgate-verify/tests/golden");
+    let file = |name: &str| golden.join(name).to_string_lossy().into_owned();
+    let keys = file("keys.json");
+    let valid = file("license_valid.lic");
+
+    let shown = run(&["license", "show", &valid]);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    assert!(
+        stdout(&shown).contains("Key: 067e1ac07fe21c90"),
+        "{}",
+        stdout(&shown)
+    );
+    assert!(
+        stdout(&shown).contains("\"id\": \"lic_0001\""),
+        "{}",
+        stdout(&shown)
+    );
+
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["license", "verify"];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let ok = verify(&[
+        &valid,
+        "--keys-file",
+        &keys,
+        "--at",
+        "2026-06-01T00:00:00Z",
+        "--feature",
+        "sso",
+    ]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(
+        stdout(&ok).starts_with("valid: active until 2027-01-01T00:00:00Z"),
+        "{}",
+        stdout(&ok)
+    );
+    assert!(
+        stdout(&ok).contains("features: audit_export, sso"),
+        "{}",
+        stdout(&ok)
+    );
+    let grace = verify(&[&valid, "--keys-file", &keys, "--at", "2027-01-05T00:00:00Z"]);
+    assert!(
+        stdout(&grace).starts_with("valid: in grace"),
+        "{}",
+        stdout(&grace)
+    );
+
+    // Refusals: exit 1 and the reason's stable code.
+    let refused = |o: &Output, code: &str| {
+        assert_eq!(o.status.code(), Some(1), "{}", stdout(o));
+        assert!(
+            stderr(o).contains(&format!("license refused: {code}")),
+            "{}",
+            stderr(o)
+        );
+    };
+    refused(
+        &verify(&[
+            &valid,
+            "--keys-file",
+            &keys,
+            "--at",
+            "2026-06-01T00:00:00Z",
+            "--feature",
+            "dedicated_store",
+        ]),
+        "feature_missing",
+    );
+    refused(
+        &verify(&[&valid, "--keys-file", &keys, "--at", "2027-01-15T00:00:00Z"]),
+        "expired",
+    );
+    refused(
+        &verify(&[
+            &file("license_tampered.lic"),
+            "--keys-file",
+            &keys,
+            "--at",
+            "2026-06-01T00:00:00Z",
+        ]),
+        "bad_signature",
+    );
+    refused(
+        &verify(&[
+            &file("license_other_key.lic"),
+            "--keys-file",
+            &keys,
+            "--at",
+            "2026-06-01T00:00:00Z",
+        ]),
+        "unknown_key",
+    );
+    let no_key = verify(&[&valid]);
+    assert_eq!(no_key.status.code(), Some(1));
+    assert!(
+        stderr(&no_key).contains("no trusted key"),
+        "{}",
+        stderr(&no_key)
+    );
+    let missing = verify(&[&file("nope.lic"), "--keys-file", &keys]);
+    assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
+}

@@ -123,6 +123,17 @@ codes! {
     WebhookUrlInvalid => "webhook_url_invalid",
     WebhookUrlForbidden => "webhook_url_forbidden",
     UnknownEventType => "unknown_event_type",
+    MasterKeyMissing => "master_key_missing",
+    PlanHasNoLicense => "plan_has_no_license",
+    MachineLimitReached => "machine_limit_reached",
+    LicenseRevoked => "license_revoked",
+    LicenseExpired => "license_expired",
+    InvalidFingerprint => "invalid_fingerprint",
+    NotDownloadable => "not_downloadable",
+    NotPurchased => "not_purchased",
+    PurchaseNotPaid => "purchase_not_paid",
+    InvalidDownloadLink => "invalid_download_link",
+    DownloadLinkExpired => "download_link_expired",
 }
 
 impl std::fmt::Display for Code {

@@ -900,3 +900,89 @@ plans:
         "{errors:#?}"
     );
 }
+
+#[test]
+fn license_blocks_are_read_inherited_and_checked() {
+    let c = parse("lexecon", LEXECON);
+    let starter = c.plans["enterprise_starter"].license.clone().unwrap();
+    assert_eq!((starter.grace_days, starter.max_machines), (0, None));
+    assert!(starter.limits.is_empty());
+    assert_eq!(
+        c.plans["enterprise_platform"].license,
+        Some(starter),
+        "inherited through extends"
+    );
+    assert_eq!(c.plans["startup"].license, None);
+    assert!(
+        parse("control-plane", CONTROL_PLANE).plans["enterprise"]
+            .license
+            .is_some()
+    );
+
+    let yaml = r#"
+currency: USD
+plans:
+  onprem:
+    base: { amount: "10.00", interval: month }
+    license: { grace_days: 7, max_machines: 3, limits: { agents: 50 } }
+  bigger:
+    extends: onprem
+    license: ~
+  bad:
+    license: { grace_days: -1, max_machines: 0, limits: { agents: 1.5 }, seats: 2 }
+"#;
+    let errors: Vec<String> = parse_yaml(yaml)
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(errors.len(), 4, "{errors:#?}");
+    assert!(
+        errors.iter().all(|e| e.starts_with("plans.bad.license")),
+        "{errors:#?}"
+    );
+    let good = parse_yaml(&yaml.replace(
+        "  bad:\n    license: { grace_days: -1, max_machines: 0, limits: { agents: 1.5 }, seats: 2 }\n",
+        "",
+    ))
+    .unwrap();
+    let terms = good.plans["onprem"].license.clone().unwrap();
+    assert_eq!((terms.grace_days, terms.max_machines), (7, Some(3)));
+    assert_eq!(terms.limits["agents"], 50);
+    assert_eq!(good.plans["bigger"].license, None, "`license: ~` clears it");
+}
+
+#[test]
+fn products_may_name_a_download_url() {
+    let yaml = r#"
+currency: USD
+products:
+  pack: { amount: "9.00", grants: [download], download_url: "https://cdn.example.com/pack.zip" }
+  sticker: { amount: "1.00", download_url: "https://cdn.example.com/s.zip" }
+  odd: { amount: "1.00", grants: [download], download_url: "ftp://x" }
+"#;
+    let errors: Vec<String> = parse_yaml(yaml)
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(
+        errors[0].starts_with("products.sticker.download_url"),
+        "{errors:#?}"
+    );
+    assert!(
+        errors[1].starts_with("products.odd.download_url"),
+        "{errors:#?}"
+    );
+    let c = parse_yaml(
+        &yaml
+            .replace("  sticker:", "  #sticker:")
+            .replace("  odd:", "  #odd:"),
+    )
+    .unwrap();
+    assert_eq!(
+        c.products["pack"].download_url.as_deref(),
+        Some("https://cdn.example.com/pack.zip")
+    );
+}

@@ -722,6 +722,7 @@ fn levqor() -> Catalog {
                 name: None,
                 amount,
                 grants: vec!["download".into()],
+                download_url: None,
             },
         );
     }

@@ -22,6 +22,8 @@ pub enum Kind {
     Forbidden,
     /// A dependency (shared counters) is unreachable and the configuration says refuse.
     Unavailable,
+    /// Something that existed and is no longer valid (an expired download link).
+    Gone,
     /// A bug or an infrastructure failure; details are in the log only.
     Internal,
 }
@@ -100,6 +102,10 @@ impl Error {
 
     pub fn unavailable(code: Code, detail: impl Into<String>) -> Self {
         Self::new(Kind::Unavailable, code, detail)
+    }
+
+    pub fn gone(code: Code, detail: impl Into<String>) -> Self {
+        Self::new(Kind::Gone, code, detail)
     }
 
     /// Logs the cause and returns an error that says nothing about it.

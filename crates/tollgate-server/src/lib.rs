@@ -16,6 +16,7 @@ pub mod gateway;
 pub mod ids;
 pub mod jobs;
 pub mod notify;
+pub mod sealing;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -52,6 +53,9 @@ pub struct ServerConfig {
     pub jobs: Option<jobs::JobsConfig>,
     /// How webhooks are delivered (docs/WEBHOOKS.md).
     pub webhooks: notify::NotifyConfig,
+    /// The master key that seals license signing keys (`TOLLGATE_MASTER_KEY`); without it the
+    /// license features answer `master_key_missing`.
+    pub master_key: Option<sealing::MasterKey>,
 }
 
 pub use counters::FailureMode as RedisFailureMode;
@@ -69,6 +73,7 @@ impl ServerConfig {
             redis_failure_mode: RedisFailureMode::default(),
             jobs: Some(jobs::JobsConfig::default()),
             webhooks: notify::NotifyConfig::default(),
+            master_key: None,
         }
     }
 }
@@ -189,6 +194,9 @@ pub async fn start_with_clock(
             .map_err(ServerError::Redis)?;
         engine = engine.with_shared_counters(counters);
         tracing::info!(failure_mode = %config.redis_failure_mode, "limit counters and invalidations shared through Redis");
+    }
+    if let Some(key) = config.master_key.clone() {
+        engine = engine.with_master_key(key);
     }
     let engine = Arc::new(engine);
     engine.start_propagation();

@@ -11,6 +11,7 @@ use tollgate_core::ids::{CustomerId, WorkspaceId};
 
 use crate::backend::{Backend, Conn, args, run_all, run_optional};
 use crate::codec::{Columns, insert_error};
+use crate::outbox::{OutboxEvent, append};
 use crate::sql as q;
 use crate::store::require_row;
 use crate::{StoreError, StoreResult};
@@ -116,7 +117,12 @@ pub trait TrustStore: Send + Sync {
         at: Timestamp,
     ) -> StoreResult<SigningKeyRecord>;
 
-    async fn insert_license(&self, license: &LicenseRecord) -> StoreResult<()>;
+    /// Stores an issued license and the events that announce it, in one transaction.
+    async fn insert_license(
+        &self,
+        license: &LicenseRecord,
+        events: &[OutboxEvent],
+    ) -> StoreResult<()>;
     async fn get_license(
         &self,
         workspace: &WorkspaceId,
@@ -134,13 +140,15 @@ pub trait TrustStore: Send + Sync {
         workspace: &WorkspaceId,
         subscription: &str,
     ) -> StoreResult<Vec<LicenseRecord>>;
-    /// Revokes a license (a second revocation keeps the first time and reason).
+    /// Revokes a license (a second revocation keeps the first time and reason) and, when this
+    /// call revoked it, appends `events` in the same transaction.
     async fn revoke_license(
         &self,
         workspace: &WorkspaceId,
         id: &str,
         at: Timestamp,
         reason: &str,
+        events: &[OutboxEvent],
     ) -> StoreResult<LicenseRecord>;
 
     /// Activates a machine (or refreshes its heartbeat) unless `max` machines with a heartbeat
@@ -281,7 +289,7 @@ impl<B: Backend> TrustStore for B {
             .ok_or_else(|| StoreError::Corrupt("a retired key vanished".into()))
     }
 
-    async fn insert_license(&self, l: &LicenseRecord) -> StoreResult<()> {
+    async fn insert_license(&self, l: &LicenseRecord, events: &[OutboxEvent]) -> StoreResult<()> {
         let values = args![
             &l.workspace,
             &l.id,
@@ -296,9 +304,12 @@ impl<B: Backend> TrustStore for B {
             l.revoked_at,
             &l.revoke_reason,
         ];
-        crate::backend::run_execute(self.write(&l.workspace), q::INSERT_LICENSE, values)
+        let mut tx = self.write(&l.workspace).await?;
+        tx.execute(q::INSERT_LICENSE, values)
             .await
             .map_err(|e| insert_error(e, "license", &l.id, "customer", &l.customer))?;
+        append(&mut tx, events).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -350,11 +361,15 @@ impl<B: Backend> TrustStore for B {
         id: &str,
         at: Timestamp,
         reason: &str,
+        events: &[OutboxEvent],
     ) -> StoreResult<LicenseRecord> {
         let mut tx = self.write(workspace).await?;
         let rows = tx
             .execute(q::REVOKE_LICENSE, args![workspace, id, at, reason])
             .await?;
+        if rows > 0 {
+            append(&mut tx, events).await?;
+        }
         let row = tx
             .fetch_optional(q::GET_LICENSE, args![workspace, id])
             .await?;

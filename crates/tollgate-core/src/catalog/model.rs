@@ -253,6 +253,25 @@ pub struct Plan {
     /// When the prorations of an upgrade to this plan are invoiced.
     #[serde(default, skip_serializing_if = "UpgradeInvoicing::is_default")]
     pub upgrades: UpgradeInvoicing,
+    /// A signed license issued with each subscription to this plan (self-hosted editions,
+    /// `docs/TRUST.md`); `None`: no license.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<LicenseTerms>,
+}
+
+/// What a plan's licenses carry beyond its features: named integer limits, the grace period
+/// after the term, and how many machines may be activated at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseTerms {
+    /// Days a license keeps working after its term ends, flagged as in grace.
+    #[serde(default)]
+    pub grace_days: u32,
+    /// The most machines activated at once; `None`: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_machines: Option<u32>,
+    /// Named limits written into the license (`agents`, `seats`, `requests_per_month`).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub limits: IndexMap<String, u64>,
 }
 
 fn yes() -> bool {
@@ -283,6 +302,7 @@ impl Default for Plan {
             upgrade_target: true,
             billing: None,
             upgrades: UpgradeInvoicing::default(),
+            license: None,
         }
     }
 }
@@ -545,6 +565,10 @@ pub struct Product {
     /// Entitlements a purchase grants, e.g. `download`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub grants: Vec<String>,
+    /// Where a valid download link redirects (`https://...`), for a product that grants
+    /// `download`; without it, the link answers what was granted as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_url: Option<String>,
 }
 
 /// A discount on a customer's invoices.

@@ -436,15 +436,35 @@ fn grants(
 
 fn product(cx: &mut Cx, path: &str, node: &Node) -> Option<Product> {
     let start = cx.count();
-    let f = cx.fields(path, node, &["name", "amount", "grants"])?;
+    let f = cx.fields(path, node, &["name", "amount", "grants", "download_url"])?;
     let name = f.opt(cx, "name", Cx::string);
     let amount = f.req(cx, "amount", Cx::amount);
     let grants = f.opt(cx, "grants", key_list).unwrap_or_default();
+    let download_url = f.opt(cx, "download_url", |cx, p, n| {
+        let url = cx.string(p, n)?;
+        let scheme = url.starts_with("https://") || url.starts_with("http://");
+        if !scheme || url.len() > 2048 || !url.bytes().all(|b| b.is_ascii_graphic()) {
+            cx.error(
+                p,
+                "a download URL is an `https://` (or `http://`) URL of printable ASCII, without \
+                 spaces (percent-encode the rest)",
+            );
+            return None;
+        }
+        Some(url)
+    });
+    if download_url.is_some() && !grants.iter().any(|g| g == "download") {
+        cx.error(
+            &join(path, "download_url"),
+            "`download_url` needs `grants: [download]`",
+        );
+    }
     (cx.count() == start).then_some(())?;
     Some(Product {
         name,
         amount: amount?,
         grants,
+        download_url,
     })
 }
 

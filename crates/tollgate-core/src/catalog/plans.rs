@@ -5,9 +5,9 @@
 //! - quotas are replaced per meter and scope, prices per meter, rate limits per scope (a child
 //!   that writes `rate_limits` for customers drops the parent's customer rate limits, so that
 //!   "10,000 per hour" on a bigger plan does not still carry the smaller plan's "100 per minute");
-//! - `base`, `setup_fee`, `minimum`, `collection`, `billing` and `upgrades` are inherited unless
-//!   written; writing `~`
-//!   (null) clears an inherited `base`, `setup_fee` or `minimum`;
+//! - `base`, `setup_fee`, `minimum`, `collection`, `billing`, `upgrades` and `license` are
+//!   inherited unless written; writing `~` (null) clears an inherited `base`, `setup_fee`,
+//!   `minimum` or `license`;
 //! - `name`, `trial_days`, `trial_fallback` and `upgrade_target` are not inherited: they describe
 //!   how this plan is offered, not what it grants (Apex offers a trial of `early`, not of `mid`).
 
@@ -17,8 +17,9 @@ use indexmap::IndexMap;
 use rust_decimal::Decimal;
 
 use super::model::{
-    Addon, AddonTerms, Anchor, BasePrice, Collection, Enforcement, Entitlement, Feature, Meter,
-    Plan, Quota, QuotaReset, RateLimit, Scope, Timing, UpgradeInvoicing, UsagePrice,
+    Addon, AddonTerms, Anchor, BasePrice, Collection, Enforcement, Entitlement, Feature,
+    LicenseTerms, Meter, Plan, Quota, QuotaReset, RateLimit, Scope, Timing, UpgradeInvoicing,
+    UsagePrice,
 };
 use super::node::Node;
 use super::parse::{INTERVALS, Section, entitlements};
@@ -79,6 +80,7 @@ const PLAN_FIELDS: &[&str] = &[
     "upgrade_target",
     "billing",
     "upgrades",
+    "license",
 ];
 
 /// A field a child may leave out (inherit), write (override) or write as null (clear).
@@ -102,6 +104,7 @@ struct Draft {
     upgrade_target: bool,
     billing: Option<Anchor>,
     upgrades: Option<UpgradeInvoicing>,
+    license: Patch<LicenseTerms>,
 }
 
 /// Reads, checks and resolves all plans; `None` when any has a mistake (all are reported).
@@ -205,6 +208,7 @@ fn read_plan(
     let upgrade_target = f.opt(cx, "upgrade_target", Cx::boolean).unwrap_or(true);
     let billing = f.opt(cx, "billing", |cx, p, n| cx.choice(p, n, ANCHORS));
     let upgrades = f.opt(cx, "upgrades", |cx, p, n| cx.choice(p, n, UPGRADES));
+    let license = patch(cx, &f, "license", license_terms);
     if cx.count() > start {
         return (extends, None);
     }
@@ -225,6 +229,7 @@ fn read_plan(
         upgrade_target,
         billing,
         upgrades,
+        license,
     };
     (extends, Some(draft))
 }
@@ -257,6 +262,35 @@ pub(crate) fn list<'n, T>(
             .filter_map(|(i, item)| read(cx, &index(path, i), item))
             .collect(),
     )
+}
+
+/// `license: { grace_days, max_machines, limits: { name: n } }`.
+fn license_terms(cx: &mut Cx, path: &str, node: &Node) -> Option<LicenseTerms> {
+    let start = cx.count();
+    let f = cx.fields(path, node, &["grace_days", "max_machines", "limits"])?;
+    let grace_days = f
+        .opt(cx, "grace_days", |cx, p, n| cx.integer(p, n, 0))
+        .unwrap_or(0);
+    let max_machines = f.opt(cx, "max_machines", |cx, p, n| cx.integer(p, n, 1));
+    let limits = f
+        .opt(cx, "limits", |cx, p, n| {
+            let entries = cx.map(p, n)?;
+            let mut limits = IndexMap::new();
+            for (name, value) in entries {
+                let path = join(p, name);
+                if let Some(v) = cx.integer(&path, value, 0) {
+                    limits.insert(name.clone(), v);
+                }
+            }
+            Some(limits)
+        })
+        .unwrap_or_default();
+    (cx.count() == start).then_some(())?;
+    Some(LicenseTerms {
+        grace_days,
+        max_machines,
+        limits,
+    })
 }
 
 fn base_price(cx: &mut Cx, path: &str, node: &Node) -> Option<BasePrice> {
@@ -499,6 +533,7 @@ fn merge(parent: Plan, child: &Draft) -> Plan {
         upgrade_target: child.upgrade_target,
         billing: child.billing.or(parent.billing),
         upgrades: child.upgrades.unwrap_or(parent.upgrades),
+        license: child.license.clone().unwrap_or(parent.license),
     }
 }
 

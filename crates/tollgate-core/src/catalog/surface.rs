@@ -86,6 +86,10 @@ fn reshape_plan(plan: &mut Mapping, resolved: &Plan, catalog: &Catalog) {
                 "minimum",
                 parent.minimum.is_some() && resolved.minimum.is_none(),
             ),
+            (
+                "license",
+                parent.license.is_some() && resolved.license.is_none(),
+            ),
         ];
         for (field, is_cleared) in cleared {
             if is_cleared {

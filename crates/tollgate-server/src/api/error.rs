@@ -143,6 +143,7 @@ pub fn status_of(kind: Kind) -> StatusCode {
         Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
         Kind::Forbidden => StatusCode::FORBIDDEN,
         Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Kind::Gone => StatusCode::GONE,
         Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -8,6 +8,7 @@ pub mod check;
 pub mod cloudevents;
 pub mod customers;
 pub mod domain_events;
+pub mod downloads;
 pub mod error;
 pub mod events;
 pub mod health;
@@ -15,6 +16,7 @@ pub mod idempotency;
 pub mod invoices;
 pub mod jobs;
 pub mod keys;
+pub mod licenses;
 pub mod metrics;
 pub mod openapi;
 pub mod page;
@@ -161,6 +163,28 @@ pub fn router(state: AppState) -> Router {
             "/v1/workspaces/{id}/webhook_settings",
             put(webhooks::set_settings),
         )
+        .route("/v1/license_keys", get(licenses::list_keys))
+        .route("/v1/license_keys/rotate", post(licenses::rotate_key))
+        .route("/v1/license_keys/{id}/retire", post(licenses::retire_key))
+        .route("/v1/licenses", post(licenses::issue))
+        .route("/v1/licenses/validate", post(licenses::validate))
+        .route("/v1/licenses/{id}", get(licenses::get))
+        .route("/v1/licenses/{id}/revoke", post(licenses::revoke))
+        .route("/v1/licenses/{id}/machines", post(licenses::activate))
+        .route(
+            "/v1/licenses/{id}/machines/{fingerprint}/heartbeat",
+            post(licenses::heartbeat),
+        )
+        .route(
+            "/v1/licenses/{id}/machines/{fingerprint}/deactivate",
+            post(licenses::deactivate),
+        )
+        .route("/v1/customers/{id}/licenses", get(licenses::list))
+        .route(
+            "/v1/customers/{id}/downloads/{product}",
+            post(downloads::issue),
+        )
+        .route("/v1/downloads/{token}", get(downloads::open))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -6,8 +6,9 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::{
-    billing, catalog, check, customers, domain_events, events, health, invoices, jobs, keys,
-    metrics, profiles, referrals, signups, subscriptions, test_clocks, webhooks, workspaces,
+    billing, catalog, check, customers, domain_events, downloads, events, health, invoices, jobs,
+    keys, licenses, metrics, profiles, referrals, signups, subscriptions, test_clocks, webhooks,
+    workspaces,
 };
 
 #[derive(OpenApi)]
@@ -30,6 +31,9 @@ use super::{
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
         webhooks::rotate_secret, webhooks::deliveries, webhooks::replay_delivery, webhooks::replay,
         webhooks::set_settings,
+        licenses::list_keys, licenses::rotate_key, licenses::retire_key, licenses::issue, licenses::get,
+        licenses::list, licenses::revoke, licenses::validate, licenses::activate, licenses::heartbeat,
+        licenses::deactivate, downloads::issue, downloads::open,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))

@@ -12,8 +12,10 @@
 pub mod bill_run;
 pub mod billing;
 pub mod customers;
+pub mod downloads;
 pub mod invoices;
 pub mod jobs;
+pub mod licenses;
 pub mod outbox;
 pub mod referrals;
 pub mod subscriptions;

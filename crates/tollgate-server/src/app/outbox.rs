@@ -31,6 +31,8 @@ pub mod types {
     pub const SUBSCRIPTION_RESUMED: &str = "subscription.resumed";
     /// Written by the webhook worker when it disables a failing endpoint (docs/WEBHOOKS.md).
     pub const WEBHOOK_ENDPOINT_DISABLED: &str = "webhook_endpoint.disabled";
+    pub const LICENSE_ISSUED: &str = "license.issued";
+    pub const LICENSE_REVOKED: &str = "license.revoked";
 
     /// The types something writes today: what a webhook endpoint may subscribe to. (Renewed
     /// is named above but nothing writes it yet; add a type here when a use case starts
@@ -52,6 +54,8 @@ pub mod types {
         USAGE_ALERT,
         REFERRAL_REWARDED,
         WEBHOOK_ENDPOINT_DISABLED,
+        LICENSE_ISSUED,
+        LICENSE_REVOKED,
     ];
 }
 

@@ -93,6 +93,8 @@ pub struct Engine {
     node_id: String,
     /// Consuming checks' decisions by `(workspace, customer, event id)`, replayed to retries.
     replays: DashMap<(String, String, String), Arc<tokio::sync::Mutex<check::Remembered>>>,
+    /// The operator's master key, which seals license signing keys; `None`: licenses refused.
+    master_key: Option<Arc<crate::sealing::MasterKey>>,
 }
 
 impl Engine {
@@ -108,6 +110,7 @@ impl Engine {
             shared: None,
             node_id: format!("node_{:016x}", rand::random::<u64>()),
             replays: DashMap::new(),
+            master_key: None,
         }
     }
 
@@ -121,6 +124,17 @@ impl Engine {
     /// The shared counters, if configured.
     pub fn shared_counters(&self) -> Option<&Arc<RedisCounters>> {
         self.shared.as_ref()
+    }
+
+    /// Turns the license features on with the operator's master key.
+    pub fn with_master_key(mut self, key: crate::sealing::MasterKey) -> Self {
+        self.master_key = Some(Arc::new(key));
+        self
+    }
+
+    /// The master key, when the license features are on.
+    pub fn master_key(&self) -> Option<&crate::sealing::MasterKey> {
+        self.master_key.as_deref()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -96,6 +96,8 @@ async fn bill(engine: &Engine, sub: SubscriptionRecord) -> AppResult<Done> {
         .await?
         .ok_or_else(|| Error::not_found("subscription", &id))?;
     let now = customer_now(engine, &workspace, &sub.customer).await?;
+    // Licenses follow the new term (and a plan changed at the period end).
+    crate::app::licenses::renew(engine, &sub, now).await?;
     let next = schedule_subscription(engine, &sub, now).await?;
     Ok(done(json!({
         "invoices_created": report.created,

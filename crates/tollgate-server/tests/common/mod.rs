@@ -15,9 +15,13 @@ use std::sync::Arc;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tollgate_server::clock::SystemClock;
+use tollgate_server::sealing::MasterKey;
 use tollgate_server::{RunningServer, ServerConfig};
 
 pub const ADMIN_KEY: &str = "tg_admin_test_bootstrap_key_0123456789";
+/// The master key of the test servers (it seals their license signing keys).
+pub const TEST_MASTER_KEY: &str =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -128,8 +132,17 @@ impl TestServer {
         Self::start_with(backend, |c| c.jobs = jobs).await
     }
 
+    /// [`TestServer::start_with`] under the name the license tests use.
+    pub async fn start_configured(
+        backend: Backend,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> TestServer {
+        Self::start_with(backend, configure).await
+    }
+
     /// [`TestServer::start`] with the configuration changed by `configure` first (no job
-    /// worker and no webhook worker unless `configure` sets them).
+    /// worker and no webhook worker unless `configure` sets them; a master key, so license
+    /// features are on).
     pub async fn start_with(
         backend: Backend,
         configure: impl FnOnce(&mut ServerConfig),
@@ -148,6 +161,7 @@ impl TestServer {
             database_url,
             admin_key: Some(ADMIN_KEY.into()),
             jobs: None,
+            master_key: Some(MasterKey::parse(TEST_MASTER_KEY).unwrap()),
             ..ServerConfig::new("127.0.0.1:0".parse().unwrap(), dir.path())
         };
         // No background webhook worker: it would poll every workspace of the shared test

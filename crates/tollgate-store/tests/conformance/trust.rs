@@ -90,17 +90,17 @@ pub(crate) async fn licenses_issue_list_and_revoke(h: &Harness) {
     let s = h.store.as_ref();
     h.customer(&h.ws, "acme").await;
     let l1 = license(&h.ws, "lic_1", "acme", Some("sub_1"));
-    s.insert_license(&l1).await.unwrap();
-    assert!(s.insert_license(&l1).await.is_err(), "ids are unique");
+    s.insert_license(&l1, &[]).await.unwrap();
+    assert!(s.insert_license(&l1, &[]).await.is_err(), "ids are unique");
     assert!(
-        s.insert_license(&license(&h.ws, "lic_x", "ghost", None))
+        s.insert_license(&license(&h.ws, "lic_x", "ghost", None), &[])
             .await
             .is_err(),
         "the customer must exist"
     );
     let mut l2 = license(&h.ws, "lic_2", "acme", Some("sub_1"));
     l2.issued_at = t("2027-11-01T00:00:00Z");
-    s.insert_license(&l2).await.unwrap();
+    s.insert_license(&l2, &[]).await.unwrap();
     assert_eq!(s.get_license(&ws, "lic_1").await.unwrap(), Some(l1.clone()));
     let listed = s
         .list_licenses(&ws, &CustomerId::from("acme"))
@@ -111,14 +111,14 @@ pub(crate) async fn licenses_issue_list_and_revoke(h: &Harness) {
         ["lic_2", "lic_1"]
     );
     let revoked = s
-        .revoke_license(&ws, "lic_1", t("2026-12-01T00:00:00Z"), "canceled")
+        .revoke_license(&ws, "lic_1", t("2026-12-01T00:00:00Z"), "canceled", &[])
         .await
         .unwrap();
     assert_eq!(revoked.revoked_at, Some(t("2026-12-01T00:00:00Z")));
     assert_eq!(revoked.revoke_reason.as_deref(), Some("canceled"));
     // A second revocation keeps the first.
     let again = s
-        .revoke_license(&ws, "lic_1", t("2027-01-01T00:00:00Z"), "other")
+        .revoke_license(&ws, "lic_1", t("2027-01-01T00:00:00Z"), "other", &[])
         .await
         .unwrap();
     assert_eq!(again.revoke_reason.as_deref(), Some("canceled"));
@@ -128,7 +128,7 @@ pub(crate) async fn licenses_issue_list_and_revoke(h: &Harness) {
         ["lic_2"]
     );
     assert!(
-        s.revoke_license(&ws, "nope", t("2027-01-01T00:00:00Z"), "x")
+        s.revoke_license(&ws, "nope", t("2027-01-01T00:00:00Z"), "x", &[])
             .await
             .is_err()
     );
@@ -145,7 +145,7 @@ pub(crate) async fn activations_hold_seats_until_heartbeats_stop(h: &Harness) {
     let ws = WorkspaceId::from(h.ws.as_str());
     let s = h.store.as_ref();
     h.customer(&h.ws, "acme").await;
-    s.insert_license(&license(&h.ws, "lic_1", "acme", None))
+    s.insert_license(&license(&h.ws, "lic_1", "acme", None), &[])
         .await
         .unwrap();
     let t0 = t("2026-11-01T00:00:00Z");

@@ -91,6 +91,8 @@ pub async fn signup(engine: &Engine, input: Signup) -> AppResult<SignupOutcome> 
         &IndexMap::new(),
         now,
     )?;
+    crate::app::licenses::require_master_key_for(engine, &workspace, catalog.version, &plan)
+        .await?;
     let record = CustomerRecord {
         workspace: workspace.clone(),
         id: customer.clone(),
@@ -136,6 +138,7 @@ pub async fn signup(engine: &Engine, input: Signup) -> AppResult<SignupOutcome> 
     crate::app::subscriptions::open_now(engine, &rows.subscription).await?;
     // Its trial ends, and its periods renew, by themselves.
     crate::app::jobs::schedule_subscription(engine, &rows.subscription, now).await?;
+    crate::app::licenses::on_subscribed(engine, &rows.subscription, now).await?;
     Ok(SignupOutcome {
         customer: rows.customer,
         subscription: rows.subscription,

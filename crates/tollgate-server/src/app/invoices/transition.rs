@@ -68,6 +68,8 @@ pub async fn transition(
 pub async fn pay(engine: &Engine, workspace: &str, id: &str) -> AppResult<InvoiceRecord> {
     let paid = transition(engine, workspace, id, InvoiceUpdate::Pay).await?;
     crate::app::referrals::reward_if_paying(engine, workspace, &paid).await?;
+    let now = crate::app::subscriptions::customer_now(engine, workspace, &paid.customer).await?;
+    crate::app::licenses::on_paid(engine, &paid, now).await?;
     Ok(paid)
 }
 
@@ -80,5 +82,9 @@ pub async fn mark_uncollectible(
     workspace: &str,
     id: &str,
 ) -> AppResult<InvoiceRecord> {
-    transition(engine, workspace, id, InvoiceUpdate::MarkUncollectible).await
+    let marked = transition(engine, workspace, id, InvoiceUpdate::MarkUncollectible).await?;
+    // Non-payment: the subscription's licenses are revoked (`docs/TRUST.md`).
+    let now = crate::app::subscriptions::customer_now(engine, workspace, &marked.customer).await?;
+    crate::app::licenses::on_unpaid(engine, &marked, now).await?;
+    Ok(marked)
 }

@@ -81,6 +81,7 @@ pub async fn cancel(engine: &Engine, input: Cancel) -> AppResult<SubscriptionVie
         refund_within_window(engine, &sub, now).await?;
         sub = owned_subscription(engine, &workspace, &customer, &subscription).await?;
     }
+    crate::app::licenses::on_canceled(engine, &sub, immediately, now).await?;
     Ok(view(sub, &catalog, now))
 }
 

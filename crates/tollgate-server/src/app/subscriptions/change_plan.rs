@@ -57,6 +57,8 @@ pub async fn change_plan(engine: &Engine, input: ChangePlan) -> AppResult<Subscr
     let addons =
         addons.unwrap_or_else(|| serde_json::from_value(sub.addons.clone()).unwrap_or_default());
     check_plan_and_addons(&catalog, &plan, &addons)?;
+    crate::app::licenses::require_master_key_for(engine, &workspace, catalog.version, &plan)
+        .await?;
     let downgrade = downgrade_at(engine, &sub, &catalog, &plan, now).await?;
     if let Some(effective_at) = downgrade.filter(|_| !immediately) {
         engine
@@ -134,6 +136,7 @@ pub async fn change_plan(engine: &Engine, input: ChangePlan) -> AppResult<Subscr
     }
     engine.refresh_customer(&workspace, &customer).await?;
     crate::app::jobs::schedule_subscription(engine, &sub, now).await?;
+    crate::app::licenses::on_plan_changed(engine, &sub, now).await?;
     Ok(view(sub, &catalog, now))
 }
 

@@ -42,6 +42,8 @@ pub async fn create(engine: &Engine, input: CreateSubscription) -> AppResult<Sub
     let now = customer_now(engine, &workspace, &customer).await?;
     let catalog = latest(engine, &workspace).await?;
     check_plan_and_addons(&catalog, &plan_key, &addons)?;
+    crate::app::licenses::require_master_key_for(engine, &workspace, catalog.version, &plan_key)
+        .await?;
     let store = engine.store();
     if store
         .list_subscriptions(&WorkspaceId::from(&workspace), &CustomerId::from(&customer))
@@ -71,6 +73,7 @@ pub async fn create(engine: &Engine, input: CreateSubscription) -> AppResult<Sub
     engine.refresh_customer(&workspace, &customer).await?;
     open_now(engine, &record).await?;
     crate::app::jobs::schedule_subscription(engine, &record, now).await?;
+    crate::app::licenses::on_subscribed(engine, &record, now).await?;
     Ok(view(record, &catalog, now))
 }
 
