@@ -13,6 +13,9 @@ run_on() {
   local name="$1"; shift
   local dir; dir="$(mktemp -d)"
   local port=$((18000 + RANDOM % 1000))
+  # A master key, so the license and download-link operations are exercised too (without one
+  # they answer 503 master_key_missing by design).
+  TOLLGATE_MASTER_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')" \
   TOLLGATE_ADMIN_KEY="$admin" "$bin" serve --listen "127.0.0.1:$port" --data-dir "$dir" "$@" >"$dir/server.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.2; done

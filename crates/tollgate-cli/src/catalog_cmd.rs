@@ -226,7 +226,8 @@ async fn server_catalog(client: &Client) -> anyhow::Result<(Catalog, Option<u64>
     match client.get_catalog().await? {
         None => Ok((Catalog::default(), None)),
         Some(current) => {
-            let catalog: Catalog = serde_json::from_value(current.catalog)
+            let catalog: Catalog = catalog::from_json_value(current.catalog)
+                .map_err(|e| anyhow::anyhow!("{e}"))
                 .context("the server's catalog is not in a form this version of tollgate reads")?;
             Ok((catalog, Some(current.version)))
         }

@@ -8,7 +8,7 @@ use rust_decimal_macros::dec;
 use tollgate_core::catalog::{
     Aggregation, Catalog, Collection, CouponDuration, Discount, Enforcement, Entitlement, Interval,
     Limit, PackageRounding, PriceModel, QuotaReset, Scope, TimeUnit, diff, from_json_value,
-    parse_yaml, to_yaml,
+    parse_yaml, to_json, to_yaml,
 };
 use tollgate_core::duration::WindowLength;
 
@@ -342,6 +342,10 @@ fn stored_form_round_trips_for_every_example() {
         // And the file form: exporting and reading again gives the same catalog.
         let again = parse_yaml(&to_yaml(&catalog)).unwrap_or_else(|e| panic!("{name}:\n{e}"));
         assert_eq!(again, catalog, "{name} via YAML");
+        // And as JSON in the file's shape (what GET /v1/catalog answers and PUT reads).
+        let read_back =
+            from_json_value(to_json(&catalog)).unwrap_or_else(|e| panic!("{name}:\n{e}"));
+        assert_eq!(read_back, catalog, "{name} via JSON");
         let value = serde_json::to_value(&catalog).expect("to value");
         assert_eq!(
             serde_json::from_value::<Catalog>(value).expect("from value"),

@@ -20,7 +20,7 @@ mod wire;
 pub use diff::{CatalogChange, ChangeKind, diff};
 pub use error::{CatalogError, CatalogErrors};
 pub use model::*;
-pub use surface::to_yaml;
+pub use surface::{to_json, to_yaml};
 pub use taxes::{TaxRate, Taxes};
 
 use node::Node;

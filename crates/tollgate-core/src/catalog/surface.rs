@@ -53,6 +53,12 @@ fn untag(value: Value) -> Value {
     }
 }
 
+/// The catalog as JSON in the file's shape: what `GET /v1/catalog` answers, so that reading it
+/// back (`from_json_value`, `PUT /v1/catalog`) gives the same catalog.
+pub fn to_json(catalog: &Catalog) -> serde_json::Value {
+    serde_json::to_value(surface(catalog)).unwrap_or(serde_json::Value::Null)
+}
+
 /// The catalog as YAML text in the file format (see `docs/CATALOG.md`).
 pub fn to_yaml(catalog: &Catalog) -> String {
     serde_norway::to_string(&surface(catalog)).unwrap_or_default()

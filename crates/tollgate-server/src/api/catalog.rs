@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
-use tollgate_core::catalog::{self, Catalog, CatalogErrors};
+use tollgate_core::catalog::{self, CatalogErrors};
 use tollgate_core::code::Code;
 
 use crate::api::error::{ApiError, ApiResult, FieldError};
@@ -16,8 +16,10 @@ use crate::state::AppState;
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CatalogOut {
     pub version: i64,
+    /// The catalog in the file's shape (plans resolved, `extends` written out): `PUT` it back
+    /// as it is and the same catalog is applied.
     #[schema(value_type = Object)]
-    pub catalog: Catalog,
+    pub catalog: serde_json::Value,
     /// What changed against the previous version (on apply).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<String>,
@@ -75,7 +77,7 @@ pub async fn apply(
     let compiled = state.engine.apply_catalog(workspace, new).await?;
     Ok(Json(CatalogOut {
         version: compiled.version,
-        catalog: compiled.catalog.clone(),
+        catalog: catalog::to_json(&compiled.catalog),
         changes,
     }))
 }
@@ -93,7 +95,7 @@ pub async fn current(
         .ok_or_else(|| ApiError::not_found("catalog", workspace).with_code(Code::NoCatalog))?;
     Ok(Json(CatalogOut {
         version: compiled.version,
-        catalog: compiled.catalog.clone(),
+        catalog: catalog::to_json(&compiled.catalog),
         changes: Vec::new(),
     }))
 }
