@@ -223,6 +223,20 @@ async fn a_retried_consuming_check_answers_the_original_decision(backend: Backen
         let d = ws.check(json!({"customer": "retry", "meter": "calls", "consume": true, "event_id": format!("c{i}")})).await;
         assert_eq!(&d, original, "retry of c{i}");
     }
+    // A retry says it is one (`Idempotent-Replayed: true`); a first answer does not.
+    let replay = |id: &str| {
+        server.call_full(
+            &ws.key,
+            Method::POST,
+            "/v1/check",
+            Some(json!({"customer": "retry", "meter": "calls", "consume": true, "event_id": id})),
+        )
+    };
+    let (_, headers, _) = replay("c3").await;
+    assert_eq!(headers["idempotent-replayed"], "true");
+    let (_, headers, denied) = replay("never-seen").await;
+    assert_eq!(denied["allowed"], false);
+    assert!(headers.get("idempotent-replayed").is_none(), "{headers:?}");
     // A node that never saw the original (here: a fresh engine on the same store, as after a
     // restart) finds its event and answers allowed, counting it once.
     let engine = server.server.as_ref().unwrap().state.engine.clone();
@@ -244,6 +258,7 @@ async fn a_retried_consuming_check_answers_the_original_decision(backend: Backen
         .await
         .unwrap();
     assert!(again.decision.allowed, "{:?}", again.decision);
+    assert!(again.replayed, "found stored: a replay");
     assert_eq!(again.decision.used, Some(rust_decimal::Decimal::from(100)));
     let d = ws
         .check(json!({"customer": "retry", "meter": "calls", "consume": true, "event_id": "c100"}))

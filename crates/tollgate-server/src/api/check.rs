@@ -126,7 +126,14 @@ pub async fn check(
     )
     .record(started.elapsed().as_secs_f64());
     let outcome = outcome?;
-    Ok(respond(outcome.decision, outcome.rate_limit))
+    let replayed = outcome.replayed;
+    let mut response = respond(outcome.decision, outcome.rate_limit);
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
 }
 
 fn respond(decision: Decision, rate_limit: Option<RateLimitState>) -> Response {

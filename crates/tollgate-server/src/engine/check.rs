@@ -51,6 +51,9 @@ pub struct CheckOutcome {
     pub decision: Decision,
     /// The tightest request rate limit: `(limit, remaining, window seconds, reset)`.
     pub rate_limit: Option<RateLimitState>,
+    /// The answer to a consuming check whose event was counted before (a retry with the same
+    /// `event_id`): nothing was counted again. The API says so with `Idempotent-Replayed: true`.
+    pub replayed: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -104,7 +107,10 @@ impl Engine {
         if let Some((at, outcome)) = &remembered.outcome
             && at.elapsed() < REPLAY_FOR
         {
-            return Ok(outcome.clone());
+            return Ok(CheckOutcome {
+                replayed: true,
+                ..outcome.clone()
+            });
         }
         let (workspace, customer, event_id) = key.clone();
         let mut outcome = self.decide_check(req).await?;
@@ -199,12 +205,14 @@ fn admitted_before(denied: CheckOutcome) -> CheckOutcome {
     CheckOutcome {
         decision: allowed,
         rate_limit: denied.rate_limit,
+        replayed: true,
     }
 }
 
 /// The answer to a consuming check whose event was already stored: allowed (it was admitted
 /// when first recorded) and counted once, so `used` does not include this request a second time.
 pub(super) fn counted_once(mut outcome: CheckOutcome, quantity: Decimal) -> CheckOutcome {
+    outcome.replayed = true;
     let d = &mut outcome.decision;
     d.used = d.used.map(|u| u.saturating_sub(quantity));
     if let (Some(remaining), Some(Limit::Finite(max))) = (d.remaining, d.limit) {
@@ -222,6 +230,7 @@ fn decide(
     let answer = |decision: Decision, rate_limit: Option<RateLimitState>| CheckOutcome {
         decision,
         rate_limit,
+        replayed: false,
     };
     if state.record.suspended {
         return Ok((

@@ -175,6 +175,7 @@ pub(in crate::engine) fn prepare(
         Preparation::Answer(CheckOutcome {
             decision: Decision::from_reason(reason),
             rate_limit: None,
+            replayed: false,
         })
     };
     if state.record.suspended {

@@ -74,6 +74,7 @@ impl Prepared {
         let answer = |decision| CheckOutcome {
             decision,
             rate_limit,
+            replayed: false,
         };
         if let CheckReply::RateLimited { index, .. } = reply {
             let (limit, window_seconds, scope, reset_at) = self.rates[*index];
