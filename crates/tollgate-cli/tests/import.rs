@@ -33,7 +33,8 @@ async fn a_cost_export_is_imported_once_with_its_bad_rows_reported() {
     customer_on(&base, &yaml, "acme", "early").await;
     common::admin(&base, Method::POST, "/v1/customers", json!({"id": "beta"})).await;
 
-    // Today (UTC): inside the current period of a subscription that started today.
+    // Today (UTC), at its first instants: inside the current period of a subscription that
+    // started today, and never in the future whenever the test runs.
     let today = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)
         .date()
@@ -41,8 +42,8 @@ async fn a_cost_export_is_imported_once_with_its_bad_rows_reported() {
     let csv = format!(
         "account_id,usage_date,service,cost\n\
          acme,{today},openai,1500.00\n\
-         acme,{today} 06:00:00,anthropic,1500.00\n\
-         acme,{today} 06:00:00,anthropic,1500.00\n\
+         acme,{today} 00:00:01,anthropic,1500.00\n\
+         acme,{today} 00:00:01,anthropic,1500.00\n\
          beta,not-a-date,openai,1.00\n\
          ,{today},openai,2.00\n\
          ghost,{today},openai,3.00\n"
