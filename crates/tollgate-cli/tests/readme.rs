@@ -3,8 +3,8 @@
 //!
 //! How each line runs (no shell is needed; a line the rules below do not know fails the test):
 //! - `$NAME` is the shell variable: set by `export`, or taken from an answer where a comment says
-//!   so (`its "secret" is $CUSTOMER_KEY` reads the answer's field; `the first "id" is $X` the
-//!   first item of its `data`).
+//!   so (`its "secret" is $CUSTOMER_KEY` reads the answer's field; `the first "id" is $X` and
+//!   `the last "id" is $X` the first or last item of its `data`).
 //! - `tollgate ARGS` runs the built binary; `cargo run ... -- ARGS` runs it too (the same code,
 //!   unoptimized). `serve`, `gateway` and `demo` keep running (the previous one is stopped first)
 //!   until `/healthz` answers; other commands must exit 0.
@@ -104,11 +104,23 @@ fn promise(comment: &str) -> Option<String> {
     Some(rest[..end].trim().to_owned())
 }
 
-/// The variables a comment says come from the answer: `(path, name)`, the path being a field
-/// (`its "F" is $V`) or the first item's field (`the first "F" is $V`).
-fn captures(comment: &str) -> Vec<(bool, String, String)> {
+/// Where a captured variable is read from: the answer, or the first or last item of its `data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Answer,
+    First,
+    Last,
+}
+
+/// The variables a comment says come from the answer: `(from, field, name)` for `its "F" is $V`,
+/// `the first "F" is $V` and `the last "F" is $V`.
+fn captures(comment: &str) -> Vec<(Source, String, String)> {
     let mut found = Vec::new();
-    for (prefix, first) in [("its \"", false), ("the first \"", true)] {
+    for (prefix, from) in [
+        ("its \"", Source::Answer),
+        ("the first \"", Source::First),
+        ("the last \"", Source::Last),
+    ] {
         let mut rest = comment;
         while let Some(at) = rest.find(prefix) {
             let tail = &rest[at + prefix.len()..];
@@ -120,7 +132,7 @@ fn captures(comment: &str) -> Vec<(bool, String, String)> {
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                 .collect();
-            found.push((first, field.to_owned(), name));
+            found.push((from, field.to_owned(), name));
             rest = after;
         }
     }
@@ -433,8 +445,15 @@ impl Session {
                 );
             }
         }
-        for (first, field, name) in captures(&line.comment) {
-            let holder = if first { &answer["data"][0] } else { &answer };
+        for (from, field, name) in captures(&line.comment) {
+            let holder = match from {
+                Source::Answer => &answer,
+                Source::First => &answer["data"][0],
+                Source::Last => answer["data"]
+                    .as_array()
+                    .and_then(|items| items.last())
+                    .unwrap_or(&Value::Null),
+            };
             let value = holder[field.as_str()]
                 .as_str()
                 .unwrap_or_else(|| panic!("{}: no \"{field}\" in {answer}", line.command));
@@ -508,7 +527,7 @@ fn the_line_rules_read_what_the_readme_writes() {
     );
     assert_eq!(
         captures(&lines[1].comment),
-        vec![(true, "id".to_owned(), "INVOICE_ID".to_owned())]
+        vec![(Source::First, "id".to_owned(), "INVOICE_ID".to_owned())]
     );
     assert_eq!(
         promise("-> 465.00 USD (offline)").as_deref(),
