@@ -11,6 +11,8 @@
 #
 # Usage: bench/ingest.sh
 # Settings (environment): BATCHES=200 BATCH_SIZE=1000 CONCURRENCY=4 RUNS=3 PG=auto|off
+#   LEDGER=on|off: also run SQLite with the ledger sealing every second during the ingest (with a
+#   master key, so checkpoints are signed), beside the same ingest with sealing off.
 #   PG_URL=postgres://postgres@127.0.0.1:5432 (server; a fresh database is created on it)
 #   OTHERS_WAIT=900: wait up to that long while another benchmark's wrk runs.
 #   QUIET_WAIT=0 QUIET_LOAD=0.5: wait up to QUIET_WAIT s for the load average to drop first.
@@ -26,6 +28,9 @@ BATCH_SIZE="${BATCH_SIZE:-1000}"
 CONCURRENCY="${CONCURRENCY:-4}"
 RUNS="${RUNS:-3}"
 PG="${PG:-auto}"
+LEDGER="${LEDGER:-on}"
+# Checkpoints are signed only with a master key: a throwaway one for the ledger rounds.
+BENCH_MASTER_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
 PG_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432}"
 for n in BATCHES BATCH_SIZE CONCURRENCY RUNS; do
     [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || die "$n must be a positive integer, not '${!n}'"
@@ -89,6 +94,17 @@ ingest_round() {
     python3 "$BENCH_DIR/ingest/send_batches.py" "$url" "$admin" "$WORK_DIR/batches" "$CONCURRENCY" "$label" \
         >>"$RESULTS" || die "$label: ingest failed (see above and $WORK_DIR/$label-$round.log)"
     rss="$(rss_kb "$pid")"
+    if [[ "$label" == *ledger* ]]; then
+        # What the background passes left, sealed now; the log must hold every event sent.
+        local t0 t1 sealed
+        t0="$(date +%s.%N)"
+        sealed="$(api POST "$url/v1/ledger/seal" "$admin" '{}')"
+        t1="$(date +%s.%N)"
+        printf 'round %s: after the ingest, POST /v1/ledger/seal took %.2f s for the rest; the log holds %s entries (%s appended by that call)\n' \
+            "$round" "$(python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$t0" "$t1")" \
+            "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["size"])' "$sealed")" \
+            "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["appended"])' "$sealed")" >>"$WORK_DIR/ledger-notes.txt"
+    fi
     log "$label round $round: $(tail -1 "$RESULTS" | cut -f2) events/s; RSS $rss kB;" \
         "check after ingest: $(check_ms "$url" "$key") ms, $(check_ms "$url" "$key") ms, $(check_ms "$url" "$key") ms"
     if ((round == 1)); then
@@ -102,13 +118,17 @@ wait_no_other_wrk
 wait_quiet
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 for ((round = 1; round <= RUNS; round++)); do
-    ingest_round tollgate-sqlite "$round" --data-dir "$WORK_DIR/sqlite-$round"
+    ingest_round tollgate-sqlite "$round" --data-dir "$WORK_DIR/sqlite-$round" --ledger-interval-seconds 0
+    if [[ "$LEDGER" != off ]]; then
+        TOLLGATE_MASTER_KEY="$BENCH_MASTER_KEY" ingest_round tollgate-sqlite-ledger "$round" \
+            --data-dir "$WORK_DIR/sqlite-ledger-$round" --ledger-interval-seconds 1
+    fi
     if [[ "$PG" != off ]]; then
         db="tollgate_bench_$(random_alnum 8 | tr '[:upper:]' '[:lower:]')"
         createdb "${PG_HOST_ARGS[@]}" "$db" || die "createdb $db failed"
         hook=${#CLEANUP_HOOKS[@]}
         CLEANUP_HOOKS+=("dropdb ${PG_HOST_ARGS[*]} --if-exists --force $db")
-        ingest_round tollgate-postgres "$round" --database-url "$PG_URL/$db"
+        ingest_round tollgate-postgres "$round" --database-url "$PG_URL/$db" --ledger-interval-seconds 0
         if dropdb "${PG_HOST_ARGS[@]}" --force "$db"; then
             CLEANUP_HOOKS[hook]=":"
         else
@@ -139,14 +159,15 @@ for line in open(sys.argv[1]):
     f = line.rstrip("\n").split("\t")
     rows[f[0]].append(f)
 names = {
-    "tollgate-sqlite": "tollgate `POST /v1/events`, SQLite (WAL, synchronous=FULL)",
-    "tollgate-postgres": "tollgate `POST /v1/events`, PostgreSQL",
+    "tollgate-sqlite": "tollgate `POST /v1/events`, SQLite (WAL, synchronous=FULL), ledger sealing off",
+    "tollgate-sqlite-ledger": "the same, with the ledger sealing (and signing a checkpoint) every second during the ingest",
+    "tollgate-postgres": "tollgate `POST /v1/events`, PostgreSQL, ledger sealing off",
     "sqlite-peer": "peer: SQLite alone, python sqlite3, 1,000 rows per transaction (WAL, synchronous=FULL)",
 }
 peer = statistics.median(float(f[1]) for f in rows["sqlite-peer"]) if rows["sqlite-peer"] else None
 print("| path | events/s | runs (events/s) | seconds per run | batch p50 | batch p99 | vs SQLite peer |")
 print("|---|---:|---|---|---:|---:|---:|")
-for label in ("tollgate-sqlite", "tollgate-postgres", "sqlite-peer"):
+for label in ("tollgate-sqlite", "tollgate-sqlite-ledger", "tollgate-postgres", "sqlite-peer"):
     runs = rows.get(label)
     if not runs:
         continue
@@ -160,7 +181,12 @@ EOF
 echo
 echo "Aim (DESIGN.md): over 200,000 events/s on SQLite; peer: SQLite's own batched insert rate."
 echo
-for label in tollgate-sqlite tollgate-postgres; do
+if [[ -f "$WORK_DIR/ledger-notes.txt" ]]; then
+    echo "Ledger (events sent: $(((BATCHES + 1) * BATCH_SIZE)) per round, plus the setup's domain events):"
+    sed 's/^/- /' "$WORK_DIR/ledger-notes.txt"
+    echo
+fi
+for label in tollgate-sqlite tollgate-sqlite-ledger tollgate-postgres; do
     [[ -f "$WORK_DIR/usage-$label.txt" ]] || continue
     echo "Usage after round 1 on $label (aggregates; RSS $(cat "$WORK_DIR/rss-$label.txt") kB): $(cat "$WORK_DIR/usage-$label.txt")"
     echo

@@ -61,6 +61,10 @@ pub struct ServeArgs {
     /// this one restarted without the flag, catch up in due order.
     #[arg(long, env = "TOLLGATE_NO_JOBS")]
     pub no_jobs: bool,
+    /// How often the ledger seals new events and signs a checkpoint, in seconds (0: only on
+    /// `POST /v1/ledger/seal`) [default: 10].
+    #[arg(long, env = "TOLLGATE_LEDGER_INTERVAL_SECONDS", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub ledger_interval_seconds: Option<u64>,
     /// How often the job worker looks for due jobs, in milliseconds [default: 1000].
     #[arg(long, env = "TOLLGATE_JOBS_POLL_MS", value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub jobs_poll_ms: Option<u64>,
@@ -239,6 +243,9 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: Env) -> ServeSettings {
         server.jobs = None;
     } else if let (Some(ms), Some(jobs)) = (args.jobs_poll_ms, server.jobs.as_mut()) {
         jobs.poll_interval = std::time::Duration::from_millis(ms);
+    }
+    if let Some(seconds) = args.ledger_interval_seconds {
+        server.ledger_interval = (seconds > 0).then(|| std::time::Duration::from_secs(seconds));
     }
     let hooks = &mut server.webhooks;
     hooks.allow_private_addresses = args.webhooks_allow_private_addresses;

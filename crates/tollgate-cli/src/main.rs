@@ -14,6 +14,7 @@ mod config;
 mod demo;
 mod events_cmd;
 mod jobs;
+mod ledger_cmd;
 mod license;
 mod log_format;
 mod quote;
@@ -60,6 +61,9 @@ enum Command {
     /// Read and verify license files offline (`tollgate-verify`).
     #[command(subcommand)]
     License(license::LicenseCommand),
+    /// Verify a workspace's ledger offline, against the store (docs/TRUST.md).
+    #[command(subcommand)]
+    Ledger(ledger_cmd::LedgerCommand),
 }
 
 /// An input file that could not be read at all: exit code 2, like `catalog validate`.
@@ -147,6 +151,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(bill_run::run(args))
         }
         Command::Events(command) => runtime()?.block_on(events_cmd::run(command)),
+        Command::Ledger(command) => {
+            init_logs(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
+            runtime()?.block_on(ledger_cmd::run(command))
+        }
         Command::Jobs(command) => {
             init_logs(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
             runtime()?.block_on(jobs::run(command))

@@ -134,6 +134,8 @@ codes! {
     PurchaseNotPaid => "purchase_not_paid",
     InvalidDownloadLink => "invalid_download_link",
     DownloadLinkExpired => "download_link_expired",
+    LedgerNotSealed => "ledger_not_sealed",
+    InvalidRange => "invalid_range",
 }
 
 impl std::fmt::Display for Code {

@@ -56,6 +56,9 @@ pub struct ServerConfig {
     /// The master key that seals license signing keys (`TOLLGATE_MASTER_KEY`); without it the
     /// license features answer `master_key_missing`.
     pub master_key: Option<sealing::MasterKey>,
+    /// How often the ledger seals new records and signs a checkpoint (docs/TRUST.md, "The
+    /// ledger"); `None`: only on `POST /v1/ledger/seal`.
+    pub ledger_interval: Option<std::time::Duration>,
 }
 
 pub use counters::FailureMode as RedisFailureMode;
@@ -74,6 +77,7 @@ impl ServerConfig {
             jobs: Some(jobs::JobsConfig::default()),
             webhooks: notify::NotifyConfig::default(),
             master_key: None,
+            ledger_interval: Some(std::time::Duration::from_secs(10)),
         }
     }
 }
@@ -109,12 +113,17 @@ pub struct RunningServer {
     jobs: Option<tokio::task::JoinHandle<()>>,
     /// The webhook worker, stopped with the server.
     notifier: Option<tokio::task::JoinHandle<()>>,
+    /// The ledger's sealing loop, stopped with the server.
+    sealer: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningServer {
     /// Stops accepting, finishes in-flight requests, and returns.
     pub async fn stop(self) -> Result<(), ServerError> {
-        for worker in [&self.jobs, &self.notifier].into_iter().flatten() {
+        for worker in [&self.jobs, &self.notifier, &self.sealer]
+            .into_iter()
+            .flatten()
+        {
             worker.abort();
         }
         let _ = self.shutdown.send(());
@@ -213,6 +222,9 @@ pub async fn start_with_clock(
             interval,
         ))
     });
+    let sealer = config
+        .ledger_interval
+        .map(|interval| tokio::spawn(jobs::ledger::run_forever(state.engine.clone(), interval)));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -242,5 +254,6 @@ pub async fn start_with_clock(
         task,
         jobs,
         notifier,
+        sealer,
     })
 }

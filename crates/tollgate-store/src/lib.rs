@@ -21,6 +21,7 @@ mod codec;
 pub mod customers;
 pub mod growth;
 pub mod jobs;
+pub mod ledger;
 mod migrations;
 pub mod outbox;
 mod postgres;
@@ -307,6 +308,7 @@ pub trait Store:
     + outbox::OutboxStore
     + profiles::ProfileStore
     + jobs::JobStore
+    + ledger::LedgerStore
     + trust::TrustStore
     + webhooks::WebhookStore
     + Send

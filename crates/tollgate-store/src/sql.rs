@@ -660,3 +660,41 @@ pub(crate) const PRUNE_WEBHOOK_ATTEMPTS: &str =
 pub(crate) const OUTBOX_EVENT_BY_ID: &str = "SELECT workspace, id, customer, type, occurred_at, \
        CAST(data AS TEXT) AS data, created_at, delivered_at, delivery_attempts \
      FROM outbox WHERE workspace = $1 AND id = $2";
+
+// The ledger (ledger.rs). A head row exists from the first pass on; its update is the pass's lock.
+pub(crate) const LEDGER_HEAD_INIT: &str = "INSERT INTO ledger_heads (workspace, size, frontier, \
+       root_hash, sealed_until, updated_at) VALUES ($1, 0, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
+pub(crate) const LEDGER_HEAD_LOCK: &str =
+    "UPDATE ledger_heads SET updated_at = $2 WHERE workspace = $1";
+pub(crate) const LEDGER_HEAD: &str = "SELECT workspace, size, frontier, root_hash, sealed_until, \
+       updated_at FROM ledger_heads WHERE workspace = $1";
+pub(crate) const UPDATE_LEDGER_HEAD: &str = "UPDATE ledger_heads SET size = $2, frontier = $3, \
+       root_hash = $4, sealed_until = $5, updated_at = $6 WHERE workspace = $1";
+/// Usage events written since `$2` and not in the log yet, oldest first.
+pub(crate) const LEDGER_UNSEALED_EVENTS: &str = "SELECT e.id, e.customer, e.event_type, e.ts, \
+       e.subject, CAST(e.properties AS TEXT) AS properties, e.received_at FROM events e \
+     WHERE e.workspace = $1 AND e.received_at >= $2 AND NOT EXISTS (SELECT 1 FROM ledger_entries l \
+       WHERE l.workspace = e.workspace AND l.kind = 'usage' AND l.ref = e.id) \
+     ORDER BY e.received_at, e.id LIMIT $3";
+/// Domain events written since `$2` and not in the log yet, oldest first.
+pub(crate) const LEDGER_UNSEALED_ACTIONS: &str = "SELECT o.id, o.customer, o.type, \
+       o.occurred_at, CAST(o.data AS TEXT) AS data, o.created_at FROM outbox o \
+     WHERE o.workspace = $1 AND o.created_at >= $2 AND NOT EXISTS (SELECT 1 FROM ledger_entries l \
+       WHERE l.workspace = o.workspace AND l.kind = 'action' AND l.ref = o.id) \
+     ORDER BY o.created_at, o.id LIMIT $3";
+pub(crate) const INSERT_LEDGER_ENTRY: &str = "INSERT INTO ledger_entries (workspace, seq, kind, \
+       ref, customer, entry, leaf_hash, sealed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+pub(crate) const LEDGER_ENTRIES: &str = "SELECT workspace, seq, kind, ref, customer, entry, \
+       leaf_hash, sealed_at FROM ledger_entries WHERE workspace = $1 AND seq >= $2 AND seq < $3 \
+     ORDER BY seq";
+pub(crate) const LEDGER_ENTRY_OF: &str = "SELECT workspace, seq, kind, ref, customer, entry, \
+       leaf_hash, sealed_at FROM ledger_entries WHERE workspace = $1 AND kind = $2 AND ref = $3";
+pub(crate) const LEDGER_EVENT: &str = "SELECT id, customer, event_type, ts, subject, \
+       CAST(properties AS TEXT) AS properties, received_at FROM events \
+     WHERE workspace = $1 AND id = $2";
+pub(crate) const LEDGER_ACTION: &str = "SELECT id, customer, type, occurred_at, \
+       CAST(data AS TEXT) AS data, created_at FROM outbox WHERE workspace = $1 AND id = $2";
+pub(crate) const INSERT_CHECKPOINT: &str = "INSERT INTO ledger_checkpoints (workspace, size, \
+       root_hash, note, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
+pub(crate) const CHECKPOINTS: &str = "SELECT workspace, size, root_hash, note, created_at \
+       FROM ledger_checkpoints WHERE workspace = $1 ORDER BY size";

@@ -168,6 +168,11 @@ pub async fn customer_on(base: &str, yaml: &str, id: &str, plan: &str) {
 
 /// `tollgate serve` on a free port over `data_dir`, once healthy, with its base URL.
 pub async fn serve(data_dir: &Path, log: &Path) -> (ChildGuard, String) {
+    serve_with(data_dir, log, &[]).await
+}
+
+/// [`serve`] with more environment variables (a master key, say).
+pub async fn serve_with(data_dir: &Path, log: &Path, env: &[(&str, &str)]) -> (ChildGuard, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -184,6 +189,7 @@ pub async fn serve(data_dir: &Path, log: &Path) -> (ChildGuard, String) {
             ])
             .arg(data_dir)
             .env("TOLLGATE_ADMIN_KEY", ADMIN_KEY)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log).unwrap())
             .spawn()

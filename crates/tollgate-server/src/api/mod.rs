@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod invoices;
 pub mod jobs;
 pub mod keys;
+pub mod ledger;
 pub mod licenses;
 pub mod metrics;
 pub mod openapi;
@@ -54,6 +55,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/customers/{id}/unsuspend", post(customers::unsuspend))
         .route("/v1/customers/{id}/usage", get(customers::usage))
         .route("/v1/customers/{id}/referral", get(referrals::get))
+        .route("/v1/ledger/seal", post(ledger::seal))
+        .route("/v1/ledger/checkpoints", get(ledger::checkpoints))
+        .route("/v1/ledger/proof", get(ledger::proof))
+        .route("/v1/ledger/consistency", get(ledger::consistency))
+        .route("/v1/ledger/verify", post(ledger::verify))
         .route(
             "/v1/customers/{id}/subscriptions",
             post(subscriptions::create).get(subscriptions::list),

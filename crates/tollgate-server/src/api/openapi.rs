@@ -7,8 +7,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 
 use super::{
     billing, catalog, check, customers, domain_events, downloads, events, health, invoices, jobs,
-    keys, licenses, metrics, profiles, referrals, signups, subscriptions, test_clocks, webhooks,
-    workspaces,
+    keys, ledger, licenses, metrics, profiles, referrals, signups, subscriptions, test_clocks,
+    webhooks, workspaces,
 };
 
 #[derive(OpenApi)]
@@ -34,6 +34,7 @@ use super::{
         licenses::list_keys, licenses::rotate_key, licenses::retire_key, licenses::issue, licenses::get,
         licenses::list, licenses::revoke, licenses::validate, licenses::activate, licenses::heartbeat,
         licenses::deactivate, downloads::issue, downloads::open,
+        ledger::seal, ledger::checkpoints, ledger::proof, ledger::consistency, ledger::verify,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))

@@ -15,6 +15,7 @@ pub mod customers;
 pub mod downloads;
 pub mod invoices;
 pub mod jobs;
+pub mod ledger;
 pub mod licenses;
 pub mod outbox;
 pub mod referrals;

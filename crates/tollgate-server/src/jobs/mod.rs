@@ -14,6 +14,7 @@
 //! events a job announces), so a retried job has its effect once.
 
 mod handlers;
+pub mod ledger;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -114,7 +114,8 @@ pub struct TestServer {
     pub server: Option<RunningServer>,
     pub base: String,
     pub http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    /// The server's data dir (its SQLite file is `tollgate.db` in it).
+    pub dir: tempfile::TempDir,
 }
 
 impl TestServer {
@@ -167,6 +168,8 @@ impl TestServer {
         // No background webhook worker: it would poll every workspace of the shared test
         // database each second; webhook tests drive `notify::run_once` themselves.
         config.webhooks.poll_interval = None;
+        // Nor the ledger's sealing loop: ledger tests seal with `POST /v1/ledger/seal`.
+        config.ledger_interval = None;
         configure(&mut config);
         let server = tollgate_server::start_with_clock(config, Arc::new(SystemClock))
             .await
@@ -176,7 +179,7 @@ impl TestServer {
             server: Some(server),
             base,
             http: reqwest::Client::new(),
-            _dir: dir,
+            dir,
         }
     }
 
