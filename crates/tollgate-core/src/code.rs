@@ -134,6 +134,8 @@ codes! {
     PurchaseNotPaid => "purchase_not_paid",
     InvalidDownloadLink => "invalid_download_link",
     DownloadLinkExpired => "download_link_expired",
+    EmailTemplateInvalid => "email_template_invalid",
+    UnknownEmailTemplate => "unknown_email_template",
 }
 
 impl std::fmt::Display for Code {

@@ -53,6 +53,8 @@ pub struct ServerConfig {
     pub jobs: Option<jobs::JobsConfig>,
     /// How webhooks are delivered (docs/WEBHOOKS.md).
     pub webhooks: notify::NotifyConfig,
+    /// How email is sent (docs/EMAIL.md); `None`: this deployment sends no email.
+    pub email: Option<notify::email::EmailConfig>,
     /// The master key that seals license signing keys (`TOLLGATE_MASTER_KEY`); without it the
     /// license features answer `master_key_missing`.
     pub master_key: Option<sealing::MasterKey>,
@@ -73,6 +75,7 @@ impl ServerConfig {
             redis_failure_mode: RedisFailureMode::default(),
             jobs: Some(jobs::JobsConfig::default()),
             webhooks: notify::NotifyConfig::default(),
+            email: None,
             master_key: None,
         }
     }
@@ -109,12 +112,17 @@ pub struct RunningServer {
     jobs: Option<tokio::task::JoinHandle<()>>,
     /// The webhook worker, stopped with the server.
     notifier: Option<tokio::task::JoinHandle<()>>,
+    /// The email worker, stopped with the server.
+    mailer: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningServer {
     /// Stops accepting, finishes in-flight requests, and returns.
     pub async fn stop(self) -> Result<(), ServerError> {
-        for worker in [&self.jobs, &self.notifier].into_iter().flatten() {
+        for worker in [&self.jobs, &self.notifier, &self.mailer]
+            .into_iter()
+            .flatten()
+        {
             worker.abort();
         }
         let _ = self.shutdown.send(());
@@ -213,6 +221,14 @@ pub async fn start_with_clock(
             interval,
         ))
     });
+    let mailer = config.email.clone().and_then(|email| {
+        let interval = email.poll_interval?;
+        Some(tokio::spawn(notify::email::run_forever(
+            state.engine.clone(),
+            email,
+            interval,
+        )))
+    });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -242,5 +258,6 @@ pub async fn start_with_clock(
         task,
         jobs,
         notifier,
+        mailer,
     })
 }
