@@ -165,6 +165,29 @@ impl SmtpConfig {
         })
     }
 
+    pub fn has_password(&self) -> bool {
+        self.password.is_some()
+    }
+
+    /// The password given apart from the URL (`TOLLGATE_SMTP_PASSWORD`): the URL must name the
+    /// user and carry no password of its own.
+    pub fn with_password(mut self, password: String) -> Result<SmtpConfig, String> {
+        if self.username.is_none() {
+            return Err("a password without a user in the SMTP URL".into());
+        }
+        if self.password.is_some() {
+            return Err("the SMTP URL has a password already".into());
+        }
+        if self.tls == TlsMode::None && !is_loopback(&self.host) {
+            return Err(format!(
+                "refusing to send SMTP credentials unencrypted to {}",
+                self.host
+            ));
+        }
+        self.password = Some(password);
+        Ok(self)
+    }
+
     fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
         let tls = match self.tls {
             TlsMode::None => Tls::None,
