@@ -426,7 +426,7 @@ async fn failures_of_the_smtp_server_are_retried(backend: Backend) {
     let mut attempts = 0;
     for _ in 0..20 {
         attempts += mail(&server, &ws, &cfg).await;
-        t = t + jiff::SignedDuration::from_hours(11);
+        t += jiff::SignedDuration::from_hours(11);
         ws.advance(&clock, &t.to_string()).await;
     }
     assert_eq!(attempts, 13);

@@ -169,7 +169,7 @@ pub(crate) async fn email_messages_are_enqueued_once_and_claimed_once(h: &Harnes
     // The same (event, recipient) again, under another id, by a second worker: nothing.
     let again = message(&h.ws, &first, "cus_clocked@example.com");
     assert_eq!(
-        s.enqueue_emails(&ws, &[again], &[first.id.clone()], now)
+        s.enqueue_emails(&ws, &[again], std::slice::from_ref(&first.id), now)
             .await
             .unwrap(),
         0
@@ -180,7 +180,7 @@ pub(crate) async fn email_messages_are_enqueued_once_and_claimed_once(h: &Harnes
         vec![third.id.as_str()]
     );
     // An event read but emailed to nobody is marked all the same.
-    s.enqueue_emails(&ws, &[], &[third.id.clone()], now)
+    s.enqueue_emails(&ws, &[], std::slice::from_ref(&third.id), now)
         .await
         .unwrap();
     assert!(s.unemailed_events(&ws, 10).await.unwrap().is_empty());
