@@ -105,6 +105,10 @@ pub struct ServeArgs {
     /// Timeout of each SMTP step (connect, greeting, each command), in seconds [default: 30].
     #[arg(long, env = "TOLLGATE_SMTP_TIMEOUT_SECONDS", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=300))]
     pub smtp_timeout_seconds: Option<u64>,
+    /// PEM certificates to trust beside the system's roots for the SMTP relay's TLS (a relay
+    /// with a private CA).
+    #[arg(long, env = "TOLLGATE_SMTP_CA_FILE", value_name = "FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
 }
 
 /// `--smtp-tls` values.
@@ -139,10 +143,14 @@ pub fn email(
     password: Option<String>,
 ) -> anyhow::Result<Option<tollgate_server::notify::email::EmailConfig>> {
     let Some(url) = &args.smtp_url else {
-        if args.smtp_tls.is_some() || args.smtp_timeout_seconds.is_some() || password.is_some() {
+        if args.smtp_tls.is_some()
+            || args.smtp_timeout_seconds.is_some()
+            || args.smtp_ca_file.is_some()
+            || password.is_some()
+        {
             anyhow::bail!(
-                "--smtp-tls, --smtp-timeout-seconds and TOLLGATE_SMTP_PASSWORD do nothing without \
-                 --smtp-url (TOLLGATE_SMTP_URL)"
+                "--smtp-tls, --smtp-timeout-seconds, --smtp-ca-file and TOLLGATE_SMTP_PASSWORD do \
+                 nothing without --smtp-url (TOLLGATE_SMTP_URL)"
             );
         }
         return Ok(None);
@@ -159,6 +167,13 @@ pub fn email(
         smtp = smtp
             .with_password(password)
             .map_err(|e| anyhow::anyhow!("TOLLGATE_SMTP_PASSWORD: {e}"))?;
+    }
+    if let Some(path) = &args.smtp_ca_file {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read the SMTP CA file {}", path.display()))?;
+        smtp = smtp
+            .with_root_certificates(pem)
+            .map_err(|e| anyhow::anyhow!("--smtp-ca-file {}: {e}", path.display()))?;
     }
     Ok(Some(tollgate_server::notify::email::EmailConfig::new(smtp)))
 }

@@ -677,3 +677,89 @@ async fn templates_are_validated_previewed_and_reset(backend: Backend) {
     assert!(body["subject"].as_str().unwrap().contains("allowance"));
 }
 backend_tests!(templates_are_validated_previewed_and_reset);
+
+/// STARTTLS (the default of `smtp://`) with AUTH: the relay's certificate is checked (here
+/// against the tests' CA, as `--smtp-ca-file` gives it); a relay whose certificate is not
+/// trusted, or one that does not offer STARTTLS, gets nothing, not even the credentials: the
+/// message waits and is retried, never sent in clear.
+async fn starttls_and_auth_protect_the_relay(backend: Backend) {
+    let relay = SmtpReceiver::with_starttls("mailer", "s3cret").await;
+    let url = format!("smtp://mailer:s3cret@127.0.0.1:{}", relay.port);
+    let timeout = Duration::from_secs(5);
+    let trusted = EmailConfig {
+        smtp: SmtpConfig::parse(&url, None, timeout)
+            .unwrap()
+            .with_root_certificates(smtp::CA_PEM.to_vec())
+            .unwrap(),
+        poll_interval: None,
+    };
+    let untrusted = EmailConfig {
+        smtp: SmtpConfig::parse(&url, None, timeout).unwrap(),
+        poll_interval: None,
+    };
+    let plain_relay = SmtpReceiver::with_auth("mailer", "s3cret").await;
+    let no_starttls = EmailConfig {
+        smtp: SmtpConfig::parse(&plain_relay.url(), None, timeout)
+            .unwrap()
+            .with_root_certificates(smtp::CA_PEM.to_vec())
+            .unwrap(),
+        poll_interval: None,
+    };
+    let server = TestServer::start_with(backend, |c| c.email = Some(trusted.clone())).await;
+    let ws = server.workspace("levqor.yaml").await;
+    let clock = ws.test_clock("2026-11-10T00:00:00Z").await;
+    customer(&ws, "secure", "developer", &clock).await;
+    email_settings(&ws, "Levqor").await;
+    let pass = async |cfg: &EmailConfig| {
+        email::run_workspace(engine(&server), cfg, &ws.id)
+            .await
+            .unwrap()
+    };
+
+    append(
+        &server,
+        &ws.id,
+        Some("secure"),
+        "usage.alert",
+        usage_alert("80"),
+    )
+    .await;
+    assert_eq!(pass(&trusted).await, 1);
+    let received = relay.received();
+    assert_eq!(received.len(), 1);
+    assert!(received[0].tls, "sent after STARTTLS");
+    assert_eq!(received[0].user.as_deref(), Some("mailer"));
+
+    append(
+        &server,
+        &ws.id,
+        Some("secure"),
+        "usage.alert",
+        usage_alert("100"),
+    )
+    .await;
+    assert_eq!(pass(&untrusted).await, 1);
+    let m = messages(&ws).await[1].clone();
+    assert_eq!(
+        (m["status"].as_str(), m["attempts"].as_i64()),
+        (Some("pending"), Some(1))
+    );
+    assert!(m["last_error"].as_str().is_some(), "{m}");
+    ws.advance(&clock, "2026-11-10T00:00:10Z").await;
+    assert_eq!(pass(&no_starttls).await, 1);
+    assert!(
+        plain_relay.received().is_empty(),
+        "no downgrade to plain text"
+    );
+    let m = messages(&ws).await[1].clone();
+    assert_eq!(
+        (m["status"].as_str(), m["attempts"].as_i64()),
+        (Some("pending"), Some(2))
+    );
+    ws.advance(&clock, "2026-11-10T00:10:00Z").await;
+    assert_eq!(pass(&trusted).await, 1);
+    assert_eq!(relay.received().len(), 2);
+    assert!(relay.received().iter().all(|r| r.tls));
+    assert_eq!(messages(&ws).await[1]["status"], "sent");
+}
+backend_tests!(starttls_and_auth_protect_the_relay);

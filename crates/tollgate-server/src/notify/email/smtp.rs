@@ -7,7 +7,7 @@ use std::time::Duration;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use reqwest::Url;
 
@@ -60,6 +60,9 @@ pub struct SmtpConfig {
     password: Option<String>,
     /// Connect, greet, send: each step's timeout.
     pub timeout: Duration,
+    /// PEM certificates trusted beside the platform's roots (`--smtp-ca-file`: a relay with a
+    /// private CA).
+    root_certificates: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for SmtpConfig {
@@ -71,6 +74,7 @@ impl std::fmt::Debug for SmtpConfig {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<hidden>"))
             .field("timeout", &self.timeout)
+            .field("root_certificates", &self.root_certificates.is_some())
             .finish()
     }
 }
@@ -162,6 +166,7 @@ impl SmtpConfig {
             username,
             password,
             timeout,
+            root_certificates: None,
         })
     }
 
@@ -188,11 +193,28 @@ impl SmtpConfig {
         Ok(self)
     }
 
+    /// Trusts the PEM certificates `pem` (a private CA's) beside the platform's roots.
+    pub fn with_root_certificates(mut self, pem: Vec<u8>) -> Result<SmtpConfig, String> {
+        if self.tls == TlsMode::None {
+            return Err("a CA file does nothing without TLS (--smtp-tls none)".into());
+        }
+        Certificate::from_pem(&pem).map_err(|e| format!("not a PEM certificate: {e}"))?;
+        self.root_certificates = Some(pem);
+        Ok(self)
+    }
+
     fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
         let tls = match self.tls {
             TlsMode::None => Tls::None,
             mode => {
-                let params = TlsParameters::new(self.host.clone())
+                let mut params = TlsParameters::builder(self.host.clone());
+                if let Some(pem) = &self.root_certificates {
+                    let cert =
+                        Certificate::from_pem(pem).map_err(|e| format!("the SMTP CA file: {e}"))?;
+                    params = params.add_root_certificate(cert);
+                }
+                let params = params
+                    .build()
                     .map_err(|e| format!("TLS setup for {}: {e}", self.host))?;
                 if mode == TlsMode::Tls {
                     Tls::Wrapper(params)
