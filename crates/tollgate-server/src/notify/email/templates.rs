@@ -406,7 +406,12 @@ mod tests {
             "{}",
             welcome.text
         );
-        assert!(welcome.html.contains("https://acme.example/logo.png"));
+        // `/` is escaped in attributes (`&#x2f;`), which browsers read back.
+        assert!(
+            welcome.html.contains("acme.example&#x2f;logo.png"),
+            "{}",
+            welcome.html
+        );
     }
 
     #[test]
