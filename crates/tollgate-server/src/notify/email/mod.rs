@@ -265,16 +265,19 @@ async fn attempt(
     let wall = engine.now();
     let number = m.attempts + 1;
     let outcome = match result {
-        Ok(()) => EmailOutcome {
-            workspace: m.workspace.clone(),
-            id: m.id.clone(),
-            status: EmailStatus::Sent,
-            next_attempt_at: m.next_attempt_at,
-            subject,
-            last_error: None,
-            sent_at: Some(wall),
-            at: wall,
-        },
+        Ok(()) => {
+            metrics::counter!("tollgate_emails_total", "outcome" => "sent").increment(1);
+            EmailOutcome {
+                workspace: m.workspace.clone(),
+                id: m.id.clone(),
+                status: EmailStatus::Sent,
+                next_attempt_at: m.next_attempt_at,
+                subject,
+                last_error: None,
+                sent_at: Some(wall),
+                at: wall,
+            }
+        }
         Err(error) => {
             tracing::warn!(workspace = %m.workspace, message = %m.id, attempt = number, %error, "email not sent");
             let jitter = 900 + i64::from(rand::random::<u8>()) * 200 / 255;
@@ -282,6 +285,12 @@ async fn attempt(
                 Some(wait) => (EmailStatus::Pending, crate::notify::later(now, wait)),
                 None => (EmailStatus::Failed, now),
             };
+            let outcome = if status == EmailStatus::Failed {
+                "failed"
+            } else {
+                "retry"
+            };
+            metrics::counter!("tollgate_emails_total", "outcome" => outcome).increment(1);
             EmailOutcome {
                 workspace: m.workspace.clone(),
                 id: m.id.clone(),
