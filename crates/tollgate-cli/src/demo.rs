@@ -32,8 +32,13 @@ pub struct DemoArgs {
     /// Delete the demo's data dir first and load everything again.
     #[arg(long)]
     pub reset: bool,
-    /// Address to listen on, `IP:PORT`.
-    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    /// Address to listen on, `IP:PORT` (the same variable as `serve`'s).
+    #[arg(
+        long,
+        env = "TOLLGATE_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR"
+    )]
     pub listen: SocketAddr,
     /// Directory of the demo's database and keys.
     #[arg(long, default_value = "./tollgate-demo", value_name = "DIR")]

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::catalog::{Catalog, Entitlement, Limit, Plan, Quota, Scope};
+use crate::catalog::{Catalog, Entitlement, Limit, Plan, Quota, RateLimit, Scope};
 
 /// Why a check was answered the way it was. Stable codes, serialized in snake_case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -164,6 +164,53 @@ pub fn upgrade_for_quota(
         })
 }
 
+/// The cheapest plan other than `current` whose request rate limits of the denied one's scope
+/// all admit more calls than it does over its window: a plan with no such limit admits any rate.
+/// Limits over other windows are compared as rates (`limit / window`), exactly, in integers.
+/// The hint's `limit` is the plan's limit over the same window (unlimited without any), and
+/// absent when the plan only limits other windows.
+pub fn upgrade_for_rate_limit(
+    catalog: &Catalog,
+    current: &str,
+    denied_by: &RateLimit,
+) -> Option<UpgradeHint> {
+    let denied_seconds = u128::from(denied_by.per.seconds());
+    let denied_limit = u128::from(denied_by.limit);
+    catalog
+        .plans_cheapest_first()
+        .into_iter()
+        .filter(|(key, _)| *key != current)
+        .find_map(|(key, plan)| {
+            let mut same_scope = plan
+                .rate_limits
+                .iter()
+                .filter(|r| r.scope == denied_by.scope)
+                .peekable();
+            if same_scope.peek().is_none() {
+                return Some(UpgradeHint {
+                    plan: key.to_owned(),
+                    limit: Some(Limit::Unlimited),
+                });
+            }
+            let mut same_window = None;
+            for r in same_scope {
+                // r.limit / r.seconds > denied.limit / denied.seconds, cross-multiplied.
+                let more = u128::from(r.limit) * denied_seconds
+                    > denied_limit * u128::from(r.per.seconds());
+                if !more {
+                    return None;
+                }
+                if r.per == denied_by.per {
+                    same_window = Some(Limit::Finite(Decimal::from(r.limit)));
+                }
+            }
+            Some(UpgradeHint {
+                plan: key.to_owned(),
+                limit: same_window,
+            })
+        })
+}
+
 /// The full answer of a check, as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
@@ -214,5 +261,83 @@ impl Decision {
             upgrade: None,
             value: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod rate_limit_upgrade_tests {
+    use super::*;
+
+    fn catalog(yaml: &str) -> Catalog {
+        crate::catalog::parse_yaml(yaml).expect("catalog")
+    }
+
+    const PLANS: &str = r#"
+currency: USD
+meters:
+  calls: { event: call, aggregation: count }
+plans:
+  free:
+    base: { amount: "0.00", interval: month, timing: in_advance }
+    rate_limits: [{ limit: 10, per: 1m }]
+  starter:
+    base: { amount: "9.00", interval: month, timing: in_advance }
+    rate_limits: [{ limit: 10, per: 1s }]
+  slow:
+    base: { amount: "5.00", interval: month, timing: in_advance }
+    rate_limits: [{ limit: 300, per: 1h }]
+  team:
+    base: { amount: "49.00", interval: month, timing: in_advance }
+    rate_limits: [{ limit: 100, per: 1m }, { limit: 5, per: 1m, scope: subject }]
+  scale:
+    base: { amount: "99.00", interval: month, timing: in_advance }
+"#;
+
+    #[test]
+    fn the_cheapest_plan_with_a_higher_rate_is_the_hint() {
+        let c = catalog(PLANS);
+        let free = &c.plans["free"].rate_limits[0];
+        // slow (300/h = 5/min) is cheaper but slower; starter (10/s) is the cheapest faster one,
+        // and it limits another window: no same-window limit to show.
+        let hint = upgrade_for_rate_limit(&c, "free", free).expect("a hint");
+        assert_eq!(hint.plan, "starter");
+        assert_eq!(hint.limit, None);
+    }
+
+    #[test]
+    fn a_same_window_limit_is_shown_and_no_limit_is_unlimited() {
+        let c = catalog(PLANS);
+        let starter = &c.plans["starter"].rate_limits[0];
+        // 10/s = 600/min: team's 100/min is slower; scale has no limit at all.
+        let hint = upgrade_for_rate_limit(&c, "starter", starter).expect("a hint");
+        assert_eq!(hint.plan, "scale");
+        assert_eq!(hint.limit, Some(Limit::Unlimited));
+        let subject = &c.plans["team"].rate_limits[1];
+        // Only team limits subjects: every other plan (cheapest first: free) has no such limit.
+        let hint = upgrade_for_rate_limit(&c, "team", subject).expect("a hint");
+        assert_eq!(hint.plan, "free");
+        assert_eq!(hint.limit, Some(Limit::Unlimited));
+        let slow_hint = upgrade_for_rate_limit(&c, "slow", &c.plans["slow"].rate_limits[0]);
+        assert_eq!(slow_hint.map(|h| h.plan), Some("free".to_owned()));
+    }
+
+    #[test]
+    fn no_plan_is_faster_no_hint() {
+        let c = catalog(
+            r#"
+currency: USD
+meters:
+  calls: { event: call, aggregation: count }
+plans:
+  only:
+    base: { amount: "0.00", interval: month, timing: in_advance }
+    rate_limits: [{ limit: 10, per: 1m }]
+  same:
+    base: { amount: "1.00", interval: month, timing: in_advance }
+    rate_limits: [{ limit: 10, per: 1m }]
+"#,
+        );
+        let only = &c.plans["only"].rate_limits[0];
+        assert_eq!(upgrade_for_rate_limit(&c, "only", only), None);
     }
 }

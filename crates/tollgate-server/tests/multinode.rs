@@ -338,6 +338,28 @@ async fn a_rolling_window_admits_exactly_its_limit_across_two_nodes() {
     assert_eq!(denied["reason"], "quota_exceeded");
     assert_eq!(denied["window"], "5h");
     assert_eq!(denied["reset_at"], "2026-11-10T14:00:10Z");
+    // Each node's usage view counts the runs admitted on both (read from the store).
+    for node in 0..2 {
+        let (status, usage) = c
+            .call(
+                node,
+                &c.key,
+                Method::GET,
+                "/v1/customers/cust/usage?subject=u1",
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{usage}");
+        let runs = usage["meters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["meter"] == "agent_runs")
+            .unwrap()
+            .clone();
+        assert_eq!(runs["windows"][0]["used"], "3", "node {node}: {usage}");
+        assert_eq!(runs["windows"][0]["next_unit_at"], "2026-11-10T14:00:10Z");
+    }
     // Per user: another user has a window of its own.
     assert_eq!(admitted(&c.hammer(20, run("u2")).await), 3);
     // One second before the first runs leave the window: still full; at that second: 3 again.
@@ -364,6 +386,20 @@ async fn a_per_minute_rate_limit_admits_exactly_its_limit_across_two_nodes() {
         .filter(|(s, _)| *s == StatusCode::TOO_MANY_REQUESTS)
         .count();
     assert_eq!(limited, HAMMER - 100);
+    // Each 429, decided in Redis, names the plan that allows more calls (10,000 an hour).
+    let refused = answers
+        .iter()
+        .find(|(s, _)| *s == StatusCode::TOO_MANY_REQUESTS)
+        .map(|(_, body)| body)
+        .expect("a 429");
+    assert_eq!(
+        refused["upgrade"]["plan"], "enterprise_starter",
+        "{refused}"
+    );
+    assert_eq!(
+        refused["detail"],
+        "request rate limit reached; plan `enterprise_starter` allows more"
+    );
     // The next minute starts a new window on both nodes.
     c.clock.set("2026-11-10T09:01:00Z");
     assert_eq!(admitted(&c.hammer(HAMMER, check).await), 100);

@@ -141,6 +141,18 @@ async fn lexecon_4_rate_limit_100_per_minute_then_429(backend: Backend) {
     assert_eq!(headers["ratelimit-policy"], "\"default\";q=100;w=60");
     assert_eq!(body["code"], "rate_limited");
     assert_eq!(body["decision"]["reason"], "rate_limited");
+    // The way out: Enterprise Starter's 10,000 an hour is a faster rate (another window, so no
+    // same-window limit to show).
+    assert_eq!(
+        body["upgrade"],
+        json!({"plan": "enterprise_starter"}),
+        "{body}"
+    );
+    assert_eq!(body["decision"]["upgrade"]["plan"], "enterprise_starter");
+    assert_eq!(
+        body["detail"],
+        "request rate limit reached; plan `enterprise_starter` allows more"
+    );
     ws.advance(&clock, "2026-11-10T10:01:00Z").await;
     let (status, headers, _) = server
         .call_full(
@@ -316,8 +328,45 @@ async fn apex_4_rolling_five_hour_window_per_user(backend: Backend) {
     assert_eq!(denied["retry_after"], 7200);
     assert_eq!(denied["upgrade"]["plan"], "early");
     assert_eq!(denied["upgrade"]["limit"], "100");
+    // The usage view shows the same headroom without spending a check: the window full, one
+    // more run at 14:00:00 (when the 09:00 run leaves it).
+    let (status, usage) = ws
+        .call(Method::GET, "/v1/customers/cust/usage?subject=u1", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{usage}");
+    let runs = usage["meters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["meter"] == "agent_runs")
+        .unwrap();
+    assert_eq!(
+        runs["windows"],
+        json!([{
+            "window": "5h", "scope": "subject", "subject": "u1", "limit": "3", "used": "3",
+            "remaining": "0", "next_unit_at": "2026-11-10T14:00:00Z",
+            "eases_at": "2026-11-10T14:00:00Z",
+        }]),
+        "{usage}"
+    );
     // Another user of the same customer is not affected.
     assert_eq!(ws.check(run("u2")).await["allowed"], true);
+    let (_, usage) = ws
+        .call(Method::GET, "/v1/customers/cust/usage?subject=u2", None)
+        .await;
+    let runs = usage["meters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["meter"] == "agent_runs")
+        .unwrap();
+    assert_eq!(runs["windows"][0]["used"], "1", "{usage}");
+    assert_eq!(runs["windows"][0]["remaining"], "2");
+    assert_eq!(runs["windows"][0]["next_unit_at"], "2026-11-10T12:00:00Z");
+    assert_eq!(runs["windows"][0]["eases_at"], "2026-11-10T17:00:00Z");
+    // Without a subject, per-user windows are not guessed at; a past `at` shows no windows.
+    let (_, usage) = ws.call(Method::GET, "/v1/customers/cust/usage", None).await;
+    assert!(usage.to_string().find("windows").is_none(), "{usage}");
     ws.advance(&clock, "2026-11-10T13:59:59Z").await;
     assert_eq!(ws.check(run("u1")).await["allowed"], false);
     ws.advance(&clock, "2026-11-10T14:00:00Z").await;

@@ -248,3 +248,75 @@ pub fn verify_consistency(
         Err(ProofError::RootMismatch)
     }
 }
+
+/// The right edge of a growing tree: the roots of its perfect subtrees, largest (leftmost)
+/// first, one per set bit of its size. A log appends leaves and reads its root from it without
+/// reading the leaves it already holds (at most 64 hashes, whatever the size).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactRange {
+    size: u64,
+    peaks: Vec<Hash>,
+}
+
+impl CompactRange {
+    /// The empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A range from a stored size and peaks; `None` when they do not fit (one peak per set bit).
+    pub fn from_parts(size: u64, peaks: Vec<Hash>) -> Option<Self> {
+        (peaks.len() == size.count_ones() as usize).then_some(CompactRange { size, peaks })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn peaks(&self) -> &[Hash] {
+        &self.peaks
+    }
+
+    /// Appends a leaf (its leaf hash): equal subtrees merge, as carries in binary addition.
+    pub fn push(&mut self, leaf: Hash) {
+        let mut hash = leaf;
+        let mut size = self.size;
+        while size & 1 == 1 {
+            let left = self.peaks.pop().unwrap_or_else(empty_root);
+            hash = node_hash(&left, &hash);
+            size >>= 1;
+        }
+        self.peaks.push(hash);
+        self.size += 1;
+    }
+
+    /// The root over every leaf appended: the peaks folded from the right, which is RFC 6962's
+    /// split at the largest power of two below the size.
+    pub fn root(&self) -> Hash {
+        let mut peaks = self.peaks.iter().rev();
+        let Some(last) = peaks.next() else {
+            return empty_root();
+        };
+        peaks.fold(*last, |right, left| node_hash(left, &right))
+    }
+}
+
+#[cfg(test)]
+mod compact_range_tests {
+    use super::*;
+
+    #[test]
+    fn its_root_is_the_tree_root_at_every_size() {
+        let leaves: Vec<Hash> = (0u32..70).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        let mut range = CompactRange::new();
+        assert_eq!(range.root(), root(&[]));
+        for (n, leaf) in leaves.iter().enumerate() {
+            range.push(*leaf);
+            assert_eq!(range.root(), root(&leaves[..=n]), "size {}", n + 1);
+            assert_eq!(range.peaks().len(), (n + 1).count_ones() as usize);
+        }
+        let stored = CompactRange::from_parts(range.size(), range.peaks().to_vec()).unwrap();
+        assert_eq!(stored, range);
+        assert!(CompactRange::from_parts(3, vec![range.root()]).is_none());
+    }
+}

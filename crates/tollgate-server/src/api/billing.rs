@@ -253,7 +253,6 @@ pub struct RecommendationOut {
     /// What moving would have saved (zero when the current plan is the cheapest).
     pub saving: String,
     /// Every plan that fits, cheapest first.
-    #[schema(value_type = Object)]
     pub plans: Vec<PlanCostOut>,
 }
 

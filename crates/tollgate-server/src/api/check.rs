@@ -46,8 +46,50 @@ pub struct CheckIn {
     pub properties: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The decision a check answers: its JSON shape, for the contract (the engine builds it as
+/// `tollgate_core::check::Decision`, which the core keeps free of HTTP and schema crates).
+/// Schemathesis checks every answer against it in CI.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only: never built, the engine's Decision is what is sent
+pub struct DecisionOut {
+    pub allowed: bool,
+    /// `allowed`, `soft_limit_exceeded`, `feature_not_in_plan`, `feature_limit_exceeded`,
+    /// `quota_exceeded`, `rate_limited`, `customer_suspended`, `no_subscription`,
+    /// `unknown_target`, `customer_archived` or `subscription_paused`.
+    pub reason: String,
+    /// The binding limit: a decimal string, or `unlimited`.
+    pub limit: Option<String>,
+    /// What the binding limit leaves after this check (and its consumption).
+    pub remaining: Option<String>,
+    /// Used so far in the binding limit's window or period, after this check.
+    pub used: Option<String>,
+    /// The binding limit's window, e.g. `5h`, or `period`.
+    pub window: Option<String>,
+    /// `customer` or `subject`.
+    pub scope: Option<String>,
+    /// When the binding limit resets (period end, or when a rolling window frees enough).
+    #[schema(format = DateTime)]
+    pub reset_at: Option<String>,
+    /// Seconds until the action could be allowed, on denials that time will lift.
+    pub retry_after: Option<u64>,
+    /// The cheapest plan that would allow the action.
+    pub upgrade: Option<UpgradeOut>,
+    /// A config feature's value, for the app to use.
+    pub value: Option<serde_json::Value>,
+}
+
+/// The plan that would allow what was denied, and its limit for it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a schema only, like DecisionOut
+pub struct UpgradeOut {
+    pub plan: String,
+    /// The plan's limit for what was checked: a decimal string or `unlimited`; absent for
+    /// switches, and for rate limits over another window.
+    pub limit: Option<String>,
+}
+
 #[utoipa::path(post, path = "/v1/check", operation_id = "check_check", request_body = CheckIn,
-    responses((status = 200, description = "The decision (allowed or not)", body = Object),
+    responses((status = 200, description = "The decision (allowed or not)", body = DecisionOut),
               (status = 429, description = "Rate limited", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn check(
     State(state): State<AppState>,
@@ -141,7 +183,7 @@ fn respond(decision: Decision, rate_limit: Option<RateLimitState>) -> Response {
         let mut problem = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             Code::RateLimited,
-            "request rate limit reached",
+            rate_limited_detail(&decision),
         )
         .problem_json();
         if let Some(obj) = problem.as_object_mut() {
@@ -149,6 +191,13 @@ fn respond(decision: Decision, rate_limit: Option<RateLimitState>) -> Response {
                 "decision".into(),
                 serde_json::to_value(&decision).unwrap_or_default(),
             );
+            // As the gateway answers it: the plan to move to, at the top where clients look.
+            if let Some(u) = &decision.upgrade {
+                obj.insert(
+                    "upgrade".into(),
+                    serde_json::to_value(u).unwrap_or_default(),
+                );
+            }
         }
         let mut r = (StatusCode::TOO_MANY_REQUESTS, Json(problem)).into_response();
         r.headers_mut().insert(
@@ -167,6 +216,15 @@ fn respond(decision: Decision, rate_limit: Option<RateLimitState>) -> Response {
         rate_limit_headers(response.headers_mut(), rl);
     }
     response
+}
+
+/// The 429's detail: what was hit, and the plan that allows more calls when there is one (the
+/// same hint is in `decision.upgrade`).
+pub fn rate_limited_detail(decision: &Decision) -> String {
+    match &decision.upgrade {
+        Some(u) => format!("request rate limit reached; plan `{}` allows more", u.plan),
+        None => "request rate limit reached".to_owned(),
+    }
 }
 
 /// IETF `RateLimit-Policy` / `RateLimit` (draft-ietf-httpapi-ratelimit-headers) and the

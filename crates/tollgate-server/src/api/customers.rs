@@ -282,7 +282,10 @@ pub async fn archive(
 #[into_params(parameter_in = Query)]
 pub struct UsageQuery {
     /// Any time inside the period to report (RFC 3339); default: now on the customer's clock.
+    /// Rolling windows are reported only for now.
     pub at: Option<String>,
+    /// A subject (e.g. a user id): its per-subject rolling windows are reported too.
+    pub subject: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/customers/{id}/usage", operation_id = "customers_usage", params(("id" = String, Path), UsageQuery),
@@ -303,7 +306,12 @@ pub async fn usage(
             )
         })?),
     };
-    Ok(Json(state.engine.usage(workspace, &id, at).await?))
+    Ok(Json(
+        state
+            .engine
+            .usage(workspace, &id, at, query.subject.as_deref())
+            .await?,
+    ))
 }
 
 /// 404 unless the customer exists: a list under a customer that does not exist is an error,

@@ -32,13 +32,11 @@ pub struct EventsIn {
 ///
 /// CloudEvents are taken too (`application/cloudevents+json`, one event;
 /// `application/cloudevents-batch+json`, an array): `subject` is the customer, `source` + `/` +
-/// `id` the event's id, `data` its properties (docs/API.md, "CloudEvents").
+/// `id` the event's id, `data` its properties (docs/API.md, "CloudEvents"). The contract names
+/// only the JSON body: with the CloudEvents types listed beside it, openapi-python-client
+/// generates code Python refuses and openapi-generator types the body as one CloudEvent.
 #[utoipa::path(post, path = "/v1/events", operation_id = "events_ingest",
-    request_body(content(
-        (EventsIn = "application/json"),
-        (crate::api::cloudevents::CloudEventIn = "application/cloudevents+json"),
-        (Vec<crate::api::cloudevents::CloudEventIn> = "application/cloudevents-batch+json"),
-    )),
+    request_body(content((EventsIn = "application/json"))),
     responses((status = 200, description = "OK", body = IngestReport), (status = 207, description = "Some items were rejected; the others are stored", body = IngestReport), (status = 400, description = "Bad input (problem+json with a stable code)", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn ingest(
     State(state): State<AppState>,
@@ -367,13 +365,21 @@ pub async fn export(
     Ok(attachment(format, "events", Body::from_stream(stream)))
 }
 
+/// Which period a usage export is for (rolling windows, a point-in-time figure, are not exported).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PeriodQuery {
+    /// Any time inside the period to export (RFC 3339); default: now on the customer's clock.
+    pub at: Option<String>,
+}
+
 const USAGE_COLUMNS: &str =
     "customer,plan,period_start,period_end,meter,used,limit,limit_kind,remaining,resets_at\n";
 
 /// A customer's usage of each meter in one period (the period containing `at`, default now on
 /// the customer's clock), as CSV or NDJSON: the figures of `GET /v1/customers/{id}/usage`, one
 /// record per meter.
-#[utoipa::path(get, path = "/v1/customers/{id}/usage/export", operation_id = "customers_usage_export", params(("id" = String, Path), crate::api::customers::UsageQuery, FormatQuery),
+#[utoipa::path(get, path = "/v1/customers/{id}/usage/export", operation_id = "customers_usage_export", params(("id" = String, Path), PeriodQuery, FormatQuery),
     responses((status = 200, description = "One record per meter", content(
         (String = "application/x-ndjson"),
         (String = "text/csv"),
@@ -383,13 +389,13 @@ pub async fn usage_export(
     State(state): State<AppState>,
     caller: Principal,
     Path(id): Path<String>,
-    Params(query): Params<crate::api::customers::UsageQuery>,
+    Params(query): Params<PeriodQuery>,
     Params(format): Params<FormatQuery>,
 ) -> ApiResult<Response> {
     let format = Format::parse(format.format.as_deref())?;
     let workspace = caller.require_customer(&id)?;
     let at = timestamp("at", query.at.as_ref())?;
-    let report = state.engine.usage(workspace, &id, at).await?;
+    let report = state.engine.usage(workspace, &id, at, None).await?;
     let mut out = String::new();
     if format == Format::Csv {
         out.push_str(USAGE_COLUMNS);

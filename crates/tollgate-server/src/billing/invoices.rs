@@ -42,7 +42,10 @@ pub struct InvoiceOut {
     /// `refunded` or `partially_refunded` once credit notes exist.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refund_status: Option<&'static str>,
-    #[schema(value_type = Object)]
+    /// The invoice's lines, in order: each with `kind` (an object whose `type` is `base_fee`,
+    /// `usage`, `tax`, ...), `description`, `quantity`, `unit_price`, `period`, `exact` (before
+    /// rounding) and `amount` (rounded once: the lines' amounts sum to `total`).
+    #[schema(value_type = Vec<Object>)]
     pub lines: serde_json::Value,
     pub created_at: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -51,7 +54,7 @@ pub struct InvoiceOut {
     pub voided_at: Option<Timestamp>,
     /// Tax per rate (`tax`, `name`, `percent`, `inclusive`, `taxable`, `amount`); empty when
     /// no tax applies. Exclusive taxes are also lines; inclusive ones are inside the lines.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Vec<Object>)]
     #[serde(skip_serializing_if = "serde_json::Value::is_null")]
     pub taxes: serde_json::Value,
     /// The sum of `taxes`.

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use tollgate_core::catalog::{Enforcement, Limit, Plan, Quota, QuotaReset, Scope};
 use tollgate_core::check::{
     Decision, Reason, evaluate_feature, quotas_for, upgrade_for_feature, upgrade_for_quota,
+    upgrade_for_rate_limit,
 };
 use tollgate_core::code::Code;
 use tollgate_core::ids::WorkspaceId;
@@ -300,6 +301,7 @@ fn decide(
             d.scope = Some(rl.scope);
             d.reset_at = Some(hit.reset_at);
             d.retry_after = Some(seconds_until(now, hit.reset_at).max(1));
+            d.upgrade = upgrade_for_rate_limit(catalog, plan_key, rl);
             return Ok((answer(d, Some(current)), None));
         }
     }

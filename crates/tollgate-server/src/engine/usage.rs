@@ -1,15 +1,21 @@
 //! A customer's usage against its plan: per meter, used, limit, remaining, reset time. Read from
-//! aggregates (the loaded counters for the current period, stored rows for another one).
+//! aggregates (the loaded counters for the current period, stored rows for another one), and for
+//! rolling-window quotas the headroom now: what the window holds and when room frees up.
+
+use std::collections::HashMap;
 
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::Serialize;
-use tollgate_core::catalog::{Aggregation, Limit, QuotaReset, Scope};
+use tollgate_core::catalog::{Aggregation, Limit, Plan, Quota, QuotaReset, Scope};
+use tollgate_core::duration::WindowLength;
 use tollgate_core::ids::{CustomerId, WorkspaceId};
+use tollgate_core::limits::RollingWindow;
 use tollgate_core::meter::convert;
 use tollgate_core::period::Period;
 
 use super::Engine;
+use super::state::UsageKey;
 use crate::error::AppResult;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -39,26 +45,58 @@ pub struct MeterUsage {
     #[schema(value_type = Option<String>)]
     pub remaining: Option<Decimal>,
     pub resets_at: Timestamp,
+    /// The plan's rolling-window quotas on the meter, as they stand now (only when the report is
+    /// for the current time): the customer's, and with `subject` that subject's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<WindowUsage>,
+}
+
+/// A rolling-window quota ("3 per 5 hours per user") as it stands at the report's time.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct WindowUsage {
+    /// The window's length, e.g. `5h`.
+    pub window: String,
+    /// `customer`, or `subject` for the subject the report was asked for.
+    #[schema(value_type = String)]
+    pub scope: Scope,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[schema(value_type = String)]
+    pub limit: Limit,
+    /// Used within the window ending now.
+    #[schema(value_type = String)]
+    pub used: Decimal,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub remaining: Option<Decimal>,
+    /// When one more unit fits: now when it already does.
+    pub next_unit_at: Timestamp,
+    /// When the oldest use still in the window leaves it (usage starts to fall); absent when the
+    /// window is empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eases_at: Option<Timestamp>,
 }
 
 impl Engine {
-    /// Usage of a customer in the period containing `at` (default: now on its clock).
+    /// Usage of a customer in the period containing `at` (default: now on its clock); with
+    /// `subject`, that subject's rolling windows too.
     pub async fn usage(
         &self,
         workspace: &str,
         customer: &str,
         at: Option<Timestamp>,
+        subject: Option<&str>,
     ) -> AppResult<UsageReport> {
-        let (plan, catalog, period, current) = self
+        let (plan, catalog, period, current, now, local_windows) = self
             .with_state(workspace, customer, |state, now| {
-                let at = at.unwrap_or(now);
                 let plan = state.effective_plan(now).map(|(k, _)| k.to_owned());
-                let period = state.period_at(at);
+                let period = state.period_at(at.unwrap_or(now));
                 // With shared counters other nodes' usage is in the store, not in this node's
                 // cached counters: read the store.
                 let current = (period == state.period && self.shared.is_none())
                     .then(|| state.period_usage.clone());
-                (plan, state.catalog.clone(), period, current)
+                let windows = (self.shared.is_none()).then(|| state.windows.clone());
+                (plan, state.catalog.clone(), period, current, now, windows)
             })
             .await?;
         let Some(compiled) = catalog else {
@@ -78,6 +116,16 @@ impl Engine {
             }
         };
         let plan_def = plan.as_ref().and_then(|p| compiled.catalog.plans.get(p));
+        // Rolling windows describe the present: reported when `at` is absent or is now.
+        let report_windows = at.is_none_or(|at| at == now) && compiled.longest_window() > 0;
+        let mut windows = match (report_windows, local_windows) {
+            (false, _) => HashMap::new(),
+            (true, Some(w)) => w,
+            (true, None) => {
+                self.stored_windows(workspace, customer, now, &compiled)
+                    .await?
+            }
+        };
         let meters = compiled
             .catalog
             .meters
@@ -102,6 +150,10 @@ impl Engine {
                     (None, Some(l)) => (Some(l), Some("included")),
                     (None, None) => (None, None),
                 };
+                let windows = match plan_def {
+                    Some(p) if report_windows => window_usage(p, key, subject, now, &mut windows),
+                    _ => Vec::new(),
+                };
                 MeterUsage {
                     meter: key.clone(),
                     used,
@@ -109,6 +161,7 @@ impl Engine {
                     limit_kind,
                     remaining: limit.and_then(|l| l.remaining(used)),
                     resets_at: period.end,
+                    windows,
                 }
             })
             .collect();
@@ -121,14 +174,51 @@ impl Engine {
         })
     }
 
+    /// The rolling windows' recent entries from the store (as a customer's state is loaded):
+    /// with shared counters, the uses admitted on every node.
+    async fn stored_windows(
+        &self,
+        workspace: &str,
+        customer: &str,
+        now: Timestamp,
+        compiled: &super::catalogs::CompiledCatalog,
+    ) -> AppResult<HashMap<UsageKey, RollingWindow>> {
+        let since = Timestamp::from_second(now.as_second() - compiled.longest_window() as i64)
+            .unwrap_or(now);
+        let mut windows: HashMap<UsageKey, RollingWindow> = HashMap::new();
+        for entry in self
+            .store
+            .window_entries(
+                &WorkspaceId::from(workspace),
+                &CustomerId::from(customer),
+                since,
+            )
+            .await?
+        {
+            let Some(retention) = compiled
+                .rolling_meters
+                .get(&entry.meter)
+                .copied()
+                .and_then(WindowLength::from_seconds)
+            else {
+                continue;
+            };
+            windows
+                .entry((entry.meter, entry.subject))
+                .or_insert_with(|| RollingWindow::new(retention))
+                .record(entry.at, entry.quantity);
+        }
+        Ok(windows)
+    }
+
     async fn stored_totals(
         &self,
         workspace: &str,
         customer: &str,
         period: &Period,
         catalog: &tollgate_core::catalog::Catalog,
-    ) -> AppResult<std::collections::HashMap<(String, String), Decimal>> {
-        let mut totals = std::collections::HashMap::new();
+    ) -> AppResult<HashMap<(String, String), Decimal>> {
+        let mut totals = HashMap::new();
         for row in self
             .store
             .aggregates(
@@ -148,4 +238,60 @@ impl Engine {
         }
         Ok(totals)
     }
+}
+
+/// The plan's rolling-window quotas on `meter` as they stand at `now`: customer-scoped ones, and
+/// subject-scoped ones for `subject` when given; the same figures a check reads.
+fn window_usage(
+    plan: &Plan,
+    meter: &str,
+    subject: Option<&str>,
+    now: Timestamp,
+    windows: &mut HashMap<UsageKey, RollingWindow>,
+) -> Vec<WindowUsage> {
+    plan.quotas
+        .iter()
+        .filter(|q| q.meter == meter)
+        .filter_map(|q: &Quota| {
+            let QuotaReset::Rolling(len) = q.reset else {
+                return None;
+            };
+            let who = match q.per {
+                Scope::Customer => "",
+                Scope::Subject => subject?,
+            };
+            let window = windows.get_mut(&(meter.to_owned(), who.to_owned()));
+            let (used, next_unit_at, eases_at) = match window {
+                None => (Decimal::ZERO, now, None),
+                Some(w) => {
+                    let used = w.used_in(now, len);
+                    let horizon = now.as_second() - len.seconds() as i64;
+                    let eases_at = w
+                        .entries()
+                        .map(|(at, _)| at)
+                        .find(|at| *at > horizon)
+                        .and_then(|oldest| {
+                            Timestamp::from_second(oldest + len.seconds() as i64).ok()
+                        });
+                    let next = match q.limit {
+                        Limit::Finite(max) => {
+                            w.next_fit_in(now, Decimal::ONE, max, len).unwrap_or(now)
+                        }
+                        Limit::Unlimited => now,
+                    };
+                    (used, next, eases_at)
+                }
+            };
+            Some(WindowUsage {
+                window: len.to_string(),
+                scope: q.per,
+                subject: (q.per == Scope::Subject).then(|| who.to_owned()),
+                limit: q.limit,
+                used,
+                remaining: q.limit.remaining(used),
+                next_unit_at,
+                eases_at,
+            })
+        })
+        .collect()
 }

@@ -72,7 +72,7 @@ pub fn denied(decision: Decision, target: &str, rate_limit: Option<RateLimitStat
         Reason::RateLimited => (
             StatusCode::TOO_MANY_REQUESTS,
             Code::RateLimited,
-            "request rate limit reached".to_owned(),
+            crate::api::check::rate_limited_detail(&decision),
         ),
         Reason::QuotaExceeded => (
             StatusCode::TOO_MANY_REQUESTS,

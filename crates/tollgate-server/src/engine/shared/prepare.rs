@@ -48,6 +48,9 @@ pub(in crate::engine) struct SharedUse {
 /// A check prepared from the cached state, to be decided in Redis.
 pub(in crate::engine) struct Prepared {
     pub(super) now: Timestamp,
+    /// The catalog version and plan decided on (for upgrade hints).
+    pub(super) catalog: Arc<CompiledCatalog>,
+    pub(super) plan_key: String,
     pub(super) program: CheckProgram,
     /// Per rate limit of `program`: `(limit, window seconds, scope, reset)`.
     pub(super) rates: Vec<(u64, u64, Scope, Timestamp)>,
@@ -63,8 +66,6 @@ pub(super) enum Target {
 }
 
 pub(super) struct MeterCheck {
-    pub(super) catalog: Arc<CompiledCatalog>,
-    pub(super) plan_key: String,
     pub(super) meter: String,
     /// Per quota probe: the quota (`None`: a read-only probe for `used`), and for quotas decided
     /// from the cached state, their verdict.
@@ -232,6 +233,8 @@ pub(in crate::engine) fn prepare(
             );
             return Ok(Preparation::Shared(Prepared {
                 now,
+                catalog: compiled,
+                plan_key,
                 program,
                 rates,
                 sources,
@@ -242,6 +245,8 @@ pub(in crate::engine) fn prepare(
             let d = Decision::from_reason(Reason::UnknownTarget);
             return Ok(Preparation::Shared(Prepared {
                 now,
+                catalog: compiled,
+                plan_key,
                 program,
                 rates,
                 sources,
@@ -360,8 +365,6 @@ pub(in crate::engine) fn prepare(
     };
     let target = Target::Meter(Box::new(MeterCheck {
         cached_used: state.period_value(&meter, ""),
-        catalog: compiled,
-        plan_key,
         meter,
         quotas,
         period_end: state.period.end,
@@ -370,6 +373,8 @@ pub(in crate::engine) fn prepare(
     }));
     Ok(Preparation::Shared(Prepared {
         now,
+        catalog: compiled,
+        plan_key,
         program,
         rates,
         sources,

@@ -3,8 +3,8 @@
 
 use jiff::{SignedDuration, Timestamp};
 use rust_decimal::Decimal;
-use tollgate_core::catalog::{Limit, Quota, QuotaReset};
-use tollgate_core::check::{Decision, Reason, upgrade_for_quota};
+use tollgate_core::catalog::{Limit, Quota, QuotaReset, RateLimit};
+use tollgate_core::check::{Decision, Reason, upgrade_for_quota, upgrade_for_rate_limit};
 use tollgate_core::limits::seconds_until;
 
 use super::prepare::{Prepared, Target};
@@ -86,13 +86,21 @@ impl Prepared {
             d.scope = Some(scope);
             d.reset_at = Some(reset_at);
             d.retry_after = Some(seconds_until(now, reset_at).max(1));
+            d.upgrade = tollgate_core::duration::WindowLength::from_seconds(window_seconds)
+                .and_then(|per| {
+                    upgrade_for_rate_limit(
+                        &self.catalog.catalog,
+                        &self.plan_key,
+                        &RateLimit { limit, per, scope },
+                    )
+                });
             return (answer(d), false);
         }
         let m = match &self.target {
             Target::Fixed(d) => return (answer(d.clone()), false),
             Target::Meter(m) => m,
         };
-        let meter_def = &m.catalog.catalog.meters[&m.meter];
+        let meter_def = &self.catalog.catalog.meters[&m.meter];
         let mut binding: Option<(&Quota, Decimal, Timestamp, bool)> = None;
         let mut probe_used = None;
         for (i, (quota, cached)) in m.quotas.iter().enumerate() {
@@ -120,8 +128,13 @@ impl Prepared {
             };
             if denied == Some(i) {
                 let mut d = quota_decision(Reason::QuotaExceeded, quota, used, reset_at, now);
-                d.upgrade =
-                    upgrade_for_quota(&m.catalog.catalog, &m.plan_key, quota, used, req.quantity);
+                d.upgrade = upgrade_for_quota(
+                    &self.catalog.catalog,
+                    &self.plan_key,
+                    quota,
+                    used,
+                    req.quantity,
+                );
                 d.retry_after = Some(seconds_until(now, reset_at).max(1));
                 return (answer(d), false);
             }
