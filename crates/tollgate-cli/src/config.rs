@@ -13,6 +13,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 use tollgate_server::gateway::GatewayConfig;
+use tollgate_server::notify::email::smtp::{SmtpConfig, TlsMode};
 use tollgate_server::{RedisFailureMode, ServerConfig};
 
 /// Where the server listens when nothing says otherwise: port 8080 on loopback only, so a first
@@ -91,6 +92,94 @@ pub struct ServeArgs {
     /// download-link calls answer 503 `master_key_missing`.
     #[arg(long, env = "TOLLGATE_MASTER_KEY_FILE", value_name = "FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// Send email through this SMTP relay: `smtp://user@host:587` (STARTTLS) or
+    /// `smtps://user@host:465` (TLS); the password in the URL or in TOLLGATE_SMTP_PASSWORD.
+    /// Without it this deployment sends no email (docs/EMAIL.md).
+    #[arg(
+        long,
+        env = "TOLLGATE_SMTP_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub smtp_url: Option<String>,
+    /// How the SMTP connection is protected [default: starttls for smtp://, tls for smtps://];
+    /// `none` sends credentials only to a relay on this host.
+    #[arg(long, env = "TOLLGATE_SMTP_TLS", value_name = "MODE")]
+    pub smtp_tls: Option<SmtpTls>,
+    /// Timeout of each SMTP step (connect, greeting, each command), in seconds [default: 30].
+    #[arg(long, env = "TOLLGATE_SMTP_TIMEOUT_SECONDS", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub smtp_timeout_seconds: Option<u64>,
+    /// PEM certificates to trust beside the system's roots for the SMTP relay's TLS (a relay
+    /// with a private CA).
+    #[arg(long, env = "TOLLGATE_SMTP_CA_FILE", value_name = "FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
+}
+
+/// `--smtp-tls` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmtpTls {
+    /// A plain connection upgraded with STARTTLS, which the relay must offer.
+    #[value(name = "starttls")]
+    StartTls,
+    /// TLS from the first byte (SMTPS).
+    #[value(name = "tls")]
+    Tls,
+    /// No encryption (a relay on this host, or a test's).
+    #[value(name = "none")]
+    None,
+}
+
+impl From<SmtpTls> for TlsMode {
+    fn from(mode: SmtpTls) -> Self {
+        match mode {
+            SmtpTls::StartTls => TlsMode::StartTls,
+            SmtpTls::Tls => TlsMode::Tls,
+            SmtpTls::None => TlsMode::None,
+        }
+    }
+}
+
+/// The email of this deployment from `--smtp-url`, `--smtp-tls`, `--smtp-timeout-seconds` and
+/// `TOLLGATE_SMTP_PASSWORD` (`password`). Refused: settings that would do nothing (a TLS mode, a
+/// timeout or a password without a URL; a password twice) and what `SmtpConfig::parse` refuses.
+pub fn email(
+    args: &ServeArgs,
+    password: Option<String>,
+) -> anyhow::Result<Option<tollgate_server::notify::email::EmailConfig>> {
+    let Some(url) = &args.smtp_url else {
+        if args.smtp_tls.is_some()
+            || args.smtp_timeout_seconds.is_some()
+            || args.smtp_ca_file.is_some()
+            || password.is_some()
+        {
+            anyhow::bail!(
+                "--smtp-tls, --smtp-timeout-seconds, --smtp-ca-file and TOLLGATE_SMTP_PASSWORD do \
+                 nothing without --smtp-url (TOLLGATE_SMTP_URL)"
+            );
+        }
+        return Ok(None);
+    };
+    let timeout = std::time::Duration::from_secs(args.smtp_timeout_seconds.unwrap_or(30));
+    let mut smtp = SmtpConfig::parse(url, args.smtp_tls.map(Into::into), timeout)
+        .map_err(|e| anyhow::anyhow!("--smtp-url: {e}"))?;
+    if smtp.username.is_some() && !smtp.has_password() && password.is_none() {
+        anyhow::bail!(
+            "--smtp-url names a user but no password: put it in the URL or in TOLLGATE_SMTP_PASSWORD"
+        );
+    }
+    if let Some(password) = password {
+        smtp = smtp
+            .with_password(password)
+            .map_err(|e| anyhow::anyhow!("TOLLGATE_SMTP_PASSWORD: {e}"))?;
+    }
+    if let Some(path) = &args.smtp_ca_file {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read the SMTP CA file {}", path.display()))?;
+        smtp = smtp
+            .with_root_certificates(pem)
+            .map_err(|e| anyhow::anyhow!("--smtp-ca-file {}: {e}", path.display()))?;
+    }
+    Ok(Some(tollgate_server::notify::email::EmailConfig::new(smtp)))
 }
 
 /// [`RedisFailureMode`] as flag and file values, spelt the same in both.
@@ -197,6 +286,10 @@ pub fn resolve_from_env(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         .ok()
         .filter(|v| !v.is_empty());
     settings.server.master_key = master_key(key, key_file.as_deref())?;
+    let smtp_password = std::env::var("TOLLGATE_SMTP_PASSWORD")
+        .ok()
+        .filter(|v| !v.is_empty());
+    settings.server.email = email(args, smtp_password)?;
     Ok(settings)
 }
 
@@ -395,5 +488,46 @@ mod tests {
 
         std::fs::write(&path, "listen = \"127.0.0.1:0\"\n").unwrap();
         assert!(FileConfig::load(&path).unwrap().1.is_none());
+    }
+
+    #[test]
+    fn smtp_settings_that_would_do_nothing_or_leak_are_refused() {
+        let with = |url: Option<&str>, tls: Option<SmtpTls>, timeout: Option<u64>| ServeArgs {
+            smtp_url: url.map(str::to_owned),
+            smtp_tls: tls,
+            smtp_timeout_seconds: timeout,
+            ..ServeArgs::default()
+        };
+        assert!(email(&with(None, None, None), None).unwrap().is_none());
+        for (args, password) in [
+            (with(None, Some(SmtpTls::Tls), None), None),
+            (with(None, None, Some(5)), None),
+            (with(None, None, None), Some("pw".to_owned())),
+            (with(Some("https://mail.example"), None, None), None),
+            (
+                with(Some("smtp://u:p@mail.example"), Some(SmtpTls::None), None),
+                None,
+            ),
+            (
+                with(Some("smtp://u:p@mail.example"), None, None),
+                Some("pw".to_owned()),
+            ),
+            (
+                with(Some("smtp://mail.example"), None, None),
+                Some("pw".to_owned()),
+            ),
+            (with(Some("smtp://u@mail.example"), None, None), None),
+        ] {
+            assert!(email(&args, password).is_err(), "{args:?}");
+        }
+        let ok = email(
+            &with(Some("smtp://u@mail.example"), None, Some(5)),
+            Some("pw".into()),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((ok.smtp.port, ok.smtp.tls), (587, TlsMode::StartTls));
+        assert_eq!(ok.smtp.timeout, std::time::Duration::from_secs(5));
+        assert!(!format!("{ok:?}").contains("pw"));
     }
 }

@@ -43,7 +43,7 @@ pub struct StoreArgs {
     config: Option<PathBuf>,
     /// The workspace [default: ws_default].
     #[arg(long, value_name = "WS", default_value = tollgate_server::DEFAULT_WORKSPACE)]
-    workspace: String,
+    pub(crate) workspace: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -78,7 +78,7 @@ pub struct OneJob {
     id: String,
 }
 
-async fn engine(args: &StoreArgs) -> anyhow::Result<Engine> {
+pub(crate) async fn engine(args: &StoreArgs) -> anyhow::Result<Engine> {
     let serve = ServeArgs {
         data_dir: args.data_dir.clone(),
         database_url: args.database_url.clone(),

@@ -12,6 +12,7 @@ mod bill_run;
 mod catalog_cmd;
 mod config;
 mod demo;
+mod email_cmd;
 mod events_cmd;
 mod jobs;
 mod ledger_cmd;
@@ -64,6 +65,9 @@ enum Command {
     /// Verify a workspace's ledger offline, against the store (docs/TRUST.md).
     #[command(subcommand)]
     Ledger(ledger_cmd::LedgerCommand),
+    /// Render email templates offline against the store, sending nothing.
+    #[command(subcommand)]
+    Email(email_cmd::EmailCommand),
 }
 
 /// An input file that could not be read at all: exit code 2, like `catalog validate`.
@@ -158,6 +162,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jobs(command) => {
             init_logs(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
             runtime()?.block_on(jobs::run(command))
+        }
+        Command::Email(command) => {
+            init_logs(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
+            runtime()?.block_on(email_cmd::run(command))
         }
         Command::Demo(args) => {
             // The demo prints a summary meant to be read; routine server logs would bury it.

@@ -136,6 +136,8 @@ codes! {
     DownloadLinkExpired => "download_link_expired",
     LedgerNotSealed => "ledger_not_sealed",
     InvalidRange => "invalid_range",
+    EmailTemplateInvalid => "email_template_invalid",
+    UnknownEmailTemplate => "unknown_email_template",
 }
 
 impl std::fmt::Display for Code {

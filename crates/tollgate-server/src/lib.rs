@@ -53,6 +53,8 @@ pub struct ServerConfig {
     pub jobs: Option<jobs::JobsConfig>,
     /// How webhooks are delivered (docs/WEBHOOKS.md).
     pub webhooks: notify::NotifyConfig,
+    /// How email is sent (docs/EMAIL.md); `None`: this deployment sends no email.
+    pub email: Option<notify::email::EmailConfig>,
     /// The master key that seals license signing keys (`TOLLGATE_MASTER_KEY`); without it the
     /// license features answer `master_key_missing`.
     pub master_key: Option<sealing::MasterKey>,
@@ -76,6 +78,7 @@ impl ServerConfig {
             redis_failure_mode: RedisFailureMode::default(),
             jobs: Some(jobs::JobsConfig::default()),
             webhooks: notify::NotifyConfig::default(),
+            email: None,
             master_key: None,
             ledger_interval: Some(std::time::Duration::from_secs(10)),
         }
@@ -115,12 +118,14 @@ pub struct RunningServer {
     notifier: Option<tokio::task::JoinHandle<()>>,
     /// The ledger's sealing loop, stopped with the server.
     sealer: Option<tokio::task::JoinHandle<()>>,
+    /// The email worker, stopped with the server.
+    mailer: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningServer {
     /// Stops accepting, finishes in-flight requests, and returns.
     pub async fn stop(self) -> Result<(), ServerError> {
-        for worker in [&self.jobs, &self.notifier, &self.sealer]
+        for worker in [&self.jobs, &self.notifier, &self.sealer, &self.mailer]
             .into_iter()
             .flatten()
         {
@@ -225,6 +230,14 @@ pub async fn start_with_clock(
     let sealer = config
         .ledger_interval
         .map(|interval| tokio::spawn(jobs::ledger::run_forever(state.engine.clone(), interval)));
+    let mailer = config.email.clone().and_then(|email| {
+        let interval = email.poll_interval?;
+        Some(tokio::spawn(notify::email::run_forever(
+            state.engine.clone(),
+            email,
+            interval,
+        )))
+    });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -255,5 +268,6 @@ pub async fn start_with_clock(
         jobs,
         notifier,
         sealer,
+        mailer,
     })
 }

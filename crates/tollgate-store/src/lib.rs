@@ -19,6 +19,7 @@ mod batch;
 pub mod billing;
 mod codec;
 pub mod customers;
+pub mod email;
 pub mod growth;
 pub mod jobs;
 pub mod ledger;
@@ -304,6 +305,7 @@ pub struct After<'a> {
 pub trait Store:
     billing::BillingStore
     + customers::CustomerStore
+    + email::EmailStore
     + growth::GrowthStore
     + outbox::OutboxStore
     + profiles::ProfileStore

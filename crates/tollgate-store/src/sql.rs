@@ -698,3 +698,88 @@ pub(crate) const INSERT_CHECKPOINT: &str = "INSERT INTO ledger_checkpoints (work
        root_hash, note, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
 pub(crate) const CHECKPOINTS: &str = "SELECT workspace, size, root_hash, note, created_at \
        FROM ledger_checkpoints WHERE workspace = $1 ORDER BY size";
+// Email (`email.rs`).
+macro_rules! email_settings_cols {
+    () => {
+        "workspace, from_address, from_name, reply_to, brand_name, logo_url, brand_color, \
+         docs_url, operator_email, enabled, created_at, updated_at"
+    };
+}
+pub(crate) const EMAIL_SETTINGS: &str = concat!(
+    "SELECT ",
+    email_settings_cols!(),
+    " FROM email_settings WHERE workspace = $1"
+);
+/// Keeps `created_at` of an existing row: events written before it are not emailed.
+pub(crate) const PUT_EMAIL_SETTINGS: &str = "INSERT INTO email_settings (workspace, from_address, \
+       from_name, reply_to, brand_name, logo_url, brand_color, docs_url, operator_email, enabled, \
+       created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+     ON CONFLICT (workspace) DO UPDATE SET from_address = excluded.from_address, \
+       from_name = excluded.from_name, reply_to = excluded.reply_to, \
+       brand_name = excluded.brand_name, logo_url = excluded.logo_url, \
+       brand_color = excluded.brand_color, docs_url = excluded.docs_url, \
+       operator_email = excluded.operator_email, enabled = excluded.enabled, \
+       updated_at = excluded.updated_at";
+pub(crate) const EMAIL_TEMPLATE: &str = "SELECT workspace, template, subject, text_body, html_body, \
+       updated_at FROM email_templates WHERE workspace = $1 AND template = $2";
+pub(crate) const LIST_EMAIL_TEMPLATES: &str = "SELECT workspace, template, subject, text_body, \
+       html_body, updated_at FROM email_templates WHERE workspace = $1 ORDER BY template";
+pub(crate) const PUT_EMAIL_TEMPLATE: &str = "INSERT INTO email_templates (workspace, template, \
+       subject, text_body, html_body, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (workspace, template) DO UPDATE SET subject = excluded.subject, \
+       text_body = excluded.text_body, html_body = excluded.html_body, \
+       updated_at = excluded.updated_at";
+pub(crate) const DELETE_EMAIL_TEMPLATE: &str =
+    "DELETE FROM email_templates WHERE workspace = $1 AND template = $2";
+/// Outbox events the email fan-out has not looked at, oldest id first (the `outbox_unemailed`
+/// index); marked in the transaction that writes their messages, like the webhooks' fan-out.
+pub(crate) const UNEMAILED_OUTBOX_EVENTS: &str = "SELECT workspace, id, customer, type, \
+       occurred_at, CAST(data AS TEXT) AS data, created_at, delivered_at, delivery_attempts \
+     FROM outbox WHERE workspace = $1 AND emailed_at IS NULL ORDER BY id LIMIT $2";
+pub(crate) const MARK_OUTBOX_EMAILED: &str = "UPDATE outbox SET emailed_at = $3 \
+     WHERE workspace = $1 AND id = $2 AND emailed_at IS NULL";
+/// Exactly once per (event, recipient): a second fan-out of the same event does nothing. The
+/// customer's test clock is read in the same statement.
+pub(crate) const INSERT_EMAIL_MESSAGE: &str = "INSERT INTO email_messages (workspace, id, event, \
+       event_type, template, recipient, customer, test_clock, status, attempts, next_attempt_at, \
+       created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, \
+       (SELECT test_clock FROM customers WHERE workspace = $1 AND id = $7), \
+       'pending', 0, $8, $9, $9) \
+     ON CONFLICT (workspace, event, recipient) DO NOTHING";
+macro_rules! email_message_cols {
+    () => {
+        "workspace, id, event, event_type, template, recipient, customer, test_clock, status, \
+         attempts, next_attempt_at, locked_until, subject, last_error, sent_at, created_at, \
+         updated_at"
+    };
+}
+/// Pending messages that may be due: on the wall clock (`$2`) or on a test clock (decided by the
+/// caller), not claimed by a live worker (`$3`, wall time).
+pub(crate) const PENDING_EMAIL_MESSAGES: &str = concat!(
+    "SELECT ",
+    email_message_cols!(),
+    " FROM email_messages WHERE workspace = $1 AND status = 'pending' \
+       AND (test_clock IS NOT NULL OR next_attempt_at <= $2) \
+       AND (locked_until IS NULL OR locked_until < $3) \
+     ORDER BY next_attempt_at, id LIMIT $4"
+);
+/// Compare-and-set claim: one worker wins.
+pub(crate) const CLAIM_EMAIL_MESSAGE: &str = "UPDATE email_messages SET locked_until = $3, \
+       attempts = attempts + 1 \
+     WHERE workspace = $1 AND id = $2 AND status = 'pending' \
+       AND (locked_until IS NULL OR locked_until < $4)";
+pub(crate) const FINISH_EMAIL_MESSAGE: &str = "UPDATE email_messages SET status = $3, \
+       next_attempt_at = $4, subject = COALESCE($5, subject), last_error = $6, sent_at = $7, \
+       locked_until = NULL, updated_at = $8 WHERE workspace = $1 AND id = $2";
+pub(crate) const EMAIL_MESSAGE_BY_ID: &str = concat!(
+    "SELECT ",
+    email_message_cols!(),
+    " FROM email_messages WHERE workspace = $1 AND id = $2"
+);
+pub(crate) const LIST_EMAIL_MESSAGES: &str = concat!(
+    "SELECT ",
+    email_message_cols!(),
+    " FROM email_messages WHERE workspace = $1 AND ($2 IS NULL OR customer = $2) \
+       AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR id > $4) ORDER BY id LIMIT $5"
+);

@@ -17,6 +17,8 @@ mod backends;
 mod billing;
 #[path = "conformance/customers.rs"]
 mod customers;
+#[path = "conformance/email.rs"]
+mod email;
 #[path = "conformance/isolation.rs"]
 mod isolation;
 #[path = "conformance/listing.rs"]
@@ -38,6 +40,7 @@ mod webhooks;
 
 use billing::*;
 use customers::*;
+use email::*;
 use isolation::*;
 use jiff::Timestamp;
 use listing::*;
@@ -215,4 +218,6 @@ conformance!(
     event_queries_filter_and_page,
     webhook_deliveries_are_made_once_and_claimed_once,
     webhook_order_and_settings,
+    email_settings_and_templates,
+    email_messages_are_enqueued_once_and_claimed_once,
 );

@@ -9,6 +9,7 @@ pub mod cloudevents;
 pub mod customers;
 pub mod domain_events;
 pub mod downloads;
+pub mod email;
 pub mod error;
 pub mod events;
 pub mod health;
@@ -191,6 +192,22 @@ pub fn router(state: AppState) -> Router {
             post(downloads::issue),
         )
         .route("/v1/downloads/{token}", get(downloads::open))
+        .route(
+            "/v1/email_settings",
+            get(email::get_settings).put(email::set_settings),
+        )
+        .route("/v1/email_templates", get(email::list_templates))
+        .route(
+            "/v1/email_templates/{name}",
+            get(email::get_template)
+                .put(email::replace_template)
+                .delete(email::reset_template),
+        )
+        .route(
+            "/v1/email_templates/{name}/preview",
+            post(email::preview_template),
+        )
+        .route("/v1/email_messages", get(email::list_messages))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

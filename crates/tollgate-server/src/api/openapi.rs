@@ -6,9 +6,9 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::{
-    billing, catalog, check, customers, domain_events, downloads, events, health, invoices, jobs,
-    keys, ledger, licenses, metrics, profiles, referrals, signups, subscriptions, test_clocks,
-    webhooks, workspaces,
+    billing, catalog, check, customers, domain_events, downloads, email, events, health, invoices,
+    jobs, keys, ledger, licenses, metrics, profiles, referrals, signups, subscriptions,
+    test_clocks, webhooks, workspaces,
 };
 
 #[derive(OpenApi)]
@@ -35,6 +35,8 @@ use super::{
         licenses::list, licenses::revoke, licenses::validate, licenses::activate, licenses::heartbeat,
         licenses::deactivate, downloads::issue, downloads::open,
         ledger::seal, ledger::checkpoints, ledger::proof, ledger::consistency, ledger::verify,
+        email::get_settings, email::set_settings, email::list_templates, email::get_template,
+        email::replace_template, email::reset_template, email::preview_template, email::list_messages,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))

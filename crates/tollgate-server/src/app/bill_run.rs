@@ -166,6 +166,7 @@ async fn bill_subscription(
     // method (Apex: `early` -> `free`).
     if sub.status == SubscriptionStatus::Trialing && sub.trial_end.is_some_and(|end| end <= now) {
         sub.status = SubscriptionStatus::Active;
+        let trial_plan = sub.plan.clone();
         let fallback = catalog
             .catalog
             .plans
@@ -180,7 +181,12 @@ async fn bill_subscription(
             Some(&sub.customer),
             crate::app::outbox::types::SUBSCRIPTION_TRIAL_ENDED,
             sub.trial_end.unwrap_or(now),
-            crate::app::subscriptions::event_data(&sub),
+            // `trial_plan`: the plan of the trial; `plan` differs when it fell back.
+            crate::app::subscriptions::with_field(
+                crate::app::subscriptions::event_data(&sub),
+                "trial_plan",
+                trial_plan.into(),
+            ),
         );
         store
             .update_subscription_with_events(&sub, &[ended])

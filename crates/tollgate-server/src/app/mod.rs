@@ -13,6 +13,7 @@ pub mod bill_run;
 pub mod billing;
 pub mod customers;
 pub mod downloads;
+pub mod email;
 pub mod invoices;
 pub mod jobs;
 pub mod ledger;

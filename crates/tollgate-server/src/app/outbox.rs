@@ -33,6 +33,8 @@ pub mod types {
     pub const WEBHOOK_ENDPOINT_DISABLED: &str = "webhook_endpoint.disabled";
     pub const LICENSE_ISSUED: &str = "license.issued";
     pub const LICENSE_REVOKED: &str = "license.revoked";
+    /// A self-serve signup (customer, subscription, first key): the welcome email's event.
+    pub const CUSTOMER_SIGNED_UP: &str = "customer.signed_up";
 
     /// The types something writes today: what a webhook endpoint may subscribe to. (Renewed
     /// is named above but nothing writes it yet; add a type here when a use case starts
@@ -56,6 +58,7 @@ pub mod types {
         WEBHOOK_ENDPOINT_DISABLED,
         LICENSE_ISSUED,
         LICENSE_REVOKED,
+        CUSTOMER_SIGNED_UP,
     ];
 }
 

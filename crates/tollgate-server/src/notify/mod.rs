@@ -1,4 +1,5 @@
-//! Notifications: delivers what the outbox holds (docs/WEBHOOKS.md).
+//! Notifications: delivers what the outbox holds, as webhooks (docs/WEBHOOKS.md, this module)
+//! and as email ([`email`], docs/EMAIL.md).
 //!
 //! One pass ([`run_once`]) visits every workspace ([`run_workspace`]): fans new outbox events
 //! out to the endpoints that want them (exactly once per event and endpoint, in the store),
@@ -13,6 +14,7 @@
 //! link-local ones only for a workspace the operator allowed them for (or every workspace, with
 //! the server-wide [`NotifyConfig::allow_private_addresses`] of local development).
 
+pub mod email;
 pub mod signature;
 pub mod ssrf;
 

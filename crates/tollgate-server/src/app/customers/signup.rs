@@ -125,12 +125,29 @@ pub async fn signup(engine: &Engine, input: Signup) -> AppResult<SignupOutcome> 
         now,
         crate::app::subscriptions::event_data(&subscription),
     );
+    // The welcome email's event: the key's last four characters, never the key.
+    let signed_up = crate::app::outbox::event(
+        engine,
+        &workspace,
+        Some(&customer),
+        crate::app::outbox::types::CUSTOMER_SIGNED_UP,
+        now,
+        serde_json::json!({
+            "customer": customer,
+            "email": record.email,
+            "plan": subscription.plan,
+            "subscription": subscription.id,
+            "trial_end": subscription.trial_end,
+            "key": key.record.id,
+            "key_last4": last4(&key.secret),
+        }),
+    );
     let rows = SignupRows {
         customer: record,
         subscription,
         key: key.record.clone(),
         referral,
-        events: vec![created],
+        events: vec![created, signed_up],
     };
     engine.store().signup(&rows).await?;
     engine.refresh_customer(&workspace, &customer).await?;
@@ -145,4 +162,10 @@ pub async fn signup(engine: &Engine, input: Signup) -> AppResult<SignupOutcome> 
         catalog,
         key,
     })
+}
+
+/// The last four characters of a key's secret: enough to recognise it, useless to use it.
+fn last4(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    chars[chars.len().saturating_sub(4)..].iter().collect()
 }

@@ -65,6 +65,18 @@ pub fn event_data(sub: &SubscriptionRecord) -> serde_json::Value {
     })
 }
 
+/// `data` (an event's object) with one more field.
+pub fn with_field(
+    mut data: serde_json::Value,
+    key: &str,
+    value: serde_json::Value,
+) -> serde_json::Value {
+    if let Some(fields) = data.as_object_mut() {
+        fields.insert(key.to_owned(), value);
+    }
+    data
+}
+
 /// Whether a subscription still runs at `now`: core's one rule (`lifecycle::is_live`).
 pub fn is_live(sub: &SubscriptionRecord, now: Timestamp) -> bool {
     tollgate_core::lifecycle::is_live(sub.status, sub.ends_at, now)
