@@ -134,6 +134,15 @@ codes! {
     PurchaseNotPaid => "purchase_not_paid",
     InvalidDownloadLink => "invalid_download_link",
     DownloadLinkExpired => "download_link_expired",
+    PaymentProviderMissing => "payment_provider_missing",
+    PaymentProviderError => "payment_provider_error",
+    InvalidProviderSettings => "invalid_provider_settings",
+    InvalidPaymentReference => "invalid_payment_reference",
+    PaymentExceedsAmountDue => "payment_exceeds_amount_due",
+    InvoiceNotOpen => "invoice_not_open",
+    NoPaymentMethod => "no_payment_method",
+    InvalidRedirectUrl => "invalid_redirect_url",
+    InvalidWebhookSignature => "invalid_webhook_signature",
 }
 
 impl std::fmt::Display for Code {

@@ -23,6 +23,7 @@ pub mod growth;
 pub mod jobs;
 mod migrations;
 pub mod outbox;
+pub mod payments;
 mod postgres;
 pub mod profiles;
 mod sql;
@@ -305,6 +306,7 @@ pub trait Store:
     + customers::CustomerStore
     + growth::GrowthStore
     + outbox::OutboxStore
+    + payments::PaymentStore
     + profiles::ProfileStore
     + jobs::JobStore
     + trust::TrustStore

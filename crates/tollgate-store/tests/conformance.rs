@@ -21,6 +21,8 @@ mod customers;
 mod isolation;
 #[path = "conformance/listing.rs"]
 mod listing;
+#[path = "conformance/payments.rs"]
+mod payments;
 #[path = "conformance/profiles.rs"]
 mod profiles;
 #[path = "conformance/records.rs"]
@@ -41,6 +43,7 @@ use customers::*;
 use isolation::*;
 use jiff::Timestamp;
 use listing::*;
+use payments::*;
 use profiles::*;
 use records::*;
 use scheduling::*;
@@ -215,4 +218,5 @@ conformance!(
     event_queries_filter_and_page,
     webhook_deliveries_are_made_once_and_claimed_once,
     webhook_order_and_settings,
+    payments_settle_once_and_never_beyond_the_amount_due,
 );
