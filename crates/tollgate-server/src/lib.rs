@@ -16,6 +16,7 @@ pub mod gateway;
 pub mod ids;
 pub mod jobs;
 pub mod notify;
+pub mod providers;
 pub mod sealing;
 pub mod state;
 
@@ -56,6 +57,8 @@ pub struct ServerConfig {
     /// The master key that seals license signing keys (`TOLLGATE_MASTER_KEY`); without it the
     /// license features answer `master_key_missing`.
     pub master_key: Option<sealing::MasterKey>,
+    /// How payment providers are called (docs/PAYMENTS.md): Stripe's base URL, retries.
+    pub payments: providers::PaymentsConfig,
 }
 
 pub use counters::FailureMode as RedisFailureMode;
@@ -74,6 +77,7 @@ impl ServerConfig {
             jobs: Some(jobs::JobsConfig::default()),
             webhooks: notify::NotifyConfig::default(),
             master_key: None,
+            payments: providers::PaymentsConfig::default(),
         }
     }
 }
@@ -198,6 +202,7 @@ pub async fn start_with_clock(
     if let Some(key) = config.master_key.clone() {
         engine = engine.with_master_key(key);
     }
+    engine = engine.with_payments(config.payments.clone());
     let engine = Arc::new(engine);
     engine.start_propagation();
     let state = AppState {

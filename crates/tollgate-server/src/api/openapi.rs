@@ -7,8 +7,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 
 use super::{
     billing, catalog, check, customers, domain_events, downloads, events, health, invoices, jobs,
-    keys, licenses, metrics, profiles, referrals, signups, subscriptions, test_clocks, webhooks,
-    workspaces,
+    keys, licenses, metrics, payments, profiles, referrals, signups, stripe_webhooks, subscriptions,
+    test_clocks, webhooks, workspaces,
 };
 
 #[derive(OpenApi)]
@@ -34,6 +34,8 @@ use super::{
         licenses::list_keys, licenses::rotate_key, licenses::retire_key, licenses::issue, licenses::get,
         licenses::list, licenses::revoke, licenses::validate, licenses::activate, licenses::heartbeat,
         licenses::deactivate, downloads::issue, downloads::open,
+        payments::set_settings, payments::get_settings, payments::record, payments::list,
+        payments::collect, payments::checkout, payments::portal, stripe_webhooks::receive,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))

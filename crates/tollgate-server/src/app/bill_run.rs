@@ -125,6 +125,17 @@ async fn flush(
                 match outcome {
                     InvoiceInsert::Created(created) => {
                         report.invoices_created += 1;
+                        // Charged automatically when the customer saved a card (a job).
+                        if let Err(e) =
+                            crate::app::payments::enqueue_collection(engine, &created).await
+                        {
+                            report.errors.push(BillRunError {
+                                subscription: created.subscription.clone().unwrap_or_default(),
+                                customer: created.customer.clone(),
+                                code: e.code.as_str().to_owned(),
+                                message: e.detail.clone(),
+                            });
+                        }
                         report.created.push(created.id);
                     }
                     InvoiceInsert::Exists(_) => report.invoices_existing += 1,
@@ -348,6 +359,8 @@ async fn count_inserted(
         InvoiceInsert::Created(created) => {
             report.invoices_created += 1;
             crate::app::referrals::reward_if_paying(engine, &created.workspace, &created).await?;
+            // Charged automatically when the customer saved a card (a job).
+            crate::app::payments::enqueue_collection(engine, &created).await?;
             report.created.push(created.id);
         }
         InvoiceInsert::Exists(_) => report.invoices_existing += 1,

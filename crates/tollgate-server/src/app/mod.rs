@@ -17,6 +17,7 @@ pub mod invoices;
 pub mod jobs;
 pub mod licenses;
 pub mod outbox;
+pub mod payments;
 pub mod referrals;
 pub mod subscriptions;
 pub mod webhooks;
