@@ -7,8 +7,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 
 use super::{
     billing, catalog, check, customers, domain_events, downloads, events, health, invoices, jobs,
-    keys, licenses, metrics, payments, profiles, referrals, signups, stripe_webhooks, subscriptions,
-    test_clocks, webhooks, workspaces,
+    keys, licenses, metrics, payments, profiles, referrals, signups, stripe_webhooks,
+    subscriptions, test_clocks, webhooks, workspaces,
 };
 
 #[derive(OpenApi)]

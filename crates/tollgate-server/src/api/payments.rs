@@ -64,9 +64,7 @@ pub struct PaymentOut {
 }
 
 fn decimal(minor: i64, currency: &str) -> String {
-    let digits = currency
-        .parse::<Currency>()
-        .map_or(2, |c| c.minor_digits());
+    let digits = currency.parse::<Currency>().map_or(2, |c| c.minor_digits());
     Decimal::new(minor, digits).to_string()
 }
 
@@ -159,7 +157,11 @@ pub struct InvoicePaymentsOut {
     pub dunning: Option<DunningOut>,
 }
 
-async fn invoice_payments(state: &AppState, workspace: &str, invoice: &str) -> ApiResult<InvoicePaymentsOut> {
+async fn invoice_payments(
+    state: &AppState,
+    workspace: &str,
+    invoice: &str,
+) -> ApiResult<InvoicePaymentsOut> {
     let (invoice, payments, refunds, dunning) =
         app::list_payments(&state.engine, workspace, invoice).await?;
     let paid: i64 = payments

@@ -255,7 +255,10 @@ impl Stripe {
         path: &str,
         form: Option<(&[(String, String)], &str)>,
     ) -> Result<T, ProviderError> {
-        let url = format!("{}{path}", self.config.stripe_api_base.trim_end_matches('/'));
+        let url = format!(
+            "{}{path}",
+            self.config.stripe_api_base.trim_end_matches('/')
+        );
         let attempts = self.config.max_attempts.max(1);
         let mut pause = self.config.backoff;
         let mut last = String::new();
@@ -282,7 +285,10 @@ impl Stripe {
                         .get("Stripe-Should-Retry")
                         .and_then(|v| v.to_str().ok())
                         .map(|v| v == "true");
-                    let body = response.bytes().await.map_err(|e| unreadable(e.without_url()))?;
+                    let body = response
+                        .bytes()
+                        .await
+                        .map_err(|e| unreadable(e.without_url()))?;
                     if (200..300).contains(&status) {
                         return serde_json::from_slice(&body)
                             .map_err(|e| unreadable(format!("{path}: {e}")));
@@ -351,7 +357,10 @@ impl Stripe {
             pair("success_url", setup.success_url),
             pair("cancel_url", setup.cancel_url),
             pair("metadata[tollgate_customer]", setup.customer),
-            pair("setup_intent_data[metadata][tollgate_customer]", setup.customer),
+            pair(
+                "setup_intent_data[metadata][tollgate_customer]",
+                setup.customer,
+            ),
         ];
         self.post("/v1/checkout/sessions", &form, setup.idempotency_key)
             .await
@@ -459,9 +468,9 @@ impl PaymentProvider for Stripe {
             .post::<wire::PaymentIntent>("/v1/payment_intents", &form, &r.idempotency_key)
             .await
         {
-            Ok(intent) if intent.status == "succeeded" => {
-                Ok(ChargeOutcome::Succeeded { reference: intent.id })
-            }
+            Ok(intent) if intent.status == "succeeded" => Ok(ChargeOutcome::Succeeded {
+                reference: intent.id,
+            }),
             Ok(intent) => {
                 // `requires_action` (authentication the customer must give) or another state
                 // that took no money: a failed attempt for dunning.
@@ -501,9 +510,7 @@ impl PaymentProvider for Stripe {
             pair("amount", r.amount_minor.to_string()),
             pair("metadata[tollgate_credit_note]", r.credit_note.as_str()),
         ];
-        let refund: wire::Refund = self
-            .post("/v1/refunds", &form, &r.idempotency_key)
-            .await?;
+        let refund: wire::Refund = self.post("/v1/refunds", &form, &r.idempotency_key).await?;
         match refund.status.as_deref() {
             Some("failed" | "canceled") => Err(ProviderError::Refused {
                 provider: NAME,
@@ -601,7 +608,10 @@ mod tests {
         let good = sign("whsec_new", t, payload);
         let old = sign("whsec_old", t, payload);
         let header = format!("t={t},v1={old},v1={good}");
-        assert_eq!(verify_signature(payload, &header, &["whsec_new"], t + 10, five), Ok(()));
+        assert_eq!(
+            verify_signature(payload, &header, &["whsec_new"], t + 10, five),
+            Ok(())
+        );
         assert_eq!(
             verify_signature(payload, &header, &["whsec_other"], t, five),
             Err(SignatureError::Mismatch)
@@ -615,7 +625,10 @@ mod tests {
             Err(SignatureError::Stale)
         );
         for bad in ["", "v1=abc", &format!("t={t}"), "t=x,v1=00"] {
-            assert!(verify_signature(payload, bad, &["whsec_new"], t, five).is_err(), "{bad}");
+            assert!(
+                verify_signature(payload, bad, &["whsec_new"], t, five).is_err(),
+                "{bad}"
+            );
         }
     }
 

@@ -131,12 +131,16 @@ pub async fn portal(
 ) -> AppResult<String> {
     check_url("return_url", return_url)?;
     let client = stripe_client(engine, workspace).await?;
-    let link = stripe_link(engine, workspace, customer).await?.ok_or_else(|| {
-        Error::conflict(
-            Code::NoPaymentMethod,
-            format!("customer {customer:?} has no Stripe customer yet: start a card setup first"),
-        )
-    })?;
+    let link = stripe_link(engine, workspace, customer)
+        .await?
+        .ok_or_else(|| {
+            Error::conflict(
+                Code::NoPaymentMethod,
+                format!(
+                    "customer {customer:?} has no Stripe customer yet: start a card setup first"
+                ),
+            )
+        })?;
     let key = format!("tollgate:{workspace}:{customer}:{}", new_id("portal"));
     Ok(client
         .portal_session(&link.provider_customer, return_url, &key)

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 use serde_json::json;
+use tollgate_core::catalog::Collection;
 use tollgate_core::code::Code;
 use tollgate_core::ids::WorkspaceId;
 use tollgate_store::billing::{InvoiceRecord, InvoiceStatus};
@@ -39,7 +40,8 @@ fn outcome(result: &str) -> CollectOutcome {
 }
 
 /// Enqueues the charge of a just-finalized invoice when it can be charged automatically
-/// (something is due, Stripe is set up, the customer saved a card). Idempotent: the job's key
+/// (something is due, Stripe is set up, the plan is not `collection: send_invoice`, the
+/// customer saved a card). Idempotent: the job's key
 /// names the invoice.
 pub async fn enqueue_collection(engine: &Engine, invoice: &InvoiceRecord) -> AppResult<()> {
     if invoice.status != InvoiceStatus::Open || invoice.amount_due_minor <= 0 {
@@ -47,6 +49,23 @@ pub async fn enqueue_collection(engine: &Engine, invoice: &InvoiceRecord) -> App
     }
     if !stripe_configured(engine, &invoice.workspace).await? {
         return Ok(());
+    }
+    // A plan billed `collection: send_invoice` is paid by hand (Lexecon's annual plans).
+    if let Some(sub) = &invoice.subscription
+        && let Some(sub) = engine
+            .store()
+            .get_subscription(&WorkspaceId::from(&invoice.workspace), sub)
+            .await?
+    {
+        let catalog = engine.catalog(&sub.workspace, sub.catalog_version).await?;
+        let by_invoice = catalog
+            .catalog
+            .plans
+            .get(&sub.plan)
+            .is_some_and(|p| p.collection == Collection::SendInvoice);
+        if by_invoice {
+            return Ok(());
+        }
     }
     let has_card = stripe_link(engine, &invoice.workspace, &invoice.customer)
         .await?
@@ -98,7 +117,9 @@ pub(crate) async fn collect_for_job(
 ) -> AppResult<CollectOutcome> {
     let record = invoice_of(engine, workspace, invoice).await?;
     match record.status {
-        InvoiceStatus::Open | InvoiceStatus::Uncollectible => collect(engine, workspace, invoice).await,
+        InvoiceStatus::Open | InvoiceStatus::Uncollectible => {
+            collect(engine, workspace, invoice).await
+        }
         _ => Ok(outcome("already_paid")),
     }
 }

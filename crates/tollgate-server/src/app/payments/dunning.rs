@@ -93,15 +93,13 @@ pub(crate) async fn failed(
     let started_at = previous.as_ref().map_or(now, |d| d.started_at);
     let sub = subscription_of(engine, invoice).await?;
     let policy = match &sub {
-        Some(sub) => {
-            engine
-                .catalog(&sub.workspace, sub.catalog_version)
-                .await?
-                .catalog
-                .policies
-                .dunning
-                .clone()
-        }
+        Some(sub) => engine
+            .catalog(&sub.workspace, sub.catalog_version)
+            .await?
+            .catalog
+            .policies
+            .dunning
+            .clone(),
         None => engine
             .latest_catalog(&invoice.workspace)
             .await?

@@ -45,7 +45,10 @@ pub mod kinds {
 }
 
 /// Runs a payment job: the result to record with it (its events are written by the use case).
-pub(crate) async fn run_job(engine: &Engine, job: &JobRecord) -> AppResult<(Value, Vec<OutboxEvent>)> {
+pub(crate) async fn run_job(
+    engine: &Engine,
+    job: &JobRecord,
+) -> AppResult<(Value, Vec<OutboxEvent>)> {
     let Some(invoice) = job.payload.get("invoice").and_then(Value::as_str) else {
         return Err(Error::invalid(
             Code::ValidationFailed,
@@ -78,7 +81,9 @@ fn master_key(engine: &Engine) -> AppResult<&crate::sealing::MasterKey> {
 fn not_configured(what: &str) -> Error {
     Error::conflict(
         Code::PaymentProviderMissing,
-        format!("Stripe is not set up for this workspace: PUT /v1/payment_settings with its {what}"),
+        format!(
+            "Stripe is not set up for this workspace: PUT /v1/payment_settings with its {what}"
+        ),
     )
 }
 

@@ -54,7 +54,10 @@ pub async fn refund_credit_note(
             continue;
         }
         let request = RefundRequest {
-            idempotency_key: format!("tollgate:{}:{}:{}:refund", note.workspace, note.id, payment.id),
+            idempotency_key: format!(
+                "tollgate:{}:{}:{}:refund",
+                note.workspace, note.id, payment.id
+            ),
             reference: payment.reference.clone(),
             amount_minor: amount,
             credit_note: note.id.clone(),

@@ -260,8 +260,8 @@ async fn refunded_outside(
     workspace: &str,
     charge: &wire::Charge,
 ) -> AppResult<bool> {
-    let Some(payment) = payment_of_intent(engine, workspace, wire::id_of(&charge.payment_intent))
-        .await?
+    let Some(payment) =
+        payment_of_intent(engine, workspace, wire::id_of(&charge.payment_intent)).await?
     else {
         return Ok(false);
     };
@@ -277,8 +277,7 @@ async fn refunded_outside(
     if outside <= 0 {
         return Ok(false);
     }
-    let now =
-        crate::app::subscriptions::customer_now(engine, workspace, &payment.customer).await?;
+    let now = crate::app::subscriptions::customer_now(engine, workspace, &payment.customer).await?;
     let event = outbox::event(
         engine,
         workspace,
@@ -305,7 +304,8 @@ async fn refunded_outside(
 
 /// `charge.dispute.created`: `payment.disputed`, with the payment when Tollgate knows it.
 async fn disputed(engine: &Engine, workspace: &str, dispute: &wire::Dispute) -> AppResult<bool> {
-    let payment = payment_of_intent(engine, workspace, wire::id_of(&dispute.payment_intent)).await?;
+    let payment =
+        payment_of_intent(engine, workspace, wire::id_of(&dispute.payment_intent)).await?;
     let customer = payment.as_ref().map(|p| p.customer.clone());
     let now = match &customer {
         Some(c) => crate::app::subscriptions::customer_now(engine, workspace, c).await?,
