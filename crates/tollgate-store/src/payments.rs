@@ -512,6 +512,17 @@ impl<B: Backend> PaymentStore for B {
         events: &[OutboxEvent],
     ) -> StoreResult<PaymentOutcome> {
         let mut tx = self.write(&p.workspace).await?;
+        // The invoice's row first: concurrent payments of one invoice take turns here, so each
+        // sums the ones committed before it (PostgreSQL's row lock; SQLite has one writer).
+        let locked = tx
+            .execute(sql::LOCK_INVOICE, args![&p.workspace, &p.invoice])
+            .await?;
+        if locked == 0 {
+            return Err(StoreError::NotFound {
+                kind: "invoice",
+                id: p.invoice.clone(),
+            });
+        }
         let values = args![
             &p.workspace,
             &p.id,
@@ -788,6 +799,9 @@ mod sql {
         payment_cols!(),
         " FROM payments WHERE workspace = $1 AND invoice = $2 ORDER BY created_at, id"
     );
+    /// A write that changes nothing but takes the invoice's row lock until the commit.
+    pub(super) const LOCK_INVOICE: &str =
+        "UPDATE invoices SET status = status WHERE workspace = $1 AND id = $2";
     /// What the invoice's succeeded payments add up to (the new one included).
     pub(super) const PAID_SO_FAR: &str = "SELECT CAST(SUM(amount_minor) AS BIGINT) AS paid \
          FROM payments WHERE workspace = $1 AND invoice = $2 AND status = 'succeeded'";

@@ -268,22 +268,37 @@ pub async fn list(
     Ok(Json(invoice_payments(&state, workspace, &id).await?))
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CollectOut {
+    /// `paid`, `declined`, `already_paid` or `nothing_due`.
+    pub result: String,
+    /// The attempt: succeeded, or failed with its reason.
+    pub payment: Option<PaymentOut>,
+    /// The invoice's dunning after a decline.
+    pub dunning: Option<DunningOut>,
+}
+
 /// Charge an invoice now
 ///
 /// What the invoice still owes, from the customer's saved card, off-session (what finalizing
 /// does by itself through a job). A decline is an answer (`result: declined`) and starts or
 /// continues the dunning.
 #[utoipa::path(post, path = "/v1/invoices/{id}/collect", operation_id = "invoices_collect", params(("id" = String, Path)),
-    responses((status = 200, description = "What the charge did", body = app::CollectOutcome),
+    responses((status = 200, description = "What the charge did", body = CollectOut),
         (status = 409, description = "Stripe not set up, no saved card, an invoice not open (`payment_provider_missing`, `no_payment_method`, `invoice_not_open`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Stripe unreachable (`payment_provider_error`)", body = Problem, content_type = "application/problem+json")))]
 pub async fn collect(
     State(state): State<AppState>,
     caller: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<app::CollectOutcome>> {
+) -> ApiResult<Json<CollectOut>> {
     let workspace = caller.require_admin()?;
-    Ok(Json(app::collect(&state.engine, workspace, &id).await?))
+    let outcome = app::collect(&state.engine, workspace, &id).await?;
+    Ok(Json(CollectOut {
+        result: outcome.result,
+        payment: outcome.payment.map(Into::into),
+        dunning: outcome.dunning.map(Into::into),
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -20,14 +20,12 @@ use crate::ids::new_id;
 use crate::providers::{ChargeOutcome, ChargeRequest, PaymentProvider, stripe};
 
 /// What a collection did.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CollectOutcome {
     /// `paid`, `declined`, `already_paid` or `nothing_due`.
     pub result: String,
-    #[schema(value_type = Option<Object>)]
     pub payment: Option<PaymentRecord>,
     /// The invoice's dunning after a decline.
-    #[schema(value_type = Option<Object>)]
     pub dunning: Option<DunningRecord>,
 }
 
