@@ -103,7 +103,7 @@ pub enum PaymentOutcome {
     /// Stored; the invoice when this payment made it paid.
     Recorded {
         payment: PaymentRecord,
-        paid: Option<InvoiceRecord>,
+        paid: Option<Box<InvoiceRecord>>,
     },
     /// A payment with the same provider and reference exists: it, and nothing written.
     Duplicate(PaymentRecord),
@@ -592,7 +592,7 @@ impl<B: Backend> PaymentStore for B {
                         settle.from.as_str()
                     )));
                 };
-                paid = Some(invoice(&row)?);
+                paid = Some(Box::new(invoice(&row)?));
                 append(&mut tx, &settle.events).await?;
             }
         }

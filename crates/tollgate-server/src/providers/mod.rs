@@ -124,23 +124,27 @@ pub enum ProviderError {
         provider: &'static str,
         detail: String,
     },
-    #[error("{provider} refused the request ({status}): {message}")]
-    Refused {
-        provider: &'static str,
-        status: u16,
-        /// The provider's error type (`card_error`, `invalid_request_error`).
-        kind: String,
-        code: Option<String>,
-        decline_code: Option<String>,
-        message: String,
-        /// The PaymentIntent a refused charge left behind.
-        payment_intent: Option<String>,
-    },
+    #[error("{} refused the request ({}): {}", .0.provider, .0.status, .0.message)]
+    Refused(Box<Refusal>),
     #[error("{provider} answered what Tollgate cannot read: {detail}")]
     Unreadable {
         provider: &'static str,
         detail: String,
     },
+}
+
+/// What a provider said when it refused a call.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub provider: &'static str,
+    pub status: u16,
+    /// The provider's error type (`card_error`, `invalid_request_error`).
+    pub kind: String,
+    pub code: Option<String>,
+    pub decline_code: Option<String>,
+    pub message: String,
+    /// The PaymentIntent a refused charge left behind.
+    pub payment_intent: Option<String>,
 }
 
 impl From<ProviderError> for crate::error::Error {

@@ -19,7 +19,7 @@ use sha2_11::Sha256;
 
 use super::{
     ChargeOutcome, ChargeRequest, PaymentProvider, PaymentsConfig, ProviderError, RefundOutcome,
-    RefundRequest, Secret,
+    RefundRequest, Refusal, Secret,
 };
 
 pub const NAME: &str = "stripe";
@@ -422,8 +422,8 @@ fn path_segment(id: &str) -> Result<&str, ProviderError> {
 }
 
 fn refusal(status: u16, body: &[u8]) -> ProviderError {
-    match serde_json::from_slice::<wire::ErrorBody>(body) {
-        Ok(wire::ErrorBody { error }) => ProviderError::Refused {
+    let refusal = match serde_json::from_slice::<wire::ErrorBody>(body) {
+        Ok(wire::ErrorBody { error }) => Refusal {
             provider: NAME,
             status,
             payment_intent: wire::id_of(&error.payment_intent),
@@ -434,7 +434,7 @@ fn refusal(status: u16, body: &[u8]) -> ProviderError {
             code: error.code,
             decline_code: error.decline_code,
         },
-        Err(_) => ProviderError::Refused {
+        Err(_) => Refusal {
             provider: NAME,
             status,
             kind: "unknown".into(),
@@ -443,7 +443,8 @@ fn refusal(status: u16, body: &[u8]) -> ProviderError {
             message: format!("answered {status}"),
             payment_intent: None,
         },
-    }
+    };
+    ProviderError::Refused(Box::new(refusal))
 }
 
 impl PaymentProvider for Stripe {
@@ -486,20 +487,22 @@ impl PaymentProvider for Stripe {
                         .unwrap_or_else(|| "the payment needs the customer's action".into()),
                 })
             }
-            Err(ProviderError::Refused {
-                kind,
-                code,
-                decline_code,
-                message,
-                payment_intent,
-                ..
-            }) if kind == "card_error" => Ok(ChargeOutcome::Declined {
-                reference: payment_intent,
-                code: decline_code
-                    .or(code)
-                    .unwrap_or_else(|| "card_declined".into()),
-                message,
-            }),
+            Err(ProviderError::Refused(refusal)) if refusal.kind == "card_error" => {
+                let Refusal {
+                    code,
+                    decline_code,
+                    message,
+                    payment_intent,
+                    ..
+                } = *refusal;
+                Ok(ChargeOutcome::Declined {
+                    reference: payment_intent,
+                    code: decline_code
+                        .or(code)
+                        .unwrap_or_else(|| "card_declined".into()),
+                    message,
+                })
+            }
             Err(e) => Err(e),
         }
     }
@@ -512,7 +515,7 @@ impl PaymentProvider for Stripe {
         ];
         let refund: wire::Refund = self.post("/v1/refunds", &form, &r.idempotency_key).await?;
         match refund.status.as_deref() {
-            Some("failed" | "canceled") => Err(ProviderError::Refused {
+            Some("failed" | "canceled") => Err(ProviderError::Refused(Box::new(Refusal {
                 provider: NAME,
                 status: 200,
                 kind: "refund_failed".into(),
@@ -520,7 +523,7 @@ impl PaymentProvider for Stripe {
                 decline_code: None,
                 message: format!("refund {} {}", refund.id, refund.status.unwrap_or_default()),
                 payment_intent: Some(r.reference.clone()),
-            }),
+            }))),
             status => Ok(RefundOutcome::Refunded {
                 pending: status != Some("succeeded"),
                 reference: refund.id,
