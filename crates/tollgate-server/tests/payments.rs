@@ -328,10 +328,27 @@ async fn finalized_invoices_are_charged_automatically_and_paid_once(backend: Bac
     assert_eq!(after["data"].as_array().unwrap().len(), 1);
     assert_eq!(events_of(&ws, "invoice.paid", "acme").await.len(), 1);
     assert_eq!(events_of(&ws, "payment.succeeded", "acme").await.len(), 1);
-    // The renewal at the period end is charged the same way.
+    // A renewal written by a bill run (its period-end job canceled here, so the run writes it,
+    // in a batch) is charged the same way.
+    let jobs = get(&ws, "/v1/jobs?customer=acme&status=scheduled&limit=100").await;
+    let period_end = jobs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["kind"] == "subscription.period_end")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ws.post(&format!("/v1/jobs/{period_end}/cancel"), json!({}))
+        .await;
     ws.advance(&clock, "2026-12-01T00:00:01Z").await;
+    let report = ws.post("/v1/bill_runs", json!({})).await;
+    assert_eq!(report["errors"], json!([]), "{report}");
     let all = invoices(&ws, "acme").await;
     assert_eq!(all.len(), 2, "{all:#?}");
+    ws.advance(&clock, "2026-12-01T00:00:02Z").await;
+    let all = invoices(&ws, "acme").await;
     assert!(all.iter().all(|i| i["status"] == "paid"), "{all:#?}");
 }
 backend_tests!(finalized_invoices_are_charged_automatically_and_paid_once);

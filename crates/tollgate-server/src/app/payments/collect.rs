@@ -42,10 +42,21 @@ fn outcome(result: &str) -> CollectOutcome {
 /// customer saved a card). Idempotent: the job's key
 /// names the invoice.
 pub async fn enqueue_collection(engine: &Engine, invoice: &InvoiceRecord) -> AppResult<()> {
-    if invoice.status != InvoiceStatus::Open || invoice.amount_due_minor <= 0 {
+    if !stripe_configured(engine, &invoice.workspace).await? {
         return Ok(());
     }
-    if !stripe_configured(engine, &invoice.workspace).await? {
+    enqueue_if_carded(engine, invoice).await
+}
+
+/// Whether invoices of `workspace` can be charged automatically at all (Stripe set up): a bill
+/// run asks once, then [`enqueue_if_carded`] for each invoice it writes.
+pub async fn collects_automatically(engine: &Engine, workspace: &str) -> AppResult<bool> {
+    stripe_configured(engine, workspace).await
+}
+
+/// [`enqueue_collection`] once Stripe is known to be set up.
+pub async fn enqueue_if_carded(engine: &Engine, invoice: &InvoiceRecord) -> AppResult<()> {
+    if invoice.status != InvoiceStatus::Open || invoice.amount_due_minor <= 0 {
         return Ok(());
     }
     // A plan billed `collection: send_invoice` is paid by hand (Lexecon's annual plans).
@@ -118,7 +129,8 @@ pub(crate) async fn collect_for_job(
         InvoiceStatus::Open | InvoiceStatus::Uncollectible => {
             collect(engine, workspace, invoice).await
         }
-        _ => Ok(outcome("already_paid")),
+        InvoiceStatus::Paid => Ok(outcome("already_paid")),
+        _ => Ok(outcome("not_open")),
     }
 }
 

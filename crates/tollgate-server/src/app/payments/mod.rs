@@ -17,7 +17,9 @@ mod settings;
 mod stripe_events;
 
 pub use card::{CardSetup, CheckoutStarted, checkout_setup, portal};
-pub use collect::{CollectOutcome, collect, enqueue_collection};
+pub use collect::{
+    CollectOutcome, collect, collects_automatically, enqueue_collection, enqueue_if_carded,
+};
 pub use record::{RecordPayment, list_payments, record_manual_payment};
 pub use refund::refund_credit_note;
 pub use settings::{PaymentSettingsView, SetPaymentSettings, get_settings, set_settings};
