@@ -728,6 +728,82 @@ async fn stripe_calls_are_retried_on_429_and_5xx_under_one_idempotency_key() {
     assert_eq!(problem["code"], "invalid_redirect_url");
 }
 
+async fn reconciliation_lists_what_differs_between_tollgate_and_stripe(backend: Backend) {
+    let (server, mock) = server_with_stripe(backend).await;
+    let ws = server.workspace_with("reconcile", CATALOG).await;
+    connect_stripe(&ws).await;
+    let (clock, _) = carded_customer(&ws, &mock, "acme", "2026-11-01T00:00:00Z", Card::Good).await;
+    ws.post("/v1/customers/acme/subscriptions", json!({"plan": "pro"}))
+        .await;
+    ws.advance(&clock, "2026-11-01T00:00:01Z").await;
+    let agreed = get(&ws, "/v1/payments/reconciliation").await;
+    assert_eq!(agreed["differences"], json!([]), "{agreed}");
+    assert_eq!(agreed["tollgate_payments"], 1);
+    assert_eq!(agreed["provider_payments"], 1);
+    mock.take_events();
+
+    // Money Stripe took that Tollgate never heard of (another workspace's is not compared)...
+    mock.insert_intent(
+        json!({"id": "pi_dashboard", "status": "succeeded", "amount": 500,
+        "currency": "usd", "metadata": {"tollgate_workspace": ws.id, "tollgate_invoice": "inv_x"}}),
+    );
+    mock.insert_intent(
+        json!({"id": "pi_elsewhere", "status": "succeeded", "amount": 700,
+        "currency": "usd", "metadata": {"tollgate_workspace": "ws_other"}}),
+    );
+    // ... and a payment Tollgate recorded that Stripe does not have.
+    ws.post("/v1/customers", json!({"id": "other", "test_clock": clock}))
+        .await;
+    ws.post("/v1/customers/other/subscriptions", json!({"plan": "pro"}))
+        .await;
+    let invoice = invoices(&ws, "other").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let owed = get(&ws, &format!("/v1/invoices/{invoice}/payments")).await["amount_remaining"]
+        .as_str()
+        .unwrap()
+        .replace('.', "")
+        .parse::<i64>()
+        .unwrap();
+    let ghost = mock.sample(
+        "payment_intent",
+        json!({"id": "pi_ghost", "status": "succeeded", "amount": owed, "currency": "usd",
+            "metadata": {"tollgate_workspace": ws.id, "tollgate_invoice": invoice}}),
+    );
+    let event = mock.queue("payment_intent.succeeded", ghost);
+    mock.take_events();
+    let (status, body) = stripe_mock::deliver(&hook_url(&ws), &event, WEBHOOK_SECRET).await;
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (200, Some("handled")),
+        "{body}"
+    );
+
+    let found = get(&ws, "/v1/payments/reconciliation").await;
+    let kinds: Vec<(&str, &str)> = found["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap(),
+                d["payment_intent"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("missing_at_provider", "pi_ghost"),
+            ("missing_in_tollgate", "pi_dashboard")
+        ],
+        "{found}"
+    );
+    assert_eq!(found["differences"][1]["provider_amount_minor"], 500);
+}
+backend_tests!(reconciliation_lists_what_differs_between_tollgate_and_stripe);
+
 /// Every object the adapter reads parses from Stripe's own sample of it.
 #[test]
 fn the_adapter_reads_stripe_s_published_shapes() {

@@ -263,6 +263,12 @@ pub trait PaymentStore: Send + Sync {
         provider: &str,
         reference: &str,
     ) -> StoreResult<Option<PaymentRecord>>;
+    /// Every payment of `provider` in the workspace, oldest first (reconciliation).
+    async fn provider_payments(
+        &self,
+        workspace: &WorkspaceId,
+        provider: &str,
+    ) -> StoreResult<Vec<PaymentRecord>>;
 
     /// Claims a provider event: `true` the first time, `false` when it was claimed before.
     async fn claim_provider_event(
@@ -633,6 +639,20 @@ impl<B: Backend> PaymentStore for B {
         .await
     }
 
+    async fn provider_payments(
+        &self,
+        workspace: &WorkspaceId,
+        provider: &str,
+    ) -> StoreResult<Vec<PaymentRecord>> {
+        run_all(
+            self.read(workspace.as_str()),
+            sql::PROVIDER_PAYMENTS,
+            args![workspace, provider],
+            payment,
+        )
+        .await
+    }
+
     async fn claim_provider_event(
         &self,
         workspace: &WorkspaceId,
@@ -798,6 +818,11 @@ mod sql {
         "SELECT ",
         payment_cols!(),
         " FROM payments WHERE workspace = $1 AND invoice = $2 ORDER BY created_at, id"
+    );
+    pub(super) const PROVIDER_PAYMENTS: &str = concat!(
+        "SELECT ",
+        payment_cols!(),
+        " FROM payments WHERE workspace = $1 AND provider = $2 ORDER BY created_at, id"
     );
     /// A write that changes nothing but takes the invoice's row lock until the commit.
     pub(super) const LOCK_INVOICE: &str =

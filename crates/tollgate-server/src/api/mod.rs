@@ -196,6 +196,7 @@ pub fn router(state: AppState) -> Router {
             post(payments::record).get(payments::list),
         )
         .route("/v1/invoices/{id}/collect", post(payments::collect))
+        .route("/v1/payments/reconciliation", get(payments::reconcile))
         .route(
             "/v1/customers/{id}/payment_methods/checkout",
             post(payments::checkout),

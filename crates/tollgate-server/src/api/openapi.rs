@@ -35,7 +35,8 @@ use super::{
         licenses::list, licenses::revoke, licenses::validate, licenses::activate, licenses::heartbeat,
         licenses::deactivate, downloads::issue, downloads::open,
         payments::set_settings, payments::get_settings, payments::record, payments::list,
-        payments::collect, payments::checkout, payments::portal, stripe_webhooks::receive,
+        payments::collect, payments::checkout, payments::portal, payments::reconcile,
+        stripe_webhooks::receive,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))

@@ -388,3 +388,20 @@ pub async fn portal(
     let url = app::portal(&state.engine, workspace, &customer, &body.return_url).await?;
     Ok((StatusCode::CREATED, Json(PortalOut { url })))
 }
+
+/// Compare Tollgate's card payments with Stripe's
+///
+/// Read-only: the differences between the payments Tollgate recorded from Stripe and the
+/// PaymentIntents Stripe holds for this workspace (`missing_in_tollgate`, `missing_at_provider`,
+/// `amount_mismatch`).
+#[utoipa::path(get, path = "/v1/payments/reconciliation", operation_id = "payments_reconcile",
+    responses((status = 200, description = "The differences (empty when both agree)", body = app::Reconciliation),
+        (status = 409, description = "Stripe not set up (`payment_provider_missing`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Stripe unreachable (`payment_provider_error`)", body = Problem, content_type = "application/problem+json")))]
+pub async fn reconcile(
+    State(state): State<AppState>,
+    caller: Principal,
+) -> ApiResult<Json<app::Reconciliation>> {
+    let workspace = caller.require_admin()?;
+    Ok(Json(app::reconcile(&state.engine, workspace).await?))
+}

@@ -137,6 +137,13 @@ pub mod wire {
         pub status: String,
     }
 
+    /// A page of a list (`GET /v1/payment_intents`).
+    #[derive(Debug, Clone, Deserialize)]
+    pub struct List<T> {
+        pub data: Vec<T>,
+        pub has_more: bool,
+    }
+
     #[derive(Debug, Clone, Deserialize)]
     pub struct PortalSession {
         pub id: String,
@@ -369,6 +376,32 @@ impl Stripe {
     pub async fn setup_intent(&self, id: &str) -> Result<wire::SetupIntent, ProviderError> {
         self.call(&format!("/v1/setup_intents/{}", path_segment(id)?), None)
             .await
+    }
+
+    /// The account's PaymentIntents, newest first, at most `max_pages` pages of 100
+    /// (reconciliation).
+    pub async fn payment_intents(
+        &self,
+        max_pages: usize,
+    ) -> Result<Vec<wire::PaymentIntent>, ProviderError> {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..max_pages {
+            let path = match &after {
+                Some(id) => format!(
+                    "/v1/payment_intents?limit=100&starting_after={}",
+                    path_segment(id)?
+                ),
+                None => "/v1/payment_intents?limit=100".to_owned(),
+            };
+            let page: wire::List<wire::PaymentIntent> = self.call(&path, None).await?;
+            after = page.data.last().map(|p| p.id.clone());
+            all.extend(page.data);
+            if !page.has_more || after.is_none() {
+                break;
+            }
+        }
+        Ok(all)
     }
 
     /// Makes `payment_method` the customer's default for invoices.

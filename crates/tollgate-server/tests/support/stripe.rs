@@ -412,6 +412,35 @@ async fn get_object(
     }
 }
 
+/// `GET /v1/payment_intents?limit=&starting_after=`: newest first, paged.
+async fn list_intents(
+    State(state): State<Arc<Mock>>,
+    axum::extract::Query(query): axum::extract::Query<BTreeMap<String, String>>,
+) -> Response {
+    let inner = state.inner.lock().unwrap();
+    let mut all: Vec<&Value> = inner
+        .objects
+        .iter()
+        .filter(|(id, _)| id.starts_with("pi_"))
+        .map(|(_, o)| o)
+        .collect();
+    all.reverse();
+    if let Some(after) = query.get("starting_after") {
+        let at = all
+            .iter()
+            .position(|o| o["id"] == after.as_str())
+            .map_or(0, |i| i + 1);
+        all.drain(..at);
+    }
+    let limit: usize = query.get("limit").map_or(10, |l| l.parse().unwrap());
+    let has_more = all.len() > limit;
+    all.truncate(limit);
+    answer(
+        200,
+        json!({"object": "list", "url": "/v1/payment_intents", "has_more": has_more, "data": all}),
+    )
+}
+
 /// The card a customer enters at checkout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Card {
@@ -436,7 +465,7 @@ impl StripeMock {
             .route("/v1/customers/{id}", post(customer_update).get(get_object))
             .route("/v1/checkout/sessions", post(sessions))
             .route("/v1/setup_intents/{id}", get(get_object))
-            .route("/v1/payment_intents", post(intents))
+            .route("/v1/payment_intents", post(intents).get(list_intents))
             .route("/v1/payment_intents/{id}", get(get_object))
             .route("/v1/refunds", post(refunds))
             .route("/v1/billing_portal/sessions", post(portals))
@@ -474,6 +503,19 @@ impl StripeMock {
         m.queue_event(&mut inner, "checkout.session.completed", session_obj);
         m.queue_event(&mut inner, "setup_intent.succeeded", intent);
         pm
+    }
+
+    /// A PaymentIntent made outside Tollgate (in the Dashboard), with `fields` over the sample.
+    pub fn insert_intent(&self, fields: Value) -> Value {
+        let intent = self.sample("payment_intent", fields);
+        let id = intent["id"].as_str().unwrap().to_owned();
+        self.state
+            .inner
+            .lock()
+            .unwrap()
+            .objects
+            .insert(id, intent.clone());
+        intent
     }
 
     /// Every charge of `method` is declined from now on (or succeeds again).

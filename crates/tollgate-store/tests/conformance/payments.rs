@@ -221,6 +221,8 @@ pub(crate) async fn payments_settle_once_and_never_beyond_the_amount_due(h: &Har
     assert_eq!(count(h, "invoice.paid").await, 1);
     let all = s.list_payments(&ws, "inv_pay").await.unwrap();
     assert_eq!(all.len(), 3);
+    assert_eq!(s.provider_payments(&ws, "manual").await.unwrap(), all);
+    assert!(s.provider_payments(&ws, "stripe").await.unwrap().is_empty());
     assert_eq!(
         s.payment_by_reference(&ws, "manual", "TRANSFER-3")
             .await

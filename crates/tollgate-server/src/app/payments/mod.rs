@@ -6,11 +6,13 @@
 //! reference). An invoice of a customer with a saved Stripe card is also charged automatically
 //! when it is finalized: a `invoice.collect` job, then the catalog's dunning when the card is
 //! declined. A payment is recorded once per provider reference, so a replayed webhook, a retried
-//! job or a retried request never counts one twice.
+//! job or a retried request never counts one twice. Reconciliation compares what Tollgate
+//! recorded with Stripe's PaymentIntents.
 
 mod card;
 mod collect;
 mod dunning;
+mod reconcile;
 mod record;
 mod refund;
 mod settings;
@@ -20,6 +22,7 @@ pub use card::{CardSetup, CheckoutStarted, checkout_setup, portal};
 pub use collect::{
     CollectOutcome, collect, collects_automatically, enqueue_collection, enqueue_if_carded,
 };
+pub use reconcile::{Difference, Reconciliation, reconcile};
 pub use record::{RecordPayment, list_payments, record_manual_payment};
 pub use refund::refund_credit_note;
 pub use settings::{PaymentSettingsView, SetPaymentSettings, get_settings, set_settings};
