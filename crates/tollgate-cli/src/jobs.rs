@@ -43,7 +43,7 @@ pub struct StoreArgs {
     config: Option<PathBuf>,
     /// The workspace [default: ws_default].
     #[arg(long, value_name = "WS", default_value = tollgate_server::DEFAULT_WORKSPACE)]
-    workspace: String,
+    pub(crate) workspace: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -78,7 +78,9 @@ pub struct OneJob {
     id: String,
 }
 
-async fn engine(args: &StoreArgs) -> anyhow::Result<Engine> {
+/// The engine over the configured store, with the master key and payment settings of the
+/// config (as `tollgate serve` has them).
+pub(crate) async fn engine(args: &StoreArgs) -> anyhow::Result<Engine> {
     let serve = ServeArgs {
         data_dir: args.data_dir.clone(),
         database_url: args.database_url.clone(),
@@ -97,7 +99,12 @@ async fn engine(args: &StoreArgs) -> anyhow::Result<Engine> {
     let store = tollgate_server::open_store(&config)
         .await
         .context("cannot open the store")?;
-    Ok(Engine::new(store, Arc::new(SystemClock)))
+    let mut engine =
+        Engine::new(store, Arc::new(SystemClock)).with_payments(config.payments.clone());
+    if let Some(key) = config.master_key {
+        engine = engine.with_master_key(key);
+    }
+    Ok(engine)
 }
 
 fn line(j: &JobRecord) -> String {

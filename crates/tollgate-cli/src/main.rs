@@ -16,6 +16,7 @@ mod events_cmd;
 mod jobs;
 mod license;
 mod log_format;
+mod payments;
 mod quote;
 mod serve;
 
@@ -60,6 +61,9 @@ enum Command {
     /// Read and verify license files offline (`tollgate-verify`).
     #[command(subcommand)]
     License(license::LicenseCommand),
+    /// Payments: compare what Tollgate recorded with the provider's records.
+    #[command(subcommand)]
+    Payments(payments::PaymentsCommand),
 }
 
 /// An input file that could not be read at all: exit code 2, like `catalog validate`.
@@ -150,6 +154,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jobs(command) => {
             init_logs(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
             runtime()?.block_on(jobs::run(command))
+        }
+        Command::Payments(command) => {
+            init_logs(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
+            runtime()?.block_on(payments::run(command))
         }
         Command::Demo(args) => {
             // The demo prints a summary meant to be read; routine server logs would bury it.
