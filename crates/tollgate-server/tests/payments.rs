@@ -588,6 +588,25 @@ async fn webhooks_with_a_bad_or_stale_signature_are_refused_and_replays_change_n
     let disputes = get(&ws, "/v1/domain_events?type=payment.disputed&limit=100").await;
     assert_eq!(disputes["data"].as_array().unwrap().len(), 1, "{disputes}");
     assert_eq!(disputes["data"][0]["data"]["dispute"], "dp_test_1");
+    // An event about an invoice Tollgate does not have, or another workspace's, is acknowledged
+    // and ignored (Stripe would retry an error for days).
+    for metadata in [
+        json!({"tollgate_workspace": ws.id, "tollgate_invoice": "in_nope"}),
+        json!({"tollgate_workspace": "ws_other", "tollgate_invoice": "in_nope"}),
+    ] {
+        let intent = mock.sample(
+            "payment_intent",
+            json!({"id": "pi_stray", "status": "succeeded", "metadata": metadata}),
+        );
+        let stray = mock.queue("payment_intent.succeeded", intent);
+        mock.take_events();
+        let (status, body) = stripe_mock::deliver(&url, &stray, WEBHOOK_SECRET).await;
+        assert_eq!(
+            (status, body["result"].as_str()),
+            (200, Some("ignored")),
+            "{body}"
+        );
+    }
     // Another workspace's secret does not open this one's endpoint.
     let other_ws = server.workspace_with("other", CATALOG).await;
     let (status, _) = stripe_mock::deliver(&hook_url(&other_ws), &event, WEBHOOK_SECRET).await;

@@ -19,7 +19,7 @@ use tollgate_core::code::Code;
 use tollgate_core::ids::WorkspaceId;
 use tollgate_store::payments::RefundStatus;
 
-use super::record::{invoice_of, payment_arrived};
+use super::record::payment_arrived;
 use super::{WEBHOOK_SECRET, not_configured, open_secret, stripe_client};
 use crate::app::outbox::{self, types};
 use crate::engine::Engine;
@@ -140,10 +140,9 @@ async fn dispatch(engine: &Engine, workspace: &str, event: &wire::Event) -> AppR
         }
         "payment_intent.succeeded" => {
             let intent: wire::PaymentIntent = object(event)?;
-            let Some(invoice) = our_invoice(workspace, &intent) else {
+            let Some(invoice) = known_invoice(engine, workspace, &intent).await? else {
                 return Ok(false);
             };
-            let invoice = invoice_of(engine, workspace, invoice).await?;
             match invoice.status {
                 tollgate_store::billing::InvoiceStatus::Open
                 | tollgate_store::billing::InvoiceStatus::Uncollectible => {
@@ -164,10 +163,9 @@ async fn dispatch(engine: &Engine, workspace: &str, event: &wire::Event) -> AppR
         }
         "payment_intent.payment_failed" => {
             let intent: wire::PaymentIntent = object(event)?;
-            let Some(invoice) = our_invoice(workspace, &intent) else {
+            let Some(invoice) = known_invoice(engine, workspace, &intent).await? else {
                 return Ok(false);
             };
-            let invoice = invoice_of(engine, workspace, invoice).await?;
             if invoice.status != tollgate_store::billing::InvoiceStatus::Open {
                 return Ok(false);
             }
@@ -197,6 +195,22 @@ async fn dispatch(engine: &Engine, workspace: &str, event: &wire::Event) -> AppR
         }
         _ => Ok(false),
     }
+}
+
+/// The invoice a PaymentIntent was made for, if Tollgate made it for this workspace and the
+/// invoice exists (an event about anything else is acknowledged and ignored, not retried).
+async fn known_invoice(
+    engine: &Engine,
+    workspace: &str,
+    intent: &wire::PaymentIntent,
+) -> AppResult<Option<tollgate_store::billing::InvoiceRecord>> {
+    let Some(id) = our_invoice(workspace, intent) else {
+        return Ok(None);
+    };
+    Ok(engine
+        .store()
+        .get_invoice(&WorkspaceId::from(workspace), id)
+        .await?)
 }
 
 /// The invoice a PaymentIntent was made for, if Tollgate made it for this workspace.
