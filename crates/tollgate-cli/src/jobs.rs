@@ -78,6 +78,8 @@ pub struct OneJob {
     id: String,
 }
 
+/// The engine over the configured store, with the master key and payment settings of the
+/// config (as `tollgate serve` has them).
 pub(crate) async fn engine(args: &StoreArgs) -> anyhow::Result<Engine> {
     let serve = ServeArgs {
         data_dir: args.data_dir.clone(),
@@ -97,7 +99,12 @@ pub(crate) async fn engine(args: &StoreArgs) -> anyhow::Result<Engine> {
     let store = tollgate_server::open_store(&config)
         .await
         .context("cannot open the store")?;
-    Ok(Engine::new(store, Arc::new(SystemClock)))
+    let mut engine =
+        Engine::new(store, Arc::new(SystemClock)).with_payments(config.payments.clone());
+    if let Some(key) = config.master_key {
+        engine = engine.with_master_key(key);
+    }
+    Ok(engine)
 }
 
 fn line(j: &JobRecord) -> String {

@@ -18,6 +18,7 @@ mod jobs;
 mod ledger_cmd;
 mod license;
 mod log_format;
+mod payments;
 mod quote;
 mod serve;
 
@@ -68,6 +69,9 @@ enum Command {
     /// Render email templates offline against the store, sending nothing.
     #[command(subcommand)]
     Email(email_cmd::EmailCommand),
+    /// Payments: compare what Tollgate recorded with the provider's records.
+    #[command(subcommand)]
+    Payments(payments::PaymentsCommand),
 }
 
 /// An input file that could not be read at all: exit code 2, like `catalog validate`.
@@ -166,6 +170,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Email(command) => {
             init_logs(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
             runtime()?.block_on(email_cmd::run(command))
+        }
+        Command::Payments(command) => {
+            init_logs(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
+            runtime()?.block_on(payments::run(command))
         }
         Command::Demo(args) => {
             // The demo prints a summary meant to be read; routine server logs would bury it.

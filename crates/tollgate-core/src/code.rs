@@ -138,6 +138,15 @@ codes! {
     InvalidRange => "invalid_range",
     EmailTemplateInvalid => "email_template_invalid",
     UnknownEmailTemplate => "unknown_email_template",
+    PaymentProviderMissing => "payment_provider_missing",
+    PaymentProviderError => "payment_provider_error",
+    InvalidProviderSettings => "invalid_provider_settings",
+    InvalidPaymentReference => "invalid_payment_reference",
+    PaymentExceedsAmountDue => "payment_exceeds_amount_due",
+    InvoiceNotOpen => "invoice_not_open",
+    NoPaymentMethod => "no_payment_method",
+    InvalidRedirectUrl => "invalid_redirect_url",
+    InvalidWebhookSignature => "invalid_webhook_signature",
 }
 
 impl std::fmt::Display for Code {

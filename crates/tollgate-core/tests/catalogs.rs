@@ -990,3 +990,34 @@ products:
         Some("https://cdn.example.com/pack.zip")
     );
 }
+
+#[test]
+fn dunning_policies_read_check_and_round_trip() {
+    let base = "currency: USD\nplans:\n  pro:\n    base: { amount: \"20.00\", interval: month }\n";
+    let good =
+        format!("{base}policies:\n  dunning: {{ retry_after_days: [1, 3, 5], then: suspend }}\n");
+    let catalog = parse_yaml(&good).unwrap();
+    let dunning = catalog.policies.dunning.clone().unwrap();
+    assert_eq!(dunning.retry_after_days, vec![1, 3, 5]);
+    assert_eq!(dunning.then, tollgate_core::catalog::DunningEnd::Suspend);
+    let again = parse_yaml(&to_yaml(&catalog)).unwrap();
+    assert_eq!(again.policies, catalog.policies);
+    let bad =
+        format!("{base}policies:\n  dunning: {{ retry_after_days: [3, 1, 90], then: sulk }}\n");
+    let errors: Vec<String> = parse_yaml(&bad)
+        .unwrap_err()
+        .0
+        .iter()
+        .map(|e| format!("{}: {}", e.path, e.message))
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            "policies.dunning.retry_after_days[1]: days must ascend: 1 is not after 3",
+            "policies.dunning.retry_after_days[2]: a retry is at most 60 days after the first failure",
+            "policies.dunning.then: \"sulk\" is not one of suspend, cancel, nothing",
+        ]
+    );
+    let missing = format!("{base}policies:\n  dunning: {{ then: cancel }}\n");
+    assert!(parse_yaml(&missing).is_err());
+}

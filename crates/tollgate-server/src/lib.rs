@@ -16,6 +16,7 @@ pub mod gateway;
 pub mod ids;
 pub mod jobs;
 pub mod notify;
+pub mod providers;
 pub mod sealing;
 pub mod state;
 
@@ -61,6 +62,8 @@ pub struct ServerConfig {
     /// How often the ledger seals new records and signs a checkpoint (docs/TRUST.md, "The
     /// ledger"); `None`: only on `POST /v1/ledger/seal`.
     pub ledger_interval: Option<std::time::Duration>,
+    /// How payment providers are called (docs/PAYMENTS.md): Stripe's base URL, retries.
+    pub payments: providers::PaymentsConfig,
 }
 
 pub use counters::FailureMode as RedisFailureMode;
@@ -81,6 +84,7 @@ impl ServerConfig {
             email: None,
             master_key: None,
             ledger_interval: Some(std::time::Duration::from_secs(10)),
+            payments: providers::PaymentsConfig::default(),
         }
     }
 }
@@ -212,6 +216,7 @@ pub async fn start_with_clock(
     if let Some(key) = config.master_key.clone() {
         engine = engine.with_master_key(key);
     }
+    engine = engine.with_payments(config.payments.clone());
     let engine = Arc::new(engine);
     engine.start_propagation();
     let state = AppState {

@@ -25,6 +25,7 @@ pub mod jobs;
 pub mod ledger;
 mod migrations;
 pub mod outbox;
+pub mod payments;
 mod postgres;
 pub mod profiles;
 mod sql;
@@ -308,6 +309,7 @@ pub trait Store:
     + email::EmailStore
     + growth::GrowthStore
     + outbox::OutboxStore
+    + payments::PaymentStore
     + profiles::ProfileStore
     + jobs::JobStore
     + ledger::LedgerStore

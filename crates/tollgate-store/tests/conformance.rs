@@ -23,6 +23,8 @@ mod email;
 mod isolation;
 #[path = "conformance/listing.rs"]
 mod listing;
+#[path = "conformance/payments.rs"]
+mod payments;
 #[path = "conformance/profiles.rs"]
 mod profiles;
 #[path = "conformance/records.rs"]
@@ -44,6 +46,7 @@ use email::*;
 use isolation::*;
 use jiff::Timestamp;
 use listing::*;
+use payments::*;
 use profiles::*;
 use records::*;
 use scheduling::*;
@@ -220,4 +223,5 @@ conformance!(
     webhook_order_and_settings,
     email_settings_and_templates,
     email_messages_are_enqueued_once_and_claimed_once,
+    payments_settle_once_and_never_beyond_the_amount_due,
 );

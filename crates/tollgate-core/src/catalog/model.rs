@@ -624,6 +624,30 @@ pub struct Policies {
     /// Days after payment within which a full refund is granted as a credit note (QLP: 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_window_days: Option<u32>,
+    /// What happens when an automatic payment fails (docs/PAYMENTS.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dunning: Option<Dunning>,
+}
+
+/// Dunning: the retries of a failed automatic payment, then what happens to the customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dunning {
+    /// Days after the first failure at which the payment is tried again, ascending (1, 3, 5).
+    pub retry_after_days: Vec<u32>,
+    /// What the last failed retry does.
+    pub then: DunningEnd,
+}
+
+/// The end of a dunning that never got paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DunningEnd {
+    /// The customer is suspended (its keys refused) until a payment succeeds.
+    Suspend,
+    /// The subscription is canceled at once.
+    Cancel,
+    /// The subscription stays past due; nothing else happens.
+    Nothing,
 }
 
 impl Policies {

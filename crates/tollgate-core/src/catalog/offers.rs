@@ -121,11 +121,56 @@ pub(crate) fn policies(cx: &mut Cx, path: &str, node: &Node) -> Option<Policies>
             "trial_reminder_days",
             "download_link_ttl",
             "refund_window_days",
+            "dunning",
         ],
     )?;
     Some(Policies {
         trial_reminder_days: f.opt(cx, "trial_reminder_days", |cx, p, n| cx.integer(p, n, 1)),
         download_link_ttl: f.opt(cx, "download_link_ttl", Cx::duration),
         refund_window_days: f.opt(cx, "refund_window_days", |cx, p, n| cx.integer(p, n, 0)),
+        dunning: f.opt(cx, "dunning", dunning),
+    })
+}
+
+/// `dunning: {retry_after_days: [1, 3, 5], then: suspend}`: at most 10 retries, ascending days
+/// from 1 to 60.
+fn dunning(cx: &mut Cx, path: &str, node: &Node) -> Option<super::model::Dunning> {
+    use super::model::{Dunning, DunningEnd};
+    let f = cx.fields(path, node, &["retry_after_days", "then"])?;
+    let days = f.req(cx, "retry_after_days", |cx, p, n| {
+        let items = cx.seq(p, n)?;
+        if items.len() > 10 {
+            cx.error(p, "at most 10 retries");
+        }
+        let mut days: Vec<u32> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let ip = index(p, i);
+            let Some(day) = cx.integer::<u32>(&ip, item, 1) else {
+                continue;
+            };
+            if day > 60 {
+                cx.error(&ip, "a retry is at most 60 days after the first failure");
+            }
+            if let Some(last) = days.last().filter(|last| **last >= day) {
+                cx.error(&ip, format!("days must ascend: {day} is not after {last}"));
+            }
+            days.push(day);
+        }
+        Some(days)
+    });
+    let then = f.req(cx, "then", |cx, p, n| {
+        cx.choice(
+            p,
+            n,
+            &[
+                ("suspend", DunningEnd::Suspend),
+                ("cancel", DunningEnd::Cancel),
+                ("nothing", DunningEnd::Nothing),
+            ],
+        )
+    });
+    Some(Dunning {
+        retry_after_days: days?,
+        then: then?,
     })
 }

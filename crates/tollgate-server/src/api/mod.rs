@@ -22,11 +22,13 @@ pub mod licenses;
 pub mod metrics;
 pub mod openapi;
 pub mod page;
+pub mod payments;
 pub mod profiles;
 pub mod referrals;
 pub mod request_log;
 pub mod root;
 pub mod signups;
+pub mod stripe_webhooks;
 pub mod subscriptions;
 pub mod test_clocks;
 pub mod webhooks;
@@ -208,6 +210,25 @@ pub fn router(state: AppState) -> Router {
             post(email::preview_template),
         )
         .route("/v1/email_messages", get(email::list_messages))
+        .route(
+            "/v1/payment_settings",
+            put(payments::set_settings).get(payments::get_settings),
+        )
+        .route(
+            "/v1/invoices/{id}/payments",
+            post(payments::record).get(payments::list),
+        )
+        .route("/v1/invoices/{id}/collect", post(payments::collect))
+        .route("/v1/payments/reconciliation", get(payments::reconcile))
+        .route(
+            "/v1/customers/{id}/payment_methods/checkout",
+            post(payments::checkout),
+        )
+        .route("/v1/customers/{id}/billing_portal", post(payments::portal))
+        .route(
+            "/v1/stripe/webhooks/{workspace}",
+            post(stripe_webhooks::receive),
+        )
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

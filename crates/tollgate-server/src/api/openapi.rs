@@ -7,8 +7,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 
 use super::{
     billing, catalog, check, customers, domain_events, downloads, email, events, health, invoices,
-    jobs, keys, ledger, licenses, metrics, profiles, referrals, signups, subscriptions,
-    test_clocks, webhooks, workspaces,
+    jobs, keys, ledger, licenses, metrics, payments, profiles, referrals, signups, stripe_webhooks,
+    subscriptions, test_clocks, webhooks, workspaces,
 };
 
 #[derive(OpenApi)]
@@ -37,6 +37,9 @@ use super::{
         ledger::seal, ledger::checkpoints, ledger::proof, ledger::consistency, ledger::verify,
         email::get_settings, email::set_settings, email::list_templates, email::get_template,
         email::replace_template, email::reset_template, email::preview_template, email::list_messages,
+        payments::set_settings, payments::get_settings, payments::record, payments::list,
+        payments::collect, payments::checkout, payments::portal, payments::reconcile,
+        stripe_webhooks::receive,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))

@@ -115,6 +115,14 @@ async fn flush(
         .iter()
         .map(|(_, i, e)| (i.clone(), e.clone()))
         .collect();
+    // Charged automatically when Stripe is set up and the customer saved a card (a job).
+    let collecting = match crate::app::payments::collects_automatically(engine, workspace).await {
+        Ok(on) => on,
+        Err(e) => {
+            tracing::warn!(error = %e.describe(), "reading the payment settings");
+            false
+        }
+    };
     match engine
         .store()
         .insert_invoices(&WorkspaceId::from(workspace), &items)
@@ -125,6 +133,19 @@ async fn flush(
                 match outcome {
                     InvoiceInsert::Created(created) => {
                         report.invoices_created += 1;
+                        let enqueued = if collecting {
+                            crate::app::payments::enqueue_if_carded(engine, &created).await
+                        } else {
+                            Ok(())
+                        };
+                        if let Err(e) = enqueued {
+                            report.errors.push(BillRunError {
+                                subscription: created.subscription.clone().unwrap_or_default(),
+                                customer: created.customer.clone(),
+                                code: e.code.as_str().to_owned(),
+                                message: e.detail.clone(),
+                            });
+                        }
                         report.created.push(created.id);
                     }
                     InvoiceInsert::Exists(_) => report.invoices_existing += 1,
@@ -354,6 +375,8 @@ async fn count_inserted(
         InvoiceInsert::Created(created) => {
             report.invoices_created += 1;
             crate::app::referrals::reward_if_paying(engine, &created.workspace, &created).await?;
+            // Charged automatically when the customer saved a card (a job).
+            crate::app::payments::enqueue_collection(engine, &created).await?;
             report.created.push(created.id);
         }
         InvoiceInsert::Exists(_) => report.invoices_existing += 1,

@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod ledger;
 pub mod licenses;
 pub mod outbox;
+pub mod payments;
 pub mod referrals;
 pub mod subscriptions;
 pub mod webhooks;

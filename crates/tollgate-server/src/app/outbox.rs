@@ -35,6 +35,14 @@ pub mod types {
     pub const LICENSE_REVOKED: &str = "license.revoked";
     /// A self-serve signup (customer, subscription, first key): the welcome email's event.
     pub const CUSTOMER_SIGNED_UP: &str = "customer.signed_up";
+    /// Payments (docs/PAYMENTS.md).
+    pub const PAYMENT_SUCCEEDED: &str = "payment.succeeded";
+    pub const PAYMENT_FAILED: &str = "payment.failed";
+    pub const PAYMENT_REFUNDED: &str = "payment.refunded";
+    pub const PAYMENT_DISPUTED: &str = "payment.disputed";
+    pub const SUBSCRIPTION_PAST_DUE: &str = "subscription.past_due";
+    pub const SUBSCRIPTION_RECOVERED: &str = "subscription.recovered";
+    pub const DUNNING_EXHAUSTED: &str = "dunning.exhausted";
 
     /// The types something writes today: what a webhook endpoint may subscribe to. (Renewed
     /// is named above but nothing writes it yet; add a type here when a use case starts
@@ -59,6 +67,13 @@ pub mod types {
         LICENSE_ISSUED,
         LICENSE_REVOKED,
         CUSTOMER_SIGNED_UP,
+        PAYMENT_SUCCEEDED,
+        PAYMENT_FAILED,
+        PAYMENT_REFUNDED,
+        PAYMENT_DISPUTED,
+        SUBSCRIPTION_PAST_DUE,
+        SUBSCRIPTION_RECOVERED,
+        DUNNING_EXHAUSTED,
     ];
 }
 

@@ -95,6 +95,8 @@ pub struct Engine {
     replays: DashMap<(String, String, String), Arc<tokio::sync::Mutex<check::Remembered>>>,
     /// The operator's master key, which seals license signing keys; `None`: licenses refused.
     master_key: Option<Arc<crate::sealing::MasterKey>>,
+    /// How payment providers are called (`ServerConfig::payments`).
+    payments: Arc<crate::providers::PaymentsConfig>,
 }
 
 impl Engine {
@@ -111,7 +113,18 @@ impl Engine {
             node_id: format!("node_{:016x}", rand::random::<u64>()),
             replays: DashMap::new(),
             master_key: None,
+            payments: Arc::default(),
         }
+    }
+
+    /// Calls payment providers as `config` says (Stripe's base URL, retries).
+    pub fn with_payments(mut self, config: crate::providers::PaymentsConfig) -> Self {
+        self.payments = Arc::new(config);
+        self
+    }
+
+    pub fn payments(&self) -> &crate::providers::PaymentsConfig {
+        &self.payments
     }
 
     /// Decides limits on counters shared with other nodes, and propagates invalidations to them

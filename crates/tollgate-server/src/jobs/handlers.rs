@@ -28,6 +28,11 @@ fn done(result: Value) -> Done {
 }
 
 pub(crate) async fn handle(engine: &Engine, job: &JobRecord) -> AppResult<Done> {
+    // Payment jobs name an invoice (`app::payments`: collection and dunning retries).
+    if crate::app::payments::kinds::ALL.contains(&job.kind.as_str()) {
+        let (result, events) = crate::app::payments::run_job(engine, job).await?;
+        return Ok(Done { result, events });
+    }
     let Some(id) = job.payload.get("subscription").and_then(Value::as_str) else {
         return Err(Error::invalid(
             Code::ValidationFailed,

@@ -115,5 +115,10 @@ pub async fn issue_credit_note(
     let stored = store
         .insert_credit_note_with_events(&note, invoice.total_minor, &[created])
         .await?;
+    // The money goes back through the provider that took it (docs/PAYMENTS.md); a refund that
+    // fails is recorded as failed, and the credit note stands.
+    if let Err(e) = crate::app::payments::refund_credit_note(engine, &stored).await {
+        tracing::warn!(credit_note = %stored.id, error = %e.describe(), "refund not sent");
+    }
     Ok((stored, currency))
 }

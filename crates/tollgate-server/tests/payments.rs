@@ -1,0 +1,859 @@
+//! Payments end to end (docs/PAYMENTS.md), on a real server and a local Stripe-shaped server
+//! (`support/stripe.rs`, answering with Stripe's own sample objects), on SQLite and PostgreSQL:
+//! Lexecon 7 paid by bank transfer in two parts; card capture through Checkout converting Apex's
+//! trial; an invoice charged automatically and paid; a declined card through dunning to
+//! suspension and back on a successful charge, counted once; QLP 5's refund through a credit
+//! note; webhooks with a bad or stale signature refused and replays changing nothing; secrets
+//! sealed and never answered; retries of 429/5xx under one idempotency key.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
+mod common;
+#[path = "support/stripe.rs"]
+mod stripe_mock;
+
+use std::time::Duration;
+
+use common::{Backend, TestServer, Workspace, backend_tests};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use stripe_mock::{Card, SECRET_KEY, StripeMock, WEBHOOK_SECRET};
+
+/// A plan billed $20.00 a month in advance, with the dunning of the issue: retries after 1, 3
+/// and 5 days, then suspension.
+const CATALOG: &str = r#"
+currency: USD
+meters:
+  calls: { event: api.call, aggregation: count }
+features:
+  reports: { kind: switch, name: Reports }
+plans:
+  pro:
+    base: { amount: "20.00", interval: month, timing: in_advance }
+    features: { reports: true }
+policies:
+  dunning: { retry_after_days: [1, 3, 5], then: suspend }
+"#;
+
+async fn server_with_stripe(backend: Backend) -> (TestServer, StripeMock) {
+    let mock = StripeMock::start().await;
+    let base = mock.base.clone();
+    let server = TestServer::start_with(backend, move |c| {
+        c.payments.stripe_api_base = base;
+        c.payments.backoff = Duration::from_millis(5);
+    })
+    .await;
+    (server, mock)
+}
+
+async fn connect_stripe(ws: &Workspace<'_>) {
+    let (status, body) = ws
+        .call(
+            Method::PUT,
+            "/v1/payment_settings",
+            Some(json!({"stripe_secret_key": SECRET_KEY, "stripe_webhook_secret": WEBHOOK_SECRET})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+fn hook_url(ws: &Workspace<'_>) -> String {
+    format!("{}/v1/stripe/webhooks/{}", ws.server.base, ws.id)
+}
+
+/// Delivers every event the mock queued, in order: their answers.
+async fn deliver_all(ws: &Workspace<'_>, mock: &StripeMock) -> Vec<(Value, u16, Value)> {
+    let mut answers = Vec::new();
+    for event in mock.take_events() {
+        let (status, body) = stripe_mock::deliver(&hook_url(ws), &event, WEBHOOK_SECRET).await;
+        answers.push((event, status, body));
+    }
+    answers
+}
+
+async fn get(ws: &Workspace<'_>, path: &str) -> Value {
+    let (status, body) = ws.call(Method::GET, path, None).await;
+    assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+    body
+}
+
+async fn invoices(ws: &Workspace<'_>, customer: &str) -> Vec<Value> {
+    get(ws, &format!("/v1/customers/{customer}/invoices?limit=100")).await["data"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn events_of(ws: &Workspace<'_>, kind: &str, customer: &str) -> Vec<Value> {
+    get(
+        ws,
+        &format!("/v1/domain_events?type={kind}&customer={customer}&limit=100"),
+    )
+    .await["data"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn subscription(ws: &Workspace<'_>, customer: &str) -> Value {
+    get(ws, &format!("/v1/customers/{customer}/subscriptions")).await["data"][0].clone()
+}
+
+/// A customer on a test clock at `start` who saved `card` through Checkout: its clock and
+/// saved method.
+async fn carded_customer(
+    ws: &Workspace<'_>,
+    mock: &StripeMock,
+    id: &str,
+    start: &str,
+    card: Card,
+) -> (String, String) {
+    let clock = ws.test_clock(start).await;
+    ws.post(
+        "/v1/customers",
+        json!({"id": id, "test_clock": clock, "email": format!("{id}@example.com")}),
+    )
+    .await;
+    (clock, save_card(ws, mock, id, card).await)
+}
+
+/// The customer saves `card` through a Checkout Session in setup mode: the saved method.
+async fn save_card(ws: &Workspace<'_>, mock: &StripeMock, id: &str, card: Card) -> String {
+    let (status, session) = ws
+        .call(
+            Method::POST,
+            &format!("/v1/customers/{id}/payment_methods/checkout"),
+            Some(json!({"success_url": "https://app.example.com/ok", "cancel_url": "https://app.example.com/no"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let url = session["url"].as_str().unwrap();
+    assert!(url.starts_with(&mock.base), "{url}");
+    let method = mock.complete_checkout(session["id"].as_str().unwrap(), card);
+    for (event, status, body) in deliver_all(ws, mock).await {
+        assert_eq!(status, 200, "{event}: {body}");
+    }
+    let customer = get(ws, &format!("/v1/customers/{id}")).await;
+    assert_eq!(customer["has_payment_method"], true, "{customer}");
+    let stripe_customer = session["stripe_customer"].as_str().unwrap();
+    assert_eq!(
+        mock.object(stripe_customer)["invoice_settings"]["default_payment_method"],
+        method.as_str()
+    );
+    method
+}
+
+async fn lexecon_7_paid_by_bank_transfer_in_two_parts(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("lexecon.yaml").await;
+    let clock = ws.test_clock("2026-11-01T00:00:00Z").await;
+    ws.post("/v1/customers", json!({"id": "bigco", "test_clock": clock}))
+        .await;
+    ws.post(
+        "/v1/customers/bigco/subscriptions",
+        json!({"plan": "enterprise_starter"}),
+    )
+    .await;
+    let all = invoices(&ws, "bigco").await;
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!(all[0]["total"], "10000.00");
+    assert_eq!(all[0]["status"], "open");
+    let id = all[0]["id"].as_str().unwrap().to_owned();
+    let payments = format!("/v1/invoices/{id}/payments");
+
+    ws.advance(&clock, "2026-11-15T00:00:00Z").await;
+    let first = ws
+        .post(
+            &payments,
+            json!({"amount": "4000.00", "reference": "SEPA-LEX-0001"}),
+        )
+        .await;
+    assert_eq!(first["invoice_status"], "open");
+    assert_eq!(first["amount_remaining"], "6000.00");
+    assert_eq!(first["data"][0]["provider"], "manual");
+    assert_eq!(first["data"][0]["method"], "bank_transfer");
+    assert_eq!(first["data"][0]["amount"], "4000.00");
+    assert_eq!(first["data"][0]["created_at"], "2026-11-15T00:00:00Z");
+
+    // The same reference twice, more than is owed, a bad reference: refused, nothing recorded.
+    for (body, status, code) in [
+        (
+            json!({"amount": "1.00", "reference": "SEPA-LEX-0001"}),
+            409,
+            "already_exists",
+        ),
+        (
+            json!({"amount": "6000.01", "reference": "SEPA-LEX-0002"}),
+            409,
+            "payment_exceeds_amount_due",
+        ),
+        (json!({"reference": ""}), 400, "invalid_payment_reference"),
+        (
+            json!({"amount": "-5", "reference": "SEPA-LEX-0003"}),
+            400,
+            "invalid_amount",
+        ),
+        (
+            json!({"amount": "1.001", "reference": "SEPA-LEX-0004"}),
+            400,
+            "amount_too_precise",
+        ),
+    ] {
+        let (got, problem) = ws.call(Method::POST, &payments, Some(body.clone())).await;
+        assert_eq!(got.as_u16(), status, "{body}: {problem}");
+        assert_eq!(problem["code"], code, "{body}: {problem}");
+    }
+
+    ws.advance(&clock, "2026-11-20T00:00:00Z").await;
+    let rest = ws
+        .post(&payments, json!({"reference": "SEPA-LEX-0002"}))
+        .await;
+    assert_eq!(rest["invoice_status"], "paid", "{rest}");
+    assert_eq!(rest["amount_remaining"], "0.00");
+    assert_eq!(rest["data"].as_array().unwrap().len(), 2);
+    assert_eq!(rest["data"][1]["amount"], "6000.00");
+    let invoice = get(&ws, &format!("/v1/invoices/{id}")).await;
+    assert_eq!(invoice["status"], "paid");
+    assert_eq!(invoice["paid_at"], "2026-11-20T00:00:00Z");
+    assert_eq!(events_of(&ws, "invoice.paid", "bigco").await.len(), 1);
+    assert_eq!(events_of(&ws, "payment.succeeded", "bigco").await.len(), 2);
+    let (status, problem) = ws
+        .call(
+            Method::POST,
+            &payments,
+            Some(json!({"amount": "1.00", "reference": "SEPA-LEX-0009"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(problem["code"], "invoice_not_open");
+}
+backend_tests!(lexecon_7_paid_by_bank_transfer_in_two_parts);
+
+async fn apex_6_trial_converts_with_a_card_saved_through_checkout(backend: Backend) {
+    let (server, mock) = server_with_stripe(backend).await;
+    let ws = server.workspace("apex.yaml").await;
+    connect_stripe(&ws).await;
+    let (clock, _) =
+        carded_customer(&ws, &mock, "trialist", "2026-11-02T08:00:00Z", Card::Good).await;
+    // The Stripe customer carries the Tollgate ids; the session is in setup mode.
+    let seen = mock.seen();
+    let created = seen.iter().find(|s| s.path == "/v1/customers").unwrap();
+    assert_eq!(
+        created.field("metadata[tollgate_customer]"),
+        Some("trialist")
+    );
+    assert_eq!(created.field("email"), Some("trialist@example.com"));
+    let session = seen
+        .iter()
+        .find(|s| s.path == "/v1/checkout/sessions")
+        .unwrap();
+    assert_eq!(session.field("mode"), Some("setup"));
+    ws.post(
+        "/v1/customers/trialist/subscriptions",
+        json!({"plan": "early", "trial": true}),
+    )
+    .await;
+    ws.advance(&clock, "2026-11-09T08:00:01Z").await;
+    let sub = subscription(&ws, "trialist").await;
+    assert_eq!(
+        sub["plan"], "early",
+        "with a payment method it stays: {sub}"
+    );
+    assert_eq!(sub["status"], "active");
+    let allowed = ws
+        .check(json!({"customer": "trialist", "feature": "advanced_optimization"}))
+        .await;
+    assert_eq!(allowed["allowed"], true, "{allowed}");
+}
+backend_tests!(apex_6_trial_converts_with_a_card_saved_through_checkout);
+
+async fn finalized_invoices_are_charged_automatically_and_paid_once(backend: Backend) {
+    let (server, mock) = server_with_stripe(backend).await;
+    let ws = server.workspace_with("pay", CATALOG).await;
+    connect_stripe(&ws).await;
+    let (clock, method) =
+        carded_customer(&ws, &mock, "acme", "2026-11-01T00:00:00Z", Card::Good).await;
+    ws.post("/v1/customers/acme/subscriptions", json!({"plan": "pro"}))
+        .await;
+    let all = invoices(&ws, "acme").await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["total"], "20.00");
+    let id = all[0]["id"].as_str().unwrap().to_owned();
+    // The charge is a job on the customer's clock: it runs as the clock moves.
+    ws.advance(&clock, "2026-11-01T00:00:01Z").await;
+    let paid = get(&ws, &format!("/v1/invoices/{id}/payments")).await;
+    assert_eq!(paid["invoice_status"], "paid", "{paid}");
+    assert_eq!(paid["data"].as_array().unwrap().len(), 1);
+    assert_eq!(paid["data"][0]["provider"], "stripe");
+    assert_eq!(paid["data"][0]["amount"], "20.00");
+    let intent = paid["data"][0]["reference"].as_str().unwrap().to_owned();
+    assert!(intent.starts_with("pi_"), "{intent}");
+    let charge = mock
+        .seen()
+        .into_iter()
+        .find(|s| s.path == "/v1/payment_intents")
+        .unwrap();
+    assert_eq!(
+        charge.field("amount"),
+        Some("2000"),
+        "minor units, no float"
+    );
+    assert_eq!(charge.field("currency"), Some("usd"));
+    assert_eq!(charge.field("payment_method"), Some(method.as_str()));
+    assert_eq!(charge.field("off_session"), Some("true"));
+    assert_eq!(charge.field("confirm"), Some("true"));
+    assert_eq!(
+        charge.field("metadata[tollgate_invoice]"),
+        Some(id.as_str())
+    );
+    // Every call carries the key, and every POST an idempotency key.
+    for s in mock.seen() {
+        assert_eq!(
+            s.authorization.as_deref(),
+            Some(&*format!("Bearer {SECRET_KEY}"))
+        );
+        if s.method == "POST" {
+            assert!(s.idempotency_key.is_some(), "{s:?}");
+        }
+    }
+    // Stripe's own announcement of the same payment changes nothing; a replay neither.
+    let answers = deliver_all(&ws, &mock).await;
+    assert_eq!(answers.len(), 1);
+    let (event, status, body) = &answers[0];
+    assert_eq!(*status, 200, "{body}");
+    assert_eq!(body["type"], "payment_intent.succeeded");
+    let (status, again) = stripe_mock::deliver(&hook_url(&ws), event, WEBHOOK_SECRET).await;
+    assert_eq!((status, again["result"].as_str()), (200, Some("duplicate")));
+    let after = get(&ws, &format!("/v1/invoices/{id}/payments")).await;
+    assert_eq!(after["data"].as_array().unwrap().len(), 1);
+    assert_eq!(events_of(&ws, "invoice.paid", "acme").await.len(), 1);
+    assert_eq!(events_of(&ws, "payment.succeeded", "acme").await.len(), 1);
+    // A renewal written by a bill run (its period-end job canceled here, so the run writes it,
+    // in a batch) is charged the same way.
+    let jobs = get(&ws, "/v1/jobs?customer=acme&status=scheduled&limit=100").await;
+    let period_end = jobs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["kind"] == "subscription.period_end")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ws.post(&format!("/v1/jobs/{period_end}/cancel"), json!({}))
+        .await;
+    ws.advance(&clock, "2026-12-01T00:00:01Z").await;
+    let report = ws.post("/v1/bill_runs", json!({})).await;
+    assert_eq!(report["errors"], json!([]), "{report}");
+    let all = invoices(&ws, "acme").await;
+    assert_eq!(all.len(), 2, "{all:#?}");
+    ws.advance(&clock, "2026-12-01T00:00:02Z").await;
+    let all = invoices(&ws, "acme").await;
+    assert!(all.iter().all(|i| i["status"] == "paid"), "{all:#?}");
+}
+backend_tests!(finalized_invoices_are_charged_automatically_and_paid_once);
+
+async fn a_declined_card_walks_through_dunning_to_suspension_and_back(backend: Backend) {
+    let (server, mock) = server_with_stripe(backend).await;
+    let ws = server.workspace_with("dunning", CATALOG).await;
+    connect_stripe(&ws).await;
+    let (clock, method) =
+        carded_customer(&ws, &mock, "late", "2026-11-01T00:00:00Z", Card::Declining).await;
+    ws.post("/v1/customers/late/subscriptions", json!({"plan": "pro"}))
+        .await;
+    let key = ws.post("/v1/customers/late/keys", json!({})).await["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = invoices(&ws, "late").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let payments = format!("/v1/invoices/{id}/payments");
+
+    ws.advance(&clock, "2026-11-01T00:00:01Z").await;
+    let state = get(&ws, &payments).await;
+    assert_eq!(state["invoice_status"], "open");
+    assert_eq!(state["data"][0]["status"], "failed");
+    assert_eq!(state["data"][0]["failure_code"], "insufficient_funds");
+    assert_eq!(state["dunning"]["status"], "retrying");
+    assert_eq!(state["dunning"]["failures"], 1);
+    assert_eq!(state["dunning"]["next_retry_at"], "2026-11-02T00:00:00Z");
+    assert_eq!(subscription(&ws, "late").await["status"], "past_due");
+    assert_eq!(
+        events_of(&ws, "subscription.past_due", "late").await.len(),
+        1
+    );
+    // Stripe's `payment_intent.payment_failed` for the same PaymentIntent is not a second failure.
+    for (_, status, body) in deliver_all(&ws, &mock).await {
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(get(&ws, &payments).await["dunning"]["failures"], 1);
+
+    // The retries after 1, 3 and 5 days are declined too; the last one suspends.
+    for (at, failures) in [
+        ("2026-11-02T12:00:00Z", 2),
+        ("2026-11-04T12:00:00Z", 3),
+        ("2026-11-06T12:00:00Z", 4),
+    ] {
+        ws.advance(&clock, at).await;
+        let state = get(&ws, &payments).await;
+        assert_eq!(state["dunning"]["failures"], failures, "{at}: {state}");
+    }
+    let state = get(&ws, &payments).await;
+    assert_eq!(state["dunning"]["status"], "exhausted");
+    assert_eq!(state["dunning"]["suspended"], true);
+    assert_eq!(events_of(&ws, "payment.failed", "late").await.len(), 4);
+    assert_eq!(events_of(&ws, "dunning.exhausted", "late").await.len(), 1);
+    let (status, denied) = ws
+        .server
+        .call(
+            &key,
+            Method::POST,
+            "/v1/check",
+            Some(json!({"feature": "reports"})),
+        )
+        .await;
+    assert!(
+        status != StatusCode::OK || denied["allowed"] == false,
+        "a suspended customer is refused: {status} {denied}"
+    );
+
+    // The customer fixes its card; the charge succeeds: restored at once, counted once.
+    mock.set_declining(&method, false);
+    let collected = ws
+        .post(&format!("/v1/invoices/{id}/collect"), json!({}))
+        .await;
+    assert_eq!(collected["result"], "paid", "{collected}");
+    let state = get(&ws, &payments).await;
+    assert_eq!(state["invoice_status"], "paid");
+    assert_eq!(state["dunning"]["status"], "recovered");
+    assert_eq!(state["dunning"]["suspended"], false);
+    let succeeded: Vec<&Value> = state["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["status"] == "succeeded")
+        .collect();
+    assert_eq!(succeeded.len(), 1);
+    assert_eq!(subscription(&ws, "late").await["status"], "active");
+    assert_eq!(
+        events_of(&ws, "subscription.recovered", "late").await.len(),
+        1
+    );
+    let allowed = ws
+        .server
+        .call(
+            &key,
+            Method::POST,
+            "/v1/check",
+            Some(json!({"feature": "reports"})),
+        )
+        .await;
+    assert_eq!(allowed.0, StatusCode::OK, "{}", allowed.1);
+    assert_eq!(allowed.1["allowed"], true, "{}", allowed.1);
+    // Webhooks of the success, and a charge asked again, change nothing.
+    for (_, status, body) in deliver_all(&ws, &mock).await {
+        assert_eq!(status, 200, "{body}");
+    }
+    let again = ws
+        .post(&format!("/v1/invoices/{id}/collect"), json!({}))
+        .await;
+    assert_eq!(again["result"], "already_paid");
+    assert_eq!(events_of(&ws, "invoice.paid", "late").await.len(), 1);
+    // The retry job still scheduled finds the invoice paid.
+    ws.advance(&clock, "2026-11-10T00:00:00Z").await;
+    assert_eq!(events_of(&ws, "payment.failed", "late").await.len(), 4);
+}
+backend_tests!(a_declined_card_walks_through_dunning_to_suspension_and_back);
+
+async fn qlp_5_refund_through_a_credit_note_goes_back_to_the_card(backend: Backend) {
+    let (server, mock) = server_with_stripe(backend).await;
+    let ws = server.workspace("qlp.yaml").await;
+    connect_stripe(&ws).await;
+    // Subscribed on November 1st without a card: the $99.00 invoice waits.
+    let clock = ws.test_clock("2026-11-01T00:00:00Z").await;
+    ws.post("/v1/customers", json!({"id": "coder", "test_clock": clock}))
+        .await;
+    ws.post(
+        "/v1/customers/coder/subscriptions",
+        json!({"plan": "starter", "trial": false}),
+    )
+    .await;
+    let invoice = invoices(&ws, "coder").await[0].clone();
+    assert_eq!(invoice["total"], "99.00");
+    let id = invoice["id"].as_str().unwrap().to_owned();
+    // A card saved on the 2nd, and the invoice charged then.
+    ws.advance(&clock, "2026-11-02T00:00:00Z").await;
+    save_card(&ws, &mock, "coder", Card::Good).await;
+    let collected = ws
+        .post(&format!("/v1/invoices/{id}/collect"), json!({}))
+        .await;
+    assert_eq!(collected["result"], "paid", "{collected}");
+    let invoice = get(&ws, &format!("/v1/invoices/{id}")).await;
+    assert_eq!(invoice["status"], "paid", "{invoice}");
+    assert_eq!(invoice["paid_at"], "2026-11-02T00:00:00Z");
+    let intent = get(&ws, &format!("/v1/invoices/{id}/payments")).await["data"][0]["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    mock.take_events();
+
+    ws.advance(&clock, "2026-11-20T00:00:00Z").await;
+    let (status, note) = ws
+        .call(
+            Method::POST,
+            &format!("/v1/invoices/{id}/credit_notes"),
+            Some(json!({"reason": "requested_by_customer"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{note}");
+    assert_eq!(note["amount"], "99.00");
+    let refund = mock
+        .seen()
+        .into_iter()
+        .find(|s| s.path == "/v1/refunds")
+        .unwrap();
+    assert_eq!(refund.field("payment_intent"), Some(intent.as_str()));
+    assert_eq!(refund.field("amount"), Some("9900"));
+    let state = get(&ws, &format!("/v1/invoices/{id}/payments")).await;
+    assert_eq!(state["refunds"][0]["status"], "succeeded", "{state}");
+    assert_eq!(state["refunds"][0]["amount"], "99.00");
+    let invoice = get(&ws, &format!("/v1/invoices/{id}")).await;
+    assert_eq!(invoice["refund_status"], "refunded", "{invoice}");
+    assert_eq!(events_of(&ws, "payment.refunded", "coder").await.len(), 1);
+    // Stripe's `charge.refunded` for Tollgate's own refund announces nothing twice.
+    let answers = deliver_all(&ws, &mock).await;
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].2["type"], "charge.refunded");
+    assert_eq!(answers[0].2["result"], "ignored");
+    assert_eq!(events_of(&ws, "payment.refunded", "coder").await.len(), 1);
+}
+backend_tests!(qlp_5_refund_through_a_credit_note_goes_back_to_the_card);
+
+async fn webhooks_with_a_bad_or_stale_signature_are_refused_and_replays_change_nothing(
+    backend: Backend,
+) {
+    let (server, mock) = server_with_stripe(backend).await;
+    let ws = server.workspace_with("hooks", CATALOG).await;
+    let url = hook_url(&ws);
+    let dispute = mock.sample(
+        "dispute",
+        json!({"id": "dp_test_1", "payment_intent": "pi_unknown"}),
+    );
+    let event = mock.queue("charge.dispute.created", dispute);
+    mock.take_events();
+    // No webhook secret yet.
+    let (status, problem) = stripe_mock::deliver(&url, &event, WEBHOOK_SECRET).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("payment_provider_missing"))
+    );
+    connect_stripe(&ws).await;
+
+    let payload = event.to_string();
+    let now = jiff::Timestamp::now().as_second();
+    let good = stripe_mock::signature(&payload, now, WEBHOOK_SECRET);
+    let other = stripe_mock::signature(&payload, now, "whsec_someone_else_entirely");
+    let stale = stripe_mock::signature(&payload, now - 600, WEBHOOK_SECRET);
+    let tampered = payload.replace("dp_test_1", "dp_test_2");
+    for (body, header) in [
+        (payload.as_str(), other.as_str()),
+        (payload.as_str(), stale.as_str()),
+        (payload.as_str(), ""),
+        (payload.as_str(), "t=abc,v1=zz"),
+        (tampered.as_str(), good.as_str()),
+    ] {
+        let (status, problem) = stripe_mock::send(&url, body, header).await;
+        assert_eq!(status, 400, "{header}: {problem}");
+        assert_eq!(problem["code"], "invalid_webhook_signature", "{problem}");
+    }
+    let none = get(&ws, "/v1/domain_events?type=payment.disputed&limit=100").await;
+    assert_eq!(none["data"], json!([]));
+    // During a secret rotation Stripe signs with both: one good `v1` is enough.
+    let v1 = other.split(",v1=").nth(1).unwrap();
+    let rotated = format!("{good},v1={v1}");
+    let (status, body) = stripe_mock::send(&url, &payload, &rotated).await;
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (200, Some("handled")),
+        "{body}"
+    );
+    let (status, body) = stripe_mock::send(&url, &payload, &good).await;
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (200, Some("duplicate")),
+        "{body}"
+    );
+    let disputes = get(&ws, "/v1/domain_events?type=payment.disputed&limit=100").await;
+    assert_eq!(disputes["data"].as_array().unwrap().len(), 1, "{disputes}");
+    assert_eq!(disputes["data"][0]["data"]["dispute"], "dp_test_1");
+    // An event about an invoice Tollgate does not have, or another workspace's, is acknowledged
+    // and ignored (Stripe would retry an error for days).
+    for metadata in [
+        json!({"tollgate_workspace": ws.id, "tollgate_invoice": "in_nope"}),
+        json!({"tollgate_workspace": "ws_other", "tollgate_invoice": "in_nope"}),
+    ] {
+        let intent = mock.sample(
+            "payment_intent",
+            json!({"id": "pi_stray", "status": "succeeded", "metadata": metadata}),
+        );
+        let stray = mock.queue("payment_intent.succeeded", intent);
+        mock.take_events();
+        let (status, body) = stripe_mock::deliver(&url, &stray, WEBHOOK_SECRET).await;
+        assert_eq!(
+            (status, body["result"].as_str()),
+            (200, Some("ignored")),
+            "{body}"
+        );
+    }
+    // Another workspace's secret does not open this one's endpoint.
+    let other_ws = server.workspace_with("other", CATALOG).await;
+    let (status, _) = stripe_mock::deliver(&hook_url(&other_ws), &event, WEBHOOK_SECRET).await;
+    assert_eq!(status, 409);
+}
+backend_tests!(webhooks_with_a_bad_or_stale_signature_are_refused_and_replays_change_nothing);
+
+async fn provider_secrets_are_sealed_and_never_answered(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace_with("secrets", CATALOG).await;
+    let (status, set) = ws
+        .call(
+            Method::PUT,
+            "/v1/payment_settings",
+            Some(
+                json!({"stripe_secret_key": SECRET_KEY, "stripe_webhook_secret": WEBHOOK_SECRET,
+                "manual_instructions": "IBAN FR76 3000 6000 0112 3456 7890 189"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    let read = get(&ws, "/v1/payment_settings").await;
+    for answer in [&set, &read] {
+        let text = answer.to_string();
+        assert!(
+            !text.contains(SECRET_KEY) && !text.contains(WEBHOOK_SECRET),
+            "{text}"
+        );
+        assert_eq!(answer["stripe_secret_key_set"], true);
+        assert_eq!(answer["stripe_secret_key_last4"], "4242");
+        assert_eq!(answer["stripe_webhook_secret_set"], true);
+    }
+    // At rest: sealed, neither in clear.
+    let stored = server
+        .server
+        .as_ref()
+        .unwrap()
+        .state
+        .engine
+        .store()
+        .payment_settings(&tollgate_core::ids::WorkspaceId::from(ws.id.as_str()))
+        .await
+        .unwrap()
+        .unwrap();
+    let at_rest = format!("{stored:?}");
+    assert!(
+        !at_rest.contains(SECRET_KEY) && !at_rest.contains(WEBHOOK_SECRET),
+        "{at_rest}"
+    );
+    // Updating the instructions keeps the secrets; an empty string removes one.
+    let kept = ws
+        .call(
+            Method::PUT,
+            "/v1/payment_settings",
+            Some(json!({"manual_instructions": "Pay to IBAN ...", "stripe_webhook_secret": ""})),
+        )
+        .await
+        .1;
+    assert_eq!(kept["stripe_secret_key_set"], true);
+    assert_eq!(kept["stripe_webhook_secret_set"], false);
+    for body in [
+        json!({"stripe_secret_key": "pk_live_publishable_not_secret"}),
+        json!({"stripe_webhook_secret": "nope"}),
+    ] {
+        let (status, problem) = ws
+            .call(Method::PUT, "/v1/payment_settings", Some(body))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(problem["code"], "invalid_provider_settings");
+        assert!(
+            !problem.to_string().contains("pk_live_publishable"),
+            "{problem}"
+        );
+    }
+    // Without a master key nothing can be sealed.
+    let bare = TestServer::start_with(backend, |c| c.master_key = None).await;
+    let ws = bare.workspace_with("bare", CATALOG).await;
+    let (status, problem) = ws
+        .call(
+            Method::PUT,
+            "/v1/payment_settings",
+            Some(json!({"stripe_secret_key": SECRET_KEY})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(problem["code"], "master_key_missing");
+}
+backend_tests!(provider_secrets_are_sealed_and_never_answered);
+
+#[tokio::test]
+async fn stripe_calls_are_retried_on_429_and_5xx_under_one_idempotency_key() {
+    let (server, mock) = server_with_stripe(Backend::Sqlite).await;
+    let ws = server.workspace_with("retries", CATALOG).await;
+    connect_stripe(&ws).await;
+    ws.post("/v1/customers", json!({"id": "flaky"})).await;
+    mock.fail_next(&[500, 429]);
+    let session = ws
+        .post(
+            "/v1/customers/flaky/payment_methods/checkout",
+            json!({"success_url": "https://a.example/ok", "cancel_url": "https://a.example/no"}),
+        )
+        .await;
+    assert!(session["url"].as_str().is_some());
+    let creates: Vec<_> = mock
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == "/v1/customers")
+        .collect();
+    assert_eq!(creates.len(), 3, "two failures, then the answer");
+    assert!(creates[0].idempotency_key.is_some());
+    assert!(
+        creates
+            .iter()
+            .all(|c| c.idempotency_key == creates[0].idempotency_key)
+    );
+    // Still failing after every attempt: 503 payment_provider_error, and nothing stored.
+    mock.fail_next(&[503, 503, 503, 503, 503]);
+    ws.post("/v1/customers", json!({"id": "down"})).await;
+    let (status, problem) = ws
+        .call(
+            Method::POST,
+            "/v1/customers/down/payment_methods/checkout",
+            Some(json!({"success_url": "https://a.example/ok", "cancel_url": "https://a.example/no"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    assert_eq!(problem["code"], "payment_provider_error");
+    let (status, problem) = ws
+        .call(
+            Method::POST,
+            "/v1/customers/down/payment_methods/checkout",
+            Some(
+                json!({"success_url": "javascript:alert(1)", "cancel_url": "https://a.example/no"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(problem["code"], "invalid_redirect_url");
+}
+
+async fn reconciliation_lists_what_differs_between_tollgate_and_stripe(backend: Backend) {
+    let (server, mock) = server_with_stripe(backend).await;
+    let ws = server.workspace_with("reconcile", CATALOG).await;
+    connect_stripe(&ws).await;
+    let (clock, _) = carded_customer(&ws, &mock, "acme", "2026-11-01T00:00:00Z", Card::Good).await;
+    ws.post("/v1/customers/acme/subscriptions", json!({"plan": "pro"}))
+        .await;
+    ws.advance(&clock, "2026-11-01T00:00:01Z").await;
+    let agreed = get(&ws, "/v1/payments/reconciliation").await;
+    assert_eq!(agreed["differences"], json!([]), "{agreed}");
+    assert_eq!(agreed["tollgate_payments"], 1);
+    assert_eq!(agreed["provider_payments"], 1);
+    mock.take_events();
+
+    // Money Stripe took that Tollgate never heard of (another workspace's is not compared)...
+    mock.insert_intent(
+        json!({"id": "pi_dashboard", "status": "succeeded", "amount": 500,
+        "currency": "usd", "metadata": {"tollgate_workspace": ws.id, "tollgate_invoice": "inv_x"}}),
+    );
+    mock.insert_intent(
+        json!({"id": "pi_elsewhere", "status": "succeeded", "amount": 700,
+        "currency": "usd", "metadata": {"tollgate_workspace": "ws_other"}}),
+    );
+    // ... and a payment Tollgate recorded that Stripe does not have.
+    ws.post("/v1/customers", json!({"id": "other", "test_clock": clock}))
+        .await;
+    ws.post("/v1/customers/other/subscriptions", json!({"plan": "pro"}))
+        .await;
+    let invoice = invoices(&ws, "other").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let owed = get(&ws, &format!("/v1/invoices/{invoice}/payments")).await["amount_remaining"]
+        .as_str()
+        .unwrap()
+        .replace('.', "")
+        .parse::<i64>()
+        .unwrap();
+    let ghost = mock.sample(
+        "payment_intent",
+        json!({"id": "pi_ghost", "status": "succeeded", "amount": owed, "currency": "usd",
+            "metadata": {"tollgate_workspace": ws.id, "tollgate_invoice": invoice}}),
+    );
+    let event = mock.queue("payment_intent.succeeded", ghost);
+    mock.take_events();
+    let (status, body) = stripe_mock::deliver(&hook_url(&ws), &event, WEBHOOK_SECRET).await;
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (200, Some("handled")),
+        "{body}"
+    );
+
+    let found = get(&ws, "/v1/payments/reconciliation").await;
+    let kinds: Vec<(&str, &str)> = found["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap(),
+                d["payment_intent"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("missing_at_provider", "pi_ghost"),
+            ("missing_in_tollgate", "pi_dashboard")
+        ],
+        "{found}"
+    );
+    assert_eq!(found["differences"][1]["provider_amount_minor"], 500);
+}
+backend_tests!(reconciliation_lists_what_differs_between_tollgate_and_stripe);
+
+/// Every object the adapter reads parses from Stripe's own sample of it.
+#[test]
+fn the_adapter_reads_stripe_s_published_shapes() {
+    use tollgate_server::providers::stripe::wire;
+    let fixtures = stripe_mock::fixtures();
+    fn read<T: serde::de::DeserializeOwned>(
+        fixtures: &std::collections::BTreeMap<String, Value>,
+        kind: &str,
+    ) -> T {
+        serde_json::from_value(fixtures[kind].clone())
+            .unwrap_or_else(|e| panic!("Stripe's sample {kind} does not parse: {e}"))
+    }
+    let customer: wire::Customer = read(&fixtures, "customer");
+    assert!(customer.id.starts_with("cus_"));
+    let session: wire::CheckoutSession = read(&fixtures, "checkout.session");
+    assert!(session.url.is_some());
+    let intent: wire::SetupIntent = read(&fixtures, "setup_intent");
+    assert!(intent.id.starts_with("seti_"));
+    let payment: wire::PaymentIntent = read(&fixtures, "payment_intent");
+    assert_eq!(payment.amount, 1099);
+    let charge: wire::Charge = read(&fixtures, "charge");
+    assert_eq!(charge.amount_refunded, 0);
+    let refund: wire::Refund = read(&fixtures, "refund");
+    assert_eq!(refund.status.as_deref(), Some("succeeded"));
+    let dispute: wire::Dispute = read(&fixtures, "dispute");
+    assert_eq!(
+        wire::id_of(&dispute.charge).as_deref(),
+        Some("ch_1PgafuB7WZ01zgkWXYmPNZs8")
+    );
+    let portal: wire::PortalSession = read(&fixtures, "billing_portal.session");
+    assert!(portal.url.starts_with("https://"));
+    let event: wire::Event = read(&fixtures, "event");
+    assert!(event.id.starts_with("evt_"));
+}

@@ -1,0 +1,591 @@
+//! A local Stripe-shaped server for the payment tests: it answers the endpoints Tollgate's
+//! Stripe provider calls with Stripe's own sample objects (`fixtures3.json`, the file Stripe's
+//! mock server answers with, read from `../shared/stripe/` at test time and never copied into
+//! the project), changing ids, amounts and statuses per request. It keeps state (customers,
+//! Checkout Sessions, SetupIntents, payment methods, PaymentIntents, refunds), replays an
+//! answer for a repeated `Idempotency-Key`, can be told to decline a card or to fail the next
+//! calls with 429/5xx, and queues the webhook events Stripe would send, which the test
+//! delivers, signed as Stripe signs them (`Stripe-Signature: t=...,v1=HMAC-SHA256`).
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+
+/// The webhook signing secret of the mock's endpoint.
+pub const WEBHOOK_SECRET: &str = "whsec_test_0123456789abcdefghijklmnop";
+pub const SECRET_KEY: &str = "sk_test_tollgate_mock_4242";
+
+/// Where Stripe's sample objects are: `STRIPE_FIXTURES`, else `../shared/stripe/fixtures3.json`
+/// beside the repository.
+pub fn fixtures_path() -> String {
+    std::env::var("STRIPE_FIXTURES").unwrap_or_else(|_| {
+        format!(
+            "{}/../../../shared/stripe/fixtures3.json",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    })
+}
+
+/// Stripe's sample resources (`resources` of fixtures3.json), by object name.
+pub fn fixtures() -> BTreeMap<String, Value> {
+    let path = fixtures_path();
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("Stripe's fixtures3.json is needed at {path} (or set STRIPE_FIXTURES): {e}")
+    });
+    let all: Value = serde_json::from_str(&text).expect("fixtures3.json is JSON");
+    serde_json::from_value(all["resources"].clone()).expect("fixtures3.json has resources")
+}
+
+/// One request the mock received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub idempotency_key: Option<String>,
+    pub authorization: Option<String>,
+    pub form: Vec<(String, String)>,
+}
+
+impl Seen {
+    pub fn field(&self, key: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    seq: u64,
+    objects: BTreeMap<String, Value>,
+    declining: std::collections::BTreeSet<String>,
+    answered: BTreeMap<String, (u16, Value)>,
+    seen: Vec<Seen>,
+    events: Vec<Value>,
+    fail_next: Vec<u16>,
+}
+
+pub struct Mock {
+    fixtures: BTreeMap<String, Value>,
+    inner: Mutex<Inner>,
+    base: String,
+}
+
+pub struct StripeMock {
+    pub addr: SocketAddr,
+    /// What Tollgate's `PaymentsConfig::stripe_api_base` is set to.
+    pub base: String,
+    pub state: Arc<Mock>,
+}
+
+fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+impl Mock {
+    fn next(&self, inner: &mut Inner, prefix: &str) -> String {
+        inner.seq += 1;
+        format!("{prefix}_mock{:04}", inner.seq)
+    }
+
+    /// A sample object of `kind` with `fields` set over it.
+    fn sample(&self, kind: &str, fields: Value) -> Value {
+        let mut object = self.fixtures[kind].clone();
+        if let (Some(o), Some(f)) = (object.as_object_mut(), fields.as_object()) {
+            for (k, v) in f {
+                o.insert(k.clone(), v.clone());
+            }
+        }
+        object
+    }
+
+    fn queue_event(&self, inner: &mut Inner, kind: &str, object: Value) {
+        let id = self.next(inner, "evt");
+        let event = self.sample(
+            "event",
+            json!({"id": id, "type": kind, "created": now(), "data": {"object": object}}),
+        );
+        inner.events.push(event);
+    }
+}
+
+fn metadata(form: &[(String, String)], prefix: &str) -> Value {
+    let mut map = serde_json::Map::new();
+    for (k, v) in form {
+        if let Some(key) = k
+            .strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix('['))
+            .and_then(|r| r.strip_suffix(']'))
+        {
+            map.insert(key.to_owned(), Value::String(v.clone()));
+        }
+    }
+    Value::Object(map)
+}
+
+fn field<'a>(form: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+fn answer(status: u16, body: Value) -> Response {
+    (
+        StatusCode::from_u16(status).unwrap(),
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn not_found(id: &str) -> (u16, Value) {
+    (
+        404,
+        json!({"error": {"type": "invalid_request_error", "code": "resource_missing",
+            "message": format!("No such object: '{id}'")}}),
+    )
+}
+
+type Handler = fn(&Mock, &mut Inner, &str, &[(String, String)]) -> (u16, Value);
+
+/// Every POST: recorded, failed on demand, replayed for a repeated idempotency key.
+fn post_with(
+    state: &Mock,
+    headers: &HeaderMap,
+    path: &str,
+    body: &str,
+    handler: Handler,
+) -> Response {
+    let form: Vec<(String, String)> = serde_urlencoded_pairs(body);
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut inner = state.inner.lock().unwrap();
+    inner.seen.push(Seen {
+        method: "POST".into(),
+        path: path.to_owned(),
+        idempotency_key: key.clone(),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        form: form.clone(),
+    });
+    if !inner.fail_next.is_empty() {
+        let status = inner.fail_next.remove(0);
+        return answer(
+            status,
+            json!({"error": {"type": "api_error", "message": "try again"}}),
+        );
+    }
+    if let Some(key) = &key
+        && let Some((status, body)) = inner.answered.get(key).cloned()
+    {
+        return answer(status, body);
+    }
+    let (status, body) = handler(state, &mut inner, path, &form);
+    if let Some(key) = key {
+        inner.answered.insert(key, (status, body.clone()));
+    }
+    answer(status, body)
+}
+
+/// Reads `a=b&c%5Bd%5D=e` (what Tollgate sends) into pairs.
+fn serde_urlencoded_pairs(body: &str) -> Vec<(String, String)> {
+    fn decode(s: &str) -> String {
+        let bytes = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < bytes.len() => {
+                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                    out.push(u8::from_str_radix(hex, 16).unwrap());
+                    i += 2;
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8(out).unwrap()
+    }
+    body.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn create_customer(
+    m: &Mock,
+    inner: &mut Inner,
+    _: &str,
+    form: &[(String, String)],
+) -> (u16, Value) {
+    let id = m.next(inner, "cus");
+    let customer = m.sample(
+        "customer",
+        json!({"id": id, "email": field(form, "email"), "name": field(form, "name"),
+            "metadata": metadata(form, "metadata"), "created": now()}),
+    );
+    inner.objects.insert(id, customer.clone());
+    (200, customer)
+}
+
+fn update_customer(
+    _: &Mock,
+    inner: &mut Inner,
+    path: &str,
+    form: &[(String, String)],
+) -> (u16, Value) {
+    let id = path.trim_start_matches("/v1/customers/");
+    let Some(customer) = inner.objects.get_mut(id) else {
+        return not_found(id);
+    };
+    if let Some(pm) = field(form, "invoice_settings[default_payment_method]") {
+        customer["invoice_settings"]["default_payment_method"] = json!(pm);
+    }
+    (200, customer.clone())
+}
+
+fn create_session(m: &Mock, inner: &mut Inner, _: &str, form: &[(String, String)]) -> (u16, Value) {
+    let customer = field(form, "customer").unwrap_or_default().to_owned();
+    if !inner.objects.contains_key(&customer) {
+        return not_found(&customer);
+    }
+    let seti = m.next(inner, "seti");
+    let intent = m.sample(
+        "setup_intent",
+        json!({"id": seti, "customer": customer, "status": "requires_payment_method",
+            "payment_method": null, "last_setup_error": null,
+            "metadata": metadata(form, "setup_intent_data[metadata]")}),
+    );
+    inner.objects.insert(seti.clone(), intent);
+    let id = m.next(inner, "cs_test");
+    let session = m.sample(
+        "checkout.session",
+        json!({"id": id, "mode": field(form, "mode"), "customer": customer,
+            "setup_intent": seti, "status": "open",
+            "url": format!("{}/checkout/{id}", m.base),
+            "success_url": field(form, "success_url"), "cancel_url": field(form, "cancel_url"),
+            "metadata": metadata(form, "metadata")}),
+    );
+    inner.objects.insert(id, session.clone());
+    (200, session)
+}
+
+fn create_intent(m: &Mock, inner: &mut Inner, _: &str, form: &[(String, String)]) -> (u16, Value) {
+    let amount: i64 = field(form, "amount").unwrap_or("0").parse().unwrap();
+    let pm = field(form, "payment_method").unwrap_or_default().to_owned();
+    if !inner.objects.contains_key(&pm) {
+        return not_found(&pm);
+    }
+    let id = m.next(inner, "pi");
+    let declines = inner.declining.contains(&pm);
+    let error = json!({"type": "card_error", "code": "card_declined",
+        "decline_code": "insufficient_funds", "message": "Your card has insufficient funds.",
+        "payment_method": {"id": pm}});
+    let charge_id = m.next(inner, "ch");
+    let intent = m.sample(
+        "payment_intent",
+        json!({"id": id, "amount": amount, "amount_received": if declines { 0 } else { amount },
+            "currency": field(form, "currency"), "customer": field(form, "customer"),
+            "payment_method": pm, "confirmation_method": "automatic",
+            "status": if declines { "requires_payment_method" } else { "succeeded" },
+            "latest_charge": charge_id, "metadata": metadata(form, "metadata"),
+            "last_payment_error": if declines { error.clone() } else { Value::Null },
+            "created": now()}),
+    );
+    let charge = m.sample(
+        "charge",
+        json!({"id": charge_id, "amount": amount, "amount_captured": if declines { 0 } else { amount },
+            "amount_refunded": 0, "refunded": false, "captured": !declines,
+            "currency": field(form, "currency"), "customer": field(form, "customer"),
+            "payment_intent": id, "status": if declines { "failed" } else { "succeeded" },
+            "metadata": metadata(form, "metadata")}),
+    );
+    inner.objects.insert(charge_id, charge);
+    inner.objects.insert(id.clone(), intent.clone());
+    if declines {
+        m.queue_event(inner, "payment_intent.payment_failed", intent.clone());
+        let mut error = error;
+        error["payment_intent"] = intent;
+        (402, json!({"error": error}))
+    } else {
+        m.queue_event(inner, "payment_intent.succeeded", intent.clone());
+        (200, intent)
+    }
+}
+
+fn create_refund(m: &Mock, inner: &mut Inner, _: &str, form: &[(String, String)]) -> (u16, Value) {
+    let pi = field(form, "payment_intent").unwrap_or_default().to_owned();
+    let Some(intent) = inner.objects.get(&pi).cloned() else {
+        return not_found(&pi);
+    };
+    let amount: i64 = field(form, "amount")
+        .map(|a| a.parse().unwrap())
+        .unwrap_or(intent["amount"].as_i64().unwrap());
+    let charge_id = intent["latest_charge"].as_str().unwrap().to_owned();
+    let id = m.next(inner, "re");
+    let refund = m.sample(
+        "refund",
+        json!({"id": id, "amount": amount, "charge": charge_id, "payment_intent": pi,
+            "currency": intent["currency"], "status": "succeeded",
+            "metadata": metadata(form, "metadata")}),
+    );
+    let charge = inner.objects.get_mut(&charge_id).unwrap();
+    let refunded = charge["amount_refunded"].as_i64().unwrap() + amount;
+    charge["amount_refunded"] = json!(refunded);
+    charge["refunded"] = json!(refunded >= charge["amount"].as_i64().unwrap());
+    let charge = charge.clone();
+    inner.objects.insert(id, refund.clone());
+    m.queue_event(inner, "charge.refunded", charge);
+    (200, refund)
+}
+
+fn create_portal(m: &Mock, inner: &mut Inner, _: &str, form: &[(String, String)]) -> (u16, Value) {
+    let id = m.next(inner, "bps");
+    let session = m.sample(
+        "billing_portal.session",
+        json!({"id": id, "customer": field(form, "customer"),
+            "return_url": field(form, "return_url"), "url": format!("{}/portal/{id}", m.base)}),
+    );
+    (200, session)
+}
+
+macro_rules! poster {
+    ($name:ident, $handler:expr) => {
+        async fn $name(
+            State(state): State<Arc<Mock>>,
+            uri: axum::http::Uri,
+            headers: HeaderMap,
+            body: String,
+        ) -> Response {
+            post_with(&state, &headers, uri.path(), &body, $handler)
+        }
+    };
+}
+poster!(customers, create_customer);
+poster!(customer_update, update_customer);
+poster!(sessions, create_session);
+poster!(intents, create_intent);
+poster!(refunds, create_refund);
+poster!(portals, create_portal);
+
+async fn get_object(
+    State(state): State<Arc<Mock>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let mut inner = state.inner.lock().unwrap();
+    inner.seen.push(Seen {
+        method: "GET".into(),
+        path: uri.path().to_owned(),
+        idempotency_key: None,
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        form: Vec::new(),
+    });
+    match inner.objects.get(&id) {
+        Some(o) => answer(200, o.clone()),
+        None => {
+            let (status, body) = not_found(&id);
+            answer(status, body)
+        }
+    }
+}
+
+/// `GET /v1/payment_intents?limit=&starting_after=`: newest first, paged.
+async fn list_intents(
+    State(state): State<Arc<Mock>>,
+    axum::extract::Query(query): axum::extract::Query<BTreeMap<String, String>>,
+) -> Response {
+    let inner = state.inner.lock().unwrap();
+    let mut all: Vec<&Value> = inner
+        .objects
+        .iter()
+        .filter(|(id, _)| id.starts_with("pi_"))
+        .map(|(_, o)| o)
+        .collect();
+    all.reverse();
+    if let Some(after) = query.get("starting_after") {
+        let at = all
+            .iter()
+            .position(|o| o["id"] == after.as_str())
+            .map_or(0, |i| i + 1);
+        all.drain(..at);
+    }
+    let limit: usize = query.get("limit").map_or(10, |l| l.parse().unwrap());
+    let has_more = all.len() > limit;
+    all.truncate(limit);
+    answer(
+        200,
+        json!({"object": "list", "url": "/v1/payment_intents", "has_more": has_more, "data": all}),
+    )
+}
+
+/// The card a customer enters at checkout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Card {
+    /// 4242 4242 4242 4242: every charge succeeds.
+    Good,
+    /// 4000 0000 0000 9995: every charge is declined (insufficient funds).
+    Declining,
+}
+
+impl StripeMock {
+    pub async fn start() -> StripeMock {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+        let state = Arc::new(Mock {
+            fixtures: fixtures(),
+            inner: Mutex::new(Inner::default()),
+            base: base.clone(),
+        });
+        let app = Router::new()
+            .route("/v1/customers", post(customers))
+            .route("/v1/customers/{id}", post(customer_update).get(get_object))
+            .route("/v1/checkout/sessions", post(sessions))
+            .route("/v1/setup_intents/{id}", get(get_object))
+            .route("/v1/payment_intents", post(intents).get(list_intents))
+            .route("/v1/payment_intents/{id}", get(get_object))
+            .route("/v1/refunds", post(refunds))
+            .route("/v1/billing_portal/sessions", post(portals))
+            .with_state(state.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        StripeMock { addr, base, state }
+    }
+
+    /// The customer completes the Checkout Session with `card`: a payment method attached, the
+    /// SetupIntent succeeded, the session complete, and Stripe's two events queued. The method.
+    pub fn complete_checkout(&self, session: &str, card: Card) -> String {
+        let m = &self.state;
+        let mut inner = m.inner.lock().unwrap();
+        let mut session_obj = inner.objects[session].clone();
+        let customer = session_obj["customer"].as_str().unwrap().to_owned();
+        let seti = session_obj["setup_intent"].as_str().unwrap().to_owned();
+        let pm = m.next(&mut inner, "pm");
+        let last4 = if card == Card::Good { "4242" } else { "9995" };
+        let mut method = m.sample("payment_method", json!({"id": pm, "customer": customer}));
+        method["card"]["last4"] = json!(last4);
+        inner.objects.insert(pm.clone(), method);
+        if card == Card::Declining {
+            inner.declining.insert(pm.clone());
+        }
+        let intent = inner.objects.get_mut(&seti).unwrap();
+        intent["status"] = json!("succeeded");
+        intent["payment_method"] = json!(pm);
+        let intent = intent.clone();
+        session_obj["status"] = json!("complete");
+        inner
+            .objects
+            .insert(session.to_owned(), session_obj.clone());
+        m.queue_event(&mut inner, "checkout.session.completed", session_obj);
+        m.queue_event(&mut inner, "setup_intent.succeeded", intent);
+        pm
+    }
+
+    /// A PaymentIntent made outside Tollgate (in the Dashboard), with `fields` over the sample.
+    pub fn insert_intent(&self, fields: Value) -> Value {
+        let intent = self.sample("payment_intent", fields);
+        let id = intent["id"].as_str().unwrap().to_owned();
+        self.state
+            .inner
+            .lock()
+            .unwrap()
+            .objects
+            .insert(id, intent.clone());
+        intent
+    }
+
+    /// Every charge of `method` is declined from now on (or succeeds again).
+    pub fn set_declining(&self, method: &str, declining: bool) {
+        let mut inner = self.state.inner.lock().unwrap();
+        if declining {
+            inner.declining.insert(method.to_owned());
+        } else {
+            inner.declining.remove(method);
+        }
+    }
+
+    /// The next POSTs are answered with these statuses (429, 500...) before any work.
+    pub fn fail_next(&self, statuses: &[u16]) {
+        self.state.inner.lock().unwrap().fail_next = statuses.to_vec();
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.inner.lock().unwrap().seen.clone()
+    }
+
+    pub fn object(&self, id: &str) -> Value {
+        self.state.inner.lock().unwrap().objects[id].clone()
+    }
+
+    /// The queued events, emptied.
+    pub fn take_events(&self) -> Vec<Value> {
+        std::mem::take(&mut self.state.inner.lock().unwrap().events)
+    }
+
+    /// Queues an event of `kind` about `object` (a dispute, a refund made in the dashboard).
+    pub fn queue(&self, kind: &str, object: Value) -> Value {
+        let mut inner = self.state.inner.lock().unwrap();
+        self.state.queue_event(&mut inner, kind, object);
+        inner.events.last().unwrap().clone()
+    }
+
+    /// A sample object of `kind` with `fields` over it.
+    pub fn sample(&self, kind: &str, fields: Value) -> Value {
+        self.state.sample(kind, fields)
+    }
+}
+
+/// `Stripe-Signature` for `payload` at `t` under `secret`, as Stripe computes it.
+pub fn signature(payload: &str, t: i64, secret: &str) -> String {
+    let mut mac = <Hmac<sha2_11::Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{payload}").as_bytes());
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Sends `event` to `url` as Stripe would (signed now under `secret`): status and body.
+pub async fn deliver(url: &str, event: &Value, secret: &str) -> (u16, Value) {
+    let payload = event.to_string();
+    send(url, &payload, &signature(&payload, now(), secret)).await
+}
+
+/// Sends `payload` with the header `signature` as is.
+pub async fn send(url: &str, payload: &str, signature: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("stripe-signature", signature)
+        .body(payload.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
