@@ -468,8 +468,9 @@ async fn invoices_payments_refunds_and_the_operators_notice(backend: Backend) {
         &server,
         &ws.id,
         Some("payer"),
-        "invoice.payment_failed",
-        json!({"invoice": invoice, "next_payment_attempt": "2026-11-12T08:00:00Z"}),
+        "payment.failed",
+        // The shape app/payments/dunning.rs writes.
+        json!({"invoice": invoice, "attempt": 1, "status": "failed", "next_retry_at": "2026-11-12T08:00:00Z"}),
     )
     .await;
     append(

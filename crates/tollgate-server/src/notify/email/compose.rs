@@ -214,8 +214,8 @@ pub async fn compose(
         }
         TemplateName::PaymentFailed => {
             let i = invoice(engine, ws, data).await?;
-            // The payments work names the next attempt; the names it may use, first found.
-            let retry_at = ["next_payment_attempt", "retry_at", "next_attempt_at"]
+            // `next_retry_at` as dunning writes it (the other names: Stripe's, older events).
+            let retry_at = ["next_retry_at", "next_payment_attempt", "retry_at"]
                 .iter()
                 .find_map(|k| text(data, k));
             json!({"invoice": invoice_value(&i), "retry_at": retry_at})

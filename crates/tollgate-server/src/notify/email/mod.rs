@@ -34,9 +34,9 @@ use crate::error::{AppResult, Error};
 /// The outbox event of a self-serve signup (`POST /v1/signups`): the welcome email's. Its data
 /// holds the first key's last four characters, never the key.
 pub const CUSTOMER_SIGNED_UP: &str = crate::app::outbox::types::CUSTOMER_SIGNED_UP;
-/// The payments work's event of a failed charge (not written yet on this branch: the payment
-/// failed email is sent when something writes it).
-pub const INVOICE_PAYMENT_FAILED: &str = "invoice.payment_failed";
+/// A failed charge (app/payments/dunning.rs): the payment failed email's event, with the next
+/// retry's time when the catalog's dunning plans one.
+pub const INVOICE_PAYMENT_FAILED: &str = crate::app::outbox::types::PAYMENT_FAILED;
 
 /// Events older than this (wall time) when the fan-out first sees them are not emailed: a
 /// worker that was off for a week does not send last week's reminders.
