@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Schemathesis against /openapi.json of a real `tollgate serve`, on SQLite and on PostgreSQL:
-# generated requests for every operation must never answer a 5xx.
+# generated requests for every operation must never answer a 5xx, and every answer must conform
+# to the schema the document gives for it (response_schema_conformance).
 # Usage: .ci/schemathesis.sh PATH/TO/tollgate [max examples per operation, default 25]
 set -euo pipefail
 bin="$1"
@@ -23,7 +24,7 @@ run_on() {
   local status=0
   (cd "$dir" && st run "http://127.0.0.1:$port/openapi.json" \
       -H "Authorization: Bearer $admin" \
-      --checks not_a_server_error \
+      --checks not_a_server_error,response_schema_conformance \
       --max-examples "$examples" --seed 1 --no-color) || status=$?
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
