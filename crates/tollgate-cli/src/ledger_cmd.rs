@@ -1,18 +1,14 @@
 //! `tollgate ledger verify`: recomputes a workspace's ledger from the store itself (offline,
 //! like `bill-run`) and names the first entry, record or checkpoint that does not hold.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, Subcommand};
 use tollgate_server::app::ledger::{self, verify::VerifyOptions};
-use tollgate_server::clock::SystemClock;
-use tollgate_server::engine::Engine;
 use tollgate_verify::PublicKey;
 
-use crate::config::{self, ServeArgs};
+use crate::jobs::StoreArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
@@ -23,9 +19,9 @@ pub enum LedgerCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
-    /// The workspace whose log to verify.
-    #[arg(long, value_name = "WS")]
-    workspace: String,
+    /// The store and the workspace whose log to verify (as `tollgate jobs` takes them).
+    #[command(flatten)]
+    store: StoreArgs,
     /// Compare records from this entry index on (every leaf is hashed regardless).
     #[arg(long, value_name = "N")]
     from: Option<i64>,
@@ -39,20 +35,6 @@ pub struct VerifyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
-    /// Directory of the embedded SQLite database [default: ./tollgate-data].
-    #[arg(long, env = "TOLLGATE_DATA_DIR", value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// The PostgreSQL store at this URL instead of SQLite.
-    #[arg(
-        long,
-        env = "TOLLGATE_DATABASE_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    database_url: Option<String>,
-    /// Read data_dir and database_url from `serve`'s config file.
-    #[arg(long, env = "TOLLGATE_CONFIG", value_name = "FILE")]
-    config: Option<PathBuf>,
 }
 
 pub async fn run(command: LedgerCommand) -> anyhow::Result<ExitCode> {
@@ -64,25 +46,7 @@ pub async fn run(command: LedgerCommand) -> anyhow::Result<ExitCode> {
             args.to.unwrap_or(0)
         );
     }
-    let serve = ServeArgs {
-        data_dir: args.data_dir.clone(),
-        database_url: args.database_url.clone(),
-        config: args.config.clone(),
-        ..ServeArgs::default()
-    };
-    let server = config::resolve_from_env(&serve)?.server;
-    let db = server.data_dir.join("tollgate.db");
-    if server.database_url.is_none() && !db.exists() {
-        bail!(
-            "no Tollgate database in {} ({} does not exist); pass --data-dir or --database-url",
-            server.data_dir.display(),
-            db.display()
-        );
-    }
-    let store = tollgate_server::open_store(&server)
-        .await
-        .context("cannot open the store")?;
-    let engine = Engine::new(store, Arc::new(SystemClock));
+    let engine = crate::jobs::engine(&args.store).await?;
     let keys = match args.keys.as_slice() {
         [] => None,
         given => Some(
@@ -97,12 +61,12 @@ pub async fn run(command: LedgerCommand) -> anyhow::Result<ExitCode> {
         to: args.to,
         keys,
     };
-    let report = ledger::verify(&engine, &args.workspace, &options)
+    let report = ledger::verify(&engine, &args.store.workspace, &options)
         .await
         .map_err(|e| {
             anyhow::anyhow!(
                 "verifying the ledger of {} failed: {}",
-                args.workspace,
+                args.store.workspace,
                 e.describe()
             )
         })?;
