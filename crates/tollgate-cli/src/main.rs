@@ -20,6 +20,7 @@ mod license;
 mod log_format;
 mod payments;
 mod quote;
+mod report_cmd;
 mod serve;
 
 use std::path::PathBuf;
@@ -66,6 +67,9 @@ enum Command {
     /// Verify a workspace's ledger offline, against the store (docs/TRUST.md).
     #[command(subcommand)]
     Ledger(ledger_cmd::LedgerCommand),
+    /// Reports for auditors, offline against the store: `report evidence` (docs/TRUST.md).
+    #[command(subcommand)]
+    Report(report_cmd::ReportCommand),
     /// Render email templates offline against the store, sending nothing.
     #[command(subcommand)]
     Email(email_cmd::EmailCommand),
@@ -162,6 +166,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ledger(command) => {
             init_logs(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
             runtime()?.block_on(ledger_cmd::run(command))
+        }
+        Command::Report(command) => {
+            init_logs(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
+            runtime()?.block_on(report_cmd::run(command))
         }
         Command::Jobs(command) => {
             init_logs(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));

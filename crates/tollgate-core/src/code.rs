@@ -147,6 +147,7 @@ codes! {
     NoPaymentMethod => "no_payment_method",
     InvalidRedirectUrl => "invalid_redirect_url",
     InvalidWebhookSignature => "invalid_webhook_signature",
+    PeriodTooLarge => "period_too_large",
 }
 
 impl std::fmt::Display for Code {

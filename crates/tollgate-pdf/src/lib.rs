@@ -1,5 +1,4 @@
-//! Renders Tollgate's documents to PDF: invoices and credit notes now, evidence reports
-//! later.
+//! Renders Tollgate's documents to PDF: invoices, credit notes and evidence reports.
 //!
 //! Everything happens offline and in process: the font is embedded ([`text`]), the PDF is
 //! written by krilla (pure Rust, no system libraries), nothing is fetched.
@@ -15,15 +14,18 @@
 //! - [`blocks`] and [`table`]: the title block, key/value block, totals, notes and the
 //!   paginating table with right-aligned numeric columns;
 //! - [`render`]: laid-out pages to PDF bytes;
-//! - [`invoice`]: the invoice and credit note document built from those.
+//! - [`invoice`]: the invoice and credit note document built from those;
+//! - [`evidence`]: the evidence report (a customer's events and the ledger's verification).
 
 pub mod blocks;
+pub mod evidence;
 pub mod invoice;
 pub mod layout;
 pub mod render;
 pub mod table;
 pub mod text;
 
+pub use evidence::{EvidenceDocument, EvidenceEvent, render_evidence};
 pub use invoice::{DocumentLine, InvoiceDocument, render_invoice};
 
 /// Why a document could not be rendered. None of these depend on the document's content

@@ -329,3 +329,223 @@ async fn a_changed_entry_checkpoint_or_deleted_event_is_caught(backend: Backend)
     assert_eq!(caught["first_bad"]["reference"], "acme-call-1");
 }
 backend_tests!(a_changed_entry_checkpoint_or_deleted_event_is_caught);
+
+async fn evidence(server: &TestServer, ws: &Workspace<'_>, path: &str) -> (StatusCode, Value) {
+    let _ = server;
+    ws.call(Method::GET, path, None).await
+}
+
+async fn evidence_pdf_text(server: &TestServer, ws: &Workspace<'_>, query: &str) -> String {
+    let resp = server
+        .http
+        .get(format!(
+            "{}/v1/customers/acme/evidence.pdf?{query}",
+            server.base
+        ))
+        .bearer_auth(&ws.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/pdf");
+    let bytes = resp.bytes().await.unwrap();
+    if let Ok(dir) = std::env::var("TOLLGATE_DOCS_PDF_DIR") {
+        let name = if query.contains("limit") {
+            "evidence-tampered"
+        } else {
+            "evidence"
+        };
+        std::fs::write(format!("{dir}/{name}.pdf"), &bytes).unwrap();
+    }
+    pdf_extract::extract_text_from_mem(&bytes).expect("pdf-extract reads the report")
+}
+
+/// Text extraction joins wrapped lines without spaces: compare with whitespace left out.
+fn contains_words(text: &str, expected: &str) -> bool {
+    let squeeze = |s: &str| s.split_whitespace().collect::<String>();
+    squeeze(text).contains(&squeeze(expected))
+}
+
+/// Lexecon case 9: the operator exports a customer's evidence report for a period: the decision
+/// log (time, actor, outcome), counts per meter, and the ledger's verification. One stored event
+/// changed afterwards makes the next report fail and name it.
+async fn lexecon_9_an_evidence_report_proves_a_period_and_names_a_tampered_event(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("lexecon.yaml").await;
+    ws.customer("acme", "startup", None, false).await;
+    ws.customer("beta", "startup", None, false).await;
+    let (status, profile) = ws
+        .call(
+            Method::PUT,
+            "/v1/billing_profile",
+            Some(json!({"legal_name": "Lexecon Ltd", "address": ["1 Audit Street", "London"], "footer": "Lexecon keeps this report for seven years."})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{profile}");
+    let decision = |id: &str, at: &str, actor: &str, outcome: &str| {
+        json!({"id": id, "customer": "acme", "type": "decision.evaluated", "timestamp": at,
+               "subject": actor, "properties": {"actor": actor, "outcome": outcome}})
+    };
+    let (status, report) = ws
+        .events(json!([
+            decision("d-1", "2026-11-02T09:00:00Z", "agent-a", "allow"),
+            decision("d-2", "2026-11-03T10:30:00Z", "agent-b", "deny"),
+            decision("d-3", "2026-11-04T11:00:00Z", "agent-a", "allow"),
+            decision("d-4", "2026-11-05T12:15:00Z", "agent-c", "escalate"),
+            // Outside the period, and another customer's: in neither the list nor the counts.
+            decision("d-5", "2026-10-31T23:59:59Z", "agent-a", "allow"),
+            {"id": "b-1", "customer": "beta", "type": "decision.evaluated", "timestamp": "2026-11-03T00:00:00Z", "properties": {"actor": "agent-z", "outcome": "allow"}},
+        ]))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let period = "from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z";
+
+    // Before sealing, the report says so: no ledger index yet.
+    let (status, early) = evidence(
+        &server,
+        &ws,
+        &format!("/v1/customers/acme/evidence?{period}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{early}");
+    assert_eq!(early["events_in_period"], 4);
+    assert_eq!(early["events_sealed"], 0);
+    assert!(early["events"][0]["ledger_index"].is_null(), "{early}");
+
+    seal(&ws).await;
+    let (status, good) = evidence(
+        &server,
+        &ws,
+        &format!("/v1/customers/acme/evidence?{period}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{good}");
+    assert_eq!(good["events_in_period"], 4);
+    assert_eq!(good["events_sealed"], 4);
+    let ids: Vec<&str> = good["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["d-1", "d-2", "d-3", "d-4"]);
+    assert_eq!(good["events"][1]["properties"]["outcome"], "deny");
+    assert_eq!(good["events"][1]["subject"], "agent-b");
+    // Each listed index is the event's own entry: its inclusion proof agrees.
+    let (_, proof) = ws
+        .call(Method::GET, "/v1/ledger/proof?event=d-2", None)
+        .await;
+    assert_eq!(good["events"][1]["ledger_index"], proof["seq"]);
+    let count = |report: &Value, meter: &str| {
+        report["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["meter"] == meter)
+            .unwrap_or_else(|| panic!("no count of {meter}: {report}"))["value"]
+            .clone()
+    };
+    assert_eq!(count(&good, "decisions"), "4");
+    assert_eq!(count(&good, "unique_actors"), "3");
+    assert_eq!(count(&good, "api_calls"), "0");
+    assert_eq!(good["verification"]["ok"], true, "{good}");
+    assert!(
+        good["checkpoint"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("tollgate.ledger/")
+    );
+    assert!(!good["public_keys"].as_array().unwrap().is_empty());
+
+    let text = evidence_pdf_text(&server, &ws, period).await;
+    for expected in [
+        "Evidence report",
+        "VERIFIED",
+        "Lexecon Ltd",
+        "1 Audit Street",
+        "acme",
+        "2026-11-01 00:00:00 to 2026-12-01 00:00:00 (UTC)",
+        "4 in the period, 4 sealed in the ledger",
+        "decision.evaluated",
+        "agent-c",
+        "outcome=escalate",
+        "unique_actors 3",
+        "The ledger verifies",
+        "SIGNED CHECKPOINT",
+        "HOW TO VERIFY",
+        "Lexecon keeps this report for seven years.",
+    ] {
+        assert!(
+            contains_words(&text, expected),
+            "{expected:?} not in the PDF:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains("agent-z"),
+        "another customer's event in the report:\n{text}"
+    );
+
+    // One stored event changed behind the server's back: the next report fails and names it.
+    let changed = tamper(
+        &server,
+        backend,
+        "UPDATE events SET properties = '{\"actor\": \"agent-b\", \"outcome\": \"allow\"}' WHERE workspace = $1 AND id = $2",
+        &[&ws.id, "d-2"],
+    )
+    .await;
+    assert_eq!(changed, 1);
+    let (status, bad) = evidence(
+        &server,
+        &ws,
+        &format!("/v1/customers/acme/evidence?{period}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{bad}");
+    assert_eq!(bad["verification"]["ok"], false, "{bad}");
+    assert_eq!(
+        bad["verification"]["first_bad"]["problem"],
+        "record_changed"
+    );
+    assert_eq!(bad["verification"]["first_bad"]["reference"], "d-2");
+    assert_eq!(bad["verification"]["first_bad"]["seq"], proof["seq"]);
+    let text = evidence_pdf_text(&server, &ws, &format!("{period}&limit=2")).await;
+    let marked = format!("{} (FAILED)", proof["seq"]);
+    for expected in [
+        "FAILED",
+        "record_changed",
+        "d-2",
+        &marked,
+        "The first 2 of 4 events are listed",
+    ] {
+        assert!(
+            contains_words(&text, expected),
+            "{expected:?} not in the PDF:\n{text}"
+        );
+    }
+    assert!(!text.contains("VERIFIED"), "{text}");
+
+    // Bad requests: a clear 400 with its code, a 404 for an unknown customer.
+    let (status, refused) = evidence(
+        &server,
+        &ws,
+        "/v1/customers/acme/evidence?from=2026-12-01T00:00:00Z&to=2026-11-01T00:00:00Z",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["code"], "invalid_range");
+    let (status, refused) = evidence(
+        &server,
+        &ws,
+        &format!("/v1/customers/acme/evidence?{period}&limit=0"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    let (status, _) = evidence(
+        &server,
+        &ws,
+        &format!("/v1/customers/nobody/evidence?{period}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+backend_tests!(lexecon_9_an_evidence_report_proves_a_period_and_names_a_tampered_event);

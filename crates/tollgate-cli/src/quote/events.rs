@@ -4,18 +4,18 @@
 //! so a file exported from an app's event log (or written to try a price) can be quoted without
 //! a server. What an event adds to a meter comes from the same core function the server's ingest
 //! uses ([`tollgate_core::meter::contribution`]), and the period's value per group is built like
-//! the server's bill run builds it, so the quote and the invoice agree.
+//! the server's bill run builds it ([`usage_from_events`]), so the quote and the invoice agree.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use anyhow::{Context, bail};
 use jiff::Timestamp;
-use rust_decimal::Decimal;
 use serde::Deserialize;
-use tollgate_core::catalog::{Aggregation, Catalog, TimeUnit};
+use tollgate_core::catalog::Catalog;
 use tollgate_core::event::Event;
-use tollgate_core::meter::{ContributionValue, contribution, parse_group_key};
-use tollgate_core::pricing::{BillingPeriod, Group, MeterUsage, divide_by, time_weighted};
+use tollgate_core::pricing::{
+    BillingPeriod, EventsUsage, EventsUsageError, MeterUsage, usage_from_events,
+};
 
 /// One line of the file, in the shape of a `POST /v1/events` item. Unknown fields are refused,
 /// like the API refuses them, so a misspelt `propreties` is not silently an event without any.
@@ -115,99 +115,25 @@ pub fn parse(
     Ok((events, stats))
 }
 
-/// A meter's running aggregate for one group.
-#[derive(Debug, Default)]
-struct Slot {
-    total: Decimal,
-    max: Option<Decimal>,
-    /// `(time, value)`: the latest by time, the later line on ties.
-    latest: Option<(Timestamp, Decimal)>,
-    unique: BTreeSet<String>,
-    levels: Vec<(Timestamp, Decimal)>,
-}
-
 /// The period's usage per meter, and how many events fell outside the period and so were not
-/// counted (a level set before the period counts: the period starts at that level).
+/// counted (a level set before the period counts: the period starts at that level). The
+/// computation is core's ([`usage_from_events`]); this names the file's line of a bad event.
 pub fn aggregate(
     catalog: &Catalog,
     events: &[FileEvent],
     period: &BillingPeriod,
 ) -> anyhow::Result<(BTreeMap<String, MeterUsage>, usize)> {
-    let mut slots: BTreeMap<&str, BTreeMap<String, Slot>> = BTreeMap::new();
-    let mut outside = 0;
-    for fe in events {
-        let at = fe.event.timestamp;
-        let in_period = period.start <= at && at < period.end;
-        let mut counted = in_period;
-        for (key, meter) in &catalog.meters {
-            // A level set before the period is the level the period starts with.
-            let counts =
-                in_period || (meter.aggregation == Aggregation::TimeWeighted && at < period.start);
-            if !counts {
-                continue;
-            }
-            let Some(c) =
-                contribution(key, meter, &fe.event).with_context(|| format!("line {}", fe.line))?
-            else {
-                continue;
-            };
-            counted = true;
-            let slot = slots
-                .entry(key)
-                .or_default()
-                .entry(c.group_key)
-                .or_default();
-            match c.value {
-                ContributionValue::Add(v) => {
-                    slot.total = slot.total.checked_add(v).context("usage out of range")?;
-                }
-                ContributionValue::Max(v) => slot.max = Some(slot.max.map_or(v, |m| m.max(v))),
-                ContributionValue::Latest(v) => {
-                    if slot.latest.is_none_or(|(t, _)| at >= t) {
-                        slot.latest = Some((at, v));
-                    }
-                }
-                ContributionValue::Unique(v) => {
-                    slot.unique.insert(v);
-                }
-                ContributionValue::Level(v) => slot.levels.push((at, v)),
-            }
+    match usage_from_events(catalog, events.iter().map(|fe| &fe.event), period) {
+        Ok(EventsUsage {
+            usage,
+            outside_period,
+        }) => Ok((usage, outside_period)),
+        Err(EventsUsageError::Event { index, source }) => {
+            let line = events.get(index).map_or(0, |fe| fe.line);
+            Err(anyhow::Error::new(source).context(format!("line {line}")))
         }
-        if !counted {
-            outside += 1;
-        }
+        Err(e) => Err(e.into()),
     }
-
-    let mut usage = BTreeMap::new();
-    for (key, groups) in slots {
-        let meter = &catalog.meters[key];
-        let mut values: Vec<(Group, Decimal)> = Vec::with_capacity(groups.len());
-        for (group_key, slot) in groups {
-            let raw = match meter.aggregation {
-                Aggregation::Count | Aggregation::Sum => slot.total,
-                Aggregation::Max => slot.max.unwrap_or_default(),
-                Aggregation::Latest => slot.latest.map(|(_, v)| v).unwrap_or_default(),
-                Aggregation::UniqueCount => Decimal::from(slot.unique.len()),
-                Aggregation::TimeWeighted => {
-                    time_weighted(&slot.levels, period, meter.per.unwrap_or(TimeUnit::Month))
-                        .with_context(|| format!("meter {key}"))?
-                }
-            };
-            let value = divide_by(raw, meter.divide_by).with_context(|| format!("meter {key}"))?;
-            let group: Group = parse_group_key(&group_key)
-                .into_iter()
-                .map(|(d, v)| (d.to_owned(), v.to_owned()))
-                .collect();
-            values.push((group, value));
-        }
-        let meter_usage = if meter.group_by.is_empty() {
-            MeterUsage::total(values.iter().map(|(_, v)| *v).sum())
-        } else {
-            MeterUsage::grouped(values).with_context(|| format!("meter {key}"))?
-        };
-        usage.insert(key.to_owned(), meter_usage);
-    }
-    Ok((usage, outside))
 }
 
 /// The earliest event's time: the default period is the month it falls in.
@@ -218,6 +144,7 @@ pub fn earliest(events: &[FileEvent]) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rust_decimal::Decimal;
 
     const CATALOG: &str = r#"
 currency: USD

@@ -8,6 +8,8 @@
 //!   rounded exactly once, there, and the total is the sum of the rounded lines;
 //! - [`prorate`], [`addon_quantity_change`] and [`plan_change`] price partial periods to the second;
 //! - [`time_weighted`] and [`divide_by`] turn raw levels and sums into billable units;
+//! - [`usage_from_events`] recomputes a period's usage from raw events (quotes from a file,
+//!   evidence reports, recomputing an invoice), never used by the bill run;
 //! - [`quote`] and [`recommend`] answer "what would this cost" without any customer.
 //!
 //! Everything here is pure: no I/O, no clock. Time comes in as `jiff::Timestamp` arguments.
@@ -16,6 +18,7 @@
 #![deny(clippy::as_conversions)]
 
 mod discount;
+mod events;
 mod format;
 mod invoice;
 mod parties;
@@ -36,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use crate::money::{Currency, MoneyError};
 
 pub use discount::{AppliesTo, InvoiceDiscount};
+pub use events::{EventsUsage, EventsUsageError, usage_from_events};
 pub use invoice::{
     Charge, InvoiceDraft, InvoiceLine, InvoiceRequest, LineKind, assemble, assemble_with_taxes,
 };

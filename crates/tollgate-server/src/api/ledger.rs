@@ -283,3 +283,79 @@ pub async fn verify(
         }),
     }))
 }
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EvidenceQuery {
+    /// Start of the period (RFC 3339), included.
+    #[param(value_type = String)]
+    pub from: jiff::Timestamp,
+    /// End of the period (RFC 3339), excluded.
+    #[param(value_type = String)]
+    pub to: jiff::Timestamp,
+    /// Events to list, 1 to 20,000 (default 1,000); counts and verification cover them all.
+    pub limit: Option<usize>,
+}
+
+fn evidence_request(
+    workspace: &str,
+    customer: String,
+    q: EvidenceQuery,
+) -> ledger::EvidenceRequest {
+    ledger::EvidenceRequest {
+        workspace: workspace.to_owned(),
+        customer,
+        from: q.from,
+        to: q.to,
+        limit: q.limit.unwrap_or(ledger::evidence::DEFAULT_LIMIT),
+    }
+}
+
+/// The evidence report of one customer's period: its events with their ledger entries, usage
+/// per meter recomputed from them, and a verification of the whole log run now (docs/TRUST.md,
+/// "Evidence reports"). A tampered log is an answer (`verification.ok: false` naming the first
+/// bad entry), not an error.
+#[utoipa::path(get, path = "/v1/customers/{id}/evidence", operation_id = "customers_evidence",
+    params(("id" = String, Path, description = "Customer id"), EvidenceQuery),
+    responses((status = 200, description = "The report", body = ledger::EvidenceReport),
+        (status = 400, description = "`from` not before `to` (`invalid_range`), a bad `limit`, or more than 200,000 events (`period_too_large`)", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin key", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = crate::api::error::Problem, content_type = "application/problem+json")))]
+pub async fn evidence(
+    State(state): State<AppState>,
+    caller: Principal,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Params(query): Params<EvidenceQuery>,
+) -> ApiResult<Json<ledger::EvidenceReport>> {
+    let workspace = caller.require_admin()?;
+    let request = evidence_request(workspace, id, query);
+    Ok(Json(ledger::evidence(&state.engine, &request).await?))
+}
+
+/// The same report as a PDF for an auditor, under the workspace's seller profile.
+#[utoipa::path(get, path = "/v1/customers/{id}/evidence.pdf", operation_id = "customers_evidence_pdf",
+    params(("id" = String, Path, description = "Customer id"), EvidenceQuery),
+    responses((status = 200, description = "The report as PDF", content_type = "application/pdf"),
+        (status = 400, description = "As for the JSON report", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin key", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such customer", body = crate::api::error::Problem, content_type = "application/problem+json")))]
+pub async fn evidence_pdf(
+    State(state): State<AppState>,
+    caller: Principal,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Params(query): Params<EvidenceQuery>,
+) -> ApiResult<axum::response::Response> {
+    let workspace = caller.require_admin()?;
+    let request = evidence_request(workspace, id, query);
+    let report = ledger::evidence(&state.engine, &request).await?;
+    let doc = ledger::evidence::document(&state.engine, &report).await?;
+    let bytes = tokio::task::spawn_blocking(move || ledger::evidence::render(&doc))
+        .await
+        .map_err(ApiError::internal)??;
+    let mut response = axum::response::IntoResponse::into_response(bytes);
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/pdf"),
+    );
+    Ok(response)
+}

@@ -63,6 +63,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ledger/proof", get(ledger::proof))
         .route("/v1/ledger/consistency", get(ledger::consistency))
         .route("/v1/ledger/verify", post(ledger::verify))
+        .route("/v1/customers/{id}/evidence", get(ledger::evidence))
+        .route("/v1/customers/{id}/evidence.pdf", get(ledger::evidence_pdf))
         .route(
             "/v1/customers/{id}/subscriptions",
             post(subscriptions::create).get(subscriptions::list),

@@ -8,11 +8,15 @@
 //! - `verify`: recomputes every leaf and root, compares each entry with the record it was made
 //!   from as stored now, checks every checkpoint's root and signature; names the first bad one.
 //! - `proof`: inclusion proofs of one record, consistency proofs between two checkpoints.
+//! - `evidence`: a customer's events of a period with their ledger entries, counts per meter and
+//!   a verification of the log, for an auditor (JSON or PDF).
 
+pub mod evidence;
 pub mod proof;
 pub mod seal;
 pub mod verify;
 
+pub use evidence::{EvidenceReport, EvidenceRequest, evidence};
 pub use proof::{ConsistencyProof, InclusionProof, consistency, inclusion};
 pub use seal::{SealReport, entry_text, origin, seal};
 pub use verify::{Finding, VerifyReport, verify};

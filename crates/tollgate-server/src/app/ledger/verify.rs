@@ -21,7 +21,7 @@ use crate::error::{AppResult, Error};
 const PAGE: i64 = 10_000;
 
 /// The first problem found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Finding {
     /// The entry's index, when an entry is at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,12 +34,13 @@ pub struct Finding {
     pub checkpoint: Option<i64>,
     /// `entry_hash_mismatch`, `record_changed`, `record_missing`, `entries_missing`,
     /// `checkpoint_root_mismatch`, `checkpoint_bad_signature` or `head_root_mismatch`.
+    #[schema(value_type = String)]
     pub problem: &'static str,
     pub detail: String,
 }
 
 /// What a verification found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct VerifyReport {
     pub workspace: String,
     /// The log's size and root, as recomputed.
