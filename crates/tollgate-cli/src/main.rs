@@ -12,6 +12,7 @@ mod bill_run;
 mod catalog_cmd;
 mod config;
 mod demo;
+mod doctor;
 mod email_cmd;
 mod events_cmd;
 mod jobs;
@@ -67,6 +68,9 @@ enum Command {
     /// Verify a workspace's ledger offline, against the store (docs/TRUST.md).
     #[command(subcommand)]
     Ledger(ledger_cmd::LedgerCommand),
+    /// Check a deployment: configuration, database and migrations, clock, signing keys, Redis,
+    /// SMTP, payment provider (docs/OPERATIONS.md). Exit 1 when a check fails.
+    Doctor(doctor::DoctorArgs),
     /// Reports for auditors, offline against the store: `report evidence` (docs/TRUST.md).
     #[command(subcommand)]
     Report(report_cmd::ReportCommand),
@@ -166,6 +170,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ledger(command) => {
             init_logs(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
             runtime()?.block_on(ledger_cmd::run(command))
+        }
+        Command::Doctor(args) => {
+            init_logs(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));
+            runtime()?.block_on(doctor::run(args))
         }
         Command::Report(command) => {
             init_logs(&std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn".into()));

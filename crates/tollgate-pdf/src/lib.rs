@@ -1,4 +1,5 @@
-//! Renders Tollgate's documents to PDF: invoices, credit notes and evidence reports.
+//! Renders Tollgate's documents to PDF: invoices, credit notes, evidence reports and the
+//! deployment check.
 //!
 //! Everything happens offline and in process: the font is embedded ([`text`]), the PDF is
 //! written by krilla (pure Rust, no system libraries), nothing is fetched.
@@ -15,9 +16,11 @@
 //!   paginating table with right-aligned numeric columns;
 //! - [`render`]: laid-out pages to PDF bytes;
 //! - [`invoice`]: the invoice and credit note document built from those;
-//! - [`evidence`]: the evidence report (a customer's events and the ledger's verification).
+//! - [`evidence`]: the evidence report (a customer's events and the ledger's verification);
+//! - [`checks`]: a list of checks under a PASSED or FAILED badge (`tollgate doctor`).
 
 pub mod blocks;
+pub mod checks;
 pub mod evidence;
 pub mod invoice;
 pub mod layout;
@@ -25,6 +28,7 @@ pub mod render;
 pub mod table;
 pub mod text;
 
+pub use checks::{ChecksDocument, render_checks};
 pub use evidence::{EvidenceDocument, EvidenceEvent, render_evidence};
 pub use invoice::{DocumentLine, InvoiceDocument, render_invoice};
 

@@ -21,6 +21,7 @@ mod codec;
 pub mod customers;
 pub mod email;
 pub mod growth;
+pub mod inspect;
 pub mod jobs;
 pub mod ledger;
 mod migrations;

@@ -12,6 +12,7 @@
 pub mod bill_run;
 pub mod billing;
 pub mod customers;
+pub mod doctor;
 pub mod downloads;
 pub mod email;
 pub mod invoices;

@@ -23,6 +23,14 @@ fn context(workspace: &str, id: &str) -> String {
     format!("tollgate license key/{workspace}/{id}")
 }
 
+/// Whether `master` opens the stored key (`tollgate doctor`: a server started with another
+/// master key could not sign with it).
+pub fn opens(master: &crate::sealing::MasterKey, key: &SigningKeyRecord) -> bool {
+    master
+        .open(&key.sealed_private_key, &context(&key.workspace, &key.id))
+        .is_ok()
+}
+
 /// Makes a new key, sealed, and makes it the active one (the active one before becomes
 /// `previous`).
 pub async fn rotate_key(

@@ -17,7 +17,7 @@ pub(crate) use follow::require_master_key_for;
 pub use follow::{on_canceled, on_paid, on_plan_changed, on_subscribed, on_unpaid, renew};
 pub use issue::{IssueLicense, issue};
 pub(crate) use keys::active_signing_key;
-pub use keys::{PublishedKey, keyring, published_keys, retire_key, rotate_key};
+pub use keys::{PublishedKey, keyring, opens, published_keys, retire_key, rotate_key};
 pub use machines::{HEARTBEAT_TIMEOUT, activate, deactivate, heartbeat};
 pub use revoke::revoke;
 pub use validate::{Validation, validate};

@@ -203,6 +203,15 @@ impl SmtpConfig {
         Ok(self)
     }
 
+    /// Connects, greets and (with TLS) negotiates it, sending nothing: `tollgate doctor`.
+    pub async fn check(&self) -> Result<(), String> {
+        match self.transport()?.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!("{}:{} did not answer NOOP", self.host, self.port)),
+            Err(e) => Err(format!("{}:{}: {e}", self.host, self.port)),
+        }
+    }
+
     fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
         let tls = match self.tls {
             TlsMode::None => Tls::None,
