@@ -105,6 +105,8 @@ pub struct RefundRequest {
     /// The payment's reference (a PaymentIntent id).
     pub reference: String,
     pub amount_minor: i64,
+    /// ISO 4217 code of the amount (Stripe wants some currencies in other units).
+    pub currency: String,
     pub credit_note: String,
 }
 

@@ -25,6 +25,53 @@ use super::{
 pub const NAME: &str = "stripe";
 pub const API_BASE: &str = "https://api.stripe.com";
 
+/// Currencies Stripe's API keeps as two-decimal although ISO 4217 (and Tollgate) gives them
+/// none: an amount of `100` is one króna or shilling (Stripe's "special cases").
+const TWO_DECIMAL_IN_STRIPE: [&str; 2] = ["ISK", "UGX"];
+/// Three-decimal currencies Stripe charges only in multiples of 10 of the minor unit.
+const THREE_DECIMAL: [&str; 5] = ["BHD", "JOD", "KWD", "OMR", "TND"];
+
+/// Tollgate's ISO 4217 minor units of `currency` as Stripe's API wants them: ISK and UGX times
+/// 100; a three-decimal amount only when its last digit is 0 (Stripe refuses others, and
+/// rounding would charge a different amount than the invoice says, so the charge is refused
+/// here with the reason). Every other currency unchanged.
+pub fn to_stripe_amount(currency: &str, minor: i64) -> Result<i64, ProviderError> {
+    let code = currency.to_ascii_uppercase();
+    let refuse = |message: String| {
+        ProviderError::Refused(Box::new(Refusal {
+            provider: NAME,
+            status: 400,
+            kind: "invalid_request_error".into(),
+            code: Some("amount_not_chargeable".into()),
+            decline_code: None,
+            message,
+            payment_intent: None,
+        }))
+    };
+    if TWO_DECIMAL_IN_STRIPE.contains(&code.as_str()) {
+        return minor
+            .checked_mul(100)
+            .ok_or_else(|| refuse(format!("{minor} {code} is beyond Stripe's amounts")));
+    }
+    if THREE_DECIMAL.contains(&code.as_str()) && minor % 10 != 0 {
+        return Err(refuse(format!(
+            "Stripe charges {code} only in multiples of 10 of its minor unit; {minor} cannot \
+             be charged exactly (collect it manually)"
+        )));
+    }
+    Ok(minor)
+}
+
+/// An amount Stripe reports, in Tollgate's minor units (the inverse of [`to_stripe_amount`];
+/// a fraction of an ISK or UGX unit, which Stripe no longer takes, is dropped).
+pub fn from_stripe_amount(currency: &str, amount: i64) -> i64 {
+    if TWO_DECIMAL_IN_STRIPE.contains(&currency.to_ascii_uppercase().as_str()) {
+        amount / 100
+    } else {
+        amount
+    }
+}
+
 /// What Stripe answers with, as Tollgate reads it.
 pub mod wire {
     use std::collections::BTreeMap;
@@ -95,6 +142,13 @@ pub mod wire {
         pub metadata: BTreeMap<String, String>,
         #[serde(default)]
         pub last_payment_error: Option<ApiError>,
+    }
+
+    impl PaymentIntent {
+        /// `amount` in Tollgate's minor units.
+        pub fn amount_minor(&self) -> i64 {
+            super::from_stripe_amount(&self.currency, self.amount)
+        }
     }
 
     #[derive(Debug, Clone, Deserialize)]
@@ -487,7 +541,10 @@ impl PaymentProvider for Stripe {
 
     async fn charge(&self, r: &ChargeRequest) -> Result<ChargeOutcome, ProviderError> {
         let form = vec![
-            pair("amount", r.amount_minor.to_string()),
+            pair(
+                "amount",
+                to_stripe_amount(&r.currency, r.amount_minor)?.to_string(),
+            ),
             pair("currency", r.currency.to_ascii_lowercase()),
             pair("customer", r.provider_customer.as_str()),
             pair("payment_method", r.payment_method.as_str()),
@@ -543,7 +600,10 @@ impl PaymentProvider for Stripe {
     async fn refund(&self, r: &RefundRequest) -> Result<RefundOutcome, ProviderError> {
         let form = vec![
             pair("payment_intent", r.reference.as_str()),
-            pair("amount", r.amount_minor.to_string()),
+            pair(
+                "amount",
+                to_stripe_amount(&r.currency, r.amount_minor)?.to_string(),
+            ),
             pair("metadata[tollgate_credit_note]", r.credit_note.as_str()),
         ];
         let refund: wire::Refund = self.post("/v1/refunds", &form, &r.idempotency_key).await?;
@@ -628,6 +688,28 @@ pub fn verify_signature(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_follow_stripes_special_cases() {
+        // ISK and UGX: no minor unit in ISO 4217, two decimals in Stripe's API.
+        assert_eq!(to_stripe_amount("ISK", 5_000).unwrap(), 500_000);
+        assert_eq!(to_stripe_amount("ugx", 12).unwrap(), 1_200);
+        assert_eq!(from_stripe_amount("isk", 500_000), 5_000);
+        // Zero-decimal (JPY) and two-decimal (USD, HUF) currencies pass unchanged.
+        assert_eq!(to_stripe_amount("JPY", 500).unwrap(), 500);
+        assert_eq!(to_stripe_amount("USD", 1_099).unwrap(), 1_099);
+        assert_eq!(from_stripe_amount("usd", 1_099), 1_099);
+        // Three decimals: only multiples of 10 can be charged; others are refused, not rounded.
+        assert_eq!(to_stripe_amount("KWD", 5_120).unwrap(), 5_120);
+        match to_stripe_amount("KWD", 5_124) {
+            Err(ProviderError::Refused(r)) => {
+                assert_eq!(r.code.as_deref(), Some("amount_not_chargeable"));
+                assert!(r.message.contains("multiples of 10"), "{}", r.message);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(to_stripe_amount("ISK", i64::MAX / 10).is_err());
+    }
 
     fn sign(secret: &str, t: i64, payload: &[u8]) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();

@@ -64,14 +64,14 @@ pub async fn reconcile(engine: &Engine, workspace: &str) -> AppResult<Reconcilia
             payment_intent: payment.reference.clone(),
             invoice: Some(payment.invoice.clone()),
             tollgate_amount_minor: Some(payment.amount_minor),
-            provider_amount_minor: intent.map(|i| i.amount),
+            provider_amount_minor: intent.map(|i| i.amount_minor()),
             provider_status: intent.map(|i| i.status.clone()),
         };
         match theirs.get(&payment.reference) {
             Some(intent) if intent.status != "succeeded" => {
                 differences.push(difference("missing_at_provider", Some(intent)));
             }
-            Some(intent) if intent.amount != payment.amount_minor => {
+            Some(intent) if intent.amount_minor() != payment.amount_minor => {
                 differences.push(difference("amount_mismatch", Some(intent)));
             }
             Some(_) => {}
@@ -85,7 +85,7 @@ pub async fn reconcile(engine: &Engine, workspace: &str) -> AppResult<Reconcilia
                 payment_intent: intent.id.clone(),
                 invoice: intent.metadata.get("tollgate_invoice").cloned(),
                 tollgate_amount_minor: None,
-                provider_amount_minor: Some(intent.amount),
+                provider_amount_minor: Some(intent.amount_minor()),
                 provider_status: Some(intent.status.clone()),
             });
         }

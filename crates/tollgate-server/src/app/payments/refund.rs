@@ -60,6 +60,7 @@ pub async fn refund_credit_note(
             ),
             reference: payment.reference.clone(),
             amount_minor: amount,
+            currency: note.currency.clone(),
             credit_note: note.id.clone(),
         };
         let (status, provider_refund, failure) = match client.refund(&request).await {

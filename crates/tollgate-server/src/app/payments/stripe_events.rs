@@ -151,7 +151,7 @@ async fn dispatch(engine: &Engine, workspace: &str, event: &wire::Event) -> AppR
                         &invoice,
                         stripe::NAME,
                         &intent.id,
-                        intent.amount,
+                        intent.amount_minor(),
                         Some("card"),
                     )
                     .await?;
@@ -173,7 +173,7 @@ async fn dispatch(engine: &Engine, workspace: &str, event: &wire::Event) -> AppR
             let failure = super::dunning::Failure {
                 provider: stripe::NAME,
                 reference: intent.id.clone(),
-                amount_minor: intent.amount,
+                amount_minor: intent.amount_minor(),
                 code: error
                     .as_ref()
                     .and_then(|e| e.decline_code.clone().or(e.code.clone()))
@@ -287,7 +287,7 @@ async fn refunded_outside(
         .filter(|r| r.payment == payment.id && r.status != RefundStatus::Failed)
         .map(|r| r.amount_minor)
         .sum();
-    let outside = charge.amount_refunded - ours;
+    let outside = stripe::from_stripe_amount(&charge.currency, charge.amount_refunded) - ours;
     if outside <= 0 {
         return Ok(false);
     }
@@ -336,7 +336,7 @@ async fn disputed(engine: &Engine, workspace: &str, dispute: &wire::Dispute) -> 
             "charge": wire::id_of(&dispute.charge),
             "payment": payment.as_ref().map(|p| p.id.clone()),
             "invoice": payment.as_ref().map(|p| p.invoice.clone()),
-            "amount_minor": dispute.amount,
+            "amount_minor": stripe::from_stripe_amount(&dispute.currency, dispute.amount),
             "currency": dispute.currency.to_ascii_uppercase(),
             "reason": dispute.reason,
             "status": dispute.status,
