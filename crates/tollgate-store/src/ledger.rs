@@ -18,9 +18,12 @@ use crate::backend::{Backend, Conn, args, run_all, run_optional};
 use crate::codec::Columns;
 use crate::{StoreError, StoreResult, sql};
 
-/// How far before the head's `sealed_until` a pass looks again, for events whose transaction
+/// How far before the head's `sealed_until` a sweep looks again, for events whose transaction
 /// committed after a later one was sealed (far longer than any write transaction runs).
 pub const RESEAL_MARGIN: SignedDuration = SignedDuration::from_mins(10);
+/// How far every pass looks back: write transactions of ingest last milliseconds, so a record
+/// committed later than this after a newer one was sealed waits for the next sweep.
+pub const RECENT_MARGIN: SignedDuration = SignedDuration::from_secs(30);
 
 /// What an entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,13 +117,15 @@ pub type SealFn<'a> =
 
 #[async_trait]
 pub trait LedgerStore: Send + Sync {
-    /// One sealing pass over at most `limit` records, in one transaction under the head's lock:
-    /// the new head, or `None` when nothing was waiting.
+    /// One sealing pass over at most `limit` records written since `look_back` before the
+    /// newest one sealed: found on a read session, appended in one transaction under the head's
+    /// lock; the new head, or `None` when nothing was waiting (then nothing is written).
     async fn seal_ledger(
         &self,
         workspace: &WorkspaceId,
         now: Timestamp,
         limit: i64,
+        look_back: SignedDuration,
         seal: &SealFn<'_>,
     ) -> StoreResult<Option<LedgerHeadRecord>>;
     async fn ledger_head(&self, workspace: &WorkspaceId) -> StoreResult<Option<LedgerHeadRecord>>;
@@ -215,6 +220,44 @@ fn action_source(r: &impl Columns) -> StoreResult<LedgerSource> {
     })
 }
 
+/// Records written since `look_back` before the newest one sealed (everything before the first
+/// pass) and not in the log yet, oldest first, at most `limit`.
+async fn unsealed<C: Conn>(
+    session: &mut C,
+    workspace: &WorkspaceId,
+    head: Option<&LedgerHeadRecord>,
+    look_back: SignedDuration,
+    limit: i64,
+) -> StoreResult<Vec<LedgerSource>> {
+    let since = head
+        .map(|h| h.sealed_until)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .checked_sub(look_back)
+        .unwrap_or(Timestamp::UNIX_EPOCH);
+    let mut sources = Vec::new();
+    for row in session
+        .fetch_all(sql::LEDGER_UNSEALED_EVENTS, args![workspace, since, limit])
+        .await?
+    {
+        sources.push(usage_source(&row)?);
+    }
+    for row in session
+        .fetch_all(sql::LEDGER_UNSEALED_ACTIONS, args![workspace, since, limit])
+        .await?
+    {
+        sources.push(action_source(&row)?);
+    }
+    sources.sort_by(|a, b| {
+        (a.written_at, a.kind.as_str(), &a.reference).cmp(&(
+            b.written_at,
+            b.kind.as_str(),
+            &b.reference,
+        ))
+    });
+    sources.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(sources)
+}
+
 #[async_trait]
 impl<B: Backend> LedgerStore for B {
     async fn seal_ledger(
@@ -222,8 +265,26 @@ impl<B: Backend> LedgerStore for B {
         workspace: &WorkspaceId,
         now: Timestamp,
         limit: i64,
+        look_back: SignedDuration,
         seal: &SealFn<'_>,
     ) -> StoreResult<Option<LedgerHeadRecord>> {
+        // Find what waits on a read session first: the scan holds no write lock (on SQLite,
+        // the one writer ingest needs), and a pass that finds nothing writes nothing.
+        let seen = run_optional(
+            self.read(workspace),
+            sql::LEDGER_HEAD,
+            args![workspace],
+            head,
+        )
+        .await?
+        .filter(|h| !h.root_hash.is_empty());
+        let mut session = self.read(workspace).await?;
+        let mut sources =
+            unsealed(&mut session, workspace, seen.as_ref(), look_back, limit).await?;
+        session.commit().await?;
+        if sources.is_empty() {
+            return Ok(None);
+        }
         let mut tx = self.write(workspace).await?;
         // The head's row lock (an update takes it on PostgreSQL; SQLite writes one at a time).
         let empty = serde_json::to_string(&Vec::<String>::new()).unwrap_or_default();
@@ -241,36 +302,14 @@ impl<B: Backend> LedgerStore for B {
             .map(head)
             .transpose()?
             .filter(|h| !h.root_hash.is_empty());
-        let since = current
-            .as_ref()
-            .map(|h| h.sealed_until)
-            .unwrap_or(Timestamp::UNIX_EPOCH)
-            .checked_sub(RESEAL_MARGIN)
-            .unwrap_or(Timestamp::UNIX_EPOCH);
-        let mut sources = Vec::new();
-        for row in tx
-            .fetch_all(sql::LEDGER_UNSEALED_EVENTS, args![workspace, since, limit])
-            .await?
-        {
-            sources.push(usage_source(&row)?);
+        // Another pass sealed in between: what it sealed may be in `sources`; look again,
+        // under the lock this time.
+        if current.as_ref().map(|h| h.size) != seen.as_ref().map(|h| h.size) {
+            sources = unsealed(&mut tx, workspace, current.as_ref(), look_back, limit).await?;
+            if sources.is_empty() {
+                return Ok(None);
+            }
         }
-        for row in tx
-            .fetch_all(sql::LEDGER_UNSEALED_ACTIONS, args![workspace, since, limit])
-            .await?
-        {
-            sources.push(action_source(&row)?);
-        }
-        if sources.is_empty() {
-            return Ok(None);
-        }
-        sources.sort_by(|a, b| {
-            (a.written_at, a.kind.as_str(), &a.reference).cmp(&(
-                b.written_at,
-                b.kind.as_str(),
-                &b.reference,
-            ))
-        });
-        sources.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let Sealed { head: new, entries } = seal(current, sources)?;
         for e in &entries {
             let values = args![

@@ -18,7 +18,7 @@ pub mod verify;
 
 pub use evidence::{EvidenceReport, EvidenceRequest, evidence};
 pub use proof::{ConsistencyProof, InclusionProof, consistency, inclusion};
-pub use seal::{SealReport, entry_text, origin, seal};
+pub use seal::{Reach, SealReport, entry_text, origin, seal, seal_with};
 pub use verify::{Finding, VerifyReport, verify};
 
 use tollgate_verify::merkle::Hash;

@@ -2,12 +2,13 @@
 //! then signs a checkpoint of the new size (when the operator's master key is configured: the
 //! checkpoint is signed with the workspace's Ed25519 key, the one that signs licenses).
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value};
 use tollgate_core::ids::WorkspaceId;
 use tollgate_store::StoreError;
 use tollgate_store::ledger::{
-    CheckpointRecord, LedgerEntryRecord, LedgerHeadRecord, LedgerSource, Sealed,
+    CheckpointRecord, LedgerEntryRecord, LedgerHeadRecord, LedgerSource, RECENT_MARGIN,
+    RESEAL_MARGIN, Sealed,
 };
 use tollgate_verify::Checkpoint;
 use tollgate_verify::merkle::{CompactRange, leaf_hash};
@@ -74,8 +75,37 @@ fn canonical(value: &Value) -> Value {
     }
 }
 
-/// Appends everything waiting (pass after pass), then signs a checkpoint of the new size.
+/// How far a pass looks back for records committed late: [`Reach::Recent`] on most background
+/// passes (cheap: the last seconds), [`Reach::Sweep`] on a periodic one and on demand (the whole
+/// margin a slow transaction could need).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    Recent,
+    Sweep,
+}
+
+impl Reach {
+    fn look_back(self) -> SignedDuration {
+        match self {
+            Reach::Recent => RECENT_MARGIN,
+            Reach::Sweep => RESEAL_MARGIN,
+        }
+    }
+}
+
+/// Appends everything waiting (pass after pass), then signs a checkpoint of the new size: a
+/// sweep, what `POST /v1/ledger/seal` asks for.
 pub async fn seal(engine: &Engine, workspace: &str, now: Timestamp) -> AppResult<SealReport> {
+    seal_with(engine, workspace, now, Reach::Sweep).await
+}
+
+/// [`seal`] looking back as far as `reach` says.
+pub async fn seal_with(
+    engine: &Engine,
+    workspace: &str,
+    now: Timestamp,
+    reach: Reach,
+) -> AppResult<SealReport> {
     let ws = WorkspaceId::from(workspace);
     let mut appended = 0u64;
     loop {
@@ -85,7 +115,7 @@ pub async fn seal(engine: &Engine, workspace: &str, now: Timestamp) -> AppResult
         };
         let Some(head) = engine
             .store()
-            .seal_ledger(&ws, now, PASS_LIMIT, &append)
+            .seal_ledger(&ws, now, PASS_LIMIT, reach.look_back(), &append)
             .await?
         else {
             break;
