@@ -130,7 +130,8 @@ fn apex_tiers_extend_each_other() {
         PriceModel::Percentage {
             percent: dec!(2),
             floor: None,
-            cap: Some(dec!(99.00))
+            cap: Some(dec!(99.00)),
+            per_transaction: Default::default(),
         }
     );
     let enterprise = &c.plans["enterprise"];
@@ -145,7 +146,8 @@ fn apex_tiers_extend_each_other() {
         PriceModel::Percentage {
             percent: dec!(10),
             floor: None,
-            cap: None
+            cap: None,
+            per_transaction: Default::default(),
         }
     );
     assert_eq!(
