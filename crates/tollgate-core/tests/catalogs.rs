@@ -497,7 +497,7 @@ fn every_mistake_is_reported_with_its_path() {
             "plans.early.prices[4].tiers[2].up_to: the last tier must be open-ended: leave out `up_to`",
             "plans.early.prices[5].tiers[0]: only the last tier may be open-ended: give `up_to`",
             "plans.early.prices[5].tiers[1].up_to: the last tier must be open-ended: leave out `up_to`",
-            "plans.early.prices[6].model: \"flat\" is not one of per_unit, package, graduated, volume, percentage, dimensional",
+            "plans.early.prices[6].model: \"flat\" is not one of per_unit, package, graduated, volume, percentage, graduated_percentage, dimensional",
             "plans.early.addons[1]: unknown addon `parachute`",
             "plans.mid.extends: `extends` forms a cycle: mid -> big -> mid",
             "addons.seat.grants.sso: feature `sso` is not a limit; an add-on raises limits (use `sets` for others)",
