@@ -131,7 +131,7 @@ impl CreditNoteMethod {
 }
 
 /// One movement of a customer's balance: a credit note credited to it (positive), an invoice
-/// it paid (negative).
+/// it paid (negative). Listed in the order they were written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BalanceEntryRecord {
     pub workspace: String,
@@ -459,7 +459,7 @@ async fn insert_one<C: Conn>(
         tx.execute(sql::INSERT_CREDIT_ENTRY, values).await?;
     }
     if effects.balance_used_minor > 0 {
-        next_number(tx, &inv.workspace, "balance_entry").await?;
+        let seq = next_number(tx, &inv.workspace, "balance_entry").await?;
         let balance = customer_balance_in(tx, &inv.workspace, &inv.customer).await?;
         if balance < effects.balance_used_minor {
             return Err(StoreError::Conflict(format!(
@@ -482,6 +482,7 @@ async fn insert_one<C: Conn>(
             None::<&str>,
             Some(inv.id.as_str()),
             inv.created_at,
+            seq,
         ];
         tx.execute(sql::INSERT_BALANCE_ENTRY, values).await?;
     }
@@ -798,7 +799,7 @@ impl<B: Backend> BillingStore for B {
             .await
             .map_err(|e| insert_error(e, "credit note", &note.id, "invoice", &note.invoice))?;
         if note.method == CreditNoteMethod::Credit {
-            next_number(&mut tx, &note.workspace, "balance_entry").await?;
+            let seq = next_number(&mut tx, &note.workspace, "balance_entry").await?;
             let entry = format!("{}_balance", note.id);
             let values = args![
                 &note.workspace,
@@ -810,6 +811,7 @@ impl<B: Backend> BillingStore for B {
                 Some(note.id.as_str()),
                 Some(note.invoice.as_str()),
                 note.created_at,
+                seq,
             ];
             tx.execute(sql::INSERT_BALANCE_ENTRY, values).await?;
         }

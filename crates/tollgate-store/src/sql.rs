@@ -220,11 +220,11 @@ pub(crate) const INSERT_CREDIT_ENTRY: &str = "INSERT INTO credit_entries \
 pub(crate) const CUSTOMER_BALANCE: &str = "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS TEXT) \
      AS total FROM balance_entries WHERE workspace = $1 AND customer = $2";
 pub(crate) const INSERT_BALANCE_ENTRY: &str = "INSERT INTO balance_entries \
-     (workspace, id, customer, amount_minor, currency, kind, credit_note, invoice, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+     (workspace, id, customer, amount_minor, currency, kind, credit_note, invoice, created_at, \
+     seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 pub(crate) const BALANCE_ENTRIES: &str = "SELECT workspace, id, customer, amount_minor, currency, \
        kind, credit_note, invoice, created_at FROM balance_entries \
-     WHERE workspace = $1 AND customer = $2 ORDER BY created_at, id";
+     WHERE workspace = $1 AND customer = $2 ORDER BY seq";
 pub(crate) const BILL_PENDING_CHARGE: &str = "UPDATE pending_charges SET invoice = $1 \
      WHERE workspace = $2 AND id = $3 AND invoice IS NULL";
 pub(crate) const COUNT_COUPON_USE: &str =

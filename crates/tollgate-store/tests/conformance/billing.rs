@@ -1052,8 +1052,8 @@ pub(crate) async fn customer_balance_ledger(h: &Harness) {
     s.insert_invoice(&invoice(ws, "inv_1", "cus_a", "k1"), &none)
         .await
         .unwrap();
-    let credited = billing::CreditNoteRecord {
-        method: billing::CreditNoteMethod::Credit,
+    let credited = CreditNoteRecord {
+        method: CreditNoteMethod::Credit,
         ..credit_note(ws, "cn_1", "inv_1", 300)
     };
     s.insert_credit_note(&credited, 1_000).await.unwrap();
@@ -1072,8 +1072,8 @@ pub(crate) async fn customer_balance_ledger(h: &Harness) {
     assert_eq!(
         methods,
         [
-            billing::CreditNoteMethod::Credit,
-            billing::CreditNoteMethod::Refund
+            CreditNoteMethod::Credit,
+            CreditNoteMethod::Refund
         ]
     );
 
