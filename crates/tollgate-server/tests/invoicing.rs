@@ -545,6 +545,14 @@ async fn a_credit_note_to_the_balance_is_used_on_the_next_invoice(backend: Backe
         &format!("/v1/invoices/{id}/credit_notes/{}.pdf", note["id"].as_str().unwrap()),
     )
     .await;
+    keep("credit-note-to-balance.pdf", &note_pdf);
+    let december_pdf = pdf_bytes(
+        &server,
+        &ws,
+        &format!("/v1/invoices/{}.pdf", december["id"].as_str().unwrap()),
+    )
+    .await;
+    keep("invoice-with-balance.pdf", &december_pdf);
     let note_text = pdf_extract::extract_text_from_mem(&note_pdf).unwrap();
     assert_pdf_line(&note_text, "credited to the customer's balance");
     // A customer of another workspace has no such balance to read.
