@@ -453,6 +453,11 @@ backend_tests!(a_graduated_percentage_meter_over_three_invoices);
 async fn a_credit_note_to_the_balance_is_used_on_the_next_invoice(backend: Backend) {
     let server = TestServer::start(backend).await;
     let ws = server.workspace_with("balance", TAXED).await;
+    let seller = json!({"legal_name": "Northwind Metering GmbH",
+                        "address": ["Hauptstrasse 1", "10115 Berlin, Germany"],
+                        "tax_ids": ["DE123456789"], "net_terms_days": 14});
+    let (status, body) = ws.call(Method::PUT, "/v1/billing_profile", Some(seller)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let clock = customer(&ws, "acme", "2026-11-01T00:00:00Z").await;
     subscribe(&ws, "acme").await;
     bill_run(&ws).await;

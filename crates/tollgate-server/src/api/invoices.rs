@@ -217,8 +217,11 @@ pub struct CreditNoteOut {
     pub created_at: jiff::Timestamp,
 }
 
-/// Refunds all or part of a paid invoice with a credit note, or credits all or part of any
-/// finalized invoice to the customer's balance (`method: credit`); the invoice never changes.
+/// Issues a credit note: a refund, or a credit to the customer's balance.
+///
+/// `method: refund` (default) gives back all or part of a paid invoice; `method: credit` adds
+/// all or part of any finalized invoice to the customer's balance, which pays its next invoices
+/// first. The invoice itself never changes.
 #[utoipa::path(post, path = "/v1/invoices/{id}/credit_notes", operation_id = "invoices_credit_note", params(("id" = String, Path)), request_body = CreditNoteIn,
     responses((status = 201, description = "Created", body = CreditNoteOut), (status = 409, description = "Conflicts with the stored state", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn credit_note(

@@ -16,6 +16,22 @@ fn text(v: &serde_json::Value) -> String {
     }
 }
 
+/// A unit price with at least the currency's decimals (`100.00`, not `100`), and more when the
+/// catalog wrote more (`0.001`).
+fn unit_price_text(v: &serde_json::Value, currency: &str) -> String {
+    let written = text(v);
+    let digits = currency
+        .parse::<tollgate_core::money::Currency>()
+        .map_or(2, |c| c.minor_digits());
+    match written.parse::<rust_decimal::Decimal>() {
+        Ok(mut price) if price.scale() < digits => {
+            price.rescale(digits);
+            price.to_string()
+        }
+        _ => written,
+    }
+}
+
 /// The printable form of a stored invoice, with refunds noted. `issuer` is the workspace's
 /// name, used when the invoice carries no seller.
 pub fn invoice_document(
@@ -34,7 +50,10 @@ pub fn invoice_document(
                 .map(|l| DocumentLine {
                     description: text(&l["description"]),
                     quantity: text(&l["quantity"]),
-                    unit_price: l.get("unit_price").filter(|v| !v.is_null()).map(text),
+                    unit_price: l
+                        .get("unit_price")
+                        .filter(|v| !v.is_null())
+                        .map(|v| unit_price_text(v, &invoice.currency)),
                     amount: text(&l["amount"]),
                 })
                 .collect()
