@@ -55,7 +55,10 @@ plans:
     );
     match parse_yaml(&yaml) {
         Ok(_) => panic!("accepted:\n{yaml}"),
-        Err(e) => e.iter().map(|e| (e.path.clone(), e.message.clone())).collect(),
+        Err(e) => e
+            .iter()
+            .map(|e| (e.path.clone(), e.message.clone()))
+            .collect(),
     }
 }
 
@@ -220,10 +223,7 @@ fn transaction_prices_are_validated_with_paths() {
         "{found:?}"
     );
     assert!(!at("plans.p.prices[2].included").is_empty(), "{found:?}");
-    assert!(
-        !at("plans.p.prices[2].free_units").is_empty(),
-        "{found:?}"
-    );
+    assert!(!at("plans.p.prices[2].free_units").is_empty(), "{found:?}");
     assert!(
         !at("plans.p.prices[3].tiers[1].percent").is_empty(),
         "{found:?}"

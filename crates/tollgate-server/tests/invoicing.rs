@@ -366,9 +366,15 @@ async fn a_percentage_with_a_fixed_fee_per_transaction(backend: Backend) {
         .await;
     ws.post("/v1/customers/shop/subscriptions", json!({"plan": "cards"}))
         .await;
-    for (day, (id, amount)) in [("p1", "200"), ("p2", "100"), ("p3", "100"), ("p4", "50"), ("p5", "1000")]
-        .into_iter()
-        .enumerate()
+    for (day, (id, amount)) in [
+        ("p1", "200"),
+        ("p2", "100"),
+        ("p3", "100"),
+        ("p4", "50"),
+        ("p5", "1000"),
+    ]
+    .into_iter()
+    .enumerate()
     {
         ws.advance(&clock, &format!("2026-11-{:02}T00:00:00Z", day + 2))
             .await;
@@ -395,8 +401,11 @@ async fn a_graduated_percentage_meter_over_three_invoices(backend: Backend) {
     let clock = ws.test_clock("2026-11-01T00:00:00Z").await;
     ws.post("/v1/customers", json!({"id": "bank", "test_clock": clock}))
         .await;
-    ws.post("/v1/customers/bank/subscriptions", json!({"plan": "payouts"}))
-        .await;
+    ws.post(
+        "/v1/customers/bank/subscriptions",
+        json!({"plan": "payouts"}),
+    )
+    .await;
     // November: 500 (205.00). December: 500, 550, 4,000 (591.00). January: 15,000 (1,240.00).
     let months: [(&str, &[&str], &str); 3] = [
         ("2026-11", &["500"], "205.00"),
@@ -456,7 +465,9 @@ async fn a_credit_note_to_the_balance_is_used_on_the_next_invoice(backend: Backe
     let seller = json!({"legal_name": "Northwind Metering GmbH",
                         "address": ["Hauptstrasse 1", "10115 Berlin, Germany"],
                         "tax_ids": ["DE123456789"], "net_terms_days": 14});
-    let (status, body) = ws.call(Method::PUT, "/v1/billing_profile", Some(seller)).await;
+    let (status, body) = ws
+        .call(Method::PUT, "/v1/billing_profile", Some(seller))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let clock = customer(&ws, "acme", "2026-11-01T00:00:00Z").await;
     subscribe(&ws, "acme").await;
@@ -468,13 +479,20 @@ async fn a_credit_note_to_the_balance_is_used_on_the_next_invoice(backend: Backe
     let id = opening["id"].as_str().unwrap();
     let path = format!("/v1/invoices/{id}/credit_notes");
     let note = ws
-        .post(&path, json!({"amount": "30.00", "method": "credit", "reason": "outage"}))
+        .post(
+            &path,
+            json!({"amount": "30.00", "method": "credit", "reason": "outage"}),
+        )
         .await;
     assert_eq!(note["method"], "credit");
     assert_eq!(note["amount"], "30.00");
     // More than is left to credit, and a refund of an unpaid invoice: refused.
     let (status, body) = ws
-        .call(Method::POST, &path, Some(json!({"amount": "91.51", "method": "credit"})))
+        .call(
+            Method::POST,
+            &path,
+            Some(json!({"amount": "91.51", "method": "credit"})),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["code"], "refund_exceeds_invoice");
@@ -512,7 +530,13 @@ async fn a_credit_note_to_the_balance_is_used_on_the_next_invoice(backend: Backe
         .as_array()
         .unwrap()
         .iter()
-        .map(|l| l["amount"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap())
+        .map(|l| {
+            l["amount"]
+                .as_str()
+                .unwrap()
+                .parse::<rust_decimal::Decimal>()
+                .unwrap()
+        })
         .sum();
     assert_eq!(lines.to_string(), "121.50");
 
@@ -547,7 +571,10 @@ async fn a_credit_note_to_the_balance_is_used_on_the_next_invoice(backend: Backe
     let note_pdf = pdf_bytes(
         &server,
         &ws,
-        &format!("/v1/invoices/{id}/credit_notes/{}.pdf", note["id"].as_str().unwrap()),
+        &format!(
+            "/v1/invoices/{id}/credit_notes/{}.pdf",
+            note["id"].as_str().unwrap()
+        ),
     )
     .await;
     keep("credit-note-to-balance.pdf", &note_pdf);
@@ -599,7 +626,10 @@ async fn a_minimum_true_up_is_prorated_on_a_partial_period(backend: Backend) {
     .await;
     bill_run(&ws).await;
     let opening = invoices(&ws, "late").await.pop().unwrap();
-    assert_eq!(opening["total"], "5.00", "half of November's base fee: {opening:#}");
+    assert_eq!(
+        opening["total"], "5.00",
+        "half of November's base fee: {opening:#}"
+    );
     let events: Vec<Value> = (0..10)
         .map(|i| json!({"id": format!("c{i}"), "customer": "late", "type": "api.call"}))
         .collect();

@@ -11,8 +11,8 @@ use sqlx::sqlite::SqliteRow;
 use std::str::FromStr;
 
 use crate::billing::{
-    BalanceEntryRecord, CouponRedemptionRecord, CreditNoteMethod, CreditNoteRecord, InvoiceRecord, InvoiceStatus, PendingChargeRecord,
-    ScheduledChangeRecord,
+    BalanceEntryRecord, CouponRedemptionRecord, CreditNoteMethod, CreditNoteRecord, InvoiceRecord,
+    InvoiceStatus, PendingChargeRecord, ScheduledChangeRecord,
 };
 use crate::{
     AdminKeyRecord, AggregateRow, ApiKeyRecord, CatalogVersionRecord, CustomerRecord, EventRecord,

@@ -493,7 +493,9 @@ pub enum PriceModel {
     },
     /// Percentage tiers on the period's value: each tier's part of the value at that tier's
     /// percent, plus the tier's `flat_amount` once when the value first enters it.
-    GraduatedPercentage { tiers: Vec<PercentTier> },
+    GraduatedPercentage {
+        tiers: Vec<PercentTier>,
+    },
     /// A unit price per value of one group-by dimension, times multipliers by another.
     Dimensional {
         dimension: String,

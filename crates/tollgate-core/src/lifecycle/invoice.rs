@@ -279,9 +279,7 @@ pub fn credit_note_remaining(
 fn creditable(status: InvoiceStatus) -> Result<(), CreditNoteError> {
     match status {
         InvoiceStatus::Open | InvoiceStatus::Paid | InvoiceStatus::Uncollectible => Ok(()),
-        InvoiceStatus::Draft | InvoiceStatus::Void => {
-            Err(CreditNoteError::NotFinalized { status })
-        }
+        InvoiceStatus::Draft | InvoiceStatus::Void => Err(CreditNoteError::NotFinalized { status }),
     }
 }
 

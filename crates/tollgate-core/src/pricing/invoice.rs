@@ -495,9 +495,7 @@ fn settle(
             quantity: balance.to_decimal(),
         });
     }
-    let customer_balance = request
-        .customer_balance
-        .unwrap_or(Money::zero(currency));
+    let customer_balance = request.customer_balance.unwrap_or(Money::zero(currency));
     if customer_balance.currency() != currency {
         return Err(PricingError::CurrencyMismatch(
             currency,

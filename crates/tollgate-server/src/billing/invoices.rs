@@ -240,7 +240,8 @@ pub async fn build_due_invoice(
     let minimum_full = match (closing_full, closing) {
         (Some(full), _) => Some(full),
         (None, Some(p)) if sub.ends_at == Some(p.end) => {
-            let whole = tollgate_core::period::Period::containing(terms.anchor, terms.cadence, p.start);
+            let whole =
+                tollgate_core::period::Period::containing(terms.anchor, terms.cadence, p.start);
             (whole != p).then(|| billing_period(whole)).transpose()?
         }
         _ => None,

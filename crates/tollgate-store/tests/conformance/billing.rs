@@ -1071,10 +1071,7 @@ pub(crate) async fn customer_balance_ledger(h: &Harness) {
         .collect();
     assert_eq!(
         methods,
-        [
-            CreditNoteMethod::Credit,
-            CreditNoteMethod::Refund
-        ]
+        [CreditNoteMethod::Credit, CreditNoteMethod::Refund]
     );
 
     let uses = |minor: i64| InvoiceEffects {

@@ -68,10 +68,8 @@ pub async fn issue_credit_note(
     };
     let credit = method == CreditNoteMethod::Credit;
     let amount_minor = match amount {
-        None if credit => {
-            balance_credit_remaining(invoice.status, invoice.total_minor, already)
-                .map_err(refused)?
-        }
+        None if credit => balance_credit_remaining(invoice.status, invoice.total_minor, already)
+            .map_err(refused)?,
         None => {
             credit_note_remaining(invoice.status, invoice.total_minor, already).map_err(refused)?
         }
@@ -139,8 +137,7 @@ pub async fn issue_credit_note(
         .await?;
     // The money goes back through the provider that took it (docs/PAYMENTS.md); a refund that
     // fails is recorded as failed, and the credit note stands. A credit stays on the balance.
-    if !credit
-        && let Err(e) = crate::app::payments::refund_credit_note(engine, &stored).await {
+    if !credit && let Err(e) = crate::app::payments::refund_credit_note(engine, &stored).await {
         tracing::warn!(credit_note = %stored.id, error = %e.describe(), "refund not sent");
     }
     Ok((stored, currency))
