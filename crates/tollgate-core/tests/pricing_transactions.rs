@@ -10,8 +10,9 @@
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
+use std::collections::BTreeMap;
 use tollgate_core::catalog::{Catalog, PriceModel, TransactionFees, UsagePrice, parse_yaml};
-use tollgate_core::pricing::{MeterUsage, rate};
+use tollgate_core::pricing::{BillingPeriod, InvoiceRequest, LineKind, MeterUsage, assemble, rate};
 
 fn catalog(price: &str) -> Catalog {
     let yaml = format!(
@@ -336,6 +337,63 @@ proptest! {
             let rest = MeterUsage::transactions(values[n..].to_vec()).unwrap();
             prop_assert_eq!(with, rate(&plain, &rest).unwrap()[0].amount);
         }
+    }
+
+    /// On an invoice, a transaction-fee line and a graduated percentage line are rounded once
+    /// and the total is the sum of the lines.
+    #[test]
+    fn invoice_totals_are_the_sum_of_their_lines(
+        values in proptest::collection::vec((0i64..10_000_000).prop_map(|m| Decimal::new(m, 3)), 0..25),
+    ) {
+        let c = parse_yaml(
+            r#"
+currency: USD
+meters:
+  payments: { event: payment.succeeded, aggregation: sum, property: amount }
+  payouts: { event: payout.sent, aggregation: sum, property: amount }
+plans:
+  p:
+    base: { amount: "9.99", interval: month }
+    prices:
+      - { meter: payments, model: percentage, percent: "2.9", fixed_fee: "0.30", free_units: 2, per_transaction_min: "0.35", per_transaction_max: 7 }
+      - meter: payouts
+        model: graduated_percentage
+        tiers:
+          - { up_to: 1000, percent: "0.5", flat_amount: 2 }
+          - { percent: "0.25", flat_amount: 3 }
+"#,
+        )
+        .unwrap();
+        let november = BillingPeriod::new(
+            "2026-11-01T00:00:00Z".parse().unwrap(),
+            "2026-12-01T00:00:00Z".parse().unwrap(),
+        )
+        .unwrap();
+        let total: Decimal = values.iter().sum();
+        let usage = BTreeMap::from([
+            ("payments".to_owned(), MeterUsage::transactions(values.clone()).unwrap()),
+            ("payouts".to_owned(), MeterUsage::total(total)),
+        ]);
+        let draft = assemble(
+            &c,
+            &InvoiceRequest {
+                plan: Some("p".into()),
+                closing: Some(november),
+                usage,
+                ..InvoiceRequest::default()
+            },
+        )
+        .unwrap();
+        let lines: i64 = draft.lines.iter().map(|l| l.amount.minor()).sum();
+        prop_assert_eq!(lines, draft.total.minor());
+        let fees = draft
+            .lines
+            .iter()
+            .find(|l| l.kind == LineKind::Usage { meter: "payments".into() })
+            .unwrap();
+        let charged = u32::try_from(values.len().saturating_sub(2)).unwrap();
+        prop_assert!(fees.exact >= dec!(0.35) * Decimal::from(charged));
+        prop_assert!(fees.exact <= dec!(7) * Decimal::from(charged));
     }
 
     /// Graduated percentage: the charge grows with the value, and is the sum of what each
