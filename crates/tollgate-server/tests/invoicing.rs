@@ -612,7 +612,8 @@ plans:
 
 /// A plan minimum on a first period that starts mid-month is prorated as the base fee is:
 /// 15 of 30 days of 100.00 is 50.00; the closing invoice's charges (10 calls, and December's
-/// base fee it opens) are topped up to it. A whole period tops up to the whole minimum.
+/// base fee it opens) are topped up to it. A whole period tops up to the whole minimum, and a
+/// last period cut short by a cancellation commits to its share.
 async fn a_minimum_true_up_is_prorated_on_a_partial_period(backend: Backend) {
     let server = TestServer::start(backend).await;
     let ws = server.workspace_with("minimum", COMMITTED).await;
@@ -656,6 +657,36 @@ async fn a_minimum_true_up_is_prorated_on_a_partial_period(backend: Backend) {
     bill_run(&ws).await;
     let whole = invoices(&ws, "late").await.pop().unwrap();
     assert_eq!(whole["total"], "100.00", "{whole:#}");
+
+    // Canceled at once on January 16th: the last period is 15 of January's 31 days, and commits
+    // to 100.00 x 15 / 31 = 48.387..., rounded toward zero: 48.38.
+    ws.advance(&clock, "2027-01-16T00:00:00Z").await;
+    let (_, subs) = ws
+        .call(Method::GET, "/v1/customers/late/subscriptions", None)
+        .await;
+    let sub = subs["data"][0]["id"].as_str().unwrap().to_owned();
+    ws.post(
+        &format!("/v1/customers/late/subscriptions/{sub}/cancel"),
+        json!({"immediately": true}),
+    )
+    .await;
+    bill_run(&ws).await;
+    let last = invoices(&ws, "late").await.pop().unwrap();
+    let top_up = last["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"]["type"] == "minimum_top_up")
+        .cloned()
+        .unwrap_or_else(|| panic!("no top-up: {last:#}"));
+    assert_eq!(top_up["amount"], "48.38", "{last:#}");
+    assert!(
+        top_up["description"]
+            .as_str()
+            .unwrap()
+            .contains("(prorated: 100.00 x 15 of 31 days)"),
+        "{last:#}"
+    );
 }
 backend_tests!(a_minimum_true_up_is_prorated_on_a_partial_period);
 
