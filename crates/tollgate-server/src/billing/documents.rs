@@ -90,7 +90,7 @@ pub fn invoice_document(
     }
     if credited_minor > 0 {
         notes.push(format!(
-            "Refunded by credit note: {} {cur}.",
+            "Credited by credit notes (refunds and credits to the balance): {} {cur}.",
             amount(credited_minor, cur)
         ));
     }
