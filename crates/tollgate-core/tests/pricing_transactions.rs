@@ -87,6 +87,35 @@ fn lagos_percentage_example_free_units_or_free_amount_whichever_runs_out_first()
     assert_eq!(amount, dec!(0.60) + dec!(0.10) + dec!(0.12) + dec!(0.10));
 }
 
+/// The numbers of Lago's own tests of its percentage charge: transactions of 50, 100, 250 and
+/// 400 (800 in all) at 1.3% + 2.00 each. With the first 3 transactions or 250.00 free, 250.00
+/// of value is free (the third transaction is free for its first 100.00) and two transactions
+/// pay the fixed fee: 550 x 1.3% + 2 x 2.00 = 11.15. With only the 3 free transactions:
+/// 400 x 1.3% + 2.00 = 7.20; with 500.00 free value too, the free transactions run out first:
+/// 7.20 again; with nothing free: 800 x 1.3% + 4 x 2.00 = 18.40; at 0%: the fixed fees, 8.00.
+#[test]
+fn lagos_percentage_test_numbers() {
+    let values = [dec!(50), dec!(100), dec!(250), dec!(400)];
+    let priced = |extra: &str, percent: &str| {
+        let c = catalog(&format!(
+            "        model: percentage\n        percent: \"{percent}\"\n        fixed_fee: 2{extra}"
+        ));
+        charge(&c, &values).0
+    };
+    assert_eq!(
+        priced("\n        free_units: 3\n        free_amount: 250", "1.3"),
+        dec!(11.15)
+    );
+    assert_eq!(priced("\n        free_amount: 250", "1.3"), dec!(11.15));
+    assert_eq!(priced("\n        free_units: 3", "1.3"), dec!(7.20));
+    assert_eq!(
+        priced("\n        free_units: 3\n        free_amount: 500", "1.3"),
+        dec!(7.20)
+    );
+    assert_eq!(priced("", "1.3"), dec!(18.40));
+    assert_eq!(priced("", "0"), dec!(8));
+}
+
 /// Lago's "Clone Stripe pricing" template: online card payments at 2.9% + $0.30 each.
 #[test]
 fn a_percentage_with_a_fixed_fee_per_transaction() {
