@@ -67,6 +67,7 @@ codes! {
     InvalidTarget => "invalid_target",
     InvalidTimestamp => "invalid_timestamp",
     InvalidUsage => "invalid_usage",
+    InvoiceNotFinalized => "invoice_not_finalized",
     InvoiceNotPaid => "invoice_not_paid",
     MethodNotAllowed => "method_not_allowed",
     MissingCustomer => "missing_customer",

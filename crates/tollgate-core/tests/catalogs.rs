@@ -130,7 +130,8 @@ fn apex_tiers_extend_each_other() {
         PriceModel::Percentage {
             percent: dec!(2),
             floor: None,
-            cap: Some(dec!(99.00))
+            cap: Some(dec!(99.00)),
+            per_transaction: Default::default(),
         }
     );
     let enterprise = &c.plans["enterprise"];
@@ -145,7 +146,8 @@ fn apex_tiers_extend_each_other() {
         PriceModel::Percentage {
             percent: dec!(10),
             floor: None,
-            cap: None
+            cap: None,
+            per_transaction: Default::default(),
         }
     );
     assert_eq!(
@@ -495,7 +497,7 @@ fn every_mistake_is_reported_with_its_path() {
             "plans.early.prices[4].tiers[2].up_to: the last tier must be open-ended: leave out `up_to`",
             "plans.early.prices[5].tiers[0]: only the last tier may be open-ended: give `up_to`",
             "plans.early.prices[5].tiers[1].up_to: the last tier must be open-ended: leave out `up_to`",
-            "plans.early.prices[6].model: \"flat\" is not one of per_unit, package, graduated, volume, percentage, dimensional",
+            "plans.early.prices[6].model: \"flat\" is not one of per_unit, package, graduated, volume, percentage, graduated_percentage, dimensional",
             "plans.early.addons[1]: unknown addon `parachute`",
             "plans.mid.extends: `extends` forms a cycle: mid -> big -> mid",
             "addons.seat.grants.sso: feature `sso` is not a limit; an add-on raises limits (use `sets` for others)",

@@ -261,6 +261,7 @@ fn apex() -> Catalog {
                 percent,
                 floor: None,
                 cap,
+                per_transaction: Default::default(),
             },
         )],
         ..Plan::default()
@@ -1168,6 +1169,7 @@ fn percentage_floor_raises_small_charges() {
             percent: dec!(2),
             floor: Some(dec!(10)),
             cap: Some(dec!(99)),
+            per_transaction: Default::default(),
         },
     );
     let line = &rate(&p, &MeterUsage::total(dec!(100))).unwrap()[0];

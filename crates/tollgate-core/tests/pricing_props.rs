@@ -63,7 +63,8 @@ fn model() -> impl Strategy<Value = PriceModel> {
         (0i64..10_000, proptest::option::of(cents())).prop_map(|(p, cap)| PriceModel::Percentage {
             percent: Decimal::new(p, 2),
             floor: None,
-            cap
+            cap,
+            per_transaction: Default::default(),
         }),
         (1i64..100_000, unit_price(), unit_price(), cents()).prop_map(|(up, a, b, flat)| {
             PriceModel::Graduated {
@@ -257,7 +258,7 @@ proptest! {
         floor in proptest::option::of(cents()),
         included in proptest::option::of(cents()),
     ) {
-        let p = price(PriceModel::Percentage { percent, floor, cap: Some(cap) }, included);
+        let p = price(PriceModel::Percentage { percent, floor, cap: Some(cap), per_transaction: Default::default() }, included);
         let amount = amount_of(&p, value);
         prop_assert!(amount <= cap);
         prop_assert!(amount >= Decimal::ZERO);

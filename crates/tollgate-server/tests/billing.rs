@@ -708,7 +708,14 @@ async fn an_invoice_renders_as_a_pdf_with_its_lines_and_totals() {
             other => Some(other.to_string()),
         };
         let mut cells = vec![field("quantity").unwrap()];
-        cells.extend(field("unit_price"));
+        // The PDF shows a unit price with at least the currency's two decimals.
+        cells.extend(field("unit_price").map(|p| {
+            let mut d: rust_decimal::Decimal = p.parse().unwrap();
+            if d.scale() < 2 {
+                d.rescale(2);
+            }
+            d.to_string()
+        }));
         cells.push(field("amount").unwrap());
         assert_pdf_row(&text, l["description"].as_str().unwrap(), &cells);
     }

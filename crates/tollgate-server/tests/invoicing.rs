@@ -313,6 +313,383 @@ async fn the_first_tiers_flat_fee_is_billed_at_zero_usage(backend: Backend) {
 }
 backend_tests!(the_first_tiers_flat_fee_is_billed_at_zero_usage);
 
+const TRANSACTIONS: &str = r#"
+currency: USD
+meters:
+  payments: { name: Payments, event: payment.succeeded, aggregation: sum, property: amount }
+plans:
+  cards:
+    prices:
+      - meter: payments
+        model: percentage
+        percent: "1.2"
+        fixed_fee: "0.10"
+        free_units: 3
+        free_amount: 500
+        per_transaction_max: 5
+  payouts:
+    prices:
+      - meter: payments
+        model: graduated_percentage
+        tiers:
+          - { up_to: 1000, percent: 1, flat_amount: 200 }
+          - { up_to: 10000, percent: 2, flat_amount: 300 }
+          - { percent: 3, flat_amount: 400 }
+"#;
+
+/// One payment of `amount` by `customer`, at the customer's present time.
+async fn pay_event(ws: &Workspace<'_>, customer: &str, id: &str, amount: &str) {
+    let event = json!([{"id": id, "customer": customer, "type": "payment.succeeded",
+                        "properties": {"amount": amount}}]);
+    let (status, report) = ws.events(event).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+}
+
+fn usage_line(invoice: &Value) -> Value {
+    invoice["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"]["type"] == "usage")
+        .cloned()
+        .unwrap_or_else(|| panic!("no usage line: {invoice:#}"))
+}
+
+/// Lago's percentage example on a real invoice: 1.2% + 0.10 per payment, the first 3 payments
+/// or 500.00 free. Payments of 200, 100 and 100 are free; 50 pays 0.70; 1,000 pays 12.10,
+/// capped at 5.00 per transaction. Charged per transaction, in time order.
+async fn a_percentage_with_a_fixed_fee_per_transaction(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace_with("fees", TRANSACTIONS).await;
+    let clock = ws.test_clock("2026-11-01T00:00:00Z").await;
+    ws.post("/v1/customers", json!({"id": "shop", "test_clock": clock}))
+        .await;
+    ws.post("/v1/customers/shop/subscriptions", json!({"plan": "cards"}))
+        .await;
+    for (day, (id, amount)) in [
+        ("p1", "200"),
+        ("p2", "100"),
+        ("p3", "100"),
+        ("p4", "50"),
+        ("p5", "1000"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        ws.advance(&clock, &format!("2026-11-{:02}T00:00:00Z", day + 2))
+            .await;
+        pay_event(&ws, "shop", id, amount).await;
+    }
+    ws.advance(&clock, "2026-12-01T00:00:00Z").await;
+    bill_run(&ws).await;
+    let invoice = invoices(&ws, "shop").await.pop().unwrap();
+    let line = usage_line(&invoice);
+    assert_eq!(line["amount"], "5.70", "{invoice:#}");
+    assert_eq!(
+        line["description"],
+        "Payments: 2 transactions (3 free, 400.00 of value free): 1.2% of 1,050.00 + 2 x 0.10 fixed, 1 capped at the per-transaction maximum of 5.00 = 5.70"
+    );
+    assert_eq!(invoice["total"], "5.70");
+}
+backend_tests!(a_percentage_with_a_fixed_fee_per_transaction);
+
+/// Lago's graduated percentage tiers over three monthly invoices; the tiers start again each
+/// period, and a tier's flat fee is charged in the period the value enters it.
+async fn a_graduated_percentage_meter_over_three_invoices(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace_with("tiers", TRANSACTIONS).await;
+    let clock = ws.test_clock("2026-11-01T00:00:00Z").await;
+    ws.post("/v1/customers", json!({"id": "bank", "test_clock": clock}))
+        .await;
+    ws.post(
+        "/v1/customers/bank/subscriptions",
+        json!({"plan": "payouts"}),
+    )
+    .await;
+    // November: 500 (205.00). December: 500, 550, 4,000 (591.00). January: 15,000 (1,240.00).
+    let months: [(&str, &[&str], &str); 3] = [
+        ("2026-11", &["500"], "205.00"),
+        ("2026-12", &["500", "550", "4000"], "591.00"),
+        ("2027-01", &["15000"], "1240.00"),
+    ];
+    let ends = ["2026-12-01", "2027-01-01", "2027-02-01"];
+    for ((month, amounts, _), end) in months.iter().zip(ends) {
+        for (i, amount) in amounts.iter().enumerate() {
+            ws.advance(&clock, &format!("{month}-{:02}T00:00:00Z", i + 2))
+                .await;
+            pay_event(&ws, "bank", &format!("{month}-{i}"), amount).await;
+        }
+        ws.advance(&clock, &format!("{end}T00:00:00Z")).await;
+        bill_run(&ws).await;
+    }
+    let billed = invoices(&ws, "bank").await;
+    let closing: Vec<&Value> = billed
+        .iter()
+        .filter(|i| {
+            i["lines"]
+                .as_array()
+                .is_some_and(|ls| ls.iter().any(|l| l["kind"]["type"] == "usage"))
+        })
+        .collect();
+    let mut totals: Vec<(String, String)> = closing
+        .iter()
+        .map(|i| {
+            (
+                i["period_start"].as_str().unwrap()[..7].to_owned(),
+                usage_line(i)["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    totals.sort();
+    let expected: Vec<(String, String)> = months
+        .iter()
+        .map(|(m, _, t)| ((*m).to_owned(), (*t).to_owned()))
+        .collect();
+    assert_eq!(totals, expected, "{billed:#?}");
+    let december = closing
+        .iter()
+        .find(|i| i["period_start"].as_str().unwrap().starts_with("2026-12"))
+        .unwrap();
+    assert_eq!(
+        usage_line(december)["description"],
+        "Payments: 1% of 1,000.00 (up to 1,000) + 200.00 flat + 2% of 4,050.00 (over 1,000 up to 10,000) + 300.00 flat = 591.00"
+    );
+}
+backend_tests!(a_graduated_percentage_meter_over_three_invoices);
+
+/// A credit note credited to the customer's balance pays the next invoice after taxes and
+/// before prepaid credit (Lago's order), and the balance keeps a ledger of both movements.
+async fn a_credit_note_to_the_balance_is_used_on_the_next_invoice(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace_with("balance", TAXED).await;
+    let seller = json!({"legal_name": "Northwind Metering GmbH",
+                        "address": ["Hauptstrasse 1", "10115 Berlin, Germany"],
+                        "tax_ids": ["DE123456789"], "net_terms_days": 14});
+    let (status, body) = ws
+        .call(Method::PUT, "/v1/billing_profile", Some(seller))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let clock = customer(&ws, "acme", "2026-11-01T00:00:00Z").await;
+    subscribe(&ws, "acme").await;
+    bill_run(&ws).await;
+    // 100.00 + VAT 20.00 + levy 1.50, still open: a credit needs no payment.
+    let opening = invoices(&ws, "acme").await.pop().unwrap();
+    assert_eq!(opening["total"], "121.50");
+    assert_eq!(opening["status"], "open");
+    let id = opening["id"].as_str().unwrap();
+    let path = format!("/v1/invoices/{id}/credit_notes");
+    let note = ws
+        .post(
+            &path,
+            json!({"amount": "30.00", "method": "credit", "reason": "outage"}),
+        )
+        .await;
+    assert_eq!(note["method"], "credit");
+    assert_eq!(note["amount"], "30.00");
+    // More than is left to credit, and a refund of an unpaid invoice: refused.
+    let (status, body) = ws
+        .call(
+            Method::POST,
+            &path,
+            Some(json!({"amount": "91.51", "method": "credit"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "refund_exceeds_invoice");
+    let (status, body) = ws
+        .call(Method::POST, &path, Some(json!({"amount": "1.00"})))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "invoice_not_paid");
+    let (status, body) = ws
+        .call(Method::POST, &path, Some(json!({"method": "wire"})))
+        .await;
+    assert!(status.is_client_error(), "{status} {body}");
+
+    let (status, balance) = ws
+        .call(Method::GET, "/v1/customers/acme/balance", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{balance}");
+    assert_eq!(balance["balance"], "30.00");
+    assert_eq!(balance["currency"], "EUR");
+    assert_eq!(balance["movements"][0]["kind"], "credit_note");
+    assert_eq!(balance["movements"][0]["credit_note"], note["id"]);
+
+    // Prepaid credit too: the balance goes first, prepaid credit pays part of the rest.
+    ws.post("/v1/customers/acme/credits", json!({"amount": "50.00"}))
+        .await;
+    ws.advance(&clock, "2026-12-01T00:00:00Z").await;
+    bill_run(&ws).await;
+    let december = invoices(&ws, "acme").await.pop().unwrap();
+    assert_eq!(december["total"], "121.50", "{december:#}");
+    assert_eq!(december["balance_applied"], "30.00");
+    assert_eq!(december["credit_applied"], "50.00");
+    assert_eq!(december["amount_due"], "41.50");
+    // The total is still the sum of the lines.
+    let lines: rust_decimal::Decimal = december["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            l["amount"]
+                .as_str()
+                .unwrap()
+                .parse::<rust_decimal::Decimal>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(lines.to_string(), "121.50");
+
+    let (_, balance) = ws
+        .call(Method::GET, "/v1/customers/acme/balance", None)
+        .await;
+    assert_eq!(balance["balance"], "0.00");
+    let moves: Vec<(String, String)> = balance["movements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["kind"].as_str().unwrap().to_owned(),
+                m["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            ("credit_note".to_owned(), "30.00".to_owned()),
+            ("invoice".to_owned(), "-30.00".to_owned())
+        ]
+    );
+    assert_eq!(balance["movements"][1]["invoice"], december["id"]);
+
+    let text = pdf_text(&server, &ws, &december).await;
+    assert_pdf_line(&text, "Balance applied -30.00");
+    assert_pdf_line(&text, "Prepaid credit applied -50.00");
+    assert_pdf_line(&text, "Amount due 41.50");
+    let note_pdf = pdf_bytes(
+        &server,
+        &ws,
+        &format!(
+            "/v1/invoices/{id}/credit_notes/{}.pdf",
+            note["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    keep("credit-note-to-balance.pdf", &note_pdf);
+    let december_pdf = pdf_bytes(
+        &server,
+        &ws,
+        &format!("/v1/invoices/{}.pdf", december["id"].as_str().unwrap()),
+    )
+    .await;
+    keep("invoice-with-balance.pdf", &december_pdf);
+    let note_text = pdf_extract::extract_text_from_mem(&note_pdf).unwrap();
+    assert_pdf_line(&note_text, "credited to the customer's balance");
+    // A customer of another workspace has no such balance to read.
+    let (status, _) = ws
+        .call(Method::GET, "/v1/customers/nobody/balance", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+backend_tests!(a_credit_note_to_the_balance_is_used_on_the_next_invoice);
+
+const COMMITTED: &str = r#"
+currency: USD
+meters:
+  api_calls: { name: "API calls", event: api.call, aggregation: count }
+plans:
+  committed:
+    name: Committed
+    base: { amount: 10, interval: month }
+    minimum: 100
+    prices:
+      - meter: api_calls
+        model: per_unit
+        unit_amount: 1
+"#;
+
+/// A plan minimum on a first period that starts mid-month is prorated as the base fee is:
+/// 15 of 30 days of 100.00 is 50.00; the closing invoice's charges (10 calls, and December's
+/// base fee it opens) are topped up to it. A whole period tops up to the whole minimum, and a
+/// last period cut short by a cancellation commits to its share.
+async fn a_minimum_true_up_is_prorated_on_a_partial_period(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace_with("minimum", COMMITTED).await;
+    let clock = ws.test_clock("2026-11-16T00:00:00Z").await;
+    ws.post("/v1/customers", json!({"id": "late", "test_clock": clock}))
+        .await;
+    ws.post(
+        "/v1/customers/late/subscriptions",
+        json!({"plan": "committed", "trial": false}),
+    )
+    .await;
+    bill_run(&ws).await;
+    let opening = invoices(&ws, "late").await.pop().unwrap();
+    assert_eq!(
+        opening["total"], "5.00",
+        "half of November's base fee: {opening:#}"
+    );
+    let events: Vec<Value> = (0..10)
+        .map(|i| json!({"id": format!("c{i}"), "customer": "late", "type": "api.call"}))
+        .collect();
+    let (status, report) = ws.events(Value::Array(events)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    ws.advance(&clock, "2026-12-01T00:00:00Z").await;
+    bill_run(&ws).await;
+    let closing = invoices(&ws, "late").await.pop().unwrap();
+    let top_up = closing["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"]["type"] == "minimum_top_up")
+        .cloned()
+        .unwrap_or_else(|| panic!("no top-up: {closing:#}"));
+    assert_eq!(top_up["amount"], "30.00", "{closing:#}");
+    assert_eq!(
+        top_up["description"],
+        "minimum commitment of 50.00 for 2026-11-16 to 2026-11-30 (prorated: 100.00 x 15 of 30 days): charges 20.00 topped up by 30.00"
+    );
+    assert_eq!(closing["total"], "50.00");
+    // December is whole: 10.00 of January's base fee and no usage, topped up to 100.00.
+    ws.advance(&clock, "2027-01-01T00:00:00Z").await;
+    bill_run(&ws).await;
+    let whole = invoices(&ws, "late").await.pop().unwrap();
+    assert_eq!(whole["total"], "100.00", "{whole:#}");
+
+    // Canceled at once on January 16th: the last period is 15 of January's 31 days, and commits
+    // to 100.00 x 15 / 31 = 48.387..., rounded toward zero: 48.38.
+    ws.advance(&clock, "2027-01-16T00:00:00Z").await;
+    let (_, subs) = ws
+        .call(Method::GET, "/v1/customers/late/subscriptions", None)
+        .await;
+    let sub = subs["data"][0]["id"].as_str().unwrap().to_owned();
+    ws.post(
+        &format!("/v1/customers/late/subscriptions/{sub}/cancel"),
+        json!({"immediately": true}),
+    )
+    .await;
+    bill_run(&ws).await;
+    let last = invoices(&ws, "late").await.pop().unwrap();
+    let top_up = last["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["kind"]["type"] == "minimum_top_up")
+        .cloned()
+        .unwrap_or_else(|| panic!("no top-up: {last:#}"));
+    assert_eq!(top_up["amount"], "48.38", "{last:#}");
+    assert!(
+        top_up["description"]
+            .as_str()
+            .unwrap()
+            .contains("(prorated: 100.00 x 15 of 31 days)"),
+        "{last:#}"
+    );
+}
+backend_tests!(a_minimum_true_up_is_prorated_on_a_partial_period);
+
 async fn pdf_bytes(server: &TestServer, ws: &Workspace<'_>, path: &str) -> Vec<u8> {
     let resp = server
         .http

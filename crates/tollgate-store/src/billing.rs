@@ -60,6 +60,9 @@ pub struct InvoiceEffects {
     /// Prepaid credit the invoice used: subtracted from the customer's balance (which must
     /// cover it, else the insert fails with `Conflict`).
     pub credit_used_minor: i64,
+    /// The customer's balance the invoice used: a negative balance entry (the balance must
+    /// cover it, else the insert fails with `Conflict`).
+    pub balance_used_minor: i64,
     /// Pending charges the invoice billed: marked as invoiced.
     pub pending_charges: Vec<String>,
     /// Coupon redemptions the invoice used: their `applied` count goes up by one.
@@ -74,6 +77,7 @@ impl InvoiceEffects {
     /// pending charges, coupons): such invoices are written alone, never batched.
     pub fn touches_other_rows(&self) -> bool {
         self.credit_used_minor != 0
+            || self.balance_used_minor != 0
             || !self.pending_charges.is_empty()
             || !self.coupon_redemptions.is_empty()
     }
@@ -91,6 +95,54 @@ pub struct CreditNoteRecord {
     pub amount_minor: i64,
     pub currency: String,
     pub reason: Option<String>,
+    pub created_at: Timestamp,
+    /// What the credit note does with its amount.
+    #[serde(default)]
+    pub method: CreditNoteMethod,
+}
+
+/// What a credit note does with its amount.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CreditNoteMethod {
+    /// Money back to the customer (through the provider that took it).
+    #[default]
+    Refund,
+    /// Added to the customer's balance, which pays its later invoices.
+    Credit,
+}
+
+impl CreditNoteMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CreditNoteMethod::Refund => "refund",
+            CreditNoteMethod::Credit => "credit",
+        }
+    }
+
+    /// The method a stored name stands for.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "refund" => Some(CreditNoteMethod::Refund),
+            "credit" => Some(CreditNoteMethod::Credit),
+            _ => None,
+        }
+    }
+}
+
+/// One movement of a customer's balance: a credit note credited to it (positive), an invoice
+/// it paid (negative). Listed in the order they were written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BalanceEntryRecord {
+    pub workspace: String,
+    pub id: String,
+    pub customer: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    /// `credit_note` or `invoice`.
+    pub kind: String,
+    pub credit_note: Option<String>,
+    pub invoice: Option<String>,
     pub created_at: Timestamp,
 }
 
@@ -263,6 +315,19 @@ pub trait BillingStore: Send + Sync {
     ) -> StoreResult<Vec<CouponRedemptionRecord>>;
 
     /// Adds a credit grant (or correction) to the ledger.
+    /// The customer's balance (credit notes credited to it, less what invoices used), in
+    /// minor units.
+    async fn customer_balance(
+        &self,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
+    ) -> StoreResult<i64>;
+    /// The movements of the customer's balance, oldest first.
+    async fn balance_entries(
+        &self,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
+    ) -> StoreResult<Vec<BalanceEntryRecord>>;
     async fn add_credit_entry(&self, entry: &CreditEntryRecord) -> StoreResult<()>;
     /// The sum of the customer's credit ledger, in minor units.
     async fn credit_balance(
@@ -309,6 +374,19 @@ async fn balance_in<C: Conn>(tx: &mut C, workspace: &str, customer: &str) -> Sto
         .await?
         .ok_or_else(|| StoreError::Corrupt("a sum returned no row".into()))?;
     stored_sum(&row, "credit balance")
+}
+
+/// The customer's balance inside `tx`.
+async fn customer_balance_in<C: Conn>(
+    tx: &mut C,
+    workspace: &str,
+    customer: &str,
+) -> StoreResult<i64> {
+    let row = tx
+        .fetch_optional(sql::CUSTOMER_BALANCE, args![workspace, customer])
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a sum returned no row".into()))?;
+    stored_sum(&row, "customer balance")
 }
 
 /// One invoice of [`BillingStore::insert_invoices`] inside its transaction. `None` when a
@@ -379,6 +457,34 @@ async fn insert_one<C: Conn>(
             inv.created_at,
         ];
         tx.execute(sql::INSERT_CREDIT_ENTRY, values).await?;
+    }
+    if effects.balance_used_minor > 0 {
+        let seq = next_number(tx, &inv.workspace, "balance_entry").await?;
+        let balance = customer_balance_in(tx, &inv.workspace, &inv.customer).await?;
+        if balance < effects.balance_used_minor {
+            return Err(StoreError::Conflict(format!(
+                "customer balance {balance} does not cover {}",
+                effects.balance_used_minor
+            )));
+        }
+        let used = effects
+            .balance_used_minor
+            .checked_neg()
+            .ok_or_else(|| overflow(format!("balance used {}", effects.balance_used_minor)))?;
+        let entry = format!("{}_balance", inv.id);
+        let values = args![
+            &inv.workspace,
+            &entry,
+            &inv.customer,
+            used,
+            &inv.currency,
+            "invoice",
+            None::<&str>,
+            Some(inv.id.as_str()),
+            inv.created_at,
+            seq,
+        ];
+        tx.execute(sql::INSERT_BALANCE_ENTRY, values).await?;
     }
     for id in &effects.pending_charges {
         let values = args![&inv.id, &inv.workspace, id];
@@ -687,10 +793,28 @@ impl<B: Backend> BillingStore for B {
             &note.currency,
             &note.reason,
             note.created_at,
+            note.method.as_str(),
         ];
         tx.execute(sql::INSERT_CREDIT_NOTE, values)
             .await
             .map_err(|e| insert_error(e, "credit note", &note.id, "invoice", &note.invoice))?;
+        if note.method == CreditNoteMethod::Credit {
+            let seq = next_number(&mut tx, &note.workspace, "balance_entry").await?;
+            let entry = format!("{}_balance", note.id);
+            let values = args![
+                &note.workspace,
+                &entry,
+                &note.customer,
+                note.amount_minor,
+                &note.currency,
+                "credit_note",
+                Some(note.id.as_str()),
+                Some(note.invoice.as_str()),
+                note.created_at,
+                seq,
+            ];
+            tx.execute(sql::INSERT_BALANCE_ENTRY, values).await?;
+        }
         crate::outbox::append(&mut tx, events).await?;
         tx.commit().await?;
         Ok(CreditNoteRecord {
@@ -776,6 +900,32 @@ impl<B: Backend> BillingStore for B {
             sql::REDEMPTIONS,
             values,
             codec::redemption,
+        )
+        .await
+    }
+
+    async fn customer_balance(
+        &self,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
+    ) -> StoreResult<i64> {
+        let mut tx = self.read(workspace).await?;
+        let balance = customer_balance_in(&mut tx, workspace, customer).await?;
+        tx.commit().await?;
+        Ok(balance)
+    }
+
+    async fn balance_entries(
+        &self,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
+    ) -> StoreResult<Vec<BalanceEntryRecord>> {
+        let values = args![workspace, customer];
+        run_all(
+            self.read(workspace),
+            sql::BALANCE_ENTRIES,
+            values,
+            codec::balance_entry,
         )
         .await
     }

@@ -11,8 +11,8 @@ use sqlx::sqlite::SqliteRow;
 use std::str::FromStr;
 
 use crate::billing::{
-    CouponRedemptionRecord, CreditNoteRecord, InvoiceRecord, InvoiceStatus, PendingChargeRecord,
-    ScheduledChangeRecord,
+    BalanceEntryRecord, CouponRedemptionRecord, CreditNoteMethod, CreditNoteRecord, InvoiceRecord,
+    InvoiceStatus, PendingChargeRecord, ScheduledChangeRecord,
 };
 use crate::{
     AdminKeyRecord, AggregateRow, ApiKeyRecord, CatalogVersionRecord, CustomerRecord, EventRecord,
@@ -270,6 +270,26 @@ pub(crate) fn credit_note(r: &impl Columns) -> StoreResult<CreditNoteRecord> {
         amount_minor: r.int("amount_minor")?,
         currency: r.text("currency")?,
         reason: r.opt_text("reason")?,
+        created_at: r.time("created_at")?,
+        method: {
+            let method = r.text("method")?;
+            CreditNoteMethod::parse(&method).ok_or_else(|| {
+                StoreError::Corrupt(format!("unknown credit note method {method:?}"))
+            })?
+        },
+    })
+}
+
+pub(crate) fn balance_entry(r: &impl Columns) -> StoreResult<BalanceEntryRecord> {
+    Ok(BalanceEntryRecord {
+        workspace: r.text("workspace")?,
+        id: r.text("id")?,
+        customer: r.text("customer")?,
+        amount_minor: r.int("amount_minor")?,
+        currency: r.text("currency")?,
+        kind: r.text("kind")?,
+        credit_note: r.opt_text("credit_note")?,
+        invoice: r.opt_text("invoice")?,
         created_at: r.time("created_at")?,
     })
 }

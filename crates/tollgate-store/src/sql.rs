@@ -36,7 +36,8 @@ macro_rules! invoice_cols {
 }
 macro_rules! credit_note_cols {
     () => {
-        "workspace, id, number, invoice, customer, amount_minor, currency, reason, created_at"
+        "workspace, id, number, invoice, customer, amount_minor, currency, reason, created_at, \
+         method"
     };
 }
 
@@ -215,6 +216,15 @@ pub(crate) const CREDIT_BALANCE: &str = "SELECT CAST(COALESCE(SUM(amount_minor),
 pub(crate) const INSERT_CREDIT_ENTRY: &str = "INSERT INTO credit_entries \
      (workspace, id, customer, amount_minor, currency, reason, invoice, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+// The customer's balance (`billing.rs`): a ledger of movements, credit notes in, invoices out.
+pub(crate) const CUSTOMER_BALANCE: &str = "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS TEXT) \
+     AS total FROM balance_entries WHERE workspace = $1 AND customer = $2";
+pub(crate) const INSERT_BALANCE_ENTRY: &str = "INSERT INTO balance_entries \
+     (workspace, id, customer, amount_minor, currency, kind, credit_note, invoice, created_at, \
+     seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+pub(crate) const BALANCE_ENTRIES: &str = "SELECT workspace, id, customer, amount_minor, currency, \
+       kind, credit_note, invoice, created_at FROM balance_entries \
+     WHERE workspace = $1 AND customer = $2 ORDER BY seq";
 pub(crate) const BILL_PENDING_CHARGE: &str = "UPDATE pending_charges SET invoice = $1 \
      WHERE workspace = $2 AND id = $3 AND invoice IS NULL";
 pub(crate) const COUNT_COUPON_USE: &str =
@@ -225,7 +235,7 @@ pub(crate) const CREDITED: &str = "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS
 pub(crate) const INSERT_CREDIT_NOTE: &str = concat!(
     "INSERT INTO credit_notes (",
     credit_note_cols!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 );
 pub(crate) const CREDIT_NOTES: &str = concat!(
     "SELECT ",

@@ -201,6 +201,7 @@ conformance!(
     credit_note_sums_do_not_overflow,
     concurrent_credit_notes_stay_within_the_total,
     credit_ledger_and_balance,
+    customer_balance_ledger,
     concurrent_credit_stays_in_range,
     coupon_redemptions,
     pending_charges_wait_for_an_invoice,

@@ -478,13 +478,23 @@ pub enum PriceModel {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         above_last_tier: Option<AboveLastTier>,
     },
-    /// A percentage of the meter's value (e.g. of AI spend), with an optional floor and cap.
+    /// A percentage of the meter's value (e.g. of AI spend), with an optional floor and cap of
+    /// the period's charge; with [`TransactionFees`], a fee per event (a payment, a sale).
     Percentage {
         percent: Decimal,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         floor: Option<Decimal>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cap: Option<Decimal>,
+        /// Fixed fee, bounds and free allowances per transaction; empty: the percentage of the
+        /// period's value, as one amount.
+        #[serde(default, skip_serializing_if = "TransactionFees::is_empty")]
+        per_transaction: TransactionFees,
+    },
+    /// Percentage tiers on the period's value: each tier's part of the value at that tier's
+    /// percent, plus the tier's `flat_amount` once when the value first enters it.
+    GraduatedPercentage {
+        tiers: Vec<PercentTier>,
     },
     /// A unit price per value of one group-by dimension, times multipliers by another.
     Dimensional {
@@ -523,6 +533,57 @@ pub struct Tier {
     pub unit_amount: Decimal,
     #[serde(default)]
     pub flat_amount: Decimal,
+}
+
+/// What a percentage price charges per transaction (each event of the meter, in time order).
+///
+/// A transaction is free while both free allowances that are set still have room when it
+/// arrives: it uses one of `free_units` and up to its value of `free_amount`; a value above what
+/// is left of `free_amount` is charged. Once either allowance is used up, every later
+/// transaction is charged in full. A charged transaction pays `percent` of its charged value
+/// plus `fixed_fee`, raised to `min` and capped at `max`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionFees {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_fee: Option<Decimal>,
+    /// The least one charged transaction pays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<Decimal>,
+    /// The most one transaction pays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<Decimal>,
+    /// The first transactions of the period that are free, by count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_units: Option<u64>,
+    /// The value of the period's first transactions that is free.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_amount: Option<Decimal>,
+}
+
+impl TransactionFees {
+    /// No per-transaction rule: the price rates the period's value.
+    pub fn is_empty(&self) -> bool {
+        *self == TransactionFees::default()
+    }
+}
+
+/// One tier of a graduated percentage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PercentTier {
+    /// Upper bound of the tier's value, inclusive; `None` for the last tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub up_to: Option<Decimal>,
+    pub percent: Decimal,
+    /// Charged once in a period, when the value first enters the tier.
+    #[serde(default)]
+    pub flat_amount: Decimal,
+}
+
+impl PriceModel {
+    /// Whether rating needs each transaction's value, not only the period's total.
+    pub fn per_transaction(&self) -> bool {
+        matches!(self, PriceModel::Percentage { per_transaction, .. } if !per_transaction.is_empty())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,7 +9,8 @@ use indexmap::IndexMap;
 use rust_decimal::Decimal;
 
 use super::model::{
-    AboveLastTier, Meter, Multiplier, PackageRounding, PriceModel, Tier, UsagePrice,
+    AboveLastTier, Aggregation, Meter, Multiplier, PackageRounding, PercentTier, PriceModel, Tier,
+    TransactionFees, UsagePrice,
 };
 use super::node::Node;
 use super::plans::Refs;
@@ -22,6 +23,7 @@ enum Model {
     Graduated,
     Volume,
     Percentage,
+    GraduatedPercentage,
     Dimensional,
 }
 
@@ -31,6 +33,7 @@ const MODELS: &[(&str, Model)] = &[
     ("graduated", Model::Graduated),
     ("volume", Model::Volume),
     ("percentage", Model::Percentage),
+    ("graduated_percentage", Model::GraduatedPercentage),
     ("dimensional", Model::Dimensional),
 ];
 
@@ -41,7 +44,17 @@ fn model_fields(model: Model) -> &'static [&'static str] {
         Model::PerUnit => &["unit_amount"],
         Model::Package => &["size", "amount", "rounding"],
         Model::Graduated | Model::Volume => &["tiers", "flat_at_zero", "above_last_tier"],
-        Model::Percentage => &["percent", "floor", "cap"],
+        Model::Percentage => &[
+            "percent",
+            "floor",
+            "cap",
+            "fixed_fee",
+            "per_transaction_min",
+            "per_transaction_max",
+            "free_units",
+            "free_amount",
+        ],
+        Model::GraduatedPercentage => &["tiers"],
         Model::Dimensional => &["dimension", "rates", "multiplier"],
     }
 }
@@ -133,11 +146,17 @@ pub(crate) fn price(cx: &mut Cx, path: &str, node: &Node, refs: &Refs<'_>) -> Op
                     format!("must not be below `floor` ({floor})"),
                 );
             }
+            let per_transaction = transaction_fees(cx, &f, meter.as_deref(), meter_def);
             Some(PriceModel::Percentage {
                 percent: percent?,
                 floor,
                 cap,
+                per_transaction,
             })
+        }
+        Model::GraduatedPercentage => {
+            let tiers = f.req(cx, "tiers", percent_tiers);
+            Some(PriceModel::GraduatedPercentage { tiers: tiers? })
         }
         Model::Dimensional => {
             let dimension = f.req(cx, "dimension", Cx::property);
@@ -176,6 +195,109 @@ pub(crate) fn price(cx: &mut Cx, path: &str, node: &Node, refs: &Refs<'_>) -> Op
         included,
         model: model?,
     })
+}
+
+/// The per-transaction fields of a percentage price. They price each event of the meter, so the
+/// meter must add a value per event (`sum` or `count`) and never take one back (`corrections`);
+/// free value is `free_amount`, not `included`.
+fn transaction_fees(
+    cx: &mut Cx,
+    f: &Fields<'_>,
+    meter: Option<&str>,
+    def: Option<&Meter>,
+) -> TransactionFees {
+    let fees = TransactionFees {
+        fixed_fee: f.opt(cx, "fixed_fee", Cx::amount),
+        min: f.opt(cx, "per_transaction_min", Cx::amount),
+        max: f.opt(cx, "per_transaction_max", Cx::amount),
+        free_units: f.opt(cx, "free_units", |cx, p, n| cx.integer::<u64>(p, n, 1)),
+        free_amount: f.opt(cx, "free_amount", Cx::positive),
+    };
+    if let (Some(min), Some(max)) = (fees.min, fees.max)
+        && min > max
+    {
+        cx.error(
+            &f.path_of("per_transaction_max"),
+            format!("must not be below `per_transaction_min` ({min})"),
+        );
+    }
+    if fees.is_empty() {
+        return fees;
+    }
+    if f.has("included") {
+        cx.error(
+            &f.path_of("included"),
+            "a per-transaction price gives free value with `free_amount` (or free transactions with `free_units`)",
+        );
+    }
+    if let (Some(meter), Some(def)) = (meter, def) {
+        if !matches!(def.aggregation, Aggregation::Sum | Aggregation::Count) {
+            cx.error(
+                &f.path_of("meter"),
+                format!(
+                    "a per-transaction price needs a `sum` or `count` meter: each event is a transaction (`{meter}` is not one)"
+                ),
+            );
+        }
+        if def.corrections {
+            cx.error(
+                &f.path_of("meter"),
+                format!(
+                    "a per-transaction price cannot rate meter `{meter}`: it takes corrections (negative events are not transactions)"
+                ),
+            );
+        }
+    }
+    fees
+}
+
+/// Graduated percentage tiers: `{up_to, percent, flat_amount}`, `up_to` ascending, the last
+/// tier open-ended.
+fn percent_tiers(cx: &mut Cx, path: &str, node: &Node) -> Option<Vec<PercentTier>> {
+    let items = cx.seq(path, node)?;
+    if items.is_empty() {
+        cx.error(path, "give at least one tier");
+        return None;
+    }
+    let start = cx.count();
+    let mut out = Vec::with_capacity(items.len());
+    let mut previous: Option<Decimal> = None;
+    for (i, item) in items.iter().enumerate() {
+        let p = index(path, i);
+        let Some(f) = cx.fields(&p, item, &["up_to", "percent", "flat_amount"]) else {
+            continue;
+        };
+        let up_to = f.opt(cx, "up_to", Cx::positive);
+        let percent = f.req(cx, "percent", Cx::percent);
+        let flat_amount = f.opt(cx, "flat_amount", Cx::amount).unwrap_or_default();
+        let last = i + 1 == items.len();
+        if last && f.has("up_to") {
+            cx.error(
+                &f.path_of("up_to"),
+                "the last tier must be open-ended: leave out `up_to`",
+            );
+        }
+        if !last && !f.has("up_to") {
+            cx.error(&p, "only the last tier may be open-ended: give `up_to`");
+        }
+        if let (Some(prev), Some(bound)) = (previous, up_to)
+            && bound <= prev
+        {
+            cx.error(
+                &f.path_of("up_to"),
+                format!("tiers must ascend: {bound} is not above {prev}"),
+            );
+        }
+        previous = up_to.or(previous);
+        if let Some(percent) = percent {
+            out.push(PercentTier {
+                up_to,
+                percent,
+                flat_amount,
+            });
+        }
+    }
+    (cx.count() == start).then_some(out)
 }
 
 /// A dimension must be one of the meter's `group_by` properties, or there is nothing to price by.

@@ -180,6 +180,9 @@ pub enum CreditNoteError {
     /// Only money received can be given back; an open invoice is voided instead.
     #[error("only a paid invoice can be refunded; void an open one instead")]
     NotPaid { status: InvoiceStatus },
+    /// A credit to the customer's balance needs an issued invoice that was not voided.
+    #[error("only a finalized invoice (open, paid or uncollectible) can be credited")]
+    NotFinalized { status: InvoiceStatus },
     #[error("a credit note amount must be positive, not {amount_minor} minor units")]
     InvalidAmount { amount_minor: i64 },
     /// The notes of an invoice together never exceed its total (a sum beyond 64 bits
@@ -197,6 +200,7 @@ impl CreditNoteError {
     pub fn code(&self) -> Code {
         match self {
             CreditNoteError::NotPaid { .. } => Code::InvoiceNotPaid,
+            CreditNoteError::NotFinalized { .. } => Code::InvoiceNotFinalized,
             CreditNoteError::InvalidAmount { .. } => Code::InvalidAmount,
             CreditNoteError::ExceedsInvoice { .. } => Code::RefundExceedsInvoice,
         }
@@ -268,4 +272,40 @@ pub fn credit_note_remaining(
             amount_minor: left.unwrap_or(0),
         }),
     }
+}
+
+/// Whether an invoice in `status` may be credited to the customer's balance: any issued invoice
+/// that was not voided (open, paid, uncollectible).
+fn creditable(status: InvoiceStatus) -> Result<(), CreditNoteError> {
+    match status {
+        InvoiceStatus::Open | InvoiceStatus::Paid | InvoiceStatus::Uncollectible => Ok(()),
+        InvoiceStatus::Draft | InvoiceStatus::Void => Err(CreditNoteError::NotFinalized { status }),
+    }
+}
+
+/// [`credit_note_allowed`] for a credit note credited to the customer's balance: allowed on any
+/// finalized invoice, up to what its notes have not credited yet.
+pub fn balance_credit_allowed(
+    status: InvoiceStatus,
+    total_minor: i64,
+    already_credited_minor: i64,
+    amount_minor: i64,
+) -> Result<(), CreditNoteError> {
+    creditable(status)?;
+    credit_note_allowed(
+        InvoiceStatus::Paid,
+        total_minor,
+        already_credited_minor,
+        amount_minor,
+    )
+}
+
+/// [`credit_note_remaining`] for a credit note credited to the customer's balance.
+pub fn balance_credit_remaining(
+    status: InvoiceStatus,
+    total_minor: i64,
+    already_credited_minor: i64,
+) -> Result<i64, CreditNoteError> {
+    creditable(status)?;
+    credit_note_remaining(InvoiceStatus::Paid, total_minor, already_credited_minor)
 }

@@ -14,7 +14,9 @@
 //!    each exclusive rate becomes a line (see [`super::tax`]);
 //! 5. a negative sum (a plan-change credit larger than the charges) is moved to the credit balance
 //!    by an explicit line, so the total is never negative and still the sum of the lines;
-//! 6. prepaid credit pays the total last: it reduces the amount due, not the invoice.
+//! 6. the customer's balance (credit notes credited to it) pays the total, then prepaid credit
+//!    pays what is left: both reduce the amount due, not the invoice (Lago's order: subtotal,
+//!    coupons, tax, credit notes, prepaid credit).
 
 use std::collections::BTreeMap;
 
@@ -121,6 +123,13 @@ pub struct InvoiceRequest {
     pub opening_full: Option<BillingPeriod>,
     /// The same for `closing` (fees billed in arrears).
     pub closing_full: Option<BillingPeriod>,
+    /// The whole period a plan minimum is for, when `closing` is a shorter part of it (a
+    /// prorated first period, a subscription canceled mid-period): the minimum is prorated to
+    /// `closing` by seconds, as a base fee is. `None`: `closing_full`, else the minimum whole.
+    pub minimum_full: Option<BillingPeriod>,
+    /// The customer's balance (credit notes credited to it): pays the total after taxes, before
+    /// prepaid credit.
+    pub customer_balance: Option<Money>,
     /// How the customer is taxed; the default follows the catalog's `taxes`.
     pub tax: CustomerTax,
     /// Who the invoice is from and to, and its terms: carried into the draft unchanged.
@@ -148,9 +157,13 @@ pub struct InvoiceDraft {
     pub tax_note: Option<String>,
     /// Sum of all lines; never negative.
     pub total: Money,
-    /// Prepaid credit used to pay `total`.
+    /// The customer's balance (credit notes credited to it) used to pay `total`, before
+    /// prepaid credit.
+    #[serde(skip_serializing_if = "Money::is_zero")]
+    pub balance_applied: Money,
+    /// Prepaid credit used to pay what the balance left of `total`.
     pub credit_applied: Money,
-    /// What the customer owes: `total - credit_applied`.
+    /// What the customer owes: `total - balance_applied - credit_applied`.
     pub amount_due: Money,
     /// The credit balance after this invoice (what was left, plus any negative remainder).
     pub credit_balance: Money,
@@ -258,13 +271,26 @@ fn assemble_taxed(
         && let (Some(minimum), Some(period)) = (plan.minimum, request.closing)
     {
         let so_far = sum(currency, &recurring)?.to_decimal();
-        if so_far < minimum {
-            let top_up = checked_sub(minimum, so_far)?;
+        let (minimum_here, share) = super::proration::part_of_period(
+            minimum,
+            &period,
+            request.minimum_full.or(request.closing_full),
+            currency.minor_digits(),
+        )?;
+        let commitment = match &share {
+            Some(share) => format!(
+                "minimum commitment of {} for {period} (prorated: {} x {share})",
+                money_text(minimum_here),
+                money_text(minimum)
+            ),
+            None => format!("minimum commitment of {} for {period}", money_text(minimum)),
+        };
+        if so_far < minimum_here {
+            let top_up = checked_sub(minimum_here, so_far)?;
             lines.push(round(Charge {
                 kind: LineKind::MinimumTopUp,
                 description: format!(
-                    "minimum commitment of {} for {period}: charges {} topped up by {}",
-                    money_text(minimum),
+                    "{commitment}: charges {} topped up by {}",
                     money_text(so_far),
                     money_text(top_up)
                 ),
@@ -469,9 +495,30 @@ fn settle(
             quantity: balance.to_decimal(),
         });
     }
-    let credit_applied = balance.min(total);
-    let amount_due = total.checked_sub(credit_applied)?;
-    debug_assert_eq!(amount_due.checked_add(credit_applied), Ok(total));
+    let customer_balance = request.customer_balance.unwrap_or(Money::zero(currency));
+    if customer_balance.currency() != currency {
+        return Err(PricingError::CurrencyMismatch(
+            currency,
+            customer_balance.currency(),
+        ));
+    }
+    if customer_balance.minor() < 0 {
+        return Err(PricingError::NegativeQuantity {
+            what: "customer balance".to_owned(),
+            quantity: customer_balance.to_decimal(),
+        });
+    }
+    // Lago's order: credit notes (the customer's balance) before prepaid credit.
+    let balance_applied = customer_balance.min(total);
+    let after_balance = total.checked_sub(balance_applied)?;
+    let credit_applied = balance.min(after_balance);
+    let amount_due = after_balance.checked_sub(credit_applied)?;
+    debug_assert_eq!(
+        amount_due
+            .checked_add(credit_applied)
+            .and_then(|m| m.checked_add(balance_applied)),
+        Ok(total)
+    );
     Ok(InvoiceDraft {
         currency,
         plan: request.plan.clone(),
@@ -483,6 +530,7 @@ fn settle(
         tax_total,
         tax_note: tax.note,
         total,
+        balance_applied,
         credit_applied,
         amount_due,
         credit_balance: balance.checked_sub(credit_applied)?.checked_add(carried)?,

@@ -69,6 +69,11 @@ pub struct MeterUsage {
     pub total: Decimal,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<GroupUsage>,
+    /// Each event's value, in time order, for prices that charge per transaction
+    /// ([`PriceModel::per_transaction`](crate::catalog::PriceModel::per_transaction)); `None`
+    /// when only the total is known (a quote): the total is then rated as one transaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transactions: Option<Vec<Decimal>>,
 }
 
 /// The value of one group of a meter over the period.
@@ -84,7 +89,20 @@ impl MeterUsage {
         MeterUsage {
             total,
             groups: Vec::new(),
+            transactions: None,
         }
+    }
+
+    /// Usage as transactions, in time order; the total is their sum.
+    pub fn transactions(values: Vec<Decimal>) -> Result<Self, PricingError> {
+        let total = values
+            .iter()
+            .try_fold(Decimal::ZERO, |sum, v| checked_add(sum, *v))?;
+        Ok(MeterUsage {
+            total,
+            groups: Vec::new(),
+            transactions: Some(values),
+        })
     }
 
     /// Usage split into groups; the total is their sum.

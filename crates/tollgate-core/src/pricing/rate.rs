@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use super::format::{percent, price as money, qty};
 use super::{Group, MeterUsage, PricingError, checked_add, checked_div, checked_mul, checked_sub};
-use crate::catalog::{AboveLastTier, Multiplier, PackageRounding, PriceModel, Tier, UsagePrice};
+use crate::catalog::{
+    AboveLastTier, Multiplier, PackageRounding, PercentTier, PriceModel, Tier, TransactionFees,
+    UsagePrice,
+};
 
 /// One priced line of usage, before rounding.
 ///
@@ -131,16 +134,35 @@ pub fn rate(price: &UsagePrice, usage: &MeterUsage) -> Result<Vec<RatedLine>, Pr
             percent: pct,
             floor,
             cap,
+            per_transaction,
         } => {
             let rate = checked_div(*pct, Decimal::ONE_HUNDRED)?;
-            let share = checked_mul(billable, rate)?;
+            let (quantity, share, mut explained) = if per_transaction.is_empty() {
+                let share = checked_mul(billable, rate)?;
+                let explained = format!(
+                    "{} of {} = {}",
+                    percent(*pct),
+                    money(billable),
+                    money(share)
+                );
+                (billable, share, explained)
+            } else {
+                if !included.is_zero() {
+                    return Err(invalid(
+                        price,
+                        "a per-transaction price gives free value with `free_amount`, not `included`",
+                    ));
+                }
+                let one = [total];
+                let values: &[Decimal] = match &usage.transactions {
+                    Some(values) => values.as_slice(),
+                    None if total.is_zero() => &[],
+                    None => &one,
+                };
+                let fees = transaction_fees(*pct, rate, per_transaction, values)?;
+                (fees.charged_value, fees.amount, fees.explained)
+            };
             let mut amount = share;
-            let mut explained = format!(
-                "{} of {} = {}",
-                percent(*pct),
-                money(billable),
-                money(share)
-            );
             if let Some(floor) = floor.filter(|f| amount < *f) {
                 amount = floor;
                 explained.push_str(&format!(", raised to the minimum of {}", money(floor)));
@@ -149,9 +171,14 @@ pub fn rate(price: &UsagePrice, usage: &MeterUsage) -> Result<Vec<RatedLine>, Pr
                 amount = cap;
                 explained.push_str(&format!(", capped at {}", money(cap)));
             }
-            let unit_price = (amount == share).then_some(rate);
+            let unit_price = (amount == share && per_transaction.is_empty()).then_some(rate);
             let description = format!("{label}: {explained}{}", allowance.note(false));
-            Ok(vec![line(description, billable, unit_price, amount)])
+            Ok(vec![line(description, quantity, unit_price, amount)])
+        }
+        PriceModel::GraduatedPercentage { tiers } => {
+            let (amount, explained) = graduated_percentage(price, tiers, billable)?;
+            let description = format!("{label}: {explained}{}", allowance.note(false));
+            Ok(vec![line(description, billable, None, amount)])
         }
         PriceModel::Dimensional {
             dimension,
@@ -167,6 +194,163 @@ pub fn rate(price: &UsagePrice, usage: &MeterUsage) -> Result<Vec<RatedLine>, Pr
             included,
         ),
     }
+}
+
+/// A percentage priced per transaction: what it charged and how.
+struct TransactionCharge {
+    /// The value the percentage was charged on (free value left out).
+    charged_value: Decimal,
+    amount: Decimal,
+    explained: String,
+}
+
+/// Prices each transaction of the period in time order (see [`TransactionFees`]): free ones
+/// first, while both allowances that are set have room; then `rate` of the charged value plus
+/// the fixed fee, bounded per transaction by `min` and `max`.
+fn transaction_fees(
+    pct: Decimal,
+    rate: Decimal,
+    fees: &TransactionFees,
+    values: &[Decimal],
+) -> Result<TransactionCharge, PricingError> {
+    let fixed = fees.fixed_fee.unwrap_or(Decimal::ZERO);
+    let mut free_units = fees.free_units;
+    let mut free_amount = fees.free_amount;
+    let mut free = fees.free_units.is_some() || fees.free_amount.is_some();
+    let (mut free_count, mut free_value) = (0u64, Decimal::ZERO);
+    let (mut charged_count, mut charged_value) = (0u64, Decimal::ZERO);
+    let (mut raised, mut capped) = (0u64, 0u64);
+    let mut amount = Decimal::ZERO;
+    for value in values {
+        let value = (*value).max(Decimal::ZERO);
+        if free_units == Some(0) || free_amount.is_some_and(|left| left.is_zero()) {
+            free = false;
+        }
+        let mut charged = value;
+        if free {
+            free_units = free_units.map(|n| n.saturating_sub(1));
+            let covered = free_amount.map_or(value, |left| left.min(value));
+            if let Some(left) = free_amount {
+                free_amount = Some(checked_sub(left, covered)?);
+            }
+            charged = checked_sub(value, covered)?;
+            free_value = checked_add(free_value, covered)?;
+            if charged.is_zero() {
+                free_count += 1;
+                continue;
+            }
+        }
+        charged_count += 1;
+        charged_value = checked_add(charged_value, charged)?;
+        let mut fee = checked_add(checked_mul(charged, rate)?, fixed)?;
+        if let Some(min) = fees.min.filter(|m| fee < *m) {
+            fee = min;
+            raised += 1;
+        }
+        if let Some(max) = fees.max.filter(|m| fee > *m) {
+            fee = max;
+            capped += 1;
+        }
+        amount = checked_add(amount, fee)?;
+    }
+    let count = |n: u64| {
+        if n == 1 {
+            "1 transaction".to_owned()
+        } else {
+            format!("{} transactions", qty(Decimal::from(n)))
+        }
+    };
+    let mut explained = count(charged_count);
+    if free_count > 0 || !free_value.is_zero() {
+        explained.push_str(&format!(
+            " ({} free, {} of value free)",
+            qty(Decimal::from(free_count)),
+            money(free_value)
+        ));
+    }
+    explained.push_str(&format!(": {} of {}", percent(pct), money(charged_value)));
+    if !fixed.is_zero() {
+        explained.push_str(&format!(
+            " + {} x {} fixed",
+            qty(Decimal::from(charged_count)),
+            money(fixed)
+        ));
+    }
+    if let Some(min) = fees.min.filter(|_| raised > 0) {
+        explained.push_str(&format!(
+            ", {} raised to the per-transaction minimum of {}",
+            qty(Decimal::from(raised)),
+            money(min)
+        ));
+    }
+    if let Some(max) = fees.max.filter(|_| capped > 0) {
+        explained.push_str(&format!(
+            ", {} capped at the per-transaction maximum of {}",
+            qty(Decimal::from(capped)),
+            money(max)
+        ));
+    }
+    explained.push_str(&format!(" = {}", money(amount)));
+    Ok(TransactionCharge {
+        charged_value,
+        amount,
+        explained,
+    })
+}
+
+/// Each tier's part of the value at the tier's percent, plus the tier's flat amount once when
+/// the value enters it (no value enters no tier).
+fn graduated_percentage(
+    price: &UsagePrice,
+    tiers: &[PercentTier],
+    value: Decimal,
+) -> Result<(Decimal, String), PricingError> {
+    if tiers.is_empty() {
+        return Err(invalid(price, "a tiered price needs at least one tier"));
+    }
+    let mut lower = Decimal::ZERO;
+    for (i, tier) in tiers.iter().enumerate() {
+        match tier.up_to {
+            None if i + 1 < tiers.len() => {
+                return Err(invalid(price, "only the last tier may be unbounded"));
+            }
+            Some(_) if i + 1 == tiers.len() => {
+                return Err(invalid(price, "the last tier must be unbounded"));
+            }
+            Some(up) if up <= lower => {
+                return Err(invalid(price, "tier bounds must be positive and ascending"));
+            }
+            Some(up) => lower = up,
+            None => {}
+        }
+    }
+    if value.is_zero() {
+        return Ok((Decimal::ZERO, "no billable value".to_owned()));
+    }
+    let mut lower = Decimal::ZERO;
+    let mut amount = Decimal::ZERO;
+    let mut parts = Vec::new();
+    for tier in tiers {
+        if value <= lower {
+            break;
+        }
+        let upper = tier.up_to.map_or(value, |up| up.min(value));
+        let part = checked_sub(upper, lower)?;
+        let share = checked_mul(part, checked_div(tier.percent, Decimal::ONE_HUNDRED)?)?;
+        amount = checked_add(checked_add(amount, share)?, tier.flat_amount)?;
+        let mut text = format!(
+            "{} of {} ({})",
+            percent(tier.percent),
+            money(part),
+            range(lower, tier.up_to)
+        );
+        if !tier.flat_amount.is_zero() {
+            text.push_str(&format!(" + {} flat", money(tier.flat_amount)));
+        }
+        parts.push(text);
+        lower = tier.up_to.unwrap_or(value);
+    }
+    Ok((amount, format!("{} = {}", parts.join(" + "), money(amount))))
 }
 
 /// What the allowance did, for the description.

@@ -410,6 +410,63 @@ pub async fn credit_balance(
     Ok(Json(balance_out(&state, workspace, &customer).await?))
 }
 
+/// A customer's balance: credit notes credited to it, less what invoices used.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CustomerBalanceOut {
+    pub customer: String,
+    /// A decimal string in major units, e.g. `"30.00"`.
+    pub balance: String,
+    pub currency: String,
+    /// Its movements, oldest first.
+    pub movements: Vec<BalanceMovementOut>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct BalanceMovementOut {
+    pub id: String,
+    /// `credit_note` (credited to the balance) or `invoice` (used by an invoice).
+    pub kind: String,
+    /// Signed: positive when credited, negative when used.
+    pub amount: String,
+    pub credit_note: Option<String>,
+    pub invoice: Option<String>,
+    pub created_at: jiff::Timestamp,
+}
+
+/// Gets the customer's balance and its movements.
+///
+/// The balance credit notes credited (`method: credit`), less what invoices used of it; the
+/// next invoices use it after taxes and before prepaid credit.
+#[utoipa::path(get, path = "/v1/customers/{id}/balance", operation_id = "billing_customer_balance", params(("id" = String, Path)),
+    responses((status = 200, description = "OK", body = CustomerBalanceOut), (status = 404, description = "No such customer", body = crate::api::error::Problem, content_type = "application/problem+json")))]
+pub async fn customer_balance(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(customer): Path<String>,
+) -> ApiResult<Json<CustomerBalanceOut>> {
+    let workspace = caller.require_customer(&customer)?;
+    let balance = app::customer_balance(&state.engine, workspace, &customer).await?;
+    let digits = balance.currency.minor_digits();
+    let text = |minor: i64| Decimal::new(minor, digits).to_string();
+    Ok(Json(CustomerBalanceOut {
+        customer,
+        balance: text(balance.minor),
+        currency: balance.currency.to_string(),
+        movements: balance
+            .movements
+            .into_iter()
+            .map(|m| BalanceMovementOut {
+                amount: text(m.amount_minor),
+                id: m.id,
+                kind: m.kind,
+                credit_note: m.credit_note,
+                invoice: m.invoice,
+                created_at: m.created_at,
+            })
+            .collect(),
+    }))
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CouponIn {

@@ -178,6 +178,28 @@ pub struct CreditNoteIn {
     /// Refund even after the catalog's `policies.refund_window_days` (an operator's exception).
     #[serde(default)]
     pub outside_refund_window: bool,
+    /// `refund` (default: money back, paid invoices only) or `credit` (to the customer's
+    /// balance, which pays its next invoices; any finalized invoice).
+    #[serde(default)]
+    pub method: CreditNoteMethodIn,
+}
+
+/// What a credit note does with its amount.
+#[derive(Deserialize, Serialize, Default, Clone, Copy, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CreditNoteMethodIn {
+    #[default]
+    Refund,
+    Credit,
+}
+
+impl From<CreditNoteMethodIn> for tollgate_store::billing::CreditNoteMethod {
+    fn from(m: CreditNoteMethodIn) -> Self {
+        match m {
+            CreditNoteMethodIn::Refund => tollgate_store::billing::CreditNoteMethod::Refund,
+            CreditNoteMethodIn::Credit => tollgate_store::billing::CreditNoteMethod::Credit,
+        }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -190,10 +212,16 @@ pub struct CreditNoteOut {
     pub amount: String,
     pub currency: String,
     pub reason: Option<String>,
+    /// `refund` or `credit` (to the customer's balance).
+    pub method: String,
     pub created_at: jiff::Timestamp,
 }
 
-/// Refunds all or part of a paid invoice with a credit note (the invoice itself never changes).
+/// Issues a credit note: a refund, or a credit to the customer's balance.
+///
+/// `method: refund` (default) gives back all or part of a paid invoice; `method: credit` adds
+/// all or part of any finalized invoice to the customer's balance, which pays its next invoices
+/// first. The invoice itself never changes.
 #[utoipa::path(post, path = "/v1/invoices/{id}/credit_notes", operation_id = "invoices_credit_note", params(("id" = String, Path)), request_body = CreditNoteIn,
     responses((status = 201, description = "Created", body = CreditNoteOut), (status = 409, description = "Conflicts with the stored state", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn credit_note(
@@ -212,6 +240,7 @@ pub async fn credit_note(
             amount: body.amount,
             reason: body.reason,
             outside_refund_window: body.outside_refund_window,
+            method: body.method.into(),
         },
     )
     .await?;
@@ -230,6 +259,7 @@ pub async fn credit_note(
             amount: Decimal::new(stored.amount_minor, currency.minor_digits()).to_string(),
             currency: stored.currency,
             reason: stored.reason,
+            method: stored.method.as_str().to_owned(),
             created_at: stored.created_at,
         }),
     ))

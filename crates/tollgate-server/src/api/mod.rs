@@ -106,6 +106,7 @@ pub fn router(state: AppState) -> Router {
             post(billing::grant_credit).get(billing::credit_balance),
         )
         .route("/v1/customers/{id}/coupons", post(billing::apply_coupon))
+        .route("/v1/customers/{id}/balance", get(billing::customer_balance))
         .route("/v1/customers/{id}/purchases", post(billing::purchase))
         .route("/v1/invoices/{id}", get(invoices::get))
         .route("/v1/invoices/{id}/pay", post(invoices::pay))

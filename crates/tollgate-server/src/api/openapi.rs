@@ -22,7 +22,7 @@ use super::{
         test_clocks::create, test_clocks::get, test_clocks::advance,
         invoices::upcoming, invoices::list, invoices::get, invoices::pay, invoices::void, invoices::mark_uncollectible,
         invoices::credit_note, billing::run, billing::get_run, billing::quote, billing::recommendation, billing::grant_credit,
-        billing::credit_balance, billing::apply_coupon, billing::purchase,
+        billing::credit_balance, billing::customer_balance, billing::apply_coupon, billing::purchase,
         domain_events::list_events, jobs::list_jobs, jobs::retry_job, jobs::cancel_job,
         customers::update, customers::archive, signups::create,
         profiles::set, profiles::get, profiles::set_seller, profiles::get_seller,

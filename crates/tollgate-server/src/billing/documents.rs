@@ -2,7 +2,7 @@
 
 use tollgate_core::pricing::{InvoiceParties, Party, document_number};
 use tollgate_pdf::{DocumentLine, InvoiceDocument};
-use tollgate_store::billing::{CreditNoteRecord, InvoiceRecord, InvoiceStatus};
+use tollgate_store::billing::{CreditNoteMethod, CreditNoteRecord, InvoiceRecord, InvoiceStatus};
 
 fn amount(minor: i64, currency: &str) -> String {
     super::invoices::money_text(minor, currency)
@@ -13,6 +13,22 @@ fn text(v: &serde_json::Value) -> String {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Null => String::new(),
         other => other.to_string(),
+    }
+}
+
+/// A unit price with at least the currency's decimals (`100.00`, not `100`), and more when the
+/// catalog wrote more (`0.001`).
+fn unit_price_text(v: &serde_json::Value, currency: &str) -> String {
+    let written = text(v);
+    let digits = currency
+        .parse::<tollgate_core::money::Currency>()
+        .map_or(2, |c| c.minor_digits());
+    match written.parse::<rust_decimal::Decimal>() {
+        Ok(mut price) if price.scale() < digits => {
+            price.rescale(digits);
+            price.to_string()
+        }
+        _ => written,
     }
 }
 
@@ -34,7 +50,10 @@ pub fn invoice_document(
                 .map(|l| DocumentLine {
                     description: text(&l["description"]),
                     quantity: text(&l["quantity"]),
-                    unit_price: l.get("unit_price").filter(|v| !v.is_null()).map(text),
+                    unit_price: l
+                        .get("unit_price")
+                        .filter(|v| !v.is_null())
+                        .map(|v| unit_price_text(v, &invoice.currency)),
                     amount: text(&l["amount"]),
                 })
                 .collect()
@@ -43,6 +62,10 @@ pub fn invoice_document(
     let cur = &invoice.currency;
     let mut totals = tax_rows(&invoice.document);
     totals.push(("Total".to_owned(), amount(invoice.total_minor, cur)));
+    let balance_applied = super::invoices::balance_applied_minor(invoice);
+    if balance_applied != 0 {
+        totals.push(("Balance applied".to_owned(), amount(-balance_applied, cur)));
+    }
     if invoice.credit_applied_minor != 0 {
         totals.push((
             "Prepaid credit applied".to_owned(),
@@ -67,7 +90,7 @@ pub fn invoice_document(
     }
     if credited_minor > 0 {
         notes.push(format!(
-            "Refunded by credit note: {} {cur}.",
+            "Credited by credit notes (refunds and credits to the balance): {} {cur}.",
             amount(credited_minor, cur)
         ));
     }
@@ -118,9 +141,16 @@ pub fn credit_note_document(
     let parties = parties_of(invoice);
     let cur = &invoice.currency;
     let refunded = amount(-note.amount_minor, cur);
+    let credit = note.method == CreditNoteMethod::Credit;
+    let what = if credit { "Credit" } else { "Refund" };
     let description = match &note.reason {
-        Some(reason) => format!("Refund of invoice {}: {reason}", invoice_number(invoice)),
-        None => format!("Refund of invoice {}", invoice_number(invoice)),
+        Some(reason) => format!("{what} of invoice {}: {reason}", invoice_number(invoice)),
+        None => format!("{what} of invoice {}", invoice_number(invoice)),
+    };
+    let destination = if credit {
+        "the amount is credited to the customer's balance, which pays the next invoices first"
+    } else {
+        "the amount is refunded to the payment method it was paid with"
     };
     let (issuer, issuer_details) = seller_lines(issuer, &parties);
     InvoiceDocument {
@@ -147,7 +177,7 @@ pub fn credit_note_document(
             ("Total of this credit note".to_owned(), refunded),
         ],
         notes: vec![format!(
-            "Credits invoice {} of {}; the amount is refunded to the payment method it was paid with.",
+            "Credits invoice {} of {}; {destination}.",
             invoice_number(invoice),
             invoice.created_at.strftime("%Y-%m-%d")
         )],

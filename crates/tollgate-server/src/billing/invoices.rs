@@ -10,7 +10,7 @@ use serde::Serialize;
 use tollgate_core::catalog::Catalog;
 use tollgate_core::money::{Currency, Money};
 use tollgate_core::pricing::{
-    BillingPeriod, Charge, InvoiceDiscount, InvoiceDraft, InvoiceRequest, assemble,
+    BillingPeriod, Charge, InvoiceDiscount, InvoiceDraft, InvoiceRequest, MeterUsage, assemble,
 };
 use tollgate_core::schedule::{DueInvoice, SubscriptionTerms};
 use tollgate_store::billing::{InvoiceEffects, InvoiceRecord, InvoiceStatus};
@@ -35,7 +35,11 @@ pub struct InvoiceOut {
     pub period_end: Option<Timestamp>,
     /// Decimal strings in major units, e.g. `"164.00"`.
     pub total: String,
+    /// The customer's balance (credit notes credited to it) used to pay `total`, before
+    /// prepaid credit.
+    pub balance_applied: String,
     pub credit_applied: String,
+    /// `total - balance_applied - credit_applied`.
     pub amount_due: String,
     /// Sum of credit notes (refunds) against this invoice.
     pub credited: String,
@@ -85,6 +89,25 @@ pub(crate) fn money_text(minor: i64, currency: &str) -> String {
     }
 }
 
+/// The customer's balance an invoice used, from its document (minor units; 0 when none).
+pub(crate) fn balance_applied_minor(r: &InvoiceRecord) -> i64 {
+    let Some(text) = r.document.get("balance_applied").and_then(|t| t.as_str()) else {
+        return 0;
+    };
+    let parsed = text
+        .parse::<Decimal>()
+        .ok()
+        .zip(r.currency.parse::<Currency>().ok())
+        .and_then(|(amount, currency)| Money::exact(amount, currency).ok());
+    match parsed {
+        Some(m) => m.minor(),
+        None => {
+            tracing::error!(invoice = %r.id, text, "a stored balance_applied does not parse");
+            0
+        }
+    }
+}
+
 impl InvoiceOut {
     pub fn from_record(r: &InvoiceRecord, credited_minor: i64) -> Self {
         let refund_status = match credited_minor {
@@ -102,6 +125,7 @@ impl InvoiceOut {
             period_start: r.period_start,
             period_end: r.period_end,
             total: money_text(r.total_minor, &r.currency),
+            balance_applied: money_text(balance_applied_minor(r), &r.currency),
             credit_applied: money_text(r.credit_applied_minor, &r.currency),
             amount_due: money_text(r.amount_due_minor, &r.currency),
             credited: money_text(credited_minor, &r.currency),
@@ -153,6 +177,7 @@ impl InvoiceOut {
             period_start: period.map(|p| p.start),
             period_end: period.map(|p| p.end),
             total: draft.total.to_decimal().to_string(),
+            balance_applied: draft.balance_applied.to_decimal().to_string(),
             credit_applied: draft.credit_applied.to_decimal().to_string(),
             amount_due: draft.amount_due.to_decimal().to_string(),
             credited: Money::zero(draft.currency).to_decimal().to_string(),
@@ -210,10 +235,41 @@ pub async fn build_due_invoice(
             .transpose()
     };
     let (closing_full, opening_full) = (whole_of(closing)?, whole_of(opening)?);
-    let usage = match closing {
+    // A plan minimum is prorated as the base fee is on a prorated first period, and also on a
+    // last period a cancellation cut short (it commits to a whole period's spend).
+    let minimum_full = match (closing_full, closing) {
+        (Some(full), _) => Some(full),
+        (None, Some(p)) if sub.ends_at == Some(p.end) => {
+            let whole =
+                tollgate_core::period::Period::containing(terms.anchor, terms.cadence, p.start);
+            (whole != p).then(|| billing_period(whole)).transpose()?
+        }
+        _ => None,
+    };
+    let mut usage = match closing {
         Some(p) => period_usage(store, &sub.workspace, &sub.customer, catalog, p).await?,
         None => BTreeMap::new(),
     };
+    // A price charged per transaction rates each event of the closed period.
+    if let (Some(period), Some(plan)) = (closing, catalog.plans.get(&sub.plan)) {
+        for price in plan.prices.iter().filter(|p| p.model.per_transaction()) {
+            let Some(meter) = catalog.meters.get(&price.meter) else {
+                continue;
+            };
+            let values = super::usage::transactions(
+                store,
+                &sub.workspace,
+                &sub.customer,
+                &price.meter,
+                meter,
+                period,
+            )
+            .await?;
+            let rated = MeterUsage::transactions(values)
+                .map_err(|e| Error::invalid(e.code(), e.to_string()))?;
+            usage.insert(price.meter.clone(), rated);
+        }
+    }
     let addons: BTreeMap<String, Decimal> = sub
         .addons
         .as_object()
@@ -251,6 +307,12 @@ pub async fn build_due_invoice(
             &CustomerId::from(&sub.customer),
         )
         .await?;
+    let customer_balance = store
+        .customer_balance(
+            &WorkspaceId::from(&sub.workspace),
+            &CustomerId::from(&sub.customer),
+        )
+        .await?;
     let request = InvoiceRequest {
         plan: Some(sub.plan.clone()),
         closing: closing.map(billing_period).transpose()?,
@@ -264,6 +326,9 @@ pub async fn build_due_invoice(
         credit_balance: (balance > 0).then(|| Money::from_minor(balance, catalog.currency)),
         opening_full,
         closing_full,
+        minimum_full,
+        customer_balance: (customer_balance > 0)
+            .then(|| Money::from_minor(customer_balance, catalog.currency)),
         tax: profile.tax(),
         parties: Some(
             super::profiles::invoice_parties(store, &sub.workspace, &sub.customer, &profile)
@@ -272,6 +337,7 @@ pub async fn build_due_invoice(
     };
     let draft = assemble(catalog, &request).map_err(|e| Error::invalid(e.code(), e.to_string()))?;
     effects.credit_used_minor = draft.credit_applied.minor();
+    effects.balance_used_minor = draft.balance_applied.minor();
     // A coupon counts the invoices it discounted: an invoice of nothing uses none of it.
     if draft.subtotal.is_zero() {
         effects.coupon_redemptions.clear();
@@ -330,13 +396,22 @@ pub async fn invoice_pending_charges(
             &CustomerId::from(&sub.customer),
         )
         .await?;
+    let customer_balance = store
+        .customer_balance(
+            &WorkspaceId::from(&sub.workspace),
+            &CustomerId::from(&sub.customer),
+        )
+        .await?;
     let request = InvoiceRequest {
         adjustments,
         credit_balance: (balance > 0).then(|| Money::from_minor(balance, catalog.currency)),
+        customer_balance: (customer_balance > 0)
+            .then(|| Money::from_minor(customer_balance, catalog.currency)),
         ..InvoiceRequest::default()
     };
     let draft = assemble(catalog, &request).map_err(|e| Error::invalid(e.code(), e.to_string()))?;
     effects.credit_used_minor = draft.credit_applied.minor();
+    effects.balance_used_minor = draft.balance_applied.minor();
     let invoice = record(
         (&sub.workspace, &sub.customer, Some(&sub.id)),
         format!("{}:change:{now}", sub.id),

@@ -1,15 +1,17 @@
 //! A customer's usage of one period, per meter and group, from the incremental aggregates (and
-//! level points for time-weighted meters): the input of pricing. Never reads raw events.
+//! level points for time-weighted meters): the input of pricing. Only a per-transaction price
+//! reads raw events: each one is a transaction it charges ([`transactions`]).
 
 use std::collections::BTreeMap;
 use tollgate_core::ids::{CustomerId, WorkspaceId};
 
 use rust_decimal::Decimal;
-use tollgate_core::catalog::{Aggregation, Catalog, TimeUnit};
-use tollgate_core::meter::parse_group_key;
+use tollgate_core::catalog::{Aggregation, Catalog, Meter, TimeUnit};
+use tollgate_core::event::Event;
+use tollgate_core::meter::{Contribution, ContributionValue, contribution, parse_group_key};
 use tollgate_core::period::Period;
 use tollgate_core::pricing::{BillingPeriod, Group, MeterUsage, divide_by, time_weighted};
-use tollgate_store::Store;
+use tollgate_store::{After, EventFilter, Store};
 
 use crate::error::{AppResult, Error};
 
@@ -117,4 +119,62 @@ pub async fn period_usage(
         usage.insert(key.clone(), meter_usage);
     }
     Ok(usage)
+}
+
+/// How many events one read of a meter's transactions takes.
+const TRANSACTION_PAGE: i64 = 1_000;
+
+/// Each event's value of `meter` in `period`, in time order (ties by event id): the transactions
+/// a per-transaction price rates (`PriceModel::per_transaction`). Read from the stored events,
+/// page by page, through the meter's own rule (`tollgate_core::meter::contribution`), so a
+/// transaction is exactly what the meter counted.
+pub async fn transactions(
+    store: &dyn Store,
+    workspace: &str,
+    customer: &str,
+    meter_key: &str,
+    meter: &Meter,
+    period: Period,
+) -> AppResult<Vec<Decimal>> {
+    let filter = EventFilter {
+        customer: Some(customer.to_owned()),
+        event_type: Some(meter.event.clone()),
+        subject: None,
+        from: Some(period.start),
+        to: Some(period.end),
+    };
+    let workspace = WorkspaceId::from(workspace);
+    let mut values = Vec::new();
+    let mut last: Option<(jiff::Timestamp, String)> = None;
+    loop {
+        let after = last.as_ref().map(|(at, id)| After { at: *at, id });
+        let page = store
+            .query_events(&workspace, &filter, after, TRANSACTION_PAGE)
+            .await?;
+        for record in &page {
+            let event = Event {
+                event_type: record.event_type.clone(),
+                timestamp: record.timestamp,
+                subject: record.subject.clone(),
+                properties: record.properties.as_object().cloned().unwrap_or_default(),
+            };
+            let contribution = contribution(meter_key, meter, &event)
+                .map_err(|e| Error::internal(format!("event {}: {e}", record.id)))?;
+            if let Some(Contribution {
+                value: ContributionValue::Add(value),
+                ..
+            }) = contribution
+            {
+                values.push(
+                    divide_by(value, meter.divide_by)
+                        .map_err(|e| Error::internal(format!("usage: {e}")))?,
+                );
+            }
+        }
+        let full = i64::try_from(page.len()).is_ok_and(|n| n >= TRANSACTION_PAGE);
+        match page.last() {
+            Some(record) if full => last = Some((record.timestamp, record.id.clone())),
+            _ => return Ok(values),
+        }
+    }
 }

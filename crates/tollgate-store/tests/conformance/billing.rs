@@ -153,6 +153,7 @@ pub(crate) async fn invoice_batches_are_one_transaction(h: &Harness) {
     // One invoice of a batch fails (its credit is not there): none of the batch is stored, no
     // number is used up.
     let broke = InvoiceEffects {
+        balance_used_minor: 0,
         credit_used_minor: 500,
         ..none.clone()
     };
@@ -234,6 +235,7 @@ pub(crate) async fn invoice_effects_are_applied_with_it(h: &Harness) {
         .unwrap();
 
     let effects = InvoiceEffects {
+        balance_used_minor: 0,
         credit_used_minor: 400,
         pending_charges: vec!["pc_1".into()],
         coupon_redemptions: vec!["red_1".into()],
@@ -268,6 +270,7 @@ pub(crate) async fn invoice_effects_are_applied_with_it(h: &Harness) {
 
     // Not enough credit: refused, and nothing of it is written.
     let greedy = InvoiceEffects {
+        balance_used_minor: 0,
         credit_used_minor: 601,
         pending_charges: vec!["pc_2".into()],
         coupon_redemptions: vec!["red_1".into()],
@@ -622,6 +625,7 @@ pub(crate) async fn concurrent_credit_stays_in_range(h: &Harness) {
             tokio::spawn(async move {
                 let inv = invoice(&ws, &format!("inv_{i}"), "cus_a", &format!("k{i}"));
                 let effects = InvoiceEffects {
+                    balance_used_minor: 0,
                     credit_used_minor: 400,
                     ..InvoiceEffects::default()
                 };
@@ -1034,4 +1038,84 @@ pub(crate) async fn invoice_statuses_round_trip(h: &Harness) {
         .map(|i| i.status)
         .collect();
     assert_eq!(listed, InvoiceStatus::ALL, "oldest first, each as stored");
+}
+
+/// A credit note credited to the customer's balance adds a movement in the same transaction; an
+/// invoice that uses the balance takes it out with its insert, never more than there is.
+pub(crate) async fn customer_balance_ledger(h: &Harness) {
+    let s = h.store.as_ref();
+    let ws = &h.ws;
+    h.customer(ws, "cus_a").await;
+    h.customer(ws, "cus_b").await;
+    let (wid, cus) = (WorkspaceId::from(ws), CustomerId::from("cus_a"));
+    let none = InvoiceEffects::default();
+    s.insert_invoice(&invoice(ws, "inv_1", "cus_a", "k1"), &none)
+        .await
+        .unwrap();
+    let credited = CreditNoteRecord {
+        method: CreditNoteMethod::Credit,
+        ..credit_note(ws, "cn_1", "inv_1", 300)
+    };
+    s.insert_credit_note(&credited, 1_000).await.unwrap();
+    // A refund moves no balance.
+    s.insert_credit_note(&credit_note(ws, "cn_2", "inv_1", 50), 1_000)
+        .await
+        .unwrap();
+    assert_eq!(s.customer_balance(&wid, &cus).await.unwrap(), 300);
+    let methods: Vec<_> = s
+        .list_credit_notes(&wid, "inv_1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.method)
+        .collect();
+    assert_eq!(
+        methods,
+        [CreditNoteMethod::Credit, CreditNoteMethod::Refund]
+    );
+
+    let uses = |minor: i64| InvoiceEffects {
+        balance_used_minor: minor,
+        ..InvoiceEffects::default()
+    };
+    s.insert_invoice(&invoice(ws, "inv_2", "cus_a", "k2"), &uses(200))
+        .await
+        .unwrap();
+    assert_eq!(s.customer_balance(&wid, &cus).await.unwrap(), 100);
+    // More than is left: refused, nothing written.
+    assert_conflict(
+        s.insert_invoice(&invoice(ws, "inv_3", "cus_a", "k3"), &uses(101))
+            .await,
+    );
+    assert!(s.get_invoice(&wid, "inv_3").await.unwrap().is_none());
+    let entries = s.balance_entries(&wid, &cus).await.unwrap();
+    let moves: Vec<(String, i64, Option<String>, Option<String>)> = entries
+        .into_iter()
+        .map(|e| (e.kind, e.amount_minor, e.credit_note, e.invoice))
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            (
+                "credit_note".to_owned(),
+                300,
+                Some("cn_1".to_owned()),
+                Some("inv_1".to_owned())
+            ),
+            ("invoice".to_owned(), -200, None, Some("inv_2".to_owned())),
+        ]
+    );
+    // Another customer's balance is its own.
+    assert_eq!(
+        s.customer_balance(&wid, &CustomerId::from("cus_b"))
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        s.balance_entries(&wid, &CustomerId::from("cus_b"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -102,6 +102,7 @@ pub(crate) async fn outbox_events_commit_with_their_change(h: &Harness) {
     // An invoice's events are written when it is created, not when its key finds it again.
     let finalized = domain_event(&h.ws, "cus_a", "invoice.finalized", 6);
     let effects = billing::InvoiceEffects {
+        balance_used_minor: 0,
         events: vec![finalized.clone()],
         ..Default::default()
     };
@@ -109,6 +110,7 @@ pub(crate) async fn outbox_events_commit_with_their_change(h: &Harness) {
         .await
         .unwrap();
     let twice = billing::InvoiceEffects {
+        balance_used_minor: 0,
         events: vec![domain_event(&h.ws, "cus_a", "invoice.finalized", 7)],
         ..Default::default()
     };

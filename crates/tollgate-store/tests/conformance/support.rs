@@ -215,6 +215,7 @@ pub(crate) fn credit_note(
         currency: "EUR".into(),
         reason: Some("goodwill".into()),
         created_at: ts("2026-02-02T00:00:00Z"),
+        method: billing::CreditNoteMethod::Refund,
     }
 }
 

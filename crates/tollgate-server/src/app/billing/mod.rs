@@ -1,10 +1,13 @@
-//! A customer's money outside the bill run: prepaid credit, coupons, one-time purchases.
+//! A customer's money outside the bill run: prepaid credit, coupons, one-time purchases, the
+//! balance credit notes credit.
 
 mod apply_coupon;
+mod balance;
 mod grant_credit;
 mod purchase;
 
 pub use apply_coupon::{ApplyCoupon, apply_coupon};
+pub use balance::{CustomerBalance, customer_balance};
 pub use grant_credit::{GrantCredit, grant_credit};
 pub use purchase::{Purchase, Purchased, purchase};
 

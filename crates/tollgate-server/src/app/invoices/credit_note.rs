@@ -1,13 +1,15 @@
-//! Refund all or part of a paid invoice with a credit note (the invoice itself never changes).
+//! Refund all or part of a paid invoice with a credit note, or credit all or part of any
+//! finalized invoice to the customer's balance (the invoice itself never changes).
 
 use rust_decimal::Decimal;
 use tollgate_core::code::Code;
 use tollgate_core::ids::WorkspaceId;
 use tollgate_core::lifecycle::invoice::{
-    CreditNoteError, credit_note_allowed, credit_note_remaining, within_refund_window,
+    CreditNoteError, balance_credit_allowed, balance_credit_remaining, credit_note_allowed,
+    credit_note_remaining, within_refund_window,
 };
 use tollgate_core::money::{Currency, Money};
-use tollgate_store::billing::CreditNoteRecord;
+use tollgate_store::billing::{CreditNoteMethod, CreditNoteRecord};
 
 use super::credited;
 use crate::engine::Engine;
@@ -23,6 +25,9 @@ pub struct IssueCreditNote {
     pub reason: Option<String>,
     /// Refund after the catalog's refund window closed (an operator's exception).
     pub outside_refund_window: bool,
+    /// `refund` (money back, paid invoices only) or `credit` (to the customer's balance, any
+    /// finalized invoice).
+    pub method: CreditNoteMethod,
 }
 
 /// The stored credit note (numbered gaplessly by the store) and the invoice's currency.
@@ -36,6 +41,7 @@ pub async fn issue_credit_note(
         amount,
         reason,
         outside_refund_window,
+        method,
     } = input;
     let store = engine.store();
     let invoice = store
@@ -49,6 +55,10 @@ pub async fn issue_credit_note(
             e.code(),
             "only a paid invoice can be refunded; void an open one instead",
         ),
+        CreditNoteError::NotFinalized { .. } => Error::conflict(
+            e.code(),
+            "only a finalized invoice (open, paid or uncollectible) can be credited",
+        ),
         CreditNoteError::InvalidAmount { .. } => {
             Error::invalid(e.code(), "`amount` must be positive")
         }
@@ -56,7 +66,10 @@ pub async fn issue_credit_note(
             Error::conflict(e.code(), "the credit notes would exceed the invoice total")
         }
     };
+    let credit = method == CreditNoteMethod::Credit;
     let amount_minor = match amount {
+        None if credit => balance_credit_remaining(invoice.status, invoice.total_minor, already)
+            .map_err(refused)?,
         None => {
             credit_note_remaining(invoice.status, invoice.total_minor, already).map_err(refused)?
         }
@@ -70,15 +83,20 @@ pub async fn issue_credit_note(
             .map_err(|e| Error::invalid(e.code(), format!("`amount`: {e}")))?
             .minor(),
     };
-    credit_note_allowed(invoice.status, invoice.total_minor, already, amount_minor)
-        .map_err(refused)?;
+    if credit {
+        balance_credit_allowed(invoice.status, invoice.total_minor, already, amount_minor)
+    } else {
+        credit_note_allowed(invoice.status, invoice.total_minor, already, amount_minor)
+    }
+    .map_err(refused)?;
     let now =
         crate::app::subscriptions::customer_now(engine, &workspace, &invoice.customer).await?;
     let window = engine
         .latest_catalog(&workspace)
         .await?
         .and_then(|c| c.catalog.policies.refund_window_days);
-    if !outside_refund_window && !within_refund_window(invoice.paid_at, now, window) {
+    // The refund window bounds money going back; a credit to the balance stays with us.
+    if !credit && !outside_refund_window && !within_refund_window(invoice.paid_at, now, window) {
         return Err(Error::conflict(
             Code::RefundWindowClosed,
             format!(
@@ -97,6 +115,7 @@ pub async fn issue_credit_note(
         currency: invoice.currency.clone(),
         reason,
         created_at: now,
+        method,
     };
     let created = crate::app::outbox::event(
         engine,
@@ -110,14 +129,15 @@ pub async fn issue_credit_note(
             "amount_minor": note.amount_minor,
             "currency": note.currency,
             "reason": note.reason,
+            "method": note.method.as_str(),
         }),
     );
     let stored = store
         .insert_credit_note_with_events(&note, invoice.total_minor, &[created])
         .await?;
     // The money goes back through the provider that took it (docs/PAYMENTS.md); a refund that
-    // fails is recorded as failed, and the credit note stands.
-    if let Err(e) = crate::app::payments::refund_credit_note(engine, &stored).await {
+    // fails is recorded as failed, and the credit note stands. A credit stays on the balance.
+    if !credit && let Err(e) = crate::app::payments::refund_credit_note(engine, &stored).await {
         tracing::warn!(credit_note = %stored.id, error = %e.describe(), "refund not sent");
     }
     Ok((stored, currency))

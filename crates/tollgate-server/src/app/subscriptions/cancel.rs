@@ -130,6 +130,7 @@ async fn refund_within_window(
                     "subscription canceled within the {days}-day refund window"
                 )),
                 outside_refund_window: false,
+                method: tollgate_store::billing::CreditNoteMethod::Refund,
             },
         )
         .await?;
