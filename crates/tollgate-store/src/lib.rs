@@ -32,6 +32,7 @@ mod sql;
 mod sqlite;
 mod store;
 pub mod trust;
+pub mod users;
 pub mod webhooks;
 
 pub use postgres::PostgresStore;
@@ -314,6 +315,7 @@ pub trait Store:
     + jobs::JobStore
     + ledger::LedgerStore
     + trust::TrustStore
+    + users::UserStore
     + webhooks::WebhookStore
     + Send
     + Sync
