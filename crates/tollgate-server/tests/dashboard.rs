@@ -66,7 +66,9 @@ impl Browser {
         self.keep(&response);
         let status = response.status();
         let headers = response.headers().clone();
-        (status, response.text().await.unwrap(), headers)
+        // minijinja's HTML escaping writes `/` as `&#x2f;`: read it back as a browser does.
+        let text = response.text().await.unwrap().replace("&#x2f;", "/");
+        (status, text, headers)
     }
 
     async fn get_bytes(&mut self, path: &str) -> (StatusCode, Vec<u8>, reqwest::header::HeaderMap) {
