@@ -40,8 +40,8 @@ async function api(key, method, url, body) {
 }
 
 const stamp = Date.now().toString(36);
-async function workspace(name, catalog) {
-  const id = `ws_${name}_${stamp}`;
+async function workspace(slug, name, catalog) {
+  const id = `ws_${slug}_${stamp}`;
   const created = await api(ADMIN_KEY, 'POST', '/v1/workspaces', { id, name });
   const yaml = readFileSync(path.join(root, 'examples/catalogs', catalog), 'utf8');
   await api(created.admin_key, 'PUT', '/v1/catalog', { yaml });
@@ -57,7 +57,7 @@ async function subscriber(ws, id, name, plan, start) {
 }
 
 // ---- data: the operator's workspace (QLP) and a white-label partner's (on Levqor) ----
-const qlp = await workspace('QLP', 'qlp.yaml');
+const qlp = await workspace('qlp', 'QLP', 'qlp.yaml');
 const password = 'correct horse battery staple';
 await api(qlp.key, 'POST', '/v1/users', { email: 'admin@qlp.example', password, role: 'admin' });
 const starts = ['2026-06-03', '2026-07-11', '2026-08-20', '2026-09-05', '2026-10-14', '2026-11-02'];
@@ -74,7 +74,7 @@ const mrr = await api(qlp.key, 'GET', '/v1/analytics/mrr?from=2025-12&to=2026-11
 const lastMonth = mrr.months[mrr.months.length - 1];
 
 const brand = 'Northwind Automations';
-const partner = await workspace('Levqor white label: Northwind', 'levqor.yaml');
+const partner = await workspace('northwind', 'Levqor white label: Northwind', 'levqor.yaml');
 await api(partner.key, 'PUT', '/v1/billing_profile', {
   legal_name: 'Northwind Automations Ltd',
   brand: { name: brand, color: '#0f766e' },
