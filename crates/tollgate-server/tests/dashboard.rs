@@ -68,6 +68,10 @@ impl Browser {
         let headers = response.headers().clone();
         // minijinja's HTML escaping writes `/` as `&#x2f;`: read it back as a browser does.
         let text = response.text().await.unwrap().replace("&#x2f;", "/");
+        assert!(
+            !text.contains("serde_json"),
+            "a number leaked as an object: {text}"
+        );
         (status, text, headers)
     }
 
@@ -186,7 +190,7 @@ async fn users_and_sessions(backend: Backend) {
         ),
         (
             json!({"email": "not an email", "password": "correct horse battery", "role": "admin"}),
-            "invalid_body",
+            "invalid_email",
         ),
     ] {
         let (status, problem) = ws.call(Method::POST, "/v1/users", Some(body)).await;

@@ -56,7 +56,7 @@ fn out(user: OperatorUserRecord) -> UserOut {
 #[utoipa::path(post, path = "/v1/users", operation_id = "users_create", request_body = UserIn,
     responses(
         (status = 201, description = "Created", body = UserOut),
-        (status = 400, description = "`invalid_role`, `invalid_password` or `invalid_body` (email)", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid_role`, `invalid_password` or `invalid_email`", body = crate::api::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin key", body = crate::api::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The workspace has a user with this email (`already_exists`)", body = crate::api::error::Problem, content_type = "application/problem+json"),
     ))]

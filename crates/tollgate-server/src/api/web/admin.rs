@@ -238,9 +238,10 @@ fn month_rows(report: &analytics::MrrReport) -> Vec<Value> {
                 "reactivation": money(m.reactivation_minor, c),
                 "end": money(m.end_minor, c),
                 "arr": money(m.arr_minor, c),
-                "customers": m.customers_end,
-                "new_customers": m.new_customers,
-                "churned_customers": m.churned_customers,
+                // Counts as text: serde_json's exact numbers reach templates as objects.
+                "customers": m.customers_end.to_string(),
+                "new_customers": m.new_customers.to_string(),
+                "churned_customers": m.churned_customers.to_string(),
                 "arpu": money(m.arpu_minor, c),
             })
         })
@@ -418,7 +419,14 @@ pub async fn customers(
         "customers.html",
         merge(
             base(&operator, "customers"),
-            json!({"q": q, "customers": matches, "total": all.len(), "limit": LIST_LIMIT}),
+            json!({
+                "q": q,
+                "truncated": matches.len() == LIST_LIMIT,
+                "shown": matches.len().to_string(),
+                "customers": matches,
+                "total": all.len().to_string(),
+                "limit": LIST_LIMIT.to_string(),
+            }),
         ),
     )
 }
@@ -597,7 +605,7 @@ pub async fn invoices(State(state): State<AppState>, headers: HeaderMap) -> Resp
         "invoices.html",
         merge(
             base(&operator, "invoices"),
-            json!({"invoices": rows, "total": all.len()}),
+            json!({"shown": rows.len().to_string(), "invoices": rows, "total": all.len().to_string()}),
         ),
     )
 }

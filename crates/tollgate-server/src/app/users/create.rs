@@ -32,7 +32,7 @@ pub fn normalize_email(email: &str) -> Result<String, Error> {
         Ok(email)
     } else {
         Err(Error::invalid(
-            Code::InvalidBody,
+            Code::InvalidEmail,
             format!("{email:?} is not an email address"),
         ))
     }
