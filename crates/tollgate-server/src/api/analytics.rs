@@ -110,7 +110,10 @@ pub fn csv(report: &app::MrrReport) -> String {
 /// exactly how). `?format=csv` or `Accept: text/csv` answers CSV.
 #[utoipa::path(get, path = "/v1/analytics/mrr", operation_id = "analytics_mrr", params(MrrQuery),
     responses(
-        (status = 200, description = "The report", body = MrrOut, content_type = "application/json"),
+        (status = 200, description = "The report (JSON, or CSV when asked)", content(
+            (MrrOut = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 400, description = "A month not written `YYYY-MM`, `from` after `to`, or more than 120 months (`invalid_month`)", body = crate::api::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn mrr(
