@@ -149,6 +149,13 @@ codes! {
     InvalidRedirectUrl => "invalid_redirect_url",
     InvalidWebhookSignature => "invalid_webhook_signature",
     PeriodTooLarge => "period_too_large",
+    InvalidMonth => "invalid_month",
+    InvalidRole => "invalid_role",
+    InvalidPassword => "invalid_password",
+    InvalidCredentials => "invalid_credentials",
+    TooManyAttempts => "too_many_attempts",
+    CsrfTokenInvalid => "csrf_token_invalid",
+    PortalLinkInvalid => "portal_link_invalid",
 }
 
 impl std::fmt::Display for Code {

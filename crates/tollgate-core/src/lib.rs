@@ -6,6 +6,7 @@
 //! move time at will.
 
 pub mod alerts;
+pub mod analytics;
 pub mod catalog;
 pub mod check;
 pub mod code;

@@ -224,6 +224,7 @@ pub async fn start_with_clock(
         metrics: api::metrics::install_recorder(),
         bill_runs: Default::default(),
         notify: Arc::new(config.webhooks.clone()),
+        sign_in_throttle: Default::default(),
     };
     let notifier = config.webhooks.poll_interval.map(|interval| {
         tokio::spawn(notify::run_forever(

@@ -13,4 +13,6 @@ pub struct AppState {
         Arc<dashmap::DashMap<String, Arc<std::sync::Mutex<crate::api::billing::BillRunOut>>>>,
     /// How webhooks are delivered (the endpoints' checks read it too).
     pub notify: Arc<crate::notify::NotifyConfig>,
+    /// Failed dashboard sign-ins on this node (bounded attempts, docs/DASHBOARD.md).
+    pub sign_in_throttle: Arc<crate::app::users::sign_in::Throttle>,
 }

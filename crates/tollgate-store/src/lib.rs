@@ -33,6 +33,7 @@ mod sql;
 mod sqlite;
 mod store;
 pub mod trust;
+pub mod users;
 pub mod webhooks;
 
 pub use postgres::PostgresStore;
@@ -315,6 +316,7 @@ pub trait Store:
     + jobs::JobStore
     + ledger::LedgerStore
     + trust::TrustStore
+    + users::UserStore
     + webhooks::WebhookStore
     + Send
     + Sync

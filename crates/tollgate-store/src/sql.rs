@@ -793,3 +793,48 @@ pub(crate) const LIST_EMAIL_MESSAGES: &str = concat!(
     " FROM email_messages WHERE workspace = $1 AND ($2 IS NULL OR customer = $2) \
        AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR id > $4) ORDER BY id LIMIT $5"
 );
+// Operator users and web sessions (`users.rs`, migration 0018/0019 web).
+macro_rules! operator_user_cols {
+    () => {
+        "workspace, id, email, password_hash, role, created_at"
+    };
+}
+macro_rules! web_session_cols {
+    () => {
+        "workspace, token_hash, kind, subject, csrf, created_at, expires_at, used_at"
+    };
+}
+pub(crate) const CREATE_OPERATOR_USER: &str = concat!(
+    "INSERT INTO operator_users (",
+    operator_user_cols!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6)"
+);
+pub(crate) const OPERATOR_USER_BY_EMAIL: &str = concat!(
+    "SELECT ",
+    operator_user_cols!(),
+    " FROM operator_users WHERE workspace = $1 AND email = $2"
+);
+pub(crate) const OPERATOR_USER: &str = concat!(
+    "SELECT ",
+    operator_user_cols!(),
+    " FROM operator_users WHERE workspace = $1 AND id = $2"
+);
+pub(crate) const LIST_OPERATOR_USERS: &str = concat!(
+    "SELECT ",
+    operator_user_cols!(),
+    " FROM operator_users WHERE workspace = $1 ORDER BY email"
+);
+pub(crate) const CREATE_WEB_SESSION: &str = concat!(
+    "INSERT INTO web_sessions (",
+    web_session_cols!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+);
+pub(crate) const FIND_WEB_SESSION: &str = concat!(
+    "SELECT ",
+    web_session_cols!(),
+    " FROM web_sessions WHERE token_hash = $1"
+);
+pub(crate) const USE_WEB_SESSION: &str = "UPDATE web_sessions SET used_at = $3 \
+     WHERE workspace = $1 AND token_hash = $2 AND used_at IS NULL";
+pub(crate) const DELETE_WEB_SESSION: &str =
+    "DELETE FROM web_sessions WHERE workspace = $1 AND token_hash = $2";

@@ -37,6 +37,8 @@ mod support;
 mod trust;
 #[path = "conformance/usage.rs"]
 mod usage;
+#[path = "conformance/users.rs"]
+mod users;
 #[path = "conformance/webhooks.rs"]
 mod webhooks;
 
@@ -58,6 +60,7 @@ use tollgate_store::{
 };
 use trust::*;
 use usage::*;
+use users::*;
 use webhooks::*;
 
 pub(crate) const DATABASE_URL_VAR: &str = "TOLLGATE_TEST_DATABASE_URL";
@@ -173,6 +176,7 @@ macro_rules! conformance {
 
 conformance!(
     workspaces_and_admin_keys,
+    operator_users_and_web_sessions,
     catalog_versions,
     catalog_versions_are_gapless_under_concurrency,
     customers,

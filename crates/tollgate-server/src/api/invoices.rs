@@ -266,7 +266,7 @@ pub async fn credit_note(
 }
 
 /// `GET /v1/invoices/{id}.pdf`.
-async fn invoice_pdf_response(
+pub(crate) async fn invoice_pdf_response(
     state: &AppState,
     invoice: &InvoiceRecord,
     credited_minor: i64,

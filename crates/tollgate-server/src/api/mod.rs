@@ -1,5 +1,6 @@
 //! The HTTP API: JSON under `/v1`, one file per resource.
 
+pub mod analytics;
 pub mod auth;
 pub mod billing;
 pub mod body;
@@ -23,6 +24,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod page;
 pub mod payments;
+pub mod portal_sessions;
 pub mod profiles;
 pub mod referrals;
 pub mod request_log;
@@ -31,6 +33,8 @@ pub mod signups;
 pub mod stripe_webhooks;
 pub mod subscriptions;
 pub mod test_clocks;
+pub mod users;
+pub mod web;
 pub mod webhooks;
 pub mod workspaces;
 
@@ -48,6 +52,37 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(openapi::serve))
         .route("/v1/workspaces", post(workspaces::create))
+        .route("/v1/users", post(users::create).get(users::list))
+        .route("/v1/analytics/mrr", get(analytics::mrr))
+        .route(
+            "/v1/customers/{id}/portal_sessions",
+            post(portal_sessions::create),
+        )
+        .route("/assets/app.css", get(web::css))
+        .route(
+            "/admin/login",
+            get(web::admin::login_form).post(web::admin::login),
+        )
+        .route("/admin/logout", post(web::admin::logout))
+        .route("/admin", get(web::admin::home))
+        .route("/admin/customers", get(web::admin::customers))
+        .route("/admin/customers/{id}", get(web::admin::customer))
+        .route("/admin/invoices", get(web::admin::invoices))
+        .route("/admin/invoices/{id}", get(web::admin::invoice))
+        .route("/admin/invoices/{id}/pdf", get(web::admin::invoice_pdf))
+        .route(
+            "/admin/invoices/{id}/{action}",
+            post(web::admin::invoice_action),
+        )
+        .route("/admin/analytics", get(web::admin::analytics_page))
+        .route("/admin/analytics.csv", get(web::admin::analytics_csv))
+        .route("/portal", get(web::portal::home))
+        .route("/portal/brand.css", get(web::portal::brand_css))
+        .route("/portal/enter/{token}", get(web::portal::enter))
+        .route("/portal/plan", post(web::portal::change_plan))
+        .route("/portal/keys", post(web::portal::create_key))
+        .route("/portal/keys/{id}/revoke", post(web::portal::revoke_key))
+        .route("/portal/invoices/{id}/pdf", get(web::portal::invoice_pdf))
         .route("/v1/catalog", put(catalog::apply).get(catalog::current))
         .route(
             "/v1/customers",

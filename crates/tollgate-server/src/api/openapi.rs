@@ -6,9 +6,9 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use super::{
-    billing, catalog, check, customers, domain_events, downloads, email, events, health, invoices,
-    jobs, keys, ledger, licenses, metrics, payments, profiles, referrals, signups, stripe_webhooks,
-    subscriptions, test_clocks, webhooks, workspaces,
+    analytics, billing, catalog, check, customers, domain_events, downloads, email, events, health,
+    invoices, jobs, keys, ledger, licenses, metrics, payments, portal_sessions, profiles,
+    referrals, signups, stripe_webhooks, subscriptions, test_clocks, users, webhooks, workspaces,
 };
 
 #[derive(OpenApi)]
@@ -39,6 +39,7 @@ use super::{
         email::replace_template, email::reset_template, email::preview_template, email::list_messages,
         payments::set_settings, payments::get_settings, payments::record, payments::list,
         payments::collect, payments::checkout, payments::portal, payments::reconcile,
+        users::create, users::list, analytics::mrr, portal_sessions::create,
         stripe_webhooks::receive,
     ),
     modifiers(&BearerAuth),

@@ -12,6 +12,7 @@ pub async fn index() -> Html<&'static str> {
         "</h1>",
         "<p>The monetization layer: usage metering, plan limits and feature gates, invoices.</p>",
         "<ul>",
+        "<li><a href=\"/admin\">/admin</a>: the dashboard (operators sign in; docs/DASHBOARD.md)</li>",
         "<li><a href=\"/openapi.json\">/openapi.json</a>: the HTTP API contract (OpenAPI 3.1)</li>",
         "<li><a href=\"/healthz\">/healthz</a>: liveness and the store in use</li>",
         "<li><a href=\"/metrics\">/metrics</a>: Prometheus metrics</li>",

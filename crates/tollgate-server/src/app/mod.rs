@@ -9,6 +9,7 @@
 // Money paths: no `as` casts (they truncate or wrap silently); use checked conversions.
 #![deny(clippy::as_conversions)]
 
+pub mod analytics;
 pub mod bill_run;
 pub mod billing;
 pub mod customers;
@@ -23,4 +24,5 @@ pub mod outbox;
 pub mod payments;
 pub mod referrals;
 pub mod subscriptions;
+pub mod users;
 pub mod webhooks;

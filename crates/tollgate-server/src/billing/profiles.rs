@@ -160,6 +160,55 @@ pub struct SellerProfile {
     /// Printed at the bottom of every invoice (at most 1000 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub footer: Option<String>,
+    /// How the customer portal looks (docs/DASHBOARD.md): a white-label partner's own name,
+    /// colour and logo. The portal shows this name (else the legal name), never the workspace's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand: Option<Brand>,
+}
+
+/// The customer portal's branding.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Brand {
+    /// The name the portal shows (1 to 200 characters).
+    pub name: String,
+    /// The accent colour, `#rrggbb`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+    /// An `https://` URL of the logo image (at most 2000 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<String>,
+}
+
+impl Brand {
+    fn check(&self, errors: &mut Vec<FieldError>) {
+        text_field(errors, "brand.name", Some(&self.name));
+        if let Some(color) = &self.color {
+            let ok = color.len() == 7
+                && color.starts_with('#')
+                && color[1..].bytes().all(|b| b.is_ascii_hexdigit());
+            if !ok {
+                errors.push(FieldError {
+                    path: "brand.color".into(),
+                    message: "a colour is written #rrggbb".into(),
+                });
+            }
+        }
+        if let Some(url) = &self.logo_url {
+            let ok = url.starts_with("https://")
+                && url.len() <= 2000
+                && !url
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '"');
+            if !ok {
+                errors.push(FieldError {
+                    path: "brand.logo_url".into(),
+                    message: "an https:// URL without spaces or quotes, at most 2000 characters"
+                        .into(),
+                });
+            }
+        }
+    }
 }
 
 impl SellerProfile {
@@ -204,6 +253,9 @@ impl SellerProfile {
                     message: format!("at most {MAX_FOOTER} characters"),
                 });
             }
+        }
+        if let Some(brand) = &self.brand {
+            brand.check(&mut errors);
         }
         if errors.is_empty() {
             Ok(())

@@ -1,0 +1,720 @@
+//! The operators' dashboard under `/admin`: sign-in, home (MRR), customers, invoices (pay and
+//! void for the `billing` and `admin` roles), analytics. Every form carries the session's CSRF
+//! token; a `read_only` operator sees no action buttons and is refused them if it posts anyway.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tollgate_core::analytics::{month_label, month_of};
+use tollgate_core::code::Code;
+use tollgate_core::ids::{CustomerId, WorkspaceId};
+use tollgate_store::billing::InvoiceRecord;
+
+use super::{chart, cookie, money, page, same_secret, see_other, set_cookie};
+use crate::app::analytics::mrr as analytics;
+use crate::app::users::sessions::{self, Operator};
+use crate::app::users::sign_in::{self, SESSION_HOURS};
+use crate::auth::generate_secret;
+use crate::billing::InvoiceOut;
+use crate::error::Error;
+use crate::state::AppState;
+
+/// The operator's session cookie (path `/admin`).
+pub const SESSION_COOKIE: &str = "tg_admin";
+/// The sign-in form's CSRF cookie (double submit: no session exists yet).
+const LOGIN_CSRF_COOKIE: &str = "tg_login_csrf";
+/// At most this many rows in a list page.
+const LIST_LIMIT: usize = 200;
+
+/// A page for a signed-in operator, or the way to the sign-in page.
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Operator, Response> {
+    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+        return Err(see_other("/admin/login"));
+    };
+    match sessions::operator(&state.engine, token).await {
+        Ok(Some(operator)) => Ok(operator),
+        Ok(None) => Err(see_other("/admin/login")),
+        Err(e) => Err(error_page(&e)),
+    }
+}
+
+/// An error as a page: the status of its kind, its detail (never an internal cause).
+pub fn error_page(e: &Error) -> Response {
+    if let Some(cause) = &e.cause {
+        tracing::error!(code = %e.code, cause, "a page failed");
+    }
+    let api = crate::api::error::ApiError::from(Error::new(e.kind, e.code, e.detail.clone()));
+    page(
+        api.status,
+        "message.html",
+        json!({"title": "Something went wrong", "message": api.detail, "back": "/admin"}),
+    )
+}
+
+fn base(operator: &Operator, nav: &str) -> Value {
+    json!({
+        "nav": nav,
+        "user": {"email": operator.user.email, "role": operator.role.as_str()},
+        "csrf": operator.session.csrf,
+        "can_bill": operator.role.may_bill(),
+        "workspace": operator.user.workspace,
+    })
+}
+
+fn merge(mut a: Value, b: Value) -> Value {
+    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
+}
+
+/// The refusal of a form whose CSRF token is not the session's, or `None` when it is.
+fn refuse_csrf(operator: &Operator, sent: &str) -> Option<Response> {
+    (!same_secret(&operator.session.csrf, sent)).then(|| {
+        error_page(
+            &Error::forbidden(
+                "the form's security token is missing or stale: reload the page and try again",
+            )
+            .with_code(Code::CsrfTokenInvalid),
+        )
+    })
+}
+
+// ---- sign-in ----
+
+/// `GET /admin/login`.
+pub async fn login_form(headers: HeaderMap) -> Response {
+    login_page(&headers, StatusCode::OK, None, "", "")
+}
+
+fn login_page(
+    headers: &HeaderMap,
+    status: StatusCode,
+    error: Option<&str>,
+    workspace: &str,
+    email: &str,
+) -> Response {
+    let csrf = generate_secret(sign_in::CSRF_PREFIX);
+    let mut response = page(
+        status,
+        "login.html",
+        json!({"csrf": csrf, "error": error, "workspace": workspace, "email": email}),
+    );
+    let (name, value) = set_cookie(headers, LOGIN_CSRF_COOKIE, &csrf, "/admin", 3600);
+    response.headers_mut().append(name, value);
+    response
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    workspace: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /admin/login`.
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !same_secret(expected, &form.csrf) {
+        return login_page(
+            &headers,
+            StatusCode::FORBIDDEN,
+            Some("The form expired: please sign in again."),
+            &form.workspace,
+            &form.email,
+        );
+    }
+    let outcome = sign_in::sign_in(
+        &state.engine,
+        &state.sign_in_throttle,
+        sign_in::SignIn {
+            workspace: form.workspace.clone(),
+            email: form.email.clone(),
+            password: form.password,
+        },
+    )
+    .await;
+    match outcome {
+        Ok(open) => {
+            let mut response = see_other("/admin");
+            let (name, value) = set_cookie(
+                &headers,
+                SESSION_COOKIE,
+                &open.token,
+                "/admin",
+                SESSION_HOURS * 3600,
+            );
+            response.headers_mut().append(name, value);
+            let (name, value) = set_cookie(&headers, LOGIN_CSRF_COOKIE, "", "/admin", 0);
+            response.headers_mut().append(name, value);
+            response
+        }
+        Err(e) if e.code == Code::TooManyAttempts => login_page(
+            &headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(&e.detail),
+            &form.workspace,
+            &form.email,
+        ),
+        Err(e) if e.code == Code::InvalidCredentials => login_page(
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            Some("The workspace, email or password is wrong."),
+            &form.workspace,
+            &form.email,
+        ),
+        Err(e) => error_page(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /admin/logout`.
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let operator = match signed_in(&state, &headers).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    if let Some(r) = refuse_csrf(&operator, &form.csrf) {
+        return r;
+    }
+    if let Some(token) = cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = sessions::sign_out(&state.engine, token).await
+    {
+        return error_page(&e);
+    }
+    let mut response = see_other("/admin/login");
+    let (name, value) = set_cookie(&headers, SESSION_COOKIE, "", "/admin", 0);
+    response.headers_mut().append(name, value);
+    response
+}
+
+// ---- home and analytics ----
+
+/// The last `n` months up to this one, as `YYYY-MM` (from, to).
+fn recent_months(now: Timestamp, n: i32) -> (String, String) {
+    let this = month_of(now);
+    let first = this
+        .checked_sub(jiff::Span::new().months(n - 1))
+        .unwrap_or(this);
+    (month_label(first), month_label(this))
+}
+
+/// A report's months as template rows, amounts formatted.
+fn month_rows(report: &analytics::MrrReport) -> Vec<Value> {
+    let c = report.currency;
+    report
+        .months
+        .iter()
+        .map(|m| {
+            json!({
+                "month": m.month,
+                "start": money(m.start_minor, c),
+                "new": money(m.new_minor, c),
+                "expansion": money(m.expansion_minor, c),
+                "contraction": money(m.contraction_minor, c),
+                "churn": money(m.churn_minor, c),
+                "reactivation": money(m.reactivation_minor, c),
+                "end": money(m.end_minor, c),
+                "arr": money(m.arr_minor, c),
+                // Counts as text: serde_json's exact numbers reach templates as objects.
+                "customers": m.customers_end.to_string(),
+                "new_customers": m.new_customers.to_string(),
+                "churned_customers": m.churned_customers.to_string(),
+                "arpu": money(m.arpu_minor, c),
+            })
+        })
+        .collect()
+}
+
+/// `GET /admin`.
+pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let operator = match signed_in(&state, &headers).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let (from, to) = recent_months(state.engine.now(), 6);
+    let report = match analytics::mrr(
+        &state.engine,
+        &operator.user.workspace,
+        analytics::MrrQuery { from, to },
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return error_page(&e),
+    };
+    let rows = month_rows(&report);
+    let current = rows.last().cloned().unwrap_or(Value::Null);
+    page(
+        StatusCode::OK,
+        "home.html",
+        merge(
+            base(&operator, "home"),
+            json!({"current": current, "months": rows}),
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct AnalyticsQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /admin/analytics?from=YYYY-MM&to=YYYY-MM` (the last 12 months by default).
+pub async fn analytics_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<AnalyticsQuery>,
+) -> Response {
+    let operator = match signed_in(&state, &headers).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let (default_from, default_to) = recent_months(state.engine.now(), 12);
+    let from = query.from.filter(|f| !f.is_empty()).unwrap_or(default_from);
+    let to = query.to.filter(|t| !t.is_empty()).unwrap_or(default_to);
+    let report = match analytics::mrr(
+        &state.engine,
+        &operator.user.workspace,
+        analytics::MrrQuery {
+            from: from.clone(),
+            to: to.clone(),
+        },
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return error_page(&e),
+    };
+    let bars: Vec<chart::Bar> = report
+        .months
+        .iter()
+        .map(|m| chart::Bar {
+            label: m.month.clone(),
+            value: m.end_minor,
+            shown: money(m.end_minor, report.currency),
+        })
+        .collect();
+    let svg = chart::bars("MRR at the close of each month", &bars);
+    page(
+        StatusCode::OK,
+        "analytics.html",
+        merge(
+            base(&operator, "analytics"),
+            json!({
+                "from": from,
+                "to": to,
+                "months": month_rows(&report),
+                "chart": svg,
+                "csv": format!("/admin/analytics.csv?from={from}&to={to}"),
+            }),
+        ),
+    )
+}
+
+/// `GET /admin/analytics.csv`: the same CSV as the API's.
+pub async fn analytics_csv(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<AnalyticsQuery>,
+) -> Response {
+    let operator = match signed_in(&state, &headers).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let report = analytics::mrr(
+        &state.engine,
+        &operator.user.workspace,
+        analytics::MrrQuery {
+            from: query.from.unwrap_or_default(),
+            to: query.to.unwrap_or_default(),
+        },
+    )
+    .await;
+    match report {
+        Ok(report) => (
+            [
+                (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"mrr.csv\"",
+                ),
+            ],
+            crate::api::analytics::csv(&report),
+        )
+            .into_response(),
+        Err(e) => error_page(&e),
+    }
+}
+
+// ---- customers ----
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    q: Option<String>,
+}
+
+/// `GET /admin/customers?q=`: search by id, name or email (contains, any case).
+pub async fn customers(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<SearchQuery>,
+) -> Response {
+    let operator = match signed_in(&state, &headers).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let ws = WorkspaceId::from(operator.user.workspace.as_str());
+    let all = match state.engine.store().list_customers(&ws).await {
+        Ok(all) => all,
+        Err(e) => return error_page(&e.into()),
+    };
+    let q = query.q.unwrap_or_default();
+    let needle = q.trim().to_lowercase();
+    let matches: Vec<Value> = all
+        .iter()
+        .filter(|c| {
+            needle.is_empty()
+                || c.id.to_lowercase().contains(&needle)
+                || c.name
+                    .as_deref()
+                    .is_some_and(|n| n.to_lowercase().contains(&needle))
+                || c.email
+                    .as_deref()
+                    .is_some_and(|n| n.to_lowercase().contains(&needle))
+        })
+        .take(LIST_LIMIT)
+        .map(|c| {
+            json!({
+                "id": c.id, "name": c.name, "email": c.email, "suspended": c.suspended,
+                "archived": c.archived_at.is_some(), "created_at": c.created_at.to_string(),
+            })
+        })
+        .collect();
+    page(
+        StatusCode::OK,
+        "customers.html",
+        merge(
+            base(&operator, "customers"),
+            json!({
+                "q": q,
+                "truncated": matches.len() == LIST_LIMIT,
+                "shown": matches.len().to_string(),
+                "customers": matches,
+                "total": all.len().to_string(),
+                "limit": LIST_LIMIT.to_string(),
+            }),
+        ),
+    )
+}
+
+fn invoice_row(invoice: &InvoiceRecord) -> Value {
+    let c = super::currency_of(&invoice.currency);
+    json!({
+        "id": invoice.id,
+        "number": crate::billing::documents::invoice_number(invoice),
+        "customer": invoice.customer,
+        "status": invoice.status.as_str(),
+        "total": money(invoice.total_minor, c),
+        "amount_due": money(invoice.amount_due_minor, c),
+        "created_at": invoice.created_at.to_string(),
+        "period_start": invoice.period_start.map(|t| t.to_string()),
+        "period_end": invoice.period_end.map(|t| t.to_string()),
+    })
+}
+
+/// `GET /admin/customers/{id}`: plan, usage against limits, invoices, keys.
+pub async fn customer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let operator = match signed_in(&state, &headers).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let workspace = operator.user.workspace.clone();
+    match customer_context(&state, &workspace, &id).await {
+        Ok(context) => page(
+            StatusCode::OK,
+            "customer.html",
+            merge(base(&operator, "customers"), context),
+        ),
+        Err(e) => error_page(&e),
+    }
+}
+
+/// What the customer pages (the dashboard's and the portal) show of one customer.
+pub async fn customer_context(state: &AppState, workspace: &str, id: &str) -> Result<Value, Error> {
+    let store = state.engine.store();
+    let ws = WorkspaceId::from(workspace);
+    let cus = CustomerId::from(id);
+    let customer = store
+        .get_customer(&ws, id)
+        .await?
+        .ok_or_else(|| Error::not_found("customer", id))?;
+    let subscriptions = store.list_subscriptions(&ws, &cus).await?;
+    let mut subs = Vec::new();
+    for s in &subscriptions {
+        let catalog = state.engine.catalog(workspace, s.catalog_version).await?;
+        let plan = catalog.catalog.plans.get(&s.plan);
+        let name = plan
+            .and_then(|p| p.name.clone())
+            .unwrap_or_else(|| s.plan.clone());
+        let price = plan.and_then(|p| p.base.as_ref()).map(|b| {
+            format!(
+                "{} {} / {}",
+                b.amount,
+                catalog.catalog.currency.code(),
+                interval(b)
+            )
+        });
+        subs.push(json!({
+            "id": s.id, "plan": s.plan, "plan_name": name, "price": price,
+            "status": s.status.as_str(), "started_at": s.started_at.to_string(),
+            "trial_end": s.trial_end.map(|t| t.to_string()),
+            "ends_at": s.ends_at.map(|t| t.to_string()),
+        }));
+    }
+    // No usage for a customer without a live subscription: an empty table, not an error.
+    let usage = match state.engine.usage(workspace, id, None, None).await {
+        Ok(report) => usage_rows(&report),
+        Err(_) => Vec::new(),
+    };
+    let invoices: Vec<Value> = store
+        .list_invoices(&ws, &cus)
+        .await?
+        .iter()
+        .rev()
+        .map(invoice_row)
+        .collect();
+    let keys: Vec<Value> = store
+        .list_api_keys(&ws, &cus)
+        .await?
+        .iter()
+        .map(|k| {
+            json!({
+                "id": k.id, "name": k.name, "prefix": k.prefix,
+                "last4": k.prefix.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect::<String>(),
+                "created_at": k.created_at.to_string(),
+                "revoked_at": k.revoked_at.map(|t| t.to_string()),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "customer": {
+            "id": customer.id, "name": customer.name, "email": customer.email,
+            "suspended": customer.suspended, "archived": customer.archived_at.is_some(),
+        },
+        "subscriptions": subs,
+        "usage": usage,
+        "invoices": invoices,
+        "keys": keys,
+    }))
+}
+
+pub fn interval(base: &tollgate_core::catalog::BasePrice) -> String {
+    let unit = match base.interval {
+        tollgate_core::catalog::Interval::Month => "month",
+        tollgate_core::catalog::Interval::Year => "year",
+        tollgate_core::catalog::Interval::Quarter => "quarter",
+        tollgate_core::catalog::Interval::Week => "week",
+        tollgate_core::catalog::Interval::Day => "day",
+    };
+    if base.every > 1 {
+        format!("{} {unit}s", base.every)
+    } else {
+        unit.to_owned()
+    }
+}
+
+/// Usage rows: meter, used, limit, remaining, resets at.
+pub fn usage_rows(report: &crate::engine::UsageReport) -> Vec<Value> {
+    report
+        .meters
+        .iter()
+        .map(|m| {
+            let limit = match &m.limit {
+                Some(tollgate_core::catalog::Limit::Finite(d)) => d.normalize().to_string(),
+                Some(tollgate_core::catalog::Limit::Unlimited) => "unlimited".to_owned(),
+                None => "none".to_owned(),
+            };
+            json!({
+                "meter": m.meter,
+                "used": m.used.normalize().to_string(),
+                "limit": limit,
+                "limit_kind": m.limit_kind,
+                "remaining": m.remaining.map(|r| r.normalize().to_string()),
+                "resets_at": m.resets_at.to_string(),
+            })
+        })
+        .collect()
+}
+
+// ---- invoices ----
+
+/// `GET /admin/invoices`: every customer's invoices, newest first.
+pub async fn invoices(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let operator = match signed_in(&state, &headers).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let ws = WorkspaceId::from(operator.user.workspace.as_str());
+    let store = state.engine.store();
+    let customers = match store.list_customers(&ws).await {
+        Ok(c) => c,
+        Err(e) => return error_page(&e.into()),
+    };
+    let mut all = Vec::new();
+    for c in customers {
+        match store
+            .list_invoices(&ws, &CustomerId::from(c.id.as_str()))
+            .await
+        {
+            Ok(list) => all.extend(list),
+            Err(e) => return error_page(&e.into()),
+        }
+    }
+    all.sort_by_key(|i| std::cmp::Reverse(i.number));
+    let rows: Vec<Value> = all.iter().take(LIST_LIMIT).map(invoice_row).collect();
+    page(
+        StatusCode::OK,
+        "invoices.html",
+        merge(
+            base(&operator, "invoices"),
+            json!({"shown": rows.len().to_string(), "invoices": rows, "total": all.len().to_string()}),
+        ),
+    )
+}
+
+async fn load_invoice(state: &AppState, workspace: &str, id: &str) -> Result<InvoiceRecord, Error> {
+    state
+        .engine
+        .store()
+        .get_invoice(&WorkspaceId::from(workspace), id)
+        .await?
+        .ok_or_else(|| Error::not_found("invoice", id))
+}
+
+/// `GET /admin/invoices/{id}`.
+pub async fn invoice(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let operator = match signed_in(&state, &headers).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let invoice = match load_invoice(&state, &operator.user.workspace, &id).await {
+        Ok(i) => i,
+        Err(e) => return error_page(&e),
+    };
+    let credited = match crate::app::invoices::credited(&state.engine, &invoice).await {
+        Ok(c) => c,
+        Err(e) => return error_page(&e),
+    };
+    let out = InvoiceOut::from_record(&invoice, credited);
+    let open = matches!(invoice.status.as_str(), "open" | "uncollectible");
+    page(
+        StatusCode::OK,
+        "invoice.html",
+        merge(
+            base(&operator, "invoices"),
+            json!({"invoice": out, "summary": invoice_row(&invoice), "actionable": open}),
+        ),
+    )
+}
+
+/// `GET /admin/invoices/{id}/pdf`.
+pub async fn invoice_pdf(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let operator = match signed_in(&state, &headers).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    pdf(&state, &operator.user.workspace, &id, None).await
+}
+
+/// An invoice of `workspace` (of `customer` when given) as a PDF download.
+pub async fn pdf(state: &AppState, workspace: &str, id: &str, customer: Option<&str>) -> Response {
+    let invoice = match load_invoice(state, workspace, id).await {
+        Ok(i) if customer.is_none_or(|c| c == i.customer) => i,
+        Ok(_) => return error_page(&Error::not_found("invoice", id)),
+        Err(e) => return error_page(&e),
+    };
+    let credited = match crate::app::invoices::credited(&state.engine, &invoice).await {
+        Ok(c) => c,
+        Err(e) => return error_page(&e),
+    };
+    match crate::api::invoices::invoice_pdf_response(state, &invoice, credited).await {
+        Ok(mut response) => {
+            let name = format!(
+                "attachment; filename=\"{}.pdf\"",
+                crate::billing::documents::invoice_number(&invoice)
+            );
+            if let Ok(value) = axum::http::HeaderValue::from_str(&name) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::CONTENT_DISPOSITION, value);
+            }
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /admin/invoices/{id}/pay` and `/void`: the `billing` and `admin` roles only.
+pub async fn invoice_action(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let operator = match signed_in(&state, &headers).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    if let Some(r) = refuse_csrf(&operator, &form.csrf) {
+        return r;
+    }
+    if let Err(e) = operator.role.require_billing() {
+        return error_page(&e);
+    }
+    let workspace = operator.user.workspace.as_str();
+    let done = match action.as_str() {
+        "pay" => crate::app::invoices::pay(&state.engine, workspace, &id).await,
+        "void" => crate::app::invoices::void(&state.engine, workspace, &id).await,
+        _ => Err(Error::not_found("action", &action)),
+    };
+    match done {
+        Ok(_) => see_other(&format!("/admin/invoices/{id}")),
+        Err(e) => error_page(&e),
+    }
+}

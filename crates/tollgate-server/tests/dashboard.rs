@@ -1,0 +1,771 @@
+//! The web pages against a real server: operators and their sessions, roles, the MRR report
+//! (hand-computed on QLP's catalog, case 5's refund included) and the dashboard showing the same
+//! numbers as the API, and the customer portal (single-use links, branding, plan change).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
+mod common;
+
+use common::{Backend, TestServer, Workspace, backend_tests};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// A browser of sorts: no redirects followed, cookies kept by hand.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: Vec<(String, String)>,
+    last_set_cookies: Vec<String>,
+}
+
+impl Browser {
+    fn new(server: &TestServer) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: server.base.clone(),
+            cookies: Vec::new(),
+            last_set_cookies: Vec::new(),
+        }
+    }
+
+    fn keep(&mut self, response: &reqwest::Response) {
+        self.last_set_cookies = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        for set in &self.last_set_cookies {
+            let pair = set.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != name);
+            if !value.is_empty() && !set.contains("Max-Age=0") {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, path: &str) -> (StatusCode, String, reqwest::header::HeaderMap) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(&response);
+        let status = response.status();
+        let headers = response.headers().clone();
+        // minijinja's HTML escaping writes `/` as `&#x2f;`: read it back as a browser does.
+        let text = response.text().await.unwrap().replace("&#x2f;", "/");
+        assert!(
+            !text.contains("serde_json"),
+            "a number leaked as an object: {text}"
+        );
+        (status, text, headers)
+    }
+
+    async fn get_bytes(&mut self, path: &str) -> (StatusCode, Vec<u8>, reqwest::header::HeaderMap) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        (status, response.bytes().await.unwrap().to_vec(), headers)
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String, String) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(encode_form(form))
+            .send()
+            .await
+            .unwrap();
+        self.keep(&response);
+        let status = response.status();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, response.text().await.unwrap(), location)
+    }
+
+    /// Signs in (reading the form's CSRF token first); the status of the answer.
+    async fn sign_in(
+        &mut self,
+        workspace: &str,
+        email: &str,
+        password: &str,
+    ) -> (StatusCode, String) {
+        let (status, html, _) = self.get("/admin/login").await;
+        assert_eq!(status, StatusCode::OK);
+        let csrf = csrf_of(&html);
+        let (status, body, location) = self
+            .post(
+                "/admin/login",
+                &[
+                    ("workspace", workspace),
+                    ("email", email),
+                    ("password", password),
+                    ("csrf", &csrf),
+                ],
+            )
+            .await;
+        (status, if location.is_empty() { body } else { location })
+    }
+}
+
+/// `application/x-www-form-urlencoded`, as a browser sends a form.
+fn encode_form(form: &[(&str, &str)]) -> String {
+    let encode = |text: &str| {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                    char::from(b).to_string()
+                }
+                b' ' => "+".to_owned(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    form.iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The value of the first `name="csrf"` hidden field of a page.
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+async fn user(ws: &Workspace<'_>, email: &str, role: &str) -> Value {
+    let (status, body) = ws
+        .call(
+            Method::POST,
+            "/v1/users",
+            Some(json!({"email": email, "password": "correct horse battery", "role": role})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+async fn users_and_sessions(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("qlp.yaml").await;
+    let created = user(&ws, "Admin@Example.com", "admin").await;
+    assert_eq!(created["email"], "admin@example.com");
+    assert_eq!(created["role"], "admin");
+    assert!(created.get("password_hash").is_none());
+
+    // Bad input is refused with stable codes.
+    for (body, code) in [
+        (
+            json!({"email": "x@example.com", "password": "correct horse battery", "role": "owner"}),
+            "invalid_role",
+        ),
+        (
+            json!({"email": "x@example.com", "password": "short", "role": "admin"}),
+            "invalid_password",
+        ),
+        (
+            json!({"email": "not an email", "password": "correct horse battery", "role": "admin"}),
+            "invalid_email",
+        ),
+    ] {
+        let (status, problem) = ws.call(Method::POST, "/v1/users", Some(body)).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code))
+        );
+    }
+    let (status, problem) = ws
+        .call(
+            Method::POST,
+            "/v1/users",
+            Some(json!({"email": "admin@example.com", "password": "another long password", "role": "billing"})),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("already_exists"))
+    );
+    // A customer key cannot mint users.
+    let key = ws.customer("c1", "free", None, false).await;
+    let (status, _) = server
+        .call(
+            &key,
+            Method::POST,
+            "/v1/users",
+            Some(json!({"email": "y@example.com", "password": "correct horse battery", "role": "admin"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, list) = ws.call(Method::GET, "/v1/users", None).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+
+    let mut browser = Browser::new(&server);
+    // Pages need a session.
+    let (status, _, headers) = browser.get("/admin").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/admin/login");
+    // The login form labels its fields.
+    let (_, form, _) = browser.get("/admin/login").await;
+    for field in ["workspace", "email", "password"] {
+        assert!(form.contains(&format!("<label for=\"{field}\">")), "{form}");
+        assert!(form.contains(&format!("id=\"{field}\"")));
+    }
+    // A post without the form's token is refused.
+    let (status, _, _) = Browser::new(&server)
+        .post(
+            "/admin/login",
+            &[
+                ("workspace", &ws.id),
+                ("email", "admin@example.com"),
+                ("password", "correct horse battery"),
+                ("csrf", "forged"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // An unknown email and a wrong password get the same answer.
+    let (s1, unknown) = browser
+        .sign_in(&ws.id, "nobody@example.com", "correct horse battery")
+        .await;
+    let (s2, wrong) = browser
+        .sign_in(&ws.id, "admin@example.com", "wrong password!!")
+        .await;
+    assert_eq!(
+        (s1, s2),
+        (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+    );
+    let message = |html: &str| {
+        html.split("role=\"alert\">")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(message(&unknown), message(&wrong));
+
+    // The right password opens a session in an HttpOnly, SameSite=Strict cookie.
+    let (status, location) = browser
+        .sign_in(&ws.id, "admin@example.com", "correct horse battery")
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/admin")
+    );
+    let session = browser
+        .last_set_cookies
+        .iter()
+        .find(|c| c.starts_with("tg_admin="))
+        .unwrap()
+        .clone();
+    assert!(
+        session.contains("HttpOnly")
+            && session.contains("SameSite=Strict")
+            && session.contains("Path=/admin"),
+        "{session}"
+    );
+    assert!(
+        !session.contains("Secure"),
+        "plain http: no Secure flag, or the browser drops it"
+    );
+    let (status, home, headers) = browser.get("/admin").await;
+    assert_eq!(status, StatusCode::OK, "{home}");
+    assert!(home.contains("MRR") && home.contains("admin@example.com"));
+    assert_eq!(headers["cache-control"], "no-store");
+
+    // Sign-out needs the token too, then ends the session.
+    let (status, _, _) = browser.post("/admin/logout", &[("csrf", "forged")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let csrf = csrf_of(&home);
+    let (status, _, location) = browser.post("/admin/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/admin/login")
+    );
+    let (status, _, _) = browser.get("/admin").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    // Failed attempts are bounded: after five, even the right password waits.
+    let mut browser = Browser::new(&server);
+    for _ in 0..5 {
+        let (status, _) = browser
+            .sign_in(&ws.id, "admin@example.com", "wrong password!!")
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, page) = browser
+        .sign_in(&ws.id, "admin@example.com", "correct horse battery")
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{page}");
+}
+backend_tests!(users_and_sessions);
+
+/// Customer `id` on `plan` from `start` on its own test clock, without trial; the clock.
+async fn subscriber(ws: &Workspace<'_>, id: &str, plan: &str, start: &str) -> (String, String) {
+    let clock = ws.test_clock(start).await;
+    ws.post("/v1/customers", json!({"id": id, "test_clock": clock}))
+        .await;
+    let sub = ws
+        .post(
+            &format!("/v1/customers/{id}/subscriptions"),
+            json!({"plan": plan, "trial": false}),
+        )
+        .await;
+    (clock, sub["id"].as_str().unwrap().to_owned())
+}
+
+async fn mrr(ws: &Workspace<'_>, from: &str, to: &str) -> Value {
+    let (status, body) = ws
+        .call(
+            Method::GET,
+            &format!("/v1/analytics/mrr?from={from}&to={to}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// month, start, new, expansion, contraction, churn, reactivation, end.
+type Movements = (String, i64, i64, i64, i64, i64, i64, i64);
+
+fn movements(report: &Value) -> Vec<Movements> {
+    report["months"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let n = |k: &str| m[k].as_i64().unwrap();
+            (
+                m["month"].as_str().unwrap().to_owned(),
+                n("start_minor"),
+                n("new_minor"),
+                n("expansion_minor"),
+                n("contraction_minor"),
+                n("churn_minor"),
+                n("reactivation_minor"),
+                n("end_minor"),
+            )
+        })
+        .collect()
+}
+
+/// QLP, hand-computed: `b` on professional ($499.00) from 2026-09-10; `d` on starter ($99.00)
+/// from 2026-09-01, cancelled at its period end (2026-10-01); `a` on starter from 2026-10-15;
+/// `c` on starter from 2026-11-01, its $99.00 invoice paid and refunded in full on 2026-11-20
+/// (case 5): MRR no longer counts `c`.
+async fn mrr_movements_by_hand(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("qlp.yaml").await;
+    subscriber(&ws, "b", "professional", "2026-09-10T00:00:00Z").await;
+    let (_, d_sub) = subscriber(&ws, "d", "starter", "2026-09-01T00:00:00Z").await;
+    ws.post(
+        &format!("/v1/customers/d/subscriptions/{d_sub}/cancel"),
+        json!({}),
+    )
+    .await;
+    subscriber(&ws, "a", "starter", "2026-10-15T00:00:00Z").await;
+    let (c_clock, _) = subscriber(&ws, "c", "starter", "2026-11-01T00:00:00Z").await;
+    // Payg brings no MRR.
+    subscriber(&ws, "p", "payg", "2026-09-01T00:00:00Z").await;
+
+    let m = |month: &str, v: [i64; 7]| (month.to_owned(), v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+    let before = mrr(&ws, "2026-09", "2026-11").await;
+    assert_eq!(before["currency"], "USD");
+    assert_eq!(
+        movements(&before),
+        vec![
+            // start, new, expansion, contraction, churn, reactivation, end
+            m("2026-09", [0, 59_800, 0, 0, 0, 0, 59_800]),
+            m("2026-10", [59_800, 9_900, 0, 0, 9_900, 0, 59_800]),
+            m("2026-11", [59_800, 9_900, 0, 0, 0, 0, 69_700]),
+        ]
+    );
+    assert_eq!(before["months"][2]["arr_minor"], 69_700 * 12);
+    assert_eq!(before["months"][2]["customers_end"], 3);
+
+    // Case 5: c's $99.00 invoice paid, then refunded in full on 2026-11-20.
+    ws.post("/v1/bill_runs", json!({})).await;
+    let (_, list) = ws.call(Method::GET, "/v1/customers/c/invoices", None).await;
+    let invoice = list["data"][0].clone();
+    assert_eq!(invoice["total"], "99.00", "{list}");
+    let id = invoice["id"].as_str().unwrap();
+    ws.post(&format!("/v1/invoices/{id}/pay"), json!({})).await;
+    ws.advance(&c_clock, "2026-11-20T00:00:00Z").await;
+    ws.post(
+        &format!("/v1/invoices/{id}/credit_notes"),
+        json!({"reason": "refund"}),
+    )
+    .await;
+    let after = mrr(&ws, "2026-09", "2026-11").await;
+    assert_eq!(
+        movements(&after)[2],
+        m("2026-11", [59_800, 0, 0, 0, 0, 0, 59_800]),
+        "a refunded customer stops counting"
+    );
+    assert_eq!(after["months"][2]["customers_end"], 2);
+
+    // The same figures as CSV, by parameter and by Accept.
+    let (status, csv) = ws
+        .call(
+            Method::GET,
+            "/v1/analytics/mrr?from=2026-09&to=2026-11&format=csv",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let csv = csv.as_str().unwrap().to_owned();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 4, "{csv}");
+    assert!(lines[0].starts_with("currency,month,start_minor,new_minor"));
+    assert!(
+        lines[3].starts_with("USD,2026-11,59800,0,0,0,0,0,59800,717600,"),
+        "{csv}"
+    );
+    let response = server
+        .http
+        .get(format!(
+            "{}/v1/analytics/mrr?from=2026-09&to=2026-11",
+            server.base
+        ))
+        .bearer_auth(&ws.key)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert_eq!(response.text().await.unwrap(), csv);
+
+    // Bad months are a 400 with a stable code.
+    for query in [
+        "from=2026-13&to=2026-14",
+        "from=2026-11&to=2026-09",
+        "from=2000-01&to=2026-01",
+        "from=x&to=y",
+    ] {
+        let (status, problem) = ws
+            .call(Method::GET, &format!("/v1/analytics/mrr?{query}"), None)
+            .await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_month")),
+            "{query}"
+        );
+    }
+
+    // The dashboard shows the API's numbers, month by month.
+    user(&ws, "ops@example.com", "read_only").await;
+    let mut browser = Browser::new(&server);
+    browser
+        .sign_in(&ws.id, "ops@example.com", "correct horse battery")
+        .await;
+    let (status, page, _) = browser
+        .get("/admin/analytics?from=2026-09&to=2026-11")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("<svg class=\"chart\""));
+    for month in after["months"].as_array().unwrap() {
+        let label = month["month"].as_str().unwrap();
+        let row = page
+            .split(&format!("<tr data-month=\"{label}\">"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no row {label} in {page}"))
+            .split("</tr>")
+            .next()
+            .unwrap();
+        for key in ["start_minor", "new_minor", "churn_minor", "end_minor"] {
+            let minor = month[key].as_i64().unwrap();
+            let shown = format!("{}.{:02} USD", minor / 100, minor % 100);
+            assert!(row.contains(&shown), "{label} {key}: {shown} not in {row}");
+        }
+    }
+    let (_, csv_page, headers) = browser
+        .get("/admin/analytics.csv?from=2026-09&to=2026-11")
+        .await;
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert_eq!(csv_page, csv);
+}
+backend_tests!(mrr_movements_by_hand);
+
+/// Customers and invoices pages; a read_only operator cannot pay or void, a billing one can.
+async fn pages_and_roles(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("qlp.yaml").await;
+    subscriber(&ws, "acme", "starter", "2026-11-02T00:00:00Z").await;
+    ws.post(
+        "/v1/customers",
+        json!({"id": "globex", "name": "Globex Corp"}),
+    )
+    .await;
+    ws.post("/v1/customers/acme/keys", json!({"name": "ci"}))
+        .await;
+    ws.post("/v1/bill_runs", json!({})).await;
+    let (_, list) = ws
+        .call(Method::GET, "/v1/customers/acme/invoices", None)
+        .await;
+    let id = list["data"][0]["id"].as_str().unwrap().to_owned();
+    user(&ws, "viewer@example.com", "read_only").await;
+    user(&ws, "billing@example.com", "billing").await;
+
+    let mut viewer = Browser::new(&server);
+    viewer
+        .sign_in(&ws.id, "viewer@example.com", "correct horse battery")
+        .await;
+    let (status, page, _) = viewer.get("/admin/customers?q=GLOBEX").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("globex") && !page.contains(">acme<"),
+        "{page}"
+    );
+    let (status, page, _) = viewer.get("/admin/customers/acme").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    for needle in [
+        "Starter",
+        "99.00 USD / month",
+        "generations",
+        "tg_live_",
+        &id[..],
+    ] {
+        assert!(page.contains(needle), "{needle} not in {page}");
+    }
+    let (status, _, _) = viewer.get("/admin/customers/nobody").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, page, _) = viewer.get("/admin/invoices").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&id));
+    let (status, page, _) = viewer.get(&format!("/admin/invoices/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("99.00") && !page.contains("Mark paid"),
+        "{page}"
+    );
+    let csrf = csrf_of(&page);
+    let (status, _, _) = viewer
+        .post(&format!("/admin/invoices/{id}/pay"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, invoice) = ws
+        .call(Method::GET, &format!("/v1/invoices/{id}"), None)
+        .await;
+    assert_eq!(invoice["status"], "open");
+    let (status, pdf, headers) = viewer.get_bytes(&format!("/admin/invoices/{id}/pdf")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/pdf");
+    assert!(pdf.starts_with(b"%PDF"));
+
+    let mut billing = Browser::new(&server);
+    billing
+        .sign_in(&ws.id, "billing@example.com", "correct horse battery")
+        .await;
+    let (_, page, _) = billing.get(&format!("/admin/invoices/{id}")).await;
+    assert!(page.contains("Mark paid"));
+    // Another session's token is not this one's.
+    let (status, _, _) = billing
+        .post(&format!("/admin/invoices/{id}/pay"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let csrf = csrf_of(&page);
+    let (status, _, location) = billing
+        .post(&format!("/admin/invoices/{id}/pay"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        (status, location),
+        (StatusCode::SEE_OTHER, format!("/admin/invoices/{id}"))
+    );
+    let (_, invoice) = ws
+        .call(Method::GET, &format!("/v1/invoices/{id}"), None)
+        .await;
+    assert_eq!(invoice["status"], "paid");
+}
+backend_tests!(pages_and_roles);
+
+/// The portal: a single-use link, the partner's brand only (Levqor case 7), plan change, keys,
+/// invoice PDF, and nothing of another customer.
+async fn portal(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    // The agency's workspace, as the operator (Levqor) names it internally.
+    let ws = server.workspace("levqor.yaml").await;
+    let (status, _) = ws
+        .call(
+            Method::PUT,
+            "/v1/billing_profile",
+            Some(json!({
+                "legal_name": "Northwind Automations Ltd",
+                "brand": {"name": "Northwind Automations", "color": "#0f766e", "logo_url": "https://northwind.example/logo.png"}
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // A bad brand is refused.
+    let (status, problem) = ws
+        .call(
+            Method::PUT,
+            "/v1/billing_profile",
+            Some(json!({"legal_name": "X", "brand": {"name": "X", "color": "teal"}})),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("validation_failed"))
+    );
+    subscriber(&ws, "cus_a", "developer", "2026-11-02T00:00:00Z").await;
+    ws.post("/v1/bill_runs", json!({})).await;
+    ws.post("/v1/customers", json!({"id": "cus_b"})).await;
+
+    let (status, session) = ws
+        .call(Method::POST, "/v1/customers/cus_a/portal_sessions", None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let url = session["url"].as_str().unwrap();
+    let path = &url[url.find("/portal/enter/").unwrap()..];
+    let (status, _) = ws
+        .call(Method::POST, "/v1/customers/nobody/portal_sessions", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let mut browser = Browser::new(&server);
+    let (status, _, _) = browser.get("/portal").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, welcome, _) = browser.get(path).await;
+    assert_eq!(status, StatusCode::OK, "{welcome}");
+    assert!(browser.last_set_cookies[0].contains("SameSite=Strict"));
+    // The link works once.
+    let (status, _, _) = Browser::new(&server).get(path).await;
+    assert_eq!(status, StatusCode::GONE);
+
+    let (status, page, _) = browser.get("/portal").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    for needle in [
+        "Northwind Automations",
+        "https://northwind.example/logo.png",
+        "Developer",
+        "api_calls",
+        "Resets",
+        "Professional",
+        "99.00 USD / month",
+    ] {
+        assert!(page.contains(needle), "{needle} not in {page}");
+    }
+    let (_, css, _) = browser.get("/portal/brand.css").await;
+    assert!(css.contains("--brand: #0f766e"), "{css}");
+    // Never the operator's name: not the workspace's (it says levqor.yaml), nor Tollgate's.
+    let (_, welcome_again, _) = (StatusCode::OK, welcome.clone(), ());
+    for text in [&page, &welcome_again, &css] {
+        let lower = text.to_lowercase();
+        assert!(
+            !lower.contains("levqor") && !lower.contains("tollgate"),
+            "{text}"
+        );
+    }
+
+    // Keys: create (the secret shown once), revoke.
+    let csrf = csrf_of(&page);
+    let (status, created, _) = browser
+        .post("/portal/keys", &[("csrf", &csrf), ("name", "laptop")])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(created.contains("class=\"secret\">tg_live_"), "{created}");
+    let (_, keys) = ws.call(Method::GET, "/v1/customers/cus_a/keys", None).await;
+    let key = keys["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "laptop")
+        .unwrap()
+        .clone();
+    let (status, _, _) = browser
+        .post(
+            &format!("/portal/keys/{}/revoke", key["id"].as_str().unwrap()),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, keys) = ws.call(Method::GET, "/v1/customers/cus_a/keys", None).await;
+    assert!(
+        keys["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["name"] == "laptop" && !k["revoked_at"].is_null())
+    );
+    let (status, _, _) = browser
+        .post("/portal/keys", &[("csrf", "forged"), ("name", "x")])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Change plan: an upgrade takes effect at once.
+    let (status, _, location) = browser
+        .post("/portal/plan", &[("csrf", &csrf), ("plan", "professional")])
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/portal")
+    );
+    let (_, subs) = ws
+        .call(Method::GET, "/v1/customers/cus_a/subscriptions", None)
+        .await;
+    assert_eq!(subs["data"][0]["plan"], "professional", "{subs}");
+
+    // Invoice PDFs: its own, not another customer's.
+    let (_, list) = ws
+        .call(Method::GET, "/v1/customers/cus_a/invoices", None)
+        .await;
+    let id = list["data"][0]["id"].as_str().unwrap();
+    let (status, pdf, _) = browser
+        .get_bytes(&format!("/portal/invoices/{id}/pdf"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(pdf.starts_with(b"%PDF"));
+    let other = subscriber(&ws, "cus_c", "developer", "2026-11-02T00:00:00Z").await;
+    drop(other);
+    ws.post("/v1/bill_runs", json!({})).await;
+    let (_, list) = ws
+        .call(Method::GET, "/v1/customers/cus_c/invoices", None)
+        .await;
+    let theirs = list["data"][0]["id"].as_str().unwrap();
+    let (status, _, _) = browser
+        .get_bytes(&format!("/portal/invoices/{theirs}/pdf"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A portal session opens no dashboard.
+    let (status, _, _) = browser.get("/admin").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}
+backend_tests!(portal);
