@@ -165,8 +165,10 @@ async fn doctor_passes_a_healthy_deployment_and_names_each_broken_part() {
 fn doctor_reads_postgres_and_its_clock() {
     let url = std::env::var("TOLLGATE_TEST_DATABASE_URL")
         .expect("built with TOLLGATE_TEST_DATABASE_URL set: set it to run this test");
-    let (out, report) = doctor(&["--database-url", &url], None);
-    assert!(out.status.success(), "{report}");
+    // The shared test database holds other tests' workspaces (some with Stripe set up, which
+    // cannot be reached here), so only the database and its clock are asserted.
+    let (_, report) = doctor(&["--database-url", &url], None);
+    assert_eq!(check(&report, "database")["status"], "ok", "{report}");
     assert!(
         check(&report, "database")["detail"]
             .as_str()

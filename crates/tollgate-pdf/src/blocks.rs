@@ -83,6 +83,21 @@ pub fn badge(fonts: &Fonts, text: &str, foreground: Rgb, background: Rgb) -> Pla
     block
 }
 
+/// A pass/fail badge: `good` in green when `ok`, "FAILED" in red otherwise (the evidence report,
+/// the deployment check).
+pub fn verdict(fonts: &Fonts, ok: bool, good: &str) -> Placed {
+    if ok {
+        badge(fonts, good, Rgb(0x16, 0x65, 0x34), Rgb(0xdc, 0xfc, 0xe7))
+    } else {
+        badge(
+            fonts,
+            "FAILED",
+            Rgb(0x99, 0x1b, 0x1b),
+            Rgb(0xfe, 0xe2, 0xe2),
+        )
+    }
+}
+
 fn badge_width(badge: &Placed) -> f32 {
     badge
         .ops

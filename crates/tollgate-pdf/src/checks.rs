@@ -3,7 +3,7 @@
 
 use crate::PdfError;
 use crate::blocks;
-use crate::layout::{Align, Layout, PageSpec, Rgb, palette};
+use crate::layout::{Align, Layout, PageSpec, palette};
 use crate::render::{DocumentInfo, write_pdf};
 use crate::table::{Column, ColumnWidth, Table};
 use crate::text::Fonts;
@@ -28,21 +28,7 @@ pub fn render_checks(doc: &ChecksDocument) -> Result<Vec<u8>, PdfError> {
     let spec = PageSpec::A4;
     let mut layout = Layout::new(fonts, spec);
     let width = layout.content_width();
-    let badge = if doc.passed {
-        blocks::badge(
-            fonts,
-            "PASSED",
-            Rgb(0x16, 0x65, 0x34),
-            Rgb(0xdc, 0xfc, 0xe7),
-        )
-    } else {
-        blocks::badge(
-            fonts,
-            "FAILED",
-            Rgb(0x99, 0x1b, 0x1b),
-            Rgb(0xfe, 0xe2, 0xe2),
-        )
-    };
+    let badge = blocks::verdict(fonts, doc.passed, "PASSED");
     layout.place(blocks::title_block(
         fonts,
         &doc.issuer,

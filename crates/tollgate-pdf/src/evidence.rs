@@ -7,7 +7,7 @@
 
 use crate::PdfError;
 use crate::blocks;
-use crate::layout::{Align, Layout, PageSpec, Placed, Rgb, palette};
+use crate::layout::{Align, Layout, PageSpec, Placed, palette};
 use crate::render::{DocumentInfo, write_pdf};
 use crate::table::{Column, ColumnWidth, Table};
 use crate::text::Fonts;
@@ -65,21 +65,7 @@ pub fn render_evidence(doc: &EvidenceDocument) -> Result<Vec<u8>, PdfError> {
     let mut layout = Layout::new(fonts, spec);
     let width = layout.content_width();
 
-    let badge = if doc.verified {
-        blocks::badge(
-            fonts,
-            "VERIFIED",
-            Rgb(0x16, 0x65, 0x34),
-            Rgb(0xdc, 0xfc, 0xe7),
-        )
-    } else {
-        blocks::badge(
-            fonts,
-            "FAILED",
-            Rgb(0x99, 0x1b, 0x1b),
-            Rgb(0xfe, 0xe2, 0xe2),
-        )
-    };
+    let badge = blocks::verdict(fonts, doc.verified, "VERIFIED");
     layout.place(blocks::title_block(
         fonts,
         &doc.issuer,

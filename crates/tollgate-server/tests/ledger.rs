@@ -330,8 +330,7 @@ async fn a_changed_entry_checkpoint_or_deleted_event_is_caught(backend: Backend)
 }
 backend_tests!(a_changed_entry_checkpoint_or_deleted_event_is_caught);
 
-async fn evidence(server: &TestServer, ws: &Workspace<'_>, path: &str) -> (StatusCode, Value) {
-    let _ = server;
+async fn evidence(ws: &Workspace<'_>, path: &str) -> (StatusCode, Value) {
     ws.call(Method::GET, path, None).await
 }
 
@@ -401,24 +400,14 @@ async fn lexecon_9_an_evidence_report_proves_a_period_and_names_a_tampered_event
     let period = "from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z";
 
     // Before sealing, the report says so: no ledger index yet.
-    let (status, early) = evidence(
-        &server,
-        &ws,
-        &format!("/v1/customers/acme/evidence?{period}"),
-    )
-    .await;
+    let (status, early) = evidence(&ws, &format!("/v1/customers/acme/evidence?{period}")).await;
     assert_eq!(status, StatusCode::OK, "{early}");
     assert_eq!(early["events_in_period"], 4);
     assert_eq!(early["events_sealed"], 0);
     assert!(early["events"][0]["ledger_index"].is_null(), "{early}");
 
     seal(&ws).await;
-    let (status, good) = evidence(
-        &server,
-        &ws,
-        &format!("/v1/customers/acme/evidence?{period}"),
-    )
-    .await;
+    let (status, good) = evidence(&ws, &format!("/v1/customers/acme/evidence?{period}")).await;
     assert_eq!(status, StatusCode::OK, "{good}");
     assert_eq!(good["events_in_period"], 4);
     assert_eq!(good["events_sealed"], 4);
@@ -494,12 +483,7 @@ async fn lexecon_9_an_evidence_report_proves_a_period_and_names_a_tampered_event
     )
     .await;
     assert_eq!(changed, 1);
-    let (status, bad) = evidence(
-        &server,
-        &ws,
-        &format!("/v1/customers/acme/evidence?{period}"),
-    )
-    .await;
+    let (status, bad) = evidence(&ws, &format!("/v1/customers/acme/evidence?{period}")).await;
     assert_eq!(status, StatusCode::OK, "{bad}");
     assert_eq!(bad["verification"]["ok"], false, "{bad}");
     assert_eq!(
@@ -526,7 +510,6 @@ async fn lexecon_9_an_evidence_report_proves_a_period_and_names_a_tampered_event
 
     // Bad requests: a clear 400 with its code, a 404 for an unknown customer.
     let (status, refused) = evidence(
-        &server,
         &ws,
         "/v1/customers/acme/evidence?from=2026-12-01T00:00:00Z&to=2026-11-01T00:00:00Z",
     )
@@ -534,18 +517,12 @@ async fn lexecon_9_an_evidence_report_proves_a_period_and_names_a_tampered_event
     assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
     assert_eq!(refused["code"], "invalid_range");
     let (status, refused) = evidence(
-        &server,
         &ws,
         &format!("/v1/customers/acme/evidence?{period}&limit=0"),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
-    let (status, _) = evidence(
-        &server,
-        &ws,
-        &format!("/v1/customers/nobody/evidence?{period}"),
-    )
-    .await;
+    let (status, _) = evidence(&ws, &format!("/v1/customers/nobody/evidence?{period}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 backend_tests!(lexecon_9_an_evidence_report_proves_a_period_and_names_a_tampered_event);
