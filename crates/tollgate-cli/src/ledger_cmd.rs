@@ -15,6 +15,10 @@ pub enum LedgerCommand {
     /// Recompute the log: every leaf from its entry, every entry against its record as stored
     /// now, every checkpoint's root and signature. Exit 1 at the first problem, named.
     Verify(VerifyArgs),
+    /// Recompute an invoice's usage lines from the events the ledger proves (what a customer
+    /// runs, against the API): every proof checked offline, the events rated again, each line
+    /// compared. Exit 1 if a proof fails or a line differs.
+    RecomputeInvoice(crate::ledger_recompute::RecomputeArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -38,7 +42,10 @@ pub struct VerifyArgs {
 }
 
 pub async fn run(command: LedgerCommand) -> anyhow::Result<ExitCode> {
-    let LedgerCommand::Verify(args) = command;
+    let args = match command {
+        LedgerCommand::Verify(args) => args,
+        LedgerCommand::RecomputeInvoice(args) => return crate::ledger_recompute::run(args).await,
+    };
     if matches!((args.from, args.to), (Some(f), Some(t)) if f > t) {
         bail!(
             "--from {} is after --to {}",

@@ -17,6 +17,7 @@ mod email_cmd;
 mod events_cmd;
 mod jobs;
 mod ledger_cmd;
+mod ledger_recompute;
 mod license;
 mod log_format;
 mod payments;

@@ -526,3 +526,132 @@ async fn lexecon_9_an_evidence_report_proves_a_period_and_names_a_tampered_event
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 backend_tests!(lexecon_9_an_evidence_report_proves_a_period_and_names_a_tampered_event);
+
+/// An invoice's evidence (`GET /v1/invoices/{id}/evidence`): each usage line with the ledger
+/// range of its events, the plan and catalog version it was rated with, and every event of the
+/// period with an inclusion proof that checks offline under the signed checkpoint. The
+/// customer's own key reads it; another customer's key gets 404. Recomputing the lines from the
+/// proven events with core's `usage_lines` gives the invoice's lines.
+async fn an_invoice_s_evidence_proves_the_events_it_was_rated_from(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("qlp.yaml").await;
+    let clock = ws.test_clock("2026-11-01T00:00:00Z").await;
+    let key = ws.customer("coder", "payg", Some(&clock), false).await;
+    let other = ws.customer("other", "payg", Some(&clock), false).await;
+    ws.advance(&clock, "2026-11-20T00:00:00Z").await;
+    let mut events = Vec::new();
+    for (n, tier) in [(3, "T0"), (2, "T1")] {
+        for i in 0..n {
+            for customer in ["coder", "other"] {
+                events.push(json!({"id": format!("{customer}-{tier}-{i}"), "customer": customer, "type": "codegen.completed", "timestamp": format!("2026-11-1{i}T08:00:00Z"), "properties": {"tier": tier, "model": "standard"}}));
+            }
+        }
+    }
+    let (status, report) = ws.events(json!(events)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    ws.advance(&clock, "2026-12-01T00:00:01Z").await;
+    let (_, invoices) = ws
+        .call(Method::GET, "/v1/customers/coder/invoices", None)
+        .await;
+    let invoice = invoices["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["total"] == "0.80")
+        .unwrap_or_else(|| panic!("no 0.80 invoice (3 x 0.10 + 2 x 0.25): {invoices}"))
+        .clone();
+    let path = format!("/v1/invoices/{}/evidence", invoice["id"].as_str().unwrap());
+
+    // Not sealed yet: the events are listed as unproven, never silently left out.
+    let (status, early) = server.call(&key, Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{early}");
+    assert_eq!(early["unproven"].as_array().unwrap().len(), 5, "{early}");
+
+    seal(&ws).await;
+    let (status, evidence) = server.call(&key, Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{evidence}");
+    let (status, _) = server.call(&other, Method::GET, &path, None).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another customer's invoice is not found"
+    );
+    assert_eq!(evidence["rated_with"]["plan"], "payg");
+    assert_eq!(evidence["rated_with"]["recorded"], true);
+    assert!(evidence["unproven"].as_array().unwrap().is_empty());
+
+    let keys = published_keys(&ws).await;
+    let signed = Checkpoint::verify(evidence["checkpoint"]["note"].as_str().unwrap(), &keys)
+        .expect("signed by a published key");
+    let proven = evidence["events"].as_array().unwrap();
+    assert_eq!(
+        proven.len(),
+        5,
+        "coder's five events, not other's: {evidence}"
+    );
+    let mut rebuilt = Vec::new();
+    for event in proven {
+        let text = event["entry"].as_str().unwrap();
+        merkle::verify_inclusion(
+            event["seq"].as_u64().unwrap(),
+            signed.size,
+            &merkle::leaf_hash(text.as_bytes()),
+            &hashes(&event["proof"]),
+            &signed.root,
+        )
+        .expect("each event is in the signed log");
+        let entry: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(entry["customer"], "coder");
+        rebuilt.push(tollgate_core::event::Event {
+            event_type: entry["type"].as_str().unwrap().to_owned(),
+            timestamp: entry["at"].as_str().unwrap().parse().unwrap(),
+            subject: None,
+            properties: entry["body"].as_object().unwrap().clone(),
+        });
+    }
+    let seqs: Vec<i64> = proven.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    let generations: Vec<&Value> = evidence["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["meter"] == "generations")
+        .collect();
+    assert_eq!(generations.len(), 2, "{evidence}");
+    for line in &generations {
+        assert_eq!(line["events"], 5);
+        assert_eq!(line["first_seq"].as_i64(), seqs.iter().min().copied());
+        assert_eq!(line["last_seq"].as_i64(), seqs.iter().max().copied());
+    }
+
+    let catalog: tollgate_core::catalog::Catalog =
+        serde_json::from_value(evidence["catalog"].clone()).unwrap();
+    let period = tollgate_core::pricing::BillingPeriod::new(
+        evidence["period_start"].as_str().unwrap().parse().unwrap(),
+        evidence["period_end"].as_str().unwrap().parse().unwrap(),
+    )
+    .unwrap();
+    let lines = tollgate_core::pricing::usage_lines(&catalog, "payg", &rebuilt, &period).unwrap();
+    let amounts: Vec<(String, String)> = lines
+        .iter()
+        .map(|l| {
+            let json = serde_json::to_value(l).unwrap();
+            (
+                l.description.clone(),
+                json["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let invoiced: Vec<(String, String)> = evidence["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["description"].as_str().unwrap().to_owned(),
+                l["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(amounts, invoiced);
+}
+backend_tests!(an_invoice_s_evidence_proves_the_events_it_was_rated_from);

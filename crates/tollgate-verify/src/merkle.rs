@@ -301,6 +301,106 @@ impl CompactRange {
     }
 }
 
+/// A whole tree held in memory with every perfect subtree's hash, for a log that answers many
+/// inclusion proofs of one tree size (an invoice's events, a report): built once in `O(n)`
+/// hashes, each proof then costs `O(log² n)` instead of [`inclusion_proof`]'s `O(n)`.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    /// `levels[h][i]`: the root of leaves `i·2^h .. (i+1)·2^h` (only whole subtrees).
+    levels: Vec<Vec<Hash>>,
+}
+
+impl Tree {
+    /// The tree over these leaf hashes.
+    pub fn new(leaves: Vec<Hash>) -> Self {
+        let mut levels = vec![leaves];
+        while let Some(below) = levels.last().filter(|l| l.len() > 1) {
+            let above = below
+                .chunks_exact(2)
+                .map(|pair| node_hash(&pair[0], &pair[1]))
+                .collect();
+            levels.push(above);
+        }
+        Tree { levels }
+    }
+
+    /// How many leaves the tree holds.
+    pub fn size(&self) -> usize {
+        self.levels.first().map_or(0, Vec::len)
+    }
+
+    /// The tree's root (the same as [`root`] over its leaves).
+    pub fn root(&self) -> Hash {
+        self.range_root(0, self.size())
+    }
+
+    /// The root of leaves `start..end`, where `start` is a multiple of the largest power of two
+    /// below `end - start` (true of every subtree RFC 6962's split makes).
+    fn range_root(&self, start: usize, end: usize) -> Hash {
+        let n = end - start;
+        if n == 0 {
+            return empty_root();
+        }
+        if n.is_power_of_two() {
+            let height = n.trailing_zeros() as usize;
+            return self.levels[height][start >> height];
+        }
+        let k = split(n);
+        node_hash(
+            &self.range_root(start, start + k),
+            &self.range_root(start + k, end),
+        )
+    }
+
+    /// The inclusion proof of leaf `index` (equal to [`inclusion_proof`] over the same leaves);
+    /// `None` when the index is outside the tree.
+    pub fn inclusion_proof(&self, index: usize) -> Option<Vec<Hash>> {
+        if index >= self.size() {
+            return None;
+        }
+        let mut proof = Vec::new();
+        let (mut start, mut end) = (0, self.size());
+        let mut siblings = Vec::new();
+        while end - start > 1 {
+            let k = split(end - start);
+            if index < start + k {
+                siblings.push((start + k, end));
+                end = start + k;
+            } else {
+                siblings.push((start, start + k));
+                start += k;
+            }
+        }
+        for (s, e) in siblings.into_iter().rev() {
+            proof.push(self.range_root(s, e));
+        }
+        Some(proof)
+    }
+}
+
+#[cfg(test)]
+mod tree_tests {
+    use super::*;
+
+    #[test]
+    fn its_proofs_and_root_equal_the_direct_ones_at_every_size() {
+        let leaves: Vec<Hash> = (0u32..70).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        assert_eq!(Tree::new(Vec::new()).root(), root(&[]));
+        for n in 1..=leaves.len() {
+            let tree = Tree::new(leaves[..n].to_vec());
+            assert_eq!(tree.root(), root(&leaves[..n]), "size {n}");
+            for i in 0..n {
+                assert_eq!(
+                    tree.inclusion_proof(i),
+                    inclusion_proof(&leaves[..n], i),
+                    "size {n}, leaf {i}"
+                );
+            }
+            assert_eq!(tree.inclusion_proof(n), None);
+        }
+    }
+}
+
 #[cfg(test)]
 mod compact_range_tests {
     use super::*;

@@ -25,6 +25,7 @@ mod parties;
 mod proration;
 mod quote;
 mod rate;
+mod recompute;
 mod tax;
 mod usage;
 
@@ -50,6 +51,7 @@ pub use proration::{
 };
 pub use quote::{PlanCost, Quote, quote, recommend};
 pub use rate::{RatedLine, rate};
+pub use recompute::{RecomputeError, usage_lines};
 pub use tax::{AppliedRate, CatalogTaxes, CustomerTax, TaxAmount, TaxRates, TaxTreatment};
 pub use usage::{divide_by, time_weighted};
 

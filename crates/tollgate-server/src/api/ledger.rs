@@ -359,3 +359,24 @@ pub async fn evidence_pdf(
     );
     Ok(response)
 }
+
+/// What a customer needs to recompute one of its invoices offline (docs/TRUST.md, "Recomputing
+/// an invoice"): the usage lines with the ledger range of their events, the plan and catalog
+/// version they were rated with, each event's ledger entry and inclusion proof under the newest
+/// signed checkpoint, and the checkpoint keys. `tollgate ledger recompute-invoice` checks it.
+/// A customer key sees its own invoices only.
+#[utoipa::path(get, path = "/v1/invoices/{id}/evidence", operation_id = "invoices_evidence",
+    params(("id" = String, Path, description = "Invoice id")),
+    responses((status = 200, description = "The evidence", body = ledger::InvoiceEvidence),
+        (status = 400, description = "More than 200,000 events in the period (`period_too_large`)", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such invoice (or not the caller's)", body = crate::api::error::Problem, content_type = "application/problem+json")))]
+pub async fn invoice_evidence(
+    State(state): State<AppState>,
+    caller: Principal,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> ApiResult<Json<ledger::InvoiceEvidence>> {
+    let invoice = crate::api::invoices::visible_invoice(&state, &caller, &id).await?;
+    Ok(Json(
+        ledger::invoice_evidence(&state.engine, caller.workspace(), &invoice.id).await?,
+    ))
+}

@@ -100,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ledger/verify", post(ledger::verify))
         .route("/v1/customers/{id}/evidence", get(ledger::evidence))
         .route("/v1/customers/{id}/evidence.pdf", get(ledger::evidence_pdf))
+        .route("/v1/invoices/{id}/evidence", get(ledger::invoice_evidence))
         .route(
             "/v1/customers/{id}/subscriptions",
             post(subscriptions::create).get(subscriptions::list),

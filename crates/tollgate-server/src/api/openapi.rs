@@ -34,7 +34,7 @@ use super::{
         licenses::list_keys, licenses::rotate_key, licenses::retire_key, licenses::issue, licenses::get,
         licenses::list, licenses::revoke, licenses::validate, licenses::activate, licenses::heartbeat,
         licenses::deactivate, downloads::issue, downloads::open,
-        ledger::seal, ledger::checkpoints, ledger::proof, ledger::consistency, ledger::verify, ledger::evidence, ledger::evidence_pdf,
+        ledger::seal, ledger::checkpoints, ledger::proof, ledger::consistency, ledger::verify, ledger::evidence, ledger::evidence_pdf, ledger::invoice_evidence,
         email::get_settings, email::set_settings, email::list_templates, email::get_template,
         email::replace_template, email::reset_template, email::preview_template, email::list_messages,
         payments::set_settings, payments::get_settings, payments::record, payments::list,

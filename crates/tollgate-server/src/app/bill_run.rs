@@ -262,12 +262,13 @@ async fn bill_subscription(
     if let ([only], None) = (missing.as_slice(), &scheduled) {
         let (draft, mut effects) =
             build_due_invoice(store.as_ref(), &sub, &catalog.catalog, only).await?;
-        let invoice = record(
+        let mut invoice = record(
             (&sub.workspace, &sub.customer, Some(&sub.id)),
             only.key(&sub.id),
             &draft,
             now,
         )?;
+        note_rating(&mut invoice, &sub);
         effects.events.push(finalized(engine, &invoice));
         // Only invoices without side effects share a transaction: one that uses credit,
         // prorations or coupons is written alone, so a conflict never fails a whole batch.
@@ -341,6 +342,18 @@ async fn bill_subscription(
     Ok(None)
 }
 
+/// Notes on the invoice the plan and catalog version it was rated with (`rated_with`), so its
+/// customer can recompute it later from the proven events (`tollgate ledger recompute-invoice`)
+/// even after the subscription moved to another plan or catalog.
+fn note_rating(invoice: &mut InvoiceRecord, sub: &SubscriptionRecord) {
+    if let Some(document) = invoice.document.as_object_mut() {
+        document.insert(
+            "rated_with".to_owned(),
+            serde_json::json!({ "plan": sub.plan, "catalog_version": sub.catalog_version }),
+        );
+    }
+}
+
 /// Builds and stores one invoice; an invoice already stored under its key is left alone.
 async fn finalize(
     engine: &Engine,
@@ -353,12 +366,13 @@ async fn finalize(
 ) -> AppResult<()> {
     let store = engine.store();
     let (draft, mut effects) = build_due_invoice(store.as_ref(), sub, catalog, due).await?;
-    let invoice = record(
+    let mut invoice = record(
         (&sub.workspace, &sub.customer, Some(&sub.id)),
         key,
         &draft,
         now,
     )?;
+    note_rating(&mut invoice, sub);
     effects.events.push(finalized(engine, &invoice));
     let inserted = store.insert_invoice(&invoice, &effects).await?;
     count_inserted(engine, inserted, report).await

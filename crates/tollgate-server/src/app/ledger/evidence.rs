@@ -201,7 +201,10 @@ pub async fn evidence(engine: &Engine, request: &EvidenceRequest) -> AppResult<E
 }
 
 /// Every event of the customer in the period, oldest first, or `period_too_large`.
-async fn period_events(engine: &Engine, request: &EvidenceRequest) -> AppResult<Vec<EventRecord>> {
+pub(super) async fn period_events(
+    engine: &Engine,
+    request: &EvidenceRequest,
+) -> AppResult<Vec<EventRecord>> {
     let ws = WorkspaceId::from(request.workspace.as_str());
     let filter = EventFilter {
         customer: Some(request.customer.clone()),

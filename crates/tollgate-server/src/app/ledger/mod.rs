@@ -10,13 +10,17 @@
 //! - `proof`: inclusion proofs of one record, consistency proofs between two checkpoints.
 //! - `evidence`: a customer's events of a period with their ledger entries, counts per meter and
 //!   a verification of the log, for an auditor (JSON or PDF).
+//! - `invoice_evidence`: an invoice's usage lines with the proven events they were rated from,
+//!   for its customer to recompute offline.
 
 pub mod evidence;
+pub mod invoice_evidence;
 pub mod proof;
 pub mod seal;
 pub mod verify;
 
 pub use evidence::{EvidenceReport, EvidenceRequest, evidence};
+pub use invoice_evidence::{InvoiceEvidence, invoice_evidence};
 pub use proof::{ConsistencyProof, InclusionProof, consistency, inclusion};
 pub use seal::{Reach, SealReport, entry_text, origin, seal, seal_with};
 pub use verify::{Finding, VerifyReport, verify};

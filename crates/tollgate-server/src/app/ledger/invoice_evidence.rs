@@ -1,0 +1,276 @@
+//! What a customer needs to recompute the usage of one of its invoices without trusting the
+//! server (docs/TRUST.md, "Recomputing an invoice"): the invoice's usage lines, the plan and
+//! catalog version it was rated with, every event of its closed period with the ledger entry
+//! that holds it and that entry's inclusion proof under the newest signed checkpoint, and the
+//! keys that sign checkpoints. `tollgate ledger recompute-invoice` checks each proof offline,
+//! rebuilds the events from their entries and rates them with `tollgate_core`'s own
+//! `pricing::usage_lines`: a line the events do not support is named.
+//!
+//! The lines point at their ledger range: `first_seq`..=`last_seq` of the meter's events.
+
+use jiff::Timestamp;
+use serde::Serialize;
+use tollgate_core::ids::WorkspaceId;
+use tollgate_core::pricing::BillingPeriod;
+use tollgate_store::ledger::EntryKind;
+use tollgate_verify::merkle::Tree;
+
+use super::evidence::{EvidenceRequest, MAX_COUNTED, period_events};
+use super::{hex_hash, parse_hash};
+use crate::engine::Engine;
+use crate::error::{AppResult, Error};
+
+/// The plan and catalog version an invoice was rated with.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RatedWith {
+    pub plan: String,
+    pub catalog_version: i64,
+    /// `false` for an invoice written before invoices noted it: the subscription's current plan
+    /// and version are shown instead, and may differ from what the invoice used.
+    pub recorded: bool,
+}
+
+/// One usage line as invoiced, and the ledger range of its meter's events.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InvoicedUsageLine {
+    pub meter: String,
+    pub description: String,
+    /// Exact decimal.
+    pub quantity: String,
+    /// The rounded amount, exact decimal in the invoice's currency.
+    pub amount: String,
+    /// The events of the meter in the period that are in the ledger: how many, and the lowest
+    /// and highest entry index among them (other customers' entries lie between).
+    pub events: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_seq: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seq: Option<i64>,
+}
+
+/// An event of the period as the ledger holds it, with its inclusion proof.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ProvenEvent {
+    pub id: String,
+    pub seq: i64,
+    /// The entry's exact text; its leaf hash is `SHA-256(0x00 || entry)`.
+    pub entry: String,
+    /// Hex hashes, leaf side first (RFC 6962 section 2.1.1), up to `checkpoint.size`.
+    pub proof: Vec<String>,
+}
+
+/// The signed checkpoint every proof leads to.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ProofCheckpoint {
+    pub size: i64,
+    pub root_hash: String,
+    pub note: String,
+}
+
+/// Everything to recompute one invoice's usage lines offline.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InvoiceEvidence {
+    pub invoice: String,
+    pub customer: String,
+    pub currency: String,
+    /// The period the invoice closes (its usage); absent on an invoice without usage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period_start: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period_end: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rated_with: Option<RatedWith>,
+    /// The catalog version it was rated with, as `tollgate_core::catalog::Catalog` JSON.
+    #[schema(value_type = Object)]
+    pub catalog: serde_json::Value,
+    pub lines: Vec<InvoicedUsageLine>,
+    /// The customer's events of the period under the checkpoint, oldest first.
+    pub events: Vec<ProvenEvent>,
+    /// Events of the period not under a signed checkpoint yet (sealed within the ledger
+    /// interval): they cannot be proven until then.
+    pub unproven: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<ProofCheckpoint>,
+    /// Base64 Ed25519 keys that sign checkpoints (`GET /v1/license_keys`). Pin them: a
+    /// customer that takes them from this answer trusts the server that sent it.
+    pub public_keys: Vec<String>,
+}
+
+/// Builds the evidence of `invoice` (the caller has checked it may see it).
+pub async fn invoice_evidence(
+    engine: &Engine,
+    workspace: &str,
+    invoice_id: &str,
+) -> AppResult<InvoiceEvidence> {
+    let ws = WorkspaceId::from(workspace);
+    let store = engine.store();
+    let invoice = store
+        .get_invoice(&ws, invoice_id)
+        .await?
+        .ok_or_else(|| Error::not_found("invoice", invoice_id))?;
+    let doc = &invoice.document;
+    let closing: Option<BillingPeriod> = doc
+        .get("closing")
+        .filter(|c| !c.is_null())
+        .map(|c| serde_json::from_value(c.clone()))
+        .transpose()
+        .map_err(|e| Error::internal(format!("invoice {invoice_id}'s period: {e}")))?;
+    let rated_with = rated_with(engine, &ws, &invoice).await?;
+    let catalog = match &rated_with {
+        Some(r) => store
+            .catalog_version(&ws, r.catalog_version)
+            .await?
+            .map(|c| c.catalog)
+            .unwrap_or_default(),
+        None => serde_json::Value::Null,
+    };
+
+    let mut lines: Vec<InvoicedUsageLine> = doc
+        .get("lines")
+        .and_then(|l| l.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|line| {
+            if line.pointer("/kind/type")?.as_str()? != "usage" {
+                return None;
+            }
+            let meter = line.pointer("/kind/meter")?.as_str()?.to_owned();
+            let text = |key: &str| match line.get(key) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+                None => String::new(),
+            };
+            Some(InvoicedUsageLine {
+                meter,
+                description: text("description"),
+                quantity: text("quantity"),
+                amount: text("amount"),
+                events: 0,
+                first_seq: None,
+                last_seq: None,
+            })
+        })
+        .collect();
+
+    let mut events = Vec::new();
+    let mut unproven = Vec::new();
+    let checkpoint = store.checkpoints(&ws).await?.pop();
+    if let Some(period) = closing {
+        let request = EvidenceRequest {
+            workspace: workspace.to_owned(),
+            customer: invoice.customer.clone(),
+            from: period.start,
+            to: period.end,
+            limit: MAX_COUNTED,
+        };
+        let records = period_events(engine, &request).await?;
+        let size = checkpoint.as_ref().map_or(0, |c| c.size);
+        let mut entries = Vec::new();
+        for record in &records {
+            match store
+                .ledger_entry_of(&ws, EntryKind::Usage, &record.id)
+                .await?
+            {
+                Some(entry) if entry.seq < size => entries.push((record, entry)),
+                _ => unproven.push(record.id.clone()),
+            }
+        }
+        if !entries.is_empty() {
+            let leaves = store
+                .ledger_entries(&ws, 0, size)
+                .await?
+                .iter()
+                .map(|e| parse_hash(&e.leaf_hash))
+                .collect::<AppResult<Vec<_>>>()?;
+            let tree = Tree::new(leaves);
+            let meters = meters_by_event(&catalog);
+            for (record, entry) in entries {
+                let index = usize::try_from(entry.seq).map_err(Error::internal)?;
+                let proof = tree
+                    .inclusion_proof(index)
+                    .ok_or_else(|| Error::internal("an entry is outside its checkpoint"))?;
+                for line in lines.iter_mut().filter(|l| {
+                    meters
+                        .iter()
+                        .any(|(event_type, m)| *event_type == record.event_type && *m == l.meter)
+                }) {
+                    line.events += 1;
+                    line.first_seq = Some(line.first_seq.map_or(entry.seq, |s| s.min(entry.seq)));
+                    line.last_seq = Some(line.last_seq.map_or(entry.seq, |s| s.max(entry.seq)));
+                }
+                events.push(ProvenEvent {
+                    id: record.id.clone(),
+                    seq: entry.seq,
+                    entry: entry.entry,
+                    proof: proof.iter().map(hex_hash).collect(),
+                });
+            }
+        }
+    }
+    let public_keys = store
+        .signing_keys(&ws)
+        .await?
+        .into_iter()
+        .map(|k| k.public_key)
+        .collect();
+    Ok(InvoiceEvidence {
+        invoice: invoice.id,
+        customer: invoice.customer,
+        currency: invoice.currency,
+        period_start: closing.map(|p| p.start),
+        period_end: closing.map(|p| p.end),
+        rated_with,
+        catalog,
+        lines,
+        events,
+        unproven,
+        checkpoint: checkpoint.map(|c| ProofCheckpoint {
+            size: c.size,
+            root_hash: c.root_hash,
+            note: c.note,
+        }),
+        public_keys,
+    })
+}
+
+/// The plan and version the invoice notes, else its subscription's current ones.
+async fn rated_with(
+    engine: &Engine,
+    ws: &WorkspaceId,
+    invoice: &tollgate_store::billing::InvoiceRecord,
+) -> AppResult<Option<RatedWith>> {
+    if let Some(noted) = invoice.document.get("rated_with") {
+        let plan = noted.get("plan").and_then(|p| p.as_str());
+        let version = noted.get("catalog_version").and_then(|v| v.as_i64());
+        if let (Some(plan), Some(version)) = (plan, version) {
+            return Ok(Some(RatedWith {
+                plan: plan.to_owned(),
+                catalog_version: version,
+                recorded: true,
+            }));
+        }
+    }
+    let Some(sub) = &invoice.subscription else {
+        return Ok(None);
+    };
+    Ok(engine
+        .store()
+        .get_subscription(ws, sub)
+        .await?
+        .map(|s| RatedWith {
+            plan: s.plan,
+            catalog_version: s.catalog_version,
+            recorded: false,
+        }))
+}
+
+/// `(event type, meter)` for each meter of a catalog's JSON.
+fn meters_by_event(catalog: &serde_json::Value) -> Vec<(String, String)> {
+    catalog
+        .get("meters")
+        .and_then(|m| m.as_object())
+        .into_iter()
+        .flatten()
+        .filter_map(|(key, meter)| Some((meter.get("event")?.as_str()?.to_owned(), key.clone())))
+        .collect()
+}
