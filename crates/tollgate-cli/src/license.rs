@@ -1,6 +1,7 @@
 //! `tollgate license show | verify`: a license file read offline with `tollgate-verify`, the
-//! crate an operator embeds in its self-hosted product (`docs/TRUST.md`). Issuing and revoking
-//! are API calls (`POST /v1/licenses`, `POST /v1/licenses/{id}/revoke`).
+//! crate an operator embeds in its self-hosted product (`docs/TRUST.md`). `issue` and `revoke`
+//! ask a server (`POST /v1/licenses`, `POST /v1/licenses/{id}/revoke`): the signing keys never
+//! leave it.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,6 +23,43 @@ pub enum LicenseCommand {
     /// Verify a license file offline against trusted public keys: signature, validity at a
     /// time, machine binding, features. Exit 1 with the reason's code when refused.
     Verify(VerifyArgs),
+    /// Issue a license from the customer's subscription (its plan's `license` block) through a
+    /// server, and write the armored file.
+    Issue(IssueArgs),
+    /// Revoke a license through a server: online validation answers `revoked` from then on.
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// The customer to license.
+    #[arg(long, value_name = "ID")]
+    customer: String,
+    /// The subscription to issue from (default: the customer's live one).
+    #[arg(long, value_name = "ID")]
+    subscription: Option<String>,
+    /// Bind the license to this machine fingerprint.
+    #[arg(long, value_name = "FINGERPRINT")]
+    machine: Option<String>,
+    /// A limit for this customer on top of the plan's, `NAME=N`; repeat for several.
+    #[arg(long = "limit", value_name = "NAME=N")]
+    limits: Vec<String>,
+    /// Write the armored license here (default: standard output).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    server: crate::catalog_cmd::ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The license id (`lic_...`).
+    license: String,
+    /// Why, as the license's `revoke_reason`.
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
+    #[command(flatten)]
+    server: crate::catalog_cmd::ServerArgs,
 }
 
 #[derive(Debug, Args)]
@@ -60,7 +98,74 @@ pub fn run(command: LicenseCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         LicenseCommand::Verify(args) => verify_file(&args),
+        LicenseCommand::Issue(args) => crate::runtime()?.block_on(issue(args)),
+        LicenseCommand::Revoke(args) => crate::runtime()?.block_on(revoke(args)),
     }
+}
+
+async fn issue(args: IssueArgs) -> anyhow::Result<ExitCode> {
+    let mut limits = serde_json::Map::new();
+    for given in &args.limits {
+        let (name, value) = given
+            .split_once('=')
+            .with_context(|| format!("--limit {given}: expected NAME=N"))?;
+        let value: u64 = value
+            .parse()
+            .with_context(|| format!("--limit {given}: {value} is not a whole number"))?;
+        limits.insert(name.to_owned(), value.into());
+    }
+    let mut body = serde_json::json!({ "customer": args.customer });
+    if let Some(subscription) = &args.subscription {
+        body["subscription"] = subscription.clone().into();
+    }
+    if let Some(machine) = &args.machine {
+        body["machine"] = machine.clone().into();
+    }
+    if !limits.is_empty() {
+        body["limits"] = limits.into();
+    }
+    let client = args.server.client()?;
+    let issued: serde_json::Value = client
+        .call(tollgate_client::Method::POST, "/v1/licenses", Some(&body))
+        .await
+        .with_context(|| format!("issuing a license for {}", args.customer))?;
+    let file = issued["file"]
+        .as_str()
+        .context("the server's answer has no license file")?;
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, file).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "license {} for {} written to {}",
+                issued["id"].as_str().unwrap_or("?"),
+                args.customer,
+                path.display()
+            );
+        }
+        None => print!("{file}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn revoke(args: RevokeArgs) -> anyhow::Result<ExitCode> {
+    let client = args.server.client()?;
+    let body = match &args.reason {
+        Some(reason) => serde_json::json!({ "reason": reason }),
+        None => serde_json::json!({}),
+    };
+    let path = format!("/v1/licenses/{}/revoke", args.license);
+    let revoked: serde_json::Value = client
+        .call(tollgate_client::Method::POST, &path, Some(&body))
+        .await
+        .with_context(|| format!("revoking {}", args.license))?;
+    println!(
+        "license {} revoked ({})",
+        args.license,
+        revoked["revoke_reason"]
+            .as_str()
+            .unwrap_or("no reason given")
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read(path: &Path) -> anyhow::Result<String> {

@@ -202,7 +202,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// A multi-threaded runtime, built only by the commands that need one.
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
