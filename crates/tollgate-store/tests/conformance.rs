@@ -21,6 +21,8 @@ mod customers;
 mod email;
 #[path = "conformance/isolation.rs"]
 mod isolation;
+#[path = "conformance/ledger.rs"]
+mod ledger;
 #[path = "conformance/listing.rs"]
 mod listing;
 #[path = "conformance/payments.rs"]
@@ -47,6 +49,7 @@ use customers::*;
 use email::*;
 use isolation::*;
 use jiff::Timestamp;
+use ledger::*;
 use listing::*;
 use payments::*;
 use profiles::*;
@@ -229,4 +232,5 @@ conformance!(
     email_settings_and_templates,
     email_messages_are_enqueued_once_and_claimed_once,
     payments_settle_once_and_never_beyond_the_amount_due,
+    ledger_passes_append_once_and_find_late_commits,
 );

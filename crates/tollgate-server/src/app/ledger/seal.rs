@@ -18,8 +18,9 @@ use crate::app::licenses::active_signing_key;
 use crate::engine::Engine;
 use crate::error::AppResult;
 
-/// Records sealed per pass, at most; a pass that fills it is followed by another at once.
-const PASS_LIMIT: i64 = 5_000;
+/// Records sealed per pass, at most; a pass that fills it is followed by another at once. Each
+/// pass is one write transaction: small ones let ingest (SQLite's one writer) in between.
+const PASS_LIMIT: i64 = 1_000;
 
 /// What one call of [`seal`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,11 +76,20 @@ fn canonical(value: &Value) -> Value {
     }
 }
 
-/// How far a pass looks back for records committed late: [`Reach::Recent`] on most background
-/// passes (cheap: the last seconds), [`Reach::Sweep`] on a periodic one and on demand (the whole
-/// margin a slow transaction could need).
+/// How far a pass looks back for records committed late (written before the newest record
+/// already sealed, by a transaction that committed after it):
+///
+/// - [`Reach::Tail`]: not at all: only what was written since the newest record sealed. The
+///   cheapest pass (it reads no sealed record again), what most background passes are.
+/// - [`Reach::Recent`]: the last 30 s, every ten seconds in the background loop.
+/// - [`Reach::Sweep`]: the whole 10-minute margin a slow transaction could need, every five
+///   minutes and on demand.
+///
+/// A record is skipped by a pass only if its transaction committed after a later one's; the
+/// next wider pass seals it, so nothing written is ever left out of the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reach {
+    Tail,
     Recent,
     Sweep,
 }
@@ -87,6 +97,7 @@ pub enum Reach {
 impl Reach {
     fn look_back(self) -> SignedDuration {
         match self {
+            Reach::Tail => SignedDuration::ZERO,
             Reach::Recent => RECENT_MARGIN,
             Reach::Sweep => RESEAL_MARGIN,
         }
