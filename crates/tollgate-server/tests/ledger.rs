@@ -655,3 +655,79 @@ async fn an_invoice_s_evidence_proves_the_events_it_was_rated_from(backend: Back
     assert_eq!(amounts, invoiced);
 }
 backend_tests!(an_invoice_s_evidence_proves_the_events_it_was_rated_from);
+
+/// The operator's actions the issue names, each a domain event written with its change and so
+/// an entry of the log: a catalog applied, a customer suspended and reinstated, a key created
+/// and revoked. Each is proven by an inclusion proof under the signed checkpoint; the key's
+/// entries never hold its secret.
+async fn operator_actions_are_in_the_log(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("levqor.yaml").await;
+    let key = ws.customer("acme", "developer", None, false).await;
+    ws.post("/v1/customers/acme/suspend", json!({})).await;
+    ws.post("/v1/customers/acme/suspend", json!({})).await; // already suspended: no new event
+    ws.post("/v1/customers/acme/unsuspend", json!({})).await;
+    let created = ws
+        .post("/v1/customers/acme/keys", json!({"name": "ci"}))
+        .await;
+    let key_id = created["id"].as_str().unwrap().to_owned();
+    ws.post(
+        &format!("/v1/customers/acme/keys/{key_id}/revoke"),
+        json!({}),
+    )
+    .await;
+    seal(&ws).await;
+    let keys = published_keys(&ws).await;
+
+    let (status, page) = ws
+        .call(Method::GET, "/v1/domain_events?limit=100", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let events = page["data"].as_array().unwrap();
+    let of = |t: &str| -> Vec<&Value> { events.iter().filter(|e| e["type"] == t).collect() };
+    assert_eq!(of("catalog.updated").len(), 1, "{page}");
+    assert_eq!(of("catalog.updated")[0]["data"]["version"], 1);
+    assert!(
+        of("catalog.updated")[0]["data"]["plans"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("developer"))
+    );
+    assert_eq!(of("customer.suspended").len(), 1, "{page}");
+    assert_eq!(of("customer.reinstated").len(), 1, "{page}");
+    // The subscription's key and the one made here.
+    assert_eq!(of("api_key.created").len(), 2, "{page}");
+    assert_eq!(of("api_key.revoked").len(), 1, "{page}");
+    assert_eq!(of("api_key.revoked")[0]["data"]["key"], key_id.as_str());
+
+    for t in [
+        "catalog.updated",
+        "customer.suspended",
+        "customer.reinstated",
+        "api_key.created",
+        "api_key.revoked",
+    ] {
+        let id = of(t)[0]["id"].as_str().unwrap().to_owned();
+        let (status, proof) = ws
+            .call(Method::GET, &format!("/v1/ledger/proof?action={id}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{t}: {proof}");
+        let entry = proof["entry"].as_str().unwrap();
+        assert!(entry.contains(&format!("\"type\":\"{t}\"")), "{entry}");
+        assert!(
+            !entry.contains(&key),
+            "a key's secret is never logged: {entry}"
+        );
+        let signed = Checkpoint::verify(proof["checkpoint"].as_str().unwrap(), &keys).unwrap();
+        merkle::verify_inclusion(
+            proof["seq"].as_u64().unwrap(),
+            signed.size,
+            &merkle::leaf_hash(entry.as_bytes()),
+            &hashes(&proof["proof"]),
+            &signed.root,
+        )
+        .unwrap_or_else(|e| panic!("{t}: {e}"));
+    }
+    assert_eq!(verify(&ws).await["ok"], true);
+}
+backend_tests!(operator_actions_are_in_the_log);

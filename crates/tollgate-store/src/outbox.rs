@@ -10,12 +10,12 @@
 use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use tollgate_core::ids::WorkspaceId;
+use tollgate_core::ids::{CustomerId, KeyId, WorkspaceId};
 
 use crate::backend::{Backend, Conn, args, run_all};
 use crate::billing::PendingChargeRecord;
 use crate::codec::{Columns, insert_error};
-use crate::{StoreResult, SubscriptionRecord, sql};
+use crate::{ApiKeyRecord, CustomerRecord, StoreError, StoreResult, SubscriptionRecord, sql};
 
 /// One domain event: `subscription.created`, `invoice.finalized`, ... `occurred_at` is on the
 /// customer's clock (its test clock, if it has one); `created_at` is when it was written.
@@ -115,6 +115,37 @@ pub trait OutboxStore: Send + Sync {
         charges: &[PendingChargeRecord],
         events: &[OutboxEvent],
     ) -> StoreResult<()>;
+    /// [`crate::Store::update_customer`] and its events (a suspension), in one transaction.
+    async fn update_customer_with_events(
+        &self,
+        customer: &CustomerRecord,
+        events: &[OutboxEvent],
+    ) -> StoreResult<()>;
+    /// [`crate::Store::create_api_key`] and its events, in one transaction.
+    async fn create_api_key_with_events(
+        &self,
+        key: &ApiKeyRecord,
+        events: &[OutboxEvent],
+    ) -> StoreResult<()>;
+    /// [`crate::Store::revoke_api_key`] and its events, in one transaction; the events are
+    /// written only when the key exists.
+    async fn revoke_api_key_with_events(
+        &self,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
+        key: &KeyId,
+        at: Timestamp,
+        events: &[OutboxEvent],
+    ) -> StoreResult<ApiKeyRecord>;
+    /// [`crate::Store::add_catalog_version`] and its events, in one transaction: each event's
+    /// `data` object gets the new `version` (known only inside the transaction).
+    async fn add_catalog_version_with_events(
+        &self,
+        workspace: &WorkspaceId,
+        catalog: &serde_json::Value,
+        at: Timestamp,
+        events: &[OutboxEvent],
+    ) -> StoreResult<i64>;
 }
 
 #[async_trait]
@@ -184,5 +215,94 @@ impl<B: Backend> OutboxStore for B {
         crate::billing::write_subscription_change(&mut tx, s, charges).await?;
         append(&mut tx, events).await?;
         Ok(tx.commit().await?)
+    }
+
+    async fn update_customer_with_events(
+        &self,
+        c: &CustomerRecord,
+        events: &[OutboxEvent],
+    ) -> StoreResult<()> {
+        let mut tx = self.write(&c.workspace).await?;
+        let rows = tx
+            .execute(sql::UPDATE_CUSTOMER, &crate::store::customer_update_args(c))
+            .await?;
+        if rows == 0 {
+            return Err(StoreError::NotFound {
+                kind: "customer",
+                id: c.id.clone(),
+            });
+        }
+        append(&mut tx, events).await?;
+        Ok(tx.commit().await?)
+    }
+
+    async fn create_api_key_with_events(
+        &self,
+        k: &ApiKeyRecord,
+        events: &[OutboxEvent],
+    ) -> StoreResult<()> {
+        let mut tx = self.write(&k.workspace).await?;
+        tx.execute(sql::INSERT_API_KEY, &crate::store::api_key_args(k))
+            .await
+            .map_err(|e| insert_error(e, "api_key", &k.id, "customer", &k.customer))?;
+        append(&mut tx, events).await?;
+        Ok(tx.commit().await?)
+    }
+
+    async fn revoke_api_key_with_events(
+        &self,
+        workspace: &WorkspaceId,
+        customer: &CustomerId,
+        key: &KeyId,
+        at: Timestamp,
+        events: &[OutboxEvent],
+    ) -> StoreResult<ApiKeyRecord> {
+        let mut tx = self.write(workspace).await?;
+        let row = tx
+            .fetch_optional(sql::REVOKE_API_KEY, args![workspace, customer, key, at])
+            .await?;
+        let record = row
+            .as_ref()
+            .map(crate::codec::api_key)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "api_key",
+                id: key.to_string(),
+            })?;
+        append(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn add_catalog_version_with_events(
+        &self,
+        workspace: &WorkspaceId,
+        catalog: &serde_json::Value,
+        at: Timestamp,
+        events: &[OutboxEvent],
+    ) -> StoreResult<i64> {
+        let mut tx = self.write(workspace).await?;
+        let row = tx
+            .fetch_optional(sql::BUMP_CATALOG_SEQ, args![workspace])
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                kind: "workspace",
+                id: workspace.to_string(),
+            })?;
+        let version = row.int("catalog_seq")?;
+        tx.execute(
+            sql::INSERT_CATALOG_VERSION,
+            args![workspace, version, catalog, at],
+        )
+        .await?;
+        let mut events = events.to_vec();
+        for event in &mut events {
+            if let Some(data) = event.data.as_object_mut() {
+                data.insert("version".to_owned(), version.into());
+            }
+        }
+        append(&mut tx, &events).await?;
+        tx.commit().await?;
+        Ok(version)
     }
 }

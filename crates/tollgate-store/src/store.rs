@@ -26,6 +26,35 @@ pub(crate) fn require_row(rows: u64, kind: &'static str, id: &str) -> StoreResul
     }
 }
 
+/// The arguments of `UPDATE_CUSTOMER`.
+pub(crate) fn customer_update_args(c: &CustomerRecord) -> [Arg<'_>; 9] {
+    [
+        Arg::from(&c.workspace),
+        Arg::from(&c.id),
+        Arg::from(&c.name),
+        Arg::from(&c.email),
+        Arg::from(c.suspended),
+        Arg::from(c.has_payment_method),
+        Arg::from(&c.metadata),
+        Arg::from(&c.address),
+        Arg::from(&c.tax_ids),
+    ]
+}
+
+/// The arguments of `INSERT_API_KEY`.
+pub(crate) fn api_key_args(k: &ApiKeyRecord) -> [Arg<'_>; 8] {
+    [
+        Arg::from(&k.workspace),
+        Arg::from(&k.id),
+        Arg::from(&k.customer),
+        Arg::from(&k.name),
+        Arg::from(&k.secret_hash),
+        Arg::from(&k.prefix),
+        Arg::from(k.created_at),
+        Arg::from(k.revoked_at),
+    ]
+}
+
 /// The values of `INSERT_SUBSCRIPTION` and `UPDATE_SUBSCRIPTION`.
 pub(crate) fn subscription_args(s: &SubscriptionRecord) -> [Arg<'_>; 12] {
     [
@@ -180,18 +209,12 @@ impl<B: Backend> Store for B {
     }
 
     async fn update_customer(&self, c: &CustomerRecord) -> StoreResult<()> {
-        let values = args![
-            &c.workspace,
-            &c.id,
-            &c.name,
-            &c.email,
-            c.suspended,
-            c.has_payment_method,
-            &c.metadata,
-            &c.address,
-            &c.tax_ids,
-        ];
-        let rows = run_execute(self.write(&c.workspace), q::UPDATE_CUSTOMER, values).await?;
+        let rows = run_execute(
+            self.write(&c.workspace),
+            q::UPDATE_CUSTOMER,
+            &customer_update_args(c),
+        )
+        .await?;
         require_row(rows, "customer", &c.id)
     }
 
@@ -240,19 +263,13 @@ impl<B: Backend> Store for B {
     }
 
     async fn create_api_key(&self, k: &ApiKeyRecord) -> StoreResult<()> {
-        let values = args![
-            &k.workspace,
-            &k.id,
-            &k.customer,
-            &k.name,
-            &k.secret_hash,
-            &k.prefix,
-            k.created_at,
-            k.revoked_at,
-        ];
-        run_execute(self.write(&k.workspace), q::INSERT_API_KEY, values)
-            .await
-            .map_err(|e| insert_error(e, "api_key", &k.id, "customer", &k.customer))?;
+        run_execute(
+            self.write(&k.workspace),
+            q::INSERT_API_KEY,
+            &api_key_args(k),
+        )
+        .await
+        .map_err(|e| insert_error(e, "api_key", &k.id, "customer", &k.customer))?;
         Ok(())
     }
 

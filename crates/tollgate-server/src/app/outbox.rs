@@ -26,6 +26,11 @@ pub mod types {
     pub const CREDIT_NOTE_CREATED: &str = "credit_note.created";
     /// Written by the engine as usage is counted (`engine::alerts`).
     pub const USAGE_ALERT: &str = crate::engine::USAGE_ALERT_EVENT;
+    pub const CATALOG_UPDATED: &str = crate::engine::CATALOG_UPDATED_EVENT;
+    pub const CUSTOMER_SUSPENDED: &str = "customer.suspended";
+    pub const CUSTOMER_REINSTATED: &str = "customer.reinstated";
+    pub const API_KEY_CREATED: &str = "api_key.created";
+    pub const API_KEY_REVOKED: &str = "api_key.revoked";
     pub const REFERRAL_REWARDED: &str = "referral.rewarded";
     pub const SUBSCRIPTION_PAUSED: &str = "subscription.paused";
     pub const SUBSCRIPTION_RESUMED: &str = "subscription.resumed";
@@ -74,6 +79,11 @@ pub mod types {
         SUBSCRIPTION_PAST_DUE,
         SUBSCRIPTION_RECOVERED,
         DUNNING_EXHAUSTED,
+        CATALOG_UPDATED,
+        CUSTOMER_SUSPENDED,
+        CUSTOMER_REINSTATED,
+        API_KEY_CREATED,
+        API_KEY_REVOKED,
     ];
 }
 

@@ -31,6 +31,9 @@ use crate::counters::bus::Invalidation;
 use crate::error::{AppResult, Error};
 
 pub use alerts::USAGE_ALERT_EVENT;
+
+/// The domain event of a catalog version applied (the ledger records it as an operator action).
+pub const CATALOG_UPDATED_EVENT: &str = "catalog.updated";
 pub use catalogs::CompiledCatalog;
 pub use check::{CheckOutcome, CheckRequest, CheckTarget};
 pub use ingest::{EventIn, IngestReport, IngestResult};
@@ -258,9 +261,25 @@ impl Engine {
         catalog: Catalog,
     ) -> AppResult<Arc<CompiledCatalog>> {
         let json = serde_json::to_value(&catalog).map_err(Error::internal)?;
+        // The store adds the new `version` to the event's data.
+        let announced = self.domain_event(
+            workspace,
+            None,
+            CATALOG_UPDATED_EVENT,
+            self.now(),
+            serde_json::json!({
+                "meters": catalog.meters.keys().collect::<Vec<_>>(),
+                "plans": catalog.plans.keys().collect::<Vec<_>>(),
+            }),
+        );
         let version = self
             .store
-            .add_catalog_version(&WorkspaceId::from(workspace), &json, self.now())
+            .add_catalog_version_with_events(
+                &WorkspaceId::from(workspace),
+                &json,
+                self.now(),
+                &[announced],
+            )
             .await?;
         let compiled = CompiledCatalog::new(version, catalog);
         self.catalogs

@@ -33,8 +33,29 @@ pub async fn create_key(
         .now_for(workspace, owner.test_clock.as_deref())
         .await?;
     let record = new_key(workspace, customer, name, now);
-    store.create_api_key(&record.record).await?;
+    let announced = crate::app::outbox::event(
+        engine,
+        workspace,
+        Some(customer),
+        crate::app::outbox::types::API_KEY_CREATED,
+        now,
+        key_data(&record.record),
+    );
+    store
+        .create_api_key_with_events(&record.record, &[announced])
+        .await?;
     Ok(record)
+}
+
+/// What a key's domain event says of it: never the secret or its hash, only what a listing
+/// shows (the id, the name, the visible prefix).
+fn key_data(key: &ApiKeyRecord) -> serde_json::Value {
+    serde_json::json!({
+        "key": key.id,
+        "customer": key.customer,
+        "name": key.name,
+        "prefix": key.prefix,
+    })
 }
 
 /// A new key for `customer` made at `now`, not stored yet (a signup stores it with the
@@ -62,9 +83,17 @@ pub async fn revoke_key(
     key: &KeyId,
 ) -> AppResult<ApiKeyRecord> {
     let now = crate::app::subscriptions::customer_now(engine, workspace, customer).await?;
+    let announced = crate::app::outbox::event(
+        engine,
+        workspace.as_str(),
+        Some(customer.as_str()),
+        crate::app::outbox::types::API_KEY_REVOKED,
+        now,
+        serde_json::json!({ "key": key.as_str(), "customer": customer.as_str() }),
+    );
     let record = engine
         .store()
-        .revoke_api_key(workspace, customer, key, now)
+        .revoke_api_key_with_events(workspace, customer, key, now, &[announced])
         .await?;
     engine.forget_key(&record.secret_hash);
     Ok(record)

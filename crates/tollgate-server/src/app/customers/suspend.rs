@@ -19,8 +19,29 @@ pub async fn set_suspended(
         .await?
         .ok_or_else(|| Error::not_found("customer", customer))?;
     super::profile::ensure_not_archived(&record)?;
+    if record.suspended == suspended {
+        return Ok(record);
+    }
     record.suspended = suspended;
-    store.update_customer(&record).await?;
+    let now = engine
+        .now_for(workspace, record.test_clock.as_deref())
+        .await?;
+    let event_type = if suspended {
+        crate::app::outbox::types::CUSTOMER_SUSPENDED
+    } else {
+        crate::app::outbox::types::CUSTOMER_REINSTATED
+    };
+    let announced = crate::app::outbox::event(
+        engine,
+        workspace,
+        Some(customer),
+        event_type,
+        now,
+        serde_json::json!({ "customer": customer }),
+    );
+    store
+        .update_customer_with_events(&record, &[announced])
+        .await?;
     engine.refresh_customer(workspace, customer).await?;
     Ok(record)
 }
