@@ -14,7 +14,7 @@ use tollgate_client::Client;
 use tollgate_client::Method;
 use tollgate_core::catalog::Catalog;
 use tollgate_core::event::Event;
-use tollgate_core::pricing::{BillingPeriod, usage_lines};
+use tollgate_core::pricing::{BillingPeriod, UsageLineText, usage_lines};
 use tollgate_verify::merkle::{self, Hash};
 use tollgate_verify::{Checkpoint, NoteKey, PublicKey};
 
@@ -206,28 +206,11 @@ fn recompute(evidence: &Evidence, trust_keys: &[String]) -> anyhow::Result<Repor
     })?;
     let recomputed = usage_lines(&catalog, &rated.plan, &events, &period)
         .map_err(|e| anyhow!("rating the events: {e}"))?;
-    let mut recomputed: Vec<Line> = recomputed
+    let mut recomputed: Vec<UsageLineText> = recomputed
         .iter()
         .map(|line| {
             let json = serde_json::to_value(line)?;
-            let text = |key: &str| match json.get(key) {
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(other) => other.to_string(),
-                None => String::new(),
-            };
-            Ok(Line {
-                meter: json
-                    .pointer("/kind/meter")
-                    .and_then(|m| m.as_str())
-                    .unwrap_or_default()
-                    .to_owned(),
-                description: text("description"),
-                quantity: text("quantity"),
-                amount: text("amount"),
-                events: 0,
-                first_seq: None,
-                last_seq: None,
-            })
+            UsageLineText::from_json(&json).ok_or_else(|| anyhow!("a recomputed line is not usage"))
         })
         .collect::<anyhow::Result<_>>()?;
 

@@ -51,7 +51,7 @@ pub use proration::{
 };
 pub use quote::{PlanCost, Quote, quote, recommend};
 pub use rate::{RatedLine, rate};
-pub use recompute::{RecomputeError, usage_lines};
+pub use recompute::{RecomputeError, UsageLineText, usage_lines};
 pub use tax::{AppliedRate, CatalogTaxes, CustomerTax, TaxAmount, TaxRates, TaxTreatment};
 pub use usage::{divide_by, time_weighted};
 

@@ -74,3 +74,33 @@ pub fn usage_lines(
         .filter(|l| matches!(l.kind, LineKind::Usage { .. }))
         .collect())
 }
+
+/// A usage line as text, the same from a stored invoice's JSON and from a recomputed
+/// [`InvoiceLine`] (serialized), so the two compare field by field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageLineText {
+    pub meter: String,
+    pub description: String,
+    pub quantity: String,
+    pub amount: String,
+}
+
+impl UsageLineText {
+    /// The line's text, or `None` when `line` is not a usage line.
+    pub fn from_json(line: &serde_json::Value) -> Option<Self> {
+        if line.pointer("/kind/type")?.as_str()? != "usage" {
+            return None;
+        }
+        let text = |key: &str| match line.get(key) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => String::new(),
+        };
+        Some(UsageLineText {
+            meter: line.pointer("/kind/meter")?.as_str()?.to_owned(),
+            description: text("description"),
+            quantity: text("quantity"),
+            amount: text("amount"),
+        })
+    }
+}

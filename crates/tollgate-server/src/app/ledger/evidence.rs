@@ -177,12 +177,7 @@ pub async fn evidence(engine: &Engine, request: &EvidenceRequest) -> AppResult<E
             note: c.note,
             created_at: c.created_at,
         });
-    let public_keys = store
-        .signing_keys(&ws)
-        .await?
-        .into_iter()
-        .map(|k| k.public_key)
-        .collect();
+    let public_keys = super::checkpoint_keys(engine, &ws).await?;
     Ok(EvidenceReport {
         workspace: request.workspace.clone(),
         customer: request.customer.clone(),

@@ -11,7 +11,7 @@
 use jiff::Timestamp;
 use serde::Serialize;
 use tollgate_core::ids::WorkspaceId;
-use tollgate_core::pricing::BillingPeriod;
+use tollgate_core::pricing::{BillingPeriod, UsageLineText};
 use tollgate_store::ledger::EntryKind;
 use tollgate_verify::merkle::Tree;
 
@@ -130,25 +130,15 @@ pub async fn invoice_evidence(
         .and_then(|l| l.as_array())
         .into_iter()
         .flatten()
-        .filter_map(|line| {
-            if line.pointer("/kind/type")?.as_str()? != "usage" {
-                return None;
-            }
-            let meter = line.pointer("/kind/meter")?.as_str()?.to_owned();
-            let text = |key: &str| match line.get(key) {
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(other) => other.to_string(),
-                None => String::new(),
-            };
-            Some(InvoicedUsageLine {
-                meter,
-                description: text("description"),
-                quantity: text("quantity"),
-                amount: text("amount"),
-                events: 0,
-                first_seq: None,
-                last_seq: None,
-            })
+        .filter_map(UsageLineText::from_json)
+        .map(|line| InvoicedUsageLine {
+            meter: line.meter,
+            description: line.description,
+            quantity: line.quantity,
+            amount: line.amount,
+            events: 0,
+            first_seq: None,
+            last_seq: None,
         })
         .collect();
 
@@ -207,12 +197,7 @@ pub async fn invoice_evidence(
             }
         }
     }
-    let public_keys = store
-        .signing_keys(&ws)
-        .await?
-        .into_iter()
-        .map(|k| k.public_key)
-        .collect();
+    let public_keys = super::checkpoint_keys(engine, &ws).await?;
     Ok(InvoiceEvidence {
         invoice: invoice.id,
         customer: invoice.customer,

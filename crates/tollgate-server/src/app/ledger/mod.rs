@@ -39,3 +39,18 @@ pub(crate) fn parse_hash(text: &str) -> AppResult<Hash> {
         .try_into()
         .map_err(|_| Error::internal("a stored hash is not 32 bytes"))
 }
+
+/// The base64 Ed25519 keys that sign the workspace's checkpoints (its license signing keys, as
+/// `GET /v1/license_keys` publishes them).
+pub(crate) async fn checkpoint_keys(
+    engine: &crate::engine::Engine,
+    ws: &tollgate_core::ids::WorkspaceId,
+) -> AppResult<Vec<String>> {
+    Ok(engine
+        .store()
+        .signing_keys(ws)
+        .await?
+        .into_iter()
+        .map(|k| k.public_key)
+        .collect())
+}
