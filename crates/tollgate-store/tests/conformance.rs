@@ -229,4 +229,5 @@ conformance!(
     email_settings_and_templates,
     email_messages_are_enqueued_once_and_claimed_once,
     payments_settle_once_and_never_beyond_the_amount_due,
+    stripe_billing_cursor_moves_once_and_links_are_replaced,
 );
