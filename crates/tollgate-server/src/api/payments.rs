@@ -29,6 +29,10 @@ pub struct PaymentSettingsIn {
     pub stripe_webhook_secret: Option<String>,
     /// How to pay by hand (bank details), for invoices paid by transfer.
     pub manual_instructions: Option<String>,
+    /// Stripe as the biller: Stripe Billing charges the customers from the catalog synced to it
+    /// (`POST /v1/payments/stripe_sync`) and the usage pushed to its meters; Tollgate charges
+    /// no invoice itself (`stripe_is_biller`).
+    pub stripe_billing: Option<bool>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -207,6 +211,7 @@ pub async fn set_settings(
             stripe_secret_key: body.stripe_secret_key.map(Secret::new),
             stripe_webhook_secret: body.stripe_webhook_secret.map(Secret::new),
             manual_instructions: body.manual_instructions,
+            stripe_billing: body.stripe_billing,
         },
     )
     .await?;
@@ -404,4 +409,31 @@ pub async fn reconcile(
 ) -> ApiResult<Json<app::Reconciliation>> {
     let workspace = caller.require_admin()?;
     Ok(Json(app::reconcile(&state.engine, workspace).await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct StripeSyncQuery {
+    /// Say what would be created or updated at Stripe without writing anything there.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Sync the catalog to Stripe Billing
+///
+/// Meters, Products and Prices from the workspace's current catalog (Stripe as the biller):
+/// found again on a second sync, a changed price replaced by a new Price (the old one
+/// deactivated). With `dry_run=true`, only Stripe's read endpoints are called.
+#[utoipa::path(post, path = "/v1/payments/stripe_sync", operation_id = "payments_stripe_sync", params(StripeSyncQuery),
+    responses((status = 200, description = "What was (or would be) done, per Stripe object", body = app::SyncReport),
+        (status = 409, description = "Stripe not set up, or no catalog (`payment_provider_missing`, `no_catalog`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Stripe unreachable or refusing (`payment_provider_error`)", body = Problem, content_type = "application/problem+json")))]
+pub async fn stripe_sync(
+    State(state): State<AppState>,
+    caller: Principal,
+    axum::extract::Query(query): axum::extract::Query<StripeSyncQuery>,
+) -> ApiResult<Json<app::SyncReport>> {
+    let workspace = caller.require_admin()?;
+    Ok(Json(
+        app::stripe_sync(&state.engine, workspace, query.dry_run).await?,
+    ))
 }

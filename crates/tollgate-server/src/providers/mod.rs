@@ -32,6 +32,13 @@ pub struct PaymentsConfig {
     pub backoff: Duration,
     /// How far a webhook's signed timestamp may be from now (Stripe's libraries: 5 minutes).
     pub webhook_tolerance: Duration,
+    /// Stripe as the biller: how often usage is pushed to Stripe's meters.
+    pub meter_push_interval: Duration,
+    /// Usage received less than this long ago waits for the next push (an ingest transaction
+    /// still open would otherwise be passed by the cursor).
+    pub meter_settle: Duration,
+    /// Stored events read per batch of a push.
+    pub meter_batch: i64,
 }
 
 impl Default for PaymentsConfig {
@@ -42,6 +49,9 @@ impl Default for PaymentsConfig {
             max_attempts: 4,
             backoff: Duration::from_millis(500),
             webhook_tolerance: Duration::from_secs(300),
+            meter_push_interval: Duration::from_secs(60),
+            meter_settle: Duration::from_secs(30),
+            meter_batch: 100,
         }
     }
 }

@@ -51,7 +51,7 @@ fn check_url(field: &str, url: &str) -> AppResult<()> {
 }
 
 /// The customer's Stripe customer, made (once) when it has none.
-async fn ensure_stripe_customer(
+pub(super) async fn ensure_stripe_customer(
     engine: &Engine,
     client: &Stripe,
     workspace: &str,

@@ -17,6 +17,8 @@ use hmac::{Hmac, Mac};
 use serde::de::DeserializeOwned;
 use sha2_11::Sha256;
 
+pub mod billing;
+
 use super::{
     ChargeOutcome, ChargeRequest, PaymentProvider, PaymentsConfig, ProviderError, RefundOutcome,
     RefundRequest, Refusal, Secret,
