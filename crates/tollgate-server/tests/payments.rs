@@ -15,9 +15,11 @@ mod stripe_mock;
 use std::time::Duration;
 
 use common::{Backend, TestServer, Workspace, backend_tests};
+use tollgate_server::app::payments::meter_event_name;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use stripe_mock::{Card, SECRET_KEY, StripeMock, WEBHOOK_SECRET};
+use tollgate_server::providers::stripe::API_VERSION as STRIPE_VERSION;
 
 /// A plan billed $20.00 a month in advance, with the dunning of the issue: retries after 1, 3
 /// and 5 days, then suspension.
@@ -306,12 +308,13 @@ async fn finalized_invoices_are_charged_automatically_and_paid_once(backend: Bac
         charge.field("metadata[tollgate_invoice]"),
         Some(id.as_str())
     );
-    // Every call carries the key, and every POST an idempotency key.
+    // Every call carries the key and the pinned API version, and every POST an idempotency key.
     for s in mock.seen() {
         assert_eq!(
             s.authorization.as_deref(),
             Some(&*format!("Bearer {SECRET_KEY}"))
         );
+        assert_eq!(s.stripe_version.as_deref(), Some(STRIPE_VERSION), "{s:?}");
         if s.method == "POST" {
             assert!(s.idempotency_key.is_some(), "{s:?}");
         }
@@ -856,4 +859,450 @@ fn the_adapter_reads_stripe_s_published_shapes() {
     assert!(portal.url.starts_with("https://"));
     let event: wire::Event = read(&fixtures, "event");
     assert!(event.id.starts_with("evt_"));
+}
+
+/// Stripe as the biller: a `count` and a `sum` meter become Billing Meters (a `max` one stays
+/// Tollgate's), the plan a Product, its base fee and per-unit usage prices Prices.
+const BILLER_CATALOG: &str = r#"
+currency: USD
+meters:
+  calls: { event: api.call, aggregation: count }
+  tokens: { event: llm.tokens, aggregation: sum, property: tokens }
+  peak: { event: seats.level, aggregation: max, property: n }
+features:
+  reports: { kind: switch, name: Reports }
+plans:
+  pro:
+    name: Pro
+    base: { amount: "20.00", interval: month }
+    features: { reports: true }
+    prices:
+      - { meter: calls, model: per_unit, included: 1000, unit_amount: "0.002" }
+      - { meter: tokens, model: per_unit, unit_amount: "0.00001" }
+      - { meter: peak, model: per_unit, unit_amount: "1.00" }
+"#;
+
+async fn sync(ws: &Workspace<'_>, dry_run: bool) -> Value {
+    let (status, report) = ws
+        .call(
+            Method::POST,
+            &format!("/v1/payments/stripe_sync?dry_run={dry_run}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["dry_run"], dry_run);
+    report
+}
+
+/// `(object, key, action)` of each action of a sync report.
+fn actions(report: &Value) -> Vec<(String, String, String)> {
+    report["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["object"].as_str().unwrap().to_owned(),
+                a["key"].as_str().unwrap().to_owned(),
+                a["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn expect(list: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+    list.iter()
+        .map(|(o, k, a)| ((*o).to_owned(), (*k).to_owned(), (*a).to_owned()))
+        .collect()
+}
+
+fn posts(mock: &StripeMock) -> usize {
+    mock.seen().iter().filter(|s| s.method == "POST").count()
+}
+
+async fn stripe_sync_creates_once_replaces_a_changed_price_and_dry_runs_write_nothing(
+    backend: Backend,
+) {
+    let (server, mock) = server_with_stripe(backend).await;
+    let ws = server.workspace_with("biller", BILLER_CATALOG).await;
+    connect_stripe(&ws).await;
+
+    // A dry run reads Stripe and writes nothing there.
+    let planned = sync(&ws, true).await;
+    let creates = expect(&[
+        ("meter", "calls", "create"),
+        ("meter", "tokens", "create"),
+        ("meter", "peak", "skip"),
+        ("price", "pro:usage:peak", "skip"),
+        ("product", "pro", "create"),
+        ("price", "pro:base", "create"),
+        ("price", "pro:usage:calls", "create"),
+        ("price", "pro:usage:tokens", "create"),
+    ]);
+    assert_eq!(actions(&planned), creates, "{planned}");
+    assert_eq!(posts(&mock), 0, "a dry run makes no write call");
+    assert!(mock.objects_of("product").is_empty());
+
+    let made = sync(&ws, false).await;
+    assert_eq!(actions(&made), creates, "{made}");
+    assert_eq!(mock.objects_of("billing.meter").len(), 2);
+    assert_eq!(mock.objects_of("product").len(), 1);
+    let prices = mock.objects_of("price");
+    assert_eq!(prices.len(), 3, "{prices:#?}");
+    let seen = mock.seen();
+    let price_posts: Vec<_> = seen.iter().filter(|s| s.path == "/v1/prices").collect();
+    let base = price_posts
+        .iter()
+        .find(|s| s.field("nickname") == Some("pro:base"))
+        .unwrap();
+    assert_eq!(base.field("unit_amount"), Some("2000"), "minor units");
+    assert_eq!(base.field("currency"), Some("usd"));
+    assert_eq!(base.field("recurring[interval]"), Some("month"));
+    assert_eq!(base.field("recurring[usage_type]"), Some("licensed"));
+    assert_eq!(
+        base.field("lookup_key").unwrap(),
+        format!("tollgate_{}_pro_base", ws.id)
+    );
+    let calls = price_posts
+        .iter()
+        .find(|s| s.field("nickname") == Some("pro:usage:calls"))
+        .unwrap();
+    assert_eq!(calls.field("recurring[usage_type]"), Some("metered"));
+    assert!(calls.field("recurring[meter]").unwrap().starts_with("mtr_"));
+    assert_eq!(calls.field("tiers[0][up_to]"), Some("1000"), "included units");
+    assert_eq!(calls.field("tiers[0][unit_amount_decimal]"), Some("0"));
+    assert_eq!(calls.field("tiers[1][unit_amount_decimal]"), Some("0.2"));
+    let tokens = price_posts
+        .iter()
+        .find(|s| s.field("nickname") == Some("pro:usage:tokens"))
+        .unwrap();
+    assert_eq!(tokens.field("unit_amount_decimal"), Some("0.001"));
+    let meter = seen
+        .iter()
+        .find(|s| s.path == "/v1/billing/meters" && s.method == "POST")
+        .unwrap();
+    assert_eq!(meter.field("default_aggregation[formula]"), Some("sum"));
+    assert_eq!(
+        meter.field("customer_mapping[event_payload_key]"),
+        Some("stripe_customer_id")
+    );
+    // Every call pinned to one API version, every write with an idempotency key.
+    for s in &seen {
+        assert_eq!(s.stripe_version.as_deref(), Some(STRIPE_VERSION), "{s:?}");
+        if s.method == "POST" {
+            assert!(s.idempotency_key.is_some(), "{s:?}");
+        }
+    }
+
+    // Twice: everything found, nothing written.
+    let writes = posts(&mock);
+    let again = sync(&ws, false).await;
+    assert!(
+        actions(&again)
+            .iter()
+            .all(|(_, _, a)| a == "unchanged" || a == "skip"),
+        "{again}"
+    );
+    assert_eq!(posts(&mock), writes, "a second sync writes nothing");
+    assert_eq!(mock.objects_of("price").len(), 3);
+
+    // The base fee changes (and the plan's name): a new Price takes the lookup key, the old one
+    // is deactivated; the product is updated in place.
+    let old_base = prices
+        .iter()
+        .find(|p| p["nickname"] == "pro:base")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let changed = BILLER_CATALOG
+        .replace("\"20.00\"", "\"25.00\"")
+        .replace("name: Pro\n", "name: Pro Plus\n");
+    let (status, body) = ws
+        .call(Method::PUT, "/v1/catalog", Some(json!({"yaml": changed})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let planned = sync(&ws, true).await;
+    let replaced = expect(&[
+        ("meter", "calls", "unchanged"),
+        ("meter", "tokens", "unchanged"),
+        ("meter", "peak", "skip"),
+        ("price", "pro:usage:peak", "skip"),
+        ("product", "pro", "update"),
+        ("price", "pro:base", "replace"),
+        ("price", "pro:usage:calls", "unchanged"),
+        ("price", "pro:usage:tokens", "unchanged"),
+    ]);
+    assert_eq!(actions(&planned), replaced, "{planned}");
+    assert_eq!(posts(&mock), writes, "still nothing written by a dry run");
+    let done = sync(&ws, false).await;
+    assert_eq!(actions(&done), replaced, "{done}");
+    let base_action = done["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == "pro:base")
+        .unwrap()
+        .clone();
+    assert_eq!(base_action["replaces"], old_base.as_str());
+    let old = mock.object(&old_base);
+    assert_eq!(old["active"], false, "{old}");
+    assert_eq!(old["lookup_key"], Value::Null, "the new price took the key");
+    let new = mock.object(base_action["stripe_id"].as_str().unwrap());
+    assert_eq!(new["unit_amount"], 2500);
+    assert_eq!(new["active"], true);
+    assert_eq!(new["lookup_key"], format!("tollgate_{}_pro_base", ws.id));
+    assert_eq!(mock.objects_of("price").len(), 4);
+    let product = &mock.objects_of("product")[0];
+    assert_eq!(product["name"], "Pro Plus");
+    let settled = sync(&ws, true).await;
+    assert!(
+        actions(&settled)
+            .iter()
+            .all(|(_, _, a)| a == "unchanged" || a == "skip"),
+        "{settled}"
+    );
+}
+backend_tests!(stripe_sync_creates_once_replaces_a_changed_price_and_dry_runs_write_nothing);
+
+async fn biller_server(backend: Backend, jobs: bool) -> (TestServer, StripeMock) {
+    let mock = StripeMock::start().await;
+    let base = mock.base.clone();
+    let server = TestServer::start_with(backend, move |c| {
+        c.payments.stripe_api_base = base;
+        c.payments.backoff = Duration::from_millis(5);
+        c.payments.meter_settle = Duration::ZERO;
+        c.payments.meter_batch = 2;
+        c.payments.meter_push_interval = Duration::from_millis(100);
+        if jobs {
+            c.jobs = Some(tollgate_server::jobs::JobsConfig {
+                poll_interval: Duration::from_millis(20),
+                ..Default::default()
+            });
+        }
+    })
+    .await;
+    (server, mock)
+}
+
+async fn become_biller(ws: &Workspace<'_>) {
+    let (status, view) = ws
+        .call(
+            Method::PUT,
+            "/v1/payment_settings",
+            Some(json!({"stripe_billing": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["stripe_billing"], true);
+}
+
+fn engine(server: &TestServer) -> &tollgate_server::engine::Engine {
+    &server.server.as_ref().unwrap().state.engine
+}
+
+async fn in_stripe_biller_mode_usage_is_pushed_once_in_batches_and_nothing_is_charged(
+    backend: Backend,
+) {
+    let (server, mock) = biller_server(backend, false).await;
+    let ws = server.workspace_with("biller", BILLER_CATALOG).await;
+    // Not without Stripe's key.
+    let (status, problem) = ws
+        .call(
+            Method::PUT,
+            "/v1/payment_settings",
+            Some(json!({"stripe_billing": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["code"], "invalid_provider_settings");
+    connect_stripe(&ws).await;
+    become_biller(&ws).await;
+    sync(&ws, false).await;
+
+    // A customer with a saved card subscribes: Stripe bills it, Tollgate charges nothing.
+    ws.post(
+        "/v1/customers",
+        json!({"id": "acme", "email": "acme@example.com"}),
+    )
+    .await;
+    save_card(&ws, &mock, "acme", Card::Good).await;
+    ws.post("/v1/customers/acme/subscriptions", json!({"plan": "pro"}))
+        .await;
+    let invoice = invoices(&ws, "acme").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let jobs = get(&ws, "/v1/jobs?customer=acme&limit=100").await;
+    assert!(
+        jobs["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|j| j["kind"] != "invoice.collect"),
+        "no collection is enqueued: {jobs}"
+    );
+    let (status, problem) = ws
+        .call(Method::POST, &format!("/v1/invoices/{invoice}/collect"), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["code"], "stripe_is_biller");
+
+    // A customer on a test clock (frozen at this moment, after the switch): its usage is
+    // Tollgate's only.
+    let clock = ws.test_clock(&jiff::Timestamp::now().to_string()).await;
+    ws.post("/v1/customers", json!({"id": "clocked", "test_clock": clock}))
+        .await;
+    let (status, body) = ws
+        .events(json!([
+            {"id": "c1", "customer": "acme", "type": "api.call"},
+            {"id": "c2", "customer": "acme", "type": "api.call", "properties": {"tollgate.quantity": 3}},
+            {"id": "c3", "customer": "acme", "type": "api.call"},
+            {"id": "t1", "customer": "acme", "type": "llm.tokens", "properties": {"tokens": 1500}},
+            {"id": "t2", "customer": "acme", "type": "llm.tokens", "properties": {"tokens": 0}},
+            {"id": "x1", "customer": "clocked", "type": "api.call"},
+        ]))
+        .await;
+    assert!(status.is_success(), "{body}");
+
+    // Stripe fails twice before taking the first event: one identifier, one meter event.
+    mock.fail_next(&[500, 429]);
+    let engine = engine(&server);
+    let pass = tollgate_server::app::payments::push_usage(engine, &ws.id)
+        .await
+        .unwrap();
+    assert_eq!(pass.events, 6, "{pass:?}");
+    assert_eq!(pass.pushed, 4, "{pass:?}");
+    assert_eq!(pass.skipped, 2, "a zero value and a test-clock customer: {pass:?}");
+    assert_eq!(pass.batches, 3, "batches of 2: {pass:?}");
+    let pushed = mock.meter_events();
+    assert_eq!(pushed.len(), 4, "{pushed:#?}");
+    let posts_of_meter_events: Vec<_> = mock
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == "/v1/billing/meter_events")
+        .collect();
+    assert_eq!(posts_of_meter_events.len(), 6, "two failed tries, then four");
+    let first = &posts_of_meter_events[0];
+    assert!(
+        posts_of_meter_events[..3]
+            .iter()
+            .all(|s| s.idempotency_key == first.idempotency_key
+                && s.field("identifier") == first.field("identifier")),
+        "retried under one key and identifier"
+    );
+    assert_eq!(first.idempotency_key.as_deref(), first.field("identifier"));
+    let link = get(&ws, "/v1/customers/acme").await;
+    let stripe_customer = pushed[0]["payload"]["stripe_customer_id"].as_str().unwrap();
+    assert!(stripe_customer.starts_with("cus_"), "{link}");
+    let calls = meter_event_name(&ws.id, "calls");
+    let values: Vec<(&str, &str)> = pushed
+        .iter()
+        .map(|e| {
+            (
+                e["event_name"].as_str().unwrap(),
+                e["payload"]["value"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let tokens = meter_event_name(&ws.id, "tokens");
+    assert_eq!(
+        values,
+        vec![
+            (calls.as_str(), "1"),
+            (calls.as_str(), "3"),
+            (calls.as_str(), "1"),
+            (tokens.as_str(), "1500"),
+        ]
+    );
+    let ids: std::collections::BTreeSet<&str> = pushed
+        .iter()
+        .map(|e| e["identifier"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 4);
+
+    // The cursor moved: a second pass pushes nothing.
+    let again = tollgate_server::app::payments::push_usage(engine, &ws.id)
+        .await
+        .unwrap();
+    assert_eq!((again.events, again.pushed), (0, 0), "{again:?}");
+    assert_eq!(mock.meter_events().len(), 4);
+    let view = get(&ws, "/v1/payment_settings").await;
+    assert_eq!(view["meter_events_pushed"], 4, "{view}");
+
+    // A pass repeated from an old cursor (a crash before the cursor was written) sends the
+    // same identifiers: Stripe still holds four events.
+    let store = engine.store();
+    let wid = tollgate_core::ids::WorkspaceId::from(ws.id.as_str());
+    let now = store.stripe_billing(&wid).await.unwrap().unwrap();
+    let start = jiff::Timestamp::UNIX_EPOCH;
+    assert!(
+        store
+            .advance_meter_cursor(
+                &wid,
+                (now.cursor_received_at, &now.cursor_event),
+                (start, ""),
+                0,
+                jiff::Timestamp::now(),
+            )
+            .await
+            .unwrap()
+    );
+    mock.fail_next(&[]);
+    let replay = tollgate_server::app::payments::push_usage(engine, &ws.id)
+        .await
+        .unwrap();
+    assert_eq!(replay.events, 6, "{replay:?}");
+    assert_eq!(mock.meter_events().len(), 4, "counted once by Stripe");
+    assert_eq!(
+        mock.seen()
+            .iter()
+            .filter(|s| s.path == "/v1/payment_intents")
+            .count(),
+        0,
+        "Tollgate charged nothing"
+    );
+}
+backend_tests!(in_stripe_biller_mode_usage_is_pushed_once_in_batches_and_nothing_is_charged);
+
+/// The jobs scheduler drives the push: switching Stripe on as the biller starts a chain of
+/// `stripe.meter_push` jobs that sends new usage without any API call (SQLite: a worker on a
+/// shared PostgreSQL database would run other tests' jobs).
+#[tokio::test]
+async fn the_jobs_scheduler_pushes_usage_to_stripe_meters() {
+    let (server, mock) = biller_server(Backend::Sqlite, true).await;
+    let ws = server.workspace_with("biller", BILLER_CATALOG).await;
+    connect_stripe(&ws).await;
+    sync(&ws, false).await;
+    become_biller(&ws).await;
+    ws.post("/v1/customers", json!({"id": "acme"})).await;
+    let (status, body) = ws
+        .events(json!([{"id": "j1", "customer": "acme", "type": "api.call"}]))
+        .await;
+    assert!(status.is_success(), "{body}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while mock.meter_events().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pushed = mock.meter_events();
+    assert_eq!(pushed.len(), 1, "{pushed:#?}");
+    assert_eq!(pushed[0]["event_name"], meter_event_name(&ws.id, "calls"));
+    // The Stripe customer was made for the usage (the customer saved no card).
+    let created = mock
+        .seen()
+        .into_iter()
+        .find(|s| s.path == "/v1/customers")
+        .unwrap();
+    assert_eq!(created.field("metadata[tollgate_customer]"), Some("acme"));
+    let jobs = get(&ws, "/v1/jobs?limit=100").await;
+    let runs: Vec<&Value> = jobs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["kind"] == "stripe.meter_push")
+        .collect();
+    assert!(runs.len() >= 2, "the chain goes on: {jobs}");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(mock.meter_events().len(), 1, "later runs push nothing again");
 }

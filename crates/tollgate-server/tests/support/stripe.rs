@@ -6,6 +6,10 @@
 //! answer for a repeated `Idempotency-Key`, can be told to decline a card or to fail the next
 //! calls with 429/5xx, and queues the webhook events Stripe would send, which the test
 //! delivers, signed as Stripe signs them (`Stripe-Signature: t=...,v1=HMAC-SHA256`).
+//! For Stripe as the biller it keeps Products (made with the caller's id), Prices (unique
+//! lookup keys, moved by `transfer_lookup_key`, immutable but for `active`), Billing Meters
+//! (unique `event_name`) and the meter events received (one per `identifier`: a second one is
+//! refused as Stripe refuses it). Every request's `Stripe-Version` is recorded.
 
 #![allow(dead_code)]
 
@@ -54,6 +58,7 @@ pub struct Seen {
     pub path: String,
     pub idempotency_key: Option<String>,
     pub authorization: Option<String>,
+    pub stripe_version: Option<String>,
     pub form: Vec<(String, String)>,
 }
 
@@ -75,6 +80,8 @@ struct Inner {
     seen: Vec<Seen>,
     events: Vec<Value>,
     fail_next: Vec<u16>,
+    /// Meter events received, in order (one per identifier).
+    meter_events: Vec<Value>,
 }
 
 pub struct Mock {
@@ -135,6 +142,268 @@ fn metadata(form: &[(String, String)], prefix: &str) -> Value {
     Value::Object(map)
 }
 
+fn version(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("stripe-version")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Records a GET (lists included).
+fn seen_get(inner: &mut Inner, uri: &axum::http::Uri, headers: &HeaderMap) {
+    inner.seen.push(Seen {
+        method: "GET".into(),
+        path: uri.path().to_owned(),
+        idempotency_key: None,
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        stripe_version: version(headers),
+        form: Vec::new(),
+    });
+}
+
+fn refused(code: &str, message: String) -> (u16, Value) {
+    (
+        400,
+        json!({"error": {"type": "invalid_request_error", "code": code, "message": message}}),
+    )
+}
+
+fn create_product(
+    m: &Mock,
+    inner: &mut Inner,
+    _: &str,
+    form: &[(String, String)],
+) -> (u16, Value) {
+    let id = field(form, "id").map_or_else(|| m.next(inner, "prod"), str::to_owned);
+    if inner.objects.contains_key(&id) {
+        return refused(
+            "resource_already_exists",
+            format!("Product already exists: {id}"),
+        );
+    }
+    let product = m.sample(
+        "product",
+        json!({"id": id, "name": field(form, "name"), "active": true, "default_price": null,
+            "description": null, "metadata": metadata(form, "metadata"), "created": now()}),
+    );
+    inner.objects.insert(id, product.clone());
+    (200, product)
+}
+
+fn update_product(
+    _: &Mock,
+    inner: &mut Inner,
+    path: &str,
+    form: &[(String, String)],
+) -> (u16, Value) {
+    let id = path.trim_start_matches("/v1/products/");
+    let Some(product) = inner.objects.get_mut(id) else {
+        return not_found(id);
+    };
+    if let Some(name) = field(form, "name") {
+        product["name"] = json!(name);
+    }
+    if let Some(active) = field(form, "active") {
+        product["active"] = json!(active == "true");
+    }
+    (200, product.clone())
+}
+
+fn create_price(m: &Mock, inner: &mut Inner, _: &str, form: &[(String, String)]) -> (u16, Value) {
+    let product = field(form, "product").unwrap_or_default().to_owned();
+    if !inner.objects.contains_key(&product) {
+        return not_found(&product);
+    }
+    let lookup_key = field(form, "lookup_key").map(str::to_owned);
+    if let Some(key) = &lookup_key {
+        let holder = inner
+            .objects
+            .iter()
+            .find(|(id, o)| id.starts_with("price_") && o["lookup_key"] == key.as_str())
+            .map(|(id, _)| id.clone());
+        if let Some(holder) = holder {
+            if field(form, "transfer_lookup_key") != Some("true") {
+                return refused(
+                    "lookup_key_in_use",
+                    format!("A price ({holder}) already uses that lookup key."),
+                );
+            }
+            inner.objects.get_mut(&holder).unwrap()["lookup_key"] = Value::Null;
+        }
+    }
+    if let Some(meter) = field(form, "recurring[meter]")
+        && !inner.objects.contains_key(meter)
+    {
+        return not_found(meter);
+    }
+    let id = m.next(inner, "price");
+    let tiered = field(form, "billing_scheme") == Some("tiered");
+    let price = m.sample(
+        "price",
+        json!({"id": id, "product": product, "currency": field(form, "currency"),
+            "active": true, "lookup_key": lookup_key, "nickname": field(form, "nickname"),
+            "unit_amount": field(form, "unit_amount").map(|a| a.parse::<i64>().unwrap()),
+            "unit_amount_decimal": field(form, "unit_amount_decimal")
+                .or(field(form, "unit_amount")),
+            "billing_scheme": if tiered { "tiered" } else { "per_unit" },
+            "tiers_mode": field(form, "tiers_mode"),
+            "transform_quantity": null,
+            "recurring": {
+                "interval": field(form, "recurring[interval]"),
+                "interval_count": field(form, "recurring[interval_count]").map(|c| c.parse::<i64>().unwrap()),
+                "usage_type": field(form, "recurring[usage_type]"),
+                "meter": field(form, "recurring[meter]"),
+                "trial_period_days": null},
+            "metadata": metadata(form, "metadata"), "created": now()}),
+    );
+    inner.objects.insert(id, price.clone());
+    (200, price)
+}
+
+fn update_price(
+    _: &Mock,
+    inner: &mut Inner,
+    path: &str,
+    form: &[(String, String)],
+) -> (u16, Value) {
+    let id = path.trim_start_matches("/v1/prices/");
+    let Some(price) = inner.objects.get_mut(id) else {
+        return not_found(id);
+    };
+    for (k, _) in form {
+        if k != "active" && !k.starts_with("metadata") && k != "nickname" {
+            return refused(
+                "parameter_unknown",
+                format!("Received unknown parameter: {k} (prices are immutable)"),
+            );
+        }
+    }
+    if let Some(active) = field(form, "active") {
+        price["active"] = json!(active == "true");
+    }
+    (200, price.clone())
+}
+
+fn create_meter(m: &Mock, inner: &mut Inner, _: &str, form: &[(String, String)]) -> (u16, Value) {
+    let event_name = field(form, "event_name").unwrap_or_default().to_owned();
+    if inner
+        .objects
+        .values()
+        .any(|o| o["object"] == "billing.meter" && o["event_name"] == event_name.as_str())
+    {
+        return refused(
+            "resource_already_exists",
+            format!("A meter with event_name {event_name} already exists."),
+        );
+    }
+    let id = m.next(inner, "mtr");
+    let meter = m.sample(
+        "billing.meter",
+        json!({"id": id, "event_name": event_name, "display_name": field(form, "display_name"),
+            "status": "active", "livemode": false,
+            "default_aggregation": {"formula": field(form, "default_aggregation[formula]")},
+            "customer_mapping": {"type": field(form, "customer_mapping[type]"),
+                "event_payload_key": field(form, "customer_mapping[event_payload_key]")},
+            "value_settings": {"event_payload_key": field(form, "value_settings[event_payload_key]")},
+            "created": now()}),
+    );
+    inner.objects.insert(id, meter.clone());
+    (200, meter)
+}
+
+fn create_meter_event(
+    m: &Mock,
+    inner: &mut Inner,
+    _: &str,
+    form: &[(String, String)],
+) -> (u16, Value) {
+    let event_name = field(form, "event_name").unwrap_or_default();
+    let active = inner.objects.values().any(|o| {
+        o["object"] == "billing.meter" && o["event_name"] == event_name && o["status"] == "active"
+    });
+    if !active {
+        return refused(
+            "resource_missing",
+            format!("No active meter found with event_name {event_name}"),
+        );
+    }
+    let identifier = field(form, "identifier").unwrap_or_default();
+    if inner
+        .meter_events
+        .iter()
+        .any(|e| e["identifier"] == identifier)
+    {
+        return refused(
+            "resource_already_exists",
+            format!("An event already exists with identifier {identifier}"),
+        );
+    }
+    let customer = field(form, "payload[stripe_customer_id]").unwrap_or_default();
+    if !inner.objects.contains_key(customer) {
+        return not_found(customer);
+    }
+    let event = m.sample(
+        "billing.meter_event",
+        json!({"event_name": event_name, "identifier": identifier,
+            "payload": {"stripe_customer_id": customer, "value": field(form, "payload[value]")},
+            "timestamp": field(form, "timestamp").map(|t| t.parse::<i64>().unwrap()),
+            "created": now()}),
+    );
+    inner.meter_events.push(event.clone());
+    (200, event)
+}
+
+/// `GET /v1/prices?lookup_keys[]=&active=`.
+async fn list_prices(
+    State(state): State<Arc<Mock>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<Vec<(String, String)>>,
+) -> Response {
+    let mut inner = state.inner.lock().unwrap();
+    seen_get(&mut inner, &uri, &headers);
+    let keys: Vec<&str> = query
+        .iter()
+        .filter(|(k, _)| k == "lookup_keys[]")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let active = query.iter().find(|(k, _)| k == "active").map(|(_, v)| v == "true");
+    let data: Vec<&Value> = inner
+        .objects
+        .iter()
+        .filter(|(id, _)| id.starts_with("price_"))
+        .map(|(_, o)| o)
+        .filter(|o| keys.is_empty() || keys.iter().any(|k| o["lookup_key"] == *k))
+        .filter(|o| active.is_none_or(|a| o["active"] == a))
+        .collect();
+    answer(
+        200,
+        json!({"object": "list", "url": "/v1/prices", "has_more": false, "data": data}),
+    )
+}
+
+/// `GET /v1/billing/meters?status=`.
+async fn list_meters(
+    State(state): State<Arc<Mock>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    let mut inner = state.inner.lock().unwrap();
+    seen_get(&mut inner, &uri, &headers);
+    let data: Vec<&Value> = inner
+        .objects
+        .values()
+        .filter(|o| o["object"] == "billing.meter" && o["status"] == "active")
+        .collect();
+    answer(
+        200,
+        json!({"object": "list", "url": "/v1/billing/meters", "has_more": false, "data": data}),
+    )
+}
+
 fn field<'a>(form: &'a [(String, String)], key: &str) -> Option<&'a str> {
     form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
@@ -180,6 +449,7 @@ fn post_with(
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+        stripe_version: version(headers),
         form: form.clone(),
     });
     if !inner.fail_next.is_empty() {
@@ -385,6 +655,12 @@ poster!(sessions, create_session);
 poster!(intents, create_intent);
 poster!(refunds, create_refund);
 poster!(portals, create_portal);
+poster!(products, create_product);
+poster!(product_update, update_product);
+poster!(prices, create_price);
+poster!(price_update, update_price);
+poster!(meters, create_meter);
+poster!(meter_events, create_meter_event);
 
 async fn get_object(
     State(state): State<Arc<Mock>>,
@@ -401,6 +677,7 @@ async fn get_object(
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+        stripe_version: version(&headers),
         form: Vec::new(),
     });
     match inner.objects.get(&id) {
@@ -415,9 +692,12 @@ async fn get_object(
 /// `GET /v1/payment_intents?limit=&starting_after=`: newest first, paged.
 async fn list_intents(
     State(state): State<Arc<Mock>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
     axum::extract::Query(query): axum::extract::Query<BTreeMap<String, String>>,
 ) -> Response {
-    let inner = state.inner.lock().unwrap();
+    let mut inner = state.inner.lock().unwrap();
+    seen_get(&mut inner, &uri, &headers);
     let mut all: Vec<&Value> = inner
         .objects
         .iter()
@@ -469,6 +749,12 @@ impl StripeMock {
             .route("/v1/payment_intents/{id}", get(get_object))
             .route("/v1/refunds", post(refunds))
             .route("/v1/billing_portal/sessions", post(portals))
+            .route("/v1/products", post(products))
+            .route("/v1/products/{id}", post(product_update).get(get_object))
+            .route("/v1/prices", post(prices).get(list_prices))
+            .route("/v1/prices/{id}", post(price_update).get(get_object))
+            .route("/v1/billing/meters", post(meters).get(list_meters))
+            .route("/v1/billing/meter_events", post(meter_events))
             .with_state(state.clone());
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -531,6 +817,24 @@ impl StripeMock {
     /// The next POSTs are answered with these statuses (429, 500...) before any work.
     pub fn fail_next(&self, statuses: &[u16]) {
         self.state.inner.lock().unwrap().fail_next = statuses.to_vec();
+    }
+
+    /// The meter events received, in order.
+    pub fn meter_events(&self) -> Vec<Value> {
+        self.state.inner.lock().unwrap().meter_events.clone()
+    }
+
+    /// Every object of `kind` (`product`, `price`, `billing.meter`...), in id order.
+    pub fn objects_of(&self, kind: &str) -> Vec<Value> {
+        self.state
+            .inner
+            .lock()
+            .unwrap()
+            .objects
+            .values()
+            .filter(|o| o["object"] == kind)
+            .cloned()
+            .collect()
     }
 
     pub fn seen(&self) -> Vec<Seen> {
