@@ -437,3 +437,43 @@ pub async fn stripe_sync(
         app::stripe_sync(&state.engine, workspace, query.dry_run).await?,
     ))
 }
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentLinkIn {
+    /// Where Stripe sends the customer once the invoice is paid (required with Stripe).
+    pub success_url: Option<String>,
+    /// Where Stripe sends the customer if it gives up (required with Stripe).
+    pub cancel_url: Option<String>,
+}
+
+/// Make a payment link for an open invoice
+///
+/// With Stripe, a Checkout Session in payment mode for what the invoice still owes: send the
+/// customer to `url`; Stripe's `checkout.session.completed` then marks the invoice paid (once).
+/// Without Stripe, the workspace's manual payment instructions. The link is stored with the
+/// invoice and shown as its `payment_url` while it is open.
+#[utoipa::path(post, path = "/v1/invoices/{id}/payment_link", operation_id = "invoices_payment_link", params(("id" = String, Path)), request_body = PaymentLinkIn,
+    responses((status = 201, description = "Where the customer pays", body = app::PaymentLink),
+        (status = 400, description = "Missing or bad redirect URLs (`invalid_redirect_url`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An invoice not open or owing nothing, nothing set up, Stripe the biller (`invoice_not_open`, `payment_provider_missing`, `stripe_is_biller`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Stripe unreachable (`payment_provider_error`)", body = Problem, content_type = "application/problem+json")))]
+pub async fn payment_link(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<PaymentLinkIn>,
+) -> ApiResult<(StatusCode, Json<app::PaymentLink>)> {
+    let workspace = caller.require_admin()?.to_owned();
+    let link = app::create_payment_link(
+        &state.engine,
+        app::PaymentLinkRequest {
+            workspace,
+            invoice: id,
+            success_url: body.success_url,
+            cancel_url: body.cancel_url,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(link)))
+}

@@ -104,6 +104,13 @@ pub enum ChargeOutcome {
         code: String,
         message: String,
     },
+    /// The bank asks the customer to authenticate the payment (3-D Secure): nothing is taken
+    /// yet, and it is not a decline; `url` is where the customer authenticates, when the
+    /// provider gives one.
+    RequiresAction {
+        reference: String,
+        url: Option<String>,
+    },
     /// Nothing to charge automatically: the operator records the payment when it arrives.
     Manual,
 }

@@ -24,7 +24,8 @@ use crate::providers::{ChargeOutcome, ChargeRequest, PaymentProvider, stripe};
 /// What a collection did.
 #[derive(Debug, Clone, Serialize)]
 pub struct CollectOutcome {
-    /// `paid`, `declined`, `already_paid` or `nothing_due`.
+    /// `paid`, `declined`, `requires_action` (the customer authenticates at the invoice's
+    /// `payment_url`), `already_paid` or `nothing_due`.
     pub result: String,
     pub payment: Option<PaymentRecord>,
     /// The invoice's dunning after a decline.
@@ -235,6 +236,11 @@ pub async fn collect(engine: &Engine, workspace: &str, invoice: &str) -> AppResu
                 payment: Some(payment),
                 dunning,
             })
+        }
+        ChargeOutcome::RequiresAction { reference, url } => {
+            super::payment_link::action_required(engine, &invoice, &reference, url, remaining)
+                .await?;
+            Ok(outcome("requires_action"))
         }
         ChargeOutcome::Manual => Ok(outcome("nothing_due")),
     }

@@ -13,6 +13,7 @@ mod card;
 mod collect;
 mod dunning;
 mod meter_push;
+mod payment_link;
 mod reconcile;
 mod record;
 mod refund;
@@ -29,6 +30,7 @@ pub use record::{RecordPayment, list_payments, record_manual_payment};
 pub use refund::refund_credit_note;
 pub use settings::{PaymentSettingsView, SetPaymentSettings, get_settings, set_settings};
 pub use meter_push::{PushOutcome, push_usage};
+pub use payment_link::{PaymentLink, PaymentLinkRequest, create_payment_link, payment_url};
 pub use stripe_events::{StripeWebhook, WebhookOutcome, handle_stripe_webhook};
 pub use stripe_sync::{SyncAction, SyncReport, meter_event_name, stripe_sync};
 

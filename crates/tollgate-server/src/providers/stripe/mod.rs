@@ -121,6 +121,16 @@ pub mod wire {
         pub customer: Option<Value>,
         #[serde(default)]
         pub setup_intent: Option<Value>,
+        /// The payment of a session in payment mode.
+        #[serde(default)]
+        pub payment_intent: Option<Value>,
+        /// `paid`, `unpaid` or `no_payment_required`.
+        #[serde(default)]
+        pub payment_status: Option<String>,
+        #[serde(default)]
+        pub amount_total: Option<i64>,
+        #[serde(default)]
+        pub currency: Option<String>,
         #[serde(default)]
         pub metadata: BTreeMap<String, String>,
     }
@@ -152,9 +162,23 @@ pub mod wire {
         pub metadata: BTreeMap<String, String>,
         #[serde(default)]
         pub last_payment_error: Option<ApiError>,
+        /// What the customer must do (`requires_action`): a `redirect_to_url` holds the page.
+        #[serde(default)]
+        pub next_action: Option<Value>,
     }
 
     impl PaymentIntent {
+        /// The page where the customer authenticates, when Stripe gives one
+        /// (`next_action.redirect_to_url.url`).
+        pub fn action_url(&self) -> Option<String> {
+            self.next_action
+                .as_ref()?
+                .get("redirect_to_url")?
+                .get("url")?
+                .as_str()
+                .map(str::to_owned)
+        }
+
         /// `amount` in Tollgate's minor units.
         pub fn amount_minor(&self) -> i64 {
             super::from_stripe_amount(&self.currency, self.amount)
@@ -441,6 +465,41 @@ impl Stripe {
             .await
     }
 
+    /// A Checkout Session in payment mode for what an invoice still owes: the customer pays
+    /// it at its `url` (authenticating there when the bank asks). The PaymentIntent carries
+    /// the invoice in its metadata, as an off-session charge does.
+    pub async fn checkout_payment(
+        &self,
+        payment: &CheckoutPayment<'_>,
+    ) -> Result<wire::CheckoutSession, ProviderError> {
+        let amount = to_stripe_amount(payment.currency, payment.amount_minor)?;
+        let mut form = vec![
+            pair("mode", "payment"),
+            pair("customer", payment.stripe_customer),
+            pair("line_items[0][quantity]", "1"),
+            pair(
+                "line_items[0][price_data][currency]",
+                payment.currency.to_ascii_lowercase(),
+            ),
+            pair("line_items[0][price_data][unit_amount]", amount.to_string()),
+            pair(
+                "line_items[0][price_data][product_data][name]",
+                payment.description,
+            ),
+            pair("success_url", payment.success_url),
+            pair("cancel_url", payment.cancel_url),
+        ];
+        for prefix in ["metadata", "payment_intent_data[metadata]"] {
+            form.extend([
+                pair(&format!("{prefix}[tollgate_workspace]"), payment.workspace),
+                pair(&format!("{prefix}[tollgate_invoice]"), payment.invoice),
+                pair(&format!("{prefix}[tollgate_customer]"), payment.customer),
+            ]);
+        }
+        self.post("/v1/checkout/sessions", &form, payment.idempotency_key)
+            .await
+    }
+
     pub async fn setup_intent(&self, id: &str) -> Result<wire::SetupIntent, ProviderError> {
         self.call(&format!("/v1/setup_intents/{}", path_segment(id)?), None)
             .await
@@ -501,6 +560,22 @@ impl Stripe {
         self.post("/v1/billing_portal/sessions", &form, idempotency_key)
             .await
     }
+}
+
+/// What a payment-mode Checkout Session needs.
+#[derive(Debug, Clone)]
+pub struct CheckoutPayment<'a> {
+    pub idempotency_key: &'a str,
+    pub workspace: &'a str,
+    pub invoice: &'a str,
+    pub customer: &'a str,
+    pub stripe_customer: &'a str,
+    pub amount_minor: i64,
+    pub currency: &'a str,
+    /// The line the customer sees (`Invoice INV-000042`).
+    pub description: &'a str,
+    pub success_url: &'a str,
+    pub cancel_url: &'a str,
 }
 
 /// What a setup-mode Checkout Session needs.
@@ -576,9 +651,12 @@ impl PaymentProvider for Stripe {
             Ok(intent) if intent.status == "succeeded" => Ok(ChargeOutcome::Succeeded {
                 reference: intent.id,
             }),
+            Ok(intent) if intent.status == "requires_action" => Ok(ChargeOutcome::RequiresAction {
+                url: intent.action_url(),
+                reference: intent.id,
+            }),
             Ok(intent) => {
-                // `requires_action` (authentication the customer must give) or another state
-                // that took no money: a failed attempt for dunning.
+                // Another state that took no money: a failed attempt for dunning.
                 let error = intent.last_payment_error.clone();
                 Ok(ChargeOutcome::Declined {
                     reference: Some(intent.id),
@@ -589,6 +667,18 @@ impl PaymentProvider for Stripe {
                     message: error
                         .and_then(|e| e.message)
                         .unwrap_or_else(|| "the payment needs the customer's action".into()),
+                })
+            }
+            // An off-session charge the bank wants authenticated: Stripe declines it with
+            // `authentication_required` and the PaymentIntent waits for the customer.
+            Err(ProviderError::Refused(refusal))
+                if refusal.kind == "card_error"
+                    && refusal.code.as_deref() == Some("authentication_required")
+                    && refusal.payment_intent.is_some() =>
+            {
+                Ok(ChargeOutcome::RequiresAction {
+                    reference: refusal.payment_intent.unwrap_or_default(),
+                    url: None,
                 })
             }
             Err(ProviderError::Refused(refusal)) if refusal.kind == "card_error" => {
