@@ -859,6 +859,19 @@ fn the_adapter_reads_stripe_s_published_shapes() {
     assert!(portal.url.starts_with("https://"));
     let event: wire::Event = read(&fixtures, "event");
     assert!(event.id.starts_with("evt_"));
+    // A PaymentIntent's next action, and Stripe Billing's objects (Stripe as the biller).
+    assert_eq!(payment.action_url(), None, "the sample's next_action has no redirect");
+    use tollgate_server::providers::stripe::billing::wire as billing;
+    let product: billing::Product = read(&fixtures, "product");
+    assert!(product.id.starts_with("prod_") && product.active);
+    let price: billing::Price = read(&fixtures, "price");
+    assert_eq!(price.unit_amount, Some(2000));
+    assert_eq!(price.recurring.unwrap().interval, "month");
+    let meter: billing::Meter = read(&fixtures, "billing.meter");
+    assert_eq!(meter.event_name, "test-meter-event-name");
+    let pushed: billing::MeterEvent = read(&fixtures, "billing.meter_event");
+    assert_eq!(pushed.payload["stripe_customer_id"], "cus_123");
+    assert_eq!(pushed.identifier, "1234-1234");
 }
 
 /// Stripe as the biller: a `count` and a `sum` meter become Billing Meters (a `max` one stays
@@ -1148,6 +1161,15 @@ async fn in_stripe_biller_mode_usage_is_pushed_once_in_batches_and_nothing_is_ch
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
     assert_eq!(problem["code"], "stripe_is_biller");
+    let (status, problem) = ws
+        .call(
+            Method::POST,
+            &format!("/v1/invoices/{invoice}/payment_link"),
+            Some(json!({"success_url": "https://a.example/ok", "cancel_url": "https://a.example/no"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["code"], "stripe_is_biller");
 
     // A customer on a test clock (frozen at this moment, after the switch): its usage is
     // Tollgate's only.
@@ -1306,3 +1328,183 @@ async fn the_jobs_scheduler_pushes_usage_to_stripe_meters() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(mock.meter_events().len(), 1, "later runs push nothing again");
 }
+
+async fn a_charge_that_needs_authentication_leaves_the_invoice_open_until_the_customer_authenticates(
+    backend: Backend,
+) {
+    let (server, mock) = server_with_stripe(backend).await;
+    let ws = server.workspace_with("3ds", CATALOG).await;
+    connect_stripe(&ws).await;
+    let (clock, _) = carded_customer(
+        &ws,
+        &mock,
+        "secure",
+        "2026-11-01T00:00:00Z",
+        Card::Authenticating,
+    )
+    .await;
+    ws.post("/v1/customers/secure/subscriptions", json!({"plan": "pro"}))
+        .await;
+    let id = invoices(&ws, "secure").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ws.advance(&clock, "2026-11-01T00:00:01Z").await;
+
+    // Not a decline: the invoice stays open with the authentication page as its link, no
+    // dunning, the subscription active, `payment.action_required` written once.
+    let invoice = get(&ws, &format!("/v1/invoices/{id}")).await;
+    assert_eq!(invoice["status"], "open", "{invoice}");
+    let url = invoice["payment_url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("{}/3ds/pi_", mock.base)), "{url}");
+    let state = get(&ws, &format!("/v1/invoices/{id}/payments")).await;
+    assert_eq!(state["data"], json!([]), "{state}");
+    assert_eq!(state["dunning"], Value::Null);
+    assert_eq!(subscription(&ws, "secure").await["status"], "active");
+    let required = events_of(&ws, "payment.action_required", "secure").await;
+    assert_eq!(required.len(), 1, "{required:#?}");
+    assert_eq!(required[0]["data"]["url"], url.as_str());
+    assert_eq!(required[0]["data"]["invoice"], id.as_str());
+    assert_eq!(required[0]["data"]["amount_minor"], 2000);
+    let intent = required[0]["data"]["reference"].as_str().unwrap().to_owned();
+    assert!(events_of(&ws, "payment.failed", "secure").await.is_empty());
+    // Charged again meanwhile: the same PaymentIntent (one idempotency key), nothing new.
+    let again = ws
+        .post(&format!("/v1/invoices/{id}/collect"), json!({}))
+        .await;
+    assert_eq!(again["result"], "requires_action", "{again}");
+    assert_eq!(
+        events_of(&ws, "payment.action_required", "secure")
+            .await
+            .len(),
+        1
+    );
+    for (event, status, body) in deliver_all(&ws, &mock).await {
+        assert_eq!(status, 200, "{event}: {body}");
+        assert_eq!(body["result"], "ignored", "{body}");
+    }
+
+    // The customer authenticates: Stripe's `payment_intent.succeeded` pays the invoice, once.
+    mock.authenticate(&intent);
+    let answers = deliver_all(&ws, &mock).await;
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].2["result"], "handled", "{}", answers[0].2);
+    let (status, replay) = stripe_mock::deliver(&hook_url(&ws), &answers[0].0, WEBHOOK_SECRET).await;
+    assert_eq!((status, replay["result"].as_str()), (200, Some("duplicate")));
+    let paid = get(&ws, &format!("/v1/invoices/{id}")).await;
+    assert_eq!(paid["status"], "paid", "{paid}");
+    assert_eq!(paid.get("payment_url"), None, "no link once paid: {paid}");
+    let state = get(&ws, &format!("/v1/invoices/{id}/payments")).await;
+    assert_eq!(state["data"].as_array().unwrap().len(), 1);
+    assert_eq!(state["data"][0]["reference"], intent.as_str());
+    assert_eq!(events_of(&ws, "invoice.paid", "secure").await.len(), 1);
+    assert_eq!(events_of(&ws, "payment.succeeded", "secure").await.len(), 1);
+}
+backend_tests!(a_charge_that_needs_authentication_leaves_the_invoice_open_until_the_customer_authenticates);
+
+async fn a_payment_link_for_an_open_invoice_is_paid_once_through_checkout(backend: Backend) {
+    let (server, mock) = server_with_stripe(backend).await;
+    let ws = server.workspace_with("links", CATALOG).await;
+    connect_stripe(&ws).await;
+    let clock = ws.test_clock("2026-11-01T00:00:00Z").await;
+    ws.post(
+        "/v1/customers",
+        json!({"id": "payer", "test_clock": clock, "email": "payer@example.com"}),
+    )
+    .await;
+    ws.post("/v1/customers/payer/subscriptions", json!({"plan": "pro"}))
+        .await;
+    let invoice = invoices(&ws, "payer").await[0].clone();
+    let id = invoice["id"].as_str().unwrap().to_owned();
+    assert_eq!(invoice.get("payment_url"), None, "no link yet: {invoice}");
+    let path = format!("/v1/invoices/{id}/payment_link");
+    let (status, problem) = ws.call(Method::POST, &path, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(problem["code"], "invalid_redirect_url");
+
+    let urls = json!({"success_url": "https://app.example.com/paid", "cancel_url": "https://app.example.com/later"});
+    let (status, link) = ws.call(Method::POST, &path, Some(urls.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{link}");
+    assert_eq!(link["provider"], "stripe");
+    assert_eq!(link["amount_minor"], 2000);
+    let url = link["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&mock.base), "{url}");
+    let session = link["reference"].as_str().unwrap().to_owned();
+    let made = mock
+        .seen()
+        .into_iter()
+        .rfind(|s| s.path == "/v1/checkout/sessions")
+        .unwrap();
+    assert_eq!(made.field("mode"), Some("payment"));
+    assert_eq!(
+        made.field("line_items[0][price_data][unit_amount]"),
+        Some("2000"),
+        "minor units"
+    );
+    assert_eq!(made.field("line_items[0][price_data][currency]"), Some("usd"));
+    assert_eq!(
+        made.field("payment_intent_data[metadata][tollgate_invoice]"),
+        Some(id.as_str())
+    );
+    assert!(made.idempotency_key.is_some());
+    let shown = get(&ws, &format!("/v1/invoices/{id}")).await;
+    assert_eq!(shown["payment_url"], url.as_str(), "{shown}");
+
+    // The customer pays: `checkout.session.completed` marks it paid; Stripe's
+    // `payment_intent.succeeded` about the same payment and a replay change nothing.
+    mock.pay_checkout(&session);
+    let answers = deliver_all(&ws, &mock).await;
+    let results: Vec<(&str, &str)> = answers
+        .iter()
+        .map(|(_, _, b)| (b["type"].as_str().unwrap(), b["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        results,
+        vec![
+            ("checkout.session.completed", "handled"),
+            ("payment_intent.succeeded", "ignored")
+        ]
+    );
+    let (status, replay) = stripe_mock::deliver(&hook_url(&ws), &answers[0].0, WEBHOOK_SECRET).await;
+    assert_eq!((status, replay["result"].as_str()), (200, Some("duplicate")));
+    let state = get(&ws, &format!("/v1/invoices/{id}/payments")).await;
+    assert_eq!(state["invoice_status"], "paid", "{state}");
+    assert_eq!(state["data"].as_array().unwrap().len(), 1);
+    assert_eq!(state["data"][0]["amount"], "20.00");
+    assert_eq!(events_of(&ws, "invoice.paid", "payer").await.len(), 1);
+    assert_eq!(events_of(&ws, "payment.succeeded", "payer").await.len(), 1);
+    let paid = get(&ws, &format!("/v1/invoices/{id}")).await;
+    assert_eq!(paid.get("payment_url"), None, "{paid}");
+    let (status, problem) = ws.call(Method::POST, &path, Some(urls)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["code"], "invoice_not_open");
+
+    // Without Stripe: the manual payment instructions, or nothing set up at all.
+    let manual = server.workspace_with("manual-links", CATALOG).await;
+    manual.post("/v1/customers", json!({"id": "bank"})).await;
+    manual
+        .post("/v1/customers/bank/subscriptions", json!({"plan": "pro"}))
+        .await;
+    let open = invoices(&manual, "bank").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/v1/invoices/{open}/payment_link");
+    let (status, problem) = manual.call(Method::POST, &path, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["code"], "payment_provider_missing");
+    let (status, _) = manual
+        .call(
+            Method::PUT,
+            "/v1/payment_settings",
+            Some(json!({"manual_instructions": "IBAN FR76 3000 6000 0112 3456 7890 189"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, link) = manual.call(Method::POST, &path, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{link}");
+    assert_eq!(link["provider"], "manual");
+    assert_eq!(link["url"], Value::Null);
+    assert_eq!(link["instructions"], "IBAN FR76 3000 6000 0112 3456 7890 189");
+}
+backend_tests!(a_payment_link_for_an_open_invoice_is_paid_once_through_checkout);

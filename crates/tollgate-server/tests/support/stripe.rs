@@ -76,6 +76,8 @@ struct Inner {
     seq: u64,
     objects: BTreeMap<String, Value>,
     declining: std::collections::BTreeSet<String>,
+    /// Payment methods whose charges wait for 3-D Secure (`requires_action`).
+    authenticating: std::collections::BTreeSet<String>,
     answered: BTreeMap<String, (u16, Value)>,
     seen: Vec<Seen>,
     events: Vec<Value>,
@@ -537,6 +539,9 @@ fn create_session(m: &Mock, inner: &mut Inner, _: &str, form: &[(String, String)
     if !inner.objects.contains_key(&customer) {
         return not_found(&customer);
     }
+    if field(form, "mode") == Some("payment") {
+        return create_payment_session(m, inner, &customer, form);
+    }
     let seti = m.next(inner, "seti");
     let intent = m.sample(
         "setup_intent",
@@ -558,6 +563,42 @@ fn create_session(m: &Mock, inner: &mut Inner, _: &str, form: &[(String, String)
     (200, session)
 }
 
+/// A Checkout Session in payment mode: its PaymentIntent waits for the customer's card.
+fn create_payment_session(
+    m: &Mock,
+    inner: &mut Inner,
+    customer: &str,
+    form: &[(String, String)],
+) -> (u16, Value) {
+    let amount: i64 = field(form, "line_items[0][price_data][unit_amount]")
+        .unwrap_or("0")
+        .parse()
+        .unwrap();
+    let currency = field(form, "line_items[0][price_data][currency]");
+    let pi = m.next(inner, "pi");
+    let intent = m.sample(
+        "payment_intent",
+        json!({"id": pi, "amount": amount, "amount_received": 0, "currency": currency,
+            "customer": customer, "status": "requires_payment_method", "latest_charge": null,
+            "last_payment_error": null, "next_action": null,
+            "metadata": metadata(form, "payment_intent_data[metadata]"), "created": now()}),
+    );
+    inner.objects.insert(pi.clone(), intent);
+    let id = m.next(inner, "cs_test");
+    let session = m.sample(
+        "checkout.session",
+        json!({"id": id, "mode": "payment", "customer": customer, "setup_intent": null,
+            "payment_intent": pi, "status": "open", "payment_status": "unpaid",
+            "amount_total": amount, "amount_subtotal": amount, "currency": currency,
+            "url": format!("{}/checkout/{id}", m.base),
+            "success_url": field(form, "success_url"), "cancel_url": field(form, "cancel_url"),
+            "line_items_seen": {"name": field(form, "line_items[0][price_data][product_data][name]")},
+            "metadata": metadata(form, "metadata")}),
+    );
+    inner.objects.insert(id, session.clone());
+    (200, session)
+}
+
 fn create_intent(m: &Mock, inner: &mut Inner, _: &str, form: &[(String, String)]) -> (u16, Value) {
     let amount: i64 = field(form, "amount").unwrap_or("0").parse().unwrap();
     let pm = field(form, "payment_method").unwrap_or_default().to_owned();
@@ -565,6 +606,21 @@ fn create_intent(m: &Mock, inner: &mut Inner, _: &str, form: &[(String, String)]
         return not_found(&pm);
     }
     let id = m.next(inner, "pi");
+    if inner.authenticating.contains(&pm) {
+        let intent = m.sample(
+            "payment_intent",
+            json!({"id": id, "amount": amount, "amount_received": 0,
+                "currency": field(form, "currency"), "customer": field(form, "customer"),
+                "payment_method": pm, "status": "requires_action", "latest_charge": null,
+                "last_payment_error": null,
+                "next_action": {"type": "redirect_to_url", "redirect_to_url":
+                    {"url": format!("{}/3ds/{id}", m.base), "return_url": null}},
+                "metadata": metadata(form, "metadata"), "created": now()}),
+        );
+        inner.objects.insert(id, intent.clone());
+        m.queue_event(inner, "payment_intent.requires_action", intent.clone());
+        return (200, intent);
+    }
     let declines = inner.declining.contains(&pm);
     let error = json!({"type": "card_error", "code": "card_declined",
         "decline_code": "insufficient_funds", "message": "Your card has insufficient funds.",
@@ -728,6 +784,8 @@ pub enum Card {
     Good,
     /// 4000 0000 0000 9995: every charge is declined (insufficient funds).
     Declining,
+    /// 4000 0027 6000 3184: every charge asks for 3-D Secure (`requires_action`).
+    Authenticating,
 }
 
 impl StripeMock {
@@ -778,6 +836,9 @@ impl StripeMock {
         if card == Card::Declining {
             inner.declining.insert(pm.clone());
         }
+        if card == Card::Authenticating {
+            inner.authenticating.insert(pm.clone());
+        }
         let intent = inner.objects.get_mut(&seti).unwrap();
         intent["status"] = json!("succeeded");
         intent["payment_method"] = json!(pm);
@@ -789,6 +850,37 @@ impl StripeMock {
         m.queue_event(&mut inner, "checkout.session.completed", session_obj);
         m.queue_event(&mut inner, "setup_intent.succeeded", intent);
         pm
+    }
+
+    /// The customer authenticates PaymentIntent `pi` (3-D Secure): it succeeds, and
+    /// `payment_intent.succeeded` is queued.
+    pub fn authenticate(&self, pi: &str) {
+        let m = &self.state;
+        let mut inner = m.inner.lock().unwrap();
+        let intent = inner.objects.get_mut(pi).unwrap();
+        intent["status"] = json!("succeeded");
+        intent["amount_received"] = intent["amount"].clone();
+        intent["next_action"] = Value::Null;
+        let intent = intent.clone();
+        m.queue_event(&mut inner, "payment_intent.succeeded", intent);
+    }
+
+    /// The customer pays the payment-mode Checkout Session `session`: the session complete and
+    /// paid, its PaymentIntent succeeded, and Stripe's two events queued.
+    pub fn pay_checkout(&self, session: &str) {
+        let m = &self.state;
+        let mut inner = m.inner.lock().unwrap();
+        let session_obj = inner.objects.get_mut(session).unwrap();
+        session_obj["status"] = json!("complete");
+        session_obj["payment_status"] = json!("paid");
+        let session_obj = session_obj.clone();
+        let pi = session_obj["payment_intent"].as_str().unwrap().to_owned();
+        let intent = inner.objects.get_mut(&pi).unwrap();
+        intent["status"] = json!("succeeded");
+        intent["amount_received"] = intent["amount"].clone();
+        let intent = intent.clone();
+        m.queue_event(&mut inner, "checkout.session.completed", session_obj);
+        m.queue_event(&mut inner, "payment_intent.succeeded", intent);
     }
 
     /// A PaymentIntent made outside Tollgate (in the Dashboard), with `fields` over the sample.
