@@ -1508,3 +1508,176 @@ async fn a_payment_link_for_an_open_invoice_is_paid_once_through_checkout(backen
     assert_eq!(link["instructions"], "IBAN FR76 3000 6000 0112 3456 7890 189");
 }
 backend_tests!(a_payment_link_for_an_open_invoice_is_paid_once_through_checkout);
+
+async fn refund_posts(mock: &StripeMock) -> Vec<stripe_mock::Seen> {
+    mock.seen()
+        .into_iter()
+        .filter(|s| s.path == "/v1/refunds" && s.method == "POST")
+        .collect()
+}
+
+async fn paid_invoice(
+    ws: &Workspace<'_>,
+    mock: &StripeMock,
+    customer: &str,
+    clock_start: &str,
+    card: Card,
+) -> (String, String) {
+    let (clock, _) = carded_customer(ws, mock, customer, clock_start, card).await;
+    ws.post(
+        &format!("/v1/customers/{customer}/subscriptions"),
+        json!({"plan": "pro"}),
+    )
+    .await;
+    let id = invoices(ws, customer).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ws.advance(&clock, "2026-11-01T00:00:01Z").await;
+    (clock, id)
+}
+
+async fn a_failed_refund_is_retried_with_backoff_and_reconciliation_covers_refunds_and_declines(
+    backend: Backend,
+) {
+    let (server, mock) = server_with_stripe(backend).await;
+    let ws = server.workspace_with("refunds", CATALOG).await;
+    connect_stripe(&ws).await;
+    let (clock, id) =
+        paid_invoice(&ws, &mock, "back", "2026-11-01T00:00:00Z", Card::Good).await;
+    let state = get(&ws, &format!("/v1/invoices/{id}/payments")).await;
+    assert_eq!(state["invoice_status"], "paid", "{state}");
+    let intent = state["data"][0]["reference"].as_str().unwrap().to_owned();
+
+    // Stripe cannot take the refund now: recorded failed, the credit note stands.
+    ws.advance(&clock, "2026-11-10T00:00:00Z").await;
+    mock.fail_next(&[503, 503, 503, 503]);
+    let (status, note) = ws
+        .call(
+            Method::POST,
+            &format!("/v1/invoices/{id}/credit_notes"),
+            Some(json!({"reason": "requested_by_customer"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{note}");
+    let state = get(&ws, &format!("/v1/invoices/{id}/payments")).await;
+    assert_eq!(state["refunds"][0]["status"], "failed", "{state}");
+    let first_key = refund_posts(&mock).await[0].idempotency_key.clone();
+    assert!(events_of(&ws, "payment.refunded", "back").await.is_empty());
+    let clean = get(&ws, "/v1/payments/reconciliation").await;
+    assert_eq!(clean["differences"], json!([]), "{clean}");
+
+    // The first retry, an hour later, fails too; the second, four hours after that, succeeds.
+    mock.fail_next(&[503, 503, 503, 503]);
+    ws.advance(&clock, "2026-11-10T01:00:01Z").await;
+    let state = get(&ws, &format!("/v1/invoices/{id}/payments")).await;
+    assert_eq!(state["refunds"][0]["status"], "failed", "{state}");
+    assert_eq!(refund_posts(&mock).await.len(), 8);
+    ws.advance(&clock, "2026-11-10T05:00:02Z").await;
+    let state = get(&ws, &format!("/v1/invoices/{id}/payments")).await;
+    assert_eq!(state["refunds"].as_array().unwrap().len(), 1, "{state}");
+    assert_eq!(state["refunds"][0]["status"], "succeeded", "{state}");
+    assert!(
+        state["refunds"][0]["provider_refund"]
+            .as_str()
+            .unwrap()
+            .starts_with("re_")
+    );
+    let posts = refund_posts(&mock).await;
+    assert_eq!(posts.len(), 9, "one more call, then nothing");
+    assert_ne!(posts[4].idempotency_key, first_key, "a retry is a new key");
+    assert_ne!(posts[8].idempotency_key, posts[4].idempotency_key);
+    assert_eq!(posts[8].field("payment_intent"), Some(intent.as_str()));
+    assert_eq!(posts[8].field("amount"), Some("2000"));
+    let refunded = events_of(&ws, "payment.refunded", "back").await;
+    assert_eq!(refunded.len(), 1, "{refunded:#?}");
+    assert_eq!(refunded[0]["data"]["attempt"], 2);
+    let invoice = get(&ws, &format!("/v1/invoices/{id}")).await;
+    assert_eq!(invoice["refund_status"], "refunded");
+    // No more retries: later jobs find it refunded.
+    ws.advance(&clock, "2026-11-13T00:00:00Z").await;
+    assert_eq!(refund_posts(&mock).await.len(), 9);
+    let agreed = get(&ws, "/v1/payments/reconciliation").await;
+    assert_eq!(agreed["differences"], json!([]), "{agreed}");
+    assert_eq!(agreed["tollgate_refunds"], 1);
+    assert_eq!(agreed["provider_refunds"], 1);
+
+    // A first attempt whose answer was lost had refunded: the retry adopts Stripe's refund
+    // instead of refunding twice.
+    let (clock2, id2) =
+        paid_invoice(&ws, &mock, "lost", "2026-11-01T00:00:00Z", Card::Good).await;
+    let intent2 = get(&ws, &format!("/v1/invoices/{id2}/payments")).await["data"][0]["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    mock.fail_next(&[503, 503, 503, 503]);
+    let (status, note2) = ws
+        .call(
+            Method::POST,
+            &format!("/v1/invoices/{id2}/credit_notes"),
+            Some(json!({"reason": "requested_by_customer"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{note2}");
+    let lost = mock.insert(
+        "refund",
+        json!({"id": "re_lost_answer", "amount": 2000, "currency": "usd",
+            "payment_intent": intent2, "status": "succeeded",
+            "metadata": {"tollgate_credit_note": note2["id"]}}),
+    );
+    let before = refund_posts(&mock).await.len();
+    ws.advance(&clock2, "2026-11-01T01:00:02Z").await;
+    let state = get(&ws, &format!("/v1/invoices/{id2}/payments")).await;
+    assert_eq!(state["refunds"][0]["status"], "succeeded", "{state}");
+    assert_eq!(state["refunds"][0]["provider_refund"], lost["id"]);
+    assert_eq!(refund_posts(&mock).await.len(), before, "nothing refunded twice");
+
+    // Reconciliation covers refunds and declines: a refund made in the Dashboard, a refund
+    // Tollgate recorded that Stripe shows failed, a declined attempt that succeeded later.
+    mock.insert(
+        "refund",
+        json!({"id": "re_dashboard", "amount": 500, "currency": "usd",
+            "payment_intent": intent, "status": "succeeded", "metadata": {}}),
+    );
+    mock.update("re_lost_answer", json!({"status": "failed"}));
+    let (_, id3) =
+        paid_invoice(&ws, &mock, "late", "2026-11-01T00:00:00Z", Card::Declining).await;
+    let declined = get(&ws, &format!("/v1/invoices/{id3}/payments")).await;
+    assert_eq!(declined["data"][0]["status"], "failed", "{declined}");
+    let intent3 = declined["data"][0]["reference"].as_str().unwrap().to_owned();
+    mock.update(&intent3, json!({"status": "succeeded"}));
+    let found = get(&ws, "/v1/payments/reconciliation").await;
+    let mut kinds: Vec<(String, String, Option<String>)> = found["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap().to_owned(),
+                d["payment_intent"].as_str().unwrap().to_owned(),
+                d["refund"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    kinds.sort();
+    let mut want = vec![
+        (
+            "failed_but_succeeded_at_provider".to_owned(),
+            intent3.clone(),
+            None,
+        ),
+        (
+            "refund_missing_at_provider".to_owned(),
+            intent2.clone(),
+            Some("re_lost_answer".to_owned()),
+        ),
+        (
+            "refund_missing_in_tollgate".to_owned(),
+            intent.clone(),
+            Some("re_dashboard".to_owned()),
+        ),
+    ];
+    want.sort();
+    assert_eq!(kinds, want, "{found}");
+}
+backend_tests!(a_failed_refund_is_retried_with_backoff_and_reconciliation_covers_refunds_and_declines);

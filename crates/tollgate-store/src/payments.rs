@@ -362,6 +362,20 @@ pub trait PaymentStore: Send + Sync {
         invoice: &str,
     ) -> StoreResult<Vec<RefundRecord>>;
 
+    /// Every refund of `provider` in the workspace, oldest first (reconciliation).
+    async fn provider_refunds(
+        &self,
+        workspace: &WorkspaceId,
+        provider: &str,
+    ) -> StoreResult<Vec<RefundRecord>>;
+    async fn get_refund(&self, workspace: &WorkspaceId, id: &str)
+    -> StoreResult<Option<RefundRecord>>;
+    /// A retry of a `failed` refund: its status, provider refund and failure replaced, with
+    /// `events`, in one transaction. `Conflict` when the refund is no longer `failed` (another
+    /// retry got there first), `NotFound` without it.
+    async fn retry_refund(&self, refund: &RefundRecord, events: &[OutboxEvent])
+    -> StoreResult<()>;
+
     async fn stripe_billing(
         &self,
         workspace: &WorkspaceId,
@@ -875,6 +889,63 @@ impl<B: Backend> PaymentStore for B {
         .await
     }
 
+    async fn provider_refunds(
+        &self,
+        workspace: &WorkspaceId,
+        provider: &str,
+    ) -> StoreResult<Vec<RefundRecord>> {
+        run_all(
+            self.read(workspace.as_str()),
+            sql::PROVIDER_REFUNDS,
+            args![workspace, provider],
+            refund,
+        )
+        .await
+    }
+
+    async fn get_refund(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> StoreResult<Option<RefundRecord>> {
+        run_optional(
+            self.read(workspace.as_str()),
+            sql::GET_REFUND,
+            args![workspace, id],
+            refund,
+        )
+        .await
+    }
+
+    async fn retry_refund(&self, r: &RefundRecord, events: &[OutboxEvent]) -> StoreResult<()> {
+        let mut tx = self.write(&r.workspace).await?;
+        let values = args![
+            &r.workspace,
+            &r.id,
+            r.status.as_str(),
+            &r.provider_refund,
+            &r.failure_message,
+        ];
+        let changed = tx.execute(sql::RETRY_REFUND, values).await?;
+        if changed == 0 {
+            let exists = tx
+                .fetch_optional(sql::GET_REFUND, args![&r.workspace, &r.id])
+                .await?
+                .is_some();
+            return Err(if exists {
+                StoreError::Conflict(format!("refund {:?} is no longer failed", r.id))
+            } else {
+                StoreError::NotFound {
+                    kind: "refund",
+                    id: r.id.clone(),
+                }
+            });
+        }
+        append(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn stripe_billing(
         &self,
         workspace: &WorkspaceId,
@@ -1125,4 +1196,17 @@ mod sql {
         link_cols!(),
         " FROM invoice_payment_links WHERE workspace = $1 AND invoice = $2"
     );
+
+    pub(super) const PROVIDER_REFUNDS: &str = concat!(
+        "SELECT ",
+        refund_cols!(),
+        " FROM refunds WHERE workspace = $1 AND provider = $2 ORDER BY created_at, id"
+    );
+    pub(super) const GET_REFUND: &str = concat!(
+        "SELECT ",
+        refund_cols!(),
+        " FROM refunds WHERE workspace = $1 AND id = $2"
+    );
+    pub(super) const RETRY_REFUND: &str = "UPDATE refunds SET status = $3, provider_refund = $4, \
+           failure_message = $5 WHERE workspace = $1 AND id = $2 AND status = 'failed'";
 }

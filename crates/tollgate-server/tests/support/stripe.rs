@@ -387,6 +387,33 @@ async fn list_prices(
     )
 }
 
+/// `GET /v1/refunds?payment_intent=&limit=`: newest first.
+async fn list_refunds(
+    State(state): State<Arc<Mock>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<BTreeMap<String, String>>,
+) -> Response {
+    let mut inner = state.inner.lock().unwrap();
+    seen_get(&mut inner, &uri, &headers);
+    let mut data: Vec<&Value> = inner
+        .objects
+        .iter()
+        .filter(|(id, o)| id.starts_with("re_") || o["object"] == "refund")
+        .map(|(_, o)| o)
+        .filter(|o| {
+            query
+                .get("payment_intent")
+                .is_none_or(|pi| o["payment_intent"] == pi.as_str())
+        })
+        .collect();
+    data.reverse();
+    answer(
+        200,
+        json!({"object": "list", "url": "/v1/refunds", "has_more": false, "data": data}),
+    )
+}
+
 /// `GET /v1/billing/meters?status=`.
 async fn list_meters(
     State(state): State<Arc<Mock>>,
@@ -805,7 +832,7 @@ impl StripeMock {
             .route("/v1/setup_intents/{id}", get(get_object))
             .route("/v1/payment_intents", post(intents).get(list_intents))
             .route("/v1/payment_intents/{id}", get(get_object))
-            .route("/v1/refunds", post(refunds))
+            .route("/v1/refunds", post(refunds).get(list_refunds))
             .route("/v1/billing_portal/sessions", post(portals))
             .route("/v1/products", post(products))
             .route("/v1/products/{id}", post(product_update).get(get_object))
@@ -894,6 +921,29 @@ impl StripeMock {
             .objects
             .insert(id, intent.clone());
         intent
+    }
+
+    /// An object made outside Tollgate (a refund made in the Dashboard): `fields` over the
+    /// sample of `kind`, kept under its `id`.
+    pub fn insert(&self, kind: &str, fields: Value) -> Value {
+        let object = self.sample(kind, fields);
+        let id = object["id"].as_str().unwrap().to_owned();
+        self.state
+            .inner
+            .lock()
+            .unwrap()
+            .objects
+            .insert(id, object.clone());
+        object
+    }
+
+    /// Changes fields of a kept object (as Stripe's own processes would).
+    pub fn update(&self, id: &str, fields: Value) {
+        let mut inner = self.state.inner.lock().unwrap();
+        let object = inner.objects.get_mut(id).unwrap();
+        for (k, v) in fields.as_object().unwrap() {
+            object[k.as_str()] = v.clone();
+        }
     }
 
     /// Every charge of `method` is declined from now on (or succeeds again).

@@ -302,13 +302,53 @@ pub(crate) async fn payments_settle_once_and_never_beyond_the_amount_due(h: &Har
         ..refund.clone()
     };
     assert_exists(s.insert_refund(&twice, &[]).await, "refund", "cn_1");
-    assert_eq!(s.list_refunds(&ws, "inv_pay").await.unwrap(), vec![refund]);
+    assert_eq!(s.list_refunds(&ws, "inv_pay").await.unwrap(), vec![refund.clone()]);
+
+    // A failed refund retried: replaced once with its events; a refund not failed (or not
+    // there) is refused; listed per provider.
+    let failed = RefundRecord {
+        id: fresh("rf"),
+        credit_note: "cn_2".into(),
+        provider: "stripe".into(),
+        status: RefundStatus::Failed,
+        failure_message: Some("stripe could not be reached".into()),
+        ..refund.clone()
+    };
+    s.insert_refund(&failed, &[]).await.unwrap();
+    assert_eq!(s.get_refund(&ws, &failed.id).await.unwrap(), Some(failed.clone()));
+    let retried = RefundRecord {
+        status: RefundStatus::Succeeded,
+        provider_refund: Some("re_1".into()),
+        failure_message: None,
+        ..failed.clone()
+    };
+    s.retry_refund(&retried, &[event(&h.ws, "payment.refunded")])
+        .await
+        .unwrap();
+    assert_eq!(s.get_refund(&ws, &failed.id).await.unwrap(), Some(retried.clone()));
+    assert_eq!(count(h, "payment.refunded").await, 1);
+    assert!(matches!(
+        s.retry_refund(&retried, &[event(&h.ws, "payment.refunded")]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(count(h, "payment.refunded").await, 1, "nothing written by a refused retry");
+    let ghost = RefundRecord {
+        id: fresh("rf"),
+        ..retried.clone()
+    };
+    assert!(matches!(
+        s.retry_refund(&ghost, &[]).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(s.provider_refunds(&ws, "stripe").await.unwrap(), vec![retried]);
+    assert_eq!(s.provider_refunds(&ws, "manual").await.unwrap(), vec![refund]);
 
     // Another workspace sees none of it.
     let other = WorkspaceId::from(h.other_workspace().await.as_str());
     assert_eq!(s.payment_settings(&other).await.unwrap(), None);
     assert!(s.list_payments(&other, "inv_pay").await.unwrap().is_empty());
     assert_eq!(s.dunning(&other, "inv_pay").await.unwrap(), None);
+    assert!(s.provider_refunds(&other, "stripe").await.unwrap().is_empty());
 }
 
 /// Stripe as the biller: the switch made once with its cursor at that time (a later switch

@@ -54,7 +54,9 @@ pub mod kinds {
     pub const RETRY: &str = "invoice.payment_retry";
     /// Push a workspace's new usage to Stripe's meters (Stripe as the biller).
     pub const METER_PUSH: &str = "stripe.meter_push";
-    pub const ALL: [&str; 3] = [COLLECT, RETRY, METER_PUSH];
+    /// Try a failed refund again.
+    pub const REFUND_RETRY: &str = "refund.retry";
+    pub const ALL: [&str; 4] = [COLLECT, RETRY, METER_PUSH, REFUND_RETRY];
 }
 
 /// Runs a payment job: the result to record with it (its events are written by the use case).
@@ -64,6 +66,9 @@ pub(crate) async fn run_job(
 ) -> AppResult<(Value, Vec<OutboxEvent>)> {
     if job.kind == kinds::METER_PUSH {
         return meter_push::run_job(engine, job).await;
+    }
+    if job.kind == kinds::REFUND_RETRY {
+        return refund::retry_job(engine, job).await;
     }
     let Some(invoice) = job.payload.get("invoice").and_then(Value::as_str) else {
         return Err(Error::invalid(

@@ -210,6 +210,16 @@ pub mod wire {
         pub charge: Option<Value>,
         #[serde(default)]
         pub payment_intent: Option<Value>,
+        /// `tollgate_credit_note` for Tollgate's own refunds.
+        #[serde(default)]
+        pub metadata: BTreeMap<String, String>,
+    }
+
+    impl Refund {
+        /// Money given back or on its way (`succeeded`, `pending`, `requires_action`).
+        pub fn counts(&self) -> bool {
+            !matches!(self.status.as_deref(), Some("failed" | "canceled"))
+        }
     }
 
     #[derive(Debug, Clone, Deserialize)]
@@ -523,6 +533,34 @@ impl Stripe {
             };
             let page: wire::List<wire::PaymentIntent> = self.call(&path, None).await?;
             after = page.data.last().map(|p| p.id.clone());
+            all.extend(page.data);
+            if !page.has_more || after.is_none() {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// The account's Refunds, newest first (of one PaymentIntent when `payment_intent` is
+    /// given), at most `max_pages` pages of 100.
+    pub async fn refunds(
+        &self,
+        payment_intent: Option<&str>,
+        max_pages: usize,
+    ) -> Result<Vec<wire::Refund>, ProviderError> {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..max_pages {
+            let mut query = vec![pair("limit", "100")];
+            if let Some(pi) = payment_intent {
+                query.push(pair("payment_intent", path_segment(pi)?));
+            }
+            if let Some(id) = &after {
+                query.push(pair("starting_after", path_segment(id)?));
+            }
+            let path = format!("/v1/refunds?{}", encode_form(&query));
+            let page: wire::List<wire::Refund> = self.call(&path, None).await?;
+            after = page.data.last().map(|r| r.id.clone());
             all.extend(page.data);
             if !page.has_more || after.is_none() {
                 break;
