@@ -15,10 +15,10 @@ mod stripe_mock;
 use std::time::Duration;
 
 use common::{Backend, TestServer, Workspace, backend_tests};
-use tollgate_server::app::payments::meter_event_name;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use stripe_mock::{Card, SECRET_KEY, StripeMock, WEBHOOK_SECRET};
+use tollgate_server::app::payments::meter_event_name;
 use tollgate_server::providers::stripe::API_VERSION as STRIPE_VERSION;
 
 /// A plan billed $20.00 a month in advance, with the dunning of the issue: retries after 1, 3
@@ -860,7 +860,11 @@ fn the_adapter_reads_stripe_s_published_shapes() {
     let event: wire::Event = read(&fixtures, "event");
     assert!(event.id.starts_with("evt_"));
     // A PaymentIntent's next action, and Stripe Billing's objects (Stripe as the biller).
-    assert_eq!(payment.action_url(), None, "the sample's next_action has no redirect");
+    assert_eq!(
+        payment.action_url(),
+        None,
+        "the sample's next_action has no redirect"
+    );
     use tollgate_server::providers::stripe::billing::wire as billing;
     let product: billing::Product = read(&fixtures, "product");
     assert!(product.id.starts_with("prod_") && product.active);
@@ -983,7 +987,11 @@ async fn stripe_sync_creates_once_replaces_a_changed_price_and_dry_runs_write_no
         .unwrap();
     assert_eq!(calls.field("recurring[usage_type]"), Some("metered"));
     assert!(calls.field("recurring[meter]").unwrap().starts_with("mtr_"));
-    assert_eq!(calls.field("tiers[0][up_to]"), Some("1000"), "included units");
+    assert_eq!(
+        calls.field("tiers[0][up_to]"),
+        Some("1000"),
+        "included units"
+    );
     assert_eq!(calls.field("tiers[0][unit_amount_decimal]"), Some("0"));
     assert_eq!(calls.field("tiers[1][unit_amount_decimal]"), Some("0.2"));
     let tokens = price_posts
@@ -1022,10 +1030,7 @@ async fn stripe_sync_creates_once_replaces_a_changed_price_and_dry_runs_write_no
 
     // The base fee changes (and the plan's name): a new Price takes the lookup key, the old one
     // is deactivated; the product is updated in place.
-    let old_base = prices
-        .iter()
-        .find(|p| p["nickname"] == "pro:base")
-        .unwrap()["id"]
+    let old_base = prices.iter().find(|p| p["nickname"] == "pro:base").unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -1157,7 +1162,11 @@ async fn in_stripe_biller_mode_usage_is_pushed_once_in_batches_and_nothing_is_ch
         "no collection is enqueued: {jobs}"
     );
     let (status, problem) = ws
-        .call(Method::POST, &format!("/v1/invoices/{invoice}/collect"), None)
+        .call(
+            Method::POST,
+            &format!("/v1/invoices/{invoice}/collect"),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
     assert_eq!(problem["code"], "stripe_is_biller");
@@ -1174,8 +1183,11 @@ async fn in_stripe_biller_mode_usage_is_pushed_once_in_batches_and_nothing_is_ch
     // A customer on a test clock (frozen at this moment, after the switch): its usage is
     // Tollgate's only.
     let clock = ws.test_clock(&jiff::Timestamp::now().to_string()).await;
-    ws.post("/v1/customers", json!({"id": "clocked", "test_clock": clock}))
-        .await;
+    ws.post(
+        "/v1/customers",
+        json!({"id": "clocked", "test_clock": clock}),
+    )
+    .await;
     let (status, body) = ws
         .events(json!([
             {"id": "c1", "customer": "acme", "type": "api.call"},
@@ -1196,7 +1208,10 @@ async fn in_stripe_biller_mode_usage_is_pushed_once_in_batches_and_nothing_is_ch
         .unwrap();
     assert_eq!(pass.events, 6, "{pass:?}");
     assert_eq!(pass.pushed, 4, "{pass:?}");
-    assert_eq!(pass.skipped, 2, "a zero value and a test-clock customer: {pass:?}");
+    assert_eq!(
+        pass.skipped, 2,
+        "a zero value and a test-clock customer: {pass:?}"
+    );
     assert_eq!(pass.batches, 3, "batches of 2: {pass:?}");
     let pushed = mock.meter_events();
     assert_eq!(pushed.len(), 4, "{pushed:#?}");
@@ -1205,7 +1220,11 @@ async fn in_stripe_biller_mode_usage_is_pushed_once_in_batches_and_nothing_is_ch
         .into_iter()
         .filter(|s| s.path == "/v1/billing/meter_events")
         .collect();
-    assert_eq!(posts_of_meter_events.len(), 6, "two failed tries, then four");
+    assert_eq!(
+        posts_of_meter_events.len(),
+        6,
+        "two failed tries, then four"
+    );
     let first = &posts_of_meter_events[0];
     assert!(
         posts_of_meter_events[..3]
@@ -1326,7 +1345,11 @@ async fn the_jobs_scheduler_pushes_usage_to_stripe_meters() {
         .collect();
     assert!(runs.len() >= 2, "the chain goes on: {jobs}");
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(mock.meter_events().len(), 1, "later runs push nothing again");
+    assert_eq!(
+        mock.meter_events().len(),
+        1,
+        "later runs push nothing again"
+    );
 }
 
 async fn a_charge_that_needs_authentication_leaves_the_invoice_open_until_the_customer_authenticates(
@@ -1366,7 +1389,10 @@ async fn a_charge_that_needs_authentication_leaves_the_invoice_open_until_the_cu
     assert_eq!(required[0]["data"]["url"], url.as_str());
     assert_eq!(required[0]["data"]["invoice"], id.as_str());
     assert_eq!(required[0]["data"]["amount_minor"], 2000);
-    let intent = required[0]["data"]["reference"].as_str().unwrap().to_owned();
+    let intent = required[0]["data"]["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(events_of(&ws, "payment.failed", "secure").await.is_empty());
     // Charged again meanwhile: the same PaymentIntent (one idempotency key), nothing new.
     let again = ws
@@ -1389,8 +1415,12 @@ async fn a_charge_that_needs_authentication_leaves_the_invoice_open_until_the_cu
     let answers = deliver_all(&ws, &mock).await;
     assert_eq!(answers.len(), 1);
     assert_eq!(answers[0].2["result"], "handled", "{}", answers[0].2);
-    let (status, replay) = stripe_mock::deliver(&hook_url(&ws), &answers[0].0, WEBHOOK_SECRET).await;
-    assert_eq!((status, replay["result"].as_str()), (200, Some("duplicate")));
+    let (status, replay) =
+        stripe_mock::deliver(&hook_url(&ws), &answers[0].0, WEBHOOK_SECRET).await;
+    assert_eq!(
+        (status, replay["result"].as_str()),
+        (200, Some("duplicate"))
+    );
     let paid = get(&ws, &format!("/v1/invoices/{id}")).await;
     assert_eq!(paid["status"], "paid", "{paid}");
     assert_eq!(paid.get("payment_url"), None, "no link once paid: {paid}");
@@ -1400,7 +1430,9 @@ async fn a_charge_that_needs_authentication_leaves_the_invoice_open_until_the_cu
     assert_eq!(events_of(&ws, "invoice.paid", "secure").await.len(), 1);
     assert_eq!(events_of(&ws, "payment.succeeded", "secure").await.len(), 1);
 }
-backend_tests!(a_charge_that_needs_authentication_leaves_the_invoice_open_until_the_customer_authenticates);
+backend_tests!(
+    a_charge_that_needs_authentication_leaves_the_invoice_open_until_the_customer_authenticates
+);
 
 async fn a_payment_link_for_an_open_invoice_is_paid_once_through_checkout(backend: Backend) {
     let (server, mock) = server_with_stripe(backend).await;
@@ -1441,7 +1473,10 @@ async fn a_payment_link_for_an_open_invoice_is_paid_once_through_checkout(backen
         Some("2000"),
         "minor units"
     );
-    assert_eq!(made.field("line_items[0][price_data][currency]"), Some("usd"));
+    assert_eq!(
+        made.field("line_items[0][price_data][currency]"),
+        Some("usd")
+    );
     assert_eq!(
         made.field("payment_intent_data[metadata][tollgate_invoice]"),
         Some(id.as_str())
@@ -1465,8 +1500,12 @@ async fn a_payment_link_for_an_open_invoice_is_paid_once_through_checkout(backen
             ("payment_intent.succeeded", "ignored")
         ]
     );
-    let (status, replay) = stripe_mock::deliver(&hook_url(&ws), &answers[0].0, WEBHOOK_SECRET).await;
-    assert_eq!((status, replay["result"].as_str()), (200, Some("duplicate")));
+    let (status, replay) =
+        stripe_mock::deliver(&hook_url(&ws), &answers[0].0, WEBHOOK_SECRET).await;
+    assert_eq!(
+        (status, replay["result"].as_str()),
+        (200, Some("duplicate"))
+    );
     let state = get(&ws, &format!("/v1/invoices/{id}/payments")).await;
     assert_eq!(state["invoice_status"], "paid", "{state}");
     assert_eq!(state["data"].as_array().unwrap().len(), 1);
@@ -1505,7 +1544,10 @@ async fn a_payment_link_for_an_open_invoice_is_paid_once_through_checkout(backen
     assert_eq!(status, StatusCode::CREATED, "{link}");
     assert_eq!(link["provider"], "manual");
     assert_eq!(link["url"], Value::Null);
-    assert_eq!(link["instructions"], "IBAN FR76 3000 6000 0112 3456 7890 189");
+    assert_eq!(
+        link["instructions"],
+        "IBAN FR76 3000 6000 0112 3456 7890 189"
+    );
 }
 backend_tests!(a_payment_link_for_an_open_invoice_is_paid_once_through_checkout);
 
@@ -1543,8 +1585,7 @@ async fn a_failed_refund_is_retried_with_backoff_and_reconciliation_covers_refun
     let (server, mock) = server_with_stripe(backend).await;
     let ws = server.workspace_with("refunds", CATALOG).await;
     connect_stripe(&ws).await;
-    let (clock, id) =
-        paid_invoice(&ws, &mock, "back", "2026-11-01T00:00:00Z", Card::Good).await;
+    let (clock, id) = paid_invoice(&ws, &mock, "back", "2026-11-01T00:00:00Z", Card::Good).await;
     let state = get(&ws, &format!("/v1/invoices/{id}/payments")).await;
     assert_eq!(state["invoice_status"], "paid", "{state}");
     let intent = state["data"][0]["reference"].as_str().unwrap().to_owned();
@@ -1604,8 +1645,7 @@ async fn a_failed_refund_is_retried_with_backoff_and_reconciliation_covers_refun
 
     // A first attempt whose answer was lost had refunded: the retry adopts Stripe's refund
     // instead of refunding twice.
-    let (clock2, id2) =
-        paid_invoice(&ws, &mock, "lost", "2026-11-01T00:00:00Z", Card::Good).await;
+    let (clock2, id2) = paid_invoice(&ws, &mock, "lost", "2026-11-01T00:00:00Z", Card::Good).await;
     let intent2 = get(&ws, &format!("/v1/invoices/{id2}/payments")).await["data"][0]["reference"]
         .as_str()
         .unwrap()
@@ -1630,7 +1670,11 @@ async fn a_failed_refund_is_retried_with_backoff_and_reconciliation_covers_refun
     let state = get(&ws, &format!("/v1/invoices/{id2}/payments")).await;
     assert_eq!(state["refunds"][0]["status"], "succeeded", "{state}");
     assert_eq!(state["refunds"][0]["provider_refund"], lost["id"]);
-    assert_eq!(refund_posts(&mock).await.len(), before, "nothing refunded twice");
+    assert_eq!(
+        refund_posts(&mock).await.len(),
+        before,
+        "nothing refunded twice"
+    );
 
     // Reconciliation covers refunds and declines: a refund made in the Dashboard, a refund
     // Tollgate recorded that Stripe shows failed, a declined attempt that succeeded later.
@@ -1640,11 +1684,13 @@ async fn a_failed_refund_is_retried_with_backoff_and_reconciliation_covers_refun
             "payment_intent": intent, "status": "succeeded", "metadata": {}}),
     );
     mock.update("re_lost_answer", json!({"status": "failed"}));
-    let (_, id3) =
-        paid_invoice(&ws, &mock, "late", "2026-11-01T00:00:00Z", Card::Declining).await;
+    let (_, id3) = paid_invoice(&ws, &mock, "late", "2026-11-01T00:00:00Z", Card::Declining).await;
     let declined = get(&ws, &format!("/v1/invoices/{id3}/payments")).await;
     assert_eq!(declined["data"][0]["status"], "failed", "{declined}");
-    let intent3 = declined["data"][0]["reference"].as_str().unwrap().to_owned();
+    let intent3 = declined["data"][0]["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     mock.update(&intent3, json!({"status": "succeeded"}));
     let found = get(&ws, "/v1/payments/reconciliation").await;
     let mut kinds: Vec<(String, String, Option<String>)> = found["differences"]
@@ -1680,4 +1726,6 @@ async fn a_failed_refund_is_retried_with_backoff_and_reconciliation_covers_refun
     want.sort();
     assert_eq!(kinds, want, "{found}");
 }
-backend_tests!(a_failed_refund_is_retried_with_backoff_and_reconciliation_covers_refunds_and_declines);
+backend_tests!(
+    a_failed_refund_is_retried_with_backoff_and_reconciliation_covers_refunds_and_declines
+);

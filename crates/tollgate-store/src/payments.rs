@@ -368,13 +368,15 @@ pub trait PaymentStore: Send + Sync {
         workspace: &WorkspaceId,
         provider: &str,
     ) -> StoreResult<Vec<RefundRecord>>;
-    async fn get_refund(&self, workspace: &WorkspaceId, id: &str)
-    -> StoreResult<Option<RefundRecord>>;
+    async fn get_refund(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> StoreResult<Option<RefundRecord>>;
     /// A retry of a `failed` refund: its status, provider refund and failure replaced, with
     /// `events`, in one transaction. `Conflict` when the refund is no longer `failed` (another
     /// retry got there first), `NotFound` without it.
-    async fn retry_refund(&self, refund: &RefundRecord, events: &[OutboxEvent])
-    -> StoreResult<()>;
+    async fn retry_refund(&self, refund: &RefundRecord, events: &[OutboxEvent]) -> StoreResult<()>;
 
     async fn stripe_billing(
         &self,

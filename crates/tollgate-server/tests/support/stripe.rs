@@ -173,12 +173,7 @@ fn refused(code: &str, message: String) -> (u16, Value) {
     )
 }
 
-fn create_product(
-    m: &Mock,
-    inner: &mut Inner,
-    _: &str,
-    form: &[(String, String)],
-) -> (u16, Value) {
+fn create_product(m: &Mock, inner: &mut Inner, _: &str, form: &[(String, String)]) -> (u16, Value) {
     let id = field(form, "id").map_or_else(|| m.next(inner, "prod"), str::to_owned);
     if inner.objects.contains_key(&id) {
         return refused(
@@ -372,7 +367,10 @@ async fn list_prices(
         .filter(|(k, _)| k == "lookup_keys[]")
         .map(|(_, v)| v.as_str())
         .collect();
-    let active = query.iter().find(|(k, _)| k == "active").map(|(_, v)| v == "true");
+    let active = query
+        .iter()
+        .find(|(k, _)| k == "active")
+        .map(|(_, v)| v == "true");
     let data: Vec<&Value> = inner
         .objects
         .iter()

@@ -302,7 +302,10 @@ pub(crate) async fn payments_settle_once_and_never_beyond_the_amount_due(h: &Har
         ..refund.clone()
     };
     assert_exists(s.insert_refund(&twice, &[]).await, "refund", "cn_1");
-    assert_eq!(s.list_refunds(&ws, "inv_pay").await.unwrap(), vec![refund.clone()]);
+    assert_eq!(
+        s.list_refunds(&ws, "inv_pay").await.unwrap(),
+        vec![refund.clone()]
+    );
 
     // A failed refund retried: replaced once with its events; a refund not failed (or not
     // there) is refused; listed per provider.
@@ -315,7 +318,10 @@ pub(crate) async fn payments_settle_once_and_never_beyond_the_amount_due(h: &Har
         ..refund.clone()
     };
     s.insert_refund(&failed, &[]).await.unwrap();
-    assert_eq!(s.get_refund(&ws, &failed.id).await.unwrap(), Some(failed.clone()));
+    assert_eq!(
+        s.get_refund(&ws, &failed.id).await.unwrap(),
+        Some(failed.clone())
+    );
     let retried = RefundRecord {
         status: RefundStatus::Succeeded,
         provider_refund: Some("re_1".into()),
@@ -325,13 +331,21 @@ pub(crate) async fn payments_settle_once_and_never_beyond_the_amount_due(h: &Har
     s.retry_refund(&retried, &[event(&h.ws, "payment.refunded")])
         .await
         .unwrap();
-    assert_eq!(s.get_refund(&ws, &failed.id).await.unwrap(), Some(retried.clone()));
+    assert_eq!(
+        s.get_refund(&ws, &failed.id).await.unwrap(),
+        Some(retried.clone())
+    );
     assert_eq!(count(h, "payment.refunded").await, 1);
     assert!(matches!(
-        s.retry_refund(&retried, &[event(&h.ws, "payment.refunded")]).await,
+        s.retry_refund(&retried, &[event(&h.ws, "payment.refunded")])
+            .await,
         Err(StoreError::Conflict(_))
     ));
-    assert_eq!(count(h, "payment.refunded").await, 1, "nothing written by a refused retry");
+    assert_eq!(
+        count(h, "payment.refunded").await,
+        1,
+        "nothing written by a refused retry"
+    );
     let ghost = RefundRecord {
         id: fresh("rf"),
         ..retried.clone()
@@ -340,15 +354,26 @@ pub(crate) async fn payments_settle_once_and_never_beyond_the_amount_due(h: &Har
         s.retry_refund(&ghost, &[]).await,
         Err(StoreError::NotFound { .. })
     ));
-    assert_eq!(s.provider_refunds(&ws, "stripe").await.unwrap(), vec![retried]);
-    assert_eq!(s.provider_refunds(&ws, "manual").await.unwrap(), vec![refund]);
+    assert_eq!(
+        s.provider_refunds(&ws, "stripe").await.unwrap(),
+        vec![retried]
+    );
+    assert_eq!(
+        s.provider_refunds(&ws, "manual").await.unwrap(),
+        vec![refund]
+    );
 
     // Another workspace sees none of it.
     let other = WorkspaceId::from(h.other_workspace().await.as_str());
     assert_eq!(s.payment_settings(&other).await.unwrap(), None);
     assert!(s.list_payments(&other, "inv_pay").await.unwrap().is_empty());
     assert_eq!(s.dunning(&other, "inv_pay").await.unwrap(), None);
-    assert!(s.provider_refunds(&other, "stripe").await.unwrap().is_empty());
+    assert!(
+        s.provider_refunds(&other, "stripe")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Stripe as the biller: the switch made once with its cursor at that time (a later switch
@@ -371,7 +396,10 @@ pub(crate) async fn stripe_billing_cursor_moves_once_and_links_are_replaced(h: &
         .await
         .unwrap();
     assert!(!off.enabled);
-    assert_eq!(off.cursor_received_at, on.cursor_received_at, "the cursor stays");
+    assert_eq!(
+        off.cursor_received_at, on.cursor_received_at,
+        "the cursor stays"
+    );
     s.set_stripe_biller(&ws, true, ts("2026-01-10T00:00:00Z"))
         .await
         .unwrap();
@@ -405,7 +433,11 @@ pub(crate) async fn stripe_billing_cursor_moves_once_and_links_are_replaced(h: &
     assert_eq!(ids(page), ["a", "b"]);
     let after_a = (ts("2026-01-03T00:00:00Z"), "a");
     let rest = s.usage_events_after(&ws, after_a, until, 10).await.unwrap();
-    assert_eq!(ids(rest), ["b", "c"], "the same time, a later id; `late` is beyond `until`");
+    assert_eq!(
+        ids(rest),
+        ["b", "c"],
+        "the same time, a later id; `late` is beyond `until`"
+    );
 
     let to = (ts("2026-01-03T00:00:00Z"), "b");
     let at = ts("2026-01-10T00:00:01Z");
@@ -416,7 +448,11 @@ pub(crate) async fn stripe_billing_cursor_moves_once_and_links_are_replaced(h: &
     );
     let moved = s.stripe_billing(&ws).await.unwrap().unwrap();
     assert_eq!(
-        (moved.cursor_received_at, moved.cursor_event.as_str(), moved.pushed),
+        (
+            moved.cursor_received_at,
+            moved.cursor_event.as_str(),
+            moved.pushed
+        ),
         (to.0, "b", 2)
     );
     let left = s.usage_events_after(&ws, to, until, 10).await.unwrap();
@@ -438,12 +474,18 @@ pub(crate) async fn stripe_billing_cursor_moves_once_and_links_are_replaced(h: &
         created_at: ts("2026-01-10T00:00:00Z"),
     };
     s.put_payment_link(&link).await.unwrap();
-    assert_eq!(s.payment_link(&ws, "inv_link").await.unwrap(), Some(link.clone()));
+    assert_eq!(
+        s.payment_link(&ws, "inv_link").await.unwrap(),
+        Some(link.clone())
+    );
     link.kind = PaymentLinkKind::Checkout;
     link.reference = "cs_2".into();
     link.url = "https://checkout.stripe.com/c/pay/cs_2".into();
     s.put_payment_link(&link).await.unwrap();
-    assert_eq!(s.payment_link(&ws, "inv_link").await.unwrap(), Some(link.clone()));
+    assert_eq!(
+        s.payment_link(&ws, "inv_link").await.unwrap(),
+        Some(link.clone())
+    );
     let other_ws = WorkspaceId::from(other.as_str());
     assert_eq!(s.payment_link(&other_ws, "inv_link").await.unwrap(), None);
     link.invoice = "inv_none".into();

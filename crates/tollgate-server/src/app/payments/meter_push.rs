@@ -229,7 +229,12 @@ pub(crate) async fn run_job(
     let every = SignedDuration::try_from(engine.payments().meter_push_interval)
         .unwrap_or(SignedDuration::from_mins(1));
     let now = engine.now();
-    enqueue_push(engine, &job.workspace, now.checked_add(every).unwrap_or(now)).await?;
+    enqueue_push(
+        engine,
+        &job.workspace,
+        now.checked_add(every).unwrap_or(now),
+    )
+    .await?;
     let outcome = push_usage(engine, &job.workspace).await?;
     Ok((json!(outcome), Vec::new()))
 }

@@ -25,12 +25,12 @@ pub use card::{CardSetup, CheckoutStarted, checkout_setup, portal};
 pub use collect::{
     CollectOutcome, collect, collects_automatically, enqueue_collection, enqueue_if_carded,
 };
+pub use meter_push::{PushOutcome, push_usage};
+pub use payment_link::{PaymentLink, PaymentLinkRequest, create_payment_link, payment_url};
 pub use reconcile::{Difference, Reconciliation, reconcile};
 pub use record::{RecordPayment, list_payments, record_manual_payment};
 pub use refund::refund_credit_note;
 pub use settings::{PaymentSettingsView, SetPaymentSettings, get_settings, set_settings};
-pub use meter_push::{PushOutcome, push_usage};
-pub use payment_link::{PaymentLink, PaymentLinkRequest, create_payment_link, payment_url};
 pub use stripe_events::{StripeWebhook, WebhookOutcome, handle_stripe_webhook};
 pub use stripe_sync::{SyncAction, SyncReport, meter_event_name, stripe_sync};
 

@@ -131,8 +131,7 @@ pub async fn reconcile(engine: &Engine, workspace: &str) -> AppResult<Reconcilia
         .await?
         .into_iter()
         .filter(|r| {
-            wire::id_of(&r.payment_intent)
-                .is_some_and(|pi| ours.iter().any(|p| p.reference == pi))
+            wire::id_of(&r.payment_intent).is_some_and(|pi| ours.iter().any(|p| p.reference == pi))
         })
         .map(|r| (r.id.clone(), r))
         .collect();
@@ -156,7 +155,8 @@ pub async fn reconcile(engine: &Engine, workspace: &str) -> AppResult<Reconcilia
                     .map(|p| p.invoice.clone())
             }),
             tollgate_amount_minor: ours.map(|r| r.amount_minor),
-            provider_amount_minor: theirs.map(|r| stripe::from_stripe_amount(&r.currency, r.amount)),
+            provider_amount_minor: theirs
+                .map(|r| stripe::from_stripe_amount(&r.currency, r.amount)),
             provider_status: theirs.and_then(|r| r.status.clone()),
         }
     };
@@ -194,7 +194,11 @@ pub async fn reconcile(engine: &Engine, workspace: &str) -> AppResult<Reconcilia
             o.status != RefundStatus::Failed && o.provider_refund.as_deref() == Some(&r.id)
         });
         if !recorded {
-            differences.push(refund_difference("refund_missing_in_tollgate", None, Some(r)));
+            differences.push(refund_difference(
+                "refund_missing_in_tollgate",
+                None,
+                Some(r),
+            ));
         }
     }
     Ok(Reconciliation {

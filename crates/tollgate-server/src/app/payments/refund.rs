@@ -197,7 +197,10 @@ pub(crate) async fn retry_job(
     ) else {
         return Err(Error::invalid(
             Code::ValidationFailed,
-            format!("job {} has no `refund` and `attempt` in its payload", job.id),
+            format!(
+                "job {} has no `refund` and `attempt` in its payload",
+                job.id
+            ),
         ));
     };
     let store = engine.store();
@@ -221,8 +224,7 @@ pub(crate) async fn retry_job(
         .await?
         .into_iter()
         .find(|r| {
-            r.counts()
-                && r.metadata.get("tollgate_credit_note") == Some(&refund.credit_note)
+            r.counts() && r.metadata.get("tollgate_credit_note") == Some(&refund.credit_note)
         });
     let outcome = match earlier {
         Some(r) => Ok(RefundOutcome::Refunded {
@@ -243,9 +245,8 @@ pub(crate) async fn retry_job(
             client.refund(&request).await
         }
     };
-    let now =
-        crate::app::subscriptions::customer_now(engine, &refund.workspace, &payment.customer)
-            .await?;
+    let now = crate::app::subscriptions::customer_now(engine, &refund.workspace, &payment.customer)
+        .await?;
     let mut retried = refund.clone();
     let mut events = Vec::new();
     match outcome {

@@ -208,7 +208,11 @@ async fn paid_through_checkout(
     workspace: &str,
     session: &wire::CheckoutSession,
 ) -> AppResult<bool> {
-    let ours = session.metadata.get("tollgate_workspace").map(String::as_str) == Some(workspace);
+    let ours = session
+        .metadata
+        .get("tollgate_workspace")
+        .map(String::as_str)
+        == Some(workspace);
     let (true, Some(invoice), Some(intent), Some("paid"), Some(amount), Some(currency)) = (
         ours,
         session.metadata.get("tollgate_invoice"),

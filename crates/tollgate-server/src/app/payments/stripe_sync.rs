@@ -77,7 +77,9 @@ pub(crate) fn pushable(meter: &tollgate_core::catalog::Meter) -> Result<(), Stri
         .to_lowercase());
     }
     if meter.divide_by.is_some() {
-        return Err("a meter with `divide_by` is not pushed (Stripe would sum the raw values)".into());
+        return Err(
+            "a meter with `divide_by` is not pushed (Stripe would sum the raw values)".into(),
+        );
     }
     Ok(())
 }
@@ -298,7 +300,10 @@ pub async fn stripe_sync(engine: &Engine, workspace: &str, dry_run: bool) -> App
         let mut done = action("meter", key, "create");
         if !dry_run {
             let form = vec![
-                pair("display_name", meter.name.clone().unwrap_or_else(|| key.clone())),
+                pair(
+                    "display_name",
+                    meter.name.clone().unwrap_or_else(|| key.clone()),
+                ),
                 pair("event_name", event_name.as_str()),
                 pair("default_aggregation[formula]", "sum"),
                 pair("customer_mapping[type]", "by_id"),

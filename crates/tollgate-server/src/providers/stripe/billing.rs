@@ -226,11 +226,23 @@ mod tests {
     #[test]
     fn unit_prices_are_exact_minor_unit_decimals() {
         let d = |s: &str| s.parse::<Decimal>().unwrap();
-        assert_eq!(unit_amount_decimal("USD", d("0.002"), 2).as_deref(), Some("0.2"));
-        assert_eq!(unit_amount_decimal("USD", d("20.00"), 2).as_deref(), Some("2000"));
+        assert_eq!(
+            unit_amount_decimal("USD", d("0.002"), 2).as_deref(),
+            Some("0.2")
+        );
+        assert_eq!(
+            unit_amount_decimal("USD", d("20.00"), 2).as_deref(),
+            Some("2000")
+        );
         assert_eq!(unit_amount_decimal("JPY", d("3"), 0).as_deref(), Some("3"));
-        assert_eq!(unit_amount_decimal("ISK", d("1.5"), 0).as_deref(), Some("150"));
-        assert_eq!(unit_amount_decimal("KWD", d("0.0015"), 3).as_deref(), Some("1.5"));
+        assert_eq!(
+            unit_amount_decimal("ISK", d("1.5"), 0).as_deref(),
+            Some("150")
+        );
+        assert_eq!(
+            unit_amount_decimal("KWD", d("0.0015"), 3).as_deref(),
+            Some("1.5")
+        );
         assert_eq!(
             unit_amount_decimal("USD", d("0.000000000000001"), 2),
             None,
