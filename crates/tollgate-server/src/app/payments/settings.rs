@@ -150,9 +150,12 @@ pub async fn set_settings(
     let ws = WorkspaceId::from(&workspace);
     let billing = match stripe_billing {
         Some(enabled) => {
+            let was = store.stripe_billing(&ws).await?.is_some_and(|b| b.enabled);
             let billing = store.set_stripe_biller(&ws, enabled, engine.now()).await?;
-            if enabled {
-                // The push chain starts now (idempotent per due time).
+            if enabled && !was {
+                // The push chain starts now; while it runs, each run enqueues the next (a
+                // chain still running after a quick off-and-on is harmless: the cursor moves
+                // from where it is only, and Stripe keeps each identifier once).
                 super::meter_push::enqueue_push(engine, &workspace, engine.now()).await?;
             }
             Some(billing)
