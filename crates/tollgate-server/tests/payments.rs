@@ -1081,6 +1081,49 @@ async fn stripe_sync_creates_once_replaces_a_changed_price_and_dry_runs_write_no
             .all(|(_, _, a)| a == "unchanged" || a == "skip"),
         "{settled}"
     );
+
+    // A replacement interrupted before the old Price was deactivated leaves it active: the
+    // next sync deactivates it (a dry run only says so).
+    let product_id = format!("tollgate_{}_pro", ws.id);
+    let leftover = mock.insert(
+        "price",
+        json!({"id": "price_leftover", "product": product_id, "active": true,
+            "lookup_key": null, "unit_amount": 2000,
+            "metadata": {"tollgate_workspace": ws.id, "tollgate_price": "pro:base"}}),
+    );
+    let foreign = mock.insert(
+        "price",
+        json!({"id": "price_not_ours", "product": product_id, "active": true,
+            "lookup_key": null, "metadata": {}}),
+    );
+    let said = sync(&ws, true).await;
+    assert!(
+        actions(&said).contains(&("price".into(), "pro:base".into(), "deactivate".into())),
+        "{said}"
+    );
+    assert_eq!(mock.object("price_leftover")["active"], true);
+    let cleaned = sync(&ws, false).await;
+    let deactivated: Vec<&Value> = cleaned["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "deactivate")
+        .collect();
+    assert_eq!(deactivated.len(), 1, "{cleaned}");
+    assert_eq!(deactivated[0]["stripe_id"], leftover["id"]);
+    assert_eq!(mock.object("price_leftover")["active"], false);
+    assert_eq!(
+        mock.object("price_not_ours")["active"],
+        true,
+        "a price Tollgate did not make is left alone: {foreign}"
+    );
+    let quiet = sync(&ws, false).await;
+    assert!(
+        actions(&quiet)
+            .iter()
+            .all(|(_, _, a)| a == "unchanged" || a == "skip"),
+        "{quiet}"
+    );
 }
 backend_tests!(stripe_sync_creates_once_replaces_a_changed_price_and_dry_runs_write_nothing);
 

@@ -377,6 +377,12 @@ async fn list_prices(
         .filter(|(id, _)| id.starts_with("price_"))
         .map(|(_, o)| o)
         .filter(|o| keys.is_empty() || keys.iter().any(|k| o["lookup_key"] == *k))
+        .filter(|o| {
+            query
+                .iter()
+                .find(|(k, _)| k == "product")
+                .is_none_or(|(_, p)| o["product"] == p.as_str())
+        })
         .filter(|o| active.is_none_or(|a| o["active"] == a))
         .collect();
     answer(

@@ -194,16 +194,23 @@ pub(crate) async fn action_required(
 ) -> AppResult<()> {
     let store = engine.store();
     let ws = WorkspaceId::from(&invoice.workspace);
-    let known = store
-        .payment_link(&ws, &invoice.id)
-        .await?
-        .is_some_and(|l| l.kind == PaymentLinkKind::Authenticate && l.reference == reference);
-    if known {
-        return Ok(());
-    }
     let now =
         crate::app::subscriptions::customer_now(engine, &invoice.workspace, &invoice.customer)
             .await?;
+    // Once per PaymentIntent, with or without a page: a charge asked again replays the same
+    // PaymentIntent (its idempotency key).
+    let first = store
+        .claim_provider_event(
+            &ws,
+            stripe::NAME,
+            &format!("action_required:{reference}"),
+            types::PAYMENT_ACTION_REQUIRED,
+            engine.now(),
+        )
+        .await?;
+    if !first {
+        return Ok(());
+    }
     if let Some(url) = &url {
         store
             .put_payment_link(&PaymentLinkRecord {

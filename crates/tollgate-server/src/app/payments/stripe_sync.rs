@@ -37,8 +37,9 @@ pub struct SyncAction {
     pub object: String,
     /// Tollgate's name of it: the meter, the plan, `<plan>:base`, `<plan>:usage:<meter>`.
     pub key: String,
-    /// `create`, `update`, `replace` (a new Price, the old one deactivated), `unchanged` or
-    /// `skip` (not expressible in Stripe Billing; `detail` says why).
+    /// `create`, `update`, `replace` (a new Price, the old one deactivated), `deactivate` (a
+    /// Price Tollgate made that the plan no longer has), `unchanged` or `skip` (not expressible
+    /// in Stripe Billing; `detail` says why).
     pub action: String,
     /// The Stripe object (after the sync; `None` for what a dry run would create).
     pub stripe_id: Option<String>,
@@ -326,9 +327,38 @@ pub async fn stripe_sync(engine: &Engine, workspace: &str, dry_run: bool) -> App
         }
         let product = sync_product(&client, workspace, plan_key, plan, dry_run).await?;
         actions.push(product);
-        for price in wanted {
-            let done = sync_price(&client, workspace, &price, &meter_ids, dry_run).await?;
+        let mut kept = Vec::new();
+        for price in &wanted {
+            let done = sync_price(&client, workspace, price, &meter_ids, dry_run).await?;
+            kept.extend(done.stripe_id.clone());
             actions.push(done);
+        }
+        // Prices Tollgate made for this plan that no longer hold a lookup key Tollgate uses
+        // (a replacement interrupted before the old one was deactivated, a price removed
+        // from the plan) are deactivated.
+        let product = format!("tollgate_{}_{}", safe(workspace), safe(plan_key));
+        for stale in client.active_prices_of(&product).await? {
+            let ours =
+                stale.metadata.get("tollgate_workspace").map(String::as_str) == Some(workspace);
+            let replaced = actions
+                .iter()
+                .any(|a| a.replaces.as_deref() == Some(stale.id.as_str()));
+            if !ours || kept.contains(&stale.id) || replaced {
+                continue;
+            }
+            if !dry_run {
+                client.deactivate_price(&stale.id).await?;
+            }
+            let key = stale
+                .metadata
+                .get("tollgate_price")
+                .cloned()
+                .unwrap_or_else(|| plan_key.clone());
+            actions.push(SyncAction {
+                stripe_id: Some(stale.id),
+                detail: Some("no longer one of the plan's prices".into()),
+                ..action("price", &key, "deactivate")
+            });
         }
     }
     Ok(SyncReport {

@@ -145,6 +145,17 @@ impl Stripe {
         Ok(page.data)
     }
 
+    /// The active Prices of a Product (at most 100).
+    pub async fn active_prices_of(&self, product: &str) -> Result<Vec<wire::Price>, ProviderError> {
+        let query = [
+            pair("product", path_segment(product)?),
+            pair("active", "true"),
+            pair("limit", "100"),
+        ];
+        let page: Page<wire::Price> = self.call(&list_path("/v1/prices", &query), None).await?;
+        Ok(page.data)
+    }
+
     pub async fn create_price(
         &self,
         form: &[(String, String)],
