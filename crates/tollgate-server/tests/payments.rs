@@ -1772,3 +1772,69 @@ async fn a_failed_refund_is_retried_with_backoff_and_reconciliation_covers_refun
 backend_tests!(
     a_failed_refund_is_retried_with_backoff_and_reconciliation_covers_refunds_and_declines
 );
+
+/// Off-session, Stripe declines a charge the bank wants authenticated with
+/// `authentication_required` (and announces `payment_intent.payment_failed`): not a decline
+/// for dunning either. Without a page from Stripe, the operator sends a payment link, where
+/// Checkout asks for the authentication; paying it pays the invoice once.
+async fn authentication_required_is_no_decline_and_a_payment_link_settles_it(backend: Backend) {
+    let (server, mock) = server_with_stripe(backend).await;
+    let ws = server.workspace_with("3ds-decline", CATALOG).await;
+    connect_stripe(&ws).await;
+    let (clock, _) = carded_customer(
+        &ws,
+        &mock,
+        "strict",
+        "2026-11-01T00:00:00Z",
+        Card::AuthenticationRequired,
+    )
+    .await;
+    ws.post("/v1/customers/strict/subscriptions", json!({"plan": "pro"}))
+        .await;
+    let id = invoices(&ws, "strict").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ws.advance(&clock, "2026-11-01T00:00:01Z").await;
+    let answers = deliver_all(&ws, &mock).await;
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].2["type"], "payment_intent.payment_failed");
+    assert_eq!(answers[0].1, 200, "{}", answers[0].2);
+    let state = get(&ws, &format!("/v1/invoices/{id}/payments")).await;
+    assert_eq!(state["invoice_status"], "open", "{state}");
+    assert_eq!(state["data"], json!([]), "no failed payment: {state}");
+    assert_eq!(state["dunning"], Value::Null);
+    assert_eq!(subscription(&ws, "strict").await["status"], "active");
+    let required = events_of(&ws, "payment.action_required", "strict").await;
+    assert_eq!(
+        required.len(),
+        1,
+        "once, charge and webhook together: {required:#?}"
+    );
+    assert_eq!(required[0]["data"]["url"], Value::Null);
+    let invoice = get(&ws, &format!("/v1/invoices/{id}")).await;
+    assert_eq!(invoice.get("payment_url"), None, "{invoice}");
+
+    let (status, link) = ws
+        .call(
+            Method::POST,
+            &format!("/v1/invoices/{id}/payment_link"),
+            Some(json!({"success_url": "https://a.example/ok", "cancel_url": "https://a.example/no"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{link}");
+    assert_eq!(
+        get(&ws, &format!("/v1/invoices/{id}")).await["payment_url"],
+        link["url"]
+    );
+    mock.pay_checkout(link["reference"].as_str().unwrap());
+    for (event, status, body) in deliver_all(&ws, &mock).await {
+        assert_eq!(status, 200, "{event}: {body}");
+    }
+    let state = get(&ws, &format!("/v1/invoices/{id}/payments")).await;
+    assert_eq!(state["invoice_status"], "paid", "{state}");
+    assert_eq!(state["data"].as_array().unwrap().len(), 1);
+    assert_eq!(events_of(&ws, "invoice.paid", "strict").await.len(), 1);
+    assert!(events_of(&ws, "payment.failed", "strict").await.is_empty());
+}
+backend_tests!(authentication_required_is_no_decline_and_a_payment_link_settles_it);

@@ -78,6 +78,8 @@ struct Inner {
     declining: std::collections::BTreeSet<String>,
     /// Payment methods whose charges wait for 3-D Secure (`requires_action`).
     authenticating: std::collections::BTreeSet<String>,
+    /// Payment methods whose off-session charges Stripe declines `authentication_required`.
+    auth_declined: std::collections::BTreeSet<String>,
     answered: BTreeMap<String, (u16, Value)>,
     seen: Vec<Seen>,
     events: Vec<Value>,
@@ -652,10 +654,17 @@ fn create_intent(m: &Mock, inner: &mut Inner, _: &str, form: &[(String, String)]
         m.queue_event(inner, "payment_intent.requires_action", intent.clone());
         return (200, intent);
     }
-    let declines = inner.declining.contains(&pm);
-    let error = json!({"type": "card_error", "code": "card_declined",
-        "decline_code": "insufficient_funds", "message": "Your card has insufficient funds.",
-        "payment_method": {"id": pm}});
+    let declines = inner.declining.contains(&pm) || inner.auth_declined.contains(&pm);
+    let error = if inner.auth_declined.contains(&pm) {
+        json!({"type": "card_error", "code": "authentication_required",
+            "decline_code": "authentication_required",
+            "message": "Your card was declined. This transaction requires authentication.",
+            "payment_method": {"id": pm}})
+    } else {
+        json!({"type": "card_error", "code": "card_declined",
+            "decline_code": "insufficient_funds", "message": "Your card has insufficient funds.",
+            "payment_method": {"id": pm}})
+    };
     let charge_id = m.next(inner, "ch");
     let intent = m.sample(
         "payment_intent",
@@ -817,6 +826,9 @@ pub enum Card {
     Declining,
     /// 4000 0027 6000 3184: every charge asks for 3-D Secure (`requires_action`).
     Authenticating,
+    /// 4000 0000 0000 3063 off-session: declined `authentication_required`, the PaymentIntent
+    /// waiting for the customer.
+    AuthenticationRequired,
 }
 
 impl StripeMock {
@@ -869,6 +881,9 @@ impl StripeMock {
         }
         if card == Card::Authenticating {
             inner.authenticating.insert(pm.clone());
+        }
+        if card == Card::AuthenticationRequired {
+            inner.auth_declined.insert(pm.clone());
         }
         let intent = inner.objects.get_mut(&seti).unwrap();
         intent["status"] = json!("succeeded");

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `checkout.session.completed` (setup mode), `setup_intent.succeeded` | the card becomes the Stripe customer's default; `has_payment_method` |
 //! | `payment_intent.succeeded` | the payment recorded and the invoice paid (if the charge's own answer did not already) |
-//! | `payment_intent.payment_failed` | a decline for dunning (once per PaymentIntent) |
+//! | `payment_intent.payment_failed` | a decline for dunning (once per PaymentIntent); `authentication_required` is `payment.action_required` instead |
 //! | `charge.refunded` | `payment.refunded` for money refunded outside Tollgate |
 //! | `charge.dispute.created` | `payment.disputed` |
 //!
@@ -173,6 +173,21 @@ async fn dispatch(engine: &Engine, workspace: &str, event: &wire::Event) -> AppR
                 return Ok(false);
             }
             let error = intent.last_payment_error.clone();
+            // The bank wants the customer to authenticate: not a decline (3-D Secure).
+            if error
+                .as_ref()
+                .is_some_and(|e| e.code.as_deref() == Some("authentication_required"))
+            {
+                super::payment_link::action_required(
+                    engine,
+                    &invoice,
+                    &intent.id,
+                    intent.action_url(),
+                    intent.amount_minor(),
+                )
+                .await?;
+                return Ok(true);
+            }
             let failure = super::dunning::Failure {
                 provider: stripe::NAME,
                 reference: intent.id.clone(),
