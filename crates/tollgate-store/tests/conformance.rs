@@ -228,6 +228,6 @@ conformance!(
     webhook_order_and_settings,
     email_settings_and_templates,
     email_messages_are_enqueued_once_and_claimed_once,
-    payments_settle_once_and_never_beyond_the_amount_due,
     stripe_billing_cursor_moves_once_and_links_are_replaced,
+    payments_settle_once_and_never_beyond_the_amount_due,
 );
