@@ -466,3 +466,80 @@ async fn sync_price(
     done.stripe_id = Some(made.id);
     Ok(done)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog(yaml: &str) -> Catalog {
+        tollgate_core::catalog::parse_yaml(yaml).unwrap()
+    }
+
+    #[test]
+    fn prices_follow_the_plan_and_skip_what_stripe_cannot_express() {
+        let c = catalog(
+            r#"
+currency: EUR
+meters:
+  calls: { event: api.call, aggregation: count }
+  minutes: { event: run, aggregation: sum, property: ms, divide_by: 60000 }
+  bytes: { event: up, aggregation: sum, property: n }
+plans:
+  team:
+    base: { amount: "90.00", interval: quarter }
+    prices:
+      - { meter: calls, model: per_unit, included: 10.5, unit_amount: "0.01" }
+      - { meter: minutes, model: per_unit, unit_amount: "0.10" }
+      - { meter: bytes, model: package, size: 1000, amount: "1.00" }
+"#,
+        );
+        let mut actions = Vec::new();
+        let plan = &c.plans["team"];
+        let wanted = plan_prices("ws_1", &c, "team", plan, &mut actions);
+        assert_eq!(wanted.len(), 1, "only the base fee is expressible");
+        let base = &wanted[0];
+        assert_eq!(base.lookup_key, "tollgate_ws_1_team_base");
+        let field = |k: &str| {
+            base.form
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(field("currency"), Some("eur"));
+        assert_eq!(field("unit_amount"), Some("9000"));
+        assert_eq!(field("recurring[interval]"), Some("month"));
+        assert_eq!(field("recurring[interval_count]"), Some("3"), "a quarter");
+        let skipped: Vec<&str> = actions.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(
+            skipped,
+            ["team:usage:calls", "team:usage:minutes", "team:usage:bytes"]
+        );
+        assert!(
+            actions
+                .iter()
+                .all(|a| a.action == "skip" && a.detail.is_some())
+        );
+        // The same catalog, the same fingerprint; another amount, another one.
+        let again = plan_prices("ws_1", &c, "team", plan, &mut Vec::new());
+        assert_eq!(again[0].fingerprint, base.fingerprint);
+        let dearer = catalog(&c_yaml_with("95.00"));
+        let other = plan_prices(
+            "ws_1",
+            &dearer,
+            "team",
+            &dearer.plans["team"],
+            &mut Vec::new(),
+        );
+        assert_ne!(other[0].fingerprint, base.fingerprint);
+        assert_eq!(
+            meter_event_name("ws-1", "api.calls"),
+            "tollgate_ws_1_api_calls"
+        );
+    }
+
+    fn c_yaml_with(amount: &str) -> String {
+        format!(
+            "currency: EUR\nplans:\n  team:\n    base: {{ amount: \"{amount}\", interval: quarter }}\n"
+        )
+    }
+}
