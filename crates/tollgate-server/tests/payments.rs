@@ -1467,11 +1467,54 @@ async fn a_charge_that_needs_authentication_leaves_the_invoice_open_until_the_cu
     let paid = get(&ws, &format!("/v1/invoices/{id}")).await;
     assert_eq!(paid["status"], "paid", "{paid}");
     assert_eq!(paid.get("payment_url"), None, "no link once paid: {paid}");
+    let (status, problem) = ws
+        .call(
+            Method::POST,
+            &format!("/v1/invoices/{id}/payment_link"),
+            Some(json!({"success_url": "https://a.example/ok", "cancel_url": "https://a.example/no"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
     let state = get(&ws, &format!("/v1/invoices/{id}/payments")).await;
     assert_eq!(state["data"].as_array().unwrap().len(), 1);
     assert_eq!(state["data"][0]["reference"], intent.as_str());
     assert_eq!(events_of(&ws, "invoice.paid", "secure").await.len(), 1);
     assert_eq!(events_of(&ws, "payment.succeeded", "secure").await.len(), 1);
+
+    // A payment link made while a charge waits for authentication cancels that PaymentIntent:
+    // the customer cannot pay the invoice twice.
+    let (clock, _) = carded_customer(
+        &ws,
+        &mock,
+        "twice",
+        "2026-11-01T00:00:00Z",
+        Card::Authenticating,
+    )
+    .await;
+    ws.post("/v1/customers/twice/subscriptions", json!({"plan": "pro"}))
+        .await;
+    let id = invoices(&ws, "twice").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ws.advance(&clock, "2026-11-01T00:00:01Z").await;
+    let waiting = events_of(&ws, "payment.action_required", "twice").await[0]["data"]["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, link) = ws
+        .call(
+            Method::POST,
+            &format!("/v1/invoices/{id}/payment_link"),
+            Some(json!({"success_url": "https://a.example/ok", "cancel_url": "https://a.example/no"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{link}");
+    assert_eq!(mock.object(&waiting)["status"], "canceled");
+    assert_eq!(
+        get(&ws, &format!("/v1/invoices/{id}")).await["payment_url"],
+        link["url"]
+    );
 }
 backend_tests!(
     a_charge_that_needs_authentication_leaves_the_invoice_open_until_the_customer_authenticates
@@ -1525,6 +1568,14 @@ async fn a_payment_link_for_an_open_invoice_is_paid_once_through_checkout(backen
         Some(id.as_str())
     );
     assert!(made.idempotency_key.is_some());
+    let shown = get(&ws, &format!("/v1/invoices/{id}")).await;
+    assert_eq!(shown["payment_url"], url.as_str(), "{shown}");
+    // A second link replaces the first, whose session is expired: one way to pay at a time.
+    let (status, second) = ws.call(Method::POST, &path, Some(urls.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    assert_eq!(mock.object(&session)["status"], "expired");
+    let url = second["url"].as_str().unwrap().to_owned();
+    let session = second["reference"].as_str().unwrap().to_owned();
     let shown = get(&ws, &format!("/v1/invoices/{id}")).await;
     assert_eq!(shown["payment_url"], url.as_str(), "{shown}");
 
@@ -1826,6 +1877,12 @@ async fn authentication_required_is_no_decline_and_a_payment_link_settles_it(bac
     assert_eq!(
         get(&ws, &format!("/v1/invoices/{id}")).await["payment_url"],
         link["url"]
+    );
+    let waiting = required[0]["data"]["reference"].as_str().unwrap();
+    assert_eq!(
+        mock.object(waiting)["status"],
+        "requires_payment_method",
+        "no page was stored for it, so nothing to close"
     );
     mock.pay_checkout(link["reference"].as_str().unwrap());
     for (event, status, body) in deliver_all(&ws, &mock).await {

@@ -393,6 +393,40 @@ async fn list_prices(
     )
 }
 
+fn expire_session(_: &Mock, inner: &mut Inner, path: &str, _: &[(String, String)]) -> (u16, Value) {
+    let id = path
+        .trim_start_matches("/v1/checkout/sessions/")
+        .trim_end_matches("/expire");
+    let Some(session) = inner.objects.get_mut(id) else {
+        return not_found(id);
+    };
+    if session["status"] != "open" {
+        return refused(
+            "checkout_session_not_open",
+            format!("Only open sessions can be expired: {id}"),
+        );
+    }
+    session["status"] = json!("expired");
+    (200, session.clone())
+}
+
+fn cancel_intent(_: &Mock, inner: &mut Inner, path: &str, _: &[(String, String)]) -> (u16, Value) {
+    let id = path
+        .trim_start_matches("/v1/payment_intents/")
+        .trim_end_matches("/cancel");
+    let Some(intent) = inner.objects.get_mut(id) else {
+        return not_found(id);
+    };
+    if intent["status"] == "succeeded" || intent["status"] == "canceled" {
+        return refused(
+            "payment_intent_unexpected_state",
+            format!("This PaymentIntent's status is {}", intent["status"]),
+        );
+    }
+    intent["status"] = json!("canceled");
+    (200, intent.clone())
+}
+
 /// `GET /v1/refunds?payment_intent=&limit=`: newest first.
 async fn list_refunds(
     State(state): State<Arc<Mock>>,
@@ -757,6 +791,8 @@ poster!(prices, create_price);
 poster!(price_update, update_price);
 poster!(meters, create_meter);
 poster!(meter_events, create_meter_event);
+poster!(session_expire, expire_session);
+poster!(intent_cancel, cancel_intent);
 
 async fn get_object(
     State(state): State<Arc<Mock>>,
@@ -845,6 +881,8 @@ impl StripeMock {
             .route("/v1/customers", post(customers))
             .route("/v1/customers/{id}", post(customer_update).get(get_object))
             .route("/v1/checkout/sessions", post(sessions))
+            .route("/v1/checkout/sessions/{id}/expire", post(session_expire))
+            .route("/v1/payment_intents/{id}/cancel", post(intent_cancel))
             .route("/v1/setup_intents/{id}", get(get_object))
             .route("/v1/payment_intents", post(intents).get(list_intents))
             .route("/v1/payment_intents/{id}", get(get_object))

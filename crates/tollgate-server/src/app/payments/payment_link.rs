@@ -9,7 +9,9 @@
 //!   once per PaymentIntent; the `payment_intent.succeeded` that follows marks it paid.
 //!
 //! The link is stored with the invoice (one per invoice, the newest), and the invoice's JSON
-//! shows it as `payment_url` while it is open.
+//! shows it as `payment_url` while it is open. A new link closes the previous one's page at
+//! Stripe first (the Checkout Session expired, the PaymentIntent waiting for authentication
+//! canceled), so the customer cannot pay the same invoice twice through two links.
 
 use serde::Serialize;
 use serde_json::json;
@@ -136,6 +138,15 @@ pub async fn create_payment_link(
     super::card::check_url("success_url", success_url)?;
     super::card::check_url("cancel_url", cancel_url)?;
     let client = stripe_client(engine, workspace).await?;
+    // The previous link's page is closed first: one way to pay an invoice at a time.
+    if let Some(previous) = engine
+        .store()
+        .payment_link(&WorkspaceId::from(workspace), &invoice.id)
+        .await?
+        .filter(|l| l.provider == stripe::NAME)
+    {
+        client.close_payment_page(&previous.reference).await?;
+    }
     let customer =
         super::card::ensure_stripe_customer(engine, &client, workspace, &invoice.customer).await?;
     let key = format!("tollgate:{workspace}:{}:{}", invoice.id, new_id("paylink"));

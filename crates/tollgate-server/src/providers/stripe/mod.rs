@@ -510,6 +510,25 @@ impl Stripe {
             .await
     }
 
+    /// Closes what an invoice's previous payment link opened, so the customer cannot pay
+    /// twice: an open Checkout Session (`cs_...`) expired, a PaymentIntent waiting for
+    /// authentication (`pi_...`) canceled. One already completed, expired or canceled is
+    /// left as it is (Stripe refuses the call with 400).
+    pub async fn close_payment_page(&self, reference: &str) -> Result<(), ProviderError> {
+        let id = path_segment(reference)?;
+        let path = if id.starts_with("cs_") {
+            format!("/v1/checkout/sessions/{id}/expire")
+        } else {
+            format!("/v1/payment_intents/{id}/cancel")
+        };
+        let key = format!("tollgate:close:{id}");
+        match self.post::<serde_json::Value>(&path, &[], &key).await {
+            Ok(_) => Ok(()),
+            Err(ProviderError::Refused(r)) if r.status == 400 => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn setup_intent(&self, id: &str) -> Result<wire::SetupIntent, ProviderError> {
         self.call(&format!("/v1/setup_intents/{}", path_segment(id)?), None)
             .await
