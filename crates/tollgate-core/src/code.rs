@@ -156,6 +156,7 @@ codes! {
     TooManyAttempts => "too_many_attempts",
     CsrfTokenInvalid => "csrf_token_invalid",
     PortalLinkInvalid => "portal_link_invalid",
+    StripeIsBiller => "stripe_is_biller",
 }
 
 impl std::fmt::Display for Code {

@@ -205,6 +205,62 @@ pub struct RefundRecord {
     pub created_at: Timestamp,
 }
 
+/// Stripe as the biller of a workspace (Stripe Billing charges its customers; Tollgate charges
+/// no invoice itself), and the cursor of the usage pushed to Stripe's meters: the
+/// `(received_at, id)` of the last stored event handled. Made when the mode is first switched
+/// on, with the cursor at that time: usage received from then on is pushed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StripeBillingRecord {
+    pub workspace: String,
+    pub enabled: bool,
+    pub cursor_received_at: Timestamp,
+    pub cursor_event: String,
+    /// Meter events pushed so far.
+    pub pushed: i64,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentLinkKind {
+    /// A Checkout Session in payment mode: the customer pays the invoice there.
+    Checkout,
+    /// The page where the customer authenticates a payment (3-D Secure).
+    Authenticate,
+}
+
+impl PaymentLinkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentLinkKind::Checkout => "checkout",
+            PaymentLinkKind::Authenticate => "authenticate",
+        }
+    }
+
+    fn parse(s: &str) -> StoreResult<PaymentLinkKind> {
+        match s {
+            "checkout" => Ok(PaymentLinkKind::Checkout),
+            "authenticate" => Ok(PaymentLinkKind::Authenticate),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown payment link kind {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Where the customer pays an open invoice (one per invoice, replaced by a newer one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentLinkRecord {
+    pub workspace: String,
+    pub invoice: String,
+    pub provider: String,
+    pub kind: PaymentLinkKind,
+    /// The provider's object behind the page (`cs_...`, `pi_...`).
+    pub reference: String,
+    pub url: String,
+    pub created_at: Timestamp,
+}
+
 #[async_trait]
 pub trait PaymentStore: Send + Sync {
     async fn put_payment_settings(&self, settings: &PaymentSettingsRecord) -> StoreResult<()>;
@@ -305,6 +361,62 @@ pub trait PaymentStore: Send + Sync {
         workspace: &WorkspaceId,
         invoice: &str,
     ) -> StoreResult<Vec<RefundRecord>>;
+
+    /// Every refund of `provider` in the workspace, oldest first (reconciliation).
+    async fn provider_refunds(
+        &self,
+        workspace: &WorkspaceId,
+        provider: &str,
+    ) -> StoreResult<Vec<RefundRecord>>;
+    async fn get_refund(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> StoreResult<Option<RefundRecord>>;
+    /// A retry of a `failed` refund: its status, provider refund and failure replaced, with
+    /// `events`, in one transaction. `Conflict` when the refund is no longer `failed` (another
+    /// retry got there first), `NotFound` without it.
+    async fn retry_refund(&self, refund: &RefundRecord, events: &[OutboxEvent]) -> StoreResult<()>;
+
+    async fn stripe_billing(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> StoreResult<Option<StripeBillingRecord>>;
+    /// Switches Stripe-as-the-biller on or off; the first time, the push cursor starts at `at`
+    /// (a later switch keeps it). The record answered.
+    async fn set_stripe_biller(
+        &self,
+        workspace: &WorkspaceId,
+        enabled: bool,
+        at: Timestamp,
+    ) -> StoreResult<StripeBillingRecord>;
+    /// Usage events after the cursor `(received_at, id)` and received at `until` or before, in
+    /// that order, at most `limit`.
+    async fn usage_events_after(
+        &self,
+        workspace: &WorkspaceId,
+        after: (Timestamp, &str),
+        until: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<crate::EventRecord>>;
+    /// Moves the push cursor from `from` to `to`, adding `pushed`; `false` (nothing written)
+    /// when the cursor is no longer at `from` (another pass moved it).
+    async fn advance_meter_cursor(
+        &self,
+        workspace: &WorkspaceId,
+        from: (Timestamp, &str),
+        to: (Timestamp, &str),
+        pushed: i64,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+
+    /// Stores an invoice's payment link, replacing the one it had.
+    async fn put_payment_link(&self, link: &PaymentLinkRecord) -> StoreResult<()>;
+    async fn payment_link(
+        &self,
+        workspace: &WorkspaceId,
+        invoice: &str,
+    ) -> StoreResult<Option<PaymentLinkRecord>>;
 }
 
 fn settings(r: &impl Columns) -> StoreResult<PaymentSettingsRecord> {
@@ -385,6 +497,29 @@ fn refund(r: &impl Columns) -> StoreResult<RefundRecord> {
         currency: r.text("currency")?,
         provider_refund: r.opt_text("provider_refund")?,
         failure_message: r.opt_text("failure_message")?,
+        created_at: r.time("created_at")?,
+    })
+}
+
+fn stripe_billing(r: &impl Columns) -> StoreResult<StripeBillingRecord> {
+    Ok(StripeBillingRecord {
+        workspace: r.text("workspace")?,
+        enabled: r.flag("enabled")?,
+        cursor_received_at: r.time("cursor_received_at")?,
+        cursor_event: r.text("cursor_event")?,
+        pushed: r.int("pushed")?,
+        updated_at: r.time("updated_at")?,
+    })
+}
+
+fn payment_link(r: &impl Columns) -> StoreResult<PaymentLinkRecord> {
+    Ok(PaymentLinkRecord {
+        workspace: r.text("workspace")?,
+        invoice: r.text("invoice")?,
+        provider: r.text("provider")?,
+        kind: PaymentLinkKind::parse(&r.text("kind")?)?,
+        reference: r.text("reference")?,
+        url: r.text("url")?,
         created_at: r.time("created_at")?,
     })
 }
@@ -755,6 +890,153 @@ impl<B: Backend> PaymentStore for B {
         )
         .await
     }
+
+    async fn provider_refunds(
+        &self,
+        workspace: &WorkspaceId,
+        provider: &str,
+    ) -> StoreResult<Vec<RefundRecord>> {
+        run_all(
+            self.read(workspace.as_str()),
+            sql::PROVIDER_REFUNDS,
+            args![workspace, provider],
+            refund,
+        )
+        .await
+    }
+
+    async fn get_refund(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> StoreResult<Option<RefundRecord>> {
+        run_optional(
+            self.read(workspace.as_str()),
+            sql::GET_REFUND,
+            args![workspace, id],
+            refund,
+        )
+        .await
+    }
+
+    async fn retry_refund(&self, r: &RefundRecord, events: &[OutboxEvent]) -> StoreResult<()> {
+        let mut tx = self.write(&r.workspace).await?;
+        let values = args![
+            &r.workspace,
+            &r.id,
+            r.status.as_str(),
+            &r.provider_refund,
+            &r.failure_message,
+        ];
+        let changed = tx.execute(sql::RETRY_REFUND, values).await?;
+        if changed == 0 {
+            let exists = tx
+                .fetch_optional(sql::GET_REFUND, args![&r.workspace, &r.id])
+                .await?
+                .is_some();
+            return Err(if exists {
+                StoreError::Conflict(format!("refund {:?} is no longer failed", r.id))
+            } else {
+                StoreError::NotFound {
+                    kind: "refund",
+                    id: r.id.clone(),
+                }
+            });
+        }
+        append(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn stripe_billing(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> StoreResult<Option<StripeBillingRecord>> {
+        run_optional(
+            self.read(workspace.as_str()),
+            sql::STRIPE_BILLING,
+            args![workspace],
+            stripe_billing,
+        )
+        .await
+    }
+
+    async fn set_stripe_biller(
+        &self,
+        workspace: &WorkspaceId,
+        enabled: bool,
+        at: Timestamp,
+    ) -> StoreResult<StripeBillingRecord> {
+        let mut tx = self.write(workspace.as_str()).await?;
+        let row = tx
+            .fetch_optional(sql::SET_STRIPE_BILLER, args![workspace, enabled, at])
+            .await?;
+        tx.commit().await?;
+        row.as_ref()
+            .map(stripe_billing)
+            .transpose()?
+            .ok_or_else(|| StoreError::Corrupt("a written stripe_billing row vanished".into()))
+    }
+
+    async fn usage_events_after(
+        &self,
+        workspace: &WorkspaceId,
+        after: (Timestamp, &str),
+        until: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<crate::EventRecord>> {
+        run_all(
+            self.read(workspace.as_str()),
+            sql::EVENTS_AFTER,
+            args![workspace, after.0, after.1, until, limit.max(0)],
+            crate::codec::event,
+        )
+        .await
+    }
+
+    async fn advance_meter_cursor(
+        &self,
+        workspace: &WorkspaceId,
+        from: (Timestamp, &str),
+        to: (Timestamp, &str),
+        pushed: i64,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let values = args![workspace, from.0, from.1, to.0, to.1, pushed, at];
+        let moved =
+            run_execute(self.write(workspace.as_str()), sql::ADVANCE_CURSOR, values).await?;
+        Ok(moved == 1)
+    }
+
+    async fn put_payment_link(&self, l: &PaymentLinkRecord) -> StoreResult<()> {
+        let values = args![
+            &l.workspace,
+            &l.invoice,
+            &l.provider,
+            l.kind.as_str(),
+            &l.reference,
+            &l.url,
+            l.created_at,
+        ];
+        run_execute(self.write(&l.workspace), sql::PUT_PAYMENT_LINK, values)
+            .await
+            .map_err(|e| insert_error(e, "payment link", &l.invoice, "invoice", &l.invoice))?;
+        Ok(())
+    }
+
+    async fn payment_link(
+        &self,
+        workspace: &WorkspaceId,
+        invoice: &str,
+    ) -> StoreResult<Option<PaymentLinkRecord>> {
+        run_optional(
+            self.read(workspace.as_str()),
+            sql::PAYMENT_LINK,
+            args![workspace, invoice],
+            payment_link,
+        )
+        .await
+    }
 }
 
 /// The statements of this file, written once for both backends (`$N` placeholders).
@@ -871,4 +1153,62 @@ mod sql {
         refund_cols!(),
         " FROM refunds WHERE workspace = $1 AND invoice = $2 ORDER BY created_at, id"
     );
+
+    macro_rules! stripe_billing_cols {
+        () => {
+            "workspace, enabled, cursor_received_at, cursor_event, pushed, updated_at"
+        };
+    }
+    pub(super) const STRIPE_BILLING: &str = concat!(
+        "SELECT ",
+        stripe_billing_cols!(),
+        " FROM stripe_billing WHERE workspace = $1"
+    );
+    /// The first switch starts the cursor at its time; later ones keep the cursor.
+    pub(super) const SET_STRIPE_BILLER: &str = concat!(
+        "INSERT INTO stripe_billing (",
+        stripe_billing_cols!(),
+        ") VALUES ($1, $2, $3, '', 0, $3) \
+         ON CONFLICT (workspace) DO UPDATE SET enabled = $2, updated_at = $3 RETURNING ",
+        stripe_billing_cols!()
+    );
+    pub(super) const EVENTS_AFTER: &str = "SELECT workspace, id, customer, event_type, ts, \
+           subject, CAST(properties AS TEXT) AS properties, received_at FROM events \
+         WHERE workspace = $1 AND (received_at > $2 OR (received_at = $2 AND id > $3)) \
+           AND received_at <= $4 \
+         ORDER BY received_at, id LIMIT $5";
+    pub(super) const ADVANCE_CURSOR: &str = "UPDATE stripe_billing SET cursor_received_at = $4, \
+           cursor_event = $5, pushed = pushed + $6, updated_at = $7 \
+         WHERE workspace = $1 AND cursor_received_at = $2 AND cursor_event = $3";
+
+    macro_rules! link_cols {
+        () => {
+            "workspace, invoice, provider, kind, reference, url, created_at"
+        };
+    }
+    pub(super) const PUT_PAYMENT_LINK: &str = concat!(
+        "INSERT INTO invoice_payment_links (",
+        link_cols!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (workspace, invoice) DO UPDATE SET provider = $3, kind = $4, \
+           reference = $5, url = $6, created_at = $7"
+    );
+    pub(super) const PAYMENT_LINK: &str = concat!(
+        "SELECT ",
+        link_cols!(),
+        " FROM invoice_payment_links WHERE workspace = $1 AND invoice = $2"
+    );
+
+    pub(super) const PROVIDER_REFUNDS: &str = concat!(
+        "SELECT ",
+        refund_cols!(),
+        " FROM refunds WHERE workspace = $1 AND provider = $2 ORDER BY created_at, id"
+    );
+    pub(super) const GET_REFUND: &str = concat!(
+        "SELECT ",
+        refund_cols!(),
+        " FROM refunds WHERE workspace = $1 AND id = $2"
+    );
+    pub(super) const RETRY_REFUND: &str = "UPDATE refunds SET status = $3, provider_refund = $4, \
+           failure_message = $5 WHERE workspace = $1 AND id = $2 AND status = 'failed'";
 }

@@ -231,6 +231,7 @@ conformance!(
     webhook_order_and_settings,
     email_settings_and_templates,
     email_messages_are_enqueued_once_and_claimed_once,
+    stripe_billing_cursor_moves_once_and_links_are_replaced,
     payments_settle_once_and_never_beyond_the_amount_due,
     ledger_passes_append_once_and_find_late_commits,
 );

@@ -23,10 +23,9 @@ async fn credited(state: &AppState, invoice: &InvoiceRecord) -> ApiResult<i64> {
 }
 
 async fn present(state: &AppState, invoice: &InvoiceRecord) -> ApiResult<InvoiceOut> {
-    Ok(InvoiceOut::from_record(
-        invoice,
-        credited(state, invoice).await?,
-    ))
+    let mut out = InvoiceOut::from_record(invoice, credited(state, invoice).await?);
+    out.payment_url = crate::app::payments::payment_url(&state.engine, invoice).await?;
+    Ok(out)
 }
 
 /// Now on the customer's clock, and its live subscription (or, when none is live, its newest).

@@ -258,7 +258,12 @@ pub fn router(state: AppState) -> Router {
             post(payments::record).get(payments::list),
         )
         .route("/v1/invoices/{id}/collect", post(payments::collect))
+        .route(
+            "/v1/invoices/{id}/payment_link",
+            post(payments::payment_link),
+        )
         .route("/v1/payments/reconciliation", get(payments::reconcile))
+        .route("/v1/payments/stripe_sync", post(payments::stripe_sync))
         .route(
             "/v1/customers/{id}/payment_methods/checkout",
             post(payments::checkout),

@@ -39,6 +39,7 @@ use super::{
         email::replace_template, email::reset_template, email::preview_template, email::list_messages,
         payments::set_settings, payments::get_settings, payments::record, payments::list,
         payments::collect, payments::checkout, payments::portal, payments::reconcile,
+        payments::stripe_sync, payments::payment_link,
         users::create, users::list, analytics::mrr, portal_sessions::create,
         stripe_webhooks::receive,
     ),

@@ -29,6 +29,10 @@ pub struct PaymentSettingsIn {
     pub stripe_webhook_secret: Option<String>,
     /// How to pay by hand (bank details), for invoices paid by transfer.
     pub manual_instructions: Option<String>,
+    /// Stripe as the biller: Stripe Billing charges the customers from the catalog synced to it
+    /// (`POST /v1/payments/stripe_sync`) and the usage pushed to its meters; Tollgate charges
+    /// no invoice itself (`stripe_is_biller`).
+    pub stripe_billing: Option<bool>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -207,6 +211,7 @@ pub async fn set_settings(
             stripe_secret_key: body.stripe_secret_key.map(Secret::new),
             stripe_webhook_secret: body.stripe_webhook_secret.map(Secret::new),
             manual_instructions: body.manual_instructions,
+            stripe_billing: body.stripe_billing,
         },
     )
     .await?;
@@ -404,4 +409,71 @@ pub async fn reconcile(
 ) -> ApiResult<Json<app::Reconciliation>> {
     let workspace = caller.require_admin()?;
     Ok(Json(app::reconcile(&state.engine, workspace).await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct StripeSyncQuery {
+    /// Say what would be created or updated at Stripe without writing anything there.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Sync the catalog to Stripe Billing
+///
+/// Meters, Products and Prices from the workspace's current catalog (Stripe as the biller):
+/// found again on a second sync, a changed price replaced by a new Price (the old one
+/// deactivated). With `dry_run=true`, only Stripe's read endpoints are called.
+#[utoipa::path(post, path = "/v1/payments/stripe_sync", operation_id = "payments_stripe_sync", params(StripeSyncQuery),
+    responses((status = 200, description = "What was (or would be) done, per Stripe object", body = app::SyncReport),
+        (status = 409, description = "Stripe not set up, or no catalog (`payment_provider_missing`, `no_catalog`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Stripe unreachable or refusing (`payment_provider_error`)", body = Problem, content_type = "application/problem+json")))]
+pub async fn stripe_sync(
+    State(state): State<AppState>,
+    caller: Principal,
+    axum::extract::Query(query): axum::extract::Query<StripeSyncQuery>,
+) -> ApiResult<Json<app::SyncReport>> {
+    let workspace = caller.require_admin()?;
+    Ok(Json(
+        app::stripe_sync(&state.engine, workspace, query.dry_run).await?,
+    ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentLinkIn {
+    /// Where Stripe sends the customer once the invoice is paid (required with Stripe).
+    pub success_url: Option<String>,
+    /// Where Stripe sends the customer if it gives up (required with Stripe).
+    pub cancel_url: Option<String>,
+}
+
+/// Make a payment link for an open invoice
+///
+/// With Stripe, a Checkout Session in payment mode for what the invoice still owes: send the
+/// customer to `url`; Stripe's `checkout.session.completed` then marks the invoice paid (once).
+/// Without Stripe, the workspace's manual payment instructions. The link is stored with the
+/// invoice and shown as its `payment_url` while it is open.
+#[utoipa::path(post, path = "/v1/invoices/{id}/payment_link", operation_id = "invoices_payment_link", params(("id" = String, Path)), request_body = PaymentLinkIn,
+    responses((status = 201, description = "Where the customer pays", body = app::PaymentLink),
+        (status = 400, description = "Missing or bad redirect URLs (`invalid_redirect_url`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An invoice not open or owing nothing, nothing set up, Stripe the biller (`invoice_not_open`, `payment_provider_missing`, `stripe_is_biller`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Stripe unreachable (`payment_provider_error`)", body = Problem, content_type = "application/problem+json")))]
+pub async fn payment_link(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<PaymentLinkIn>,
+) -> ApiResult<(StatusCode, Json<app::PaymentLink>)> {
+    let workspace = caller.require_admin()?.to_owned();
+    let link = app::create_payment_link(
+        &state.engine,
+        app::PaymentLinkRequest {
+            workspace,
+            invoice: id,
+            success_url: body.success_url,
+            cancel_url: body.cancel_url,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(link)))
 }

@@ -45,6 +45,8 @@ pub mod types {
     pub const PAYMENT_FAILED: &str = "payment.failed";
     pub const PAYMENT_REFUNDED: &str = "payment.refunded";
     pub const PAYMENT_DISPUTED: &str = "payment.disputed";
+    /// A charge waits for the customer's authentication (3-D Secure): where, in `url`.
+    pub const PAYMENT_ACTION_REQUIRED: &str = "payment.action_required";
     pub const SUBSCRIPTION_PAST_DUE: &str = "subscription.past_due";
     pub const SUBSCRIPTION_RECOVERED: &str = "subscription.recovered";
     pub const DUNNING_EXHAUSTED: &str = "dunning.exhausted";
@@ -76,6 +78,7 @@ pub mod types {
         PAYMENT_FAILED,
         PAYMENT_REFUNDED,
         PAYMENT_DISPUTED,
+        PAYMENT_ACTION_REQUIRED,
         SUBSCRIPTION_PAST_DUE,
         SUBSCRIPTION_RECOVERED,
         DUNNING_EXHAUSTED,

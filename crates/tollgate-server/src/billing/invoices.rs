@@ -75,6 +75,10 @@ pub struct InvoiceOut {
     pub due_at: Timestamp,
     /// What was paid (the amount due at issue, once paid).
     pub amount_paid: String,
+    /// Where the customer pays (or authenticates the payment of) this open invoice: its
+    /// payment link (docs/PAYMENTS.md); absent when it has none or is no longer open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_url: Option<String>,
 }
 
 /// An amount of a stored invoice as text. Stored currencies come from validated catalogs (ISO
@@ -155,6 +159,7 @@ impl InvoiceOut {
                 },
                 &r.currency,
             ),
+            payment_url: None,
         }
     }
 
@@ -192,6 +197,7 @@ impl InvoiceOut {
             parties: doc.get("parties").cloned().unwrap_or_default(),
             due_at: draft.parties.as_ref().map_or(now, |p| p.due(now)),
             amount_paid: Money::zero(draft.currency).to_decimal().to_string(),
+            payment_url: None,
         })
     }
 }

@@ -32,6 +32,13 @@ pub struct PaymentsConfig {
     pub backoff: Duration,
     /// How far a webhook's signed timestamp may be from now (Stripe's libraries: 5 minutes).
     pub webhook_tolerance: Duration,
+    /// Stripe as the biller: how often usage is pushed to Stripe's meters.
+    pub meter_push_interval: Duration,
+    /// Usage received less than this long ago waits for the next push (an ingest transaction
+    /// still open would otherwise be passed by the cursor).
+    pub meter_settle: Duration,
+    /// Stored events read per batch of a push.
+    pub meter_batch: i64,
 }
 
 impl Default for PaymentsConfig {
@@ -42,6 +49,9 @@ impl Default for PaymentsConfig {
             max_attempts: 4,
             backoff: Duration::from_millis(500),
             webhook_tolerance: Duration::from_secs(300),
+            meter_push_interval: Duration::from_secs(60),
+            meter_settle: Duration::from_secs(30),
+            meter_batch: 100,
         }
     }
 }
@@ -93,6 +103,13 @@ pub enum ChargeOutcome {
         reference: Option<String>,
         code: String,
         message: String,
+    },
+    /// The bank asks the customer to authenticate the payment (3-D Secure): nothing is taken
+    /// yet, and it is not a decline; `url` is where the customer authenticates, when the
+    /// provider gives one.
+    RequiresAction {
+        reference: String,
+        url: Option<String>,
     },
     /// Nothing to charge automatically: the operator records the payment when it arrives.
     Manual,

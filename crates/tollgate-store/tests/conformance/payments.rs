@@ -302,11 +302,192 @@ pub(crate) async fn payments_settle_once_and_never_beyond_the_amount_due(h: &Har
         ..refund.clone()
     };
     assert_exists(s.insert_refund(&twice, &[]).await, "refund", "cn_1");
-    assert_eq!(s.list_refunds(&ws, "inv_pay").await.unwrap(), vec![refund]);
+    assert_eq!(
+        s.list_refunds(&ws, "inv_pay").await.unwrap(),
+        vec![refund.clone()]
+    );
+
+    // A failed refund retried: replaced once with its events; a refund not failed (or not
+    // there) is refused; listed per provider.
+    let failed = RefundRecord {
+        id: fresh("rf"),
+        credit_note: "cn_2".into(),
+        provider: "stripe".into(),
+        status: RefundStatus::Failed,
+        failure_message: Some("stripe could not be reached".into()),
+        ..refund.clone()
+    };
+    s.insert_refund(&failed, &[]).await.unwrap();
+    assert_eq!(
+        s.get_refund(&ws, &failed.id).await.unwrap(),
+        Some(failed.clone())
+    );
+    let retried = RefundRecord {
+        status: RefundStatus::Succeeded,
+        provider_refund: Some("re_1".into()),
+        failure_message: None,
+        ..failed.clone()
+    };
+    s.retry_refund(&retried, &[event(&h.ws, "payment.refunded")])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_refund(&ws, &failed.id).await.unwrap(),
+        Some(retried.clone())
+    );
+    assert_eq!(count(h, "payment.refunded").await, 1);
+    assert!(matches!(
+        s.retry_refund(&retried, &[event(&h.ws, "payment.refunded")])
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        count(h, "payment.refunded").await,
+        1,
+        "nothing written by a refused retry"
+    );
+    let ghost = RefundRecord {
+        id: fresh("rf"),
+        ..retried.clone()
+    };
+    assert!(matches!(
+        s.retry_refund(&ghost, &[]).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(
+        s.provider_refunds(&ws, "stripe").await.unwrap(),
+        vec![retried]
+    );
+    assert_eq!(
+        s.provider_refunds(&ws, "manual").await.unwrap(),
+        vec![refund]
+    );
 
     // Another workspace sees none of it.
     let other = WorkspaceId::from(h.other_workspace().await.as_str());
     assert_eq!(s.payment_settings(&other).await.unwrap(), None);
     assert!(s.list_payments(&other, "inv_pay").await.unwrap().is_empty());
     assert_eq!(s.dunning(&other, "inv_pay").await.unwrap(), None);
+    assert!(
+        s.provider_refunds(&other, "stripe")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Stripe as the biller: the switch made once with its cursor at that time (a later switch
+/// keeps the cursor), the events after the cursor in `(received_at, id)` order up to `until`,
+/// the cursor moved only from where it is (two passes never both move it), another workspace's
+/// events never read; an invoice's payment link replaced by the next one.
+pub(crate) async fn stripe_billing_cursor_moves_once_and_links_are_replaced(h: &Harness) {
+    let s = h.store.as_ref();
+    let ws = WorkspaceId::from(h.ws.as_str());
+    assert_eq!(s.stripe_billing(&ws).await.unwrap(), None);
+    let on = s
+        .set_stripe_biller(&ws, true, ts("2026-01-02T00:00:00Z"))
+        .await
+        .unwrap();
+    assert!(on.enabled);
+    assert_eq!(on.cursor_received_at, ts("2026-01-02T00:00:00Z"));
+    assert_eq!((on.cursor_event.as_str(), on.pushed), ("", 0));
+    let off = s
+        .set_stripe_biller(&ws, false, ts("2026-01-09T00:00:00Z"))
+        .await
+        .unwrap();
+    assert!(!off.enabled);
+    assert_eq!(
+        off.cursor_received_at, on.cursor_received_at,
+        "the cursor stays"
+    );
+    s.set_stripe_biller(&ws, true, ts("2026-01-10T00:00:00Z"))
+        .await
+        .unwrap();
+
+    h.customer(&h.ws, "cus_meter").await;
+    let mut batch = Vec::new();
+    for (id, at) in [
+        ("before", "2026-01-01T00:00:00Z"),
+        ("b", "2026-01-03T00:00:00Z"),
+        ("a", "2026-01-03T00:00:00Z"),
+        ("c", "2026-01-04T00:00:00Z"),
+        ("late", "2026-01-20T00:00:00Z"),
+    ] {
+        let mut it = item(&h.ws, id, "cus_meter", vec![]);
+        it.event.received_at = ts(at);
+        batch.push(it);
+    }
+    h.ingest(&h.ws, &batch).await;
+    let other = h.other_workspace().await;
+    h.customer(&other, "cus_meter").await;
+    let mut stray = item(&other, "x", "cus_meter", vec![]);
+    stray.event.received_at = ts("2026-01-03T00:00:00Z");
+    h.ingest(&other, &[stray]).await;
+
+    let start = (on.cursor_received_at, "");
+    let until = ts("2026-01-10T00:00:00Z");
+    let ids = |events: Vec<tollgate_store::EventRecord>| {
+        events.into_iter().map(|e| e.id).collect::<Vec<_>>()
+    };
+    let page = s.usage_events_after(&ws, start, until, 2).await.unwrap();
+    assert_eq!(ids(page), ["a", "b"]);
+    let after_a = (ts("2026-01-03T00:00:00Z"), "a");
+    let rest = s.usage_events_after(&ws, after_a, until, 10).await.unwrap();
+    assert_eq!(
+        ids(rest),
+        ["b", "c"],
+        "the same time, a later id; `late` is beyond `until`"
+    );
+
+    let to = (ts("2026-01-03T00:00:00Z"), "b");
+    let at = ts("2026-01-10T00:00:01Z");
+    assert!(s.advance_meter_cursor(&ws, start, to, 2, at).await.unwrap());
+    assert!(
+        !s.advance_meter_cursor(&ws, start, to, 2, at).await.unwrap(),
+        "a second pass from the old cursor moves nothing"
+    );
+    let moved = s.stripe_billing(&ws).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            moved.cursor_received_at,
+            moved.cursor_event.as_str(),
+            moved.pushed
+        ),
+        (to.0, "b", 2)
+    );
+    let left = s.usage_events_after(&ws, to, until, 10).await.unwrap();
+    assert_eq!(ids(left), ["c"]);
+
+    // Payment links: one per invoice, replaced; an unknown invoice refused.
+    let inv = invoice(&h.ws, "inv_link", "cus_meter", "sub_l:close:2026-01");
+    s.insert_invoice(&inv, &InvoiceEffects::default())
+        .await
+        .unwrap();
+    assert_eq!(s.payment_link(&ws, "inv_link").await.unwrap(), None);
+    let mut link = PaymentLinkRecord {
+        workspace: h.ws.clone(),
+        invoice: "inv_link".into(),
+        provider: "stripe".into(),
+        kind: PaymentLinkKind::Authenticate,
+        reference: "pi_1".into(),
+        url: "https://hooks.stripe.com/3d_secure/pi_1".into(),
+        created_at: ts("2026-01-10T00:00:00Z"),
+    };
+    s.put_payment_link(&link).await.unwrap();
+    assert_eq!(
+        s.payment_link(&ws, "inv_link").await.unwrap(),
+        Some(link.clone())
+    );
+    link.kind = PaymentLinkKind::Checkout;
+    link.reference = "cs_2".into();
+    link.url = "https://checkout.stripe.com/c/pay/cs_2".into();
+    s.put_payment_link(&link).await.unwrap();
+    assert_eq!(
+        s.payment_link(&ws, "inv_link").await.unwrap(),
+        Some(link.clone())
+    );
+    let other_ws = WorkspaceId::from(other.as_str());
+    assert_eq!(s.payment_link(&other_ws, "inv_link").await.unwrap(), None);
+    link.invoice = "inv_none".into();
+    assert!(s.put_payment_link(&link).await.is_err());
 }

@@ -33,7 +33,7 @@ pub struct CheckoutStarted {
 }
 
 /// A redirect URL: absolute `https` (or `http`), printable, at most 2048 characters.
-fn check_url(field: &str, url: &str) -> AppResult<()> {
+pub(super) fn check_url(field: &str, url: &str) -> AppResult<()> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"));
@@ -51,7 +51,7 @@ fn check_url(field: &str, url: &str) -> AppResult<()> {
 }
 
 /// The customer's Stripe customer, made (once) when it has none.
-async fn ensure_stripe_customer(
+pub(super) async fn ensure_stripe_customer(
     engine: &Engine,
     client: &Stripe,
     workspace: &str,

@@ -13,7 +13,9 @@ use tollgate_store::jobs::NewJob;
 use tollgate_store::payments::{DunningRecord, PaymentRecord};
 
 use super::record::{invoice_of, paid_so_far, payment_arrived};
-use super::{kinds, stripe_client, stripe_configured, stripe_link};
+use super::{
+    biller_refusal, kinds, stripe_client, stripe_configured, stripe_is_biller, stripe_link,
+};
 use crate::engine::Engine;
 use crate::error::{AppResult, Error};
 use crate::ids::new_id;
@@ -22,7 +24,8 @@ use crate::providers::{ChargeOutcome, ChargeRequest, PaymentProvider, stripe};
 /// What a collection did.
 #[derive(Debug, Clone, Serialize)]
 pub struct CollectOutcome {
-    /// `paid`, `declined`, `already_paid` or `nothing_due`.
+    /// `paid`, `declined`, `requires_action` (the customer authenticates at the invoice's
+    /// `payment_url`), `already_paid` or `nothing_due`.
     pub result: String,
     pub payment: Option<PaymentRecord>,
     /// The invoice's dunning after a decline.
@@ -42,7 +45,7 @@ fn outcome(result: &str) -> CollectOutcome {
 /// customer saved a card). Idempotent: the job's key
 /// names the invoice.
 pub async fn enqueue_collection(engine: &Engine, invoice: &InvoiceRecord) -> AppResult<()> {
-    if !stripe_configured(engine, &invoice.workspace).await? {
+    if !collects_automatically(engine, &invoice.workspace).await? {
         return Ok(());
     }
     enqueue_if_carded(engine, invoice).await
@@ -50,8 +53,9 @@ pub async fn enqueue_collection(engine: &Engine, invoice: &InvoiceRecord) -> App
 
 /// Whether invoices of `workspace` can be charged automatically at all (Stripe set up): a bill
 /// run asks once, then [`enqueue_if_carded`] for each invoice it writes.
+/// Never while Stripe is the biller (Stripe Billing charges then).
 pub async fn collects_automatically(engine: &Engine, workspace: &str) -> AppResult<bool> {
-    stripe_configured(engine, workspace).await
+    Ok(stripe_configured(engine, workspace).await? && !stripe_is_biller(engine, workspace).await?)
 }
 
 /// [`enqueue_collection`] once Stripe is known to be set up.
@@ -125,6 +129,9 @@ pub(crate) async fn collect_for_job(
     invoice: &str,
 ) -> AppResult<CollectOutcome> {
     let record = invoice_of(engine, workspace, invoice).await?;
+    if stripe_is_biller(engine, workspace).await? {
+        return Ok(outcome("stripe_is_biller"));
+    }
     match record.status {
         InvoiceStatus::Open | InvoiceStatus::Uncollectible => {
             collect(engine, workspace, invoice).await
@@ -141,6 +148,9 @@ pub async fn collect(engine: &Engine, workspace: &str, invoice: &str) -> AppResu
     let invoice = invoice_of(engine, workspace, invoice).await?;
     if invoice.status == InvoiceStatus::Paid {
         return Ok(outcome("already_paid"));
+    }
+    if stripe_is_biller(engine, workspace).await? {
+        return Err(biller_refusal(workspace));
     }
     if !matches!(
         invoice.status,
@@ -226,6 +236,11 @@ pub async fn collect(engine: &Engine, workspace: &str, invoice: &str) -> AppResu
                 payment: Some(payment),
                 dunning,
             })
+        }
+        ChargeOutcome::RequiresAction { reference, url } => {
+            super::payment_link::action_required(engine, &invoice, &reference, url, remaining)
+                .await?;
+            Ok(outcome("requires_action"))
         }
         ChargeOutcome::Manual => Ok(outcome("nothing_due")),
     }

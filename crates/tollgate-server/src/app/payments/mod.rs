@@ -12,21 +12,27 @@
 mod card;
 mod collect;
 mod dunning;
+mod meter_push;
+mod payment_link;
 mod reconcile;
 mod record;
 mod refund;
 mod settings;
 mod stripe_events;
+mod stripe_sync;
 
 pub use card::{CardSetup, CheckoutStarted, checkout_setup, portal};
 pub use collect::{
     CollectOutcome, collect, collects_automatically, enqueue_collection, enqueue_if_carded,
 };
+pub use meter_push::{PushOutcome, push_usage};
+pub use payment_link::{PaymentLink, PaymentLinkRequest, create_payment_link, payment_url};
 pub use reconcile::{Difference, Reconciliation, reconcile};
 pub use record::{RecordPayment, list_payments, record_manual_payment};
 pub use refund::refund_credit_note;
 pub use settings::{PaymentSettingsView, SetPaymentSettings, get_settings, set_settings};
 pub use stripe_events::{StripeWebhook, WebhookOutcome, handle_stripe_webhook};
+pub use stripe_sync::{SyncAction, SyncReport, meter_event_name, stripe_sync};
 
 use serde_json::{Value, json};
 use tollgate_core::code::Code;
@@ -46,7 +52,11 @@ pub mod kinds {
     pub const COLLECT: &str = "invoice.collect";
     /// A dunning retry of a declined invoice.
     pub const RETRY: &str = "invoice.payment_retry";
-    pub const ALL: [&str; 2] = [COLLECT, RETRY];
+    /// Push a workspace's new usage to Stripe's meters (Stripe as the biller).
+    pub const METER_PUSH: &str = "stripe.meter_push";
+    /// Try a failed refund again.
+    pub const REFUND_RETRY: &str = "refund.retry";
+    pub const ALL: [&str; 4] = [COLLECT, RETRY, METER_PUSH, REFUND_RETRY];
 }
 
 /// Runs a payment job: the result to record with it (its events are written by the use case).
@@ -54,6 +64,12 @@ pub(crate) async fn run_job(
     engine: &Engine,
     job: &JobRecord,
 ) -> AppResult<(Value, Vec<OutboxEvent>)> {
+    if job.kind == kinds::METER_PUSH {
+        return meter_push::run_job(engine, job).await;
+    }
+    if job.kind == kinds::REFUND_RETRY {
+        return refund::retry_job(engine, job).await;
+    }
     let Some(invoice) = job.payload.get("invoice").and_then(Value::as_str) else {
         return Err(Error::invalid(
             Code::ValidationFailed,
@@ -123,6 +139,26 @@ async fn stripe_configured(engine: &Engine, workspace: &str) -> AppResult<bool> 
         .payment_settings(&WorkspaceId::from(workspace))
         .await?
         .is_some_and(|s| s.stripe_secret_key.is_some()))
+}
+
+/// Whether Stripe Billing charges this workspace's customers (Stripe as the biller): then
+/// Tollgate charges no invoice itself (docs/PAYMENTS.md).
+async fn stripe_is_biller(engine: &Engine, workspace: &str) -> AppResult<bool> {
+    Ok(engine
+        .store()
+        .stripe_billing(&WorkspaceId::from(workspace))
+        .await?
+        .is_some_and(|b| b.enabled))
+}
+
+fn biller_refusal(workspace: &str) -> Error {
+    Error::conflict(
+        Code::StripeIsBiller,
+        format!(
+            "Stripe Billing charges the customers of {workspace} (`stripe_billing: true`): \
+             Tollgate charges no invoice itself, so nothing is billed twice"
+        ),
+    )
 }
 
 async fn stripe_link(

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use tollgate_core::code::Code;
 use tollgate_core::ids::WorkspaceId;
-use tollgate_store::payments::PaymentSettingsRecord;
+use tollgate_store::payments::{PaymentSettingsRecord, StripeBillingRecord};
 
 use super::{SECRET_KEY, WEBHOOK_SECRET, context, master_key};
 use crate::engine::Engine;
@@ -21,6 +21,9 @@ pub struct SetPaymentSettings {
     /// The webhook endpoint's signing secret, `whsec_...`.
     pub stripe_webhook_secret: Option<Secret>,
     pub manual_instructions: Option<String>,
+    /// Stripe as the biller (Stripe Billing charges the customers, Tollgate pushes usage to its
+    /// meters and charges no invoice itself).
+    pub stripe_billing: Option<bool>,
 }
 
 /// The settings as the API shows them: never a secret.
@@ -32,11 +35,20 @@ pub struct PaymentSettingsView {
     pub stripe_secret_key_last4: Option<String>,
     pub stripe_webhook_secret_set: bool,
     pub manual_instructions: Option<String>,
+    /// Whether Stripe is the biller: Stripe Billing charges, Tollgate charges no invoice.
+    pub stripe_billing: bool,
+    /// Meter events pushed to Stripe so far (while Stripe is the biller).
+    pub meter_events_pushed: i64,
 }
 
-fn view(r: Option<PaymentSettingsRecord>) -> PaymentSettingsView {
+fn view(
+    r: Option<PaymentSettingsRecord>,
+    billing: Option<StripeBillingRecord>,
+) -> PaymentSettingsView {
     let r = r.as_ref();
     PaymentSettingsView {
+        stripe_billing: billing.as_ref().is_some_and(|b| b.enabled),
+        meter_events_pushed: billing.as_ref().map_or(0, |b| b.pushed),
         stripe_secret_key_set: r.is_some_and(|r| r.stripe_secret_key.is_some()),
         stripe_secret_key_last4: r.and_then(|r| r.stripe_key_hint.clone()),
         stripe_webhook_secret_set: r.is_some_and(|r| r.stripe_webhook_secret.is_some()),
@@ -65,11 +77,11 @@ fn check(secret: &str, prefixes: &[&str], field: &str) -> AppResult<()> {
 }
 
 pub async fn get_settings(engine: &Engine, workspace: &str) -> AppResult<PaymentSettingsView> {
+    let ws = WorkspaceId::from(workspace);
+    let store = engine.store();
     Ok(view(
-        engine
-            .store()
-            .payment_settings(&WorkspaceId::from(workspace))
-            .await?,
+        store.payment_settings(&ws).await?,
+        store.stripe_billing(&ws).await?,
     ))
 }
 
@@ -82,6 +94,7 @@ pub async fn set_settings(
         stripe_secret_key,
         stripe_webhook_secret,
         manual_instructions,
+        stripe_billing,
     } = input;
     let store = engine.store();
     let mut record = store
@@ -127,7 +140,27 @@ pub async fn set_settings(
         }
         record.manual_instructions = (!text.is_empty()).then_some(text);
     }
+    if stripe_billing == Some(true) && record.stripe_secret_key.is_none() {
+        return Err(refused(
+            "`stripe_billing` needs the Stripe secret key (`stripe_secret_key`)",
+        ));
+    }
     record.updated_at = engine.now();
     store.put_payment_settings(&record).await?;
-    Ok(view(Some(record)))
+    let ws = WorkspaceId::from(&workspace);
+    let billing = match stripe_billing {
+        Some(enabled) => {
+            let was = store.stripe_billing(&ws).await?.is_some_and(|b| b.enabled);
+            let billing = store.set_stripe_biller(&ws, enabled, engine.now()).await?;
+            if enabled && !was {
+                // The push chain starts now; while it runs, each run enqueues the next (a
+                // chain still running after a quick off-and-on is harmless: the cursor moves
+                // from where it is only, and Stripe keeps each identifier once).
+                super::meter_push::enqueue_push(engine, &workspace, engine.now()).await?;
+            }
+            Some(billing)
+        }
+        None => store.stripe_billing(&ws).await?,
+    };
+    Ok(view(Some(record), billing))
 }

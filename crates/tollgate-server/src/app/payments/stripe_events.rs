@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `checkout.session.completed` (setup mode), `setup_intent.succeeded` | the card becomes the Stripe customer's default; `has_payment_method` |
 //! | `payment_intent.succeeded` | the payment recorded and the invoice paid (if the charge's own answer did not already) |
-//! | `payment_intent.payment_failed` | a decline for dunning (once per PaymentIntent) |
+//! | `payment_intent.payment_failed` | a decline for dunning (once per PaymentIntent); `authentication_required` is `payment.action_required` instead |
 //! | `charge.refunded` | `payment.refunded` for money refunded outside Tollgate |
 //! | `charge.dispute.created` | `payment.disputed` |
 //!
@@ -110,6 +110,9 @@ async fn dispatch(engine: &Engine, workspace: &str, event: &wire::Event) -> AppR
     match event.kind.as_str() {
         "checkout.session.completed" => {
             let session: wire::CheckoutSession = object(event)?;
+            if session.mode == "payment" {
+                return paid_through_checkout(engine, workspace, &session).await;
+            }
             if session.mode != "setup" {
                 return Ok(false);
             }
@@ -170,6 +173,21 @@ async fn dispatch(engine: &Engine, workspace: &str, event: &wire::Event) -> AppR
                 return Ok(false);
             }
             let error = intent.last_payment_error.clone();
+            // The bank wants the customer to authenticate: not a decline (3-D Secure).
+            if error
+                .as_ref()
+                .is_some_and(|e| e.code.as_deref() == Some("authentication_required"))
+            {
+                super::payment_link::action_required(
+                    engine,
+                    &invoice,
+                    &intent.id,
+                    intent.action_url(),
+                    intent.amount_minor(),
+                )
+                .await?;
+                return Ok(true);
+            }
             let failure = super::dunning::Failure {
                 provider: stripe::NAME,
                 reference: intent.id.clone(),
@@ -195,6 +213,55 @@ async fn dispatch(engine: &Engine, workspace: &str, event: &wire::Event) -> AppR
         }
         _ => Ok(false),
     }
+}
+
+/// `checkout.session.completed` in payment mode (an invoice's payment link): the payment
+/// recorded by its PaymentIntent (so `payment_intent.succeeded` about it counts once) and the
+/// invoice paid, if the session was made for an invoice of this workspace and is paid.
+async fn paid_through_checkout(
+    engine: &Engine,
+    workspace: &str,
+    session: &wire::CheckoutSession,
+) -> AppResult<bool> {
+    let ours = session
+        .metadata
+        .get("tollgate_workspace")
+        .map(String::as_str)
+        == Some(workspace);
+    let (true, Some(invoice), Some(intent), Some("paid"), Some(amount), Some(currency)) = (
+        ours,
+        session.metadata.get("tollgate_invoice"),
+        wire::id_of(&session.payment_intent),
+        session.payment_status.as_deref(),
+        session.amount_total,
+        session.currency.as_deref(),
+    ) else {
+        return Ok(false);
+    };
+    let Some(invoice) = engine
+        .store()
+        .get_invoice(&WorkspaceId::from(workspace), invoice)
+        .await?
+    else {
+        return Ok(false);
+    };
+    if !matches!(
+        invoice.status,
+        tollgate_store::billing::InvoiceStatus::Open
+            | tollgate_store::billing::InvoiceStatus::Uncollectible
+    ) {
+        return Ok(false);
+    }
+    let (_, before) = payment_arrived(
+        engine,
+        &invoice,
+        stripe::NAME,
+        &intent,
+        stripe::from_stripe_amount(currency, amount),
+        Some("card"),
+    )
+    .await?;
+    Ok(!before)
 }
 
 /// The invoice a PaymentIntent was made for, if Tollgate made it for this workspace and the

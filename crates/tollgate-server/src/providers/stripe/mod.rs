@@ -17,6 +17,8 @@ use hmac::{Hmac, Mac};
 use serde::de::DeserializeOwned;
 use sha2_11::Sha256;
 
+pub mod billing;
+
 use super::{
     ChargeOutcome, ChargeRequest, PaymentProvider, PaymentsConfig, ProviderError, RefundOutcome,
     RefundRequest, Refusal, Secret,
@@ -24,6 +26,14 @@ use super::{
 
 pub const NAME: &str = "stripe";
 pub const API_BASE: &str = "https://api.stripe.com";
+/// The Stripe API version every call asks for (`Stripe-Version`), so the shapes Stripe answers
+/// do not change when the account's default version is upgraded in the Dashboard. It is the
+/// version of the shapes the wire structs below are held to: Stripe's published samples
+/// (`fixtures3.json` of stripe/openapi at f6c2a48f, 2026-08-21, whose own `api_version` fields
+/// are null) were generated between the releases of `2026-07-29.dahlia` and
+/// `2026-08-26.dahlia`. Webhook events are shaped by the endpoint's own version, chosen when
+/// the endpoint is made in the Dashboard (docs/PAYMENTS.md: pick this one).
+pub const API_VERSION: &str = "2026-07-29.dahlia";
 
 /// Currencies Stripe's API keeps as two-decimal although ISO 4217 (and Tollgate) gives them
 /// none: an amount of `100` is one króna or shilling (Stripe's "special cases").
@@ -111,6 +121,16 @@ pub mod wire {
         pub customer: Option<Value>,
         #[serde(default)]
         pub setup_intent: Option<Value>,
+        /// The payment of a session in payment mode.
+        #[serde(default)]
+        pub payment_intent: Option<Value>,
+        /// `paid`, `unpaid` or `no_payment_required`.
+        #[serde(default)]
+        pub payment_status: Option<String>,
+        #[serde(default)]
+        pub amount_total: Option<i64>,
+        #[serde(default)]
+        pub currency: Option<String>,
         #[serde(default)]
         pub metadata: BTreeMap<String, String>,
     }
@@ -142,9 +162,23 @@ pub mod wire {
         pub metadata: BTreeMap<String, String>,
         #[serde(default)]
         pub last_payment_error: Option<ApiError>,
+        /// What the customer must do (`requires_action`): a `redirect_to_url` holds the page.
+        #[serde(default)]
+        pub next_action: Option<Value>,
     }
 
     impl PaymentIntent {
+        /// The page where the customer authenticates, when Stripe gives one
+        /// (`next_action.redirect_to_url.url`).
+        pub fn action_url(&self) -> Option<String> {
+            self.next_action
+                .as_ref()?
+                .get("redirect_to_url")?
+                .get("url")?
+                .as_str()
+                .map(str::to_owned)
+        }
+
         /// `amount` in Tollgate's minor units.
         pub fn amount_minor(&self) -> i64 {
             super::from_stripe_amount(&self.currency, self.amount)
@@ -176,6 +210,16 @@ pub mod wire {
         pub charge: Option<Value>,
         #[serde(default)]
         pub payment_intent: Option<Value>,
+        /// `tollgate_credit_note` for Tollgate's own refunds.
+        #[serde(default)]
+        pub metadata: BTreeMap<String, String>,
+    }
+
+    impl Refund {
+        /// Money given back or on its way (`succeeded`, `pending`, `requires_action`).
+        pub fn counts(&self) -> bool {
+            !matches!(self.status.as_deref(), Some("failed" | "canceled"))
+        }
     }
 
     #[derive(Debug, Clone, Deserialize)]
@@ -333,7 +377,11 @@ impl Stripe {
                     .body(encode_form(pairs)),
                 None => self.http.get(&url),
             };
-            let answer = request.bearer_auth(self.key.expose()).send().await;
+            let answer = request
+                .header("Stripe-Version", API_VERSION)
+                .bearer_auth(self.key.expose())
+                .send()
+                .await;
             let retry = match answer {
                 Err(e) => {
                     last = format!("no answer from {path}: {}", e.without_url());
@@ -427,6 +475,60 @@ impl Stripe {
             .await
     }
 
+    /// A Checkout Session in payment mode for what an invoice still owes: the customer pays
+    /// it at its `url` (authenticating there when the bank asks). The PaymentIntent carries
+    /// the invoice in its metadata, as an off-session charge does.
+    pub async fn checkout_payment(
+        &self,
+        payment: &CheckoutPayment<'_>,
+    ) -> Result<wire::CheckoutSession, ProviderError> {
+        let amount = to_stripe_amount(payment.currency, payment.amount_minor)?;
+        let mut form = vec![
+            pair("mode", "payment"),
+            pair("customer", payment.stripe_customer),
+            pair("line_items[0][quantity]", "1"),
+            pair(
+                "line_items[0][price_data][currency]",
+                payment.currency.to_ascii_lowercase(),
+            ),
+            pair("line_items[0][price_data][unit_amount]", amount.to_string()),
+            pair(
+                "line_items[0][price_data][product_data][name]",
+                payment.description,
+            ),
+            pair("success_url", payment.success_url),
+            pair("cancel_url", payment.cancel_url),
+        ];
+        for prefix in ["metadata", "payment_intent_data[metadata]"] {
+            form.extend([
+                pair(&format!("{prefix}[tollgate_workspace]"), payment.workspace),
+                pair(&format!("{prefix}[tollgate_invoice]"), payment.invoice),
+                pair(&format!("{prefix}[tollgate_customer]"), payment.customer),
+            ]);
+        }
+        self.post("/v1/checkout/sessions", &form, payment.idempotency_key)
+            .await
+    }
+
+    /// Closes what an invoice's previous payment link opened, so the customer cannot pay
+    /// twice: an open Checkout Session (`cs_...`) expired, a PaymentIntent waiting for
+    /// authentication (`pi_...`) canceled. One already completed, expired or canceled is
+    /// left as it is (Stripe refuses the call with 400).
+    pub async fn close_payment_page(&self, reference: &str) -> Result<(), ProviderError> {
+        let id = path_segment(reference)?;
+        let path = if id.starts_with("cs_") {
+            format!("/v1/checkout/sessions/{id}/expire")
+        } else {
+            format!("/v1/payment_intents/{id}/cancel")
+        };
+        let key = format!("tollgate:close:{id}");
+        match self.post::<serde_json::Value>(&path, &[], &key).await {
+            Ok(_) => Ok(()),
+            Err(ProviderError::Refused(r)) if r.status == 400 => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn setup_intent(&self, id: &str) -> Result<wire::SetupIntent, ProviderError> {
         self.call(&format!("/v1/setup_intents/{}", path_segment(id)?), None)
             .await
@@ -450,6 +552,34 @@ impl Stripe {
             };
             let page: wire::List<wire::PaymentIntent> = self.call(&path, None).await?;
             after = page.data.last().map(|p| p.id.clone());
+            all.extend(page.data);
+            if !page.has_more || after.is_none() {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// The account's Refunds, newest first (of one PaymentIntent when `payment_intent` is
+    /// given), at most `max_pages` pages of 100.
+    pub async fn refunds(
+        &self,
+        payment_intent: Option<&str>,
+        max_pages: usize,
+    ) -> Result<Vec<wire::Refund>, ProviderError> {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..max_pages {
+            let mut query = vec![pair("limit", "100")];
+            if let Some(pi) = payment_intent {
+                query.push(pair("payment_intent", path_segment(pi)?));
+            }
+            if let Some(id) = &after {
+                query.push(pair("starting_after", path_segment(id)?));
+            }
+            let path = format!("/v1/refunds?{}", encode_form(&query));
+            let page: wire::List<wire::Refund> = self.call(&path, None).await?;
+            after = page.data.last().map(|r| r.id.clone());
             all.extend(page.data);
             if !page.has_more || after.is_none() {
                 break;
@@ -487,6 +617,22 @@ impl Stripe {
         self.post("/v1/billing_portal/sessions", &form, idempotency_key)
             .await
     }
+}
+
+/// What a payment-mode Checkout Session needs.
+#[derive(Debug, Clone)]
+pub struct CheckoutPayment<'a> {
+    pub idempotency_key: &'a str,
+    pub workspace: &'a str,
+    pub invoice: &'a str,
+    pub customer: &'a str,
+    pub stripe_customer: &'a str,
+    pub amount_minor: i64,
+    pub currency: &'a str,
+    /// The line the customer sees (`Invoice INV-000042`).
+    pub description: &'a str,
+    pub success_url: &'a str,
+    pub cancel_url: &'a str,
 }
 
 /// What a setup-mode Checkout Session needs.
@@ -562,9 +708,12 @@ impl PaymentProvider for Stripe {
             Ok(intent) if intent.status == "succeeded" => Ok(ChargeOutcome::Succeeded {
                 reference: intent.id,
             }),
+            Ok(intent) if intent.status == "requires_action" => Ok(ChargeOutcome::RequiresAction {
+                url: intent.action_url(),
+                reference: intent.id,
+            }),
             Ok(intent) => {
-                // `requires_action` (authentication the customer must give) or another state
-                // that took no money: a failed attempt for dunning.
+                // Another state that took no money: a failed attempt for dunning.
                 let error = intent.last_payment_error.clone();
                 Ok(ChargeOutcome::Declined {
                     reference: Some(intent.id),
@@ -575,6 +724,18 @@ impl PaymentProvider for Stripe {
                     message: error
                         .and_then(|e| e.message)
                         .unwrap_or_else(|| "the payment needs the customer's action".into()),
+                })
+            }
+            // An off-session charge the bank wants authenticated: Stripe declines it with
+            // `authentication_required` and the PaymentIntent waits for the customer.
+            Err(ProviderError::Refused(refusal))
+                if refusal.kind == "card_error"
+                    && refusal.code.as_deref() == Some("authentication_required")
+                    && refusal.payment_intent.is_some() =>
+            {
+                Ok(ChargeOutcome::RequiresAction {
+                    reference: refusal.payment_intent.unwrap_or_default(),
+                    url: None,
                 })
             }
             Err(ProviderError::Refused(refusal)) if refusal.kind == "card_error" => {
