@@ -472,12 +472,20 @@ async fn a_credit_note_to_the_balance_is_used_on_the_next_invoice(backend: Backe
     let clock = customer(&ws, "acme", "2026-11-01T00:00:00Z").await;
     subscribe(&ws, "acme").await;
     bill_run(&ws).await;
-    // 100.00 + VAT 20.00 + levy 1.50, still open: a credit needs no payment.
+    // 100.00 + VAT 20.00 + levy 1.50, paid: a credit goes to the balance whole (on an open
+    // invoice it would lower the amount due first, `a_credit_on_an_open_invoice_lowers_its_amount_due`).
     let opening = invoices(&ws, "acme").await.pop().unwrap();
     assert_eq!(opening["total"], "121.50");
     assert_eq!(opening["status"], "open");
     let id = opening["id"].as_str().unwrap();
     let path = format!("/v1/invoices/{id}/credit_notes");
+    // A refund of an unpaid invoice: refused.
+    let (status, body) = ws
+        .call(Method::POST, &path, Some(json!({"amount": "1.00"})))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "invoice_not_paid");
+    ws.post(&format!("/v1/invoices/{id}/pay"), json!({})).await;
     let note = ws
         .post(
             &path,
@@ -486,7 +494,7 @@ async fn a_credit_note_to_the_balance_is_used_on_the_next_invoice(backend: Backe
         .await;
     assert_eq!(note["method"], "credit");
     assert_eq!(note["amount"], "30.00");
-    // More than is left to credit, and a refund of an unpaid invoice: refused.
+    // More than is left to credit: refused.
     let (status, body) = ws
         .call(
             Method::POST,
@@ -496,11 +504,6 @@ async fn a_credit_note_to_the_balance_is_used_on_the_next_invoice(backend: Backe
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["code"], "refund_exceeds_invoice");
-    let (status, body) = ws
-        .call(Method::POST, &path, Some(json!({"amount": "1.00"})))
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert_eq!(body["code"], "invoice_not_paid");
     let (status, body) = ws
         .call(Method::POST, &path, Some(json!({"method": "wire"})))
         .await;
@@ -594,6 +597,222 @@ async fn a_credit_note_to_the_balance_is_used_on_the_next_invoice(backend: Backe
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 backend_tests!(a_credit_note_to_the_balance_is_used_on_the_next_invoice);
+
+/// Every amount of an invoice's lines, summed.
+fn sum_of_lines(invoice: &Value) -> rust_decimal::Decimal {
+    invoice["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            l["amount"]
+                .as_str()
+                .unwrap()
+                .parse::<rust_decimal::Decimal>()
+                .unwrap()
+        })
+        .sum()
+}
+
+async fn balance_moves(ws: &Workspace<'_>, customer: &str) -> (Value, Vec<(String, String)>) {
+    let (status, balance) = ws
+        .call(
+            Method::GET,
+            &format!("/v1/customers/{customer}/balance"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{balance}");
+    let moves = balance["movements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["kind"].as_str().unwrap().to_owned(),
+                m["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    (balance, moves)
+}
+
+/// A credit note to the balance on an invoice still open lowers what it owes first (Stripe's
+/// rule); only what exceeds the amount due goes to the balance, and at zero the invoice is paid.
+async fn a_credit_on_an_open_invoice_lowers_its_amount_due(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace_with("opencredit", TAXED).await;
+    customer(&ws, "acme", "2026-11-01T00:00:00Z").await;
+    ws.post("/v1/customers/acme/credits", json!({"amount": "20.00"}))
+        .await;
+    subscribe(&ws, "acme").await;
+    bill_run(&ws).await;
+    let opening = invoices(&ws, "acme").await.pop().unwrap();
+    assert_eq!(opening["credit_applied"], "20.00");
+    assert_eq!(opening["amount_due"], "101.50");
+    let id = opening["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/invoices/{id}/credit_notes");
+    let first = ws
+        .post(&path, json!({"amount": "21.50", "method": "credit"}))
+        .await;
+    assert_eq!(first["amount"], "21.50");
+    let (_, invoice) = ws
+        .call(Method::GET, &format!("/v1/invoices/{id}"), None)
+        .await;
+    assert_eq!(invoice["status"], "open");
+    assert_eq!(invoice["total"], "121.50", "the lines never change");
+    assert_eq!(sum_of_lines(&invoice).to_string(), "121.50");
+    assert_eq!(invoice["amount_due"], "80.00");
+    assert_eq!(invoice["credited"], "21.50");
+    let (balance, moves) = balance_moves(&ws, "acme").await;
+    assert_eq!(balance["balance"], "0.00");
+    assert!(moves.is_empty(), "{moves:?}");
+    let text = pdf_text(&server, &ws, &invoice).await;
+    assert_pdf_line(&text, "Credit notes applied -21.50");
+    assert_pdf_line(&text, "Amount due 80.00");
+    let note_pdf = pdf_bytes(
+        &server,
+        &ws,
+        &format!(
+            "/v1/invoices/{id}/credit_notes/{}.pdf",
+            first["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    let note_text = pdf_extract::extract_text_from_mem(&note_pdf).unwrap();
+    assert_pdf_line(&note_text, "the amount lowers what the invoice still owes");
+
+    // The rest of the total, 100.00: 80.00 settles the invoice, and the 20.00 that prepaid credit
+    // paid goes to the balance.
+    let second = ws
+        .post(&path, json!({"amount": "100.00", "method": "credit"}))
+        .await;
+    let (_, invoice) = ws
+        .call(Method::GET, &format!("/v1/invoices/{id}"), None)
+        .await;
+    assert_eq!(invoice["status"], "paid", "{invoice:#}");
+    assert_eq!(invoice["amount_due"], "0.00");
+    assert_eq!(invoice["amount_paid"], "0.00");
+    assert_eq!(invoice["credited"], "121.50");
+    let (balance, moves) = balance_moves(&ws, "acme").await;
+    assert_eq!(balance["balance"], "20.00");
+    assert_eq!(moves, [("credit_note".to_owned(), "20.00".to_owned())]);
+    assert_eq!(balance["movements"][0]["credit_note"], second["id"]);
+    let note_pdf = pdf_bytes(
+        &server,
+        &ws,
+        &format!(
+            "/v1/invoices/{id}/credit_notes/{}.pdf",
+            second["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    let note_text = pdf_extract::extract_text_from_mem(&note_pdf).unwrap();
+    assert_pdf_line(
+        &note_text,
+        "80.00 lowers what the invoice still owes and 20.00 is credited to the customer's balance",
+    );
+    // Settled by credit: it announced itself paid, like a payment.
+    let (status, events) = ws
+        .call(
+            Method::GET,
+            "/v1/domain_events?type=invoice.paid&limit=100",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    let paid = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "invoice.paid" && e["data"]["invoice"] == json!(id))
+        .count();
+    assert_eq!(paid, 1, "{events:#}");
+    // Nothing is left to credit.
+    let (status, body) = ws
+        .call(
+            Method::POST,
+            &path,
+            Some(json!({"amount": "0.01", "method": "credit"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+}
+backend_tests!(a_credit_on_an_open_invoice_lowers_its_amount_due);
+
+/// Voiding an invoice gives back what it took from the customer's balance and prepaid credit,
+/// and the next invoice uses them again.
+async fn voiding_an_invoice_gives_back_the_balance_and_credit_it_used(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace_with("voidback", TAXED).await;
+    let clock = customer(&ws, "acme", "2026-11-01T00:00:00Z").await;
+    subscribe(&ws, "acme").await;
+    bill_run(&ws).await;
+    let opening = invoices(&ws, "acme").await.pop().unwrap();
+    let id = opening["id"].as_str().unwrap();
+    ws.post(&format!("/v1/invoices/{id}/pay"), json!({})).await;
+    ws.post(
+        &format!("/v1/invoices/{id}/credit_notes"),
+        json!({"amount": "30.00", "method": "credit"}),
+    )
+    .await;
+    ws.post("/v1/customers/acme/credits", json!({"amount": "50.00"}))
+        .await;
+    ws.advance(&clock, "2026-12-01T00:00:00Z").await;
+    bill_run(&ws).await;
+    let december = invoices(&ws, "acme").await.pop().unwrap();
+    assert_eq!(december["balance_applied"], "30.00");
+    assert_eq!(december["credit_applied"], "50.00");
+    assert_eq!(december["amount_due"], "41.50");
+    let (_, credits) = ws
+        .call(Method::GET, "/v1/customers/acme/credits", None)
+        .await;
+    assert_eq!(credits["balance"], "0.00");
+
+    let december_id = december["id"].as_str().unwrap();
+    let voided = ws
+        .post(&format!("/v1/invoices/{december_id}/void"), json!({}))
+        .await;
+    assert_eq!(voided["status"], "void");
+    let (balance, moves) = balance_moves(&ws, "acme").await;
+    assert_eq!(balance["balance"], "30.00");
+    assert_eq!(
+        moves,
+        [
+            ("credit_note".to_owned(), "30.00".to_owned()),
+            ("invoice".to_owned(), "-30.00".to_owned()),
+            ("invoice_void".to_owned(), "30.00".to_owned()),
+        ]
+    );
+    assert_eq!(balance["movements"][2]["invoice"], december["id"]);
+    let (_, credits) = ws
+        .call(Method::GET, "/v1/customers/acme/credits", None)
+        .await;
+    assert_eq!(credits["balance"], "50.00");
+    // Voiding twice gives nothing back twice.
+    let (status, _) = ws
+        .call(
+            Method::POST,
+            &format!("/v1/invoices/{december_id}/void"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (balance, _) = balance_moves(&ws, "acme").await;
+    assert_eq!(balance["balance"], "30.00");
+
+    // January's invoice uses them again, in the same order.
+    ws.advance(&clock, "2027-01-01T00:00:00Z").await;
+    bill_run(&ws).await;
+    let january = invoices(&ws, "acme").await.pop().unwrap();
+    assert_eq!(january["total"], "121.50");
+    assert_eq!(january["balance_applied"], "30.00");
+    assert_eq!(january["credit_applied"], "50.00");
+    assert_eq!(january["amount_due"], "41.50");
+    let (balance, _) = balance_moves(&ws, "acme").await;
+    assert_eq!(balance["balance"], "0.00");
+}
+backend_tests!(voiding_an_invoice_gives_back_the_balance_and_credit_it_used);
 
 const COMMITTED: &str = r#"
 currency: USD

@@ -306,7 +306,22 @@ pub async fn credit_note_pdf(
         .ok_or_else(|| ApiError::not_found("credit note", wanted))?;
     let credited = credited(&state, &invoice).await?;
     let issuer = issuer_name(&state, &invoice).await?;
-    let doc = crate::billing::documents::credit_note_document(&issuer, &invoice, &found, credited);
+    // What of it went to the customer's balance (a credit on an unpaid invoice lowered its amount
+    // due first).
+    let to_balance = state
+        .engine
+        .store()
+        .balance_entries(
+            &WorkspaceId::from(&invoice.workspace),
+            &CustomerId::from(&invoice.customer),
+        )
+        .await?
+        .iter()
+        .find(|e| e.credit_note.as_deref() == Some(found.id.as_str()))
+        .map_or(0, |e| e.amount_minor);
+    let doc = crate::billing::documents::credit_note_document(
+        &issuer, &invoice, &found, credited, to_balance,
+    );
     pdf_response(doc).await
 }
 
