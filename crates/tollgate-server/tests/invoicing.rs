@@ -909,6 +909,113 @@ async fn a_minimum_true_up_is_prorated_on_a_partial_period(backend: Backend) {
 }
 backend_tests!(a_minimum_true_up_is_prorated_on_a_partial_period);
 
+const CHARGE_MINIMUM: &str = r#"
+currency: USD
+meters:
+  api_calls: { name: "API calls", event: api.call, aggregation: count }
+  storage: { name: Storage, event: stored, aggregation: sum, property: gb }
+plans:
+  metered:
+    name: Metered
+    base: { amount: 10, interval: month }
+    prices:
+      - { meter: api_calls, model: per_unit, unit_amount: "0.50", minimum: 20 }
+      - { meter: storage, model: per_unit, unit_amount: 1 }
+"#;
+
+/// A usage price's `minimum` tops up that charge alone, with its own line, prorated on a
+/// partial first period as the plan minimum is; a period that charged enough has no top-up.
+async fn a_charge_minimum_is_topped_up_per_period(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace_with("chargemin", CHARGE_MINIMUM).await;
+    let clock = ws.test_clock("2026-11-16T00:00:00Z").await;
+    ws.post("/v1/customers", json!({"id": "acme", "test_clock": clock}))
+        .await;
+    ws.post(
+        "/v1/customers/acme/subscriptions",
+        json!({"plan": "metered", "trial": false}),
+    )
+    .await;
+    bill_run(&ws).await;
+    // 4 calls (2.00) and 30 GB of storage (30.00): storage never counts towards the calls'
+    // minimum, prorated to 15 of 30 days: 10.00.
+    let mut events: Vec<Value> = (0..4)
+        .map(|i| json!({"id": format!("c{i}"), "customer": "acme", "type": "api.call"}))
+        .collect();
+    events
+        .push(json!({"id": "s1", "customer": "acme", "type": "stored", "properties": {"gb": 30}}));
+    let (status, report) = ws.events(Value::Array(events)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    ws.advance(&clock, "2026-12-01T00:00:00Z").await;
+    bill_run(&ws).await;
+    let closing = invoices(&ws, "acme").await.pop().unwrap();
+    let calls: Vec<(String, String)> = closing["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["kind"] == json!({"type": "usage", "meter": "api_calls"}))
+        .map(|l| {
+            (
+                l["description"].as_str().unwrap().to_owned(),
+                l["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(calls.len(), 2, "{closing:#}");
+    assert_eq!(calls[0].1, "2.00");
+    assert_eq!(
+        calls[1],
+        (
+            "API calls: minimum of 10.00 for 2026-11-16 to 2026-11-30 (prorated: 20.00 x 15 of 30 days): charged 2.00 topped up by 8.00".to_owned(),
+            "8.00".to_owned()
+        )
+    );
+    // 2.00 + 8.00 of calls, 30.00 of storage, December's base fee 10.00.
+    assert_eq!(closing["total"], "50.00", "{closing:#}");
+    assert_eq!(sum_of_lines(&closing).to_string(), "50.00");
+    let text = pdf_text(&server, &ws, &closing).await;
+    assert_pdf_line(&text, "topped up by 8.00");
+
+    // December, whole: 50 calls charge 25.00, above the minimum: no top-up.
+    let events: Vec<Value> = (0..50)
+        .map(|i| json!({"id": format!("d{i}"), "customer": "acme", "type": "api.call"}))
+        .collect();
+    let (status, report) = ws.events(Value::Array(events)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    ws.advance(&clock, "2027-01-01T00:00:00Z").await;
+    bill_run(&ws).await;
+    let december = invoices(&ws, "acme").await.pop().unwrap();
+    let described: Vec<&str> = december["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["description"].as_str().unwrap())
+        .collect();
+    assert!(
+        described.iter().all(|d| !d.contains("minimum")),
+        "{december:#}"
+    );
+    assert_eq!(
+        december["total"], "35.00",
+        "25.00 of calls and January's base fee"
+    );
+
+    // A minimum the catalog cannot take is refused with its path.
+    let (status, body) = ws
+        .call(
+            Method::PUT,
+            "/v1/catalog",
+            Some(json!({"yaml": CHARGE_MINIMUM.replace("minimum: 20", "minimum: -1")})),
+        )
+        .await;
+    assert!(status.is_client_error(), "{status} {body}");
+    assert!(
+        body.to_string().contains("plans.metered.prices[0].minimum"),
+        "{body}"
+    );
+}
+backend_tests!(a_charge_minimum_is_topped_up_per_period);
+
 async fn pdf_bytes(server: &TestServer, ws: &Workspace<'_>, path: &str) -> Vec<u8> {
     let resp = server
         .http

@@ -441,6 +441,10 @@ pub struct UsagePrice {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub included: Option<Decimal>,
     pub model: PriceModel,
+    /// A minimum amount of this charge per period: an invoice that closes a period tops the
+    /// charge up to it (prorated on a partial period, as the plan minimum is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<Decimal>,
 }
 
 /// How a quantity becomes an amount. Amounts here are exact decimals; rounding happens once, at
