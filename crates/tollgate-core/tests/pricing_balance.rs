@@ -277,3 +277,43 @@ fn a_charge_minimum_is_validated_with_its_path() {
     assert_eq!(both[0].0, "plans.p.prices[0].minimum", "{both:?}");
     assert!(both[0].1.contains("`floor` or `minimum`"), "{both:?}");
 }
+
+/// The thresholds of progressive billing: the highest one reached, then every `every` above the
+/// last; validated with their paths.
+#[test]
+fn progressive_billing_thresholds() {
+    use rust_decimal::Decimal;
+    let c = parse_yaml(
+        "currency: USD\nplans:\n  p:\n    progressive_billing: { thresholds: [20, 50], every: 100 }\n  q:\n    progressive_billing: { every: 30 }\n",
+    )
+    .unwrap();
+    let p = c.plans["p"].progressive_billing.clone().unwrap();
+    let at = |a: i64| p.reached(Decimal::from(a));
+    assert_eq!(at(19), None);
+    assert_eq!(at(20), Some(Decimal::from(20)));
+    assert_eq!(at(149), Some(Decimal::from(50)));
+    assert_eq!(at(150), Some(Decimal::from(150)));
+    assert_eq!(at(420), Some(Decimal::from(350)));
+    let q = c.plans["q"].progressive_billing.clone().unwrap();
+    assert_eq!(q.reached(Decimal::from(29)), None);
+    assert_eq!(q.reached(Decimal::from(61)), Some(Decimal::from(60)));
+    let errors = |body: &str| -> Vec<String> {
+        let yaml = format!("currency: USD\nplans:\n  p:\n    progressive_billing: {body}\n");
+        match parse_yaml(&yaml) {
+            Ok(_) => panic!("accepted:\n{yaml}"),
+            Err(e) => e
+                .iter()
+                .map(|e| format!("{}: {}", e.path, e.message))
+                .collect(),
+        }
+    };
+    assert_eq!(
+        errors("{ thresholds: [50, 20] }"),
+        ["plans.p.progressive_billing.thresholds[1]: thresholds must ascend: 20 is not above 50"]
+    );
+    assert_eq!(
+        errors("{}"),
+        ["plans.p.progressive_billing: give `thresholds`, `every` or both"]
+    );
+    assert!(errors("{ every: 0 }")[0].starts_with("plans.p.progressive_billing.every"));
+}

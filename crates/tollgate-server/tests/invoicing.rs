@@ -1016,6 +1016,128 @@ async fn a_charge_minimum_is_topped_up_per_period(backend: Backend) {
 }
 backend_tests!(a_charge_minimum_is_topped_up_per_period);
 
+const PROGRESSIVE: &str = r#"
+currency: USD
+meters:
+  api_calls: { name: "API calls", event: api.call, aggregation: count }
+plans:
+  pro:
+    name: Pro
+    base: { amount: 10, interval: month }
+    progressive_billing: { thresholds: [20, 50] }
+    prices:
+      - { meter: api_calls, model: per_unit, unit_amount: 1 }
+"#;
+
+async fn calls(ws: &Workspace<'_>, from: usize, count: usize) {
+    let events: Vec<Value> = (from..from + count)
+        .map(|i| json!({"id": format!("p{i}"), "customer": "acme", "type": "api.call"}))
+        .collect();
+    let (status, report) = ws.events(Value::Array(events)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+}
+
+/// Progressive billing: the usage so far is invoiced by the scheduler as soon as it reaches a
+/// threshold (no API call), once per threshold; a later invoice of the period bills only what
+/// the earlier ones did not, and the period-end invoice subtracts all of them, so the period's
+/// usage is billed exactly once.
+async fn usage_reaching_a_threshold_is_invoiced_at_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace_with("progressive", PROGRESSIVE).await;
+    let clock = customer(&ws, "acme", "2026-11-01T00:00:00Z").await;
+    subscribe(&ws, "acme").await;
+    bill_run(&ws).await;
+    assert_eq!(invoices(&ws, "acme").await.len(), 1, "the opening invoice");
+
+    // 15.00: below the first threshold.
+    calls(&ws, 0, 15).await;
+    ws.advance(&clock, "2026-11-02T00:00:00Z").await;
+    assert_eq!(invoices(&ws, "acme").await.len(), 1);
+    // 25.00 passes 20.00: one invoice of the usage so far, within the minute.
+    calls(&ws, 15, 10).await;
+    ws.advance(&clock, "2026-11-02T00:01:00Z").await;
+    let all = invoices(&ws, "acme").await;
+    assert_eq!(all.len(), 2, "{all:#?}");
+    let first = &all[1];
+    assert_eq!(first["total"], "25.00", "{first:#}");
+    assert_eq!(sum_of_lines(first).to_string(), "25.00");
+    assert_eq!(
+        first["lines"][0]["description"],
+        "API calls: usage of 2026-11-01 to 2026-11-30 so far: 25.00"
+    );
+    assert_eq!(first["period_start"], "2026-11-01T00:00:00Z");
+    // More usage below the next threshold, and re-runs: nothing more.
+    calls(&ws, 25, 5).await;
+    ws.advance(&clock, "2026-11-03T00:00:00Z").await;
+    bill_run(&ws).await;
+    assert_eq!(invoices(&ws, "acme").await.len(), 2);
+    // 60.00 passes 50.00: the second invoice bills what the first did not.
+    calls(&ws, 30, 30).await;
+    ws.advance(&clock, "2026-11-04T00:00:00Z").await;
+    let all = invoices(&ws, "acme").await;
+    assert_eq!(all.len(), 3, "{all:#?}");
+    let second = &all[2];
+    assert_eq!(second["total"], "35.00", "{second:#}");
+    assert_eq!(
+        second["lines"][0]["description"],
+        "API calls: usage of 2026-11-01 to 2026-11-30 so far: 60.00, less 25.00 billed before"
+    );
+
+    // The period ends at 70.00 of usage: its invoice bills 70.00, subtracts the 60.00 already
+    // billed and opens December (10.00).
+    calls(&ws, 60, 10).await;
+    ws.advance(&clock, "2026-12-01T00:00:00Z").await;
+    bill_run(&ws).await;
+    let all = invoices(&ws, "acme").await;
+    assert_eq!(all.len(), 4, "{all:#?}");
+    let closing = &all[3];
+    let lines: Vec<(String, String)> = closing["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["description"].as_str().unwrap().to_owned(),
+                l["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        lines.contains(&(
+            "API calls: billed on progressive invoices of 2026-11-01 to 2026-11-30".to_owned(),
+            "-60.00".to_owned()
+        )),
+        "{lines:#?}"
+    );
+    assert_eq!(closing["total"], "20.00", "{closing:#}");
+    assert_eq!(sum_of_lines(closing).to_string(), "20.00");
+    // November's usage, 70.00, billed once in all: 25.00 + 35.00 + (70.00 - 60.00).
+    let usage_billed: rust_decimal::Decimal = all[1..]
+        .iter()
+        .flat_map(|i| i["lines"].as_array().unwrap().clone())
+        .filter(|l| l["kind"]["type"] == "usage")
+        .map(|l| {
+            l["amount"]
+                .as_str()
+                .unwrap()
+                .parse::<rust_decimal::Decimal>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(usage_billed.to_string(), "70.00");
+    // The checks ran as jobs of the scheduler, and each invoice announced itself.
+    let (status, jobs) = ws
+        .call(
+            Method::GET,
+            "/v1/jobs?kind=subscription.progressive_check&limit=100",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{jobs}");
+    assert!(jobs["data"].as_array().unwrap().len() >= 2, "{jobs:#}");
+}
+backend_tests!(usage_reaching_a_threshold_is_invoiced_at_once);
+
 async fn pdf_bytes(server: &TestServer, ws: &Workspace<'_>, path: &str) -> Vec<u8> {
     let resp = server
         .http

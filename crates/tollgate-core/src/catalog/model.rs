@@ -257,6 +257,40 @@ pub struct Plan {
     /// `docs/TRUST.md`); `None`: no license.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license: Option<LicenseTerms>,
+    /// Progressive billing: an invoice as soon as the period's usage amount reaches a threshold
+    /// (docs/INVOICES.md, "Progressive billing"); `None`: usage is billed at the period end only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progressive_billing: Option<ProgressiveBilling>,
+}
+
+/// The usage amounts of a period at which a plan invoices the usage so far: each of `thresholds`
+/// (ascending), then every `every` above the last one (or from zero, without thresholds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgressiveBilling {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<Decimal>,
+}
+
+impl ProgressiveBilling {
+    /// The highest threshold at or below `amount`, if any.
+    pub fn reached(&self, amount: Decimal) -> Option<Decimal> {
+        let fixed = self
+            .thresholds
+            .iter()
+            .rev()
+            .find(|t| **t <= amount)
+            .copied();
+        let last = self.thresholds.last().copied().unwrap_or(Decimal::ZERO);
+        match self.every {
+            Some(every) if every > Decimal::ZERO && amount >= last.checked_add(every)? => {
+                let steps = amount.checked_sub(last)?.checked_div(every)?.floor();
+                last.checked_add(steps.checked_mul(every)?)
+            }
+            _ => fixed,
+        }
+    }
 }
 
 /// What a plan's licenses carry beyond its features: named integer limits, the grace period
@@ -303,6 +337,7 @@ impl Default for Plan {
             billing: None,
             upgrades: UpgradeInvoicing::default(),
             license: None,
+            progressive_billing: None,
         }
     }
 }

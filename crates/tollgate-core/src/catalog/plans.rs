@@ -18,8 +18,8 @@ use rust_decimal::Decimal;
 
 use super::model::{
     Addon, AddonTerms, Anchor, BasePrice, Collection, Enforcement, Entitlement, Feature,
-    LicenseTerms, Meter, Plan, Quota, QuotaReset, RateLimit, Scope, Timing, UpgradeInvoicing,
-    UsagePrice,
+    LicenseTerms, Meter, Plan, ProgressiveBilling, Quota, QuotaReset, RateLimit, Scope, Timing,
+    UpgradeInvoicing, UsagePrice,
 };
 use super::node::Node;
 use super::parse::{INTERVALS, Section, entitlements};
@@ -81,6 +81,7 @@ const PLAN_FIELDS: &[&str] = &[
     "billing",
     "upgrades",
     "license",
+    "progressive_billing",
 ];
 
 /// A field a child may leave out (inherit), write (override) or write as null (clear).
@@ -105,6 +106,7 @@ struct Draft {
     billing: Option<Anchor>,
     upgrades: Option<UpgradeInvoicing>,
     license: Patch<LicenseTerms>,
+    progressive_billing: Patch<ProgressiveBilling>,
 }
 
 /// Reads, checks and resolves all plans; `None` when any has a mistake (all are reported).
@@ -209,6 +211,7 @@ fn read_plan(
     let billing = f.opt(cx, "billing", |cx, p, n| cx.choice(p, n, ANCHORS));
     let upgrades = f.opt(cx, "upgrades", |cx, p, n| cx.choice(p, n, UPGRADES));
     let license = patch(cx, &f, "license", license_terms);
+    let progressive_billing = patch(cx, &f, "progressive_billing", progressive);
     if cx.count() > start {
         return (extends, None);
     }
@@ -230,6 +233,7 @@ fn read_plan(
         billing,
         upgrades,
         license,
+        progressive_billing,
     };
     (extends, Some(draft))
 }
@@ -265,6 +269,33 @@ pub(crate) fn list<'n, T>(
 }
 
 /// `license: { grace_days, max_machines, limits: { name: n } }`.
+/// `progressive_billing: { thresholds: [50, 200], every: 500 }`: ascending positive amounts,
+/// and a positive step after the last one; at least one of them.
+fn progressive(cx: &mut Cx, path: &str, node: &Node) -> Option<ProgressiveBilling> {
+    let start = cx.count();
+    let f = cx.fields(path, node, &["thresholds", "every"])?;
+    let thresholds = f
+        .opt(cx, "thresholds", |cx, p, n| list(cx, p, n, Cx::positive))
+        .unwrap_or_default();
+    for (i, pair) in thresholds.windows(2).enumerate() {
+        if pair[1] <= pair[0] {
+            cx.error(
+                &index(&f.path_of("thresholds"), i + 1),
+                format!(
+                    "thresholds must ascend: {} is not above {}",
+                    pair[1], pair[0]
+                ),
+            );
+        }
+    }
+    let every = f.opt(cx, "every", Cx::positive);
+    if thresholds.is_empty() && every.is_none() {
+        cx.error(path, "give `thresholds`, `every` or both");
+    }
+    (cx.count() == start).then_some(())?;
+    Some(ProgressiveBilling { thresholds, every })
+}
+
 fn license_terms(cx: &mut Cx, path: &str, node: &Node) -> Option<LicenseTerms> {
     let start = cx.count();
     let f = cx.fields(path, node, &["grace_days", "max_machines", "limits"])?;
@@ -534,6 +565,10 @@ fn merge(parent: Plan, child: &Draft) -> Plan {
         billing: child.billing.or(parent.billing),
         upgrades: child.upgrades.unwrap_or(parent.upgrades),
         license: child.license.clone().unwrap_or(parent.license),
+        progressive_billing: child
+            .progressive_billing
+            .clone()
+            .unwrap_or(parent.progressive_billing),
     }
 }
 

@@ -96,6 +96,10 @@ fn reshape_plan(plan: &mut Mapping, resolved: &Plan, catalog: &Catalog) {
                 "license",
                 parent.license.is_some() && resolved.license.is_none(),
             ),
+            (
+                "progressive_billing",
+                parent.progressive_billing.is_some() && resolved.progressive_billing.is_none(),
+            ),
         ];
         for (field, is_cleared) in cleared {
             if is_cleared {
