@@ -1138,6 +1138,51 @@ async fn usage_reaching_a_threshold_is_invoiced_at_once(backend: Backend) {
 }
 backend_tests!(usage_reaching_a_threshold_is_invoiced_at_once);
 
+/// A white-label partner's workspace is named after the operator; its invoices and credit notes
+/// never show that name: without a seller profile the issuer is left empty, with one (even set
+/// after the invoice was issued) it is the profile's legal name.
+async fn a_white_label_invoice_never_shows_the_workspace_name(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server
+        .workspace_with("Levqor white label: Northwind", TAXED)
+        .await;
+    customer(&ws, "acme", "2026-11-01T00:00:00Z").await;
+    subscribe(&ws, "acme").await;
+    bill_run(&ws).await;
+    let opening = invoices(&ws, "acme").await.pop().unwrap();
+    let text = pdf_text(&server, &ws, &opening).await;
+    assert!(!text.contains("Levqor"), "{text}");
+    assert_pdf_line(&text, "acme Ltd");
+    let id = opening["id"].as_str().unwrap();
+    ws.post(&format!("/v1/invoices/{id}/pay"), json!({})).await;
+    let note = ws
+        .post(
+            &format!("/v1/invoices/{id}/credit_notes"),
+            json!({"amount": "1.00", "method": "credit"}),
+        )
+        .await;
+    let note_path = format!(
+        "/v1/invoices/{id}/credit_notes/{}.pdf",
+        note["id"].as_str().unwrap()
+    );
+    let note_text =
+        pdf_extract::extract_text_from_mem(&pdf_bytes(&server, &ws, &note_path).await).unwrap();
+    assert!(!note_text.contains("Levqor"), "{note_text}");
+
+    let (status, body) = ws
+        .call(
+            Method::PUT,
+            "/v1/billing_profile",
+            Some(json!({"legal_name": "Northwind Automations Ltd"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let text = pdf_text(&server, &ws, &opening).await;
+    assert!(!text.contains("Levqor"), "{text}");
+    assert_pdf_line(&text, "Northwind Automations Ltd");
+}
+backend_tests!(a_white_label_invoice_never_shows_the_workspace_name);
+
 async fn pdf_bytes(server: &TestServer, ws: &Workspace<'_>, path: &str) -> Vec<u8> {
     let resp = server
         .http

@@ -326,12 +326,13 @@ pub async fn credit_note_pdf(
 }
 
 async fn issuer_name(state: &AppState, invoice: &InvoiceRecord) -> ApiResult<String> {
-    Ok(state
-        .engine
-        .store()
-        .get_workspace(&invoice.workspace)
-        .await?
-        .map_or_else(|| invoice.workspace.clone(), |w| w.name))
+    Ok(
+        crate::billing::profiles::document_issuer(
+            state.engine.store().as_ref(),
+            &invoice.workspace,
+        )
+        .await?,
+    )
 }
 
 async fn pdf_response(doc: tollgate_pdf::InvoiceDocument) -> ApiResult<axum::response::Response> {

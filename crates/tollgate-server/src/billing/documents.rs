@@ -32,8 +32,8 @@ fn unit_price_text(v: &serde_json::Value, currency: &str) -> String {
     }
 }
 
-/// The printable form of a stored invoice, with refunds noted. `issuer` is the workspace's
-/// name, used when the invoice carries no seller.
+/// The printable form of a stored invoice, with refunds noted. `issuer` is used when the invoice
+/// carries no seller (`profiles::document_issuer`: the seller profile's legal name, else empty).
 pub fn invoice_document(
     issuer: &str,
     invoice: &InvoiceRecord,

@@ -279,6 +279,17 @@ pub async fn seller_profile(
         .transpose()
 }
 
+/// Who a document shows as its issuer when the invoice carries no seller (issued before the
+/// workspace had a seller profile): the seller profile's legal name now, else nothing. Never the
+/// workspace's name: a white-label partner's workspace is often named after the operator
+/// (docs/DASHBOARD.md), and its customers must not see it.
+pub async fn document_issuer(store: &dyn Store, workspace: &str) -> AppResult<String> {
+    Ok(seller_profile(store, workspace)
+        .await?
+        .map(|p| p.legal_name)
+        .unwrap_or_default())
+}
+
 /// The parties and terms of an invoice to `customer`, as its and the workspace's profiles say
 /// now. The buyer's name is its legal name, else its name, else its id.
 pub async fn invoice_parties(
