@@ -1212,7 +1212,10 @@ async fn the_documents_show_seller_buyer_terms_and_what_is_owed(backend: Backend
         .call(
             Method::PUT,
             "/v1/billing_profile",
-            Some(json!({"legal_name": "Lexecon", "invoice_prefix": "lex-", "net_terms_days": 400})),
+            Some(
+                json!({"legal_name": "Lexecon", "invoice_prefix": "lex-", "net_terms_days": 400,
+                        "logo": "data:image/gif;base64,R0lGODlhAQABAAAAACw="}),
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -1222,7 +1225,21 @@ async fn the_documents_show_seller_buyer_terms_and_what_is_owed(backend: Backend
         .iter()
         .map(|e| e["path"].as_str().unwrap())
         .collect();
-    assert_eq!(paths, ["net_terms_days", "invoice_prefix"], "{body}");
+    assert_eq!(
+        paths,
+        ["net_terms_days", "invoice_prefix", "logo"],
+        "{body}"
+    );
+    // A PNG signature over bytes that do not decode: refused when set, not when rendering.
+    let (status, body) = ws
+        .call(
+            Method::PUT,
+            "/v1/billing_profile",
+            Some(json!({"legal_name": "Lexecon", "logo": logo_data_url(&LOGO[..60])})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["path"], "logo", "{body}");
     let seller = json!({
         "legal_name": "Lexecon Legal Analytics GmbH",
         "address": ["Friedrichstrasse 68", "10117 Berlin, Germany"],
@@ -1232,7 +1249,8 @@ async fn the_documents_show_seller_buyer_terms_and_what_is_owed(backend: Backend
             "IBAN DE89 3704 0044 0532 0130 00 · BIC COBADEFFXXX",
             "Reference: the invoice number"],
         "invoice_prefix": "LEX",
-        "footer": "Lexecon Legal Analytics GmbH · Amtsgericht Berlin HRB 123456 · billing@lexecon.example"
+        "footer": "Lexecon Legal Analytics GmbH · Amtsgericht Berlin HRB 123456 · billing@lexecon.example",
+        "logo": logo_data_url(LOGO)
     });
     let (status, body) = ws
         .call(Method::PUT, "/v1/billing_profile", Some(seller.clone()))
@@ -1337,5 +1355,31 @@ async fn the_documents_show_seller_buyer_terms_and_what_is_owed(backend: Backend
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The logo is drawn on both documents: without it, the same invoice weighs its image less.
+    let mut plain = seller.clone();
+    plain.as_object_mut().unwrap().remove("logo");
+    let (status, body) = ws
+        .call(Method::PUT, "/v1/billing_profile", Some(plain))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let without = pdf_bytes(&server, &ws, &format!("/v1/invoices/{id}.pdf")).await;
+    assert!(
+        paid.len() > without.len() + 400,
+        "{} vs {}",
+        paid.len(),
+        without.len()
+    );
 }
 backend_tests!(the_documents_show_seller_buyer_terms_and_what_is_owed);
+
+/// The logo of the docs' invoices (a PNG of 240 x 72 pixels), shared with tollgate-pdf's tests.
+const LOGO: &[u8] = include_bytes!("../../tollgate-pdf/tests/fixtures/logo.png");
+
+fn logo_data_url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}

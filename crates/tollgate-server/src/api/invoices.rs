@@ -272,7 +272,10 @@ pub(crate) async fn invoice_pdf_response(
     credited_minor: i64,
 ) -> ApiResult<axum::response::Response> {
     let issuer = issuer_name(state, invoice).await?;
-    let doc = crate::billing::documents::invoice_document(&issuer, invoice, credited_minor);
+    let mut doc = crate::billing::documents::invoice_document(&issuer, invoice, credited_minor);
+    doc.logo =
+        crate::billing::profiles::document_logo(state.engine.store().as_ref(), &invoice.workspace)
+            .await?;
     pdf_response(doc).await
 }
 
@@ -319,9 +322,12 @@ pub async fn credit_note_pdf(
         .iter()
         .find(|e| e.credit_note.as_deref() == Some(found.id.as_str()))
         .map_or(0, |e| e.amount_minor);
-    let doc = crate::billing::documents::credit_note_document(
+    let mut doc = crate::billing::documents::credit_note_document(
         &issuer, &invoice, &found, credited, to_balance,
     );
+    doc.logo =
+        crate::billing::profiles::document_logo(state.engine.store().as_ref(), &invoice.workspace)
+            .await?;
     pdf_response(doc).await
 }
 

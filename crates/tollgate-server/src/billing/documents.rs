@@ -137,6 +137,8 @@ pub fn invoice_document(
             parties.payment_instructions.clone()
         },
         footer: parties.footer.clone(),
+        // The caller draws the seller profile's logo (`profiles::document_logo`).
+        logo: None,
     }
 }
 
@@ -210,6 +212,8 @@ pub fn credit_note_document(
         due: None,
         payment: Vec::new(),
         footer: parties.footer.clone(),
+        // The caller draws the seller profile's logo (`profiles::document_logo`).
+        logo: None,
     }
 }
 

@@ -160,6 +160,11 @@ pub struct SellerProfile {
     /// Printed at the bottom of every invoice (at most 1000 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub footer: Option<String>,
+    /// The logo drawn at the top of invoices and credit notes: a PNG or JPEG image as a data
+    /// URL (`data:image/png;base64,...`) or as its bytes in base64, at most 256 KiB of image.
+    /// Documents draw the logo the profile has when they are rendered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo: Option<String>,
     /// How the customer portal looks (docs/DASHBOARD.md): a white-label partner's own name,
     /// colour and logo. The portal shows this name (else the legal name), never the workspace's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -257,6 +262,14 @@ impl SellerProfile {
         if let Some(brand) = &self.brand {
             brand.check(&mut errors);
         }
+        if let Some(logo) = &self.logo
+            && let Err(message) = decode_logo(logo)
+        {
+            errors.push(FieldError {
+                path: "logo".into(),
+                message,
+            });
+        }
         if errors.is_empty() {
             Ok(())
         } else {
@@ -277,6 +290,57 @@ pub async fn seller_profile(
                 .map_err(|e| Error::internal(format!("seller profile of {workspace}: {e}")))
         })
         .transpose()
+}
+
+/// A logo as the seller profile holds it (a PNG or JPEG data URL, or base64 bytes), checked.
+fn decode_logo(text: &str) -> Result<tollgate_pdf::Logo, String> {
+    use base64::Engine as _;
+    let encoded = match text.strip_prefix("data:") {
+        Some(url) => {
+            let (head, data) = url
+                .split_once(',')
+                .ok_or("a data URL is `data:image/png;base64,<data>`")?;
+            if !matches!(
+                head,
+                "image/png;base64" | "image/jpeg;base64" | "image/jpg;base64"
+            ) {
+                return Err("a data URL of a PNG or JPEG image in base64".into());
+            }
+            data
+        }
+        None => text,
+    };
+    // Bounded before decoding: base64 takes 4 characters per 3 bytes.
+    if encoded.len() > tollgate_pdf::MAX_LOGO_BYTES / 3 * 4 + 4 {
+        return Err(format!(
+            "a logo is at most {} bytes",
+            tollgate_pdf::MAX_LOGO_BYTES
+        ));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|e| format!("not base64: {e}"))?;
+    tollgate_pdf::Logo::from_bytes(bytes).map_err(|e| e.to_string())
+}
+
+/// The logo documents draw: the workspace's seller profile's, if it has a readable one (a
+/// logo stored by an older version that no longer reads is left out, never failing a document).
+pub async fn document_logo(
+    store: &dyn Store,
+    workspace: &str,
+) -> AppResult<Option<tollgate_pdf::Logo>> {
+    let Some(text) = seller_profile(store, workspace).await?.and_then(|p| p.logo) else {
+        return Ok(None);
+    };
+    // Decoding checks the pixels (a one-page render): off the async threads.
+    let logo = tokio::task::spawn_blocking(move || decode_logo(&text))
+        .await
+        .map_err(Error::internal)?;
+    Ok(logo
+        .inspect_err(
+            |e| tracing::warn!(workspace, error = %e, "the seller profile's logo is not drawn"),
+        )
+        .ok())
 }
 
 /// Who a document shows as its issuer when the invoice carries no seller (issued before the
