@@ -156,6 +156,8 @@ codes! {
     TooManyAttempts => "too_many_attempts",
     CsrfTokenInvalid => "csrf_token_invalid",
     PortalLinkInvalid => "portal_link_invalid",
+    PlanNotInCurrency => "plan_not_in_currency",
+    CustomerCurrencyLocked => "customer_currency_locked",
 }
 
 impl std::fmt::Display for Code {

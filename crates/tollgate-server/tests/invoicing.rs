@@ -1183,6 +1183,139 @@ async fn a_white_label_invoice_never_shows_the_workspace_name(backend: Backend) 
 }
 backend_tests!(a_white_label_invoice_never_shows_the_workspace_name);
 
+const TWO_CURRENCIES: &str = r#"
+currency: USD
+meters:
+  api_calls: { name: "API calls", event: api.call, aggregation: count }
+addons:
+  seat: { amount: 5, interval: month }
+products:
+  pack: { amount: 20 }
+plans:
+  pro:
+    name: Pro
+    base: { amount: 100, interval: month }
+    addons: [seat]
+    prices:
+      - { meter: api_calls, model: per_unit, unit_amount: "0.10" }
+    currencies:
+      EUR:
+        base: 92
+        prices:
+          - { meter: api_calls, model: per_unit, unit_amount: "0.09" }
+  starter:
+    name: Starter
+    base: { amount: 10, interval: month }
+"#;
+
+/// A plan priced in USD and EUR: a customer whose currency is EUR is invoiced with the EUR
+/// prices (amounts in EUR minor units, prepaid credit in EUR too), a USD customer with the USD
+/// ones; a plan without the customer's currency is refused, and so is a change of currency
+/// after the first invoice.
+async fn a_plan_priced_in_two_currencies_invoices_each_customer_in_its_own(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace_with("currencies", TWO_CURRENCIES).await;
+    let clock = customer(&ws, "eu", "2026-11-01T00:00:00Z").await;
+    let profile = "/v1/customers/eu/billing_profile";
+    let (status, body) = ws
+        .call(Method::PUT, profile, Some(json!({"currency": "EURO"})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["path"], "currency", "{body}");
+    let (status, body) = ws
+        .call(Method::PUT, profile, Some(json!({"currency": "EUR"})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let subscribe_to = |plan: &'static str, addons: Value| {
+        let ws = &ws;
+        async move {
+            ws.call(
+                Method::POST,
+                "/v1/customers/eu/subscriptions",
+                Some(json!({"plan": plan, "trial": false, "addons": addons})),
+            )
+            .await
+        }
+    };
+    let (status, body) = subscribe_to("starter", json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "plan_not_in_currency");
+    let (status, body) = subscribe_to("pro", json!({"seat": 2})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "plan_not_in_currency");
+    let (status, sub) = subscribe_to("pro", json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{sub}");
+    bill_run(&ws).await;
+    let opening = invoices(&ws, "eu").await.pop().unwrap();
+    assert_eq!(opening["currency"], "EUR", "{opening:#}");
+    assert_eq!(opening["total"], "92.00");
+    let text = pdf_text(&server, &ws, &opening).await;
+    assert_pdf_line(&text, "Currency EUR");
+
+    let credit = ws
+        .post("/v1/customers/eu/credits", json!({"amount": "10.00"}))
+        .await;
+    assert_eq!(credit["currency"], "EUR", "{credit}");
+    let events: Vec<Value> = (0..100)
+        .map(|i| json!({"id": format!("e{i}"), "customer": "eu", "type": "api.call"}))
+        .collect();
+    let (status, report) = ws.events(Value::Array(events)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    ws.advance(&clock, "2026-12-01T00:00:00Z").await;
+    bill_run(&ws).await;
+    let closing = invoices(&ws, "eu").await.pop().unwrap();
+    assert_eq!(closing["currency"], "EUR");
+    // 100 calls at 0.09 EUR and December's 92.00 EUR; 10.00 EUR of prepaid credit.
+    assert_eq!(closing["total"], "101.00", "{closing:#}");
+    assert_eq!(sum_of_lines(&closing).to_string(), "101.00");
+    assert_eq!(closing["credit_applied"], "10.00");
+    assert_eq!(closing["amount_due"], "91.00");
+    let usage = usage_line(&closing);
+    assert_eq!(usage["amount"], "9.00", "{closing:#}");
+
+    // Invoiced in EUR: its currency stays; a plan without EUR prices is refused on change too.
+    let (status, body) = ws
+        .call(Method::PUT, profile, Some(json!({"currency": "USD"})))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "customer_currency_locked");
+    let (status, body) = ws
+        .call(
+            Method::POST,
+            "/v1/customers/eu/purchases",
+            Some(json!({"product": "pack"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "plan_not_in_currency");
+    let (status, body) = ws
+        .call(
+            Method::POST,
+            &format!(
+                "/v1/customers/eu/subscriptions/{}/change",
+                sub["id"].as_str().unwrap()
+            ),
+            Some(json!({"plan": "starter"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "plan_not_in_currency");
+
+    // A customer without a currency is invoiced in the catalog's, with the USD prices.
+    customer(&ws, "us", "2026-11-01T00:00:00Z").await;
+    ws.post(
+        "/v1/customers/us/subscriptions",
+        json!({"plan": "pro", "trial": false, "addons": {"seat": 1}}),
+    )
+    .await;
+    bill_run(&ws).await;
+    let us = invoices(&ws, "us").await.pop().unwrap();
+    assert_eq!(us["currency"], "USD");
+    assert_eq!(us["total"], "105.00", "{us:#}");
+}
+backend_tests!(a_plan_priced_in_two_currencies_invoices_each_customer_in_its_own);
+
 async fn pdf_bytes(server: &TestServer, ws: &Workspace<'_>, path: &str) -> Vec<u8> {
     let resp = server
         .http

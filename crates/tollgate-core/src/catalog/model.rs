@@ -261,6 +261,25 @@ pub struct Plan {
     /// (docs/INVOICES.md, "Progressive billing"); `None`: usage is billed at the period end only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progressive_billing: Option<ProgressiveBilling>,
+    /// The plan's prices in currencies other than the catalog's, by ISO 4217 code: a customer
+    /// whose currency is one of them is invoiced with these (docs/CATALOG.md, "Prices in
+    /// several currencies").
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub currencies: IndexMap<String, PlanPrices>,
+}
+
+/// Every amount of a plan in one more currency: the base fee's amount (its interval and timing
+/// are the plan's), the setup fee, the minimum and the usage prices, for the same meters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanPrices {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_fee: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prices: Vec<UsagePrice>,
 }
 
 /// The usage amounts of a period at which a plan invoices the usage so far: each of `thresholds`
@@ -338,6 +357,7 @@ impl Default for Plan {
             upgrades: UpgradeInvoicing::default(),
             license: None,
             progressive_billing: None,
+            currencies: IndexMap::new(),
         }
     }
 }
@@ -811,5 +831,46 @@ impl Plan {
         } else {
             Anchor::Calendar
         })
+    }
+}
+
+impl Catalog {
+    /// Whether `plan` can be billed in `currency`: the catalog's own, or one of its `currencies`.
+    pub fn plan_priced_in(&self, plan: &str, currency: Currency) -> bool {
+        self.plans.get(plan).is_some_and(|p| {
+            currency == self.currency || p.currencies.contains_key(currency.code())
+        })
+    }
+
+    /// The catalog as a customer paying in `currency` is invoiced from it: the catalog itself in
+    /// its own currency; in another, each plan priced in it with those amounts, and nothing that
+    /// has no amount in it (plans without it, add-ons, products, amount-off coupons).
+    pub fn in_currency(&self, currency: Currency) -> std::borrow::Cow<'_, Catalog> {
+        if currency == self.currency {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut view = self.clone();
+        view.currency = currency;
+        view.plans = self
+            .plans
+            .iter()
+            .filter_map(|(key, plan)| {
+                let priced = plan.currencies.get(currency.code())?;
+                let mut plan = plan.clone();
+                if let (Some(base), Some(amount)) = (plan.base.as_mut(), priced.base) {
+                    base.amount = amount;
+                }
+                plan.setup_fee = priced.setup_fee;
+                plan.minimum = priced.minimum;
+                plan.prices = priced.prices.clone();
+                plan.addons = IndexMap::new();
+                Some((key.clone(), plan))
+            })
+            .collect();
+        view.addons = IndexMap::new();
+        view.products = IndexMap::new();
+        view.coupons
+            .retain(|_, c| !matches!(c.discount, Discount::AmountOff(_)));
+        std::borrow::Cow::Owned(view)
     }
 }

@@ -222,6 +222,10 @@ pub async fn build_due_invoice(
     catalog: &Catalog,
     due: &DueInvoice,
 ) -> AppResult<(InvoiceDraft, InvoiceEffects)> {
+    // Priced in the customer's currency (docs/CATALOG.md, "Prices in several currencies").
+    let profile = super::profiles::customer_profile(store, &sub.workspace, &sub.customer).await?;
+    let priced = catalog.in_currency(profile.currency(catalog)?);
+    let catalog: &Catalog = &priced;
     let (closing, opening, first) = match due {
         DueInvoice::Opening { period } => (None, Some(*period), true),
         DueInvoice::Closing { closing, opening } => (Some(*closing), *opening, false),
@@ -295,7 +299,6 @@ pub async fn build_due_invoice(
             effects.coupon_redemptions.push(redemption.id);
         }
     }
-    let profile = super::profiles::customer_profile(store, &sub.workspace, &sub.customer).await?;
     let balance = store
         .credit_balance(
             &WorkspaceId::from(&sub.workspace),
@@ -473,6 +476,9 @@ pub async fn invoice_pending_charges(
     if adjustments.is_empty() {
         return Ok(());
     }
+    let profile = super::profiles::customer_profile(store, &sub.workspace, &sub.customer).await?;
+    let priced = catalog.in_currency(profile.currency(catalog)?);
+    let catalog: &Catalog = &priced;
     let balance = store
         .credit_balance(
             &WorkspaceId::from(&sub.workspace),

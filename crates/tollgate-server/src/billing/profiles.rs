@@ -37,6 +37,11 @@ pub struct CustomerProfile {
     /// (e.g. the VAT of its country). Absent: the catalog decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tax_rates: Option<Vec<String>>,
+    /// The ISO 4217 code the customer is invoiced in (`EUR`): the catalog's currency when absent.
+    /// Its plans must be priced in it (`currencies:` of a plan, docs/CATALOG.md); it cannot change
+    /// once the customer has an invoice in another currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 impl CustomerProfile {
@@ -48,10 +53,28 @@ impl CustomerProfile {
         }
     }
 
+    /// The currency the customer is invoiced in: its own, else the catalog's.
+    pub fn currency(&self, catalog: &Catalog) -> AppResult<tollgate_core::money::Currency> {
+        match &self.currency {
+            None => Ok(catalog.currency),
+            Some(code) => code
+                .parse()
+                .map_err(|e| Error::internal(format!("a stored customer currency: {e}"))),
+        }
+    }
+
     /// Checks the sizes of every field, and that the tax rates exist in `catalog`.
     pub fn check(&self, catalog: Option<&Catalog>) -> AppResult<()> {
         let mut errors = Vec::new();
         text_field(&mut errors, "legal_name", self.legal_name.as_deref());
+        if let Some(code) = &self.currency
+            && let Err(e) = code.parse::<tollgate_core::money::Currency>()
+        {
+            errors.push(FieldError {
+                path: "currency".into(),
+                message: e.to_string(),
+            });
+        }
         lines_field(&mut errors, "address", &self.address);
         lines_field(&mut errors, "tax_ids", &self.tax_ids);
         if !errors.is_empty() {

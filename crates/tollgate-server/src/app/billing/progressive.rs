@@ -22,8 +22,16 @@ pub async fn bill_progressive(
     engine: &Engine,
     sub: &SubscriptionRecord,
 ) -> AppResult<Option<InvoiceRecord>> {
-    let catalog = engine.catalog(&sub.workspace, sub.catalog_version).await?;
-    let catalog = &catalog.catalog;
+    let compiled = engine.catalog(&sub.workspace, sub.catalog_version).await?;
+    let store = engine.store();
+    // In the customer's currency (docs/CATALOG.md, "Prices in several currencies").
+    let profile =
+        crate::billing::profiles::customer_profile(store.as_ref(), &sub.workspace, &sub.customer)
+            .await?;
+    let priced = compiled
+        .catalog
+        .in_currency(profile.currency(&compiled.catalog)?);
+    let catalog: &tollgate_core::catalog::Catalog = &priced;
     let Some(plan) = catalog.plans.get(&sub.plan) else {
         return Ok(None);
     };
@@ -40,7 +48,6 @@ pub async fn bill_progressive(
         return Ok(None);
     }
     let period = terms.paid_period_at(now);
-    let store = engine.store();
     let usage = usage_of(store.as_ref(), sub, catalog, period).await?;
     let to_date = usage_amounts(catalog, plan, &usage).map_err(invalid)?;
     let Some(threshold) = progressive.reached(total_of(&to_date).map_err(invalid)?) else {
@@ -63,9 +70,6 @@ pub async fn bill_progressive(
     );
     let credit = store.credit_balance(&workspace, &customer).await?;
     let balance = store.customer_balance(&workspace, &customer).await?;
-    let profile =
-        crate::billing::profiles::customer_profile(store.as_ref(), &sub.workspace, &sub.customer)
-            .await?;
     let request = InvoiceRequest {
         plan: Some(sub.plan.clone()),
         adjustments: charges,
