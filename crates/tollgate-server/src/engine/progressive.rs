@@ -22,7 +22,9 @@ const MAX_ATTEMPTS: i64 = 5;
 pub(crate) fn check_due(at: Timestamp) -> Timestamp {
     let second = at.as_second();
     let next = second.div_euclid(60).saturating_add(1).saturating_mul(60);
-    Timestamp::from_second(next).unwrap_or(at + SignedDuration::from_secs(60))
+    Timestamp::from_second(next)
+        .or_else(|_| at.checked_add(SignedDuration::from_secs(60)))
+        .unwrap_or(at)
 }
 
 impl Engine {
@@ -71,5 +73,27 @@ impl Engine {
                 })
                 .await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_due;
+
+    #[test]
+    fn a_check_is_due_at_the_end_of_the_minute() {
+        let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        assert_eq!(
+            check_due(at("2026-11-02T00:00:00Z")),
+            at("2026-11-02T00:01:00Z")
+        );
+        assert_eq!(
+            check_due(at("2026-11-02T00:00:59.999Z")),
+            at("2026-11-02T00:01:00Z")
+        );
+        assert_eq!(
+            check_due(at("2026-11-02T10:17:30Z")),
+            at("2026-11-02T10:18:00Z")
+        );
     }
 }
