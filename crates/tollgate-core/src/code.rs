@@ -157,6 +157,8 @@ codes! {
     CsrfTokenInvalid => "csrf_token_invalid",
     PortalLinkInvalid => "portal_link_invalid",
     StripeIsBiller => "stripe_is_biller",
+    PlanNotInCurrency => "plan_not_in_currency",
+    CustomerCurrencyLocked => "customer_currency_locked",
 }
 
 impl std::fmt::Display for Code {

@@ -491,7 +491,7 @@ fn every_mistake_is_reported_with_its_path() {
             "plans.early.prices[0].percent: must be between 0 and 100, found 120",
             "plans.early.prices[1].size: must be greater than 0, found 0",
             "plans.early.prices[1].amount: \"5.OO\" is not a decimal number",
-            "plans.early.prices[2].percent: unknown field `percent`, expected one of `meter`, `model`, `description`, `included`, `unit_amount`",
+            "plans.early.prices[2].percent: unknown field `percent`, expected one of `meter`, `model`, `description`, `included`, `minimum`, `unit_amount`",
             "plans.early.prices[3].dimension: `model` is not a `group_by` property of meter `generations` (it groups by tier)",
             "plans.early.prices[4].tiers[1].up_to: tiers must ascend: 500 is not above 1000",
             "plans.early.prices[4].tiers[2].up_to: the last tier must be open-ended: leave out `up_to`",

@@ -74,6 +74,7 @@ fn price(meter: &str, included: Option<Decimal>, model: PriceModel) -> UsagePric
         description: None,
         included,
         model,
+        minimum: None,
     }
 }
 

@@ -157,3 +157,163 @@ proptest! {
         prop_assert_eq!(draft.balance_applied.minor(), balance.min(draft.total.minor()));
     }
 }
+
+const CHARGE_MINIMUM: &str = r#"
+currency: USD
+meters:
+  calls: { name: "API calls", event: api.call, aggregation: count }
+  storage: { event: stored, aggregation: sum, property: gb }
+plans:
+  pro:
+    base: { amount: 10, interval: month }
+    prices:
+      - { meter: calls, model: per_unit, unit_amount: "0.50", minimum: 20 }
+      - { meter: storage, model: per_unit, unit_amount: 1 }
+"#;
+
+fn with_usage(calls: u32, storage: u32) -> InvoiceRequest {
+    let usage = [("calls", calls), ("storage", storage)]
+        .into_iter()
+        .map(|(m, q)| {
+            (
+                m.to_owned(),
+                tollgate_core::pricing::MeterUsage::total(rust_decimal::Decimal::from(q)),
+            )
+        })
+        .collect();
+    InvoiceRequest {
+        plan: Some("pro".into()),
+        closing: Some(period("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z")),
+        usage,
+        ..InvoiceRequest::default()
+    }
+}
+
+/// A usage price's `minimum` tops that charge up with its own line (a usage line of its meter);
+/// other charges never count towards it, and a charge at or above it is left alone.
+#[test]
+fn a_charge_minimum_tops_up_its_own_charge() {
+    let c = parse_yaml(CHARGE_MINIMUM).unwrap();
+    let draft = assemble(&c, &with_usage(10, 30)).unwrap();
+    let calls: Vec<_> = draft
+        .lines
+        .iter()
+        .filter(|l| {
+            l.kind
+                == LineKind::Usage {
+                    meter: "calls".into(),
+                }
+        })
+        .map(|l| (l.amount, l.description.as_str()))
+        .collect();
+    assert_eq!(calls.len(), 2, "{:#?}", draft.lines);
+    assert_eq!(calls[0].0, usd(500));
+    assert_eq!(calls[1].0, usd(1_500));
+    assert_eq!(
+        calls[1].1,
+        "API calls: minimum of 20.00 for 2026-11-01 to 2026-11-30: charged 5.00 topped up by 15.00"
+    );
+    // 5.00 + 15.00 of calls, 30.00 of storage: the storage never counts towards it.
+    assert_eq!(draft.total, usd(5_000));
+    let sum = draft
+        .lines
+        .iter()
+        .try_fold(usd(0), |a, l| a.checked_add(l.amount))
+        .unwrap();
+    assert_eq!(sum, draft.total);
+    let enough = assemble(&c, &with_usage(40, 0)).unwrap();
+    assert!(
+        enough
+            .lines
+            .iter()
+            .all(|l| !l.description.contains("minimum")),
+        "{:#?}",
+        enough.lines
+    );
+    assert_eq!(enough.total, usd(2_000));
+    // A partial period commits to its share, rounded toward zero: 20.00 x 15 / 30.
+    let partial = InvoiceRequest {
+        closing: Some(period("2026-11-16T00:00:00Z", "2026-12-01T00:00:00Z")),
+        closing_full: Some(period("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z")),
+        ..with_usage(0, 0)
+    };
+    let draft = assemble(&c, &partial).unwrap();
+    let top_up = draft
+        .lines
+        .iter()
+        .find(|l| l.description.contains("minimum"))
+        .unwrap();
+    assert_eq!(top_up.amount, usd(1_000));
+    assert!(
+        top_up.description.contains(
+            "minimum of 10.00 for 2026-11-16 to 2026-11-30 (prorated: 20.00 x 15 of 30 days)"
+        ),
+        "{}",
+        top_up.description
+    );
+}
+
+/// The catalog refuses a minimum that is not a positive amount, and a percentage price with both
+/// a `floor` and a `minimum`.
+#[test]
+fn a_charge_minimum_is_validated_with_its_path() {
+    let errors = |price: &str| -> Vec<(String, String)> {
+        let yaml = format!(
+            "currency: USD\nmeters:\n  calls: {{ event: api.call, aggregation: count }}\nplans:\n  p:\n    prices:\n      - {price}\n"
+        );
+        match parse_yaml(&yaml) {
+            Ok(_) => panic!("accepted:\n{yaml}"),
+            Err(e) => e
+                .iter()
+                .map(|e| (e.path.clone(), e.message.clone()))
+                .collect(),
+        }
+    };
+    let negative = errors("{ meter: calls, model: per_unit, unit_amount: 1, minimum: -5 }");
+    assert_eq!(negative[0].0, "plans.p.prices[0].minimum", "{negative:?}");
+    let zero = errors("{ meter: calls, model: per_unit, unit_amount: 1, minimum: 0 }");
+    assert_eq!(zero[0].0, "plans.p.prices[0].minimum", "{zero:?}");
+    let both = errors("{ meter: calls, model: percentage, percent: 1, floor: 5, minimum: 5 }");
+    assert_eq!(both[0].0, "plans.p.prices[0].minimum", "{both:?}");
+    assert!(both[0].1.contains("`floor` or `minimum`"), "{both:?}");
+}
+
+/// The thresholds of progressive billing: the highest one reached, then every `every` above the
+/// last; validated with their paths.
+#[test]
+fn progressive_billing_thresholds() {
+    use rust_decimal::Decimal;
+    let c = parse_yaml(
+        "currency: USD\nplans:\n  p:\n    progressive_billing: { thresholds: [20, 50], every: 100 }\n  q:\n    progressive_billing: { every: 30 }\n",
+    )
+    .unwrap();
+    let p = c.plans["p"].progressive_billing.clone().unwrap();
+    let at = |a: i64| p.reached(Decimal::from(a));
+    assert_eq!(at(19), None);
+    assert_eq!(at(20), Some(Decimal::from(20)));
+    assert_eq!(at(149), Some(Decimal::from(50)));
+    assert_eq!(at(150), Some(Decimal::from(150)));
+    assert_eq!(at(420), Some(Decimal::from(350)));
+    let q = c.plans["q"].progressive_billing.clone().unwrap();
+    assert_eq!(q.reached(Decimal::from(29)), None);
+    assert_eq!(q.reached(Decimal::from(61)), Some(Decimal::from(60)));
+    let errors = |body: &str| -> Vec<String> {
+        let yaml = format!("currency: USD\nplans:\n  p:\n    progressive_billing: {body}\n");
+        match parse_yaml(&yaml) {
+            Ok(_) => panic!("accepted:\n{yaml}"),
+            Err(e) => e
+                .iter()
+                .map(|e| format!("{}: {}", e.path, e.message))
+                .collect(),
+        }
+    };
+    assert_eq!(
+        errors("{ thresholds: [50, 20] }"),
+        ["plans.p.progressive_billing.thresholds[1]: thresholds must ascend: 20 is not above 50"]
+    );
+    assert_eq!(
+        errors("{}"),
+        ["plans.p.progressive_billing: give `thresholds`, `every` or both"]
+    );
+    assert!(errors("{ every: 0 }")[0].starts_with("plans.p.progressive_billing.every"));
+}

@@ -41,6 +41,7 @@ fn price(model: PriceModel, included: Option<Decimal>) -> UsagePrice {
         description: None,
         included,
         model,
+        minimum: None,
     }
 }
 

@@ -306,6 +306,7 @@ fn fees_price(percent: Decimal, fees: TransactionFees) -> UsagePrice {
             cap: None,
             per_transaction: fees,
         },
+        minimum: None,
     }
 }
 

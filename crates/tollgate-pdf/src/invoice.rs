@@ -46,6 +46,8 @@ pub struct InvoiceDocument {
     pub payment: Vec<String>,
     /// The operator's text at the end of the document.
     pub footer: Option<String>,
+    /// The issuer's logo, drawn above everything else (at most 160 x 48 points).
+    pub logo: Option<crate::logo::Logo>,
 }
 
 /// One line of an invoice.
@@ -67,6 +69,21 @@ pub fn render_invoice(doc: &InvoiceDocument) -> Result<Vec<u8>, PdfError> {
     let mut layout = Layout::new(fonts, spec);
     let width = layout.content_width();
 
+    if let Some(logo) = &doc.logo {
+        let (w, h) = logo.fit(160.0, 48.0);
+        let image = crate::layout::Op::Image {
+            x: 0.0,
+            y: 0.0,
+            w,
+            h,
+            logo: logo.clone(),
+        };
+        layout.place(Placed {
+            ops: vec![image],
+            height: h + 12.0,
+            breaks: Vec::new(),
+        });
+    }
     let badge = (!doc.status.trim().is_empty()).then(|| {
         let (fg, bg) = status_colors(&doc.status);
         blocks::badge(fonts, &doc.status, fg, bg)

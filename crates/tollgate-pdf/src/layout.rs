@@ -87,6 +87,14 @@ pub enum Op {
         radius: f32,
         color: Rgb,
     },
+    /// An image scaled to `w` by `h`, its top-left corner at `x`, `y`.
+    Image {
+        x: f32,
+        y: f32,
+        w: f32,
+        h: f32,
+        logo: crate::logo::Logo,
+    },
     /// A horizontal line.
     HLine {
         x1: f32,
@@ -101,7 +109,7 @@ impl Op {
     fn translate(&mut self, dx: f32, dy: f32) {
         match self {
             Op::Text { x, baseline, .. } => (*x, *baseline) = (*x + dx, *baseline + dy),
-            Op::Rect { x, y, .. } => (*x, *y) = (*x + dx, *y + dy),
+            Op::Rect { x, y, .. } | Op::Image { x, y, .. } => (*x, *y) = (*x + dx, *y + dy),
             Op::HLine { x1, x2, y, .. } => (*x1, *x2, *y) = (*x1 + dx, *x2 + dx, *y + dy),
         }
     }
@@ -110,7 +118,7 @@ impl Op {
     fn anchor(&self) -> f32 {
         match self {
             Op::Text { baseline, .. } => *baseline,
-            Op::Rect { y, .. } | Op::HLine { y, .. } => *y,
+            Op::Rect { y, .. } | Op::Image { y, .. } | Op::HLine { y, .. } => *y,
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod checks;
 pub mod evidence;
 pub mod invoice;
 pub mod layout;
+pub mod logo;
 pub mod render;
 pub mod table;
 pub mod text;
@@ -31,6 +32,7 @@ pub mod text;
 pub use checks::{ChecksDocument, render_checks};
 pub use evidence::{EvidenceDocument, EvidenceEvent, render_evidence};
 pub use invoice::{DocumentLine, InvoiceDocument, render_invoice};
+pub use logo::{Logo, LogoError, MAX_LOGO_BYTES};
 
 /// Why a document could not be rendered. None of these depend on the document's content
 /// (any text renders); they mean a broken build or a bug.

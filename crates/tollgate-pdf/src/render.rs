@@ -5,7 +5,7 @@
 
 use krilla::Document;
 use krilla::color::rgb;
-use krilla::geom::{Path, PathBuilder, Point, Rect};
+use krilla::geom::{Path, PathBuilder, Point, Rect, Size, Transform};
 use krilla::metadata::Metadata;
 use krilla::num::NormalizedF32;
 use krilla::page::PageSettings;
@@ -135,6 +135,12 @@ fn draw(surface: &mut Surface, fonts: &Fonts, op: &Op) -> Result<(), PdfError> {
             surface.set_fill(Some(fill(*color)));
             surface.draw_path(&rounded_rect(*x, *y, *w, *h, *radius)?);
         }
+        Op::Image { x, y, w, h, logo } => {
+            let size = Size::from_wh(*w, *h).ok_or(PdfError::Geometry("image"))?;
+            surface.push_transform(&Transform::from_translate(*x, *y));
+            surface.draw_image(logo.image()?, size);
+            surface.pop();
+        }
         Op::HLine {
             x1,
             x2,
@@ -179,4 +185,20 @@ fn rounded_rect(x: f32, y: f32, w: f32, h: f32, radius: f32) -> Result<Path, Pdf
         b.close();
     }
     b.finish().ok_or(PdfError::Geometry("rectangle"))
+}
+
+/// Writes a one-page document showing `logo`, so that its pixels are decoded now (krilla defers
+/// decoding to writing): an image that cannot be decoded fails here.
+pub(crate) fn check_image(logo: &crate::logo::Logo) -> Result<(), PdfError> {
+    let spec = PageSpec::A4;
+    let fonts = Fonts::embedded()?;
+    let (w, h) = logo.fit(100.0, 100.0);
+    let page = vec![Op::Image {
+        x: 0.0,
+        y: 0.0,
+        w,
+        h,
+        logo: logo.clone(),
+    }];
+    write_pdf(&[page], spec, fonts, &DocumentInfo::default()).map(|_| ())
 }

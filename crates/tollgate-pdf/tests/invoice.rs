@@ -387,3 +387,58 @@ fn the_same_document_renders_to_the_same_bytes() {
     let doc = invoice(eight_lines());
     assert_eq!(render_invoice(&doc).unwrap(), render_invoice(&doc).unwrap());
 }
+
+const LOGO: &[u8] = include_bytes!("fixtures/logo.png");
+
+/// A PNG logo is drawn above the title as an image, its aspect ratio kept, and the text is all
+/// still there; what is not a small PNG or JPEG is refused with the reason.
+#[test]
+fn a_logo_is_drawn_above_the_title() {
+    use tollgate_pdf::{Logo, LogoError, MAX_LOGO_BYTES};
+    let logo = Logo::from_bytes(LOGO.to_vec()).unwrap();
+    assert_eq!(logo.pixels(), (240, 72));
+    assert_eq!(logo.fit(160.0, 48.0), (160.0, 48.0));
+    let plain = render_invoice(&invoice(eight_lines())).unwrap();
+    let branded = render_invoice(&InvoiceDocument {
+        logo: Some(logo),
+        ..invoice(eight_lines())
+    })
+    .unwrap();
+    // The image's pixels (and its transparency mask) are in the file: the PDF's object streams
+    // compress the dictionaries that would name them, so their weight is what is checked.
+    assert!(
+        branded.len() > plain.len() + 400,
+        "{} vs {}",
+        branded.len(),
+        plain.len()
+    );
+    let text = pdf_extract::extract_text_from_mem(&branded).unwrap();
+    assert!(text.contains("Acme Analytics GmbH"), "{text}");
+    assert!(text.contains("539.07"), "{text}");
+    if let Ok(dir) = std::env::var("TOLLGATE_PDF_OUT") {
+        std::fs::write(Path::new(&dir).join("invoice-logo.pdf"), &branded).unwrap();
+    }
+
+    assert_eq!(
+        Logo::from_bytes(vec![0; MAX_LOGO_BYTES + 1]),
+        Err(LogoError::TooLarge {
+            size: MAX_LOGO_BYTES + 1,
+            max: MAX_LOGO_BYTES
+        })
+    );
+    assert_eq!(
+        Logo::from_bytes(b"GIF89a....".to_vec()),
+        Err(LogoError::NotPngOrJpeg)
+    );
+    // A PNG signature over broken data, and a truncated JPEG: unreadable, refused now.
+    let mut broken = LOGO[..40].to_vec();
+    broken.extend_from_slice(&[0xAB; 64]);
+    assert!(matches!(
+        Logo::from_bytes(broken),
+        Err(LogoError::Unreadable(_))
+    ));
+    assert!(matches!(
+        Logo::from_bytes(vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 16]),
+        Err(LogoError::Unreadable(_))
+    ));
+}

@@ -472,12 +472,20 @@ async fn a_credit_note_to_the_balance_is_used_on_the_next_invoice(backend: Backe
     let clock = customer(&ws, "acme", "2026-11-01T00:00:00Z").await;
     subscribe(&ws, "acme").await;
     bill_run(&ws).await;
-    // 100.00 + VAT 20.00 + levy 1.50, still open: a credit needs no payment.
+    // 100.00 + VAT 20.00 + levy 1.50, paid: a credit goes to the balance whole (on an open
+    // invoice it would lower the amount due first, `a_credit_on_an_open_invoice_lowers_its_amount_due`).
     let opening = invoices(&ws, "acme").await.pop().unwrap();
     assert_eq!(opening["total"], "121.50");
     assert_eq!(opening["status"], "open");
     let id = opening["id"].as_str().unwrap();
     let path = format!("/v1/invoices/{id}/credit_notes");
+    // A refund of an unpaid invoice: refused.
+    let (status, body) = ws
+        .call(Method::POST, &path, Some(json!({"amount": "1.00"})))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "invoice_not_paid");
+    ws.post(&format!("/v1/invoices/{id}/pay"), json!({})).await;
     let note = ws
         .post(
             &path,
@@ -486,7 +494,7 @@ async fn a_credit_note_to_the_balance_is_used_on_the_next_invoice(backend: Backe
         .await;
     assert_eq!(note["method"], "credit");
     assert_eq!(note["amount"], "30.00");
-    // More than is left to credit, and a refund of an unpaid invoice: refused.
+    // More than is left to credit: refused.
     let (status, body) = ws
         .call(
             Method::POST,
@@ -496,11 +504,6 @@ async fn a_credit_note_to_the_balance_is_used_on_the_next_invoice(backend: Backe
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["code"], "refund_exceeds_invoice");
-    let (status, body) = ws
-        .call(Method::POST, &path, Some(json!({"amount": "1.00"})))
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert_eq!(body["code"], "invoice_not_paid");
     let (status, body) = ws
         .call(Method::POST, &path, Some(json!({"method": "wire"})))
         .await;
@@ -594,6 +597,222 @@ async fn a_credit_note_to_the_balance_is_used_on_the_next_invoice(backend: Backe
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 backend_tests!(a_credit_note_to_the_balance_is_used_on_the_next_invoice);
+
+/// Every amount of an invoice's lines, summed.
+fn sum_of_lines(invoice: &Value) -> rust_decimal::Decimal {
+    invoice["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            l["amount"]
+                .as_str()
+                .unwrap()
+                .parse::<rust_decimal::Decimal>()
+                .unwrap()
+        })
+        .sum()
+}
+
+async fn balance_moves(ws: &Workspace<'_>, customer: &str) -> (Value, Vec<(String, String)>) {
+    let (status, balance) = ws
+        .call(
+            Method::GET,
+            &format!("/v1/customers/{customer}/balance"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{balance}");
+    let moves = balance["movements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["kind"].as_str().unwrap().to_owned(),
+                m["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    (balance, moves)
+}
+
+/// A credit note to the balance on an invoice still open lowers what it owes first (Stripe's
+/// rule); only what exceeds the amount due goes to the balance, and at zero the invoice is paid.
+async fn a_credit_on_an_open_invoice_lowers_its_amount_due(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace_with("opencredit", TAXED).await;
+    customer(&ws, "acme", "2026-11-01T00:00:00Z").await;
+    ws.post("/v1/customers/acme/credits", json!({"amount": "20.00"}))
+        .await;
+    subscribe(&ws, "acme").await;
+    bill_run(&ws).await;
+    let opening = invoices(&ws, "acme").await.pop().unwrap();
+    assert_eq!(opening["credit_applied"], "20.00");
+    assert_eq!(opening["amount_due"], "101.50");
+    let id = opening["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/invoices/{id}/credit_notes");
+    let first = ws
+        .post(&path, json!({"amount": "21.50", "method": "credit"}))
+        .await;
+    assert_eq!(first["amount"], "21.50");
+    let (_, invoice) = ws
+        .call(Method::GET, &format!("/v1/invoices/{id}"), None)
+        .await;
+    assert_eq!(invoice["status"], "open");
+    assert_eq!(invoice["total"], "121.50", "the lines never change");
+    assert_eq!(sum_of_lines(&invoice).to_string(), "121.50");
+    assert_eq!(invoice["amount_due"], "80.00");
+    assert_eq!(invoice["credited"], "21.50");
+    let (balance, moves) = balance_moves(&ws, "acme").await;
+    assert_eq!(balance["balance"], "0.00");
+    assert!(moves.is_empty(), "{moves:?}");
+    let text = pdf_text(&server, &ws, &invoice).await;
+    assert_pdf_line(&text, "Credit notes applied -21.50");
+    assert_pdf_line(&text, "Amount due 80.00");
+    let note_pdf = pdf_bytes(
+        &server,
+        &ws,
+        &format!(
+            "/v1/invoices/{id}/credit_notes/{}.pdf",
+            first["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    let note_text = pdf_extract::extract_text_from_mem(&note_pdf).unwrap();
+    assert_pdf_line(&note_text, "the amount lowers what the invoice still owes");
+
+    // The rest of the total, 100.00: 80.00 settles the invoice, and the 20.00 that prepaid credit
+    // paid goes to the balance.
+    let second = ws
+        .post(&path, json!({"amount": "100.00", "method": "credit"}))
+        .await;
+    let (_, invoice) = ws
+        .call(Method::GET, &format!("/v1/invoices/{id}"), None)
+        .await;
+    assert_eq!(invoice["status"], "paid", "{invoice:#}");
+    assert_eq!(invoice["amount_due"], "0.00");
+    assert_eq!(invoice["amount_paid"], "0.00");
+    assert_eq!(invoice["credited"], "121.50");
+    let (balance, moves) = balance_moves(&ws, "acme").await;
+    assert_eq!(balance["balance"], "20.00");
+    assert_eq!(moves, [("credit_note".to_owned(), "20.00".to_owned())]);
+    assert_eq!(balance["movements"][0]["credit_note"], second["id"]);
+    let note_pdf = pdf_bytes(
+        &server,
+        &ws,
+        &format!(
+            "/v1/invoices/{id}/credit_notes/{}.pdf",
+            second["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    let note_text = pdf_extract::extract_text_from_mem(&note_pdf).unwrap();
+    assert_pdf_line(
+        &note_text,
+        "80.00 lowers what the invoice still owes and 20.00 is credited to the customer's balance",
+    );
+    // Settled by credit: it announced itself paid, like a payment.
+    let (status, events) = ws
+        .call(
+            Method::GET,
+            "/v1/domain_events?type=invoice.paid&limit=100",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    let paid = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "invoice.paid" && e["data"]["invoice"] == json!(id))
+        .count();
+    assert_eq!(paid, 1, "{events:#}");
+    // Nothing is left to credit.
+    let (status, body) = ws
+        .call(
+            Method::POST,
+            &path,
+            Some(json!({"amount": "0.01", "method": "credit"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+}
+backend_tests!(a_credit_on_an_open_invoice_lowers_its_amount_due);
+
+/// Voiding an invoice gives back what it took from the customer's balance and prepaid credit,
+/// and the next invoice uses them again.
+async fn voiding_an_invoice_gives_back_the_balance_and_credit_it_used(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace_with("voidback", TAXED).await;
+    let clock = customer(&ws, "acme", "2026-11-01T00:00:00Z").await;
+    subscribe(&ws, "acme").await;
+    bill_run(&ws).await;
+    let opening = invoices(&ws, "acme").await.pop().unwrap();
+    let id = opening["id"].as_str().unwrap();
+    ws.post(&format!("/v1/invoices/{id}/pay"), json!({})).await;
+    ws.post(
+        &format!("/v1/invoices/{id}/credit_notes"),
+        json!({"amount": "30.00", "method": "credit"}),
+    )
+    .await;
+    ws.post("/v1/customers/acme/credits", json!({"amount": "50.00"}))
+        .await;
+    ws.advance(&clock, "2026-12-01T00:00:00Z").await;
+    bill_run(&ws).await;
+    let december = invoices(&ws, "acme").await.pop().unwrap();
+    assert_eq!(december["balance_applied"], "30.00");
+    assert_eq!(december["credit_applied"], "50.00");
+    assert_eq!(december["amount_due"], "41.50");
+    let (_, credits) = ws
+        .call(Method::GET, "/v1/customers/acme/credits", None)
+        .await;
+    assert_eq!(credits["balance"], "0.00");
+
+    let december_id = december["id"].as_str().unwrap();
+    let voided = ws
+        .post(&format!("/v1/invoices/{december_id}/void"), json!({}))
+        .await;
+    assert_eq!(voided["status"], "void");
+    let (balance, moves) = balance_moves(&ws, "acme").await;
+    assert_eq!(balance["balance"], "30.00");
+    assert_eq!(
+        moves,
+        [
+            ("credit_note".to_owned(), "30.00".to_owned()),
+            ("invoice".to_owned(), "-30.00".to_owned()),
+            ("invoice_void".to_owned(), "30.00".to_owned()),
+        ]
+    );
+    assert_eq!(balance["movements"][2]["invoice"], december["id"]);
+    let (_, credits) = ws
+        .call(Method::GET, "/v1/customers/acme/credits", None)
+        .await;
+    assert_eq!(credits["balance"], "50.00");
+    // Voiding twice gives nothing back twice.
+    let (status, _) = ws
+        .call(
+            Method::POST,
+            &format!("/v1/invoices/{december_id}/void"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (balance, _) = balance_moves(&ws, "acme").await;
+    assert_eq!(balance["balance"], "30.00");
+
+    // January's invoice uses them again, in the same order.
+    ws.advance(&clock, "2027-01-01T00:00:00Z").await;
+    bill_run(&ws).await;
+    let january = invoices(&ws, "acme").await.pop().unwrap();
+    assert_eq!(january["total"], "121.50");
+    assert_eq!(january["balance_applied"], "30.00");
+    assert_eq!(january["credit_applied"], "50.00");
+    assert_eq!(january["amount_due"], "41.50");
+    let (balance, _) = balance_moves(&ws, "acme").await;
+    assert_eq!(balance["balance"], "0.00");
+}
+backend_tests!(voiding_an_invoice_gives_back_the_balance_and_credit_it_used);
 
 const COMMITTED: &str = r#"
 currency: USD
@@ -690,6 +909,413 @@ async fn a_minimum_true_up_is_prorated_on_a_partial_period(backend: Backend) {
 }
 backend_tests!(a_minimum_true_up_is_prorated_on_a_partial_period);
 
+const CHARGE_MINIMUM: &str = r#"
+currency: USD
+meters:
+  api_calls: { name: "API calls", event: api.call, aggregation: count }
+  storage: { name: Storage, event: stored, aggregation: sum, property: gb }
+plans:
+  metered:
+    name: Metered
+    base: { amount: 10, interval: month }
+    prices:
+      - { meter: api_calls, model: per_unit, unit_amount: "0.50", minimum: 20 }
+      - { meter: storage, model: per_unit, unit_amount: 1 }
+"#;
+
+/// A usage price's `minimum` tops up that charge alone, with its own line, prorated on a
+/// partial first period as the plan minimum is; a period that charged enough has no top-up.
+async fn a_charge_minimum_is_topped_up_per_period(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace_with("chargemin", CHARGE_MINIMUM).await;
+    let clock = ws.test_clock("2026-11-16T00:00:00Z").await;
+    ws.post("/v1/customers", json!({"id": "acme", "test_clock": clock}))
+        .await;
+    ws.post(
+        "/v1/customers/acme/subscriptions",
+        json!({"plan": "metered", "trial": false}),
+    )
+    .await;
+    bill_run(&ws).await;
+    // 4 calls (2.00) and 30 GB of storage (30.00): storage never counts towards the calls'
+    // minimum, prorated to 15 of 30 days: 10.00.
+    let mut events: Vec<Value> = (0..4)
+        .map(|i| json!({"id": format!("c{i}"), "customer": "acme", "type": "api.call"}))
+        .collect();
+    events
+        .push(json!({"id": "s1", "customer": "acme", "type": "stored", "properties": {"gb": 30}}));
+    let (status, report) = ws.events(Value::Array(events)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    ws.advance(&clock, "2026-12-01T00:00:00Z").await;
+    bill_run(&ws).await;
+    let closing = invoices(&ws, "acme").await.pop().unwrap();
+    let calls: Vec<(String, String)> = closing["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["kind"] == json!({"type": "usage", "meter": "api_calls"}))
+        .map(|l| {
+            (
+                l["description"].as_str().unwrap().to_owned(),
+                l["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(calls.len(), 2, "{closing:#}");
+    assert_eq!(calls[0].1, "2.00");
+    assert_eq!(
+        calls[1],
+        (
+            "API calls: minimum of 10.00 for 2026-11-16 to 2026-11-30 (prorated: 20.00 x 15 of 30 days): charged 2.00 topped up by 8.00".to_owned(),
+            "8.00".to_owned()
+        )
+    );
+    // 2.00 + 8.00 of calls, 30.00 of storage, December's base fee 10.00.
+    assert_eq!(closing["total"], "50.00", "{closing:#}");
+    assert_eq!(sum_of_lines(&closing).to_string(), "50.00");
+    let text = pdf_text(&server, &ws, &closing).await;
+    assert_pdf_line(&text, "topped up by 8.00");
+
+    // December, whole: 50 calls charge 25.00, above the minimum: no top-up.
+    let events: Vec<Value> = (0..50)
+        .map(|i| json!({"id": format!("d{i}"), "customer": "acme", "type": "api.call"}))
+        .collect();
+    let (status, report) = ws.events(Value::Array(events)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    ws.advance(&clock, "2027-01-01T00:00:00Z").await;
+    bill_run(&ws).await;
+    let december = invoices(&ws, "acme").await.pop().unwrap();
+    let described: Vec<&str> = december["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["description"].as_str().unwrap())
+        .collect();
+    assert!(
+        described.iter().all(|d| !d.contains("minimum")),
+        "{december:#}"
+    );
+    assert_eq!(
+        december["total"], "35.00",
+        "25.00 of calls and January's base fee"
+    );
+
+    // A minimum the catalog cannot take is refused with its path.
+    let (status, body) = ws
+        .call(
+            Method::PUT,
+            "/v1/catalog",
+            Some(json!({"yaml": CHARGE_MINIMUM.replace("minimum: 20", "minimum: -1")})),
+        )
+        .await;
+    assert!(status.is_client_error(), "{status} {body}");
+    assert!(
+        body.to_string().contains("plans.metered.prices[0].minimum"),
+        "{body}"
+    );
+}
+backend_tests!(a_charge_minimum_is_topped_up_per_period);
+
+const PROGRESSIVE: &str = r#"
+currency: USD
+meters:
+  api_calls: { name: "API calls", event: api.call, aggregation: count }
+plans:
+  pro:
+    name: Pro
+    base: { amount: 10, interval: month }
+    progressive_billing: { thresholds: [20, 50] }
+    prices:
+      - { meter: api_calls, model: per_unit, unit_amount: 1 }
+"#;
+
+async fn calls(ws: &Workspace<'_>, from: usize, count: usize) {
+    let events: Vec<Value> = (from..from + count)
+        .map(|i| json!({"id": format!("p{i}"), "customer": "acme", "type": "api.call"}))
+        .collect();
+    let (status, report) = ws.events(Value::Array(events)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+}
+
+/// Progressive billing: the usage so far is invoiced by the scheduler as soon as it reaches a
+/// threshold (no API call), once per threshold; a later invoice of the period bills only what
+/// the earlier ones did not, and the period-end invoice subtracts all of them, so the period's
+/// usage is billed exactly once.
+async fn usage_reaching_a_threshold_is_invoiced_at_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace_with("progressive", PROGRESSIVE).await;
+    let clock = customer(&ws, "acme", "2026-11-01T00:00:00Z").await;
+    subscribe(&ws, "acme").await;
+    bill_run(&ws).await;
+    assert_eq!(invoices(&ws, "acme").await.len(), 1, "the opening invoice");
+
+    // 15.00: below the first threshold.
+    calls(&ws, 0, 15).await;
+    ws.advance(&clock, "2026-11-02T00:00:00Z").await;
+    assert_eq!(invoices(&ws, "acme").await.len(), 1);
+    // 25.00 passes 20.00: one invoice of the usage so far, within the minute.
+    calls(&ws, 15, 10).await;
+    ws.advance(&clock, "2026-11-02T00:01:00Z").await;
+    let all = invoices(&ws, "acme").await;
+    assert_eq!(all.len(), 2, "{all:#?}");
+    let first = &all[1];
+    assert_eq!(first["total"], "25.00", "{first:#}");
+    assert_eq!(sum_of_lines(first).to_string(), "25.00");
+    assert_eq!(
+        first["lines"][0]["description"],
+        "API calls: usage of 2026-11-01 to 2026-11-30 so far: 25.00"
+    );
+    assert_eq!(first["period_start"], "2026-11-01T00:00:00Z");
+    // More usage below the next threshold, and re-runs: nothing more.
+    calls(&ws, 25, 5).await;
+    ws.advance(&clock, "2026-11-03T00:00:00Z").await;
+    bill_run(&ws).await;
+    assert_eq!(invoices(&ws, "acme").await.len(), 2);
+    // 60.00 passes 50.00: the second invoice bills what the first did not.
+    calls(&ws, 30, 30).await;
+    ws.advance(&clock, "2026-11-04T00:00:00Z").await;
+    let all = invoices(&ws, "acme").await;
+    assert_eq!(all.len(), 3, "{all:#?}");
+    let second = &all[2];
+    assert_eq!(second["total"], "35.00", "{second:#}");
+    assert_eq!(
+        second["lines"][0]["description"],
+        "API calls: usage of 2026-11-01 to 2026-11-30 so far: 60.00, less 25.00 billed before"
+    );
+
+    // The period ends at 70.00 of usage: its invoice bills 70.00, subtracts the 60.00 already
+    // billed and opens December (10.00).
+    calls(&ws, 60, 10).await;
+    ws.advance(&clock, "2026-12-01T00:00:00Z").await;
+    bill_run(&ws).await;
+    let all = invoices(&ws, "acme").await;
+    assert_eq!(all.len(), 4, "{all:#?}");
+    let closing = &all[3];
+    let lines: Vec<(String, String)> = closing["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["description"].as_str().unwrap().to_owned(),
+                l["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        lines.contains(&(
+            "API calls: billed on progressive invoices of 2026-11-01 to 2026-11-30".to_owned(),
+            "-60.00".to_owned()
+        )),
+        "{lines:#?}"
+    );
+    assert_eq!(closing["total"], "20.00", "{closing:#}");
+    assert_eq!(sum_of_lines(closing).to_string(), "20.00");
+    // November's usage, 70.00, billed once in all: 25.00 + 35.00 + (70.00 - 60.00).
+    let usage_billed: rust_decimal::Decimal = all[1..]
+        .iter()
+        .flat_map(|i| i["lines"].as_array().unwrap().clone())
+        .filter(|l| l["kind"]["type"] == "usage")
+        .map(|l| {
+            l["amount"]
+                .as_str()
+                .unwrap()
+                .parse::<rust_decimal::Decimal>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(usage_billed.to_string(), "70.00");
+    // The checks ran as jobs of the scheduler, and each invoice announced itself.
+    let (status, jobs) = ws
+        .call(
+            Method::GET,
+            "/v1/jobs?kind=subscription.progressive_check&limit=100",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{jobs}");
+    assert!(jobs["data"].as_array().unwrap().len() >= 2, "{jobs:#}");
+}
+backend_tests!(usage_reaching_a_threshold_is_invoiced_at_once);
+
+/// A white-label partner's workspace is named after the operator; its invoices and credit notes
+/// never show that name: without a seller profile the issuer is left empty, with one (even set
+/// after the invoice was issued) it is the profile's legal name.
+async fn a_white_label_invoice_never_shows_the_workspace_name(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server
+        .workspace_with("Levqor white label: Northwind", TAXED)
+        .await;
+    customer(&ws, "acme", "2026-11-01T00:00:00Z").await;
+    subscribe(&ws, "acme").await;
+    bill_run(&ws).await;
+    let opening = invoices(&ws, "acme").await.pop().unwrap();
+    let text = pdf_text(&server, &ws, &opening).await;
+    assert!(!text.contains("Levqor"), "{text}");
+    assert_pdf_line(&text, "acme Ltd");
+    let id = opening["id"].as_str().unwrap();
+    ws.post(&format!("/v1/invoices/{id}/pay"), json!({})).await;
+    let note = ws
+        .post(
+            &format!("/v1/invoices/{id}/credit_notes"),
+            json!({"amount": "1.00", "method": "credit"}),
+        )
+        .await;
+    let note_path = format!(
+        "/v1/invoices/{id}/credit_notes/{}.pdf",
+        note["id"].as_str().unwrap()
+    );
+    let note_text =
+        pdf_extract::extract_text_from_mem(&pdf_bytes(&server, &ws, &note_path).await).unwrap();
+    assert!(!note_text.contains("Levqor"), "{note_text}");
+
+    let (status, body) = ws
+        .call(
+            Method::PUT,
+            "/v1/billing_profile",
+            Some(json!({"legal_name": "Northwind Automations Ltd"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let text = pdf_text(&server, &ws, &opening).await;
+    assert!(!text.contains("Levqor"), "{text}");
+    assert_pdf_line(&text, "Northwind Automations Ltd");
+}
+backend_tests!(a_white_label_invoice_never_shows_the_workspace_name);
+
+const TWO_CURRENCIES: &str = r#"
+currency: USD
+meters:
+  api_calls: { name: "API calls", event: api.call, aggregation: count }
+addons:
+  seat: { amount: 5, interval: month }
+products:
+  pack: { amount: 20 }
+plans:
+  pro:
+    name: Pro
+    base: { amount: 100, interval: month }
+    addons: [seat]
+    prices:
+      - { meter: api_calls, model: per_unit, unit_amount: "0.10" }
+    currencies:
+      EUR:
+        base: 92
+        prices:
+          - { meter: api_calls, model: per_unit, unit_amount: "0.09" }
+  starter:
+    name: Starter
+    base: { amount: 10, interval: month }
+"#;
+
+/// A plan priced in USD and EUR: a customer whose currency is EUR is invoiced with the EUR
+/// prices (amounts in EUR minor units, prepaid credit in EUR too), a USD customer with the USD
+/// ones; a plan without the customer's currency is refused, and so is a change of currency
+/// after the first invoice.
+async fn a_plan_priced_in_two_currencies_invoices_each_customer_in_its_own(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace_with("currencies", TWO_CURRENCIES).await;
+    let clock = customer(&ws, "eu", "2026-11-01T00:00:00Z").await;
+    let profile = "/v1/customers/eu/billing_profile";
+    let (status, body) = ws
+        .call(Method::PUT, profile, Some(json!({"currency": "EURO"})))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["path"], "currency", "{body}");
+    let (status, body) = ws
+        .call(Method::PUT, profile, Some(json!({"currency": "EUR"})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let subscribe_to = |plan: &'static str, addons: Value| {
+        let ws = &ws;
+        async move {
+            ws.call(
+                Method::POST,
+                "/v1/customers/eu/subscriptions",
+                Some(json!({"plan": plan, "trial": false, "addons": addons})),
+            )
+            .await
+        }
+    };
+    let (status, body) = subscribe_to("starter", json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "plan_not_in_currency");
+    let (status, body) = subscribe_to("pro", json!({"seat": 2})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "plan_not_in_currency");
+    let (status, sub) = subscribe_to("pro", json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{sub}");
+    bill_run(&ws).await;
+    let opening = invoices(&ws, "eu").await.pop().unwrap();
+    assert_eq!(opening["currency"], "EUR", "{opening:#}");
+    assert_eq!(opening["total"], "92.00");
+    let text = pdf_text(&server, &ws, &opening).await;
+    assert_pdf_line(&text, "Currency EUR");
+
+    let credit = ws
+        .post("/v1/customers/eu/credits", json!({"amount": "10.00"}))
+        .await;
+    assert_eq!(credit["currency"], "EUR", "{credit}");
+    let events: Vec<Value> = (0..100)
+        .map(|i| json!({"id": format!("e{i}"), "customer": "eu", "type": "api.call"}))
+        .collect();
+    let (status, report) = ws.events(Value::Array(events)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    ws.advance(&clock, "2026-12-01T00:00:00Z").await;
+    bill_run(&ws).await;
+    let closing = invoices(&ws, "eu").await.pop().unwrap();
+    assert_eq!(closing["currency"], "EUR");
+    // 100 calls at 0.09 EUR and December's 92.00 EUR; 10.00 EUR of prepaid credit.
+    assert_eq!(closing["total"], "101.00", "{closing:#}");
+    assert_eq!(sum_of_lines(&closing).to_string(), "101.00");
+    assert_eq!(closing["credit_applied"], "10.00");
+    assert_eq!(closing["amount_due"], "91.00");
+    let usage = usage_line(&closing);
+    assert_eq!(usage["amount"], "9.00", "{closing:#}");
+
+    // Invoiced in EUR: its currency stays; a plan without EUR prices is refused on change too.
+    let (status, body) = ws
+        .call(Method::PUT, profile, Some(json!({"currency": "USD"})))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "customer_currency_locked");
+    let (status, body) = ws
+        .call(
+            Method::POST,
+            "/v1/customers/eu/purchases",
+            Some(json!({"product": "pack"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "plan_not_in_currency");
+    let (status, body) = ws
+        .call(
+            Method::POST,
+            &format!(
+                "/v1/customers/eu/subscriptions/{}/change",
+                sub["id"].as_str().unwrap()
+            ),
+            Some(json!({"plan": "starter"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "plan_not_in_currency");
+
+    // A customer without a currency is invoiced in the catalog's, with the USD prices.
+    customer(&ws, "us", "2026-11-01T00:00:00Z").await;
+    ws.post(
+        "/v1/customers/us/subscriptions",
+        json!({"plan": "pro", "trial": false, "addons": {"seat": 1}}),
+    )
+    .await;
+    bill_run(&ws).await;
+    let us = invoices(&ws, "us").await.pop().unwrap();
+    assert_eq!(us["currency"], "USD");
+    assert_eq!(us["total"], "105.00", "{us:#}");
+}
+backend_tests!(a_plan_priced_in_two_currencies_invoices_each_customer_in_its_own);
+
 async fn pdf_bytes(server: &TestServer, ws: &Workspace<'_>, path: &str) -> Vec<u8> {
     let resp = server
         .http
@@ -719,7 +1345,10 @@ async fn the_documents_show_seller_buyer_terms_and_what_is_owed(backend: Backend
         .call(
             Method::PUT,
             "/v1/billing_profile",
-            Some(json!({"legal_name": "Lexecon", "invoice_prefix": "lex-", "net_terms_days": 400})),
+            Some(
+                json!({"legal_name": "Lexecon", "invoice_prefix": "lex-", "net_terms_days": 400,
+                        "logo": "data:image/gif;base64,R0lGODlhAQABAAAAACw="}),
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -729,7 +1358,21 @@ async fn the_documents_show_seller_buyer_terms_and_what_is_owed(backend: Backend
         .iter()
         .map(|e| e["path"].as_str().unwrap())
         .collect();
-    assert_eq!(paths, ["net_terms_days", "invoice_prefix"], "{body}");
+    assert_eq!(
+        paths,
+        ["net_terms_days", "invoice_prefix", "logo"],
+        "{body}"
+    );
+    // A PNG signature over bytes that do not decode: refused when set, not when rendering.
+    let (status, body) = ws
+        .call(
+            Method::PUT,
+            "/v1/billing_profile",
+            Some(json!({"legal_name": "Lexecon", "logo": logo_data_url(&LOGO[..60])})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["path"], "logo", "{body}");
     let seller = json!({
         "legal_name": "Lexecon Legal Analytics GmbH",
         "address": ["Friedrichstrasse 68", "10117 Berlin, Germany"],
@@ -739,7 +1382,8 @@ async fn the_documents_show_seller_buyer_terms_and_what_is_owed(backend: Backend
             "IBAN DE89 3704 0044 0532 0130 00 · BIC COBADEFFXXX",
             "Reference: the invoice number"],
         "invoice_prefix": "LEX",
-        "footer": "Lexecon Legal Analytics GmbH · Amtsgericht Berlin HRB 123456 · billing@lexecon.example"
+        "footer": "Lexecon Legal Analytics GmbH · Amtsgericht Berlin HRB 123456 · billing@lexecon.example",
+        "logo": logo_data_url(LOGO)
     });
     let (status, body) = ws
         .call(Method::PUT, "/v1/billing_profile", Some(seller.clone()))
@@ -844,5 +1488,31 @@ async fn the_documents_show_seller_buyer_terms_and_what_is_owed(backend: Backend
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The logo is drawn on both documents: without it, the same invoice weighs its image less.
+    let mut plain = seller.clone();
+    plain.as_object_mut().unwrap().remove("logo");
+    let (status, body) = ws
+        .call(Method::PUT, "/v1/billing_profile", Some(plain))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let without = pdf_bytes(&server, &ws, &format!("/v1/invoices/{id}.pdf")).await;
+    assert!(
+        paid.len() > without.len() + 400,
+        "{} vs {}",
+        paid.len(),
+        without.len()
+    );
 }
 backend_tests!(the_documents_show_seller_buyer_terms_and_what_is_owed);
+
+/// The logo of the docs' invoices (a PNG of 240 x 72 pixels), shared with tollgate-pdf's tests.
+const LOGO: &[u8] = include_bytes!("../../tollgate-pdf/tests/fixtures/logo.png");
+
+fn logo_data_url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}

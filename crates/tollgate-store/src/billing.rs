@@ -130,6 +130,18 @@ impl CreditNoteMethod {
     }
 }
 
+/// What a credit note to the balance does to an unpaid invoice (docs/INVOICES.md, "The
+/// customer's balance"): its amount due goes from `from_minor` to `to_minor` (compare-and-set
+/// with `status`; at zero the invoice is paid at `at`), and only the rest of the note's amount
+/// is added to the customer's balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AmountDueChange {
+    pub status: InvoiceStatus,
+    pub from_minor: i64,
+    pub to_minor: i64,
+    pub at: Timestamp,
+}
+
 /// One movement of a customer's balance: a credit note credited to it (positive), an invoice
 /// it paid (negative). Listed in the order they were written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -289,6 +301,17 @@ pub trait BillingStore: Send + Sync {
         &self,
         note: &CreditNoteRecord,
         invoice_total_minor: i64,
+        events: &[crate::outbox::OutboxEvent],
+    ) -> StoreResult<CreditNoteRecord>;
+
+    /// [`BillingStore::insert_credit_note_with_events`] of a credit note that also lowers the
+    /// amount due of its unpaid invoice (`lower`), in the same transaction; `Conflict` if the
+    /// invoice's status or amount due changed since it was read.
+    async fn insert_credit_note_lowering_due(
+        &self,
+        note: &CreditNoteRecord,
+        invoice_total_minor: i64,
+        lower: Option<AmountDueChange>,
         events: &[crate::outbox::OutboxEvent],
     ) -> StoreResult<CreditNoteRecord>;
 
@@ -499,6 +522,103 @@ async fn insert_one<C: Conn>(
         number,
         ..inv.clone()
     })))
+}
+
+/// Lowers the amount due of a credit note's unpaid invoice inside `tx` (see
+/// [`AmountDueChange`]); what it took off, in minor units.
+async fn lower_amount_due<C: Conn>(
+    tx: &mut C,
+    note: &CreditNoteRecord,
+    change: AmountDueChange,
+) -> StoreResult<i64> {
+    let lowered = change.from_minor.checked_sub(change.to_minor).unwrap_or(0);
+    if note.method != CreditNoteMethod::Credit
+        || change.to_minor < 0
+        || lowered <= 0
+        || lowered > note.amount_minor
+    {
+        return Err(StoreError::Invalid {
+            code: Code::InvalidAmount,
+            detail: format!(
+                "a credit note of {} cannot lower an amount due from {} to {}",
+                note.amount_minor, change.from_minor, change.to_minor
+            ),
+        });
+    }
+    let values = args![
+        change.to_minor,
+        change.at,
+        &note.workspace,
+        &note.invoice,
+        change.status.as_str(),
+        change.from_minor,
+    ];
+    match tx.fetch_optional(sql::LOWER_AMOUNT_DUE, values).await? {
+        Some(_) => Ok(lowered),
+        None => Err(StoreError::Conflict(format!(
+            "invoice {:?} is no longer {} with {} due",
+            note.invoice,
+            change.status.as_str(),
+            change.from_minor
+        ))),
+    }
+}
+
+/// Gives back, inside `tx`, what a voided invoice took from the customer's balance and prepaid
+/// credit: one positive movement of each (`invoice_void`, "invoice voided").
+async fn give_back<C: Conn>(tx: &mut C, inv: &InvoiceRecord, at: Timestamp) -> StoreResult<()> {
+    let key = args![&inv.workspace, &inv.customer, &inv.id];
+    let row = tx
+        .fetch_optional(sql::BALANCE_USED_BY_INVOICE, key)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a sum returned no row".into()))?;
+    let balance_used = stored_sum(&row, "balance used")?;
+    if balance_used < 0 {
+        let back = balance_used
+            .checked_neg()
+            .ok_or_else(|| overflow(format!("balance used {balance_used}")))?;
+        let seq = next_number(tx, &inv.workspace, "balance_entry").await?;
+        let entry = format!("{}_void_balance", inv.id);
+        let values = args![
+            &inv.workspace,
+            &entry,
+            &inv.customer,
+            back,
+            &inv.currency,
+            "invoice_void",
+            None::<&str>,
+            Some(inv.id.as_str()),
+            at,
+            seq,
+        ];
+        tx.execute(sql::INSERT_BALANCE_ENTRY, values).await?;
+    }
+    let key = args![&inv.workspace, &inv.customer, &inv.id];
+    let row = tx
+        .fetch_optional(sql::CREDIT_USED_BY_INVOICE, key)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a sum returned no row".into()))?;
+    let credit_used = stored_sum(&row, "credit used")?;
+    if credit_used < 0 {
+        let back = credit_used
+            .checked_neg()
+            .ok_or_else(|| overflow(format!("credit used {credit_used}")))?;
+        // The ledger's counter first, as every change of the credit balance takes it.
+        next_number(tx, &inv.workspace, "credit_entry").await?;
+        let entry = format!("{}_void_credit", inv.id);
+        let values = args![
+            &inv.workspace,
+            &entry,
+            &inv.customer,
+            back,
+            &inv.currency,
+            "invoice voided",
+            Some(inv.id.as_str()),
+            at,
+        ];
+        tx.execute(sql::INSERT_CREDIT_ENTRY, values).await?;
+    }
+    Ok(())
 }
 
 /// The next number of a kind of document in `tx` (see `sql::NEXT_NUMBER`).
@@ -713,6 +833,10 @@ impl<B: Backend> BillingStore for B {
             });
         };
         let record = codec::invoice(&row)?;
+        // A voided invoice never took anything: what it used comes back.
+        if to == InvoiceStatus::Void {
+            give_back(&mut tx, &record, at).await?;
+        }
         crate::outbox::append(&mut tx, events).await?;
         tx.commit().await?;
         Ok(record)
@@ -751,6 +875,17 @@ impl<B: Backend> BillingStore for B {
         &self,
         note: &CreditNoteRecord,
         invoice_total_minor: i64,
+        events: &[crate::outbox::OutboxEvent],
+    ) -> StoreResult<CreditNoteRecord> {
+        self.insert_credit_note_lowering_due(note, invoice_total_minor, None, events)
+            .await
+    }
+
+    async fn insert_credit_note_lowering_due(
+        &self,
+        note: &CreditNoteRecord,
+        invoice_total_minor: i64,
+        lower: Option<AmountDueChange>,
         events: &[crate::outbox::OutboxEvent],
     ) -> StoreResult<CreditNoteRecord> {
         if note.amount_minor <= 0 {
@@ -798,14 +933,19 @@ impl<B: Backend> BillingStore for B {
         tx.execute(sql::INSERT_CREDIT_NOTE, values)
             .await
             .map_err(|e| insert_error(e, "credit note", &note.id, "invoice", &note.invoice))?;
-        if note.method == CreditNoteMethod::Credit {
+        let lowered = match lower {
+            Some(change) => lower_amount_due(&mut tx, note, change).await?,
+            None => 0,
+        };
+        let to_balance = note.amount_minor - lowered;
+        if note.method == CreditNoteMethod::Credit && to_balance > 0 {
             let seq = next_number(&mut tx, &note.workspace, "balance_entry").await?;
             let entry = format!("{}_balance", note.id);
             let values = args![
                 &note.workspace,
                 &entry,
                 &note.customer,
-                note.amount_minor,
+                to_balance,
                 &note.currency,
                 "credit_note",
                 Some(note.id.as_str()),

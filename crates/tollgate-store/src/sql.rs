@@ -232,6 +232,22 @@ pub(crate) const COUNT_COUPON_USE: &str =
 
 pub(crate) const CREDITED: &str = "SELECT CAST(COALESCE(SUM(amount_minor), 0) AS TEXT) AS total \
      FROM credit_notes WHERE workspace = $1 AND invoice = $2";
+// A credit note on an unpaid invoice lowers its amount due (compare-and-set on its status and
+// amount due); at zero the invoice is paid.
+pub(crate) const LOWER_AMOUNT_DUE: &str = concat!(
+    "UPDATE invoices SET amount_due_minor = $1, \
+     status = CASE WHEN $1 = 0 THEN 'paid' ELSE status END, \
+     paid_at = CASE WHEN $1 = 0 THEN $2 ELSE paid_at END \
+     WHERE workspace = $3 AND id = $4 AND status = $5 AND amount_due_minor = $6 RETURNING ",
+    invoice_cols!()
+);
+// What a voided invoice took from the customer's balance and prepaid credit (negative sums).
+pub(crate) const BALANCE_USED_BY_INVOICE: &str = "SELECT CAST(COALESCE(SUM(amount_minor), 0) \
+     AS TEXT) AS total FROM balance_entries WHERE workspace = $1 AND customer = $2 \
+     AND invoice = $3 AND kind = 'invoice'";
+pub(crate) const CREDIT_USED_BY_INVOICE: &str = "SELECT CAST(COALESCE(SUM(amount_minor), 0) \
+     AS TEXT) AS total FROM credit_entries WHERE workspace = $1 AND customer = $2 \
+     AND invoice = $3 AND amount_minor < 0";
 pub(crate) const INSERT_CREDIT_NOTE: &str = concat!(
     "INSERT INTO credit_notes (",
     credit_note_cols!(),

@@ -209,6 +209,7 @@ conformance!(
     concurrent_credit_notes_stay_within_the_total,
     credit_ledger_and_balance,
     customer_balance_ledger,
+    a_credit_lowers_the_amount_due_and_a_void_gives_back,
     concurrent_credit_stays_in_range,
     coupon_redemptions,
     pending_charges_wait_for_an_invoice,

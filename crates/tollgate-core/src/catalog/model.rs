@@ -257,6 +257,59 @@ pub struct Plan {
     /// `docs/TRUST.md`); `None`: no license.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license: Option<LicenseTerms>,
+    /// Progressive billing: an invoice as soon as the period's usage amount reaches a threshold
+    /// (docs/INVOICES.md, "Progressive billing"); `None`: usage is billed at the period end only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progressive_billing: Option<ProgressiveBilling>,
+    /// The plan's prices in currencies other than the catalog's, by ISO 4217 code: a customer
+    /// whose currency is one of them is invoiced with these (docs/CATALOG.md, "Prices in
+    /// several currencies").
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub currencies: IndexMap<String, PlanPrices>,
+}
+
+/// Every amount of a plan in one more currency: the base fee's amount (its interval and timing
+/// are the plan's), the setup fee, the minimum and the usage prices, for the same meters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanPrices {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup_fee: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prices: Vec<UsagePrice>,
+}
+
+/// The usage amounts of a period at which a plan invoices the usage so far: each of `thresholds`
+/// (ascending), then every `every` above the last one (or from zero, without thresholds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgressiveBilling {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<Decimal>,
+}
+
+impl ProgressiveBilling {
+    /// The highest threshold at or below `amount`, if any.
+    pub fn reached(&self, amount: Decimal) -> Option<Decimal> {
+        let fixed = self
+            .thresholds
+            .iter()
+            .rev()
+            .find(|t| **t <= amount)
+            .copied();
+        let last = self.thresholds.last().copied().unwrap_or(Decimal::ZERO);
+        match self.every {
+            Some(every) if every > Decimal::ZERO && amount >= last.checked_add(every)? => {
+                let steps = amount.checked_sub(last)?.checked_div(every)?.floor();
+                last.checked_add(steps.checked_mul(every)?)
+            }
+            _ => fixed,
+        }
+    }
 }
 
 /// What a plan's licenses carry beyond its features: named integer limits, the grace period
@@ -303,6 +356,8 @@ impl Default for Plan {
             billing: None,
             upgrades: UpgradeInvoicing::default(),
             license: None,
+            progressive_billing: None,
+            currencies: IndexMap::new(),
         }
     }
 }
@@ -441,6 +496,10 @@ pub struct UsagePrice {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub included: Option<Decimal>,
     pub model: PriceModel,
+    /// A minimum amount of this charge per period: an invoice that closes a period tops the
+    /// charge up to it (prorated on a partial period, as the plan minimum is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<Decimal>,
 }
 
 /// How a quantity becomes an amount. Amounts here are exact decimals; rounding happens once, at
@@ -772,5 +831,46 @@ impl Plan {
         } else {
             Anchor::Calendar
         })
+    }
+}
+
+impl Catalog {
+    /// Whether `plan` can be billed in `currency`: the catalog's own, or one of its `currencies`.
+    pub fn plan_priced_in(&self, plan: &str, currency: Currency) -> bool {
+        self.plans.get(plan).is_some_and(|p| {
+            currency == self.currency || p.currencies.contains_key(currency.code())
+        })
+    }
+
+    /// The catalog as a customer paying in `currency` is invoiced from it: the catalog itself in
+    /// its own currency; in another, each plan priced in it with those amounts, and nothing that
+    /// has no amount in it (plans without it, add-ons, products, amount-off coupons).
+    pub fn in_currency(&self, currency: Currency) -> std::borrow::Cow<'_, Catalog> {
+        if currency == self.currency {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut view = self.clone();
+        view.currency = currency;
+        view.plans = self
+            .plans
+            .iter()
+            .filter_map(|(key, plan)| {
+                let priced = plan.currencies.get(currency.code())?;
+                let mut plan = plan.clone();
+                if let (Some(base), Some(amount)) = (plan.base.as_mut(), priced.base) {
+                    base.amount = amount;
+                }
+                plan.setup_fee = priced.setup_fee;
+                plan.minimum = priced.minimum;
+                plan.prices = priced.prices.clone();
+                plan.addons = IndexMap::new();
+                Some((key.clone(), plan))
+            })
+            .collect();
+        view.addons = IndexMap::new();
+        view.products = IndexMap::new();
+        view.coupons
+            .retain(|_, c| !matches!(c.discount, Discount::AmountOff(_)));
+        std::borrow::Cow::Owned(view)
     }
 }

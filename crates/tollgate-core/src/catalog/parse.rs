@@ -127,6 +127,9 @@ fn read_catalog(cx: &mut Cx, root: &Node) -> Option<Catalog> {
     let policies = top.opt(cx, "policies", policies).unwrap_or_default();
     if let Some(plans) = &plans {
         plans::check_addon_cadences(cx, &plans_path, plans, &addons);
+        if let Some(currency) = currency {
+            plans::check_currencies(cx, &plans_path, plans, currency);
+        }
     }
     let plan_keys: Vec<String> = plan_entries.iter().map(|(k, _)| k.clone()).collect();
     let product_keys: Vec<String> = products.keys().cloned().collect();

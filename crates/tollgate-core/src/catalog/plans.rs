@@ -18,8 +18,8 @@ use rust_decimal::Decimal;
 
 use super::model::{
     Addon, AddonTerms, Anchor, BasePrice, Collection, Enforcement, Entitlement, Feature,
-    LicenseTerms, Meter, Plan, Quota, QuotaReset, RateLimit, Scope, Timing, UpgradeInvoicing,
-    UsagePrice,
+    LicenseTerms, Meter, Plan, PlanPrices, ProgressiveBilling, Quota, QuotaReset, RateLimit, Scope,
+    Timing, UpgradeInvoicing, UsagePrice,
 };
 use super::node::Node;
 use super::parse::{INTERVALS, Section, entitlements};
@@ -81,6 +81,8 @@ const PLAN_FIELDS: &[&str] = &[
     "billing",
     "upgrades",
     "license",
+    "progressive_billing",
+    "currencies",
 ];
 
 /// A field a child may leave out (inherit), write (override) or write as null (clear).
@@ -105,6 +107,8 @@ struct Draft {
     billing: Option<Anchor>,
     upgrades: Option<UpgradeInvoicing>,
     license: Patch<LicenseTerms>,
+    progressive_billing: Patch<ProgressiveBilling>,
+    currencies: Option<IndexMap<String, PlanPrices>>,
 }
 
 /// Reads, checks and resolves all plans; `None` when any has a mistake (all are reported).
@@ -209,6 +213,8 @@ fn read_plan(
     let billing = f.opt(cx, "billing", |cx, p, n| cx.choice(p, n, ANCHORS));
     let upgrades = f.opt(cx, "upgrades", |cx, p, n| cx.choice(p, n, UPGRADES));
     let license = patch(cx, &f, "license", license_terms);
+    let progressive_billing = patch(cx, &f, "progressive_billing", progressive);
+    let currencies = f.opt(cx, "currencies", |cx, p, n| currencies(cx, p, n, refs));
     if cx.count() > start {
         return (extends, None);
     }
@@ -230,6 +236,8 @@ fn read_plan(
         billing,
         upgrades,
         license,
+        progressive_billing,
+        currencies,
     };
     (extends, Some(draft))
 }
@@ -265,6 +273,130 @@ pub(crate) fn list<'n, T>(
 }
 
 /// `license: { grace_days, max_machines, limits: { name: n } }`.
+/// `currencies: { EUR: { base, setup_fee, minimum, prices } }`: the plan's amounts in more
+/// currencies (checked against the resolved plan by [`check_currencies`]).
+fn currencies(
+    cx: &mut Cx,
+    path: &str,
+    node: &Node,
+    refs: &Refs<'_>,
+) -> Option<IndexMap<String, PlanPrices>> {
+    let start = cx.count();
+    let entries = cx.map(path, node)?;
+    let mut out = IndexMap::new();
+    for (code, value) in entries {
+        let p = join(path, code);
+        if let Err(e) = code.parse::<crate::money::Currency>() {
+            cx.error(&p, e.to_string());
+            continue;
+        }
+        let Some(f) = cx.fields(&p, value, &["base", "setup_fee", "minimum", "prices"]) else {
+            continue;
+        };
+        let base = f.opt(cx, "base", Cx::amount);
+        let setup_fee = f.opt(cx, "setup_fee", Cx::amount);
+        let minimum = f.opt(cx, "minimum", Cx::amount);
+        let prices = f.opt(cx, "prices", |cx, p, n| {
+            list(cx, p, n, |cx, p, n| prices::price(cx, p, n, refs))
+        });
+        out.insert(
+            code.clone(),
+            PlanPrices {
+                base,
+                setup_fee,
+                minimum,
+                prices: prices.unwrap_or_default(),
+            },
+        );
+    }
+    (cx.count() == start).then_some(out)
+}
+
+/// Each of a resolved plan's `currencies` prices what the plan prices, no more, no less: a base
+/// amount if it has a base fee, a setup fee and a minimum if it has them, and the same meters.
+/// None of them is the catalog's own currency.
+pub(crate) fn check_currencies(
+    cx: &mut Cx,
+    path: &str,
+    plans: &IndexMap<String, Plan>,
+    currency: crate::money::Currency,
+) {
+    for (key, plan) in plans {
+        for (code, priced) in &plan.currencies {
+            let p = join(&join(&join(path, key), "currencies"), code);
+            if code == currency.code() {
+                cx.error(
+                    &p,
+                    format!("{code} is the catalog's currency: the plan's own prices are in it"),
+                );
+            }
+            let pairs = [
+                ("base", plan.base.is_some(), priced.base.is_some()),
+                (
+                    "setup_fee",
+                    plan.setup_fee.is_some(),
+                    priced.setup_fee.is_some(),
+                ),
+                ("minimum", plan.minimum.is_some(), priced.minimum.is_some()),
+            ];
+            for (field, has, given) in pairs {
+                if has && !given {
+                    cx.error(
+                        &join(&p, field),
+                        format!("required field is missing: the plan has a `{field}`"),
+                    );
+                } else if given && !has {
+                    cx.error(
+                        &join(&p, field),
+                        format!("the plan has no `{field}` to price in {code}"),
+                    );
+                }
+            }
+            let mut own: Vec<&str> = plan.prices.iter().map(|x| x.meter.as_str()).collect();
+            let mut theirs: Vec<&str> = priced.prices.iter().map(|x| x.meter.as_str()).collect();
+            own.sort_unstable();
+            theirs.sort_unstable();
+            if own != theirs {
+                cx.error(
+                    &join(&p, "prices"),
+                    format!(
+                        "must price the plan's meters ({}), one price each; found ({})",
+                        own.join(", "),
+                        theirs.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// `progressive_billing: { thresholds: [50, 200], every: 500 }`: ascending positive amounts,
+/// and a positive step after the last one; at least one of them.
+fn progressive(cx: &mut Cx, path: &str, node: &Node) -> Option<ProgressiveBilling> {
+    let start = cx.count();
+    let f = cx.fields(path, node, &["thresholds", "every"])?;
+    let thresholds = f
+        .opt(cx, "thresholds", |cx, p, n| list(cx, p, n, Cx::positive))
+        .unwrap_or_default();
+    for (i, pair) in thresholds.windows(2).enumerate() {
+        if pair[1] <= pair[0] {
+            cx.error(
+                &index(&f.path_of("thresholds"), i + 1),
+                format!(
+                    "thresholds must ascend: {} is not above {}",
+                    pair[1], pair[0]
+                ),
+            );
+        }
+    }
+    let every = f.opt(cx, "every", Cx::positive);
+    if thresholds.is_empty() && every.is_none() {
+        cx.error(path, "give `thresholds`, `every` or both");
+    }
+    (cx.count() == start).then_some(())?;
+    Some(ProgressiveBilling { thresholds, every })
+}
+
 fn license_terms(cx: &mut Cx, path: &str, node: &Node) -> Option<LicenseTerms> {
     let start = cx.count();
     let f = cx.fields(path, node, &["grace_days", "max_machines", "limits"])?;
@@ -534,6 +666,11 @@ fn merge(parent: Plan, child: &Draft) -> Plan {
         billing: child.billing.or(parent.billing),
         upgrades: child.upgrades.unwrap_or(parent.upgrades),
         license: child.license.clone().unwrap_or(parent.license),
+        progressive_billing: child
+            .progressive_billing
+            .clone()
+            .unwrap_or(parent.progressive_billing),
+        currencies: child.currencies.clone().unwrap_or(parent.currencies),
     }
 }
 

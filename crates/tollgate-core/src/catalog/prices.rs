@@ -37,7 +37,7 @@ const MODELS: &[(&str, Model)] = &[
     ("dimensional", Model::Dimensional),
 ];
 
-const COMMON: &[&str] = &["meter", "model", "description", "included"];
+const COMMON: &[&str] = &["meter", "model", "description", "included", "minimum"];
 
 fn model_fields(model: Model) -> &'static [&'static str] {
     match model {
@@ -89,6 +89,7 @@ pub(crate) fn price(cx: &mut Cx, path: &str, node: &Node, refs: &Refs<'_>) -> Op
     let kind = f.req(cx, "model", |cx, p, n| cx.choice(p, n, MODELS));
     let description = f.opt(cx, "description", Cx::string);
     let included = f.opt(cx, "included", Cx::amount);
+    let minimum = f.opt(cx, "minimum", Cx::positive);
     let meter_def = meter
         .as_deref()
         .and_then(|m| refs.meters.get(m))
@@ -146,6 +147,12 @@ pub(crate) fn price(cx: &mut Cx, path: &str, node: &Node, refs: &Refs<'_>) -> Op
                     format!("must not be below `floor` ({floor})"),
                 );
             }
+            if floor.is_some() && minimum.is_some() {
+                cx.error(
+                    &f.path_of("minimum"),
+                    "a percentage price takes `floor` or `minimum`, not both (`floor` raises the line, `minimum` adds a true-up line)",
+                );
+            }
             let per_transaction = transaction_fees(cx, &f, meter.as_deref(), meter_def);
             Some(PriceModel::Percentage {
                 percent: percent?,
@@ -194,6 +201,7 @@ pub(crate) fn price(cx: &mut Cx, path: &str, node: &Node, refs: &Refs<'_>) -> Op
         description,
         included,
         model: model?,
+        minimum,
     })
 }
 

@@ -70,6 +70,18 @@ fn reshape_plan(plan: &mut Mapping, resolved: &Plan, catalog: &Catalog) {
             flatten_price(price);
         }
     }
+    if let Some(currencies) = plan.get_mut("currencies").and_then(Value::as_mapping_mut) {
+        for (_, priced) in currencies.iter_mut() {
+            let prices = priced.get_mut("prices").and_then(Value::as_sequence_mut);
+            for price in prices
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_mapping_mut)
+            {
+                flatten_price(price);
+            }
+        }
+    }
     if let Some(quotas) = plan.get_mut("quotas").and_then(Value::as_sequence_mut) {
         for quota in quotas.iter_mut().filter_map(Value::as_mapping_mut) {
             reshape_quota(quota);
@@ -95,6 +107,10 @@ fn reshape_plan(plan: &mut Mapping, resolved: &Plan, catalog: &Catalog) {
             (
                 "license",
                 parent.license.is_some() && resolved.license.is_none(),
+            ),
+            (
+                "progressive_billing",
+                parent.progressive_billing.is_some() && resolved.progressive_billing.is_none(),
             ),
         ];
         for (field, is_cleared) in cleared {

@@ -309,3 +309,17 @@ pub fn balance_credit_remaining(
     creditable(status)?;
     credit_note_remaining(InvoiceStatus::Paid, total_minor, already_credited_minor)
 }
+
+/// What a credit note of `amount_minor` to the balance leaves due on its invoice (Stripe's rule,
+/// docs/INVOICES.md): on an unpaid invoice (open or uncollectible) it lowers the amount due first,
+/// never below zero, and only the rest goes to the customer's balance; on a paid invoice it all
+/// goes to the balance. `None` when the amount due does not change.
+pub fn amount_due_after_credit(
+    status: InvoiceStatus,
+    amount_due_minor: i64,
+    amount_minor: i64,
+) -> Option<i64> {
+    let unpaid = matches!(status, InvoiceStatus::Open | InvoiceStatus::Uncollectible);
+    (unpaid && amount_due_minor > 0 && amount_minor > 0)
+        .then(|| amount_due_minor.saturating_sub(amount_minor).max(0))
+}

@@ -389,3 +389,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_credit_lowers_what_an_unpaid_invoice_still_owes() {
+    use invoice::amount_due_after_credit as after;
+    assert_eq!(after(InvoiceStatus::Open, 9_150, 3_000), Some(6_150));
+    assert_eq!(
+        after(InvoiceStatus::Uncollectible, 9_150, 3_000),
+        Some(6_150)
+    );
+    // Beyond the amount due: zero, the rest goes to the balance.
+    assert_eq!(after(InvoiceStatus::Open, 9_150, 12_150), Some(0));
+    // A paid invoice owes nothing: all of it goes to the balance.
+    assert_eq!(after(InvoiceStatus::Paid, 9_150, 3_000), None);
+    assert_eq!(after(InvoiceStatus::Open, 0, 3_000), None);
+    assert_eq!(after(InvoiceStatus::Void, 9_150, 3_000), None);
+}

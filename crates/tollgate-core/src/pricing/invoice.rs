@@ -380,7 +380,12 @@ fn plan_charges(
                 }),
                 _ => None,
             };
-            for rated in rate(named.as_ref().unwrap_or(price), usage)? {
+            let priced = named.as_ref().unwrap_or(price);
+            let mut charged = Decimal::ZERO;
+            for rated in rate(priced, usage)? {
+                // What the line will be, rounded once, is what counts towards a minimum.
+                let line = Money::round(rated.amount, catalog.currency, catalog.rounding)?;
+                charged = super::checked_add(charged, line.to_decimal())?;
                 charges.push(Charge {
                     kind: LineKind::Usage { meter: rated.meter },
                     description: rated.description,
@@ -389,6 +394,16 @@ fn plan_charges(
                     amount: rated.amount,
                     period: Some(period),
                 });
+            }
+            if let Some(minimum) = price.minimum {
+                charges.extend(charge_minimum(
+                    priced,
+                    minimum,
+                    charged,
+                    &period,
+                    request.minimum_full.or(request.closing_full),
+                    catalog.currency,
+                )?);
             }
         }
     }
@@ -402,6 +417,49 @@ fn plan_charges(
         fee_full,
     )?);
     Ok(charges)
+}
+
+/// The true-up of a usage price with a `minimum` on an invoice that closes `period`: the
+/// minimum (prorated to a partial period, as a plan minimum is) less what the price's lines
+/// charged, when they charged less. A usage line of the price's meter, so it is discounted and
+/// taxed as the usage it tops up.
+fn charge_minimum(
+    price: &UsagePrice,
+    minimum: Decimal,
+    charged: Decimal,
+    period: &BillingPeriod,
+    full: Option<BillingPeriod>,
+    currency: Currency,
+) -> Result<Option<Charge>, PricingError> {
+    let (minimum_here, share) =
+        super::proration::part_of_period(minimum, period, full, currency.minor_digits())?;
+    if charged >= minimum_here {
+        return Ok(None);
+    }
+    let top_up = checked_sub(minimum_here, charged)?;
+    let name = price.description.as_deref().unwrap_or(&price.meter);
+    let commitment = match &share {
+        Some(share) => format!(
+            "{name}: minimum of {} for {period} (prorated: {} x {share})",
+            money_text(minimum_here),
+            money_text(minimum)
+        ),
+        None => format!("{name}: minimum of {} for {period}", money_text(minimum)),
+    };
+    Ok(Some(Charge {
+        kind: LineKind::Usage {
+            meter: price.meter.clone(),
+        },
+        description: format!(
+            "{commitment}: charged {} topped up by {}",
+            money_text(charged),
+            money_text(top_up)
+        ),
+        quantity: Decimal::ONE,
+        unit_price: Some(top_up),
+        amount: top_up,
+        period: Some(*period),
+    }))
 }
 
 /// One-time products, in the catalog's order.

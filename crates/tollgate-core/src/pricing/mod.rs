@@ -22,6 +22,7 @@ mod events;
 mod format;
 mod invoice;
 mod parties;
+mod progressive;
 mod proration;
 mod quote;
 mod rate;
@@ -45,6 +46,7 @@ pub use invoice::{
     Charge, InvoiceDraft, InvoiceLine, InvoiceRequest, LineKind, assemble, assemble_with_taxes,
 };
 pub use parties::{InvoiceParties, Party, document_number};
+pub use progressive::{already_billed, progressive_charges, total_of, usage_amounts};
 pub use proration::{
     addon_quantity_change, part_of_period, plan_change, plan_change_within, prorate,
     proration_fraction,

@@ -363,12 +363,18 @@ async fn balance_out(
         .store()
         .credit_balance(&WorkspaceId::from(workspace), &CustomerId::from(customer))
         .await?;
+    // In the customer's currency, which its credit is granted in.
+    let currency = crate::billing::profiles::customer_profile(
+        state.engine.store().as_ref(),
+        workspace,
+        customer,
+    )
+    .await?
+    .currency(&catalog.catalog)?;
     Ok(CreditBalanceOut {
         customer: customer.to_owned(),
-        balance: Money::from_minor(minor, catalog.catalog.currency)
-            .to_decimal()
-            .to_string(),
-        currency: catalog.catalog.currency.to_string(),
+        balance: Money::from_minor(minor, currency).to_decimal().to_string(),
+        currency: currency.to_string(),
     })
 }
 

@@ -271,7 +271,10 @@ pub(crate) async fn invoice_pdf_response(
     credited_minor: i64,
 ) -> ApiResult<axum::response::Response> {
     let issuer = issuer_name(state, invoice).await?;
-    let doc = crate::billing::documents::invoice_document(&issuer, invoice, credited_minor);
+    let mut doc = crate::billing::documents::invoice_document(&issuer, invoice, credited_minor);
+    doc.logo =
+        crate::billing::profiles::document_logo(state.engine.store().as_ref(), &invoice.workspace)
+            .await?;
     pdf_response(doc).await
 }
 
@@ -305,17 +308,36 @@ pub async fn credit_note_pdf(
         .ok_or_else(|| ApiError::not_found("credit note", wanted))?;
     let credited = credited(&state, &invoice).await?;
     let issuer = issuer_name(&state, &invoice).await?;
-    let doc = crate::billing::documents::credit_note_document(&issuer, &invoice, &found, credited);
+    // What of it went to the customer's balance (a credit on an unpaid invoice lowered its amount
+    // due first).
+    let to_balance = state
+        .engine
+        .store()
+        .balance_entries(
+            &WorkspaceId::from(&invoice.workspace),
+            &CustomerId::from(&invoice.customer),
+        )
+        .await?
+        .iter()
+        .find(|e| e.credit_note.as_deref() == Some(found.id.as_str()))
+        .map_or(0, |e| e.amount_minor);
+    let mut doc = crate::billing::documents::credit_note_document(
+        &issuer, &invoice, &found, credited, to_balance,
+    );
+    doc.logo =
+        crate::billing::profiles::document_logo(state.engine.store().as_ref(), &invoice.workspace)
+            .await?;
     pdf_response(doc).await
 }
 
 async fn issuer_name(state: &AppState, invoice: &InvoiceRecord) -> ApiResult<String> {
-    Ok(state
-        .engine
-        .store()
-        .get_workspace(&invoice.workspace)
-        .await?
-        .map_or_else(|| invoice.workspace.clone(), |w| w.name))
+    Ok(
+        crate::billing::profiles::document_issuer(
+            state.engine.store().as_ref(),
+            &invoice.workspace,
+        )
+        .await?,
+    )
 }
 
 async fn pdf_response(doc: tollgate_pdf::InvoiceDocument) -> ApiResult<axum::response::Response> {

@@ -32,8 +32,8 @@ fn unit_price_text(v: &serde_json::Value, currency: &str) -> String {
     }
 }
 
-/// The printable form of a stored invoice, with refunds noted. `issuer` is the workspace's
-/// name, used when the invoice carries no seller.
+/// The printable form of a stored invoice, with refunds noted. `issuer` is used when the invoice
+/// carries no seller (`profiles::document_issuer`: the seller profile's legal name, else empty).
 pub fn invoice_document(
     issuer: &str,
     invoice: &InvoiceRecord,
@@ -71,6 +71,16 @@ pub fn invoice_document(
             "Prepaid credit applied".to_owned(),
             amount(-invoice.credit_applied_minor, cur),
         ));
+    }
+    // Credit notes to the balance on the unpaid invoice lowered its amount due.
+    let lowered = invoice
+        .total_minor
+        .checked_sub(balance_applied)
+        .and_then(|t| t.checked_sub(invoice.credit_applied_minor))
+        .and_then(|t| t.checked_sub(invoice.amount_due_minor))
+        .unwrap_or(0);
+    if lowered > 0 {
+        totals.push(("Credit notes applied".to_owned(), amount(-lowered, cur)));
     }
     // What is still owed: nothing once paid (or void), whatever was due at issue.
     let settled = matches!(invoice.status, InvoiceStatus::Paid | InvoiceStatus::Void);
@@ -127,16 +137,20 @@ pub fn invoice_document(
             parties.payment_instructions.clone()
         },
         footer: parties.footer.clone(),
+        // The caller draws the seller profile's logo (`profiles::document_logo`).
+        logo: None,
     }
 }
 
 /// The printable form of a credit note of `invoice`: the seller and buyer of the invoice, the
-/// amount refunded as one line, and what remains of the invoice.
+/// amount refunded as one line, and what remains of the invoice. `to_balance_minor`: the part of
+/// a credit that went to the customer's balance (the rest lowered the invoice's amount due).
 pub fn credit_note_document(
     issuer: &str,
     invoice: &InvoiceRecord,
     note: &CreditNoteRecord,
     credited_minor: i64,
+    to_balance_minor: i64,
 ) -> InvoiceDocument {
     let parties = parties_of(invoice);
     let cur = &invoice.currency;
@@ -147,10 +161,22 @@ pub fn credit_note_document(
         Some(reason) => format!("{what} of invoice {}: {reason}", invoice_number(invoice)),
         None => format!("{what} of invoice {}", invoice_number(invoice)),
     };
-    let destination = if credit {
-        "the amount is credited to the customer's balance, which pays the next invoices first"
-    } else {
-        "the amount is refunded to the payment method it was paid with"
+    let to_due = note.amount_minor.saturating_sub(to_balance_minor);
+    let destination = match (credit, to_due) {
+        (false, _) => "the amount is refunded to the payment method it was paid with".to_owned(),
+        (true, 0) => {
+            "the amount is credited to the customer's balance, which pays the next invoices first"
+                .to_owned()
+        }
+        (true, _) if to_balance_minor <= 0 => {
+            "the amount lowers what the invoice still owes".to_owned()
+        }
+        (true, _) => format!(
+            "{} lowers what the invoice still owes and {} is credited to the customer's balance, \
+             which pays the next invoices first",
+            amount(to_due, cur),
+            amount(to_balance_minor, cur)
+        ),
     };
     let (issuer, issuer_details) = seller_lines(issuer, &parties);
     InvoiceDocument {
@@ -186,6 +212,8 @@ pub fn credit_note_document(
         due: None,
         payment: Vec::new(),
         footer: parties.footer.clone(),
+        // The caller draws the seller profile's logo (`profiles::document_logo`).
+        logo: None,
     }
 }
 

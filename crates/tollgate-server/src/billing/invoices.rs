@@ -228,6 +228,10 @@ pub async fn build_due_invoice(
     catalog: &Catalog,
     due: &DueInvoice,
 ) -> AppResult<(InvoiceDraft, InvoiceEffects)> {
+    // Priced in the customer's currency (docs/CATALOG.md, "Prices in several currencies").
+    let profile = super::profiles::customer_profile(store, &sub.workspace, &sub.customer).await?;
+    let priced = catalog.in_currency(profile.currency(catalog)?);
+    let catalog: &Catalog = &priced;
     let (closing, opening, first) = match due {
         DueInvoice::Opening { period } => (None, Some(*period), true),
         DueInvoice::Closing { closing, opening } => (Some(*closing), *opening, false),
@@ -252,30 +256,10 @@ pub async fn build_due_invoice(
         }
         _ => None,
     };
-    let mut usage = match closing {
-        Some(p) => period_usage(store, &sub.workspace, &sub.customer, catalog, p).await?,
+    let usage = match closing {
+        Some(p) => usage_of(store, sub, catalog, p).await?,
         None => BTreeMap::new(),
     };
-    // A price charged per transaction rates each event of the closed period.
-    if let (Some(period), Some(plan)) = (closing, catalog.plans.get(&sub.plan)) {
-        for price in plan.prices.iter().filter(|p| p.model.per_transaction()) {
-            let Some(meter) = catalog.meters.get(&price.meter) else {
-                continue;
-            };
-            let values = super::usage::transactions(
-                store,
-                &sub.workspace,
-                &sub.customer,
-                &price.meter,
-                meter,
-                period,
-            )
-            .await?;
-            let rated = MeterUsage::transactions(values)
-                .map_err(|e| Error::invalid(e.code(), e.to_string()))?;
-            usage.insert(price.meter.clone(), rated);
-        }
-    }
     let addons: BTreeMap<String, Decimal> = sub
         .addons
         .as_object()
@@ -286,7 +270,22 @@ pub async fn build_due_invoice(
         })
         .unwrap_or_default();
     let mut effects = InvoiceEffects::default();
-    let adjustments = pending_charges(store, sub, &mut effects).await?;
+    let mut adjustments = pending_charges(store, sub, &mut effects).await?;
+    // The usage the period's progressive invoices billed is subtracted, so the period's usage is
+    // billed once in all (docs/INVOICES.md, "Progressive billing").
+    if let Some(period) = closing
+        && catalog
+            .plans
+            .get(&sub.plan)
+            .is_some_and(|p| p.progressive_billing.is_some())
+    {
+        let (billed, _) = progressive_billed(store, sub, period.start).await?;
+        adjustments.extend(tollgate_core::pricing::already_billed(
+            catalog,
+            &billed,
+            &billing_period(period)?,
+        ));
+    }
     let mut discounts = Vec::new();
     for redemption in store
         .coupon_redemptions(
@@ -306,7 +305,6 @@ pub async fn build_due_invoice(
             effects.coupon_redemptions.push(redemption.id);
         }
     }
-    let profile = super::profiles::customer_profile(store, &sub.workspace, &sub.customer).await?;
     let balance = store
         .credit_balance(
             &WorkspaceId::from(&sub.workspace),
@@ -349,6 +347,94 @@ pub async fn build_due_invoice(
         effects.coupon_redemptions.clear();
     }
     Ok((draft, effects))
+}
+
+/// A subscription's usage of `period` per meter, from the aggregates; a price charged per
+/// transaction rates each event of the period (so far, for a period still running).
+pub async fn usage_of(
+    store: &dyn Store,
+    sub: &SubscriptionRecord,
+    catalog: &Catalog,
+    period: tollgate_core::period::Period,
+) -> AppResult<BTreeMap<String, MeterUsage>> {
+    let mut usage = period_usage(store, &sub.workspace, &sub.customer, catalog, period).await?;
+    if let Some(plan) = catalog.plans.get(&sub.plan) {
+        for price in plan.prices.iter().filter(|p| p.model.per_transaction()) {
+            let Some(meter) = catalog.meters.get(&price.meter) else {
+                continue;
+            };
+            let values = super::usage::transactions(
+                store,
+                &sub.workspace,
+                &sub.customer,
+                &price.meter,
+                meter,
+                period,
+            )
+            .await?;
+            let rated = MeterUsage::transactions(values)
+                .map_err(|e| Error::invalid(e.code(), e.to_string()))?;
+            usage.insert(price.meter.clone(), rated);
+        }
+    }
+    Ok(usage)
+}
+
+/// The dedupe key of a subscription's progressive invoice of the period starting at `start`, for
+/// `threshold`: `<subscription>:progressive:<period start>:<threshold>`, so each threshold of a
+/// period is invoiced once.
+pub fn progressive_key(sub: &str, start: Timestamp, threshold: Decimal) -> String {
+    format!("{sub}:progressive:{start}:{}", threshold.normalize())
+}
+
+/// What the progressive invoices of the period starting at `start` billed, per meter (a void one
+/// billed nothing), and the highest threshold invoiced (a void one's included: its key is taken).
+pub async fn progressive_billed(
+    store: &dyn Store,
+    sub: &SubscriptionRecord,
+    start: Timestamp,
+) -> AppResult<(BTreeMap<String, Decimal>, Option<Decimal>)> {
+    let prefix = format!("{}:progressive:{start}:", sub.id);
+    let mut billed: BTreeMap<String, Decimal> = BTreeMap::new();
+    let mut highest: Option<Decimal> = None;
+    let invoices = store
+        .list_invoices(
+            &WorkspaceId::from(&sub.workspace),
+            &CustomerId::from(&sub.customer),
+        )
+        .await?;
+    for invoice in invoices {
+        let Some(threshold) = invoice.dedupe_key.strip_prefix(&prefix) else {
+            continue;
+        };
+        let threshold: Decimal = threshold
+            .parse()
+            .map_err(|e| Error::internal(format!("invoice key {}: {e}", invoice.dedupe_key)))?;
+        highest = Some(highest.map_or(threshold, |h| h.max(threshold)));
+        if invoice.status == InvoiceStatus::Void {
+            continue;
+        }
+        let lines = invoice.document.get("lines").and_then(|l| l.as_array());
+        for line in lines.into_iter().flatten() {
+            let (Some("usage"), Some(meter)) = (
+                line["kind"]["type"].as_str(),
+                line["kind"]["meter"].as_str(),
+            ) else {
+                continue;
+            };
+            let amount: Decimal = line["amount"]
+                .as_str()
+                .and_then(|a| a.parse().ok())
+                .ok_or_else(|| {
+                    Error::internal(format!("invoice {}: a line's amount", invoice.id))
+                })?;
+            let sum = billed.entry(meter.to_owned()).or_default();
+            *sum = sum
+                .checked_add(amount)
+                .ok_or_else(|| Error::internal("progressive amounts overflow"))?;
+        }
+    }
+    Ok((billed, highest))
 }
 
 /// The customer's charges waiting for an invoice (prorations), marked as consumed in `effects`.
@@ -396,6 +482,9 @@ pub async fn invoice_pending_charges(
     if adjustments.is_empty() {
         return Ok(());
     }
+    let profile = super::profiles::customer_profile(store, &sub.workspace, &sub.customer).await?;
+    let priced = catalog.in_currency(profile.currency(catalog)?);
+    let catalog: &Catalog = &priced;
     let balance = store
         .credit_balance(
             &WorkspaceId::from(&sub.workspace),

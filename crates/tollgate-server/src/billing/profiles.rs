@@ -37,6 +37,11 @@ pub struct CustomerProfile {
     /// (e.g. the VAT of its country). Absent: the catalog decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tax_rates: Option<Vec<String>>,
+    /// The ISO 4217 code the customer is invoiced in (`EUR`): the catalog's currency when absent.
+    /// Its plans must be priced in it (`currencies:` of a plan, docs/CATALOG.md); it cannot change
+    /// once the customer has an invoice in another currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 impl CustomerProfile {
@@ -48,10 +53,28 @@ impl CustomerProfile {
         }
     }
 
+    /// The currency the customer is invoiced in: its own, else the catalog's.
+    pub fn currency(&self, catalog: &Catalog) -> AppResult<tollgate_core::money::Currency> {
+        match &self.currency {
+            None => Ok(catalog.currency),
+            Some(code) => code
+                .parse()
+                .map_err(|e| Error::internal(format!("a stored customer currency: {e}"))),
+        }
+    }
+
     /// Checks the sizes of every field, and that the tax rates exist in `catalog`.
     pub fn check(&self, catalog: Option<&Catalog>) -> AppResult<()> {
         let mut errors = Vec::new();
         text_field(&mut errors, "legal_name", self.legal_name.as_deref());
+        if let Some(code) = &self.currency
+            && let Err(e) = code.parse::<tollgate_core::money::Currency>()
+        {
+            errors.push(FieldError {
+                path: "currency".into(),
+                message: e.to_string(),
+            });
+        }
         lines_field(&mut errors, "address", &self.address);
         lines_field(&mut errors, "tax_ids", &self.tax_ids);
         if !errors.is_empty() {
@@ -160,6 +183,11 @@ pub struct SellerProfile {
     /// Printed at the bottom of every invoice (at most 1000 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub footer: Option<String>,
+    /// The logo drawn at the top of invoices and credit notes: a PNG or JPEG image as a data
+    /// URL (`data:image/png;base64,...`) or as its bytes in base64, at most 256 KiB of image.
+    /// Documents draw the logo the profile has when they are rendered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo: Option<String>,
     /// How the customer portal looks (docs/DASHBOARD.md): a white-label partner's own name,
     /// colour and logo. The portal shows this name (else the legal name), never the workspace's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -257,6 +285,14 @@ impl SellerProfile {
         if let Some(brand) = &self.brand {
             brand.check(&mut errors);
         }
+        if let Some(logo) = &self.logo
+            && let Err(message) = decode_logo(logo)
+        {
+            errors.push(FieldError {
+                path: "logo".into(),
+                message,
+            });
+        }
         if errors.is_empty() {
             Ok(())
         } else {
@@ -277,6 +313,68 @@ pub async fn seller_profile(
                 .map_err(|e| Error::internal(format!("seller profile of {workspace}: {e}")))
         })
         .transpose()
+}
+
+/// A logo as the seller profile holds it (a PNG or JPEG data URL, or base64 bytes), checked.
+fn decode_logo(text: &str) -> Result<tollgate_pdf::Logo, String> {
+    use base64::Engine as _;
+    let encoded = match text.strip_prefix("data:") {
+        Some(url) => {
+            let (head, data) = url
+                .split_once(',')
+                .ok_or("a data URL is `data:image/png;base64,<data>`")?;
+            if !matches!(
+                head,
+                "image/png;base64" | "image/jpeg;base64" | "image/jpg;base64"
+            ) {
+                return Err("a data URL of a PNG or JPEG image in base64".into());
+            }
+            data
+        }
+        None => text,
+    };
+    // Bounded before decoding: base64 takes 4 characters per 3 bytes.
+    if encoded.len() > tollgate_pdf::MAX_LOGO_BYTES / 3 * 4 + 4 {
+        return Err(format!(
+            "a logo is at most {} bytes",
+            tollgate_pdf::MAX_LOGO_BYTES
+        ));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|e| format!("not base64: {e}"))?;
+    tollgate_pdf::Logo::from_bytes(bytes).map_err(|e| e.to_string())
+}
+
+/// The logo documents draw: the workspace's seller profile's, if it has a readable one (a
+/// logo stored by an older version that no longer reads is left out, never failing a document).
+pub async fn document_logo(
+    store: &dyn Store,
+    workspace: &str,
+) -> AppResult<Option<tollgate_pdf::Logo>> {
+    let Some(text) = seller_profile(store, workspace).await?.and_then(|p| p.logo) else {
+        return Ok(None);
+    };
+    // Decoding checks the pixels (a one-page render): off the async threads.
+    let logo = tokio::task::spawn_blocking(move || decode_logo(&text))
+        .await
+        .map_err(Error::internal)?;
+    Ok(logo
+        .inspect_err(
+            |e| tracing::warn!(workspace, error = %e, "the seller profile's logo is not drawn"),
+        )
+        .ok())
+}
+
+/// Who a document shows as its issuer when the invoice carries no seller (issued before the
+/// workspace had a seller profile): the seller profile's legal name now, else nothing. Never the
+/// workspace's name: a white-label partner's workspace is often named after the operator
+/// (docs/DASHBOARD.md), and its customers must not see it.
+pub async fn document_issuer(store: &dyn Store, workspace: &str) -> AppResult<String> {
+    Ok(seller_profile(store, workspace)
+        .await?
+        .map(|p| p.legal_name)
+        .unwrap_or_default())
 }
 
 /// The parties and terms of an invoice to `customer`, as its and the workspace's profiles say

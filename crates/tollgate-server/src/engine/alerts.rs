@@ -63,6 +63,7 @@ impl Engine {
     /// Fires the customer's usage alerts that its usage now reaches. Never fails the usage that
     /// was counted: a store error is logged, and the alert fires with the customer's next usage.
     pub(crate) async fn evaluate_alerts(&self, workspace: &str, customer: &str) {
+        self.schedule_progressive_check(workspace, customer).await;
         if let Err(e) = self.fire_reached_alerts(workspace, customer).await {
             metrics::counter!("tollgate_alert_failures_total").increment(1);
             tracing::error!(code = e.code.as_str(), detail = %e.detail, workspace, customer, "evaluating usage alerts failed");

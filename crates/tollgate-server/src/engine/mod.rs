@@ -10,6 +10,7 @@ mod catalogs;
 pub mod check;
 pub mod gateway_support;
 mod ingest;
+mod progressive;
 mod propagation;
 mod shared;
 mod state;
@@ -37,6 +38,7 @@ pub const CATALOG_UPDATED_EVENT: &str = "catalog.updated";
 pub use catalogs::CompiledCatalog;
 pub use check::{CheckOutcome, CheckRequest, CheckTarget};
 pub use ingest::{EventIn, IngestReport, IngestResult};
+pub use progressive::PROGRESSIVE_CHECK_JOB;
 pub use state::CustomerState;
 pub use usage::{MeterUsage, UsageReport};
 

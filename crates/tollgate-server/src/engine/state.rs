@@ -37,6 +37,9 @@ pub struct CustomerState {
     /// Usage alerts of `period` known to have fired, `(meter, threshold)`: spares the store a
     /// write per event once a threshold is behind (the store's key is what makes them once).
     pub fired_alerts: std::collections::HashSet<(String, Decimal)>,
+    /// When the progressive-billing check last enqueued for this customer is due: spares the
+    /// store a write per event within the same minute (the job's key makes it once anyway).
+    pub progressive_check_due: Option<Timestamp>,
     /// Set when an update could not be applied exactly in memory: reload before the next use.
     pub stale: bool,
 }
@@ -235,6 +238,7 @@ pub async fn load(
         windows,
         rate_windows: HashMap::new(),
         fired_alerts: std::collections::HashSet::new(),
+        progressive_check_due: None,
         stale: false,
     })
 }

@@ -49,6 +49,10 @@ pub(crate) async fn handle(engine: &Engine, job: &JobRecord) -> AppResult<Done> 
     match job.kind.as_str() {
         kinds::TRIAL_REMINDER => remind(engine, sub, job.due_at).await,
         kinds::TRIAL_END | kinds::PERIOD_END => bill(engine, sub).await,
+        kinds::PROGRESSIVE_CHECK => {
+            let invoice = crate::app::billing::bill_progressive(engine, &sub).await?;
+            Ok(done(json!({"invoice": invoice.map(|i| i.id)})))
+        }
         other => Err(Error::invalid(
             Code::ValidationFailed,
             format!("no handler for jobs of kind {other:?}"),

@@ -1119,3 +1119,136 @@ pub(crate) async fn customer_balance_ledger(h: &Harness) {
             .is_empty()
     );
 }
+
+/// A credit note to the balance on an unpaid invoice lowers its amount due (compare-and-set, paid
+/// at zero) and only the rest reaches the balance; voiding an invoice gives back the balance and
+/// prepaid credit it used, once.
+pub(crate) async fn a_credit_lowers_the_amount_due_and_a_void_gives_back(h: &Harness) {
+    let s = h.store.as_ref();
+    let ws = &h.ws;
+    h.customer(ws, "cus_a").await;
+    let (wid, cus) = (WorkspaceId::from(ws), CustomerId::from("cus_a"));
+    let at = ts("2026-02-03T00:00:00Z");
+    let credit_of = |id: &str, invoice: &str, minor: i64| CreditNoteRecord {
+        method: CreditNoteMethod::Credit,
+        ..credit_note(ws, id, invoice, minor)
+    };
+    let lower = |from_minor: i64, to_minor: i64| {
+        Some(AmountDueChange {
+            status: InvoiceStatus::Open,
+            from_minor,
+            to_minor,
+            at,
+        })
+    };
+    // inv_1: 1,000 total, 200 paid by prepaid credit, 800 due.
+    s.add_credit_entry(&credit(ws, "cr_1", "cus_a", 200))
+        .await
+        .unwrap();
+    let first = InvoiceRecord {
+        credit_applied_minor: 200,
+        amount_due_minor: 800,
+        ..invoice(ws, "inv_1", "cus_a", "k1")
+    };
+    let uses_credit = InvoiceEffects {
+        credit_used_minor: 200,
+        ..InvoiceEffects::default()
+    };
+    s.insert_invoice(&first, &uses_credit).await.unwrap();
+    s.insert_credit_note_lowering_due(
+        &credit_of("cn_1", "inv_1", 300),
+        1_000,
+        lower(800, 500),
+        &[],
+    )
+    .await
+    .unwrap();
+    let inv = s.get_invoice(&wid, "inv_1").await.unwrap().unwrap();
+    assert_eq!(
+        (inv.status, inv.amount_due_minor),
+        (InvoiceStatus::Open, 500)
+    );
+    assert_eq!(s.customer_balance(&wid, &cus).await.unwrap(), 0);
+    // A stale amount due: refused, nothing written.
+    assert_conflict(
+        s.insert_credit_note_lowering_due(
+            &credit_of("cn_2", "inv_1", 100),
+            1_000,
+            lower(800, 700),
+            &[],
+        )
+        .await,
+    );
+    assert_eq!(s.list_credit_notes(&wid, "inv_1").await.unwrap().len(), 1);
+    // A change that takes off more than the note: refused.
+    assert_invalid(
+        s.insert_credit_note_lowering_due(
+            &credit_of("cn_2", "inv_1", 100),
+            1_000,
+            lower(500, 300),
+            &[],
+        )
+        .await,
+        "invalid_amount",
+    );
+    // The rest of the total: 500 settles it (paid at `at`), 200 reaches the balance.
+    s.insert_credit_note_lowering_due(&credit_of("cn_3", "inv_1", 700), 1_000, lower(500, 0), &[])
+        .await
+        .unwrap();
+    let inv = s.get_invoice(&wid, "inv_1").await.unwrap().unwrap();
+    assert_eq!(
+        (inv.status, inv.amount_due_minor, inv.paid_at),
+        (InvoiceStatus::Paid, 0, Some(at))
+    );
+    assert_eq!(s.customer_balance(&wid, &cus).await.unwrap(), 200);
+
+    // inv_2 uses the 200 of balance and 50 of prepaid credit; voided, both come back.
+    s.add_credit_entry(&credit(ws, "cr_2", "cus_a", 50))
+        .await
+        .unwrap();
+    let second = InvoiceRecord {
+        credit_applied_minor: 50,
+        amount_due_minor: 750,
+        ..invoice(ws, "inv_2", "cus_a", "k2")
+    };
+    let uses_both = InvoiceEffects {
+        credit_used_minor: 50,
+        balance_used_minor: 200,
+        ..InvoiceEffects::default()
+    };
+    s.insert_invoice(&second, &uses_both).await.unwrap();
+    assert_eq!(s.customer_balance(&wid, &cus).await.unwrap(), 0);
+    assert_eq!(s.credit_balance(&wid, &cus).await.unwrap(), 0);
+    s.set_invoice_status(&wid, "inv_2", InvoiceStatus::Open, InvoiceStatus::Void, at)
+        .await
+        .unwrap();
+    assert_eq!(s.customer_balance(&wid, &cus).await.unwrap(), 200);
+    assert_eq!(s.credit_balance(&wid, &cus).await.unwrap(), 50);
+    let last = s.balance_entries(&wid, &cus).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (
+            last.kind.as_str(),
+            last.amount_minor,
+            last.invoice.as_deref()
+        ),
+        ("invoice_void", 200, Some("inv_2"))
+    );
+    // A second void is refused and gives nothing back again.
+    assert_conflict(
+        s.set_invoice_status(&wid, "inv_2", InvoiceStatus::Open, InvoiceStatus::Void, at)
+            .await,
+    );
+    assert_eq!(s.customer_balance(&wid, &cus).await.unwrap(), 200);
+    assert_eq!(s.credit_balance(&wid, &cus).await.unwrap(), 50);
+    // An invoice that used nothing voids without a movement.
+    s.insert_invoice(
+        &invoice(ws, "inv_3", "cus_a", "k3"),
+        &InvoiceEffects::default(),
+    )
+    .await
+    .unwrap();
+    s.set_invoice_status(&wid, "inv_3", InvoiceStatus::Open, InvoiceStatus::Void, at)
+        .await
+        .unwrap();
+    assert_eq!(s.balance_entries(&wid, &cus).await.unwrap().len(), 3);
+}

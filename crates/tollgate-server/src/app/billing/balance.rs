@@ -32,7 +32,9 @@ pub async fn customer_balance(
     let movements = store.balance_entries(&ws, &cus).await?;
     let currency = match movements.first() {
         Some(entry) => entry.currency.parse().map_err(Error::internal)?,
-        None => current_catalog(engine, workspace).await?.catalog.currency,
+        None => crate::billing::profiles::customer_profile(store.as_ref(), workspace, customer)
+            .await?
+            .currency(&current_catalog(engine, workspace).await?.catalog)?,
     };
     Ok(CustomerBalance {
         minor,

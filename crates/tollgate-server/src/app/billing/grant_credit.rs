@@ -14,7 +14,7 @@ use crate::ids::new_id;
 pub struct GrantCredit {
     pub workspace: String,
     pub customer: String,
-    /// In major units of the catalog's currency; whole minor units only.
+    /// In major units of the customer's currency; whole minor units only.
     pub amount: Decimal,
     pub reason: Option<String>,
 }
@@ -35,7 +35,11 @@ pub async fn grant_credit(engine: &Engine, input: GrantCredit) -> AppResult<Cred
     }
     existing_customer(engine, &workspace, &customer).await?;
     let catalog = current_catalog(engine, &workspace).await?;
-    let amount = Money::exact(amount, catalog.catalog.currency)
+    // In the customer's currency, which its invoices are in.
+    let profile =
+        crate::billing::profiles::customer_profile(engine.store().as_ref(), &workspace, &customer)
+            .await?;
+    let amount = Money::exact(amount, profile.currency(&catalog.catalog)?)
         .map_err(|e| Error::invalid(e.code(), format!("`amount`: {e}")))?;
     let created_at = crate::app::subscriptions::customer_now(engine, &workspace, &customer).await?;
     let entry = CreditEntryRecord {

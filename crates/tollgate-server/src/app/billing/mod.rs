@@ -4,11 +4,13 @@
 mod apply_coupon;
 mod balance;
 mod grant_credit;
+mod progressive;
 mod purchase;
 
 pub use apply_coupon::{ApplyCoupon, apply_coupon};
 pub use balance::{CustomerBalance, customer_balance};
 pub use grant_credit::{GrantCredit, grant_credit};
+pub use progressive::bill_progressive;
 pub use purchase::{Purchase, Purchased, purchase};
 
 use std::sync::Arc;

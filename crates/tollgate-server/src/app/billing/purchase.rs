@@ -43,6 +43,18 @@ pub async fn purchase(engine: &Engine, input: Purchase) -> AppResult<Purchased> 
         .await?;
     let catalog = current_catalog(engine, &workspace).await?;
     let profile = customer_profile(engine.store().as_ref(), &workspace, &customer).await?;
+    // Products have amounts in the catalog's currency only.
+    let currency = profile.currency(&catalog.catalog)?;
+    if currency != catalog.catalog.currency {
+        return Err(Error::conflict(
+            tollgate_core::code::Code::PlanNotInCurrency,
+            format!(
+                "products are priced in {} only, not in {}, the customer's currency",
+                catalog.catalog.currency.code(),
+                currency.code()
+            ),
+        ));
+    }
     let request = InvoiceRequest {
         products: BTreeMap::from([(product, Decimal::from(quantity))]),
         tax: profile.tax(),

@@ -1,15 +1,16 @@
 //! Refund all or part of a paid invoice with a credit note, or credit all or part of any
-//! finalized invoice to the customer's balance (the invoice itself never changes).
+//! finalized invoice: on an unpaid one the credit lowers its amount due first (paid at zero),
+//! the rest goes to the customer's balance (docs/INVOICES.md).
 
 use rust_decimal::Decimal;
 use tollgate_core::code::Code;
 use tollgate_core::ids::WorkspaceId;
 use tollgate_core::lifecycle::invoice::{
-    CreditNoteError, balance_credit_allowed, balance_credit_remaining, credit_note_allowed,
-    credit_note_remaining, within_refund_window,
+    CreditNoteError, amount_due_after_credit, balance_credit_allowed, balance_credit_remaining,
+    credit_note_allowed, credit_note_remaining, within_refund_window,
 };
 use tollgate_core::money::{Currency, Money};
-use tollgate_store::billing::{CreditNoteMethod, CreditNoteRecord};
+use tollgate_store::billing::{AmountDueChange, CreditNoteMethod, CreditNoteRecord, InvoiceRecord};
 
 use super::credited;
 use crate::engine::Engine;
@@ -132,9 +133,42 @@ pub async fn issue_credit_note(
             "method": note.method.as_str(),
         }),
     );
+    // A credit on an unpaid invoice lowers what it still owes first (Stripe's rule); at zero the
+    // invoice is paid, announced as any payment is.
+    let lower = credit
+        .then(|| amount_due_after_credit(invoice.status, invoice.amount_due_minor, amount_minor))
+        .flatten()
+        .map(|to_minor| AmountDueChange {
+            status: invoice.status,
+            from_minor: invoice.amount_due_minor,
+            to_minor,
+            at: now,
+        });
+    let settled = lower.filter(|c| c.to_minor == 0).map(|c| InvoiceRecord {
+        status: tollgate_store::billing::InvoiceStatus::Paid,
+        amount_due_minor: 0,
+        paid_at: Some(c.at),
+        ..invoice.clone()
+    });
+    let mut events = vec![created];
+    if let Some(paid) = &settled {
+        events.push(crate::app::outbox::event(
+            engine,
+            &workspace,
+            Some(&invoice.customer),
+            crate::app::outbox::types::INVOICE_PAID,
+            now,
+            super::event_data(paid),
+        ));
+    }
     let stored = store
-        .insert_credit_note_with_events(&note, invoice.total_minor, &[created])
+        .insert_credit_note_lowering_due(&note, invoice.total_minor, lower, &events)
         .await?;
+    // Settled by credit, not by a payment: its licenses follow it as a paid invoice's do, and no
+    // referral is rewarded (nothing was paid).
+    if let Some(paid) = &settled {
+        crate::app::licenses::on_paid(engine, paid, now).await?;
+    }
     // The money goes back through the provider that took it (docs/PAYMENTS.md); a refund that
     // fails is recorded as failed, and the credit note stands. A credit stays on the balance.
     if !credit && let Err(e) = crate::app::payments::refund_credit_note(engine, &stored).await {

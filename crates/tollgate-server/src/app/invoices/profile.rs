@@ -1,6 +1,7 @@
 //! Billing profiles: a customer's (the buyer on its invoices and how it is taxed) and the
 //! workspace's (the seller, its terms and numbering).
 
+use tollgate_core::code::Code;
 use tollgate_core::ids::{CustomerId, WorkspaceId};
 
 use crate::billing::profiles::{CustomerProfile, SellerProfile, customer_profile, seller_profile};
@@ -29,6 +30,22 @@ pub async fn set_customer_profile(
     existing(engine, &ws, &cus).await?;
     let catalog = engine.latest_catalog(&workspace).await?;
     profile.check(catalog.as_deref().map(|c| &c.catalog))?;
+    // A customer keeps the currency it was invoiced in.
+    if let Some(catalog) = catalog.as_deref() {
+        let to = profile.currency(&catalog.catalog)?;
+        let invoiced = engine.store().list_invoices(&ws, &cus).await?;
+        if let Some(other) = invoiced.iter().find(|i| i.currency != to.code()) {
+            return Err(Error::conflict(
+                Code::CustomerCurrencyLocked,
+                format!(
+                    "the customer is invoiced in {} (invoice {}); its currency cannot become {}",
+                    other.currency,
+                    other.id,
+                    to.code()
+                ),
+            ));
+        }
+    }
     let doc = serde_json::to_value(&profile).map_err(Error::internal)?;
     engine
         .store()

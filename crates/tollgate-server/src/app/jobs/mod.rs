@@ -23,7 +23,10 @@ pub mod kinds {
     pub const PERIOD_END: &str = "subscription.period_end";
     /// `policies.trial_reminder_days` before a trial ends: a `subscription.trial_will_end` event.
     pub const TRIAL_REMINDER: &str = "subscription.trial_reminder";
-    pub const ALL: [&str; 3] = [TRIAL_END, PERIOD_END, TRIAL_REMINDER];
+    /// After usage is counted on a plan with `progressive_billing` (enqueued by the engine, due
+    /// at the end of the minute): invoice the usage so far if it reached a threshold.
+    pub const PROGRESSIVE_CHECK: &str = crate::engine::PROGRESSIVE_CHECK_JOB;
+    pub const ALL: [&str; 4] = [TRIAL_END, PERIOD_END, TRIAL_REMINDER, PROGRESSIVE_CHECK];
 }
 
 /// Attempts before a job is left `failed` for an operator.

@@ -57,6 +57,7 @@ pub async fn change_plan(engine: &Engine, input: ChangePlan) -> AppResult<Subscr
     let addons =
         addons.unwrap_or_else(|| serde_json::from_value(sub.addons.clone()).unwrap_or_default());
     check_plan_and_addons(&catalog, &plan, &addons)?;
+    super::check_currency(engine, &catalog, &workspace, &customer, &plan, &addons).await?;
     crate::app::licenses::require_master_key_for(engine, &workspace, catalog.version, &plan)
         .await?;
     let downgrade = downgrade_at(engine, &sub, &catalog, &plan, now).await?;
@@ -193,7 +194,17 @@ async fn prorations(
     if sub.plan != new_plan
         && catalog.catalog.plans[&sub.plan].cadence() == catalog.catalog.plans[new_plan].cadence()
     {
-        let lines = plan_change_within(&catalog.catalog, &sub.plan, new_plan, now, &billed, &full)
+        // In the customer's currency (both plans are priced in it: `check_currency`).
+        let profile = crate::billing::profiles::customer_profile(
+            engine.store().as_ref(),
+            &sub.workspace,
+            &sub.customer,
+        )
+        .await?;
+        let priced = catalog
+            .catalog
+            .in_currency(profile.currency(&catalog.catalog)?);
+        let lines = plan_change_within(&priced, &sub.plan, new_plan, now, &billed, &full)
             .map_err(pricing_error)?;
         let new_in_arrears = catalog.catalog.plans[new_plan]
             .base

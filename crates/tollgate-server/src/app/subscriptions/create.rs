@@ -42,6 +42,7 @@ pub async fn create(engine: &Engine, input: CreateSubscription) -> AppResult<Sub
     let now = customer_now(engine, &workspace, &customer).await?;
     let catalog = latest(engine, &workspace).await?;
     check_plan_and_addons(&catalog, &plan_key, &addons)?;
+    super::check_currency(engine, &catalog, &workspace, &customer, &plan_key, &addons).await?;
     crate::app::licenses::require_master_key_for(engine, &workspace, catalog.version, &plan_key)
         .await?;
     let store = engine.store();

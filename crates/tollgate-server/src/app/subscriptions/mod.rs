@@ -132,6 +132,43 @@ async fn latest(engine: &Engine, workspace: &str) -> AppResult<Arc<CompiledCatal
     })
 }
 
+/// Refuses a plan that has no prices in the customer's currency (and add-ons, which have none
+/// in another currency than the catalog's): `plan_not_in_currency`.
+async fn check_currency(
+    engine: &Engine,
+    catalog: &CompiledCatalog,
+    workspace: &str,
+    customer: &str,
+    plan: &str,
+    addons: &IndexMap<String, u32>,
+) -> AppResult<()> {
+    let catalog = &catalog.catalog;
+    let profile =
+        crate::billing::profiles::customer_profile(engine.store().as_ref(), workspace, customer)
+            .await?;
+    let currency = profile.currency(catalog)?;
+    if !catalog.plan_priced_in(plan, currency) {
+        return Err(Error::conflict(
+            Code::PlanNotInCurrency,
+            format!(
+                "plan {plan:?} has no prices in {}, the customer's currency",
+                currency.code()
+            ),
+        ));
+    }
+    if currency != catalog.currency && addons.values().any(|q| *q > 0) {
+        return Err(Error::conflict(
+            Code::PlanNotInCurrency,
+            format!(
+                "add-ons are priced in {} only, not in {}, the customer's currency",
+                catalog.currency.code(),
+                currency.code()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn check_plan_and_addons(
     catalog: &CompiledCatalog,
     plan: &str,

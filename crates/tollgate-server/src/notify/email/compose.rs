@@ -111,13 +111,12 @@ fn invoice_value(i: &InvoiceRecord) -> Value {
 }
 
 async fn invoice_pdf(engine: &Engine, i: &InvoiceRecord) -> AppResult<(String, String, Vec<u8>)> {
-    let issuer = engine
-        .store()
-        .get_workspace(&i.workspace)
-        .await?
-        .map_or_else(|| i.workspace.clone(), |w| w.name);
+    let issuer =
+        crate::billing::profiles::document_issuer(engine.store().as_ref(), &i.workspace).await?;
     let credited = crate::app::invoices::credited(engine, i).await?;
-    let doc = crate::billing::documents::invoice_document(&issuer, i, credited);
+    let mut doc = crate::billing::documents::invoice_document(&issuer, i, credited);
+    doc.logo =
+        crate::billing::profiles::document_logo(engine.store().as_ref(), &i.workspace).await?;
     let bytes = tokio::task::spawn_blocking(move || tollgate_pdf::render_invoice(&doc))
         .await
         .map_err(Error::internal)?
