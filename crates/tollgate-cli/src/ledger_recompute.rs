@@ -14,6 +14,7 @@ use tollgate_client::Client;
 use tollgate_client::Method;
 use tollgate_core::catalog::Catalog;
 use tollgate_core::event::Event;
+use tollgate_core::money::Currency;
 use tollgate_core::pricing::{BillingPeriod, UsageLineText, usage_lines};
 use tollgate_verify::merkle::{self, Hash};
 use tollgate_verify::{Checkpoint, NoteKey, PublicKey};
@@ -52,6 +53,8 @@ struct Evidence {
     rated_with: Option<RatedWith>,
     catalog: serde_json::Value,
     lines: Vec<Line>,
+    #[serde(default)]
+    adjustments: Vec<Line>,
     events: Vec<ProvenEvent>,
     unproven: Vec<String>,
     checkpoint: Option<ProofCheckpoint>,
@@ -204,6 +207,12 @@ fn recompute(evidence: &Evidence, trust_keys: &[String]) -> anyhow::Result<Repor
             rated.catalog_version
         )
     })?;
+    // A customer billed in another of the plan's currencies was rated with those prices.
+    let currency: Currency = evidence
+        .currency
+        .parse()
+        .map_err(|e| anyhow!("the invoice's currency {}: {e}", evidence.currency))?;
+    let catalog = catalog.in_currency(currency);
     let recomputed = usage_lines(&catalog, &rated.plan, &events, &period)
         .map_err(|e| anyhow!("rating the events: {e}"))?;
     let mut recomputed: Vec<UsageLineText> = recomputed
@@ -250,6 +259,12 @@ fn recompute(evidence: &Evidence, trust_keys: &[String]) -> anyhow::Result<Repor
                 ));
             }
         }
+    }
+    for adjustment in &evidence.adjustments {
+        report.lines.push(format!(
+            "adjusts  {}: {} {} (billed by an earlier progressive invoice; not rated from events)",
+            adjustment.description, adjustment.amount, evidence.currency
+        ));
     }
     for extra in recomputed {
         report.lines.push(format!(

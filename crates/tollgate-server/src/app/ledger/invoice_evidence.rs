@@ -84,6 +84,9 @@ pub struct InvoiceEvidence {
     #[schema(value_type = Object)]
     pub catalog: serde_json::Value,
     pub lines: Vec<InvoicedUsageLine>,
+    /// Negative usage lines: what earlier progressive invoices of the period already billed,
+    /// subtracted (docs/INVOICES.md); shown, not recomputed from events.
+    pub adjustments: Vec<InvoicedUsageLine>,
     /// The customer's events of the period under the checkpoint, oldest first.
     pub events: Vec<ProvenEvent>,
     /// Events of the period not under a signed checkpoint yet (sealed within the ledger
@@ -125,7 +128,7 @@ pub async fn invoice_evidence(
         None => serde_json::Value::Null,
     };
 
-    let mut lines: Vec<InvoicedUsageLine> = doc
+    let (adjustments, mut lines): (Vec<InvoicedUsageLine>, Vec<InvoicedUsageLine>) = doc
         .get("lines")
         .and_then(|l| l.as_array())
         .into_iter()
@@ -140,7 +143,9 @@ pub async fn invoice_evidence(
             first_seq: None,
             last_seq: None,
         })
-        .collect();
+        // A usage price never rates to less than zero: a negative usage line subtracts what
+        // earlier progressive invoices of the period billed, and is not rated from events.
+        .partition(|line| line.amount.starts_with('-'));
 
     let mut events = Vec::new();
     let mut unproven = Vec::new();
@@ -207,6 +212,7 @@ pub async fn invoice_evidence(
         rated_with,
         catalog,
         lines,
+        adjustments,
         events,
         unproven,
         checkpoint: checkpoint.map(|c| ProofCheckpoint {
