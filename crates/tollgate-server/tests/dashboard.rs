@@ -769,3 +769,99 @@ async fn portal(backend: Backend) {
     assert_eq!(status, StatusCode::SEE_OTHER);
 }
 backend_tests!(portal);
+
+/// Plan changes inside MRR history, hand-computed on QLP: `up` on starter ($99.00) from
+/// 2026-10-15 upgrades to professional ($499.00) on 2026-11-15 (expansion in November);
+/// `down` on professional from 2026-10-10 asks on 2026-11-20 for starter, which waits for its
+/// period end, 2026-12-10 (contraction in December, not November). Case 5 through the payment
+/// endpoints: `c` on starter from 2026-11-01, its $99.00 invoice paid by bank transfer
+/// (a manual payment) on 2026-11-02 and refunded in full by a credit note on 2026-11-20: MRR no
+/// longer counts `c` in November.
+async fn mrr_follows_plan_changes(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("qlp.yaml").await;
+    let (up_clock, up_sub) = subscriber(&ws, "up", "starter", "2026-10-15T00:00:00Z").await;
+    let (down_clock, down_sub) =
+        subscriber(&ws, "down", "professional", "2026-10-10T00:00:00Z").await;
+    let (c_clock, _) = subscriber(&ws, "c", "starter", "2026-11-01T00:00:00Z").await;
+
+    ws.advance(&up_clock, "2026-11-15T00:00:00Z").await;
+    ws.post(
+        &format!("/v1/customers/up/subscriptions/{up_sub}/change"),
+        json!({"plan": "professional"}),
+    )
+    .await;
+    ws.advance(&down_clock, "2026-11-20T00:00:00Z").await;
+    let scheduled = ws
+        .post(
+            &format!("/v1/customers/down/subscriptions/{down_sub}/change"),
+            json!({"plan": "starter"}),
+        )
+        .await;
+    assert_eq!(scheduled["plan"], "professional", "{scheduled}");
+
+    // Case 5: paid by transfer on 2026-11-02, refunded on 2026-11-20.
+    ws.post("/v1/bill_runs", json!({})).await;
+    let (_, list) = ws.call(Method::GET, "/v1/customers/c/invoices", None).await;
+    let invoice = list["data"][0].clone();
+    assert_eq!(invoice["total"], "99.00", "{list}");
+    let id = invoice["id"].as_str().unwrap().to_owned();
+    ws.advance(&c_clock, "2026-11-02T00:00:00Z").await;
+    let (status, payment) = ws
+        .call(
+            Method::POST,
+            &format!("/v1/invoices/{id}/payments"),
+            Some(json!({"reference": "TRANSFER-C-1", "method": "bank_transfer"})),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {payment}");
+    let (_, paid) = ws
+        .call(Method::GET, &format!("/v1/invoices/{id}"), None)
+        .await;
+    assert_eq!(paid["status"], "paid", "{paid}");
+
+    let m = |month: &str, v: [i64; 7]| (month.to_owned(), v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+    let before = mrr(&ws, "2026-10", "2026-12").await;
+    assert_eq!(
+        movements(&before),
+        vec![
+            // start, new, expansion, contraction, churn, reactivation, end
+            // October: up 99 + down 499.
+            m("2026-10", [0, 59_800, 0, 0, 0, 0, 59_800]),
+            // November: up +400 (expansion), c new at 99; down's change waits.
+            m("2026-11", [59_800, 9_900, 40_000, 0, 0, 0, 109_700]),
+            // December: nothing has happened yet on down's clock.
+            m("2026-12", [109_700, 0, 0, 0, 0, 0, 109_700]),
+        ]
+    );
+
+    ws.advance(&c_clock, "2026-11-20T00:00:00Z").await;
+    ws.post(
+        &format!("/v1/invoices/{id}/credit_notes"),
+        json!({"reason": "refund"}),
+    )
+    .await;
+    // The downgrade takes effect at down's period end.
+    ws.advance(&down_clock, "2026-12-10T00:00:01Z").await;
+    ws.post("/v1/bill_runs", json!({})).await;
+    let (_, subs) = ws
+        .call(Method::GET, "/v1/customers/down/subscriptions", None)
+        .await;
+    assert_eq!(subs["data"][0]["plan"], "starter", "{subs}");
+
+    let after = mrr(&ws, "2026-10", "2026-12").await;
+    assert_eq!(
+        movements(&after),
+        vec![
+            m("2026-10", [0, 59_800, 0, 0, 0, 0, 59_800]),
+            // c refunded in full on 2026-11-20: never counted at November's close.
+            m("2026-11", [59_800, 0, 40_000, 0, 0, 0, 99_800]),
+            // down moves from 499 to 99 on 2026-12-10.
+            m("2026-12", [99_800, 0, 0, 40_000, 0, 0, 59_800]),
+        ]
+    );
+    assert_eq!(after["months"][1]["customers_end"], 2);
+    assert_eq!(after["months"][2]["arr_minor"], 59_800 * 12);
+    assert_eq!(after["months"][2]["arpu_minor"], 29_900);
+}
+backend_tests!(mrr_follows_plan_changes);
