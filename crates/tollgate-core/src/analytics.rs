@@ -445,7 +445,15 @@ mod tests {
         let report = mrr_by_month(&spans, month("2026-10"), month("2027-01")).unwrap();
         let moves: Vec<_> = report
             .iter()
-            .map(|r| (r.new_minor, r.expansion_minor, r.contraction_minor, r.churn_minor, r.end_minor))
+            .map(|r| {
+                (
+                    r.new_minor,
+                    r.expansion_minor,
+                    r.contraction_minor,
+                    r.churn_minor,
+                    r.end_minor,
+                )
+            })
             .collect();
         assert_eq!(
             moves,

@@ -15,6 +15,7 @@ pub mod event;
 pub mod ids;
 pub mod lifecycle;
 pub mod limits;
+pub mod margins;
 pub mod meter;
 pub mod money;
 pub mod period;

@@ -865,3 +865,148 @@ async fn mrr_follows_plan_changes(backend: Backend) {
     assert_eq!(after["months"][2]["arpu_minor"], 29_900);
 }
 backend_tests!(mrr_follows_plan_changes);
+
+/// QLP case 6 on case 1, by hand: with a cost of $0.03 per T0 and $0.12 per T3 generation
+/// (and $0.0004 per API call), November's payg invoice (10 T0, 4 T2, 2 T3 on gpt-4: $7.00;
+/// 1,000 API calls: $1.00) gives generations: revenue 7.00, cost 10 x 0.03 + 2 x 0.12 = 0.54,
+/// margin 6.46 (92.29 %); api_calls: 1.00, 0.40, 0.60 (60.00 %); total 8.00, 0.94, 7.06
+/// (88.25 %). The API, its CSV and the dashboard page agree.
+async fn margins_by_hand(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let yaml = std::fs::read_to_string(format!(
+        "{}/../../examples/catalogs/qlp.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let yaml = format!(
+        "{yaml}\ncosts:\n  generations: {{ dimension: tier, rates: {{ T0: \"0.03\", T3: \"0.12\" }} }}\n  api_calls: {{ unit_amount: \"0.0004\" }}\n"
+    );
+    let ws = server.workspace_with("qlp.yaml", &yaml).await;
+    let (clock, _) = subscriber(&ws, "payg", "payg", "2026-11-01T00:00:00Z").await;
+    ws.advance(&clock, "2026-11-10T00:00:00Z").await;
+    let mut events = Vec::new();
+    for (tier, model, n) in [
+        ("T0", "standard", 10),
+        ("T2", "standard", 4),
+        ("T3", "gpt-4", 2),
+    ] {
+        for _ in 0..n {
+            let i = events.len();
+            events.push(json!({"id": format!("g{i}"), "customer": "payg", "type": "codegen.completed", "properties": {"tier": tier, "model": model}}));
+        }
+    }
+    for i in 0..1000 {
+        events.push(json!({"id": format!("a{i}"), "customer": "payg", "type": "api.call"}));
+    }
+    let (status, report) = ws.events(Value::Array(events)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    ws.advance(&clock, "2026-12-01T00:00:00Z").await;
+    ws.post("/v1/bill_runs", json!({})).await;
+    let (_, list) = ws
+        .call(Method::GET, "/v1/customers/payg/invoices", None)
+        .await;
+    // The opening invoice (nothing to bill in advance on payg), then November's.
+    assert_eq!(list["data"][1]["total"], "8.00", "{list}");
+
+    let (status, body) = ws
+        .call(
+            Method::GET,
+            "/v1/analytics/margins?from=2026-11&to=2026-11",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["currency"], "USD");
+    assert_eq!(body["invoices"], 1);
+    let row = |meter: &str| {
+        body["meters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["meter"] == meter)
+            .unwrap_or_else(|| panic!("no {meter} in {body}"))
+            .clone()
+    };
+    assert_eq!(
+        row("generations"),
+        json!({"meter": "generations", "units": "16", "revenue_minor": 700, "cost_minor": 54,
+               "margin_minor": 646, "margin_percent": "92.29"})
+    );
+    assert_eq!(
+        row("api_calls"),
+        json!({"meter": "api_calls", "units": "1000", "revenue_minor": 100, "cost_minor": 40,
+               "margin_minor": 60, "margin_percent": "60.00"})
+    );
+    // Priced meters without usage: 0.00 lines, no cost, no percentage.
+    assert_eq!(row("compute_minutes")["revenue_minor"], 0);
+    assert_eq!(row("compute_minutes")["margin_percent"], Value::Null);
+    assert_eq!(
+        body["total"],
+        json!({"meter": "total", "units": "0", "revenue_minor": 800, "cost_minor": 94,
+               "margin_minor": 706, "margin_percent": "88.25"})
+    );
+    // Another month has no invoice; bad months are refused.
+    let (_, empty) = ws
+        .call(
+            Method::GET,
+            "/v1/analytics/margins?from=2026-12&to=2026-12",
+            None,
+        )
+        .await;
+    assert_eq!(empty["invoices"], 0);
+    assert_eq!(empty["meters"], json!([]));
+    let (status, problem) = ws
+        .call(
+            Method::GET,
+            "/v1/analytics/margins?from=2026-12&to=2026-11",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_month"))
+    );
+
+    let (_, csv) = ws
+        .call(
+            Method::GET,
+            "/v1/analytics/margins?from=2026-11&to=2026-11&format=csv",
+            None,
+        )
+        .await;
+    let csv = csv.as_str().unwrap().to_owned();
+    assert!(
+        csv.starts_with(
+            "currency,meter,units,revenue_minor,cost_minor,margin_minor,margin_percent\n"
+        ),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("\nUSD,generations,16,700,54,646,92.29\n"),
+        "{csv}"
+    );
+    assert!(csv.ends_with("\nUSD,total,,800,94,706,88.25\n"), "{csv}");
+
+    user(&ws, "ops@example.com", "read_only").await;
+    let mut browser = Browser::new(&server);
+    browser
+        .sign_in(&ws.id, "ops@example.com", "correct horse battery")
+        .await;
+    let (status, page, _) = browser.get("/admin/margins?from=2026-11&to=2026-11").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let shown = page
+        .split("<tr data-meter=\"generations\">")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{page}"))
+        .split("</tr>")
+        .next()
+        .unwrap();
+    for needle in ["7.00 USD", "0.54 USD", "6.46 USD", "92.29 %"] {
+        assert!(shown.contains(needle), "{needle} not in {shown}");
+    }
+    let (_, page_csv, _) = browser
+        .get("/admin/margins.csv?from=2026-11&to=2026-11")
+        .await;
+    assert_eq!(page_csv, csv);
+}
+backend_tests!(margins_by_hand);

@@ -151,3 +151,127 @@ pub async fn mrr(
     })
     .into_response())
 }
+
+// ---- margins ----
+
+use crate::app::analytics::margins as margin_app;
+
+/// One meter's margin; amounts in minor units of `currency`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MeterMarginOut {
+    /// The meter's key (`total` for the sum of the rows).
+    pub meter: String,
+    /// Units used in the invoiced periods (included units too), exact.
+    #[schema(value_type = String)]
+    pub units: String,
+    pub revenue_minor: i64,
+    pub cost_minor: i64,
+    pub margin_minor: i64,
+    /// `margin / revenue x 100`, two decimals; null without revenue.
+    #[schema(value_type = Option<String>)]
+    pub margin_percent: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MarginsOut {
+    pub currency: String,
+    /// Invoices read.
+    pub invoices: u64,
+    pub meters: Vec<MeterMarginOut>,
+    pub total: MeterMarginOut,
+}
+
+pub fn margin_out(m: &tollgate_core::margins::MeterMargin) -> MeterMarginOut {
+    MeterMarginOut {
+        meter: m.meter.clone(),
+        units: m.units.normalize().to_string(),
+        revenue_minor: m.revenue_minor,
+        cost_minor: m.cost_minor,
+        margin_minor: m.margin_minor,
+        margin_percent: m.margin_percent.map(|p| p.to_string()),
+    }
+}
+
+/// The margin report as CSV: one line per meter, then `total`.
+pub fn margins_csv(report: &margin_app::MarginReport) -> String {
+    let mut out =
+        String::from("currency,meter,units,revenue_minor,cost_minor,margin_minor,margin_percent\n");
+    for m in report.meters.iter().chain(std::iter::once(&report.total)) {
+        let o = margin_out(m);
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{}\n",
+            report.currency.code(),
+            o.meter,
+            if m.meter == "total" {
+                String::new()
+            } else {
+                o.units
+            },
+            o.revenue_minor,
+            o.cost_minor,
+            o.margin_minor,
+            o.margin_percent.unwrap_or_default()
+        ));
+    }
+    out
+}
+
+fn wants_csv(format: Option<&str>, headers: &HeaderMap) -> bool {
+    format == Some("csv")
+        || headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/csv"))
+}
+
+fn csv_response(text: String) -> Response {
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    response
+}
+
+/// Gross margin per meter
+///
+/// Invoiced revenue, cost and gross margin per meter for the invoices that closed a period
+/// starting in the months `from` to `to`: revenue is the invoices' usage lines, cost the usage
+/// of those periods (included units too) times the catalog's `costs` (docs/CATALOG.md), rounded
+/// once per meter (docs/DASHBOARD.md, "Margins"). `?format=csv` or `Accept: text/csv` answers CSV.
+#[utoipa::path(get, path = "/v1/analytics/margins", operation_id = "analytics_margins", params(MrrQuery),
+    responses(
+        (status = 200, description = "The report (JSON, or CSV when asked)", content(
+            (MarginsOut = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "A month not written `YYYY-MM`, or `from` after `to` (`invalid_month`)", body = crate::api::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn margins(
+    State(state): State<AppState>,
+    caller: Principal,
+    headers: HeaderMap,
+    Query(query): Query<MrrQuery>,
+) -> ApiResult<Response> {
+    let workspace = caller.require_admin()?;
+    let csv = wants_csv(query.format.as_deref(), &headers);
+    let report = margin_app::margins(
+        &state.engine,
+        workspace,
+        margin_app::MarginQuery {
+            from: query.from,
+            to: query.to,
+        },
+    )
+    .await?;
+    if csv {
+        return Ok(csv_response(margins_csv(&report)));
+    }
+    Ok(Json(MarginsOut {
+        currency: report.currency.code().to_owned(),
+        invoices: report.invoices,
+        meters: report.meters.iter().map(margin_out).collect(),
+        total: margin_out(&report.total),
+    })
+    .into_response())
+}

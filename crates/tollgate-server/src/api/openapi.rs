@@ -41,6 +41,7 @@ use super::{
         payments::collect, payments::checkout, payments::portal, payments::reconcile,
         users::create, users::list, analytics::mrr, portal_sessions::create,
         stripe_webhooks::receive,
+        analytics::margins,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))

@@ -31,7 +31,7 @@ const LOGIN_CSRF_COOKIE: &str = "tg_login_csrf";
 const LIST_LIMIT: usize = 200;
 
 /// A page for a signed-in operator, or the way to the sign-in page.
-async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Operator, Response> {
+pub(super) async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Operator, Response> {
     let Some(token) = cookie(headers, SESSION_COOKIE) else {
         return Err(see_other("/admin/login"));
     };
@@ -55,7 +55,7 @@ pub fn error_page(e: &Error) -> Response {
     )
 }
 
-fn base(operator: &Operator, nav: &str) -> Value {
+pub(super) fn base(operator: &Operator, nav: &str) -> Value {
     json!({
         "nav": nav,
         "user": {"email": operator.user.email, "role": operator.role.as_str()},
@@ -65,7 +65,7 @@ fn base(operator: &Operator, nav: &str) -> Value {
     })
 }
 
-fn merge(mut a: Value, b: Value) -> Value {
+pub(super) fn merge(mut a: Value, b: Value) -> Value {
     if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
         a.extend(b);
     }
@@ -213,7 +213,7 @@ pub async fn logout(
 // ---- home and analytics ----
 
 /// The last `n` months up to this one, as `YYYY-MM` (from, to).
-fn recent_months(now: Timestamp, n: i32) -> (String, String) {
+pub(super) fn recent_months(now: Timestamp, n: i32) -> (String, String) {
     let this = month_of(now);
     let first = this
         .checked_sub(jiff::Span::new().months(n - 1))
@@ -279,8 +279,8 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
 
 #[derive(Deserialize)]
 pub struct AnalyticsQuery {
-    from: Option<String>,
-    to: Option<String>,
+    pub(super) from: Option<String>,
+    pub(super) to: Option<String>,
 }
 
 /// `GET /admin/analytics?from=YYYY-MM&to=YYYY-MM` (the last 12 months by default).

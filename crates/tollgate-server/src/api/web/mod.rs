@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod chart;
 pub mod portal;
+pub mod reports;
 
 use std::sync::OnceLock;
 
@@ -32,6 +33,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "invoices.html",
     "invoice.html",
     "analytics.html",
+    "margins.html",
     "portal_base.html",
     "portal.html",
     "portal_enter.html",
