@@ -40,10 +40,10 @@ async function api(key, method, url, body) {
 }
 
 const stamp = Date.now().toString(36);
-async function workspace(slug, name, catalog) {
+async function workspace(slug, name, catalog, extra = '') {
   const id = `ws_${slug}_${stamp}`;
   const created = await api(ADMIN_KEY, 'POST', '/v1/workspaces', { id, name });
-  const yaml = readFileSync(path.join(root, 'examples/catalogs', catalog), 'utf8');
+  const yaml = readFileSync(path.join(root, 'examples/catalogs', catalog), 'utf8') + extra;
   await api(created.admin_key, 'PUT', '/v1/catalog', { yaml });
   return { id, key: created.admin_key };
 }
@@ -57,7 +57,9 @@ async function subscriber(ws, id, name, plan, start) {
 }
 
 // ---- data: the operator's workspace (QLP) and a white-label partner's (on Levqor) ----
-const qlp = await workspace('qlp', 'QLP', 'qlp.yaml');
+// QLP case 6's costs, for the margins page.
+const costs = '\ncosts:\n  generations: { dimension: tier, rates: { T0: "0.03", T3: "0.12" } }\n';
+const qlp = await workspace('qlp', 'QLP', 'qlp.yaml', costs);
 const password = 'correct horse battery staple';
 await api(qlp.key, 'POST', '/v1/users', { email: 'admin@qlp.example', password, role: 'admin' });
 const starts = ['2026-06-03', '2026-07-11', '2026-08-20', '2026-09-05', '2026-10-14', '2026-11-02'];
@@ -69,7 +71,19 @@ for (let i = 0; i < starts.length; i += 1) {
 // One customer leaves at its period end.
 const leaver = await subscriber(qlp, 'cus_wayne', 'Wayne Enterprises', 'starter', '2026-07-01T00:00:00Z');
 await api(qlp.key, 'POST', `/v1/customers/cus_wayne/subscriptions/${leaver.sub}/cancel`, {});
+// QLP case 1 on pay as you go, invoiced at the end of November (margins).
+const payg = await subscriber(qlp, 'cus_payg', 'Payg Studio', 'payg', '2026-11-01T00:00:00Z');
+const generations = [];
+for (const [tier, model, n] of [['T0', 'standard', 10], ['T2', 'standard', 4], ['T3', 'gpt-4', 2]]) {
+  for (let i = 0; i < n; i += 1) {
+    generations.push({ id: `g_${tier}_${i}`, customer: 'cus_payg', type: 'codegen.completed', properties: { tier, model } });
+  }
+}
+await api(qlp.key, 'POST', `/v1/test_clocks/${payg.clock}/advance`, { frozen_time: '2026-11-10T00:00:00Z' });
+await api(qlp.key, 'POST', '/v1/events', { events: generations });
+await api(qlp.key, 'POST', `/v1/test_clocks/${payg.clock}/advance`, { frozen_time: '2026-12-01T00:00:00Z' });
 await api(qlp.key, 'POST', '/v1/bill_runs', {});
+const margins = await api(qlp.key, 'GET', '/v1/analytics/margins?from=2026-11&to=2026-11');
 const mrr = await api(qlp.key, 'GET', '/v1/analytics/mrr?from=2025-12&to=2026-11');
 const lastMonth = mrr.months[mrr.months.length - 1];
 
@@ -144,6 +158,16 @@ await page.click('button:has-text("Show")');
 const shownEnd = (await page.textContent('tr[data-month="2026-11"] [data-figure="end"]')).trim();
 check(shownEnd === apiMrr, `analytics November MRR ${shownEnd} equals the API's ${apiMrr}`);
 await shot('dashboard-analytics');
+
+await page.click('nav >> text=Margins');
+await page.fill('#from', '2026-11');
+await page.fill('#to', '2026-11');
+await page.click('button:has-text("Show")');
+const genRow = (await page.textContent('tr[data-meter="generations"]')).replace(/\s+/g, ' ');
+const apiGen = margins.meters.find((m) => m.meter === 'generations');
+check(apiGen && apiGen.revenue_minor === 700 && apiGen.cost_minor === 54, `API margins: generations 7.00 revenue, 0.54 cost (${JSON.stringify(apiGen)})`);
+check(genRow.includes('7.00 USD') && genRow.includes('0.54 USD') && genRow.includes('6.46 USD'), `margins page shows the API's generations row: ${genRow}`);
+await shot('dashboard-margins');
 
 // ---- the partner's portal ----
 const portalPage = await context.newPage();
