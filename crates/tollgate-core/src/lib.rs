@@ -21,4 +21,5 @@ pub mod money;
 pub mod period;
 pub mod pricing;
 pub mod quantity;
+pub mod revenue;
 pub mod schedule;

@@ -1010,3 +1010,168 @@ async fn margins_by_hand(backend: Backend) {
     assert_eq!(page_csv, csv);
 }
 backend_tests!(margins_by_hand);
+
+/// Retention and invoiced revenue, by hand on QLP: `a` (starter, $99.00), `b` (professional,
+/// $499.00) and `c` (starter, cancelled at its period end) from 2026-10-01; `a` upgrades to
+/// professional on 2026-11-16; `p` on payg from 2026-11-01 runs QLP case 1 ($7.00).
+/// November: 3 customers at the start, `c` churns: logo churn 1/3 = 33.33 %; revenue churn
+/// 99/697 = 14.20 %; NRR (697 + 400 - 99) / 697 = 143.19 %. Invoiced: October 99 + 499 + 99 =
+/// 697.00 (starter 198, professional 499); November 99 (a's opening invoice, before its upgrade)
+/// + 499 + 7.00 of generations = 605.00.
+async fn retention_and_revenue_by_hand(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("qlp.yaml").await;
+    let (a_clock, a_sub) = subscriber(&ws, "a", "starter", "2026-10-01T00:00:00Z").await;
+    let (b_clock, _) = subscriber(&ws, "b", "professional", "2026-10-01T00:00:00Z").await;
+    let (c_clock, c_sub) = subscriber(&ws, "c", "starter", "2026-10-01T00:00:00Z").await;
+    ws.post(
+        &format!("/v1/customers/c/subscriptions/{c_sub}/cancel"),
+        json!({}),
+    )
+    .await;
+    let (p_clock, _) = subscriber(&ws, "p", "payg", "2026-11-01T00:00:00Z").await;
+    ws.post("/v1/bill_runs", json!({})).await;
+    for clock in [&a_clock, &b_clock, &c_clock] {
+        ws.advance(clock, "2026-11-01T00:00:00Z").await;
+    }
+    ws.post("/v1/bill_runs", json!({})).await;
+    ws.advance(&a_clock, "2026-11-16T00:00:00Z").await;
+    ws.post(
+        &format!("/v1/customers/a/subscriptions/{a_sub}/change"),
+        json!({"plan": "professional"}),
+    )
+    .await;
+    ws.advance(&p_clock, "2026-11-10T00:00:00Z").await;
+    let mut events = Vec::new();
+    for (tier, model, n) in [
+        ("T0", "standard", 10),
+        ("T2", "standard", 4),
+        ("T3", "gpt-4", 2),
+    ] {
+        for _ in 0..n {
+            let i = events.len();
+            events.push(json!({"id": format!("g{i}"), "customer": "p", "type": "codegen.completed", "properties": {"tier": tier, "model": model}}));
+        }
+    }
+    let (status, report) = ws.events(Value::Array(events)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    ws.advance(&p_clock, "2026-12-01T00:00:00Z").await;
+    ws.post("/v1/bill_runs", json!({})).await;
+
+    let (status, retention) = ws
+        .call(
+            Method::GET,
+            "/v1/analytics/retention?from=2026-10&to=2026-11",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{retention}");
+    assert_eq!(
+        retention["months"],
+        json!([
+            {"month": "2026-10", "customers_start": 0, "churned_customers": 0,
+             "logo_churn_percent": null, "start_minor": 0, "lost_minor": 0,
+             "revenue_churn_percent": null, "retained_minor": 0,
+             "net_revenue_retention_percent": null},
+            {"month": "2026-11", "customers_start": 3, "churned_customers": 1,
+             "logo_churn_percent": "33.33", "start_minor": 69_700, "lost_minor": 9_900,
+             "revenue_churn_percent": "14.20", "retained_minor": 99_800,
+             "net_revenue_retention_percent": "143.19"}
+        ])
+    );
+
+    let (status, revenue) = ws
+        .call(
+            Method::GET,
+            "/v1/analytics/revenue?from=2026-10&to=2026-12",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{revenue}");
+    let months = revenue["months"].as_array().unwrap();
+    assert_eq!(months.len(), 3, "{revenue}");
+    assert_eq!(months[0]["month"], "2026-10");
+    assert_eq!(months[0]["total_minor"], 69_700, "{revenue}");
+    assert_eq!(
+        months[0]["by_plan"],
+        json!({"professional": 49_900, "starter": 19_800})
+    );
+    assert_eq!(months[0]["by_meter"]["generations"], 0);
+    assert_eq!(months[1]["total_minor"], 60_500, "{revenue}");
+    assert_eq!(
+        months[1]["by_plan"],
+        json!({"payg": 700, "professional": 49_900, "starter": 9_900})
+    );
+    assert_eq!(months[1]["by_meter"]["generations"], 700);
+    assert_eq!(months[1]["by_meter"]["api_calls"], 0);
+    assert_eq!(months[2]["total_minor"], 0);
+
+    // CSV, by parameter.
+    let (_, csv) = ws
+        .call(
+            Method::GET,
+            "/v1/analytics/retention?from=2026-10&to=2026-11&format=csv",
+            None,
+        )
+        .await;
+    let csv = csv.as_str().unwrap().to_owned();
+    assert!(
+        csv.ends_with("\nUSD,2026-11,3,1,33.33,69700,9900,14.20,99800,143.19\n"),
+        "{csv}"
+    );
+    assert!(csv.contains("\nUSD,2026-10,0,0,,0,0,,0,\n"), "{csv}");
+    let (_, revenue_csv) = ws
+        .call(
+            Method::GET,
+            "/v1/analytics/revenue?from=2026-10&to=2026-12&format=csv",
+            None,
+        )
+        .await;
+    let revenue_csv = revenue_csv.as_str().unwrap().to_owned();
+    for line in [
+        "USD,2026-11,total,,60500",
+        "USD,2026-11,plan,payg,700",
+        "USD,2026-11,meter,generations,700",
+        "USD,2026-10,plan,starter,19800",
+    ] {
+        assert!(
+            revenue_csv.contains(&format!("\n{line}\n")),
+            "{line} not in {revenue_csv}"
+        );
+    }
+
+    // The page shows the same.
+    user(&ws, "ops@example.com", "read_only").await;
+    let mut browser = Browser::new(&server);
+    browser
+        .sign_in(&ws.id, "ops@example.com", "correct horse battery")
+        .await;
+    let (status, page, _) = browser.get("/admin/revenue?from=2026-10&to=2026-12").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let row = |marker: &str| {
+        page.split(marker)
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {marker} in {page}"))
+            .split("</tr>")
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let nov = row("<tr data-month=\"2026-11\">");
+    for needle in ["33.33 %", "14.20 %", "143.19 %", "697.00 USD", "99.00 USD"] {
+        assert!(nov.contains(needle), "{needle} not in {nov}");
+    }
+    let nov = row("<tr data-plan-month=\"2026-11\">");
+    for needle in ["7.00 USD", "499.00 USD", "99.00 USD", "605.00 USD"] {
+        assert!(nov.contains(needle), "{needle} not in {nov}");
+    }
+    let (_, page_csv, _) = browser
+        .get("/admin/revenue.csv?from=2026-10&to=2026-12")
+        .await;
+    assert_eq!(page_csv, revenue_csv);
+    let (_, page_csv, _) = browser
+        .get("/admin/retention.csv?from=2026-10&to=2026-11")
+        .await;
+    assert_eq!(page_csv, csv);
+}
+backend_tests!(retention_and_revenue_by_hand);

@@ -275,3 +275,200 @@ pub async fn margins(
     })
     .into_response())
 }
+
+// ---- retention and revenue ----
+
+use crate::app::analytics::revenue as revenue_app;
+
+/// One month's retention; percentages to two decimals, null when the month starts without
+/// customers (or MRR).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RetentionMonthOut {
+    pub month: String,
+    pub customers_start: u64,
+    pub churned_customers: u64,
+    /// `churned_customers / customers_start x 100`.
+    #[schema(value_type = Option<String>)]
+    pub logo_churn_percent: Option<String>,
+    pub start_minor: i64,
+    /// MRR lost to churn and contraction.
+    pub lost_minor: i64,
+    /// `lost / start x 100`.
+    #[schema(value_type = Option<String>)]
+    pub revenue_churn_percent: Option<String>,
+    /// `start + expansion - contraction - churn`.
+    pub retained_minor: i64,
+    /// `retained / start x 100`.
+    #[schema(value_type = Option<String>)]
+    pub net_revenue_retention_percent: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RetentionOut {
+    pub currency: String,
+    pub months: Vec<RetentionMonthOut>,
+}
+
+pub fn retention_out(m: &tollgate_core::revenue::RetentionMonth) -> RetentionMonthOut {
+    let text = |p: Option<rust_decimal::Decimal>| p.map(|p| p.to_string());
+    RetentionMonthOut {
+        month: m.month.clone(),
+        customers_start: m.customers_start,
+        churned_customers: m.churned_customers,
+        logo_churn_percent: text(m.logo_churn_percent),
+        start_minor: m.start_minor,
+        lost_minor: m.lost_minor,
+        revenue_churn_percent: text(m.revenue_churn_percent),
+        retained_minor: m.retained_minor,
+        net_revenue_retention_percent: text(m.net_revenue_retention_percent),
+    }
+}
+
+/// The retention report as CSV, one line per month (empty cells for no rate).
+pub fn retention_csv(report: &revenue_app::RetentionReport) -> String {
+    let mut out = String::from(
+        "currency,month,customers_start,churned_customers,logo_churn_percent,start_minor,\
+lost_minor,revenue_churn_percent,retained_minor,net_revenue_retention_percent\n",
+    );
+    for m in &report.months {
+        let o = retention_out(m);
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{}\n",
+            report.currency.code(),
+            o.month,
+            o.customers_start,
+            o.churned_customers,
+            o.logo_churn_percent.unwrap_or_default(),
+            o.start_minor,
+            o.lost_minor,
+            o.revenue_churn_percent.unwrap_or_default(),
+            o.retained_minor,
+            o.net_revenue_retention_percent.unwrap_or_default()
+        ));
+    }
+    out
+}
+
+/// Retention by month
+///
+/// Logo churn, revenue churn and net revenue retention of each month from `from` to `to`, read
+/// from the MRR report's movements (docs/DASHBOARD.md, "Retention and revenue"). `?format=csv`
+/// or `Accept: text/csv` answers CSV.
+#[utoipa::path(get, path = "/v1/analytics/retention", operation_id = "analytics_retention", params(MrrQuery),
+    responses(
+        (status = 200, description = "The report (JSON, or CSV when asked)", content(
+            (RetentionOut = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "A month not written `YYYY-MM`, `from` after `to`, or more than 120 months (`invalid_month`)", body = crate::api::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn retention(
+    State(state): State<AppState>,
+    caller: Principal,
+    headers: HeaderMap,
+    Query(query): Query<MrrQuery>,
+) -> ApiResult<Response> {
+    let workspace = caller.require_admin()?;
+    let csv = wants_csv(query.format.as_deref(), &headers);
+    let report = revenue_app::retention(
+        &state.engine,
+        workspace,
+        app::MrrQuery {
+            from: query.from,
+            to: query.to,
+        },
+    )
+    .await?;
+    if csv {
+        return Ok(csv_response(retention_csv(&report)));
+    }
+    Ok(Json(RetentionOut {
+        currency: report.currency.code().to_owned(),
+        months: report.months.iter().map(retention_out).collect(),
+    })
+    .into_response())
+}
+
+/// One month's invoiced revenue, in minor units.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RevenueMonthOut {
+    pub month: String,
+    pub total_minor: i64,
+    /// By the invoice's plan (`(none)` for invoices of one-time products).
+    pub by_plan: std::collections::BTreeMap<String, i64>,
+    /// Usage lines by meter.
+    pub by_meter: std::collections::BTreeMap<String, i64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RevenueOut {
+    pub currency: String,
+    pub months: Vec<RevenueMonthOut>,
+}
+
+/// The revenue report as CSV, long form: per month a `total` line, then one per plan and one
+/// per meter.
+pub fn revenue_csv(report: &revenue_app::RevenueReport) -> String {
+    let mut out = String::from("currency,month,group,key,revenue_minor\n");
+    let code = report.currency.code();
+    for m in &report.months {
+        out.push_str(&format!("{code},{},total,,{}\n", m.month, m.total_minor));
+        for (plan, minor) in &m.by_plan {
+            out.push_str(&format!("{code},{},plan,{plan},{minor}\n", m.month));
+        }
+        for (meter, minor) in &m.by_meter {
+            out.push_str(&format!("{code},{},meter,{meter},{minor}\n", m.month));
+        }
+    }
+    out
+}
+
+/// Invoiced revenue by month
+///
+/// What the issued invoices (not drafts, not void) charged for each month from `from` to `to`
+/// (a line counts in the month its period starts), in total, per plan and per meter; taxes are
+/// left out and credit notes are not subtracted (docs/DASHBOARD.md, "Retention and revenue").
+/// `?format=csv` or `Accept: text/csv` answers CSV.
+#[utoipa::path(get, path = "/v1/analytics/revenue", operation_id = "analytics_revenue", params(MrrQuery),
+    responses(
+        (status = 200, description = "The report (JSON, or CSV when asked)", content(
+            (RevenueOut = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "A month not written `YYYY-MM`, `from` after `to`, or more than 120 months (`invalid_month`)", body = crate::api::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn revenue(
+    State(state): State<AppState>,
+    caller: Principal,
+    headers: HeaderMap,
+    Query(query): Query<MrrQuery>,
+) -> ApiResult<Response> {
+    let workspace = caller.require_admin()?;
+    let csv = wants_csv(query.format.as_deref(), &headers);
+    let report = revenue_app::revenue(
+        &state.engine,
+        workspace,
+        app::MrrQuery {
+            from: query.from,
+            to: query.to,
+        },
+    )
+    .await?;
+    if csv {
+        return Ok(csv_response(revenue_csv(&report)));
+    }
+    Ok(Json(RevenueOut {
+        currency: report.currency.code().to_owned(),
+        months: report
+            .months
+            .iter()
+            .map(|m| RevenueMonthOut {
+                month: m.month.clone(),
+                total_minor: m.total_minor,
+                by_plan: m.by_plan.clone(),
+                by_meter: m.by_meter.clone(),
+            })
+            .collect(),
+    })
+    .into_response())
+}

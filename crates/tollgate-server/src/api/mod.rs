@@ -55,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/users", post(users::create).get(users::list))
         .route("/v1/analytics/mrr", get(analytics::mrr))
         .route("/v1/analytics/margins", get(analytics::margins))
+        .route("/v1/analytics/retention", get(analytics::retention))
+        .route("/v1/analytics/revenue", get(analytics::revenue))
         .route(
             "/v1/customers/{id}/portal_sessions",
             post(portal_sessions::create),
@@ -79,6 +81,9 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/analytics.csv", get(web::admin::analytics_csv))
         .route("/admin/margins", get(web::reports::margins_page))
         .route("/admin/margins.csv", get(web::reports::margins_csv))
+        .route("/admin/revenue", get(web::reports::revenue_page))
+        .route("/admin/retention.csv", get(web::reports::retention_csv))
+        .route("/admin/revenue.csv", get(web::reports::revenue_csv))
         .route("/portal", get(web::portal::home))
         .route("/portal/brand.css", get(web::portal::brand_css))
         .route("/portal/enter/{token}", get(web::portal::enter))

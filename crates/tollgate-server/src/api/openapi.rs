@@ -42,6 +42,8 @@ use super::{
         users::create, users::list, analytics::mrr, portal_sessions::create,
         stripe_webhooks::receive,
         analytics::margins,
+        analytics::retention,
+        analytics::revenue,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))

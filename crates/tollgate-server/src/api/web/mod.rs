@@ -34,6 +34,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "invoice.html",
     "analytics.html",
     "margins.html",
+    "revenue.html",
     "portal_base.html",
     "portal.html",
     "portal_enter.html",

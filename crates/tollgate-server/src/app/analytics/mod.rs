@@ -4,3 +4,4 @@
 
 pub mod margins;
 pub mod mrr;
+pub mod revenue;
