@@ -169,6 +169,22 @@ check(apiGen && apiGen.revenue_minor === 700 && apiGen.cost_minor === 54, `API m
 check(genRow.includes('7.00 USD') && genRow.includes('0.54 USD') && genRow.includes('6.46 USD'), `margins page shows the API's generations row: ${genRow}`);
 await shot('dashboard-margins');
 
+await page.click('nav >> text=Revenue');
+await page.fill('#from', '2026-06');
+await page.fill('#to', '2026-11');
+await page.click('button:has-text("Show")');
+const retention = await api(qlp.key, 'GET', '/v1/analytics/retention?from=2026-06&to=2026-11');
+const revenue = await api(qlp.key, 'GET', '/v1/analytics/revenue?from=2026-06&to=2026-11');
+const lastRetention = retention.months[retention.months.length - 1];
+const shownNrr = (await page.textContent('tr[data-month="2026-11"] [data-figure="nrr"]')).trim();
+const apiNrr = lastRetention.net_revenue_retention_percent === null ? '–' : `${lastRetention.net_revenue_retention_percent} %`;
+check(shownNrr === apiNrr, `revenue page November NRR ${shownNrr} equals the API's ${apiNrr}`);
+const shownTotal = (await page.textContent('tr[data-plan-month="2026-11"] [data-figure="total"]')).trim();
+const lastRevenue = revenue.months[revenue.months.length - 1];
+const apiTotal = `${(lastRevenue.total_minor / 100).toFixed(2)} USD`;
+check(shownTotal === apiTotal, `revenue page November invoiced ${shownTotal} equals the API's ${apiTotal}`);
+await shot('dashboard-revenue');
+
 // ---- the partner's portal ----
 const portalPage = await context.newPage();
 const visit = async (p) => {

@@ -175,7 +175,8 @@ pub async fn revenue_page(
         .map(|m| {
             json!({
                 "month": m.month,
-                "customers": format!("{} → −{}", m.customers_start, m.churned_customers),
+                "customers": m.customers_start.to_string(),
+                "churned": m.churned_customers.to_string(),
                 "logo_churn": rate(m.logo_churn_percent),
                 "start": money(m.start_minor, currency),
                 "lost": money(m.lost_minor, currency),

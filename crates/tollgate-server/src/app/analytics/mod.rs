@@ -5,3 +5,4 @@
 pub mod margins;
 pub mod mrr;
 pub mod revenue;
+pub mod simulation;
