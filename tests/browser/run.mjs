@@ -185,6 +185,20 @@ const apiTotal = `${(lastRevenue.total_minor / 100).toFixed(2)} USD`;
 check(shownTotal === apiTotal, `revenue page November invoiced ${shownTotal} equals the API's ${apiTotal}`);
 await shot('dashboard-revenue');
 
+// Price simulation: starter at $109.00 instead of $99.00, nothing applied.
+const qlpYaml = readFileSync(path.join(root, 'examples/catalogs/qlp.yaml'), 'utf8') + costs;
+const draftYaml = qlpYaml.replace('base: { amount: "99.00", interval: month }', 'base: { amount: "109.00", interval: month }');
+const simulation = await api(qlp.key, 'POST', '/v1/analytics/simulations', { yaml: draftYaml });
+await page.click('nav >> text=Simulation');
+check((await page.inputValue('#yaml')).includes('starter:'), 'the simulation form holds the current catalog');
+await page.fill('#yaml', draftYaml);
+await page.click('button:has-text("Simulate")');
+const shownDifference = (await page.textContent('tr[data-plan="total"] [data-figure="difference"]')).trim();
+const d = simulation.total.difference_minor;
+const apiDifference = `${d > 0 ? '+' : ''}${(d / 100).toFixed(2)} USD`;
+check(shownDifference === apiDifference, `simulation page difference ${shownDifference} equals the API's ${apiDifference}`);
+await shot('dashboard-simulation');
+
 // ---- the partner's portal ----
 const portalPage = await context.newPage();
 const visit = async (p) => {

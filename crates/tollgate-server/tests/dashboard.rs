@@ -1175,3 +1175,171 @@ async fn retention_and_revenue_by_hand(backend: Backend) {
     assert_eq!(page_csv, csv);
 }
 backend_tests!(retention_and_revenue_by_hand);
+
+/// Price simulation, by hand on QLP. October, each on its own clock: `s1` on starter uses 120
+/// T1 generations (100 included: 20 x 0.25 = 5.00, with the base 99.00: 104.00); `s2` on
+/// professional uses nothing (499.00); `p1` on payg runs case 1 (7.00); `fresh` starts in
+/// November (no closed period: left out). The draft raises starter to 109.00, T1 to 0.30 and T0
+/// to 0.12: `s1` 109 + 20 x 0.30 = 115.00 (+11.00), `s2` +0, `p1` 10 x 0.12 + 2 + 4 = 7.20
+/// (+0.20); in total 610.00 -> 621.20, +11.20. Nothing is applied.
+async fn price_simulation_by_hand(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("qlp.yaml").await;
+    let (s1, _) = subscriber(&ws, "s1", "starter", "2026-10-01T00:00:00Z").await;
+    let (s2, _) = subscriber(&ws, "s2", "professional", "2026-10-01T00:00:00Z").await;
+    let (p1, _) = subscriber(&ws, "p1", "payg", "2026-10-01T00:00:00Z").await;
+    subscriber(&ws, "fresh", "starter", "2026-11-15T00:00:00Z").await;
+    ws.advance(&s1, "2026-10-10T00:00:00Z").await;
+    ws.advance(&p1, "2026-10-10T00:00:00Z").await;
+    let mut events = Vec::new();
+    let mut push = |customer: &str, tier: &str, model: &str, n: usize| {
+        for _ in 0..n {
+            let i = events.len();
+            events.push(json!({"id": format!("e{i}"), "customer": customer, "type": "codegen.completed", "properties": {"tier": tier, "model": model}}));
+        }
+    };
+    push("s1", "T1", "standard", 120);
+    push("p1", "T0", "standard", 10);
+    push("p1", "T2", "standard", 4);
+    push("p1", "T3", "gpt-4", 2);
+    let (status, report) = ws.events(Value::Array(events)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    for clock in [&s1, &s2, &p1] {
+        ws.advance(clock, "2026-11-01T00:00:00Z").await;
+    }
+    ws.post("/v1/bill_runs", json!({})).await;
+
+    let yaml = std::fs::read_to_string(format!(
+        "{}/../../examples/catalogs/qlp.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let draft = yaml
+        .replace(
+            "base: { amount: \"99.00\", interval: month }",
+            "base: { amount: \"109.00\", interval: month }",
+        )
+        .replace("T1: \"0.25\"", "T1: \"0.30\"")
+        .replace("T0: \"0.10\"", "T0: \"0.12\"");
+    assert_ne!(draft, yaml);
+    let (status, body) = ws
+        .call(
+            Method::POST,
+            "/v1/analytics/simulations",
+            Some(json!({"yaml": draft})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["currency"], "USD");
+    let row = |customer: &str| {
+        body["subscriptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["customer"] == customer)
+            .unwrap_or_else(|| panic!("no {customer} in {body}"))
+            .clone()
+    };
+    let figures = |r: &Value| {
+        (
+            r["current_minor"].as_i64().unwrap(),
+            r["draft_minor"].as_i64().unwrap(),
+            r["difference_minor"].as_i64().unwrap(),
+        )
+    };
+    assert_eq!(figures(&row("s1")), (10_400, 11_500, 1_100));
+    assert_eq!(row("s1")["period_start"], "2026-10-01T00:00:00Z");
+    assert_eq!(row("s1")["period_end"], "2026-11-01T00:00:00Z");
+    assert_eq!(figures(&row("s2")), (49_900, 49_900, 0));
+    assert_eq!(figures(&row("p1")), (700, 720, 20));
+    assert_eq!(
+        body["plans"],
+        json!([
+            {"plan": "payg", "subscriptions": 1, "current_minor": 700, "draft_minor": 720, "difference_minor": 20},
+            {"plan": "professional", "subscriptions": 1, "current_minor": 49_900, "draft_minor": 49_900, "difference_minor": 0},
+            {"plan": "starter", "subscriptions": 1, "current_minor": 10_400, "draft_minor": 11_500, "difference_minor": 1_100}
+        ])
+    );
+    assert_eq!(
+        body["total"],
+        json!({"plan": "total", "subscriptions": 3, "current_minor": 61_000, "draft_minor": 62_120, "difference_minor": 1_120})
+    );
+    assert_eq!(body["skipped"][0]["customer"], "fresh", "{body}");
+    assert_eq!(body["skipped"][0]["reason"], "no closed period yet");
+    // Nothing was applied.
+    let (_, current) = ws.call(Method::GET, "/v1/catalog", None).await;
+    assert_eq!(current["version"], 1);
+    assert_eq!(
+        current["catalog"]["plans"]["starter"]["base"]["amount"],
+        "99.00"
+    );
+
+    // The same catalog changes nothing; a bad draft or another currency is refused.
+    let (_, same) = ws
+        .call(
+            Method::POST,
+            "/v1/analytics/simulations",
+            Some(json!({"yaml": yaml})),
+        )
+        .await;
+    assert_eq!(same["total"]["difference_minor"], 0, "{same}");
+    for bad in [
+        yaml.replace("currency: USD", "currency: EUR"),
+        yaml.replace("aggregation: count", "aggregation: total"),
+    ] {
+        let (status, problem) = ws
+            .call(
+                Method::POST,
+                "/v1/analytics/simulations",
+                Some(json!({"yaml": bad})),
+            )
+            .await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_catalog")),
+            "{problem}"
+        );
+    }
+
+    // The page: the current catalog in the form, the draft simulated under it.
+    user(&ws, "ops@example.com", "read_only").await;
+    let mut browser = Browser::new(&server);
+    browser
+        .sign_in(&ws.id, "ops@example.com", "correct horse battery")
+        .await;
+    let (status, form, _) = browser.get("/admin/simulation").await;
+    assert_eq!(status, StatusCode::OK, "{form}");
+    assert!(
+        form.contains("professional:") && form.contains("99.00"),
+        "{form}"
+    );
+    let csrf = csrf_of(&form);
+    let (status, page, _) = browser
+        .post("/admin/simulation", &[("csrf", &csrf), ("yaml", &draft)])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let page = page.replace("&#x2f;", "/");
+    let total = page
+        .split("<tr data-plan=\"total\">")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{page}"))
+        .split("</tr>")
+        .next()
+        .unwrap();
+    for needle in ["610.00 USD", "621.20 USD", "+11.20 USD"] {
+        assert!(total.contains(needle), "{needle} not in {total}");
+    }
+    let (status, _, _) = browser
+        .post("/admin/simulation", &[("csrf", "forged"), ("yaml", &draft)])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, page, _) = browser
+        .post(
+            "/admin/simulation",
+            &[("csrf", &csrf), ("yaml", "currency: [")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("role=\"alert\""), "{page}");
+}
+backend_tests!(price_simulation_by_hand);

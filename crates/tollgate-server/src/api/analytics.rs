@@ -472,3 +472,136 @@ pub async fn revenue(
     })
     .into_response())
 }
+
+// ---- price simulation ----
+
+use crate::app::analytics::simulation as simulation_app;
+
+/// One subscription's last closed period on the current and the draft catalog.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SimulatedPeriodOut {
+    pub customer: String,
+    pub subscription: String,
+    pub plan: String,
+    pub period_start: String,
+    pub period_end: String,
+    pub current_minor: i64,
+    pub draft_minor: i64,
+    /// `draft - current`.
+    pub difference_minor: i64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SimulatedPlanOut {
+    /// The plan (`total` for the sum of all).
+    pub plan: String,
+    pub subscriptions: u64,
+    pub current_minor: i64,
+    pub draft_minor: i64,
+    pub difference_minor: i64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SkippedOut {
+    pub customer: String,
+    pub subscription: String,
+    pub reason: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SimulationOut {
+    pub currency: String,
+    pub subscriptions: Vec<SimulatedPeriodOut>,
+    pub plans: Vec<SimulatedPlanOut>,
+    pub total: SimulatedPlanOut,
+    /// Subscriptions without a closed period, or whose plan the draft lacks.
+    pub skipped: Vec<SkippedOut>,
+}
+
+fn plan_out(p: &simulation_app::SimulatedPlan) -> SimulatedPlanOut {
+    SimulatedPlanOut {
+        plan: p.plan.clone(),
+        subscriptions: p.subscriptions,
+        current_minor: p.current_minor,
+        draft_minor: p.draft_minor,
+        difference_minor: p.difference_minor,
+    }
+}
+
+pub fn simulation_out(s: &simulation_app::Simulation) -> SimulationOut {
+    SimulationOut {
+        currency: s.currency.code().to_owned(),
+        subscriptions: s
+            .subscriptions
+            .iter()
+            .map(|p| SimulatedPeriodOut {
+                customer: p.customer.clone(),
+                subscription: p.subscription.clone(),
+                plan: p.plan.clone(),
+                period_start: p.period.start.to_string(),
+                period_end: p.period.end.to_string(),
+                current_minor: p.current_minor,
+                draft_minor: p.draft_minor,
+                difference_minor: p.difference_minor,
+            })
+            .collect(),
+        plans: s.plans.iter().map(plan_out).collect(),
+        total: plan_out(&s.total),
+        skipped: s
+            .skipped
+            .iter()
+            .map(|k| SkippedOut {
+                customer: k.customer.clone(),
+                subscription: k.subscription.clone(),
+                reason: k.reason.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Parses a draft catalog as `PUT /v1/catalog` does, off the async workers.
+pub async fn parse_draft(
+    body: crate::api::body::CatalogBody,
+) -> Result<tollgate_core::catalog::Catalog, crate::api::error::ApiError> {
+    use tollgate_core::catalog;
+    tokio::task::spawn_blocking(move || match body {
+        crate::api::body::CatalogBody::Yaml(text) => catalog::parse_yaml(&text),
+        crate::api::body::CatalogBody::Json(body) => {
+            match body.get("yaml").and_then(|y| y.as_str()) {
+                Some(text) if body.as_object().is_some_and(|o| o.len() == 1) => {
+                    catalog::parse_yaml(text)
+                }
+                _ => catalog::from_json_value(body),
+            }
+        }
+    })
+    .await
+    .map_err(crate::api::error::ApiError::internal)?
+    .map_err(crate::api::catalog::invalid)
+}
+
+/// Simulate a draft catalog
+///
+/// Prices every subscription's last closed period on a draft catalog (the body, as for
+/// `PUT /v1/catalog`; nothing is applied or stored) and on the catalog version it is on, and
+/// answers the difference per subscription, per plan and in total (docs/DASHBOARD.md, "Price
+/// simulation").
+#[utoipa::path(post, path = "/v1/analytics/simulations", operation_id = "analytics_simulate", request_body(description = "The draft catalog: JSON in the file's shape, or {\"yaml\": text}, or the YAML file itself with Content-Type: application/yaml", content(
+        (Object = "application/json"),
+        (String = "application/yaml"),
+    )),
+    responses(
+        (status = 200, description = "The simulation", body = SimulationOut),
+        (status = 404, description = "The workspace has no catalog yet (`no_catalog`)", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The draft has mistakes, each with its path, or another currency (`invalid_catalog`)", body = crate::api::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn simulate(
+    State(state): State<AppState>,
+    caller: Principal,
+    body: crate::api::body::CatalogBody,
+) -> ApiResult<Json<SimulationOut>> {
+    let workspace = caller.require_admin()?;
+    let draft = parse_draft(body).await?;
+    let simulation = simulation_app::simulate(&state.engine, workspace, &draft).await?;
+    Ok(Json(simulation_out(&simulation)))
+}

@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/analytics/margins", get(analytics::margins))
         .route("/v1/analytics/retention", get(analytics::retention))
         .route("/v1/analytics/revenue", get(analytics::revenue))
+        .route("/v1/analytics/simulations", post(analytics::simulate))
         .route(
             "/v1/customers/{id}/portal_sessions",
             post(portal_sessions::create),
@@ -84,6 +85,10 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/revenue", get(web::reports::revenue_page))
         .route("/admin/retention.csv", get(web::reports::retention_csv))
         .route("/admin/revenue.csv", get(web::reports::revenue_csv))
+        .route(
+            "/admin/simulation",
+            get(web::reports::simulation_form).post(web::reports::simulation_run),
+        )
         .route("/portal", get(web::portal::home))
         .route("/portal/brand.css", get(web::portal::brand_css))
         .route("/portal/enter/{token}", get(web::portal::enter))

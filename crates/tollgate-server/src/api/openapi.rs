@@ -44,6 +44,7 @@ use super::{
         analytics::margins,
         analytics::retention,
         analytics::revenue,
+        analytics::simulate,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))

@@ -73,7 +73,7 @@ pub(super) fn merge(mut a: Value, b: Value) -> Value {
 }
 
 /// The refusal of a form whose CSRF token is not the session's, or `None` when it is.
-fn refuse_csrf(operator: &Operator, sent: &str) -> Option<Response> {
+pub(super) fn refuse_csrf(operator: &Operator, sent: &str) -> Option<Response> {
     (!same_secret(&operator.session.csrf, sent)).then(|| {
         error_page(
             &Error::forbidden(

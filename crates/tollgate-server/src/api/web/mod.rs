@@ -35,6 +35,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "analytics.html",
     "margins.html",
     "revenue.html",
+    "simulation.html",
     "portal_base.html",
     "portal.html",
     "portal_enter.html",

@@ -264,3 +264,154 @@ pub async fn revenue_csv(
         Err(e) => error_page(&e),
     }
 }
+
+// ---- price simulation ----
+
+use crate::app::analytics::simulation as simulation_app;
+use axum::Form;
+
+#[derive(serde::Deserialize)]
+pub struct SimulationForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    yaml: String,
+}
+
+fn simulation_page(
+    operator: &crate::app::users::sessions::Operator,
+    status: StatusCode,
+    yaml: &str,
+    extra: Value,
+) -> Response {
+    page(
+        status,
+        "simulation.html",
+        merge(
+            merge(base(operator, "simulation"), json!({"yaml": yaml})),
+            extra,
+        ),
+    )
+}
+
+/// `GET /admin/simulation`: the form, holding the current catalog to edit.
+pub async fn simulation_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let operator = match signed_in(&state, &headers).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let yaml = match state.engine.latest_catalog(&operator.user.workspace).await {
+        Ok(Some(c)) => tollgate_core::catalog::to_yaml(&c.catalog),
+        Ok(None) => String::new(),
+        Err(e) => return error_page(&e),
+    };
+    simulation_page(&operator, StatusCode::OK, &yaml, json!({}))
+}
+
+/// `POST /admin/simulation`: the draft simulated (nothing applied), shown under the form.
+pub async fn simulation_run(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<SimulationForm>,
+) -> Response {
+    let operator = match signed_in(&state, &headers).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    if let Some(refused) = super::admin::refuse_csrf(&operator, &form.csrf) {
+        return refused;
+    }
+    let text = form.yaml.clone();
+    let parsed = match tokio::task::spawn_blocking(move || {
+        tollgate_core::catalog::parse_yaml(&text)
+    })
+    .await
+    {
+        Ok(parsed) => parsed,
+        Err(e) => return error_page(&crate::error::Error::internal(e.to_string())),
+    };
+    let draft = match parsed {
+        Ok(draft) => draft,
+        Err(errors) => {
+            let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            return simulation_page(
+                &operator,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &form.yaml,
+                json!({"errors": list}),
+            );
+        }
+    };
+    let simulation =
+        match simulation_app::simulate(&state.engine, &operator.user.workspace, &draft).await {
+            Ok(s) => s,
+            Err(e) if e.kind == crate::error::Kind::Validation => {
+                let list: Vec<String> = e
+                    .errors
+                    .iter()
+                    .map(|f| format!("{}: {}", f.path, f.message))
+                    .collect();
+                return simulation_page(
+                    &operator,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &form.yaml,
+                    json!({"errors": list}),
+                );
+            }
+            Err(e) => return error_page(&e),
+        };
+    let currency = simulation.currency;
+    let signed = |minor: i64| {
+        let shown = money(minor, currency);
+        if minor > 0 {
+            format!("+{shown}")
+        } else {
+            shown
+        }
+    };
+    let plan_row = |p: &simulation_app::SimulatedPlan| {
+        json!({
+            "plan": p.plan,
+            "subscriptions": p.subscriptions.to_string(),
+            "current": money(p.current_minor, currency),
+            "draft": money(p.draft_minor, currency),
+            "difference": signed(p.difference_minor),
+        })
+    };
+    let plans: Vec<Value> = simulation.plans.iter().map(plan_row).collect();
+    let rows: Vec<Value> = simulation
+        .subscriptions
+        .iter()
+        .map(|s| {
+            json!({
+                "customer": s.customer,
+                "plan": s.plan,
+                "period": format!(
+                    "{} – {}",
+                    s.period.start.strftime("%Y-%m-%d"),
+                    s.period.end.strftime("%Y-%m-%d")
+                ),
+                "current": money(s.current_minor, currency),
+                "draft": money(s.draft_minor, currency),
+                "difference": signed(s.difference_minor),
+            })
+        })
+        .collect();
+    let skipped: Vec<Value> = simulation
+        .skipped
+        .iter()
+        .map(|k| json!({"customer": k.customer, "reason": k.reason}))
+        .collect();
+    simulation_page(
+        &operator,
+        StatusCode::OK,
+        &form.yaml,
+        json!({
+            "result": true,
+            "plans": plans,
+            "total": plan_row(&simulation.total),
+            "rows": rows,
+            "skipped": skipped,
+        }),
+    )
+}

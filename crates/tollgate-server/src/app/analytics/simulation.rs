@@ -79,14 +79,19 @@ pub async fn simulate(engine: &Engine, workspace: &str, draft: &Catalog) -> AppR
     };
     let currency = latest.catalog.currency;
     if draft.currency != currency {
-        return Err(Error::invalid(
-            Code::InvalidCatalog,
-            format!(
-                "the draft is in {}, the workspace's catalog in {}: a simulation compares one currency",
-                draft.currency.code(),
-                currency.code()
-            ),
-        ));
+        let message = format!(
+            "the draft is in {}, the workspace's catalog in {}: a simulation compares one currency",
+            draft.currency.code(),
+            currency.code()
+        );
+        return Err(Error::validation(
+            "the catalog has 1 error(s)",
+            vec![crate::error::FieldError {
+                path: "currency".into(),
+                message,
+            }],
+        )
+        .with_code(Code::InvalidCatalog));
     }
     let mut last: HashMap<String, Period> = HashMap::new();
     for customer in store.list_customers(&ws).await? {
@@ -148,7 +153,9 @@ pub async fn simulate(engine: &Engine, workspace: &str, draft: &Catalog) -> AppR
             period,
             current_minor,
             draft_minor,
-            difference_minor: draft_minor.checked_sub(current_minor).ok_or_else(overflow)?,
+            difference_minor: draft_minor
+                .checked_sub(current_minor)
+                .ok_or_else(overflow)?,
         });
     }
     let mut by_plan: BTreeMap<String, SimulatedPlan> = BTreeMap::new();
