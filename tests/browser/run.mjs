@@ -185,9 +185,12 @@ const apiTotal = `${(lastRevenue.total_minor / 100).toFixed(2)} USD`;
 check(shownTotal === apiTotal, `revenue page November invoiced ${shownTotal} equals the API's ${apiTotal}`);
 await shot('dashboard-revenue');
 
-// Price simulation: starter at $109.00 instead of $99.00, nothing applied.
+// Price simulation: starter at $109.00 instead of $99.00 and T0 generations at $0.12, nothing
+// applied (the pay-as-you-go customer's closed November: 10 T0 -> +0.20).
 const qlpYaml = readFileSync(path.join(root, 'examples/catalogs/qlp.yaml'), 'utf8') + costs;
-const draftYaml = qlpYaml.replace('base: { amount: "99.00", interval: month }', 'base: { amount: "109.00", interval: month }');
+const draftYaml = qlpYaml
+  .replace('base: { amount: "99.00", interval: month }', 'base: { amount: "109.00", interval: month }')
+  .replace('T0: "0.10"', 'T0: "0.12"');
 const simulation = await api(qlp.key, 'POST', '/v1/analytics/simulations', { yaml: draftYaml });
 await page.click('nav >> text=Simulation');
 check((await page.inputValue('#yaml')).includes('starter:'), 'the simulation form holds the current catalog');
@@ -196,6 +199,7 @@ await page.click('button:has-text("Simulate")');
 const shownDifference = (await page.textContent('tr[data-plan="total"] [data-figure="difference"]')).trim();
 const d = simulation.total.difference_minor;
 const apiDifference = `${d > 0 ? '+' : ''}${(d / 100).toFixed(2)} USD`;
+check(d === 20, `API simulation: +0.20 on the pay-as-you-go customer's November (${d})`);
 check(shownDifference === apiDifference, `simulation page difference ${shownDifference} equals the API's ${apiDifference}`);
 await shot('dashboard-simulation');
 

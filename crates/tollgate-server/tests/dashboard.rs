@@ -1343,3 +1343,143 @@ async fn price_simulation_by_hand(backend: Backend) {
     assert!(page.contains("role=\"alert\""), "{page}");
 }
 backend_tests!(price_simulation_by_hand);
+
+/// The operations pages: the catalog (version, changes from the previous one, plans side by
+/// side), events with filters, webhook deliveries, emails, test clocks, and the subscription
+/// timeline on the customer page.
+async fn operations_pages(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("qlp.yaml").await;
+    let (status, endpoint) = ws
+        .call(
+            Method::POST,
+            "/v1/webhook_endpoints",
+            Some(json!({"url": "https://hooks.example.com/tollgate", "event_types": ["subscription.created", "subscription.updated"]})),
+        )
+        .await;
+    assert!(status.is_success(), "{endpoint}");
+    let (clock, sub) = subscriber(&ws, "acme", "starter", "2026-11-02T00:00:00Z").await;
+    ws.advance(&clock, "2026-11-10T00:00:00Z").await;
+    ws.post(
+        &format!("/v1/customers/acme/subscriptions/{sub}/change"),
+        json!({"plan": "professional"}),
+    )
+    .await;
+    let (status, report) = ws
+        .events(json!([
+            {"id": "ev-1", "customer": "acme", "type": "api.call"},
+            {"id": "ev-2", "customer": "acme", "type": "codegen.completed", "properties": {"tier": "T0", "model": "standard"}},
+        ]))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let yaml = std::fs::read_to_string(format!(
+        "{}/../../examples/catalogs/qlp.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .replace(
+        "base: { amount: \"99.00\", interval: month }",
+        "base: { amount: \"109.00\", interval: month }",
+    );
+    let (status, applied) = ws
+        .call(Method::PUT, "/v1/catalog", Some(json!({"yaml": yaml})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+
+    user(&ws, "ops@example.com", "read_only").await;
+    let mut browser = Browser::new(&server);
+    browser
+        .sign_in(&ws.id, "ops@example.com", "correct horse battery")
+        .await;
+
+    let (status, page, _) = browser.get("/admin/catalog").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    for needle in [
+        "data-figure=\"version\">2<",
+        "Changes from version 1",
+        "~ plans.starter.base.amount: 99.00 -&gt; 109.00",
+        "data-plan=\"enterprise\"",
+        "109.00 USD / month",
+        "2499.00 USD / month",
+        "none (pay per use)",
+        "14 days",
+        "codegen.completed",
+    ] {
+        assert!(page.contains(needle), "{needle} not in {page}");
+    }
+
+    // Events: by customer and time (they are on the customer's clock, not in the last 24 hours).
+    let (status, page, _) = browser.get("/admin/events").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains("data-event=\"ev-1\""), "{page}");
+    let (_, page, _) = browser
+        .get("/admin/events?customer=acme&from=2026-11-01T00:00:00Z")
+        .await;
+    assert!(
+        page.contains("data-event=\"ev-1\"") && page.contains("data-event=\"ev-2\""),
+        "{page}"
+    );
+    assert!(page.contains("tier: T0"), "{page}");
+    let (_, page, _) = browser
+        .get("/admin/events?customer=acme&type=api.call&from=2026-11-01T00:00:00Z")
+        .await;
+    assert!(
+        page.contains("data-event=\"ev-1\"") && !page.contains("data-event=\"ev-2\""),
+        "{page}"
+    );
+    let (status, _, _) = browser.get("/admin/events?from=yesterday").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Webhooks: the endpoint and its deliveries (subscription.created, .updated), fanned out
+    // by one pass of the worker (the host does not answer: the attempts fail and wait).
+    let cfg = tollgate_server::notify::NotifyConfig {
+        request_timeout: std::time::Duration::from_millis(300),
+        ..tollgate_server::notify::NotifyConfig::default()
+    };
+    let engine = &server.server.as_ref().unwrap().state.engine;
+    tollgate_server::notify::run_workspace(engine, &cfg, &ws.id)
+        .await
+        .unwrap();
+    let (status, page, _) = browser.get("/admin/webhooks").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("https://hooks.example.com/tollgate"),
+        "{page}"
+    );
+    assert!(
+        page.contains(">subscription.created<") && page.contains(">subscription.updated<"),
+        "{page}"
+    );
+
+    // Emails: none sent in this workspace; a bad status filter is refused.
+    let (status, page, _) = browser.get("/admin/emails").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("No email."), "{page}");
+    let (status, _, _) = browser.get("/admin/emails?status=lost").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Test clocks: the clock, its time and its customer.
+    let (status, page, _) = browser.get("/admin/test_clocks").await;
+    assert_eq!(status, StatusCode::OK);
+    let row = page
+        .split(&format!("<tr data-clock=\"{clock}\">"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("{page}"))
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert!(
+        row.contains("2026-11-10 00:00:00 UTC") && row.contains(">acme<"),
+        "{row}"
+    );
+
+    // The customer's subscription timeline: created on starter, then updated to professional.
+    let (_, page, _) = browser.get("/admin/customers/acme").await;
+    let created = page.find("data-timeline=\"created\"").expect("created");
+    let updated = page.find("data-timeline=\"updated\"").expect("updated");
+    assert!(created < updated, "{page}");
+    assert!(page[created..updated].contains(">starter<"), "{page}");
+    assert!(page[updated..].contains(">professional<"), "{page}");
+    assert!(page.contains("2026-11-10 00:00 UTC"), "{page}");
+}
+backend_tests!(operations_pages);

@@ -85,6 +85,11 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/revenue", get(web::reports::revenue_page))
         .route("/admin/retention.csv", get(web::reports::retention_csv))
         .route("/admin/revenue.csv", get(web::reports::revenue_csv))
+        .route("/admin/catalog", get(web::operations::catalog_page))
+        .route("/admin/events", get(web::operations::events_page))
+        .route("/admin/webhooks", get(web::operations::webhooks_page))
+        .route("/admin/emails", get(web::operations::emails_page))
+        .route("/admin/test_clocks", get(web::operations::test_clocks_page))
         .route(
             "/admin/simulation",
             get(web::reports::simulation_form).post(web::reports::simulation_run),

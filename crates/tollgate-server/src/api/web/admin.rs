@@ -524,7 +524,9 @@ pub async fn customer_context(state: &AppState, workspace: &str, id: &str) -> Re
             })
         })
         .collect();
+    let timeline = subscription_timeline(state, &ws, id).await?;
     Ok(json!({
+        "timeline": timeline,
         "customer": {
             "id": customer.id, "name": customer.name, "email": customer.email,
             "suspended": customer.suspended, "archived": customer.archived_at.is_some(),
@@ -534,6 +536,41 @@ pub async fn customer_context(state: &AppState, workspace: &str, id: &str) -> Re
         "invoices": invoices,
         "keys": keys,
     }))
+}
+
+/// The customer's subscription events (created, plan changes, trial, pause, cancellation...),
+/// oldest first, from the outbox: the same domain events webhooks deliver. At most 200.
+async fn subscription_timeline(
+    state: &AppState,
+    ws: &WorkspaceId,
+    customer: &str,
+) -> Result<Vec<Value>, Error> {
+    let filter = tollgate_store::outbox::OutboxFilter {
+        event_type: None,
+        customer: Some(customer.to_owned()),
+        starting_after: None,
+        limit: 1000,
+    };
+    let events = state.engine.store().list_domain_events(ws, &filter).await?;
+    let mut rows: Vec<(Timestamp, Value)> = events
+        .iter()
+        .filter(|e| e.event_type.starts_with("subscription."))
+        .map(|e| {
+            let field = |k: &str| e.data.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+            (
+                e.occurred_at,
+                json!({
+                    "at": e.occurred_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+                    "type": e.event_type.trim_start_matches("subscription."),
+                    "subscription": field("subscription"),
+                    "plan": field("plan"),
+                    "status": field("status"),
+                }),
+            )
+        })
+        .collect();
+    rows.sort_by_key(|(at, _)| *at);
+    Ok(rows.into_iter().take(200).map(|(_, v)| v).collect())
 }
 
 pub fn interval(base: &tollgate_core::catalog::BasePrice) -> String {

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod chart;
+pub mod operations;
 pub mod portal;
 pub mod reports;
 
@@ -36,6 +37,11 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "margins.html",
     "revenue.html",
     "simulation.html",
+    "catalog.html",
+    "events.html",
+    "webhooks.html",
+    "emails.html",
+    "test_clocks.html",
     "portal_base.html",
     "portal.html",
     "portal_enter.html",
