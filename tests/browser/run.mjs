@@ -203,6 +203,23 @@ check(d === 20, `API simulation: +0.20 on the pay-as-you-go customer's November 
 check(shownDifference === apiDifference, `simulation page difference ${shownDifference} equals the API's ${apiDifference}`);
 await shot('dashboard-simulation');
 
+// Operations pages: the catalog, events (the payg customer's, on its clock), webhooks, emails,
+// test clocks.
+await page.click('nav >> text=Catalog');
+check((await page.textContent('[data-figure="version"]')).trim() === '1', 'catalog page shows version 1');
+check((await page.locator('thead th[data-plan]').count()) === 5, 'catalog page shows the five plans side by side');
+await shot('dashboard-catalog');
+await page.click('nav >> text=Events');
+await page.fill('#customer', 'cus_payg');
+await page.fill('#from', '2026-11-01T00:00:00Z');
+await page.click('button:has-text("Filter")');
+check((await page.locator('tbody tr[data-event]').count()) === 16, 'events page lists the payg customer\'s 16 generations');
+await shot('dashboard-events');
+for (const [link, name] of [['Webhooks', 'dashboard-webhooks'], ['Emails', 'dashboard-emails'], ['Test clocks', 'dashboard-test-clocks']]) {
+  await page.click(`nav >> text=${link}`);
+  await shot(name);
+}
+
 // ---- the partner's portal ----
 const portalPage = await context.newPage();
 const visit = async (p) => {
