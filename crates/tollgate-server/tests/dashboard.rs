@@ -697,12 +697,33 @@ async fn portal(backend: Backend) {
 
     // Keys: create (the secret shown once), revoke.
     let csrf = csrf_of(&page);
-    let (status, created, _) = browser
+    // Post/redirect/get: the secret is shown once on the page the redirect leads to, and a
+    // refresh of that page neither shows it again nor creates a second key.
+    let (status, _, location) = browser
         .post("/portal/keys", &[("csrf", &csrf), ("name", "laptop")])
         .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/portal")
+    );
+    let (status, created, _) = browser.get("/portal").await;
     assert_eq!(status, StatusCode::OK);
     assert!(created.contains("class=\"secret\">tg_live_"), "{created}");
+    let (_, refreshed, _) = browser.get("/portal").await;
+    assert!(!refreshed.contains("class=\"secret\""), "{refreshed}");
+    // Human-readable times: `01 Dec 2026, 00:00 UTC`, not RFC 3339.
+    assert!(refreshed.contains(" UTC</td>"), "{refreshed}");
     let (_, keys) = ws.call(Method::GET, "/v1/customers/cus_a/keys", None).await;
+    assert_eq!(
+        keys["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["name"] == "laptop")
+            .count(),
+        1,
+        "{keys}"
+    );
     let key = keys["data"]
         .as_array()
         .unwrap()

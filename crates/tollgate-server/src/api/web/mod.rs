@@ -53,6 +53,7 @@ fn environment() -> &'static Environment<'static> {
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         env.add_filter("urlencode", urlencode);
+        env.add_filter("when", when);
         // Templates are ours, compiled in: a broken one fails the test that renders it.
         for (name, source) in TEMPLATES {
             if let Err(e) = env.add_template(name, source) {
@@ -61,6 +62,13 @@ fn environment() -> &'static Environment<'static> {
         }
         env
     })
+}
+
+/// An RFC 3339 time as people read it: `01 Dec 2026, 00:00 UTC` (anything else unchanged).
+fn when(text: String) -> String {
+    text.parse::<jiff::Timestamp>()
+        .map(|t| t.strftime("%d %b %Y, %H:%M UTC").to_string())
+        .unwrap_or(text)
 }
 
 /// A path segment, percent-encoded (ids are plain, but a page never trusts that).
