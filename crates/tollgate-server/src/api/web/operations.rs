@@ -166,14 +166,14 @@ pub async fn events_page(
     };
     let ws = WorkspaceId::from(operator.user.workspace.as_str());
     let store = state.engine.store();
-    let parse = |name: &str, text: &Option<String>| -> Result<Option<Timestamp>, Response> {
+    let parse = |name: &str, text: &Option<String>| -> Result<Option<Timestamp>, Error> {
         match text {
             None => Ok(None),
             Some(t) => t.parse::<Timestamp>().map(Some).map_err(|e| {
-                error_page(&Error::invalid(
+                Error::invalid(
                     tollgate_core::code::Code::InvalidTimestamp,
                     format!("`{name}` {t:?} is not RFC 3339 (2026-11-30T12:00:00Z): {e}"),
-                ))
+                )
             }),
         }
     };
@@ -183,11 +183,11 @@ pub async fn events_page(
         .then(|| state.engine.now() - jiff::SignedDuration::from_hours(24));
     let from = match parse("from", &from_text) {
         Ok(t) => t.or(default_from),
-        Err(r) => return r,
+        Err(e) => return error_page(&e),
     };
     let to = match parse("to", &to_text) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(e) => return error_page(&e),
     };
     let after = match some(query.starting_after) {
         None => None,
