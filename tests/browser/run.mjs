@@ -101,6 +101,17 @@ const portal = await api(partner.key, 'POST', '/v1/customers/cus_contoso/portal_
 const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
 const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 860 } });
 const page = await context.newPage();
+// Any script error or refused resource (the content security policy) fails the run.
+const consoleErrors = [];
+// (A 404 is reported by the response listener with its URL; the browser's own favicon request
+// is not a page's.)
+page.on('console', (msg) => {
+  if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) consoleErrors.push(msg.text());
+});
+page.on('pageerror', (error) => consoleErrors.push(String(error)));
+page.on('response', (r) => {
+  if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) consoleErrors.push(`${r.status()} ${r.url()}`);
+});
 
 async function axe(name) {
   const results = await new AxeBuilder({ page }).analyze();
@@ -157,6 +168,9 @@ await page.fill('#to', '2026-11');
 await page.click('button:has-text("Show")');
 const shownEnd = (await page.textContent('tr[data-month="2026-11"] [data-figure="end"]')).trim();
 check(shownEnd === apiMrr, `analytics November MRR ${shownEnd} equals the API's ${apiMrr}`);
+await page.waitForSelector('#mrr-uplot canvas', { timeout: 5000 }).catch(() => {});
+check((await page.locator('#mrr-uplot canvas').count()) > 0, 'uPlot draws the MRR chart (vendored, from this server)');
+check(await page.locator('#mrr-svg').isHidden(), 'and the server-drawn SVG (the chart without JavaScript) steps aside');
 await shot('dashboard-analytics');
 
 await page.click('nav >> text=Margins');
@@ -213,6 +227,9 @@ await page.click('nav >> text=Events');
 await page.fill('#customer', 'cus_payg');
 await page.fill('#from', '2026-11-01T00:00:00Z');
 await page.click('button:has-text("Filter")');
+await page.waitForURL(/customer=cus_payg/);
+await page.waitForSelector('tbody tr[data-event]');
+check(page.url().includes('customer=cus_payg'), 'htmx filters the events in place and keeps the URL shareable');
 check((await page.locator('tbody tr[data-event]').count()) === 16, 'events page lists the payg customer\'s 16 generations');
 await shot('dashboard-events');
 for (const [link, name] of [['Webhooks', 'dashboard-webhooks'], ['Emails', 'dashboard-emails'], ['Test clocks', 'dashboard-test-clocks']]) {
@@ -252,6 +269,8 @@ await portalPage.screenshot({ path: path.join(images, 'portal-after-upgrade.png'
 const [portalPdf] = await Promise.all([portalPage.waitForEvent('download'), portalPage.locator('a:has-text("Download")').first().click()]);
 check(readFileSync(await portalPdf.path()).subarray(0, 4).toString() === '%PDF', 'portal invoice PDF downloaded');
 
+for (const e of consoleErrors) console.log(`     console: ${e}`);
+check(consoleErrors.length === 0, 'no script error and nothing refused by the content security policy on the dashboard');
 await browser.close();
 if (failures > 0) {
   console.log(`${failures} check(s) failed`);

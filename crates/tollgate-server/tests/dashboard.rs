@@ -1504,3 +1504,59 @@ async fn operations_pages(backend: Backend) {
     assert!(page.contains("2026-11-10 00:00 UTC"), "{page}");
 }
 backend_tests!(operations_pages);
+
+/// The vendored scripts are served from the binary (no CDN), scripts run only from this
+/// server (CSP), and the analytics page hands uPlot the same figures as its table.
+async fn scripts_are_embedded(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    for (path, kind, needle) in [
+        ("/assets/uplot.js", "text/javascript", "uPlot"),
+        ("/assets/uplot.css", "text/css", ".uplot"),
+        ("/assets/htmx.js", "text/javascript", "htmx"),
+        ("/assets/charts.js", "text/javascript", "data-uplot"),
+    ] {
+        let response = server
+            .http
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(kind),
+            "{path}"
+        );
+        assert!(response.text().await.unwrap().contains(needle), "{path}");
+    }
+    let ws = server.workspace("qlp.yaml").await;
+    subscriber(&ws, "b", "professional", "2026-09-10T00:00:00Z").await;
+    user(&ws, "ops@example.com", "read_only").await;
+    let mut browser = Browser::new(&server);
+    browser
+        .sign_in(&ws.id, "ops@example.com", "correct horse battery")
+        .await;
+    let (status, page, headers) = browser
+        .get("/admin/analytics?from=2026-09&to=2026-10")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(!page.contains("<script>"), "no inline script: {page}");
+    assert!(
+        page.contains("data-months=\"[&quot;2026-09&quot;,&quot;2026-10&quot;]\"")
+            && page.contains("data-values=\"[49900,49900]\""),
+        "{page}"
+    );
+    // Without scripts the server's SVG is the chart.
+    assert!(
+        page.contains("<div id=\"mrr-svg\"><svg class=\"chart\""),
+        "{page}"
+    );
+}
+backend_tests!(scripts_are_embedded);

@@ -63,6 +63,10 @@ pub fn router(state: AppState) -> Router {
             post(portal_sessions::create),
         )
         .route("/assets/app.css", get(web::css))
+        .route("/assets/uplot.js", get(web::uplot_js))
+        .route("/assets/uplot.css", get(web::uplot_css))
+        .route("/assets/htmx.js", get(web::htmx_js))
+        .route("/assets/charts.js", get(web::charts_js))
         .route(
             "/admin/login",
             get(web::admin::login_form).post(web::admin::login),

@@ -329,6 +329,10 @@ pub async fn analytics_page(
                 "to": to,
                 "months": month_rows(&report),
                 "chart": svg,
+                // The same figures for the uPlot chart drawn over the SVG when scripts run.
+                "chart_months": serde_json::to_string(&report.months.iter().map(|m| m.month.as_str()).collect::<Vec<_>>()).unwrap_or_default(),
+                "chart_values": serde_json::to_string(&report.months.iter().map(|m| m.end_minor).collect::<Vec<_>>()).unwrap_or_default(),
+                "currency": report.currency.code(),
                 "csv": format!("/admin/analytics.csv?from={from}&to={to}"),
             }),
         ),

@@ -108,11 +108,50 @@ fn no_store() -> [(header::HeaderName, HeaderValue); 3] {
         (
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "default-src 'none'; style-src 'self'; img-src https: 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src https: 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             ),
         ),
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
     ]
+}
+
+/// Vendored scripts and stylesheets (`assets/README.md`: versions, licences, checksums) and
+/// our chart script, served from `/assets/`.
+const UPLOT_JS: &str = include_str!("assets/uplot-1.6.32.min.js");
+const UPLOT_CSS: &str = include_str!("assets/uplot-1.6.32.min.css");
+const HTMX_JS: &str = include_str!("assets/htmx-2.0.8.min.js");
+const CHARTS_JS: &str = include_str!("assets/charts.js");
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /assets/uplot.js`.
+pub async fn uplot_js() -> Response {
+    asset("text/javascript; charset=utf-8", UPLOT_JS)
+}
+
+/// `GET /assets/uplot.css`.
+pub async fn uplot_css() -> Response {
+    asset("text/css; charset=utf-8", UPLOT_CSS)
+}
+
+/// `GET /assets/htmx.js`.
+pub async fn htmx_js() -> Response {
+    asset("text/javascript; charset=utf-8", HTMX_JS)
+}
+
+/// `GET /assets/charts.js`.
+pub async fn charts_js() -> Response {
+    asset("text/javascript; charset=utf-8", CHARTS_JS)
 }
 
 /// `GET /assets/app.css`.
