@@ -976,17 +976,20 @@ async fn margins_by_hand(backend: Backend) {
         .await;
     assert_eq!(empty["invoices"], 0);
     assert_eq!(empty["meters"], json!([]));
-    let (status, problem) = ws
-        .call(
-            Method::GET,
-            "/v1/analytics/margins?from=2026-12&to=2026-11",
-            None,
-        )
-        .await;
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_month"))
-    );
+    for query in [
+        "from=2026-12&to=2026-11",
+        "from=2000-01&to=2026-01",
+        "from=x&to=y",
+    ] {
+        let (status, problem) = ws
+            .call(Method::GET, &format!("/v1/analytics/margins?{query}"), None)
+            .await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_month")),
+            "{query}"
+        );
+    }
 
     let (_, csv) = ws
         .call(

@@ -245,7 +245,7 @@ fn csv_response(text: String) -> Response {
             (MarginsOut = "application/json"),
             (String = "text/csv"),
         )),
-        (status = 400, description = "A month not written `YYYY-MM`, or `from` after `to` (`invalid_month`)", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A month not written `YYYY-MM`, `from` after `to`, or more than 120 months (`invalid_month`)", body = crate::api::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn margins(
     State(state): State<AppState>,

@@ -58,6 +58,13 @@ pub async fn margins(
             to: query.to,
         }));
     }
+    // At most 120 months, as every report.
+    let months = (i32::from(to.year()) - i32::from(from.year())) * 12 + i32::from(to.month())
+        - i32::from(from.month())
+        + 1;
+    if usize::try_from(months).unwrap_or(usize::MAX) > analytics::MAX_MONTHS {
+        return Err(invalid(analytics::AnalyticsError::TooManyMonths));
+    }
     let store = engine.store();
     let ws = WorkspaceId::from(workspace);
     let Some(latest) = store.latest_catalog(&ws).await? else {
