@@ -40,10 +40,10 @@ async function api(key, method, url, body) {
 }
 
 const stamp = Date.now().toString(36);
-async function workspace(slug, name, catalog) {
+async function workspace(slug, name, catalog, extra = '') {
   const id = `ws_${slug}_${stamp}`;
   const created = await api(ADMIN_KEY, 'POST', '/v1/workspaces', { id, name });
-  const yaml = readFileSync(path.join(root, 'examples/catalogs', catalog), 'utf8');
+  const yaml = readFileSync(path.join(root, 'examples/catalogs', catalog), 'utf8') + extra;
   await api(created.admin_key, 'PUT', '/v1/catalog', { yaml });
   return { id, key: created.admin_key };
 }
@@ -57,7 +57,9 @@ async function subscriber(ws, id, name, plan, start) {
 }
 
 // ---- data: the operator's workspace (QLP) and a white-label partner's (on Levqor) ----
-const qlp = await workspace('qlp', 'QLP', 'qlp.yaml');
+// QLP case 6's costs, for the margins page.
+const costs = '\ncosts:\n  generations: { dimension: tier, rates: { T0: "0.03", T3: "0.12" } }\n';
+const qlp = await workspace('qlp', 'QLP', 'qlp.yaml', costs);
 const password = 'correct horse battery staple';
 await api(qlp.key, 'POST', '/v1/users', { email: 'admin@qlp.example', password, role: 'admin' });
 const starts = ['2026-06-03', '2026-07-11', '2026-08-20', '2026-09-05', '2026-10-14', '2026-11-02'];
@@ -69,7 +71,19 @@ for (let i = 0; i < starts.length; i += 1) {
 // One customer leaves at its period end.
 const leaver = await subscriber(qlp, 'cus_wayne', 'Wayne Enterprises', 'starter', '2026-07-01T00:00:00Z');
 await api(qlp.key, 'POST', `/v1/customers/cus_wayne/subscriptions/${leaver.sub}/cancel`, {});
+// QLP case 1 on pay as you go, invoiced at the end of November (margins).
+const payg = await subscriber(qlp, 'cus_payg', 'Payg Studio', 'payg', '2026-11-01T00:00:00Z');
+const generations = [];
+for (const [tier, model, n] of [['T0', 'standard', 10], ['T2', 'standard', 4], ['T3', 'gpt-4', 2]]) {
+  for (let i = 0; i < n; i += 1) {
+    generations.push({ id: `g_${tier}_${i}`, customer: 'cus_payg', type: 'codegen.completed', properties: { tier, model } });
+  }
+}
+await api(qlp.key, 'POST', `/v1/test_clocks/${payg.clock}/advance`, { frozen_time: '2026-11-10T00:00:00Z' });
+await api(qlp.key, 'POST', '/v1/events', { events: generations });
+await api(qlp.key, 'POST', `/v1/test_clocks/${payg.clock}/advance`, { frozen_time: '2026-12-01T00:00:00Z' });
 await api(qlp.key, 'POST', '/v1/bill_runs', {});
+const margins = await api(qlp.key, 'GET', '/v1/analytics/margins?from=2026-11&to=2026-11');
 const mrr = await api(qlp.key, 'GET', '/v1/analytics/mrr?from=2025-12&to=2026-11');
 const lastMonth = mrr.months[mrr.months.length - 1];
 
@@ -87,6 +101,17 @@ const portal = await api(partner.key, 'POST', '/v1/customers/cus_contoso/portal_
 const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
 const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 860 } });
 const page = await context.newPage();
+// Any script error or refused resource (the content security policy) fails the run.
+const consoleErrors = [];
+// (A 404 is reported by the response listener with its URL; the browser's own favicon request
+// is not a page's.)
+page.on('console', (msg) => {
+  if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) consoleErrors.push(msg.text());
+});
+page.on('pageerror', (error) => consoleErrors.push(String(error)));
+page.on('response', (r) => {
+  if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) consoleErrors.push(`${r.status()} ${r.url()}`);
+});
 
 async function axe(name) {
   const results = await new AxeBuilder({ page }).analyze();
@@ -143,7 +168,74 @@ await page.fill('#to', '2026-11');
 await page.click('button:has-text("Show")');
 const shownEnd = (await page.textContent('tr[data-month="2026-11"] [data-figure="end"]')).trim();
 check(shownEnd === apiMrr, `analytics November MRR ${shownEnd} equals the API's ${apiMrr}`);
+await page.waitForSelector('#mrr-uplot canvas', { timeout: 5000 }).catch(() => {});
+check((await page.locator('#mrr-uplot canvas').count()) > 0, 'uPlot draws the MRR chart (vendored, from this server)');
+check(await page.locator('#mrr-svg').isHidden(), 'and the server-drawn SVG (the chart without JavaScript) steps aside');
 await shot('dashboard-analytics');
+
+await page.click('nav >> text=Margins');
+await page.fill('#from', '2026-11');
+await page.fill('#to', '2026-11');
+await page.click('button:has-text("Show")');
+const genRow = (await page.textContent('tr[data-meter="generations"]')).replace(/\s+/g, ' ');
+const apiGen = margins.meters.find((m) => m.meter === 'generations');
+check(apiGen && apiGen.revenue_minor === 700 && apiGen.cost_minor === 54, `API margins: generations 7.00 revenue, 0.54 cost (${JSON.stringify(apiGen)})`);
+check(genRow.includes('7.00 USD') && genRow.includes('0.54 USD') && genRow.includes('6.46 USD'), `margins page shows the API's generations row: ${genRow}`);
+await shot('dashboard-margins');
+
+await page.click('nav >> text=Revenue');
+await page.fill('#from', '2026-06');
+await page.fill('#to', '2026-11');
+await page.click('button:has-text("Show")');
+const retention = await api(qlp.key, 'GET', '/v1/analytics/retention?from=2026-06&to=2026-11');
+const revenue = await api(qlp.key, 'GET', '/v1/analytics/revenue?from=2026-06&to=2026-11');
+const lastRetention = retention.months[retention.months.length - 1];
+const shownNrr = (await page.textContent('tr[data-month="2026-11"] [data-figure="nrr"]')).trim();
+const apiNrr = lastRetention.net_revenue_retention_percent === null ? '–' : `${lastRetention.net_revenue_retention_percent} %`;
+check(shownNrr === apiNrr, `revenue page November NRR ${shownNrr} equals the API's ${apiNrr}`);
+const shownTotal = (await page.textContent('tr[data-plan-month="2026-11"] [data-figure="total"]')).trim();
+const lastRevenue = revenue.months[revenue.months.length - 1];
+const apiTotal = `${(lastRevenue.total_minor / 100).toFixed(2)} USD`;
+check(shownTotal === apiTotal, `revenue page November invoiced ${shownTotal} equals the API's ${apiTotal}`);
+await shot('dashboard-revenue');
+
+// Price simulation: starter at $109.00 instead of $99.00 and T0 generations at $0.12, nothing
+// applied (the pay-as-you-go customer's closed November: 10 T0 -> +0.20).
+const qlpYaml = readFileSync(path.join(root, 'examples/catalogs/qlp.yaml'), 'utf8') + costs;
+const draftYaml = qlpYaml
+  .replace('base: { amount: "99.00", interval: month }', 'base: { amount: "109.00", interval: month }')
+  .replace('T0: "0.10"', 'T0: "0.12"');
+const simulation = await api(qlp.key, 'POST', '/v1/analytics/simulations', { yaml: draftYaml });
+await page.click('nav >> text=Simulation');
+check((await page.inputValue('#yaml')).includes('starter:'), 'the simulation form holds the current catalog');
+await page.fill('#yaml', draftYaml);
+await page.click('button:has-text("Simulate")');
+const shownDifference = (await page.textContent('tr[data-plan="total"] [data-figure="difference"]')).trim();
+const d = simulation.total.difference_minor;
+const apiDifference = `${d > 0 ? '+' : ''}${(d / 100).toFixed(2)} USD`;
+check(d === 20, `API simulation: +0.20 on the pay-as-you-go customer's November (${d})`);
+check(shownDifference === apiDifference, `simulation page difference ${shownDifference} equals the API's ${apiDifference}`);
+await shot('dashboard-simulation');
+
+// Operations pages: the catalog, events (the payg customer's, on its clock), webhooks, emails,
+// test clocks.
+await page.click('nav >> text=Catalog');
+check((await page.textContent('[data-figure="version"]')).trim() === '1', 'catalog page shows version 1');
+check((await page.locator('thead th[data-plan]').count()) === 5, 'catalog page shows the five plans side by side');
+await shot('dashboard-catalog');
+await page.click('nav >> text=Events');
+await page.fill('#customer', 'cus_payg');
+await page.fill('#from', '2026-11-01T00:00:00Z');
+await page.click('button:has-text("Filter")');
+await page.waitForURL(/customer=cus_payg/);
+await page.waitForSelector('tbody tr[data-event]');
+check(page.url().includes('customer=cus_payg'), 'htmx filters the events in place and keeps the URL shareable');
+check((await page.locator('tbody tr[data-event]').count()) === 16, 'events page lists the payg customer\'s 16 generations');
+await shot('dashboard-events');
+for (const [link, name] of [['Webhooks', 'dashboard-webhooks'], ['Emails', 'dashboard-emails'], ['Test clocks', 'dashboard-test-clocks']]) {
+  await page.click(`nav >> text=${link}`);
+  await shot(name);
+}
 
 // ---- the partner's portal ----
 const portalPage = await context.newPage();
@@ -177,6 +269,8 @@ await portalPage.screenshot({ path: path.join(images, 'portal-after-upgrade.png'
 const [portalPdf] = await Promise.all([portalPage.waitForEvent('download'), portalPage.locator('a:has-text("Download")').first().click()]);
 check(readFileSync(await portalPdf.path()).subarray(0, 4).toString() === '%PDF', 'portal invoice PDF downloaded');
 
+for (const e of consoleErrors) console.log(`     console: ${e}`);
+check(consoleErrors.length === 0, 'no script error and nothing refused by the content security policy on the dashboard');
 await browser.close();
 if (failures > 0) {
   console.log(`${failures} check(s) failed`);

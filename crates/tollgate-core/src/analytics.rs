@@ -141,6 +141,46 @@ pub fn monthly_minor(base: &BasePrice, currency: Currency) -> Result<i64, Analyt
         .map_err(|_| AnalyticsError::Overflow)
 }
 
+/// One subscription's recurring revenue as spans, one per plan it was on (docs/DASHBOARD.md,
+/// "Plan changes"): `first_monthly` from `from`, then each change's monthly amount from the
+/// change's time on, until `to`. Changes at or before `from` (already in `first_monthly`) and
+/// at or after `to` (the subscription had ended) are left out; they are read in time order.
+pub fn spans_with_changes(
+    customer: &str,
+    from: Timestamp,
+    to: Option<Timestamp>,
+    first_monthly: i64,
+    changes: &[(Timestamp, i64)],
+) -> Vec<Span> {
+    let mut changes: Vec<(Timestamp, i64)> = changes
+        .iter()
+        .copied()
+        .filter(|(at, _)| *at > from && to.is_none_or(|to| *at < to))
+        .collect();
+    changes.sort_by_key(|(at, _)| *at);
+    let mut out = Vec::with_capacity(changes.len() + 1);
+    let (mut start, mut monthly) = (from, first_monthly);
+    for (at, next) in changes {
+        if next == monthly {
+            continue;
+        }
+        out.push(Span {
+            customer: customer.to_owned(),
+            from: start,
+            to: Some(at),
+            monthly_minor: monthly,
+        });
+        (start, monthly) = (at, next);
+    }
+    out.push(Span {
+        customer: customer.to_owned(),
+        from: start,
+        to,
+        monthly_minor: monthly,
+    });
+    out
+}
+
 /// Each customer's MRR just before `close`.
 fn mrr_at(spans: &[Span], close: Timestamp) -> Result<BTreeMap<&str, i64>, AnalyticsError> {
     let mut out: BTreeMap<&str, i64> = BTreeMap::new();
@@ -360,6 +400,75 @@ mod tests {
         assert_eq!(nov.arpu_minor, 49_900);
         assert_eq!(report[2].reactivated_customers, 1);
         assert_eq!(report[2].arpu_minor, 20_900); // 627.00 / 3
+    }
+
+    /// An upgrade on November 15 splits one subscription in two spans: expansion in November,
+    /// counted once at every close; changes outside the subscription's life are ignored.
+    #[test]
+    fn plan_changes_split_a_subscription() {
+        let spans = spans_with_changes(
+            "B",
+            t("2026-10-15T00:00:00Z"),
+            Some(t("2027-01-10T00:00:00Z")),
+            9_900,
+            &[
+                (t("2026-12-01T00:00:00Z"), 2_900),
+                (t("2026-11-15T00:00:00Z"), 49_900),
+                (t("2026-11-20T00:00:00Z"), 49_900),
+                (t("2026-10-01T00:00:00Z"), 1),
+                (t("2027-02-01T00:00:00Z"), 2),
+            ],
+        );
+        assert_eq!(
+            spans,
+            vec![
+                span(
+                    "B",
+                    "2026-10-15T00:00:00Z",
+                    Some("2026-11-15T00:00:00Z"),
+                    9_900
+                ),
+                span(
+                    "B",
+                    "2026-11-15T00:00:00Z",
+                    Some("2026-12-01T00:00:00Z"),
+                    49_900
+                ),
+                span(
+                    "B",
+                    "2026-12-01T00:00:00Z",
+                    Some("2027-01-10T00:00:00Z"),
+                    2_900
+                ),
+            ]
+        );
+        let report = mrr_by_month(&spans, month("2026-10"), month("2027-01")).unwrap();
+        let moves: Vec<_> = report
+            .iter()
+            .map(|r| {
+                (
+                    r.new_minor,
+                    r.expansion_minor,
+                    r.contraction_minor,
+                    r.churn_minor,
+                    r.end_minor,
+                )
+            })
+            .collect();
+        assert_eq!(
+            moves,
+            vec![
+                (9_900, 0, 0, 0, 9_900),
+                (0, 40_000, 0, 0, 49_900),
+                (0, 0, 47_000, 0, 2_900),
+                (0, 0, 0, 2_900, 0),
+            ]
+        );
+        // No change: one span, open.
+        assert_eq!(
+            spans_with_changes("A", t("2026-10-01T00:00:00Z"), None, 9_900, &[]),
+            vec![span("A", "2026-10-01T00:00:00Z", None, 9_900)]
+        );
     }
 
     #[test]

@@ -461,7 +461,7 @@ fn every_mistake_is_reported_with_its_path() {
     assert_eq!(
         lines,
         [
-            "colour: unknown field `colour`, expected one of `currency`, `rounding`, `meters`, `features`, `plans`, `addons`, `products`, `coupons`, `referrals`, `alerts`, `policies`, `taxes`",
+            "colour: unknown field `colour`, expected one of `currency`, `rounding`, `meters`, `features`, `plans`, `addons`, `products`, `coupons`, `referrals`, `alerts`, `policies`, `taxes`, `costs`",
             "currency: \"XYZ\" is not an ISO 4217 currency code",
             "meters.decisions.property: `count` counts events and reads no property; remove it or use another aggregation",
             "meters.spend.aggregation: \"total\" is not one of count, sum, max, unique_count, latest, time_weighted",

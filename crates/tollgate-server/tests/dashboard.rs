@@ -697,12 +697,33 @@ async fn portal(backend: Backend) {
 
     // Keys: create (the secret shown once), revoke.
     let csrf = csrf_of(&page);
-    let (status, created, _) = browser
+    // Post/redirect/get: the secret is shown once on the page the redirect leads to, and a
+    // refresh of that page neither shows it again nor creates a second key.
+    let (status, _, location) = browser
         .post("/portal/keys", &[("csrf", &csrf), ("name", "laptop")])
         .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/portal")
+    );
+    let (status, created, _) = browser.get("/portal").await;
     assert_eq!(status, StatusCode::OK);
     assert!(created.contains("class=\"secret\">tg_live_"), "{created}");
+    let (_, refreshed, _) = browser.get("/portal").await;
+    assert!(!refreshed.contains("class=\"secret\""), "{refreshed}");
+    // Human-readable times: `01 Dec 2026, 00:00 UTC`, not RFC 3339.
+    assert!(refreshed.contains(" UTC</td>"), "{refreshed}");
     let (_, keys) = ws.call(Method::GET, "/v1/customers/cus_a/keys", None).await;
+    assert_eq!(
+        keys["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["name"] == "laptop")
+            .count(),
+        1,
+        "{keys}"
+    );
     let key = keys["data"]
         .as_array()
         .unwrap()
@@ -769,3 +790,776 @@ async fn portal(backend: Backend) {
     assert_eq!(status, StatusCode::SEE_OTHER);
 }
 backend_tests!(portal);
+
+/// Plan changes inside MRR history, hand-computed on QLP: `up` on starter ($99.00) from
+/// 2026-10-15 upgrades to professional ($499.00) on 2026-11-15 (expansion in November);
+/// `down` on professional from 2026-10-10 asks on 2026-11-20 for starter, which waits for its
+/// period end, 2026-12-10 (contraction in December, not November). Case 5 through the payment
+/// endpoints: `c` on starter from 2026-11-01, its $99.00 invoice paid by bank transfer
+/// (a manual payment) on 2026-11-02 and refunded in full by a credit note on 2026-11-20: MRR no
+/// longer counts `c` in November.
+async fn mrr_follows_plan_changes(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("qlp.yaml").await;
+    let (up_clock, up_sub) = subscriber(&ws, "up", "starter", "2026-10-15T00:00:00Z").await;
+    let (down_clock, down_sub) =
+        subscriber(&ws, "down", "professional", "2026-10-10T00:00:00Z").await;
+    let (c_clock, _) = subscriber(&ws, "c", "starter", "2026-11-01T00:00:00Z").await;
+
+    ws.advance(&up_clock, "2026-11-15T00:00:00Z").await;
+    ws.post(
+        &format!("/v1/customers/up/subscriptions/{up_sub}/change"),
+        json!({"plan": "professional"}),
+    )
+    .await;
+    ws.advance(&down_clock, "2026-11-20T00:00:00Z").await;
+    let scheduled = ws
+        .post(
+            &format!("/v1/customers/down/subscriptions/{down_sub}/change"),
+            json!({"plan": "starter"}),
+        )
+        .await;
+    assert_eq!(scheduled["plan"], "professional", "{scheduled}");
+
+    // Case 5: paid by transfer on 2026-11-02, refunded on 2026-11-20.
+    ws.post("/v1/bill_runs", json!({})).await;
+    let (_, list) = ws.call(Method::GET, "/v1/customers/c/invoices", None).await;
+    let invoice = list["data"][0].clone();
+    assert_eq!(invoice["total"], "99.00", "{list}");
+    let id = invoice["id"].as_str().unwrap().to_owned();
+    ws.advance(&c_clock, "2026-11-02T00:00:00Z").await;
+    let (status, payment) = ws
+        .call(
+            Method::POST,
+            &format!("/v1/invoices/{id}/payments"),
+            Some(json!({"reference": "TRANSFER-C-1", "method": "bank_transfer"})),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {payment}");
+    let (_, paid) = ws
+        .call(Method::GET, &format!("/v1/invoices/{id}"), None)
+        .await;
+    assert_eq!(paid["status"], "paid", "{paid}");
+
+    let m = |month: &str, v: [i64; 7]| (month.to_owned(), v[0], v[1], v[2], v[3], v[4], v[5], v[6]);
+    let before = mrr(&ws, "2026-10", "2026-12").await;
+    assert_eq!(
+        movements(&before),
+        vec![
+            // start, new, expansion, contraction, churn, reactivation, end
+            // October: up 99 + down 499.
+            m("2026-10", [0, 59_800, 0, 0, 0, 0, 59_800]),
+            // November: up +400 (expansion), c new at 99; down's change waits.
+            m("2026-11", [59_800, 9_900, 40_000, 0, 0, 0, 109_700]),
+            // December: nothing has happened yet on down's clock.
+            m("2026-12", [109_700, 0, 0, 0, 0, 0, 109_700]),
+        ]
+    );
+
+    ws.advance(&c_clock, "2026-11-20T00:00:00Z").await;
+    ws.post(
+        &format!("/v1/invoices/{id}/credit_notes"),
+        json!({"reason": "refund"}),
+    )
+    .await;
+    // The downgrade takes effect at down's period end.
+    ws.advance(&down_clock, "2026-12-10T00:00:01Z").await;
+    ws.post("/v1/bill_runs", json!({})).await;
+    let (_, subs) = ws
+        .call(Method::GET, "/v1/customers/down/subscriptions", None)
+        .await;
+    assert_eq!(subs["data"][0]["plan"], "starter", "{subs}");
+
+    let after = mrr(&ws, "2026-10", "2026-12").await;
+    assert_eq!(
+        movements(&after),
+        vec![
+            m("2026-10", [0, 59_800, 0, 0, 0, 0, 59_800]),
+            // c refunded in full on 2026-11-20: never counted at November's close.
+            m("2026-11", [59_800, 0, 40_000, 0, 0, 0, 99_800]),
+            // down moves from 499 to 99 on 2026-12-10.
+            m("2026-12", [99_800, 0, 0, 40_000, 0, 0, 59_800]),
+        ]
+    );
+    assert_eq!(after["months"][1]["customers_end"], 2);
+    assert_eq!(after["months"][2]["arr_minor"], 59_800 * 12);
+    assert_eq!(after["months"][2]["arpu_minor"], 29_900);
+}
+backend_tests!(mrr_follows_plan_changes);
+
+/// QLP case 6 on case 1, by hand: with a cost of $0.03 per T0 and $0.12 per T3 generation
+/// (and $0.0004 per API call), November's payg invoice (10 T0, 4 T2, 2 T3 on gpt-4: $7.00;
+/// 1,000 API calls: $1.00) gives generations: revenue 7.00, cost 10 x 0.03 + 2 x 0.12 = 0.54,
+/// margin 6.46 (92.29 %); api_calls: 1.00, 0.40, 0.60 (60.00 %); total 8.00, 0.94, 7.06
+/// (88.25 %). The API, its CSV and the dashboard page agree.
+async fn margins_by_hand(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let yaml = std::fs::read_to_string(format!(
+        "{}/../../examples/catalogs/qlp.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let yaml = format!(
+        "{yaml}\ncosts:\n  generations: {{ dimension: tier, rates: {{ T0: \"0.03\", T3: \"0.12\" }} }}\n  api_calls: {{ unit_amount: \"0.0004\" }}\n"
+    );
+    let ws = server.workspace_with("qlp.yaml", &yaml).await;
+    let (clock, _) = subscriber(&ws, "payg", "payg", "2026-11-01T00:00:00Z").await;
+    ws.advance(&clock, "2026-11-10T00:00:00Z").await;
+    let mut events = Vec::new();
+    for (tier, model, n) in [
+        ("T0", "standard", 10),
+        ("T2", "standard", 4),
+        ("T3", "gpt-4", 2),
+    ] {
+        for _ in 0..n {
+            let i = events.len();
+            events.push(json!({"id": format!("g{i}"), "customer": "payg", "type": "codegen.completed", "properties": {"tier": tier, "model": model}}));
+        }
+    }
+    for i in 0..1000 {
+        events.push(json!({"id": format!("a{i}"), "customer": "payg", "type": "api.call"}));
+    }
+    let (status, report) = ws.events(Value::Array(events)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    ws.advance(&clock, "2026-12-01T00:00:00Z").await;
+    ws.post("/v1/bill_runs", json!({})).await;
+    let (_, list) = ws
+        .call(Method::GET, "/v1/customers/payg/invoices", None)
+        .await;
+    // The opening invoice (nothing to bill in advance on payg), then November's.
+    assert_eq!(list["data"][1]["total"], "8.00", "{list}");
+
+    let (status, body) = ws
+        .call(
+            Method::GET,
+            "/v1/analytics/margins?from=2026-11&to=2026-11",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["currency"], "USD");
+    assert_eq!(body["invoices"], 1);
+    let row = |meter: &str| {
+        body["meters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["meter"] == meter)
+            .unwrap_or_else(|| panic!("no {meter} in {body}"))
+            .clone()
+    };
+    assert_eq!(
+        row("generations"),
+        json!({"meter": "generations", "units": "16", "revenue_minor": 700, "cost_minor": 54,
+               "margin_minor": 646, "margin_percent": "92.29"})
+    );
+    assert_eq!(
+        row("api_calls"),
+        json!({"meter": "api_calls", "units": "1000", "revenue_minor": 100, "cost_minor": 40,
+               "margin_minor": 60, "margin_percent": "60.00"})
+    );
+    // Priced meters without usage: 0.00 lines, no cost, no percentage.
+    assert_eq!(row("compute_minutes")["revenue_minor"], 0);
+    assert_eq!(row("compute_minutes")["margin_percent"], Value::Null);
+    assert_eq!(
+        body["total"],
+        json!({"meter": "total", "units": "0", "revenue_minor": 800, "cost_minor": 94,
+               "margin_minor": 706, "margin_percent": "88.25"})
+    );
+    // Another month has no invoice; bad months are refused.
+    let (_, empty) = ws
+        .call(
+            Method::GET,
+            "/v1/analytics/margins?from=2026-12&to=2026-12",
+            None,
+        )
+        .await;
+    assert_eq!(empty["invoices"], 0);
+    assert_eq!(empty["meters"], json!([]));
+    for query in [
+        "from=2026-12&to=2026-11",
+        "from=2000-01&to=2026-01",
+        "from=x&to=y",
+    ] {
+        let (status, problem) = ws
+            .call(Method::GET, &format!("/v1/analytics/margins?{query}"), None)
+            .await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_month")),
+            "{query}"
+        );
+    }
+
+    let (_, csv) = ws
+        .call(
+            Method::GET,
+            "/v1/analytics/margins?from=2026-11&to=2026-11&format=csv",
+            None,
+        )
+        .await;
+    let csv = csv.as_str().unwrap().to_owned();
+    assert!(
+        csv.starts_with(
+            "currency,meter,units,revenue_minor,cost_minor,margin_minor,margin_percent\n"
+        ),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("\nUSD,generations,16,700,54,646,92.29\n"),
+        "{csv}"
+    );
+    assert!(csv.ends_with("\nUSD,total,,800,94,706,88.25\n"), "{csv}");
+
+    user(&ws, "ops@example.com", "read_only").await;
+    let mut browser = Browser::new(&server);
+    browser
+        .sign_in(&ws.id, "ops@example.com", "correct horse battery")
+        .await;
+    let (status, page, _) = browser.get("/admin/margins?from=2026-11&to=2026-11").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let shown = page
+        .split("<tr data-meter=\"generations\">")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{page}"))
+        .split("</tr>")
+        .next()
+        .unwrap();
+    for needle in ["7.00 USD", "0.54 USD", "6.46 USD", "92.29 %"] {
+        assert!(shown.contains(needle), "{needle} not in {shown}");
+    }
+    let (_, page_csv, _) = browser
+        .get("/admin/margins.csv?from=2026-11&to=2026-11")
+        .await;
+    assert_eq!(page_csv, csv);
+}
+backend_tests!(margins_by_hand);
+
+/// Retention and invoiced revenue, by hand on QLP: `a` (starter, $99.00), `b` (professional,
+/// $499.00) and `c` (starter, cancelled at its period end) from 2026-10-01; `a` upgrades to
+/// professional on 2026-11-16; `p` on payg from 2026-11-01 runs QLP case 1 ($7.00).
+/// November: 3 customers at the start, `c` churns: logo churn 1/3 = 33.33 %; revenue churn
+/// 99/697 = 14.20 %; NRR (697 + 400 - 99) / 697 = 143.19 %. Invoiced: October 99 + 499 + 99 =
+/// 697.00 (starter 198, professional 499); November 99 (a's opening invoice, before its upgrade)
+/// + 499 + 7.00 of generations = 605.00.
+async fn retention_and_revenue_by_hand(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("qlp.yaml").await;
+    let (a_clock, a_sub) = subscriber(&ws, "a", "starter", "2026-10-01T00:00:00Z").await;
+    let (b_clock, _) = subscriber(&ws, "b", "professional", "2026-10-01T00:00:00Z").await;
+    let (c_clock, c_sub) = subscriber(&ws, "c", "starter", "2026-10-01T00:00:00Z").await;
+    ws.post(
+        &format!("/v1/customers/c/subscriptions/{c_sub}/cancel"),
+        json!({}),
+    )
+    .await;
+    let (p_clock, _) = subscriber(&ws, "p", "payg", "2026-11-01T00:00:00Z").await;
+    ws.post("/v1/bill_runs", json!({})).await;
+    for clock in [&a_clock, &b_clock, &c_clock] {
+        ws.advance(clock, "2026-11-01T00:00:00Z").await;
+    }
+    ws.post("/v1/bill_runs", json!({})).await;
+    ws.advance(&a_clock, "2026-11-16T00:00:00Z").await;
+    ws.post(
+        &format!("/v1/customers/a/subscriptions/{a_sub}/change"),
+        json!({"plan": "professional"}),
+    )
+    .await;
+    ws.advance(&p_clock, "2026-11-10T00:00:00Z").await;
+    let mut events = Vec::new();
+    for (tier, model, n) in [
+        ("T0", "standard", 10),
+        ("T2", "standard", 4),
+        ("T3", "gpt-4", 2),
+    ] {
+        for _ in 0..n {
+            let i = events.len();
+            events.push(json!({"id": format!("g{i}"), "customer": "p", "type": "codegen.completed", "properties": {"tier": tier, "model": model}}));
+        }
+    }
+    let (status, report) = ws.events(Value::Array(events)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    ws.advance(&p_clock, "2026-12-01T00:00:00Z").await;
+    ws.post("/v1/bill_runs", json!({})).await;
+
+    let (status, retention) = ws
+        .call(
+            Method::GET,
+            "/v1/analytics/retention?from=2026-10&to=2026-11",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{retention}");
+    assert_eq!(
+        retention["months"],
+        json!([
+            {"month": "2026-10", "customers_start": 0, "churned_customers": 0,
+             "logo_churn_percent": null, "start_minor": 0, "lost_minor": 0,
+             "revenue_churn_percent": null, "retained_minor": 0,
+             "net_revenue_retention_percent": null},
+            {"month": "2026-11", "customers_start": 3, "churned_customers": 1,
+             "logo_churn_percent": "33.33", "start_minor": 69_700, "lost_minor": 9_900,
+             "revenue_churn_percent": "14.20", "retained_minor": 99_800,
+             "net_revenue_retention_percent": "143.19"}
+        ])
+    );
+
+    let (status, revenue) = ws
+        .call(
+            Method::GET,
+            "/v1/analytics/revenue?from=2026-10&to=2026-12",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{revenue}");
+    let months = revenue["months"].as_array().unwrap();
+    assert_eq!(months.len(), 3, "{revenue}");
+    assert_eq!(months[0]["month"], "2026-10");
+    assert_eq!(months[0]["total_minor"], 69_700, "{revenue}");
+    assert_eq!(
+        months[0]["by_plan"],
+        json!({"professional": 49_900, "starter": 19_800})
+    );
+    assert_eq!(months[0]["by_meter"]["generations"], 0);
+    assert_eq!(months[1]["total_minor"], 60_500, "{revenue}");
+    assert_eq!(
+        months[1]["by_plan"],
+        json!({"payg": 700, "professional": 49_900, "starter": 9_900})
+    );
+    assert_eq!(months[1]["by_meter"]["generations"], 700);
+    assert_eq!(months[1]["by_meter"]["api_calls"], 0);
+    assert_eq!(months[2]["total_minor"], 0);
+
+    // CSV, by parameter.
+    let (_, csv) = ws
+        .call(
+            Method::GET,
+            "/v1/analytics/retention?from=2026-10&to=2026-11&format=csv",
+            None,
+        )
+        .await;
+    let csv = csv.as_str().unwrap().to_owned();
+    assert!(
+        csv.ends_with("\nUSD,2026-11,3,1,33.33,69700,9900,14.20,99800,143.19\n"),
+        "{csv}"
+    );
+    assert!(csv.contains("\nUSD,2026-10,0,0,,0,0,,0,\n"), "{csv}");
+    let (_, revenue_csv) = ws
+        .call(
+            Method::GET,
+            "/v1/analytics/revenue?from=2026-10&to=2026-12&format=csv",
+            None,
+        )
+        .await;
+    let revenue_csv = revenue_csv.as_str().unwrap().to_owned();
+    for line in [
+        "USD,2026-11,total,,60500",
+        "USD,2026-11,plan,payg,700",
+        "USD,2026-11,meter,generations,700",
+        "USD,2026-10,plan,starter,19800",
+    ] {
+        assert!(
+            revenue_csv.contains(&format!("\n{line}\n")),
+            "{line} not in {revenue_csv}"
+        );
+    }
+
+    // The page shows the same.
+    user(&ws, "ops@example.com", "read_only").await;
+    let mut browser = Browser::new(&server);
+    browser
+        .sign_in(&ws.id, "ops@example.com", "correct horse battery")
+        .await;
+    let (status, page, _) = browser.get("/admin/revenue?from=2026-10&to=2026-12").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let row = |marker: &str| {
+        page.split(marker)
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {marker} in {page}"))
+            .split("</tr>")
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let nov = row("<tr data-month=\"2026-11\">");
+    for needle in ["33.33 %", "14.20 %", "143.19 %", "697.00 USD", "99.00 USD"] {
+        assert!(nov.contains(needle), "{needle} not in {nov}");
+    }
+    let nov = row("<tr data-plan-month=\"2026-11\">");
+    for needle in ["7.00 USD", "499.00 USD", "99.00 USD", "605.00 USD"] {
+        assert!(nov.contains(needle), "{needle} not in {nov}");
+    }
+    let (_, page_csv, _) = browser
+        .get("/admin/revenue.csv?from=2026-10&to=2026-12")
+        .await;
+    assert_eq!(page_csv, revenue_csv);
+    let (_, page_csv, _) = browser
+        .get("/admin/retention.csv?from=2026-10&to=2026-11")
+        .await;
+    assert_eq!(page_csv, csv);
+}
+backend_tests!(retention_and_revenue_by_hand);
+
+/// Price simulation, by hand on QLP. October, each on its own clock: `s1` on starter uses 120
+/// T1 generations (100 included: 20 x 0.25 = 5.00, with the base 99.00: 104.00); `s2` on
+/// professional uses nothing (499.00); `p1` on payg runs case 1 (7.00); `fresh` starts in
+/// November (no closed period: left out). The draft raises starter to 109.00, T1 to 0.30 and T0
+/// to 0.12: `s1` 109 + 20 x 0.30 = 115.00 (+11.00), `s2` +0, `p1` 10 x 0.12 + 2 + 4 = 7.20
+/// (+0.20); in total 610.00 -> 621.20, +11.20. Nothing is applied.
+async fn price_simulation_by_hand(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("qlp.yaml").await;
+    let (s1, _) = subscriber(&ws, "s1", "starter", "2026-10-01T00:00:00Z").await;
+    let (s2, _) = subscriber(&ws, "s2", "professional", "2026-10-01T00:00:00Z").await;
+    let (p1, _) = subscriber(&ws, "p1", "payg", "2026-10-01T00:00:00Z").await;
+    subscriber(&ws, "fresh", "starter", "2026-11-15T00:00:00Z").await;
+    ws.advance(&s1, "2026-10-10T00:00:00Z").await;
+    ws.advance(&p1, "2026-10-10T00:00:00Z").await;
+    let mut events = Vec::new();
+    let mut push = |customer: &str, tier: &str, model: &str, n: usize| {
+        for _ in 0..n {
+            let i = events.len();
+            events.push(json!({"id": format!("e{i}"), "customer": customer, "type": "codegen.completed", "properties": {"tier": tier, "model": model}}));
+        }
+    };
+    push("s1", "T1", "standard", 120);
+    push("p1", "T0", "standard", 10);
+    push("p1", "T2", "standard", 4);
+    push("p1", "T3", "gpt-4", 2);
+    let (status, report) = ws.events(Value::Array(events)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    for clock in [&s1, &s2, &p1] {
+        ws.advance(clock, "2026-11-01T00:00:00Z").await;
+    }
+    ws.post("/v1/bill_runs", json!({})).await;
+
+    let yaml = std::fs::read_to_string(format!(
+        "{}/../../examples/catalogs/qlp.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let draft = yaml
+        .replace(
+            "base: { amount: \"99.00\", interval: month }",
+            "base: { amount: \"109.00\", interval: month }",
+        )
+        .replace("T1: \"0.25\"", "T1: \"0.30\"")
+        .replace("T0: \"0.10\"", "T0: \"0.12\"");
+    assert_ne!(draft, yaml);
+    let (status, body) = ws
+        .call(
+            Method::POST,
+            "/v1/analytics/simulations",
+            Some(json!({"yaml": draft})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["currency"], "USD");
+    let row = |customer: &str| {
+        body["subscriptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["customer"] == customer)
+            .unwrap_or_else(|| panic!("no {customer} in {body}"))
+            .clone()
+    };
+    let figures = |r: &Value| {
+        (
+            r["current_minor"].as_i64().unwrap(),
+            r["draft_minor"].as_i64().unwrap(),
+            r["difference_minor"].as_i64().unwrap(),
+        )
+    };
+    assert_eq!(figures(&row("s1")), (10_400, 11_500, 1_100));
+    assert_eq!(row("s1")["period_start"], "2026-10-01T00:00:00Z");
+    assert_eq!(row("s1")["period_end"], "2026-11-01T00:00:00Z");
+    assert_eq!(figures(&row("s2")), (49_900, 49_900, 0));
+    assert_eq!(figures(&row("p1")), (700, 720, 20));
+    assert_eq!(
+        body["plans"],
+        json!([
+            {"plan": "payg", "subscriptions": 1, "current_minor": 700, "draft_minor": 720, "difference_minor": 20},
+            {"plan": "professional", "subscriptions": 1, "current_minor": 49_900, "draft_minor": 49_900, "difference_minor": 0},
+            {"plan": "starter", "subscriptions": 1, "current_minor": 10_400, "draft_minor": 11_500, "difference_minor": 1_100}
+        ])
+    );
+    assert_eq!(
+        body["total"],
+        json!({"plan": "total", "subscriptions": 3, "current_minor": 61_000, "draft_minor": 62_120, "difference_minor": 1_120})
+    );
+    assert_eq!(body["skipped"][0]["customer"], "fresh", "{body}");
+    assert_eq!(body["skipped"][0]["reason"], "no closed period yet");
+    // Nothing was applied.
+    let (_, current) = ws.call(Method::GET, "/v1/catalog", None).await;
+    assert_eq!(current["version"], 1);
+    assert_eq!(
+        current["catalog"]["plans"]["starter"]["base"]["amount"],
+        "99.00"
+    );
+
+    // The same catalog changes nothing; a bad draft or another currency is refused.
+    let (_, same) = ws
+        .call(
+            Method::POST,
+            "/v1/analytics/simulations",
+            Some(json!({"yaml": yaml})),
+        )
+        .await;
+    assert_eq!(same["total"]["difference_minor"], 0, "{same}");
+    for bad in [
+        yaml.replace("currency: USD", "currency: EUR"),
+        yaml.replace("aggregation: count", "aggregation: total"),
+    ] {
+        let (status, problem) = ws
+            .call(
+                Method::POST,
+                "/v1/analytics/simulations",
+                Some(json!({"yaml": bad})),
+            )
+            .await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_catalog")),
+            "{problem}"
+        );
+    }
+
+    // The page: the current catalog in the form, the draft simulated under it.
+    user(&ws, "ops@example.com", "read_only").await;
+    let mut browser = Browser::new(&server);
+    browser
+        .sign_in(&ws.id, "ops@example.com", "correct horse battery")
+        .await;
+    let (status, form, _) = browser.get("/admin/simulation").await;
+    assert_eq!(status, StatusCode::OK, "{form}");
+    assert!(
+        form.contains("professional:") && form.contains("99.00"),
+        "{form}"
+    );
+    let csrf = csrf_of(&form);
+    let (status, page, _) = browser
+        .post("/admin/simulation", &[("csrf", &csrf), ("yaml", &draft)])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let page = page.replace("&#x2f;", "/");
+    let total = page
+        .split("<tr data-plan=\"total\">")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{page}"))
+        .split("</tr>")
+        .next()
+        .unwrap();
+    for needle in ["610.00 USD", "621.20 USD", "+11.20 USD"] {
+        assert!(total.contains(needle), "{needle} not in {total}");
+    }
+    let (status, _, _) = browser
+        .post("/admin/simulation", &[("csrf", "forged"), ("yaml", &draft)])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, page, _) = browser
+        .post(
+            "/admin/simulation",
+            &[("csrf", &csrf), ("yaml", "currency: [")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("role=\"alert\""), "{page}");
+}
+backend_tests!(price_simulation_by_hand);
+
+/// The operations pages: the catalog (version, changes from the previous one, plans side by
+/// side), events with filters, webhook deliveries, emails, test clocks, and the subscription
+/// timeline on the customer page.
+async fn operations_pages(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("qlp.yaml").await;
+    let (status, endpoint) = ws
+        .call(
+            Method::POST,
+            "/v1/webhook_endpoints",
+            Some(json!({"url": "https://hooks.example.com/tollgate", "event_types": ["subscription.created", "subscription.updated"]})),
+        )
+        .await;
+    assert!(status.is_success(), "{endpoint}");
+    let (clock, sub) = subscriber(&ws, "acme", "starter", "2026-11-02T00:00:00Z").await;
+    ws.advance(&clock, "2026-11-10T00:00:00Z").await;
+    ws.post(
+        &format!("/v1/customers/acme/subscriptions/{sub}/change"),
+        json!({"plan": "professional"}),
+    )
+    .await;
+    let (status, report) = ws
+        .events(json!([
+            {"id": "ev-1", "customer": "acme", "type": "api.call"},
+            {"id": "ev-2", "customer": "acme", "type": "codegen.completed", "properties": {"tier": "T0", "model": "standard"}},
+        ]))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let yaml = std::fs::read_to_string(format!(
+        "{}/../../examples/catalogs/qlp.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .replace(
+        "base: { amount: \"99.00\", interval: month }",
+        "base: { amount: \"109.00\", interval: month }",
+    );
+    let (status, applied) = ws
+        .call(Method::PUT, "/v1/catalog", Some(json!({"yaml": yaml})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+
+    user(&ws, "ops@example.com", "read_only").await;
+    let mut browser = Browser::new(&server);
+    browser
+        .sign_in(&ws.id, "ops@example.com", "correct horse battery")
+        .await;
+
+    let (status, page, _) = browser.get("/admin/catalog").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    for needle in [
+        "data-figure=\"version\">2<",
+        "Changes from version 1",
+        "~ plans.starter.base.amount: 99.00 -&gt; 109.00",
+        "data-plan=\"enterprise\"",
+        "109.00 USD / month",
+        "2499.00 USD / month",
+        "none (pay per use)",
+        "14 days",
+        "codegen.completed",
+    ] {
+        assert!(page.contains(needle), "{needle} not in {page}");
+    }
+
+    // Events: by customer and time (they are on the customer's clock, not in the last 24 hours).
+    let (status, page, _) = browser.get("/admin/events").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains("data-event=\"ev-1\""), "{page}");
+    let (_, page, _) = browser
+        .get("/admin/events?customer=acme&from=2026-11-01T00:00:00Z")
+        .await;
+    assert!(
+        page.contains("data-event=\"ev-1\"") && page.contains("data-event=\"ev-2\""),
+        "{page}"
+    );
+    assert!(page.contains("tier: T0"), "{page}");
+    let (_, page, _) = browser
+        .get("/admin/events?customer=acme&type=api.call&from=2026-11-01T00:00:00Z")
+        .await;
+    assert!(
+        page.contains("data-event=\"ev-1\"") && !page.contains("data-event=\"ev-2\""),
+        "{page}"
+    );
+    let (status, _, _) = browser.get("/admin/events?from=yesterday").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Webhooks: the endpoint and its deliveries (subscription.created, .updated), fanned out
+    // by one pass of the worker (the host does not answer: the attempts fail and wait).
+    let cfg = tollgate_server::notify::NotifyConfig {
+        request_timeout: std::time::Duration::from_millis(300),
+        ..tollgate_server::notify::NotifyConfig::default()
+    };
+    let engine = &server.server.as_ref().unwrap().state.engine;
+    tollgate_server::notify::run_workspace(engine, &cfg, &ws.id)
+        .await
+        .unwrap();
+    let (status, page, _) = browser.get("/admin/webhooks").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("https://hooks.example.com/tollgate"),
+        "{page}"
+    );
+    assert!(
+        page.contains(">subscription.created<") && page.contains(">subscription.updated<"),
+        "{page}"
+    );
+
+    // Emails: none sent in this workspace; a bad status filter is refused.
+    let (status, page, _) = browser.get("/admin/emails").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("No email."), "{page}");
+    let (status, _, _) = browser.get("/admin/emails?status=lost").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Test clocks: the clock, its time and its customer.
+    let (status, page, _) = browser.get("/admin/test_clocks").await;
+    assert_eq!(status, StatusCode::OK);
+    let row = page
+        .split(&format!("<tr data-clock=\"{clock}\">"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("{page}"))
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert!(
+        row.contains("2026-11-10 00:00:00 UTC") && row.contains(">acme<"),
+        "{row}"
+    );
+
+    // The customer's subscription timeline: created on starter, then updated to professional.
+    let (_, page, _) = browser.get("/admin/customers/acme").await;
+    let created = page.find("data-timeline=\"created\"").expect("created");
+    let updated = page.find("data-timeline=\"updated\"").expect("updated");
+    assert!(created < updated, "{page}");
+    assert!(page[created..updated].contains(">starter<"), "{page}");
+    assert!(page[updated..].contains(">professional<"), "{page}");
+    assert!(page.contains("2026-11-10 00:00 UTC"), "{page}");
+}
+backend_tests!(operations_pages);
+
+/// The vendored scripts are served from the binary (no CDN), scripts run only from this
+/// server (CSP), and the analytics page hands uPlot the same figures as its table.
+async fn scripts_are_embedded(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    for (path, kind, needle) in [
+        ("/assets/uplot.js", "text/javascript", "uPlot"),
+        ("/assets/uplot.css", "text/css", ".uplot"),
+        ("/assets/htmx.js", "text/javascript", "htmx"),
+        ("/assets/charts.js", "text/javascript", "data-uplot"),
+    ] {
+        let response = server
+            .http
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(kind),
+            "{path}"
+        );
+        assert!(response.text().await.unwrap().contains(needle), "{path}");
+    }
+    let ws = server.workspace("qlp.yaml").await;
+    subscriber(&ws, "b", "professional", "2026-09-10T00:00:00Z").await;
+    user(&ws, "ops@example.com", "read_only").await;
+    let mut browser = Browser::new(&server);
+    browser
+        .sign_in(&ws.id, "ops@example.com", "correct horse battery")
+        .await;
+    let (status, page, headers) = browser
+        .get("/admin/analytics?from=2026-09&to=2026-10")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(!page.contains("<script>"), "no inline script: {page}");
+    assert!(
+        page.contains("data-months=\"[&quot;2026-09&quot;,&quot;2026-10&quot;]\"")
+            && page.contains("data-values=\"[49900,49900]\""),
+        "{page}"
+    );
+    // Without scripts the server's SVG is the chart.
+    assert!(
+        page.contains("<div id=\"mrr-svg\"><svg class=\"chart\""),
+        "{page}"
+    );
+}
+backend_tests!(scripts_are_embedded);

@@ -854,3 +854,5 @@ pub(crate) const USE_WEB_SESSION: &str = "UPDATE web_sessions SET used_at = $3 \
      WHERE workspace = $1 AND token_hash = $2 AND used_at IS NULL";
 pub(crate) const DELETE_WEB_SESSION: &str =
     "DELETE FROM web_sessions WHERE workspace = $1 AND token_hash = $2";
+pub(crate) const PRUNE_WEB_SESSIONS: &str =
+    "DELETE FROM web_sessions WHERE workspace = $1 AND expires_at < $2";

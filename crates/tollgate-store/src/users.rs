@@ -81,6 +81,12 @@ pub trait UserStore: Send + Sync {
         workspace: &WorkspaceId,
         token_hash: &str,
     ) -> StoreResult<()>;
+    /// Deletes the workspace's sessions that expired before `before`; how many.
+    async fn prune_web_sessions(
+        &self,
+        workspace: &WorkspaceId,
+        before: Timestamp,
+    ) -> StoreResult<u64>;
 }
 
 fn user(r: &impl Columns) -> StoreResult<OperatorUserRecord> {
@@ -203,5 +209,14 @@ impl<B: Backend> UserStore for B {
         let values = args![workspace, token_hash];
         run_execute(self.write(workspace), sql::DELETE_WEB_SESSION, values).await?;
         Ok(())
+    }
+
+    async fn prune_web_sessions(
+        &self,
+        workspace: &WorkspaceId,
+        before: Timestamp,
+    ) -> StoreResult<u64> {
+        let values = args![workspace, before];
+        run_execute(self.write(workspace), sql::PRUNE_WEB_SESSIONS, values).await
     }
 }

@@ -4,6 +4,7 @@
 //! own with its path, `extends` is resolved, and only a catalog without a single mistake becomes a
 //! [`Catalog`]. The file format is documented in `docs/CATALOG.md`.
 
+mod costs;
 mod diff;
 mod error;
 pub mod model;
@@ -17,6 +18,7 @@ mod surface;
 mod taxes;
 mod wire;
 
+pub use costs::MeterCost;
 pub use diff::{CatalogChange, ChangeKind, diff};
 pub use error::{CatalogError, CatalogErrors};
 pub use model::*;

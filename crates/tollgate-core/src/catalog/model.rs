@@ -53,6 +53,10 @@ pub struct Catalog {
     /// Tax rates and the lines they apply to (`docs/INVOICES.md`).
     #[serde(default, skip_serializing_if = "Taxes::is_empty")]
     pub taxes: Taxes,
+    /// What a unit of a meter costs the operator, by meter (`costs`, docs/CATALOG.md): only
+    /// the margin report reads it.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub costs: IndexMap<String, super::costs::MeterCost>,
 }
 
 impl Default for Catalog {
@@ -71,6 +75,7 @@ impl Default for Catalog {
             alerts: IndexMap::new(),
             policies: Policies::default(),
             taxes: Taxes::default(),
+            costs: IndexMap::new(),
         }
     }
 }

@@ -71,6 +71,7 @@ const TOP: &[&str] = &[
     "alerts",
     "policies",
     "taxes",
+    "costs",
 ];
 
 /// Checks a whole catalog. `Err` holds every mistake found, in the order of the sections.
@@ -138,6 +139,11 @@ fn read_catalog(cx: &mut Cx, root: &Node) -> Option<Catalog> {
             taxes(cx, p, n, &plan_keys, &product_keys)
         })
         .unwrap_or_default();
+    let costs = top
+        .opt(cx, "costs", |cx, p, n| {
+            super::costs::costs(cx, p, n, &meters)
+        })
+        .unwrap_or_default();
     if !cx.errors.is_empty() {
         return None;
     }
@@ -154,6 +160,7 @@ fn read_catalog(cx: &mut Cx, root: &Node) -> Option<Catalog> {
         alerts,
         policies,
         taxes,
+        costs,
     })
 }
 

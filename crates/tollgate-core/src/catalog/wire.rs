@@ -42,6 +42,8 @@ pub(crate) struct CatalogWire {
     policies: Policies,
     #[serde(default)]
     taxes: Taxes,
+    #[serde(default)]
+    costs: IndexMap<String, super::costs::MeterCost>,
 }
 
 #[derive(Deserialize)]
@@ -100,6 +102,7 @@ impl TryFrom<CatalogWire> for Catalog {
             alerts: wire.alerts,
             policies: wire.policies,
             taxes: wire.taxes,
+            costs: wire.costs,
         })
     }
 }

@@ -25,7 +25,7 @@ pub struct CatalogOut {
     pub changes: Vec<String>,
 }
 
-fn invalid(errors: CatalogErrors) -> ApiError {
+pub(crate) fn invalid(errors: CatalogErrors) -> ApiError {
     let fields: Vec<FieldError> = errors
         .0
         .iter()

@@ -54,11 +54,19 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/workspaces", post(workspaces::create))
         .route("/v1/users", post(users::create).get(users::list))
         .route("/v1/analytics/mrr", get(analytics::mrr))
+        .route("/v1/analytics/margins", get(analytics::margins))
+        .route("/v1/analytics/retention", get(analytics::retention))
+        .route("/v1/analytics/revenue", get(analytics::revenue))
+        .route("/v1/analytics/simulations", post(analytics::simulate))
         .route(
             "/v1/customers/{id}/portal_sessions",
             post(portal_sessions::create),
         )
         .route("/assets/app.css", get(web::css))
+        .route("/assets/uplot.js", get(web::uplot_js))
+        .route("/assets/uplot.css", get(web::uplot_css))
+        .route("/assets/htmx.js", get(web::htmx_js))
+        .route("/assets/charts.js", get(web::charts_js))
         .route(
             "/admin/login",
             get(web::admin::login_form).post(web::admin::login),
@@ -76,6 +84,20 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/analytics", get(web::admin::analytics_page))
         .route("/admin/analytics.csv", get(web::admin::analytics_csv))
+        .route("/admin/margins", get(web::reports::margins_page))
+        .route("/admin/margins.csv", get(web::reports::margins_csv))
+        .route("/admin/revenue", get(web::reports::revenue_page))
+        .route("/admin/retention.csv", get(web::reports::retention_csv))
+        .route("/admin/revenue.csv", get(web::reports::revenue_csv))
+        .route("/admin/catalog", get(web::operations::catalog_page))
+        .route("/admin/events", get(web::operations::events_page))
+        .route("/admin/webhooks", get(web::operations::webhooks_page))
+        .route("/admin/emails", get(web::operations::emails_page))
+        .route("/admin/test_clocks", get(web::operations::test_clocks_page))
+        .route(
+            "/admin/simulation",
+            get(web::reports::simulation_form).post(web::reports::simulation_run),
+        )
         .route("/portal", get(web::portal::home))
         .route("/portal/brand.css", get(web::portal::brand_css))
         .route("/portal/enter/{token}", get(web::portal::enter))

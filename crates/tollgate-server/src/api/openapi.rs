@@ -42,6 +42,10 @@ use super::{
         payments::stripe_sync, payments::payment_link,
         users::create, users::list, analytics::mrr, portal_sessions::create,
         stripe_webhooks::receive,
+        analytics::margins,
+        analytics::retention,
+        analytics::revenue,
+        analytics::simulate,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))

@@ -311,7 +311,18 @@ async fn bill_subscription(
             if let Some(latest) = engine.latest_catalog(&sub.workspace).await? {
                 sub.catalog_version = latest.version;
             }
-            store.update_subscription(&sub).await?;
+            // Announced like any plan change (webhooks; MRR reads the plan history from it).
+            let updated = crate::app::outbox::event(
+                engine,
+                &sub.workspace,
+                Some(&sub.customer),
+                crate::app::outbox::types::SUBSCRIPTION_UPDATED,
+                change.effective_at,
+                crate::app::subscriptions::event_data(&sub),
+            );
+            store
+                .update_subscription_with_events(&sub, &[updated])
+                .await?;
             store
                 .mark_change_applied(&WorkspaceId::from(&sub.workspace), &change.id, now)
                 .await?;

@@ -112,4 +112,27 @@ pub(crate) async fn operator_users_and_web_sessions(h: &Harness) {
         .await
         .unwrap();
     assert_eq!(s.find_web_session(&session.token_hash).await.unwrap(), None);
+
+    // Pruning deletes the workspace's expired sessions only: not live ones, not another
+    // workspace's.
+    let expired = WebSessionRecord {
+        token_hash: format!("hash_expired_{}", h.ws),
+        expires_at: at - jiff::SignedDuration::from_mins(1),
+        ..session.clone()
+    };
+    let live = WebSessionRecord {
+        token_hash: format!("hash_live_{}", h.ws),
+        ..session.clone()
+    };
+    s.create_web_session(&expired).await.unwrap();
+    s.create_web_session(&live).await.unwrap();
+    assert_eq!(s.prune_web_sessions(&other, at).await.unwrap(), 0);
+    assert_eq!(s.prune_web_sessions(&ws, at).await.unwrap(), 1);
+    assert_eq!(s.find_web_session(&expired.token_hash).await.unwrap(), None);
+    assert!(
+        s.find_web_session(&live.token_hash)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

@@ -31,7 +31,7 @@ const LOGIN_CSRF_COOKIE: &str = "tg_login_csrf";
 const LIST_LIMIT: usize = 200;
 
 /// A page for a signed-in operator, or the way to the sign-in page.
-async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Operator, Response> {
+pub(super) async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Operator, Response> {
     let Some(token) = cookie(headers, SESSION_COOKIE) else {
         return Err(see_other("/admin/login"));
     };
@@ -55,7 +55,7 @@ pub fn error_page(e: &Error) -> Response {
     )
 }
 
-fn base(operator: &Operator, nav: &str) -> Value {
+pub(super) fn base(operator: &Operator, nav: &str) -> Value {
     json!({
         "nav": nav,
         "user": {"email": operator.user.email, "role": operator.role.as_str()},
@@ -65,7 +65,7 @@ fn base(operator: &Operator, nav: &str) -> Value {
     })
 }
 
-fn merge(mut a: Value, b: Value) -> Value {
+pub(super) fn merge(mut a: Value, b: Value) -> Value {
     if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
         a.extend(b);
     }
@@ -73,7 +73,7 @@ fn merge(mut a: Value, b: Value) -> Value {
 }
 
 /// The refusal of a form whose CSRF token is not the session's, or `None` when it is.
-fn refuse_csrf(operator: &Operator, sent: &str) -> Option<Response> {
+pub(super) fn refuse_csrf(operator: &Operator, sent: &str) -> Option<Response> {
     (!same_secret(&operator.session.csrf, sent)).then(|| {
         error_page(
             &Error::forbidden(
@@ -213,7 +213,7 @@ pub async fn logout(
 // ---- home and analytics ----
 
 /// The last `n` months up to this one, as `YYYY-MM` (from, to).
-fn recent_months(now: Timestamp, n: i32) -> (String, String) {
+pub(super) fn recent_months(now: Timestamp, n: i32) -> (String, String) {
     let this = month_of(now);
     let first = this
         .checked_sub(jiff::Span::new().months(n - 1))
@@ -279,8 +279,8 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
 
 #[derive(Deserialize)]
 pub struct AnalyticsQuery {
-    from: Option<String>,
-    to: Option<String>,
+    pub(super) from: Option<String>,
+    pub(super) to: Option<String>,
 }
 
 /// `GET /admin/analytics?from=YYYY-MM&to=YYYY-MM` (the last 12 months by default).
@@ -329,6 +329,10 @@ pub async fn analytics_page(
                 "to": to,
                 "months": month_rows(&report),
                 "chart": svg,
+                // The same figures for the uPlot chart drawn over the SVG when scripts run.
+                "chart_months": serde_json::to_string(&report.months.iter().map(|m| m.month.as_str()).collect::<Vec<_>>()).unwrap_or_default(),
+                "chart_values": serde_json::to_string(&report.months.iter().map(|m| m.end_minor).collect::<Vec<_>>()).unwrap_or_default(),
+                "currency": report.currency.code(),
                 "csv": format!("/admin/analytics.csv?from={from}&to={to}"),
             }),
         ),
@@ -524,7 +528,9 @@ pub async fn customer_context(state: &AppState, workspace: &str, id: &str) -> Re
             })
         })
         .collect();
+    let timeline = subscription_timeline(state, &ws, id).await?;
     Ok(json!({
+        "timeline": timeline,
         "customer": {
             "id": customer.id, "name": customer.name, "email": customer.email,
             "suspended": customer.suspended, "archived": customer.archived_at.is_some(),
@@ -534,6 +540,41 @@ pub async fn customer_context(state: &AppState, workspace: &str, id: &str) -> Re
         "invoices": invoices,
         "keys": keys,
     }))
+}
+
+/// The customer's subscription events (created, plan changes, trial, pause, cancellation...),
+/// oldest first, from the outbox: the same domain events webhooks deliver. At most 200.
+async fn subscription_timeline(
+    state: &AppState,
+    ws: &WorkspaceId,
+    customer: &str,
+) -> Result<Vec<Value>, Error> {
+    let filter = tollgate_store::outbox::OutboxFilter {
+        event_type: None,
+        customer: Some(customer.to_owned()),
+        starting_after: None,
+        limit: 1000,
+    };
+    let events = state.engine.store().list_domain_events(ws, &filter).await?;
+    let mut rows: Vec<(Timestamp, Value)> = events
+        .iter()
+        .filter(|e| e.event_type.starts_with("subscription."))
+        .map(|e| {
+            let field = |k: &str| e.data.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+            (
+                e.occurred_at,
+                json!({
+                    "at": e.occurred_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+                    "type": e.event_type.trim_start_matches("subscription."),
+                    "subscription": field("subscription"),
+                    "plan": field("plan"),
+                    "status": field("status"),
+                }),
+            )
+        })
+        .collect();
+    rows.sort_by_key(|(at, _)| *at);
+    Ok(rows.into_iter().take(200).map(|(_, v)| v).collect())
 }
 
 pub fn interval(base: &tollgate_core::catalog::BasePrice) -> String {

@@ -5,7 +5,9 @@
 
 pub mod admin;
 pub mod chart;
+pub mod operations;
 pub mod portal;
+pub mod reports;
 
 use std::sync::OnceLock;
 
@@ -32,6 +34,14 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "invoices.html",
     "invoice.html",
     "analytics.html",
+    "margins.html",
+    "revenue.html",
+    "simulation.html",
+    "catalog.html",
+    "events.html",
+    "webhooks.html",
+    "emails.html",
+    "test_clocks.html",
     "portal_base.html",
     "portal.html",
     "portal_enter.html",
@@ -43,6 +53,7 @@ fn environment() -> &'static Environment<'static> {
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         env.add_filter("urlencode", urlencode);
+        env.add_filter("when", when);
         // Templates are ours, compiled in: a broken one fails the test that renders it.
         for (name, source) in TEMPLATES {
             if let Err(e) = env.add_template(name, source) {
@@ -51,6 +62,13 @@ fn environment() -> &'static Environment<'static> {
         }
         env
     })
+}
+
+/// An RFC 3339 time as people read it: `01 Dec 2026, 00:00 UTC` (anything else unchanged).
+fn when(text: String) -> String {
+    text.parse::<jiff::Timestamp>()
+        .map(|t| t.strftime("%d %b %Y, %H:%M UTC").to_string())
+        .unwrap_or(text)
 }
 
 /// A path segment, percent-encoded (ids are plain, but a page never trusts that).
@@ -90,11 +108,50 @@ fn no_store() -> [(header::HeaderName, HeaderValue); 3] {
         (
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "default-src 'none'; style-src 'self'; img-src https: 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src https: 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             ),
         ),
         (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
     ]
+}
+
+/// Vendored scripts and stylesheets (`assets/README.md`: versions, licences, checksums) and
+/// our chart script, served from `/assets/`.
+const UPLOT_JS: &str = include_str!("assets/uplot-1.6.32.min.js");
+const UPLOT_CSS: &str = include_str!("assets/uplot-1.6.32.min.css");
+const HTMX_JS: &str = include_str!("assets/htmx-2.0.8.min.js");
+const CHARTS_JS: &str = include_str!("assets/charts.js");
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /assets/uplot.js`.
+pub async fn uplot_js() -> Response {
+    asset("text/javascript; charset=utf-8", UPLOT_JS)
+}
+
+/// `GET /assets/uplot.css`.
+pub async fn uplot_css() -> Response {
+    asset("text/css; charset=utf-8", UPLOT_CSS)
+}
+
+/// `GET /assets/htmx.js`.
+pub async fn htmx_js() -> Response {
+    asset("text/javascript; charset=utf-8", HTMX_JS)
+}
+
+/// `GET /assets/charts.js`.
+pub async fn charts_js() -> Response {
+    asset("text/javascript; charset=utf-8", CHARTS_JS)
 }
 
 /// `GET /assets/app.css`.

@@ -24,6 +24,9 @@ use crate::state::AppState;
 
 /// The portal session's cookie (path `/portal`).
 pub const PORTAL_COOKIE: &str = "tg_portal";
+/// Carries a new key's secret across the redirect after `POST /portal/keys`, once.
+const NEW_KEY_COOKIE: &str = "tg_portal_new_key";
+const NEW_KEY_SECONDS: i64 = 120;
 
 struct Visitor {
     session: WebSessionRecord,
@@ -131,7 +134,19 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
         Ok(v) => v,
         Err(r) => return r,
     };
-    render_home(&state, &v, None).await
+    // A key created just before (see `create_key`): shown once, its cookie cleared.
+    let secret = cookie(&headers, NEW_KEY_COOKIE)
+        .filter(|s| {
+            s.starts_with("tg_") && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+        .map(str::to_owned);
+    let clear = secret.is_some();
+    let mut response = render_home(&state, &v, secret).await;
+    if clear {
+        let (name, value) = set_cookie(&headers, NEW_KEY_COOKIE, "", "/portal", 0);
+        response.headers_mut().append(name, value);
+    }
+    response
 }
 
 async fn render_home(state: &AppState, v: &Visitor, new_secret: Option<String>) -> Response {
@@ -285,7 +300,20 @@ pub async fn create_key(
     )
     .await
     {
-        Ok(key) => render_home(&state, &v, Some(key.secret)).await,
+        // Post/redirect/get: a refresh of the page that follows creates nothing. The secret
+        // crosses the redirect in a short-lived cookie of its own, read (and cleared) once.
+        Ok(key) => {
+            let mut response = see_other("/portal");
+            let (name, value) = set_cookie(
+                &headers,
+                NEW_KEY_COOKIE,
+                &key.secret,
+                "/portal",
+                NEW_KEY_SECONDS,
+            );
+            response.headers_mut().append(name, value);
+            response
+        }
         Err(e) => error_page(&e),
     }
 }

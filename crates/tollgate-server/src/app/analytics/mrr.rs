@@ -1,7 +1,8 @@
 //! MRR by month with its movements, for one workspace.
 //!
-//! Each subscription is one span of recurring revenue: its plan's base price (from the catalog
-//! version it is on) normalised to a month, from the end of its trial (or its start) until it
+//! Each subscription is a span of recurring revenue, split where its plan changed (its domain
+//! events say which plan and catalog version it was on from when): each plan's base price
+//! normalised to a month, from the end of its trial (or its start) until it
 //! ends (`ends_at`, else `canceled_at`, for canceled and expired ones; a scheduled cancellation's
 //! `ends_at` for live ones). A subscription with an invoice credit-noted in full (refunded) stops
 //! counting when the notes reach the invoice's total (QLP case 5). Paused subscriptions do not
@@ -15,6 +16,7 @@ use tollgate_core::catalog::Catalog;
 use tollgate_core::ids::{CustomerId, WorkspaceId};
 use tollgate_core::money::Currency;
 use tollgate_store::SubscriptionStatus;
+use tollgate_store::outbox::OutboxFilter;
 
 use crate::engine::Engine;
 use crate::error::{AppResult, Error};
@@ -52,7 +54,7 @@ pub async fn spans(engine: &Engine, workspace: &str) -> AppResult<(Currency, Vec
     };
     let latest = parse(&latest.catalog)?;
     let currency = latest.currency;
-    let mut catalogs: HashMap<i64, Catalog> = HashMap::new();
+    let mut catalogs: HashMap<i64, Option<Catalog>> = HashMap::new();
     let subscriptions = store.list_workspace_subscriptions(&ws).await?;
     let refunds = refunds(
         engine,
@@ -60,28 +62,12 @@ pub async fn spans(engine: &Engine, workspace: &str) -> AppResult<(Currency, Vec
         subscriptions.iter().map(|s| s.customer.as_str()),
     )
     .await?;
+    let history = plan_history(engine, &ws).await?;
     let mut spans = Vec::new();
     for sub in subscriptions {
         if sub.status == SubscriptionStatus::Paused {
             continue;
         }
-        if let std::collections::hash_map::Entry::Vacant(slot) = catalogs.entry(sub.catalog_version)
-        {
-            let Some(record) = store.catalog_version(&ws, sub.catalog_version).await? else {
-                continue;
-            };
-            slot.insert(parse(&record.catalog)?);
-        }
-        let Some(catalog) = catalogs.get(&sub.catalog_version) else {
-            continue;
-        };
-        if catalog.currency != currency {
-            continue;
-        }
-        let Some(base) = catalog.plans.get(&sub.plan).and_then(|p| p.base.as_ref()) else {
-            continue;
-        };
-        let monthly_minor = analytics::monthly_minor(base, currency).map_err(analytics_error)?;
         let from = sub
             .trial_end
             .map_or(sub.started_at, |t| t.max(sub.started_at));
@@ -94,14 +80,107 @@ pub async fn spans(engine: &Engine, workspace: &str) -> AppResult<(Currency, Vec
         if let Some(refunded) = refunds.get(&sub.id) {
             to = Some(to.map_or(*refunded, |t| t.min(*refunded)));
         }
-        spans.push(Span {
-            customer: sub.customer.clone(),
-            from,
-            to,
-            monthly_minor,
-        });
+        // The plans it was on, oldest first; without recorded history, its current plan.
+        let current = [(sub.started_at, sub.plan.clone(), sub.catalog_version)];
+        let steps = match history.get(&sub.id) {
+            Some(steps) if !steps.is_empty() => steps.as_slice(),
+            _ => &current[..],
+        };
+        let mut amounts = Vec::with_capacity(steps.len());
+        for (at, plan, version) in steps {
+            let amount = monthly(engine, &ws, &mut catalogs, currency, plan, *version).await?;
+            amounts.push((*at, amount));
+        }
+        // The plan in effect at `from`: the last step at or before it, else the first.
+        let first = amounts
+            .iter()
+            .rev()
+            .find(|(at, _)| *at <= from)
+            .or(amounts.first())
+            .map_or(0, |(_, amount)| *amount);
+        spans.extend(
+            analytics::spans_with_changes(&sub.customer, from, to, first, &amounts)
+                .into_iter()
+                .filter(|s| s.monthly_minor != 0),
+        );
     }
     Ok((currency, spans))
+}
+
+/// A plan's base price normalised to a month (0 without a base, or in another currency).
+async fn monthly(
+    engine: &Engine,
+    ws: &WorkspaceId,
+    catalogs: &mut HashMap<i64, Option<Catalog>>,
+    currency: Currency,
+    plan: &str,
+    version: i64,
+) -> AppResult<i64> {
+    if let std::collections::hash_map::Entry::Vacant(slot) = catalogs.entry(version) {
+        let record = engine.store().catalog_version(ws, version).await?;
+        slot.insert(record.map(|r| parse(&r.catalog)).transpose()?);
+    }
+    let Some(Some(catalog)) = catalogs.get(&version) else {
+        return Ok(0);
+    };
+    if catalog.currency != currency {
+        return Ok(0);
+    }
+    let Some(base) = catalog.plans.get(plan).and_then(|p| p.base.as_ref()) else {
+        return Ok(0);
+    };
+    analytics::monthly_minor(base, currency).map_err(analytics_error)
+}
+
+/// Each subscription's plans over time, from its domain events (`subscription.created`,
+/// `.updated`, `.trial_ended`: each says the plan and catalog version from its time on), oldest
+/// first.
+async fn plan_history(
+    engine: &Engine,
+    ws: &WorkspaceId,
+) -> AppResult<HashMap<String, Vec<(Timestamp, String, i64)>>> {
+    use crate::app::outbox::types;
+    const PAGE: i64 = 1000;
+    let mut out: HashMap<String, Vec<(Timestamp, String, i64)>> = HashMap::new();
+    for event_type in [
+        types::SUBSCRIPTION_CREATED,
+        types::SUBSCRIPTION_UPDATED,
+        types::SUBSCRIPTION_TRIAL_ENDED,
+    ] {
+        let mut after: Option<String> = None;
+        loop {
+            let filter = OutboxFilter {
+                event_type: Some(event_type.to_owned()),
+                customer: None,
+                starting_after: after.clone(),
+                limit: PAGE,
+            };
+            let page = engine.store().list_domain_events(ws, &filter).await?;
+            for event in &page {
+                let data = &event.data;
+                let (Some(sub), Some(plan), Some(version)) = (
+                    data.get("subscription").and_then(|v| v.as_str()),
+                    data.get("plan").and_then(|v| v.as_str()),
+                    data.get("catalog_version").and_then(|v| v.as_i64()),
+                ) else {
+                    continue;
+                };
+                out.entry(sub.to_owned()).or_default().push((
+                    event.occurred_at,
+                    plan.to_owned(),
+                    version,
+                ));
+            }
+            if i64::try_from(page.len()).unwrap_or(i64::MAX) < PAGE {
+                break;
+            }
+            after = page.last().map(|e| e.id.clone());
+        }
+    }
+    for steps in out.values_mut() {
+        steps.sort_by_key(|(at, _, _)| *at);
+    }
+    Ok(out)
 }
 
 fn parse(catalog: &serde_json::Value) -> AppResult<Catalog> {

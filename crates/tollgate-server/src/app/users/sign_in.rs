@@ -177,5 +177,11 @@ pub async fn open_session(
         used_at: None,
     };
     engine.store().create_web_session(&record).await?;
+    // Expired sessions of the workspace go as new ones come: the table holds live ones only
+    // (an expired one is refused anyway, by its `expires_at`).
+    engine
+        .store()
+        .prune_web_sessions(&WorkspaceId::from(workspace), now)
+        .await?;
     Ok((token, record))
 }
