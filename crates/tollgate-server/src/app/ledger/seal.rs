@@ -110,6 +110,35 @@ pub async fn seal(engine: &Engine, workspace: &str, now: Timestamp) -> AppResult
     seal_with(engine, workspace, now, Reach::Sweep).await
 }
 
+/// Passes of `reach` until one finds less than a full chunk; how many entries they appended.
+async fn passes(
+    engine: &Engine,
+    ws: &WorkspaceId,
+    workspace: &str,
+    now: Timestamp,
+    reach: Reach,
+) -> AppResult<u64> {
+    let mut appended = 0u64;
+    loop {
+        let before = engine.store().ledger_head(ws).await?.map_or(0, |h| h.size);
+        let append = |head: Option<LedgerHeadRecord>, sources: Vec<LedgerSource>| {
+            append_to(workspace, head, sources, now)
+        };
+        let Some(head) = engine
+            .store()
+            .seal_ledger(ws, now, PASS_LIMIT, reach.look_back(), &append)
+            .await?
+        else {
+            return Ok(appended);
+        };
+        let added = u64::try_from(head.size - before).unwrap_or(0);
+        appended += added;
+        if added < u64::try_from(PASS_LIMIT).unwrap_or(u64::MAX) {
+            return Ok(appended);
+        }
+    }
+}
+
 /// [`seal`] looking back as far as `reach` says.
 pub async fn seal_with(
     engine: &Engine,
@@ -118,24 +147,12 @@ pub async fn seal_with(
     reach: Reach,
 ) -> AppResult<SealReport> {
     let ws = WorkspaceId::from(workspace);
-    let mut appended = 0u64;
-    loop {
-        let before = engine.store().ledger_head(&ws).await?.map_or(0, |h| h.size);
-        let append = |head: Option<LedgerHeadRecord>, sources: Vec<LedgerSource>| {
-            append_to(workspace, head, sources, now)
-        };
-        let Some(head) = engine
-            .store()
-            .seal_ledger(&ws, now, PASS_LIMIT, reach.look_back(), &append)
-            .await?
-        else {
-            break;
-        };
-        let added = u64::try_from(head.size - before).unwrap_or(0);
-        appended += added;
-        if added < u64::try_from(PASS_LIMIT).unwrap_or(u64::MAX) {
-            break;
-        }
+    // Catch up on what was written since the newest record sealed first (tail passes read no
+    // sealed record again), then look back as far as `reach` says once: a wide pass that ran
+    // chunk after chunk would re-read its whole window for every chunk.
+    let mut appended = passes(engine, &ws, workspace, now, Reach::Tail).await?;
+    if reach != Reach::Tail {
+        appended += passes(engine, &ws, workspace, now, reach).await?;
     }
     let head = engine.store().ledger_head(&ws).await?;
     let (size, root_hash) = head
