@@ -534,6 +534,14 @@ async fn qlp_5_refund_through_a_credit_note_goes_back_to_the_card(backend: Backe
     assert_eq!(answers[0].2["type"], "charge.refunded");
     assert_eq!(answers[0].2["result"], "ignored");
     assert_eq!(events_of(&ws, "payment.refunded", "coder").await.len(), 1);
+    // "MRR no longer counts that customer": refunded in full, its subscription is neither new
+    // in November nor in November's closing MRR (docs/DASHBOARD.md, "Refunds").
+    let mrr = get(&ws, "/v1/analytics/mrr?from=2026-11&to=2026-11").await;
+    let november = &mrr["months"][0];
+    assert_eq!(november["month"], "2026-11", "{mrr}");
+    assert_eq!(november["end_minor"], 0, "{mrr}");
+    assert_eq!(november["new_minor"], 0, "{mrr}");
+    assert_eq!(november["customers_end"], 0, "{mrr}");
 }
 backend_tests!(qlp_5_refund_through_a_credit_note_goes_back_to_the_card);
 
