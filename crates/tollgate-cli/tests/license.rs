@@ -66,9 +66,15 @@ async fn a_license_is_issued_verified_and_revoked_from_the_command_line() {
         stdout(&verified),
         common::stderr(&verified)
     );
-    // Another key (the file flipped to a stranger's trust): refused.
+    // Trusting only a key that did not sign it: refused as signed by an unknown key.
     let stranger = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
-    assert!(!verify(stranger).status.success());
+    let refused = verify(stranger);
+    assert!(!refused.status.success());
+    assert!(
+        common::stderr(&refused).contains("unknown_key"),
+        "{}",
+        common::stderr(&refused)
+    );
 
     let revoked = tollgate()
         .args(["license", "revoke", &id, "--reason", "contract ended"])

@@ -283,6 +283,17 @@ pub struct AnalyticsQuery {
     pub(super) to: Option<String>,
 }
 
+impl AnalyticsQuery {
+    /// The months asked for, the last 12 by default (an empty field counts as not given).
+    pub(super) fn months(self, now: Timestamp) -> (String, String) {
+        let (default_from, default_to) = recent_months(now, 12);
+        (
+            self.from.filter(|f| !f.is_empty()).unwrap_or(default_from),
+            self.to.filter(|t| !t.is_empty()).unwrap_or(default_to),
+        )
+    }
+}
+
 /// `GET /admin/analytics?from=YYYY-MM&to=YYYY-MM` (the last 12 months by default).
 pub async fn analytics_page(
     State(state): State<AppState>,
@@ -293,9 +304,7 @@ pub async fn analytics_page(
         Ok(o) => o,
         Err(r) => return r,
     };
-    let (default_from, default_to) = recent_months(state.engine.now(), 12);
-    let from = query.from.filter(|f| !f.is_empty()).unwrap_or(default_from);
-    let to = query.to.filter(|t| !t.is_empty()).unwrap_or(default_to);
+    let (from, to) = query.months(state.engine.now());
     let report = match analytics::mrr(
         &state.engine,
         &operator.user.workspace,

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::admin::{AnalyticsQuery, base, error_page, merge, recent_months, signed_in};
+use super::admin::{AnalyticsQuery, base, error_page, merge, signed_in};
 use super::{money, page};
 use crate::app::analytics::margins as app;
 use crate::state::AppState;
@@ -35,9 +35,7 @@ pub async fn margins_page(
         Ok(o) => o,
         Err(r) => return r,
     };
-    let (default_from, default_to) = recent_months(state.engine.now(), 12);
-    let from = query.from.filter(|f| !f.is_empty()).unwrap_or(default_from);
-    let to = query.to.filter(|t| !t.is_empty()).unwrap_or(default_to);
+    let (from, to) = query.months(state.engine.now());
     let report = match app::margins(
         &state.engine,
         &operator.user.workspace,
@@ -152,9 +150,7 @@ pub async fn revenue_page(
         Ok(o) => o,
         Err(r) => return r,
     };
-    let (default_from, default_to) = recent_months(state.engine.now(), 12);
-    let from = query.from.filter(|f| !f.is_empty()).unwrap_or(default_from);
-    let to = query.to.filter(|t| !t.is_empty()).unwrap_or(default_to);
+    let (from, to) = query.months(state.engine.now());
     let months = || MrrQuery {
         from: from.clone(),
         to: to.clone(),

@@ -24,11 +24,9 @@ use tollgate_store::billing::InvoiceRecord;
 use crate::engine::Engine;
 use crate::error::{AppResult, Error};
 
-pub struct MarginQuery {
-    /// `YYYY-MM`: the months of the invoiced periods' starts.
-    pub from: String,
-    pub to: String,
-}
+/// The months (`YYYY-MM`) of the invoiced periods' starts: the same range every analytics
+/// report takes.
+pub type MarginQuery = super::mrr::MrrQuery;
 
 pub struct MarginReport {
     pub currency: Currency,

@@ -10,9 +10,11 @@
 
 use jiff::Timestamp;
 use serde::Serialize;
+use std::collections::HashMap;
 use tollgate_core::ids::WorkspaceId;
 use tollgate_core::pricing::{BillingPeriod, UsageLineText};
-use tollgate_store::ledger::EntryKind;
+
+use tollgate_store::ledger::{EntryKind, LedgerEntryRecord};
 use tollgate_verify::merkle::Tree;
 
 use super::evidence::{EvidenceRequest, MAX_COUNTED, period_events};
@@ -160,23 +162,33 @@ pub async fn invoice_evidence(
         };
         let records = period_events(engine, &request).await?;
         let size = checkpoint.as_ref().map_or(0, |c| c.size);
+        // One read of the checkpoint's entries gives both the leaves of the tree and where
+        // each of the customer's events sits (no query per event).
+        let all = if records.is_empty() || size == 0 {
+            Vec::new()
+        } else {
+            store.ledger_entries(&ws, 0, size).await?
+        };
+        let leaves = all
+            .iter()
+            .map(|e| parse_hash(&e.leaf_hash))
+            .collect::<AppResult<Vec<_>>>()?;
+        let mut by_event: HashMap<&str, &LedgerEntryRecord> = all
+            .iter()
+            .filter(|e| {
+                e.kind == EntryKind::Usage
+                    && e.customer.as_deref() == Some(invoice.customer.as_str())
+            })
+            .map(|e| (e.reference.as_str(), e))
+            .collect();
         let mut entries = Vec::new();
         for record in &records {
-            match store
-                .ledger_entry_of(&ws, EntryKind::Usage, &record.id)
-                .await?
-            {
-                Some(entry) if entry.seq < size => entries.push((record, entry)),
-                _ => unproven.push(record.id.clone()),
+            match by_event.remove(record.id.as_str()) {
+                Some(entry) => entries.push((record, entry)),
+                None => unproven.push(record.id.clone()),
             }
         }
         if !entries.is_empty() {
-            let leaves = store
-                .ledger_entries(&ws, 0, size)
-                .await?
-                .iter()
-                .map(|e| parse_hash(&e.leaf_hash))
-                .collect::<AppResult<Vec<_>>>()?;
             let tree = Tree::new(leaves);
             let meters = meters_by_event(&catalog);
             for (record, entry) in entries {
@@ -196,7 +208,7 @@ pub async fn invoice_evidence(
                 events.push(ProvenEvent {
                     id: record.id.clone(),
                     seq: entry.seq,
-                    entry: entry.entry,
+                    entry: entry.entry.clone(),
                     proof: proof.iter().map(hex_hash).collect(),
                 });
             }
