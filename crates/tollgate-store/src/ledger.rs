@@ -14,7 +14,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use tollgate_core::ids::WorkspaceId;
 
-use crate::backend::{Backend, Conn, args, run_all, run_optional};
+use crate::backend::{Arg, Backend, Conn, args, run_all, run_optional};
 use crate::codec::Columns;
 use crate::{StoreError, StoreResult, sql};
 
@@ -152,6 +152,12 @@ pub trait LedgerStore: Send + Sync {
     async fn add_checkpoint(&self, checkpoint: &CheckpointRecord) -> StoreResult<()>;
     /// Every checkpoint, smallest first.
     async fn checkpoints(&self, workspace: &WorkspaceId) -> StoreResult<Vec<CheckpointRecord>>;
+    /// The largest checkpoint: one row, where every second's sealing pass and every proof
+    /// would otherwise read a list that grows by one a second.
+    async fn latest_checkpoint(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> StoreResult<Option<CheckpointRecord>>;
 }
 
 fn entry(r: &impl Columns) -> StoreResult<LedgerEntryRecord> {
@@ -311,18 +317,28 @@ impl<B: Backend> LedgerStore for B {
             }
         }
         let Sealed { head: new, entries } = seal(current, sources)?;
-        for e in &entries {
-            let values = args![
-                &e.workspace,
-                e.seq,
-                e.kind.as_str(),
-                &e.reference,
-                e.customer.as_deref(),
-                &e.entry,
-                &e.leaf_hash,
-                e.sealed_at,
-            ];
-            tx.execute(sql::INSERT_LEDGER_ENTRY, values).await?;
+        let mut rest = entries.as_slice();
+        while !rest.is_empty() {
+            // The largest power of two that fits: a 1,000-entry pass is 17 statements, not 1,000.
+            let rows = rest.len().min(sql::LEDGER_INSERT_CHUNK);
+            let rows = 1usize << rows.ilog2();
+            let (chunk, tail) = rest.split_at(rows);
+            let mut values = Vec::with_capacity(rows * 8);
+            for e in chunk {
+                values.extend([
+                    Arg::from(&e.workspace),
+                    Arg::from(e.seq),
+                    Arg::from(e.kind.as_str()),
+                    Arg::from(&e.reference),
+                    Arg::from(e.customer.as_deref()),
+                    Arg::from(&e.entry),
+                    Arg::from(&e.leaf_hash),
+                    Arg::from(e.sealed_at),
+                ]);
+            }
+            tx.execute(sql::insert_ledger_entries(rows), &values)
+                .await?;
+            rest = tail;
         }
         let frontier = serde_json::to_string(&new.frontier)
             .map_err(|e| StoreError::Corrupt(format!("ledger frontier: {e}")))?;
@@ -410,6 +426,19 @@ impl<B: Backend> LedgerStore for B {
         run_all(
             self.read(workspace),
             sql::CHECKPOINTS,
+            args![workspace],
+            checkpoint,
+        )
+        .await
+    }
+
+    async fn latest_checkpoint(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> StoreResult<Option<CheckpointRecord>> {
+        run_optional(
+            self.read(workspace),
+            sql::LATEST_CHECKPOINT,
             args![workspace],
             checkpoint,
         )

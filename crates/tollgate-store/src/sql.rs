@@ -708,8 +708,32 @@ pub(crate) const LEDGER_UNSEALED_ACTIONS: &str = "SELECT o.id, o.customer, o.typ
      WHERE o.workspace = $1 AND o.created_at >= $2 AND NOT EXISTS (SELECT 1 FROM ledger_entries l \
        WHERE l.workspace = o.workspace AND l.kind = 'action' AND l.ref = o.id) \
      ORDER BY o.created_at, o.id LIMIT $3";
-pub(crate) const INSERT_LEDGER_ENTRY: &str = "INSERT INTO ledger_entries (workspace, seq, kind, \
-       ref, customer, entry, leaf_hash, sealed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+/// Appends entries, `rows` at a time (a power of two up to [`LEDGER_INSERT_CHUNK`]): one
+/// statement per chunk, not per entry (a statement's round trip cost more than its row).
+pub(crate) fn insert_ledger_entries(rows: usize) -> &'static str {
+    static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let texts = TEXTS.get_or_init(|| {
+        (0..=LEDGER_INSERT_CHUNK.trailing_zeros())
+            .map(|i| {
+                let values = (0..1usize << i)
+                    .map(|r| {
+                        let cols = (1..=8).map(|c| format!("${}", r * 8 + c));
+                        format!("({})", cols.collect::<Vec<_>>().join(", "))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!(
+                    "INSERT INTO ledger_entries (workspace, seq, kind, ref, customer, entry, \
+                     leaf_hash, sealed_at) VALUES {values}"
+                )
+            })
+            .collect()
+    });
+    debug_assert!(rows.is_power_of_two() && rows <= LEDGER_INSERT_CHUNK);
+    &texts[rows.trailing_zeros() as usize]
+}
+/// The most entries one insert statement carries (8 parameters each).
+pub(crate) const LEDGER_INSERT_CHUNK: usize = 64;
 pub(crate) const LEDGER_ENTRIES: &str = "SELECT workspace, seq, kind, ref, customer, entry, \
        leaf_hash, sealed_at FROM ledger_entries WHERE workspace = $1 AND seq >= $2 AND seq < $3 \
      ORDER BY seq";
@@ -724,6 +748,8 @@ pub(crate) const INSERT_CHECKPOINT: &str = "INSERT INTO ledger_checkpoints (work
        root_hash, note, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
 pub(crate) const CHECKPOINTS: &str = "SELECT workspace, size, root_hash, note, created_at \
        FROM ledger_checkpoints WHERE workspace = $1 ORDER BY size";
+pub(crate) const LATEST_CHECKPOINT: &str = "SELECT workspace, size, root_hash, note, created_at \
+       FROM ledger_checkpoints WHERE workspace = $1 ORDER BY size DESC LIMIT 1";
 // Email (`email.rs`).
 macro_rules! email_settings_cols {
     () => {

@@ -184,6 +184,12 @@ pub(crate) async fn ledger_passes_append_once_and_find_late_commits(h: &Harness)
         .map(|c| c.size)
         .collect();
     assert_eq!(sizes, [4, 7], "smallest first");
+    let latest = h.store.latest_checkpoint(&ws).await.unwrap().unwrap();
+    assert_eq!(
+        (latest.size, latest.note.as_str()),
+        (7, "note 7"),
+        "the largest"
+    );
 
     let other = WorkspaceId::from(h.other_workspace().await.as_str());
     assert!(h.store.ledger_head(&other).await.unwrap().is_none());
@@ -195,4 +201,5 @@ pub(crate) async fn ledger_passes_append_once_and_find_late_commits(h: &Harness)
             .is_empty()
     );
     assert!(h.store.checkpoints(&other).await.unwrap().is_empty());
+    assert!(h.store.latest_checkpoint(&other).await.unwrap().is_none());
 }

@@ -168,9 +168,8 @@ pub async fn evidence(engine: &Engine, request: &EvidenceRequest) -> AppResult<E
 
     let verification = verify(engine, &request.workspace, &VerifyOptions::default()).await?;
     let checkpoint = store
-        .checkpoints(&ws)
+        .latest_checkpoint(&ws)
         .await?
-        .pop()
         .map(|c| EvidenceCheckpoint {
             size: c.size,
             root_hash: c.root_hash,

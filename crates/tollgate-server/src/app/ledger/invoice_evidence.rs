@@ -151,7 +151,7 @@ pub async fn invoice_evidence(
 
     let mut events = Vec::new();
     let mut unproven = Vec::new();
-    let checkpoint = store.checkpoints(&ws).await?.pop();
+    let checkpoint = store.latest_checkpoint(&ws).await?;
     if let Some(period) = closing {
         let request = EvidenceRequest {
             workspace: workspace.to_owned(),

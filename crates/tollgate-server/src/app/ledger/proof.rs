@@ -87,10 +87,8 @@ pub async fn inclusion(
             )
         })?;
     let checkpoint = store
-        .checkpoints(&ws)
+        .latest_checkpoint(&ws)
         .await?
-        .into_iter()
-        .last()
         .filter(|c| c.size > entry.seq)
         .ok_or_else(|| {
             Error::conflict(

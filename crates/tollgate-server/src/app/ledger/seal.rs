@@ -3,7 +3,7 @@
 //! checkpoint is signed with the workspace's Ed25519 key, the one that signs licenses).
 
 use jiff::{SignedDuration, Timestamp};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tollgate_core::ids::WorkspaceId;
 use tollgate_store::StoreError;
 use tollgate_store::ledger::{
@@ -42,37 +42,68 @@ pub fn origin(workspace: &str) -> String {
 
 /// The text an entry hashes: canonical JSON of the record (keys sorted at every depth, no
 /// whitespace, numbers as stored), so it is rebuilt byte for byte from the stored record.
+///
+/// Written straight into one string (no sorted copy of the body is built): sealing runs this
+/// once per event, beside ingest on the same writer.
 pub fn entry_text(source: &LedgerSource) -> String {
-    let mut entry = Map::new();
-    entry.insert("kind".into(), Value::from(source.kind.as_str()));
-    entry.insert("id".into(), Value::from(source.reference.clone()));
-    entry.insert(
-        "customer".into(),
-        source.customer.clone().map_or(Value::Null, Value::from),
-    );
-    entry.insert("type".into(), Value::from(source.event_type.clone()));
-    entry.insert("at".into(), Value::from(source.at.to_string()));
-    if let Some(subject) = &source.subject {
-        entry.insert("subject".into(), Value::from(subject.clone()));
+    let mut out = String::with_capacity(160);
+    // The top-level keys, already in sorted order: at, body, customer, id, kind, subject, type.
+    out.push_str("{\"at\":");
+    push_str_value(&mut out, &source.at.to_string());
+    out.push_str(",\"body\":");
+    push_canonical(&mut out, &source.body);
+    out.push_str(",\"customer\":");
+    match &source.customer {
+        Some(customer) => push_str_value(&mut out, customer),
+        None => out.push_str("null"),
     }
-    entry.insert("body".into(), source.body.clone());
-    canonical(&Value::Object(entry)).to_string()
+    out.push_str(",\"id\":");
+    push_str_value(&mut out, &source.reference);
+    out.push_str(",\"kind\":");
+    push_str_value(&mut out, source.kind.as_str());
+    if let Some(subject) = &source.subject {
+        out.push_str(",\"subject\":");
+        push_str_value(&mut out, subject);
+    }
+    out.push_str(",\"type\":");
+    push_str_value(&mut out, &source.event_type);
+    out.push('}');
+    out
 }
 
-/// The same value with every object's keys in sorted order (whatever order the JSON map keeps).
-fn canonical(value: &Value) -> Value {
+/// A JSON string literal, escaped as serde_json escapes it.
+fn push_str_value(out: &mut String, text: &str) {
+    out.push_str(&Value::from(text).to_string());
+}
+
+/// `value` as canonical JSON: every object's keys in sorted order, whatever order the map keeps.
+fn push_canonical(out: &mut String, value: &Value) {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
-            let mut sorted = Map::new();
-            for key in keys {
-                sorted.insert(key.clone(), canonical(&map[key]));
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_str_value(out, key);
+                out.push(':');
+                push_canonical(out, &map[key]);
             }
-            Value::Object(sorted)
+            out.push('}');
         }
-        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
-        other => other.clone(),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_canonical(out, item);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
     }
 }
 
@@ -231,7 +262,7 @@ async fn checkpoint(
     now: Timestamp,
 ) -> AppResult<Option<String>> {
     let ws = WorkspaceId::from(&head.workspace);
-    let newest = engine.store().checkpoints(&ws).await?.into_iter().last();
+    let newest = engine.store().latest_checkpoint(&ws).await?;
     if newest.is_some_and(|c| c.size >= head.size) {
         return Ok(None);
     }
@@ -253,4 +284,90 @@ async fn checkpoint(
         })
         .await?;
     Ok(Some(note))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Map;
+    use tollgate_store::ledger::EntryKind;
+
+    /// The text as the first version of the ledger wrote it (a sorted copy of the whole record,
+    /// serialized): entries sealed then must verify now, so the two must agree byte for byte.
+    fn entry_text_by_copy(source: &LedgerSource) -> String {
+        fn sorted(value: &Value) -> Value {
+            match value {
+                Value::Object(map) => {
+                    let mut keys: Vec<&String> = map.keys().collect();
+                    keys.sort();
+                    let mut out = Map::new();
+                    for key in keys {
+                        out.insert(key.clone(), sorted(&map[key]));
+                    }
+                    Value::Object(out)
+                }
+                Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+                other => other.clone(),
+            }
+        }
+        let mut entry = Map::new();
+        entry.insert("kind".into(), Value::from(source.kind.as_str()));
+        entry.insert("id".into(), Value::from(source.reference.clone()));
+        entry.insert(
+            "customer".into(),
+            source.customer.clone().map_or(Value::Null, Value::from),
+        );
+        entry.insert("type".into(), Value::from(source.event_type.clone()));
+        entry.insert("at".into(), Value::from(source.at.to_string()));
+        if let Some(subject) = &source.subject {
+            entry.insert("subject".into(), Value::from(subject.clone()));
+        }
+        entry.insert("body".into(), source.body.clone());
+        sorted(&Value::Object(entry)).to_string()
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "-?(0|[1-9][0-9]{0,29})(\\.[0-9]{1,20})?"
+                .prop_map(|n| serde_json::from_str(&n).unwrap()),
+            any::<String>().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((any::<String>(), inner), 0..6)
+                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn entry_text_is_the_sorted_copy_serialized(
+            body in json_value(),
+            reference in any::<String>(),
+            customer in proptest::option::of(any::<String>()),
+            subject in proptest::option::of(any::<String>()),
+            event_type in any::<String>(),
+            usage in any::<bool>(),
+            micros in 0i64..4_000_000_000_000_000,
+        ) {
+            let at = Timestamp::from_microsecond(micros).unwrap();
+            let source = LedgerSource {
+                kind: if usage { EntryKind::Usage } else { EntryKind::Action },
+                reference,
+                customer,
+                event_type,
+                at,
+                subject,
+                body,
+                written_at: at,
+            };
+            prop_assert_eq!(entry_text(&source), entry_text_by_copy(&source));
+        }
+    }
 }
