@@ -24,8 +24,8 @@ macro_rules! embed {
 
 type Embedded = &'static [(i64, &'static str, &'static str, &'static str)];
 
-const SQLITE: Embedded = embed!("sqlite": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"), (4, "subscription states", "0004_subscription_states.sql"), (5, "idempotency", "0005_idempotency.sql"), (6, "jobs", "0006_jobs.sql"), (7, "customer lifecycle", "0007_customer_lifecycle.sql"), (9, "invoicing", "0009_invoicing.sql"), (10, "trust", "0010_trust.sql"), (11, "devsurface", "0011_devsurface.sql"), (12, "growth", "0012_growth.sql"), (13, "webhooks", "0013_webhooks.sql"), (14, "email", "0014_email.sql"), (15, "payments", "0015_payments.sql"), (16, "ledger", "0016_ledger.sql"), (17, "customer balance", "0017_customer_balance.sql"), (18, "web", "0018_web.sql"), (20, "stripe billing", "0020_stripe_billing.sql"), (21, "ledger scan", "0021_ledger_scan.sql"));
-const POSTGRES: Embedded = embed!("postgres": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"), (4, "json and listing", "0004_json_and_listing.sql"), (5, "subscription states", "0005_subscription_states.sql"), (6, "idempotency", "0006_idempotency.sql"), (7, "jobs", "0007_jobs.sql"), (8, "customer lifecycle", "0008_customer_lifecycle.sql"), (10, "invoicing", "0010_invoicing.sql"), (11, "trust", "0011_trust.sql"), (12, "devsurface", "0012_devsurface.sql"), (13, "growth", "0013_growth.sql"), (14, "webhooks", "0014_webhooks.sql"), (15, "email", "0015_email.sql"), (16, "payments", "0016_payments.sql"), (17, "ledger", "0017_ledger.sql"), (18, "customer balance", "0018_customer_balance.sql"), (19, "web", "0019_web.sql"), (21, "stripe billing", "0021_stripe_billing.sql"), (22, "ledger scan", "0022_ledger_scan.sql"));
+const SQLITE: Embedded = embed!("sqlite": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"), (4, "subscription states", "0004_subscription_states.sql"), (5, "idempotency", "0005_idempotency.sql"), (6, "jobs", "0006_jobs.sql"), (7, "customer lifecycle", "0007_customer_lifecycle.sql"), (9, "invoicing", "0009_invoicing.sql"), (10, "trust", "0010_trust.sql"), (11, "devsurface", "0011_devsurface.sql"), (12, "growth", "0012_growth.sql"), (13, "webhooks", "0013_webhooks.sql"), (14, "email", "0014_email.sql"), (15, "payments", "0015_payments.sql"), (16, "ledger", "0016_ledger.sql"), (17, "customer balance", "0017_customer_balance.sql"), (18, "web", "0018_web.sql"), (20, "stripe billing", "0020_stripe_billing.sql"), (21, "ledger scan", "0021_ledger_scan.sql"), (24, "ledger entries lean", "0024_ledger_entries_lean.sql"));
+const POSTGRES: Embedded = embed!("postgres": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"), (4, "json and listing", "0004_json_and_listing.sql"), (5, "subscription states", "0005_subscription_states.sql"), (6, "idempotency", "0006_idempotency.sql"), (7, "jobs", "0007_jobs.sql"), (8, "customer lifecycle", "0008_customer_lifecycle.sql"), (10, "invoicing", "0010_invoicing.sql"), (11, "trust", "0011_trust.sql"), (12, "devsurface", "0012_devsurface.sql"), (13, "growth", "0013_growth.sql"), (14, "webhooks", "0014_webhooks.sql"), (15, "email", "0015_email.sql"), (16, "payments", "0016_payments.sql"), (17, "ledger", "0017_ledger.sql"), (18, "customer balance", "0018_customer_balance.sql"), (19, "web", "0019_web.sql"), (21, "stripe billing", "0021_stripe_billing.sql"), (22, "ledger scan", "0022_ledger_scan.sql"), (25, "ledger entries lean", "0025_ledger_entries_lean.sql"));
 
 fn migrator(embedded: Embedded) -> Migrator {
     Migrator::with_migrations(
@@ -245,5 +245,96 @@ mod tests {
                 assert_eq!(rest.replace('_', " "), description, "{file}");
             }
         }
+    }
+
+    /// A SQLite database sealed before 0024 keeps every ledger entry, byte for byte, in the
+    /// leaner table (primary-key order, no rowid, no unread by-customer index).
+    #[tokio::test]
+    async fn sqlite_0024_keeps_the_ledger_entries() {
+        use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+        use std::str::FromStr;
+
+        let options = SqliteConnectOptions::from_str("sqlite::memory:").unwrap();
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap();
+        let before = SQLITE.iter().position(|m| m.0 == 24).unwrap();
+        migrator(&SQLITE[..before]).run(&pool).await.unwrap();
+        let rows = [
+            ("w", 0, "usage", "e1", Some("c"), r#"{"n":1}"#, "aa", 5),
+            ("w", 1, "action", "evt_1", None, r#"{"x":"y"}"#, "bb", 6),
+        ];
+        for (ws, seq, kind, reference, customer, entry, leaf, at) in rows {
+            sqlx::query(
+                "INSERT INTO ledger_entries (workspace, seq, kind, ref, customer, entry, \
+                   leaf_hash, sealed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(ws)
+            .bind(seq)
+            .bind(kind)
+            .bind(reference)
+            .bind(customer)
+            .bind(entry)
+            .bind(leaf)
+            .bind(at)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        sqlite().run(&pool).await.unwrap();
+
+        type Row = (
+            String,
+            i64,
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+            i64,
+        );
+        let got: Vec<Row> = sqlx::query_as(
+            "SELECT workspace, seq, kind, ref, customer, entry, leaf_hash, sealed_at \
+             FROM ledger_entries ORDER BY seq",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let want: Vec<Row> = rows
+            .iter()
+            .map(|&(ws, seq, kind, reference, customer, entry, leaf, at)| {
+                (
+                    ws.into(),
+                    seq,
+                    kind.into(),
+                    reference.into(),
+                    customer.map(Into::into),
+                    entry.into(),
+                    leaf.into(),
+                    at,
+                )
+            })
+            .collect();
+        assert_eq!(got, want);
+        // Still one entry per (kind, ref).
+        let again = sqlx::query(
+            "INSERT INTO ledger_entries (workspace, seq, kind, ref, customer, entry, leaf_hash, \
+               sealed_at) VALUES ('w', 2, 'usage', 'e1', 'c', '{}', 'cc', 7)",
+        )
+        .execute(&pool)
+        .await;
+        assert!(again.is_err(), "the (workspace, kind, ref) key holds");
+        let indexes: Vec<(String,)> = sqlx::query_as(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ledger_entries'",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert!(
+            indexes.iter().all(|(name,)| !name.contains("by_customer")),
+            "{indexes:?}"
+        );
     }
 }
