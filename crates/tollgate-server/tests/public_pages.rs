@@ -195,8 +195,20 @@ async fn pricing_and_signup(backend: Backend) {
         "storage_gb",
         "Start free trial",
         &format!("{signup}?plan=starter"),
+        // Worded for a visitor, not the catalog's fields: a free plan, switches, quotas and
+        // usage prices.
+        "<td>Free</td>",
+        "<td>No</td>",
+        "<td>Yes</td>",
+        "10 generations per billing period",
+        "api_calls: 0.001 USD each",
+        "storage_gb: 0.10 USD each, 10 included",
+        "generations: by tier: T0 0.10, T1 0.25, T2 0.50, T3 1.00 USD each (gpt-4 ×2, claude-3 ×2), 100 included",
     ] {
         assert!(page.body.contains(needle), "{needle} not in {}", page.body);
+    }
+    for raw in ["meter:", "model:", "false", "true"] {
+        assert!(!page.body.contains(raw), "{raw} in {}", page.body);
     }
     assert_eq!(page.headers["x-frame-options"], "DENY");
     let embed = browser.get(&format!("{pricing}/embed")).await;
@@ -215,6 +227,13 @@ async fn pricing_and_signup(backend: Backend) {
     assert_eq!(form.status, StatusCode::OK);
     assert!(
         form.body.contains("value=\"starter\" selected"),
+        "{}",
+        form.body
+    );
+    // Each option says its price and trial in words (never a number's serialized wrapper).
+    assert!(
+        form.body
+            .contains("Starter: 99.00 USD / month, 14-day free trial</option>"),
         "{}",
         form.body
     );

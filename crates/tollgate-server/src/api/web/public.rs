@@ -127,10 +127,11 @@ async fn plans_table(state: &AppState, workspace: &str) -> Result<Option<Value>,
         cat.plans.iter().map(|(k, p)| f(k, p)).collect()
     };
     let mut rows: Vec<Value> = vec![
-        json!({"label": "Price", "cells": cell(&|_, p| p.base.as_ref().map_or_else(
-            || "Pay as you go".to_owned(),
-            |b| format!("{} {code} / {}", b.amount, interval(b)),
-        ))}),
+        json!({"label": "Price", "cells": cell(&|_, p| match &p.base {
+            Some(b) => format!("{} {code} / {}", b.amount, interval(b)),
+            None if p.prices.is_empty() => "Free".to_owned(),
+            None => "Pay as you go".to_owned(),
+        })}),
         json!({"label": "Free trial", "cells": cell(&|_, p| p.trial_days.map_or_else(|| "–".to_owned(), |d| format!("{d} days")))}),
     ];
     if cat.plans.values().any(|p| p.setup_fee.is_some()) {
@@ -139,7 +140,7 @@ async fn plans_table(state: &AppState, workspace: &str) -> Result<Option<Value>,
     for (key, feature) in &cat.features {
         let label = feature.name.clone().unwrap_or_else(|| key.clone());
         rows.push(json!({"label": label, "cells": cell(&|plan, _| {
-            compact(&surface["plans"][plan]["features"][key.as_str()])
+            feature_text(&surface["plans"][plan]["features"][key.as_str()])
         })}));
     }
     for (label, field) in [
@@ -152,7 +153,13 @@ async fn plans_table(state: &AppState, workspace: &str) -> Result<Option<Value>,
             "rate_limits" => !p.rate_limits.is_empty(),
             _ => !p.prices.is_empty(),
         }) {
-            rows.push(json!({"label": label, "cells": cell(&|plan, _| compact(&surface["plans"][plan][field]))}));
+            rows.push(json!({"label": label, "cells": cell(&|plan, _| {
+                lines(&surface["plans"][plan][field], &|v| match field {
+                    "quotas" => quota_text(v),
+                    "rate_limits" => rate_limit_text(v),
+                    _ => price_text(v, code),
+                })
+            })}));
         }
     }
     let plans: Vec<Value> = cat
@@ -163,12 +170,121 @@ async fn plans_table(state: &AppState, workspace: &str) -> Result<Option<Value>,
                 "key": k,
                 "name": p.name.clone().unwrap_or_else(|| k.clone()),
                 "trial_days": p.trial_days,
+                // Text, not the number: minijinja would print serde_json's exact-number wrapper.
+                "trial": p.trial_days.map(|d| format!("{d}-day free trial")),
             })
         })
         .collect();
     Ok(Some(
         json!({"plans": plans, "rows": rows, "currency": code}),
     ))
+}
+
+// ---- the pricing table's cells, as a visitor reads them (the catalog's JSON surface, worded;
+// an unknown shape falls back to its compact form) ----
+
+/// A switch is "Yes" or "No"; a limit is its number or "unlimited".
+fn feature_text(v: &Value) -> String {
+    match v {
+        Value::Bool(true) => "Yes".to_owned(),
+        Value::Bool(false) => "No".to_owned(),
+        other => compact(other),
+    }
+}
+
+/// One line per item of a list (the cell keeps the line breaks: `white-space: pre-line`).
+fn lines(v: &Value, each: &dyn Fn(&Value) -> String) -> String {
+    match v {
+        Value::Array(items) if !items.is_empty() => {
+            items.iter().map(each).collect::<Vec<_>>().join("\n")
+        }
+        _ => "–".to_owned(),
+    }
+}
+
+/// `{"rolling": "5h"}` or `"billing"` or `"month"`, as "per ...".
+fn period_text(v: &Value) -> String {
+    match v {
+        Value::String(p) if p == "billing" => "per billing period".to_owned(),
+        Value::String(p) => format!("per {p}"),
+        Value::Object(o) if o.contains_key("rolling") => {
+            format!("per rolling {}", compact(&o["rolling"]))
+        }
+        Value::Null => String::new(),
+        other => format!("per {}", compact(other)),
+    }
+}
+
+/// "10 generations per billing period".
+fn quota_text(q: &Value) -> String {
+    let mut text = format!(
+        "{} {} {}",
+        compact(&q["limit"]),
+        compact(&q["meter"]),
+        period_text(&q["period"])
+    );
+    if let Some(per) = q["per"].as_str().filter(|p| *p != "customer") {
+        text.push_str(&format!(", per {per}"));
+    }
+    text.trim_end().to_owned()
+}
+
+/// "100 requests per minute".
+fn rate_limit_text(r: &Value) -> String {
+    format!(
+        "{} requests per {}",
+        compact(&r["limit"]),
+        compact(&r["per"])
+    )
+}
+
+/// "api_calls: 3.00 USD per 1000, 10000 included".
+fn price_text(p: &Value, code: &str) -> String {
+    let money = |v: &Value| format!("{} {code}", compact(v));
+    let meter = compact(&p["meter"]);
+    let what = match p["model"].as_str() {
+        Some("per_unit") => format!("{} each", money(&p["unit_amount"])),
+        Some("package") => format!("{} per {}", money(&p["amount"]), compact(&p["size"])),
+        Some("dimensional") => {
+            let rates = p["rates"].as_object().map_or_else(String::new, |r| {
+                r.iter()
+                    .map(|(k, v)| format!("{k} {}", compact(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            });
+            let mut text = format!("by {}: {rates} {code} each", compact(&p["dimension"]));
+            if let Some(values) = p["multiplier"]["values"].as_object() {
+                let factors: Vec<String> = values
+                    .iter()
+                    .map(|(k, v)| format!("{k} ×{}", compact(v)))
+                    .collect();
+                text.push_str(&format!(" ({})", factors.join(", ")));
+            }
+            text
+        }
+        Some("percentage") => {
+            let mut text = format!("{} %", compact(&p["percent"]));
+            if !p["fixed_fee"].is_null() {
+                text.push_str(&format!(" + {} per transaction", money(&p["fixed_fee"])));
+            }
+            if !p["cap"].is_null() {
+                text.push_str(&format!(", at most {}", money(&p["cap"])));
+            }
+            text
+        }
+        _ => {
+            let mut rest = p.clone();
+            if let Some(o) = rest.as_object_mut() {
+                o.remove("meter");
+                o.remove("included");
+            }
+            compact(&rest)
+        }
+    };
+    match &p["included"] {
+        Value::Null => format!("{meter}: {what}"),
+        included => format!("{meter}: {what}, {} included", compact(included)),
+    }
 }
 
 async fn pricing(
