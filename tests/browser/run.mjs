@@ -1,10 +1,14 @@
 // The dashboard and the customer portal in a real browser: Debian's Chromium, headless, driven
 // by playwright-core against a real `tollgate serve` (started by .ci/browser.sh), with axe-core's
-// accessibility checks on every page. Screenshots of each page go to docs/images/.
-// Usage: BASE=http://127.0.0.1:PORT ADMIN_KEY=... node run.mjs
+// accessibility checks on every page. Screenshots of each page go to docs/images/. The public
+// pages (pricing, its embed, the hosted signup, a partner's custom domain and the portal's
+// sign-in by email) are driven too: the sign-in email is caught by a small SMTP sink run here,
+// which the server sends to (`--smtp-url smtp://127.0.0.1:SMTP_PORT --smtp-tls none`).
+// Usage: BASE=http://127.0.0.1:PORT ADMIN_KEY=... SMTP_PORT=... node run.mjs
 import { chromium } from 'playwright-core';
 import { AxeBuilder } from '@axe-core/playwright';
 import { readFileSync, mkdirSync } from 'node:fs';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -15,7 +19,63 @@ mkdirSync(images, { recursive: true });
 const BASE = process.env.BASE;
 const ADMIN_KEY = process.env.ADMIN_KEY;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-if (!BASE || !ADMIN_KEY) throw new Error('BASE and ADMIN_KEY must be set');
+const SMTP_PORT = Number(process.env.SMTP_PORT);
+if (!BASE || !ADMIN_KEY || !SMTP_PORT) throw new Error('BASE, ADMIN_KEY and SMTP_PORT must be set');
+// The white-label partner's own hostname: Chromium resolves it to this machine
+// (--host-resolver-rules), so its requests reach the server with `Host: PARTNER_HOST:port`.
+const PARTNER_HOST = 'billing.northwind.example';
+const PARTNER = `http://${PARTNER_HOST}:${new URL(BASE).port}`;
+
+// ---- the SMTP sink: answers every command and keeps each message's text ----
+const mails = [];
+// A message's text with its transfer encodings undone, for searching: quoted-printable soft
+// breaks joined and `=XX` decoded, and every base64 part decoded beside it.
+function mailText(raw) {
+  const parts = [raw.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)))];
+  for (const m of raw.matchAll(/Content-Transfer-Encoding: base64\r\n(?:[^\r\n]+\r\n)*\r\n([A-Za-z0-9+/=\r\n]+)/gi)) {
+    parts.push(Buffer.from(m[1].replace(/\s/g, ''), 'base64').toString('utf8'));
+  }
+  return parts.join('\n');
+}
+const smtp = net.createServer((socket) => {
+  let buffer = '';
+  let data = null; // the message's lines while in DATA
+  const say = (line) => socket.write(`${line}\r\n`);
+  socket.on('error', () => {});
+  say('220 sink ESMTP');
+  socket.on('data', (chunk) => {
+    buffer += chunk.toString('latin1');
+    for (let at = buffer.indexOf('\r\n'); at >= 0; at = buffer.indexOf('\r\n')) {
+      const line = buffer.slice(0, at);
+      buffer = buffer.slice(at + 2);
+      if (data !== null) {
+        if (line === '.') {
+          const raw = Buffer.from(data.join('\r\n'), 'latin1').toString('utf8');
+          const header = (name) => (raw.match(new RegExp(`^${name}: (.*)$`, 'mi')) || [])[1] || '';
+          mails.push({ to: header('To'), subject: header('Subject'), text: mailText(raw) });
+          data = null;
+          say('250 queued');
+        } else {
+          data.push(line.startsWith('.') ? line.slice(1) : line);
+        }
+        continue;
+      }
+      const verb = line.slice(0, 4).toUpperCase();
+      if (verb === 'EHLO') socket.write('250-sink\r\n250 8BITMIME\r\n');
+      else if (verb === 'DATA') {
+        data = [];
+        say('354 end with <CRLF>.<CRLF>');
+      } else if (verb === 'QUIT') {
+        say('221 bye');
+        socket.end();
+      } else say('250 ok');
+    }
+  });
+});
+await new Promise((resolve, reject) => {
+  smtp.once('error', reject);
+  smtp.listen(SMTP_PORT, '127.0.0.1', resolve);
+});
 
 let failures = 0;
 function check(ok, what) {
@@ -98,32 +158,42 @@ await api(partner.key, 'POST', '/v1/bill_runs', {});
 const portal = await api(partner.key, 'POST', '/v1/customers/cus_contoso/portal_sessions');
 
 // ---- the browser ----
-const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  args: ['--no-sandbox', `--host-resolver-rules=MAP ${PARTNER_HOST} 127.0.0.1`],
+});
 const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 860 } });
 const page = await context.newPage();
 // Any script error or refused resource (the content security policy) fails the run.
 const consoleErrors = [];
 // (A 404 is reported by the response listener with its URL; the browser's own favicon request
 // is not a page's.)
-page.on('console', (msg) => {
-  if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) consoleErrors.push(msg.text());
-});
-page.on('pageerror', (error) => consoleErrors.push(String(error)));
-page.on('response', (r) => {
-  if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) consoleErrors.push(`${r.status()} ${r.url()}`);
-});
+function watch(p) {
+  p.on('console', (msg) => {
+    if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) consoleErrors.push(msg.text());
+  });
+  p.on('pageerror', (error) => consoleErrors.push(String(error)));
+  p.on('response', (r) => {
+    if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) consoleErrors.push(`${r.status()} ${r.url()}`);
+  });
+}
+watch(page);
 
-async function axe(name) {
-  const results = await new AxeBuilder({ page }).analyze();
+async function axeOn(p, name) {
+  const results = await new AxeBuilder({ page: p }).analyze();
   const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
   for (const v of bad) console.log(`     ${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
   check(bad.length === 0, `${name}: no serious or critical axe violation (${results.violations.length} minor)`);
 }
 
-async function shot(name) {
-  await page.screenshot({ path: path.join(images, `${name}.png`), fullPage: true });
-  await axe(name);
+async function shotOf(p, name) {
+  await p.screenshot({ path: path.join(images, `${name}.png`), fullPage: true });
+  await axeOn(p, name);
 }
+
+const axe = (name) => axeOn(page, name);
+const shot = (name) => shotOf(page, name);
 
 // Sign in with the keyboard only: Tab reaches each labelled field in order.
 await page.goto(`${BASE}/admin/login`);
@@ -269,9 +339,151 @@ await portalPage.screenshot({ path: path.join(images, 'portal-after-upgrade.png'
 const [portalPdf] = await Promise.all([portalPage.waitForEvent('download'), portalPage.locator('a:has-text("Download")').first().click()]);
 check(readFileSync(await portalPdf.path()).subarray(0, 4).toString() === '%PDF', 'portal invoice PDF downloaded');
 
+
+// ---- public pages (issue 16): off by default, turned on by the admin on the dashboard ----
+await api(qlp.key, 'PUT', '/v1/billing_profile', {
+  legal_name: 'Quantum Layer Platform Inc.',
+  brand: { name: 'Quantum Layer Platform', color: '#4338ca' },
+});
+const publicOff = await api(qlp.key, 'GET', '/v1/public_pages');
+check(publicOff.enabled === false, 'public pages are off by default');
+const closed = await fetch(`${BASE}${publicOff.pricing_path}`);
+check(closed.status === 404, `while they are off the pricing page is not found (${closed.status})`);
+await page.click('nav >> text=Public pages');
+check((await page.textContent('[data-figure="public"]')).trim() === 'off', 'the Public pages page says off');
+await page.click('button:has-text("Turn the public pages on")');
+await page.waitForSelector('[data-figure="public"]:text-is("on")');
+const publicOn = await api(qlp.key, 'GET', '/v1/public_pages');
+check(publicOn.enabled === true, 'the admin turned them on from the dashboard, and the API says so');
+await shot('dashboard-public');
+
+// A visitor: its own browser context (no operator cookie).
+const visitor = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+const pub = await visitor.newPage();
+watch(pub);
+const catalog = await api(qlp.key, 'GET', '/v1/catalog');
+const planKeys = Object.keys(catalog.catalog.plans).sort();
+await pub.goto(`${BASE}${publicOn.pricing_path}`);
+const shownPlans = (await pub.locator('thead th[data-plan]').evaluateAll((ths) => ths.map((t) => t.dataset.plan))).sort();
+check(JSON.stringify(shownPlans) === JSON.stringify(planKeys), `the pricing page shows the catalog's plans side by side (${shownPlans.join(', ')})`);
+check((await pub.textContent('table')).includes('99.00'), "and their prices (Starter's 99.00)");
+check(!(await pub.content()).toLowerCase().includes('tollgate'), 'the pricing page does not name Tollgate');
+check((await pub.textContent('header')).includes('Quantum Layer Platform'), "it is branded with the seller profile's brand");
+await shotOf(pub, 'public-pricing');
+
+// The embed, framed by another page (the operator's site): it may be framed, and its links
+// open the signup in the whole window.
+const site = await visitor.newPage();
+watch(site);
+await site.setContent(`<!doctype html><html lang="en"><head><title>Quantum Layer Platform</title></head>
+<body style="font-family: sans-serif; margin: 2rem; background: #f8fafc"><main>
+<h1>Quantum Layer Platform: code generation for teams</h1><p>Our plans (a pricing table embedded from the billing server):</p>
+<iframe src="${BASE}${publicOn.embed_path}" title="Pricing" style="width:100%;height:46rem;border:0"></iframe>
+</main></body></html>`);
+const embed = site.frameLocator('iframe');
+await embed.locator('thead th[data-plan]').first().waitFor({ timeout: 5000 });
+check((await embed.locator('thead th[data-plan]').count()) === planKeys.length, 'the embed shows the plans inside a frame');
+const targets = await embed.locator('a.button').evaluateAll((as) => as.map((a) => a.target));
+check(targets.length === planKeys.length && targets.every((t) => t === '_top'), 'the embed links open the signup in the whole window');
+await shotOf(site, 'public-pricing-embed');
+
+// A plan's signup link, followed from the pricing page; the hosted form filled and sent.
+await pub.click('a.button[href*="plan=starter"]');
+await pub.waitForURL(/\/signup\/[^?]+\?plan=starter$/);
+check((await pub.inputValue('#plan')) === 'starter', 'the signup form has the chosen plan selected');
+await shotOf(pub, 'public-signup');
+const email = `ada.${stamp}@example.com`;
+await pub.fill('#name', 'Ada Lovelace');
+await pub.fill('#email', email);
+const [answer] = await Promise.all([
+  pub.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes('/signup/')),
+  pub.click('form button[type="submit"]'),
+]);
+check(answer.status() === 201, `the signup answers 201 (${answer.status()})`);
+await pub.waitForSelector('[data-secret]');
+const secret = (await pub.textContent('[data-secret]')).trim();
+const customerId = (await pub.textContent('main')).match(/cus_[A-Za-z0-9_]+/)?.[0];
+check(Boolean(customerId) && secret.length > 20, `the result shows the customer ${customerId} and its key once`);
+await shotOf(pub, 'public-signup-done');
+const made = await api(qlp.key, 'GET', `/v1/customers/${customerId}`);
+const madeSubs = await api(qlp.key, 'GET', `/v1/customers/${customerId}/subscriptions`);
+check(made.email === email && madeSubs.data.length === 1 && madeSubs.data[0].plan === 'starter' && madeSubs.data[0].status === 'trialing',
+  `the API has the customer, on a Starter trial (${madeSubs.data.map((x) => `${x.plan} ${x.status}`).join(', ')})`);
+// The key shown once works: a check with it is allowed; a key one character off is refused.
+const checkWith = (key) => fetch(`${BASE}/v1/check`, {
+  method: 'POST',
+  headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+  body: JSON.stringify({ feature: 'projects' }),
+});
+const withKey = await checkWith(secret);
+const withKeyBody = await withKey.json();
+check(withKey.status === 200 && withKeyBody.allowed === true, `a check with the shown key is allowed (${withKey.status} ${JSON.stringify(withKeyBody)})`);
+const forged = `${secret.slice(0, -1)}${secret.endsWith('a') ? 'b' : 'a'}`;
+const withForged = await checkWith(forged);
+check(withForged.status === 401, `and a key one character off is refused (${withForged.status})`);
+
+// ---- the partner's custom domain: its pricing and sign-in, never the operator's brand ----
+await api(partner.key, 'PUT', '/v1/email_settings', { from_address: 'billing@northwind.example', brand_name: brand, brand_color: '#0f766e' });
+await api(partner.key, 'PUT', '/v1/public_pages', { enabled: true });
+await api(partner.key, 'POST', '/v1/domains', { hostname: PARTNER_HOST });
+await api(partner.key, 'POST', '/v1/customers', { id: 'cus_fabrikam', name: 'Fabrikam', email: 'it@fabrikam.example' });
+await api(partner.key, 'POST', '/v1/customers/cus_fabrikam/subscriptions', { plan: 'developer', trial: false });
+const partnerPlans = Object.keys((await api(partner.key, 'GET', '/v1/catalog')).catalog.plans).sort();
+const visitor2 = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+const pp = await visitor2.newPage();
+watch(pp);
+const onDomain = async (p) => {
+  const text = (await p.content()).toLowerCase();
+  const leaks = ['levqor', 'tollgate', partner.id.toLowerCase(), 'quantum layer', '127.0.0.1'].filter((w) => text.includes(w));
+  check(leaks.length === 0, `${p.url()}: no operator brand, workspace id or other address in the page (${leaks.join(', ')})`);
+  check(text.includes(brand.toLowerCase()), `${p.url()}: the partner's brand is shown`);
+};
+await pp.goto(`${PARTNER}/pricing`);
+check(pp.url() === `${PARTNER}/pricing`, `the partner's pricing page is served at its own domain (${pp.url()})`);
+const partnerShown = (await pp.locator('thead th[data-plan]').evaluateAll((ths) => ths.map((t) => t.dataset.plan))).sort();
+check(JSON.stringify(partnerShown) === JSON.stringify(partnerPlans), `and shows the partner's plans (${partnerShown.join(', ')})`);
+await onDomain(pp);
+const offDomain = await pp.locator('a[href]').evaluateAll((as) => as.map((a) => a.href).filter((h) => !h.startsWith(location.origin)));
+check(offDomain.length === 0, `every link stays on the partner's domain (${offDomain.join(', ')})`);
+await shotOf(pp, 'public-pricing-partner');
+await pp.click('nav >> text=Sign in');
+await pp.waitForURL(`${PARTNER}/portal/signin`);
+await onDomain(pp);
+await shotOf(pp, 'public-signin');
+
+// The portal's sign-in by email: the link arrives through SMTP and lands signed in.
+await pp.fill('#email', 'IT@fabrikam.example');
+await pp.click('form button[type="submit"]');
+await pp.waitForSelector('.notice');
+check((await pp.textContent('.notice')).includes('we have sent it a sign-in link'), 'the sign-in page says a link was sent');
+await onDomain(pp);
+await axeOn(pp, 'public-signin (link sent)');
+const linkPattern = new RegExp(`${PARTNER.replace(/\./g, '\\.')}/portal/enter/[A-Za-z0-9_]+`);
+let signInMail;
+for (let i = 0; i < 100 && !signInMail; i += 1) {
+  signInMail = mails.find((m) => m.to.includes('it@fabrikam.example') && linkPattern.test(m.text));
+  if (!signInMail) await new Promise((r) => setTimeout(r, 200));
+}
+check(Boolean(signInMail), `the sign-in email reached the SMTP sink (${mails.length} message(s): ${mails.map((m) => m.subject).join(' | ')})`);
+if (signInMail) {
+  const link = signInMail.text.match(linkPattern)[0];
+  check(signInMail.subject.includes(brand) && !/tollgate|levqor/i.test(signInMail.subject), `its subject is the partner's: ${signInMail.subject}`);
+  await pp.goto(link);
+  await onDomain(pp);
+  await pp.click('#continue');
+  await pp.waitForURL(`${PARTNER}/portal`);
+  check((await pp.textContent('[data-figure="plan"]')).includes('Developer'), "signed in by email on the partner's domain: the portal shows Fabrikam's plan");
+  await onDomain(pp);
+  // The link works once: opened again (by another browser) it is gone.
+  const other = await (await browser.newContext()).newPage();
+  const again = await other.goto(link);
+  check(again.status() === 410, `the link opened a second time answers 410 (${again.status()})`);
+}
+
 for (const e of consoleErrors) console.log(`     console: ${e}`);
-check(consoleErrors.length === 0, 'no script error and nothing refused by the content security policy on the dashboard');
+check(consoleErrors.length === 0, 'no script error and nothing refused by the content security policy on any page');
 await browser.close();
+smtp.close();
 if (failures > 0) {
   console.log(`${failures} check(s) failed`);
   process.exit(1);

@@ -102,6 +102,11 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub smtp_url: Option<String>,
+    /// Where this server is reached from outside (`https://billing.example.com`): the origin of
+    /// the customer portal's sign-in links sent by email for requests that came through no
+    /// custom domain (docs/DASHBOARD.md, "Sign-in by email").
+    #[arg(long, env = "TOLLGATE_PUBLIC_URL", value_name = "URL", value_parser = public_origin)]
+    pub public_url: Option<String>,
     /// How the SMTP connection is protected [default: starttls for smtp://, tls for smtps://];
     /// `none` sends credentials only to a relay on this host.
     #[arg(long, env = "TOLLGATE_SMTP_TLS", value_name = "MODE")]
@@ -271,6 +276,26 @@ impl Env {
 }
 
 /// Merges flags/env, the config file named by `--config` (if any) and the defaults.
+/// `--public-url`: an `http(s)://host[:port]` origin, kept without a trailing slash.
+fn public_origin(text: &str) -> Result<String, String> {
+    let url = text.trim().trim_end_matches('/');
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or_default();
+    let ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if ok {
+        Ok(url.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not an origin: give one such as https://billing.example.com"
+        ))
+    }
+}
+
 pub fn resolve_from_env(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
     let (file, gateway) = match &args.config {
         Some(path) => FileConfig::load(path)?,
@@ -337,6 +362,7 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: Env) -> ServeSettings {
     } else if let (Some(ms), Some(jobs)) = (args.jobs_poll_ms, server.jobs.as_mut()) {
         jobs.poll_interval = std::time::Duration::from_millis(ms);
     }
+    server.public_url = args.public_url.clone();
     if let Some(seconds) = args.ledger_interval_seconds {
         server.ledger_interval = (seconds > 0).then(|| std::time::Duration::from_secs(seconds));
     }

@@ -159,6 +159,8 @@ codes! {
     StripeIsBiller => "stripe_is_biller",
     PlanNotInCurrency => "plan_not_in_currency",
     CustomerCurrencyLocked => "customer_currency_locked",
+    InvalidHostname => "invalid_hostname",
+    EmailTaken => "email_taken",
 }
 
 impl std::fmt::Display for Code {

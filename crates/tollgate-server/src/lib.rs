@@ -64,6 +64,13 @@ pub struct ServerConfig {
     pub ledger_interval: Option<std::time::Duration>,
     /// How payment providers are called (docs/PAYMENTS.md): Stripe's base URL, retries.
     pub payments: providers::PaymentsConfig,
+    /// Where this deployment is reached from outside (`--public-url https://billing.example.com`):
+    /// the origin of the portal sign-in links sent by email for requests that came through no
+    /// custom domain. `None`: only custom domains' sign-in pages send links (a Host header alone
+    /// is never trusted to say where a link should point).
+    pub public_url: Option<String>,
+    /// How often the public forms (hosted signup, portal sign-in) may be posted.
+    pub public_limits: app::public::limits::PublicLimits,
 }
 
 pub use counters::FailureMode as RedisFailureMode;
@@ -85,6 +92,8 @@ impl ServerConfig {
             master_key: None,
             ledger_interval: Some(std::time::Duration::from_secs(10)),
             payments: providers::PaymentsConfig::default(),
+            public_url: None,
+            public_limits: Default::default(),
         }
     }
 }
@@ -225,6 +234,11 @@ pub async fn start_with_clock(
         bill_runs: Default::default(),
         notify: Arc::new(config.webhooks.clone()),
         sign_in_throttle: Default::default(),
+        public: Arc::new(state::PublicConfig {
+            url: config.public_url.clone(),
+            limits: config.public_limits,
+            limiter: Default::default(),
+        }),
     };
     let notifier = config.webhooks.poll_interval.map(|interval| {
         tokio::spawn(notify::run_forever(
@@ -254,12 +268,16 @@ pub async fn start_with_clock(
     let app = api::router(state.clone());
     let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = signal.await;
-            })
-            .await
-            .map_err(ServerError::Serve)
+        // The peer's address bounds the public forms per client (app/public/limits.rs).
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = signal.await;
+        })
+        .await
+        .map_err(ServerError::Serve)
     });
     tracing::info!(%addr, backend = state.engine.store().backend(), "tollgate listening");
     let jobs = config

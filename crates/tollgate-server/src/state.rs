@@ -15,4 +15,14 @@ pub struct AppState {
     pub notify: Arc<crate::notify::NotifyConfig>,
     /// Failed dashboard sign-ins on this node (bounded attempts, docs/DASHBOARD.md).
     pub sign_in_throttle: Arc<crate::app::users::sign_in::Throttle>,
+    /// The public pages' deployment settings and their forms' limiter (docs/DASHBOARD.md).
+    pub public: Arc<PublicConfig>,
+}
+
+/// What the public pages need of the deployment.
+pub struct PublicConfig {
+    /// `ServerConfig::public_url`.
+    pub url: Option<String>,
+    pub limits: crate::app::public::limits::PublicLimits,
+    pub limiter: crate::app::public::limits::Limiter,
 }

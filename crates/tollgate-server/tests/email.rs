@@ -573,8 +573,9 @@ async fn templates_are_validated_previewed_and_reset(backend: Backend) {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names.len(), 10);
+    assert_eq!(names.len(), 11);
     assert!(names.contains(&"payment_failed") && names.contains(&"welcome"));
+    assert!(names.contains(&"portal_sign_in"));
 
     let (status, body) = put(
         &ws,

@@ -29,6 +29,7 @@ pub mod outbox;
 pub mod payments;
 mod postgres;
 pub mod profiles;
+pub mod public;
 mod sql;
 mod sqlite;
 mod store;
@@ -313,6 +314,7 @@ pub trait Store:
     + outbox::OutboxStore
     + payments::PaymentStore
     + profiles::ProfileStore
+    + public::PublicStore
     + jobs::JobStore
     + ledger::LedgerStore
     + trust::TrustStore

@@ -882,3 +882,24 @@ pub(crate) const DELETE_WEB_SESSION: &str =
     "DELETE FROM web_sessions WHERE workspace = $1 AND token_hash = $2";
 pub(crate) const PRUNE_WEB_SESSIONS: &str =
     "DELETE FROM web_sessions WHERE workspace = $1 AND expires_at < $2";
+
+// ---- public pages (public.rs) ----
+pub(crate) const GET_PUBLIC_PAGES: &str =
+    "SELECT workspace, enabled, updated_at FROM public_pages WHERE workspace = $1";
+pub(crate) const PUT_PUBLIC_PAGES: &str = "INSERT INTO public_pages (workspace, enabled, \
+     updated_at) VALUES ($1, $2, $3) ON CONFLICT (workspace) DO UPDATE SET \
+     enabled = excluded.enabled, updated_at = excluded.updated_at";
+pub(crate) const ADD_CUSTOM_DOMAIN: &str =
+    "INSERT INTO custom_domains (hostname, workspace, created_at) VALUES ($1, $2, $3)";
+pub(crate) const LIST_CUSTOM_DOMAINS: &str = "SELECT hostname, workspace, created_at \
+     FROM custom_domains WHERE workspace = $1 ORDER BY hostname";
+pub(crate) const DELETE_CUSTOM_DOMAIN: &str =
+    "DELETE FROM custom_domains WHERE workspace = $1 AND hostname = $2";
+pub(crate) const FIND_CUSTOM_DOMAIN: &str =
+    "SELECT hostname, workspace, created_at FROM custom_domains WHERE hostname = $1";
+pub(crate) const CUSTOMER_BY_EMAIL: &str = concat!(
+    "SELECT ",
+    customer_cols!(),
+    " FROM customers WHERE workspace = $1 AND lower(email) = lower($2) \
+     ORDER BY created_at, id LIMIT 1"
+);

@@ -26,6 +26,7 @@ pub mod page;
 pub mod payments;
 pub mod portal_sessions;
 pub mod profiles;
+pub mod public_pages;
 pub mod referrals;
 pub mod request_log;
 pub mod root;
@@ -39,7 +40,7 @@ pub mod webhooks;
 pub mod workspaces;
 
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use tollgate_core::code::Code;
 
 use crate::state::AppState;
@@ -99,6 +100,43 @@ pub fn router(state: AppState) -> Router {
             get(web::reports::simulation_form).post(web::reports::simulation_run),
         )
         .route("/portal", get(web::portal::home))
+        .route(
+            "/portal/signin",
+            get(web::public::sign_in_here).post(web::public::sign_in_post_here),
+        )
+        .route(
+            "/portal/signin/{workspace}",
+            get(web::public::sign_in_of).post(web::public::sign_in_post_of),
+        )
+        .route("/pricing", get(web::public::pricing_here))
+        .route("/pricing/embed", get(web::public::embed_here))
+        .route("/pricing/{workspace}", get(web::public::pricing_of))
+        .route("/pricing/{workspace}/embed", get(web::public::embed_of))
+        .route(
+            "/signup",
+            get(web::public::signup_here).post(web::public::signup_post_here),
+        )
+        .route(
+            "/signup/{workspace}",
+            get(web::public::signup_of).post(web::public::signup_post_of),
+        )
+        .route("/public/brand.css", get(web::public::brand_css))
+        .route(
+            "/admin/public",
+            get(web::admin::public_settings_page).post(web::admin::public_settings_save),
+        )
+        .route(
+            "/v1/public_pages",
+            get(public_pages::get).put(public_pages::put),
+        )
+        .route(
+            "/v1/domains",
+            get(public_pages::list_domains).post(public_pages::add_domain),
+        )
+        .route(
+            "/v1/domains/{hostname}",
+            delete(public_pages::remove_domain),
+        )
         .route("/portal/brand.css", get(web::portal::brand_css))
         .route("/portal/enter/{token}", get(web::portal::enter))
         .route("/portal/plan", post(web::portal::change_plan))

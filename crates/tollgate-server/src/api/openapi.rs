@@ -8,7 +8,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use super::{
     analytics, billing, catalog, check, customers, domain_events, downloads, email, events, health,
     invoices, jobs, keys, ledger, licenses, metrics, payments, portal_sessions, profiles,
-    referrals, signups, stripe_webhooks, subscriptions, test_clocks, users, webhooks, workspaces,
+    public_pages, referrals, signups, stripe_webhooks, subscriptions, test_clocks, users, webhooks,
+    workspaces,
 };
 
 #[derive(OpenApi)]
@@ -46,6 +47,8 @@ use super::{
         analytics::retention,
         analytics::revenue,
         analytics::simulate,
+        public_pages::get, public_pages::put, public_pages::add_domain, public_pages::list_domains,
+        public_pages::remove_domain,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []), ("api_key" = []))

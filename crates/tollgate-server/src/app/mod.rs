@@ -22,6 +22,7 @@ pub mod ledger;
 pub mod licenses;
 pub mod outbox;
 pub mod payments;
+pub mod public;
 pub mod referrals;
 pub mod subscriptions;
 pub mod users;

@@ -50,6 +50,9 @@ pub mod types {
     pub const SUBSCRIPTION_PAST_DUE: &str = "subscription.past_due";
     pub const SUBSCRIPTION_RECOVERED: &str = "subscription.recovered";
     pub const DUNNING_EXHAUSTED: &str = "dunning.exhausted";
+    /// A customer asked to sign in to the portal by email (`app/users/magic_link.rs`): the
+    /// sign-in email's event. Its data names the customer and the link's origin, never a token.
+    pub const PORTAL_SIGN_IN_REQUESTED: &str = "portal.sign_in_requested";
 
     /// The types something writes today: what a webhook endpoint may subscribe to. (Renewed
     /// is named above but nothing writes it yet; add a type here when a use case starts
@@ -87,6 +90,7 @@ pub mod types {
         CUSTOMER_REINSTATED,
         API_KEY_CREATED,
         API_KEY_REVOKED,
+        PORTAL_SIGN_IN_REQUESTED,
     ];
 }
 

@@ -148,6 +148,15 @@ impl TestServer {
         backend: Backend,
         configure: impl FnOnce(&mut ServerConfig),
     ) -> TestServer {
+        Self::start_with_clock(backend, configure, Arc::new(SystemClock)).await
+    }
+
+    /// [`TestServer::start_with`] on `clock` (a test moves time with its own clock).
+    pub async fn start_with_clock(
+        backend: Backend,
+        configure: impl FnOnce(&mut ServerConfig),
+        clock: Arc<dyn tollgate_server::clock::Clock>,
+    ) -> TestServer {
         // Server logs in test output: `RUST_LOG=tollgate_server=debug cargo test ...`.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -171,7 +180,7 @@ impl TestServer {
         // Nor the ledger's sealing loop: ledger tests seal with `POST /v1/ledger/seal`.
         config.ledger_interval = None;
         configure(&mut config);
-        let server = tollgate_server::start_with_clock(config, Arc::new(SystemClock))
+        let server = tollgate_server::start_with_clock(config, clock)
             .await
             .unwrap_or_else(|e| panic!("server starts on {backend:?} (is the database up?): {e}"));
         let base = format!("http://{}", server.addr);

@@ -768,3 +768,73 @@ pub async fn invoice_action(
         Err(e) => error_page(&e),
     }
 }
+
+// ---- public pages ----
+
+/// `GET /admin/public`: whether the pricing table and hosted signup are shown, their addresses
+/// and the embed snippet, and the workspace's custom domains.
+pub async fn public_settings_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let operator = match signed_in(&state, &headers).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let workspace = operator.user.workspace.clone();
+    let enabled = match crate::app::public::settings::enabled(&state.engine, &workspace).await {
+        Ok(e) => e,
+        Err(e) => return error_page(&e),
+    };
+    let domains = match crate::app::public::domains::list(&state.engine, &workspace).await {
+        Ok(d) => d,
+        Err(e) => return error_page(&e),
+    };
+    let w = super::urlencode(&workspace);
+    page(
+        StatusCode::OK,
+        "public_settings.html",
+        merge(
+            base(&operator, "public"),
+            json!({
+                "enabled": enabled,
+                "is_admin": operator.role == crate::app::users::Role::Admin,
+                "pricing": format!("/pricing/{w}"),
+                "embed": format!("/pricing/{w}/embed"),
+                "signup": format!("/signup/{w}"),
+                "sign_in": format!("/portal/signin/{w}"),
+                "domains": domains.iter().map(|d| d.hostname.clone()).collect::<Vec<_>>(),
+            }),
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct PublicSettingsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    enabled: String,
+}
+
+/// `POST /admin/public`: turns the public pages on or off (admins only).
+pub async fn public_settings_save(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<PublicSettingsForm>,
+) -> Response {
+    let operator = match signed_in(&state, &headers).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    if let Some(r) = refuse_csrf(&operator, &form.csrf) {
+        return r;
+    }
+    if operator.role != crate::app::users::Role::Admin {
+        return error_page(&Error::forbidden(
+            "only admins turn the public pages on or off",
+        ));
+    }
+    let on = form.enabled == "on";
+    match crate::app::public::settings::set(&state.engine, &operator.user.workspace, on).await {
+        Ok(_) => see_other("/admin/public"),
+        Err(e) => error_page(&e),
+    }
+}

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod chart;
 pub mod operations;
 pub mod portal;
+pub mod public;
 pub mod reports;
 
 use std::sync::OnceLock;
@@ -46,6 +47,14 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "portal.html",
     "portal_enter.html",
     "message.html",
+    "public_base.html",
+    "pricing_table.html",
+    "pricing.html",
+    "pricing_embed.html",
+    "signup.html",
+    "signup_done.html",
+    "portal_signin.html",
+    "public_settings.html",
 );
 
 fn environment() -> &'static Environment<'static> {
@@ -72,7 +81,7 @@ fn when(text: String) -> String {
 }
 
 /// A path segment, percent-encoded (ids are plain, but a page never trusts that).
-fn urlencode(text: &str) -> String {
+pub fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

@@ -24,7 +24,7 @@ use crate::state::AppState;
 const ROWS: usize = 100;
 
 /// A value of the catalog file written compactly: scalars as they are, maps as `k: v, ...`.
-fn compact(value: &Value) -> String {
+pub(super) fn compact(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Null => "–".to_owned(),

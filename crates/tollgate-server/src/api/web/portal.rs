@@ -38,13 +38,22 @@ async fn visitor(state: &AppState, headers: &HeaderMap) -> Result<Visitor, Respo
         page(
             StatusCode::UNAUTHORIZED,
             "message.html",
-            json!({"title": "Your session has ended", "message": "Open the portal again from the application you came from."}),
+            json!({"title": "Your session has ended", "message": "Open the portal again from the application you came from, or ask for a sign-in link by email on the sign-in page."}),
         )
     };
     let Some(token) = cookie(headers, PORTAL_COOKIE) else {
         return Err(expired());
     };
     match app::customer_session(&state.engine, token).await {
+        // On a custom domain, only its workspace's sessions: a partner's domain never shows
+        // another workspace's portal.
+        Ok(Some((session, _)))
+            if super::public::domain_workspace(state, headers)
+                .await
+                .is_some_and(|w| w != session.workspace) =>
+        {
+            Err(expired())
+        }
         Ok(Some((session, customer))) => Ok(Visitor { session, customer }),
         Ok(None) => Err(expired()),
         Err(e) => Err(error_page(&e)),
@@ -52,7 +61,7 @@ async fn visitor(state: &AppState, headers: &HeaderMap) -> Result<Visitor, Respo
 }
 
 /// The portal's brand: the seller profile's `brand`, else its legal name, else a neutral title.
-async fn brand(state: &AppState, workspace: &str) -> Value {
+pub(super) async fn brand(state: &AppState, workspace: &str) -> Value {
     let profile =
         crate::billing::profiles::seller_profile(state.engine.store().as_ref(), workspace)
             .await
@@ -79,6 +88,22 @@ pub async fn enter(
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
+    // A custom domain opens only its own workspace's links (checked before the link is used).
+    if let Some(domain_ws) = super::public::domain_workspace(&state, &headers).await {
+        let link = crate::app::users::sessions::live_session(
+            &state.engine,
+            &token,
+            crate::app::users::kinds::PORTAL_LINK,
+        )
+        .await;
+        if !matches!(&link, Ok(Some(l)) if l.workspace == domain_ws) {
+            return page(
+                StatusCode::GONE,
+                "message.html",
+                json!({"title": "This link cannot be used", "message": "this portal link is unknown, expired or used: ask for a new one"}),
+            );
+        }
+    }
     match app::enter(&state.engine, &token).await {
         Ok((token, session)) => {
             let brand = brand(&state, &session.workspace).await;

@@ -4,9 +4,11 @@
 //! `create` mints an operator (an admin key's call), `sign_in` checks a password (bounded
 //! attempts, one answer for an unknown email and a wrong password) and opens a session,
 //! `sessions` resolves and ends sessions, `portal` makes the single-use portal link an operator's
-//! app hands to its customer and exchanges it for a portal session.
+//! app hands to its customer and exchanges it for a portal session, `magic_link` sends such a link
+//! by email to a customer who signs in with its email.
 
 pub mod create;
+pub mod magic_link;
 pub mod portal;
 pub mod sessions;
 pub mod sign_in;

@@ -36,6 +36,7 @@ pub fn template_for(event: &OutboxEvent) -> Option<TemplateName> {
         "invoice.paid" if total() != Some(0) => Some(TemplateName::PaymentReceived),
         "credit_note.created" => Some(TemplateName::RefundIssued),
         "webhook_endpoint.disabled" => Some(TemplateName::WebhookEndpointDisabled),
+        crate::app::users::magic_link::SIGN_IN_REQUESTED => Some(TemplateName::PortalSignIn),
         _ => None,
     }
 }
@@ -131,8 +132,9 @@ fn days_until(from: Timestamp, to: Timestamp) -> i64 {
     (seconds.max(0) + 86_399) / 86_400
 }
 
-/// The variables of `template` for `event` (and the invoice PDF of an issued invoice when
-/// `attach` is set), read from the store now.
+/// The variables of `template` for `event`, read from the store now. `attach` is set when the
+/// message is being sent (not previewed): the invoice PDF of an issued invoice is attached, and a
+/// sign-in email's single-use link is minted.
 pub async fn compose(
     engine: &Engine,
     settings: Option<&EmailSettingsRecord>,
@@ -246,6 +248,21 @@ pub async fn compose(
             "failing_since": text(data, "failing_since"),
             "reason": text(data, "reason"),
         }),
+        // The link is minted now, when the message is sent (`attach`), never stored in clear
+        // (app/users/magic_link.rs); a preview shows where it would go, with no working token.
+        TemplateName::PortalSignIn => {
+            let origin = text(data, "origin").unwrap_or_default();
+            let url = match (&owner, attach) {
+                (Some(c), true) => {
+                    crate::app::users::magic_link::sign_in_url(engine, ws, &c.id, &origin).await?
+                }
+                _ => format!(
+                    "{}/portal/enter/(a new link at send time)",
+                    origin.trim_end_matches('/')
+                ),
+            };
+            json!({"sign_in_url": url, "minutes": crate::app::users::portal::LINK_MINUTES})
+        }
     };
     Ok(Composed {
         context: merge(common, specific),

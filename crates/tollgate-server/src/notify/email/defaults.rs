@@ -22,6 +22,7 @@ pub fn default_of(name: TemplateName) -> (&'static str, &'static str, &'static s
         TemplateName::PaymentReceived => (PAID_SUBJECT, PAID_TEXT, PAID_HTML),
         TemplateName::RefundIssued => (REFUND_SUBJECT, REFUND_TEXT, REFUND_HTML),
         TemplateName::WebhookEndpointDisabled => (DISABLED_SUBJECT, DISABLED_TEXT, DISABLED_HTML),
+        TemplateName::PortalSignIn => (SIGN_IN_SUBJECT, SIGN_IN_TEXT, SIGN_IN_HTML),
     }
 }
 
@@ -161,3 +162,19 @@ Its deliveries wait. Fix the receiver, then enable the endpoint again
 const DISABLED_HTML: &str = "<h1>Webhook endpoint disabled</h1>
 <p>Tollgate disabled the webhook endpoint <code>{{ endpoint.id }}</code> ({{ endpoint.url }}): {{ reason }}.</p>
 <p>Its deliveries wait. Fix the receiver, then enable the endpoint again (<code>PATCH /v1/webhook_endpoints/{{ endpoint.id }}</code> with <code>{\"enabled\": true}</code>) to resume them.</p>";
+
+const SIGN_IN_SUBJECT: &str = "Sign in to {{ brand.name }}";
+const SIGN_IN_TEXT: &str = "Hello {{ customer.name or customer.id }},
+
+Open this link to sign in to your {{ brand.name }} account:
+
+{{ sign_in_url }}
+
+It works once, for {{ minutes }} minutes. If you did not ask to sign in, ignore this email.
+
+-- {{ brand.name }}
+";
+const SIGN_IN_HTML: &str = "<h1>Sign in to {{ brand.name }}</h1>
+<p>Hello {{ customer.name or customer.id }}, open this link to sign in to your account:</p>
+<p><a href=\"{{ sign_in_url }}\">Sign in</a></p>
+<p>It works once, for {{ minutes }} minutes. If you did not ask to sign in, ignore this email.</p>";

@@ -25,6 +25,7 @@ pub enum TemplateName {
     PaymentReceived,
     RefundIssued,
     WebhookEndpointDisabled,
+    PortalSignIn,
 }
 
 impl TemplateName {
@@ -39,6 +40,7 @@ impl TemplateName {
         TemplateName::PaymentReceived,
         TemplateName::RefundIssued,
         TemplateName::WebhookEndpointDisabled,
+        TemplateName::PortalSignIn,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +55,7 @@ impl TemplateName {
             TemplateName::PaymentReceived => "payment_received",
             TemplateName::RefundIssued => "refund_issued",
             TemplateName::WebhookEndpointDisabled => "webhook_endpoint_disabled",
+            TemplateName::PortalSignIn => "portal_sign_in",
         }
     }
 
@@ -72,6 +75,7 @@ impl TemplateName {
             TemplateName::PaymentReceived => "invoice.paid",
             TemplateName::RefundIssued => "credit_note.created",
             TemplateName::WebhookEndpointDisabled => "webhook_endpoint.disabled",
+            TemplateName::PortalSignIn => crate::app::users::magic_link::SIGN_IN_REQUESTED,
         }
     }
 
@@ -364,6 +368,10 @@ pub fn sample(name: TemplateName) -> serde_json::Value {
             "endpoint": {"id": "we_sample", "url": "https://hooks.acme.example/tollgate"},
             "failing_since": "2026-11-02T08:00:00Z",
             "reason": "failing since 2026-11-02T08:00:00Z (more than 120h)",
+        }),
+        TemplateName::PortalSignIn => json!({
+            "sign_in_url": "https://billing.acme.example/portal/enter/tgs_sample",
+            "minutes": 15,
         }),
     };
     merge(
