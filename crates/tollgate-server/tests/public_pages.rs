@@ -107,6 +107,10 @@ impl Browser {
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.text().await.unwrap().replace("&#x2f;", "/");
+        assert!(
+            !body.contains("serde_json"),
+            "a number leaked as an object: {body}"
+        );
         Answer {
             status,
             headers,

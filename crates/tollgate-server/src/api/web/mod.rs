@@ -93,7 +93,10 @@ pub fn urlencode(text: &str) -> String {
 }
 
 /// A page rendered from `template` with `context`, or a plain 500 page naming nothing.
+/// (The context goes through `value_of`: the workspace's `serde_json` keeps numbers as text,
+/// which minijinja's serde path would print as a map.)
 pub fn page(status: StatusCode, template: &str, context: serde_json::Value) -> Response {
+    let context = crate::notify::email::templates::value_of(&context);
     let rendered = environment()
         .get_template(template)
         .and_then(|t| t.render(context));
