@@ -11,8 +11,9 @@
 #
 # Usage: bench/ingest.sh
 # Settings (environment): BATCHES=200 BATCH_SIZE=1000 CONCURRENCY=4 RUNS=3 PG=auto|off
-#   LEDGER=on|off: also run SQLite with the ledger sealing every second during the ingest (with a
-#   master key, so checkpoints are signed), beside the same ingest with sealing off.
+#   LEDGER=on|off: also run SQLite (and PostgreSQL, unless PG=off) with the ledger sealing every
+#   second during the ingest (with a master key, so checkpoints are signed), beside the same
+#   ingest with sealing off.
 #   PG_URL=postgres://postgres@127.0.0.1:5432 (server; a fresh database is created on it)
 #   OTHERS_WAIT=900: wait up to that long while another benchmark's wrk runs.
 #   QUIET_WAIT=0 QUIET_LOAD=0.5: wait up to QUIET_WAIT s for the load average to drop first.
@@ -100,8 +101,8 @@ ingest_round() {
         t0="$(date +%s.%N)"
         sealed="$(api POST "$url/v1/ledger/seal" "$admin" '{}')"
         t1="$(date +%s.%N)"
-        printf 'round %s: after the ingest, POST /v1/ledger/seal took %.2f s for the rest; the log holds %s entries (%s appended by that call)\n' \
-            "$round" "$(python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$t0" "$t1")" \
+        printf '%s round %s: after the ingest, POST /v1/ledger/seal took %.2f s for the rest; the log holds %s entries (%s appended by that call)\n' \
+            "$label" "$round" "$(python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$t0" "$t1")" \
             "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["size"])' "$sealed")" \
             "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["appended"])' "$sealed")" >>"$WORK_DIR/ledger-notes.txt"
     fi
@@ -134,6 +135,19 @@ for ((round = 1; round <= RUNS; round++)); do
         else
             log "dropdb $db failed (retried at exit)"
         fi
+        if [[ "$LEDGER" != off ]]; then
+            db="tollgate_bench_$(random_alnum 8 | tr '[:upper:]' '[:lower:]')"
+            createdb "${PG_HOST_ARGS[@]}" "$db" || die "createdb $db failed"
+            hook=${#CLEANUP_HOOKS[@]}
+            CLEANUP_HOOKS+=("dropdb ${PG_HOST_ARGS[*]} --if-exists --force $db")
+            TOLLGATE_MASTER_KEY="$BENCH_MASTER_KEY" ingest_round tollgate-postgres-ledger "$round" \
+                --database-url "$PG_URL/$db" --ledger-interval-seconds 1
+            if dropdb "${PG_HOST_ARGS[@]}" --force "$db"; then
+                CLEANUP_HOOKS[hook]=":"
+            else
+                log "dropdb $db failed (retried at exit)"
+            fi
+        fi
     fi
     log "round $round: SQLite peer"
     python3 "$BENCH_DIR/ingest/sqlite_peer.py" "$WORK_DIR/batches" "$WORK_DIR/peer-$round.db" sqlite-peer >>"$RESULTS"
@@ -162,12 +176,13 @@ names = {
     "tollgate-sqlite": "tollgate `POST /v1/events`, SQLite (WAL, synchronous=FULL), ledger sealing off",
     "tollgate-sqlite-ledger": "the same, with the ledger sealing (and signing a checkpoint) every second during the ingest",
     "tollgate-postgres": "tollgate `POST /v1/events`, PostgreSQL, ledger sealing off",
+    "tollgate-postgres-ledger": "the same on PostgreSQL, with the ledger sealing (and signing a checkpoint) every second",
     "sqlite-peer": "peer: SQLite alone, python sqlite3, 1,000 rows per transaction (WAL, synchronous=FULL)",
 }
 peer = statistics.median(float(f[1]) for f in rows["sqlite-peer"]) if rows["sqlite-peer"] else None
 print("| path | events/s | runs (events/s) | seconds per run | batch p50 | batch p99 | vs SQLite peer |")
 print("|---|---:|---|---|---:|---:|---:|")
-for label in ("tollgate-sqlite", "tollgate-sqlite-ledger", "tollgate-postgres", "sqlite-peer"):
+for label in ("tollgate-sqlite", "tollgate-sqlite-ledger", "tollgate-postgres", "tollgate-postgres-ledger", "sqlite-peer"):
     runs = rows.get(label)
     if not runs:
         continue
@@ -186,7 +201,7 @@ if [[ -f "$WORK_DIR/ledger-notes.txt" ]]; then
     sed 's/^/- /' "$WORK_DIR/ledger-notes.txt"
     echo
 fi
-for label in tollgate-sqlite tollgate-sqlite-ledger tollgate-postgres; do
+for label in tollgate-sqlite tollgate-sqlite-ledger tollgate-postgres tollgate-postgres-ledger; do
     [[ -f "$WORK_DIR/usage-$label.txt" ]] || continue
     echo "Usage after round 1 on $label (aggregates; RSS $(cat "$WORK_DIR/rss-$label.txt") kB): $(cat "$WORK_DIR/usage-$label.txt")"
     echo

@@ -445,3 +445,69 @@ impl<B: Backend> LedgerStore for B {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::AssertSqlSafe;
+
+    /// The "not in the log yet" reads stay one key probe per record on PostgreSQL however stale
+    /// the statistics are: on freshly migrated, never analyzed tables (the state right after a
+    /// burst) the plan has no anti-join, which the planner would run as every record against
+    /// every entry. Runs in a schema of its own, dropped after.
+    #[tokio::test]
+    #[cfg_attr(
+        not(tollgate_pg),
+        ignore = "set TOLLGATE_TEST_DATABASE_URL to run on PostgreSQL"
+    )]
+    async fn unsealed_reads_probe_the_key_per_record_on_postgres() {
+        use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+        use std::str::FromStr;
+
+        let url = std::env::var("TOLLGATE_TEST_DATABASE_URL")
+            .expect("TOLLGATE_TEST_DATABASE_URL is set for the PostgreSQL tests");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let schema = format!("unsealed_{}_{nanos}", std::process::id());
+        let admin = PgPool::connect(&url).await.unwrap();
+        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let options = PgConnectOptions::from_str(&url)
+            .unwrap()
+            .options([("search_path", schema.as_str())]);
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap();
+        crate::migrations::postgres().run(&pool).await.unwrap();
+        for statement in [
+            crate::sql::LEDGER_UNSEALED_EVENTS,
+            crate::sql::LEDGER_UNSEALED_ACTIONS,
+        ] {
+            let plan: Vec<(String,)> =
+                sqlx::query_as(AssertSqlSafe(format!("EXPLAIN {statement}")))
+                    .bind("ws")
+                    .bind(0i64)
+                    .bind(1000i64)
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+            let plan = plan
+                .into_iter()
+                .map(|(line,)| line)
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert!(!plan.contains("Anti Join"), "{plan}");
+            assert!(plan.contains("SubPlan"), "{plan}");
+        }
+        pool.close().await;
+        sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+}
