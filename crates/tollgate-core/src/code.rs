@@ -159,6 +159,9 @@ codes! {
     StripeIsBiller => "stripe_is_biller",
     PlanNotInCurrency => "plan_not_in_currency",
     CustomerCurrencyLocked => "customer_currency_locked",
+    DuplicateIdMismatch => "duplicate_id_mismatch",
+    ReplacementLowersUsage => "replacement_lowers_usage",
+    EventAlreadyInvoiced => "event_already_invoiced",
 }
 
 impl std::fmt::Display for Code {

@@ -56,6 +56,7 @@ fn meter(event: &str, aggregation: Aggregation) -> Meter {
         divide_by: None,
         per: None,
         corrections: false,
+        on_duplicate: Default::default(),
     }
 }
 

@@ -127,6 +127,7 @@ proptest! {
             divide_by: None,
             per: None,
             corrections: false,
+            on_duplicate: Default::default(),
         });
         catalog.addons.insert("seat".into(), Addon {
             name: None,

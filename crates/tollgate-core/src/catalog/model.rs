@@ -108,6 +108,30 @@ pub struct Meter {
     /// below zero). Everywhere else a negative quantity is refused.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub corrections: bool,
+    /// What a second event with an id already stored does: nothing (the default), or replace
+    /// the first one's value as an audited amendment (docs/INVOICES.md, "Repeated event ids").
+    #[serde(default, skip_serializing_if = "OnDuplicate::is_first_wins")]
+    pub on_duplicate: OnDuplicate,
+}
+
+/// What a repeated event id does to a meter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDuplicate {
+    /// The first copy counts; later copies are acknowledged as duplicates and change nothing.
+    #[default]
+    FirstWins,
+    /// A later copy (same customer and type) replaces the first one's properties for rating;
+    /// the event row stays as first written and the change is kept as an amendment.
+    LatestReplaces,
+}
+
+impl OnDuplicate {
+    /// Serde's `skip_serializing_if`: the default is not written, so catalogs without the
+    /// setting keep their stored JSON.
+    pub fn is_first_wins(&self) -> bool {
+        *self == OnDuplicate::FirstWins
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -10,8 +10,8 @@ use rust_decimal::Decimal;
 
 use super::error::CatalogErrors;
 use super::model::{
-    Addon, Aggregation, Catalog, Entitlement, Feature, FeatureKind, Interval, Meter, Product,
-    TimeUnit,
+    Addon, Aggregation, Catalog, Entitlement, Feature, FeatureKind, Interval, Meter, OnDuplicate,
+    Product, TimeUnit,
 };
 use super::node::Node;
 use super::offers::{alerts, coupon, policies, referrals};
@@ -38,6 +38,10 @@ const TIME_UNITS: &[(&str, TimeUnit)] = &[
     ("hour", TimeUnit::Hour),
     ("day", TimeUnit::Day),
     ("month", TimeUnit::Month),
+];
+const ON_DUPLICATE: &[(&str, OnDuplicate)] = &[
+    ("first_wins", OnDuplicate::FirstWins),
+    ("latest_replaces", OnDuplicate::LatestReplaces),
 ];
 const FEATURE_KINDS: &[(&str, FeatureKind)] = &[
     ("switch", FeatureKind::Switch),
@@ -99,6 +103,7 @@ fn read_catalog(cx: &mut Cx, root: &Node) -> Option<Catalog> {
     let currency = top.req(cx, "currency", read_currency);
     let rounding = top.opt(cx, "rounding", |cx, p, n| cx.choice(p, n, ROUNDINGS));
     let meters = section(cx, &top, "meters", meter);
+    check_duplicate_rules(cx, &top.path_of("meters"), &meters);
     let features = section(cx, &top, "features", feature);
     let plans_path = top.path_of("plans");
     let plan_entries = top
@@ -164,6 +169,28 @@ fn read_catalog(cx: &mut Cx, root: &Node) -> Option<Catalog> {
     })
 }
 
+/// The meters of one event type share its events, so they must agree on what a repeated id
+/// does: an amendment replaces the event's properties for all of them or for none.
+fn check_duplicate_rules(cx: &mut Cx, path: &str, meters: &Section<Meter>) {
+    let mut first: IndexMap<&str, (&str, OnDuplicate)> = IndexMap::new();
+    for (key, meter) in meters {
+        let Some(meter) = meter else { continue };
+        match first.get(meter.event.as_str()) {
+            Some((other, rule)) if *rule != meter.on_duplicate => cx.error(
+                &join(&join(path, key), "on_duplicate"),
+                format!(
+                    "meter `{other}` reads the same event type `{}` with another `on_duplicate`; meters of one event type must agree",
+                    meter.event
+                ),
+            ),
+            Some(_) => {}
+            None => {
+                first.insert(&meter.event, (key, meter.on_duplicate));
+            }
+        }
+    }
+}
+
 /// Reads one section: a map from keys (checked) to entries (read by `read`).
 fn section<'n, T>(
     cx: &mut Cx,
@@ -214,6 +241,7 @@ const METER_FIELDS: &[&str] = &[
     "divide_by",
     "per",
     "corrections",
+    "on_duplicate",
 ];
 
 fn meter(cx: &mut Cx, path: &str, node: &Node) -> Option<Meter> {
@@ -232,6 +260,19 @@ fn meter(cx: &mut Cx, path: &str, node: &Node) -> Option<Meter> {
         cx.error(
             &f.path_of("corrections"),
             "only `sum` meters take corrections (negative quantities)",
+        );
+    }
+    let on_duplicate = f
+        .opt(cx, "on_duplicate", |cx, p, n| cx.choice(p, n, ON_DUPLICATE))
+        .unwrap_or_default();
+    // Only a meter whose events each add a value can take a replacement back exactly (by the
+    // difference); a maximum, latest value, unique count or level cannot be un-applied.
+    if on_duplicate == OnDuplicate::LatestReplaces
+        && aggregation.is_some_and(|a| !matches!(a, Aggregation::Sum | Aggregation::Count))
+    {
+        cx.error(
+            &f.path_of("on_duplicate"),
+            "only `sum` and `count` meters take `latest_replaces` (a replacement changes the total by the difference)",
         );
     }
     if let Some(aggregation) = aggregation {
@@ -270,6 +311,7 @@ fn meter(cx: &mut Cx, path: &str, node: &Node) -> Option<Meter> {
         // A validated time-weighted meter always says its unit, so no reader guesses the default.
         per: per.or(time_weighted.then_some(TimeUnit::Month)),
         corrections,
+        on_duplicate,
     })
 }
 
