@@ -162,6 +162,9 @@ codes! {
     DuplicateIdMismatch => "duplicate_id_mismatch",
     ReplacementLowersUsage => "replacement_lowers_usage",
     EventAlreadyInvoiced => "event_already_invoiced",
+    AddonNotInCurrency => "addon_not_in_currency",
+    ProductNotInCurrency => "product_not_in_currency",
+    CouponNotInCurrency => "coupon_not_in_currency",
 }
 
 impl std::fmt::Display for Code {

@@ -289,6 +289,7 @@ fn apex() -> Catalog {
             name: Some("referral".into()),
             discount: Discount::PercentOff(dec!(20)),
             duration: CouponDuration::Invoices(3),
+            currencies: IndexMap::new(),
         },
     );
     catalog.coupons.insert(
@@ -297,6 +298,7 @@ fn apex() -> Catalog {
             name: Some("referral reward".into()),
             discount: Discount::PercentOff(dec!(100)),
             duration: CouponDuration::Once,
+            currencies: IndexMap::new(),
         },
     );
     catalog
@@ -412,6 +414,7 @@ fn control_plane() -> Catalog {
                 interval: Interval::Month,
                 grants: IndexMap::new(),
                 sets: IndexMap::new(),
+                currencies: IndexMap::new(),
             },
         );
     }
@@ -726,6 +729,7 @@ fn levqor() -> Catalog {
                 amount,
                 grants: vec!["download".into()],
                 download_url: None,
+                currencies: IndexMap::new(),
             },
         );
     }

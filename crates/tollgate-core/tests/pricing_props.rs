@@ -135,6 +135,7 @@ proptest! {
             interval: Interval::Month,
             grants: IndexMap::new(),
             sets: IndexMap::new(),
+            currencies: IndexMap::new(),
         });
         catalog.plans.insert("p".into(), Plan {
             base: base.map(|amount| BasePrice { amount, interval: Interval::Month, timing: Timing::InAdvance, every: 1 }),

@@ -131,6 +131,24 @@ fn read_catalog(cx: &mut Cx, root: &Node) -> Option<Catalog> {
         .opt(cx, "alerts", |cx, p, n| alerts(cx, p, n, &meters))
         .unwrap_or_default();
     let policies = top.opt(cx, "policies", policies).unwrap_or_default();
+    if let Some(currency) = currency {
+        let at = |section: &str, key: &str| join(&top.path_of(section), key);
+        let entries: Vec<(String, &IndexMap<String, Decimal>)> = addons
+            .iter()
+            .filter_map(|(k, a)| Some((at("addons", k), &a.as_ref()?.currencies)))
+            .chain(
+                products
+                    .iter()
+                    .filter_map(|(k, p)| Some((at("products", k), &p.as_ref()?.currencies))),
+            )
+            .chain(
+                coupons
+                    .iter()
+                    .filter_map(|(k, c)| Some((at("coupons", k), &c.as_ref()?.currencies))),
+            )
+            .collect();
+        check_offer_currencies(cx, entries, currency);
+    }
     if let Some(plans) = &plans {
         plans::check_addon_cadences(cx, &plans_path, plans, &addons);
         if let Some(currency) = currency {
@@ -439,7 +457,7 @@ fn addon(cx: &mut Cx, path: &str, node: &Node, features: &Section<Feature>) -> O
     let f = cx.fields(
         path,
         node,
-        &["name", "amount", "interval", "grants", "sets"],
+        &["name", "amount", "interval", "grants", "sets", "currencies"],
     )?;
     let name = f.opt(cx, "name", Cx::string);
     let amount = f.req(cx, "amount", Cx::amount);
@@ -450,6 +468,9 @@ fn addon(cx: &mut Cx, path: &str, node: &Node, features: &Section<Feature>) -> O
     let sets = f
         .opt(cx, "sets", |cx, p, n| entitlements(cx, p, n, features))
         .unwrap_or_default();
+    let currencies = f
+        .opt(cx, "currencies", currency_amounts)
+        .unwrap_or_default();
     (cx.count() == start).then_some(())?;
     Some(Addon {
         name,
@@ -457,6 +478,7 @@ fn addon(cx: &mut Cx, path: &str, node: &Node, features: &Section<Feature>) -> O
         interval: interval?,
         grants,
         sets,
+        currencies,
     })
 }
 
@@ -488,7 +510,11 @@ fn grants(
 
 fn product(cx: &mut Cx, path: &str, node: &Node) -> Option<Product> {
     let start = cx.count();
-    let f = cx.fields(path, node, &["name", "amount", "grants", "download_url"])?;
+    let f = cx.fields(
+        path,
+        node,
+        &["name", "amount", "grants", "download_url", "currencies"],
+    )?;
     let name = f.opt(cx, "name", Cx::string);
     let amount = f.req(cx, "amount", Cx::amount);
     let grants = f.opt(cx, "grants", key_list).unwrap_or_default();
@@ -511,13 +537,59 @@ fn product(cx: &mut Cx, path: &str, node: &Node) -> Option<Product> {
             "`download_url` needs `grants: [download]`",
         );
     }
+    let currencies = f
+        .opt(cx, "currencies", currency_amounts)
+        .unwrap_or_default();
     (cx.count() == start).then_some(())?;
     Some(Product {
         name,
         amount: amount?,
         grants,
         download_url,
+        currencies,
     })
+}
+
+/// An amount per other currency (`currencies: { EUR: "27.00" }`): ISO 4217 codes, amounts >= 0.
+pub(crate) fn currency_amounts(
+    cx: &mut Cx,
+    path: &str,
+    node: &Node,
+) -> Option<IndexMap<String, Decimal>> {
+    let entries = cx.map(path, node)?;
+    let start = cx.count();
+    let mut out = IndexMap::new();
+    for (code, value) in entries {
+        let p = join(path, code);
+        if let Err(e) = code.parse::<Currency>() {
+            cx.error(&p, e.to_string());
+            continue;
+        }
+        if let Some(amount) = cx.amount(&p, value) {
+            out.insert(code.clone(), amount);
+        }
+    }
+    (cx.count() == start).then_some(out)
+}
+
+/// Prices in other currencies name another currency than the catalog's own. `entries`: each
+/// add-on's, product's or coupon's path with its `currencies`.
+fn check_offer_currencies<'a>(
+    cx: &mut Cx,
+    entries: impl IntoIterator<Item = (String, &'a IndexMap<String, Decimal>)>,
+    currency: Currency,
+) {
+    for (path, currencies) in entries {
+        if currencies.contains_key(currency.code()) {
+            cx.error(
+                &join(&join(&path, "currencies"), currency.code()),
+                format!(
+                    "{} is the catalog's currency: `amount` is already in it",
+                    currency.code()
+                ),
+            );
+        }
+    }
 }
 
 /// A list of distinct keys (`grants: [download]`).
