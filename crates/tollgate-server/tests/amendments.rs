@@ -357,3 +357,62 @@ async fn the_catalog_says_where_latest_replaces_applies(backend: Backend) {
     }
 }
 backend_tests!(the_catalog_says_where_latest_replaces_applies);
+
+/// With Redis, two nodes share the counters: a replacement on one node moves the shared
+/// counter by its difference, so the other node's checks see it at once, both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(all(tollgate_pg, tollgate_redis)),
+    ignore = "set TOLLGATE_TEST_DATABASE_URL and TOLLGATE_TEST_REDIS_URL to run on PostgreSQL and Redis"
+)]
+async fn a_replacement_moves_the_shared_counters_of_every_node() {
+    let redis = std::env::var("TOLLGATE_TEST_REDIS_URL").expect("Redis URL");
+    let with_redis = |c: &mut tollgate_server::ServerConfig| c.redis_url = Some(redis.clone());
+    let a = TestServer::start_with(Backend::Postgres, with_redis).await;
+    let b = TestServer::start_with(Backend::Postgres, with_redis).await;
+    let ws = a.workspace_with("amend_shared", CATALOG).await;
+    let key = ws.customer("acme", "metered", None, false).await;
+    let on = |status: &str, report: &Value| {
+        assert_eq!(report["results"][0]["status"], status, "{report}")
+    };
+    on("accepted", &send_on(&a, &ws.key, 100).await);
+    assert!(room_on(&b, &ws.key).await, "100 + 200 fits 1,000");
+    on("amended", &send_on(&b, &key, 900).await);
+    assert!(
+        !room_on(&a, &ws.key).await,
+        "node a sees node b's raise: 900 + 200"
+    );
+    on("amended", &send_on(&a, &ws.key, 300).await);
+    assert!(
+        room_on(&b, &ws.key).await,
+        "node b sees node a's cut: 300 + 200"
+    );
+}
+
+/// Whether 200 more tokens fit acme's quota, asked of `server`.
+async fn room_on(server: &TestServer, key: &str) -> bool {
+    let (status, d) = server
+        .call(
+            key,
+            Method::POST,
+            "/v1/check",
+            Some(json!({"customer": "acme", "meter": "tokens", "quantity": 200})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    d["allowed"].as_bool().unwrap()
+}
+
+/// Event `t1` with `n` tokens, sent to `server` with `key`.
+async fn send_on(server: &TestServer, key: &str, n: i64) -> Value {
+    let (status, report) = server
+        .call(
+            key,
+            Method::POST,
+            "/v1/events",
+            Some(json!({ "events": tokens("t1", "acme", n) })),
+        )
+        .await;
+    assert!(status.is_success(), "{report}");
+    report
+}

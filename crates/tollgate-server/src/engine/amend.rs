@@ -183,7 +183,16 @@ impl Engine {
                 ));
             }
         };
-        corrections_allowed(caller, state, &delta, pending)?;
+        // The difference is taken from the stored value, so a total that held the old value
+        // holds the difference without going below zero, whatever this node's counters say
+        // (another node may have counted the usage). Only a replacing copy that is itself a
+        // correction (a negative quantity) passes the corrections' rules as well.
+        let negative = after
+            .iter()
+            .any(|u| matches!(u.op, AggregateOp::Add(x) if x.is_sign_negative() && !x.is_zero()));
+        if negative {
+            corrections_allowed(caller, state, &delta, pending)?;
+        }
         Ok(Some(Plan {
             amendment: EventAmendment {
                 workspace: first.workspace.clone(),
