@@ -56,6 +56,9 @@ struct Evidence {
     #[serde(default)]
     adjustments: Vec<Line>,
     events: Vec<ProvenEvent>,
+    /// `event.amended` entries: an event's value replaced by a later copy (docs/INVOICES.md).
+    #[serde(default)]
+    amendments: Vec<ProvenEvent>,
     unproven: Vec<String>,
     checkpoint: Option<ProofCheckpoint>,
     public_keys: Vec<String>,
@@ -189,6 +192,31 @@ fn recompute(evidence: &Evidence, trust_keys: &[String]) -> anyhow::Result<Repor
             }
         }
     }
+    // Amendments replace their event's properties, in log order (the newest wins).
+    if !evidence.amendments.is_empty() {
+        let checkpoint = evidence
+            .checkpoint
+            .as_ref()
+            .ok_or_else(|| anyhow!("amendments are listed without a checkpoint"))?;
+        let root = verified_root(checkpoint, trust_keys, &evidence.public_keys)?;
+        let size = u64::try_from(checkpoint.size)?;
+        let mut amendments: Vec<&ProvenEvent> = evidence.amendments.iter().collect();
+        amendments.sort_by_key(|a| a.seq);
+        for proven in amendments {
+            match proven_amendment(proven, size, &root, &evidence.customer) {
+                Ok((event_id, properties)) => {
+                    for (_, id, event) in events.iter_mut() {
+                        if *id == event_id {
+                            event.properties = properties.clone();
+                        }
+                    }
+                }
+                Err(problem) => report
+                    .failures
+                    .push(format!("amendment {}: {problem}", proven.id)),
+            }
+        }
+    }
     if !evidence.unproven.is_empty() {
         report.failures.push(format!(
             "{} events of the period are not under a signed checkpoint yet ({}); try again \
@@ -314,6 +342,54 @@ fn verified_root(
         );
     }
     Ok(verified.root)
+}
+
+/// The hashes of a proof, read from hex.
+fn proof_hashes(proven: &ProvenEvent) -> Result<Vec<Hash>, String> {
+    proven
+        .proof
+        .iter()
+        .map(|h| {
+            hex::decode(h)
+                .ok()
+                .and_then(|b| Hash::try_from(b).ok())
+                .ok_or_else(|| format!("a proof hash is not 32 hex bytes: {h}"))
+        })
+        .collect()
+}
+
+/// An `event.amended` entry, once its proof leads to the root and it is the customer's: the
+/// event it amends and the properties it rates with from then on.
+fn proven_amendment(
+    proven: &ProvenEvent,
+    size: u64,
+    root: &Hash,
+    customer: &str,
+) -> Result<(String, serde_json::Map<String, serde_json::Value>), String> {
+    let proof = proof_hashes(proven)?;
+    let index = u64::try_from(proven.seq).map_err(|_| "a negative entry index".to_owned())?;
+    let leaf = merkle::leaf_hash(proven.entry.as_bytes());
+    merkle::verify_inclusion(index, size, &leaf, &proof, root)
+        .map_err(|e| format!("entry {} is not in the signed log: {e}", proven.seq))?;
+    let entry: serde_json::Value = serde_json::from_str(&proven.entry)
+        .map_err(|e| format!("entry {} does not read as JSON: {e}", proven.seq))?;
+    if entry["kind"] != "action" || entry["type"] != "event.amended" || entry["id"] != proven.id {
+        return Err(format!(
+            "entry {} is not amendment {}",
+            proven.seq, proven.id
+        ));
+    }
+    if entry["customer"].as_str() != Some(customer) {
+        return Err(format!("entry {} is another customer's", proven.seq));
+    }
+    let event = entry["body"]["event"]
+        .as_str()
+        .ok_or_else(|| format!("entry {} names no event", proven.seq))?;
+    let properties = entry["body"]["new_properties"]
+        .as_object()
+        .cloned()
+        .ok_or_else(|| format!("entry {} has no new properties", proven.seq))?;
+    Ok((event.to_owned(), properties))
 }
 
 /// The event an entry holds, once its proof leads to the root and it is the customer's, in

@@ -307,3 +307,110 @@ async fn a_customer_recomputes_its_invoice_from_the_proven_events() {
         "{out}"
     );
 }
+
+/// An event replaced by a later copy (`on_duplicate: latest_replaces`): the ledger holds the
+/// first copy and the `event.amended` entry; the customer's recompute applies the proven
+/// amendment and matches the invoice, which was rated with the latest value.
+#[tokio::test]
+async fn a_recompute_applies_the_proven_amendments() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let master = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let (_server, base) = serve_with(
+        &data,
+        &dir.path().join("server.log"),
+        &[("TOLLGATE_MASTER_KEY", master)],
+    )
+    .await;
+    let yaml = r#"
+currency: USD
+meters:
+  tokens: { event: llm.call, aggregation: sum, property: tokens, on_duplicate: latest_replaces }
+plans:
+  metered:
+    prices:
+      - { meter: tokens, model: per_unit, unit_amount: "0.01" }
+"#;
+    common::admin(&base, Method::PUT, "/v1/catalog", json!({ "yaml": yaml })).await;
+    let clock = common::admin(
+        &base,
+        Method::POST,
+        "/v1/test_clocks",
+        json!({"frozen_time": "2026-11-01T00:00:00Z"}),
+    )
+    .await;
+    let clock = clock["id"].as_str().unwrap();
+    common::admin(
+        &base,
+        Method::POST,
+        "/v1/customers",
+        json!({"id": "acme", "test_clock": clock}),
+    )
+    .await;
+    common::admin(
+        &base,
+        Method::POST,
+        "/v1/customers/acme/subscriptions",
+        json!({"plan": "metered", "trial": false}),
+    )
+    .await;
+    common::admin(
+        &base,
+        Method::POST,
+        &format!("/v1/test_clocks/{clock}/advance"),
+        json!({"frozen_time": "2026-11-20T00:00:00Z"}),
+    )
+    .await;
+    let event = |id: &str, tokens: i64| json!({"id": id, "customer": "acme", "type": "llm.call", "timestamp": "2026-11-05T12:00:00Z", "properties": {"tokens": tokens}});
+    let first = json!({ "events": [event("t1", 100), event("t2", 50)] });
+    common::admin(&base, Method::POST, "/v1/events", first).await;
+    let replaced = common::admin(
+        &base,
+        Method::POST,
+        "/v1/events",
+        json!({ "events": [event("t1", 300)] }),
+    )
+    .await;
+    assert_eq!(replaced["amended"], 1, "{replaced}");
+    common::admin(
+        &base,
+        Method::POST,
+        &format!("/v1/test_clocks/{clock}/advance"),
+        json!({"frozen_time": "2026-12-01T00:00:01Z"}),
+    )
+    .await;
+    let invoices =
+        common::admin(&base, Method::GET, "/v1/customers/acme/invoices", json!({})).await;
+    // 300 + 50 tokens at 0.01: the amended value.
+    let invoice = invoices["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["total"] == "3.50")
+        .unwrap_or_else(|| panic!("no 3.50 invoice: {invoices}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sealed = common::admin(&base, Method::POST, "/v1/ledger/seal", json!({})).await;
+    assert!(sealed["checkpoint"].is_string(), "{sealed}");
+    let key = common::admin(&base, Method::POST, "/v1/customers/acme/keys", json!({})).await;
+    let key = key["secret"].as_str().unwrap().to_owned();
+    let pinned = common::admin(&base, Method::GET, "/v1/license_keys", json!({})).await;
+    let pinned = pinned[0]["public_key"].as_str().unwrap().to_owned();
+    let run = tollgate()
+        .args(["ledger", "recompute-invoice", "--invoice", &invoice])
+        .args(["--server", &base, "--api-key", &key, "--trust-key", &pinned])
+        .output()
+        .unwrap();
+    let out = stdout(&run);
+    assert!(run.status.success(), "{out}");
+    assert!(
+        out.contains("usage lines recomputed from 2 proven events: match"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("ok ") && l.contains(": 350 -> 3.50 USD")),
+        "{out}"
+    );
+}

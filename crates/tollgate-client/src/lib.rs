@@ -218,6 +218,9 @@ pub struct Event {
 pub struct IngestReport {
     pub accepted: usize,
     pub duplicates: usize,
+    /// Duplicates that replaced the stored value (`on_duplicate: latest_replaces`).
+    #[serde(default)]
+    pub amended: usize,
     pub rejected: usize,
     #[serde(default)]
     pub results: Vec<IngestResult>,
@@ -229,7 +232,7 @@ pub struct IngestResult {
     pub index: usize,
     #[serde(default)]
     pub id: Option<String>,
-    /// `accepted`, `duplicate` or `rejected`.
+    /// `accepted`, `duplicate`, `amended` or `rejected`.
     pub status: String,
     #[serde(default)]
     pub code: Option<String>,

@@ -161,6 +161,12 @@ codes! {
     CustomerCurrencyLocked => "customer_currency_locked",
     InvalidHostname => "invalid_hostname",
     EmailTaken => "email_taken",
+    DuplicateIdMismatch => "duplicate_id_mismatch",
+    ReplacementLowersUsage => "replacement_lowers_usage",
+    EventAlreadyInvoiced => "event_already_invoiced",
+    AddonNotInCurrency => "addon_not_in_currency",
+    ProductNotInCurrency => "product_not_in_currency",
+    CouponNotInCurrency => "coupon_not_in_currency",
 }
 
 impl std::fmt::Display for Code {

@@ -242,6 +242,7 @@ mod tests {
             divide_by: None,
             per: None,
             corrections: false,
+            on_duplicate: Default::default(),
         }
     }
 

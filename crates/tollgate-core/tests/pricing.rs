@@ -56,6 +56,7 @@ fn meter(event: &str, aggregation: Aggregation) -> Meter {
         divide_by: None,
         per: None,
         corrections: false,
+        on_duplicate: Default::default(),
     }
 }
 
@@ -288,6 +289,7 @@ fn apex() -> Catalog {
             name: Some("referral".into()),
             discount: Discount::PercentOff(dec!(20)),
             duration: CouponDuration::Invoices(3),
+            currencies: IndexMap::new(),
         },
     );
     catalog.coupons.insert(
@@ -296,6 +298,7 @@ fn apex() -> Catalog {
             name: Some("referral reward".into()),
             discount: Discount::PercentOff(dec!(100)),
             duration: CouponDuration::Once,
+            currencies: IndexMap::new(),
         },
     );
     catalog
@@ -411,6 +414,7 @@ fn control_plane() -> Catalog {
                 interval: Interval::Month,
                 grants: IndexMap::new(),
                 sets: IndexMap::new(),
+                currencies: IndexMap::new(),
             },
         );
     }
@@ -725,6 +729,7 @@ fn levqor() -> Catalog {
                 amount,
                 grants: vec!["download".into()],
                 download_url: None,
+                currencies: IndexMap::new(),
             },
         );
     }

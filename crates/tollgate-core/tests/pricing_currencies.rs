@@ -9,7 +9,9 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use tollgate_core::catalog::{parse_yaml, to_yaml};
 use tollgate_core::money::{Currency, Money};
-use tollgate_core::pricing::{BillingPeriod, InvoiceRequest, MeterUsage, assemble};
+use tollgate_core::pricing::{
+    BillingPeriod, InvoiceDiscount, InvoiceRequest, MeterUsage, assemble,
+};
 
 const TWO: &str = r#"
 currency: USD
@@ -109,5 +111,95 @@ fn a_currency_prices_what_the_plan_prices() {
     assert_eq!(
         extra,
         ["plans.pro.currencies.EUR.minimum: the plan has no `minimum` to price in EUR"]
+    );
+}
+
+const OFFERS: &str = r#"
+currency: USD
+addons:
+  seat: { amount: 5, interval: month, currencies: { EUR: "4.50" } }
+  usd_seat: { amount: 7, interval: month }
+products:
+  pack: { amount: 99, currencies: { EUR: 90 } }
+  usd_pack: { amount: 10 }
+coupons:
+  launch: { amount_off: 10, duration: forever, currencies: { EUR: 9 } }
+  usd_launch: { amount_off: 10 }
+  tenth: { percent_off: 10 }
+plans:
+  pro:
+    base: { amount: 100, interval: month }
+    addons: [seat, usd_seat]
+    currencies:
+      EUR: { base: 92 }
+"#;
+
+#[test]
+fn add_ons_products_and_coupons_are_priced_per_currency() {
+    let c = parse_yaml(OFFERS).unwrap();
+    let eur: Currency = "EUR".parse().unwrap();
+    assert!(c.addon_priced_in("seat", eur) && !c.addon_priced_in("usd_seat", eur));
+    assert!(c.addon_priced_in("usd_seat", Currency::USD));
+    assert!(c.product_priced_in("pack", eur) && !c.product_priced_in("usd_pack", eur));
+    assert!(c.coupon_priced_in("launch", eur) && !c.coupon_priced_in("usd_launch", eur));
+    assert!(
+        c.coupon_priced_in("tenth", eur),
+        "a percentage is priced in every currency"
+    );
+    let view = c.in_currency(eur);
+    assert_eq!(view.addons.keys().collect::<Vec<_>>(), ["seat"]);
+    assert_eq!(view.addons["seat"].amount, Decimal::new(450, 2));
+    assert_eq!(
+        view.plans["pro"].addons.keys().collect::<Vec<_>>(),
+        ["seat"]
+    );
+    assert_eq!(view.products.keys().collect::<Vec<_>>(), ["pack"]);
+    assert_eq!(view.products["pack"].amount, Decimal::from(90));
+    assert_eq!(view.coupons.keys().collect::<Vec<_>>(), ["launch", "tenth"]);
+    // December's base and 3 seats in EUR: 92.00 + 3 x 4.50, less the 9.00 coupon.
+    let request = InvoiceRequest {
+        plan: Some("pro".into()),
+        opening: Some(period("2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z")),
+        addons: BTreeMap::from([("seat".to_owned(), Decimal::from(3))]),
+        discounts: vec![InvoiceDiscount::from_coupon(
+            "launch",
+            &view.coupons["launch"],
+        )],
+        ..InvoiceRequest::default()
+    };
+    let invoice = assemble(&view, &request).unwrap();
+    assert_eq!(invoice.total, Money::from_minor(9_650, eur));
+    assert_eq!(parse_yaml(&to_yaml(&c)).unwrap(), c);
+
+    let refused = |yaml: &str| -> Vec<String> {
+        match parse_yaml(yaml) {
+            Ok(_) => panic!("accepted:\n{yaml}"),
+            Err(e) => e
+                .iter()
+                .map(|e| format!("{}: {}", e.path, e.message))
+                .collect(),
+        }
+    };
+    let own = refused(&OFFERS.replace("currencies: { EUR: 90 }", "currencies: { USD: 90 }"));
+    assert!(
+        own.iter()
+            .any(|e| e.starts_with("products.pack.currencies.USD: USD is the catalog's currency")),
+        "{own:?}"
+    );
+    let percent = refused(&OFFERS.replace(
+        "tenth: { percent_off: 10 }",
+        "tenth: { percent_off: 10, currencies: { EUR: 1 } }",
+    ));
+    assert!(
+        percent
+            .iter()
+            .any(|e| e.starts_with("coupons.tenth.currencies: a percentage")),
+        "{percent:?}"
+    );
+    let bad = refused(&OFFERS.replace("currencies: { EUR: \"4.50\" }", "currencies: { EURO: 1 }"));
+    assert!(
+        bad.iter()
+            .any(|e| e.starts_with("addons.seat.currencies.EURO")),
+        "{bad:?}"
     );
 }

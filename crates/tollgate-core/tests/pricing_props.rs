@@ -127,6 +127,7 @@ proptest! {
             divide_by: None,
             per: None,
             corrections: false,
+            on_duplicate: Default::default(),
         });
         catalog.addons.insert("seat".into(), Addon {
             name: None,
@@ -134,6 +135,7 @@ proptest! {
             interval: Interval::Month,
             grants: IndexMap::new(),
             sets: IndexMap::new(),
+            currencies: IndexMap::new(),
         });
         catalog.plans.insert("p".into(), Plan {
             base: base.map(|amount| BasePrice { amount, interval: Interval::Month, timing: Timing::InAdvance, every: 1 }),

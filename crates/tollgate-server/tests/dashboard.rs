@@ -1563,3 +1563,61 @@ async fn scripts_are_embedded(backend: Backend) {
     );
 }
 backend_tests!(scripts_are_embedded);
+
+const TWO_CURRENCIES: &str = r#"
+currency: USD
+plans:
+  pro:
+    base: { amount: 100, interval: month }
+    currencies:
+      EUR: { base: 92 }
+"#;
+
+/// A customer billed in EUR counts in an MRR of its own, on the API and the analytics page,
+/// never added to the USD figures.
+async fn mrr_per_currency_on_the_analytics_page(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server
+        .workspace_with("mrr_currencies", TWO_CURRENCIES)
+        .await;
+    subscriber(&ws, "us", "pro", "2026-11-01T00:00:00Z").await;
+    let clock = ws.test_clock("2026-11-01T00:00:00Z").await;
+    ws.post("/v1/customers", json!({"id": "eu", "test_clock": clock}))
+        .await;
+    let (status, body) = ws
+        .call(
+            Method::PUT,
+            "/v1/customers/eu/billing_profile",
+            Some(json!({"currency": "EUR"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    ws.post(
+        "/v1/customers/eu/subscriptions",
+        json!({"plan": "pro", "trial": false}),
+    )
+    .await;
+    let report = mrr(&ws, "2026-11", "2026-11").await;
+    assert_eq!(report["months"][0]["end_minor"], 10_000, "{report:#}");
+    assert_eq!(report["currencies"][1]["currency"], "EUR", "{report:#}");
+    assert_eq!(report["currencies"][1]["months"][0]["end_minor"], 9_200);
+
+    user(&ws, "ops@example.com", "read_only").await;
+    let mut browser = Browser::new(&server);
+    browser
+        .sign_in(&ws.id, "ops@example.com", "correct horse battery")
+        .await;
+    let (status, page, _) = browser
+        .get("/admin/analytics?from=2026-11&to=2026-11")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let (usd, eur) = page
+        .split_once("<table class=\"wide\" data-currency=\"EUR\">")
+        .unwrap_or_else(|| panic!("no EUR table in {page}"));
+    assert!(
+        usd.contains("100.00 USD") && !usd.contains("192.00"),
+        "{usd}"
+    );
+    assert!(eur.contains("92.00 EUR"), "{eur}");
+}
+backend_tests!(mrr_per_currency_on_the_analytics_page);

@@ -1243,7 +1243,7 @@ async fn a_plan_priced_in_two_currencies_invoices_each_customer_in_its_own(backe
     assert_eq!(body["code"], "plan_not_in_currency");
     let (status, body) = subscribe_to("pro", json!({"seat": 2})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert_eq!(body["code"], "plan_not_in_currency");
+    assert_eq!(body["code"], "addon_not_in_currency");
     let (status, sub) = subscribe_to("pro", json!({})).await;
     assert_eq!(status, StatusCode::CREATED, "{sub}");
     bill_run(&ws).await;
@@ -1288,7 +1288,7 @@ async fn a_plan_priced_in_two_currencies_invoices_each_customer_in_its_own(backe
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert_eq!(body["code"], "plan_not_in_currency");
+    assert_eq!(body["code"], "product_not_in_currency");
     let (status, body) = ws
         .call(
             Method::POST,
@@ -1315,6 +1315,146 @@ async fn a_plan_priced_in_two_currencies_invoices_each_customer_in_its_own(backe
     assert_eq!(us["total"], "105.00", "{us:#}");
 }
 backend_tests!(a_plan_priced_in_two_currencies_invoices_each_customer_in_its_own);
+
+const OFFERS_IN_TWO_CURRENCIES: &str = r#"
+currency: USD
+addons:
+  seat: { amount: 5, interval: month, currencies: { EUR: "4.50" } }
+  usd_seat: { amount: 7, interval: month }
+products:
+  pack: { amount: 20, currencies: { EUR: 18 } }
+coupons:
+  launch: { amount_off: 10, duration: once, currencies: { EUR: 9 } }
+  usd_launch: { amount_off: 10 }
+plans:
+  pro:
+    name: Pro
+    base: { amount: 100, interval: month }
+    addons: [seat, usd_seat]
+    currencies:
+      EUR: { base: 92 }
+"#;
+
+/// Add-ons, products and amount-off coupons with EUR amounts: a EUR customer is invoiced them
+/// in EUR; one without an EUR amount is refused with its own code; MRR is reported per currency.
+async fn add_ons_products_and_coupons_are_invoiced_in_the_customers_currency(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server
+        .workspace_with("offer_currencies", OFFERS_IN_TWO_CURRENCIES)
+        .await;
+    customer(&ws, "eu", "2026-11-01T00:00:00Z").await;
+    let (status, body) = ws
+        .call(
+            Method::PUT,
+            "/v1/customers/eu/billing_profile",
+            Some(json!({"currency": "EUR"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = ws
+        .call(
+            Method::POST,
+            "/v1/customers/eu/coupons",
+            Some(json!({"coupon": "usd_launch"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "coupon_not_in_currency");
+    ws.post("/v1/customers/eu/coupons", json!({"coupon": "launch"}))
+        .await;
+    let (status, body) = ws
+        .call(
+            Method::POST,
+            "/v1/customers/eu/subscriptions",
+            Some(json!({"plan": "pro", "trial": false, "addons": {"usd_seat": 1}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "addon_not_in_currency");
+    ws.post(
+        "/v1/customers/eu/subscriptions",
+        json!({"plan": "pro", "trial": false, "addons": {"seat": 2}}),
+    )
+    .await;
+    bill_run(&ws).await;
+    let opening = invoices(&ws, "eu").await.pop().unwrap();
+    assert_eq!(opening["currency"], "EUR", "{opening:#}");
+    // November in EUR: 92.00 + 2 seats x 4.50, less the coupon's 9.00 EUR.
+    assert_eq!(opening["total"], "92.00", "{opening:#}");
+    assert_eq!(sum_of_lines(&opening).to_string(), "92.00");
+    let amount_of = |kind: &str| -> Vec<String> {
+        opening["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["kind"]["type"] == kind)
+            .map(|l| l["amount"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(amount_of("addon"), ["9.00"], "{opening:#}");
+    assert_eq!(amount_of("discount"), ["-9.00"], "{opening:#}");
+    let purchase = ws
+        .post("/v1/customers/eu/purchases", json!({"product": "pack"}))
+        .await;
+    let text = purchase.to_string();
+    assert!(text.contains("\"EUR\""), "{purchase:#}");
+    assert!(text.contains("\"18.00\""), "{purchase:#}");
+
+    // A USD customer on the same plan: USD amounts.
+    customer(&ws, "us", "2026-11-01T00:00:00Z").await;
+    ws.post(
+        "/v1/customers/us/subscriptions",
+        json!({"plan": "pro", "trial": false, "addons": {"seat": 1}}),
+    )
+    .await;
+    bill_run(&ws).await;
+    let us = invoices(&ws, "us").await.pop().unwrap();
+    assert_eq!(
+        (us["currency"].as_str(), us["total"].as_str()),
+        (Some("USD"), Some("105.00")),
+        "{us:#}"
+    );
+
+    // MRR per currency, never added together: 100.00 USD and 92.00 EUR at November's close.
+    let (status, mrr) = ws
+        .call(
+            Method::GET,
+            "/v1/analytics/mrr?from=2026-11&to=2026-11",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{mrr}");
+    assert_eq!(mrr["currency"], "USD");
+    assert_eq!(mrr["months"][0]["end_minor"], 10_000, "{mrr:#}");
+    let per: Vec<(String, i64)> = mrr["currencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["currency"].as_str().unwrap().to_owned(),
+                c["months"][0]["end_minor"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        per,
+        [("USD".to_owned(), 10_000), ("EUR".to_owned(), 9_200)],
+        "{mrr:#}"
+    );
+    let (status, csv) = ws
+        .call(
+            Method::GET,
+            "/v1/analytics/mrr?from=2026-11&to=2026-11&format=csv",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let csv = csv.as_str().unwrap().to_owned();
+    assert!(csv.lines().any(|l| l.starts_with("USD,2026-11,")), "{csv}");
+    assert!(csv.lines().any(|l| l.starts_with("EUR,2026-11,")), "{csv}");
+}
+backend_tests!(add_ons_products_and_coupons_are_invoiced_in_the_customers_currency);
 
 async fn pdf_bytes(server: &TestServer, ws: &Workspace<'_>, path: &str) -> Vec<u8> {
     let resp = server

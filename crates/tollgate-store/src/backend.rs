@@ -43,6 +43,14 @@ pub trait Backend: Send + Sync + 'static {
         workspace: &str,
         items: &[IngestItem],
     ) -> StoreResult<Vec<IngestOutcome>>;
+    /// [`crate::amendments::AmendmentStore::amend_event`]: the amendment row, its aggregate
+    /// difference (applied as ingest applies updates) and its domain events, in one transaction.
+    async fn amend_batch(
+        &self,
+        amendment: &crate::amendments::EventAmendment,
+        change: &IngestItem,
+        events: &[crate::outbox::OutboxEvent],
+    ) -> StoreResult<()>;
 }
 
 /// A session of a backend: statements run in it, and `commit` makes its writes durable (a

@@ -14,6 +14,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tollgate_core::ids::{CustomerId, KeyId, WorkspaceId};
 
+pub mod amendments;
 mod backend;
 mod batch;
 pub mod billing;
@@ -307,7 +308,8 @@ pub struct After<'a> {
 /// that *find* the workspace from a secret's hash.
 #[async_trait]
 pub trait Store:
-    billing::BillingStore
+    amendments::AmendmentStore
+    + billing::BillingStore
     + customers::CustomerStore
     + email::EmailStore
     + growth::GrowthStore

@@ -910,3 +910,30 @@ pub(crate) const CUSTOMER_BY_EMAIL: &str = concat!(
     " FROM customers WHERE workspace = $1 AND lower(email) = lower($2) \
      ORDER BY created_at, id LIMIT 1"
 );
+// Event amendments (`amendments.rs`).
+pub(crate) const INSERT_EVENT_AMENDMENT: &str = "INSERT INTO event_amendments (workspace, \
+       event_id, seq, customer, event_type, old_properties, new_properties, amended_by, \
+       amended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+macro_rules! amendment_cols {
+    () => {
+        "workspace, event_id, seq, customer, event_type, \
+         CAST(old_properties AS TEXT) AS old_properties, \
+         CAST(new_properties AS TEXT) AS new_properties, amended_by, amended_at"
+    };
+}
+pub(crate) const LATEST_EVENT_AMENDMENT: &str = concat!(
+    "SELECT ",
+    amendment_cols!(),
+    " FROM event_amendments WHERE workspace = $1 AND event_id = $2 ORDER BY seq DESC LIMIT 1"
+);
+pub(crate) const EVENT_AMENDMENTS: &str = concat!(
+    "SELECT ",
+    amendment_cols!(),
+    " FROM event_amendments WHERE workspace = $1 AND event_id = $2 ORDER BY seq"
+);
+pub(crate) const CUSTOMER_EVENT_AMENDMENTS: &str = concat!(
+    "SELECT ",
+    amendment_cols!(),
+    " FROM event_amendments WHERE workspace = $1 AND customer = $2 \
+       AND amended_at >= $3 AND amended_at < $4 ORDER BY amended_at, event_id, seq"
+);

@@ -138,6 +138,21 @@ impl Backend for SqliteStore {
         tx.commit().await?;
         Ok(outcomes)
     }
+
+    async fn amend_batch(
+        &self,
+        amendment: &crate::amendments::EventAmendment,
+        change: &IngestItem,
+        events: &[crate::outbox::OutboxEvent],
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let updates = crate::batch::Updates::collect(std::slice::from_ref(change), &[0])?;
+        ingest::apply(&mut tx, &amendment.workspace, &updates).await?;
+        let mut session = Session::Tx(tx);
+        crate::amendments::record(&mut session, amendment, events).await?;
+        crate::backend::Conn::commit(session).await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
+#[path = "conformance/amendments.rs"]
+mod amendments;
 #[path = "conformance/backends.rs"]
 mod backends;
 #[path = "conformance/billing.rs"]
@@ -44,6 +46,7 @@ mod users;
 #[path = "conformance/webhooks.rs"]
 mod webhooks;
 
+use amendments::*;
 use billing::*;
 use customers::*;
 use email::*;
@@ -188,6 +191,7 @@ conformance!(
     api_keys,
     test_clocks,
     ingest_is_idempotent,
+    amendments_commit_with_their_difference,
     concurrent_ingest_accepts_an_id_once,
     aggregate_add_and_max,
     aggregate_latest,

@@ -159,6 +159,8 @@ class IngestReport:
     duplicates: int
     rejected: int
     results: list[EventResult]
+    # Repeated ids that replaced the stored value (a meter with `on_duplicate: latest_replaces`).
+    amended: int = 0
 
     @property
     def rejections(self) -> list[EventResult]:
@@ -170,6 +172,7 @@ class IngestReport:
             accepted=int(data.get("accepted", 0)),
             duplicates=int(data.get("duplicates", 0)),
             rejected=int(data.get("rejected", 0)),
+            amended=int(data.get("amended", 0)),
             results=[
                 EventResult(
                     index=int(r.get("index", 0)),
@@ -196,6 +199,7 @@ class IngestReport:
             duplicates=sum(r.duplicates for r in reports),
             rejected=sum(r.rejected for r in reports),
             results=results,
+            amended=sum(r.amended for r in reports),
         )
 
 

@@ -108,6 +108,30 @@ pub struct Meter {
     /// below zero). Everywhere else a negative quantity is refused.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub corrections: bool,
+    /// What a second event with an id already stored does: nothing (the default), or replace
+    /// the first one's value as an audited amendment (docs/INVOICES.md, "Repeated event ids").
+    #[serde(default, skip_serializing_if = "OnDuplicate::is_first_wins")]
+    pub on_duplicate: OnDuplicate,
+}
+
+/// What a repeated event id does to a meter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDuplicate {
+    /// The first copy counts; later copies are acknowledged as duplicates and change nothing.
+    #[default]
+    FirstWins,
+    /// A later copy (same customer and type) replaces the first one's properties for rating;
+    /// the event row stays as first written and the change is kept as an amendment.
+    LatestReplaces,
+}
+
+impl OnDuplicate {
+    /// Serde's `skip_serializing_if`: the default is not written, so catalogs without the
+    /// setting keep their stored JSON.
+    pub fn is_first_wins(&self) -> bool {
+        *self == OnDuplicate::FirstWins
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -671,6 +695,10 @@ pub struct Addon {
     /// (e.g. `audit_retention_1y` sets `audit_retention: "1y"`). Not multiplied by the quantity.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub sets: IndexMap<String, Entitlement>,
+    /// `amount` in other currencies than the catalog's (ISO 4217 code to amount): a customer
+    /// in a currency not listed cannot take the add-on.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub currencies: IndexMap<String, Decimal>,
 }
 
 /// How a plan treats an add-on.
@@ -694,6 +722,10 @@ pub struct Product {
     /// `download`; without it, the link answers what was granted as JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download_url: Option<String>,
+    /// `amount` in other currencies than the catalog's: a customer in a currency not listed
+    /// cannot buy the product.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub currencies: IndexMap<String, Decimal>,
 }
 
 /// A discount on a customer's invoices.
@@ -704,6 +736,10 @@ pub struct Coupon {
     pub discount: Discount,
     #[serde(default)]
     pub duration: CouponDuration,
+    /// An `amount_off` in other currencies than the catalog's. A percentage needs none; an
+    /// amount-off coupon cannot be applied to a customer in a currency not listed.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub currencies: IndexMap<String, Decimal>,
 }
 
 /// What a coupon takes off an invoice.
@@ -847,15 +883,88 @@ impl Catalog {
         })
     }
 
+    /// Whether add-on `addon` has an amount in `currency` (the catalog's, or its `currencies`).
+    pub fn addon_priced_in(&self, addon: &str, currency: Currency) -> bool {
+        self.addons.get(addon).is_some_and(|a| {
+            currency == self.currency || a.currencies.contains_key(currency.code())
+        })
+    }
+
+    /// Whether product `product` has an amount in `currency`.
+    pub fn product_priced_in(&self, product: &str, currency: Currency) -> bool {
+        self.products.get(product).is_some_and(|p| {
+            currency == self.currency || p.currencies.contains_key(currency.code())
+        })
+    }
+
+    /// Whether coupon `coupon` can discount an invoice in `currency`: a percentage always, an
+    /// amount off in the catalog's currency or one of its `currencies`.
+    pub fn coupon_priced_in(&self, coupon: &str, currency: Currency) -> bool {
+        self.coupons.get(coupon).is_some_and(|c| {
+            currency == self.currency
+                || matches!(c.discount, Discount::PercentOff(_))
+                || c.currencies.contains_key(currency.code())
+        })
+    }
+
     /// The catalog as a customer paying in `currency` is invoiced from it: the catalog itself in
-    /// its own currency; in another, each plan priced in it with those amounts, and nothing that
-    /// has no amount in it (plans without it, add-ons, products, amount-off coupons).
+    /// its own currency; in another, each plan, add-on, product and amount-off coupon priced in
+    /// it with those amounts, and nothing that has no amount in it.
     pub fn in_currency(&self, currency: Currency) -> std::borrow::Cow<'_, Catalog> {
         if currency == self.currency {
             return std::borrow::Cow::Borrowed(self);
         }
+        let code = currency.code();
         let mut view = self.clone();
         view.currency = currency;
+        // Add-ons, products and amount-off coupons keep only those priced in the currency, at
+        // that price; a percentage coupon is the same in every currency.
+        view.addons = self
+            .addons
+            .iter()
+            .filter_map(|(key, addon)| {
+                let amount = *addon.currencies.get(code)?;
+                Some((
+                    key.clone(),
+                    Addon {
+                        amount,
+                        ..addon.clone()
+                    },
+                ))
+            })
+            .collect();
+        view.products = self
+            .products
+            .iter()
+            .filter_map(|(key, product)| {
+                let amount = *product.currencies.get(code)?;
+                Some((
+                    key.clone(),
+                    Product {
+                        amount,
+                        ..product.clone()
+                    },
+                ))
+            })
+            .collect();
+        view.coupons = self
+            .coupons
+            .iter()
+            .filter_map(|(key, coupon)| {
+                let discount = match coupon.discount {
+                    Discount::PercentOff(p) => Discount::PercentOff(p),
+                    Discount::AmountOff(_) => Discount::AmountOff(*coupon.currencies.get(code)?),
+                };
+                Some((
+                    key.clone(),
+                    Coupon {
+                        discount,
+                        ..coupon.clone()
+                    },
+                ))
+            })
+            .collect();
+        let priced_addons = &view.addons;
         view.plans = self
             .plans
             .iter()
@@ -868,14 +977,11 @@ impl Catalog {
                 plan.setup_fee = priced.setup_fee;
                 plan.minimum = priced.minimum;
                 plan.prices = priced.prices.clone();
-                plan.addons = IndexMap::new();
+                plan.addons
+                    .retain(|addon, _| priced_addons.contains_key(addon));
                 Some((key.clone(), plan))
             })
             .collect();
-        view.addons = IndexMap::new();
-        view.products = IndexMap::new();
-        view.coupons
-            .retain(|_, c| !matches!(c.discount, Discount::AmountOff(_)));
         std::borrow::Cow::Owned(view)
     }
 }

@@ -13,7 +13,13 @@ pub(crate) fn coupon(cx: &mut Cx, path: &str, node: &Node) -> Option<Coupon> {
     let f = cx.fields(
         path,
         node,
-        &["name", "percent_off", "amount_off", "duration"],
+        &[
+            "name",
+            "percent_off",
+            "amount_off",
+            "duration",
+            "currencies",
+        ],
     )?;
     let name = f.opt(cx, "name", Cx::string);
     let percent = f.opt(cx, "percent_off", Cx::percent);
@@ -32,11 +38,21 @@ pub(crate) fn coupon(cx: &mut Cx, path: &str, node: &Node) -> Option<Coupon> {
             .map(Discount::PercentOff)
             .or(amount.map(Discount::AmountOff)),
     };
+    let currencies = f
+        .opt(cx, "currencies", super::parse::currency_amounts)
+        .unwrap_or_default();
+    if f.has("currencies") && f.has("percent_off") {
+        cx.error(
+            &f.path_of("currencies"),
+            "a percentage is the same in every currency: only an `amount_off` coupon has `currencies`",
+        );
+    }
     (cx.count() == start).then_some(())?;
     Some(Coupon {
         name,
         discount: discount?,
         duration,
+        currencies,
     })
 }
 

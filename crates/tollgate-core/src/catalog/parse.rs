@@ -10,8 +10,8 @@ use rust_decimal::Decimal;
 
 use super::error::CatalogErrors;
 use super::model::{
-    Addon, Aggregation, Catalog, Entitlement, Feature, FeatureKind, Interval, Meter, Product,
-    TimeUnit,
+    Addon, Aggregation, Catalog, Entitlement, Feature, FeatureKind, Interval, Meter, OnDuplicate,
+    Product, TimeUnit,
 };
 use super::node::Node;
 use super::offers::{alerts, coupon, policies, referrals};
@@ -38,6 +38,10 @@ const TIME_UNITS: &[(&str, TimeUnit)] = &[
     ("hour", TimeUnit::Hour),
     ("day", TimeUnit::Day),
     ("month", TimeUnit::Month),
+];
+const ON_DUPLICATE: &[(&str, OnDuplicate)] = &[
+    ("first_wins", OnDuplicate::FirstWins),
+    ("latest_replaces", OnDuplicate::LatestReplaces),
 ];
 const FEATURE_KINDS: &[(&str, FeatureKind)] = &[
     ("switch", FeatureKind::Switch),
@@ -99,6 +103,7 @@ fn read_catalog(cx: &mut Cx, root: &Node) -> Option<Catalog> {
     let currency = top.req(cx, "currency", read_currency);
     let rounding = top.opt(cx, "rounding", |cx, p, n| cx.choice(p, n, ROUNDINGS));
     let meters = section(cx, &top, "meters", meter);
+    check_duplicate_rules(cx, &top.path_of("meters"), &meters);
     let features = section(cx, &top, "features", feature);
     let plans_path = top.path_of("plans");
     let plan_entries = top
@@ -126,6 +131,24 @@ fn read_catalog(cx: &mut Cx, root: &Node) -> Option<Catalog> {
         .opt(cx, "alerts", |cx, p, n| alerts(cx, p, n, &meters))
         .unwrap_or_default();
     let policies = top.opt(cx, "policies", policies).unwrap_or_default();
+    if let Some(currency) = currency {
+        let at = |section: &str, key: &str| join(&top.path_of(section), key);
+        let entries: Vec<(String, &IndexMap<String, Decimal>)> = addons
+            .iter()
+            .filter_map(|(k, a)| Some((at("addons", k), &a.as_ref()?.currencies)))
+            .chain(
+                products
+                    .iter()
+                    .filter_map(|(k, p)| Some((at("products", k), &p.as_ref()?.currencies))),
+            )
+            .chain(
+                coupons
+                    .iter()
+                    .filter_map(|(k, c)| Some((at("coupons", k), &c.as_ref()?.currencies))),
+            )
+            .collect();
+        check_offer_currencies(cx, entries, currency);
+    }
     if let Some(plans) = &plans {
         plans::check_addon_cadences(cx, &plans_path, plans, &addons);
         if let Some(currency) = currency {
@@ -162,6 +185,28 @@ fn read_catalog(cx: &mut Cx, root: &Node) -> Option<Catalog> {
         taxes,
         costs,
     })
+}
+
+/// The meters of one event type share its events, so they must agree on what a repeated id
+/// does: an amendment replaces the event's properties for all of them or for none.
+fn check_duplicate_rules(cx: &mut Cx, path: &str, meters: &Section<Meter>) {
+    let mut first: IndexMap<&str, (&str, OnDuplicate)> = IndexMap::new();
+    for (key, meter) in meters {
+        let Some(meter) = meter else { continue };
+        match first.get(meter.event.as_str()) {
+            Some((other, rule)) if *rule != meter.on_duplicate => cx.error(
+                &join(&join(path, key), "on_duplicate"),
+                format!(
+                    "meter `{other}` reads the same event type `{}` with another `on_duplicate`; meters of one event type must agree",
+                    meter.event
+                ),
+            ),
+            Some(_) => {}
+            None => {
+                first.insert(&meter.event, (key, meter.on_duplicate));
+            }
+        }
+    }
 }
 
 /// Reads one section: a map from keys (checked) to entries (read by `read`).
@@ -214,6 +259,7 @@ const METER_FIELDS: &[&str] = &[
     "divide_by",
     "per",
     "corrections",
+    "on_duplicate",
 ];
 
 fn meter(cx: &mut Cx, path: &str, node: &Node) -> Option<Meter> {
@@ -232,6 +278,19 @@ fn meter(cx: &mut Cx, path: &str, node: &Node) -> Option<Meter> {
         cx.error(
             &f.path_of("corrections"),
             "only `sum` meters take corrections (negative quantities)",
+        );
+    }
+    let on_duplicate = f
+        .opt(cx, "on_duplicate", |cx, p, n| cx.choice(p, n, ON_DUPLICATE))
+        .unwrap_or_default();
+    // Only a meter whose events each add a value can take a replacement back exactly (by the
+    // difference); a maximum, latest value, unique count or level cannot be un-applied.
+    if on_duplicate == OnDuplicate::LatestReplaces
+        && aggregation.is_some_and(|a| !matches!(a, Aggregation::Sum | Aggregation::Count))
+    {
+        cx.error(
+            &f.path_of("on_duplicate"),
+            "only `sum` and `count` meters take `latest_replaces` (a replacement changes the total by the difference)",
         );
     }
     if let Some(aggregation) = aggregation {
@@ -270,6 +329,7 @@ fn meter(cx: &mut Cx, path: &str, node: &Node) -> Option<Meter> {
         // A validated time-weighted meter always says its unit, so no reader guesses the default.
         per: per.or(time_weighted.then_some(TimeUnit::Month)),
         corrections,
+        on_duplicate,
     })
 }
 
@@ -397,7 +457,7 @@ fn addon(cx: &mut Cx, path: &str, node: &Node, features: &Section<Feature>) -> O
     let f = cx.fields(
         path,
         node,
-        &["name", "amount", "interval", "grants", "sets"],
+        &["name", "amount", "interval", "grants", "sets", "currencies"],
     )?;
     let name = f.opt(cx, "name", Cx::string);
     let amount = f.req(cx, "amount", Cx::amount);
@@ -408,6 +468,9 @@ fn addon(cx: &mut Cx, path: &str, node: &Node, features: &Section<Feature>) -> O
     let sets = f
         .opt(cx, "sets", |cx, p, n| entitlements(cx, p, n, features))
         .unwrap_or_default();
+    let currencies = f
+        .opt(cx, "currencies", currency_amounts)
+        .unwrap_or_default();
     (cx.count() == start).then_some(())?;
     Some(Addon {
         name,
@@ -415,6 +478,7 @@ fn addon(cx: &mut Cx, path: &str, node: &Node, features: &Section<Feature>) -> O
         interval: interval?,
         grants,
         sets,
+        currencies,
     })
 }
 
@@ -446,7 +510,11 @@ fn grants(
 
 fn product(cx: &mut Cx, path: &str, node: &Node) -> Option<Product> {
     let start = cx.count();
-    let f = cx.fields(path, node, &["name", "amount", "grants", "download_url"])?;
+    let f = cx.fields(
+        path,
+        node,
+        &["name", "amount", "grants", "download_url", "currencies"],
+    )?;
     let name = f.opt(cx, "name", Cx::string);
     let amount = f.req(cx, "amount", Cx::amount);
     let grants = f.opt(cx, "grants", key_list).unwrap_or_default();
@@ -469,13 +537,59 @@ fn product(cx: &mut Cx, path: &str, node: &Node) -> Option<Product> {
             "`download_url` needs `grants: [download]`",
         );
     }
+    let currencies = f
+        .opt(cx, "currencies", currency_amounts)
+        .unwrap_or_default();
     (cx.count() == start).then_some(())?;
     Some(Product {
         name,
         amount: amount?,
         grants,
         download_url,
+        currencies,
     })
+}
+
+/// An amount per other currency (`currencies: { EUR: "27.00" }`): ISO 4217 codes, amounts >= 0.
+pub(crate) fn currency_amounts(
+    cx: &mut Cx,
+    path: &str,
+    node: &Node,
+) -> Option<IndexMap<String, Decimal>> {
+    let entries = cx.map(path, node)?;
+    let start = cx.count();
+    let mut out = IndexMap::new();
+    for (code, value) in entries {
+        let p = join(path, code);
+        if let Err(e) = code.parse::<Currency>() {
+            cx.error(&p, e.to_string());
+            continue;
+        }
+        if let Some(amount) = cx.amount(&p, value) {
+            out.insert(code.clone(), amount);
+        }
+    }
+    (cx.count() == start).then_some(out)
+}
+
+/// Prices in other currencies name another currency than the catalog's own. `entries`: each
+/// add-on's, product's or coupon's path with its `currencies`.
+fn check_offer_currencies<'a>(
+    cx: &mut Cx,
+    entries: impl IntoIterator<Item = (String, &'a IndexMap<String, Decimal>)>,
+    currency: Currency,
+) {
+    for (path, currencies) in entries {
+        if currencies.contains_key(currency.code()) {
+            cx.error(
+                &join(&join(&path, "currencies"), currency.code()),
+                format!(
+                    "{} is the catalog's currency: `amount` is already in it",
+                    currency.code()
+                ),
+            );
+        }
+    }
 }
 
 /// A list of distinct keys (`grants: [download]`).

@@ -9,8 +9,8 @@ use indexmap::IndexMap;
 use rust_decimal::Decimal;
 
 use super::model::{
-    AboveLastTier, Aggregation, Meter, Multiplier, PackageRounding, PercentTier, PriceModel, Tier,
-    TransactionFees, UsagePrice,
+    AboveLastTier, Aggregation, Meter, Multiplier, OnDuplicate, PackageRounding, PercentTier,
+    PriceModel, Tier, TransactionFees, UsagePrice,
 };
 use super::node::Node;
 use super::plans::Refs;
@@ -244,6 +244,14 @@ fn transaction_fees(
                 &f.path_of("meter"),
                 format!(
                     "a per-transaction price needs a `sum` or `count` meter: each event is a transaction (`{meter}` is not one)"
+                ),
+            );
+        }
+        if def.on_duplicate == OnDuplicate::LatestReplaces {
+            cx.error(
+                &f.path_of("meter"),
+                format!(
+                    "a per-transaction price cannot rate meter `{meter}`: its events may be replaced (`on_duplicate: latest_replaces`), and a transaction is charged as it happened"
                 ),
             );
         }

@@ -44,10 +44,21 @@ pub struct MrrMonthOut {
     pub arpu_minor: i64,
 }
 
+/// The months of one currency.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct MrrOut {
+pub struct CurrencyMrrOut {
     pub currency: String,
     pub months: Vec<MrrMonthOut>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MrrOut {
+    /// The catalog's currency; `months` are in it.
+    pub currency: String,
+    pub months: Vec<MrrMonthOut>,
+    /// Every currency with recurring revenue (each subscription counts in its customer's
+    /// currency), the catalog's first: amounts of different currencies are never added.
+    pub currencies: Vec<CurrencyMrrOut>,
 }
 
 pub fn month_out(m: &MrrMonth) -> MrrMonthOut {
@@ -75,13 +86,17 @@ pub const CSV_HEADER: &str = "month,start_minor,new_minor,expansion_minor,contra
 churn_minor,reactivation_minor,end_minor,arr_minor,customers_start,customers_end,new_customers,\
 churned_customers,reactivated_customers,arpu_minor";
 
-/// The report as CSV, one line per month (`currency` is the first line's comment-free column).
+/// The report as CSV, one line per currency and month (the catalog's currency first).
 pub fn csv(report: &app::MrrReport) -> String {
     let mut out = format!("currency,{CSV_HEADER}\n");
-    for m in &report.months {
+    for (currency, m) in report
+        .currencies
+        .iter()
+        .flat_map(|(c, months)| months.iter().map(move |m| (c, m)))
+    {
         out.push_str(&format!(
             "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            report.currency.code(),
+            currency.code(),
             m.month,
             m.start_minor,
             m.new_minor,
@@ -148,6 +163,14 @@ pub async fn mrr(
     Ok(Json(MrrOut {
         currency: report.currency.code().to_owned(),
         months: report.months.iter().map(month_out).collect(),
+        currencies: report
+            .currencies
+            .iter()
+            .map(|(c, months)| CurrencyMrrOut {
+                currency: c.code().to_owned(),
+                months: months.iter().map(month_out).collect(),
+            })
+            .collect(),
     })
     .into_response())
 }

@@ -194,6 +194,68 @@ pub async fn list(
     Ok(Json(Page::from_rows(rows, limit).map(EventOut::from)))
 }
 
+/// Which event's history to show.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AmendmentsQuery {
+    /// The event's id (a query parameter: ids may hold `/`).
+    pub event: String,
+}
+
+/// One replacement of an event's value (`on_duplicate: latest_replaces`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AmendmentOut {
+    /// 1 for the first replacement of the event, then 2, ...
+    pub seq: i64,
+    #[schema(value_type = Object)]
+    pub old_properties: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub new_properties: serde_json::Value,
+    /// `admin`, or the id of the customer key that sent the replacing copy.
+    pub amended_by: String,
+    /// On the customer's clock.
+    #[schema(value_type = String)]
+    pub amended_at: Timestamp,
+}
+
+/// An event as first written, what it is rated with now, and every amendment between.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventHistoryOut {
+    pub event: EventOut,
+    /// The properties usage is rated with: the newest amendment's, else the event's own.
+    #[schema(value_type = Object)]
+    pub current_properties: serde_json::Value,
+    pub amendments: Vec<AmendmentOut>,
+}
+
+/// An event's amendments, oldest first, with the event as first written (docs/INVOICES.md,
+/// "Repeated event ids"). A customer key sees its own events only.
+#[utoipa::path(get, path = "/v1/events/amendments", operation_id = "events_amendments", params(AmendmentsQuery),
+    responses((status = 200, description = "The event and its amendments", body = EventHistoryOut), (status = 404, description = "No such event (or another customer's)", body = crate::api::error::Problem, content_type = "application/problem+json")))]
+pub async fn amendments(
+    State(state): State<AppState>,
+    caller: Principal,
+    Params(query): Params<AmendmentsQuery>,
+) -> ApiResult<Json<EventHistoryOut>> {
+    let history = crate::app::event_history::history(&state.engine, &caller, &query.event).await?;
+    let current_properties = history.current().clone();
+    Ok(Json(EventHistoryOut {
+        current_properties,
+        amendments: history
+            .amendments
+            .into_iter()
+            .map(|a| AmendmentOut {
+                seq: a.seq,
+                old_properties: a.old_properties,
+                new_properties: a.new_properties,
+                amended_by: a.amended_by,
+                amended_at: a.amended_at,
+            })
+            .collect(),
+        event: history.event.into(),
+    }))
+}
+
 /// The export's formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

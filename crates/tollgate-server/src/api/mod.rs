@@ -243,6 +243,7 @@ pub fn router(state: AppState) -> Router {
             get(invoices::credit_note_pdf),
         )
         .route("/v1/events/export", get(events::export))
+        .route("/v1/events/amendments", get(events::amendments))
         .route("/v1/customers/{id}/usage/export", get(events::usage_export))
         .route(
             "/v1/webhook_endpoints",

@@ -28,7 +28,7 @@ use super::{
         customers::update, customers::archive, signups::create,
         profiles::set, profiles::get, profiles::set_seller, profiles::get_seller,
         invoices::credit_note_pdf,
-        events::list, events::export, events::usage_export, referrals::get,
+        events::list, events::export, events::amendments, events::usage_export, referrals::get,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
         webhooks::rotate_secret, webhooks::deliveries, webhooks::replay_delivery, webhooks::replay,
         webhooks::set_settings,

@@ -16,6 +16,7 @@ pub mod customers;
 pub mod doctor;
 pub mod downloads;
 pub mod email;
+pub mod event_history;
 pub mod invoices;
 pub mod jobs;
 pub mod ledger;

@@ -27,6 +27,8 @@ pub mod types {
     /// Written by the engine as usage is counted (`engine::alerts`).
     pub const USAGE_ALERT: &str = crate::engine::USAGE_ALERT_EVENT;
     pub const CATALOG_UPDATED: &str = crate::engine::CATALOG_UPDATED_EVENT;
+    /// Written by ingest when a repeated event id replaces the stored value (`engine::amend`).
+    pub const EVENT_AMENDED: &str = crate::engine::EVENT_AMENDED_EVENT;
     pub const CUSTOMER_SUSPENDED: &str = "customer.suspended";
     pub const CUSTOMER_REINSTATED: &str = "customer.reinstated";
     pub const API_KEY_CREATED: &str = "api_key.created";
@@ -72,6 +74,7 @@ pub mod types {
         INVOICE_UNCOLLECTIBLE,
         CREDIT_NOTE_CREATED,
         USAGE_ALERT,
+        EVENT_AMENDED,
         REFERRAL_REWARDED,
         WEBHOOK_ENDPOINT_DISABLED,
         LICENSE_ISSUED,

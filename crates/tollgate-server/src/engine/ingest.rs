@@ -44,7 +44,8 @@ pub struct IngestResult {
     pub index: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// `accepted`, `duplicate` or `rejected`.
+    /// `accepted`, `duplicate`, `amended` (a duplicate that replaced the stored value) or
+    /// `rejected`.
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
@@ -58,6 +59,8 @@ pub struct IngestResult {
 pub struct IngestReport {
     pub accepted: usize,
     pub duplicates: usize,
+    /// Duplicates that replaced the stored event's value (`on_duplicate: latest_replaces`).
+    pub amended: usize,
     pub rejected: usize,
     /// One entry per event, in order.
     pub results: Vec<IngestResult>,
@@ -68,7 +71,7 @@ const MAX_ID_LEN: usize = 256;
 /// How far ahead of the customer's clock an event may be stamped.
 const FUTURE_TOLERANCE_SECONDS: i64 = 300;
 
-pub(super) struct Rejection {
+pub(crate) struct Rejection {
     code: Code,
     message: String,
 }
@@ -79,7 +82,7 @@ impl Rejection {
     }
 }
 
-fn reject(code: Code, message: impl Into<String>) -> Rejection {
+pub(super) fn reject(code: Code, message: impl Into<String>) -> Rejection {
     Rejection {
         code,
         message: message.into(),
@@ -345,21 +348,83 @@ impl Engine {
         };
         // With shared counters: the accepted uses to add to them, per customer.
         let mut shared_uses: BTreeMap<&str, Vec<super::shared::SharedUse>> = BTreeMap::new();
-        for ((item, outcome), (index, customer)) in items.iter().zip(&outcomes).zip(&item_index) {
+        let mut replacing: Vec<usize> = Vec::new();
+        for (n, ((item, outcome), (index, customer))) in
+            items.iter().zip(&outcomes).zip(&item_index).enumerate()
+        {
             if *outcome == IngestOutcome::Accepted
                 && let Some(state) = slots[customer].lock_state().as_mut()
             {
                 state.apply(&item.updates, Decimal::ONE);
                 if self.shared.is_some()
-                    && let Some(uses) =
-                        self.shared_uses(&workspace, customer, state, item, clocks[customer])
+                    && let Some(uses) = self.shared_uses(
+                        &workspace,
+                        customer,
+                        state,
+                        item,
+                        clocks[customer],
+                        &format!("e{}", item.event.id),
+                    )
                 {
                     shared_uses.entry(customer).or_default().extend(uses);
                 }
             }
+            if *outcome == IngestOutcome::Duplicate
+                && slots[customer]
+                    .lock_state()
+                    .as_ref()
+                    .is_some_and(|s| super::amend::replaces(s, &item.event.event_type))
+            {
+                replacing.push(n);
+                continue;
+            }
             let status = match outcome {
                 IngestOutcome::Accepted => "accepted",
                 IngestOutcome::Duplicate => "duplicate",
+            };
+            results[*index] = Some(IngestResult {
+                index: *index,
+                id: Some(item.event.id.clone()),
+                status,
+                code: None,
+                message: None,
+            });
+        }
+        // Duplicates of `latest_replaces` meters, one at a time in batch order (a later copy in
+        // the same batch replaces an earlier one), still under the gates.
+        let mut amended_customers: Vec<&str> = Vec::new();
+        for n in replacing {
+            let (item, (index, customer)) = (&items[n], &item_index[n]);
+            let slot = &slots[customer];
+            let status = match self
+                .replace_event(caller, slot, item, &mut corrections)
+                .await?
+            {
+                Ok(super::amend::Replaced::Unchanged) => "duplicate",
+                Ok(super::amend::Replaced::Amended(change, seq)) => {
+                    if let Some(state) = slot.lock_state().as_mut() {
+                        state.apply(&change.updates, Decimal::ONE);
+                        if self.shared.is_some()
+                            && let Some(uses) = self.shared_uses(
+                                &workspace,
+                                customer,
+                                state,
+                                &change,
+                                clocks[customer],
+                                // Its own members: the first copy's window entries stay.
+                                &format!("a{}.{seq}", change.event.id),
+                            )
+                        {
+                            shared_uses.entry(customer).or_default().extend(uses);
+                        }
+                    }
+                    amended_customers.push(customer);
+                    "amended"
+                }
+                Err(r) => {
+                    results[*index] = Some(rejected(*index, Some(item.event.id.clone()), r));
+                    continue;
+                }
             };
             results[*index] = Some(IngestResult {
                 index: *index,
@@ -381,6 +446,7 @@ impl Engine {
             .zip(&outcomes)
             .filter(|(_, o)| **o == IngestOutcome::Accepted)
             .map(|((_, customer), _)| customer.as_str())
+            .chain(amended_customers)
             .collect();
         counted.sort_unstable();
         counted.dedup();
@@ -399,6 +465,7 @@ impl Engine {
         Ok(IngestReport {
             accepted: count("accepted"),
             duplicates: count("duplicate"),
+            amended: count("amended"),
             rejected: count("rejected"),
             results,
         })
@@ -414,12 +481,12 @@ impl Engine {
         state: &CustomerState,
         item: &IngestItem,
         now: Timestamp,
+        tag: &str,
     ) -> Option<Vec<super::shared::SharedUse>> {
         let compiled = state.catalog.as_ref()?;
         let prefix = crate::counters::keys::customer_prefix(workspace, customer);
         let period = state.period_at(item.event.timestamp);
-        let tag = format!("e{}", item.event.id);
-        match super::shared::uses_of(compiled, &prefix, now, &period, &item.updates, &tag) {
+        match super::shared::uses_of(compiled, &prefix, now, &period, &item.updates, tag) {
             Ok(uses) => Some(uses),
             Err(error) => {
                 tracing::warn!(%error, event = %item.event.id, "an event's quantity does not fit a shared counter");
@@ -432,7 +499,7 @@ impl Engine {
 /// Negative quantities are corrections: only an admin key sends them, only in the current
 /// period, and never taking a total below zero (so no correction can make room beyond what a
 /// limit admitted). `pending` carries the corrections of the batch accepted so far.
-fn corrections_allowed(
+pub(super) fn corrections_allowed(
     caller: &Principal,
     state: &CustomerState,
     updates: &[AggregateUpdate],

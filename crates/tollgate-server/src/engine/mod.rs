@@ -6,6 +6,7 @@
 //! second time), and the state itself behind a plain mutex that checks hold for microseconds.
 
 pub(crate) mod alerts;
+mod amend;
 mod catalogs;
 pub mod check;
 pub mod gateway_support;
@@ -32,6 +33,7 @@ use crate::counters::bus::Invalidation;
 use crate::error::{AppResult, Error};
 
 pub use alerts::USAGE_ALERT_EVENT;
+pub use amend::EVENT_AMENDED_EVENT;
 
 /// The domain event of a catalog version applied (the ledger records it as an operator action).
 pub const CATALOG_UPDATED_EVENT: &str = "catalog.updated";

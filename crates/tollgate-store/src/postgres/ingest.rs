@@ -185,7 +185,7 @@ pub(super) async fn ingest(
     Ok(outcomes)
 }
 
-async fn apply(
+pub(super) async fn apply(
     tx: &mut Transaction<'static, Postgres>,
     workspace: &str,
     u: &Updates<'_>,

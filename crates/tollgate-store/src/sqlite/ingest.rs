@@ -139,7 +139,7 @@ pub(super) async fn ingest(
     Ok(outcomes)
 }
 
-async fn apply(
+pub(super) async fn apply(
     tx: &mut Transaction<'static, Sqlite>,
     workspace: &str,
     u: &Updates<'_>,

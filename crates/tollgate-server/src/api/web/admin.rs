@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tollgate_core::analytics::{month_label, month_of};
+use tollgate_core::analytics::{MrrMonth, month_label, month_of};
 use tollgate_core::code::Code;
 use tollgate_core::ids::{CustomerId, WorkspaceId};
 use tollgate_store::billing::InvoiceRecord;
@@ -223,9 +223,12 @@ pub(super) fn recent_months(now: Timestamp, n: i32) -> (String, String) {
 
 /// A report's months as template rows, amounts formatted.
 fn month_rows(report: &analytics::MrrReport) -> Vec<Value> {
-    let c = report.currency;
-    report
-        .months
+    currency_rows(report.currency, &report.months)
+}
+
+/// The months of one currency as template rows.
+fn currency_rows(c: tollgate_core::money::Currency, months: &[MrrMonth]) -> Vec<Value> {
+    months
         .iter()
         .map(|m| {
             json!({
@@ -342,6 +345,11 @@ pub async fn analytics_page(
                 "chart_months": serde_json::to_string(&report.months.iter().map(|m| m.month.as_str()).collect::<Vec<_>>()).unwrap_or_default(),
                 "chart_values": serde_json::to_string(&report.months.iter().map(|m| m.end_minor).collect::<Vec<_>>()).unwrap_or_default(),
                 "currency": report.currency.code(),
+                // Customers billed in other currencies: their own tables, never added in.
+                "other_currencies": report.currencies.iter().skip(1).map(|(c, months)| json!({
+                    "currency": c.code(),
+                    "months": currency_rows(*c, months),
+                })).collect::<Vec<_>>(),
                 "csv": format!("/admin/analytics.csv?from={from}&to={to}"),
             }),
         ),

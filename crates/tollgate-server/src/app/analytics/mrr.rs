@@ -7,6 +7,10 @@
 //! `ends_at` for live ones). A subscription with an invoice credit-noted in full (refunded) stops
 //! counting when the notes reach the invoice's total (QLP case 5). Paused subscriptions do not
 //! count. Plans without a base price (pay as you go) bring no MRR.
+//!
+//! Each subscription counts in its customer's currency (its billing profile's, else the
+//! catalog's), at the plan's price in that currency: one report per currency, never added
+//! together.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -28,8 +32,11 @@ pub struct MrrQuery {
 }
 
 pub struct MrrReport {
+    /// The catalog's currency, and the months in it (as before several currencies).
     pub currency: Currency,
     pub months: Vec<MrrMonth>,
+    /// Every currency with recurring revenue, the catalog's first, each with its own months.
+    pub currencies: Vec<(Currency, Vec<MrrMonth>)>,
 }
 
 fn analytics_error(e: analytics::AnalyticsError) -> Error {
@@ -40,21 +47,43 @@ fn analytics_error(e: analytics::AnalyticsError) -> Error {
 pub async fn mrr(engine: &Engine, workspace: &str, query: MrrQuery) -> AppResult<MrrReport> {
     let from = analytics::parse_month(&query.from).map_err(analytics_error)?;
     let to = analytics::parse_month(&query.to).map_err(analytics_error)?;
-    let (currency, spans) = spans(engine, workspace).await?;
-    let months = analytics::mrr_by_month(&spans, from, to).map_err(analytics_error)?;
-    Ok(MrrReport { currency, months })
+    let (currency, by_currency) = spans(engine, workspace).await?;
+    let mut currencies = Vec::with_capacity(by_currency.len().max(1));
+    let mut months = Vec::new();
+    for (code, spans) in by_currency {
+        let m = analytics::mrr_by_month(&spans, from, to).map_err(analytics_error)?;
+        if code == currency {
+            months = m.clone();
+            currencies.insert(0, (code, m));
+        } else {
+            currencies.push((code, m));
+        }
+    }
+    if currencies.first().is_none_or(|(c, _)| *c != currency) {
+        months = analytics::mrr_by_month(&[], from, to).map_err(analytics_error)?;
+        currencies.insert(0, (currency, months.clone()));
+    }
+    Ok(MrrReport {
+        currency,
+        months,
+        currencies,
+    })
 }
 
-/// The workspace's spans of recurring revenue, in the currency of its latest catalog.
-pub async fn spans(engine: &Engine, workspace: &str) -> AppResult<(Currency, Vec<Span>)> {
+/// The workspace's spans of recurring revenue per currency (each subscription in its
+/// customer's), and the currency of its latest catalog.
+pub async fn spans(
+    engine: &Engine,
+    workspace: &str,
+) -> AppResult<(Currency, BTreeMap<Currency, Vec<Span>>)> {
     let store = engine.store();
     let ws = WorkspaceId::from(workspace);
     let Some(latest) = store.latest_catalog(&ws).await? else {
-        return Ok((Currency::USD, Vec::new()));
+        return Ok((Currency::USD, BTreeMap::new()));
     };
     let latest = parse(&latest.catalog)?;
-    let currency = latest.currency;
     let mut catalogs: HashMap<i64, Option<Catalog>> = HashMap::new();
+    let mut customer_currency: HashMap<String, Currency> = HashMap::new();
     let subscriptions = store.list_workspace_subscriptions(&ws).await?;
     let refunds = refunds(
         engine,
@@ -63,11 +92,25 @@ pub async fn spans(engine: &Engine, workspace: &str) -> AppResult<(Currency, Vec
     )
     .await?;
     let history = plan_history(engine, &ws).await?;
-    let mut spans = Vec::new();
+    let mut spans: BTreeMap<Currency, Vec<Span>> = BTreeMap::new();
     for sub in subscriptions {
         if sub.status == SubscriptionStatus::Paused {
             continue;
         }
+        let currency = match customer_currency.get(&sub.customer) {
+            Some(c) => *c,
+            None => {
+                let profile = crate::billing::profiles::customer_profile(
+                    store.as_ref(),
+                    workspace,
+                    &sub.customer,
+                )
+                .await?;
+                let c = profile.currency(&latest)?;
+                customer_currency.insert(sub.customer.clone(), c);
+                c
+            }
+        };
         let from = sub
             .trial_end
             .map_or(sub.started_at, |t| t.max(sub.started_at));
@@ -98,16 +141,18 @@ pub async fn spans(engine: &Engine, workspace: &str) -> AppResult<(Currency, Vec
             .find(|(at, _)| *at <= from)
             .or(amounts.first())
             .map_or(0, |(_, amount)| *amount);
-        spans.extend(
+        spans.entry(currency).or_default().extend(
             analytics::spans_with_changes(&sub.customer, from, to, first, &amounts)
                 .into_iter()
                 .filter(|s| s.monthly_minor != 0),
         );
     }
-    Ok((currency, spans))
+    spans.retain(|_, s| !s.is_empty());
+    Ok((latest.currency, spans))
 }
 
-/// A plan's base price normalised to a month (0 without a base, or in another currency).
+/// A plan's base price in `currency` normalised to a month (0 without a base, or without a
+/// price in that currency in that catalog version).
 async fn monthly(
     engine: &Engine,
     ws: &WorkspaceId,
@@ -123,13 +168,22 @@ async fn monthly(
     let Some(Some(catalog)) = catalogs.get(&version) else {
         return Ok(0);
     };
-    if catalog.currency != currency {
-        return Ok(0);
-    }
-    let Some(base) = catalog.plans.get(plan).and_then(|p| p.base.as_ref()) else {
+    let Some(plan) = catalog.plans.get(plan) else {
         return Ok(0);
     };
-    analytics::monthly_minor(base, currency).map_err(analytics_error)
+    let base = if catalog.currency == currency {
+        plan.base.clone()
+    } else {
+        let priced = plan.currencies.get(currency.code()).and_then(|p| p.base);
+        plan.base.clone().zip(priced).map(|(mut b, amount)| {
+            b.amount = amount;
+            b
+        })
+    };
+    let Some(base) = base else {
+        return Ok(0);
+    };
+    analytics::monthly_minor(&base, currency).map_err(analytics_error)
 }
 
 /// Each subscription's plans over time, from its domain events (`subscription.created`,

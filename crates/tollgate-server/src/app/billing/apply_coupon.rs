@@ -32,6 +32,20 @@ pub async fn apply_coupon(
             format!("coupon {coupon:?} is not in the catalog"),
         ));
     }
+    // An amount off needs an amount in the customer's currency; a percentage has one in all.
+    let profile =
+        crate::billing::profiles::customer_profile(engine.store().as_ref(), &workspace, &customer)
+            .await?;
+    let currency = profile.currency(&catalog.catalog)?;
+    if !catalog.catalog.coupon_priced_in(&coupon, currency) {
+        return Err(Error::conflict(
+            Code::CouponNotInCurrency,
+            format!(
+                "coupon {coupon:?} takes an amount off with no amount in {}, the customer's currency",
+                currency.code()
+            ),
+        ));
+    }
     let created_at = crate::app::subscriptions::customer_now(engine, &workspace, &customer).await?;
     let redemption = CouponRedemptionRecord {
         workspace,

@@ -43,18 +43,20 @@ pub async fn purchase(engine: &Engine, input: Purchase) -> AppResult<Purchased> 
         .await?;
     let catalog = current_catalog(engine, &workspace).await?;
     let profile = customer_profile(engine.store().as_ref(), &workspace, &customer).await?;
-    // Products have amounts in the catalog's currency only.
+    // A product is bought in the customer's currency, at its amount there.
     let currency = profile.currency(&catalog.catalog)?;
-    if currency != catalog.catalog.currency {
+    if catalog.catalog.products.contains_key(&product)
+        && !catalog.catalog.product_priced_in(&product, currency)
+    {
         return Err(Error::conflict(
-            tollgate_core::code::Code::PlanNotInCurrency,
+            tollgate_core::code::Code::ProductNotInCurrency,
             format!(
-                "products are priced in {} only, not in {}, the customer's currency",
-                catalog.catalog.currency.code(),
+                "product {product:?} has no amount in {}, the customer's currency",
                 currency.code()
             ),
         ));
     }
+    let priced = catalog.catalog.in_currency(currency);
     let request = InvoiceRequest {
         products: BTreeMap::from([(product, Decimal::from(quantity))]),
         tax: profile.tax(),
@@ -63,7 +65,7 @@ pub async fn purchase(engine: &Engine, input: Purchase) -> AppResult<Purchased> 
         ),
         ..Default::default()
     };
-    let draft = pricing::assemble(&catalog.catalog, &request)
+    let draft = pricing::assemble(&priced, &request)
         .map_err(|e| Error::invalid(e.code(), e.to_string()))?;
     let key = match idempotency_key {
         Some(k) => format!("purchase:{customer}:{k}"),

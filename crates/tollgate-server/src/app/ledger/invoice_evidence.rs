@@ -7,6 +7,10 @@
 //! `pricing::usage_lines`: a line the events do not support is named.
 //!
 //! The lines point at their ledger range: `first_seq`..=`last_seq` of the meter's events.
+//!
+//! An event replaced by a later copy (`on_duplicate: latest_replaces`, docs/INVOICES.md) is in
+//! the ledger as first written; its amendments are `event.amended` action entries, listed and
+//! proven under `amendments`, so the command rates the value the invoice was rated with.
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -91,6 +95,9 @@ pub struct InvoiceEvidence {
     pub adjustments: Vec<InvoicedUsageLine>,
     /// The customer's events of the period under the checkpoint, oldest first.
     pub events: Vec<ProvenEvent>,
+    /// The `event.amended` entries of the period's events (`id`: the domain event's), in log
+    /// order: each replaces its event's properties with `new_properties`.
+    pub amendments: Vec<ProvenEvent>,
     /// Events of the period not under a signed checkpoint yet (sealed within the ledger
     /// interval): they cannot be proven until then.
     pub unproven: Vec<String>,
@@ -150,6 +157,7 @@ pub async fn invoice_evidence(
         .partition(|line| line.amount.starts_with('-'));
 
     let mut events = Vec::new();
+    let mut amendments = Vec::new();
     let mut unproven = Vec::new();
     let checkpoint = store.latest_checkpoint(&ws).await?;
     if let Some(period) = closing {
@@ -181,6 +189,38 @@ pub async fn invoice_evidence(
             })
             .map(|e| (e.reference.as_str(), e))
             .collect();
+        // The amendments of these events, as sealed: the customer's `event.amended` actions.
+        let ids: std::collections::HashSet<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        let mut amended: Vec<(&LedgerEntryRecord, (String, i64))> = all
+            .iter()
+            .filter(|e| {
+                e.kind == EntryKind::Action
+                    && e.customer.as_deref() == Some(invoice.customer.as_str())
+                    && e.entry.contains("\"type\":\"event.amended\"")
+            })
+            .filter_map(|e| {
+                let text: serde_json::Value = serde_json::from_str(&e.entry).ok()?;
+                let event = text.pointer("/body/event")?.as_str()?;
+                let seq = text.pointer("/body/seq")?.as_i64()?;
+                ids.contains(event).then(|| (e, (event.to_owned(), seq)))
+            })
+            .collect();
+        amended.sort_by_key(|(e, _)| e.seq);
+        let sealed: std::collections::HashSet<(String, i64)> =
+            amended.iter().map(|(_, key)| key.clone()).collect();
+        for a in store
+            .customer_amendments(
+                &ws,
+                &tollgate_core::ids::CustomerId::from(invoice.customer.as_str()),
+                period.start,
+                period.end,
+            )
+            .await?
+        {
+            if ids.contains(a.event_id.as_str()) && !sealed.contains(&(a.event_id.clone(), a.seq)) {
+                unproven.push(format!("{} (amendment {})", a.event_id, a.seq));
+            }
+        }
         let mut entries = Vec::new();
         for record in &records {
             match by_event.remove(record.id.as_str()) {
@@ -212,6 +252,18 @@ pub async fn invoice_evidence(
                     proof: proof.iter().map(hex_hash).collect(),
                 });
             }
+            for (entry, _) in amended {
+                let index = usize::try_from(entry.seq).map_err(Error::internal)?;
+                let proof = tree
+                    .inclusion_proof(index)
+                    .ok_or_else(|| Error::internal("an entry is outside its checkpoint"))?;
+                amendments.push(ProvenEvent {
+                    id: entry.reference.clone(),
+                    seq: entry.seq,
+                    entry: entry.entry.clone(),
+                    proof: proof.iter().map(hex_hash).collect(),
+                });
+            }
         }
     }
     let public_keys = super::checkpoint_keys(engine, &ws).await?;
@@ -226,6 +278,7 @@ pub async fn invoice_evidence(
         lines,
         adjustments,
         events,
+        amendments,
         unproven,
         checkpoint: checkpoint.map(|c| ProofCheckpoint {
             size: c.size,

@@ -132,8 +132,8 @@ async fn latest(engine: &Engine, workspace: &str) -> AppResult<Arc<CompiledCatal
     })
 }
 
-/// Refuses a plan that has no prices in the customer's currency (and add-ons, which have none
-/// in another currency than the catalog's): `plan_not_in_currency`.
+/// Refuses a plan that has no prices in the customer's currency (`plan_not_in_currency`), and
+/// add-ons that have no amount in it (`addon_not_in_currency`).
 async fn check_currency(
     engine: &Engine,
     catalog: &CompiledCatalog,
@@ -156,12 +156,14 @@ async fn check_currency(
             ),
         ));
     }
-    if currency != catalog.currency && addons.values().any(|q| *q > 0) {
+    if let Some((addon, _)) = addons
+        .iter()
+        .find(|(a, q)| **q > 0 && !catalog.addon_priced_in(a, currency))
+    {
         return Err(Error::conflict(
-            Code::PlanNotInCurrency,
+            Code::AddonNotInCurrency,
             format!(
-                "add-ons are priced in {} only, not in {}, the customer's currency",
-                catalog.currency.code(),
+                "add-on {addon:?} has no amount in {}, the customer's currency",
                 currency.code()
             ),
         ));
