@@ -1,4 +1,4 @@
-//! Turns the test services' URLs into cfgs, so the tests that need PostgreSQL or Redis are
+//! Turns the test services' URLs into cfgs, so the tests that need PostgreSQL, Redis or a Redis Cluster are
 //! reported as ignored (not as passed) when their URL is unset, and run (failing loudly if the
 //! service is unreachable) when it is set.
 
@@ -6,6 +6,8 @@ fn main() {
     for (var, cfg) in [
         ("TOLLGATE_TEST_DATABASE_URL", "tollgate_pg"),
         ("TOLLGATE_TEST_REDIS_URL", "tollgate_redis"),
+        // A Redis Cluster (`redis+cluster://host:port,...`, started by .ci/redis-cluster.sh).
+        ("TOLLGATE_TEST_REDIS_CLUSTER_URL", "tollgate_redis_cluster"),
     ] {
         println!("cargo::rerun-if-env-changed={var}");
         println!("cargo::rustc-check-cfg=cfg({cfg})");

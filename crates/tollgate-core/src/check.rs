@@ -8,7 +8,8 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::catalog::{Catalog, Entitlement, Limit, Plan, Quota, RateLimit, Scope};
+use crate::catalog::{Catalog, Entitlement, Limit, Plan, Quota, QuotaReset, RateLimit, Scope};
+use crate::duration::WindowLength;
 
 /// Why a check was answered the way it was. Stable codes, serialized in snake_case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -211,6 +212,42 @@ pub fn upgrade_for_rate_limit(
         })
 }
 
+/// The window a check's binding limit counts in: the billing period, or a length (`5h`, `1m`).
+/// A value, not text, so that answering a check builds no string (it is written out only when
+/// the answer is serialized).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckWindow {
+    /// The billing period (`period`).
+    Period,
+    /// A rolling window or a rate limit's window, e.g. `5h`.
+    Length(WindowLength),
+}
+
+impl CheckWindow {
+    /// The window of a quota.
+    pub fn of_quota(quota: &Quota) -> Self {
+        match quota.reset {
+            QuotaReset::Period => CheckWindow::Period,
+            QuotaReset::Rolling(len) => CheckWindow::Length(len),
+        }
+    }
+}
+
+impl std::fmt::Display for CheckWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckWindow::Period => f.write_str("period"),
+            CheckWindow::Length(len) => len.fmt(f),
+        }
+    }
+}
+
+impl Serialize for CheckWindow {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// The full answer of a check, as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
@@ -227,7 +264,7 @@ pub struct Decision {
     pub used: Option<Decimal>,
     /// The binding limit's window, e.g. `5h`, or `period` for the billing period.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub window: Option<String>,
+    pub window: Option<CheckWindow>,
     /// Whether the limit counts per customer or per subject.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<Scope>,

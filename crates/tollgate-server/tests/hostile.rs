@@ -245,7 +245,7 @@ async fn a_retried_consuming_check_answers_the_original_decision(backend: Backen
         std::sync::Arc::new(tollgate_server::clock::SystemClock),
     );
     let again = fresh
-        .check(tollgate_server::engine::CheckRequest {
+        .check(&tollgate_server::engine::CheckRequest {
             workspace: ws.id.clone(),
             customer: "retry".into(),
             target: tollgate_server::engine::CheckTarget::Meter("calls".into()),

@@ -47,20 +47,20 @@ impl SharedClock {
     }
 }
 
-/// The database and Redis URLs; panics when either is unset, since these tests must not pass
+/// A service URL from the environment; panics when it is unset, since these tests must not pass
 /// without the services they test.
+fn env_url(name: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| panic!("{name} is unset: the multinode tests need it"))
+}
+
+/// The database URL, and the Redis URL (`TOLLGATE_TEST_REDIS_URL`) checked to answer PING.
 async fn urls() -> (String, String) {
-    let var = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| {
-                panic!("{name} is unset: the multinode tests need PostgreSQL and Redis")
-            })
-    };
     let (db, redis_url) = (
-        var("TOLLGATE_TEST_DATABASE_URL"),
-        var("TOLLGATE_TEST_REDIS_URL"),
+        env_url("TOLLGATE_TEST_DATABASE_URL"),
+        env_url("TOLLGATE_TEST_REDIS_URL"),
     );
     let client =
         redis::Client::open(redis_url.as_str()).expect("TOLLGATE_TEST_REDIS_URL is a Redis URL");
@@ -77,6 +77,20 @@ async fn urls() -> (String, String) {
         .expect("Redis answers PING");
     assert_eq!(pong, "PONG");
     (db, redis_url)
+}
+
+/// The Redis Cluster's URL (`TOLLGATE_TEST_REDIS_CLUSTER_URL`), checked to be a healthy cluster.
+async fn cluster_url() -> String {
+    let url = env_url("TOLLGATE_TEST_REDIS_CLUSTER_URL");
+    let pong = tokio::time::timeout(
+        Duration::from_secs(5),
+        tollgate_server::counters::ping(&url),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the Redis Cluster at {url} did not answer"))
+    .unwrap_or_else(|e| panic!("the Redis Cluster at {url} is not usable: {e}"));
+    assert!(pong.starts_with("PONG"), "{pong}");
+    url
 }
 
 struct Node {
@@ -112,29 +126,40 @@ struct Cluster {
     http: reqwest::Client,
     /// The workspace's admin key.
     key: String,
+    /// The workspace's id.
+    workspace: String,
 }
 
 impl Cluster {
+    /// [`Cluster::start`] on `redis` (a Redis Cluster's URL), or the test Redis when `None`.
+    async fn start_on(redis: Option<&str>, catalog: &str, nodes: usize) -> Cluster {
+        Cluster::start(catalog, nodes, redis, RedisFailureMode::FailClosed).await
+    }
+
     async fn start(
         catalog: &str,
         nodes: usize,
         redis_url: Option<&str>,
         mode: RedisFailureMode,
     ) -> Cluster {
-        let (db, default_redis) = urls().await;
-        let redis_url = redis_url.unwrap_or(&default_redis);
+        let (db, redis_url) = match redis_url {
+            Some(url) => (env_url("TOLLGATE_TEST_DATABASE_URL"), url.to_owned()),
+            None => urls().await,
+        };
         let clock = SharedClock::at("2026-11-10T09:00:10Z");
         let mut started = Vec::new();
         for _ in 0..nodes {
-            started.push(node(&db, redis_url, mode, clock.clone()).await);
+            started.push(node(&db, &redis_url, mode, clock.clone()).await);
         }
         let mut cluster = Cluster {
             nodes: started,
             clock,
             http: reqwest::Client::new(),
             key: ADMIN_KEY.into(),
+            workspace: String::new(),
         };
         let id = format!("ws_{}", uuid::Uuid::now_v7().simple());
+        cluster.workspace = id.clone();
         let body = cluster
             .post(0, "/v1/workspaces", json!({"id": id, "name": catalog}))
             .await;
@@ -262,7 +287,21 @@ fn admitted(answers: &[(StatusCode, Value)]) -> usize {
     ignore = "set TOLLGATE_TEST_DATABASE_URL and TOLLGATE_TEST_REDIS_URL to run on PostgreSQL and Redis"
 )]
 async fn a_calendar_quota_admits_exactly_its_limit_across_two_nodes() {
-    let c = Cluster::start("qlp.yaml", 2, None, RedisFailureMode::FailClosed).await;
+    calendar_quota_is_exact(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(all(tollgate_pg, tollgate_redis_cluster)),
+    ignore = "set TOLLGATE_TEST_DATABASE_URL and TOLLGATE_TEST_REDIS_CLUSTER_URL to run on PostgreSQL and a Redis Cluster"
+)]
+async fn a_calendar_quota_admits_exactly_its_limit_across_two_nodes_on_a_redis_cluster() {
+    calendar_quota_is_exact(Some(&cluster_url().await)).await;
+}
+
+/// Concurrent consuming checks on two nodes admit exactly a calendar quota's remainder.
+async fn calendar_quota_is_exact(redis: Option<&str>) {
+    let c = Cluster::start_on(redis, "qlp.yaml", 2).await;
     c.customer("acme", "free").await;
     // Usage already in the store before any node counts in Redis: the counter starts from it.
     let events: Vec<Value> = (0..4)
@@ -320,7 +359,21 @@ async fn a_calendar_quota_admits_exactly_its_limit_across_two_nodes() {
     ignore = "set TOLLGATE_TEST_DATABASE_URL and TOLLGATE_TEST_REDIS_URL to run on PostgreSQL and Redis"
 )]
 async fn a_rolling_window_admits_exactly_its_limit_across_two_nodes() {
-    let c = Cluster::start("apex.yaml", 2, None, RedisFailureMode::FailClosed).await;
+    rolling_window_is_exact(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(all(tollgate_pg, tollgate_redis_cluster)),
+    ignore = "set TOLLGATE_TEST_DATABASE_URL and TOLLGATE_TEST_REDIS_CLUSTER_URL to run on PostgreSQL and a Redis Cluster"
+)]
+async fn a_rolling_window_admits_exactly_its_limit_across_two_nodes_on_a_redis_cluster() {
+    rolling_window_is_exact(Some(&cluster_url().await)).await;
+}
+
+/// Concurrent consuming checks on two nodes admit exactly a rolling window's limit, per user.
+async fn rolling_window_is_exact(redis: Option<&str>) {
+    let c = Cluster::start_on(redis, "apex.yaml", 2).await;
     c.customer("cust", "free").await;
     let run = |user: &str| json!({"customer": "cust", "meter": "agent_runs", "subject": user, "consume": true});
     let answers = c.hammer(HAMMER, run("u1")).await;
@@ -376,7 +429,21 @@ async fn a_rolling_window_admits_exactly_its_limit_across_two_nodes() {
     ignore = "set TOLLGATE_TEST_DATABASE_URL and TOLLGATE_TEST_REDIS_URL to run on PostgreSQL and Redis"
 )]
 async fn a_per_minute_rate_limit_admits_exactly_its_limit_across_two_nodes() {
-    let c = Cluster::start("lexecon.yaml", 2, None, RedisFailureMode::FailClosed).await;
+    rate_limit_is_exact(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(all(tollgate_pg, tollgate_redis_cluster)),
+    ignore = "set TOLLGATE_TEST_DATABASE_URL and TOLLGATE_TEST_REDIS_CLUSTER_URL to run on PostgreSQL and a Redis Cluster"
+)]
+async fn a_per_minute_rate_limit_admits_exactly_its_limit_across_two_nodes_on_a_redis_cluster() {
+    rate_limit_is_exact(Some(&cluster_url().await)).await;
+}
+
+/// Concurrent checks on two nodes admit exactly a per-minute rate limit.
+async fn rate_limit_is_exact(redis: Option<&str>) {
+    let c = Cluster::start_on(redis, "lexecon.yaml", 2).await;
     c.customer("acme", "startup").await;
     let check = json!({"customer": "acme", "meter": "decisions"});
     let answers = c.hammer(HAMMER, check.clone()).await;
@@ -426,7 +493,21 @@ where
     ignore = "set TOLLGATE_TEST_DATABASE_URL and TOLLGATE_TEST_REDIS_URL to run on PostgreSQL and Redis"
 )]
 async fn suspension_plan_change_and_revocation_on_one_node_reach_the_other_within_a_second() {
-    let c = Cluster::start("apex.yaml", 2, None, RedisFailureMode::FailClosed).await;
+    changes_propagate(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(all(tollgate_pg, tollgate_redis_cluster)),
+    ignore = "set TOLLGATE_TEST_DATABASE_URL and TOLLGATE_TEST_REDIS_CLUSTER_URL to run on PostgreSQL and a Redis Cluster"
+)]
+async fn suspension_plan_change_and_revocation_reach_the_other_node_on_a_redis_cluster() {
+    changes_propagate(Some(&cluster_url().await)).await;
+}
+
+/// A plan change, suspension and revocation on one node reach the other within a second.
+async fn changes_propagate(redis: Option<&str>) {
+    let c = Cluster::start_on(redis, "apex.yaml", 2).await;
     let secret = c.customer("cust", "free").await;
     let check = json!({"meter": "agent_runs", "subject": "u1"});
     // Node 1 caches the key and the customer.
@@ -519,6 +600,61 @@ async fn suspension_plan_change_and_revocation_on_one_node_reach_the_other_withi
     )
     .await;
     eprintln!("revocation seen on the other node after {took:?}");
+    c.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(all(tollgate_pg, tollgate_redis_cluster)),
+    ignore = "set TOLLGATE_TEST_DATABASE_URL and TOLLGATE_TEST_REDIS_CLUSTER_URL to run on PostgreSQL and a Redis Cluster"
+)]
+async fn customers_counters_spread_over_the_masters_and_each_customer_stays_in_one_slot() {
+    let url = cluster_url().await;
+    let c = Cluster::start_on(Some(&url), "qlp.yaml", 2).await;
+    const CUSTOMERS: usize = 24;
+    for i in 0..CUSTOMERS {
+        let id = format!("c{i}");
+        c.post(0, "/v1/customers", json!({"id": id})).await;
+        c.post(
+            0,
+            &format!("/v1/customers/{id}/subscriptions"),
+            json!({"plan": "free", "trial": false}),
+        )
+        .await;
+        let check = json!({"customer": id, "meter": "generations", "consume": true});
+        let body = c.post(i % 2, "/v1/check", check).await;
+        assert_eq!(body["allowed"], true, "{body}");
+    }
+    // Each master's keys of this workspace (SCAN on a cluster node lists only its own keys).
+    let nodes = tollgate_server::counters::cluster_nodes(&url)
+        .unwrap()
+        .expect("a cluster URL");
+    let pattern = format!("tollgate:{}:*", c.workspace);
+    let mut node_of: std::collections::HashMap<String, usize> = Default::default();
+    let mut masters_with_keys = 0;
+    let mut total = 0;
+    for (n, node) in nodes.iter().enumerate() {
+        let client = redis::Client::open(node.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(&pattern)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        masters_with_keys += usize::from(!keys.is_empty());
+        total += keys.len();
+        for key in keys {
+            let customer = tollgate_server::counters::keys::hash_tag(&key).to_owned();
+            let first = *node_of.entry(customer.clone()).or_insert(n);
+            assert_eq!(first, n, "{customer}'s keys are on two nodes ({key})");
+        }
+    }
+    assert_eq!(node_of.len(), CUSTOMERS, "every customer has a counter");
+    assert!(total >= CUSTOMERS);
+    assert!(
+        masters_with_keys >= 2,
+        "{CUSTOMERS} customers' counters all landed on one master"
+    );
     c.stop().await;
 }
 

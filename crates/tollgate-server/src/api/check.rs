@@ -144,7 +144,7 @@ pub async fn check(
     let started = std::time::Instant::now();
     let outcome = state
         .engine
-        .check(CheckRequest {
+        .check(&CheckRequest {
             workspace,
             customer,
             target,

@@ -355,15 +355,7 @@ async fn signing_keys(
 
 async fn redis(url: &str) -> (Status, String) {
     let shown = redact(url);
-    let client = match redis::Client::open(url) {
-        Ok(c) => c,
-        Err(e) => return (Status::Fail, format!("{shown}: {e}")),
-    };
-    let ping = async {
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await
-    };
-    match tokio::time::timeout(PROBE_TIMEOUT, ping).await {
+    match tokio::time::timeout(PROBE_TIMEOUT, crate::counters::ping(url)).await {
         Ok(Ok(pong)) => (Status::Ok, format!("{shown} answers PING with {pong}")),
         Ok(Err(e)) => (Status::Fail, format!("{shown}: {e}")),
         Err(_) => (

@@ -5,6 +5,11 @@
 //! node reloads or forgets the same thing (milliseconds later). Pub/sub delivers only to
 //! connected subscribers: a node whose subscription dropped may have missed messages, so when it
 //! resubscribes it drops every cache (see `engine::propagation`).
+//!
+//! On a Redis Cluster this is classic pub/sub, which the cluster broadcasts to every node: the
+//! publisher sends to any node and the subscriber listens on the first node of the URL that
+//! answers (the next one after a failure). Sharded pub/sub (Redis 7) would deliver only within
+//! one shard and is not used.
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -58,16 +63,37 @@ pub async fn publish(counters: &RedisCounters, node: &str, what: Invalidation) {
     }
 }
 
-/// Subscribes on a connection of its own; yields every envelope until the connection ends.
+/// Subscribes on a connection of its own to the first of `clients` that answers, starting at
+/// `first` (the caller moves it on after a failure); yields every envelope until the connection
+/// ends.
 pub async fn subscribe(
-    client: &redis::Client,
+    clients: &[redis::Client],
+    first: usize,
 ) -> Result<impl futures_util::Stream<Item = Envelope> + Send + use<>, CounterError> {
+    let mut last = CounterError::Protocol("no Redis node to subscribe to".into());
+    for i in 0..clients.len() {
+        let client = &clients[(first + i) % clients.len()];
+        match subscribe_to(client).await {
+            Ok(pubsub) => return Ok(envelopes(pubsub)),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+async fn subscribe_to(client: &redis::Client) -> Result<redis::aio::PubSub, CounterError> {
     let connect = client.get_async_pubsub();
     let mut pubsub = tokio::time::timeout(std::time::Duration::from_secs(2), connect)
         .await
         .map_err(|_| CounterError::Protocol("timed out connecting the subscriber".into()))??;
     pubsub.subscribe(CHANNEL).await?;
-    Ok(pubsub.into_on_message().filter_map(|msg| async move {
+    Ok(pubsub)
+}
+
+fn envelopes(
+    pubsub: redis::aio::PubSub,
+) -> impl futures_util::Stream<Item = Envelope> + Send + use<> {
+    pubsub.into_on_message().filter_map(|msg| async move {
         let payload: String = msg.get_payload().ok()?;
         match serde_json::from_str::<Envelope>(&payload) {
             Ok(e) => Some(e),
@@ -76,7 +102,7 @@ pub async fn subscribe(
                 None
             }
         }
-    }))
+    })
 }
 
 #[cfg(test)]

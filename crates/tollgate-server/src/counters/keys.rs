@@ -51,6 +51,19 @@ pub fn customer_prefix(workspace: &str, customer: &str) -> String {
     format!("tollgate:{workspace}:{{{customer}}}:")
 }
 
+/// The hash tag of a key (what is between its first `{` and the next `}`, as Redis Cluster reads
+/// it): the customer for every counter key; the whole key when it has none.
+pub fn hash_tag(key: &str) -> &str {
+    key.find('{')
+        .and_then(|open| {
+            let rest = &key[open + 1..];
+            rest.find('}')
+                .filter(|&close| close > 0)
+                .map(|close| &rest[..close])
+        })
+        .unwrap_or(key)
+}
+
 /// A request rate-limit counter for one aligned window (the window start is in the key, so the
 /// count restarts with every window and a test clock moves it).
 pub fn rate(
@@ -106,6 +119,7 @@ mod tests {
             window(&p, 5, "runs", "u").1,
         ] {
             assert!(key.starts_with("tollgate:ws_1:{acme}:"), "{key}");
+            assert_eq!(hash_tag(&key), "acme");
         }
     }
 }

@@ -14,25 +14,24 @@
 //! What a check does then is the configured [`FailureMode`].
 
 pub mod bus;
+mod connection;
 pub mod keys;
 mod lua;
 mod program;
 
+pub use connection::{CLUSTER_SCHEME, cluster_nodes, ping};
 pub use program::{CheckProgram, CheckReply, Counter, Increment, QuotaProbe, RateHit, Seed};
 
+use rust_decimal::Decimal;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use rust_decimal::Decimal;
+use connection::{Connection, Connector};
 
 /// Redis is not asked again for this long after a failure.
 pub const RETRY_AFTER_MS: i64 = 1_000;
 /// At most one warning per this many milliseconds while Redis fails.
 pub const LOG_EVERY_MS: i64 = 10_000;
-/// How long one Redis command may take before it counts as a failure.
-const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// Keys whose counters could not be updated are deleted (and so re-seeded from the store) when
 /// Redis is back; past this many the oldest are dropped and a warning says so.
 const MAX_REPAIRS: usize = 100_000;
@@ -87,12 +86,13 @@ pub enum CounterError {
     Protocol(String),
     #[error("quantity {quantity} is too large for a shared counter")]
     OutOfRange { quantity: Decimal },
+    #[error("not a Redis URL: {0}")]
+    BadUrl(String),
 }
 
 /// The Redis connection and its health.
 pub struct RedisCounters {
-    client: redis::Client,
-    conn: ConnectionManager,
+    connector: Connector,
     mode: FailureMode,
     scripts: lua::Scripts,
     /// Unix milliseconds before which Redis is not asked (the circuit is open).
@@ -110,20 +110,13 @@ fn unix_ms() -> i64 {
 
 impl RedisCounters {
     /// Prepares a connection to `url` without connecting: a node starts even while Redis is
-    /// down, and connects on first use.
+    /// down, and connects on first use. `redis://...` is one Redis; `redis+cluster://host:port,
+    /// host:port` a Redis Cluster (see `connection`).
     pub fn new(url: &str, mode: FailureMode) -> Result<Self, CounterError> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(RESPONSE_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(20))
-            .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        let connector = Connector::new(url)?;
         metrics::gauge!("tollgate_counter_backend_up").set(1.0);
         Ok(RedisCounters {
-            client,
-            conn,
+            connector,
             mode,
             scripts: lua::Scripts::new(),
             down_until: AtomicI64::new(0),
@@ -139,9 +132,15 @@ impl RedisCounters {
         self.mode
     }
 
-    /// The client, for the invalidation subscriber's own connection.
-    pub fn client(&self) -> &redis::Client {
-        &self.client
+    /// Clients for the invalidation subscriber's own connection: one Redis, or each node of a
+    /// cluster named in the URL (any one of them hears every message).
+    pub fn subscriber_clients(&self) -> &[redis::Client] {
+        self.connector.subscriber_clients()
+    }
+
+    /// Whether the counters are on a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.connector.is_cluster()
     }
 
     /// Whether Redis may be asked now (no failure in the last [`RETRY_AFTER_MS`]).
@@ -214,13 +213,13 @@ impl RedisCounters {
     }
 
     /// A connection if Redis may be asked; first deletes counters that missed updates.
-    async fn connection(&self, op: &'static str) -> Result<ConnectionManager, CounterError> {
+    async fn connection(&self, op: &'static str) -> Result<Connection, CounterError> {
         if !self.available() {
             let e = CounterError::CircuitOpen;
             self.failed(op, &e);
             return Err(e);
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.connector.conn.clone();
         if self.needs_repair.swap(false, Ordering::Relaxed) {
             let keys = std::mem::take(
                 &mut *self
@@ -228,11 +227,7 @@ impl RedisCounters {
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner),
             );
-            let mut pipe = redis::pipe();
-            for k in &keys {
-                pipe.del(k).ignore();
-            }
-            if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+            if let Err(e) = delete(&mut conn, &keys).await {
                 self.repairs
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -346,4 +341,26 @@ impl RedisCounters {
             Err(e) => Err(self.fail("publish", e.into())),
         }
     }
+}
+
+/// Deletes counters: in one pipeline per customer (its keys share a slot; a cluster refuses a
+/// pipeline across slots), in one pipeline for all on a single Redis.
+async fn delete(conn: &mut Connection, keys: &[String]) -> redis::RedisResult<()> {
+    let mut groups: std::collections::HashMap<&str, redis::Pipeline> =
+        std::collections::HashMap::new();
+    for k in keys {
+        let tag = match conn {
+            Connection::Single(_) => "",
+            Connection::Cluster(_) => keys::hash_tag(k),
+        };
+        groups
+            .entry(tag)
+            .or_insert_with(redis::pipe)
+            .del(k)
+            .ignore();
+    }
+    for (_, pipe) in groups {
+        pipe.query_async::<()>(conn).await?;
+    }
+    Ok(())
 }

@@ -291,10 +291,7 @@ fn quota_denial(
         d.limit = Some(quota.limit);
         d.used = Some(used);
         d.remaining = quota.limit.remaining(used);
-        d.window = Some(match quota.reset {
-            QuotaReset::Period => "period".to_owned(),
-            QuotaReset::Rolling(len) => len.to_string(),
-        });
+        d.window = Some(tollgate_core::check::CheckWindow::of_quota(quota));
         d.scope = Some(quota.per);
         d.reset_at = Some(reset_at);
         d.retry_after = Some(seconds_until(now, reset_at).max(1));

@@ -468,6 +468,34 @@ impl Engine {
         state::load(self.store.as_ref(), record, subscription, catalog, now).await
     }
 
+    /// Runs `f` on the customer's state if it is loaded and current, without waiting (the hot
+    /// path of a check); gives `f` back otherwise, for [`Engine::with_state`]. Takes no `Arc`
+    /// and builds no key: two map lookups and the state's lock.
+    pub(crate) fn try_with_state<T, F>(&self, workspace: &str, customer: &str, f: F) -> Result<T, F>
+    where
+        F: FnOnce(&mut CustomerState, Timestamp) -> T,
+    {
+        let Some(customers) = self.customers.get(workspace) else {
+            return Err(f);
+        };
+        let Some(slot) = customers.get(customer) else {
+            return Err(f);
+        };
+        let mut guard = slot.lock_state();
+        let Some(state) = guard.as_mut() else {
+            return Err(f);
+        };
+        let now = match &state.record.test_clock {
+            None => self.clock.now(),
+            // A customer on a test clock takes the general path (its clock's key is built).
+            Some(_) => return Err(f),
+        };
+        if state.needs_reload(now) {
+            return Err(f);
+        }
+        Ok(f(state, now))
+    }
+
     /// Runs `f` on the loaded state of a customer, reloading first if its period has passed.
     pub async fn with_state<T>(
         &self,

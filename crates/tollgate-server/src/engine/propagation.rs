@@ -48,8 +48,11 @@ impl Engine {
         let engine = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut first = true;
+            // The node to try first: moves on after a subscription ends or fails (a cluster's
+            // nodes all hear every message).
+            let mut node = 0;
             while engine.strong_count() > 0 {
-                match bus::subscribe(counters.client()).await {
+                match bus::subscribe(counters.subscriber_clients(), node).await {
                     Ok(stream) => {
                         if !first && let Some(e) = engine.upgrade() {
                             e.forget_everything();
@@ -62,6 +65,7 @@ impl Engine {
                     }
                     Err(error) => counters.report("subscribe", &error),
                 }
+                node += 1;
                 first = false;
                 tokio::time::sleep(RESUBSCRIBE_AFTER).await;
             }

@@ -1,7 +1,9 @@
 //! One customer's enforcement state: who it is, what it is subscribed to, and its counters for
 //! the current period and its rolling windows.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use tollgate_core::ids::{CustomerId, WorkspaceId};
 
@@ -21,6 +23,53 @@ use crate::error::AppResult;
 /// `(meter, subject)`; subject `""` is the whole customer.
 pub type UsageKey = (String, String);
 
+/// A [`UsageKey`] as borrowed text: counters are looked up by `(&str, &str)` on the hot path
+/// instead of building two `String`s per lookup. It hashes and compares exactly as the tuple of
+/// strings does (each string in turn), which is what `Borrow` requires.
+pub trait UsageKeyRef {
+    fn meter(&self) -> &str;
+    fn subject(&self) -> &str;
+}
+
+impl UsageKeyRef for UsageKey {
+    fn meter(&self) -> &str {
+        &self.0
+    }
+    fn subject(&self) -> &str {
+        &self.1
+    }
+}
+
+impl UsageKeyRef for (&str, &str) {
+    fn meter(&self) -> &str {
+        self.0
+    }
+    fn subject(&self) -> &str {
+        self.1
+    }
+}
+
+impl<'a> Borrow<dyn UsageKeyRef + 'a> for UsageKey {
+    fn borrow(&self) -> &(dyn UsageKeyRef + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn UsageKeyRef + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.meter().hash(state);
+        self.subject().hash(state);
+    }
+}
+
+impl PartialEq for dyn UsageKeyRef + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.meter() == other.meter() && self.subject() == other.subject()
+    }
+}
+
+impl Eq for dyn UsageKeyRef + '_ {}
+
 pub struct CustomerState {
     pub record: CustomerRecord,
     pub subscription: Option<SubscriptionRecord>,
@@ -32,8 +81,9 @@ pub struct CustomerState {
     pub period_usage: HashMap<UsageKey, Decimal>,
     /// Rolling-window history per meter and subject, kept for the meter's longest window.
     pub windows: HashMap<UsageKey, RollingWindow>,
-    /// Request rate-limit counters per (rate limit index, subject).
-    pub rate_windows: HashMap<(usize, String), FixedWindow>,
+    /// Request rate-limit counters: per rate limit (the plan's index), per subject (`""` for the
+    /// whole customer). Nested so that a lookup borrows the subject.
+    pub rate_windows: Vec<HashMap<String, FixedWindow>>,
     /// Usage alerts of `period` known to have fired, `(meter, threshold)`: spares the store a
     /// write per event once a threshold is behind (the store's key is what makes them once).
     pub fired_alerts: std::collections::HashSet<(String, Decimal)>,
@@ -129,11 +179,35 @@ impl CustomerState {
             .unwrap_or(WindowLength::DAY)
     }
 
+    /// The rolling-window history of a meter and subject, if it has any use.
+    pub fn window_mut(&mut self, meter: &str, subject: &str) -> Option<&mut RollingWindow> {
+        self.windows.get_mut(&(meter, subject) as &dyn UsageKeyRef)
+    }
+
+    /// The counter of request rate limit `index` for `subject` (created on its first use).
+    pub fn rate_window(
+        &mut self,
+        index: usize,
+        subject: &str,
+        length: WindowLength,
+    ) -> &mut FixedWindow {
+        if self.rate_windows.len() <= index {
+            self.rate_windows.resize_with(index + 1, HashMap::new);
+        }
+        let windows = &mut self.rate_windows[index];
+        if !windows.contains_key(subject) {
+            windows.insert(subject.to_owned(), FixedWindow::new(length));
+        }
+        windows
+            .get_mut(subject)
+            .unwrap_or_else(|| unreachable!("inserted above"))
+    }
+
     /// The meter's value in the current period, converted to its unit.
     pub fn period_value(&self, meter: &str, subject: &str) -> Decimal {
         let raw = self
             .period_usage
-            .get(&(meter.to_owned(), subject.to_owned()))
+            .get(&(meter, subject) as &dyn UsageKeyRef)
             .copied()
             .unwrap_or_default();
         match self
@@ -236,7 +310,7 @@ pub async fn load(
         period,
         period_usage,
         windows,
-        rate_windows: HashMap::new(),
+        rate_windows: Vec::new(),
         fired_alerts: std::collections::HashSet::new(),
         progressive_check_due: None,
         stale: false,

@@ -161,7 +161,7 @@ impl Gateway {
         if let Some(feature) = &route.feature {
             let outcome = self
                 .engine
-                .check(check(CheckTarget::Feature(feature.clone()), Decimal::ONE))
+                .check(&check(CheckTarget::Feature(feature.clone()), Decimal::ONE))
                 .await
                 .map_err(|e| refusal::from_api_error(e, None))?;
             rate_limit = outcome.rate_limit;
@@ -179,7 +179,7 @@ impl Gateway {
             if route.feature.is_none() {
                 let outcome = self
                     .engine
-                    .check(check(CheckTarget::Meter(meter.clone()), route.cost))
+                    .check(&check(CheckTarget::Meter(meter.clone()), route.cost))
                     .await
                     .map_err(|e| refusal::from_api_error(e, None))?;
                 rate_limit = outcome.rate_limit;

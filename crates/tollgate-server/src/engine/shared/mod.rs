@@ -56,12 +56,12 @@ impl Engine {
     pub(super) async fn check_shared(
         &self,
         counters: &Arc<RedisCounters>,
-        req: CheckRequest,
+        req: &CheckRequest,
     ) -> AppResult<CheckOutcome> {
         let prefix = keys::customer_prefix(&req.workspace, &req.customer);
         let prepared = self
             .with_state(&req.workspace, &req.customer, |state, now| {
-                prepare(state, now, &req, &prefix)
+                prepare(state, now, req, &prefix)
             })
             .await??;
         let mut prepared = match prepared {
@@ -69,7 +69,7 @@ impl Engine {
             Preparation::Answer(outcome) => return Ok(counted(outcome)),
         };
         let reply = if prepared.needs_redis() {
-            match self.run_check(counters, &req, &prepared).await? {
+            match self.run_check(counters, req, &prepared).await? {
                 Ok(reply) => reply,
                 Err(_) => {
                     return match counters.mode() {
@@ -81,7 +81,7 @@ impl Engine {
         } else {
             prepared.decide_locally()
         };
-        let (outcome, reserved) = prepared.outcome(&reply, &req);
+        let (outcome, reserved) = prepared.outcome(&reply, req);
         let Target::Meter(m) = &mut prepared.target else {
             return Ok(counted(outcome));
         };
@@ -358,7 +358,6 @@ impl Engine {
 }
 
 fn counted(outcome: CheckOutcome) -> CheckOutcome {
-    metrics::counter!("tollgate_checks_total", "allowed" => outcome.decision.allowed.to_string())
-        .increment(1);
+    super::check::count_check(outcome.decision.allowed);
     outcome
 }

@@ -82,7 +82,7 @@ impl Prepared {
             d.limit = Some(Limit::Finite(Decimal::from(limit)));
             d.remaining = Some(Decimal::ZERO);
             d.window = tollgate_core::duration::WindowLength::from_seconds(window_seconds)
-                .map(|w| w.to_string());
+                .map(tollgate_core::check::CheckWindow::Length);
             d.scope = Some(scope);
             d.reset_at = Some(reset_at);
             d.retry_after = Some(seconds_until(now, reset_at).max(1));
