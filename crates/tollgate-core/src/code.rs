@@ -161,6 +161,7 @@ codes! {
     CustomerCurrencyLocked => "customer_currency_locked",
     InvalidHostname => "invalid_hostname",
     EmailTaken => "email_taken",
+    LastAdmin => "last_admin",
 }
 
 impl std::fmt::Display for Code {
