@@ -186,8 +186,7 @@ impl<B: Backend> UserStore for B {
 
     async fn delete_operator_user(&self, workspace: &WorkspaceId, id: &str) -> StoreResult<bool> {
         let values = args![workspace, id];
-        let removed =
-            run_execute(self.write(workspace), sql::DELETE_OPERATOR_USER, values).await?;
+        let removed = run_execute(self.write(workspace), sql::DELETE_OPERATOR_USER, values).await?;
         if removed == 1 {
             let values = args![workspace, id];
             run_execute(self.write(workspace), sql::DELETE_OPERATOR_SESSIONS, values).await?;

@@ -139,7 +139,9 @@ pub(crate) async fn operator_users_and_web_sessions(h: &Harness) {
     // Roles change, and the workspace never loses its last admin (demoted or removed).
     assert!(s.set_operator_role(&ws, "usr_1", "admin").await.unwrap());
     assert!(
-        !s.set_operator_role(&ws, "usr_1", "read_only").await.unwrap(),
+        !s.set_operator_role(&ws, "usr_1", "read_only")
+            .await
+            .unwrap(),
         "the last admin stays an admin"
     );
     assert!(!s.delete_operator_user(&ws, "usr_1").await.unwrap());
