@@ -294,9 +294,7 @@ pub async fn events_page(
     };
     let more = rows.len() > ROWS;
     let shown: Vec<Value> = rows.iter().take(ROWS).map(event_row).collect();
-    let last = rows
-        .iter()
-        .take(ROWS)
+    let last = rows[..rows.len().min(ROWS)]
         .last()
         .map(|e| e.id.clone())
         .or(after);
@@ -364,9 +362,7 @@ pub async fn events_tail(
         Err(e) => return error_page(&e),
     };
     let shown: Vec<Value> = rows.iter().take(TAIL_ROWS).map(event_row).collect();
-    let last = rows
-        .iter()
-        .take(TAIL_ROWS)
+    let last = rows[..rows.len().min(TAIL_ROWS)]
         .last()
         .map(|e| e.id.clone())
         .or(after);
