@@ -169,12 +169,19 @@ const page = await context.newPage();
 const consoleErrors = [];
 // (A 404 is reported by the response listener with its URL; the browser's own favicon request
 // is not a page's.)
+// A refusal the run provokes on purpose (a form answered 4xx with its message) is expected,
+// once: `expectRefusal` is its status and URL's end.
+let expectRefusal = null;
 function watch(p) {
   p.on('console', (msg) => {
     if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) consoleErrors.push(msg.text());
   });
   p.on('pageerror', (error) => consoleErrors.push(String(error)));
   p.on('response', (r) => {
+    if (expectRefusal && r.status() === expectRefusal.status && r.url().endsWith(expectRefusal.url)) {
+      expectRefusal = null;
+      return;
+    }
     if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) consoleErrors.push(`${r.status()} ${r.url()}`);
   });
 }
@@ -301,11 +308,63 @@ await page.waitForURL(/customer=cus_payg/);
 await page.waitForSelector('tbody tr[data-event]');
 check(page.url().includes('customer=cus_payg'), 'htmx filters the events in place and keeps the URL shareable');
 check((await page.locator('tbody tr[data-event]').count()) === 16, 'events page lists the payg customer\'s 16 generations');
+// The live tail: events sent through the API while the page is open appear without a reload,
+// the page's filter (customer) applied to them.
+const beforeTail = page.url();
+await api(qlp.key, 'POST', '/v1/events', {
+  events: [
+    { id: 'live_payg_1', customer: 'cus_payg', type: 'codegen.completed', properties: { tier: 'T0', model: 'standard' } },
+    { id: 'live_other_1', customer: 'cus_globex', type: 'codegen.completed', timestamp: '2026-12-01T00:00:00Z', properties: { tier: 'T0', model: 'standard' } },
+  ],
+});
+const tailed = await page.waitForSelector('tbody tr[data-event="live_payg_1"]', { timeout: 10000 }).then(() => true, () => false);
+check(tailed, 'the live tail shows the new event without a reload');
+check(page.url() === beforeTail, 'the page was not reloaded');
+check((await page.locator('tbody tr[data-event]').count()) === 17, 'the tail kept the customer filter (the other customer\'s event is not shown)');
+check(await page.locator('#events-live a:has-text("Refresh")').count() === 1, 'a refresh link for browsers without scripts');
 await shot('dashboard-events');
 for (const [link, name] of [['Webhooks', 'dashboard-webhooks'], ['Emails', 'dashboard-emails'], ['Test clocks', 'dashboard-test-clocks']]) {
   await page.click(`nav >> text=${link}`);
   await shot(name);
 }
+
+// Credit note from the invoice page: a refused amount keeps the form, then a credit of 1.00.
+const paygInvoices = await api(qlp.key, 'GET', '/v1/customers/cus_payg/invoices');
+const creditable = paygInvoices.data.find((i) => i.status === 'open' && Number(i.total) > 1);
+check(Boolean(creditable), `the payg customer has an open invoice to credit (${paygInvoices.data.map((i) => `${i.status} ${i.total}`).join(', ')})`);
+if (creditable) {
+  await page.goto(`${BASE}/admin/invoices/${creditable.id}`);
+  await page.fill('#cn-amount', '9999.00');
+  await page.fill('#cn-reason', 'Model outage on 14 November');
+  await page.check('input[name="method"][value="credit"]');
+  expectRefusal = { status: 409, url: `/admin/invoices/${creditable.id}/credit_notes` };
+  await page.click('button:has-text("Issue the credit note")');
+  await page.waitForSelector('#credit-error');
+  check((await page.textContent('#credit-error')).includes('exceed'), 'too large a credit is refused with a clear message');
+  check(await page.inputValue('#cn-reason') === 'Model outage on 14 November', 'and the form keeps what was typed');
+  check(expectRefusal === null, 'the refusal was answered 409');
+  await axe('dashboard-credit-note-refused');
+  await page.fill('#cn-amount', '1.00');
+  await page.click('button:has-text("Issue the credit note")');
+  await page.waitForSelector('#credit-note-issued');
+  check(page.url().includes('?credit_note=cn_'), 'the credit note redirects back to the invoice (post/redirect/get)');
+  const after = await api(qlp.key, 'GET', `/v1/invoices/${creditable.id}`);
+  check(after.credited === '1.00', `the API shows the invoice credited 1.00 (${after.credited})`);
+  check((await page.textContent('main')).includes('Model outage on 14 November'), 'the invoice page lists the credit note and its reason');
+  await shot('dashboard-credit-note');
+}
+
+// Operators: the admin adds one and sees it listed.
+await page.click('nav >> text=Operators');
+await page.fill('#new-email', 'finance@qlp.example');
+await page.selectOption('#new-role', 'billing');
+await page.fill('#new-password', 'another long pass phrase');
+await page.click('button:has-text("Add the operator")');
+await page.waitForURL(/done=added/);
+check(await page.locator('tr[data-user="finance@qlp.example"] [data-role="billing"]').count() === 1, 'the operators page adds a billing operator');
+const users = await api(qlp.key, 'GET', '/v1/users');
+check(users.data.some((u) => u.email === 'finance@qlp.example' && u.role === 'billing'), 'and the API lists it');
+await shot('dashboard-users');
 
 // ---- the partner's portal ----
 const portalPage = await context.newPage();

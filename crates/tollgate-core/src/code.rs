@@ -167,6 +167,7 @@ codes! {
     AddonNotInCurrency => "addon_not_in_currency",
     ProductNotInCurrency => "product_not_in_currency",
     CouponNotInCurrency => "coupon_not_in_currency",
+    LastAdmin => "last_admin",
 }
 
 impl std::fmt::Display for Code {

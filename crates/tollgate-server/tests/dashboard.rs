@@ -1621,3 +1621,564 @@ async fn mrr_per_currency_on_the_analytics_page(backend: Backend) {
     assert!(eur.contains("92.00 EUR"), "{eur}");
 }
 backend_tests!(mrr_per_currency_on_the_analytics_page);
+
+/// The `hx-get` of the events page's live tail (the poller row), as a path.
+fn tail_of(html: &str) -> String {
+    let row = html
+        .split("<tr id=\"events-tail\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no live tail in {html}"));
+    assert!(
+        row.split('>')
+            .next()
+            .unwrap()
+            .contains("hx-trigger=\"every 2s\""),
+        "{row}"
+    );
+    let at = row.find("hx-get=\"").unwrap() + 8;
+    row[at..].split('"').next().unwrap().replace("&amp;", "&")
+}
+
+fn event_ids(html: &str) -> Vec<String> {
+    html.split("data-event=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+/// The events page's live tail: the poller carries the page's filters and its newest row as a
+/// cursor, the fragment brings only newer matching events (at most 50 a poll) and the next
+/// poller; without scripts the page has a refresh link.
+async fn live_tail_of_events(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("qlp.yaml").await;
+    ws.customer("tail", "starter", None, false).await;
+    ws.customer("other", "starter", None, false).await;
+    let (status, report) = ws
+        .events(json!([{"id": "ev-a1", "customer": "tail", "type": "api.call"}]))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    user(&ws, "viewer@example.com", "read_only").await;
+    let mut browser = Browser::new(&server);
+
+    // Signed out, the fragment is no one's.
+    let (status, _, headers) = browser.get("/admin/events/tail?customer=tail").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/admin/login");
+
+    browser
+        .sign_in(&ws.id, "viewer@example.com", "correct horse battery")
+        .await;
+    let (status, page, _) = browser
+        .get("/admin/events?customer=tail&type=api.call")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(event_ids(&page), ["ev-a1"]);
+    let tail = tail_of(&page);
+    assert!(
+        tail.starts_with("/admin/events/tail?after=ev-a1&customer=tail&type=api.call&from="),
+        "{tail}"
+    );
+    assert!(
+        page.contains("href=\"/admin/events?customer=tail&amp;type=api.call&amp;from="),
+        "a refresh link: {page}"
+    );
+
+    // Newer events: only those of the page's filters come, after its newest row.
+    let (status, report) = ws
+        .events(json!([
+            {"id": "ev-a2", "customer": "tail", "type": "api.call"},
+            {"id": "ev-b1", "customer": "other", "type": "api.call"},
+            {"id": "ev-a3", "customer": "tail", "type": "codegen.completed", "properties": {"tier": "T0", "model": "standard"}},
+        ]))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let (status, fragment, headers) = browser.get(&tail).await;
+    assert_eq!(status, StatusCode::OK, "{fragment}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(!fragment.contains("<html"), "a fragment: {fragment}");
+    assert_eq!(event_ids(&fragment), ["ev-a2"]);
+    let next = tail_of(&fragment);
+    assert!(
+        next.starts_with("/admin/events/tail?after=ev-a2&customer=tail&type=api.call"),
+        "{next}"
+    );
+    // Nothing newer: no row, the same cursor.
+    let (_, fragment, _) = browser.get(&next).await;
+    assert!(event_ids(&fragment).is_empty(), "{fragment}");
+    assert_eq!(tail_of(&fragment), next);
+
+    // Bounded: 60 new events come 50, then 10.
+    let burst: Vec<Value> = (0..60)
+        .map(|i| json!({"id": format!("ev-c{i:02}"), "customer": "tail", "type": "api.call"}))
+        .collect();
+    let (status, report) = ws.events(Value::Array(burst)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let (_, fragment, _) = browser.get(&next).await;
+    let first = event_ids(&fragment);
+    assert_eq!(first.len(), 50, "{fragment}");
+    let (_, fragment, _) = browser.get(&tail_of(&fragment)).await;
+    let second = event_ids(&fragment);
+    assert_eq!(second.len(), 10, "{fragment}");
+    let mut all: Vec<String> = first.into_iter().chain(second).collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 60, "no event twice, none lost");
+
+    // A cursor that names no event is refused, not read from the start.
+    let (status, _, _) = browser.get("/admin/events/tail?after=ev-none").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // A page that is not the last has no tail (its end is the next page's): 103 events of
+    // `tail` make a page of 100 and one of 3.
+    let more: Vec<Value> = (0..40)
+        .map(|i| json!({"id": format!("ev-d{i:02}"), "customer": "tail", "type": "api.call"}))
+        .collect();
+    let (status, report) = ws.events(Value::Array(more)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let (_, page, _) = browser.get("/admin/events?customer=tail").await;
+    assert_eq!(event_ids(&page).len(), 100);
+    assert!(
+        page.contains("Next page") && !page.contains("events-tail"),
+        "{page}"
+    );
+    let next_page = page
+        .split("<a href=\"")
+        .find(|s| s.starts_with("/admin/events?starting_after="))
+        .unwrap();
+    let next_page = next_page.split('"').next().unwrap().replace("&amp;", "&");
+    let (_, page, _) = browser.get(&next_page).await;
+    assert_eq!(event_ids(&page).len(), 3, "{page}");
+    assert!(tail_of(&page).contains("after="), "{page}");
+}
+backend_tests!(live_tail_of_events);
+
+/// The field `name`'s `value="..."` on a page.
+fn value_of_field(html: &str, id: &str) -> String {
+    let input = html
+        .split(&format!("id=\"{id}\""))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {id} in {html}"));
+    let input = input.split('>').next().unwrap();
+    let at = input.find("value=\"").unwrap() + 7;
+    input[at..].split('"').next().unwrap().to_owned()
+}
+
+/// Credit notes from the invoice page: the billing role's form calls the API's use case; a
+/// refusal comes back with its message and the form as typed; read-only sees no form and is
+/// refused a post.
+async fn credit_notes_from_the_dashboard(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("qlp.yaml").await;
+    subscriber(&ws, "acme", "starter", "2026-11-02T00:00:00Z").await;
+    ws.post("/v1/bill_runs", json!({})).await;
+    let (_, list) = ws
+        .call(Method::GET, "/v1/customers/acme/invoices", None)
+        .await;
+    let id = list["data"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/admin/invoices/{id}");
+    let post_path = format!("/admin/invoices/{id}/credit_notes");
+    user(&ws, "viewer@example.com", "read_only").await;
+    user(&ws, "billing@example.com", "billing").await;
+
+    let mut viewer = Browser::new(&server);
+    viewer
+        .sign_in(&ws.id, "viewer@example.com", "correct horse battery")
+        .await;
+    let (_, page, _) = viewer.get(&path).await;
+    assert!(!page.contains("Issue a credit note"), "{page}");
+    let csrf = csrf_of(&page);
+    let (status, _, _) = viewer
+        .post(
+            &post_path,
+            &[("csrf", &csrf), ("amount", "1.00"), ("method", "credit")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let mut billing = Browser::new(&server);
+    billing
+        .sign_in(&ws.id, "billing@example.com", "correct horse battery")
+        .await;
+    let (_, page, _) = billing.get(&path).await;
+    assert!(page.contains("Issue a credit note"), "{page}");
+    let csrf = csrf_of(&page);
+    // Without the session's token: refused.
+    let (status, _, _) = billing
+        .post(&post_path, &[("amount", "1.00"), ("method", "credit")])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Refusals: the page again, its message, nothing typed lost.
+    for (amount, method, status, message) in [
+        (
+            "200.00",
+            "credit",
+            StatusCode::CONFLICT,
+            "exceed the invoice total",
+        ),
+        ("ten", "credit", StatusCode::BAD_REQUEST, "is not a number"),
+        ("-1", "credit", StatusCode::BAD_REQUEST, "must be positive"),
+        (
+            "5.00",
+            "refund",
+            StatusCode::CONFLICT,
+            "only a paid invoice can be refunded",
+        ),
+        (
+            "5.00",
+            "",
+            StatusCode::BAD_REQUEST,
+            "choose a refund or a credit",
+        ),
+    ] {
+        let (got, page, _) = billing
+            .post(
+                &post_path,
+                &[
+                    ("csrf", &csrf),
+                    ("amount", amount),
+                    ("reason", "Outage <b>"),
+                    ("method", method),
+                ],
+            )
+            .await;
+        assert_eq!(got, status, "{amount} {method}: {page}");
+        assert!(
+            page.contains("role=\"alert\"") && page.contains(message),
+            "{message}: {page}"
+        );
+        assert_eq!(value_of_field(&page, "cn-amount"), amount);
+        assert_eq!(value_of_field(&page, "cn-reason"), "Outage &lt;b&gt;");
+        if !method.is_empty() {
+            assert!(
+                page.contains(&format!("value=\"{method}\" checked")),
+                "{method}: {page}"
+            );
+        }
+    }
+    let (_, invoice) = ws
+        .call(Method::GET, &format!("/v1/invoices/{id}"), None)
+        .await;
+    assert_eq!(invoice["credited"], "0.00", "nothing issued: {invoice}");
+
+    // A credit of 10.00: redirect (post/redirect/get), the note on the page, the API agrees.
+    let (status, _, location) = billing
+        .post(
+            &post_path,
+            &[
+                ("csrf", &csrf),
+                ("amount", "10.00"),
+                ("reason", "Goodwill"),
+                ("method", "credit"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        location.starts_with(&format!("{path}?credit_note=cn_")),
+        "{location}"
+    );
+    let note = location.rsplit('=').next().unwrap().to_owned();
+    let (_, invoice) = ws
+        .call(Method::GET, &format!("/v1/invoices/{id}"), None)
+        .await;
+    assert_eq!(
+        (invoice["credited"].as_str(), invoice["amount_due"].as_str()),
+        (Some("10.00"), Some("85.70")),
+        "{invoice}"
+    );
+    let (status, page, _) = billing.get(&location).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("id=\"credit-note-issued\""), "{page}");
+    assert!(page.contains("10.00 USD (credit)"), "{page}");
+    let row = page
+        .split(&format!("data-credit-note=\"{note}\""))
+        .nth(1)
+        .unwrap_or_else(|| panic!("{page}"))
+        .split("</tr>")
+        .next()
+        .unwrap();
+    assert!(
+        row.contains(">Goodwill<") && row.contains(">credit<"),
+        "{row}"
+    );
+    // The rest, left empty: everything still creditable; then nothing is.
+    let (status, _, _) = billing
+        .post(
+            &post_path,
+            &[("csrf", &csrf), ("amount", ""), ("method", "credit")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, invoice) = ws
+        .call(Method::GET, &format!("/v1/invoices/{id}"), None)
+        .await;
+    assert_eq!(
+        (invoice["status"].as_str(), invoice["credited"].as_str()),
+        (Some("paid"), Some("95.70")),
+        "{invoice}"
+    );
+}
+backend_tests!(credit_notes_from_the_dashboard);
+
+/// Operators from the dashboard: admins list, add, re-role and remove them; the workspace never
+/// loses its last admin; other roles see no such page and are refused its forms.
+async fn operator_management(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("qlp.yaml").await;
+    user(&ws, "admin@example.com", "admin").await;
+    let viewer = user(&ws, "viewer@example.com", "read_only").await;
+    user(&ws, "billing@example.com", "billing").await;
+    let viewer_id = viewer["id"].as_str().unwrap();
+
+    for email in ["viewer@example.com", "billing@example.com"] {
+        let mut other = Browser::new(&server);
+        other.sign_in(&ws.id, email, "correct horse battery").await;
+        let (status, page, _) = other.get("/admin").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!page.contains("/admin/users"), "{email}: {page}");
+        let csrf = csrf_of(&page);
+        let (status, _, _) = other.get("/admin/users").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{email}");
+        let (status, _, _) = other
+            .post(
+                "/admin/users",
+                &[
+                    ("csrf", &csrf),
+                    ("email", "sneaky@example.com"),
+                    ("role", "admin"),
+                    ("password", "correct horse battery"),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{email}");
+        let (status, _, _) = other
+            .post(
+                &format!("/admin/users/{viewer_id}/role"),
+                &[("csrf", &csrf), ("role", "admin")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{email}");
+        let (status, _, _) = other
+            .post(
+                &format!("/admin/users/{viewer_id}/remove"),
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{email}");
+    }
+    let (_, list) = ws.call(Method::GET, "/v1/users", None).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 3, "{list}");
+
+    let mut admin = Browser::new(&server);
+    admin
+        .sign_in(&ws.id, "admin@example.com", "correct horse battery")
+        .await;
+    let (status, page, _) = admin.get("/admin/users").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    for email in [
+        "admin@example.com",
+        "viewer@example.com",
+        "billing@example.com",
+    ] {
+        assert!(
+            page.contains(&format!("data-user=\"{email}\"")),
+            "{email}: {page}"
+        );
+    }
+    assert!(
+        page.contains("href=\"/admin/users\" aria-current=\"page\""),
+        "{page}"
+    );
+    let csrf = csrf_of(&page);
+    let (_, list) = ws.call(Method::GET, "/v1/users", None).await;
+    let id_of = |email: &str| {
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == email)
+            .map(|u| u["id"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    let admin_id = id_of("admin@example.com");
+    let billing_id = id_of("billing@example.com");
+
+    // Adding: refusals keep the email and role typed.
+    for (email, password, status, message) in [
+        (
+            "not an email",
+            "correct horse battery",
+            StatusCode::BAD_REQUEST,
+            "is not an email address",
+        ),
+        (
+            "new@example.com",
+            "short",
+            StatusCode::BAD_REQUEST,
+            "at least 12 characters",
+        ),
+        (
+            "Viewer@Example.com",
+            "correct horse battery",
+            StatusCode::CONFLICT,
+            "already",
+        ),
+    ] {
+        let (got, page, _) = admin
+            .post(
+                "/admin/users",
+                &[
+                    ("csrf", &csrf),
+                    ("email", email),
+                    ("role", "billing"),
+                    ("password", password),
+                ],
+            )
+            .await;
+        assert_eq!(got, status, "{email}: {page}");
+        assert!(
+            page.contains("role=\"alert\"") && page.contains(message),
+            "{message}: {page}"
+        );
+        assert_eq!(value_of_field(&page, "new-email"), email);
+        assert!(
+            page.contains("<option value=\"billing\" selected>"),
+            "{page}"
+        );
+        assert!(
+            !page.contains(password) || password == "short",
+            "a password is never echoed"
+        );
+    }
+    let (status, _, location) = admin
+        .post(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("email", "New@Example.com"),
+                ("role", "billing"),
+                ("password", "another long phrase"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/admin/users?done=added")
+    );
+    let mut newcomer = Browser::new(&server);
+    let (status, location) = newcomer
+        .sign_in(&ws.id, "new@example.com", "another long phrase")
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/admin")
+    );
+    let (_, page, _) = newcomer.get("/admin").await;
+    assert!(page.contains("new@example.com (billing)"), "{page}");
+
+    // Roles: the viewer becomes billing; the last admin cannot demote itself nor be removed.
+    let (status, _, location) = admin
+        .post(
+            &format!("/admin/users/{viewer_id}/role"),
+            &[("csrf", &csrf), ("role", "billing")],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/admin/users?done=role")
+    );
+    let (status, page, _) = admin
+        .post(
+            &format!("/admin/users/{viewer_id}/role"),
+            &[("csrf", &csrf), ("role", "owner")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    let (status, page, _) = admin
+        .post(
+            &format!("/admin/users/{admin_id}/role"),
+            &[("csrf", &csrf), ("role", "read_only")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{page}");
+    assert!(
+        page.contains("last admin") && page.contains("role=\"alert\""),
+        "{page}"
+    );
+    let (status, page, _) = admin
+        .post(
+            &format!("/admin/users/{admin_id}/remove"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{page}");
+    let (status, _, _) = admin
+        .post("/admin/users/usr_nobody/remove", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, list) = ws.call(Method::GET, "/v1/users", None).await;
+    let role_of = |email: &str| {
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == email)
+            .map(|u| u["role"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(role_of("viewer@example.com").as_deref(), Some("billing"));
+    assert_eq!(role_of("admin@example.com").as_deref(), Some("admin"));
+
+    // Removing signs the operator out at once.
+    let new_id = {
+        let (_, list) = ws.call(Method::GET, "/v1/users", None).await;
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == "new@example.com")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (status, _, location) = admin
+        .post(&format!("/admin/users/{new_id}/remove"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/admin/users?done=removed")
+    );
+    let (status, _, headers) = newcomer.get("/admin").await;
+    assert_eq!(
+        (status, &headers["location"]),
+        (
+            StatusCode::SEE_OTHER,
+            &"/admin/login"
+                .parse::<reqwest::header::HeaderValue>()
+                .unwrap()
+        )
+    );
+
+    // With a second admin, the first may step down, and then no longer manages operators.
+    let (status, _, _) = admin
+        .post(
+            &format!("/admin/users/{billing_id}/role"),
+            &[("csrf", &csrf), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, location) = admin
+        .post(
+            &format!("/admin/users/{admin_id}/role"),
+            &[("csrf", &csrf), ("role", "read_only")],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/admin")
+    );
+    let (status, _, _) = admin.get("/admin/users").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+backend_tests!(operator_management);

@@ -873,6 +873,18 @@ pub(crate) const LIST_OPERATOR_USERS: &str = concat!(
     operator_user_cols!(),
     " FROM operator_users WHERE workspace = $1 ORDER BY email"
 );
+/// A role change that never leaves the workspace without an admin: demoting an admin matches
+/// only while another admin exists (one statement, so the check and the change go together).
+pub(crate) const SET_OPERATOR_ROLE: &str = "UPDATE operator_users SET role = $3 \
+     WHERE workspace = $1 AND id = $2 AND (role <> 'admin' OR $3 = 'admin' OR \
+     (SELECT count(*) FROM operator_users o WHERE o.workspace = $1 AND o.role = 'admin') > 1)";
+/// Removing an operator, never the last admin (as above).
+pub(crate) const DELETE_OPERATOR_USER: &str = "DELETE FROM operator_users \
+     WHERE workspace = $1 AND id = $2 AND (role <> 'admin' OR \
+     (SELECT count(*) FROM operator_users o WHERE o.workspace = $1 AND o.role = 'admin') > 1)";
+/// The sessions of a removed operator.
+pub(crate) const DELETE_OPERATOR_SESSIONS: &str =
+    "DELETE FROM web_sessions WHERE workspace = $1 AND kind = 'operator' AND subject = $2";
 pub(crate) const CREATE_WEB_SESSION: &str = concat!(
     "INSERT INTO web_sessions (",
     web_session_cols!(),

@@ -64,6 +64,17 @@ pub trait UserStore: Send + Sync {
         &self,
         workspace: &WorkspaceId,
     ) -> StoreResult<Vec<OperatorUserRecord>>;
+    /// Sets an operator's role; `false` when no such operator, or when it is the workspace's
+    /// last admin and `role` is not `admin` (a workspace always keeps one admin).
+    async fn set_operator_role(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        role: &str,
+    ) -> StoreResult<bool>;
+    /// Removes an operator and ends its sessions; `false` when no such operator, or when it is
+    /// the workspace's last admin.
+    async fn delete_operator_user(&self, workspace: &WorkspaceId, id: &str) -> StoreResult<bool>;
     async fn create_web_session(&self, session: &WebSessionRecord) -> StoreResult<()>;
     /// The session whose token hashes to `token_hash`, in any workspace (expired ones too: the
     /// caller compares `expires_at` with its clock).
@@ -160,6 +171,27 @@ impl<B: Backend> UserStore for B {
     ) -> StoreResult<Vec<OperatorUserRecord>> {
         let values = args![workspace];
         run_all(self.read(workspace), sql::LIST_OPERATOR_USERS, values, user).await
+    }
+
+    async fn set_operator_role(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        role: &str,
+    ) -> StoreResult<bool> {
+        let values = args![workspace, id, role];
+        let changed = run_execute(self.write(workspace), sql::SET_OPERATOR_ROLE, values).await?;
+        Ok(changed == 1)
+    }
+
+    async fn delete_operator_user(&self, workspace: &WorkspaceId, id: &str) -> StoreResult<bool> {
+        let values = args![workspace, id];
+        let removed = run_execute(self.write(workspace), sql::DELETE_OPERATOR_USER, values).await?;
+        if removed == 1 {
+            let values = args![workspace, id];
+            run_execute(self.write(workspace), sql::DELETE_OPERATOR_SESSIONS, values).await?;
+        }
+        Ok(removed == 1)
     }
 
     async fn create_web_session(&self, s: &WebSessionRecord) -> StoreResult<()> {

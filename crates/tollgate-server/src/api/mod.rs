@@ -80,6 +80,13 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/invoices/{id}", get(web::admin::invoice))
         .route("/admin/invoices/{id}/pdf", get(web::admin::invoice_pdf))
         .route(
+            "/admin/invoices/{id}/credit_notes",
+            post(web::admin::invoice_credit_note),
+        )
+        .route("/admin/users", get(web::users::users).post(web::users::add))
+        .route("/admin/users/{id}/role", post(web::users::change_role))
+        .route("/admin/users/{id}/remove", post(web::users::remove_user))
+        .route(
             "/admin/invoices/{id}/{action}",
             post(web::admin::invoice_action),
         )
@@ -92,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/revenue.csv", get(web::reports::revenue_csv))
         .route("/admin/catalog", get(web::operations::catalog_page))
         .route("/admin/events", get(web::operations::events_page))
+        .route("/admin/events/tail", get(web::operations::events_tail))
         .route("/admin/webhooks", get(web::operations::webhooks_page))
         .route("/admin/emails", get(web::operations::emails_page))
         .route("/admin/test_clocks", get(web::operations::test_clocks_page))

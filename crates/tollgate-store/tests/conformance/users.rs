@@ -135,4 +135,47 @@ pub(crate) async fn operator_users_and_web_sessions(h: &Harness) {
             .unwrap()
             .is_some()
     );
+
+    // Roles change, and the workspace never loses its last admin (demoted or removed).
+    assert!(s.set_operator_role(&ws, "usr_1", "admin").await.unwrap());
+    assert!(
+        !s.set_operator_role(&ws, "usr_1", "read_only")
+            .await
+            .unwrap(),
+        "the last admin stays an admin"
+    );
+    assert!(!s.delete_operator_user(&ws, "usr_1").await.unwrap());
+    assert!(!s.set_operator_role(&ws, "usr_none", "admin").await.unwrap());
+    let second = OperatorUserRecord {
+        id: "usr_3".into(),
+        email: "second@example.com".into(),
+        ..user.clone()
+    };
+    s.create_operator_user(&second).await.unwrap();
+    assert!(s.set_operator_role(&ws, "usr_3", "admin").await.unwrap());
+    // Another workspace's admin does not count, nor can it be changed from here.
+    assert!(!s.delete_operator_user(&other, "usr_3").await.unwrap());
+    assert!(s.set_operator_role(&ws, "usr_1", "billing").await.unwrap());
+    assert_eq!(
+        s.operator_user(&ws, "usr_1").await.unwrap().unwrap().role,
+        "billing"
+    );
+    assert!(!s.delete_operator_user(&ws, "usr_3").await.unwrap());
+    // Removing an operator ends its sessions.
+    let operator_session = WebSessionRecord {
+        token_hash: format!("hash_operator_{}", h.ws),
+        kind: "operator".into(),
+        subject: "usr_1".into(),
+        ..session.clone()
+    };
+    s.create_web_session(&operator_session).await.unwrap();
+    assert!(s.delete_operator_user(&ws, "usr_1").await.unwrap());
+    assert_eq!(s.operator_user(&ws, "usr_1").await.unwrap(), None);
+    assert_eq!(
+        s.find_web_session(&operator_session.token_hash)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(!s.delete_operator_user(&ws, "usr_1").await.unwrap());
 }

@@ -61,6 +61,7 @@ pub(super) fn base(operator: &Operator, nav: &str) -> Value {
         "user": {"email": operator.user.email, "role": operator.role.as_str()},
         "csrf": operator.session.csrf,
         "can_bill": operator.role.may_bill(),
+        "is_admin": operator.role == crate::app::users::Role::Admin,
         "workspace": operator.user.workspace,
     })
 }
@@ -677,17 +678,48 @@ async fn load_invoice(state: &AppState, workspace: &str, id: &str) -> Result<Inv
         .ok_or_else(|| Error::not_found("invoice", id))
 }
 
+#[derive(Deserialize, Default)]
+pub struct InvoiceQuery {
+    /// The credit note just issued (after the form's redirect).
+    credit_note: Option<String>,
+}
+
 /// `GET /admin/invoices/{id}`.
 pub async fn invoice(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(query): Query<InvoiceQuery>,
 ) -> Response {
     let operator = match signed_in(&state, &headers).await {
         Ok(o) => o,
         Err(r) => return r,
     };
-    let invoice = match load_invoice(&state, &operator.user.workspace, &id).await {
+    let issued = query.credit_note.filter(|c| !c.is_empty());
+    invoice_view(
+        &state,
+        &operator,
+        &id,
+        StatusCode::OK,
+        issued,
+        CreditNoteForm::default(),
+        None,
+    )
+    .await
+}
+
+/// The invoice page: lines and totals, its credit notes, and the forms the role may use; a
+/// refused credit note comes back with its message and what was typed.
+async fn invoice_view(
+    state: &AppState,
+    operator: &Operator,
+    id: &str,
+    status: StatusCode,
+    issued: Option<String>,
+    form: CreditNoteForm,
+    error: Option<String>,
+) -> Response {
+    let invoice = match load_invoice(state, &operator.user.workspace, id).await {
         Ok(i) => i,
         Err(e) => return error_page(&e),
     };
@@ -695,16 +727,152 @@ pub async fn invoice(
         Ok(c) => c,
         Err(e) => return error_page(&e),
     };
+    let ws = WorkspaceId::from(operator.user.workspace.as_str());
+    let notes = match state
+        .engine
+        .store()
+        .list_credit_notes(&ws, &invoice.id)
+        .await
+    {
+        Ok(n) => n,
+        Err(e) => return error_page(&e.into()),
+    };
+    let c = super::currency_of(&invoice.currency);
+    let notes: Vec<Value> = notes
+        .iter()
+        .map(|n| {
+            json!({
+                "id": n.id,
+                "number": crate::billing::documents::credit_note_number(&invoice, n),
+                "amount": money(n.amount_minor, c),
+                "method": n.method.as_str(),
+                "reason": n.reason,
+                "created_at": n.created_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+            })
+        })
+        .collect();
+    let issued = issued.and_then(|i| notes.iter().find(|n| n["id"] == i.as_str()).cloned());
     let out = InvoiceOut::from_record(&invoice, credited);
     let open = matches!(invoice.status.as_str(), "open" | "uncollectible");
+    let creditable = matches!(invoice.status.as_str(), "open" | "paid" | "uncollectible");
+    let method = if form.method.is_empty() {
+        if invoice.status.as_str() == "paid" {
+            "refund"
+        } else {
+            "credit"
+        }
+    } else {
+        form.method.as_str()
+    };
     page(
-        StatusCode::OK,
+        status,
         "invoice.html",
         merge(
-            base(&operator, "invoices"),
-            json!({"invoice": out, "summary": invoice_row(&invoice), "actionable": open}),
+            base(operator, "invoices"),
+            json!({
+                "invoice": out, "summary": invoice_row(&invoice), "actionable": open,
+                "creditable": creditable, "credit_notes": notes, "issued": issued,
+                "form": {"amount": form.amount, "reason": form.reason, "method": method,
+                         "outside_refund_window": form.outside_refund_window.is_some()},
+                "credit_error": error,
+            }),
         ),
     )
+}
+
+#[derive(Deserialize, Default)]
+pub struct CreditNoteForm {
+    #[serde(default)]
+    csrf: String,
+    /// Major units; empty: everything still creditable.
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    reason: String,
+    /// `refund` or `credit`.
+    #[serde(default)]
+    method: String,
+    outside_refund_window: Option<String>,
+}
+
+/// `POST /admin/invoices/{id}/credit_notes`: a credit note through the use case of
+/// `POST /v1/invoices/{id}/credit_notes` (`billing` and `admin` only). A refusal re-renders the
+/// invoice with its message and the form as typed; success redirects to the invoice.
+pub async fn invoice_credit_note(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CreditNoteForm>,
+) -> Response {
+    let operator = match signed_in(&state, &headers).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    if let Some(r) = refuse_csrf(&operator, &form.csrf) {
+        return r;
+    }
+    if let Err(e) = operator.role.require_billing() {
+        return error_page(&e);
+    }
+    let amount = match form.amount.trim() {
+        "" => Ok(None),
+        text => text.parse::<rust_decimal::Decimal>().map(Some).map_err(|_| {
+            Error::invalid(
+                Code::InvalidAmount,
+                format!("the amount {text:?} is not a number (write 12.50, or leave it empty for everything still creditable)"),
+            )
+        }),
+    };
+    let method = match form.method.as_str() {
+        "refund" => Ok(tollgate_store::billing::CreditNoteMethod::Refund),
+        "credit" => Ok(tollgate_store::billing::CreditNoteMethod::Credit),
+        _ => Err(Error::invalid(
+            Code::InvalidRequest,
+            "choose a refund or a credit to the customer's balance",
+        )),
+    };
+    let reason = form.reason.trim();
+    let issued = match (amount, method) {
+        (Ok(amount), Ok(method)) => {
+            crate::app::invoices::issue_credit_note(
+                &state.engine,
+                crate::app::invoices::IssueCreditNote {
+                    workspace: operator.user.workspace.clone(),
+                    invoice: id.clone(),
+                    amount,
+                    reason: (!reason.is_empty()).then(|| reason.to_owned()),
+                    outside_refund_window: form.outside_refund_window.is_some(),
+                    method,
+                },
+            )
+            .await
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    match issued {
+        Ok((note, _)) => see_other(&format!(
+            "/admin/invoices/{}?credit_note={}",
+            super::urlencode(&id),
+            super::urlencode(&note.id)
+        )),
+        Err(e) => {
+            let api =
+                crate::api::error::ApiError::from(Error::new(e.kind, e.code, e.detail.clone()));
+            if api.status.is_server_error() || api.status == StatusCode::NOT_FOUND {
+                return error_page(&e);
+            }
+            invoice_view(
+                &state,
+                &operator,
+                &id,
+                api.status,
+                None,
+                form,
+                Some(e.detail),
+            )
+            .await
+        }
+    }
 }
 
 /// `GET /admin/invoices/{id}/pdf`.

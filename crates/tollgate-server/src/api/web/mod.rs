@@ -9,6 +9,7 @@ pub mod operations;
 pub mod portal;
 pub mod public;
 pub mod reports;
+pub mod users;
 
 use std::sync::OnceLock;
 
@@ -40,6 +41,8 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "simulation.html",
     "catalog.html",
     "events.html",
+    "events_rows.html",
+    "events_tail.html",
     "webhooks.html",
     "emails.html",
     "test_clocks.html",
@@ -55,6 +58,7 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "signup_done.html",
     "portal_signin.html",
     "public_settings.html",
+    "users.html",
 );
 
 fn environment() -> &'static Environment<'static> {

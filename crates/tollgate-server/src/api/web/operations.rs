@@ -139,7 +139,7 @@ pub async fn catalog_page(State(state): State<AppState>, headers: HeaderMap) -> 
 
 // ---- events ----
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 pub struct EventsQuery {
     customer: Option<String>,
     #[serde(rename = "type")]
@@ -153,8 +153,126 @@ fn some(text: Option<String>) -> Option<String> {
     text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
 }
 
+/// At most this many new rows per poll of the live tail (the next poll brings the rest).
+const TAIL_ROWS: usize = 50;
+
+/// The events pages' filters, parsed: customer, type and the time range (by default the last
+/// 24 hours of the wall clock).
+struct EventsView {
+    customer: Option<String>,
+    event_type: Option<String>,
+    from_text: Option<String>,
+    to_text: Option<String>,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+}
+
+impl EventsView {
+    fn parse(state: &AppState, query: &EventsQuery) -> Result<EventsView, Error> {
+        let parse = |name: &str, text: &Option<String>| -> Result<Option<Timestamp>, Error> {
+            match text {
+                None => Ok(None),
+                Some(t) => t.parse::<Timestamp>().map(Some).map_err(|e| {
+                    Error::invalid(
+                        tollgate_core::code::Code::InvalidTimestamp,
+                        format!("`{name}` {t:?} is not RFC 3339 (2026-11-30T12:00:00Z): {e}"),
+                    )
+                }),
+            }
+        };
+        let (customer, event_type) = (some(query.customer.clone()), some(query.event_type.clone()));
+        let (from_text, to_text) = (some(query.from.clone()), some(query.to.clone()));
+        let default_from = (from_text.is_none() && to_text.is_none())
+            .then(|| state.engine.now() - jiff::SignedDuration::from_hours(24));
+        let from = parse("from", &from_text)?.or(default_from);
+        let to = parse("to", &to_text)?;
+        Ok(EventsView {
+            customer,
+            event_type,
+            from_text,
+            to_text,
+            from,
+            to,
+        })
+    }
+
+    fn filter(&self) -> EventFilter {
+        EventFilter {
+            customer: self.customer.clone(),
+            event_type: self.event_type.clone(),
+            subject: None,
+            from: self.from,
+            to: self.to,
+        }
+    }
+
+    /// `path?` these filters (the effective `from`, so a link means the same later) and `extra`.
+    fn link(&self, path: &str, extra: Option<(&str, &str)>) -> String {
+        let mut params: Vec<(&str, String)> =
+            extra.map(|(k, v)| (k, v.to_owned())).into_iter().collect();
+        for (k, v) in [("customer", &self.customer), ("type", &self.event_type)] {
+            if let Some(v) = v {
+                params.push((k, v.clone()));
+            }
+        }
+        if let Some(f) = self.from {
+            params.push(("from", f.to_string()));
+        }
+        if let Some(t) = self.to {
+            params.push(("to", t.to_string()));
+        }
+        let query: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", super::urlencode(v)))
+            .collect();
+        format!("{path}?{}", query.join("&"))
+    }
+}
+
+fn event_row(e: &tollgate_store::EventRecord) -> Value {
+    json!({
+        "id": e.id, "customer": e.customer, "type": e.event_type,
+        "at": e.timestamp.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+        "subject": e.subject,
+        "properties": compact(&e.properties),
+    })
+}
+
+/// The events of `view` after the event `after` (by time, then id), at most `limit` + 1 read so
+/// the caller knows whether more follow.
+async fn events_after(
+    state: &AppState,
+    ws: &WorkspaceId,
+    view: &EventsView,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<tollgate_store::EventRecord>, Error> {
+    let store = state.engine.store();
+    let after = match after {
+        None => None,
+        Some(id) => Some(store.get_event(ws, id).await?.ok_or_else(|| {
+            Error::invalid(
+                tollgate_core::code::Code::InvalidRequest,
+                format!("no event {id:?} to continue after"),
+            )
+        })?),
+    };
+    let cursor = after.as_ref().map(|e| tollgate_store::After {
+        at: e.timestamp,
+        id: &e.id,
+    });
+    Ok(store
+        .query_events(
+            ws,
+            &view.filter(),
+            cursor,
+            i64::try_from(limit + 1).unwrap_or(101),
+        )
+        .await?)
+}
+
 /// `GET /admin/events?customer=&type=&from=&to=`: usage events, oldest first, 100 a page; by
-/// default the last 24 hours.
+/// default the last 24 hours. The last page carries the live tail (`/admin/events/tail`).
 pub async fn events_page(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -165,99 +283,94 @@ pub async fn events_page(
         Err(r) => return r,
     };
     let ws = WorkspaceId::from(operator.user.workspace.as_str());
-    let store = state.engine.store();
-    let parse = |name: &str, text: &Option<String>| -> Result<Option<Timestamp>, Error> {
-        match text {
-            None => Ok(None),
-            Some(t) => t.parse::<Timestamp>().map(Some).map_err(|e| {
-                Error::invalid(
-                    tollgate_core::code::Code::InvalidTimestamp,
-                    format!("`{name}` {t:?} is not RFC 3339 (2026-11-30T12:00:00Z): {e}"),
-                )
-            }),
-        }
-    };
-    let (customer, event_type) = (some(query.customer), some(query.event_type));
-    let (from_text, to_text) = (some(query.from), some(query.to));
-    let default_from = (from_text.is_none() && to_text.is_none())
-        .then(|| state.engine.now() - jiff::SignedDuration::from_hours(24));
-    let from = match parse("from", &from_text) {
-        Ok(t) => t.or(default_from),
+    let view = match EventsView::parse(&state, &query) {
+        Ok(v) => v,
         Err(e) => return error_page(&e),
     };
-    let to = match parse("to", &to_text) {
-        Ok(t) => t,
-        Err(e) => return error_page(&e),
-    };
-    let after = match some(query.starting_after) {
-        None => None,
-        Some(id) => match store.get_event(&ws, &id).await {
-            Ok(e) => e,
-            Err(e) => return error_page(&e.into()),
-        },
-    };
-    let filter = EventFilter {
-        customer: customer.clone(),
-        event_type: event_type.clone(),
-        subject: None,
-        from,
-        to,
-    };
-    let cursor = after.as_ref().map(|e| tollgate_store::After {
-        at: e.timestamp,
-        id: &e.id,
-    });
-    let rows = match store
-        .query_events(&ws, &filter, cursor, i64::try_from(ROWS + 1).unwrap_or(101))
-        .await
-    {
+    let after = some(query.starting_after.clone());
+    let rows = match events_after(&state, &ws, &view, after.as_deref(), ROWS).await {
         Ok(r) => r,
-        Err(e) => return error_page(&e.into()),
+        Err(e) => return error_page(&e),
     };
     let more = rows.len() > ROWS;
-    let shown: Vec<Value> = rows
-        .iter()
-        .take(ROWS)
-        .map(|e| {
-            json!({
-                "id": e.id, "customer": e.customer, "type": e.event_type,
-                "at": e.timestamp.strftime("%Y-%m-%d %H:%M:%S").to_string(),
-                "subject": e.subject,
-                "properties": compact(&e.properties),
-            })
-        })
-        .collect();
+    let shown: Vec<Value> = rows.iter().take(ROWS).map(event_row).collect();
+    let last = rows[..rows.len().min(ROWS)]
+        .last()
+        .map(|e| e.id.clone())
+        .or(after);
     let next = more.then(|| {
-        let last = &rows[ROWS - 1];
-        let mut params = vec![("starting_after", last.id.clone())];
-        for (k, v) in [("customer", &customer), ("type", &event_type)] {
-            if let Some(v) = v {
-                params.push((k, v.clone()));
-            }
-        }
-        if let Some(f) = from {
-            params.push(("from", f.to_string()));
-        }
-        if let Some(t) = to {
-            params.push(("to", t.to_string()));
-        }
-        let query: Vec<String> = params
-            .iter()
-            .map(|(k, v)| format!("{k}={}", super::urlencode(v)))
-            .collect();
-        format!("/admin/events?{}", query.join("&"))
+        view.link(
+            "/admin/events",
+            last.as_deref().map(|l| ("starting_after", l)),
+        )
     });
+    // Only the last page follows new events: a page with a next one is not the end.
+    let tail =
+        (!more).then(|| view.link("/admin/events/tail", last.as_deref().map(|l| ("after", l))));
+    let refresh = view.link("/admin/events", after_param(&query));
     page(
         StatusCode::OK,
         "events.html",
         merge(
             base(&operator, "events"),
             json!({
-                "customer": customer, "type": event_type,
-                "from": from_text.or_else(|| from.map(|f| f.to_string())), "to": to_text,
-                "events": shown, "next": next,
+                "customer": view.customer, "type": view.event_type,
+                "from": view.from_text.clone().or_else(|| view.from.map(|f| f.to_string())),
+                "to": view.to_text,
+                "events": shown, "next": next, "tail": tail, "refresh": refresh,
             }),
         ),
+    )
+}
+
+/// The page's own cursor, kept by its refresh link.
+fn after_param(query: &EventsQuery) -> Option<(&'static str, &str)> {
+    query
+        .starting_after
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| ("starting_after", s))
+}
+
+#[derive(Deserialize, Default)]
+pub struct TailQuery {
+    #[serde(flatten)]
+    events: EventsQuery,
+    after: Option<String>,
+}
+
+/// `GET /admin/events/tail?customer=&type=&from=&to=&after=`: the live tail's fragment, polled
+/// by htmx every 2 seconds from the events page: the rows of the page's filters newer than
+/// `after` (at most 50), then the poller again with the newest row as its cursor.
+pub async fn events_tail(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<TailQuery>,
+) -> Response {
+    let operator = match signed_in(&state, &headers).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let ws = WorkspaceId::from(operator.user.workspace.as_str());
+    let view = match EventsView::parse(&state, &query.events) {
+        Ok(v) => v,
+        Err(e) => return error_page(&e),
+    };
+    let after = some(query.after);
+    let rows = match events_after(&state, &ws, &view, after.as_deref(), TAIL_ROWS).await {
+        Ok(r) => r,
+        Err(e) => return error_page(&e),
+    };
+    let shown: Vec<Value> = rows.iter().take(TAIL_ROWS).map(event_row).collect();
+    let last = rows[..rows.len().min(TAIL_ROWS)]
+        .last()
+        .map(|e| e.id.clone())
+        .or(after);
+    let tail = view.link("/admin/events/tail", last.as_deref().map(|l| ("after", l)));
+    page(
+        StatusCode::OK,
+        "events_tail.html",
+        json!({"events": shown, "tail": tail}),
     )
 }
 

@@ -5,12 +5,15 @@
 //! attempts, one answer for an unknown email and a wrong password) and opens a session,
 //! `sessions` resolves and ends sessions, `portal` makes the single-use portal link an operator's
 //! app hands to its customer and exchanges it for a portal session, `magic_link` sends such a link
-//! by email to a customer who signs in with its email.
+//! by email to a customer who signs in with its email. `set_role` and `remove` are an admin's
+//! management of the workspace's operators (never leaving it without an admin).
 
 pub mod create;
 pub mod magic_link;
 pub mod portal;
+pub mod remove;
 pub mod sessions;
+pub mod set_role;
 pub mod sign_in;
 
 use tollgate_core::code::Code;
