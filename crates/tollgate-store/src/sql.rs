@@ -49,6 +49,8 @@ pub(crate) const WORKSPACES: &str =
     "SELECT workspace, name, created_at FROM workspaces ORDER BY workspace";
 
 /// `DO NOTHING` on any conflict: a key with the same hash is left as it is.
+pub(crate) const ROTATE_ADMIN_KEY: &str = "UPDATE admin_keys SET secret_hash = $3, \
+     created_at = $4 WHERE workspace = $1 AND id = $2 AND secret_hash <> $3";
 pub(crate) const INSERT_ADMIN_KEY: &str = "INSERT INTO admin_keys \
      (workspace, id, secret_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
 pub(crate) const FIND_ADMIN_KEY: &str =

@@ -92,10 +92,18 @@ impl<B: Backend> Store for B {
     }
 
     async fn put_admin_key(&self, key: &AdminKeyRecord) -> StoreResult<()> {
+        let failed = |e| insert_error(e, "admin_key", &key.id, "workspace", &key.workspace);
         let values = args![&key.workspace, &key.id, &key.secret_hash, key.created_at];
-        run_execute(self.write(&key.workspace), q::INSERT_ADMIN_KEY, values)
+        let mut tx = self.write(&key.workspace).await?;
+        // A key id given a new secret (the bootstrap key after TOLLGATE_ADMIN_KEY changed) takes
+        // it: the old secret stops opening the workspace. A secret stored already is left as it is.
+        tx.execute(q::ROTATE_ADMIN_KEY, values)
             .await
-            .map_err(|e| insert_error(e, "admin_key", &key.id, "workspace", &key.workspace))?;
+            .map_err(failed)?;
+        tx.execute(q::INSERT_ADMIN_KEY, values)
+            .await
+            .map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
         Ok(())
     }
 

@@ -42,6 +42,22 @@ pub(crate) async fn workspaces_and_admin_keys(h: &Harness) {
     s.put_admin_key(&twin).await.unwrap();
     assert_eq!(s.find_admin_key(&hash).await.unwrap(), Some(key.clone()));
     assert_eq!(s.find_admin_key(&fresh("nope")).await.unwrap(), None);
+    // The same id with a new secret: rotated (the old secret opens nothing any more).
+    let rotated = AdminKeyRecord {
+        secret_hash: fresh("hash"),
+        created_at: ts("2026-03-03T00:00:00Z"),
+        ..key.clone()
+    };
+    s.put_admin_key(&rotated).await.unwrap();
+    assert_eq!(s.find_admin_key(&hash).await.unwrap(), None);
+    assert_eq!(
+        s.find_admin_key(&rotated.secret_hash).await.unwrap(),
+        Some(rotated.clone())
+    );
+    let key = AdminKeyRecord {
+        secret_hash: fresh("hash"),
+        ..key
+    };
 
     let orphan = AdminKeyRecord {
         workspace: fresh("missing"),
