@@ -5,8 +5,7 @@
 //! most the invoice in flight, and a re-run (or a concurrent one) finds the invoices already
 //! written by their keys: no duplicate, no gap.
 
-use futures_util::StreamExt;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use tollgate_core::ids::WorkspaceId;
 
 use serde::Serialize;
@@ -55,87 +54,23 @@ pub async fn bill_run(
         ..Default::default()
     };
     let mut batch: Vec<(SubscriptionRecord, InvoiceRecord, InvoiceEffects)> = Vec::new();
-    // Customers are billed a few at a time, in order (`buffered` keeps it), so invoices are
-    // batched and numbered as a one-at-a-time run would number them.
-    let mut billed = futures_util::stream::iter(
-        by_customer(subscriptions)
-            .into_iter()
-            .map(|group| bill_customer(engine, group)),
-    )
-    .buffered(CONCURRENT_CUSTOMERS);
-    let mut done = 0;
-    while let Some(results) = billed.next().await {
-        for (sub, result, part) in results {
-            report.absorb(part);
-            match result {
-                Ok(None) => {}
-                Ok(Some((invoice, effects))) => {
-                    batch.push((sub, invoice, effects));
-                    if batch.len() >= BATCH {
-                        flush(engine, workspace, &mut batch, &mut report).await;
-                    }
+    for (done, sub) in subscriptions.into_iter().enumerate() {
+        match bill_subscription(engine, sub.clone(), &mut report).await {
+            Ok(None) => {}
+            Ok(Some((invoice, effects))) => {
+                batch.push((sub, invoice, effects));
+                if batch.len() >= BATCH {
+                    flush(engine, workspace, &mut batch, &mut report).await;
                 }
-                Err(e) => report.errors.push(error_of(&sub, &e)),
             }
-            done += 1;
-            progress(done, total, &report);
+            Err(e) => report.errors.push(error_of(&sub, &e)),
         }
+        progress(done + 1, total, &report);
     }
     flush(engine, workspace, &mut batch, &mut report).await;
     metrics::counter!("tollgate_invoices_created_total")
         .increment(u64::try_from(report.invoices_created).unwrap_or(u64::MAX));
     Ok(report)
-}
-
-/// Customers billed at once. A subscription's bill is a handful of reads and some arithmetic:
-/// overlapping a few customers' reads (SQLite's reader pool, PostgreSQL's pool) keeps both
-/// cores busy where one customer at a time left them waiting on each read in turn.
-const CONCURRENT_CUSTOMERS: usize = 8;
-
-/// The subscriptions grouped by customer, in the order each customer first appears.
-fn by_customer(subscriptions: Vec<SubscriptionRecord>) -> Vec<Vec<SubscriptionRecord>> {
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut groups: Vec<Vec<SubscriptionRecord>> = Vec::new();
-    for sub in subscriptions {
-        match index.get(&sub.customer) {
-            Some(&i) => groups[i].push(sub),
-            None => {
-                index.insert(sub.customer.clone(), groups.len());
-                groups.push(vec![sub]);
-            }
-        }
-    }
-    groups
-}
-
-/// What billing one subscription gave: the invoice to batch, if any, and what it counted.
-type Billed = (
-    SubscriptionRecord,
-    AppResult<Option<(InvoiceRecord, InvoiceEffects)>>,
-    BillRunReport,
-);
-
-/// Bills one customer's subscriptions one after the other: they share the customer's credit
-/// balance, coupons and state, so they are never billed concurrently with each other.
-async fn bill_customer(engine: &Engine, group: Vec<SubscriptionRecord>) -> Vec<Billed> {
-    let mut results = Vec::with_capacity(group.len());
-    for sub in group {
-        let mut part = BillRunReport::default();
-        let result = bill_subscription(engine, sub.clone(), &mut part).await;
-        results.push((sub, result, part));
-    }
-    results
-}
-
-impl BillRunReport {
-    /// Adds what one subscription's billing counted (not `subscriptions`: the run counts those).
-    fn absorb(&mut self, part: BillRunReport) {
-        self.trials_ended += part.trials_ended;
-        self.invoices_created += part.invoices_created;
-        self.invoices_existing += part.invoices_existing;
-        self.created.extend(part.created);
-        self.errors.extend(part.errors);
-    }
 }
 
 /// Bills one subscription up to now on its customer's clock, exactly as the bill run does
