@@ -36,5 +36,12 @@ run_on() {
 }
 run_on SQLite
 if [ -n "${TOLLGATE_TEST_DATABASE_URL:-}" ]; then
-  run_on PostgreSQL --database-url "$TOLLGATE_TEST_DATABASE_URL"
+  # A database of its own, as SQLite gets a fresh directory: the shared test database holds
+  # workspaces whose keys were sealed under other runs' master keys (and other runs' admin keys),
+  # so requests there would test those leftovers instead of the API.
+  server="${TOLLGATE_TEST_DATABASE_URL%/*}"
+  db="tollgate_schemathesis_$(date +%s)_$$"
+  psql "$server/postgres" -qc "CREATE DATABASE $db"
+  trap 'psql "$server/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+  run_on PostgreSQL --database-url "$server/$db"
 fi
