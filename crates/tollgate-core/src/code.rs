@@ -125,6 +125,7 @@ codes! {
     WebhookUrlForbidden => "webhook_url_forbidden",
     UnknownEventType => "unknown_event_type",
     MasterKeyMissing => "master_key_missing",
+    MasterKeyMismatch => "master_key_mismatch",
     PlanHasNoLicense => "plan_has_no_license",
     MachineLimitReached => "machine_limit_reached",
     LicenseRevoked => "license_revoked",

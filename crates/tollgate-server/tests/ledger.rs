@@ -731,3 +731,40 @@ async fn operator_actions_are_in_the_log(backend: Backend) {
     assert_eq!(verify(&ws).await["ok"], true);
 }
 backend_tests!(operator_actions_are_in_the_log);
+
+/// A server started with another master key than the one that sealed the workspace's signing
+/// key refuses to sign with a clear 503 `master_key_mismatch` (an operator's configuration,
+/// not a server fault), and signs again once started with the right key.
+async fn another_master_key_is_named_not_an_internal_error(backend: Backend) {
+    let first = TestServer::start(backend).await;
+    let ws = first.workspace("levqor.yaml").await;
+    ws.customer("acme", "developer", None, false).await;
+    calls(&ws, "acme", 0..2).await;
+    seal(&ws).await; // signs a checkpoint: the workspace now has a sealed signing key
+    let (workspace, key) = (ws.id.clone(), ws.key.clone());
+    let data_dir = first.dir.path().to_owned();
+    let other_master = "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
+    let second = TestServer::start_with(backend, |c| {
+        c.data_dir = data_dir.clone();
+        c.master_key = Some(tollgate_server::sealing::MasterKey::parse(other_master).unwrap());
+    })
+    .await;
+    let on_second = Workspace {
+        id: workspace,
+        key,
+        server: &second,
+    };
+    calls(&on_second, "acme", 2..3).await;
+    let (status, body) = on_second.call(Method::POST, "/v1/ledger/seal", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "master_key_mismatch", "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("tollgate doctor"),
+        "{body}"
+    );
+    drop(second);
+    // The right key signs again.
+    let sealed = seal(&ws).await;
+    assert!(sealed["checkpoint"].is_string(), "{sealed}");
+}
+backend_tests!(another_master_key_is_named_not_an_internal_error);

@@ -2,6 +2,7 @@
 //! verifying until it is retired), published, and opened with the master key to sign.
 
 use jiff::Timestamp;
+use tollgate_core::code::Code;
 use tollgate_core::ids::WorkspaceId;
 use tollgate_store::trust::{SigningKeyRecord, SigningKeyStatus};
 use tollgate_verify::{Keyring, PublicKey, SigningKey};
@@ -120,7 +121,19 @@ pub(crate) async fn active_signing_key(
     };
     let secret = master
         .open(&record.sealed_private_key, &context(workspace, &record.id))
-        .map_err(Error::internal)?;
+        .map_err(|_| {
+            // The operator's configuration, not the request: the server was started with
+            // another master key than the one that sealed this workspace's signing key.
+            Error::unavailable(
+                Code::MasterKeyMismatch,
+                format!(
+                    "the master key does not open signing key {} of this workspace: the server \
+                     was started with another master key than the one that sealed it (run \
+                     `tollgate doctor` to see which keys open)",
+                    record.id
+                ),
+            )
+        })?;
     let secret: [u8; 32] = secret
         .as_slice()
         .try_into()
