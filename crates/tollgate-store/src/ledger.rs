@@ -460,30 +460,9 @@ mod tests {
         ignore = "set TOLLGATE_TEST_DATABASE_URL to run on PostgreSQL"
     )]
     async fn unsealed_reads_probe_the_key_per_record_on_postgres() {
-        use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-        use std::str::FromStr;
-
-        let url = std::env::var("TOLLGATE_TEST_DATABASE_URL")
-            .expect("TOLLGATE_TEST_DATABASE_URL is set for the PostgreSQL tests");
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let schema = format!("unsealed_{}_{nanos}", std::process::id());
-        let admin = PgPool::connect(&url).await.unwrap();
-        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let options = PgConnectOptions::from_str(&url)
-            .unwrap()
-            .options([("search_path", schema.as_str())]);
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .unwrap();
-        crate::migrations::postgres().run(&pool).await.unwrap();
+        let scratch = crate::scratch::Scratch::new("unsealed").await;
+        let pool = &scratch.pool;
+        crate::migrations::postgres().run(pool).await.unwrap();
         for statement in [
             crate::sql::LEDGER_UNSEALED_EVENTS,
             crate::sql::LEDGER_UNSEALED_ACTIONS,
@@ -493,7 +472,7 @@ mod tests {
                     .bind("ws")
                     .bind(0i64)
                     .bind(1000i64)
-                    .fetch_all(&pool)
+                    .fetch_all(pool)
                     .await
                     .unwrap();
             let plan = plan
@@ -504,10 +483,6 @@ mod tests {
             assert!(!plan.contains("Anti Join"), "{plan}");
             assert!(plan.contains("SubPlan"), "{plan}");
         }
-        pool.close().await;
-        sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-            .execute(&admin)
-            .await
-            .unwrap();
+        scratch.drop_schema().await;
     }
 }

@@ -31,6 +31,8 @@ pub mod payments;
 mod postgres;
 pub mod profiles;
 pub mod public;
+#[cfg(test)]
+mod scratch;
 mod sql;
 mod sqlite;
 mod store;

@@ -64,31 +64,9 @@ mod tests {
         ignore = "set TOLLGATE_TEST_DATABASE_URL to run on PostgreSQL"
     )]
     async fn postgres_0004_keeps_the_stored_documents() {
-        use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-        use std::str::FromStr;
-
-        let url = std::env::var("TOLLGATE_TEST_DATABASE_URL")
-            .expect("TOLLGATE_TEST_DATABASE_URL is set for the PostgreSQL tests");
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let schema = format!("upgrade_{}_{nanos}", std::process::id());
-        let admin = PgPool::connect(&url).await.unwrap();
-        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let options = PgConnectOptions::from_str(&url)
-            .unwrap()
-            .options([("search_path", schema.as_str())]);
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .unwrap();
-
-        migrator(&POSTGRES[..3]).run(&pool).await.unwrap();
+        let scratch = crate::scratch::Scratch::new("upgrade").await;
+        let pool = &scratch.pool;
+        migrator(&POSTGRES[..3]).run(pool).await.unwrap();
         for sql in [
             "INSERT INTO workspaces (workspace, name, created_at) VALUES ('w', 'W', 0)",
             "INSERT INTO customers (workspace, id, suspended, has_payment_method, metadata, \
@@ -102,9 +80,9 @@ mod tests {
             "INSERT INTO scheduled_changes (workspace, id, subscription, customer, plan, addons, \
                effective_at, created_at) VALUES ('w', 's', 'sub', 'c', 'basic', '{\"seats\":2}', 0, 0)",
         ] {
-            sqlx::query(sql).execute(&pool).await.unwrap();
+            sqlx::query(sql).execute(pool).await.unwrap();
         }
-        postgres().run(&pool).await.unwrap();
+        postgres().run(pool).await.unwrap();
 
         for (table, column, want) in [
             (
@@ -128,18 +106,14 @@ mod tests {
             let sql =
                 format!("SELECT pg_typeof({column})::text, CAST({column} AS TEXT) FROM {table}");
             let (kind, text): (String, String) = sqlx::query_as(AssertSqlSafe(sql))
-                .fetch_one(&pool)
+                .fetch_one(pool)
                 .await
                 .unwrap();
             assert_eq!(kind, "jsonb", "{table}.{column}");
             let got: serde_json::Value = serde_json::from_str(&text).unwrap();
             assert_eq!(got, want, "{table}.{column}");
         }
-        pool.close().await;
-        sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-            .execute(&admin)
-            .await
-            .unwrap();
+        scratch.drop_schema().await;
     }
 
     /// A SQLite database made before 0004 keeps its subscriptions, and then takes the states
