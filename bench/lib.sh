@@ -8,7 +8,9 @@
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tollgate-target}"
-TOLLGATE_BIN="$CARGO_TARGET_DIR/release/tollgate"
+# TOLLGATE_BIN=path runs that binary as is, unbuilt (CI's smoke runs use the debug build).
+TOLLGATE_BIN_GIVEN="${TOLLGATE_BIN:+1}"
+TOLLGATE_BIN="${TOLLGATE_BIN:-$CARGO_TARGET_DIR/release/tollgate}"
 BENCH_VENV="${BENCH_VENV:-$HOME/.cache/tollgate-bench-venv}"
 
 # Pids (= process group ids, see spawn) of the children, and extra cleanup commands, in order.
@@ -93,8 +95,14 @@ need_apt() {
     command -v "$cmd" >/dev/null 2>&1 || [[ -x "/usr/sbin/$cmd" ]] || die "$pkg installed but $cmd not found"
 }
 
-# build_tollgate: cargo build --release -p tollgate-cli (BENCH_SKIP_BUILD=1: use the binary as is).
+# build_tollgate: cargo build --release -p tollgate-cli (BENCH_SKIP_BUILD=1 or TOLLGATE_BIN=path:
+# use the binary as is).
 build_tollgate() {
+    if [[ -n "$TOLLGATE_BIN_GIVEN" ]]; then
+        [[ -x "$TOLLGATE_BIN" ]] || die "TOLLGATE_BIN=$TOLLGATE_BIN is not an executable"
+        log "using $TOLLGATE_BIN as is (TOLLGATE_BIN)"
+        return 0
+    fi
     if [[ "${BENCH_SKIP_BUILD:-0}" == 1 && -x "$TOLLGATE_BIN" ]]; then
         log "using $TOLLGATE_BIN as is (BENCH_SKIP_BUILD=1)"
         return 0

@@ -768,3 +768,41 @@ async fn another_master_key_is_named_not_an_internal_error(backend: Backend) {
     assert!(sealed["checkpoint"].is_string(), "{sealed}");
 }
 backend_tests!(another_master_key_is_named_not_an_internal_error);
+
+/// A backlog longer than one sealing pass is sealed pass after pass by one call, in the order
+/// it was written, and the log it leaves verifies: nothing is skipped or sealed twice where one
+/// pass ends and the next begins.
+async fn a_backlog_longer_than_a_pass_is_sealed_whole(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("levqor.yaml").await;
+    ws.customer("acme", "developer", None, false).await;
+    let pass = u32::try_from(tollgate_server::app::ledger::PASS_LIMIT).unwrap();
+    let total = pass + 7;
+    let mut from = 0;
+    while from < total {
+        let to = (from + 2_500).min(total);
+        calls(&ws, "acme", from..to).await;
+        from = to;
+    }
+    let sealed = seal(&ws).await;
+    let appended = sealed["appended"].as_u64().unwrap();
+    // The usage events and the signup's domain events, each once.
+    assert!(appended > u64::from(total), "{sealed}");
+    assert_eq!(sealed["appended"], sealed["size"], "{sealed}");
+    assert_eq!(
+        seal(&ws).await["appended"],
+        0,
+        "nothing left after one call"
+    );
+    let report = verify(&ws).await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["size"], sealed["size"], "{report}");
+    // The first and the last event written are in the log, proven against the root.
+    for id in ["acme-call-0", &format!("acme-call-{}", total - 1)] {
+        let (status, proof) = ws
+            .call(Method::GET, &format!("/v1/ledger/proof?event={id}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{proof}");
+    }
+}
+backend_tests!(a_backlog_longer_than_a_pass_is_sealed_whole);

@@ -22,7 +22,7 @@ pub mod verify;
 pub use evidence::{EvidenceReport, EvidenceRequest, evidence};
 pub use invoice_evidence::{InvoiceEvidence, invoice_evidence};
 pub use proof::{ConsistencyProof, InclusionProof, consistency, inclusion};
-pub use seal::{Reach, SealReport, entry_text, origin, seal, seal_with};
+pub use seal::{PASS_LIMIT, Reach, SealReport, entry_text, origin, seal, seal_with};
 pub use verify::{Finding, VerifyReport, verify};
 
 use tollgate_verify::merkle::Hash;
