@@ -66,6 +66,10 @@ pub struct ServeArgs {
     /// `POST /v1/ledger/seal`) [default: 10].
     #[arg(long, env = "TOLLGATE_LEDGER_INTERVAL_SECONDS", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub ledger_interval_seconds: Option<u64>,
+    /// How long a customer's loaded state may go unused before this node forgets it, in
+    /// seconds (reloaded from the store on its next use; 0: never) [default: 3600].
+    #[arg(long, env = "TOLLGATE_EVICT_IDLE_SECONDS", value_name = "SECONDS", value_parser = parse_evict_idle)]
+    pub evict_idle_seconds: Option<u64>,
     /// How often the job worker looks for due jobs, in milliseconds [default: 1000].
     #[arg(long, env = "TOLLGATE_JOBS_POLL_MS", value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub jobs_poll_ms: Option<u64>,
@@ -363,6 +367,9 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: Env) -> ServeSettings {
         jobs.poll_interval = std::time::Duration::from_millis(ms);
     }
     server.public_url = args.public_url.clone();
+    if let Some(seconds) = args.evict_idle_seconds {
+        server.evict_idle_after = (seconds > 0).then(|| std::time::Duration::from_secs(seconds));
+    }
     if let Some(seconds) = args.ledger_interval_seconds {
         server.ledger_interval = (seconds > 0).then(|| std::time::Duration::from_secs(seconds));
     }
@@ -384,6 +391,18 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: Env) -> ServeSettings {
         server,
         log: env.log.or(file.log).unwrap_or_else(|| DEFAULT_LOG.into()),
         gateway: None,
+    }
+}
+
+/// `--evict-idle-seconds`: 0 (never) or at least 60. A shorter idle time would forget state
+/// between one request's decision and its commit, which only the idle time keeps apart.
+fn parse_evict_idle(text: &str) -> Result<u64, String> {
+    let seconds: u64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    match seconds {
+        0 | 60..=2_592_000 => Ok(seconds),
+        _ => Err("use 0 (never) or 60 to 2592000 seconds".into()),
     }
 }
 
@@ -555,5 +574,15 @@ mod tests {
         assert_eq!((ok.smtp.port, ok.smtp.tls), (587, TlsMode::StartTls));
         assert_eq!(ok.smtp.timeout, std::time::Duration::from_secs(5));
         assert!(!format!("{ok:?}").contains("pw"));
+    }
+
+    #[test]
+    fn idle_eviction_is_never_or_at_least_a_minute() {
+        assert_eq!(parse_evict_idle("0"), Ok(0));
+        assert_eq!(parse_evict_idle("60"), Ok(60));
+        assert_eq!(parse_evict_idle("3600"), Ok(3600));
+        assert!(parse_evict_idle("59").is_err());
+        assert!(parse_evict_idle("1").is_err());
+        assert!(parse_evict_idle("soon").is_err());
     }
 }

@@ -192,6 +192,12 @@ impl FixedWindow {
             .unwrap_or(Timestamp::MAX)
     }
 
+    /// Whether nothing is counted in the window open at `now`: forgetting this counter then
+    /// changes no decision (what an idle customer's eviction relies on).
+    pub fn is_empty_at(&self, now: Timestamp) -> bool {
+        self.count == 0 || now.as_second() >= self.reset_at().as_second()
+    }
+
     /// Counts one request against `limit` if it fits; a refused request is not counted.
     pub fn hit(&mut self, now: Timestamp, limit: u64) -> FixedWindowHit {
         self.roll(now);

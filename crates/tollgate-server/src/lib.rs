@@ -62,6 +62,9 @@ pub struct ServerConfig {
     /// How often the ledger seals new records and signs a checkpoint (docs/TRUST.md, "The
     /// ledger"); `None`: only on `POST /v1/ledger/seal`.
     pub ledger_interval: Option<std::time::Duration>,
+    /// How long a customer's loaded state may go unused before this node forgets it (reloaded
+    /// from the store on its next use; docs/SCALING.md, "Memory"); `None`: never.
+    pub evict_idle_after: Option<std::time::Duration>,
     /// How payment providers are called (docs/PAYMENTS.md): Stripe's base URL, retries.
     pub payments: providers::PaymentsConfig,
     /// Where this deployment is reached from outside (`--public-url https://billing.example.com`):
@@ -91,6 +94,7 @@ impl ServerConfig {
             email: None,
             master_key: None,
             ledger_interval: Some(std::time::Duration::from_secs(10)),
+            evict_idle_after: Some(std::time::Duration::from_secs(3_600)),
             payments: providers::PaymentsConfig::default(),
             public_url: None,
             public_limits: Default::default(),
@@ -133,14 +137,22 @@ pub struct RunningServer {
     sealer: Option<tokio::task::JoinHandle<()>>,
     /// The email worker, stopped with the server.
     mailer: Option<tokio::task::JoinHandle<()>>,
+    /// The loop that forgets idle customers' state, stopped with the server.
+    evictor: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningServer {
     /// Stops accepting, finishes in-flight requests, and returns.
     pub async fn stop(self) -> Result<(), ServerError> {
-        for worker in [&self.jobs, &self.notifier, &self.sealer, &self.mailer]
-            .into_iter()
-            .flatten()
+        for worker in [
+            &self.jobs,
+            &self.notifier,
+            &self.sealer,
+            &self.mailer,
+            &self.evictor,
+        ]
+        .into_iter()
+        .flatten()
         {
             worker.abort();
         }
@@ -250,6 +262,11 @@ pub async fn start_with_clock(
     let sealer = config
         .ledger_interval
         .map(|interval| tokio::spawn(jobs::ledger::run_forever(state.engine.clone(), interval)));
+    let evictor = config.evict_idle_after.map(|idle| {
+        // Looked at a few times per idle time, at most once a minute.
+        let every = (idle / 4).min(std::time::Duration::from_secs(60));
+        tokio::spawn(state.engine.clone().evict_idle_forever(idle, every))
+    });
     let mailer = config.email.clone().and_then(|email| {
         let interval = email.poll_interval?;
         Some(tokio::spawn(notify::email::run_forever(
@@ -293,5 +310,6 @@ pub async fn start_with_clock(
         notifier,
         sealer,
         mailer,
+        evictor,
     })
 }

@@ -9,6 +9,7 @@ pub(crate) mod alerts;
 mod amend;
 mod catalogs;
 pub mod check;
+mod eviction;
 pub mod gateway_support;
 mod ingest;
 mod progressive;
@@ -63,6 +64,9 @@ enum CachedKey {
 pub struct CustomerSlot {
     gate: tokio::sync::Mutex<()>,
     state: Mutex<Option<CustomerState>>,
+    /// When the state was last used, in milliseconds since the engine started (monotonic, so a
+    /// test clock moved by days evicts nothing): what [`Engine::evict_idle`] reads.
+    last_used: std::sync::atomic::AtomicU64,
 }
 
 impl CustomerSlot {
@@ -104,6 +108,8 @@ pub struct Engine {
     master_key: Option<Arc<crate::sealing::MasterKey>>,
     /// How payment providers are called (`ServerConfig::payments`).
     payments: Arc<crate::providers::PaymentsConfig>,
+    /// The origin of the slots' `last_used` times.
+    started: std::time::Instant,
 }
 
 impl Engine {
@@ -121,6 +127,7 @@ impl Engine {
             replays: DashMap::new(),
             master_key: None,
             payments: Arc::default(),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -360,6 +367,7 @@ impl Engine {
         if let Some(slot) = customers.get(customer)
             && slot.lock_state().is_some()
         {
+            self.touch(&slot);
             return Ok(slot.clone());
         }
         let slot = customers.entry(customer.to_owned()).or_default().clone();
@@ -374,7 +382,10 @@ impl Engine {
             }
         };
         match loaded {
-            Ok(()) => Ok(slot),
+            Ok(()) => {
+                self.touch(&slot);
+                Ok(slot)
+            }
             Err(err) => {
                 customers.remove(customer);
                 Err(err)
@@ -485,6 +496,7 @@ impl Engine {
         let Some(state) = guard.as_mut() else {
             return Err(f);
         };
+        self.touch(&slot);
         let now = match &state.record.test_clock {
             None => self.clock.now(),
             // A customer on a test clock takes the general path (its clock's key is built).
