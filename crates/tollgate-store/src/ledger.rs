@@ -336,8 +336,11 @@ impl<B: Backend> LedgerStore for B {
                     Arg::from(e.sealed_at),
                 ]);
             }
-            tx.execute(sql::insert_ledger_entries(rows), &values)
-                .await?;
+            tx.execute(
+                sql::insert_ledger_entries(rows, Self::ANONYMOUS_PARAMETERS),
+                &values,
+            )
+            .await?;
             rest = tail;
         }
         let frontier = serde_json::to_string(&new.frontier)

@@ -91,6 +91,7 @@ fn retryable(err: &StoreError) -> bool {
 impl Backend for PostgresStore {
     type Conn = Session<Postgres>;
     const NAME: &'static str = "postgres";
+    const ANONYMOUS_PARAMETERS: bool = false;
 
     async fn write(&self, workspace: &str) -> StoreResult<Session<Postgres>> {
         Ok(Session::Tx(

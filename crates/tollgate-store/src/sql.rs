@@ -718,15 +718,21 @@ pub(crate) const LEDGER_UNSEALED_ACTIONS: &str = "SELECT o.id, o.customer, o.typ
        WHERE l.workspace = o.workspace AND l.kind = 'action' AND l.ref = o.id LIMIT 1 OFFSET 0) \
      ORDER BY o.created_at, o.id LIMIT $3";
 /// Appends entries, `rows` at a time (a power of two up to [`LEDGER_INSERT_CHUNK`]): one
-/// statement per chunk, not per entry (a statement's round trip cost more than its row).
-pub(crate) fn insert_ledger_entries(rows: usize) -> &'static str {
-    static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let texts = TEXTS.get_or_init(|| {
+/// statement per chunk, not per entry (a statement's round trip cost more than its row). With
+/// `anonymous`, the placeholders are `?` (see `Backend::ANONYMOUS_PARAMETERS`).
+pub(crate) fn insert_ledger_entries(rows: usize, anonymous: bool) -> &'static str {
+    type Texts = std::sync::OnceLock<Vec<String>>;
+    static NUMBERED: Texts = Texts::new();
+    static ANONYMOUS: Texts = Texts::new();
+    let texts = (if anonymous { &ANONYMOUS } else { &NUMBERED }).get_or_init(|| {
         (0..=LEDGER_INSERT_CHUNK.trailing_zeros())
             .map(|i| {
                 let values = (0..1usize << i)
                     .map(|r| {
-                        let cols = (1..=8).map(|c| format!("${}", r * 8 + c));
+                        let cols = (1..=8).map(|c| match anonymous {
+                            true => "?".to_owned(),
+                            false => format!("${}", r * 8 + c),
+                        });
                         format!("({})", cols.collect::<Vec<_>>().join(", "))
                     })
                     .collect::<Vec<_>>()

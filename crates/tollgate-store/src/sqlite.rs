@@ -105,6 +105,7 @@ impl SqliteStore {
 impl Backend for SqliteStore {
     type Conn = Session<Sqlite>;
     const NAME: &'static str = "sqlite";
+    const ANONYMOUS_PARAMETERS: bool = true;
 
     /// SQLite has no row-level security: a workspace is kept apart by each statement's filter.
     async fn write(&self, _workspace: &str) -> StoreResult<Session<Sqlite>> {

@@ -51,64 +51,70 @@ pub fn origin(workspace: &str) -> String {
 /// Written straight into one string (no sorted copy of the body is built): sealing runs this
 /// once per event, beside ingest on the same writer.
 pub fn entry_text(source: &LedgerSource) -> String {
-    let mut out = String::with_capacity(160);
+    let mut out = Vec::with_capacity(320);
     // The top-level keys, already in sorted order: at, body, customer, id, kind, subject, type.
-    out.push_str("{\"at\":");
+    out.extend_from_slice(b"{\"at\":");
     push_str_value(&mut out, &source.at.to_string());
-    out.push_str(",\"body\":");
+    out.extend_from_slice(b",\"body\":");
     push_canonical(&mut out, &source.body);
-    out.push_str(",\"customer\":");
+    out.extend_from_slice(b",\"customer\":");
     match &source.customer {
         Some(customer) => push_str_value(&mut out, customer),
-        None => out.push_str("null"),
+        None => out.extend_from_slice(b"null"),
     }
-    out.push_str(",\"id\":");
+    out.extend_from_slice(b",\"id\":");
     push_str_value(&mut out, &source.reference);
-    out.push_str(",\"kind\":");
+    out.extend_from_slice(b",\"kind\":");
     push_str_value(&mut out, source.kind.as_str());
     if let Some(subject) = &source.subject {
-        out.push_str(",\"subject\":");
+        out.extend_from_slice(b",\"subject\":");
         push_str_value(&mut out, subject);
     }
-    out.push_str(",\"type\":");
+    out.extend_from_slice(b",\"type\":");
     push_str_value(&mut out, &source.event_type);
-    out.push('}');
-    out
+    out.push(b'}');
+    // Only JSON's own bytes and escaped UTF-8 strings were written.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// A JSON string literal, escaped as serde_json escapes it.
-fn push_str_value(out: &mut String, text: &str) {
-    out.push_str(&Value::from(text).to_string());
+/// A JSON string literal, escaped as serde_json escapes it, written in place (no `Value`, no
+/// `String` per string: a pass writes tens of thousands of them).
+fn push_str_value(out: &mut Vec<u8>, text: &str) {
+    // Writing into a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
 }
 
 /// `value` as canonical JSON: every object's keys in sorted order, whatever order the map keeps.
-fn push_canonical(out: &mut String, value: &Value) {
+fn push_canonical(out: &mut Vec<u8>, value: &Value) {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
+            keys.sort_unstable();
+            out.push(b'{');
             for (i, key) in keys.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 push_str_value(out, key);
-                out.push(':');
+                out.push(b':');
                 push_canonical(out, &map[key]);
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.push('[');
+            out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 push_canonical(out, item);
             }
-            out.push(']');
+            out.push(b']');
         }
-        other => out.push_str(&other.to_string()),
+        // Numbers as stored (arbitrary precision), `true`, `false`, `null`.
+        other => {
+            let _ = serde_json::to_writer(&mut *out, other);
+        }
     }
 }
 

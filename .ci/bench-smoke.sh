@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# A smoke run of every benchmark with a tiny duration, on the debug build: the scripts and the
+# bench targets still start, load, check their totals and print their tables. The figures mean
+# nothing here (debug build, CI machine); docs/PERFORMANCE.md has the measured ones.
+#
+# Usage: .ci/bench-smoke.sh TOLLGATE_BINARY
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin="$(realpath "$1")"
+export TOLLGATE_BIN="$bin" OTHERS_WAIT=0 QUIET_WAIT=0
+
+run() {
+    printf -- '-- %s\n' "$*"
+    env "$@"
+}
+
+run BATCHES=2 BATCH_SIZE=100 RUNS=1 LEDGER=on bash bench/ingest.sh
+run DURATION=1 WARMUP=1 RUNS=1 bash bench/http-check.sh
+run DURATION=1 WARMUP=1 RUNS=1 DRAIN_MAX=60 bash bench/gateway.sh
+run REPEATS=1 LOAD=2 KILL_AFTER=1 bash bench/gateway-crash.sh
+# The bench targets, built as tests (debug) and run with tiny sizes.
+run TOLLGATE_BENCH_EVENTS=1000 TOLLGATE_BENCH_CUSTOMERS=50 \
+    cargo test -q -p tollgate-server --locked --benches
