@@ -9,7 +9,7 @@
 #   TOLLGATE_BIN=path (default: the release binary; build it with debug line tables:
 #   CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --release -p tollgate-cli)
 #   PG_URL=postgres://postgres@127.0.0.1:5432 (BACKEND=postgres: a fresh database is created)
-#   TOP=25 functions listed; BENCH_KEEP=1 keeps callgrind.out in the scratch dir.
+#   TOP=25 functions listed; CALLGRIND_KEEP=path copies callgrind.out there.
 set -euo pipefail
 
 TOLLGATE_BIN_OVERRIDE="${TOLLGATE_BIN:-}"
@@ -72,8 +72,15 @@ done
 echo "## callgrind: tollgate serve ($BACKEND), $BATCHES x $BATCH_SIZE events (+ setup and warm-up batch), $CONCURRENCY connections"
 echo "- binary: $TOLLGATE_BIN, built $(date -u -r "$TOLLGATE_BIN" '+%Y-%m-%dT%H:%M:%SZ'); checkout $(git -C "$REPO_DIR" rev-parse --short HEAD)"
 echo
-echo "### inclusive (top $TOP)"
-callgrind_annotate --inclusive=yes "$out" 2>/dev/null | grep -E '^ *[0-9,]+ \(' | head -n "$TOP"
+[[ -n "${CALLGRIND_KEEP:-}" ]] && cp "$out" "$CALLGRIND_KEEP"
+callgrind_annotate --inclusive=yes "$out" >"$WORK_DIR/inclusive.txt" 2>/dev/null || true
+callgrind_annotate "$out" >"$WORK_DIR/self.txt" 2>/dev/null || true
+# Inclusive cost of Tollgate's own functions and the libraries' entry points (the async
+# plumbing above them, counted once per poll level, says little), then self cost.
+echo "### inclusive, Tollgate's functions, serde_json, sqlx and SQLite (top $TOP)"
+grep -E '^ *[0-9,]+ \(' "$WORK_DIR/inclusive.txt" |
+    grep -E 'tollgate_(server|store|core)::|serde_json::(de|ser)::|sqlite3_step|sqlx_(sqlite|postgres)::.*(execute|bind|encode)' |
+    head -n "$TOP" || true
 echo
 echo "### self (top $TOP)"
-callgrind_annotate "$out" 2>/dev/null | grep -E '^ *[0-9,]+ \(' | head -n "$TOP"
+grep -E '^ *[0-9,]+ \(' "$WORK_DIR/self.txt" | head -n "$TOP" || true

@@ -250,7 +250,9 @@ fn group_failed(message: &str) -> StoreError {
 mod tests {
     use super::*;
     use crate::sqlite::SqliteStore;
-    use crate::{AggregateOp, AggregateUpdate, CustomerRecord, EventRecord, Store, WorkspaceRecord};
+    use crate::{
+        AggregateOp, AggregateUpdate, CustomerRecord, EventRecord, Store, WorkspaceRecord,
+    };
     use jiff::Timestamp;
     use rust_decimal::Decimal;
     use std::str::FromStr;
