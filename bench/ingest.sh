@@ -18,11 +18,25 @@
 #   OTHERS_WAIT=900: wait up to that long while another benchmark's wrk runs.
 #   QUIET_WAIT=0 QUIET_LOAD=0.5: wait up to QUIET_WAIT s for the load average to drop first.
 #   BENCH_SKIP_BUILD=1 uses the tollgate binary already built.
+#   TOLLGATE_BIN=path: measure that binary (no build), e.g. CI's debug build for a smoke run.
+#   BASELINE_BIN=path: also measure that (older) binary in every round, interleaved with this
+#     one on the same batches, as rows `... (baseline)`: a before/after in one run.
 #   BENCH_KEEP=1 keeps the scratch dir (logs, batch files, databases).
+# Smoke run (seconds): BATCHES=2 BATCH_SIZE=10 RUNS=1 LEDGER=off TOLLGATE_BIN=target/debug/tollgate
 set -euo pipefail
 
+TOLLGATE_BIN_OVERRIDE="${TOLLGATE_BIN:-}"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+if [[ -n "$TOLLGATE_BIN_OVERRIDE" ]]; then
+    TOLLGATE_BIN="$(realpath "$TOLLGATE_BIN_OVERRIDE")"
+    BENCH_SKIP_BUILD=1
+fi
+BASELINE_BIN="${BASELINE_BIN:-}"
+if [[ -n "$BASELINE_BIN" ]]; then
+    [[ -x "$BASELINE_BIN" ]] || die "BASELINE_BIN=$BASELINE_BIN is not an executable"
+    BASELINE_BIN="$(realpath "$BASELINE_BIN")"
+fi
 
 BATCHES="${BATCHES:-200}"
 BATCH_SIZE="${BATCH_SIZE:-1000}"
@@ -44,6 +58,7 @@ RESULTS="$WORK_DIR/results.tsv"
 RUN_ID="$(random_alnum 8)"
 
 build_tollgate
+[[ -x "$TOLLGATE_BIN" ]] || die "no tollgate binary at $TOLLGATE_BIN"
 log "generating $BATCHES batches of $BATCH_SIZE events"
 python3 "$BENCH_DIR/ingest/gen_events.py" "$WORK_DIR/batches" "$BATCHES" "$BATCH_SIZE" bench "$RUN_ID"
 
@@ -73,7 +88,8 @@ import json, sys
 report, expected = json.load(sys.stdin), int(sys.argv[1])
 used = {m.get("meter"): m.get("used") for m in report.get("meters", [])}
 check = "matches" if str(used.get("agent_runs")) == str(expected) else "DOES NOT match"
-print(", ".join(f"{k} = {v}" for k, v in used.items()) + f" (agent_runs {check} the {expected} sent)")' \
+print(", ".join(f"{k} = {v}" for k, v in used.items()) + f" (agent_runs {check} the {expected} sent)")
+sys.exit(0 if check == "matches" else 1)' \
         "$((per_batch * (BATCHES + 1)))"
 }
 
@@ -108,8 +124,11 @@ ingest_round() {
     fi
     log "$label round $round: $(tail -1 "$RESULTS" | cut -f2) events/s; RSS $rss kB;" \
         "check after ingest: $(check_ms "$url" "$key") ms, $(check_ms "$url" "$key") ms, $(check_ms "$url" "$key") ms"
+    # Every round: the aggregates must hold exactly what was sent.
+    local usage
+    usage="$(usage_line "$url" "$admin")" || die "$label round $round: totals wrong: $usage"
     if ((round == 1)); then
-        printf '%s\n' "$(usage_line "$url" "$admin")" >"$WORK_DIR/usage-$label.txt"
+        printf '%s\n' "$usage" >"$WORK_DIR/usage-$label.txt"
         printf '%s\n' "$rss" >"$WORK_DIR/rss-$label.txt"
     fi
     stop_child "$pid"
@@ -118,23 +137,47 @@ ingest_round() {
 wait_no_other_wrk
 wait_quiet
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+# pg_round LABEL ROUND: one PostgreSQL round on a fresh database, dropped afterwards.
+pg_round() {
+    local label=$1 round=$2 db hook
+    shift 2
+    db="tollgate_bench_$(random_alnum 8 | tr '[:upper:]' '[:lower:]')"
+    createdb "${PG_HOST_ARGS[@]}" "$db" || die "createdb $db failed"
+    hook=${#CLEANUP_HOOKS[@]}
+    CLEANUP_HOOKS+=("dropdb ${PG_HOST_ARGS[*]} --if-exists --force $db")
+    ingest_round "$label" "$round" --database-url "$PG_URL/$db" --ledger-interval-seconds 0
+    if dropdb "${PG_HOST_ARGS[@]}" --force "$db"; then
+        CLEANUP_HOOKS[hook]=":"
+    else
+        log "dropdb $db failed (retried at exit)"
+    fi
+}
+
 for ((round = 1; round <= RUNS; round++)); do
-    ingest_round tollgate-sqlite "$round" --data-dir "$WORK_DIR/sqlite-$round" --ledger-interval-seconds 0
+    if [[ -n "$BASELINE_BIN" ]]; then
+        # The baseline first in odd rounds and second in even ones, so neither always gets the
+        # warmer (or quieter) moment.
+        for which in $( ((round % 2)) && echo "base new" || echo "new base"); do
+            if [[ "$which" == base ]]; then
+                saved_bin="$TOLLGATE_BIN"
+                TOLLGATE_BIN="$BASELINE_BIN"
+                ingest_round tollgate-sqlite-baseline "$round" --data-dir "$WORK_DIR/sqlite-base-$round" --ledger-interval-seconds 0
+                [[ "$PG" != off ]] && pg_round tollgate-postgres-baseline "$round"
+                TOLLGATE_BIN="$saved_bin"
+            else
+                ingest_round tollgate-sqlite "$round" --data-dir "$WORK_DIR/sqlite-$round" --ledger-interval-seconds 0
+                [[ "$PG" != off ]] && pg_round tollgate-postgres "$round"
+            fi
+        done
+    else
+        ingest_round tollgate-sqlite "$round" --data-dir "$WORK_DIR/sqlite-$round" --ledger-interval-seconds 0
+    fi
     if [[ "$LEDGER" != off ]]; then
         TOLLGATE_MASTER_KEY="$BENCH_MASTER_KEY" ingest_round tollgate-sqlite-ledger "$round" \
             --data-dir "$WORK_DIR/sqlite-ledger-$round" --ledger-interval-seconds 1
     fi
     if [[ "$PG" != off ]]; then
-        db="tollgate_bench_$(random_alnum 8 | tr '[:upper:]' '[:lower:]')"
-        createdb "${PG_HOST_ARGS[@]}" "$db" || die "createdb $db failed"
-        hook=${#CLEANUP_HOOKS[@]}
-        CLEANUP_HOOKS+=("dropdb ${PG_HOST_ARGS[*]} --if-exists --force $db")
-        ingest_round tollgate-postgres "$round" --database-url "$PG_URL/$db" --ledger-interval-seconds 0
-        if dropdb "${PG_HOST_ARGS[@]}" --force "$db"; then
-            CLEANUP_HOOKS[hook]=":"
-        else
-            log "dropdb $db failed (retried at exit)"
-        fi
+        [[ -z "$BASELINE_BIN" ]] && pg_round tollgate-postgres "$round"
         if [[ "$LEDGER" != off ]]; then
             db="tollgate_bench_$(random_alnum 8 | tr '[:upper:]' '[:lower:]')"
             createdb "${PG_HOST_ARGS[@]}" "$db" || die "createdb $db failed"
@@ -163,6 +206,7 @@ echo "- data: $BATCHES batches x $BATCH_SIZE Apex events (+1 untimed warm-up bat
     "$RUNS rounds on fresh stores; each cell is the median over the rounds"
 echo "- scratch filesystem: $(df -T "$WORK_DIR" | awk 'NR == 2 { print $2 " on " $1 }')"
 echo "- PostgreSQL: $PG_NOTE"
+[[ -n "$BASELINE_BIN" ]] && echo "- baseline: $BASELINE_BIN, built $(date -u -r "$BASELINE_BIN" '+%Y-%m-%dT%H:%M:%SZ')"
 echo "- load average (1/5/15 min) before: $LOAD_START; after: $LOAD_END; other benchmarks: $OTHER_LOAD_NOTE"
 echo
 python3 - "$RESULTS" <<'EOF'
@@ -177,12 +221,15 @@ names = {
     "tollgate-sqlite-ledger": "the same, with the ledger sealing (and signing a checkpoint) every second during the ingest",
     "tollgate-postgres": "tollgate `POST /v1/events`, PostgreSQL, ledger sealing off",
     "tollgate-postgres-ledger": "the same on PostgreSQL, with the ledger sealing (and signing a checkpoint) every second",
+    "tollgate-sqlite-baseline": "baseline binary (BASELINE_BIN), `POST /v1/events`, SQLite, ledger sealing off",
+    "tollgate-postgres-baseline": "baseline binary (BASELINE_BIN), `POST /v1/events`, PostgreSQL, ledger sealing off",
     "sqlite-peer": "peer: SQLite alone, python sqlite3, 1,000 rows per transaction (WAL, synchronous=FULL)",
 }
 peer = statistics.median(float(f[1]) for f in rows["sqlite-peer"]) if rows["sqlite-peer"] else None
 print("| path | events/s | runs (events/s) | seconds per run | batch p50 | batch p99 | vs SQLite peer |")
 print("|---|---:|---|---|---:|---:|---:|")
-for label in ("tollgate-sqlite", "tollgate-sqlite-ledger", "tollgate-postgres", "tollgate-postgres-ledger", "sqlite-peer"):
+for label in ("tollgate-sqlite-baseline", "tollgate-sqlite", "tollgate-sqlite-ledger", "tollgate-postgres-baseline",
+              "tollgate-postgres", "tollgate-postgres-ledger", "sqlite-peer"):
     runs = rows.get(label)
     if not runs:
         continue
@@ -201,7 +248,7 @@ if [[ -f "$WORK_DIR/ledger-notes.txt" ]]; then
     sed 's/^/- /' "$WORK_DIR/ledger-notes.txt"
     echo
 fi
-for label in tollgate-sqlite tollgate-sqlite-ledger tollgate-postgres tollgate-postgres-ledger; do
+for label in tollgate-sqlite-baseline tollgate-sqlite tollgate-sqlite-ledger tollgate-postgres-baseline tollgate-postgres tollgate-postgres-ledger; do
     [[ -f "$WORK_DIR/usage-$label.txt" ]] || continue
     echo "Usage after round 1 on $label (aggregates; RSS $(cat "$WORK_DIR/rss-$label.txt") kB): $(cat "$WORK_DIR/usage-$label.txt")"
     echo

@@ -108,13 +108,14 @@ async fn acknowledged_events_survive_kill_9() {
     )
     .await;
 
-    // Send batches of 500 until the server dies under us.
-    let sender = {
+    // Four senders (so batches share group commits) send batches of 500 until the server dies
+    // under them.
+    let senders: Vec<_> = (0..4u64).map(|sender| {
         let http = http.clone();
         tokio::spawn(async move {
             let mut acknowledged = 0u64;
             let mut sent = 0u64;
-            for batch in 0..400u64 {
+            for batch in (0..100u64).map(|b| sender * 100 + b) {
                 let events: Vec<Value> = (0..500)
                     .map(|i| json!({"id": format!("b{batch}-{i}"), "customer": "acme", "type": "decision.evaluated", "properties": {"actor": "a"}}))
                     .collect();
@@ -132,12 +133,17 @@ async fn acknowledged_events_survive_kill_9() {
             }
             (acknowledged, sent)
         })
-    };
+    }).collect();
     tokio::time::sleep(Duration::from_millis(700)).await;
     // SIGKILL: no shutdown hook runs.
     server.0.kill().expect("kill -9");
     server.0.wait().unwrap();
-    let (acknowledged, sent) = sender.await.unwrap();
+    let (mut acknowledged, mut sent) = (0, 0);
+    for sender in senders {
+        let (a, s) = sender.await.unwrap();
+        acknowledged += a;
+        sent += s;
+    }
     assert!(
         acknowledged > 0,
         "some batches were acknowledged before the kill"

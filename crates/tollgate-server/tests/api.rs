@@ -77,6 +77,70 @@ async fn a_batch_keeps_its_good_events_and_counts_duplicates_once(backend: Backe
 }
 backend_tests!(a_batch_keeps_its_good_events_and_counts_duplicates_once);
 
+/// Batches of one customer run side by side (and share commits on SQLite): every event is
+/// counted once across them, an id sent by several batches is accepted by exactly one, and a
+/// correction (which runs alone) is decided against the usage the others left.
+async fn concurrent_batches_of_one_customer_count_each_event_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = server.workspace("apex.yaml").await;
+    ws.customer("acme", "mid", None, false).await;
+    let mut set = tokio::task::JoinSet::new();
+    for t in 0..12 {
+        let mut events: Vec<_> = (0..20)
+            .map(|i| json!({"id": format!("t{t}-{i}"), "customer": "acme", "type": "cloud.cost", "properties": {"amount_usd": 1}}))
+            .collect();
+        events.extend((0..5).map(|i| json!({"id": format!("shared-{i}"), "customer": "acme", "type": "cloud.cost", "properties": {"amount_usd": 1}})));
+        if t == 6 {
+            events.push(json!({"id": "correction", "customer": "acme", "type": "cloud.cost", "properties": {"amount_usd": -1}}));
+        }
+        let (http, url, key) = (
+            server.http.clone(),
+            format!("{}/v1/events", server.base),
+            ws.key.clone(),
+        );
+        set.spawn(async move {
+            let resp = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&json!({"events": events}))
+                .send()
+                .await
+                .expect("events");
+            assert!(resp.status().is_success(), "{}", resp.status());
+            resp.json::<serde_json::Value>().await.expect("json")
+        });
+    }
+    let reports = set.join_all().await;
+    let status_of = |id: &str| -> Vec<String> {
+        reports
+            .iter()
+            .flat_map(|r| r["results"].as_array().unwrap())
+            .filter(|r| r["id"] == id)
+            .map(|r| r["status"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for i in 0..5 {
+        let statuses = status_of(&format!("shared-{i}"));
+        assert_eq!(statuses.len(), 12);
+        assert_eq!(
+            statuses.iter().filter(|s| *s == "accepted").count(),
+            1,
+            "shared-{i}: {statuses:?}"
+        );
+    }
+    let corrected = status_of("correction") == ["accepted"];
+    let (_, usage) = ws.call(Method::GET, "/v1/customers/acme/usage", None).await;
+    let spend = usage["meters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["meter"] == "ai_spend")
+        .unwrap();
+    let expected = 12 * 20 + 5 - i32::from(corrected);
+    assert_eq!(spend["used"], expected.to_string(), "{usage}");
+}
+backend_tests!(concurrent_batches_of_one_customer_count_each_event_once);
+
 #[tokio::test]
 async fn bad_requests_are_problems_with_stable_codes() {
     let server = TestServer::start(Backend::Sqlite).await;

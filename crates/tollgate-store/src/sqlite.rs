@@ -8,7 +8,8 @@
 //!
 //! Durability: `synchronous = FULL` makes every commit fsync the WAL, so an `ingest` that
 //! returned `Ok` survives `kill -9` and power loss (`NORMAL` in WAL mode may lose the last
-//! commits on power loss).
+//! commits on power loss). Concurrent ingest batches share one commit (`group`), and each
+//! returns only after the commit that holds it.
 
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -17,11 +18,13 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::{Backend, Session};
 use crate::{IngestItem, IngestOutcome, StoreResult};
 
+mod group;
 mod ingest;
 mod values;
 
@@ -38,6 +41,8 @@ const READ_CONNECTIONS: u32 = 4;
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
+    /// Ingest batches share write transactions (one fsync for many batches): see `group`.
+    group: Arc<group::GroupCommit>,
 }
 
 impl SqliteStore {
@@ -68,7 +73,11 @@ impl SqliteStore {
             .max_connections(READ_CONNECTIONS)
             .connect_with(base.pragma("query_only", "ON"))
             .await?;
-        Ok(SqliteStore { write, read })
+        Ok(SqliteStore {
+            write,
+            read,
+            group: Arc::new(group::GroupCommit::new()),
+        })
     }
 
     /// A private in-memory database, for tests. Reads and writes share its one connection (a
@@ -86,6 +95,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             write: pool.clone(),
             read: pool,
+            group: Arc::new(group::GroupCommit::new()),
         })
     }
 
@@ -134,10 +144,7 @@ impl Backend for SqliteStore {
         workspace: &str,
         items: &[IngestItem],
     ) -> StoreResult<Vec<IngestOutcome>> {
-        let mut tx = self.begin_write().await?;
-        let outcomes = ingest::ingest(&mut tx, workspace, items).await?;
-        tx.commit().await?;
-        Ok(outcomes)
+        self.group.ingest(&self.write, workspace, items).await
     }
 
     async fn amend_batch(

@@ -420,7 +420,7 @@ impl Engine {
         }
         let mut gates = Vec::with_capacity(slots.len());
         for slot in slots.values() {
-            gates.push(slot.gate.lock().await);
+            gates.push(slot.gate.write().await);
         }
         let now = self.now();
         let mut pending: Vec<(Reservation, IngestItem)> = Vec::with_capacity(group.len());

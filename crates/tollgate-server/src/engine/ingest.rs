@@ -229,9 +229,46 @@ pub(super) fn updates_for(
     Ok(updates)
 }
 
+/// A customer's gate as one batch holds it.
+enum Gate<'a> {
+    /// Beside other batches of the customer: their commits may share one fsync.
+    Shared {
+        _held: tokio::sync::RwLockReadGuard<'a, ()>,
+    },
+    /// Alone: a batch with corrections (checked against the usage every earlier batch left) or
+    /// with replacements of stored events.
+    Exclusive {
+        _held: tokio::sync::RwLockWriteGuard<'a, ()>,
+    },
+}
+
+impl Gate<'_> {
+    fn is_shared(&self) -> bool {
+        matches!(self, Gate::Shared { .. })
+    }
+}
+
 impl Engine {
-    /// Ingests a batch: see the module docs.
+    /// Ingests a batch: see the module docs. Batches of one customer run side by side (the store
+    /// may commit them together); a batch that turns out to need the customer alone (a
+    /// correction, a replacement) takes its gate exclusively.
     pub async fn ingest(&self, caller: &Principal, batch: Vec<EventIn>) -> AppResult<IngestReport> {
+        if let Some(report) = self.ingest_gated(caller, &batch, false).await? {
+            return Ok(report);
+        }
+        self.ingest_gated(caller, &batch, true)
+            .await?
+            .ok_or_else(|| crate::error::Error::internal("an exclusive ingest asked to retry"))
+    }
+
+    /// `None` if the batch holds a correction and `exclusive` is false: nothing was stored, and
+    /// the batch must run again with `exclusive`.
+    async fn ingest_gated(
+        &self,
+        caller: &Principal,
+        batch: &[EventIn],
+        exclusive: bool,
+    ) -> AppResult<Option<IngestReport>> {
         let workspace = caller.workspace().to_owned();
         let mut results: Vec<Option<IngestResult>> = vec![None; batch.len()];
         let mut parsed: Vec<(usize, Parsed)> = Vec::with_capacity(batch.len());
@@ -258,7 +295,15 @@ impl Engine {
         }
         let mut gates = Vec::with_capacity(slots.len());
         for slot in slots.values() {
-            gates.push(slot.gate.lock().await);
+            gates.push(if exclusive {
+                Gate::Exclusive {
+                    _held: slot.gate.write().await,
+                }
+            } else {
+                Gate::Shared {
+                    _held: slot.gate.read().await,
+                }
+            });
         }
 
         // Each customer's now (its test clock's, if it has one), read before any state lock.
@@ -313,7 +358,15 @@ impl Engine {
                 results[index] = Some(rejected(index, Some(p.id), r));
                 continue;
             }
-            let checked = updates_for(state, &p.event).and_then(|updates| {
+            let checked = updates_for(state, &p.event);
+            if !exclusive
+                && checked
+                    .as_ref()
+                    .is_ok_and(|updates| updates.iter().any(is_correction))
+            {
+                return Ok(None);
+            }
+            let checked = checked.and_then(|updates| {
                 corrections_allowed(caller, state, &updates, &mut corrections)?;
                 Ok(updates)
             });
@@ -391,7 +444,18 @@ impl Engine {
             });
         }
         // Duplicates of `latest_replaces` meters, one at a time in batch order (a later copy in
-        // the same batch replaces an earlier one), still under the gates.
+        // the same batch replaces an earlier one), under the gates held alone: a replacement
+        // reads the stored event and writes its amendment, which no other batch may interleave.
+        // This batch's own events are committed and applied by now, so letting the gates go for
+        // a moment loses nothing.
+        if !replacing.is_empty() && gates.iter().any(Gate::is_shared) {
+            gates.clear();
+            for slot in slots.values() {
+                gates.push(Gate::Exclusive {
+                    _held: slot.gate.write().await,
+                });
+            }
+        }
         let mut amended_customers: Vec<&str> = Vec::new();
         for n in replacing {
             let (item, (index, customer)) = (&items[n], &item_index[n]);
@@ -462,14 +526,20 @@ impl Engine {
 
         let results: Vec<IngestResult> = results.into_iter().flatten().collect();
         let count = |s: &str| results.iter().filter(|r| r.status == s).count();
-        Ok(IngestReport {
+        Ok(Some(IngestReport {
             accepted: count("accepted"),
             duplicates: count("duplicate"),
             amended: count("amended"),
             rejected: count("rejected"),
             results,
-        })
+        }))
     }
+}
+
+/// A negative quantity: checked against the usage all earlier batches left, so its batch runs
+/// alone.
+fn is_correction(update: &AggregateUpdate) -> bool {
+    matches!(update.op, AggregateOp::Add(x) if x.is_sign_negative() && !x.is_zero())
 }
 
 impl Engine {

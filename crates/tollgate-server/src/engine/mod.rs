@@ -1,9 +1,11 @@
 //! The enforcement engine: in-memory state per customer, so that a check makes no database
 //! round trip, kept exact by applying every accepted event to it after the store committed.
 //!
-//! Per customer there is a [`CustomerSlot`]: an async `gate` that serializes loading the state
-//! from the store with ingest commits (so a load never sees an event that is then applied a
+//! Per customer there is a [`CustomerSlot`]: an async `gate` that keeps loading the state from
+//! the store apart from ingest commits (so a load never sees an event that is then applied a
 //! second time), and the state itself behind a plain mutex that checks hold for microseconds.
+//! Ingest batches share the gate (so the store can commit concurrent batches of one customer
+//! together), loads take it alone.
 
 pub(crate) mod alerts;
 mod amend;
@@ -62,7 +64,9 @@ enum CachedKey {
 /// The per-customer home of enforcement state.
 #[derive(Default)]
 pub struct CustomerSlot {
-    gate: tokio::sync::Mutex<()>,
+    /// Shared by ingest batches (whose updates commute), exclusive for loads, corrections and
+    /// replacements.
+    gate: tokio::sync::RwLock<()>,
     state: Mutex<Option<CustomerState>>,
     /// When the state was last used, in milliseconds since the engine started (monotonic, so a
     /// test clock moved by days evicts nothing): what [`Engine::evict_idle`] reads.
@@ -372,7 +376,7 @@ impl Engine {
         }
         let slot = customers.entry(customer.to_owned()).or_default().clone();
         let loaded = {
-            let _gate = slot.gate.lock().await;
+            let _gate = slot.gate.write().await;
             if slot.lock_state().is_some() {
                 Ok(())
             } else {
@@ -414,7 +418,7 @@ impl Engine {
         else {
             return Ok(());
         };
-        let _gate = slot.gate.lock().await;
+        let _gate = slot.gate.write().await;
         let state = self.load_state(workspace, customer).await?;
         *slot.lock_state() = Some(state);
         Ok(())
