@@ -40,7 +40,7 @@ impl Engine {
                 let forget = now_ms.saturating_sub(slot.last_used.load(Ordering::Relaxed))
                     >= idle_ms
                     && Arc::strong_count(slot) == 1
-                    && slot.gate.try_lock().is_ok()
+                    && slot.gate.try_write().is_ok()
                     && slot.state.try_lock().is_ok_and(|state| {
                         state.as_ref().is_none_or(|s| {
                             // A test clock's windows are not on the system clock's time.
