@@ -1160,28 +1160,46 @@ impl<B: Backend> BillingStore for B {
             for row in tx.fetch_all(sql::CHUNK_CUSTOMERS.as_str(), &values).await? {
                 out.customers.push(codec::customer(&row)?);
             }
-            for row in tx.fetch_all(sql::CHUNK_CUSTOMER_PROFILES.as_str(), &values).await? {
+            for row in tx
+                .fetch_all(sql::CHUNK_CUSTOMER_PROFILES.as_str(), &values)
+                .await?
+            {
                 out.profiles
                     .push((row.text("customer")?, row.json("profile")?));
             }
-            for row in tx.fetch_all(sql::CHUNK_PENDING_CHARGES.as_str(), &values).await? {
+            for row in tx
+                .fetch_all(sql::CHUNK_PENDING_CHARGES.as_str(), &values)
+                .await?
+            {
                 out.pending_charges.push(codec::pending_charge(&row)?);
             }
-            for row in tx.fetch_all(sql::CHUNK_REDEMPTIONS.as_str(), &values).await? {
+            for row in tx
+                .fetch_all(sql::CHUNK_REDEMPTIONS.as_str(), &values)
+                .await?
+            {
                 out.redemptions.push(codec::redemption(&row)?);
             }
-            for row in tx.fetch_all(sql::CHUNK_CREDIT_BALANCES.as_str(), &values).await? {
+            for row in tx
+                .fetch_all(sql::CHUNK_CREDIT_BALANCES.as_str(), &values)
+                .await?
+            {
                 let sum = stored_sum(&row, "credit balance")?;
                 out.credit_balances.push((row.text("customer")?, sum));
             }
-            for row in tx.fetch_all(sql::CHUNK_CUSTOMER_BALANCES.as_str(), &values).await? {
+            for row in tx
+                .fetch_all(sql::CHUNK_CUSTOMER_BALANCES.as_str(), &values)
+                .await?
+            {
                 let sum = stored_sum(&row, "customer balance")?;
                 out.customer_balances.push((row.text("customer")?, sum));
             }
         }
         for part in subscriptions.chunks(sql::CHUNK) {
             let values = chunk_args(workspace.as_str(), &[], part);
-            for row in tx.fetch_all(sql::CHUNK_INVOICE_KEYS.as_str(), &values).await? {
+            for row in tx
+                .fetch_all(sql::CHUNK_INVOICE_KEYS.as_str(), &values)
+                .await?
+            {
                 out.invoice_keys
                     .push((row.text("subscription")?, row.text("dedupe_key")?));
             }
@@ -1204,7 +1222,10 @@ impl<B: Backend> BillingStore for B {
         let mut tx = self.read(workspace).await?;
         for part in customers.chunks(sql::CHUNK) {
             let values = chunk_args(workspace.as_str(), &[Arg::from(from), Arg::from(to)], part);
-            for row in tx.fetch_all(sql::CHUNK_AGGREGATES.as_str(), &values).await? {
+            for row in tx
+                .fetch_all(sql::CHUNK_AGGREGATES.as_str(), &values)
+                .await?
+            {
                 out.push((row.text("customer")?, codec::aggregate(&row)?));
             }
         }

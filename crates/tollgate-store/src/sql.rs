@@ -1015,15 +1015,14 @@ pub(crate) static CHUNK_PENDING_CHARGES: std::sync::LazyLock<String> =
         )
     });
 /// As `REDEMPTIONS`, in its order per customer.
-pub(crate) static CHUNK_REDEMPTIONS: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| {
-        format!(
-            "SELECT workspace, id, customer, coupon, applied, created_at \
+pub(crate) static CHUNK_REDEMPTIONS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT workspace, id, customer, coupon, applied, created_at \
              FROM coupon_redemptions WHERE workspace = $1 AND customer IN ({}) \
              ORDER BY customer, created_at, id",
-            chunk_list(2)
-        )
-    });
+        chunk_list(2)
+    )
+});
 /// As `CREDIT_BALANCE`, per customer (a customer without entries has no row: 0).
 pub(crate) static CHUNK_CREDIT_BALANCES: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| {
@@ -1044,13 +1043,12 @@ pub(crate) static CHUNK_CUSTOMER_BALANCES: std::sync::LazyLock<String> =
     });
 /// As `AGGREGATES`, for the customers' periods starting in `[$2, $3]` (the caller keeps each
 /// customer's own period), in its order per customer.
-pub(crate) static CHUNK_AGGREGATES: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| {
-        format!(
-            "SELECT customer, meter, period_start, subject, group_key, \
+pub(crate) static CHUNK_AGGREGATES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT customer, meter, period_start, subject, group_key, \
                CAST(value AS TEXT) AS value, updated_at \
              FROM aggregates WHERE workspace = $1 AND period_start >= $2 AND period_start <= $3 \
                AND customer IN ({}) ORDER BY customer, meter, subject, group_key",
-            chunk_list(4)
-        )
-    });
+        chunk_list(4)
+    )
+});

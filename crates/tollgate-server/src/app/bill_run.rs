@@ -105,9 +105,14 @@ async fn bill_run_with(
         };
         for sub in part {
             let mut touched = Touched::default();
-            let outcome =
-                bill_subscription(engine, sub.clone(), chunk.as_ref(), &mut touched, &mut report)
-                    .await;
+            let outcome = bill_subscription(
+                engine,
+                sub.clone(),
+                chunk.as_ref(),
+                &mut touched,
+                &mut report,
+            )
+            .await;
             match outcome {
                 Ok(None) => {}
                 Ok(Some((invoice, effects))) => {

@@ -372,8 +372,7 @@ pub async fn build_due_invoice_with(
             k.seller.cloned(),
         ),
         None => {
-            super::profiles::invoice_parties(store, &sub.workspace, &sub.customer, &profile)
-                .await?
+            super::profiles::invoice_parties(store, &sub.workspace, &sub.customer, &profile).await?
         }
     };
     let request = InvoiceRequest {

@@ -149,7 +149,10 @@ pub async fn customer_profile(
 }
 
 /// A customer's profile from its stored document (`None`: it has none).
-pub fn profile_of(stored: Option<&serde_json::Value>, customer: &str) -> AppResult<CustomerProfile> {
+pub fn profile_of(
+    stored: Option<&serde_json::Value>,
+    customer: &str,
+) -> AppResult<CustomerProfile> {
     match stored {
         None => Ok(CustomerProfile::default()),
         Some(doc) => CustomerProfile::deserialize(doc)

@@ -923,17 +923,28 @@ pub(crate) async fn billing_chunks_read_what_single_reads_do(h: &Harness) {
             .await
             .unwrap();
     }
-    s.add_pending_charge(&pending_charge(&other, "pc_x", "cus_b", "2026-01-10T00:00:00Z"))
-        .await
-        .unwrap();
+    s.add_pending_charge(&pending_charge(
+        &other,
+        "pc_x",
+        "cus_b",
+        "2026-01-10T00:00:00Z",
+    ))
+    .await
+    .unwrap();
     s.add_coupon_redemption(&redemption(ws, "red_1", "cus_b"))
         .await
         .unwrap();
     s.add_coupon_redemption(&redemption(&other, "red_x", "cus_b"))
         .await
         .unwrap();
-    for (id, c, amount) in [("cr_1", "cus_a", 700), ("cr_2", "cus_a", -200), ("cr_3", "cus_b", 5)] {
-        s.add_credit_entry(&credit(ws, id, c, amount)).await.unwrap();
+    for (id, c, amount) in [
+        ("cr_1", "cus_a", 700),
+        ("cr_2", "cus_a", -200),
+        ("cr_3", "cus_b", 5),
+    ] {
+        s.add_credit_entry(&credit(ws, id, c, amount))
+            .await
+            .unwrap();
     }
     s.add_credit_entry(&credit(&other, "cr_x", "cus_b", 9))
         .await
@@ -966,7 +977,10 @@ pub(crate) async fn billing_chunks_read_what_single_reads_do(h: &Harness) {
     }
     assert_eq!(
         chunk.profiles,
-        vec![("cus_b".to_owned(), serde_json::json!({"legal_name": "B Ltd"}))]
+        vec![(
+            "cus_b".to_owned(),
+            serde_json::json!({"legal_name": "B Ltd"})
+        )]
     );
     assert_eq!(
         chunk.invoice_keys,
@@ -984,8 +998,15 @@ pub(crate) async fn billing_chunks_read_what_single_reads_do(h: &Harness) {
         chunk.scheduled,
         vec![s.scheduled_change(&wid, "sub_1").await.unwrap().unwrap()]
     );
-    let mut pending = s.pending_charges(&wid, &CustomerId::from("cus_a")).await.unwrap();
-    pending.extend(s.pending_charges(&wid, &CustomerId::from("cus_b")).await.unwrap());
+    let mut pending = s
+        .pending_charges(&wid, &CustomerId::from("cus_a"))
+        .await
+        .unwrap();
+    pending.extend(
+        s.pending_charges(&wid, &CustomerId::from("cus_b"))
+            .await
+            .unwrap(),
+    );
     assert_eq!(chunk.pending_charges, pending, "by customer, oldest first");
     assert_eq!(
         chunk.redemptions,
@@ -996,14 +1017,25 @@ pub(crate) async fn billing_chunks_read_what_single_reads_do(h: &Harness) {
     let mut credit = chunk.credit_balances.clone();
     credit.sort();
     assert_eq!(credit, [("cus_a".to_owned(), 500), ("cus_b".to_owned(), 5)]);
-    assert_eq!(chunk.customer_balances, Vec::<(String, i64)>::new(), "no balance entries: no rows (0)");
+    assert_eq!(
+        chunk.customer_balances,
+        Vec::<(String, i64)>::new(),
+        "no balance entries: no rows (0)"
+    );
 
     // Another workspace's chunk sees only its own rows.
     let theirs = s
-        .billing_chunk(&WorkspaceId::from(&other), &["sub_1", "sub_3"], &["cus_a", "cus_b"])
+        .billing_chunk(
+            &WorkspaceId::from(&other),
+            &["sub_1", "sub_3"],
+            &["cus_a", "cus_b"],
+        )
         .await
         .unwrap();
-    assert_eq!(theirs.invoice_keys, [("sub_1".to_owned(), "sub_1:open:x".to_owned())]);
+    assert_eq!(
+        theirs.invoice_keys,
+        [("sub_1".to_owned(), "sub_1:open:x".to_owned())]
+    );
     assert_eq!(theirs.scheduled.len(), 1);
     assert_eq!(theirs.scheduled[0].id, "chg_x");
     assert_eq!(theirs.pending_charges.len(), 1);
