@@ -6,6 +6,12 @@
 //! `cargo bench -p tollgate-server --bench billing` (defaults: 10,000,000 events, 100,000
 //! customers; override with `TOLLGATE_BENCH_EVENTS` and `TOLLGATE_BENCH_CUSTOMERS`). Runs on a
 //! SQLite file in a temporary directory with `synchronous=FULL`, as the server does.
+//!
+//! The bill run is measured beside its baseline in the same run: two stores with the same
+//! subscriptions, one billed by `bill_run` (chunked reads), the other by
+//! `bill_run_per_subscription` (each subscription's rows read alone, the code before chunked
+//! reads), interleaved; both must write the same invoices. `TOLLGATE_BENCH_BASELINE=0` skips
+//! the baseline, `only` runs the baseline alone (to profile each path on its own).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
@@ -183,23 +189,77 @@ fn main() {
             p50.as_secs_f64() * 1e3, p99.as_secs_f64() * 1e3);
 
         // 2. The monthly bill run over `customers` subscriptions: November's opening invoices
-        //    were made by an earlier run; this one closes November (one invoice each).
+        //    are made by a first run; the second closes November (one invoice each). Each run
+        //    is timed on a store of its own, the baseline (per-subscription reads) first.
+        // `0`: no baseline; `only`: the baseline alone (to profile one path at a time).
+        let choice = std::env::var("TOLLGATE_BENCH_BASELINE").unwrap_or_default();
+        let baseline = choice != "0";
+        let chunked = choice != "only";
         let clock = Arc::new(std::sync::Mutex::new(start));
         let (_dir2, engine) = setup_with_clock(clock.clone()).await;
+        let (_dir3, old_engine) = setup_with_clock(clock.clone()).await;
         let began = Instant::now();
         for i in 0..customers {
-            subscribe(&engine, &format!("c{i}"), 1, start).await;
+            if chunked {
+                subscribe(&engine, &format!("c{i}"), 1, start).await;
+            }
+            if baseline {
+                subscribe(&old_engine, &format!("c{i}"), 1, start).await;
+            }
         }
-        println!("created {customers} customers and subscriptions in {:.1} s (one transaction each)", began.elapsed().as_secs_f64());
-        let began = Instant::now();
-        let first = tollgate_server::app::bill_run::bill_run(&engine, tollgate_server::DEFAULT_WORKSPACE, &|_, _, _| {}).await.unwrap();
-        println!("| bill run (opening invoices), {customers} subscriptions | {:.1} s | {} invoices |", began.elapsed().as_secs_f64(), first.invoices_created);
-        *clock.lock().unwrap() = "2026-12-01T00:00:01Z".parse().unwrap();
-        let began = Instant::now();
-        let report = tollgate_server::app::bill_run::bill_run(&engine, tollgate_server::DEFAULT_WORKSPACE, &|_, _, _| {}).await.unwrap();
-        let run = began.elapsed();
-        assert!(report.errors.is_empty(), "{:?}", report.errors.first());
-        println!("| monthly bill run (closing invoices), {customers} subscriptions | {:.1} s | {} invoices | {:.0} invoices/s |",
-            run.as_secs_f64(), report.invoices_created, report.invoices_created as f64 / run.as_secs_f64());
+        let stores = usize::from(baseline) + usize::from(chunked);
+        println!("created {customers} customers and subscriptions in {stores} store(s) in {:.1} s (one transaction each)", began.elapsed().as_secs_f64());
+        println!("load average before the runs: {}", load_average());
+        let ws = tollgate_server::DEFAULT_WORKSPACE;
+        for (name, at) in [("bill run (opening invoices)", None), ("monthly bill run (closing invoices)", Some("2026-12-01T00:00:01Z"))] {
+            if let Some(at) = at {
+                *clock.lock().unwrap() = at.parse().unwrap();
+            }
+            let mut old = None;
+            if baseline {
+                let began = Instant::now();
+                let report = tollgate_server::app::bill_run::bill_run_per_subscription(&old_engine, ws, &|_, _, _| {}).await.unwrap();
+                let run = began.elapsed();
+                assert!(report.errors.is_empty(), "{:?}", report.errors.first());
+                println!("| {name}, {customers} subscriptions, per-subscription reads (before) | {:.1} s | {} invoices | {:.0} invoices/s |",
+                    run.as_secs_f64(), report.invoices_created, report.invoices_created as f64 / run.as_secs_f64());
+                old = Some(report.invoices_created);
+            }
+            if !chunked {
+                continue;
+            }
+            let began = Instant::now();
+            let report = tollgate_server::app::bill_run::bill_run(&engine, ws, &|_, _, _| {}).await.unwrap();
+            let run = began.elapsed();
+            assert!(report.errors.is_empty(), "{:?}", report.errors.first());
+            assert_eq!(report.invoices_created, customers, "one invoice per subscription");
+            println!("| {name}, {customers} subscriptions, chunked reads (after) | {:.1} s | {} invoices | {:.0} invoices/s |",
+                run.as_secs_f64(), report.invoices_created, report.invoices_created as f64 / run.as_secs_f64());
+            if let Some(old) = old {
+                assert_eq!(old, report.invoices_created, "both runs write the same invoices");
+            }
+        }
+        println!("load average after the runs: {}", load_average());
+        // The same invoices, line for line, on both stores (a sample of customers).
+        if baseline && chunked {
+            for i in (0..customers).step_by((customers / 20).max(1)) {
+                let customer = CustomerId::from(format!("c{i}").as_str());
+                let ws = WorkspaceId::from(tollgate_server::DEFAULT_WORKSPACE);
+                let new = engine.store().list_invoices(&ws, &customer).await.unwrap();
+                let old = old_engine.store().list_invoices(&ws, &customer).await.unwrap();
+                assert_eq!(new.len(), old.len());
+                for (n, o) in new.iter().zip(&old) {
+                    assert_eq!((&n.dedupe_key, n.total_minor, n.amount_due_minor, &n.document), (&o.dedupe_key, o.total_minor, o.amount_due_minor, &o.document));
+                }
+            }
+            println!("checked: both stores hold the same invoices (every {}th customer compared)", (customers / 20).max(1));
+        }
     });
+}
+
+/// `/proc/loadavg`'s three averages, as printed beside each figure.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }

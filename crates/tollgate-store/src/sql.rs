@@ -957,3 +957,104 @@ pub(crate) const CUSTOMER_EVENT_AMENDMENTS: &str = concat!(
     " FROM event_amendments WHERE workspace = $1 AND customer = $2 \
        AND amended_at >= $3 AND amended_at < $4 ORDER BY amended_at, event_id, seq"
 );
+
+// The bill run's chunked reads (`billing.rs`, `BillingStore::billing_chunk`): each reads what
+// one per-subscription statement above reads, for up to `CHUNK` subscriptions or customers at
+// once (`$2` .. `$CHUNK+1`; a short chunk repeats its last value). Built once, then static, so
+// sqlx still prepares each once per connection.
+
+/// Values per chunked read.
+pub(crate) const CHUNK: usize = 200;
+
+fn chunk_list(first: usize) -> String {
+    (first..first + CHUNK)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(crate) static CHUNK_CUSTOMERS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        concat!(
+            "SELECT ",
+            customer_cols!(),
+            " FROM customers WHERE workspace = $1 AND id IN ({})"
+        ),
+        chunk_list(2)
+    )
+});
+pub(crate) static CHUNK_CUSTOMER_PROFILES: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT customer, CAST(profile AS TEXT) AS profile FROM customer_profiles \
+             WHERE workspace = $1 AND customer IN ({})",
+            chunk_list(2)
+        )
+    });
+/// As `INVOICE_KEYS`: in number order per subscription.
+pub(crate) static CHUNK_INVOICE_KEYS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT subscription, dedupe_key FROM invoices \
+             WHERE workspace = $1 AND subscription IN ({}) ORDER BY subscription, number",
+            chunk_list(2)
+        )
+    });
+pub(crate) static CHUNK_SCHEDULED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT workspace, id, subscription, customer, plan, \
+           CAST(addons AS TEXT) AS addons, effective_at, created_at, applied_at \
+         FROM scheduled_changes WHERE workspace = $1 AND applied_at IS NULL \
+           AND subscription IN ({})",
+        chunk_list(2)
+    )
+});
+/// As `PENDING_CHARGES`, in its order per customer.
+pub(crate) static CHUNK_PENDING_CHARGES: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT workspace, id, customer, subscription, \
+               CAST(charge AS TEXT) AS charge, created_at, invoice \
+             FROM pending_charges WHERE workspace = $1 AND invoice IS NULL \
+               AND customer IN ({}) ORDER BY customer, created_at, id",
+            chunk_list(2)
+        )
+    });
+/// As `REDEMPTIONS`, in its order per customer.
+pub(crate) static CHUNK_REDEMPTIONS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT workspace, id, customer, coupon, applied, created_at \
+             FROM coupon_redemptions WHERE workspace = $1 AND customer IN ({}) \
+             ORDER BY customer, created_at, id",
+        chunk_list(2)
+    )
+});
+/// As `CREDIT_BALANCE`, per customer (a customer without entries has no row: 0).
+pub(crate) static CHUNK_CREDIT_BALANCES: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT customer, CAST(COALESCE(SUM(amount_minor), 0) AS TEXT) AS total \
+             FROM credit_entries WHERE workspace = $1 AND customer IN ({}) GROUP BY customer",
+            chunk_list(2)
+        )
+    });
+/// As `CUSTOMER_BALANCE`, per customer (a customer without entries has no row: 0).
+pub(crate) static CHUNK_CUSTOMER_BALANCES: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT customer, CAST(COALESCE(SUM(amount_minor), 0) AS TEXT) AS total \
+             FROM balance_entries WHERE workspace = $1 AND customer IN ({}) GROUP BY customer",
+            chunk_list(2)
+        )
+    });
+/// As `AGGREGATES`, for the customers' periods starting in `[$2, $3]` (the caller keeps each
+/// customer's own period), in its order per customer.
+pub(crate) static CHUNK_AGGREGATES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT customer, meter, period_start, subject, group_key, \
+               CAST(value AS TEXT) AS value, updated_at \
+             FROM aggregates WHERE workspace = $1 AND period_start >= $2 AND period_start <= $3 \
+               AND customer IN ({}) ORDER BY customer, meter, subject, group_key",
+        chunk_list(4)
+    )
+});

@@ -221,6 +221,7 @@ conformance!(
     idempotency_keys_are_claimed_once,
     scheduled_changes,
     bill_run_worklists,
+    billing_chunks_read_what_single_reads_do,
     billing_isolation,
     outbox_events_commit_with_their_change,
     jobs_are_enqueued_once_claimed_in_due_order_and_retried,

@@ -16,7 +16,6 @@ use tollgate_core::schedule::{DueInvoice, SubscriptionTerms};
 use tollgate_store::billing::{InvoiceEffects, InvoiceRecord, InvoiceStatus};
 use tollgate_store::{Store, SubscriptionRecord};
 
-use super::usage::period_usage;
 use crate::error::{AppResult, Error};
 
 /// An invoice as the API shows it.
@@ -221,6 +220,23 @@ fn billing_period(p: tollgate_core::period::Period) -> AppResult<BillingPeriod> 
     BillingPeriod::new(p.start, p.end).map_err(|e| Error::internal(format!("period: {e}")))
 }
 
+/// What building an invoice reads about its customer, read beforehand by the caller for many
+/// customers at once (the bill run, `BillingStore::billing_chunk`): the values the reads would
+/// return at that moment, so the invoice is the one [`build_due_invoice`] would build.
+#[derive(Debug, Clone, Copy)]
+pub struct Known<'a> {
+    pub customer: &'a tollgate_store::CustomerRecord,
+    pub profile: Option<&'a serde_json::Value>,
+    /// The workspace's seller profile (read once per run).
+    pub seller: Option<&'a super::profiles::SellerProfile>,
+    pub pending_charges: &'a [tollgate_store::billing::PendingChargeRecord],
+    pub redemptions: &'a [tollgate_store::billing::CouponRedemptionRecord],
+    pub credit_balance: i64,
+    pub customer_balance: i64,
+    /// The aggregate rows of the closing period, when they were read for it (else read here).
+    pub aggregates: Option<&'a [tollgate_store::AggregateRow]>,
+}
+
 /// The pricing request for one due invoice of a subscription, and what finalizing it consumes.
 pub async fn build_due_invoice(
     store: &dyn Store,
@@ -228,8 +244,22 @@ pub async fn build_due_invoice(
     catalog: &Catalog,
     due: &DueInvoice,
 ) -> AppResult<(InvoiceDraft, InvoiceEffects)> {
+    build_due_invoice_with(store, sub, catalog, due, None).await
+}
+
+/// [`build_due_invoice`], with what the caller already read about the customer (`known`).
+pub async fn build_due_invoice_with(
+    store: &dyn Store,
+    sub: &SubscriptionRecord,
+    catalog: &Catalog,
+    due: &DueInvoice,
+    known: Option<Known<'_>>,
+) -> AppResult<(InvoiceDraft, InvoiceEffects)> {
     // Priced in the customer's currency (docs/CATALOG.md, "Prices in several currencies").
-    let profile = super::profiles::customer_profile(store, &sub.workspace, &sub.customer).await?;
+    let profile = match known {
+        Some(k) => super::profiles::profile_of(k.profile, &sub.customer)?,
+        None => super::profiles::customer_profile(store, &sub.workspace, &sub.customer).await?,
+    };
     let priced = catalog.in_currency(profile.currency(catalog)?);
     let catalog: &Catalog = &priced;
     let (closing, opening, first) = match due {
@@ -257,7 +287,7 @@ pub async fn build_due_invoice(
         _ => None,
     };
     let usage = match closing {
-        Some(p) => usage_of(store, sub, catalog, p).await?,
+        Some(p) => usage_of_from(store, sub, catalog, p, known.and_then(|k| k.aggregates)).await?,
         None => BTreeMap::new(),
     };
     let addons: BTreeMap<String, Decimal> = sub
@@ -270,7 +300,10 @@ pub async fn build_due_invoice(
         })
         .unwrap_or_default();
     let mut effects = InvoiceEffects::default();
-    let mut adjustments = pending_charges(store, sub, &mut effects).await?;
+    let mut adjustments = match known {
+        Some(k) => charges_of(k.pending_charges, &mut effects)?,
+        None => pending_charges(store, sub, &mut effects).await?,
+    };
     // The usage the period's progressive invoices billed is subtracted, so the period's usage is
     // billed once in all (docs/INVOICES.md, "Progressive billing").
     if let Some(period) = closing
@@ -287,13 +320,18 @@ pub async fn build_due_invoice(
         ));
     }
     let mut discounts = Vec::new();
-    for redemption in store
-        .coupon_redemptions(
-            &WorkspaceId::from(&sub.workspace),
-            &CustomerId::from(&sub.customer),
-        )
-        .await?
-    {
+    let redemptions = match known {
+        Some(k) => k.redemptions.to_vec(),
+        None => {
+            store
+                .coupon_redemptions(
+                    &WorkspaceId::from(&sub.workspace),
+                    &CustomerId::from(&sub.customer),
+                )
+                .await?
+        }
+    };
+    for redemption in redemptions {
         let Some(coupon) = catalog.coupons.get(&redemption.coupon) else {
             continue;
         };
@@ -305,18 +343,38 @@ pub async fn build_due_invoice(
             effects.coupon_redemptions.push(redemption.id);
         }
     }
-    let balance = store
-        .credit_balance(
-            &WorkspaceId::from(&sub.workspace),
-            &CustomerId::from(&sub.customer),
-        )
-        .await?;
-    let customer_balance = store
-        .customer_balance(
-            &WorkspaceId::from(&sub.workspace),
-            &CustomerId::from(&sub.customer),
-        )
-        .await?;
+    let (balance, customer_balance) = match known {
+        Some(k) => (k.credit_balance, k.customer_balance),
+        None => (
+            store
+                .credit_balance(
+                    &WorkspaceId::from(&sub.workspace),
+                    &CustomerId::from(&sub.customer),
+                )
+                .await?,
+            store
+                .customer_balance(
+                    &WorkspaceId::from(&sub.workspace),
+                    &CustomerId::from(&sub.customer),
+                )
+                .await?,
+        ),
+    };
+    let parties = match known {
+        // As `invoice_parties` names the buyer: its legal name, its name, else its id.
+        Some(k) => super::profiles::parties_of(
+            profile
+                .legal_name
+                .clone()
+                .or_else(|| k.customer.name.clone())
+                .unwrap_or_else(|| sub.customer.clone()),
+            &profile,
+            k.seller.cloned(),
+        ),
+        None => {
+            super::profiles::invoice_parties(store, &sub.workspace, &sub.customer, &profile).await?
+        }
+    };
     let request = InvoiceRequest {
         plan: Some(sub.plan.clone()),
         closing: closing.map(billing_period).transpose()?,
@@ -334,10 +392,7 @@ pub async fn build_due_invoice(
         customer_balance: (customer_balance > 0)
             .then(|| Money::from_minor(customer_balance, catalog.currency)),
         tax: profile.tax(),
-        parties: Some(
-            super::profiles::invoice_parties(store, &sub.workspace, &sub.customer, &profile)
-                .await?,
-        ),
+        parties: Some(parties),
     };
     let draft = assemble(catalog, &request).map_err(|e| Error::invalid(e.code(), e.to_string()))?;
     effects.credit_used_minor = draft.credit_applied.minor();
@@ -357,7 +412,26 @@ pub async fn usage_of(
     catalog: &Catalog,
     period: tollgate_core::period::Period,
 ) -> AppResult<BTreeMap<String, MeterUsage>> {
-    let mut usage = period_usage(store, &sub.workspace, &sub.customer, catalog, period).await?;
+    usage_of_from(store, sub, catalog, period, None).await
+}
+
+/// [`usage_of`] from the period's aggregate rows when the caller read them (`None`: read here).
+async fn usage_of_from(
+    store: &dyn Store,
+    sub: &SubscriptionRecord,
+    catalog: &Catalog,
+    period: tollgate_core::period::Period,
+    rows: Option<&[tollgate_store::AggregateRow]>,
+) -> AppResult<BTreeMap<String, MeterUsage>> {
+    let mut usage = super::usage::period_usage_from(
+        store,
+        &sub.workspace,
+        &sub.customer,
+        catalog,
+        period,
+        rows,
+    )
+    .await?;
     if let Some(plan) = catalog.plans.get(&sub.plan) {
         for price in plan.prices.iter().filter(|p| p.model.per_transaction()) {
             let Some(meter) = catalog.meters.get(&price.meter) else {
@@ -443,18 +517,26 @@ async fn pending_charges(
     sub: &SubscriptionRecord,
     effects: &mut InvoiceEffects,
 ) -> AppResult<Vec<Charge>> {
-    let mut adjustments = Vec::new();
-    for pending in store
+    let pending = store
         .pending_charges(
             &WorkspaceId::from(&sub.workspace),
             &CustomerId::from(&sub.customer),
         )
-        .await?
-    {
+        .await?;
+    charges_of(&pending, effects)
+}
+
+/// [`pending_charges`] from the customer's pending charges as read.
+fn charges_of(
+    pending: &[tollgate_store::billing::PendingChargeRecord],
+    effects: &mut InvoiceEffects,
+) -> AppResult<Vec<Charge>> {
+    let mut adjustments = Vec::new();
+    for pending in pending {
         let charge: Charge = serde_json::from_value(pending.charge.clone())
             .map_err(|e| Error::internal(format!("pending charge {}: {e}", pending.id)))?;
         adjustments.push(charge);
-        effects.pending_charges.push(pending.id);
+        effects.pending_charges.push(pending.id.clone());
     }
     Ok(adjustments)
 }

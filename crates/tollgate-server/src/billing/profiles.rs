@@ -145,9 +145,17 @@ pub async fn customer_profile(
     let stored = store
         .customer_profile(&WorkspaceId::from(workspace), &CustomerId::from(customer))
         .await?;
+    profile_of(stored.as_ref(), customer)
+}
+
+/// A customer's profile from its stored document (`None`: it has none).
+pub fn profile_of(
+    stored: Option<&serde_json::Value>,
+    customer: &str,
+) -> AppResult<CustomerProfile> {
     match stored {
         None => Ok(CustomerProfile::default()),
-        Some(doc) => serde_json::from_value(doc)
+        Some(doc) => CustomerProfile::deserialize(doc)
             .map_err(|e| Error::internal(format!("customer profile of {customer}: {e}"))),
     }
 }
@@ -394,12 +402,22 @@ pub async fn invoice_parties(
             .unwrap_or_else(|| customer.to_owned()),
     };
     let seller = seller_profile(store, workspace).await?;
+    Ok(parties_of(name, profile, seller))
+}
+
+/// The parties of an invoice from what [`invoice_parties`] reads: the buyer's printed `name`, its
+/// profile, and the seller's profile.
+pub fn parties_of(
+    name: String,
+    profile: &CustomerProfile,
+    seller: Option<SellerProfile>,
+) -> InvoiceParties {
     let buyer = Party {
         name,
         address: profile.address.clone(),
         tax_ids: profile.tax_ids.clone(),
     };
-    Ok(match seller {
+    match seller {
         None => InvoiceParties {
             buyer,
             ..Default::default()
@@ -416,5 +434,5 @@ pub async fn invoice_parties(
             number_prefix: s.invoice_prefix,
             footer: s.footer,
         },
-    })
+    }
 }

@@ -30,17 +30,37 @@ pub async fn period_usage(
     catalog: &Catalog,
     period: Period,
 ) -> AppResult<BTreeMap<String, MeterUsage>> {
+    period_usage_from(store, workspace, customer, catalog, period, None).await
+}
+
+/// [`period_usage`] from the period's aggregate rows when the caller read them already (the
+/// bill run reads them for many customers at once); `None`: read here.
+pub async fn period_usage_from(
+    store: &dyn Store,
+    workspace: &str,
+    customer: &str,
+    catalog: &Catalog,
+    period: Period,
+    rows: Option<&[tollgate_store::AggregateRow]>,
+) -> AppResult<BTreeMap<String, MeterUsage>> {
     let pricing_error =
         |e: tollgate_core::pricing::PricingError| Error::internal(format!("usage: {e}"));
     let mut raw: BTreeMap<String, BTreeMap<String, Decimal>> = BTreeMap::new();
-    for row in store
-        .aggregates(
-            &WorkspaceId::from(workspace),
-            &CustomerId::from(customer),
-            period.start,
-        )
-        .await?
-    {
+    let read;
+    let rows = match rows {
+        Some(rows) => rows,
+        None => {
+            read = store
+                .aggregates(
+                    &WorkspaceId::from(workspace),
+                    &CustomerId::from(customer),
+                    period.start,
+                )
+                .await?;
+            read.as_slice()
+        }
+    };
+    for row in rows {
         if !row.subject.is_empty() {
             continue;
         }

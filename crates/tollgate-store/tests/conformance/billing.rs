@@ -879,6 +879,171 @@ pub(crate) async fn bill_run_worklists(h: &Harness) {
     assert_eq!(mine[0].name, format!("Workspace {}", mine[0].id));
 }
 
+/// The bill run's chunked reads return what the per-customer and per-subscription reads
+/// return, for chunks longer than one query's list (customers past the first 200 of a list),
+/// and nothing of another workspace.
+pub(crate) async fn billing_chunks_read_what_single_reads_do(h: &Harness) {
+    let s = h.store.as_ref();
+    let ws = &h.ws;
+    let other = h.other_workspace().await;
+    let wid = WorkspaceId::from(ws);
+    for c in ["cus_a", "cus_b", "cus_c"] {
+        h.customer(ws, c).await;
+    }
+    h.customer(&other, "cus_a").await;
+    for (id, c) in [("sub_1", "cus_a"), ("sub_2", "cus_a"), ("sub_3", "cus_b")] {
+        s.create_subscription(&subscription(ws, id, c, PERIOD))
+            .await
+            .unwrap();
+    }
+    s.create_subscription(&subscription(&other, "sub_1", "cus_a", PERIOD))
+        .await
+        .unwrap();
+    let none = InvoiceEffects::default();
+    for (id, key) in [("inv_2", "sub_1:close:b"), ("inv_1", "sub_1:open:a")] {
+        let mut inv = invoice(ws, id, "cus_a", key);
+        inv.subscription = Some("sub_1".into());
+        s.insert_invoice(&inv, &none).await.unwrap();
+    }
+    let mut theirs = invoice(&other, "inv_x", "cus_a", "sub_1:open:x");
+    theirs.subscription = Some("sub_1".into());
+    s.insert_invoice(&theirs, &none).await.unwrap();
+    s.schedule_change(&scheduled(ws, "chg_1", "sub_1", "pro"))
+        .await
+        .unwrap();
+    s.schedule_change(&scheduled(&other, "chg_x", "sub_1", "pro"))
+        .await
+        .unwrap();
+    for (id, c, at) in [
+        ("pc_2", "cus_b", "2026-01-20T00:00:00Z"),
+        ("pc_1", "cus_b", "2026-01-10T00:00:00Z"),
+        ("pc_3", "cus_a", "2026-01-10T00:00:00Z"),
+    ] {
+        s.add_pending_charge(&pending_charge(ws, id, c, at))
+            .await
+            .unwrap();
+    }
+    s.add_pending_charge(&pending_charge(
+        &other,
+        "pc_x",
+        "cus_b",
+        "2026-01-10T00:00:00Z",
+    ))
+    .await
+    .unwrap();
+    s.add_coupon_redemption(&redemption(ws, "red_1", "cus_b"))
+        .await
+        .unwrap();
+    s.add_coupon_redemption(&redemption(&other, "red_x", "cus_b"))
+        .await
+        .unwrap();
+    for (id, c, amount) in [
+        ("cr_1", "cus_a", 700),
+        ("cr_2", "cus_a", -200),
+        ("cr_3", "cus_b", 5),
+    ] {
+        s.add_credit_entry(&credit(ws, id, c, amount))
+            .await
+            .unwrap();
+    }
+    s.add_credit_entry(&credit(&other, "cr_x", "cus_b", 9))
+        .await
+        .unwrap();
+    s.set_customer_profile(
+        &wid,
+        &CustomerId::from("cus_b"),
+        &serde_json::json!({"legal_name": "B Ltd"}),
+        ts(PERIOD),
+    )
+    .await
+    .unwrap();
+
+    // cus_b and sub_3 come after 200 unknown names: in a second query of each kind.
+    let filler: Vec<String> = (0..230).map(|i| format!("nobody_{i}")).collect();
+    let mut customers: Vec<&str> = vec!["cus_a"];
+    customers.extend(filler.iter().map(String::as_str));
+    customers.extend(["cus_b", "cus_c"]);
+    let mut subs: Vec<&str> = vec!["sub_1", "sub_2"];
+    subs.extend(filler.iter().map(String::as_str));
+    subs.push("sub_3");
+    let chunk = s.billing_chunk(&wid, &subs, &customers).await.unwrap();
+
+    let mut ids: Vec<&str> = chunk.customers.iter().map(|c| c.id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["cus_a", "cus_b", "cus_c"]);
+    for c in &chunk.customers {
+        let single = s.get_customer(&wid, &CustomerId::from(c.id.as_str())).await;
+        assert_eq!(Some(c.clone()), single.unwrap());
+    }
+    assert_eq!(
+        chunk.profiles,
+        vec![(
+            "cus_b".to_owned(),
+            serde_json::json!({"legal_name": "B Ltd"})
+        )]
+    );
+    assert_eq!(
+        chunk.invoice_keys,
+        vec![
+            ("sub_1".to_owned(), "sub_1:close:b".to_owned()),
+            ("sub_1".to_owned(), "sub_1:open:a".to_owned()),
+        ],
+        "in number order, as invoice_keys"
+    );
+    assert_eq!(
+        s.invoice_keys(&wid, "sub_1").await.unwrap(),
+        ["sub_1:close:b", "sub_1:open:a"]
+    );
+    assert_eq!(
+        chunk.scheduled,
+        vec![s.scheduled_change(&wid, "sub_1").await.unwrap().unwrap()]
+    );
+    let mut pending = s
+        .pending_charges(&wid, &CustomerId::from("cus_a"))
+        .await
+        .unwrap();
+    pending.extend(
+        s.pending_charges(&wid, &CustomerId::from("cus_b"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(chunk.pending_charges, pending, "by customer, oldest first");
+    assert_eq!(
+        chunk.redemptions,
+        s.coupon_redemptions(&wid, &CustomerId::from("cus_b"))
+            .await
+            .unwrap()
+    );
+    let mut credit = chunk.credit_balances.clone();
+    credit.sort();
+    assert_eq!(credit, [("cus_a".to_owned(), 500), ("cus_b".to_owned(), 5)]);
+    assert_eq!(
+        chunk.customer_balances,
+        Vec::<(String, i64)>::new(),
+        "no balance entries: no rows (0)"
+    );
+
+    // Another workspace's chunk sees only its own rows.
+    let theirs = s
+        .billing_chunk(
+            &WorkspaceId::from(&other),
+            &["sub_1", "sub_3"],
+            &["cus_a", "cus_b"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        theirs.invoice_keys,
+        [("sub_1".to_owned(), "sub_1:open:x".to_owned())]
+    );
+    assert_eq!(theirs.scheduled.len(), 1);
+    assert_eq!(theirs.scheduled[0].id, "chg_x");
+    assert_eq!(theirs.pending_charges.len(), 1);
+    assert_eq!(theirs.redemptions.len(), 1);
+    assert_eq!(theirs.credit_balances, [("cus_b".to_owned(), 9)]);
+    assert_eq!(theirs.customers.len(), 1);
+}
+
 /// Workspace B sees none of A's money documents and cannot change them.
 pub(crate) async fn billing_isolation(h: &Harness) {
     let s = h.store.as_ref();
