@@ -21,6 +21,7 @@ CONNECTIONS="${CONNECTIONS:-8}"
 TOP="${TOP:-40}"
 OUT_DIR="${1:-$PWD/gateway-callgrind}"
 mkdir -p "$OUT_DIR"
+rm -f "$OUT_DIR"/callgrind.out*
 OUT_DIR="$(realpath "$OUT_DIR")"
 
 bench_init
@@ -63,10 +64,12 @@ callgrind_control -i off "$TG_PID" >/dev/null
 log "$answered answered, $((now_metered - START)) metered; dumping"
 callgrind_control -d "$TG_PID" >/dev/null
 sleep 2
+# The dump of the collected part (the process writes its own file again when it ends).
+DUMP="$(ls "$OUT_DIR"/callgrind.out.[0-9]* | tail -1)"
 {
     echo "# $answered requests answered through the gateway, $((now_metered - START)) metered"
     echo "# inclusive"
-    callgrind_annotate --inclusive=yes "$OUT_DIR"/callgrind.out* 2>/dev/null | head -$((TOP + 25))
+    callgrind_annotate --inclusive=yes "$DUMP" | head -$((TOP + 25))
     echo "# self"
-    callgrind_annotate "$OUT_DIR"/callgrind.out* 2>/dev/null | head -$((TOP + 25))
+    callgrind_annotate "$DUMP" | head -$((TOP + 25))
 } | tee "$OUT_DIR/annotate.txt"
