@@ -18,7 +18,12 @@
 # Settings (environment): REPEATS=3 LOAD=5 KILL_AFTER=3 THREADS=2 CONNECTIONS=64
 #   OTHERS_WAIT=900: wait up to that long for other benchmarks (wrk, http-check.sh, ingest.sh) to end.
 #   BENCH_SKIP_BUILD=1 uses the tollgate binary already built; BENCH_KEEP=1 keeps the scratch dir.
+#   TOLLGATE_BIN=path: that binary, not built; a smoke run on the debug build:
+#   TOLLGATE_BIN=target/debug/tollgate REPEATS=1 LOAD=2 KILL_AFTER=1.5 OTHERS_WAIT=0 bench/gateway-crash.sh
 set -euo pipefail
+
+# lib.sh sets TOLLGATE_BIN to the release build: keep the caller's choice.
+GW_BIN_OVERRIDE="${TOLLGATE_BIN:-}"
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -40,7 +45,7 @@ awk -v k="$KILL_AFTER" -v l="$LOAD" 'BEGIN { exit !(k >= 1.5 && k < l) }' || die
 bench_init
 need_apt wrk wrk
 need_apt nginx nginx
-build_tollgate
+build_or_use_tollgate "$GW_BIN_OVERRIDE"
 
 start_upstream access.log
 ACCESS_LOG="$NGINX_PREFIX/access.log"

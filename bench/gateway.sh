@@ -14,13 +14,24 @@
 # reports how much was committed during the load and how long the rest took. At the end the usage
 # must have counted the requests wrk saw answered through the gateway.
 #
+# Then the latency at fixed request rates below saturation (RATES, requests/s), so that "p50
+# added" is what the gateway adds to one request, not queueing on 2 shared cores: `oha -q RATE
+# --latency-correction` (latency counted from when each request was due), the paths again
+# interleaved round-robin for RUNS rounds, medians. oha waits for every request it sent (`-w`),
+# so the metering check counts its answers exactly.
+#
 # Usage: bench/gateway.sh
 # Settings (environment): DURATION=10 WARMUP=2 THREADS=2 CONNECTIONS=64 RUNS=1 DRAIN_MAX=300
+#   RATES="2000 5000" RATE_DURATION=10 RATE_CONNECTIONS=32: the fixed-rate phase (RATES=none skips it).
+#   TOLLGATE_BIN=path: measure that binary (no build), e.g. the debug one for a smoke run:
+#   TOLLGATE_BIN=target/debug/tollgate DURATION=1 WARMUP=1 RUNS=1 RATES=200 RATE_DURATION=1 OTHERS_WAIT=0 bench/gateway.sh
 #   OTHERS_WAIT=900: wait up to that long for other benchmarks (wrk, http-check.sh, ingest.sh) to end.
 #   QUIET_WAIT=0 QUIET_LOAD=0.5: wait up to QUIET_WAIT s for the load average to drop first.
 #   BENCH_SKIP_BUILD=1 uses the tollgate binary already built; BENCH_KEEP=1 keeps the scratch dir.
 set -euo pipefail
 
+# lib.sh sets TOLLGATE_BIN to the release build: keep the caller's choice.
+GW_BIN_OVERRIDE="${TOLLGATE_BIN:-}"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=upstream/gateway-lib.sh
@@ -32,7 +43,14 @@ THREADS="${THREADS:-2}"
 CONNECTIONS="${CONNECTIONS:-64}"
 RUNS="${RUNS:-1}"
 DRAIN_MAX="${DRAIN_MAX:-300}"
-for n in DURATION WARMUP THREADS CONNECTIONS RUNS DRAIN_MAX; do
+RATES="${RATES:-2000 5000}"
+RATE_DURATION="${RATE_DURATION:-10}"
+RATE_CONNECTIONS="${RATE_CONNECTIONS:-32}"
+[[ "$RATES" == none ]] && RATES=""
+for rate in $RATES; do
+    [[ "$rate" =~ ^[1-9][0-9]*$ ]] || die "RATES must be positive integers (requests/s), not '$rate'"
+done
+for n in DURATION WARMUP THREADS CONNECTIONS RUNS DRAIN_MAX RATE_DURATION RATE_CONNECTIONS; do
     [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || die "$n must be a positive integer, not '${!n}'"
 done
 ((RUNS <= 20 && DURATION <= 120)) || die "RUNS <= 20 and DURATION <= 120 keep the run bounded"
@@ -40,10 +58,13 @@ done
 bench_init
 RESULTS="$WORK_DIR/wrk"
 mkdir -p "$RESULTS"/{direct,nginx,gateway}
+RATE_RESULTS="$WORK_DIR/oha"
+mkdir -p "$RATE_RESULTS"/{direct,nginx,gateway}
 
 need_apt wrk wrk
 need_apt nginx nginx
-build_tollgate
+[[ -z "$RATES" ]] || need_oha
+build_or_use_tollgate "$GW_BIN_OVERRIDE"
 
 start_upstream off
 ADMIN_KEY="tg_admin_$(random_alnum 32)"
@@ -123,13 +144,36 @@ for ((run = 1; run <= RUNS; run++)); do
 done
 LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 
+# The fixed-rate phase: oha at each rate on each path, interleaved, RUNS rounds.
+RATE_LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+OHA_GATEWAY=0
+for rate in $RATES; do
+    for ((run = 1; run <= RUNS; run++)); do
+        for label in "${ORDER[@]}"; do
+            log "fixed rate $rate/s, round $run/$RUNS: $label"
+            out="$RATE_RESULTS/$label/rate-$rate-run-$run.json"
+            timeout $((RATE_DURATION + 60)) "$OHA_BIN" -z "${RATE_DURATION}s" -q "$rate" --latency-correction -w \
+                -c "$RATE_CONNECTIONS" -t 5s --no-tui --output-format json \
+                -H "Authorization: Bearer $CUSTOMER_KEY" "${URL[$label]}" >"$out" 2>"$out.err" ||
+                die "$label: oha failed: $(cat "$out.err")"
+            if [[ "$label" == gateway ]]; then
+                n="$(oha_answers "$out")"
+                OHA_GATEWAY=$((OHA_GATEWAY + n))
+                drain_usage
+            fi
+        done
+    done
+done
+RATE_LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
+
 # Requests wrk saw answered through the gateway (warm-ups included), and what the usage counted.
 # wrk counts completed answers only: up to CONNECTIONS requests per wrk run may have been sent
 # (and metered) when wrk stopped without being counted.
 WRK_GATEWAY="$(cat "$RESULTS"/gateway/* | awk '/ requests in / { s += $1 } END { print s + 0 }')"
 WRK_GATEWAY_NON2XX="$(cat "$RESULTS"/gateway/* | awk '/Non-2xx or 3xx responses:/ { s += $NF } END { print s + 0 }')"
+drain_usage
 METERED_END="$(metered "$API_URL")"
-METERED_RUN=$((METERED_END - METERED_START))
+METERED_RUN=$((METERED_END - METERED_START - OHA_GATEWAY))
 RSS_DRAINED="$(rss_kb "$TG_PID")"
 GATEWAY_METRICS="$(curl -sS --max-time 5 "$API_URL/metrics" | grep -E '^tollgate_gateway_' || true)"
 SERVER_ERRORS="$(grep -ciE 'error|panic' "$WORK_DIR/tollgate.log" || true)"
@@ -148,8 +192,19 @@ echo
 python3 "$UPSTREAM_DIR/gateway_report.py" "$RESULTS"
 echo
 echo "Aim (DESIGN.md): gateway p50 added under 100 µs; throughput at least 0.7x nginx proxy_pass."
+if [[ -n "$RATES" ]]; then
+    echo
+    echo "### Latency at fixed request rates (below saturation)"
+    echo
+    echo "- load: oha -z ${RATE_DURATION}s -q RATE --latency-correction -w -c $RATE_CONNECTIONS, same request;" \
+        "$RUNS interleaved rounds per rate; each cell is the median over the rounds; latency counted from when" \
+        "each request was due (no coordinated omission)"
+    echo "- load average (1/5/15 min) before: $RATE_LOAD_START; after: $RATE_LOAD_END"
+    echo
+    python3 "$UPSTREAM_DIR/gateway_rate_report.py" "$RATE_RESULTS" $RATES
+fi
 echo
-echo "Metering check: wrk counted $WRK_GATEWAY answers through the gateway (warm-ups included;" \
+echo "Metering check (the usage also counted oha's $OHA_GATEWAY answers through the gateway, subtracted here): wrk counted $WRK_GATEWAY answers through the gateway (warm-ups included;" \
     "non-2xx: $WRK_GATEWAY_NON2XX); the usage endpoint counted $METERED_RUN \`requests\` for them" \
     "(difference $((METERED_RUN - WRK_GATEWAY)); wrk does not count up to $CONNECTIONS in-flight" \
     "answers per run, $((2 * RUNS)) runs)."

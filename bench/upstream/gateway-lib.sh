@@ -126,3 +126,38 @@ wait_other_benchmarks() {
     done
     OTHERS_NOTE="no other benchmark running at the start (waited ${waited} s)"
 }
+
+# build_or_use_tollgate OVERRIDE: with OVERRIDE (the caller's TOLLGATE_BIN, saved before lib.sh
+# set its own), measures that binary as is (e.g. the debug build for a CI smoke run); else
+# build_tollgate.
+build_or_use_tollgate() {
+    if [[ -n "$1" ]]; then
+        [[ -x "$1" ]] || die "TOLLGATE_BIN=$1 is not an executable"
+        TOLLGATE_BIN="$(realpath "$1")"
+        log "using TOLLGATE_BIN=$TOLLGATE_BIN as is"
+        return 0
+    fi
+    build_tollgate
+}
+
+# need_oha: sets OHA_BIN to a constant-rate-capable load generator (oha, crates.io): on PATH,
+# in ~/.cache/tollgate-bench-tools/bin, or installed there with cargo.
+need_oha() {
+    local root="$HOME/.cache/tollgate-bench-tools"
+    OHA_BIN="$(command -v oha || true)"
+    [[ -n "$OHA_BIN" ]] || OHA_BIN="$root/bin/oha"
+    if [[ ! -x "$OHA_BIN" ]]; then
+        log "installing oha (cargo install oha --locked --root $root)"
+        cargo install oha --locked --root "$root" >"$WORK_DIR/oha-install.log" 2>&1 ||
+            die "cannot install oha (see $WORK_DIR/oha-install.log)"
+    fi
+    [[ -x "$OHA_BIN" ]] || die "no oha at $OHA_BIN"
+}
+
+# oha_answers FILE: the 2xx answers in one `oha --output-format json` result.
+oha_answers() {
+    python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(sum(n for code, n in d["statusCodeDistribution"].items() if code.startswith("2")))' "$1"
+}

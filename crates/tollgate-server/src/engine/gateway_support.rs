@@ -103,9 +103,17 @@ pub struct Reservation {
     settled: bool,
     /// The units reserved in the shared counters, with shared counters configured.
     shared: Option<super::shared::SharedHold>,
+    /// The plan in force at admission, read under the same lock (saves the gateway a second
+    /// look-up for its `X-Tollgate-Plan` header).
+    plan: Option<String>,
 }
 
 impl Reservation {
+    /// The key of the plan the customer was on when the units were reserved.
+    pub fn plan(&self) -> Option<&str> {
+        self.plan.as_deref()
+    }
+
     fn customer_key(&self) -> (String, String) {
         (self.req.workspace.clone(), self.req.customer.clone())
     }
@@ -180,17 +188,18 @@ impl Engine {
                 }
                 // Still under the state lock: no other request can be admitted in between.
                 inflight.add(&key, &keys, req.quantity);
-                Ok(now)
+                Ok((now, state.effective_plan(now).map(|(k, _)| k.to_owned())))
             })
             .await?;
         let mut reservation = match admitted {
-            Ok(at) => Reservation {
+            Ok((at, plan)) => Reservation {
                 req,
                 at,
                 keys,
                 inflight: inflight.clone(),
                 settled: false,
                 shared: None,
+                plan,
             },
             Err(denied) => return Ok(Err(denied)),
         };
@@ -423,7 +432,9 @@ impl Engine {
             gates.push(slot.gate.write().await);
         }
         let now = self.now();
-        let mut pending: Vec<(Reservation, IngestItem)> = Vec::with_capacity(group.len());
+        // Two parallel vectors, so the items go to the store without a copy.
+        let mut pending: Vec<Reservation> = Vec::with_capacity(group.len());
+        let mut items: Vec<IngestItem> = Vec::with_capacity(group.len());
         for r in group {
             let slot = &slots[&r.req.customer];
             let item = {
@@ -434,20 +445,22 @@ impl Engine {
                 }
             };
             match item {
-                Ok(item) => pending.push((r, item)),
+                Ok(item) => {
+                    pending.push(r);
+                    items.push(item);
+                }
                 Err(e) => {
                     tracing::error!(code = e.code.as_str(), detail = %e.detail, "gateway usage not recorded")
                 }
             }
         }
-        let items: Vec<IngestItem> = pending.iter().map(|(_, i)| i.clone()).collect();
         let written = self
             .store
             .ingest(&WorkspaceId::from(workspace), &items)
             .await;
         let mut accepted_items = Vec::new();
         let mut holds = Vec::new();
-        for (i, (mut r, item)) in pending.into_iter().enumerate() {
+        for (i, (mut r, item)) in pending.into_iter().zip(items).enumerate() {
             let accepted = matches!(&written, Ok(o) if o.get(i) == Some(&IngestOutcome::Accepted));
             let slot = &slots[&r.req.customer];
             let mut guard = slot.lock_state();

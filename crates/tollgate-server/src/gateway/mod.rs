@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -90,6 +91,12 @@ pub async fn start_gateway(
             source,
         })?;
     let addr = listener.local_addr().map_err(GatewayError::Serve)?;
+    // Answers are small and written as they come: Nagle's delay would only hold them back.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "gateway: TCP_NODELAY not set");
+        }
+    });
     let upstream = config.upstream.uri.clone();
     let usage = crate::engine::gateway_support::UsageWriter::start(engine.clone());
     let gateway = Arc::new(Gateway {
@@ -99,6 +106,7 @@ pub async fn start_gateway(
         config,
         client,
         inflight: Arc::new(InFlight::default()),
+        counters: proxy::Counters::register(),
     });
     let app = Router::new().fallback(proxy::handle).with_state(gateway);
     let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
