@@ -43,7 +43,7 @@ URL="http://127.0.0.1:$PORT"
 OUT="$WORK_DIR/callgrind.out"
 VG_PID=""
 spawn VG_PID "$WORK_DIR/tollgate.log" env TOLLGATE_ADMIN_KEY="$ADMIN_KEY" TOLLGATE_LOG="${TOLLGATE_LOG:-warn}" \
-    valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file="$OUT" \
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT" \
     "$TOLLGATE_BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK_DIR/data"
 wait_http "$URL/healthz" "$VG_PID" 300 || {
     tail -20 "$WORK_DIR/tollgate.log" >&2
@@ -55,10 +55,10 @@ out="$(curl -sS -X POST -H "Authorization: Bearer $KEY" -H 'Content-Type: applic
 # Warm (connections, lazily built state) before collecting.
 "$OHA" -n 500 -c "$CONNECTIONS" --no-tui --output-format quiet -m POST -T application/json \
     -H "Authorization: Bearer $KEY" -d "$BODY_JSON" "$URL/v1/check"
-callgrind_control -i on "$VG_PID" >/dev/null 2>&1 || callgrind_control -i on >/dev/null
+callgrind_control --instr=on "$VG_PID" >/dev/null
 "$OHA" -n "$REQUESTS" -c "$CONNECTIONS" --no-tui --output-format json -m POST -T application/json \
     -H "Authorization: Bearer $KEY" -d "$BODY_JSON" "$URL/v1/check" >"$WORK_DIR/oha.json"
-callgrind_control -i off "$VG_PID" >/dev/null 2>&1 || callgrind_control -i off >/dev/null
+callgrind_control --instr=off "$VG_PID" >/dev/null
 python3 - "$WORK_DIR/oha.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -73,15 +73,16 @@ echo "## callgrind of tollgate serve, POST /v1/check ($BODY), $REQUESTS requests
 echo
 machine_summary
 echo
-total="$(callgrind_annotate "$OUT" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')"
+total="$(callgrind_annotate "$OUT" 2>/dev/null | awk '/PROGRAM TOTALS/ && !n { gsub(",", "", $1); print $1; n = 1 }')"
+[[ "$total" =~ ^[0-9]+$ ]] || die "no instructions collected (callgrind_control could not switch collection on?)"
 echo "- instructions collected: $total; per request: $((total / REQUESTS))"
 echo
 echo '### self cost'
 echo '```'
-callgrind_annotate --threshold=99 "$OUT" 2>/dev/null | sed -n '/^Ir/,$p' | grep -v '^--' | head -"$TOP"
+callgrind_annotate --threshold=99 "$OUT" 2>/dev/null | sed -n '/^Ir/,$p' | grep -v '^--' | head -"$TOP" || true # head closes the pipe early
 echo '```'
 echo
 echo '### inclusive'
 echo '```'
-callgrind_annotate --inclusive=yes --threshold=99 "$OUT" 2>/dev/null | sed -n '/^Ir/,$p' | grep -v '^--' | head -"$TOP"
+callgrind_annotate --inclusive=yes --threshold=99 "$OUT" 2>/dev/null | sed -n '/^Ir/,$p' | grep -v '^--' | head -"$TOP" || true # head closes the pipe early
 echo '```'
