@@ -7,18 +7,34 @@
 #   - the peer: FastAPI + Redis (bench/peers/fastapi_redis), both bodies, uvicorn with 2 workers.
 # Each path gets a warm-up, then a measured wrk --latency run; paths are interleaved round-robin
 # for RUNS rounds so background load hits all of them alike. Prints a markdown table of medians.
+# Then the fixed-rate runs: Tollgate's two paths and nginx at each of RATES requests/s with oha
+# (`-q RATE --latency-correction`, so a stalled answer counts the requests it delayed: no
+# coordinated omission), interleaved the same way; p50/p99 there are latency below saturation,
+# not CPU queueing of a saturating load. The peer is not loaded at a fixed rate: it saturates
+# well below the lowest rate.
 #
 # Usage: bench/http-check.sh
 # Settings (environment): DURATION=10 WARMUP=2 THREADS=2 CONNECTIONS=64 RUNS=3 PEER=auto|off
 #   REDIS_HOST=127.0.0.1 REDIS_PORT=6379
 #   OTHERS_WAIT=900: wait up to that long while another benchmark's wrk runs.
 #   QUIET_WAIT=0 QUIET_LOAD=0.5: wait up to QUIET_WAIT s for the load average to drop first.
+#   RATES="5000 20000": the fixed rates (requests/s); FIXED=off skips them; FIXED_CONNECTIONS=32.
 #   BENCH_SKIP_BUILD=1 uses the tollgate binary already built.
-#   BENCH_KEEP=1 keeps the scratch dir (logs, wrk outputs).
+#   TOLLGATE_BIN=path uses that binary (no build), e.g. the debug one for a CI smoke run:
+#     TOLLGATE_BIN=target/debug/tollgate DURATION=1 WARMUP=1 RUNS=1 RATES=500 PEER=off bench/http-check.sh
+#   BASELINE_BIN=path: also measures that tollgate binary (e.g. one built before a change), on
+#     its own data dir, beside the current one in every round (rows "... (baseline)").
+#   BENCH_KEEP=1 keeps the scratch dir (logs, wrk and oha outputs).
 set -euo pipefail
 
+TOLLGATE_BIN_GIVEN="${TOLLGATE_BIN:-}"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+if [[ -n "$TOLLGATE_BIN_GIVEN" ]]; then
+    TOLLGATE_BIN="$(realpath "$TOLLGATE_BIN_GIVEN")"
+    BENCH_SKIP_BUILD=1
+    [[ -x "$TOLLGATE_BIN" ]] || die "TOLLGATE_BIN=$TOLLGATE_BIN_GIVEN is not an executable"
+fi
 
 DURATION="${DURATION:-10}"
 WARMUP="${WARMUP:-2}"
@@ -28,8 +44,14 @@ RUNS="${RUNS:-3}"
 PEER="${PEER:-auto}"
 REDIS_HOST="${REDIS_HOST:-127.0.0.1}"
 REDIS_PORT="${REDIS_PORT:-6379}"
-for n in DURATION WARMUP THREADS CONNECTIONS RUNS; do
+RATES="${RATES:-5000 20000}"
+FIXED="${FIXED:-on}"
+FIXED_CONNECTIONS="${FIXED_CONNECTIONS:-32}"
+for n in DURATION WARMUP THREADS CONNECTIONS RUNS FIXED_CONNECTIONS; do
     [[ "${!n}" =~ ^[1-9][0-9]*$ ]] || die "$n must be a positive integer, not '${!n}'"
+done
+for rate in $RATES; do
+    [[ "$rate" =~ ^[1-9][0-9]*$ ]] || die "RATES must be positive integers, not '$rate'"
 done
 ((RUNS <= 20 && DURATION <= 120)) || die "RUNS <= 20 and DURATION <= 120 keep the run bounded"
 
@@ -73,7 +95,30 @@ load() {
     fi
 }
 
+# need_oha: oha (a constant-rate HTTP load generator, crates.io) from the bench tools dir, or
+# installed there with cargo. Sets OHA.
+OHA_ROOT="${OHA_ROOT:-$HOME/.cache/tollgate-bench-tools}"
+need_oha() {
+    OHA="$(command -v oha || echo "$OHA_ROOT/bin/oha")"
+    [[ -x "$OHA" ]] && return 0
+    log "installing oha into $OHA_ROOT (cargo install oha --locked)"
+    cargo install oha --locked --root "$OHA_ROOT" >"$WORK_DIR/oha-install.log" 2>&1 ||
+        die "cannot install oha (see $WORK_DIR/oha-install.log)"
+    OHA="$OHA_ROOT/bin/oha"
+}
+
+# fixed LABEL RATE SECONDS OUTFILE: one oha run at RATE requests/s, latency corrected, JSON out.
+fixed() {
+    local url body key auth=()
+    IFS='|' read -r url body key <<<"${TARGET[$1]}"
+    [[ -z "$key" ]] || auth=(-H "Authorization: Bearer $key")
+    timeout $(($3 + 30)) "$OHA" -z "$3s" -q "$2" --latency-correction -c "$FIXED_CONNECTIONS" \
+        --no-tui --output-format json -m POST -T application/json "${auth[@]}" -d "$body" "$url" \
+        >"$4" 2>"$4.err" || die "$1: oha failed: $(cat "$4.err")"
+}
+
 need_apt wrk wrk
+[[ "$FIXED" == off ]] || need_oha
 need_apt nginx nginx
 NGINX_BIN="$(command -v nginx || echo /usr/sbin/nginx)"
 build_tollgate
@@ -90,6 +135,22 @@ CUSTOMER_KEY="$(setup_customer "$TG_URL" "$ADMIN_KEY")"
 RSS_SETUP="$(rss_kb "$TG_PID")"
 add_target tollgate-feature "tollgate \`/v1/check\` feature gate" "$TG_URL/v1/check" "$FEATURE_BODY" "$CUSTOMER_KEY"
 add_target tollgate-meter "tollgate \`/v1/check\` rolling 5 h quota per user" "$TG_URL/v1/check" "$METER_BODY" "$CUSTOMER_KEY"
+
+FIXED_LABELS=(tollgate-feature tollgate-meter)
+if [[ -n "${BASELINE_BIN:-}" ]]; then
+    [[ -x "$BASELINE_BIN" ]] || die "BASELINE_BIN=$BASELINE_BIN is not an executable"
+    BASE_PID="" BASE_URL=""
+    CURRENT_BIN="$TOLLGATE_BIN"
+    TOLLGATE_BIN="$(realpath "$BASELINE_BIN")"
+    start_tollgate BASE_PID BASE_URL "$WORK_DIR/baseline.log" "$ADMIN_KEY" --data-dir "$WORK_DIR/baseline-data"
+    TOLLGATE_BIN="$CURRENT_BIN"
+    BASE_KEY="$(setup_customer "$BASE_URL" "$ADMIN_KEY")"
+    log "baseline tollgate ($BASELINE_BIN) on $BASE_URL (pid $BASE_PID)"
+    add_target base-feature "tollgate \`/v1/check\` feature gate (baseline)" "$BASE_URL/v1/check" "$FEATURE_BODY" "$BASE_KEY"
+    add_target base-meter "tollgate \`/v1/check\` rolling 5 h quota per user (baseline)" "$BASE_URL/v1/check" "$METER_BODY" "$BASE_KEY"
+    FIXED_LABELS+=(base-feature base-meter)
+fi
+FIXED_LABELS+=(nginx)
 
 # --- nginx, the ceiling -------------------------------------------------------------------
 # The scratch dir must be traversable by nginx's unprivileged workers (see the config).
@@ -159,6 +220,19 @@ for ((run = 1; run <= RUNS; run++)); do
         load "$label" "$DURATION" "$RESULTS/$label/run-$run.txt"
     done
 done
+if [[ "$FIXED" != off ]]; then
+    LOAD_FIXED_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+    log "fixed rates: ${#FIXED_LABELS[@]} paths x rates ($RATES) x $RUNS rounds x ${DURATION} s (oha, latency corrected)"
+    for ((run = 1; run <= RUNS; run++)); do
+        for rate in $RATES; do
+            for label in "${FIXED_LABELS[@]}"; do
+                log "round $run/$RUNS: $label at $rate/s"
+                mkdir -p "$WORK_DIR/fixed/$rate/$label"
+                fixed "$label" "$rate" "$DURATION" "$WORK_DIR/fixed/$rate/$label/run-$run.json"
+            done
+        done
+    done
+fi
 LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 RSS_AFTER="$(rss_kb "$TG_PID")"
 SERVER_ERRORS="$(grep -ciE 'error|panic' "$WORK_DIR/tollgate.log" || true)"
@@ -175,6 +249,42 @@ echo
 python3 "$BENCH_DIR/wrk_report.py" "$RESULTS" "$PATHS_TSV" nginx
 echo
 echo "Aim (DESIGN.md): over 50,000 checks/s, p99 under 1 ms; ceiling: nginx with limit_req."
+if [[ "$FIXED" != off ]]; then
+    echo
+    echo "### At fixed rates (oha -q RATE --latency-correction -c $FIXED_CONNECTIONS -z ${DURATION}s, $RUNS interleaved rounds)"
+    echo
+    echo "- load average (1/5/15 min) before the fixed-rate runs: $LOAD_FIXED_START; after: $LOAD_END"
+    echo
+    python3 - "$WORK_DIR/fixed" "$PATHS_TSV" "$RATES" "${FIXED_LABELS[@]}" <<'PY'
+# Each cell: the median over the rounds; `p99 runs` shows every round's p99. `answered/s` is
+# what oha completed (below RATE means the server or the load generator fell behind); errors
+# are non-2xx answers and failed requests (requests cut by the end of the run do not count).
+import json, statistics, sys
+from pathlib import Path
+root, paths, rates, labels = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3].split(), sys.argv[4:]
+names = dict(l.split("\t", 1) for l in paths.read_text().splitlines())
+def ms(s):
+    return f"{s * 1000:.3f} ms" if s >= 0.001 else f"{s * 1e6:.0f} µs"
+print("| rate | path | answered/s | p50 | p99 | p99.9 | p99 runs | errors |")
+print("|---:|---|---:|---:|---:|---:|---|---:|")
+for rate in rates:
+    for label in labels:
+        runs = [json.loads(p.read_text()) for p in sorted((root / rate / label).glob("run-*.json"))]
+        if not runs:
+            continue
+        pct = lambda k: statistics.median(r["latencyPercentiles"][k] or 0 for r in runs)
+        errors = 0
+        for r in runs:
+            errors += sum(n for code, n in r["statusCodeDistribution"].items() if not code.startswith("2"))
+            errors += sum(n for e, n in r["errorDistribution"].items() if "deadline" not in e)
+        rps = statistics.median(r["summary"]["requestsPerSec"] for r in runs)
+        p99s = " / ".join(ms(r["latencyPercentiles"]["p99"] or 0) for r in runs)
+        print(f"| {int(rate):,}/s | {names[label]} | {rps:,.0f} | {ms(pct('p50'))} | {ms(pct('p99'))} "
+              f"| {ms(pct('p99.9'))} | {p99s} | {errors} |")
+PY
+    echo
+    echo "Aim (issue 11): p99 under 1 ms at 20,000 checks/s."
+fi
 echo
 echo "tollgate serve RSS (VmRSS): ${RSS_START} kB when /healthz first answered, ${RSS_IDLE} kB 2 s later (idle, aim < 30 MB)," \
     "${RSS_SETUP} kB after setup, ${RSS_AFTER} kB after the load."

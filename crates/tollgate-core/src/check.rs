@@ -78,7 +78,18 @@ pub fn evaluate_feature(
             value: None,
         };
     }
-    let value = plan.features.get(feature).cloned();
+    evaluate_entitlement(plan.features.get(feature), quantity, extra)
+}
+
+/// [`evaluate_feature`] for a feature the catalog has, given the plan's entitlement to it
+/// (`None`: not in the plan): for callers that looked the entitlement up themselves (the
+/// server's per-plan table).
+pub fn evaluate_entitlement(
+    entitlement: Option<&Entitlement>,
+    quantity: Decimal,
+    extra: Decimal,
+) -> FeatureVerdict {
+    let value = entitlement.cloned();
     let (reason, limit) = match &value {
         None | Some(Entitlement::Switch(false)) => (Reason::FeatureNotInPlan, None),
         Some(Entitlement::Switch(true)) | Some(Entitlement::Config(_)) => (Reason::Allowed, None),

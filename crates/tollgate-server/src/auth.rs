@@ -74,3 +74,14 @@ pub fn generate_secret(prefix: &str) -> String {
 pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
+
+/// [`hash_secret`] written into `buf` instead of a new `String`: the key cache is looked up by
+/// it on every request, and only a miss needs it owned.
+pub fn hash_secret_into<'b>(secret: &str, buf: &'b mut [u8; 64]) -> &'b str {
+    let digest = Sha256::digest(secret.as_bytes());
+    // 32 bytes always fit 64 hex digits, and hex digits are ASCII: neither can fail.
+    if hex::encode_to_slice(digest, buf).is_err() {
+        buf.fill(b'0');
+    }
+    std::str::from_utf8(buf).unwrap_or_default()
+}

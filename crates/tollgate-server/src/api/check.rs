@@ -97,9 +97,17 @@ pub async fn check(
     body: crate::api::body::JsonBody<CheckIn>,
 ) -> ApiResult<Response> {
     let crate::api::body::JsonBody(body) = body;
-    let customer = match (&caller, body.customer) {
-        (Principal::Customer { customer, .. }, None) => customer.clone(),
-        (_, Some(c)) => c,
+    // The caller's own strings are moved into the request, not copied.
+    let (workspace, customer) = match (caller, body.customer) {
+        (
+            Principal::Customer {
+                workspace,
+                customer,
+                ..
+            },
+            None,
+        ) => (workspace, customer),
+        (caller, Some(c)) => (caller.require_customer(&c)?.to_owned(), c),
         (Principal::Admin { .. }, None) => {
             return Err(ApiError::bad_request(
                 Code::MissingCustomer,
@@ -107,7 +115,6 @@ pub async fn check(
             ));
         }
     };
-    let workspace = caller.require_customer(&customer)?.to_owned();
     let target = match (body.feature, body.meter) {
         (Some(f), None) => CheckTarget::Feature(f),
         (None, Some(m)) => CheckTarget::Meter(m),
@@ -156,17 +163,15 @@ pub async fn check(
         })
         .await;
     // The engine's time for the decision (and, consuming, the write), by kind and result.
-    let result = match &outcome {
-        Ok(o) if o.decision.allowed => "allowed",
-        Ok(_) => "denied",
-        Err(_) => "error",
-    };
-    metrics::histogram!(
-        "tollgate_check_duration_seconds",
-        "consume" => if consume { "true" } else { "false" },
-        "result" => result,
-    )
-    .record(started.elapsed().as_secs_f64());
+    record_check_duration(
+        consume,
+        match &outcome {
+            Ok(o) if o.decision.allowed => CheckResult::Allowed,
+            Ok(_) => CheckResult::Denied,
+            Err(_) => CheckResult::Error,
+        },
+        started.elapsed().as_secs_f64(),
+    );
     let outcome = outcome?;
     let replayed = outcome.replayed;
     let mut response = respond(outcome.decision, outcome.rate_limit);
@@ -176,6 +181,39 @@ pub async fn check(
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(response)
+}
+
+enum CheckResult {
+    Allowed,
+    Denied,
+    Error,
+}
+
+/// `tollgate_check_duration_seconds{consume, result}`, with every label a literal: the macro then
+/// builds a static key, where a label value in a variable builds (and allocates) one per check.
+fn record_check_duration(consume: bool, result: CheckResult, seconds: f64) {
+    use CheckResult::*;
+    let histogram = match (consume, result) {
+        (false, Allowed) => {
+            metrics::histogram!("tollgate_check_duration_seconds", "consume" => "false", "result" => "allowed")
+        }
+        (false, Denied) => {
+            metrics::histogram!("tollgate_check_duration_seconds", "consume" => "false", "result" => "denied")
+        }
+        (false, Error) => {
+            metrics::histogram!("tollgate_check_duration_seconds", "consume" => "false", "result" => "error")
+        }
+        (true, Allowed) => {
+            metrics::histogram!("tollgate_check_duration_seconds", "consume" => "true", "result" => "allowed")
+        }
+        (true, Denied) => {
+            metrics::histogram!("tollgate_check_duration_seconds", "consume" => "true", "result" => "denied")
+        }
+        (true, Error) => {
+            metrics::histogram!("tollgate_check_duration_seconds", "consume" => "true", "result" => "error")
+        }
+    };
+    histogram.record(seconds);
 }
 
 fn respond(decision: Decision, rate_limit: Option<RateLimitState>) -> Response {

@@ -376,12 +376,17 @@ async fn refuse_nul_in_uri(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let uri = request.uri().to_string();
-    if uri
-        .as_bytes()
-        .windows(3)
-        .any(|w| w.eq_ignore_ascii_case(b"%00"))
-    {
+    // The URI's parts as they came (its text without building it, once per request).
+    let uri = request.uri();
+    let parts = [
+        uri.authority().map(|a| a.as_str()),
+        uri.path_and_query().map(|p| p.as_str()),
+    ];
+    if parts.iter().flatten().any(|part| {
+        part.as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"%00"))
+    }) {
         return axum::response::IntoResponse::into_response(error::ApiError::bad_request(
             Code::NulByte,
             "the URL must not contain the NUL character (%00)",

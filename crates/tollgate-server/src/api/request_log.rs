@@ -5,12 +5,14 @@
 //! Never logged: headers (keys, `Authorization`), bodies, the query string. The route is the
 //! matched template (`/v1/customers/{id}`), so neither logs nor metric labels carry ids.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
+use metrics::SharedString;
 use tollgate_core::code::Code;
 
 /// The header carrying a request's id, both ways: a caller's own id (1-128 of `A-Z a-z 0-9
@@ -33,11 +35,15 @@ pub fn outcome(status: u16) -> &'static str {
 
 pub async fn log_requests(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let route = request
+    // Label values are shared, not copied per metric: the method is a literal for the standard
+    // ones and the route one `Arc<str>` (every request of a busy API pays for each copy).
+    let method = method_label(request.method());
+    let route: SharedString = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+        .map_or(SharedString::const_str("unmatched"), |p| {
+            SharedString::from(Arc::<str>::from(p.as_str()))
+        });
     let id = request
         .headers()
         .get(REQUEST_ID)
@@ -54,14 +60,11 @@ pub async fn log_requests(request: Request, next: Next) -> Response {
         .extensions()
         .get::<ProblemCode>()
         .map_or("", |c| c.0.as_str());
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
     metrics::counter!(
         "tollgate_http_requests_total",
         "method" => method.clone(),
         "route" => route.clone(),
-        "status" => status.to_string(),
+        "status" => status_label(status),
         "outcome" => outcome,
     )
     .increment(1);
@@ -72,17 +75,73 @@ pub async fn log_requests(request: Request, next: Next) -> Response {
     )
     .record(latency);
     let latency_ms = latency * 1000.0;
+    let (method, route) = (&*method, &*route);
     if status >= 500 {
         tracing::error!(target: "tollgate::request", request_id = %id, method = %method, route = %route, status, latency_ms, outcome, code, "request");
     } else {
         tracing::info!(target: "tollgate::request", request_id = %id, method = %method, route = %route, status, latency_ms, outcome, code, "request");
     }
+    // Last, so the id's `String` becomes the header's bytes without a copy.
+    if let Ok(value) = HeaderValue::try_from(id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
     response
+}
+
+/// The method as a label value: a literal for the standard methods (no copy per request).
+fn method_label(method: &Method) -> SharedString {
+    let known = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+    ];
+    const NAMES: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+    match known.iter().position(|m| m == method) {
+        Some(i) => SharedString::const_str(NAMES[i]),
+        None => SharedString::from(method.as_str().to_owned()),
+    }
+}
+
+/// The status as a label value: a literal for the statuses the API answers most.
+fn status_label(status: u16) -> SharedString {
+    let literal = match status {
+        200 => "200",
+        201 => "201",
+        204 => "204",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        409 => "409",
+        422 => "422",
+        429 => "429",
+        500 => "500",
+        503 => "503",
+        other => return SharedString::from(other.to_string()),
+    };
+    SharedString::const_str(literal)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_are_the_method_and_status_text() {
+        for method in [
+            "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "PURGE",
+        ] {
+            let parsed = Method::from_bytes(method.as_bytes()).unwrap();
+            assert_eq!(&*method_label(&parsed), method);
+        }
+        for status in [200, 201, 202, 204, 400, 404, 418, 429, 500, 503] {
+            assert_eq!(&*status_label(status), status.to_string());
+        }
+    }
 
     #[test]
     fn outcomes_by_status() {

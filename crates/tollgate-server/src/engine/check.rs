@@ -7,10 +7,10 @@
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use tollgate_core::catalog::{Enforcement, Limit, Plan, Quota, QuotaReset, Scope};
+use tollgate_core::catalog::{Catalog, Enforcement, Limit, Plan, Quota, QuotaReset, Scope};
 use tollgate_core::check::{
-    CheckWindow, Decision, Reason, evaluate_feature, quotas_for, upgrade_for_feature,
-    upgrade_for_quota, upgrade_for_rate_limit,
+    CheckWindow, Decision, FeatureVerdict, Reason, evaluate_entitlement, evaluate_feature,
+    upgrade_for_feature, upgrade_for_quota, upgrade_for_rate_limit,
 };
 use tollgate_core::code::Code;
 use tollgate_core::ids::WorkspaceId;
@@ -18,7 +18,7 @@ use tollgate_core::limits::seconds_until;
 use tollgate_store::{AggregateUpdate, EventRecord, IngestItem, IngestOutcome};
 
 use super::Engine;
-use super::catalogs::CompiledCatalog;
+use super::catalogs::{CompiledCatalog, PlanTable};
 use super::ingest::updates_for;
 use super::state::CustomerState;
 use crate::error::{AppResult, Error};
@@ -298,11 +298,14 @@ fn decide(
         ));
     };
     // The plan is borrowed from this (shared, immutable) catalog version rather than from the
-    // state, so the state stays free for the counters without cloning the plan on every check.
-    let Some((plan_key, plan)) = state
-        .effective_plan(now)
-        .and_then(|(k, _)| compiled.catalog.plans.get_key_value(k))
-    else {
+    // state, so the state stays free for the counters without cloning the plan on every check;
+    // by index, so neither lookup hashes the plan's key again.
+    let Some(((plan_key, plan), table)) = state.effective_plan_index(now).and_then(|i| {
+        Some((
+            compiled.catalog.plans.get_index(i)?,
+            compiled.plan_tables.get(i)?,
+        ))
+    }) else {
         return Ok((
             answer(Decision::from_reason(Reason::NoSubscription), None),
             None,
@@ -344,18 +347,20 @@ fn decide(
 
     match &req.target {
         CheckTarget::Feature(feature) => {
-            let d = feature_decision(state, &compiled, plan_key, plan, feature, req.quantity);
+            let d =
+                feature_decision_in(state, catalog, plan_key, plan, table, feature, req.quantity);
             Ok((answer(d, rate_limit), None))
         }
         CheckTarget::Meter(meter) => {
-            if !catalog.meters.contains_key(meter) {
+            // The plan's quotas on the meter, from the version's table (`None`: no such meter).
+            let Some(quotas) = table.meters.get(meter.as_str()) else {
                 return Ok((
                     answer(Decision::from_reason(Reason::UnknownTarget), rate_limit),
                     None,
                 ));
-            }
+            };
             let mut binding: Option<(&Quota, Decimal, Timestamp, bool)> = None;
-            for quota in quotas_for(plan, meter) {
+            for quota in quotas.iter().filter_map(|&i| plan.quotas.get(i)) {
                 let who = if quota.per == Scope::Subject {
                     subject
                 } else {
@@ -418,14 +423,61 @@ pub(super) fn feature_decision(
     feature: &str,
     quantity: Decimal,
 ) -> Decision {
-    let catalog = &compiled.catalog;
+    match compiled.plan(plan_key) {
+        Some((_, _, _, table)) => feature_decision_in(
+            state,
+            &compiled.catalog,
+            plan_key,
+            plan,
+            table,
+            feature,
+            quantity,
+        ),
+        None => {
+            let extra = addon_grants(state, feature);
+            let verdict = evaluate_feature(&compiled.catalog, plan, feature, quantity, extra);
+            decision_of(&compiled.catalog, plan_key, feature, quantity, verdict)
+        }
+    }
+}
+
+/// [`feature_decision`] with the plan's table at hand: the entitlement in one foldhash lookup of
+/// the feature, where the catalog's `IndexMap`s would hash it twice with SipHash.
+fn feature_decision_in(
+    state: &CustomerState,
+    catalog: &Catalog,
+    plan_key: &str,
+    plan: &Plan,
+    table: &PlanTable,
+    feature: &str,
+    quantity: Decimal,
+) -> Decision {
     let extra = addon_grants(state, feature);
-    let verdict = evaluate_feature(catalog, plan, feature, quantity, extra);
+    let verdict = match table.features.get(feature) {
+        Some(index) => {
+            let entitlement = index
+                .and_then(|i| plan.features.get_index(i))
+                .map(|(_, e)| e);
+            evaluate_entitlement(entitlement, quantity, extra)
+        }
+        // Not in the table: an unknown feature, which the general evaluation answers.
+        None => evaluate_feature(catalog, plan, feature, quantity, extra),
+    };
+    decision_of(catalog, plan_key, feature, quantity, verdict)
+}
+
+fn decision_of(
+    catalog: &Catalog,
+    plan_key: &str,
+    feature: &str,
+    quantity: Decimal,
+    verdict: FeatureVerdict,
+) -> Decision {
     let mut d = Decision::from_reason(verdict.reason);
     d.limit = verdict.limit;
     d.remaining = verdict.limit.and_then(|l| l.remaining(quantity));
-    if let Some(tollgate_core::catalog::Entitlement::Config(v)) = &verdict.value {
-        d.value = Some(tollgate_core::catalog::Entitlement::Config(v.clone()));
+    if let Some(tollgate_core::catalog::Entitlement::Config(v)) = verdict.value {
+        d.value = Some(tollgate_core::catalog::Entitlement::Config(v));
     }
     if matches!(
         verdict.reason,

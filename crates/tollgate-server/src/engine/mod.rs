@@ -29,7 +29,7 @@ use jiff::Timestamp;
 use tollgate_core::catalog::Catalog;
 use tollgate_store::Store;
 
-use crate::auth::{Principal, hash_secret};
+use crate::auth::{Principal, hash_secret_into};
 use crate::clock::Clock;
 use crate::counters::RedisCounters;
 use crate::counters::bus::Invalidation;
@@ -60,6 +60,9 @@ enum CachedKey {
     },
     Revoked,
 }
+
+/// One workspace's customers' slots.
+type CustomerSlots = DashMap<String, Arc<CustomerSlot>, catalogs::FastHasher>;
 
 /// The per-customer home of enforcement state.
 #[derive(Default)]
@@ -95,12 +98,15 @@ impl CustomerSlot {
 pub struct Engine {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    keys: DashMap<String, CachedKey>,
+    /// By the SHA-256 of the secret (so foldhash, `catalogs::FastHasher`, hashes a digest the
+    /// caller cannot choose).
+    keys: DashMap<String, CachedKey, catalogs::FastHasher>,
     /// `(workspace, version)` to compiled catalog; versions never change once stored.
     catalogs: DashMap<(String, i64), Arc<CompiledCatalog>>,
     latest_catalog: DashMap<String, i64>,
-    /// Workspace, then customer: two maps so a lookup borrows `&str` and allocates nothing.
-    customers: DashMap<String, Arc<DashMap<String, Arc<CustomerSlot>>>>,
+    /// Workspace, then customer: two maps so a lookup borrows `&str` and allocates nothing;
+    /// foldhash, as the check path's other tables (why it is safe: `catalogs::FastHasher`).
+    customers: DashMap<String, Arc<CustomerSlots>, catalogs::FastHasher>,
     test_clocks: DashMap<(String, String), Timestamp>,
     /// Counters shared by every node (Redis); `None`: this node's memory decides alone.
     shared: Option<Arc<RedisCounters>>,
@@ -121,10 +127,10 @@ impl Engine {
         Engine {
             store,
             clock,
-            keys: DashMap::new(),
+            keys: DashMap::default(),
             catalogs: DashMap::new(),
             latest_catalog: DashMap::new(),
-            customers: DashMap::new(),
+            customers: DashMap::default(),
             test_clocks: DashMap::new(),
             shared: None,
             node_id: format!("node_{:016x}", rand::random::<u64>()),
@@ -205,12 +211,13 @@ impl Engine {
 
     /// Finds who a secret belongs to. Suspended customers' keys are refused here, at once.
     pub async fn authenticate(&self, secret: &str) -> AppResult<Principal> {
-        let hash = hash_secret(secret);
-        let cached = match self.keys.get(&hash) {
+        let mut buf = [0; 64];
+        let hash = hash_secret_into(secret, &mut buf);
+        let cached = match self.keys.get(hash) {
             Some(hit) => hit.clone(),
             None => {
-                let found = self.lookup_key(&hash).await?;
-                self.keys.insert(hash, found.clone());
+                let found = self.lookup_key(hash).await?;
+                self.keys.insert(hash.to_owned(), found.clone());
                 found
             }
         };
@@ -224,9 +231,15 @@ impl Engine {
             } => {
                 // Through `with_state`, so a state marked stale (e.g. after invalidations may
                 // have been missed) is reloaded before its suspension is trusted.
-                let suspended = self
-                    .with_state(&workspace, &customer, |s, _| s.record.suspended)
-                    .await?;
+                // A loaded, current state answers without waiting (the common case).
+                let suspended =
+                    match self.try_with_state(&workspace, &customer, |s, _| s.record.suspended) {
+                        Ok(suspended) => suspended,
+                        Err(_) => {
+                            self.with_state(&workspace, &customer, |s, _| s.record.suspended)
+                                .await?
+                        }
+                    };
                 if suspended {
                     return Err(Error::forbidden(
                         "the customer is suspended; its keys are refused",
@@ -355,7 +368,7 @@ impl Engine {
 
     // --- customer state ---------------------------------------------------------------------
 
-    fn workspace_customers(&self, workspace: &str) -> Arc<DashMap<String, Arc<CustomerSlot>>> {
+    fn workspace_customers(&self, workspace: &str) -> Arc<CustomerSlots> {
         if let Some(map) = self.customers.get(workspace) {
             return map.clone();
         }

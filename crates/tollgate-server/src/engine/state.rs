@@ -17,11 +17,16 @@ use tollgate_store::{
     AggregateOp, AggregateUpdate, CustomerRecord, Store, SubscriptionRecord, SubscriptionStatus,
 };
 
-use super::catalogs::CompiledCatalog;
+use super::catalogs::{CompiledCatalog, FastMap};
 use crate::error::AppResult;
 
 /// `(meter, subject)`; subject `""` is the whole customer.
 pub type UsageKey = (String, String);
+
+/// Rolling-window histories by [`UsageKey`], looked up on every check of a rolling quota:
+/// foldhash (why that is safe: `catalogs::FastHasher`; a subject is chosen by the customer for
+/// itself, so colliding subjects slow only that customer).
+pub type Windows = FastMap<UsageKey, RollingWindow>;
 
 /// A [`UsageKey`] as borrowed text: counters are looked up by `(&str, &str)` on the hot path
 /// instead of building two `String`s per lookup. It hashes and compares exactly as the tuple of
@@ -80,10 +85,10 @@ pub struct CustomerState {
     /// Meter values in `period`, before unit conversion.
     pub period_usage: HashMap<UsageKey, Decimal>,
     /// Rolling-window history per meter and subject, kept for the meter's longest window.
-    pub windows: HashMap<UsageKey, RollingWindow>,
+    pub windows: Windows,
     /// Request rate-limit counters: per rate limit (the plan's index), per subject (`""` for the
     /// whole customer). Nested so that a lookup borrows the subject.
-    pub rate_windows: Vec<HashMap<String, FixedWindow>>,
+    pub rate_windows: Vec<FastMap<String, FixedWindow>>,
     /// Usage alerts of `period` known to have fired, `(meter, threshold)`: spares the store a
     /// write per event once a threshold is behind (the store's key is what makes them once).
     pub fired_alerts: std::collections::HashSet<(String, Decimal)>,
@@ -103,24 +108,29 @@ impl CustomerState {
     /// The plan in force at `now`: the subscribed plan, or its trial fallback once a trial ended
     /// without a payment method. `None` without a live subscription.
     pub fn effective_plan(&self, now: Timestamp) -> Option<(&str, &Plan)> {
+        let i = self.effective_plan_index(now)?;
+        let (key, plan) = self.catalog.as_ref()?.catalog.plans.get_index(i)?;
+        Some((key.as_str(), plan))
+    }
+
+    /// [`CustomerState::effective_plan`] as an index in the catalog version's plans (and its
+    /// `plan_tables`): looked up in the version's foldhash index, not the `IndexMap`'s SipHash.
+    pub fn effective_plan_index(&self, now: Timestamp) -> Option<usize> {
         let sub = self.subscription.as_ref()?;
-        let catalog = &self.catalog.as_ref()?.catalog;
+        let compiled = self.catalog.as_ref()?;
         if sub.ends_at.is_some_and(|end| end <= now) {
             return None;
         }
-        let plan = catalog.plans.get(&sub.plan)?;
+        let i = *compiled.plan_index.get(sub.plan.as_str())?;
         let trial_over = sub.status == SubscriptionStatus::Trialing
             && sub.trial_end.is_some_and(|end| end <= now);
-        if trial_over
-            && !self.record.has_payment_method
-            && let Some(fallback) = plan.trial_fallback.as_deref()
-        {
-            return catalog
-                .plans
-                .get_key_value(fallback)
-                .map(|(k, p)| (k.as_str(), p));
+        if trial_over && !self.record.has_payment_method {
+            let (_, plan) = compiled.catalog.plans.get_index(i)?;
+            if let Some(fallback) = plan.trial_fallback.as_deref() {
+                return compiled.plan_index.get(fallback).copied();
+            }
         }
-        Some((sub.plan.as_str(), plan))
+        Some(i)
     }
 
     /// Whether the customer's subscription is paused (no service until resumed).
@@ -192,7 +202,7 @@ impl CustomerState {
         length: WindowLength,
     ) -> &mut FixedWindow {
         if self.rate_windows.len() <= index {
-            self.rate_windows.resize_with(index + 1, HashMap::new);
+            self.rate_windows.resize_with(index + 1, FastMap::default);
         }
         let windows = &mut self.rate_windows[index];
         if !windows.contains_key(subject) {
@@ -277,7 +287,7 @@ pub async fn load(
             _ => slot.saturating_add(row.value),
         };
     }
-    let mut windows: HashMap<UsageKey, RollingWindow> = HashMap::new();
+    let mut windows = Windows::default();
     if let Some(compiled) = catalog.as_ref().filter(|c| c.longest_window() > 0) {
         let since = Timestamp::from_second(now.as_second() - compiled.longest_window() as i64)
             .unwrap_or(now);

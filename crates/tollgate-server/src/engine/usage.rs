@@ -15,7 +15,7 @@ use tollgate_core::meter::convert;
 use tollgate_core::period::Period;
 
 use super::Engine;
-use super::state::UsageKey;
+use super::state::Windows;
 use crate::error::AppResult;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -119,7 +119,7 @@ impl Engine {
         // Rolling windows describe the present: reported when `at` is absent or is now.
         let report_windows = at.is_none_or(|at| at == now) && compiled.longest_window() > 0;
         let mut windows = match (report_windows, local_windows) {
-            (false, _) => HashMap::new(),
+            (false, _) => Windows::default(),
             (true, Some(w)) => w,
             (true, None) => {
                 self.stored_windows(workspace, customer, now, &compiled)
@@ -182,10 +182,10 @@ impl Engine {
         customer: &str,
         now: Timestamp,
         compiled: &super::catalogs::CompiledCatalog,
-    ) -> AppResult<HashMap<UsageKey, RollingWindow>> {
+    ) -> AppResult<Windows> {
         let since = Timestamp::from_second(now.as_second() - compiled.longest_window() as i64)
             .unwrap_or(now);
-        let mut windows: HashMap<UsageKey, RollingWindow> = HashMap::new();
+        let mut windows: Windows = Windows::default();
         for entry in self
             .store
             .window_entries(
@@ -247,7 +247,7 @@ fn window_usage(
     meter: &str,
     subject: Option<&str>,
     now: Timestamp,
-    windows: &mut HashMap<UsageKey, RollingWindow>,
+    windows: &mut Windows,
 ) -> Vec<WindowUsage> {
     plan.quotas
         .iter()
