@@ -95,18 +95,6 @@ load() {
     fi
 }
 
-# need_oha: oha (a constant-rate HTTP load generator, crates.io) from the bench tools dir, or
-# installed there with cargo. Sets OHA.
-OHA_ROOT="${OHA_ROOT:-$HOME/.cache/tollgate-bench-tools}"
-need_oha() {
-    OHA="$(command -v oha || echo "$OHA_ROOT/bin/oha")"
-    [[ -x "$OHA" ]] && return 0
-    log "installing oha into $OHA_ROOT (cargo install oha --locked)"
-    cargo install oha --locked --root "$OHA_ROOT" >"$WORK_DIR/oha-install.log" 2>&1 ||
-        die "cannot install oha (see $WORK_DIR/oha-install.log)"
-    OHA="$OHA_ROOT/bin/oha"
-}
-
 # fixed LABEL RATE SECONDS OUTFILE: one oha run at RATE requests/s, latency corrected, JSON out.
 fixed() {
     local url body key auth=()

@@ -95,6 +95,24 @@ need_apt() {
     command -v "$cmd" >/dev/null 2>&1 || [[ -x "/usr/sbin/$cmd" ]] || die "$pkg installed but $cmd not found"
 }
 
+# need_oha: oha (crates.io), the constant-rate load generator of the fixed-rate runs (`-q RATE
+# --latency-correction`: wrk2's way of not hiding queueing), from PATH or the bench tools dir,
+# installed there with cargo (pinned version) when missing. Sets OHA and OHA_BIN (the same path).
+OHA_VERSION="${OHA_VERSION:-1.16.0}"
+OHA_ROOT="${OHA_ROOT:-$HOME/.cache/tollgate-bench-tools}"
+need_oha() {
+    OHA="$(command -v oha || echo "$OHA_ROOT/bin/oha")"
+    if [[ ! -x "$OHA" ]]; then
+        log "installing oha $OHA_VERSION into $OHA_ROOT (cargo install oha --locked)"
+        cargo install oha --locked --version "$OHA_VERSION" --root "$OHA_ROOT" >"$WORK_DIR/oha-install.log" 2>&1 ||
+            die "cannot install oha (see $WORK_DIR/oha-install.log)"
+        OHA="$OHA_ROOT/bin/oha"
+    fi
+    [[ -x "$OHA" ]] || die "no oha at $OHA"
+    # shellcheck disable=SC2034 # read by the scripts that source this file
+    OHA_BIN="$OHA"
+}
+
 # build_tollgate: cargo build --release -p tollgate-cli (BENCH_SKIP_BUILD=1 or TOLLGATE_BIN=path:
 # use the binary as is).
 build_tollgate() {

@@ -140,20 +140,6 @@ build_or_use_tollgate() {
     build_tollgate
 }
 
-# need_oha: sets OHA_BIN to a constant-rate-capable load generator (oha, crates.io): on PATH,
-# in ~/.cache/tollgate-bench-tools/bin, or installed there with cargo.
-need_oha() {
-    local root="$HOME/.cache/tollgate-bench-tools"
-    OHA_BIN="$(command -v oha || true)"
-    [[ -n "$OHA_BIN" ]] || OHA_BIN="$root/bin/oha"
-    if [[ ! -x "$OHA_BIN" ]]; then
-        log "installing oha (cargo install oha --locked --root $root)"
-        cargo install oha --locked --root "$root" >"$WORK_DIR/oha-install.log" 2>&1 ||
-            die "cannot install oha (see $WORK_DIR/oha-install.log)"
-    fi
-    [[ -x "$OHA_BIN" ]] || die "no oha at $OHA_BIN"
-}
-
 # oha_answers FILE: the 2xx answers in one `oha --output-format json` result.
 oha_answers() {
     python3 -c '

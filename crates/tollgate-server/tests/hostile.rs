@@ -770,3 +770,27 @@ async fn a_panicking_handler_answers_500_and_the_server_goes_on() {
         assert_eq!(r.json::<Value>().await.unwrap()["code"], "internal");
     }
 }
+
+/// Random bearer keys are refused without being remembered: the key cache holds only keys the
+/// store holds, so a caller cannot grow a node's memory by sending made-up secrets. A known key
+/// is cached; a revoked one stays refused.
+async fn unknown_keys_are_not_remembered(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let ws = workspace(&server).await;
+    let key = ws.customer("known", "basic", None, false).await;
+    let engine = server.server.as_ref().unwrap().state.engine.clone();
+    let gate = json!({"meter": "calls", "quantity": 1});
+    let (status, _) = as_customer(&ws, &key, Method::POST, "/v1/check", gate.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    let cached = engine.cached_keys();
+    for i in 0..200 {
+        let made_up = format!("tg_live_made_up_{i:04}_{}", "x".repeat(24));
+        let (status, body) =
+            as_customer(&ws, &made_up, Method::POST, "/v1/check", gate.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    assert_eq!(engine.cached_keys(), cached, "no made-up key was cached");
+    let (status, _) = as_customer(&ws, &key, Method::POST, "/v1/check", gate).await;
+    assert_eq!(status, StatusCode::OK, "the known key still works");
+}
+backend_tests!(unknown_keys_are_not_remembered);

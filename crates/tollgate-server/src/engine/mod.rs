@@ -215,11 +215,17 @@ impl Engine {
         let hash = hash_secret_into(secret, &mut buf);
         let cached = match self.keys.get(hash) {
             Some(hit) => hit.clone(),
-            None => {
-                let found = self.lookup_key(hash).await?;
-                self.keys.insert(hash.to_owned(), found.clone());
-                found
-            }
+            None => match self.lookup_key(hash).await? {
+                // Only keys the store holds are cached: caching every unknown secret would let
+                // any caller grow this map without bound by sending random keys.
+                Some(found) => {
+                    self.keys.insert(hash.to_owned(), found.clone());
+                    found
+                }
+                None => {
+                    return Err(Error::unauthenticated("unknown or revoked API key"));
+                }
+            },
         };
         match cached {
             CachedKey::Admin { workspace } => Ok(Principal::Admin { workspace }),
@@ -255,20 +261,29 @@ impl Engine {
         }
     }
 
-    async fn lookup_key(&self, hash: &str) -> AppResult<CachedKey> {
+    /// The key the store holds under `hash`; `None` if it holds none.
+    async fn lookup_key(&self, hash: &str) -> AppResult<Option<CachedKey>> {
         if let Some(admin) = self.store.find_admin_key(hash).await? {
-            return Ok(CachedKey::Admin {
+            return Ok(Some(CachedKey::Admin {
                 workspace: admin.workspace,
-            });
+            }));
         }
-        Ok(match self.store.find_api_key(hash).await? {
-            Some(key) if key.revoked_at.is_none() => CachedKey::Customer {
-                workspace: key.workspace,
-                customer: key.customer,
-                key_id: key.id,
-            },
-            _ => CachedKey::Revoked,
-        })
+        Ok(self.store.find_api_key(hash).await?.map(|key| {
+            if key.revoked_at.is_none() {
+                CachedKey::Customer {
+                    workspace: key.workspace,
+                    customer: key.customer,
+                    key_id: key.id,
+                }
+            } else {
+                CachedKey::Revoked
+            }
+        }))
+    }
+
+    /// How many keys this node has cached (known keys only, revoked ones included).
+    pub fn cached_keys(&self) -> usize {
+        self.keys.len()
     }
 
     /// Forgets a key at once (after revocation), so the next use looks it up again; other
