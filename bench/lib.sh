@@ -9,7 +9,7 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tollgate-target}"
 # TOLLGATE_BIN=path runs that binary as is, unbuilt (CI's smoke runs use the debug build).
-TOLLGATE_BIN_GIVEN="${TOLLGATE_BIN:+1}"
+LIB_TOLLGATE_BIN_FROM_ENV="${TOLLGATE_BIN:+1}"
 TOLLGATE_BIN="${TOLLGATE_BIN:-$CARGO_TARGET_DIR/release/tollgate}"
 BENCH_VENV="${BENCH_VENV:-$HOME/.cache/tollgate-bench-venv}"
 
@@ -116,7 +116,7 @@ need_oha() {
 # build_tollgate: cargo build --release -p tollgate-cli (BENCH_SKIP_BUILD=1 or TOLLGATE_BIN=path:
 # use the binary as is).
 build_tollgate() {
-    if [[ -n "$TOLLGATE_BIN_GIVEN" ]]; then
+    if [[ -n "$LIB_TOLLGATE_BIN_FROM_ENV" ]]; then
         [[ -x "$TOLLGATE_BIN" ]] || die "TOLLGATE_BIN=$TOLLGATE_BIN is not an executable"
         log "using $TOLLGATE_BIN as is (TOLLGATE_BIN)"
         return 0
