@@ -17,10 +17,10 @@ use std::time::Duration;
 use super::{CustomerSlot, Engine};
 
 impl Engine {
-    /// Marks the slot used now.
-    pub(super) fn touch(&self, slot: &CustomerSlot) {
-        let millis = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        slot.last_used.store(millis, Ordering::Relaxed);
+    /// Marks the slot used at `now` (the engine clock's time).
+    pub(super) fn touch(&self, slot: &CustomerSlot, now: jiff::Timestamp) {
+        slot.last_used
+            .store(now.as_millisecond(), Ordering::Relaxed);
     }
 
     /// How many customers' state this node holds.
@@ -31,9 +31,9 @@ impl Engine {
     /// Forgets the state of every customer unused for `idle` or longer that can be forgotten
     /// without changing a decision (see the module's doc); how many were forgotten.
     pub fn evict_idle(&self, idle: Duration) -> usize {
-        let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let idle_ms = u64::try_from(idle.as_millis()).unwrap_or(u64::MAX);
         let now = self.clock.now();
+        let now_ms = now.as_millisecond();
+        let idle_ms = i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
         let mut evicted = 0;
         for workspace in self.customers.iter() {
             workspace.retain(|_, slot| {

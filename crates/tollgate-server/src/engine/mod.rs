@@ -71,9 +71,9 @@ pub struct CustomerSlot {
     /// replacements.
     gate: tokio::sync::RwLock<()>,
     state: Mutex<Option<CustomerState>>,
-    /// When the state was last used, in milliseconds since the engine started (monotonic, so a
-    /// test clock moved by days evicts nothing): what [`Engine::evict_idle`] reads.
-    last_used: std::sync::atomic::AtomicU64,
+    /// When the state was last used, in milliseconds since the epoch on the engine's clock
+    /// (the time the check read anyway): what [`Engine::evict_idle`] reads.
+    last_used: std::sync::atomic::AtomicI64,
 }
 
 impl CustomerSlot {
@@ -118,8 +118,6 @@ pub struct Engine {
     master_key: Option<Arc<crate::sealing::MasterKey>>,
     /// How payment providers are called (`ServerConfig::payments`).
     payments: Arc<crate::providers::PaymentsConfig>,
-    /// The origin of the slots' `last_used` times.
-    started: std::time::Instant,
 }
 
 impl Engine {
@@ -137,7 +135,6 @@ impl Engine {
             replays: DashMap::new(),
             master_key: None,
             payments: Arc::default(),
-            started: std::time::Instant::now(),
         }
     }
 
@@ -399,7 +396,7 @@ impl Engine {
         if let Some(slot) = customers.get(customer)
             && slot.lock_state().is_some()
         {
-            self.touch(&slot);
+            self.touch(&slot, self.clock.now());
             return Ok(slot.clone());
         }
         let slot = customers.entry(customer.to_owned()).or_default().clone();
@@ -415,7 +412,7 @@ impl Engine {
         };
         match loaded {
             Ok(()) => {
-                self.touch(&slot);
+                self.touch(&slot, self.clock.now());
                 Ok(slot)
             }
             Err(err) => {
@@ -528,12 +525,13 @@ impl Engine {
         let Some(state) = guard.as_mut() else {
             return Err(f);
         };
-        self.touch(&slot);
         let now = match &state.record.test_clock {
             None => self.clock.now(),
             // A customer on a test clock takes the general path (its clock's key is built).
             Some(_) => return Err(f),
         };
+        // The clock was read for the check anyway: marking the slot used costs one store.
+        self.touch(&slot, now);
         if state.needs_reload(now) {
             return Err(f);
         }
