@@ -285,12 +285,16 @@ impl<B: Backend> LedgerStore for B {
         .await?
         .filter(|h| !h.root_hash.is_empty());
         let mut session = self.read(workspace).await?;
-        let mut sources =
-            unsealed(&mut session, workspace, seen.as_ref(), look_back, limit).await?;
+        let sources = unsealed(&mut session, workspace, seen.as_ref(), look_back, limit).await?;
         session.commit().await?;
         if sources.is_empty() {
             return Ok(None);
         }
+        // Hash before taking the write lock: building and hashing a pass's entries is most of
+        // its CPU, and on SQLite the write lock is the one writer every ingest batch waits for.
+        // Nearly always the head is still the one read above; if another pass sealed in
+        // between, the entries are built again under the lock.
+        let prepared = seal(seen.clone(), sources)?;
         let mut tx = self.write(workspace).await?;
         // The head's row lock (an update takes it on PostgreSQL; SQLite writes one at a time).
         let empty = serde_json::to_string(&Vec::<String>::new()).unwrap_or_default();
@@ -308,15 +312,18 @@ impl<B: Backend> LedgerStore for B {
             .map(head)
             .transpose()?
             .filter(|h| !h.root_hash.is_empty());
-        // Another pass sealed in between: what it sealed may be in `sources`; look again,
-        // under the lock this time.
-        if current.as_ref().map(|h| h.size) != seen.as_ref().map(|h| h.size) {
-            sources = unsealed(&mut tx, workspace, current.as_ref(), look_back, limit).await?;
+        // Another pass sealed in between: what it sealed may be in `prepared`; look again,
+        // under the lock this time, and build the entries on the head as it is now.
+        let state = |h: Option<&LedgerHeadRecord>| h.map(|h| (h.size, h.root_hash.clone()));
+        let Sealed { head: new, entries } = if state(current.as_ref()) == state(seen.as_ref()) {
+            prepared
+        } else {
+            let sources = unsealed(&mut tx, workspace, current.as_ref(), look_back, limit).await?;
             if sources.is_empty() {
                 return Ok(None);
             }
-        }
-        let Sealed { head: new, entries } = seal(current, sources)?;
+            seal(current, sources)?
+        };
         let mut rest = entries.as_slice();
         while !rest.is_empty() {
             // The largest power of two that fits: a 1,000-entry pass is 17 statements, not 1,000.

@@ -240,4 +240,5 @@ conformance!(
     stripe_billing_cursor_moves_once_and_links_are_replaced,
     payments_settle_once_and_never_beyond_the_amount_due,
     ledger_passes_append_once_and_find_late_commits,
+    concurrent_passes_append_each_record_once,
 );
