@@ -44,8 +44,7 @@ impl Clock for MovableClock {
 impl MovableClock {
     fn set(&self, time: &str) {
         let t: Timestamp = time.parse().unwrap();
-        self.0
-            .store(i64::try_from(t.as_microsecond()).unwrap(), Ordering::SeqCst);
+        self.0.store(t.as_microsecond(), Ordering::SeqCst);
     }
 }
 
