@@ -27,6 +27,11 @@ use crate::catalog_cmd::ServerArgs;
 pub enum EventsCommand {
     /// Import usage events from a CSV or NDJSON file into a server.
     Import(ImportArgs),
+    /// List the monthly partitions of the events table (PostgreSQL), offline against the store.
+    Partitions(crate::partitions_cmd::ListArgs),
+    /// Detach an ended month's partition of the events table (PostgreSQL): its events leave
+    /// every read, their ids keep refusing duplicates; then archive and drop it.
+    DetachPartition(crate::partitions_cmd::DetachArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -299,8 +304,11 @@ fn read_rows(path: &Path, format: Format) -> anyhow::Result<Vec<Row>> {
 }
 
 pub async fn run(command: EventsCommand) -> anyhow::Result<ExitCode> {
-    let EventsCommand::Import(args) = command;
-    import(args).await
+    match command {
+        EventsCommand::Import(args) => import(args).await,
+        EventsCommand::Partitions(args) => crate::partitions_cmd::list(args).await,
+        EventsCommand::DetachPartition(args) => crate::partitions_cmd::detach(args).await,
+    }
 }
 
 async fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {

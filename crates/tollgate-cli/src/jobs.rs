@@ -24,9 +24,9 @@ pub enum JobsCommand {
     Cancel(OneJob),
 }
 
-/// Where the store is (as `tollgate serve`), and which workspace.
+/// Where the store is (as `tollgate serve`).
 #[derive(Debug, Clone, Args)]
-pub struct StoreArgs {
+pub struct DatabaseArgs {
     /// Directory of the embedded SQLite database [default: ./tollgate-data].
     #[arg(long, env = "TOLLGATE_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -41,6 +41,13 @@ pub struct StoreArgs {
     /// Read data_dir and database_url from `serve`'s config file.
     #[arg(long, env = "TOLLGATE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+}
+
+/// Where the store is, and which workspace.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
     /// The workspace [default: ws_default].
     #[arg(long, value_name = "WS", default_value = tollgate_server::DEFAULT_WORKSPACE)]
     pub(crate) workspace: String,
@@ -81,6 +88,11 @@ pub struct OneJob {
 /// The engine over the configured store, with the master key and payment settings of the
 /// config (as `tollgate serve` has them).
 pub(crate) async fn engine(args: &StoreArgs) -> anyhow::Result<Engine> {
+    database_engine(&args.database).await
+}
+
+/// [`engine`] for the commands that concern the whole store, not one workspace.
+pub(crate) async fn database_engine(args: &DatabaseArgs) -> anyhow::Result<Engine> {
     let serve = ServeArgs {
         data_dir: args.data_dir.clone(),
         database_url: args.database_url.clone(),

@@ -20,6 +20,7 @@ mod ledger_cmd;
 mod ledger_recompute;
 mod license;
 mod log_format;
+mod partitions_cmd;
 mod payments;
 mod quote;
 mod report_cmd;

@@ -1,8 +1,10 @@
 //! An event acknowledged by the API survives `kill -9` of the server.
 //!
 //! Sends batches to a real `tollgate serve` process, kills it with SIGKILL while batches are in
-//! flight, restarts it on the same data dir, and checks that every acknowledged event is counted
-//! (and nothing beyond what was sent).
+//! flight, restarts it on the same store, and checks that every acknowledged event is counted
+//! (and nothing beyond what was sent): on SQLite (a data dir) and on PostgreSQL (a schema of the
+//! test's own), where each counted event is also one row of the partitioned `events` and one id
+//! of `event_ids`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
@@ -31,15 +33,11 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start(dir: &std::path::Path, port: u16) -> Server {
+/// `tollgate serve` on the store named by `store` (`--data-dir DIR` or `--database-url URL`).
+async fn start(store: &[String], port: u16) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(store)
         .env("TOLLGATE_ADMIN_KEY", ADMIN)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -79,9 +77,60 @@ async fn call(
 #[tokio::test]
 async fn acknowledged_events_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
+    let store = vec!["--data-dir".to_owned(), dir.path().display().to_string()];
+    kill_9_while_ingesting(&store).await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(tollgate_pg),
+    ignore = "set TOLLGATE_TEST_DATABASE_URL to run on PostgreSQL"
+)]
+async fn acknowledged_events_survive_kill_9_on_postgres() {
+    use sqlx::AssertSqlSafe;
+    let url = std::env::var("TOLLGATE_TEST_DATABASE_URL").expect("the PostgreSQL URL is set");
+    let schema = format!("durability_{}", uuid::Uuid::now_v7().simple());
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let scoped = format!("{url}{sep}options[search_path]={schema}");
+    let store = vec!["--database-url".to_owned(), scoped.clone()];
+    let counted = kill_9_while_ingesting(&store).await;
+
+    let pool = sqlx::PgPool::connect(&scoped).await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT set_config('tollgate.workspace', 'ws_default', true)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    for table in ["events", "event_ids"] {
+        let rows: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(u64::try_from(rows).unwrap(), counted, "{table}");
+    }
+    let outside: i64 = sqlx::query_scalar("SELECT count(*) FROM events_default")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(outside, 0, "every event is in its month's partition");
+    drop(tx);
+    pool.close().await;
+    sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&admin)
+        .await
+        .unwrap();
+}
+
+/// Ingests until a SIGKILL, restarts, checks the count; the count.
+async fn kill_9_while_ingesting(store: &[String]) -> u64 {
     let port = free_port();
     let http = reqwest::Client::new();
-    let mut server = start(dir.path(), port).await;
+    let mut server = start(store, port).await;
     let yaml = include_str!("../../../examples/catalogs/lexecon.yaml");
     call(
         &http,
@@ -154,7 +203,7 @@ async fn acknowledged_events_survive_kill_9() {
     );
 
     drop(server);
-    let _server = start(dir.path(), port).await;
+    let _server = start(store, port).await;
     let usage = http
         .get(format!("http://127.0.0.1:{port}/v1/customers/acme/usage"))
         .bearer_auth(ADMIN)
@@ -180,4 +229,5 @@ async fn acknowledged_events_survive_kill_9() {
         "nothing is counted that was not sent: counted {counted}, sent {sent}"
     );
     eprintln!("acknowledged {acknowledged}, counted after restart {counted}, sent {sent}");
+    counted
 }

@@ -148,6 +148,8 @@ codes! {
     InvoiceNotOpen => "invoice_not_open",
     NoPaymentMethod => "no_payment_method",
     InvalidRedirectUrl => "invalid_redirect_url",
+    EventsNotPartitioned => "events_not_partitioned",
+    PartitionMonthOpen => "partition_month_open",
     InvalidWebhookSignature => "invalid_webhook_signature",
     PeriodTooLarge => "period_too_large",
     InvalidMonth => "invalid_month",

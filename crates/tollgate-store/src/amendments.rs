@@ -145,7 +145,14 @@ impl<B: Backend> AmendmentStore for B {
     ) -> StoreResult<Option<AmendableEvent>> {
         let mut tx = self.read(workspace).await?;
         let event = tx
-            .fetch_optional(sql::EVENT_BY_ID, args![workspace, id])
+            .fetch_optional(
+                if B::PARTITIONED_EVENTS {
+                    sql::EVENT_BY_ID_ROUTED
+                } else {
+                    sql::EVENT_BY_ID
+                },
+                args![workspace, id],
+            )
             .await?;
         let Some(event) = event.as_ref().map(codec::event).transpose()? else {
             tx.commit().await?;

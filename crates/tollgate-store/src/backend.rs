@@ -28,6 +28,9 @@ pub trait Backend: Send + Sync + 'static {
     /// finds by a linear scan, so a statement of hundreds of `$N` binds in quadratic time
     /// (the largest single cost of a ledger pass in callgrind). PostgreSQL knows only `$N`.
     const ANONYMOUS_PARAMETERS: bool;
+    /// Whether `events` is partitioned by month with its ids in `event_ids` (PostgreSQL,
+    /// migration 0026): lookups by id then read the id's month there first.
+    const PARTITIONED_EVENTS: bool;
 
     /// A transaction that may change `workspace`'s rows; it sees no other workspace's.
     async fn write(&self, workspace: &str) -> StoreResult<Self::Conn>;
@@ -41,6 +44,9 @@ pub trait Backend: Send + Sync + 'static {
     /// A transaction that may claim the due jobs of every workspace (the scheduler), and see
     /// nothing else.
     async fn job_claiming(&self) -> StoreResult<Self::Conn>;
+    /// A transaction that sees no rows, for schema maintenance through the functions the
+    /// migrations granted (the partitions of `events` on PostgreSQL).
+    async fn maintenance(&self) -> StoreResult<Self::Conn>;
     /// Stores a non-empty batch (see [`crate::Store::ingest`]): the hot path, in bulk statements
     /// each backend writes its own way.
     async fn ingest_batch(

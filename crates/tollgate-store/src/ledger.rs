@@ -407,7 +407,11 @@ impl<B: Backend> LedgerStore for B {
             EntryKind::Usage => {
                 run_optional(
                     self.read(workspace),
-                    sql::LEDGER_EVENT,
+                    if Self::PARTITIONED_EVENTS {
+                        sql::LEDGER_EVENT_ROUTED
+                    } else {
+                        sql::LEDGER_EVENT
+                    },
                     values,
                     usage_source,
                 )

@@ -27,6 +27,7 @@ pub mod jobs;
 pub mod ledger;
 mod migrations;
 pub mod outbox;
+pub mod partitions;
 pub mod payments;
 mod postgres;
 pub mod profiles;
@@ -321,6 +322,7 @@ pub trait Store:
     + public::PublicStore
     + jobs::JobStore
     + ledger::LedgerStore
+    + partitions::PartitionStore
     + trust::TrustStore
     + users::UserStore
     + webhooks::WebhookStore

@@ -25,7 +25,7 @@ macro_rules! embed {
 type Embedded = &'static [(i64, &'static str, &'static str, &'static str)];
 
 const SQLITE: Embedded = embed!("sqlite": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"), (4, "subscription states", "0004_subscription_states.sql"), (5, "idempotency", "0005_idempotency.sql"), (6, "jobs", "0006_jobs.sql"), (7, "customer lifecycle", "0007_customer_lifecycle.sql"), (9, "invoicing", "0009_invoicing.sql"), (10, "trust", "0010_trust.sql"), (11, "devsurface", "0011_devsurface.sql"), (12, "growth", "0012_growth.sql"), (13, "webhooks", "0013_webhooks.sql"), (14, "email", "0014_email.sql"), (15, "payments", "0015_payments.sql"), (16, "ledger", "0016_ledger.sql"), (17, "customer balance", "0017_customer_balance.sql"), (18, "web", "0018_web.sql"), (20, "stripe billing", "0020_stripe_billing.sql"), (21, "ledger scan", "0021_ledger_scan.sql"), (22, "public pages", "0022_public_pages.sql"), (23, "event amendments", "0023_event_amendments.sql"), (24, "ledger entries lean", "0024_ledger_entries_lean.sql"));
-const POSTGRES: Embedded = embed!("postgres": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"), (4, "json and listing", "0004_json_and_listing.sql"), (5, "subscription states", "0005_subscription_states.sql"), (6, "idempotency", "0006_idempotency.sql"), (7, "jobs", "0007_jobs.sql"), (8, "customer lifecycle", "0008_customer_lifecycle.sql"), (10, "invoicing", "0010_invoicing.sql"), (11, "trust", "0011_trust.sql"), (12, "devsurface", "0012_devsurface.sql"), (13, "growth", "0013_growth.sql"), (14, "webhooks", "0014_webhooks.sql"), (15, "email", "0015_email.sql"), (16, "payments", "0016_payments.sql"), (17, "ledger", "0017_ledger.sql"), (18, "customer balance", "0018_customer_balance.sql"), (19, "web", "0019_web.sql"), (21, "stripe billing", "0021_stripe_billing.sql"), (22, "ledger scan", "0022_ledger_scan.sql"), (23, "public pages", "0023_public_pages.sql"), (24, "event amendments", "0024_event_amendments.sql"), (25, "ledger entries lean", "0025_ledger_entries_lean.sql"));
+const POSTGRES: Embedded = embed!("postgres": (1, "init", "0001_init.sql"), (2, "billing", "0002_billing.sql"), (3, "scheduled changes", "0003_scheduled_changes.sql"), (4, "json and listing", "0004_json_and_listing.sql"), (5, "subscription states", "0005_subscription_states.sql"), (6, "idempotency", "0006_idempotency.sql"), (7, "jobs", "0007_jobs.sql"), (8, "customer lifecycle", "0008_customer_lifecycle.sql"), (10, "invoicing", "0010_invoicing.sql"), (11, "trust", "0011_trust.sql"), (12, "devsurface", "0012_devsurface.sql"), (13, "growth", "0013_growth.sql"), (14, "webhooks", "0014_webhooks.sql"), (15, "email", "0015_email.sql"), (16, "payments", "0016_payments.sql"), (17, "ledger", "0017_ledger.sql"), (18, "customer balance", "0018_customer_balance.sql"), (19, "web", "0019_web.sql"), (21, "stripe billing", "0021_stripe_billing.sql"), (22, "ledger scan", "0022_ledger_scan.sql"), (23, "public pages", "0023_public_pages.sql"), (24, "event amendments", "0024_event_amendments.sql"), (25, "ledger entries lean", "0025_ledger_entries_lean.sql"), (26, "events by month", "0026_events_by_month.sql"));
 
 fn migrator(embedded: Embedded) -> Migrator {
     Migrator::with_migrations(
@@ -113,6 +113,127 @@ mod tests {
             let got: serde_json::Value = serde_json::from_str(&text).unwrap();
             assert_eq!(got, want, "{table}.{column}");
         }
+        scratch.drop_schema().await;
+    }
+
+    /// A database with events before 0026 keeps them all, each in its month's partition, with
+    /// its id in `event_ids` (so a retry is still a duplicate) and its amendment still attached;
+    /// the current and next months get partitions too. Runs in a schema of its own.
+    #[tokio::test]
+    #[cfg_attr(
+        not(tollgate_pg),
+        ignore = "set TOLLGATE_TEST_DATABASE_URL to run on PostgreSQL"
+    )]
+    async fn postgres_0026_moves_the_events_into_months() {
+        use crate::{IngestItem, IngestOutcome, Store, amendments::AmendmentStore};
+        use tollgate_core::ids::WorkspaceId;
+
+        let scratch = crate::scratch::Scratch::new("events_by_month").await;
+        let pool = &scratch.pool;
+        let before = POSTGRES.iter().position(|m| m.0 == 26).unwrap();
+        migrator(&POSTGRES[..before]).run(pool).await.unwrap();
+        sqlx::query("INSERT INTO workspaces (workspace, name, created_at) VALUES ('w', 'W', 0)")
+            .execute(pool)
+            .await
+            .unwrap();
+        // 2025-01-31T23:59:59.999999Z, 2025-02-01T00:00:00Z, and 1999-12-31 (a test clock).
+        let events = [
+            ("e1", 1_738_367_999_999_999_i64),
+            ("e2", 1_738_368_000_000_000),
+            ("e3", 946_684_800_000_000 - 1),
+        ];
+        for (id, received) in events {
+            sqlx::query(
+                "INSERT INTO events (workspace, id, customer, event_type, ts, subject, \
+                   properties, received_at) VALUES ('w', $1, 'c', 'call', $2, NULL, \
+                   '{\"n\": 1.50}', $2)",
+            )
+            .bind(id)
+            .bind(received)
+            .execute(pool)
+            .await
+            .unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO event_amendments (workspace, event_id, seq, customer, event_type, \
+               old_properties, new_properties, amended_by, amended_at) \
+             VALUES ('w', 'e1', 1, 'c', 'call', '{}', '{}', 'admin', 5)",
+        )
+        .execute(pool)
+        .await
+        .unwrap();
+
+        postgres().run(pool).await.unwrap();
+        let homes: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT id, tableoid::regclass::text, received_at FROM events ORDER BY id",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            homes,
+            vec![
+                ("e1".into(), "events_2025_01".into(), events[0].1),
+                ("e2".into(), "events_2025_02".into(), events[1].1),
+                ("e3".into(), "events_1999_12".into(), events[2].1),
+            ]
+        );
+        let ids: i64 = sqlx::query_scalar("SELECT count(*) FROM event_ids")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(ids, 3);
+        let months: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             WHERE i.inhparent = 'events'::regclass ORDER BY 1",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let now = jiff::Timestamp::now();
+        let current = crate::partitions::EventMonth::of(now).unwrap();
+        for table in [
+            current.table(),
+            current.next().unwrap().table(),
+            "events_default".into(),
+        ] {
+            assert!(months.contains(&table), "{table} in {months:?}");
+        }
+        // An amendment still needs its event's id.
+        let orphan = sqlx::query(
+            "INSERT INTO event_amendments (workspace, event_id, seq, customer, event_type, \
+               old_properties, new_properties, amended_by, amended_at) \
+             VALUES ('w', 'nope', 1, 'c', 'call', '{}', '{}', 'admin', 5)",
+        )
+        .execute(pool)
+        .await;
+        assert!(orphan.is_err(), "the foreign key moved to event_ids");
+
+        // Through the store: read back as stored, and a retry of each id is a duplicate.
+        let store = crate::PostgresStore::connect_with(&scratch.url(), 2)
+            .await
+            .unwrap();
+        let ws = WorkspaceId::from("w");
+        let e1 = store.get_event(&ws, "e1").await.unwrap().unwrap();
+        assert_eq!(e1.received_at.as_microsecond(), events[0].1);
+        let stored: serde_json::Value = serde_json::from_str(r#"{"n": 1.50}"#).unwrap();
+        assert_eq!(e1.properties, stored, "JSONB kept the number's text");
+        let amendable = store.amendable_event(&ws, "e1").await.unwrap().unwrap();
+        assert_eq!(amendable.next_seq(), 2);
+        let retries: Vec<IngestItem> = ["e1", "e2", "e3"]
+            .iter()
+            .map(|id| IngestItem {
+                event: crate::EventRecord {
+                    received_at: now,
+                    id: (*id).into(),
+                    ..e1.clone()
+                },
+                updates: Vec::new(),
+            })
+            .collect();
+        let outcomes = store.ingest(&ws, &retries).await.unwrap();
+        assert_eq!(outcomes, vec![IngestOutcome::Duplicate; 3]);
+        store.close().await;
         scratch.drop_schema().await;
     }
 

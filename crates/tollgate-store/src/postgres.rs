@@ -92,6 +92,7 @@ impl Backend for PostgresStore {
     type Conn = Session<Postgres>;
     const NAME: &'static str = "postgres";
     const ANONYMOUS_PARAMETERS: bool = false;
+    const PARTITIONED_EVENTS: bool = true;
 
     async fn write(&self, workspace: &str) -> StoreResult<Session<Postgres>> {
         Ok(Session::Tx(
@@ -122,6 +123,14 @@ impl Backend for PostgresStore {
 
     async fn job_claiming(&self) -> StoreResult<Session<Postgres>> {
         Ok(Session::Tx(self.scoped("tollgate.listing", "jobs").await?))
+    }
+
+    /// Names no workspace: the policies show it no row, and the partition functions run as
+    /// their owner.
+    async fn maintenance(&self) -> StoreResult<Session<Postgres>> {
+        Ok(Session::Tx(
+            self.scoped("tollgate.listing", "maintenance").await?,
+        ))
     }
 
     async fn ingest_batch(

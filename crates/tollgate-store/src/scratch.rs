@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 pub(crate) struct Scratch {
     admin: PgPool,
+    url: String,
     schema: String,
     /// One connection whose `search_path` is the schema.
     pub(crate) pool: PgPool,
@@ -37,9 +38,16 @@ impl Scratch {
             .unwrap();
         Scratch {
             admin,
+            url,
             schema,
             pool,
         }
+    }
+
+    /// The database's URL with the schema as the search path, for a store of its own there.
+    pub(crate) fn url(&self) -> String {
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options[search_path]={}", self.url, self.schema)
     }
 
     pub(crate) async fn drop_schema(self) {

@@ -176,6 +176,13 @@ pub(crate) const EVENTS: &str = "SELECT workspace, id, customer, event_type, ts,
 pub(crate) const EVENT_BY_ID: &str = "SELECT workspace, id, customer, event_type, ts, subject, \
        CAST(properties AS TEXT) AS properties, received_at \
      FROM events WHERE workspace = $1 AND id = $2";
+/// [`EVENT_BY_ID`] where `events` is partitioned by month (PostgreSQL): `received_at` from
+/// `event_ids` names the one partition to probe, instead of one probe per month kept. An event
+/// whose month was detached is not found (its id stays in `event_ids`).
+pub(crate) const EVENT_BY_ID_ROUTED: &str = "SELECT workspace, id, customer, event_type, ts, \
+       subject, CAST(properties AS TEXT) AS properties, received_at \
+     FROM events WHERE workspace = $1 AND id = $2 \
+       AND received_at = (SELECT received_at FROM event_ids WHERE workspace = $1 AND id = $2)";
 
 pub(crate) const INVOICE_BY_KEY: &str = concat!(
     "SELECT ",
@@ -757,6 +764,11 @@ pub(crate) const LEDGER_ENTRY_OF: &str = "SELECT workspace, seq, kind, ref, cust
 pub(crate) const LEDGER_EVENT: &str = "SELECT id, customer, event_type, ts, subject, \
        CAST(properties AS TEXT) AS properties, received_at FROM events \
      WHERE workspace = $1 AND id = $2";
+/// [`LEDGER_EVENT`] routed to one partition, as [`EVENT_BY_ID_ROUTED`].
+pub(crate) const LEDGER_EVENT_ROUTED: &str = "SELECT id, customer, event_type, ts, subject, \
+       CAST(properties AS TEXT) AS properties, received_at FROM events \
+     WHERE workspace = $1 AND id = $2 \
+       AND received_at = (SELECT received_at FROM event_ids WHERE workspace = $1 AND id = $2)";
 pub(crate) const LEDGER_ACTION: &str = "SELECT id, customer, type, occurred_at, \
        CAST(data AS TEXT) AS data, created_at FROM outbox WHERE workspace = $1 AND id = $2";
 pub(crate) const INSERT_CHECKPOINT: &str = "INSERT INTO ledger_checkpoints (workspace, size, \
@@ -1058,3 +1070,21 @@ pub(crate) static CHUNK_AGGREGATES: std::sync::LazyLock<String> = std::sync::Laz
         chunk_list(4)
     )
 });
+
+// The monthly partitions of `events` (`partitions.rs`, PostgreSQL only): the functions of
+// migration 0026, and the catalog's view of the tables.
+pub(crate) const CREATE_EVENT_PARTITION: &str =
+    "SELECT tollgate_events_partition_create($1::int4, $2::int4) AS done";
+pub(crate) const DETACH_EVENT_PARTITION: &str =
+    "SELECT tollgate_events_partition_detach($1::int4, $2::int4) AS done";
+/// The default partition and every `events_YYYY_MM` table of `events`' schema, attached or not;
+/// the estimate is the larger of the planner's (set by ANALYZE) and the live-row counter's.
+pub(crate) const EVENT_PARTITIONS: &str = "SELECT c.relname::text AS name, \
+       EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid \
+         AND i.inhparent = 'events'::regclass) AS attached, \
+       GREATEST(c.reltuples::int8, COALESCE(s.n_live_tup, 0), 0) AS rows_estimate \
+     FROM pg_class c LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid \
+     WHERE c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = 'events'::regclass) \
+       AND c.relkind = 'r' \
+       AND (c.relname = 'events_default' OR c.relname ~ '^events_[0-9]{4}_[0-9]{2}$') \
+     ORDER BY c.relname";

@@ -116,6 +116,7 @@ impl Backend for SqliteStore {
     type Conn = Session<Sqlite>;
     const NAME: &'static str = "sqlite";
     const ANONYMOUS_PARAMETERS: bool = true;
+    const PARTITIONED_EVENTS: bool = false;
 
     /// SQLite has no row-level security: a workspace is kept apart by each statement's filter.
     async fn write(&self, _workspace: &str) -> StoreResult<Session<Sqlite>> {
@@ -137,6 +138,11 @@ impl Backend for SqliteStore {
 
     async fn job_claiming(&self) -> StoreResult<Session<Sqlite>> {
         Ok(Session::Tx(self.begin_write().await?))
+    }
+
+    /// Nothing to maintain (one `events` table); a reader, never used for a change.
+    async fn maintenance(&self) -> StoreResult<Session<Sqlite>> {
+        Ok(Session::Pooled(self.read.acquire().await?))
     }
 
     async fn ingest_batch(

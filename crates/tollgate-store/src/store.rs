@@ -443,7 +443,11 @@ impl<B: Backend> Store for B {
     ) -> StoreResult<Option<EventRecord>> {
         run_optional(
             self.read(workspace),
-            q::EVENT_BY_ID,
+            if B::PARTITIONED_EVENTS {
+                q::EVENT_BY_ID_ROUTED
+            } else {
+                q::EVENT_BY_ID
+            },
             args![workspace, id],
             codec::event,
         )

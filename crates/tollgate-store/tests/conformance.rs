@@ -27,6 +27,8 @@ mod isolation;
 mod ledger;
 #[path = "conformance/listing.rs"]
 mod listing;
+#[path = "conformance/partitions.rs"]
+mod partitions;
 #[path = "conformance/payments.rs"]
 mod payments;
 #[path = "conformance/profiles.rs"]

@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod ledger;
 pub mod licenses;
 pub mod outbox;
+pub mod partitions;
 pub mod payments;
 pub mod public;
 pub mod referrals;

@@ -62,12 +62,41 @@ fn lease(engine: &Engine, worker: &str, length: Duration) -> Lease {
     }
 }
 
-/// Starts the worker loop in the background.
+/// How often the worker makes sure the partitions of `events` for this month and the next exist
+/// (PostgreSQL; `app::partitions::prepare`): an hour leaves weeks of tries before a month starts.
+pub const PARTITIONS_EVERY: Duration = Duration::from_secs(60 * 60);
+/// How soon a failed preparation (a lock not granted within its timeout) is tried again.
+pub const PARTITIONS_RETRY: Duration = Duration::from_secs(60);
+
+/// Prepares the partitions ahead if `next` has come; when to do it again.
+async fn prepare_partitions(engine: &Engine, next: tokio::time::Instant) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    if now < next {
+        return next;
+    }
+    match crate::app::partitions::prepare(engine).await {
+        Ok(created) => {
+            for month in created {
+                tracing::info!(%month, table = %month.table(), "events partition created ahead");
+            }
+            now + PARTITIONS_EVERY
+        }
+        Err(error) => {
+            tracing::warn!(error = %error.describe(), "preparing events partitions failed");
+            now + PARTITIONS_RETRY
+        }
+    }
+}
+
+/// Starts the worker loop in the background. Its first step, and one every
+/// [`PARTITIONS_EVERY`], creates the coming partitions of `events`.
 pub fn spawn(engine: Arc<Engine>, config: JobsConfig) -> tokio::task::JoinHandle<()> {
     let worker = worker_name();
     tracing::info!(%worker, poll = ?config.poll_interval, "job worker started");
     tokio::spawn(async move {
+        let mut partitions_due = tokio::time::Instant::now();
         loop {
+            partitions_due = prepare_partitions(&engine, partitions_due).await;
             let ran = match run_due(&engine, &worker, &config).await {
                 Ok(n) => n,
                 Err(error) => {

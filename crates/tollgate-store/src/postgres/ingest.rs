@@ -1,5 +1,5 @@
 //! The hot path of the PostgreSQL backend: a batch in one transaction and at most seven
-//! statements, whatever its size.
+//! statements, whatever its size (the event ids and the events are one statement).
 //!
 //! Rows travel as one array per column and come back out with `UNNEST ... WITH ORDINALITY`, so
 //! each statement has a fixed text (prepared once per connection) and one round trip. Aggregate
@@ -15,18 +15,28 @@ use crate::batch::{self, Point, RowKey, Updates};
 use crate::codec::{json_text, micros};
 use crate::{IngestItem, IngestOutcome, StoreResult};
 
-/// Inserts the candidate events; `RETURNING` yields the ids that were new. A concurrent batch
-/// inserting the same id waits on the unique index until this one commits, then skips it, so
-/// exactly one of them sees it as new.
-const INSERT_EVENTS: &str = "INSERT INTO events \
+/// Inserts the candidate ids into `event_ids` and the events whose id it took into `events`, in
+/// one statement; `RETURNING` yields the ids that were new. `events` is partitioned by month
+/// (migration 0026), so `(workspace, id)` is unique in `event_ids` only: that insert decides, as
+/// the unique index of `events` did before. A concurrent batch inserting the same id waits on
+/// that index until this one commits, then skips it, so exactly one of them sees it as new. The
+/// batch is unnested once (`b`, materialized) and read by both inserts.
+const INSERT_EVENTS: &str = "WITH b AS ( \
+       SELECT * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], \
+         $7::text[], $8::int8[]) WITH ORDINALITY \
+         AS e (id, customer, event_type, ts, subject, properties, received_at, ord) \
+     ), fresh AS ( \
+       INSERT INTO event_ids (workspace, id, received_at) \
+       SELECT $1, b.id, b.received_at FROM b ORDER BY b.ord \
+       ON CONFLICT (workspace, id) DO NOTHING \
+       RETURNING id \
+     ) \
+     INSERT INTO events \
        (workspace, id, customer, event_type, ts, subject, properties, received_at) \
-     SELECT $1, e.id, e.customer, e.event_type, e.ts, e.subject, e.properties::jsonb, \
-       e.received_at \
-     FROM UNNEST($2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], $7::text[], \
-       $8::int8[]) WITH ORDINALITY \
-       AS e (id, customer, event_type, ts, subject, properties, received_at, ord) \
-     ORDER BY e.ord \
-     ON CONFLICT (workspace, id) DO NOTHING \
+     SELECT $1, b.id, b.customer, b.event_type, b.ts, b.subject, b.properties::jsonb, \
+       b.received_at \
+     FROM b JOIN fresh ON fresh.id = b.id \
+     ORDER BY b.ord \
      RETURNING id";
 
 /// The key columns as `$2..$6` of the aggregate statements.
