@@ -14,11 +14,11 @@
 # workspace set, as the server runs it. Rounds interleave the variants; events/s = tps x BATCH.
 #
 # Usage: bench/partition/insert.sh
-# Settings (environment): PG_URL=postgres://postgres@127.0.0.1:5432/tg_partition BATCH=1000
+# Settings (environment): PG_URL=postgres://postgres@127.0.0.1:5432/test BATCH=1000
 #   CLIENTS=4 SECONDS_EACH=12 ROUNDS=3. The schemas are dropped at the end.
 set -euo pipefail
 
-PG_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432/tg_partition}"
+PG_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
 BATCH="${BATCH:-1000}"
 CLIENTS="${CLIENTS:-4}"
 SECONDS_EACH="${SECONDS_EACH:-12}"
