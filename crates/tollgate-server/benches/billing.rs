@@ -229,7 +229,7 @@ fn main() {
                 continue;
             }
             let began = Instant::now();
-            let report = tollgate_server::app::bill_run::bill_run(&engine, ws, &|_, _, _| {}).await.unwrap();
+            let report = tollgate_server::app::bill_run::bill_run(&engine, ws, tollgate_server::app::bill_run::BillRunOptions::default(), &|_, _, _| {}).await.unwrap();
             let run = began.elapsed();
             assert!(report.errors.is_empty(), "{:?}", report.errors.first());
             assert_eq!(report.invoices_created, customers, "one invoice per subscription");
