@@ -404,8 +404,11 @@ pub trait BillingStore: Send + Sync {
     /// Workers of this pass then claim customers ([`BillingStore::claim_bill_customers`]) until
     /// none is left ([`BillingStore::bill_pass_remaining`]).
     async fn begin_bill_pass(&self, workspace: &WorkspaceId) -> StoreResult<BillPass>;
-    /// Claims up to `limit` customers, in id order, that pass `pass` has still to bill and that
-    /// no live lease holds, for `lease.worker` until `lease.until`. PostgreSQL skips rows
+    /// Claims up to `limit` customers after `after` (`""`: from the first), in id order, that
+    /// pass `pass` has still to bill and that no live lease holds, for `lease.worker` until
+    /// `lease.until`. (A worker goes on after the last customer it claimed, so a claim does not
+    /// scan again the customers billed before it; one that finds nothing there looks again
+    /// from the first.) PostgreSQL skips rows
     /// another worker is claiming (`FOR UPDATE SKIP LOCKED`), so concurrent workers of one node
     /// or of several take disjoint customers. Each claimed row is stamped with the pass counter
     /// of the moment, so a pass that began before this claim still bills that customer again
@@ -415,6 +418,7 @@ pub trait BillingStore: Send + Sync {
         workspace: &WorkspaceId,
         pass: i64,
         lease: &crate::jobs::Lease,
+        after: &str,
         limit: i64,
     ) -> StoreResult<Vec<String>>;
     /// Releases claimed customers once their invoices are written; only rows `worker` still
@@ -1263,10 +1267,15 @@ impl<B: Backend> BillingStore for B {
     }
 
     async fn begin_bill_pass(&self, workspace: &WorkspaceId) -> StoreResult<BillPass> {
+        // The number first, alone: a run that begins while another claims gets its number at
+        // once, not after the other's rows are in, so the claims the other takes from then on
+        // count for it too.
+        let mut tx = self.write(workspace).await?;
+        let number = next_number(&mut tx, workspace, "bill_run").await?;
+        tx.commit().await?;
         let mut tx = self.write(workspace).await?;
         tx.execute(sql::BILL_PASS_CLAIM_ROWS, args![workspace])
             .await?;
-        let number = next_number(&mut tx, workspace, "bill_run").await?;
         let subscriptions = tx
             .fetch_optional(sql::COUNT_WORKSPACE_SUBSCRIPTIONS, args![workspace])
             .await?
@@ -1284,6 +1293,7 @@ impl<B: Backend> BillingStore for B {
         workspace: &WorkspaceId,
         pass: i64,
         lease: &crate::jobs::Lease,
+        after: &str,
         limit: i64,
     ) -> StoreResult<Vec<String>> {
         let claim = if B::NAME == "postgres" {
@@ -1297,7 +1307,8 @@ impl<B: Backend> BillingStore for B {
             &lease.worker,
             lease.now,
             limit,
-            lease.until
+            lease.until,
+            after
         ];
         let customer = |r: &<B::Conn as Conn>::Row| r.text("customer");
         let mut claimed = run_all(self.write(workspace), claim, values, customer).await?;

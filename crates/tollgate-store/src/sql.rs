@@ -1068,11 +1068,11 @@ pub(crate) const BILL_PASS_CLAIM_ROWS: &str = "INSERT INTO bill_run_claims (work
      ON CONFLICT (workspace, customer) DO NOTHING";
 pub(crate) const COUNT_WORKSPACE_SUBSCRIPTIONS: &str =
     "SELECT COUNT(*) AS n FROM subscriptions WHERE workspace = $1";
-/// What a run of pass `$2` may claim (`$4` now): not billed since it began and not being
-/// billed, or held by a worker whose lease is over.
+/// What a run of pass `$2` may claim (`$4` now) after customer `$7`: not billed since it
+/// began and not being billed, or held by a worker whose lease is over.
 macro_rules! bill_claimable {
     () => {
-        "SELECT customer FROM bill_run_claims WHERE workspace = $1 \
+        "SELECT customer FROM bill_run_claims WHERE workspace = $1 AND customer > $7 \
            AND ((locked_until IS NULL AND pass < $2) OR locked_until < $4) \
          ORDER BY customer LIMIT $5"
     };

@@ -58,12 +58,12 @@ pub(crate) async fn bill_run_claims_split_a_pass(h: &Harness) {
     );
     let w1 = lease("w1", NOW, 2);
     let w2 = lease("w2", NOW, 2);
-    let taken = s.claim_bill_customers(&wid, 1, &w1, 2).await.unwrap();
+    let taken = s.claim_bill_customers(&wid, 1, &w1, "", 2).await.unwrap();
     assert_eq!(taken, ["cus_a", "cus_b"], "in id order, at most the limit");
-    let rest = s.claim_bill_customers(&wid, 1, &w2, 10).await.unwrap();
+    let rest = s.claim_bill_customers(&wid, 1, &w2, "", 10).await.unwrap();
     assert_eq!(rest, ["cus_c"], "held customers are not claimed twice");
     assert!(
-        s.claim_bill_customers(&wid, 1, &w2, 10)
+        s.claim_bill_customers(&wid, 1, &w2, "", 10)
             .await
             .unwrap()
             .is_empty()
@@ -89,7 +89,7 @@ pub(crate) async fn bill_run_claims_split_a_pass(h: &Harness) {
     s.release_bill_customers(&wid, "w2", &rest).await.unwrap();
     assert_eq!(s.bill_pass_remaining(&wid, 1).await.unwrap(), 0);
     assert!(
-        s.claim_bill_customers(&wid, 1, &w1, 10)
+        s.claim_bill_customers(&wid, 1, &w1, "", 10)
             .await
             .unwrap()
             .is_empty(),
@@ -100,19 +100,31 @@ pub(crate) async fn bill_run_claims_split_a_pass(h: &Harness) {
     let second = s.begin_bill_pass(&wid).await.unwrap();
     assert_eq!(second.number, 2);
     assert_eq!(s.bill_pass_remaining(&wid, 2).await.unwrap(), 3);
-    let all = s.claim_bill_customers(&wid, 2, &w1, 10).await.unwrap();
-    assert_eq!(all, ["cus_a", "cus_b", "cus_c"]);
+    let later_ones = s
+        .claim_bill_customers(&wid, 2, &w1, "cus_a", 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        later_ones,
+        ["cus_b", "cus_c"],
+        "after a customer: only later ones"
+    );
+    let first = s.claim_bill_customers(&wid, 2, &w1, "", 10).await.unwrap();
+    assert_eq!(first, ["cus_a"], "from the first again");
+    let all: Vec<String> = first.into_iter().chain(later_ones).collect();
     // w1 stops; once its lease is over, w2 takes its customers.
     let late = lease("w2", "2026-03-01T00:01:59Z", 2);
     assert!(
-        s.claim_bill_customers(&wid, 2, &late, 10)
+        s.claim_bill_customers(&wid, 2, &late, "", 10)
             .await
             .unwrap()
             .is_empty()
     );
     let later = lease("w2", "2026-03-01T00:02:01Z", 2);
     assert_eq!(
-        s.claim_bill_customers(&wid, 2, &later, 10).await.unwrap(),
+        s.claim_bill_customers(&wid, 2, &later, "", 10)
+            .await
+            .unwrap(),
         all,
         "a lease that ran out is taken over"
     );
@@ -128,14 +140,20 @@ pub(crate) async fn bill_run_claims_split_a_pass(h: &Harness) {
     // Two runs at once: what the earlier one claims after the later one began counts for
     // both; what it claimed before, the later one bills again once it is released.
     let early = s.begin_bill_pass(&wid).await.unwrap().number;
-    let before = s.claim_bill_customers(&wid, early, &w1, 1).await.unwrap();
+    let before = s
+        .claim_bill_customers(&wid, early, &w1, "", 1)
+        .await
+        .unwrap();
     assert_eq!(before, ["cus_a"]);
     let late_run = s.begin_bill_pass(&wid).await.unwrap().number;
     assert_eq!(late_run, early + 1);
-    let after = s.claim_bill_customers(&wid, early, &w1, 10).await.unwrap();
+    let after = s
+        .claim_bill_customers(&wid, early, &w1, "", 10)
+        .await
+        .unwrap();
     assert_eq!(after, ["cus_b", "cus_c"]);
     assert!(
-        s.claim_bill_customers(&wid, late_run, &w2, 10)
+        s.claim_bill_customers(&wid, late_run, &w2, "", 10)
             .await
             .unwrap()
             .is_empty(),
@@ -146,7 +164,7 @@ pub(crate) async fn bill_run_claims_split_a_pass(h: &Harness) {
     assert_eq!(s.bill_pass_remaining(&wid, early).await.unwrap(), 0);
     assert_eq!(s.bill_pass_remaining(&wid, late_run).await.unwrap(), 1);
     assert_eq!(
-        s.claim_bill_customers(&wid, late_run, &w2, 10)
+        s.claim_bill_customers(&wid, late_run, &w2, "", 10)
             .await
             .unwrap(),
         ["cus_a"],
@@ -157,7 +175,9 @@ pub(crate) async fn bill_run_claims_split_a_pass(h: &Harness) {
     let theirs = WorkspaceId::from(other.as_str());
     assert_eq!(s.begin_bill_pass(&theirs).await.unwrap().number, 1);
     assert_eq!(
-        s.claim_bill_customers(&theirs, 1, &w1, 10).await.unwrap(),
+        s.claim_bill_customers(&theirs, 1, &w1, "", 10)
+            .await
+            .unwrap(),
         ["cus_a"]
     );
 }
@@ -183,7 +203,10 @@ pub(crate) async fn concurrent_bill_claims_are_disjoint(h: &Harness) {
             let mut mine = Vec::new();
             loop {
                 let l = lease(&format!("w{w}"), NOW, 2);
-                let got = store.claim_bill_customers(&wid, pass, &l, 7).await.unwrap();
+                let got = store
+                    .claim_bill_customers(&wid, pass, &l, "", 7)
+                    .await
+                    .unwrap();
                 if got.is_empty() {
                     return mine;
                 }

@@ -105,6 +105,10 @@ async fn pipeline(run: &Run, name: &str, written: &mpsc::Sender<BillRunReport>) 
     let (to_writer, mut rated) = mpsc::channel::<Rated>(1);
     let rate = async {
         let to_writer = to_writer;
+        // Claims go on after the last customer claimed, so none scans again the customers
+        // billed before it; one that finds nothing there looks again from the first (customers
+        // others held then, or released for this pass to bill again).
+        let mut after = String::new();
         while !run.stop.load(Ordering::Relaxed) {
             let now = run.engine.now();
             let lease = Lease {
@@ -117,12 +121,18 @@ async fn pipeline(run: &Run, name: &str, written: &mpsc::Sender<BillRunReport>) 
                     &ws,
                     run.pass,
                     &lease,
+                    &after,
                     i64::try_from(CHUNK).unwrap_or(i64::MAX),
                 )
                 .await?;
-            if customers.is_empty() {
-                break;
-            }
+            let Some(last) = customers.last() else {
+                if after.is_empty() {
+                    break;
+                }
+                after.clear();
+                continue;
+            };
+            after.clone_from(last);
             let subs = store.subscriptions_of_customers(&ws, &customers).await?;
             let mut report = BillRunReport::default();
             let seller = run.seller.as_ref().as_ref();
