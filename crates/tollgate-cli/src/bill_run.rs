@@ -53,6 +53,10 @@ pub struct BillRunArgs {
     /// Read data_dir, database_url and redis_url from `serve`'s config file.
     #[arg(long, env = "TOLLGATE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Workers of the run on PostgreSQL, 1 to 8 (as `serve --bill-run-workers`; SQLite: 1)
+    /// [default: 1].
+    #[arg(long, env = "TOLLGATE_BILL_RUN_WORKERS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=8))]
+    workers: Option<u16>,
     /// Bill only this workspace [default: every workspace].
     #[arg(long, value_name = "WS")]
     workspace: Option<String>,
@@ -75,12 +79,14 @@ pub async fn run(args: BillRunArgs) -> anyhow::Result<ExitCode> {
     let store = tollgate_server::open_store(&config)
         .await
         .context("cannot open the store")?;
+    let options = config.bill_run;
     let mut engine = Engine::new(store.clone(), Arc::new(SystemClock));
     if let Some(url) = &config.redis_url {
         let counters = RedisCounters::new(url, config.redis_failure_mode)
             .map_err(|e| anyhow::anyhow!("invalid Redis URL: {e}"))?;
         engine = engine.with_shared_counters(counters);
     }
+    let engine = Arc::new(engine);
     let all = store
         .list_workspaces()
         .await
@@ -101,12 +107,14 @@ pub async fn run(args: BillRunArgs) -> anyhow::Result<ExitCode> {
     for ws in workspaces {
         let progress = Progress::new(&ws);
         let started = Instant::now();
-        let report =
-            tollgate_server::app::bill_run::bill_run(&engine, &ws, &|done, total, so_far| {
-                progress.update(done, total, so_far.invoices_created)
-            })
-            .await
-            .map_err(|e| anyhow::anyhow!("bill run of {ws} failed: {}", e.describe()))?;
+        let report = tollgate_server::app::bill_run::bill_run(
+            &engine,
+            &ws,
+            options,
+            &|done, total, so_far| progress.update(done, total, so_far.invoices_created),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("bill run of {ws} failed: {}", e.describe()))?;
         progress.finish();
         if !args.json {
             print!("{}", summary(&ws, &report, started.elapsed()));
@@ -140,6 +148,7 @@ fn store_config(args: &BillRunArgs) -> anyhow::Result<ServerConfig> {
         database_url: args.database_url.clone(),
         redis_url: args.redis_url.clone(),
         config: args.config.clone(),
+        bill_run_workers: args.workers,
         ..ServeArgs::default()
     };
     let config = config::resolve_from_env(&serve)?.server;
@@ -189,6 +198,8 @@ struct Progress {
     terminal: bool,
     started: Instant,
     last: Mutex<Option<Instant>>,
+    /// Subscriptions done at the last line printed (not on a terminal).
+    printed: Mutex<usize>,
 }
 
 /// How often a terminal line is redrawn at most.
@@ -203,6 +214,7 @@ impl Progress {
             terminal: std::io::stderr().is_terminal(),
             started: Instant::now(),
             last: Mutex::new(None),
+            printed: Mutex::new(0),
         }
     }
 
@@ -232,8 +244,16 @@ impl Progress {
             *last = Some(Instant::now());
             eprint!("\r{}\x1b[K", self.line(done, total, invoices));
             let _ = std::io::stderr().flush();
-        } else if done.is_multiple_of(LINE_EVERY) {
-            eprintln!("{}", self.line(done, total, invoices));
+        } else {
+            // Progress comes a chunk at a time: a line each time it passes a multiple.
+            let mut printed = self
+                .printed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if done / LINE_EVERY > *printed / LINE_EVERY {
+                *printed = done;
+                eprintln!("{}", self.line(done, total, invoices));
+            }
         }
     }
 

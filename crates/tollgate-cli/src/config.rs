@@ -70,6 +70,12 @@ pub struct ServeArgs {
     /// seconds (reloaded from the store on its next use; 0: never) [default: 3600].
     #[arg(long, env = "TOLLGATE_EVICT_IDLE_SECONDS", value_name = "SECONDS", value_parser = parse_evict_idle)]
     pub evict_idle_seconds: Option<u64>,
+    /// Workers of a bill run (`POST /v1/bill_runs`, `tollgate bill-run`) on PostgreSQL, 1 to 8:
+    /// each claims chunks of customers (`FOR UPDATE SKIP LOCKED`) and writes one chunk while
+    /// it reads and rates the next, on up to two of the pool's connections. SQLite has one
+    /// writer: only 1 [default: 1].
+    #[arg(long, env = "TOLLGATE_BILL_RUN_WORKERS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=8))]
+    pub bill_run_workers: Option<u16>,
     /// How often the job worker looks for due jobs, in milliseconds [default: 1000].
     #[arg(long, env = "TOLLGATE_JOBS_POLL_MS", value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub jobs_poll_ms: Option<u64>,
@@ -311,6 +317,7 @@ pub fn resolve_from_env(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
         .or(file.master_key_file.clone());
     let mut settings = resolve(args, file, Env::from_process());
     settings.gateway = gateway;
+    bill_run_workers_fit(&settings.server)?;
     let key = std::env::var("TOLLGATE_MASTER_KEY")
         .ok()
         .filter(|v| !v.is_empty());
@@ -367,6 +374,12 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: Env) -> ServeSettings {
         jobs.poll_interval = std::time::Duration::from_millis(ms);
     }
     server.public_url = args.public_url.clone();
+    if let Some(workers) = args
+        .bill_run_workers
+        .and_then(|n| std::num::NonZeroUsize::new(usize::from(n)))
+    {
+        server.bill_run.workers = workers;
+    }
     if let Some(seconds) = args.evict_idle_seconds {
         server.evict_idle_after = (seconds > 0).then(|| std::time::Duration::from_secs(seconds));
     }
@@ -392,6 +405,19 @@ pub fn resolve(args: &ServeArgs, file: FileConfig, env: Env) -> ServeSettings {
         log: env.log.or(file.log).unwrap_or_else(|| DEFAULT_LOG.into()),
         gateway: None,
     }
+}
+
+/// Several bill-run workers need PostgreSQL: SQLite has one writer, so the setting would do
+/// nothing there, and is refused rather than ignored.
+fn bill_run_workers_fit(server: &ServerConfig) -> anyhow::Result<()> {
+    let workers = server.bill_run.workers.get();
+    if workers > 1 && server.database_url.is_none() {
+        anyhow::bail!(
+            "--bill-run-workers {workers} needs PostgreSQL (--database-url): SQLite has one \
+             writer, so its bill run has one worker"
+        );
+    }
+    Ok(())
 }
 
 /// `--evict-idle-seconds`: 0 (never) or at least 60. A shorter idle time would forget state
@@ -574,6 +600,29 @@ mod tests {
         assert_eq!((ok.smtp.port, ok.smtp.tls), (587, TlsMode::StartTls));
         assert_eq!(ok.smtp.timeout, std::time::Duration::from_secs(5));
         assert!(!format!("{ok:?}").contains("pw"));
+    }
+
+    #[test]
+    fn several_bill_run_workers_need_postgres() {
+        let args = ServeArgs {
+            bill_run_workers: Some(4),
+            ..ServeArgs::default()
+        };
+        let s = resolve(&args, FileConfig::default(), Env::default());
+        assert_eq!(s.server.bill_run.workers.get(), 4);
+        assert!(
+            bill_run_workers_fit(&s.server).is_err(),
+            "SQLite refuses it"
+        );
+        let on_postgres = ServeArgs {
+            database_url: Some("postgres://db/tollgate".into()),
+            ..args
+        };
+        let s = resolve(&on_postgres, FileConfig::default(), Env::default());
+        assert!(bill_run_workers_fit(&s.server).is_ok());
+        let s = resolve(&ServeArgs::default(), FileConfig::default(), Env::default());
+        assert_eq!(s.server.bill_run.workers.get(), 1, "one by default");
+        assert!(bill_run_workers_fit(&s.server).is_ok());
     }
 
     #[test]

@@ -12,6 +12,12 @@
 //! `bill_run_per_subscription` (each subscription's rows read alone, the code before chunked
 //! reads), interleaved; both must write the same invoices. `TOLLGATE_BENCH_BASELINE=0` skips
 //! the baseline, `only` runs the baseline alone (to profile each path on its own).
+//!
+//! With `TOLLGATE_BENCH_DATABASE_URL` (a PostgreSQL database; the bench adds two fresh
+//! workspaces to it), the same runs on PostgreSQL: one workspace billed by one worker, the
+//! other by `TOLLGATE_BENCH_WORKERS` (default 4), one after the other for each run; both must
+//! write the same invoices. `TOLLGATE_BENCH_SQLITE=0` skips the SQLite runs (not the upcoming
+//! invoice).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
@@ -93,10 +99,27 @@ async fn setup_with_clock(
 }
 
 async fn subscribe(engine: &Engine, customer: &str, version: i64, start: jiff::Timestamp) {
+    subscribe_in(
+        engine,
+        tollgate_server::DEFAULT_WORKSPACE,
+        customer,
+        version,
+        start,
+    )
+    .await;
+}
+
+async fn subscribe_in(
+    engine: &Engine,
+    ws: &str,
+    customer: &str,
+    version: i64,
+    start: jiff::Timestamp,
+) {
     let store = engine.store();
     store
         .create_customer(&tollgate_store::CustomerRecord {
-            workspace: tollgate_server::DEFAULT_WORKSPACE.into(),
+            workspace: ws.into(),
             id: customer.into(),
             name: None,
             email: None,
@@ -113,7 +136,7 @@ async fn subscribe(engine: &Engine, customer: &str, version: i64, start: jiff::T
         .expect("customer");
     store
         .create_subscription(&tollgate_store::SubscriptionRecord {
-            workspace: tollgate_server::DEFAULT_WORKSPACE.into(),
+            workspace: ws.into(),
             id: format!("sub_{customer}"),
             customer: customer.into(),
             plan: "startup".into(),
@@ -192,6 +215,12 @@ fn main() {
         //    are made by a first run; the second closes November (one invoice each). Each run
         //    is timed on a store of its own, the baseline (per-subscription reads) first.
         // `0`: no baseline; `only`: the baseline alone (to profile one path at a time).
+        if let Ok(url) = std::env::var("TOLLGATE_BENCH_DATABASE_URL") {
+            postgres_runs(&url, customers, start).await;
+        }
+        if std::env::var("TOLLGATE_BENCH_SQLITE").is_ok_and(|v| v == "0") {
+            return;
+        }
         let choice = std::env::var("TOLLGATE_BENCH_BASELINE").unwrap_or_default();
         let baseline = choice != "0";
         let chunked = choice != "only";
@@ -229,7 +258,7 @@ fn main() {
                 continue;
             }
             let began = Instant::now();
-            let report = tollgate_server::app::bill_run::bill_run(&engine, ws, &|_, _, _| {}).await.unwrap();
+            let report = tollgate_server::app::bill_run::bill_run(&engine, ws, tollgate_server::app::bill_run::BillRunOptions::default(), &|_, _, _| {}).await.unwrap();
             let run = began.elapsed();
             assert!(report.errors.is_empty(), "{:?}", report.errors.first());
             assert_eq!(report.invoices_created, customers, "one invoice per subscription");
@@ -255,6 +284,126 @@ fn main() {
             println!("checked: both stores hold the same invoices (every {}th customer compared)", (customers / 20).max(1));
         }
     });
+}
+
+/// The bill runs on PostgreSQL: two fresh workspaces with `customers` subscriptions each, one
+/// billed by one worker and the other by `TOLLGATE_BENCH_WORKERS`, run after run.
+async fn postgres_runs(url: &str, customers: usize, start: jiff::Timestamp) {
+    let workers = env_count("TOLLGATE_BENCH_WORKERS", 4);
+    let clock = Arc::new(std::sync::Mutex::new(start));
+    let store: Arc<dyn tollgate_store::Store> = Arc::new(
+        tollgate_store::PostgresStore::connect(url)
+            .await
+            .expect("PostgreSQL"),
+    );
+    let engine = Arc::new(Engine::new(store.clone(), Arc::new(Movable(clock.clone()))));
+    let catalog =
+        tollgate_core::catalog::parse_yaml(include_str!("../../../examples/catalogs/lexecon.yaml"))
+            .expect("catalog");
+    let suffix = std::process::id();
+    let spaces = [
+        (1, format!("bench_w1_{suffix}")),
+        (workers, format!("bench_w{workers}_{suffix}")),
+    ];
+    let began = Instant::now();
+    for (_, ws) in &spaces {
+        store
+            .create_workspace(&tollgate_store::WorkspaceRecord {
+                id: ws.clone(),
+                name: ws.clone(),
+                created_at: start,
+            })
+            .await
+            .expect("workspace");
+        engine
+            .apply_catalog(ws, catalog.clone())
+            .await
+            .expect("apply");
+        // Eight writers at once: the setup is not what is measured.
+        let mut tasks = Vec::new();
+        for part in 0..8 {
+            let (engine, ws) = (engine.clone(), ws.clone());
+            tasks.push(tokio::spawn(async move {
+                for i in (part..customers).step_by(8) {
+                    subscribe_in(&engine, &ws, &format!("c{i}"), 1, start).await;
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.expect("setup");
+        }
+    }
+    println!(
+        "PostgreSQL: created {customers} customers and subscriptions in 2 workspaces in {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
+    println!("load average before the runs: {}", load_average());
+    for (name, at) in [
+        ("bill run (opening invoices)", None),
+        (
+            "monthly bill run (closing invoices)",
+            Some("2026-12-01T00:00:01Z"),
+        ),
+    ] {
+        if let Some(at) = at {
+            *clock.lock().unwrap() = at.parse().unwrap();
+        }
+        for (n, ws) in &spaces {
+            let options = tollgate_server::app::bill_run::BillRunOptions {
+                workers: std::num::NonZeroUsize::new(*n).expect("workers"),
+            };
+            let began = Instant::now();
+            let report =
+                tollgate_server::app::bill_run::bill_run(&engine, ws, options, &|_, _, _| {})
+                    .await
+                    .unwrap();
+            let run = began.elapsed();
+            assert!(report.errors.is_empty(), "{:?}", report.errors.first());
+            assert_eq!(
+                report.invoices_created, customers,
+                "one invoice per subscription"
+            );
+            println!(
+                "| PostgreSQL {name}, {customers} subscriptions, {n} worker(s) | {:.1} s | {} invoices | {:.0} invoices/s |",
+                run.as_secs_f64(),
+                report.invoices_created,
+                report.invoices_created as f64 / run.as_secs_f64()
+            );
+        }
+    }
+    println!("load average after the runs: {}", load_average());
+    for i in (0..customers).step_by((customers / 20).max(1)) {
+        let customer = CustomerId::from(format!("c{i}").as_str());
+        let one = store
+            .list_invoices(&WorkspaceId::from(spaces[0].1.as_str()), &customer)
+            .await
+            .unwrap();
+        let many = store
+            .list_invoices(&WorkspaceId::from(spaces[1].1.as_str()), &customer)
+            .await
+            .unwrap();
+        assert_eq!(one.len(), many.len());
+        for (a, b) in one.iter().zip(&many) {
+            assert_eq!(
+                (
+                    &a.dedupe_key,
+                    a.total_minor,
+                    a.amount_due_minor,
+                    &a.document["lines"]
+                ),
+                (
+                    &b.dedupe_key,
+                    b.total_minor,
+                    b.amount_due_minor,
+                    &b.document["lines"]
+                )
+            );
+        }
+    }
+    println!(
+        "checked: both workspaces hold the same invoices (every {}th customer compared)",
+        (customers / 20).max(1)
+    );
 }
 
 /// `/proc/loadavg`'s three averages, as printed beside each figure.

@@ -74,6 +74,8 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// How often the public forms (hosted signup, portal sign-in) may be posted.
     pub public_limits: app::public::limits::PublicLimits,
+    /// How `POST /v1/bill_runs` runs (its workers on PostgreSQL; docs/OPERATIONS.md).
+    pub bill_run: app::bill_run::BillRunOptions,
 }
 
 pub use counters::FailureMode as RedisFailureMode;
@@ -98,6 +100,7 @@ impl ServerConfig {
             payments: providers::PaymentsConfig::default(),
             public_url: None,
             public_limits: Default::default(),
+            bill_run: Default::default(),
         }
     }
 }
@@ -244,6 +247,7 @@ pub async fn start_with_clock(
         engine,
         metrics: api::metrics::install_recorder(),
         bill_runs: Default::default(),
+        bill_run: config.bill_run,
         notify: Arc::new(config.webhooks.clone()),
         sign_in_throttle: Default::default(),
         public: Arc::new(state::PublicConfig {

@@ -11,6 +11,8 @@ pub struct AppState {
     /// Bill runs started on this node, by id, for polling.
     pub bill_runs:
         Arc<dashmap::DashMap<String, Arc<std::sync::Mutex<crate::api::billing::BillRunOut>>>>,
+    /// How those runs are run (`ServerConfig::bill_run`).
+    pub bill_run: crate::app::bill_run::BillRunOptions,
     /// How webhooks are delivered (the endpoints' checks read it too).
     pub notify: Arc<crate::notify::NotifyConfig>,
     /// Failed dashboard sign-ins on this node (bounded attempts, docs/DASHBOARD.md).

@@ -233,6 +233,16 @@ pub struct BillingChunk {
     pub customer_balances: Vec<(String, i64)>,
 }
 
+/// A pass of the bill run, begun by [`BillingStore::begin_bill_pass`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BillPass {
+    /// The workspace's `bill_run` counter after this pass bumped it: customers claimed at this
+    /// number or later are billed by a claim taken after the pass began.
+    pub number: i64,
+    /// The workspace's subscriptions when it began (for progress).
+    pub subscriptions: i64,
+}
+
 #[async_trait]
 pub trait BillingStore: Send + Sync {
     /// Schedules a plan change, replacing any not yet applied for the same subscription.
@@ -389,6 +399,45 @@ pub trait BillingStore: Send + Sync {
         subscriptions: &[&str],
         customers: &[&str],
     ) -> StoreResult<BillingChunk>;
+    /// Begins a pass of the bill run over `workspace`: every customer with a subscription gets
+    /// a claim row, and the workspace's `bill_run` counter goes up by one (the pass's number).
+    /// Workers of this pass then claim customers ([`BillingStore::claim_bill_customers`]) until
+    /// none is left ([`BillingStore::bill_pass_remaining`]).
+    async fn begin_bill_pass(&self, workspace: &WorkspaceId) -> StoreResult<BillPass>;
+    /// Claims up to `limit` customers after `after` (`""`: from the first), in id order, that
+    /// pass `pass` has still to bill and that no live lease holds, for `lease.worker` until
+    /// `lease.until`. (A worker goes on after the last customer it claimed, so a claim does not
+    /// scan again the customers billed before it; one that finds nothing there looks again
+    /// from the first.) PostgreSQL skips rows
+    /// another worker is claiming (`FOR UPDATE SKIP LOCKED`), so concurrent workers of one node
+    /// or of several take disjoint customers. Each claimed row is stamped with the pass counter
+    /// of the moment, so a pass that began before this claim still bills that customer again
+    /// once it is released (its own moment may be later), and one that began after does not.
+    async fn claim_bill_customers(
+        &self,
+        workspace: &WorkspaceId,
+        pass: i64,
+        lease: &crate::jobs::Lease,
+        after: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<String>>;
+    /// Releases claimed customers once their invoices are written; only rows `worker` still
+    /// holds (a lease that ran out may have passed them to another worker).
+    async fn release_bill_customers(
+        &self,
+        workspace: &WorkspaceId,
+        worker: &str,
+        customers: &[String],
+    ) -> StoreResult<()>;
+    /// How many customers pass `pass` has still to see billed: not claimed since it began,
+    /// or held by a worker now.
+    async fn bill_pass_remaining(&self, workspace: &WorkspaceId, pass: i64) -> StoreResult<i64>;
+    /// The subscriptions of `customers` (any number), by customer then id.
+    async fn subscriptions_of_customers(
+        &self,
+        workspace: &WorkspaceId,
+        customers: &[String],
+    ) -> StoreResult<Vec<crate::SubscriptionRecord>>;
     /// `(customer, row)`: the aggregate rows of `customers` for periods starting in
     /// `[from, to]` (the caller keeps each customer's own period), as `aggregates` reads one.
     async fn chunk_aggregates(
@@ -549,9 +598,15 @@ async fn insert_one<C: Conn>(
         ];
         tx.execute(sql::INSERT_BALANCE_ENTRY, values).await?;
     }
+    // A charge billed since the invoice was built (another invoice took it in between) is
+    // refused, not billed twice: the caller builds the invoice again from what is there now.
     for id in &effects.pending_charges {
         let values = args![&inv.id, &inv.workspace, id];
-        tx.execute(sql::BILL_PENDING_CHARGE, values).await?;
+        if tx.execute(sql::BILL_PENDING_CHARGE, values).await? != 1 {
+            return Err(StoreError::Conflict(format!(
+                "pending charge {id:?} is no longer pending"
+            )));
+        }
     }
     for id in &effects.coupon_redemptions {
         tx.execute(sql::COUNT_COUPON_USE, args![&inv.workspace, id])
@@ -1205,6 +1260,111 @@ impl<B: Backend> BillingStore for B {
             }
             for row in tx.fetch_all(sql::CHUNK_SCHEDULED.as_str(), &values).await? {
                 out.scheduled.push(codec::scheduled_change(&row)?);
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn begin_bill_pass(&self, workspace: &WorkspaceId) -> StoreResult<BillPass> {
+        // The number first, alone: a run that begins while another claims gets its number at
+        // once, not after the other's rows are in, so the claims the other takes from then on
+        // count for it too.
+        let mut tx = self.write(workspace).await?;
+        let number = next_number(&mut tx, workspace, "bill_run").await?;
+        tx.commit().await?;
+        let mut tx = self.write(workspace).await?;
+        tx.execute(sql::BILL_PASS_CLAIM_ROWS, args![workspace])
+            .await?;
+        let subscriptions = tx
+            .fetch_optional(sql::COUNT_WORKSPACE_SUBSCRIPTIONS, args![workspace])
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("a count returned no row".into()))?
+            .int("n")?;
+        tx.commit().await?;
+        Ok(BillPass {
+            number,
+            subscriptions,
+        })
+    }
+
+    async fn claim_bill_customers(
+        &self,
+        workspace: &WorkspaceId,
+        pass: i64,
+        lease: &crate::jobs::Lease,
+        after: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<String>> {
+        let claim = if B::NAME == "postgres" {
+            sql::CLAIM_BILL_CUSTOMERS_SKIP_LOCKED
+        } else {
+            sql::CLAIM_BILL_CUSTOMERS
+        };
+        let values = args![
+            workspace,
+            pass,
+            &lease.worker,
+            lease.now,
+            limit,
+            lease.until,
+            after
+        ];
+        let customer = |r: &<B::Conn as Conn>::Row| r.text("customer");
+        let mut claimed = run_all(self.write(workspace), claim, values, customer).await?;
+        claimed.sort_unstable();
+        Ok(claimed)
+    }
+
+    async fn release_bill_customers(
+        &self,
+        workspace: &WorkspaceId,
+        worker: &str,
+        customers: &[String],
+    ) -> StoreResult<()> {
+        if customers.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write(workspace).await?;
+        let ids: Vec<&str> = customers.iter().map(String::as_str).collect();
+        for part in ids.chunks(sql::CHUNK) {
+            let values = chunk_args(workspace.as_str(), &[Arg::from(worker)], part);
+            tx.execute(sql::RELEASE_BILL_CUSTOMERS.as_str(), &values)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn bill_pass_remaining(&self, workspace: &WorkspaceId, pass: i64) -> StoreResult<i64> {
+        let count = |r: &<B::Conn as Conn>::Row| r.int("n");
+        run_optional(
+            self.read(workspace),
+            sql::BILL_PASS_REMAINING,
+            args![workspace, pass],
+            count,
+        )
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("a count returned no row".into()))
+    }
+
+    async fn subscriptions_of_customers(
+        &self,
+        workspace: &WorkspaceId,
+        customers: &[String],
+    ) -> StoreResult<Vec<crate::SubscriptionRecord>> {
+        let mut out = Vec::new();
+        let mut ids: Vec<&str> = customers.iter().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut tx = self.read(workspace).await?;
+        for part in ids.chunks(sql::CHUNK) {
+            let values = chunk_args(workspace.as_str(), &[], part);
+            for row in tx
+                .fetch_all(sql::CHUNK_SUBSCRIPTIONS_OF_CUSTOMERS.as_str(), &values)
+                .await?
+            {
+                out.push(codec::subscription(&row)?);
             }
         }
         tx.commit().await?;

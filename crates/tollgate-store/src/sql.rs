@@ -1088,3 +1088,65 @@ pub(crate) const EVENT_PARTITIONS: &str = "SELECT c.relname::text AS name, \
        AND c.relkind = 'r' \
        AND (c.relname = 'events_default' OR c.relname ~ '^events_[0-9]{4}_[0-9]{2}$') \
      ORDER BY c.relname";
+
+// The bill run's split of work (`billing.rs`, `BillingStore::begin_bill_pass` and after; the
+// table is migration 0025 (SQLite) / 0027 (PostgreSQL)'s `bill_run_claims`).
+
+/// Every customer with a subscription has a claim row (new ones start at pass 0).
+pub(crate) const BILL_PASS_CLAIM_ROWS: &str = "INSERT INTO bill_run_claims (workspace, customer, pass) \
+     SELECT DISTINCT workspace, customer, 0 FROM subscriptions WHERE workspace = $1 \
+     ON CONFLICT (workspace, customer) DO NOTHING";
+pub(crate) const COUNT_WORKSPACE_SUBSCRIPTIONS: &str =
+    "SELECT COUNT(*) AS n FROM subscriptions WHERE workspace = $1";
+/// What a run of pass `$2` may claim (`$4` now) after customer `$7`: not billed since it
+/// began and not being billed, or held by a worker whose lease is over.
+macro_rules! bill_claimable {
+    () => {
+        "SELECT customer FROM bill_run_claims WHERE workspace = $1 AND customer > $7 \
+           AND ((locked_until IS NULL AND pass < $2) OR locked_until < $4) \
+         ORDER BY customer LIMIT $5"
+    };
+}
+/// A claimed row takes the pass counter's value *now* (not the claiming run's): a run that
+/// began after this claim was taken counts it as its own, a run that began before does not.
+macro_rules! bill_claim {
+    () => {
+        "UPDATE bill_run_claims SET locked_by = $3, locked_until = $6, \
+           pass = (SELECT last FROM document_counters WHERE workspace = $1 AND kind = 'bill_run') \
+         WHERE workspace = $1 AND customer IN ("
+    };
+}
+/// PostgreSQL: rows another worker is claiming are skipped, not waited for.
+pub(crate) const CLAIM_BILL_CUSTOMERS_SKIP_LOCKED: &str = concat!(
+    bill_claim!(),
+    bill_claimable!(),
+    " FOR UPDATE SKIP LOCKED) RETURNING customer"
+);
+/// SQLite: the single writer serialises claims.
+pub(crate) const CLAIM_BILL_CUSTOMERS: &str =
+    concat!(bill_claim!(), bill_claimable!(), ") RETURNING customer");
+/// Customers a run of pass `$2` has still to see billed: claimed before it began, or held.
+pub(crate) const BILL_PASS_REMAINING: &str = "SELECT COUNT(*) AS n FROM bill_run_claims \
+     WHERE workspace = $1 AND (pass < $2 OR locked_until IS NOT NULL)";
+/// Only the worker holding them releases them.
+pub(crate) static RELEASE_BILL_CUSTOMERS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        format!(
+            "UPDATE bill_run_claims SET locked_by = NULL, locked_until = NULL \
+             WHERE workspace = $1 AND locked_by = $2 AND customer IN ({})",
+            chunk_list(3)
+        )
+    });
+/// The subscriptions of a chunk of customers, by customer then id.
+pub(crate) static CHUNK_SUBSCRIPTIONS_OF_CUSTOMERS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        format!(
+            concat!(
+                "SELECT ",
+                subscription_cols!(),
+                " FROM subscriptions WHERE workspace = $1 AND customer IN ({}) \
+                 ORDER BY customer, id"
+            ),
+            chunk_list(2)
+        )
+    });

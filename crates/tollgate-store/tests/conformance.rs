@@ -15,6 +15,8 @@
 mod amendments;
 #[path = "conformance/backends.rs"]
 mod backends;
+#[path = "conformance/bill_claims.rs"]
+mod bill_claims;
 #[path = "conformance/billing.rs"]
 mod billing;
 #[path = "conformance/customers.rs"]
@@ -49,6 +51,7 @@ mod users;
 mod webhooks;
 
 use amendments::*;
+use bill_claims::*;
 use billing::*;
 use customers::*;
 use email::*;
@@ -224,6 +227,9 @@ conformance!(
     scheduled_changes,
     bill_run_worklists,
     billing_chunks_read_what_single_reads_do,
+    bill_run_claims_split_a_pass,
+    concurrent_bill_claims_are_disjoint,
+    a_pending_charge_is_billed_once,
     billing_isolation,
     outbox_events_commit_with_their_change,
     jobs_are_enqueued_once_claimed_in_due_order_and_retried,

@@ -69,6 +69,7 @@ pub async fn run(
     state.bill_runs.insert(id.clone(), record.clone());
     let (finished, wait) = tokio::sync::oneshot::channel::<()>();
     let engine = state.engine.clone();
+    let options = state.bill_run;
     let progress_record = record.clone();
     tokio::spawn(async move {
         let progress = move |done: usize, total: usize, _: &BillRunReport| {
@@ -78,7 +79,7 @@ pub async fn run(
             r.done = done;
             r.total = total;
         };
-        let result = bill_run(&engine, &workspace, &progress).await;
+        let result = bill_run(&engine, &workspace, options, &progress).await;
         {
             let mut r = record
                 .lock()

@@ -10,8 +10,21 @@
 //! pending charges, coupons, credit and balance) is read for a chunk of subscriptions at once,
 //! one query per kind ([`Chunk`]); a customer whose rows the run changed since (an invoice
 //! that used credit, a trial that ended...) is read again, alone, as before.
+//!
+//! The work is split by customer: workers claim chunks of customers (on PostgreSQL with
+//! `FOR UPDATE SKIP LOCKED`, so several workers of a node, and several nodes running a bill
+//! run at the same moment, take disjoint ones) and write one chunk while they read and rate
+//! the next ([`pipeline`]). A customer's subscriptions are billed by one worker, in order. A
+//! row read ahead may change before the write (an API call bills a pending charge, uses the
+//! credit): the store refuses such a write (`Conflict`), and the subscription is billed again
+//! from fresh reads.
+
+mod pipeline;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use tollgate_core::ids::WorkspaceId;
 
 use serde::Serialize;
@@ -47,101 +60,200 @@ pub struct BillRunError {
     pub message: String,
 }
 
+/// How a bill run is run: `--bill-run-workers` (docs/OPERATIONS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BillRunOptions {
+    /// Workers that claim chunks of customers at once, each a read-and-rate -> write pipeline
+    /// of its own, on PostgreSQL. SQLite has one writer, so one worker (its pipeline still
+    /// reads the next chunk while the last one is written).
+    pub workers: std::num::NonZeroUsize,
+}
+
+impl BillRunOptions {
+    /// The most workers a run may have: each holds up to two of the pool's connections.
+    pub const MAX_WORKERS: usize = 8;
+}
+
+impl Default for BillRunOptions {
+    fn default() -> Self {
+        BillRunOptions {
+            workers: std::num::NonZeroUsize::MIN,
+        }
+    }
+}
+
+impl BillRunReport {
+    /// Adds what a chunk's report counted.
+    fn absorb(&mut self, part: BillRunReport) {
+        self.subscriptions += part.subscriptions;
+        self.trials_ended += part.trials_ended;
+        self.invoices_created += part.invoices_created;
+        self.invoices_existing += part.invoices_existing;
+        self.created.extend(part.created);
+        self.errors.extend(part.errors);
+    }
+}
+
 /// Runs billing for one workspace. `progress(done, total, report so far)` is called after each
-/// subscription.
+/// chunk of subscriptions is written; `total` is every subscription of the workspace, `done`
+/// those this run billed (another run at the same moment, on this node or another, bills the
+/// others: each customer is claimed by one, see [`pipeline`]).
 pub async fn bill_run(
-    engine: &Engine,
+    engine: &Arc<Engine>,
     workspace: &str,
+    options: BillRunOptions,
     progress: &(dyn Fn(usize, usize, &BillRunReport) + Send + Sync),
 ) -> AppResult<BillRunReport> {
-    bill_run_with(engine, workspace, progress, true).await
+    bill_run_with(engine, workspace, options, progress, true).await
 }
 
 /// [`bill_run`] reading each subscription's rows alone, as it did before chunked reads: the
 /// billing benchmark's baseline, measured beside it in the same run. Not for use.
 #[doc(hidden)]
 pub async fn bill_run_per_subscription(
-    engine: &Engine,
+    engine: &Arc<Engine>,
     workspace: &str,
     progress: &(dyn Fn(usize, usize, &BillRunReport) + Send + Sync),
 ) -> AppResult<BillRunReport> {
-    bill_run_with(engine, workspace, progress, false).await
+    bill_run_with(
+        engine,
+        workspace,
+        BillRunOptions::default(),
+        progress,
+        false,
+    )
+    .await
 }
 
 async fn bill_run_with(
-    engine: &Engine,
+    engine: &Arc<Engine>,
     workspace: &str,
+    options: BillRunOptions,
     progress: &(dyn Fn(usize, usize, &BillRunReport) + Send + Sync),
     chunked: bool,
 ) -> AppResult<BillRunReport> {
     let store = engine.store();
-    let subscriptions = store
-        .list_workspace_subscriptions(&WorkspaceId::from(workspace))
-        .await?;
-    let total = subscriptions.len();
-    let mut report = BillRunReport {
-        subscriptions: total,
-        ..Default::default()
-    };
+    let pass = store.begin_bill_pass(&WorkspaceId::from(workspace)).await?;
+    let total = usize::try_from(pass.subscriptions).unwrap_or(usize::MAX);
     // Read once: the run never changes it.
     let seller = crate::billing::profiles::seller_profile(store.as_ref(), workspace).await?;
-    let mut batch: Vec<(SubscriptionRecord, InvoiceRecord, InvoiceEffects)> = Vec::new();
-    let mut done = 0;
-    for part in subscriptions.chunks(CHUNK) {
-        // A chunk that cannot be read is billed one subscription at a time (each reads its
-        // own, and reports its own error).
-        let read = if chunked {
-            Chunk::read(engine, workspace, part, seller.as_ref()).await
-        } else {
-            Err(crate::error::Error::internal("not read"))
-        };
-        let mut chunk = match read {
-            Ok(chunk) => Some(chunk),
-            Err(_) if !chunked => None,
-            Err(e) => {
-                tracing::warn!(error = %e.describe(), "reading a chunk of the bill run");
-                None
-            }
-        };
-        for sub in part {
-            let mut touched = Touched::default();
-            let outcome = bill_subscription(
-                engine,
-                sub.clone(),
-                chunk.as_ref(),
-                &mut touched,
-                &mut report,
-            )
-            .await;
-            match outcome {
-                Ok(None) => {}
-                Ok(Some((invoice, effects))) => {
-                    batch.push((sub.clone(), invoice, effects));
-                    if batch.len() >= BATCH {
-                        flush(engine, workspace, &mut batch, &mut report).await;
-                    }
-                }
-                Err(e) => {
-                    // It may have written part of its work: its customer is read again.
-                    touched.customer = true;
-                    report.errors.push(error_of(sub, &e));
-                }
-            }
-            if touched.others {
-                chunk = None;
-            } else if touched.customer
-                && let Some(chunk) = chunk.as_mut()
-            {
-                chunk.stale.insert(sub.customer.clone());
-            }
-            done += 1;
-            progress(done, total, &report);
+    let workers = if store.backend() == "postgres" {
+        options.workers.get().min(BillRunOptions::MAX_WORKERS)
+    } else {
+        1
+    };
+    let (written, mut parts) = tokio::sync::mpsc::channel(workers * 2);
+    let run = pipeline::Run {
+        engine: engine.clone(),
+        workspace: workspace.to_owned(),
+        pass: pass.number,
+        seller: Arc::new(seller),
+        chunked,
+        stop: Arc::default(),
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    let name = crate::ids::new_id("brw");
+    for n in 0..workers {
+        tasks.spawn(pipeline::work(
+            run.clone(),
+            format!("{name}/{n}"),
+            written.clone(),
+        ));
+    }
+    drop(written);
+    let mut report = BillRunReport::default();
+    while let Some(part) = parts.recv().await {
+        report.absorb(part);
+        progress(report.subscriptions, total, &report);
+    }
+    let mut failure = None;
+    while let Some(joined) = tasks.join_next().await {
+        let outcome = joined.unwrap_or_else(|e| {
+            Err(crate::error::Error::internal(format!(
+                "a bill run worker stopped: {e}"
+            )))
+        });
+        if let Err(e) = outcome {
+            failure.get_or_insert(e);
         }
     }
-    flush(engine, workspace, &mut batch, &mut report).await;
     metrics::counter!("tollgate_invoices_created_total")
         .increment(u64::try_from(report.invoices_created).unwrap_or(u64::MAX));
-    Ok(report)
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+/// What a chunk's invoices read, read at once; `None` (each subscription reads its own rows)
+/// for the benchmark's baseline, or when the chunk cannot be read (each then reports its own
+/// error).
+async fn read_chunk<'s>(
+    engine: &Engine,
+    workspace: &str,
+    subs: &[SubscriptionRecord],
+    seller: Option<&'s SellerProfile>,
+    chunked: bool,
+) -> Option<Chunk<'s>> {
+    if !chunked {
+        return None;
+    }
+    match Chunk::read(engine, workspace, subs, seller).await {
+        Ok(chunk) => Some(chunk),
+        Err(e) => {
+            tracing::warn!(error = %e.describe(), "reading a chunk of the bill run");
+            None
+        }
+    }
+}
+
+/// Rates the subscriptions of a chunk of customers (`subs`, by customer) from what was read
+/// for them (`chunk`): trials ended, invoices with side effects and anything unusual written
+/// here, in order; the common invoices (one owed, nothing else touched) returned for one
+/// batched write.
+async fn rate_chunk(
+    engine: &Engine,
+    subs: &[SubscriptionRecord],
+    mut chunk: Option<Chunk<'_>>,
+    report: &mut BillRunReport,
+) -> Vec<(SubscriptionRecord, InvoiceRecord, InvoiceEffects)> {
+    let mut batch = Vec::new();
+    for sub in subs {
+        report.subscriptions += 1;
+        let mut touched = Touched::default();
+        let read_ahead = chunk.as_ref().is_some_and(|c| c.of(sub).is_some());
+        let existing = report.invoices_existing;
+        let mut outcome =
+            bill_subscription(engine, sub.clone(), chunk.as_ref(), &mut touched, report).await;
+        if let Err(e) = &outcome
+            && e.kind == crate::error::Kind::Conflict
+            && read_ahead
+        {
+            // What the chunk read changed before the write (another invoice billed one of
+            // its pending charges, its credit was used): billed again from what is there now.
+            tracing::info!(subscription = %sub.id, detail = %e.detail, "billed again from fresh reads");
+            touched.customer = true;
+            report.invoices_existing = existing;
+            outcome = bill_subscription(engine, sub.clone(), None, &mut touched, report).await;
+        }
+        match outcome {
+            Ok(None) => {}
+            Ok(Some((invoice, effects))) => batch.push((sub.clone(), invoice, effects)),
+            Err(e) => {
+                // It may have written part of its work: its customer is read again.
+                touched.customer = true;
+                report.errors.push(error_of(sub, &e));
+            }
+        }
+        if touched.others {
+            chunk = None;
+        } else if touched.customer
+            && let Some(chunk) = chunk.as_mut()
+        {
+            chunk.stale.insert(sub.customer.clone());
+        }
+    }
+    batch
 }
 
 /// Bills one subscription up to now on its customer's clock, exactly as the bill run does
@@ -162,11 +274,9 @@ pub async fn bill_one(engine: &Engine, sub: SubscriptionRecord) -> AppResult<Bil
     Ok(report)
 }
 
-/// Invoices written per transaction on the fast path (one commit, one fsync, per batch).
-const BATCH: usize = 500;
-
-/// Subscriptions read at once (each kind of row in one query per chunk).
-const CHUNK: usize = 200;
+/// Customers claimed, read and written at once: each kind of row in a few queries per
+/// chunk, its common invoices in one transaction (one commit, one fsync).
+const CHUNK: usize = 500;
 
 /// What billing one subscription wrote besides the batched invoice it returns: the rows read
 /// for the chunk may be out of date for its customer, or for others.
@@ -353,7 +463,7 @@ fn error_of(sub: &SubscriptionRecord, e: &crate::error::Error) -> BillRunError {
 
 /// Writes the batched invoices in one transaction; on failure, each subscription of the batch
 /// is reported (nothing of the batch was written, so a re-run bills them).
-async fn flush(
+pub(super) async fn flush(
     engine: &Engine,
     workspace: &str,
     batch: &mut Vec<(SubscriptionRecord, InvoiceRecord, InvoiceEffects)>,
